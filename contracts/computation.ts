@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { ColumnName } from './dataset/schema.js';
+
+/**
+ * A computation is a typed request, never free code (DESIGN.md). Three kinds:
+ * - `aggregate`: count/sum/mean/variance/stddev of measures, grouped by up to two dimensions,
+ *   filtered by equality/IN on dimensions — runs homomorphically;
+ * - `sql`: restricted aggregate-only SQL over the dataset's table — runs in the enclave's sql.js sandbox;
+ * - `verify`: query-verification (核验) — does a record with these values exist — yes/no.
+ * The canonical JSON of a parsed computation (enclave/crypto canonicalJson) and its SM3 hash are what
+ * a reviewer approves and a receipt names.
+ */
+
+export const AggregateOp = z.enum(['count', 'sum', 'mean', 'variance', 'stddev']);
+export type AggregateOp = z.infer<typeof AggregateOp>;
+
+export const DimensionFilter = z
+  .object({ column: ColumnName, in: z.array(z.string().min(1)).min(1).max(4096) })
+  .strict();
+
+export const AggregateComputation = z
+  .object({
+    kind: z.literal('aggregate'),
+    /** `count` takes no measure; every other op names one. */
+    metrics: z
+      .array(z.object({ op: AggregateOp, measure: ColumnName.optional() }).strict())
+      .min(1)
+      .max(16),
+    groupBy: z.array(ColumnName).max(2).default([]),
+    filters: z.array(DimensionFilter).max(8).default([]),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const m of c.metrics) {
+      if (m.op === 'count' && m.measure) ctx.addIssue({ code: 'custom', message: 'count takes no measure' });
+      if (m.op !== 'count' && !m.measure) ctx.addIssue({ code: 'custom', message: `${m.op} needs a measure` });
+    }
+    if (new Set(c.groupBy).size !== c.groupBy.length) ctx.addIssue({ code: 'custom', message: 'groupBy names a column twice' });
+  });
+export type AggregateComputation = z.infer<typeof AggregateComputation>;
+
+export const SqlComputation = z
+  .object({ kind: z.literal('sql'), query: z.string().min(1).max(10_000) })
+  .strict();
+export type SqlComputation = z.infer<typeof SqlComputation>;
+
+export const VerifyComputation = z
+  .object({
+    kind: z.literal('verify'),
+    /** Values to look up: the identifier and/or attributes, by column name. */
+    match: z.record(ColumnName, z.string().max(200)),
+    /** Answer a per-attribute match flag as well as the overall yes/no. */
+    perAttribute: z.boolean().default(false),
+  })
+  .strict();
+export type VerifyComputation = z.infer<typeof VerifyComputation>;
+
+export const Computation = z.discriminatedUnion('kind', [AggregateComputation, SqlComputation, VerifyComputation]);
+export type Computation = z.infer<typeof Computation>;
+export type ComputationKind = Computation['kind'];
