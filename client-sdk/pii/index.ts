@@ -1,0 +1,3 @@
+export * from './checksums.js';
+export * from './detectors.js';
+export * from './scan.js';
