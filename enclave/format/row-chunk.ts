@@ -1,0 +1,122 @@
+import { DomainError } from '../../contracts/errors.js';
+import { fromUtf8, newBoxKey, openBox, sealBox, utf8 } from '../crypto/index.js';
+import * as sm2 from '../crypto/index.js';
+
+/**
+ * Row chunks: every full row of a dataset, sealed for the enclave's SQL sandbox (issue 3 §2, issue 7).
+ * Each chunk has its own random 32-byte data key (sealBox = SM4-CTR + HMAC-SM3, encrypt-then-MAC); the key
+ * is wrapped with SM2 encryption (GB/T 32918.4, C1C3C2) to the enclave's unwrap key. The aad binds the
+ * chunk to its bundle and position so chunks cannot be swapped or replayed into another dataset.
+ *
+ * Blob layout (one file in the content-addressed blob store):
+ *   "SYRC" ‖ version(1) ‖ u16be wrappedKey length ‖ wrappedKey ‖ box
+ */
+
+export interface RowChunkPlain {
+  columns: string[];
+  /** ints/decimals as numbers, dimension/text/date/identifier values as strings, missing as null. */
+  rows: (string | number | null)[][];
+}
+
+export interface SealedRowChunk {
+  wrappedKey: Uint8Array;
+  box: Uint8Array;
+}
+
+const MAGIC = [0x53, 0x59, 0x52, 0x43]; // "SYRC"
+const VERSION = 1;
+/** Bounded so a hostile blob cannot make the enclave allocate without limit. */
+export const MAX_ROW_CHUNK_BYTES = 64 * 1024 * 1024;
+
+// SM2 encrypt/decrypt land in enclave/crypto in a later commit of engineer A; resolve them at call time
+// so this module can be imported (and the format used) as soon as box.ts exists.
+type Sm2Enc = (publicKey: Uint8Array, plaintext: Uint8Array) => Uint8Array;
+type Sm2Dec = (privateKey: Uint8Array, ciphertext: Uint8Array) => Uint8Array;
+function sm2Fn<T>(name: 'sm2Encrypt' | 'sm2Decrypt'): T {
+  const fn = (sm2 as unknown as Record<string, unknown>)[name];
+  if (typeof fn !== 'function') throw new DomainError('crypto-unavailable', `${name} is not available in enclave/crypto yet`);
+  return fn as T;
+}
+
+/** The aad of chunk `index` of bundle `bundleId` (the random id the owner's sealer puts in the manifest). */
+export const rowChunkAad = (bundleId: string, index: number): Uint8Array =>
+  utf8(`shuyu.row-chunk.v1|${bundleId}|${index}`);
+
+export function sealRowChunk(plain: RowChunkPlain, enclaveUnwrapPublicKey: Uint8Array, aad: Uint8Array): SealedRowChunk {
+  checkPlain(plain);
+  const key = newBoxKey();
+  try {
+    const box = sealBox(key, utf8(JSON.stringify(plain)), aad);
+    const wrappedKey = sm2Fn<Sm2Enc>('sm2Encrypt')(enclaveUnwrapPublicKey, key);
+    return { wrappedKey, box };
+  } finally {
+    key.fill(0);
+  }
+}
+
+export function openRowChunk(sealed: SealedRowChunk, unwrapPrivateKey: Uint8Array, aad: Uint8Array): RowChunkPlain {
+  let key: Uint8Array;
+  try {
+    key = sm2Fn<Sm2Dec>('sm2Decrypt')(unwrapPrivateKey, sealed.wrappedKey);
+  } catch (e) {
+    if (e instanceof DomainError) throw e;
+    throw new DomainError('row-chunk-invalid', 'the row chunk key cannot be unwrapped with this enclave key');
+  }
+  try {
+    if (key.length !== 32) throw new DomainError('row-chunk-invalid', 'unwrapped row chunk key has the wrong length');
+    let bytes: Uint8Array;
+    try {
+      bytes = openBox(key, sealed.box, aad);
+    } catch {
+      throw new DomainError('row-chunk-invalid', 'row chunk failed authentication (tampered, or bound to another bundle/position)');
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fromUtf8(bytes));
+    } catch {
+      throw new DomainError('row-chunk-invalid', 'row chunk content is not valid JSON');
+    }
+    checkPlain(parsed);
+    return parsed;
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** Structural check without zod: chunks hold thousands of rows and this runs on every one of them. */
+function checkPlain(p: unknown): asserts p is RowChunkPlain {
+  const bad = (m: string) => new DomainError('row-chunk-invalid', `row chunk: ${m}`);
+  if (typeof p !== 'object' || p === null) throw bad('not an object');
+  const { columns, rows } = p as Record<string, unknown>;
+  if (!Array.isArray(columns) || columns.length === 0 || !columns.every((c) => typeof c === 'string')) throw bad('columns must be strings');
+  if (!Array.isArray(rows)) throw bad('rows must be an array');
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (!Array.isArray(r) || r.length !== columns.length) throw bad(`row ${i} has the wrong number of values`);
+    for (const v of r) {
+      if (v !== null && typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) throw bad(`row ${i} holds a non-scalar value`);
+    }
+  }
+}
+
+export function encodeSealedRowChunk(s: SealedRowChunk): Uint8Array {
+  if (s.wrappedKey.length > 0xffff) throw new DomainError('row-chunk-invalid', 'wrapped key too long');
+  const out = new Uint8Array(4 + 1 + 2 + s.wrappedKey.length + s.box.length);
+  out.set(MAGIC, 0);
+  out[4] = VERSION;
+  out[5] = s.wrappedKey.length >> 8;
+  out[6] = s.wrappedKey.length & 0xff;
+  out.set(s.wrappedKey, 7);
+  out.set(s.box, 7 + s.wrappedKey.length);
+  return out;
+}
+
+export function decodeSealedRowChunk(blob: Uint8Array): SealedRowChunk {
+  const bad = (m: string) => new DomainError('row-chunk-invalid', `row chunk blob: ${m}`);
+  if (blob.length > MAX_ROW_CHUNK_BYTES) throw bad('too large');
+  if (blob.length < 7 || MAGIC.some((b, i) => blob[i] !== b)) throw bad('bad magic');
+  if (blob[4] !== VERSION) throw bad(`unsupported version ${blob[4]}`);
+  const len = (blob[5]! << 8) | blob[6]!;
+  if (len === 0 || 7 + len >= blob.length) throw bad('truncated');
+  return { wrappedKey: blob.subarray(7, 7 + len), box: blob.subarray(7 + len) };
+}

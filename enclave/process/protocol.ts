@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import { AggregateComputation } from '../../contracts/computation.js';
+import { BundleManifest } from '../format/manifest.js';
+import { EncryptedAggregate } from '../he/result.js';
+
+/**
+ * The enclave's message interface (DESIGN.md: "a separate OS process with a narrow, typed message
+ * interface"). The server talks to the forked enclave only through these envelopes; both sides validate
+ * every message with zod. Each request carries an id; the enclave answers exactly once per id.
+ *
+ * Adding a message type: define its request/response schemas next to its handler in
+ * enclave/process/handlers/<name>.ts and add one line to the table in handlers/index.ts.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+export const RequestEnvelope = z
+  .object({ v: z.literal(PROTOCOL_VERSION), id: z.string().min(1).max(64), type: z.string().min(1).max(64), payload: z.unknown() })
+  .strict();
+export type RequestEnvelope = z.infer<typeof RequestEnvelope>;
+
+export const WireError = z
+  .object({ type: z.string(), message: z.string(), detail: z.record(z.string(), z.unknown()).default({}) })
+  .strict();
+export type WireError = z.infer<typeof WireError>;
+
+export const ResponseEnvelope = z.discriminatedUnion('ok', [
+  z.object({ v: z.literal(PROTOCOL_VERSION), id: z.string(), ok: z.literal(true), result: z.unknown() }).strict(),
+  z.object({ v: z.literal(PROTOCOL_VERSION), id: z.string(), ok: z.literal(false), error: WireError }).strict(),
+]);
+export type ResponseEnvelope = z.infer<typeof ResponseEnvelope>;
+
+/** First message the enclave sends after start: it is ready (keystore opened or created). */
+export const ReadyMessage = z
+  .object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('ready'), created: z.boolean() })
+  .strict();
+/** Sent instead of `ready` when start fails (wrong master secret, operator key mismatch, …). */
+export const StartFailedMessage = z
+  .object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('start-failed'), error: WireError })
+  .strict();
+export const StartupMessage = z.discriminatedUnion('kind', [ReadyMessage, StartFailedMessage]);
+
+// ─── shared payload pieces ────────────────────────────────────────────────────────────────────────────
+
+const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const KeyInfo = z.object({ publicKeyPem: z.string(), fingerprint: Hex64 }).strict();
+
+/** Everything the enclave publishes (served by the API at GET /v1/enclave). No secret in here. */
+export const EnclavePublicInfo = z
+  .object({
+    signing: KeyInfo,
+    unwrap: KeyInfo,
+    operator: KeyInfo,
+    he: z
+      .object({
+        paramsId: z.string(),
+        scheme: z.literal('bfv'),
+        polyModulusDegree: z.number().int(),
+        coeffModulusBits: z.array(z.number().int()),
+        plainModulus: z.string(),
+        galoisSteps: z.array(z.number().int()),
+        /** base64 of SEAL's zstd serialisation. */
+        publicKey: z.string(),
+        galoisKeys: z.string(),
+        /** SM3 hex of the decoded bytes above. */
+        publicKeyFingerprint: Hex64,
+        galoisKeysFingerprint: Hex64,
+      })
+      .strict(),
+  })
+  .strict();
+export type EnclavePublicInfo = z.infer<typeof EnclavePublicInfo>;
+
+/** The output policy the offer sets (re-checked here, not trusted from the server's arithmetic). */
+export const OutputPolicy = z
+  .object({
+    minGroupSize: z.number().int().min(1).max(1_000_000),
+    dp: z.object({ epsilon: z.number().positive().max(100), delta: z.number().min(0).max(1).optional() }).strict().optional(),
+    /** 'exact-for-tests' is accepted only when the enclave runs with SHUYU_ENCLAVE_TEST_MODE=1. */
+    mode: z.enum(['enforce', 'exact-for-tests']).default('enforce'),
+  })
+  .strict();
+export type OutputPolicy = z.infer<typeof OutputPolicy>;
+
+/** The trade the release belongs to, as the server knows it; cross-checked against the signed approval. */
+export const TradeContext = z
+  .object({
+    tradeId: z.string().min(1),
+    datasetId: z.string().min(1),
+    buyerOrgId: z.string().min(1),
+    offerId: z.string().min(1),
+    offerVersion: z.number().int().min(1),
+    /** Integer fen, never a float. */
+    priceFen: z.number().int().min(0),
+    purpose: z.string().max(500).optional(),
+  })
+  .strict();
+export type TradeContext = z.infer<typeof TradeContext>;
+
+/** ε budget the offer allows this buyer on this dataset; the ledger itself lives in the enclave. */
+export const BudgetTerms = z
+  .object({ limitEpsilon: z.number().positive(), chargeKey: z.string().min(1).max(200) })
+  .strict();
+
+// ─── releaseAggregate ─────────────────────────────────────────────────────────────────────────────────
+
+export const AggregateReleaseRequest = z
+  .object({
+    trade: TradeContext,
+    manifest: BundleManifest,
+    computation: AggregateComputation,
+    /** B's SignedApproval and ReviewerCertificate, verified in the enclave (unknown here on purpose). */
+    approval: z.unknown(),
+    reviewerCertificate: z.unknown(),
+    policy: OutputPolicy,
+    budget: BudgetTerms.optional(),
+    encrypted: EncryptedAggregate,
+  })
+  .strict();
+export type AggregateReleaseRequest = z.input<typeof AggregateReleaseRequest>;
+
+export const ReleasedGroup = z
+  .object({ key: z.array(z.string()), values: z.record(z.string(), z.number().nullable()) })
+  .strict();
+export const AggregateResult = z
+  .object({
+    kind: z.literal('aggregate'),
+    groupBy: z.array(z.string()),
+    /** Output names in order, e.g. `count`, `sum(amount)`, `mean(amount)`. */
+    outputs: z.array(z.string()),
+    groups: z.array(ReleasedGroup),
+    /** Keys of groups withheld because they are below the minimum group size. */
+    suppressed: z.array(z.array(z.string())),
+  })
+  .strict();
+export type AggregateResult = z.infer<typeof AggregateResult>;
+
+export const ReceiptSchema = z
+  .object({ algorithm: z.literal('SM2-SM3'), signerId: z.string(), publicKeyPem: z.string(), payload: z.string(), signature: z.string() })
+  .strict();
+
+export const AggregateReleaseResponse = z
+  .object({ receipt: ReceiptSchema, result: AggregateResult, privacy: z.record(z.string(), z.unknown()) })
+  .strict();
+export type AggregateReleaseResponse = z.infer<typeof AggregateReleaseResponse>;
+
+// ─── publicInfo / ping / signCheckpoint ───────────────────────────────────────────────────────────────
+
+export const EmptyPayload = z.object({}).strict();
+
+/** Audit checkpoints are signed by the enclave's signing key over a typed statement (B's audit chain). */
+export const SignStatementRequest = z
+  .object({
+    statement: z
+      .object({ type: z.literal('shuyu.audit-checkpoint.v1') })
+      .catchall(z.union([z.string(), z.number(), z.boolean(), z.null()])),
+  })
+  .strict();
+export const SignStatementResponse = z
+  .object({ payload: z.string(), signature: z.string(), publicKeyPem: z.string(), fingerprint: Hex64 })
+  .strict();
+
+/** Message type names handled by the enclave (D adds 'sql' and 'verify'). */
+export type EnclaveMessageType = 'ping' | 'publicInfo' | 'releaseAggregate' | 'signStatement' | 'sql' | 'verify' | (string & {});
