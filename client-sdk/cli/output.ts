@@ -95,8 +95,9 @@ export function exitCodeFor(e: unknown): number {
 /** Wraps a command action: errors become a printed report and an exit code, never a stack trace. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
-    // commander passes (...positionals, options, command); options are second to last
-    const opts = (args[args.length - 2] ?? {}) as OutputOptions;
+    // commander passes (...positionals, options, command): read options with the inherited globals
+    const cmd = args[args.length - 1] as { optsWithGlobals?: () => OutputOptions } | undefined;
+    const opts = (cmd?.optsWithGlobals?.() ?? args[args.length - 2] ?? {}) as OutputOptions;
     try {
       const code = await fn(...args);
       if (typeof code === 'number' && code !== 0) process.exitCode = code;

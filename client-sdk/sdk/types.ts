@@ -1,0 +1,31 @@
+import type { z } from 'zod';
+import type * as S from '../../server/api/schemas.js';
+
+/**
+ * The SDK's types, derived from the server's zod schemas (server/api/schemas.ts) — type-only import,
+ * so nothing of the server is loaded at run time and no schema is written twice. `In<>` is what a
+ * request may send (defaults optional), `Out<>` what a response holds.
+ */
+type In<T extends z.ZodType> = z.input<T>;
+type Out<T extends z.ZodType> = z.output<T>;
+
+export type Page<T> = { items: T[]; nextCursor: string | null };
+
+export type Health = Out<typeof S.Health>;
+export type EnclaveInfo = Out<typeof S.EnclaveInfo>;
+export type Org = Out<typeof S.Org>;
+export type User = Out<typeof S.User>;
+export type Me = Out<typeof S.Me>;
+export type CreateOrgRequest = In<typeof S.CreateOrgRequest>;
+export type CreateUserRequest = In<typeof S.CreateUserRequest>;
+export type CreateUserResponse = Out<typeof S.CreateUserResponse>;
+export type TokenIssued = Out<typeof S.TokenIssued>;
+export type RegisterKeyResponse = Out<typeof S.RegisterKeyResponse>;
+export type CertificateResponse = Out<typeof S.CertificateResponse>;
+export type CreateUploadRequest = In<typeof S.CreateUploadRequest>;
+export type Upload = Out<typeof S.Upload>;
+export type BlobReceived = Out<typeof S.BlobReceived>;
+export type Dataset = Out<typeof S.Dataset>;
+export type CatalogQuery = Partial<In<typeof S.CatalogQuery>>;
+export type CatalogEntry = Out<typeof S.CatalogEntry>;
+export type Sample = Out<typeof S.Sample>;
