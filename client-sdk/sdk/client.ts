@@ -1,5 +1,5 @@
 import { HttpClient, type HttpClientOptions } from './http.js';
-import type { EnclaveInfo, Health, Me } from './types.js';
+import type { EnclaveInfo, Health, Me, RegisterKeyResponse } from './types.js';
 
 /** What every role's client can do: who am I, is the service up, what are the enclave's public keys. */
 export class ShuyuClient {
@@ -11,6 +11,11 @@ export class ShuyuClient {
 
   me(): Promise<Me> {
     return this.http.get<Me>('/me');
+  }
+
+  /** Registers the caller's SM2 public key (reviewers: the key their approvals are signed with). */
+  registerKey(publicKeyPem: string): Promise<RegisterKeyResponse> {
+    return this.http.put<RegisterKeyResponse>('/me/key', { publicKeyPem });
   }
 
   health(): Promise<Health> {

@@ -26,6 +26,6 @@ export type CreateUploadRequest = In<typeof S.CreateUploadRequest>;
 export type Upload = Out<typeof S.Upload>;
 export type BlobReceived = Out<typeof S.BlobReceived>;
 export type Dataset = Out<typeof S.Dataset>;
-export type CatalogQuery = Partial<In<typeof S.CatalogQuery>>;
+export type CatalogQuery = Partial<Out<typeof S.CatalogQuery>>;
 export type CatalogEntry = Out<typeof S.CatalogEntry>;
 export type Sample = Out<typeof S.Sample>;

@@ -1,0 +1,58 @@
+import { DomainError } from '../../contracts/errors.js';
+import { type ReviewerCertificate, type ReviewerCertificateStatement, certifyReviewer } from '../../contracts/review/approval.js';
+import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../enclave/crypto/index.js';
+import { ShuyuClient } from './client.js';
+import type { CertificateResponse, CreateOrgRequest, CreateUserRequest, CreateUserResponse, Org, Page, TokenIssued, User } from './types.js';
+
+/** The platform operator: organisations, users and tokens, reviewer certificates, top-ups, policy, audit. */
+export class OperatorClient extends ShuyuClient {
+  createOrg(req: CreateOrgRequest): Promise<Org> {
+    return this.http.post<Org>('/orgs', req);
+  }
+
+  orgs(query: { cursor?: string; limit?: number } = {}): Promise<Page<Org>> {
+    return this.http.get<Page<Org>>('/orgs', query);
+  }
+
+  /** Creates a user and its first bearer token (shown once). */
+  createUser(req: CreateUserRequest): Promise<CreateUserResponse> {
+    return this.http.post<CreateUserResponse>('/users', req);
+  }
+
+  users(query: { orgId?: string; cursor?: string; limit?: number } = {}): Promise<Page<User>> {
+    return this.http.get<Page<User>>('/users', query);
+  }
+
+  issueToken(userId: string, ttlDays?: number): Promise<TokenIssued> {
+    return this.http.post<TokenIssued>(`/users/${userId}/tokens`, ttlDays ? { ttlDays } : {});
+  }
+
+  revokeToken(tokenId: string): Promise<void> {
+    return this.http.delete<void>(`/tokens/${tokenId}`);
+  }
+
+  /** Submits a reviewer certificate the operator signed locally (see `certifyReviewer`). */
+  submitCertificate(reviewerId: string, certificate: unknown): Promise<CertificateResponse> {
+    return this.http.put<CertificateResponse>(`/users/${reviewerId}/certificate`, { certificate });
+  }
+}
+
+/** Operator-side certificate of a reviewer's registered key (B's format), signed locally: the key never leaves. */
+export function reviewerCertificateFor(
+  reviewer: { id: string; orgId: string; publicKeyPem: string | null },
+  operatorPrivateKey: Uint8Array,
+  opts: { validDays?: number; now?: Date } = {},
+): ReviewerCertificate {
+  if (!reviewer.publicKeyPem) throw new DomainError('key-not-registered', `user ${reviewer.id} has not registered an SM2 public key yet (shuyu key register)`);
+  const now = opts.now ?? new Date();
+  const statement: ReviewerCertificateStatement = {
+    type: 'shuyu.reviewer-cert.v1',
+    reviewerId: reviewer.id,
+    orgId: reviewer.orgId,
+    publicKeyPem: reviewer.publicKeyPem,
+    fingerprint: sm2Fingerprint(sm2PublicKeyFromPem(reviewer.publicKeyPem)),
+    issuedAt: new Date(now.getTime() - 60_000).toISOString(),
+    expiresAt: new Date(now.getTime() + (opts.validDays ?? 365) * 86_400_000).toISOString(),
+  };
+  return certifyReviewer(statement, operatorPrivateKey);
+}
