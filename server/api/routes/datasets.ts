@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { defineRoute, type RouteDef } from '../../http/route.js';
+import { HttpProblem } from '../../http/problems.js';
+import {
+  CreateUploadRequest, Upload, IdParams, BlobParams, BlobReceived, Dataset, PageQuery, page, CatalogQuery, CatalogEntry,
+  SampleQuery, Sample,
+} from '../schemas.js';
+import { pageOf } from '../pagination.js';
+import type { Services } from '../services.js';
+import type { DatasetRow, UploadRow } from '../../datasets/datasets.js';
+import { generateSample } from '../../datasets/sample.js';
+
+export function uploadView(s: Services, u: UploadRow): z.infer<typeof Upload> {
+  const blobs = s.datasets.uploadBlobs(u.id);
+  return {
+    id: u.id,
+    state: u.state,
+    title: u.title,
+    datasetId: u.datasetId,
+    createdAt: u.createdAt,
+    expiresAt: u.expiresAt,
+    totalBytes: u.totalBytes,
+    receivedBytes: blobs.filter((b) => b.received).reduce((a, b) => a + b.size, 0),
+    blobs,
+    missing: blobs.filter((b) => !b.received).map((b) => b.hash),
+  };
+}
+
+export const datasetView = (d: DatasetRow): z.infer<typeof Dataset> => ({
+  id: d.id,
+  orgId: d.orgId,
+  title: d.title,
+  description: d.description,
+  keywords: d.keywords,
+  sector: d.sector,
+  maxLevel: d.maxLevel,
+  rowCount: d.rowCount,
+  schema: d.schema,
+  commitment: d.commitment,
+  version: d.version,
+  createdAt: d.createdAt,
+});
+
+/** Offers count per dataset, provided by the trade wiring once contracts are available. */
+export type ActiveOfferCounter = (datasetId: string) => number;
+
+export function catalogView(d: DatasetRow, activeOffers: number): z.infer<typeof CatalogEntry> {
+  const { schema: _schema, ...rest } = datasetView(d);
+  return { ...rest, columns: d.schema.columns.map((c) => ({ name: c.name, type: c.type, role: c.role, level: c.level })), activeOffers };
+}
+
+export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): RouteDef[] {
+  return [
+    defineRoute({
+      id: 'create-upload', method: 'post', path: '/v1/uploads', summary: 'Start uploading a sealed bundle', roles: ['owner'],
+      body: CreateUploadRequest, responses: { 201: Upload },
+      handler: ({ body, principal }) => {
+        const u = s.datasets.createUpload({ orgId: principal!.orgId, userId: principal!.userId, ...body });
+        return { status: 201, body: uploadView(s, u) };
+      },
+    }),
+    defineRoute({
+      id: 'get-upload', method: 'get', path: '/v1/uploads/:id', summary: 'Read an upload and the blobs it still needs', roles: ['owner'],
+      params: IdParams, object: { resource: 'upload', param: 'id' }, responses: { 200: Upload },
+      handler: ({ object }) => ({ status: 200, body: uploadView(s, object as UploadRow) }),
+    }),
+    defineRoute({
+      id: 'put-upload-blob', method: 'put', path: '/v1/uploads/:id/blobs/:hash', summary: 'Send one blob of an upload (streamed, by SM3 hash)',
+      roles: ['owner'], params: BlobParams, object: { resource: 'upload', param: 'id' }, rawBody: { contentType: 'application/octet-stream' },
+      longRunning: true, responses: { 200: BlobReceived },
+      handler: async ({ object, params, req }) => {
+        const type = req.headers['content-type'] ?? '';
+        if (!type.startsWith('application/octet-stream')) {
+          throw new HttpProblem('unsupported-media-type', 'send blob bytes with Content-Type: application/octet-stream');
+        }
+        const declared = Number(req.headers['content-length'] ?? NaN);
+        if (Number.isFinite(declared) && declared > s.config.maxBlobBytes) {
+          throw new HttpProblem('payload-too-large', `blob of ${declared} bytes exceeds the limit of ${s.config.maxBlobBytes}`);
+        }
+        return { status: 200, body: await s.datasets.putBlob(object as UploadRow, params.hash, req) };
+      },
+    }),
+    defineRoute({
+      id: 'complete-upload', method: 'post', path: '/v1/uploads/:id/complete', summary: 'Verify the bundle and publish the dataset',
+      roles: ['owner'], params: IdParams, object: { resource: 'upload', param: 'id' }, responses: { 201: Dataset },
+      handler: async ({ object }) => ({ status: 201, body: datasetView(await s.datasets.complete(object as UploadRow)) }),
+    }),
+    defineRoute({
+      id: 'abort-upload', method: 'delete', path: '/v1/uploads/:id', summary: 'Abort an upload and delete its blobs', roles: ['owner'],
+      params: IdParams, object: { resource: 'upload', param: 'id' }, responses: { 204: z.undefined() },
+      handler: ({ object }) => {
+        const u = object as UploadRow;
+        if (u.state === 'completed') throw new HttpProblem('upload-not-open', 'this upload already became a dataset');
+        s.datasets.abort(u.id);
+        return { status: 204 };
+      },
+    }),
+    defineRoute({
+      id: 'list-datasets', method: 'get', path: '/v1/datasets', summary: "List the organisation's datasets", roles: ['owner', 'operator'],
+      query: PageQuery, responses: { 200: page(Dataset) },
+      handler: ({ query, principal }) => {
+        const rows = s.datasets.listDatasets(principal!.role === 'operator' ? {} : { orgId: principal!.orgId }, query.cursor, query.limit + 1);
+        const p = pageOf(rows, query.limit);
+        return { status: 200, body: { items: p.items.map(datasetView), nextCursor: p.nextCursor } };
+      },
+    }),
+    defineRoute({
+      id: 'get-dataset', method: 'get', path: '/v1/datasets/:id', summary: 'Read a dataset', roles: ['owner', 'operator'],
+      params: IdParams, object: { resource: 'dataset', param: 'id' }, responses: { 200: Dataset },
+      handler: ({ object }) => ({ status: 200, body: datasetView(object as DatasetRow) }),
+    }),
+    defineRoute({
+      id: 'search-catalog', method: 'get', path: '/v1/catalog', summary: 'Search the catalogue', roles: ['owner', 'buyer', 'reviewer', 'operator'],
+      query: CatalogQuery, responses: { 200: page(CatalogEntry) },
+      handler: ({ query }) => {
+        const filter: { sector?: string; q?: string; maxLevel?: number } = {};
+        if (query.sector) filter.sector = query.sector;
+        if (query.q) filter.q = query.q;
+        if (query.level !== undefined) filter.maxLevel = query.level;
+        const p = pageOf(s.datasets.listDatasets(filter, query.cursor, query.limit + 1), query.limit);
+        return { status: 200, body: { items: p.items.map((d) => catalogView(d, activeOffers(d.id))), nextCursor: p.nextCursor } };
+      },
+    }),
+    defineRoute({
+      id: 'get-catalog-entry', method: 'get', path: '/v1/catalog/:id', summary: 'Read a catalogue entry with its schema',
+      roles: ['owner', 'buyer', 'reviewer', 'operator'], params: IdParams,
+      object: { resource: 'catalog-entry', param: 'id', scope: { owner: 'all', buyer: 'all', reviewer: 'all', operator: 'all' } },
+      responses: { 200: CatalogEntry.extend({ schema: Dataset.shape.schema }) },
+      handler: ({ object }) => {
+        const d = object as DatasetRow;
+        return { status: 200, body: { ...catalogView(d, activeOffers(d.id)), schema: d.schema } };
+      },
+    }),
+    defineRoute({
+      id: 'get-catalog-sample', method: 'get', path: '/v1/catalog/:id/sample', summary: 'Get a generated sample that follows the schema',
+      roles: ['owner', 'buyer', 'reviewer', 'operator'], params: IdParams, query: SampleQuery,
+      object: { resource: 'catalog-entry', param: 'id', scope: { owner: 'all', buyer: 'all', reviewer: 'all', operator: 'all' } },
+      responses: { 200: Sample },
+      handler: ({ object, query }) => {
+        const d = object as DatasetRow;
+        return {
+          status: 200,
+          body: {
+            generated: true as const,
+            note: 'Generated from the declared schema (types, bounds, dimension values); it contains no real rows.',
+            ...generateSample(d.schema, query.rows),
+          },
+        };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { defineRoute, type RouteDef } from '../../http/route.js';
+import { Health, EnclaveInfo } from '../schemas.js';
+import { HttpProblem } from '../../http/problems.js';
+import type { Services } from '../services.js';
+
+export function systemRoutes(s: Services, openapi: () => unknown): RouteDef[] {
+  return [
+    defineRoute({
+      id: 'health',
+      method: 'get',
+      path: '/v1/health',
+      summary: 'Report liveness',
+      roles: 'public',
+      responses: { 200: Health },
+      handler: () => {
+        const jobs = Object.fromEntries(
+          (s.db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n]),
+        );
+        const enclave = s.enclave ? (s.enclave.isUp() ? 'up' : 'down') : 'not-configured';
+        return {
+          status: 200,
+          body: { status: enclave === 'down' ? 'degraded' : 'ok', version: s.version, uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000), enclave, jobs },
+        };
+      },
+    }),
+    defineRoute({
+      id: 'metrics',
+      method: 'get',
+      path: '/v1/metrics',
+      summary: 'Expose Prometheus metrics',
+      roles: 'public',
+      responses: {},
+      handler: ({ res }) => {
+        res.type('text/plain; version=0.0.4').send(s.metrics.render());
+        return { status: 200, streamed: true };
+      },
+    }),
+    defineRoute({
+      id: 'openapi',
+      method: 'get',
+      path: '/v1/openapi.json',
+      summary: 'Describe the API (OpenAPI 3.1)',
+      roles: 'public',
+      responses: { 200: z.record(z.string(), z.unknown()) },
+      handler: () => ({ status: 200, body: openapi() }),
+    }),
+    defineRoute({
+      id: 'enclave-info',
+      method: 'get',
+      path: '/v1/enclave',
+      summary: "Read the enclave's public keys and HE parameters",
+      roles: 'public',
+      responses: { 200: EnclaveInfo },
+      handler: async () => {
+        if (!s.enclave || !s.enclave.isUp()) throw new HttpProblem('enclave-unavailable', 'the enclave is not running; retry shortly');
+        return { status: 200, body: await s.enclave.publicInfo() };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,96 @@
+import type { Express } from 'express';
+import type { Logger } from 'pino';
+import type { Db } from './store/db.js';
+import { systemClock, type Clock } from '../contracts/ids.js';
+import type { ServerConfig } from './config/config.js';
+import type { BlobStore } from './blobs/blob-store.js';
+import { IdentityService } from './identity/identity.js';
+import { DatasetService } from './datasets/datasets.js';
+import { createBundlePort } from './wiring/bundle.js';
+import type { BundlePort } from './datasets/bundle-port.js';
+import { Metrics } from './http/metrics.js';
+import { createHttpApp } from './http/app.js';
+import { IdempotencyStore } from './http/idempotency.js';
+import type { RouteDef } from './http/route.js';
+import { buildOpenApi } from './api/openapi.js';
+import { objectLoaders } from './api/resources.js';
+import type { EnclavePort, Services } from './api/services.js';
+import { systemRoutes } from './api/routes/system.js';
+import { identityRoutes } from './api/routes/identity.js';
+import { datasetRoutes } from './api/routes/datasets.js';
+import { tradeLayer, type TradeLayer } from './wiring/trade-layer.js';
+
+export const API_VERSION = '0.1.0';
+
+export interface AppDeps {
+  config: ServerConfig;
+  db: Db;
+  blobs: BlobStore;
+  log: Logger;
+  clock?: Clock;
+  enclave?: EnclavePort | null;
+  bundle?: BundlePort;
+  metrics?: Metrics;
+}
+
+export interface ShuyuApp {
+  app: Express;
+  /** THE route table: the router and the authorisation-matrix test are both generated from it. */
+  routes: readonly RouteDef[];
+  services: Services;
+  trade: TradeLayer;
+}
+
+/** Builds the whole HTTP application on a store, without listening (tests drive it with supertest). */
+export function createApp(deps: AppDeps): ShuyuApp {
+  const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics ?? new Metrics();
+  const identity = new IdentityService(deps.db, clock);
+  const datasets = new DatasetService(deps.db, deps.blobs, deps.bundle ?? createBundlePort(), clock, deps.config);
+  const services: Services = {
+    config: deps.config,
+    db: deps.db,
+    log: deps.log,
+    clock,
+    metrics,
+    blobs: deps.blobs,
+    identity,
+    datasets,
+    enclave: deps.enclave ?? null,
+    startedAt: Date.now(),
+    version: API_VERSION,
+  };
+  const trade = tradeLayer(services);
+  let openapi: Record<string, unknown> | null = null;
+  const routes: RouteDef[] = [
+    ...systemRoutes(services, () => (openapi ??= buildOpenApi(routes, API_VERSION))),
+    ...identityRoutes(services),
+    ...datasetRoutes(services, trade.activeOffers),
+    ...trade.routes,
+  ];
+  const ids = new Set<string>();
+  for (const r of routes) {
+    if (ids.has(r.id)) throw new Error(`route id ${r.id} is used twice`);
+    ids.add(r.id);
+  }
+  metrics.gauge('shuyu_jobs', () =>
+    Object.fromEntries((deps.db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n])),
+  );
+  metrics.gauge('shuyu_uploads', () =>
+    Object.fromEntries((deps.db.prepare('SELECT state, COUNT(*) AS n FROM uploads GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n])),
+  );
+  const loaders = objectLoaders(services, trade.loaders);
+  const app = createHttpApp(
+    routes,
+    {
+      authenticate: (h) => identity.authenticate(h),
+      loadObject: (kind, id) => loaders[kind](id),
+      idempotency: new IdempotencyStore(deps.db),
+      now: () => clock.now().toISOString(),
+      log: deps.log,
+      metrics,
+    },
+    deps.config,
+  );
+  return { app, routes, services, trade };
+}

@@ -1,0 +1,275 @@
+import type { Db } from '../store/db.js';
+import type { BlobStore } from '../blobs/blob-store.js';
+import type { Readable } from 'node:stream';
+import { DomainError } from '../../contracts/errors.js';
+import { newId, isoNow, type Clock } from '../../contracts/ids.js';
+import { DatasetSchema } from '../../contracts/dataset/schema.js';
+import { canonicalJson, sm3Hex } from '../../enclave/crypto/index.js';
+import type { BundlePort } from './bundle-port.js';
+
+/** What an owner describes when uploading, kept on the upload and then on the dataset. */
+interface Listing {
+  id: string;
+  orgId: string;
+  userId: string;
+  title: string;
+  description: string;
+  keywords: string[];
+}
+
+export interface UploadRow extends Listing {
+  manifest: Record<string, unknown>;
+  state: 'open' | 'completing' | 'completed' | 'aborted';
+  totalBytes: number;
+  createdAt: string;
+  expiresAt: string;
+  datasetId: string | null;
+}
+
+export interface DatasetRow extends Listing {
+  sector: string;
+  maxLevel: number;
+  rowCount: number;
+  schema: DatasetSchema;
+  manifest: Record<string, unknown>;
+  commitment: string;
+  version: number;
+  createdAt: string;
+}
+
+export interface DatasetLimits {
+  maxBlobBytes: number;
+  maxUploadBytes: number;
+  uploadTtlMs: number;
+}
+
+const DATASET_COLS = `id, org_id AS orgId, user_id AS userId, title, description, keywords_json, sector, max_level AS maxLevel,
+  row_count AS rowCount, schema_json, manifest_json, commitment, version, created_at AS createdAt`;
+
+function toDataset(r: Record<string, unknown>): DatasetRow {
+  const { keywords_json, schema_json, manifest_json, ...rest } = r as Record<string, string> & Record<string, unknown>;
+  return {
+    ...(rest as unknown as DatasetRow),
+    keywords: JSON.parse(keywords_json as string),
+    schema: JSON.parse(schema_json as string),
+    manifest: JSON.parse(manifest_json as string),
+  };
+}
+
+/**
+ * Resumable upload of a sealed bundle: create (manifest) → PUT each blob by SM3 hash (streamed,
+ * size-limited, hash-checked, retryable) → complete (verifyBundle, then ONE transaction makes the
+ * dataset visible). An aborted, failed or expired upload is deleted with every blob only it referenced,
+ * so nothing partial is ever visible or left behind.
+ */
+export class DatasetService {
+  constructor(
+    private readonly db: Db,
+    private readonly blobs: BlobStore,
+    private readonly bundle: BundlePort,
+    private readonly clock: Clock,
+    private readonly limits: DatasetLimits,
+  ) {}
+
+  createUpload(input: { orgId: string; userId: string; title: string; description: string; keywords: string[]; manifest: Record<string, unknown> }): UploadRow {
+    const facts = this.bundle.parseManifest(input.manifest);
+    const schema = DatasetSchema.safeParse(facts.schema);
+    if (!schema.success) throw new DomainError('bundle-invalid', `the manifest's schema is invalid: ${schema.error.issues[0]?.message}`);
+    const seen = new Set<string>();
+    let total = 0;
+    for (const b of facts.blobs) {
+      if (b.size > this.limits.maxBlobBytes) {
+        throw new DomainError('payload-too-large', `blob ${b.hash} declares ${b.size} bytes; the limit per blob is ${this.limits.maxBlobBytes}`);
+      }
+      if (!seen.has(b.hash)) total += b.size;
+      seen.add(b.hash);
+    }
+    if (total > this.limits.maxUploadBytes) {
+      throw new DomainError('payload-too-large', `the bundle declares ${total} bytes; the limit per dataset is ${this.limits.maxUploadBytes}`);
+    }
+    const now = this.clock.now();
+    const row: UploadRow = {
+      id: newId(),
+      orgId: input.orgId,
+      userId: input.userId,
+      title: input.title,
+      description: input.description,
+      keywords: input.keywords,
+      manifest: input.manifest,
+      state: 'open',
+      totalBytes: total,
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + this.limits.uploadTtlMs).toISOString(),
+      datasetId: null,
+    };
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO uploads (id, org_id, user_id, title, description, keywords_json, manifest_json, manifest_hash, state, total_bytes, created_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`,
+        )
+        .run(row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), JSON.stringify(row.manifest), sm3Hex(canonicalJson(row.manifest)), total, row.createdAt, row.expiresAt);
+      const ins = this.db.prepare('INSERT OR IGNORE INTO upload_blobs (upload_id, hash, size, kind, received_at) VALUES (?, ?, ?, ?, ?)');
+      for (const b of facts.blobs) {
+        // Content addressing: a blob already stored (same bytes) needs no second transfer.
+        const present = this.blobs.size(b.hash) === b.size;
+        ins.run(row.id, b.hash, b.size, b.kind, present ? row.createdAt : null);
+      }
+    })();
+    return row;
+  }
+
+  getUpload(id: string): UploadRow | null {
+    const r = this.db
+      .prepare(
+        `SELECT id, org_id AS orgId, user_id AS userId, title, description, keywords_json, manifest_json, state, total_bytes AS totalBytes,
+                created_at AS createdAt, expires_at AS expiresAt, dataset_id AS datasetId FROM uploads WHERE id = ?`,
+      )
+      .get(id) as (Record<string, unknown> & { keywords_json: string; manifest_json: string }) | undefined;
+    if (!r) return null;
+    const { keywords_json, manifest_json, ...rest } = r;
+    return { ...(rest as unknown as UploadRow), keywords: JSON.parse(keywords_json), manifest: JSON.parse(manifest_json) };
+  }
+
+  uploadBlobs(uploadId: string): { hash: string; size: number; kind: string; received: boolean }[] {
+    return (
+      this.db.prepare('SELECT hash, size, kind, received_at FROM upload_blobs WHERE upload_id = ? ORDER BY rowid').all(uploadId) as {
+        hash: string;
+        size: number;
+        kind: string;
+        received_at: string | null;
+      }[]
+    ).map((b) => ({ hash: b.hash, size: b.size, kind: b.kind, received: b.received_at !== null }));
+  }
+
+  async putBlob(upload: UploadRow, hash: string, source: Readable): Promise<{ hash: string; size: number; alreadyPresent: boolean; missing: number }> {
+    if (upload.state !== 'open') throw new DomainError('upload-not-open', `upload ${upload.id} is ${upload.state}; start a new upload`);
+    const entry = this.db.prepare('SELECT size, received_at FROM upload_blobs WHERE upload_id = ? AND hash = ?').get(upload.id, hash) as
+      | { size: number; received_at: string | null }
+      | undefined;
+    if (!entry) throw new DomainError('blob-not-in-manifest', `blob ${hash} is not listed in this upload's manifest`);
+    let alreadyPresent = false;
+    if (entry.received_at !== null && this.blobs.size(hash) === entry.size) {
+      alreadyPresent = true;
+      source.resume(); // drain what the client sends
+    } else {
+      await this.blobs.put(source, { maxBytes: this.limits.maxBlobBytes, expectedHash: hash, expectedSize: entry.size });
+      this.db.prepare('UPDATE upload_blobs SET received_at = ? WHERE upload_id = ? AND hash = ?').run(isoNow(this.clock), upload.id, hash);
+    }
+    const missing = (this.db.prepare('SELECT COUNT(*) AS n FROM upload_blobs WHERE upload_id = ? AND received_at IS NULL').get(upload.id) as { n: number }).n;
+    return { hash, size: entry.size, alreadyPresent, missing };
+  }
+
+  /** Verifies the whole bundle; on success the dataset appears in one transaction, on failure nothing remains. */
+  async complete(upload: UploadRow): Promise<DatasetRow> {
+    if (upload.state !== 'open') throw new DomainError('upload-not-open', `upload ${upload.id} is ${upload.state}`);
+    const missing = this.uploadBlobs(upload.id).filter((b) => !b.received || this.blobs.size(b.hash) !== b.size);
+    if (missing.length) {
+      throw new DomainError('upload-incomplete', `${missing.length} blob(s) are still missing; PUT them, then complete again`, {
+        missing: missing.slice(0, 50).map((b) => b.hash),
+      });
+    }
+    const moved = this.db.prepare("UPDATE uploads SET state = 'completing' WHERE id = ? AND state = 'open'").run(upload.id).changes;
+    if (!moved) throw new DomainError('upload-not-open', `upload ${upload.id} is being completed already`);
+    try {
+      await this.bundle.verifyBundle(upload.manifest, (h) => this.blobs.get(h));
+    } catch (e) {
+      this.abort(upload.id);
+      const why = e instanceof Error ? e.message : String(e);
+      throw new DomainError('bundle-invalid', `the bundle failed verification and was discarded: ${why}`);
+    }
+    const facts = this.bundle.parseManifest(upload.manifest);
+    const schema = DatasetSchema.parse(facts.schema);
+    const row: DatasetRow = {
+      id: newId(),
+      orgId: upload.orgId,
+      userId: upload.userId,
+      title: upload.title,
+      description: upload.description,
+      keywords: upload.keywords,
+      sector: schema.sector,
+      maxLevel: Math.max(...schema.columns.map((c) => c.level)),
+      rowCount: facts.rowCount,
+      schema,
+      manifest: upload.manifest,
+      commitment: facts.commitment,
+      version: 1,
+      createdAt: isoNow(this.clock),
+    };
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO datasets (id, org_id, user_id, title, description, keywords_json, sector, max_level, row_count, schema_json, manifest_json, manifest_hash, commitment, version, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), row.sector, row.maxLevel, row.rowCount,
+          JSON.stringify(schema), JSON.stringify(row.manifest), sm3Hex(canonicalJson(row.manifest)), row.commitment, row.version, row.createdAt);
+      const ins = this.db.prepare('INSERT OR IGNORE INTO dataset_blobs (dataset_id, hash, size, kind) VALUES (?, ?, ?, ?)');
+      for (const b of facts.blobs) ins.run(row.id, b.hash, b.size, b.kind);
+      this.db.prepare("UPDATE uploads SET state = 'completed', dataset_id = ? WHERE id = ?").run(row.id, upload.id);
+      this.db.prepare('DELETE FROM upload_blobs WHERE upload_id = ?').run(upload.id);
+    })();
+    return row;
+  }
+
+  /** Aborts an upload and deletes every blob no dataset or other open upload references. */
+  abort(uploadId: string): void {
+    const hashes = this.db.transaction(() => {
+      const hs = (this.db.prepare('SELECT hash FROM upload_blobs WHERE upload_id = ?').all(uploadId) as { hash: string }[]).map((r) => r.hash);
+      this.db.prepare("UPDATE uploads SET state = 'aborted' WHERE id = ? AND state IN ('open', 'completing')").run(uploadId);
+      this.db.prepare('DELETE FROM upload_blobs WHERE upload_id = ?').run(uploadId);
+      return hs;
+    })();
+    for (const h of hashes) if (!this.isReferenced(h)) this.blobs.delete(h);
+  }
+
+  private isReferenced(hash: string): boolean {
+    return !!(
+      this.db.prepare('SELECT 1 FROM dataset_blobs WHERE hash = ? LIMIT 1').get(hash) ||
+      this.db.prepare("SELECT 1 FROM upload_blobs ub JOIN uploads u ON u.id = ub.upload_id WHERE ub.hash = ? AND u.state IN ('open', 'completing') LIMIT 1").get(hash)
+    );
+  }
+
+  /**
+   * Start-up and periodic housekeeping: uploads interrupted while completing go back to open (their
+   * blobs are intact and verification is repeatable); expired uploads are aborted; blob files nobody
+   * references (e.g. written just before a crash) and temp files are deleted.
+   */
+  sweep(opts: { startup: boolean }): { expired: number; orphans: number; temp: number } {
+    if (opts.startup) this.db.prepare("UPDATE uploads SET state = 'open' WHERE state = 'completing'").run();
+    const expired = this.db.prepare("SELECT id FROM uploads WHERE state = 'open' AND expires_at <= ?").all(isoNow(this.clock)) as { id: string }[];
+    for (const u of expired) this.abort(u.id);
+    let orphans = 0;
+    let temp = 0;
+    if (opts.startup) {
+      temp = this.blobs.clearTemp();
+      for (const h of this.blobs.listHashes()) {
+        if (!this.isReferenced(h)) {
+          this.blobs.delete(h);
+          orphans++;
+        }
+      }
+    }
+    return { expired: expired.length, orphans, temp };
+  }
+
+  getDataset(id: string): DatasetRow | null {
+    const r = this.db.prepare(`SELECT ${DATASET_COLS} FROM datasets WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
+    return r ? toDataset(r) : null;
+  }
+
+  listDatasets(filter: { orgId?: string; sector?: string; q?: string; maxLevel?: number }, after: string | undefined, limit: number): DatasetRow[] {
+    const where: string[] = ['id > ?'];
+    const args: unknown[] = [after ?? ''];
+    if (filter.orgId) (where.push('org_id = ?'), args.push(filter.orgId));
+    if (filter.sector) (where.push('sector = ?'), args.push(filter.sector));
+    if (filter.maxLevel !== undefined) (where.push('max_level <= ?'), args.push(filter.maxLevel));
+    if (filter.q) {
+      const like = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+      where.push(`(lower(title) LIKE ? ESCAPE '\\' OR lower(description) LIKE ? ESCAPE '\\' OR lower(keywords_json) LIKE ? ESCAPE '\\' OR lower(schema_json) LIKE ? ESCAPE '\\')`);
+      args.push(like, like, like, like);
+    }
+    args.push(limit);
+    return (this.db.prepare(`SELECT ${DATASET_COLS} FROM datasets WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as Record<string, unknown>[]).map(toDataset);
+  }
+}

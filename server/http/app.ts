@@ -1,0 +1,97 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { problem, toProblem, HttpProblem } from './problems.js';
+import { buildRouter, sendProblem, type RouterDeps } from './router.js';
+import type { RouteDef } from './route.js';
+import type { Metrics } from './metrics.js';
+
+export interface HttpOptions {
+  jsonBodyLimitBytes: number;
+  requestTimeoutMs: number;
+  rateLimitPerMinute: number;
+}
+
+/**
+ * The express 5 application: security headers, per-token rate limit, JSON body limit, per-request
+ * timeout, the routes of the route table, and problem+json for every error. Built without listening,
+ * so tests drive it with supertest.
+ */
+export function createHttpApp(routes: readonly RouteDef[], deps: RouterDeps & { metrics: Metrics; log: Logger }, opts: HttpOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const start = process.hrtime.bigint();
+    const reqId = randomUUID();
+    res.setHeader('X-Request-Id', reqId);
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = (res.locals.routeId as string | undefined) ?? 'unmatched';
+      deps.metrics.observeRequest(route, req.method, res.statusCode, seconds);
+      // Never the body, query string or headers: they may carry tokens, keys or sealed bytes.
+      const line = { reqId, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000), user: res.locals.principal?.userId };
+      if (res.statusCode >= 500) deps.log.error(line, 'request failed');
+      else deps.log.info(line, 'request');
+    });
+    next();
+  });
+
+  app.use(helmet());
+
+  app.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: opts.rateLimitPerMinute,
+      standardHeaders: 'draft-7',
+      legacyHeaders: false,
+      // Per token (its hash, never the token itself), per address for anonymous calls.
+      keyGenerator: (req) => {
+        const auth = req.headers.authorization;
+        return auth ? 't:' + createHash('sm3').update(auth).digest('hex') : 'ip:' + ipKeyGenerator(req.ip ?? '0.0.0.0');
+      },
+      handler: (_req, res) => sendProblem(res, problem('rate-limited', `more than ${opts.rateLimitPerMinute} requests in a minute; wait and retry (see the RateLimit headers)`)),
+    }),
+  );
+
+  app.use(express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
+
+  app.use((req, res, next) => {
+    // Uploads stream for longer; the HTTP server's own requestTimeout still bounds them.
+    if (req.method === 'PUT' && req.path.includes('/blobs/')) return next();
+    const t = setTimeout(() => {
+      sendProblem(res, problem('request-timeout', `the request took longer than ${opts.requestTimeoutMs} ms and was abandoned; retry later`));
+    }, opts.requestTimeoutMs);
+    res.on('close', () => clearTimeout(t));
+    res.on('finish', () => clearTimeout(t));
+    next();
+  });
+
+  app.use(buildRouter(routes, deps));
+
+  app.use((req: Request, res: Response) => {
+    sendProblem(res, problem('route-not-found', `no route ${req.method} ${req.path}; see GET /v1/openapi.json`));
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; limit?: number };
+    if (e && e.type === 'entity.parse.failed') {
+      return sendProblem(res, problem('malformed-json', 'the request body is not valid JSON; check quoting, commas and brackets'));
+    }
+    if (e && e.type === 'entity.too.large') {
+      return sendProblem(res, problem('payload-too-large', `the JSON body exceeds the limit of ${opts.jsonBodyLimitBytes} bytes`, { limit: opts.jsonBodyLimitBytes }));
+    }
+    if (e && typeof e.type === 'string' && e.type.startsWith('entity.') || (e && e.type === 'charset.unsupported') || (e && e.type === 'encoding.unsupported')) {
+      return sendProblem(res, problem('unsupported-media-type', 'send the body as UTF-8 JSON with Content-Type: application/json'));
+    }
+    if (err instanceof HttpProblem) return sendProblem(res, toProblem(err));
+    deps.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), route: res.locals.routeId, path: req.path }, 'unhandled error');
+    sendProblem(res, toProblem(err));
+  });
+
+  return app;
+}

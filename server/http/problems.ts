@@ -1,0 +1,118 @@
+import { isDomainError } from '../../contracts/errors.js';
+
+/**
+ * RFC 9457 problem details. `type` is `https://shuyu.local/problems/<slug>` where the slug is the
+ * DomainError type; this ONE table picks the HTTP status for every slug. An unlisted slug from domain
+ * code is a client-side refusal (422): domain code only throws for things the caller can change.
+ */
+export const PROBLEM_BASE = 'https://shuyu.local/problems/';
+
+export const PROBLEM_STATUS: Record<string, number> = {
+  // request shape
+  'malformed-json': 400,
+  'validation-failed': 422,
+  'missing-idempotency-key': 400,
+  'bad-blob-hash': 400,
+  'unsupported-media-type': 415,
+  'payload-too-large': 413,
+  // authentication / authorisation
+  unauthenticated: 401,
+  'token-expired': 401,
+  'token-revoked': 401,
+  forbidden: 403,
+  'separation-of-duties': 403,
+  'not-found': 404,
+  'route-not-found': 404,
+  'blob-not-found': 404,
+  'method-not-allowed': 405,
+  // state / conflicts
+  conflict: 409,
+  'already-exists': 409,
+  'idempotency-key-reused': 409,
+  'idempotency-in-progress': 409,
+  'illegal-transition': 409,
+  'upload-not-open': 409,
+  'upload-incomplete': 409,
+  'key-not-registered': 409,
+  'blob-not-in-manifest': 422,
+  'blob-hash-mismatch': 422,
+  'blob-size-mismatch': 422,
+  'bundle-invalid': 422,
+  'quote-expired': 422,
+  'quote-invalid': 422,
+  'quote-mismatch': 422,
+  'insufficient-funds': 422,
+  'invalid-certificate': 422,
+  'invalid-approval': 422,
+  'policy-denied': 422,
+  'quota-exhausted': 422,
+  'budget-exhausted': 422,
+  // the platform
+  'rate-limited': 429,
+  'request-timeout': 503,
+  'enclave-unavailable': 503,
+  internal: 500,
+};
+
+export const TITLES: Record<number, string> = {
+  400: 'Bad request',
+  401: 'Authentication required',
+  403: 'Forbidden',
+  404: 'Not found',
+  405: 'Method not allowed',
+  409: 'Conflict',
+  413: 'Payload too large',
+  415: 'Unsupported media type',
+  422: 'Unprocessable content',
+  429: 'Too many requests',
+  500: 'Internal error',
+  503: 'Service unavailable',
+};
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  errors?: { path: string; message: string }[];
+  [extension: string]: unknown;
+}
+
+export const statusOf = (slug: string): number => PROBLEM_STATUS[slug] ?? 422;
+
+export function problem(slug: string, detail: string, extra: Record<string, unknown> = {}): Problem {
+  const status = statusOf(slug);
+  return { type: PROBLEM_BASE + slug, title: TITLES[status] ?? 'Error', status, detail, ...extra };
+}
+
+/** An error thrown inside the HTTP layer that already knows its problem. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly slug: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Maps anything thrown to a problem. Unknown errors become 500 with no internals in the body. */
+export function toProblem(err: unknown): Problem {
+  if (err instanceof HttpProblem) return problem(err.slug, err.message, err.extra);
+  if (isDomainError(err)) {
+    const extra = Object.keys(err.detail).length ? { context: safeDetail(err.detail) } : {};
+    return problem(err.type, err.message, extra);
+  }
+  return problem('internal', 'an internal error occurred; it has been logged');
+}
+
+/** Domain detail objects go to clients: keep them small and JSON-safe. */
+function safeDetail(d: Record<string, unknown>): Record<string, unknown> {
+  try {
+    const s = JSON.stringify(d);
+    return s.length > 4000 ? { truncated: true } : (JSON.parse(s) as Record<string, unknown>);
+  } catch {
+    return {};
+  }
+}

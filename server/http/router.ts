@@ -1,0 +1,101 @@
+import { Router, type Request, type Response, type NextFunction } from 'express';
+import type { Logger } from 'pino';
+import { HttpProblem, toProblem, type Problem } from './problems.js';
+import { parsePart } from './validation.js';
+import { IdempotencyStore, IDEMPOTENCY_KEY } from './idempotency.js';
+import { scopeFor, type Principal, type ResourceKind, type RouteDef } from './route.js';
+
+export interface RouterDeps {
+  authenticate(authorizationHeader: string | undefined): Principal;
+  /** Returns the object and the organisations it belongs to, or null when there is no such object. */
+  loadObject(kind: ResourceKind, id: string): { orgIds: string[]; value: unknown } | null;
+  idempotency: IdempotencyStore;
+  now(): string;
+  log: Logger;
+}
+
+/** Express paths (/v1/x/:id) → OpenAPI paths (/v1/x/{id}). */
+export const openApiPath = (p: string): string => p.replace(/:([A-Za-z_]+)/g, '{$1}');
+
+export function sendProblem(res: Response, p: Problem): void {
+  if (res.headersSent) return;
+  res.status(p.status).type('application/problem+json').send(JSON.stringify(p));
+}
+
+/**
+ * Builds the router from THE route table: each route authenticates, checks the role, validates
+ * params/query/body with its zod schemas, checks the addressed object belongs to the caller's
+ * organisation (else 404 — never reveal that another organisation's object exists), applies
+ * Idempotency-Key, runs the handler and validates its response against the declared schema.
+ */
+export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Router {
+  const router = Router();
+  for (const route of routes) {
+    router[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
+      res.locals.routeId = route.id;
+      let idem: { userId: string; key: string } | null = null;
+      try {
+        const principal = route.roles === 'public' ? null : deps.authenticate(req.headers.authorization);
+        if (principal) res.locals.principal = principal;
+        if (principal && route.roles !== 'public' && !route.roles.includes(principal.role)) {
+          throw new HttpProblem('forbidden', `role "${principal.role}" may not ${route.summary.toLowerCase()}; allowed: ${route.roles.join(', ')}`);
+        }
+        const params = route.params ? parsePart(route.params, req.params, 'params') : req.params;
+        let object: unknown = null;
+        if (route.object && principal) {
+          const id = (params as Record<string, string>)[route.object.param]!;
+          const found = deps.loadObject(route.object.resource, id);
+          const visible =
+            found !== null && (scopeFor(route.object, principal.role) === 'all' || found.orgIds.includes(principal.orgId));
+          if (!visible) throw new HttpProblem('not-found', `no ${route.object.resource} with id ${id}`);
+          object = found!.value;
+        }
+        const query = route.query ? parsePart(route.query, req.query, 'query') : {};
+        const body = route.body ? parsePart(route.body, req.body, 'body') : undefined;
+        let idempotencyKey: string | null = null;
+        if (route.idempotent && principal) {
+          const key = req.get('idempotency-key');
+          if (!key || !IDEMPOTENCY_KEY.test(key)) {
+            throw new HttpProblem('missing-idempotency-key', 'this request moves money or privacy budget: send an Idempotency-Key header (8–200 characters of A–Z a–z 0–9 _ - . :), and reuse it when you retry');
+          }
+          idempotencyKey = key;
+          const begun = deps.idempotency.begin(principal.userId, route.id, key, IdempotencyStore.requestHash(params, body), deps.now());
+          if (begun.kind === 'replay') {
+            res.setHeader('Idempotent-Replayed', 'true');
+            if (begun.status >= 400) sendProblem(res, begun.body as Problem);
+            else res.status(begun.status).json(begun.body);
+            return;
+          }
+          idem = { userId: principal.userId, key };
+        }
+        const out = await route.handler({ params, query, body, principal, object, idempotencyKey, req, res });
+        if (out.streamed) return;
+        const schema = route.responses[out.status];
+        let payload = out.body;
+        if (schema) {
+          const checked = schema.safeParse(payload);
+          if (!checked.success) {
+            deps.log.error({ route: route.id, issues: checked.error.issues.slice(0, 5).map((i) => ({ path: i.path, code: i.code, message: i.message })) }, 'response does not match its schema');
+            throw new Error(`response of ${route.id} does not match its schema`);
+          }
+          payload = checked.data;
+        }
+        if (idem) deps.idempotency.finish(idem.userId, route.id, idem.key, out.status, payload);
+        for (const [h, v] of Object.entries(out.headers ?? {})) res.setHeader(h, v);
+        if (payload === undefined) res.status(out.status).end();
+        else res.status(out.status).json(payload);
+      } catch (err) {
+        const p = toProblem(err);
+        if (route.rawBody && !req.readableEnded) req.resume(); // drain an unread upload so the client sees the answer
+        if (idem) {
+          // A refusal is a result (replayed for the same request); a server fault is not.
+          if (p.status < 500) deps.idempotency.finish(idem.userId, route.id, idem.key, p.status, p);
+          else deps.idempotency.release(idem.userId, route.id, idem.key);
+        }
+        if (p.status >= 500) next(err);
+        else sendProblem(res, p);
+      }
+    });
+  }
+  return router;
+}

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../store/db.js';
+import { newId, isoNow, type Clock } from '../../contracts/ids.js';
+import { DomainError } from '../../contracts/errors.js';
+import { sm3Hex } from '../../enclave/crypto/index.js';
+import { HttpProblem } from '../http/problems.js';
+import type { Principal, RoleName } from '../http/route.js';
+
+export interface OrgRow {
+  id: string;
+  name: string;
+  region: string;
+  createdAt: string;
+}
+export interface UserRow {
+  id: string;
+  orgId: string;
+  name: string;
+  role: RoleName;
+  publicKeyPem: string | null;
+  keyFingerprint: string | null;
+  createdAt: string;
+}
+
+const TOKEN_PREFIX = 'shy_';
+export const DEFAULT_TOKEN_TTL_MS = 90 * 24 * 3600_000;
+
+/**
+ * Organisations, users and bearer tokens. A token is 32 random bytes shown once; only its SM3 hash
+ * is stored, so a copy of the database does not let anyone log in.
+ */
+export class IdentityService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  createOrg(name: string, region = 'CN'): OrgRow {
+    const exists = this.db.prepare('SELECT 1 FROM orgs WHERE name = ?').get(name);
+    if (exists) throw new DomainError('already-exists', `an organisation named "${name}" already exists`);
+    const row: OrgRow = { id: newId(), name, region, createdAt: isoNow(this.clock) };
+    this.db.prepare('INSERT INTO orgs (id, name, region, created_at) VALUES (?, ?, ?, ?)').run(row.id, row.name, row.region, row.createdAt);
+    return row;
+  }
+
+  getOrg(id: string): OrgRow | null {
+    const r = this.db.prepare('SELECT id, name, region, created_at AS createdAt FROM orgs WHERE id = ?').get(id) as OrgRow | undefined;
+    return r ?? null;
+  }
+
+  listOrgs(after: string | undefined, limit: number): OrgRow[] {
+    return this.db
+      .prepare('SELECT id, name, region, created_at AS createdAt FROM orgs WHERE id > ? ORDER BY id LIMIT ?')
+      .all(after ?? '', limit) as OrgRow[];
+  }
+
+  createUser(orgId: string, name: string, role: RoleName): UserRow {
+    if (!this.getOrg(orgId)) throw new DomainError('not-found', `no organisation with id ${orgId}`);
+    const row: UserRow = { id: newId(), orgId, name, role, publicKeyPem: null, keyFingerprint: null, createdAt: isoNow(this.clock) };
+    this.db.prepare('INSERT INTO users (id, org_id, name, role, created_at) VALUES (?, ?, ?, ?, ?)').run(row.id, orgId, name, role, row.createdAt);
+    return row;
+  }
+
+  getUser(id: string): UserRow | null {
+    const r = this.db
+      .prepare('SELECT id, org_id AS orgId, name, role, public_key_pem AS publicKeyPem, key_fingerprint AS keyFingerprint, created_at AS createdAt FROM users WHERE id = ?')
+      .get(id) as UserRow | undefined;
+    return r ?? null;
+  }
+
+  listUsers(orgId: string | null, after: string | undefined, limit: number): UserRow[] {
+    const sel = 'SELECT id, org_id AS orgId, name, role, public_key_pem AS publicKeyPem, key_fingerprint AS keyFingerprint, created_at AS createdAt FROM users';
+    return (
+      orgId
+        ? this.db.prepare(`${sel} WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`).all(orgId, after ?? '', limit)
+        : this.db.prepare(`${sel} WHERE id > ? ORDER BY id LIMIT ?`).all(after ?? '', limit)
+    ) as UserRow[];
+  }
+
+  issueToken(userId: string, ttlMs = DEFAULT_TOKEN_TTL_MS): { id: string; token: string; expiresAt: string } {
+    if (!this.getUser(userId)) throw new DomainError('not-found', `no user with id ${userId}`);
+    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const now = this.clock.now();
+    const id = newId();
+    const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+    this.db
+      .prepare('INSERT INTO tokens (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+      .run(id, userId, sm3Hex(token), now.toISOString(), expiresAt);
+    return { id, token, expiresAt };
+  }
+
+  /** Revokes a token; `byUser` may revoke only its own tokens unless it is an operator. */
+  revokeToken(tokenId: string, by: Principal): void {
+    const row = this.db.prepare('SELECT user_id AS userId FROM tokens WHERE id = ?').get(tokenId) as { userId: string } | undefined;
+    if (!row || (by.role !== 'operator' && row.userId !== by.userId)) throw new DomainError('not-found', `no token with id ${tokenId}`);
+    this.db.prepare('UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(isoNow(this.clock), tokenId);
+  }
+
+  authenticate(header: string | undefined): Principal {
+    const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!m) throw new HttpProblem('unauthenticated', 'send your token as "Authorization: Bearer <token>"');
+    const row = this.db
+      .prepare(
+        `SELECT t.id AS tokenId, t.expires_at AS expiresAt, t.revoked_at AS revokedAt, u.id AS userId, u.org_id AS orgId, u.role, u.name
+         FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
+      )
+      .get(sm3Hex(m[1]!)) as (Principal & { expiresAt: string; revokedAt: string | null }) | undefined;
+    if (!row) throw new HttpProblem('unauthenticated', 'the token is not valid; ask an operator for a new one');
+    if (row.revokedAt) throw new HttpProblem('token-revoked', 'the token was revoked; ask an operator for a new one');
+    if (row.expiresAt <= isoNow(this.clock)) throw new HttpProblem('token-expired', `the token expired at ${row.expiresAt}; ask an operator for a new one`);
+    return { userId: row.userId, orgId: row.orgId, role: row.role, name: row.name, tokenId: row.tokenId };
+  }
+
+  registerKey(userId: string, publicKeyPem: string, fingerprint: string): void {
+    this.db.prepare('UPDATE users SET public_key_pem = ?, key_fingerprint = ? WHERE id = ?').run(publicKeyPem, fingerprint, userId);
+  }
+
+  operator(): UserRow | null {
+    const r = this.db.prepare("SELECT id FROM users WHERE role = 'operator' ORDER BY id LIMIT 1").get() as { id: string } | undefined;
+    return r ? this.getUser(r.id) : null;
+  }
+
+  saveReviewerCertificate(reviewerId: string, fingerprint: string, certificate: unknown, issuedAt: string, expiresAt: string): string {
+    const id = newId();
+    this.db
+      .prepare('INSERT INTO reviewer_certificates (id, reviewer_id, fingerprint, certificate_json, issued_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(id, reviewerId, fingerprint, JSON.stringify(certificate), issuedAt, expiresAt, isoNow(this.clock));
+    return id;
+  }
+
+  /** The newest certificate of a reviewer for its current key, or null. */
+  reviewerCertificate(reviewerId: string): { certificate: unknown; fingerprint: string; expiresAt: string } | null {
+    const r = this.db
+      .prepare(
+        `SELECT c.certificate_json AS cert, c.fingerprint, c.expires_at AS expiresAt FROM reviewer_certificates c
+         JOIN users u ON u.id = c.reviewer_id AND u.key_fingerprint = c.fingerprint
+         WHERE c.reviewer_id = ? ORDER BY c.id DESC LIMIT 1`,
+      )
+      .get(reviewerId) as { cert: string; fingerprint: string; expiresAt: string } | undefined;
+    return r ? { certificate: JSON.parse(r.cert), fingerprint: r.fingerprint, expiresAt: r.expiresAt } : null;
+  }
+}

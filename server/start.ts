@@ -1,0 +1,86 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DestinationStream } from 'pino';
+import { loadConfig, type ServerConfig } from './config/config.js';
+import { ensureDataDir, resolveMasterSecret } from './config/data-dir.js';
+import { createLogger, type Logger } from './logger.js';
+import { openDatabase, type Db } from './store/db.js';
+import { BlobStore } from './blobs/blob-store.js';
+import { createApp, type ShuyuApp } from './app.js';
+import { bootstrapOperator } from './identity/bootstrap.js';
+import { IdempotencyStore } from './http/idempotency.js';
+import { startEnclave, type EnclaveHandle } from './wiring/enclave.js';
+
+export interface StartOptions extends Partial<ServerConfig> {
+  env?: NodeJS.ProcessEnv;
+  /** Where JSON logs go (default stdout). */
+  logDestination?: DestinationStream;
+  /** Start the enclave process and the job worker (default true). */
+  enclave?: boolean;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  config: ServerConfig;
+  app: ShuyuApp;
+  db: Db;
+  log: Logger;
+  bootstrap: { created: boolean; file: string };
+  close(): Promise<void>;
+}
+
+/**
+ * Starts one Shuyu server: data directory (created on first run), SQLite (WAL, migrations), blob store,
+ * operator bootstrap, the forked enclave, the job worker, and the HTTP listener. `npm start` and
+ * `shuyu server start` both call this.
+ */
+export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+  const env = opts.env ?? process.env;
+  const { env: _e, logDestination, enclave: withEnclave = true, ...flags } = opts;
+  const config = loadConfig(flags, env);
+  const layout = ensureDataDir(config.dataDir);
+  const log = createLogger(config.logLevel, logDestination);
+  const db = openDatabase(layout.dbFile);
+  const blobs = new BlobStore(layout.blobDir);
+
+  let enclave: EnclaveHandle | null = null;
+  const shuyu = createApp({ config, db, blobs, log, enclave: { publicInfo: () => enclave!.client.publicInfo(), isUp: () => !!enclave?.isUp() } });
+  const swept = shuyu.services.datasets.sweep({ startup: true });
+  const cleared = new IdempotencyStore(db).clearPending();
+  if (swept.expired || swept.orphans || swept.temp || cleared) log.info({ ...swept, idempotencyCleared: cleared }, 'recovered from the previous run');
+
+  const server: Server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000 }, shuyu.app);
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  const boot = bootstrapOperator(db, shuyu.services.identity, layout.bootstrapFile, () => url);
+  if (boot.created) log.info({ file: boot.file }, 'first run: operator identity created; credentials written to bootstrap.json (mode 0600)');
+
+  if (withEnclave) {
+    const master = resolveMasterSecret(layout, env);
+    if (master.source === 'generated-default' || master.source === 'default-file') {
+      log.warn({ file: layout.masterSecretFile }, 'embedded default: the enclave master secret is a file in the data directory; production supplies SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE from outside it');
+    }
+    enclave = await startEnclave({ dataDir: layout.enclaveDir, masterSecret: master.secret, operatorPublicKeyPem: boot.operatorPublicKeyPem, log });
+    shuyu.trade.startWorker?.(enclave);
+  }
+  log.info({ url, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      await shuyu.trade.stopWorker?.();
+      server.closeIdleConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await enclave?.stop();
+      db.close();
+      log.info('stopped');
+    })());
+  return { url, port, config, app: shuyu, db, log, bootstrap: boot, close };
+}
