@@ -5,3 +5,18 @@ export * from './canonical.js';
 export * from './sm3.js';
 export * from './sm4.js';
 export * from './box.js';
+export {
+  SM2_DEFAULT_ID,
+  sm2KeyPair,
+  sm2PublicFromPrivate,
+  sm2AssertPublicKey,
+  sm2Sign,
+  sm2Verify,
+  sm2Encrypt,
+  sm2Decrypt,
+  encodeSm2Signature,
+  decodeSm2Signature,
+  type Sm2KeyPair,
+  type Sm2SignOptions,
+} from './sm2.js';
+export * from './pem.js';

@@ -1,16 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { canonicalJson, CryptoError, fromB64, fromHex, fromUtf8, isCanonicalJson, parseCanonicalJson, toB64, toHex, utf8 } from '../../enclave/crypto/index.js';
+import { canonicalJson, fromB64, fromHex, fromUtf8, isCanonicalJson, parseCanonicalJson, toB64, toHex, utf8 } from '../../enclave/crypto/index.js';
+import { errorCode } from './helpers.js';
 
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return undefined;
-};
 
 describe('crypto: canonicalJson (RFC 8785 style)', () => {
   it('sorts keys by UTF-16 code units, recursively, with no whitespace', () => {
@@ -27,13 +19,13 @@ describe('crypto: canonicalJson (RFC 8785 style)', () => {
   });
   it('rejects what JSON cannot carry faithfully', () => {
     for (const bad of [undefined, NaN, Infinity, () => 1, 10n, Symbol('x'), { a: undefined }, [1, undefined], new Date(0), new Map(), '\ud800', { '\udc00': 1 }]) {
-      expect(codeOf(() => canonicalJson(bad))).to.equal('not-canonical');
+      expect(errorCode(() => canonicalJson(bad))).to.equal('not-canonical');
     }
     const cyc: Record<string, unknown> = {};
     cyc.self = cyc;
-    expect(codeOf(() => canonicalJson(cyc))).to.equal('not-canonical');
+    expect(errorCode(() => canonicalJson(cyc))).to.equal('not-canonical');
     // eslint-disable-next-line no-sparse-arrays
-    expect(codeOf(() => canonicalJson([1, , 3]))).to.equal('not-canonical');
+    expect(errorCode(() => canonicalJson([1, , 3]))).to.equal('not-canonical');
     const shared = { x: 1 };
     expect(canonicalJson([shared, shared])).to.equal('[{"x":1},{"x":1}]'); // shared ≠ cycle
   });
@@ -50,7 +42,7 @@ describe('crypto: canonicalJson (RFC 8785 style)', () => {
   it('isCanonicalJson / parseCanonicalJson refuse spacing, order, duplicates and number spellings', () => {
     for (const s of ['{"b":1,"a":2}', '{"a": 1}', '{"a":1,"a":1}', '[1.0]', '{"a":1e2}', 'nope', '"\\u0041"']) {
       expect(isCanonicalJson(s), s).to.equal(false);
-      expect(codeOf(() => parseCanonicalJson(s))).to.equal('not-canonical');
+      expect(errorCode(() => parseCanonicalJson(s))).to.equal('not-canonical');
     }
     expect(parseCanonicalJson('{"a":[1,"x"]}')).to.deep.equal({ a: [1, 'x'] });
   });
@@ -66,13 +58,13 @@ describe('crypto: encodings', () => {
     );
   });
   it('strict decoders reject junk', () => {
-    for (const s of ['abc', 'zz', '0x00', ' 00']) expect(codeOf(() => fromHex(s)), s).to.equal('bad-encoding');
-    for (const s of ['QQ', 'QQ=', 'Q===', 'QR==', 'QQ==\n', 'Q Q=', 'ab-_', '====']) expect(codeOf(() => fromB64(s)), s).to.equal('bad-encoding');
+    for (const s of ['abc', 'zz', '0x00', ' 00']) expect(errorCode(() => fromHex(s)), s).to.equal('bad-encoding');
+    for (const s of ['QQ', 'QQ=', 'Q===', 'QR==', 'QQ==\n', 'Q Q=', 'ab-_', '====']) expect(errorCode(() => fromB64(s)), s).to.equal('bad-encoding');
     expect(toHex(fromB64('QQ=='))).to.equal('41');
     expect(toHex(fromB64(''))).to.equal('');
   });
   it('utf8 decoding is fatal on malformed input', () => {
     expect(fromUtf8(utf8('数域'))).to.equal('数域');
-    expect(codeOf(() => fromUtf8(new Uint8Array([0xff, 0xfe])))).to.equal('bad-encoding');
+    expect(errorCode(() => fromUtf8(new Uint8Array([0xff, 0xfe])))).to.equal('bad-encoding');
   });
 });

@@ -1,7 +1,7 @@
 import { createCipheriv, createHmac } from 'node:crypto';
 import { expect } from 'chai';
 import { CryptoError, fromHex, hmacSm3, kdfSm3, sm3, sm3Hex, sm4Ctr, sm4EncryptBlocks, toHex } from '../../enclave/crypto/index.js';
-import { loadVectors } from './vectors.js';
+import { loadVectors } from './helpers.js';
 
 type Sm3Vec = { name: string; messageHex: string; digestHex: string };
 type Sm4Vec = { name: string; keyHex: string; plaintextHex: string; ciphertextHex: string; iterations: number };
