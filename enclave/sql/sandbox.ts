@@ -1,0 +1,116 @@
+import { Worker } from 'node:worker_threads';
+import { DomainError } from '../../contracts/errors.js';
+import type { DatasetSchema } from '../../contracts/dataset/schema.js';
+import type { SealedRowChunk } from '../format/row-chunk.js';
+import type { SqlPlan } from './validate.js';
+import type { SandboxJob, SandboxMembership, SandboxStats } from './sandbox-protocol.js';
+
+export type { SandboxMembership, SandboxStats } from './sandbox-protocol.js';
+
+export interface SandboxLimits {
+  /** V8 old-generation heap of the worker (JS objects: decoded chunks, result rows) */
+  maxOldGenerationSizeMb: number;
+  /** SQLite's own allocations inside sql.js (PRAGMA hard_heap_limit) */
+  maxSqliteHeapMb: number;
+  /** wall time before the worker is terminated */
+  timeoutMs: number;
+}
+
+export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { maxOldGenerationSizeMb: 1024, maxSqliteHeapMb: 1024, timeoutMs: 120_000 };
+
+export interface SandboxInput {
+  schema: DatasetSchema;
+  chunks: { sealed: SealedRowChunk; aad: Uint8Array }[];
+  unwrapPrivateKey: Uint8Array;
+  plan: SqlPlan;
+  /** compute per-row membership for the differencing defence */
+  membership?: boolean;
+  limits?: Partial<SandboxLimits>;
+}
+
+export interface SandboxOutput {
+  columns: string[];
+  rows: (string | number | null)[][];
+  membership?: SandboxMembership;
+  stats: SandboxStats & { workerStartMs: number; wallMs: number; rssPeakDeltaBytes: number };
+}
+
+/** The worker is loaded as TypeScript through tsx's loader (the project runs its sources through tsx). */
+function workerSource(): string {
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const url = new URL('./worker.ts', import.meta.url).href;
+  return `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`;
+}
+
+/**
+ * Run a checked query over sealed rows in a fresh worker thread with resource limits and a wall-time limit.
+ * Only aggregate rows (and, on request, membership bits kept inside the enclave) come back.
+ */
+export function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutput> {
+  const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
+  const job: SandboxJob = {
+    columns: input.schema.columns.map((c) => ({ name: c.name, type: c.type, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
+    chunks: input.chunks.map((c) => ({ wrappedKey: c.sealed.wrappedKey, box: c.sealed.box, aad: c.aad })),
+    unwrapPrivateKey: Uint8Array.from(input.unwrapPrivateKey), // the worker zeroes its copy
+    executed: input.plan.executed,
+    membership: input.membership ? input.plan.membership : null,
+    groupCount: input.plan.groupBy.length,
+    aggregates: input.plan.aggregates,
+    sqliteHeapLimitBytes: limits.maxSqliteHeapMb * 1024 * 1024,
+  };
+  const t0 = performance.now();
+  const rss0 = process.memoryUsage.rss();
+  let rssPeak = rss0;
+  return new Promise<SandboxOutput>((resolve, reject) => {
+    const worker = new Worker(workerSource(), {
+      eval: true,
+      env: {}, // no master secret, no configuration: the worker sees an empty environment
+      stdout: true,
+      stderr: true,
+      resourceLimits: { maxOldGenerationSizeMb: limits.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: 64, stackSizeMb: 4 },
+    });
+    let settled = false;
+    const sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+    }, 25);
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearInterval(sampler);
+      job.unwrapPrivateKey.fill(0);
+      void worker.terminate();
+      fn();
+    };
+    const timer = setTimeout(
+      () => finish(() => reject(new DomainError('sql-timeout', `the SQL sandbox exceeded its ${limits.timeoutMs} ms wall-time limit and was stopped`))),
+      limits.timeoutMs,
+    );
+    worker.once('online', () => {
+      worker.postMessage(job);
+    });
+    const startedAt = performance.now();
+    worker.once('message', (reply: import('./sandbox-protocol.js').SandboxReply) =>
+      finish(() => {
+        if (!reply.ok) return reject(new DomainError(reply.error.type, reply.error.message));
+        rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+        resolve({
+          columns: reply.columns,
+          rows: reply.rows,
+          ...(reply.membership ? { membership: reply.membership } : {}),
+          stats: { ...reply.stats, workerStartMs: reply.stats.totalMs > 0 ? performance.now() - startedAt - reply.stats.totalMs : 0, wallMs: performance.now() - t0, rssPeakDeltaBytes: rssPeak - rss0 },
+        });
+      }),
+    );
+    worker.once('error', (e: Error & { code?: string }) =>
+      finish(() =>
+        reject(
+          e.code === 'ERR_WORKER_OUT_OF_MEMORY'
+            ? new DomainError('sql-resource-limit', 'the SQL sandbox ran out of its memory limit and was stopped')
+            : new DomainError('sql-sandbox-failed', `the SQL sandbox failed: ${e.message}`),
+        ),
+      ),
+    );
+    worker.once('exit', (code) => finish(() => reject(new DomainError('sql-sandbox-failed', `the SQL sandbox exited (code ${code}) without an answer`))));
+  });
+}

@@ -1,0 +1,141 @@
+import { parentPort } from 'node:worker_threads';
+import { getHeapStatistics } from 'node:v8';
+import initSqlJs from 'sql.js';
+import { openRowChunk } from '../format/row-chunk.js';
+import { DATASET_TABLE, ROW_COLUMN } from './validate.js';
+import type { SandboxJob, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
+
+/**
+ * The SQL sandbox worker: started for ONE job, then terminated. It receives everything by message (sealed
+ * chunks, the unwrap key, the checked query) and answers only aggregate rows plus, for the differencing
+ * defence, per-row group/aggregate membership bits (which never leave the enclave process).
+ * It is given an empty environment (no master secret) and no handles; see docs/privacy.md for what a
+ * worker thread does and does not isolate.
+ */
+
+const SQL = await initSqlJs();
+
+function sqlType(type: string): string {
+  if (type === 'int') return 'INTEGER';
+  if (type.startsWith('decimal')) return 'REAL';
+  return 'TEXT';
+}
+
+const quote = (name: string): string => `"${name}"`; // names are schema-checked [a-z][a-z0-9_]*
+
+function run(job: SandboxJob): SandboxReply {
+  const t0 = performance.now();
+  const db = new SQL.Database();
+  try {
+    db.exec(`PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF;`);
+    const cols = job.columns;
+    db.exec(`CREATE TABLE ${DATASET_TABLE} (${quote(ROW_COLUMN)} INTEGER PRIMARY KEY, ${cols.map((c) => `${quote(c.name)} ${sqlType(c.type)}`).join(', ')})`);
+    const width = cols.length + 1;
+    const batch = Math.max(1, Math.min(256, Math.floor(30000 / width)));
+    const tuple = `(${new Array(width).fill('?').join(',')})`;
+    const insertMany = db.prepare(`INSERT INTO ${DATASET_TABLE} VALUES ${new Array(batch).fill(tuple).join(',')}`);
+    const insertOne = db.prepare(`INSERT INTO ${DATASET_TABLE} VALUES ${tuple}`);
+    const numeric = cols.map((c) => c.type === 'int' || c.type.startsWith('decimal'));
+    let unsealMs = 0;
+    let loadMs = 0;
+    let rowId = 0;
+    const params: (string | number | null)[] = new Array(width * batch);
+    let filled = 0;
+    db.exec('BEGIN');
+    for (let ci = 0; ci < job.chunks.length; ci++) {
+      const ch = job.chunks[ci]!;
+      const u0 = performance.now();
+      const plain = openRowChunk({ wrappedKey: ch.wrappedKey, box: ch.box }, job.unwrapPrivateKey, ch.aad);
+      const u1 = performance.now();
+      unsealMs += u1 - u0;
+      // chunk column order → schema order
+      const pos = cols.map((c) => plain.columns.indexOf(c.name));
+      if (pos.some((p) => p < 0) || plain.columns.length !== cols.length) {
+        return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: its columns do not match the dataset schema` } };
+      }
+      for (const r of plain.rows) {
+        params[filled * width] = ++rowId;
+        for (let j = 0; j < cols.length; j++) {
+          let v = r[pos[j]!] ?? null;
+          if (numeric[j] && v !== null) {
+            if (typeof v !== 'number') v = Number(v);
+            if (!Number.isFinite(v)) return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: a ${cols[j]!.type} value is not a number` } };
+            const b = cols[j]!.bounds; // clamp step: every row's contribution within the schema bounds
+            if (b) v = Math.min(Math.max(v, b[0]), b[1]);
+          }
+          params[filled * width + 1 + j] = v;
+        }
+        if (++filled === batch) {
+          insertMany.run(params);
+          filled = 0;
+        }
+      }
+      plain.rows.length = 0; // drop references to the plaintext as soon as it is loaded
+      loadMs += performance.now() - u1;
+    }
+    const l0 = performance.now();
+    for (let i = 0; i < filled; i++) insertOne.run(params.slice(i * width, (i + 1) * width));
+    params.fill(null);
+    insertMany.free();
+    insertOne.free();
+    db.exec('COMMIT');
+    loadMs += performance.now() - l0;
+
+    const q0 = performance.now();
+    const res = db.exec(job.executed)[0];
+    const columns = res?.columns ?? [];
+    const rows = (res?.values ?? []) as (string | number | null)[][];
+    const queryMs = performance.now() - q0;
+
+    let membership: SandboxMembership | undefined;
+    if (job.membership) {
+      const gIdx = job.groupCount > 0 ? job.groupCount : 0;
+      const keyCols = Array.from({ length: gIdx }, (_, i) => columns.indexOf(`__g${i}`));
+      const groupOf = new Map<string, number>();
+      rows.forEach((r, i) => groupOf.set(JSON.stringify(keyCols.map((k) => r[k] ?? null)), i));
+      const stmt = db.prepare(job.membership);
+      const rowArr: number[] = [];
+      const grpArr: number[] = [];
+      const maskArr: number[] = [];
+      while (stmt.step()) {
+        const v = stmt.get() as (string | number | null)[];
+        rowArr.push(v[0] as number);
+        grpArr.push(groupOf.get(JSON.stringify(v.slice(1, 1 + gIdx))) ?? -1);
+        let m = 0;
+        for (let a = 0; a < job.aggregates; a++) if (v[1 + gIdx + a]) m |= 1 << a;
+        maskArr.push(m);
+      }
+      stmt.free();
+      membership = { row: Int32Array.from(rowArr), group: Int32Array.from(grpArr), mask: Int32Array.from(maskArr) };
+    }
+    db.exec(`DROP TABLE ${DATASET_TABLE}`); // secure_delete zeroes the freed pages
+    const heap = getHeapStatistics();
+    return {
+      ok: true,
+      columns,
+      rows,
+      ...(membership ? { membership } : {}),
+      stats: {
+        rowsLoaded: rowId,
+        unsealMs,
+        loadMs,
+        queryMs,
+        totalMs: performance.now() - t0,
+        jsHeapBytes: heap.used_heap_size,
+        jsHeapPeakMallocedBytes: heap.peak_malloced_memory,
+      },
+    };
+  } catch (e) {
+    const err = e as { type?: string; message?: string };
+    return { ok: false, error: { type: typeof err.type === 'string' ? err.type : 'sql-execution-failed', message: String(err.message ?? e).slice(0, 300) } };
+  } finally {
+    db.close();
+    job.unwrapPrivateKey.fill(0);
+  }
+}
+
+parentPort!.once('message', (job: SandboxJob) => {
+  const reply = run(job);
+  const transfer = reply.ok && reply.membership ? [reply.membership.row.buffer, reply.membership.group.buffer, reply.membership.mask.buffer] : [];
+  parentPort!.postMessage(reply, transfer as ArrayBuffer[]);
+});
