@@ -1,6 +1,5 @@
 import { DomainError } from '../../contracts/errors.js';
-import { fromUtf8, newBoxKey, openBox, sealBox, utf8 } from '../crypto/index.js';
-import * as sm2 from '../crypto/index.js';
+import { fromUtf8, newBoxKey, openBox, sealBox, sm2Decrypt, sm2Encrypt, utf8 } from '../crypto/index.js';
 
 /**
  * Row chunks: every full row of a dataset, sealed for the enclave's SQL sandbox (issue 3 §2, issue 7).
@@ -28,16 +27,6 @@ const VERSION = 1;
 /** Bounded so a hostile blob cannot make the enclave allocate without limit. */
 export const MAX_ROW_CHUNK_BYTES = 64 * 1024 * 1024;
 
-// SM2 encrypt/decrypt land in enclave/crypto in a later commit of engineer A; resolve them at call time
-// so this module can be imported (and the format used) as soon as box.ts exists.
-type Sm2Enc = (publicKey: Uint8Array, plaintext: Uint8Array) => Uint8Array;
-type Sm2Dec = (privateKey: Uint8Array, ciphertext: Uint8Array) => Uint8Array;
-function sm2Fn<T>(name: 'sm2Encrypt' | 'sm2Decrypt'): T {
-  const fn = (sm2 as unknown as Record<string, unknown>)[name];
-  if (typeof fn !== 'function') throw new DomainError('crypto-unavailable', `${name} is not available in enclave/crypto yet`);
-  return fn as T;
-}
-
 /** The aad of chunk `index` of bundle `bundleId` (the random id the owner's sealer puts in the manifest). */
 export const rowChunkAad = (bundleId: string, index: number): Uint8Array =>
   utf8(`shuyu.row-chunk.v1|${bundleId}|${index}`);
@@ -47,7 +36,7 @@ export function sealRowChunk(plain: RowChunkPlain, enclaveUnwrapPublicKey: Uint8
   const key = newBoxKey();
   try {
     const box = sealBox(key, utf8(JSON.stringify(plain)), aad);
-    const wrappedKey = sm2Fn<Sm2Enc>('sm2Encrypt')(enclaveUnwrapPublicKey, key);
+    const wrappedKey = sm2Encrypt(enclaveUnwrapPublicKey, key);
     return { wrappedKey, box };
   } finally {
     key.fill(0);
@@ -57,9 +46,8 @@ export function sealRowChunk(plain: RowChunkPlain, enclaveUnwrapPublicKey: Uint8
 export function openRowChunk(sealed: SealedRowChunk, unwrapPrivateKey: Uint8Array, aad: Uint8Array): RowChunkPlain {
   let key: Uint8Array;
   try {
-    key = sm2Fn<Sm2Dec>('sm2Decrypt')(unwrapPrivateKey, sealed.wrappedKey);
-  } catch (e) {
-    if (e instanceof DomainError) throw e;
+    key = sm2Decrypt(unwrapPrivateKey, sealed.wrappedKey);
+  } catch {
     throw new DomainError('row-chunk-invalid', 'the row chunk key cannot be unwrapped with this enclave key');
   }
   try {

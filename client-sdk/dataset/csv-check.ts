@@ -1,0 +1,209 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { parse } from 'csv-parse';
+import { type Column, type DatasetSchema, scaleOf } from '../../contracts/dataset/schema.js';
+import { DomainError } from '../../contracts/errors.js';
+import { fixedBounds, parseFixed } from '../../enclave/he/layout.js';
+
+/**
+ * Validation of an owner's CSV against its declared schema, on the owner's machine (issue 3 §1). Streaming
+ * (csv-parse), row- and column-precise messages, stops collecting after `maxErrors`. The same row validator
+ * is what the sealer uses, so a CSV that checks clean is exactly a CSV that seals.
+ *
+ * Rows are numbered from 1 for the first data row (the header is row 0).
+ */
+
+export interface CsvIssue {
+  row: number;
+  column?: string;
+  message: string;
+}
+
+export interface ColumnStats {
+  empty: number;
+  min?: number;
+  max?: number;
+  /** distinct values seen, for dimensions (bounded by the declared value list) */
+  distinct?: number;
+}
+
+export interface CsvCheckResult {
+  ok: boolean;
+  rows: number;
+  errors: CsvIssue[];
+  /** true when more errors exist than were collected */
+  truncated: boolean;
+  stats: Record<string, ColumnStats>;
+}
+
+export type RowValue = string | number | null;
+
+/** One parsed value: the row-chunk value and, for measures and dimensions, the HE encoding. */
+export interface ParsedRow {
+  values: RowValue[];
+  /** fixed-point integer per measure, in schema order of measures */
+  measures: bigint[];
+  /** code per dimension with declared values, in schema order of those dimensions */
+  codes: number[];
+}
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+function isDate(s: string): boolean {
+  const m = DATE.exec(s);
+  if (!m) return false;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
+}
+
+const show = (s: string): string => (s.length > 40 ? `'${s.slice(0, 40)}…'` : `'${s}'`);
+
+/** Compiled per-column checks for one schema. */
+export class RowValidator {
+  private readonly checks: ((raw: string, row: number, out: ParsedRow, issues: CsvIssue[]) => void)[];
+
+  constructor(readonly schema: DatasetSchema) {
+    this.checks = schema.columns.map((c) => this.compile(c));
+  }
+
+  /** Header must name exactly the schema's columns, in order. */
+  checkHeader(header: string[]): CsvIssue[] {
+    const want = this.schema.columns.map((c) => c.name);
+    const got = header.map((h) => h.trim());
+    const issues: CsvIssue[] = [];
+    const missing = want.filter((w) => !got.includes(w));
+    const extra = got.filter((g) => !want.includes(g));
+    if (missing.length) issues.push({ row: 0, message: `header lacks column(s) ${missing.join(', ')}` });
+    if (extra.length) issues.push({ row: 0, message: `header has column(s) not in the schema: ${extra.join(', ')}` });
+    if (!missing.length && !extra.length && want.some((w, i) => got[i] !== w)) {
+      issues.push({ row: 0, message: `header columns must be in schema order: ${want.join(', ')}` });
+    }
+    return issues;
+  }
+
+  parseRow(record: string[], row: number, issues: CsvIssue[]): ParsedRow | null {
+    if (record.length !== this.checks.length) {
+      issues.push({ row, message: `has ${record.length} fields, the schema has ${this.checks.length} columns` });
+      return null;
+    }
+    const out: ParsedRow = { values: new Array(record.length), measures: [], codes: [] };
+    const before = issues.length;
+    for (let i = 0; i < this.checks.length; i++) this.checks[i]!(record[i]!, row, out, issues);
+    return issues.length === before ? out : null;
+  }
+
+  private compile(c: Column): (raw: string, row: number, out: ParsedRow, issues: CsvIssue[]) => void {
+    const idx = this.schema.columns.indexOf(c);
+    const fail = (issues: CsvIssue[], row: number, message: string) => issues.push({ row, column: c.name, message: `row ${row}, column ${c.name}: ${message}` });
+    const required = c.role === 'measure' || c.role === 'dimension' || c.role === 'identifier';
+    if (c.role === 'measure') {
+      const scale = scaleOf(c.type);
+      const [lo, hi] = fixedBounds(c);
+      const typeName = c.type === 'int' ? 'an int' : `a ${c.type}`;
+      return (raw, row, out, issues) => {
+        const s = raw.trim();
+        if (s === '') return void fail(issues, row, 'is empty (measures need a value)');
+        const v = c.type === 'int' ? (/^[+-]?\d{1,15}$/.test(s) ? BigInt(s) : null) : parseFixed(s, scale);
+        if (v === null) return void fail(issues, row, `${show(s)} is not ${typeName}`);
+        if (v < lo || v > hi) return void fail(issues, row, `${show(s)} is outside the declared bounds [${c.bounds![0]}, ${c.bounds![1]}]`);
+        out.values[idx] = Number(s);
+        out.measures.push(v);
+      };
+    }
+    if (c.role === 'dimension' && c.values) {
+      const codes = new Map(c.values.map((v, i) => [v, i]));
+      return (raw, row, out, issues) => {
+        const code = codes.get(raw);
+        if (code === undefined) {
+          return void fail(issues, row, raw === '' ? 'is empty (dimensions need one of their declared values)' : `${show(raw)} is not one of the declared values of ${c.name}`);
+        }
+        out.values[idx] = raw;
+        out.codes.push(code);
+      };
+    }
+    return (raw, row, out, issues) => {
+      if (raw === '') {
+        if (required) return void fail(issues, row, 'is empty');
+        out.values[idx] = null;
+        return;
+      }
+      if (c.type === 'int') {
+        if (!/^[+-]?\d{1,15}$/.test(raw.trim())) return void fail(issues, row, `${show(raw)} is not an int`);
+        out.values[idx] = Number(raw);
+      } else if (c.type.startsWith('decimal')) {
+        if (parseFixed(raw, scaleOf(c.type)) === null) return void fail(issues, row, `${show(raw)} is not a ${c.type}`);
+        out.values[idx] = Number(raw);
+      } else if (c.type === 'date') {
+        if (!isDate(raw.trim())) return void fail(issues, row, `${show(raw)} is not a date (YYYY-MM-DD)`);
+        out.values[idx] = raw.trim();
+      } else {
+        out.values[idx] = raw;
+      }
+    };
+  }
+}
+
+export const openCsv = (input: string | Readable): Readable => (typeof input === 'string' ? createReadStream(input) : input);
+
+/** csv-parse configured the one way Shuyu reads CSV: records as string arrays, BOM stripped, no casting. */
+export const csvParser = () => parse({ bom: true, relax_column_count: true, skip_empty_lines: true });
+
+export async function checkCsv(input: string | Readable, schema: DatasetSchema, opts: { maxErrors?: number } = {}): Promise<CsvCheckResult> {
+  const maxErrors = opts.maxErrors ?? 100;
+  const v = new RowValidator(schema);
+  const errors: CsvIssue[] = [];
+  const stats: Record<string, ColumnStats> = Object.fromEntries(schema.columns.map((c) => [c.name, { empty: 0 }]));
+  const seen = schema.columns.map(() => new Set<string>());
+  let rows = 0;
+  let truncated = false;
+  let header = true;
+  const parser = openCsv(input).pipe(csvParser());
+  try {
+    for await (const record of parser as AsyncIterable<string[]>) {
+      if (header) {
+        header = false;
+        const hi = v.checkHeader(record);
+        if (hi.length) {
+          errors.push(...hi);
+          break; // nothing below can be read against the wrong columns
+        }
+        continue;
+      }
+      rows++;
+      const issues: CsvIssue[] = [];
+      const parsed = v.parseRow(record, rows, issues);
+      if (issues.length) {
+        for (const i of issues) {
+          if (errors.length < maxErrors) errors.push(i.column ? i : { ...i, message: `row ${i.row}: ${i.message}` });
+          else truncated = true;
+        }
+      }
+      if (parsed) {
+        schema.columns.forEach((c, i) => {
+          const val = parsed.values[i];
+          const st = stats[c.name]!;
+          if (val === null || val === undefined) st.empty++;
+          else if (typeof val === 'number') {
+            st.min = st.min === undefined ? val : Math.min(st.min, val);
+            st.max = st.max === undefined ? val : Math.max(st.max, val);
+          } else if (c.role === 'dimension') seen[i]!.add(val);
+        });
+      }
+    }
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    errors.push({ row: rows + 1, message: `CSV cannot be parsed near row ${rows + 1}: ${msg}` });
+  }
+  if (header) errors.push({ row: 0, message: 'the CSV is empty (no header)' });
+  schema.columns.forEach((c, i) => {
+    if (c.role === 'dimension') stats[c.name]!.distinct = seen[i]!.size;
+  });
+  return { ok: errors.length === 0, rows, errors, truncated, stats };
+}
+
+export function csvInvalid(result: Pick<CsvCheckResult, 'errors' | 'truncated'>): DomainError {
+  const first = result.errors.slice(0, 5).map((e) => e.message).join('; ');
+  return new DomainError('csv-invalid', `the CSV does not match its schema: ${first}${result.errors.length > 5 || result.truncated ? ' …' : ''}`, {
+    errors: result.errors,
+    truncated: result.truncated,
+  });
+}

@@ -1,0 +1,112 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { AggregateComputation } from '../../contracts/computation.js';
+import { AggregateComputation as AggregateComputationSchema } from '../../contracts/computation.js';
+import { DomainError } from '../../contracts/errors.js';
+import { canonicalJson, sm3Hex } from '../crypto/index.js';
+import type { BundleManifest } from '../format/manifest.js';
+import { checkOverflow, planAggregate } from './layout.js';
+import { BFV_PARAMS } from './params.js';
+import type { EncryptedAggregate } from './result.js';
+import type { BlobRef, EncryptOutput, EncryptTask, EvaluateOutput, EvaluateTask } from './worker-impl.js';
+
+/**
+ * Server-side HE evaluation (public keys only): sums the ciphertexts of each group's partitions and
+ * rotate-and-sums them on piscina worker threads, so the HTTP thread stays responsive.
+ */
+
+export interface EvaluateAggregateInput {
+  manifest: BundleManifest;
+  computation: AggregateComputation;
+  /** The enclave's Galois keys (public): a file path or bytes, with their SM3 fingerprint. */
+  galoisKeys: { fingerprint: string; path?: string; bytes?: Uint8Array };
+  /** Where the blob store keeps the blob named by this SM3 hex. */
+  blobPath: (sm3: string) => string;
+}
+
+const WORKER = new URL('./worker.mjs', import.meta.url).href;
+
+export function createHeWorkerPool(threads = Math.min(2, availableParallelism())): Piscina {
+  return new Piscina({ filename: WORKER, minThreads: 1, maxThreads: threads, idleTimeout: 30_000 });
+}
+
+export const computationHashOf = (c: AggregateComputation): string => sm3Hex(canonicalJson(c));
+
+export class HeEvaluator {
+  private readonly pool: Piscina;
+  constructor(opts: { threads?: number } = {}) {
+    this.threads = opts.threads ?? Math.min(2, availableParallelism());
+    this.pool = createHeWorkerPool(this.threads);
+  }
+  private readonly threads: number;
+
+  async evaluateAggregate(input: EvaluateAggregateInput): Promise<EncryptedAggregate> {
+    const parsed = AggregateComputationSchema.safeParse(input.computation);
+    if (!parsed.success) throw new DomainError('computation-invalid', parsed.error.issues.map((i) => i.message).join('; '));
+    const computation = parsed.data;
+    const { manifest } = input;
+    const params = BFV_PARAMS[manifest.he.paramsId];
+    if (!params) throw new DomainError('he-params', `unknown HE parameter set ${manifest.he.paramsId}`);
+    checkOverflow(manifest.schema, manifest.rowCount, computation, params);
+    const plan = planAggregate(manifest, computation);
+
+    // ciphertext refs per (partition, column), in seq order
+    const refs = new Map<string, BlobRef[]>();
+    for (const c of manifest.chunks) {
+      if (c.kind !== 'he') continue;
+      const k = `${c.partition}|${c.column}`;
+      let list = refs.get(k);
+      if (!list) refs.set(k, (list = []));
+      list[c.seq] = { sm3: c.sm3, path: input.blobPath(c.sm3) };
+    }
+
+    // one work item per (group, column); spread over the threads by ciphertext count
+    type Item = { gi: number; col: string; refs: BlobRef[] };
+    const items: Item[] = [];
+    plan.groups.forEach((g, gi) => {
+      for (const col of plan.columns) {
+        items.push({ gi, col, refs: g.partitions.flatMap((p) => refs.get(`${p}|${col}`) ?? []) });
+      }
+    });
+    const buckets: { load: number; items: Item[] }[] = Array.from({ length: this.threads }, () => ({ load: 0, items: [] }));
+    for (const it of [...items].sort((a, b) => b.refs.length - a.refs.length)) {
+      const b = buckets.reduce((m, x) => (x.load < m.load ? x : m));
+      b.items.push(it);
+      b.load += it.refs.length + 12; // + the rotations
+    }
+    const results = await Promise.all(
+      buckets
+        .filter((b) => b.items.length > 0)
+        .map(async (b) => {
+          const task: EvaluateTask = {
+            kind: 'evaluate',
+            paramsId: params.id,
+            galoisKeys: input.galoisKeys,
+            groups: b.items.map((it) => ({ key: [it.gi], columns: { [it.col]: it.refs } })),
+          };
+          const out = (await this.pool.run(task)) as EvaluateOutput;
+          return out.groups.map((g) => ({ gi: g.key[0]!, columns: g.columns }));
+        }),
+    );
+    const merged = plan.groups.map((g) => ({ key: g.key, columns: {} as Record<string, string> }));
+    for (const part of results) for (const r of part) Object.assign(merged[r.gi]!.columns, r.columns);
+    return {
+      format: 'shuyu.he-aggregate.v1',
+      paramsId: params.id,
+      datasetCommitment: manifest.commitment,
+      computationHash: computationHashOf(computation),
+      groupBy: plan.groupBy,
+      groups: merged,
+    };
+  }
+
+  /** Owner side: encrypt vectors under the enclave's HE public key on the worker threads. */
+  async encrypt(task: Omit<EncryptTask, 'kind'>): Promise<Uint8Array[]> {
+    const out = (await this.pool.run({ kind: 'encrypt', ...task } satisfies EncryptTask, { transferList: task.vectors.map((v) => v.buffer as ArrayBuffer) })) as EncryptOutput;
+    return out.ciphertexts;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,306 @@
+import SEALModule from 'node-seal/throws_wasm_node_es.js';
+import type { SEALLibrary } from 'node-seal/implementation/seal.js';
+import { DomainError } from '../../contracts/errors.js';
+import { sm3Hex } from '../crypto/index.js';
+import { type BfvParams, maxCiphertextBytes } from './params.js';
+
+/**
+ * THE node-seal adapter: every use of node-seal in Shuyu goes through this file, so moving to node-seal 7
+ * (Node ≥ 22) touches only it. Rules it enforces (notes/node-seal-and-sm2.md, SEAL guidance):
+ * - one SEAL WASM instance per thread (each `await SEAL()` reserves its own never-shrinking heap);
+ * - every SEAL object is `.delete()`d in a finally — nothing is garbage-collected;
+ * - untrusted ciphertexts/keys are size-capped, then loaded only with SEAL's checked load, then their
+ *   parms id, size and form are compared with the context;
+ * - SEAL failures (Error or raw WebAssembly.Exception) become a typed DomainError, never a crash.
+ */
+
+export class HeError extends DomainError {
+  constructor(type: 'he-ciphertext-invalid' | 'he-key-invalid' | 'he-params' | 'he-overflow' | 'he-not-aggregate' | 'he-internal', message: string, detail: Record<string, unknown> = {}) {
+    super(type, message, detail);
+    this.name = 'HeError';
+  }
+}
+
+// node-seal's ES build ships CJS-typed declarations; under NodeNext its default export arrives one level down.
+const SEAL = ((SEALModule as unknown as { default?: unknown }).default ?? SEALModule) as () => Promise<SEALLibrary>;
+type Context = ReturnType<SEALLibrary['Context']>;
+export type CipherText = ReturnType<SEALLibrary['CipherText']>;
+export type GaloisKeys = ReturnType<SEALLibrary['GaloisKeys']>;
+type BatchEncoder = ReturnType<SEALLibrary['BatchEncoder']>;
+type Evaluator = ReturnType<SEALLibrary['Evaluator']>;
+
+let sealPromise: Promise<SEALLibrary> | undefined;
+/** The thread's single SEAL instance. */
+export const loadSeal = (): Promise<SEALLibrary> => (sealPromise ??= SEAL());
+
+const describe = (e: unknown): string =>
+  e instanceof Error ? e.message : typeof e === 'object' && e !== null && 'message' in e ? String((e as { message: unknown }).message) : 'SEAL raised a WebAssembly exception';
+
+/** Run a SEAL call, converting whatever it throws into a typed error. */
+function guard<T>(type: ConstructorParameters<typeof HeError>[0], what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof DomainError) throw e;
+    throw new HeError(type, `${what}: ${describe(e)}`);
+  }
+}
+
+/** SEAL's serialisation header (native/src/seal/serialization.h): magic 0xA15E, 16 bytes, then the payload. */
+function checkSealHeader(bytes: Uint8Array, maxBytes: number, what: string): void {
+  if (!(bytes instanceof Uint8Array)) throw new HeError('he-ciphertext-invalid', `${what}: not bytes`);
+  if (bytes.length > maxBytes) throw new HeError('he-ciphertext-invalid', `${what}: ${bytes.length} bytes exceeds the ${maxBytes}-byte limit for these parameters`);
+  if (bytes.length < 16) throw new HeError('he-ciphertext-invalid', `${what}: truncated (${bytes.length} bytes)`);
+  if (bytes[0] !== 0x5e || bytes[1] !== 0xa1 || bytes[2] !== 0x10) throw new HeError('he-ciphertext-invalid', `${what}: not a SEAL object (bad magic)`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const declared = dv.getBigUint64(8, true);
+  if (declared !== BigInt(bytes.length)) throw new HeError('he-ciphertext-invalid', `${what}: truncated or padded (header says ${declared} bytes, got ${bytes.length})`);
+}
+
+const sameParms = (a: BigUint64Array, b: BigUint64Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/**
+ * A BFV context for one parameter set, bound to this thread's SEAL instance. Holds the encoder and
+ * evaluator; keys are loaded per use and freed by the caller through the returned handles.
+ */
+export class HeContext {
+  private constructor(
+    readonly seal: SEALLibrary,
+    readonly params: BfvParams,
+    readonly context: Context,
+    readonly encoder: BatchEncoder,
+    readonly evaluator: Evaluator,
+    private readonly dataParms: BigUint64Array,
+  ) {}
+
+  static async create(params: BfvParams): Promise<HeContext> {
+    const seal = await loadSeal();
+    const parms = seal.EncryptionParameters(seal.SchemeType.bfv);
+    const coeff = seal.CoeffModulus.Create(params.polyModulusDegree, Int32Array.from(params.coeffModulusBits));
+    const plain = seal.PlainModulus.Batching(params.polyModulusDegree, params.plainModulusBits);
+    try {
+      return guard('he-params', `BFV parameters ${params.id}`, () => {
+        parms.setPolyModulusDegree(params.polyModulusDegree);
+        parms.setCoeffModulus(coeff);
+        parms.setPlainModulus(plain);
+        if (plain.value !== params.plainModulus) throw new HeError('he-params', `SEAL picked plain modulus ${plain.value}, expected ${params.plainModulus}`);
+        const context = seal.Context(parms, true, seal.SecurityLevel.tc128);
+        if (!context.parametersSet()) throw new HeError('he-params', `SEAL rejects parameters ${params.id}`);
+        const encoder = seal.BatchEncoder(context);
+        const evaluator = seal.Evaluator(context);
+        const first = context.firstParmsId;
+        const dataParms = BigUint64Array.from(first.values);
+        first.delete();
+        return new HeContext(seal, params, context, encoder, evaluator, dataParms);
+      });
+    } finally {
+      coeff.delete();
+      plain.delete();
+      parms.delete();
+    }
+  }
+
+  get slots(): number {
+    return this.params.polyModulusDegree;
+  }
+
+  /** Checked load of an untrusted ciphertext (caller deletes the result). */
+  loadCiphertext(bytes: Uint8Array, what = 'ciphertext'): CipherText {
+    checkSealHeader(bytes, maxCiphertextBytes(this.params), what);
+    const ct = this.seal.CipherText();
+    try {
+      guard('he-ciphertext-invalid', what, () => ct.loadArray(this.context, bytes));
+      const pid = ct.parmsId;
+      const ok = sameParms(pid.values, this.dataParms);
+      pid.delete();
+      if (!ok) throw new HeError('he-ciphertext-invalid', `${what}: made for other parameters or level than ${this.params.id}`);
+      if (ct.size !== 2) throw new HeError('he-ciphertext-invalid', `${what}: has ${ct.size} components (expected a fresh-size ciphertext of 2)`);
+      if (ct.isNttForm) throw new HeError('he-ciphertext-invalid', `${what}: is in NTT form`);
+      if (ct.polyModulusDegree !== this.params.polyModulusDegree) throw new HeError('he-ciphertext-invalid', `${what}: wrong polynomial degree`);
+      return ct;
+    } catch (e) {
+      ct.delete();
+      throw e;
+    }
+  }
+
+  saveCiphertext(ct: CipherText): Uint8Array {
+    return guard('he-internal', 'saving ciphertext', () => ct.saveArray(this.seal.ComprModeType.zstd));
+  }
+
+  /** Checked load of Galois keys (public) — caller deletes. */
+  loadGaloisKeys(bytes: Uint8Array): GaloisKeys {
+    checkSealHeader(bytes, 256 * 1024 * 1024, 'Galois keys');
+    const gk = this.seal.GaloisKeys();
+    try {
+      guard('he-key-invalid', 'Galois keys', () => gk.loadArray(this.context, bytes));
+      for (const step of this.params.galoisSteps) {
+        const elt = galoisElement(step, this.params.polyModulusDegree);
+        if (!gk.hasKey(elt)) throw new HeError('he-key-invalid', `Galois keys lack the key for rotation step ${step}`);
+      }
+      return gk;
+    } catch (e) {
+      gk.delete();
+      throw e;
+    }
+  }
+
+  /** Owner side: an encryptor under the enclave's public key. */
+  encryptor(publicKeyBytes: Uint8Array): HeEncryptor {
+    checkSealHeader(publicKeyBytes, 16 * 1024 * 1024, 'HE public key');
+    const pk = this.seal.PublicKey();
+    try {
+      guard('he-key-invalid', 'HE public key', () => pk.loadArray(this.context, publicKeyBytes));
+      const enc = guard('he-key-invalid', 'HE public key', () => this.seal.Encryptor(this.context, pk));
+      return new HeEncryptor(this, enc, pk);
+    } catch (e) {
+      pk.delete();
+      throw e;
+    }
+  }
+
+  /** Enclave side only. */
+  decryptor(secretKeyBytes: Uint8Array): HeDecryptor {
+    const sk = this.seal.SecretKey();
+    try {
+      guard('he-key-invalid', 'HE secret key', () => sk.loadArray(this.context, secretKeyBytes));
+      const dec = guard('he-key-invalid', 'HE secret key', () => this.seal.Decryptor(this.context, sk));
+      return new HeDecryptor(this, dec, sk);
+    } catch (e) {
+      sk.delete();
+      throw e;
+    }
+  }
+
+  /** Enclave keystore creation: all BFV keys, serialised (zstd). */
+  generateKeys(): { secretKey: Uint8Array; publicKey: Uint8Array; relinKeys: Uint8Array; galoisKeys: Uint8Array } {
+    const z = this.seal.ComprModeType.zstd;
+    const kg = this.seal.KeyGenerator(this.context);
+    const sk = kg.secretKey();
+    const pk = kg.createPublicKey();
+    const rk = kg.createRelinKeys();
+    const gk = kg.createGaloisKeys(Int32Array.from(this.params.galoisSteps));
+    try {
+      return { secretKey: sk.saveArray(z), publicKey: pk.saveArray(z), relinKeys: rk.saveArray(z), galoisKeys: gk.saveArray(z) };
+    } finally {
+      for (const o of [sk, pk, rk, gk, kg]) o.delete();
+    }
+  }
+
+  /**
+   * Σ of whole ciphertexts, then rotate-and-sum across all slots, so every slot of the result holds the
+   * total. `acc` is consumed (deleted); the returned ciphertext belongs to the caller.
+   */
+  totalOfAllSlots(acc: CipherText, gk: GaloisKeys): CipherText {
+    const tmp = this.seal.CipherText();
+    try {
+      guard('he-internal', 'rotate-and-sum', () => {
+        for (let step = 1; step < this.slots / 2; step *= 2) {
+          this.evaluator.rotateRows(acc, step, gk, tmp);
+          this.evaluator.add(acc, tmp, acc);
+        }
+        this.evaluator.rotateColumns(acc, gk, tmp);
+        this.evaluator.add(acc, tmp, acc);
+      });
+      return acc;
+    } catch (e) {
+      acc.delete();
+      throw e;
+    } finally {
+      tmp.delete();
+    }
+  }
+
+  /** acc += ct (in place). */
+  addInto(acc: CipherText, ct: CipherText): void {
+    guard('he-internal', 'add', () => this.evaluator.add(acc, ct, acc));
+  }
+
+  delete(): void {
+    this.encoder.delete();
+    this.evaluator.delete();
+    this.context.delete();
+  }
+}
+
+export class HeEncryptor {
+  private readonly plain;
+  private readonly ct;
+  constructor(
+    private readonly he: HeContext,
+    private readonly enc: ReturnType<SEALLibrary['Encryptor']>,
+    private readonly pk: ReturnType<SEALLibrary['PublicKey']>,
+  ) {
+    this.plain = he.seal.PlainText();
+    this.ct = he.seal.CipherText();
+  }
+
+  /** Encrypt one vector of N signed integers (already reduced into the centred range) → zstd bytes. */
+  encryptVector(values: BigInt64Array): Uint8Array {
+    if (values.length !== this.he.slots) throw new HeError('he-internal', `vector must have ${this.he.slots} slots`);
+    return guard('he-internal', 'encrypt', () => {
+      this.he.encoder.encode(values, this.plain);
+      this.enc.encrypt(this.plain, this.ct);
+      return this.ct.saveArray(this.he.seal.ComprModeType.zstd);
+    });
+  }
+
+  delete(): void {
+    this.plain.delete();
+    this.ct.delete();
+    this.enc.delete();
+    this.pk.delete();
+  }
+}
+
+export class HeDecryptor {
+  private readonly plain;
+  constructor(
+    private readonly he: HeContext,
+    private readonly dec: ReturnType<SEALLibrary['Decryptor']>,
+    private readonly sk: ReturnType<SEALLibrary['SecretKey']>,
+  ) {
+    this.plain = he.seal.PlainText();
+  }
+
+  /**
+   * Decrypt an aggregate ciphertext and return its ONE value. Every slot must hold the same value (the
+   * result of rotate-and-sum); anything else is a per-slot vector and is refused without being returned.
+   */
+  decryptAggregate(bytes: Uint8Array, what = 'aggregate'): bigint {
+    const ct = this.he.loadCiphertext(bytes, what);
+    try {
+      const slots = guard('he-internal', 'decrypt', () => {
+        this.dec.decrypt(ct, this.plain);
+        return this.he.encoder.decodeBigInt(this.plain, true) as BigInt64Array;
+      });
+      const v = slots[0]!;
+      let uniform = true;
+      for (let i = 1; i < slots.length; i++) if (slots[i] !== v) uniform = false;
+      slots.fill(0n);
+      if (!uniform) throw new HeError('he-not-aggregate', `${what}: is not a fully summed aggregate (slots differ); refused`);
+      return v;
+    } finally {
+      ct.delete();
+    }
+  }
+
+  delete(): void {
+    this.plain.delete();
+    this.dec.delete();
+    this.sk.delete();
+  }
+}
+
+/** SEAL's GaloisTool::get_elt_from_step for BFV: step 0 → 2N−1 (swap rows), else 3^step mod 2N. */
+export function galoisElement(step: number, n: number): number {
+  const m = 2 * n;
+  if (step === 0) return m - 1;
+  let pos = step < 0 ? n / 2 + step : step; // rotation left by step
+  let elt = 1;
+  const g = 3;
+  while (pos-- > 0) elt = (elt * g) % m;
+  return elt;
+}
+
+export const fingerprintBytes = (bytes: Uint8Array): string => sm3Hex(bytes);

@@ -1,0 +1,230 @@
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, relative, resolve, isAbsolute } from 'node:path';
+import { z } from 'zod';
+import { DomainError } from '../../contracts/errors.js';
+import {
+  canonicalJson,
+  fromB64,
+  fromUtf8,
+  openBox,
+  sealBox,
+  sm2Fingerprint,
+  sm2KeyPair,
+  sm2PublicFromPrivate,
+  sm2PublicKeyFromPem,
+  sm2PublicKeyToPem,
+  sm3Hex,
+  toB64,
+  utf8,
+} from '../crypto/index.js';
+import { HeContext } from '../he/seal.js';
+import { type BfvParams, BFV_PARAMS, DEFAULT_BFV_PARAMS } from '../he/params.js';
+import type { EnclavePublicInfo } from '../process/protocol.js';
+
+/**
+ * The enclave's keystore (issue 3 §3), created on first start in the enclave's data directory:
+ *   keystore.json       SM2 signing key, SM2 unwrap key, BFV secret key, the pinned operator key and the
+ *                       SM3 hashes of the public HE files — sealed (sealBox) under a key derived from the
+ *                       master secret with PBKDF2-HMAC-SM3 (RFC 8018 §5.2, PRF = HMAC-SM3)
+ *   he-public-key.bin   BFV public key     }
+ *   he-relin-keys.bin   BFV relin keys     } public material; integrity pinned by the sealed hashes
+ *   he-galois-keys.bin  BFV Galois keys    }
+ * The master secret is supplied at start (env or a file outside this directory) and never written here.
+ */
+
+const FORMAT = 'shuyu.keystore.v1';
+const AAD = utf8(FORMAT);
+const KDF_ITERATIONS = 20_000;
+
+const Sealed = z
+  .object({
+    signingPrivateKey: z.string(),
+    unwrapPrivateKey: z.string(),
+    operatorPublicKeyPem: z.string(),
+    he: z.object({ paramsId: z.string(), secretKey: z.string(), publicKeySm3: z.string(), relinKeysSm3: z.string(), galoisKeysSm3: z.string() }).strict(),
+    createdAt: z.string(),
+  })
+  .strict();
+
+const KeystoreFile = z
+  .object({
+    format: z.literal(FORMAT),
+    kdf: z.object({ alg: z.literal('PBKDF2-HMAC-SM3'), salt: z.string(), iterations: z.number().int().min(1000) }).strict(),
+    sealed: z.string(),
+  })
+  .strict();
+
+export interface Keystore {
+  dir: string;
+  signing: { privateKey: Uint8Array; publicKey: Uint8Array };
+  unwrap: { privateKey: Uint8Array; publicKey: Uint8Array };
+  operatorPublicKeyPem: string;
+  he: { params: BfvParams; secretKey: Uint8Array; publicKey: Uint8Array; relinKeys: Uint8Array; galoisKeys: Uint8Array };
+}
+
+const FILES = { store: 'keystore.json', pk: 'he-public-key.bin', rk: 'he-relin-keys.bin', gk: 'he-galois-keys.bin' } as const;
+
+function deriveKey(masterSecret: string | Uint8Array, salt: Uint8Array, iterations: number): Uint8Array {
+  const secret = typeof masterSecret === 'string' ? utf8(masterSecret) : masterSecret;
+  if (secret.length < 16) throw new DomainError('keystore-master-secret', 'the master secret must be at least 16 bytes');
+  return new Uint8Array(pbkdf2Sync(secret, salt, iterations, 32, 'sm3'));
+}
+
+/** Refuse a master-secret file kept inside the keystore directory (it must live elsewhere). */
+export function assertSecretOutside(dir: string, secretFile: string): void {
+  const rel = relative(resolve(dir), resolve(secretFile));
+  if (!rel.startsWith('..') && !isAbsolute(rel)) {
+    throw new DomainError('keystore-master-secret', 'the master secret file must not be stored inside the enclave keystore directory');
+  }
+}
+
+async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data, { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+export async function openOrCreateKeystore(opts: {
+  dir: string;
+  masterSecret: string | Uint8Array;
+  operatorPublicKeyPem: string;
+  heParamsId?: string;
+}): Promise<{ keystore: Keystore; created: boolean }> {
+  const storePath = join(opts.dir, FILES.store);
+  // validate the operator key before anything is written
+  let operatorKey: Uint8Array;
+  try {
+    operatorKey = sm2PublicKeyFromPem(opts.operatorPublicKeyPem);
+  } catch {
+    throw new DomainError('keystore-operator-key', 'the operator public key is not a valid SM2 PEM');
+  }
+  if (existsSync(storePath)) return { keystore: await openKeystore(opts.dir, opts.masterSecret, opts.operatorPublicKeyPem), created: false };
+
+  await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+  const params = BFV_PARAMS[opts.heParamsId ?? DEFAULT_BFV_PARAMS.id];
+  if (!params) throw new DomainError('he-params', `unknown HE parameter set ${opts.heParamsId}`);
+  const he = await HeContext.create(params);
+  let heKeys;
+  try {
+    heKeys = he.generateKeys();
+  } finally {
+    he.delete();
+  }
+  const signing = sm2KeyPair();
+  const unwrap = sm2KeyPair();
+  const operatorPem = sm2PublicKeyToPem(operatorKey); // normalised
+  const sealedBody = Sealed.parse({
+    signingPrivateKey: toB64(signing.privateKey),
+    unwrapPrivateKey: toB64(unwrap.privateKey),
+    operatorPublicKeyPem: operatorPem,
+    he: {
+      paramsId: params.id,
+      secretKey: toB64(heKeys.secretKey),
+      publicKeySm3: sm3Hex(heKeys.publicKey),
+      relinKeysSm3: sm3Hex(heKeys.relinKeys),
+      galoisKeysSm3: sm3Hex(heKeys.galoisKeys),
+    },
+    createdAt: new Date().toISOString(),
+  });
+  const salt = new Uint8Array(randomBytes(16));
+  const key = deriveKey(opts.masterSecret, salt, KDF_ITERATIONS);
+  const file = {
+    format: FORMAT,
+    kdf: { alg: 'PBKDF2-HMAC-SM3' as const, salt: toB64(salt), iterations: KDF_ITERATIONS },
+    sealed: toB64(sealBox(key, utf8(canonicalJson(sealedBody)), AAD)),
+  };
+  key.fill(0);
+  await writeAtomic(join(opts.dir, FILES.pk), heKeys.publicKey);
+  await writeAtomic(join(opts.dir, FILES.rk), heKeys.relinKeys);
+  await writeAtomic(join(opts.dir, FILES.gk), heKeys.galoisKeys);
+  await writeAtomic(storePath, JSON.stringify(file, null, 1)); // last: its presence means "complete"
+  return {
+    created: true,
+    keystore: {
+      dir: opts.dir,
+      signing,
+      unwrap,
+      operatorPublicKeyPem: operatorPem,
+      he: { params, secretKey: heKeys.secretKey, publicKey: heKeys.publicKey, relinKeys: heKeys.relinKeys, galoisKeys: heKeys.galoisKeys },
+    },
+  };
+}
+
+export async function openKeystore(dir: string, masterSecret: string | Uint8Array, expectedOperatorPem?: string): Promise<Keystore> {
+  let file: z.infer<typeof KeystoreFile>;
+  try {
+    file = KeystoreFile.parse(JSON.parse(await readFile(join(dir, FILES.store), 'utf8')));
+  } catch {
+    throw new DomainError('keystore-corrupt', 'the keystore file is unreadable or malformed');
+  }
+  const key = deriveKey(masterSecret, fromB64(file.kdf.salt), file.kdf.iterations);
+  let body: z.infer<typeof Sealed>;
+  try {
+    body = Sealed.parse(JSON.parse(fromUtf8(openBox(key, fromB64(file.sealed), AAD))));
+  } catch {
+    throw new DomainError('keystore-locked', 'the keystore cannot be opened: wrong master secret, or the keystore was tampered with');
+  } finally {
+    key.fill(0);
+  }
+  if (expectedOperatorPem !== undefined) {
+    let given: string;
+    try {
+      given = sm2Fingerprint(sm2PublicKeyFromPem(expectedOperatorPem));
+    } catch {
+      throw new DomainError('keystore-operator-key', 'the operator public key is not a valid SM2 PEM');
+    }
+    if (given !== sm2Fingerprint(sm2PublicKeyFromPem(body.operatorPublicKeyPem))) {
+      throw new DomainError('keystore-operator-key', 'the operator key differs from the one pinned at first start; the enclave refuses to start');
+    }
+  }
+  const params = BFV_PARAMS[body.he.paramsId];
+  if (!params) throw new DomainError('he-params', `keystore uses unknown HE parameter set ${body.he.paramsId}`);
+  const readPinned = async (name: string, sm3: string): Promise<Uint8Array> => {
+    const bytes = new Uint8Array(await readFile(join(dir, name)).catch(() => Buffer.alloc(0)));
+    if (sm3Hex(bytes) !== sm3) throw new DomainError('keystore-corrupt', `${name} is missing or was modified`);
+    return bytes;
+  };
+  const signingPriv = fromB64(body.signingPrivateKey);
+  const unwrapPriv = fromB64(body.unwrapPrivateKey);
+  return {
+    dir,
+    signing: { privateKey: signingPriv, publicKey: sm2PublicFromPrivate(signingPriv) },
+    unwrap: { privateKey: unwrapPriv, publicKey: sm2PublicFromPrivate(unwrapPriv) },
+    operatorPublicKeyPem: body.operatorPublicKeyPem,
+    he: {
+      params,
+      secretKey: fromB64(body.he.secretKey),
+      publicKey: await readPinned(FILES.pk, body.he.publicKeySm3),
+      relinKeys: await readPinned(FILES.rk, body.he.relinKeysSm3),
+      galoisKeys: await readPinned(FILES.gk, body.he.galoisKeysSm3),
+    },
+  };
+}
+
+/** What the server may serve: public halves and fingerprints only. */
+export function publicInfoOf(ks: Keystore): EnclavePublicInfo {
+  const keyInfo = (pub: Uint8Array) => ({ publicKeyPem: sm2PublicKeyToPem(pub), fingerprint: sm2Fingerprint(pub) });
+  const p = ks.he.params;
+  return {
+    signing: keyInfo(ks.signing.publicKey),
+    unwrap: keyInfo(ks.unwrap.publicKey),
+    operator: keyInfo(sm2PublicKeyFromPem(ks.operatorPublicKeyPem)),
+    he: {
+      paramsId: p.id,
+      scheme: 'bfv',
+      polyModulusDegree: p.polyModulusDegree,
+      coeffModulusBits: p.coeffModulusBits,
+      plainModulus: p.plainModulus.toString(),
+      galoisSteps: p.galoisSteps,
+      publicKey: toB64(ks.he.publicKey),
+      galoisKeys: toB64(ks.he.galoisKeys),
+      publicKeyFingerprint: sm3Hex(ks.he.publicKey),
+      galoisKeysFingerprint: sm3Hex(ks.he.galoisKeys),
+    },
+  };
+}
+
+/** Path of the public Galois keys file (the server's evaluator may read it directly: it is public). */
+export const galoisKeysPath = (dir: string): string => join(dir, FILES.gk);
