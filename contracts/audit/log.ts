@@ -1,0 +1,69 @@
+import { canonicalJson, sm2Fingerprint, sm2PublicKeyFromPem, toB64, utf8 } from '../../enclave/crypto/index.js';
+import { type Clock, newId } from '../ids.js';
+import type { Signer } from '../signer.js';
+import type { AuditStore } from '../store.js';
+import { type AuditEvent, chainEvent, type CheckpointStatement, GENESIS_HASH, type SignedCheckpoint } from './chain.js';
+
+export interface AuditInput {
+  actor: string;
+  entityType: string;
+  entityId: string;
+  action: string;
+  data?: Record<string, unknown>;
+}
+
+/**
+ * Appends events to the chain. Call `append` inside the store transaction of the change it records,
+ * so the event and the change commit together; seq and prevHash come from the last stored event in
+ * that same transaction, which keeps the chain linear (SQLite serialises writers).
+ */
+export class AuditLog {
+  constructor(
+    private readonly store: AuditStore,
+    private readonly clock: Clock,
+  ) {}
+
+  append(input: AuditInput): AuditEvent {
+    const prev = this.store.last();
+    const data = JSON.parse(canonicalJson(input.data ?? {})) as Record<string, unknown>; // refuses undefined/NaN early
+    const event = chainEvent(
+      {
+        seq: (prev?.seq ?? 0) + 1,
+        id: newId(),
+        at: this.clock.now().toISOString(),
+        actor: input.actor,
+        entityType: input.entityType,
+        entityId: input.entityId,
+        action: input.action,
+        data,
+      },
+      prev,
+    );
+    this.store.append(event);
+    return event;
+  }
+
+  /**
+   * Signs the current head. Signing may be asynchronous (the key is in the enclave), so the head is
+   * read first and the checkpoint names exactly that seq — events appended meanwhile are covered by
+   * the next checkpoint.
+   */
+  async checkpoint(signer: Signer): Promise<SignedCheckpoint> {
+    const last = this.store.last();
+    const latest = this.store.latestCheckpoint();
+    if (latest && last && latest.statement.seq === last.seq) return latest;
+    const statement: CheckpointStatement = {
+      type: 'shuyu.audit-checkpoint.v1',
+      seq: last?.seq ?? 0,
+      head: last?.hash ?? GENESIS_HASH,
+      at: this.clock.now().toISOString(),
+      keyFingerprint: sm2Fingerprint(sm2PublicKeyFromPem(signer.publicKeyPem)),
+    };
+    const signature = toB64(await signer.sign(utf8(canonicalJson(statement))));
+    const cp: SignedCheckpoint = { statement, signature, publicKeyPem: signer.publicKeyPem };
+    const again = this.store.latestCheckpoint();
+    if (again && again.statement.seq >= statement.seq) return again; // another caller got there first
+    this.store.putCheckpoint(cp);
+    return cp;
+  }
+}

@@ -1,0 +1,209 @@
+import { canonicalJson, sm3Hex } from '../../enclave/crypto/index.js';
+import type { AuditLog } from '../audit/log.js';
+import { DomainError } from '../errors.js';
+import { type Clock, newId } from '../ids.js';
+import type { LedgerStore } from '../store.js';
+
+/**
+ * Settlement ledger: double entry in integer fen. Accounts:
+ *   wallet:<orgId>   a buyer's spendable money            (never negative)
+ *   escrow:<tradeId> money held for one trade             (never negative; 0 once captured or released)
+ *   revenue:<orgId>  an owner's earnings                  (never negative)
+ *   fee:platform     the platform's fees                  (never negative)
+ *   external:topup   the outside world money comes from  (the only account allowed below 0: it is
+ *                    the contra account of every top-up, so the sum of ALL balances is always 0)
+ * Every transaction's entries sum to zero; every step carries an idempotency key and happens at
+ * most once: the same key with the same request returns the first result, with another request it
+ * is refused. Each posting appends its audit event in the same store transaction.
+ */
+
+export type AccountKind = 'wallet' | 'escrow' | 'revenue' | 'fee' | 'external';
+export interface LedgerAccount {
+  id: string;
+  kind: AccountKind;
+  ownerId: string;
+  balance: number;
+}
+export interface LedgerEntry {
+  accountId: string;
+  /** fen; negative = money leaves the account, positive = money arrives. */
+  amount: number;
+}
+export type LedgerTxnKind = 'top-up' | 'hold' | 'release' | 'capture';
+export interface LedgerTransaction {
+  id: string;
+  seq?: number;
+  idempotencyKey: string;
+  kind: LedgerTxnKind;
+  tradeId: string | null;
+  memo: string;
+  requestHash: string;
+  at: string;
+  entries: LedgerEntry[];
+}
+
+export const accountIds = {
+  wallet: (orgId: string) => `wallet:${orgId}`,
+  escrow: (tradeId: string) => `escrow:${tradeId}`,
+  revenue: (orgId: string) => `revenue:${orgId}`,
+  fee: 'fee:platform',
+  topup: 'external:topup',
+};
+
+const kindOf = (accountId: string): AccountKind => accountId.slice(0, accountId.indexOf(':')) as AccountKind;
+const ownerOf = (accountId: string): string => accountId.slice(accountId.indexOf(':') + 1);
+
+function assertFen(amount: number, what: string): void {
+  if (!Number.isSafeInteger(amount) || amount <= 0) {
+    throw new DomainError('invalid-amount', `${what} must be a positive whole number of fen`, { amount });
+  }
+}
+
+export class Ledger {
+  constructor(
+    private readonly store: LedgerStore,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly transaction: <T>(fn: () => T) => T,
+  ) {}
+
+  balance(accountId: string): number {
+    return this.store.account(accountId)?.balance ?? 0;
+  }
+
+  /** The operator credits an organisation's wallet (money arriving from outside). */
+  topUp(input: { orgId: string; amountFen: number; idempotencyKey: string; actor: string; memo?: string }): LedgerTransaction {
+    assertFen(input.amountFen, 'a top-up');
+    return this.post({
+      kind: 'top-up',
+      idempotencyKey: input.idempotencyKey,
+      tradeId: null,
+      memo: input.memo ?? 'top-up',
+      actor: input.actor,
+      entries: [
+        { accountId: accountIds.topup, amount: -input.amountFen },
+        { accountId: accountIds.wallet(input.orgId), amount: input.amountFen },
+      ],
+    });
+  }
+
+  /** Moves the trade's price from the buyer's wallet into the trade's escrow. */
+  hold(input: { tradeId: string; buyerOrgId: string; amountFen: number; actor: string }): LedgerTransaction | null {
+    if (input.amountFen === 0) return null; // a free trade holds nothing
+    assertFen(input.amountFen, 'a hold');
+    return this.post({
+      kind: 'hold',
+      idempotencyKey: `hold:${input.tradeId}`,
+      tradeId: input.tradeId,
+      memo: 'hold on submit',
+      actor: input.actor,
+      entries: [
+        { accountId: accountIds.wallet(input.buyerOrgId), amount: -input.amountFen },
+        { accountId: accountIds.escrow(input.tradeId), amount: input.amountFen },
+      ],
+    });
+  }
+
+  /** Returns whatever the trade's escrow holds to the buyer (reject, fail, expire, cancel). */
+  release(input: { tradeId: string; buyerOrgId: string; actor: string; memo: string }): LedgerTransaction | null {
+    const existing = this.store.transactionByKey(`release:${input.tradeId}`);
+    if (existing) return existing;
+    const held = this.balance(accountIds.escrow(input.tradeId));
+    if (held === 0) return null;
+    return this.post({
+      kind: 'release',
+      idempotencyKey: `release:${input.tradeId}`,
+      tradeId: input.tradeId,
+      memo: input.memo,
+      actor: input.actor,
+      entries: [
+        { accountId: accountIds.escrow(input.tradeId), amount: -held },
+        { accountId: accountIds.wallet(input.buyerOrgId), amount: held },
+      ],
+    });
+  }
+
+  /** On delivery: the escrow goes to the owner (share) and the platform (fee); the two must add up to what is held. */
+  capture(input: { tradeId: string; ownerOrgId: string; ownerShareFen: number; platformFeeFen: number; actor: string }): LedgerTransaction | null {
+    const existing = this.store.transactionByKey(`capture:${input.tradeId}`);
+    if (existing) return existing;
+    const held = this.balance(accountIds.escrow(input.tradeId));
+    if (input.ownerShareFen + input.platformFeeFen !== held) {
+      throw new DomainError('capture-mismatch', 'owner share plus fee must equal the amount held', {
+        tradeId: input.tradeId,
+        held,
+        ownerShareFen: input.ownerShareFen,
+        platformFeeFen: input.platformFeeFen,
+      });
+    }
+    if (held === 0) return null;
+    const entries: LedgerEntry[] = [{ accountId: accountIds.escrow(input.tradeId), amount: -held }];
+    if (input.ownerShareFen > 0) entries.push({ accountId: accountIds.revenue(input.ownerOrgId), amount: input.ownerShareFen });
+    if (input.platformFeeFen > 0) entries.push({ accountId: accountIds.fee, amount: input.platformFeeFen });
+    return this.post({ kind: 'capture', idempotencyKey: `capture:${input.tradeId}`, tradeId: input.tradeId, memo: 'capture on delivery', actor: input.actor, entries });
+  }
+
+  private post(req: { kind: LedgerTxnKind; idempotencyKey: string; tradeId: string | null; memo: string; actor: string; entries: LedgerEntry[] }): LedgerTransaction {
+    if (!req.idempotencyKey || req.idempotencyKey.length > 200) {
+      throw new DomainError('invalid-idempotency-key', 'an idempotency key of 1–200 characters is required');
+    }
+    const requestHash = sm3Hex(canonicalJson({ kind: req.kind, tradeId: req.tradeId, entries: req.entries }));
+    return this.transaction(() => {
+      const prior = this.store.transactionByKey(req.idempotencyKey);
+      if (prior) {
+        if (prior.requestHash !== requestHash) {
+          throw new DomainError('idempotency-conflict', 'this idempotency key was already used for a different request', {
+            idempotencyKey: req.idempotencyKey,
+          });
+        }
+        return prior;
+      }
+      if (req.entries.reduce((s, e) => s + e.amount, 0) !== 0) {
+        throw new DomainError('unbalanced-transaction', 'ledger entries must sum to zero');
+      }
+      for (const e of req.entries) {
+        if (!Number.isSafeInteger(e.amount) || e.amount === 0) throw new DomainError('invalid-amount', 'entries are non-zero whole fen');
+        const kind = kindOf(e.accountId);
+        this.store.ensureAccount({ id: e.accountId, kind, ownerId: ownerOf(e.accountId) });
+        const after = this.balance(e.accountId) + e.amount;
+        if (kind !== 'external' && after < 0) {
+          throw new DomainError('insufficient-funds', `account ${e.accountId} would go below zero`, {
+            accountId: e.accountId,
+            balance: this.balance(e.accountId),
+            needed: -e.amount,
+          });
+        }
+        if (!Number.isSafeInteger(after)) throw new DomainError('amount-overflow', 'balance out of range', { accountId: e.accountId });
+      }
+      const txn: LedgerTransaction = {
+        id: newId(),
+        idempotencyKey: req.idempotencyKey,
+        kind: req.kind,
+        tradeId: req.tradeId,
+        memo: req.memo,
+        requestHash,
+        at: this.clock.now().toISOString(),
+        entries: req.entries,
+      };
+      this.store.post(txn);
+      this.audit.append({
+        actor: req.actor,
+        entityType: 'ledger-transaction',
+        entityId: txn.id,
+        action: req.kind,
+        data: { idempotencyKey: txn.idempotencyKey, tradeId: txn.tradeId, entries: txn.entries, memo: txn.memo },
+      });
+      return this.store.transactionByKey(req.idempotencyKey)!;
+    });
+  }
+}
+
+/**
+ * Replays the journal from nothing and compares with the stored balances: the check that every
+ * balance is reproducible from the journal. Returns the accounts that disagree (empty = consistent).
+ */
+export function replayJournal(transactions: LedgerTransaction[]): Map<string, number> {
+  const balances = new Map<string, number>();
+  for (const t of transactions) for (const e of t.entries) balances.set(e.accountId, (balances.get(e.accountId) ?? 0) + e.amount);
+  return balances;
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import type { Computation } from '../computation.js';
+import {
+  canonicalJson,
+  fromB64,
+  sm2Fingerprint,
+  sm2PublicKeyFromPem,
+  sm2Sign,
+  sm2Verify,
+  sm3Hex,
+  toB64,
+  utf8,
+} from '../../enclave/crypto/index.js';
+
+/**
+ * The approval a compliance reviewer signs, and the operator's certificate of the reviewer's key.
+ * The enclave verifies both before it runs a computation (it trusts only the operator's public
+ * key), so this file is pure: canonical JSON (RFC 8785 style) signed with SM2 (GB/T 32918.2,
+ * SM3 digest, ID 1234567812345678), signatures base64 DER.
+ */
+
+const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const Iso = z.iso.datetime();
+
+export const ApprovalStatement = z
+  .object({
+    type: z.literal('shuyu.approval.v1'),
+    tradeId: z.string().min(1),
+    datasetId: z.string().min(1),
+    datasetCommitment: z.string().min(1),
+    buyerOrgId: z.string().min(1),
+    buyerUserId: z.string().min(1),
+    offerId: z.string().min(1),
+    offerVersion: z.number().int().min(1),
+    computationHash: Hex64,
+    reviewerId: z.string().min(1),
+    reviewerKeyFingerprint: Hex64,
+    decidedAt: Iso,
+    expiresAt: Iso,
+  })
+  .strict();
+export type ApprovalStatement = z.infer<typeof ApprovalStatement>;
+
+export const SignedApproval = z.object({ statement: ApprovalStatement, signature: z.string().min(1) }).strict();
+export type SignedApproval = z.infer<typeof SignedApproval>;
+
+export const ReviewerCertificateStatement = z
+  .object({
+    type: z.literal('shuyu.reviewer-cert.v1'),
+    reviewerId: z.string().min(1),
+    orgId: z.string().min(1),
+    publicKeyPem: z.string().min(1),
+    fingerprint: Hex64,
+    issuedAt: Iso,
+    expiresAt: Iso,
+  })
+  .strict();
+export type ReviewerCertificateStatement = z.infer<typeof ReviewerCertificateStatement>;
+
+export const ReviewerCertificate = z.object({ statement: ReviewerCertificateStatement, signature: z.string().min(1) }).strict();
+export type ReviewerCertificate = z.infer<typeof ReviewerCertificate>;
+
+/** sm3 hex of the computation's canonical JSON: the identity of "what runs". */
+export const computationHash = (computation: Computation): string => sm3Hex(canonicalJson(computation));
+
+export function signApproval(statement: ApprovalStatement, reviewerPrivateKey: Uint8Array): SignedApproval {
+  const s = ApprovalStatement.parse(statement);
+  return { statement: s, signature: toB64(sm2Sign(reviewerPrivateKey, utf8(canonicalJson(s)))) };
+}
+
+export function certifyReviewer(statement: ReviewerCertificateStatement, operatorPrivateKey: Uint8Array): ReviewerCertificate {
+  const s = ReviewerCertificateStatement.parse(statement);
+  const fp = sm2Fingerprint(sm2PublicKeyFromPem(s.publicKeyPem));
+  if (fp !== s.fingerprint) throw new Error('certificate fingerprint does not match its public key');
+  return { statement: s, signature: toB64(sm2Sign(operatorPrivateKey, utf8(canonicalJson(s)))) };
+}
+
+function sigOk(publicKey: Uint8Array, statement: unknown, signatureB64: string): boolean {
+  let sig: Uint8Array;
+  try {
+    sig = fromB64(signatureB64);
+  } catch {
+    return false;
+  }
+  return sm2Verify(publicKey, utf8(canonicalJson(statement)), sig);
+}
+
+export type ApprovalCheck = { ok: true } | { ok: false; reason: string };
+
+export interface ApprovalExpectation {
+  tradeId: string;
+  datasetId: string;
+  datasetCommitment: string;
+  computationHash: string;
+  buyerOrgId: string;
+  now: Date;
+}
+
+/**
+ * Is this a valid approval, by a reviewer the operator certified, for exactly this trade, now?
+ * Checks, in order: shapes; the certificate's operator signature and validity window; that its
+ * fingerprint is its key's; the approval's reviewer and key match the certificate; the approval's
+ * signature; its binding to the expected trade, dataset, commitment, computation and buyer; its
+ * validity window; separation of duties (the reviewer's organisation is not the buyer's).
+ * Never throws: any bad input is { ok: false, reason }.
+ */
+export function verifyApproval(approval: unknown, certificate: unknown, operatorPublicKeyPem: string, expected: ApprovalExpectation): ApprovalCheck {
+  try {
+    const a = SignedApproval.safeParse(approval);
+    if (!a.success) return { ok: false, reason: 'approval is malformed' };
+    const c = ReviewerCertificate.safeParse(certificate);
+    if (!c.success) return { ok: false, reason: 'reviewer certificate is malformed' };
+    const cert = c.data.statement;
+    const st = a.data.statement;
+    const now = expected.now.getTime();
+
+    let operatorKey: Uint8Array;
+    try {
+      operatorKey = sm2PublicKeyFromPem(operatorPublicKeyPem);
+    } catch {
+      return { ok: false, reason: 'operator public key is invalid' };
+    }
+    if (!sigOk(operatorKey, cert, c.data.signature)) return { ok: false, reason: 'reviewer certificate is not signed by the operator' };
+    if (now < Date.parse(cert.issuedAt) || now >= Date.parse(cert.expiresAt)) return { ok: false, reason: 'reviewer certificate is not valid now' };
+    let reviewerKey: Uint8Array;
+    try {
+      reviewerKey = sm2PublicKeyFromPem(cert.publicKeyPem);
+    } catch {
+      return { ok: false, reason: 'reviewer public key in the certificate is invalid' };
+    }
+    if (sm2Fingerprint(reviewerKey) !== cert.fingerprint) return { ok: false, reason: 'certificate fingerprint does not match its key' };
+    if (st.reviewerId !== cert.reviewerId) return { ok: false, reason: 'approval was made by another reviewer than the certificate names' };
+    if (st.reviewerKeyFingerprint !== cert.fingerprint) return { ok: false, reason: 'approval names another key than the certificate' };
+    if (!sigOk(reviewerKey, st, a.data.signature)) return { ok: false, reason: 'approval signature does not verify' };
+
+    const binding: [keyof ApprovalExpectation & keyof ApprovalStatement, string][] = [
+      ['tradeId', 'trade'],
+      ['datasetId', 'dataset'],
+      ['datasetCommitment', 'dataset commitment'],
+      ['computationHash', 'computation'],
+      ['buyerOrgId', 'buyer'],
+    ];
+    for (const [field, what] of binding) {
+      if (st[field] !== expected[field]) return { ok: false, reason: `approval is for another ${what}` };
+    }
+    if (now < Date.parse(st.decidedAt)) return { ok: false, reason: 'approval is dated in the future' };
+    if (now >= Date.parse(st.expiresAt)) return { ok: false, reason: 'approval has expired' };
+    if (cert.orgId === st.buyerOrgId) return { ok: false, reason: "reviewer belongs to the buyer's organisation" };
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, reason: `approval could not be checked: ${(e as Error).message}` };
+  }
+}

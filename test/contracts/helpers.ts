@@ -1,0 +1,23 @@
+import { sm2KeyPair, sm2PublicKeyToPem, sm2Sign } from '../../enclave/crypto/index.js';
+import type { Clock } from '../../contracts/ids.js';
+import type { Signer } from '../../contracts/signer.js';
+import { openDatabase, type Db } from '../../server/store/db.js';
+import { sqliteContractsStore } from '../../server/store/sqlite/contracts-store.js';
+
+/** A real in-memory SQLite database with every migration applied, and the contracts store on it. */
+export function freshStore(): { db: Db; store: ReturnType<typeof sqliteContractsStore> } {
+  const db = openDatabase(':memory:');
+  return { db, store: sqliteContractsStore(db) };
+}
+
+/** A clock tests can move. */
+export function testClock(start = '2026-06-01T00:00:00.000Z'): Clock & { advance(ms: number): void; set(iso: string): void } {
+  let t = Date.parse(start);
+  return { now: () => new Date(t), advance: (ms) => void (t += ms), set: (iso) => void (t = Date.parse(iso)) };
+}
+
+/** A real SM2 key standing in for the enclave's platform key. */
+export function testSigner(): Signer & { privateKey: Uint8Array; publicKey: Uint8Array } {
+  const { privateKey, publicKey } = sm2KeyPair();
+  return { privateKey, publicKey, publicKeyPem: sm2PublicKeyToPem(publicKey), sign: (m) => sm2Sign(privateKey, m) };
+}
