@@ -1,4 +1,35 @@
-import { Command } from 'commander';
-const program = new Command('shuyu');
-program.description('Shuyu (数域) command line').version('0.1.0');
-await program.parseAsync(process.argv);
+/**
+ * The `shuyu` command line. Command groups live in ./commands/*.ts, each exporting
+ * `register(program)`; add one import line and one entry in GROUPS for a new group.
+ * Exit codes: 0 ok, 1 invalid / failed check, 2 usage error (commander's own parse errors included).
+ */
+import { Command, CommanderError } from 'commander';
+import * as crypto from './commands/crypto.js';
+
+const GROUPS: { register(program: Command): void }[] = [crypto];
+
+export function buildProgram(): Command {
+  const program = new Command('shuyu');
+  // exitOverride before registering: subcommands inherit it, so a usage error anywhere throws
+  // a CommanderError here instead of calling process.exit(1).
+  program.description('Shuyu (数域) command line').version('0.1.0').exitOverride().showHelpAfterError(false);
+  for (const g of GROUPS) g.register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help / --version exit 0; every other commander error is a usage error (missing option,
+      // unknown command, no command at all) and exits 2. Commander already printed the message.
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.stderr.write(`shuyu: ${(e as Error)?.message ?? String(e)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);

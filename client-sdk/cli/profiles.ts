@@ -70,7 +70,7 @@ export function writeProfiles(file: ProfilesFile, env: NodeJS.ProcessEnv = proce
 }
 
 export const profileName = (explicit: string | undefined, env: NodeJS.ProcessEnv = process.env, file?: ProfilesFile): string =>
-  explicit ?? env.SHUYU_PROFILE ?? file?.current ?? 'default';
+  explicit || env.SHUYU_PROFILE || file?.current || 'default';
 
 export function saveProfile(name: string, profile: Profile, env: NodeJS.ProcessEnv = process.env): string {
   const file = readProfiles(env);
@@ -102,8 +102,8 @@ export function resolveConnection(explicit: string | undefined, env: NodeJS.Proc
   if (explicit && !profile && !(env.SHUYU_URL && env.SHUYU_TOKEN)) {
     throw new DomainError('no-profile', `no profile named "${explicit}" in ${profilesPath(env)}; run shuyu login --profile ${explicit}`);
   }
-  const url = env.SHUYU_URL ?? profile?.url;
-  const token = env.SHUYU_TOKEN ?? profile?.token;
+  const url = env.SHUYU_URL || profile?.url;
+  const token = env.SHUYU_TOKEN || profile?.token;
   if (!url || !token) {
     throw new DomainError('not-logged-in', 'not logged in: run shuyu login --url URL --token TOKEN, or set SHUYU_URL and SHUYU_TOKEN');
   }

@@ -2,9 +2,33 @@ import type { Command } from 'commander';
 import { ShuyuClient } from '../../sdk/client.js';
 import { isShuyuApiError } from '../../sdk/errors.js';
 import { type CommonOptions, connection, withCommon } from '../common.js';
-import { action, print, table } from '../output.js';
-import { type PinnedEnclave, type Profile, profileName, profilesPath, readProfiles, saveProfile, writeProfiles } from '../profiles.js';
-import { DomainError } from '../../../contracts/errors.js';
+import { UsageError, action, print, table } from '../output.js';
+import { type PinnedEnclave, type Profile, configDir, profileName, profilesPath, readProfiles, saveProfile, writeProfiles } from '../profiles.js';
+import { DomainError, isDomainError } from '../../../contracts/errors.js';
+import { BuyerClient } from '../../sdk/buyer.js';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { readJsonFile } from '../common.js';
+
+const Bootstrap = z.object({ url: z.string(), token: z.string(), privateKeyPem: z.string() }).loose();
+
+/**
+ * The operator's first login from the server's bootstrap.json: url and token from the file, and the
+ * operator's private key copied (0600) into the config directory so `shuyu admin certify` can sign.
+ */
+function fromBootstrap(file: string, opts: CommonOptions & { url?: string; key?: string }): { url: string; token: string; key: string } {
+  const b = readJsonFile(file, Bootstrap, 'bootstrap file');
+  const name = profileName(opts.profile);
+  const dir = join(configDir(), 'keys');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const key = opts.key ?? join(dir, `${name}.pem`);
+  if (!opts.key) {
+    writeFileSync(key, b.privateKeyPem, { mode: 0o600 });
+    chmodSync(key, 0o600);
+  }
+  return { url: opts.url ?? b.url, token: b.token, key };
+}
 
 /** `shuyu login`, `shuyu whoami`, `shuyu profiles`: who the CLI talks to, as whom. */
 export function register(program: Command): void {
@@ -12,38 +36,41 @@ export function register(program: Command): void {
     program
       .command('login')
       .description('check a token against a deployment and store it as a profile (0600), pinning the enclave key')
-      .requiredOption('--url <url>', 'base URL, e.g. http://127.0.0.1:8080')
-      .requiredOption('--token <token>', 'bearer token (the operator gives one to each user)')
+      .option('--url <url>', 'base URL, e.g. http://127.0.0.1:8080')
+      .option('--token <token>', 'bearer token (the operator gives one to each user)')
+      .option('--bootstrap <file>', "operator's first login: read url, token and key from DATA_DIR/bootstrap.json")
       .option('--key <file>', 'your SM2 private key PEM (reviewers sign approvals with it)')
       .option('--repin', 'accept a changed enclave signing key (only after checking it out of band)'),
   ).action(
-    action(async (opts: CommonOptions & { url: string; token: string; key?: string; repin?: boolean }) => {
-      const client = new ShuyuClient({ url: opts.url, token: opts.token });
+    action(async (opts: CommonOptions & { url?: string; token?: string; key?: string; repin?: boolean; bootstrap?: string }) => {
+      if (opts.bootstrap) Object.assign(opts, fromBootstrap(opts.bootstrap, opts));
+      if (!opts.url || !opts.token) throw new UsageError('give --url URL --token TOKEN (or --bootstrap DATA_DIR/bootstrap.json)');
+      const { url, token } = opts;
+      const client = new ShuyuClient({ url, token });
       const me = await client.me();
       const file = readProfiles();
       const name = profileName(opts.profile, process.env, file);
       const previous = file.profiles[name];
-      let enclave: PinnedEnclave | undefined = previous?.url === opts.url ? previous.enclave : undefined;
+      let enclave: PinnedEnclave | undefined = previous?.url === url ? previous.enclave : undefined;
       let enclaveNote = 'pinned';
       try {
-        const key = await client.enclaveSigningKey();
-        if (enclave && enclave.fingerprint !== key.fingerprint && !opts.repin) {
-          throw new DomainError(
-            'enclave-key-changed',
-            `the enclave signing key of ${opts.url} changed (pinned ${enclave.fingerprint.slice(0, 16)}…, served ${key.fingerprint.slice(0, 16)}…); check with the operator, then run login again with --repin`,
-          );
-        }
-        if (!enclave || enclave.fingerprint !== key.fingerprint) enclave = { ...key, pinnedAt: new Date().toISOString() };
-        else enclaveNote = 'already pinned';
+        // BuyerClient.pinEnclave checks the served fingerprint is the key's own and refuses a changed key
+        const pinner = new BuyerClient({ url, token, pinned: opts.repin ? undefined : enclave });
+        const pin = await pinner.pinEnclave();
+        if (enclave?.fingerprint === pin.fingerprint) enclaveNote = 'already pinned';
+        enclave = pin;
       } catch (e) {
+        if (isDomainError(e) && e.type === 'enclave-key-changed') {
+          throw new DomainError('enclave-key-changed', `${e.message}; check the new key with the operator, then run login again with --repin`);
+        }
         if (!isShuyuApiError(e)) throw e;
         enclaveNote = `not pinned (${e.title}); it will be pinned on first use`;
       }
-      const profile: Profile = { url: opts.url, token: opts.token, ...(enclave ? { enclave } : {}), ...(opts.key ? { keyFile: opts.key } : previous?.keyFile ? { keyFile: previous.keyFile } : {}) };
+      const profile: Profile = { url, token, ...(enclave ? { enclave } : {}), ...(opts.key ? { keyFile: opts.key } : previous?.keyFile ? { keyFile: previous.keyFile } : {}) };
       const path = saveProfile(name, profile);
-      const out = { profile: name, path, url: opts.url, user: me.user, org: me.org, enclaveFingerprint: enclave?.fingerprint ?? null };
+      const out = { profile: name, path, url, user: me.user, org: me.org, enclaveFingerprint: enclave?.fingerprint ?? null };
       print(opts, out, () =>
-        `Logged in to ${opts.url} as ${me.user.name} (${me.user.role}, ${me.org.name}); profile "${name}" saved in ${path}.\n` +
+        `Logged in to ${url} as ${me.user.name} (${me.user.role}, ${me.org.name}); profile "${name}" saved in ${path}.\n` +
         `Enclave signing key ${enclave ? enclave.fingerprint : '—'}: ${enclaveNote}.`,
       );
     }),
