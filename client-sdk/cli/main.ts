@@ -5,8 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import * as crypto from './commands/crypto.js';
+import * as sdkCommands from './commands/index.js'; // engineer F: login, owner, buyer, reviewer, catalog, verify, audit, admin, server
 
-const GROUPS: { register(program: Command): void }[] = [crypto];
+const GROUPS: { register(program: Command): void }[] = [crypto, sdkCommands];
 
 export function buildProgram(): Command {
   const program = new Command('shuyu');
