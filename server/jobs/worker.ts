@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { JobQueue, JobRow } from './queue.js';
+import { isDomainError } from '../../contracts/errors.js';
+
+export interface JobContext {
+  job: JobRow;
+  owner: string;
+  /** Saves the enclave's release with the job (see JobQueue.saveRelease). */
+  saveRelease(result: unknown, receipt: unknown): void;
+}
+
+/** Thrown by a job runner for a failure that another attempt could fix (enclave restarting…). */
+export class TransientJobError extends Error {}
+
+export interface WorkerOptions {
+  leaseMs: number;
+  pollMs: number;
+  maxAttempts: number;
+}
+
+/**
+ * The worker loop: lease a job, run it with a lease-renewal heartbeat, then finish / requeue / fail.
+ * Domain refusals are final (the trade fails with a buyer-readable reason, `onFinalFailure`); other
+ * errors are retried up to maxAttempts.
+ */
+export class JobWorker {
+  readonly owner = `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly queue: JobQueue,
+    private readonly run: (ctx: JobContext) => Promise<void>,
+    private readonly onFinalFailure: (job: JobRow, type: string, reason: string) => Promise<void> | void,
+    private readonly opts: WorkerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Wakes the loop now (e.g. right after a trade was approved). */
+  kick(): void {
+    if (!this.stopped && !this.running) this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.tick().finally(() => {
+        this.running = null;
+      });
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  private async tick(): Promise<void> {
+    let didWork = false;
+    try {
+      const job = this.queue.lease(this.owner, this.opts.leaseMs);
+      if (job) {
+        didWork = true;
+        await this.runOne(job);
+      }
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'job loop error');
+    }
+    this.schedule(didWork ? 0 : this.opts.pollMs);
+  }
+
+  private async runOne(job: JobRow): Promise<void> {
+    const heartbeat = setInterval(() => this.queue.renew(job.id, this.owner, this.opts.leaseMs), Math.max(50, this.opts.leaseMs / 3));
+    heartbeat.unref?.();
+    const started = Date.now();
+    try {
+      await this.run({ job, owner: this.owner, saveRelease: (result, receipt) => this.queue.saveRelease(job.id, this.owner, result, receipt) });
+      this.queue.finish(job.id, this.owner);
+      this.log.info({ job: job.id, trade: job.tradeId, attempt: job.attempts, ms: Date.now() - started }, 'job done');
+    } catch (e) {
+      const final = isDomainError(e) || job.attempts >= this.opts.maxAttempts;
+      const type = isDomainError(e) ? e.type : e instanceof TransientJobError ? 'transient' : 'execution-failed';
+      const reason = e instanceof Error ? e.message : String(e);
+      this.log.warn({ job: job.id, trade: job.tradeId, attempt: job.attempts, type, final }, 'job failed');
+      if (final) {
+        try {
+          await this.onFinalFailure(job, type, reason);
+          this.queue.fail(job.id, this.owner, type, reason);
+        } catch (e2) {
+          this.log.error({ job: job.id, err: (e2 as Error).message }, 'could not record the failure; the job will be retried');
+          this.queue.requeue(job.id, this.owner);
+        }
+      } else {
+        this.queue.requeue(job.id, this.owner);
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+}
