@@ -130,3 +130,114 @@ export const Sample = z.object({
   columns: z.array(z.string()),
   rows: z.array(z.array(z.union([z.string(), z.number(), z.null()]))),
 });
+
+// ── offers, quotes, trades, review (contracts/ by engineer B) ────────────────
+export { OfferInput, Offer } from '../../contracts/offer/offer.js';
+export { SignedQuote } from '../../contracts/pricing/quote.js';
+export { SignedApproval } from '../../contracts/review/approval.js';
+import { Offer as OfferSchema } from '../../contracts/offer/offer.js';
+import { SignedQuote as SignedQuoteSchema } from '../../contracts/pricing/quote.js';
+import { SignedApproval as SignedApprovalSchema } from '../../contracts/review/approval.js';
+import { PurposeCode, RegionCode } from '../../contracts/offer/offer.js';
+import { Computation } from '../../contracts/computation.js';
+import { Finding, PolicyDocument as PolicyDocumentSchema } from '../../contracts/policy/schema.js';
+import { TRADE_STATES } from '../../contracts/trade/states.js';
+import { AuditEvent as AuditEventSchema, SignedCheckpoint as SignedCheckpointSchema } from '../../contracts/audit/chain.js';
+
+export const OfferList = z.object({ items: z.array(OfferSchema) });
+export const Purpose = z.object({ code: PurposeCode, statement: z.string().trim().min(10).max(2000) }).strict();
+export const QuoteRequest = z
+  .object({
+    computation: Computation,
+    purpose: Purpose,
+    /** Where the buyer takes the result (ISO 3166 region); anything outside CN is cross-border. */
+    destination: RegionCode,
+  })
+  .strict();
+/** Submitting a trade: the quote exactly as it was issued. Price, status and the rest come from the quote, never from the buyer. */
+export const SubmitTradeRequest = z.object({ quote: SignedQuoteSchema, computation: Computation }).strict();
+
+export const TradeState = z.enum(TRADE_STATES);
+export const Evaluation = z.object({
+  decision: z.enum(['deny', 'review', 'allow']),
+  findings: z.array(Finding),
+}).passthrough();
+export const TradeTransition = z.object({ from: TradeState, to: TradeState, actor: z.string(), reason: z.string(), at: IsoTime });
+export const JobStatus = z.object({
+  state: z.enum(['queued', 'running', 'done', 'failed']),
+  attempts: z.number().int(),
+  error: z.string().nullable(),
+}).nullable();
+export const Trade = z.object({
+  id: Id,
+  state: TradeState,
+  quoteId: z.string(),
+  offerId: z.string(),
+  offerVersion: z.number().int(),
+  datasetId: z.string(),
+  datasetCommitment: z.string(),
+  ownerOrgId: z.string(),
+  buyerOrgId: z.string(),
+  buyerUserId: z.string(),
+  computation: Computation,
+  computationHash: Sm3Hex,
+  purpose: z.object({ code: z.string(), statement: z.string() }),
+  destination: z.string(),
+  epsilonMilli: z.number().int(),
+  rows: z.number().int(),
+  minGroupSize: z.number().int(),
+  priceFen: z.number().int(),
+  ownerShareFen: z.number().int(),
+  platformFeeFen: z.number().int(),
+  screening: Evaluation.nullable(),
+  reviewerId: z.string().nullable(),
+  failureReason: z.string().nullable(),
+  expiresAt: IsoTime.nullable(),
+  createdAt: IsoTime,
+  updatedAt: IsoTime,
+  job: JobStatus,
+});
+export const TradeDetail = Trade.extend({ transitions: z.array(TradeTransition) });
+export const TradeListQuery = PageQuery.extend({ state: TradeState.optional() }).strict();
+export const CancelTradeRequest = z.object({ reason: z.string().trim().min(1).max(2000) }).strict();
+export const Receipt = z.object({ algorithm: z.literal('SM2-SM3'), signerId: z.string(), publicKeyPem: z.string(), payload: z.string(), signature: z.string() });
+export const TradeResult = z.object({ tradeId: Id, receipt: Receipt, result: z.unknown() });
+
+/** What a reviewer sees: the trade, every negative-list finding, price, privacy cost and purpose. */
+export const ReviewCase = z.object({
+  trade: Trade,
+  dataset: z.object({ id: z.string(), title: z.string(), sector: z.string(), maxLevel: z.number().int(), commitment: z.string() }),
+  /** The approval statement to sign (signApproval), pre-filled from the trade. */
+  approvalTemplate: z.record(z.string(), z.unknown()),
+});
+export const ReviewDecisionRequest = z.discriminatedUnion('decision', [
+  z.object({ decision: z.literal('approve'), reason: z.string().trim().min(4).max(2000), approval: SignedApprovalSchema }).strict(),
+  z.object({ decision: z.literal('reject'), reason: z.string().trim().min(4).max(2000) }).strict(),
+]);
+
+// ── ledger, audit, negative list ─────────────────────────────────────────────
+export const Account = z.object({ id: z.string(), kind: z.string(), ownerId: z.string(), balance: z.number().int() });
+export const Wallet = z.object({ orgId: z.string(), accounts: z.array(Account), availableFen: z.number().int(), heldFen: z.number().int(), revenueFen: z.number().int() });
+export const WalletQuery = z.object({ orgId: Id.optional().describe('operators: whose wallet') }).strict();
+export const LedgerTxn = z.object({
+  id: z.string(),
+  seq: z.number().int().optional(),
+  kind: z.string(),
+  tradeId: z.string().nullable(),
+  memo: z.string(),
+  at: IsoTime,
+  entries: z.array(z.object({ accountId: z.string(), amount: z.number().int() })),
+});
+export const StatementQuery = z
+  .object({ orgId: Id.optional(), after: z.coerce.number().int().min(0).optional(), limit: z.coerce.number().int().min(1).max(200).default(100) })
+  .strict();
+export const Statement = z.object({ orgId: z.string(), transactions: z.array(LedgerTxn), nextAfter: z.number().int().nullable() });
+export const TopUpRequest = z.object({ orgId: Id, amountFen: z.number().int().positive().max(1e13), memo: z.string().max(500).default('') }).strict();
+export const AuditEventsQuery = z
+  .object({ after: z.coerce.number().int().min(0).optional(), limit: z.coerce.number().int().min(1).max(500).default(100), entityId: z.string().max(100).optional() })
+  .strict();
+export const AuditEvents = z.object({ events: z.array(AuditEventSchema), nextAfter: z.number().int().nullable() });
+export const Checkpoints = z.object({ checkpoints: z.array(SignedCheckpointSchema) });
+export const SignedCheckpoint = SignedCheckpointSchema;
+export const AuditVerification = z.object({ ok: z.boolean(), events: z.number().int(), checkpoints: z.number().int() }).passthrough();
+export const PolicyDocument = PolicyDocumentSchema;
