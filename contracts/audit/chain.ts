@@ -54,6 +54,8 @@ export const CheckpointStatement = z
     head: Hex64,
     at: z.iso.datetime(),
     keyFingerprint: Hex64,
+    /** The checkpoint before this one (null for the first): checkpoints chain too, so none can be dropped unseen. */
+    previous: z.object({ seq: z.number().int().min(0), head: Hex64 }).strict().nullable(),
   })
   .strict();
 export type CheckpointStatement = z.infer<typeof CheckpointStatement>;

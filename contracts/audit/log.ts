@@ -58,11 +58,12 @@ export class AuditLog {
       head: last?.hash ?? GENESIS_HASH,
       at: this.clock.now().toISOString(),
       keyFingerprint: sm2Fingerprint(sm2PublicKeyFromPem(signer.publicKeyPem)),
+      previous: latest ? { seq: latest.statement.seq, head: latest.statement.head } : null,
     };
     const signature = toB64(await signer.sign(utf8(canonicalJson(statement))));
     const cp: SignedCheckpoint = { statement, signature, publicKeyPem: signer.publicKeyPem };
     const again = this.store.latestCheckpoint();
-    if (again && again.statement.seq >= statement.seq) return again; // another caller got there first
+    if (again && again.statement.seq !== latest?.statement.seq) return again; // another caller got there first
     this.store.putCheckpoint(cp);
     return cp;
   }

@@ -16,7 +16,9 @@ export interface AuditLogSnapshot {
  * platform key (the caller supplies it — never trust the key a checkpoint carries) and matching
  * the chain at its seq. A monitor that remembers the latest checkpoint it saw passes it as
  * `trusted`: a log rolled back to an older state (events and newer checkpoints cut off) no longer
- * contains it and fails. Never throws on bad input.
+ * contains it and fails. Limit: events after the latest checkpoint are only hash-chained, not yet
+ * signed — checkpoint often (the server does it periodically) to keep that window short.
+ * Never throws on bad input.
  */
 export function verifyAuditLog(
   log: AuditLogSnapshot,
@@ -59,26 +61,34 @@ function verify(log: AuditLogSnapshot, platformPublicKeyPem: string, trusted: un
 
   let prevSeq = -1;
   let prevAt = '';
+  let prevCp: { seq: number; head: string } | null = null;
   for (const raw of log.checkpoints) {
     const parsed = SignedCheckpoint.safeParse(raw);
     if (!parsed.success) return { ok: false, reason: 'a checkpoint is malformed' };
     const cp = parsed.data;
-    const bad = checkSignature(cp, publicKey, fingerprint);
-    if (bad) return { ok: false, reason: bad, seq: cp.statement.seq };
     const { seq, head, at } = cp.statement;
     if (seq <= prevSeq || at < prevAt) return { ok: false, reason: `checkpoints out of order at seq ${seq}`, seq };
+    const p = cp.statement.previous;
+    if ((p === null) !== (prevCp === null) || (p && prevCp && (p.seq !== prevCp.seq || p.head !== prevCp.head))) {
+      return { ok: false, reason: `the checkpoint at seq ${seq} does not follow the one before it (a checkpoint was removed or inserted)`, seq };
+    }
     if (seq >= heads.length) return { ok: false, reason: `checkpoint at seq ${seq} is beyond the end of the log (truncated)`, seq };
     if (heads[seq] !== head) return { ok: false, reason: `the log at seq ${seq} differs from its signed checkpoint`, seq };
     prevSeq = seq;
     prevAt = at;
+    prevCp = { seq, head };
+  }
+  // Signatures last: the structural checks above are cheap and catch most tampering first.
+  for (const raw of log.checkpoints) {
+    const cp = raw as SignedCheckpoint;
+    const bad = checkSignature(cp, publicKey, fingerprint);
+    if (bad) return { ok: false, reason: bad, seq: cp.statement.seq };
   }
 
   if (trusted !== undefined) {
     const parsed = SignedCheckpoint.safeParse(trusted);
     if (!parsed.success) return { ok: false, reason: 'the trusted checkpoint is malformed' };
     const t = parsed.data;
-    const bad = checkSignature(t, publicKey, fingerprint);
-    if (bad) return { ok: false, reason: `trusted checkpoint: ${bad}` };
     if (t.statement.seq >= heads.length) {
       return { ok: false, reason: `the log ends at seq ${heads.length - 1}, before the trusted checkpoint at seq ${t.statement.seq} (rolled back)`, seq: t.statement.seq };
     }
@@ -89,6 +99,8 @@ function verify(log: AuditLogSnapshot, platformPublicKeyPem: string, trusted: un
     if (!latest || latest.statement.seq < t.statement.seq) {
       return { ok: false, reason: 'the log lacks checkpoints it once had (rolled back to an older checkpoint)', seq: t.statement.seq };
     }
+    const bad = checkSignature(t, publicKey, fingerprint);
+    if (bad) return { ok: false, reason: `trusted checkpoint: ${bad}` };
   }
   return { ok: true, events: log.events.length, head: heads[heads.length - 1]!, checkpoints: log.checkpoints.length };
 }
