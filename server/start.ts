@@ -10,6 +10,8 @@ import { createApp, type ShuyuApp } from './app.js';
 import { bootstrapOperator } from './identity/bootstrap.js';
 import { IdempotencyStore } from './http/idempotency.js';
 import { startEnclave, type EnclaveHandle } from './wiring/enclave.js';
+import { createBundlePort } from './wiring/bundle.js';
+import { DomainError } from '../contracts/errors.js';
 
 export interface StartOptions extends Partial<ServerConfig> {
   env?: NodeJS.ProcessEnv;
@@ -17,6 +19,8 @@ export interface StartOptions extends Partial<ServerConfig> {
   logDestination?: DestinationStream;
   /** Start the enclave process and the job worker (default true). */
   enclave?: boolean;
+  /** Extra environment for the enclave child (tests: { SHUYU_ENCLAVE_TEST_MODE: '1' }). */
+  enclaveEnv?: Record<string, string>;
 }
 
 export interface RunningServer {
@@ -37,7 +41,7 @@ export interface RunningServer {
  */
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const env = opts.env ?? process.env;
-  const { env: _e, logDestination, enclave: withEnclave = true, ...flags } = opts;
+  const { env: _e, logDestination, enclave: withEnclave = true, enclaveEnv: _ee, ...flags } = opts;
   const config = loadConfig(flags, env);
   const layout = ensureDataDir(config.dataDir);
   const log = createLogger(config.logLevel, logDestination);
@@ -45,7 +49,20 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const blobs = new BlobStore(layout.blobDir);
 
   let enclave: EnclaveHandle | null = null;
-  const shuyu = createApp({ config, db, blobs, log, enclave: { publicInfo: () => enclave!.client.publicInfo(), isUp: () => !!enclave?.isUp() } });
+  const bundle = createBundlePort(async () => {
+    if (!withEnclave) return undefined;
+    if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
+    const info = await enclave.publicInfo();
+    return { paramsId: info.he.paramsId, hePublicKeyFingerprint: info.he.publicKeyFingerprint, unwrapKeyFingerprint: info.unwrap.fingerprint };
+  });
+  const shuyu = createApp({
+    config,
+    db,
+    blobs,
+    log,
+    bundle,
+    enclave: { publicInfo: () => enclave!.publicInfo() as unknown as Promise<Record<string, unknown>>, isUp: () => !!enclave?.isUp() },
+  });
   const swept = shuyu.services.datasets.sweep({ startup: true });
   const cleared = new IdempotencyStore(db).clearPending();
   if (swept.expired || swept.orphans || swept.temp || cleared) log.info({ ...swept, idempotencyCleared: cleared }, 'recovered from the previous run');
@@ -67,7 +84,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     if (master.source === 'generated-default' || master.source === 'default-file') {
       log.warn({ file: layout.masterSecretFile }, 'embedded default: the enclave master secret is a file in the data directory; production supplies SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE from outside it');
     }
-    enclave = await startEnclave({ dataDir: layout.enclaveDir, masterSecret: master.secret, operatorPublicKeyPem: boot.operatorPublicKeyPem, log });
+    enclave = await startEnclave({ dataDir: layout.enclaveDir, masterSecret: master.secret, operatorPublicKeyPem: boot.operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
     shuyu.trade.startWorker?.(enclave);
   }
   log.info({ url, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
