@@ -1,0 +1,146 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { startServer, type RunningServer } from '../../server/start.js';
+import { sealDataset } from '../../client-sdk/dataset/seal.js';
+import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyFromPem, sm2Fingerprint } from '../../enclave/crypto/index.js';
+import type { DatasetSchema } from '../../contracts/dataset/schema.js';
+import type { Actor } from './harness.js';
+
+/**
+ * ONE real server for the integration files of test/server (real HTTP on a free port, temp data dir,
+ * the real forked enclave, real SQLite and blob store), started on first use and stopped by a root hook.
+ * Every log line is captured: the secrecy scan reads them and a root hook fails the run on any 5xx.
+ */
+export interface Live {
+  srv: RunningServer;
+  dir: string;
+  logs: string[];
+  http: () => ReturnType<typeof request>;
+  operator: Actor & { privateKey: Uint8Array; publicKeyPem: string };
+  enclaveInfo: Record<string, any>;
+}
+
+let live: Promise<Live> | null = null;
+
+export function liveServer(): Promise<Live> {
+  return (live ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shuyu-live-'));
+    const logs: string[] = [];
+    const srv = await startServer({
+      dataDir: join(dir, 'data'),
+      port: 0,
+      logLevel: 'info',
+      rateLimitPerMinute: 1_000_000,
+      jobPollMs: 50,
+      maxBlobBytes: 8 * 1024 * 1024,
+      env: { SHUYU_MASTER_SECRET: 'test-master-secret-' + dir },
+      enclaveEnv: { SHUYU_ENCLAVE_TEST_MODE: '1' },
+      logDestination: { write: (s: string) => void logs.push(s) },
+    });
+    const boot = JSON.parse(readFileSync(join(dir, 'data', 'bootstrap.json'), 'utf8'));
+    const http = () => request(srv.url);
+    const info = (await http().get('/v1/enclave')).body;
+    return {
+      srv,
+      dir,
+      logs,
+      http,
+      enclaveInfo: info,
+      operator: {
+        userId: boot.userId,
+        orgId: boot.orgId,
+        role: 'operator',
+        token: boot.token,
+        auth: { Authorization: `Bearer ${boot.token}` },
+        privateKey: sm2PrivateKeyFromPem(boot.privateKeyPem),
+        publicKeyPem: boot.publicKeyPem,
+      },
+    };
+  })());
+}
+
+after(async function () {
+  this.timeout(20_000);
+  if (!live) return;
+  const l = await live;
+  await l.srv.close();
+  const bad = l.logs.filter((s) => /"status":5\d\d/.test(s));
+  rmSync(l.dir, { recursive: true, force: true });
+  live = null;
+  if (bad.length) throw new Error(`the live server answered 5xx: ${bad.slice(0, 3).join('\n')}`);
+});
+
+let orgSeq = 0;
+export async function liveActor(l: Live, role: 'owner' | 'buyer' | 'reviewer', org?: { id: string }): Promise<Actor> {
+  let orgId = org?.id;
+  if (!orgId) {
+    const r = await l.http().post('/v1/orgs').set(l.operator.auth).send({ name: `${role} org ${++orgSeq} ${Date.now()}` });
+    if (r.status !== 201) throw new Error(`org: ${r.status} ${JSON.stringify(r.body)}`);
+    orgId = r.body.id as string;
+  }
+  const u = await l.http().post('/v1/users').set(l.operator.auth).send({ orgId, name: `${role} ${orgSeq}`, role });
+  if (u.status !== 201) throw new Error(`user: ${u.status} ${JSON.stringify(u.body)}`);
+  const auth = { Authorization: `Bearer ${u.body.token.token}` };
+  const kp = sm2KeyPair();
+  const publicKeyPem = sm2PublicKeyToPem(kp.publicKey);
+  const k = await l.http().put('/v1/me/key').set(auth).send({ publicKeyPem });
+  if (k.status !== 200) throw new Error(`key: ${k.status} ${JSON.stringify(k.body)}`);
+  return { userId: u.body.user.id, orgId: orgId!, role, token: u.body.token.token, auth, keys: { ...kp, publicKeyPem, fingerprint: sm2Fingerprint(kp.publicKey) } };
+}
+
+// ── a small sealed dataset with values the secrecy scan can look for ─────────
+export const TOURISM_SCHEMA: DatasetSchema = {
+  sector: 'tourism',
+  columns: [
+    { name: 'visitor_id', type: 'identifier', role: 'identifier', level: 3, tags: ['personal'] },
+    { name: 'region', type: 'category', role: 'dimension', level: 1, tags: [], values: ['Kunming', 'Dali', 'Lijiang'] },
+    { name: 'spend', type: 'decimal(2)', role: 'measure', level: 2, tags: ['financial'], bounds: [0, 100000] },
+    { name: 'nights', type: 'int', role: 'measure', level: 2, tags: [], bounds: [0, 60] },
+    { name: 'hometown', type: 'text', role: 'attribute', level: 2, tags: ['personal'] },
+  ],
+};
+
+export interface SealedFixture {
+  csv: string;
+  rows: string[][];
+  manifest: Record<string, any>;
+  blobDir: string;
+  /** Values that must never appear in plaintext outside the owner's machine and the enclave. */
+  secrets: string[];
+}
+
+/** Deterministic rows: spend has 2 decimals with distinctive digits, ids and hometowns are unique strings. */
+export async function sealTourism(l: Live, rows = 60, tag = 'a'): Promise<SealedFixture> {
+  const dir = mkdtempSync(join(l.dir, `bundle-${tag}-`));
+  const regions = ['Kunming', 'Dali', 'Lijiang'];
+  const data: string[][] = [];
+  for (let i = 0; i < rows; i++) {
+    const spend = (31_000 + ((i * 7919) % 60_000) + ((i * 37) % 100) / 100).toFixed(2);
+    data.push([`VIS-${tag}-${(1_000_003 + i * 7717).toString(36).toUpperCase()}Q`, regions[i % 3]!, spend, String((i * 5) % 30), `Hometown${tag}${(i * 104_729).toString(36)}X`]);
+  }
+  const csv = join(dir, 'data.csv');
+  writeFileSync(csv, ['visitor_id,region,spend,nights,hometown', ...data.map((r) => r.join(','))].join('\n') + '\n');
+  const out = join(dir, 'bundle');
+  const res = await sealDataset({ input: csv, schema: TOURISM_SCHEMA, enclave: l.enclaveInfo as any, outDir: out, threads: 1, rowsPerChunk: 32 });
+  const secrets = data.flatMap((r) => [r[0]!, r[2]!, r[4]!]);
+  return { csv, rows: data, manifest: res.manifest as any, blobDir: res.blobDir, secrets };
+}
+
+export function blobsOf(f: SealedFixture): { hash: string; bytes: Buffer }[] {
+  return readdirSync(f.blobDir).map((h) => ({ hash: h, bytes: readFileSync(join(f.blobDir, h)) }));
+}
+
+/** Creates an upload, sends every blob, completes: returns the dataset. */
+export async function uploadBundle(l: Live, owner: Actor, f: SealedFixture, title = 'Yunnan visitor spending'): Promise<Record<string, any>> {
+  const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title, description: 'Visitor spending by region', keywords: ['yunnan', 'visitors'], manifest: f.manifest });
+  if (up.status !== 201) throw new Error(`upload: ${up.status} ${JSON.stringify(up.body)}`);
+  for (const b of blobsOf(f)) {
+    const r = await l.http().put(`/v1/uploads/${up.body.id}/blobs/${b.hash}`).set(owner.auth).set('Content-Type', 'application/octet-stream').send(b.bytes);
+    if (r.status !== 200) throw new Error(`blob: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  const done = await l.http().post(`/v1/uploads/${up.body.id}/complete`).set(owner.auth).send();
+  if (done.status !== 201) throw new Error(`complete: ${done.status} ${JSON.stringify(done.body)}`);
+  return done.body;
+}
