@@ -56,8 +56,8 @@ export const DEMO_DATASETS: readonly DemoDataset[] = [
       columns: [
         { name: 'trip_id', type: 'identifier', role: 'identifier', level: 2, description: 'pseudonymous trip number' },
         { name: 'prefecture', type: 'category', role: 'dimension', level: 1, values: PREFECTURES },
-        { name: 'month', type: 'category', role: 'dimension', level: 1, values: MONTHS },
         { name: 'origin', type: 'category', role: 'dimension', level: 1, values: ['省内', '省外', '境外'] },
+        { name: 'month', type: 'category', role: 'dimension', level: 1, values: MONTHS },
         { name: 'spend_yuan', type: 'decimal(2)', role: 'measure', level: 2, bounds: [0, 20000] },
         { name: 'nights', type: 'int', role: 'measure', level: 2, bounds: [0, 30] },
       ],
@@ -66,13 +66,13 @@ export const DEMO_DATASETS: readonly DemoDataset[] = [
       const pref = pickSkewed(rand, PREFECTURES);
       const nights = Math.min(30, Math.floor(rand() * rand() * 9));
       const spend = Math.min(20000, 300 + nights * (250 + rand() * 500) + rand() * 800);
-      return [`T${String(i + 1).padStart(8, '0')}`, pref, pick(rand, MONTHS), pickSkewed(rand, ['省外', '省内', '境外']), money(spend), nights];
+      return [`T${String(i + 1).padStart(8, '0')}`, pref, pickSkewed(rand, ['省外', '省内', '境外']), pick(rand, MONTHS), money(spend), nights];
     },
   },
   {
     key: 'health',
     title: '门诊就诊统计（按医院、科室）Hospital outpatient visits by department',
-    description: 'One row per outpatient visit: hospital, department, month, fee and waiting time. Health data, level 3. Generated demo data, seed 001.',
+    description: 'One row per outpatient visit: hospital, department, month and fee. Health data, level 3. Generated demo data, seed 001.',
     schema: DatasetSchema.parse({
       sector: 'health',
       columns: [
@@ -81,13 +81,12 @@ export const DEMO_DATASETS: readonly DemoDataset[] = [
         { name: 'department', type: 'category', role: 'dimension', level: 2, values: DEPARTMENTS },
         { name: 'month', type: 'category', role: 'dimension', level: 1, values: MONTHS },
         { name: 'fee_yuan', type: 'decimal(2)', role: 'measure', level: 3, tags: ['health'], bounds: [0, 5000] },
-        { name: 'wait_minutes', type: 'int', role: 'measure', level: 2, bounds: [0, 480] },
       ],
     }),
     row(rand, i) {
       const dept = pickSkewed(rand, DEPARTMENTS);
       const fee = Math.min(5000, 20 + rand() * rand() * 900 + (dept === '急诊科' ? 300 : 0));
-      return [`V${String(i + 1).padStart(8, '0')}`, pick(rand, HOSPITALS), dept, pick(rand, MONTHS), money(fee), Math.floor(5 + rand() * rand() * 180)];
+      return [`V${String(i + 1).padStart(8, '0')}`, pick(rand, HOSPITALS), dept, pick(rand, MONTHS), money(fee)];
     },
   },
   {
@@ -99,8 +98,8 @@ export const DEMO_DATASETS: readonly DemoDataset[] = [
       columns: [
         { name: 'consignment_id', type: 'identifier', role: 'identifier', level: 2 },
         { name: 'route', type: 'category', role: 'dimension', level: 1, values: ROUTES },
-        { name: 'month', type: 'category', role: 'dimension', level: 1, values: MONTHS },
         { name: 'mode', type: 'category', role: 'dimension', level: 1, values: ['公路', '铁路', '航空'] },
+        { name: 'month', type: 'category', role: 'dimension', level: 1, values: MONTHS },
         { name: 'tonnes', type: 'decimal(1)', role: 'measure', level: 2, bounds: [0, 60] },
         { name: 'revenue_yuan', type: 'decimal(2)', role: 'measure', level: 2, bounds: [0, 100000] },
       ],
@@ -109,7 +108,7 @@ export const DEMO_DATASETS: readonly DemoDataset[] = [
       const mode = pickSkewed(rand, ['公路', '铁路', '航空']);
       const tonnes = mode === '航空' ? rand() * 2 : 1 + rand() * 39;
       const perTonne = mode === '航空' ? 6000 : mode === '铁路' ? 180 : 320;
-      return [`C${String(i + 1).padStart(8, '0')}`, pickSkewed(rand, ROUTES), pick(rand, MONTHS), mode, tonnes.toFixed(1), money(Math.min(100000, tonnes * perTonne * (0.8 + rand() * 0.4)))];
+      return [`C${String(i + 1).padStart(8, '0')}`, pickSkewed(rand, ROUTES), mode, pick(rand, MONTHS), tonnes.toFixed(1), money(Math.min(100000, tonnes * perTonne * (0.8 + rand() * 0.4)))];
     },
   },
 ];
