@@ -70,13 +70,23 @@ export function sm2SignDigest(curve: Sm2Curve, d: bigint, e: bigint, nonce: Nonc
   throw new CryptoError('bad-input', 'no usable nonce'); // only reachable with a broken injected nonce
 }
 
+/** s·G + t·P for public s, t; callers with cached tables pass a faster one. */
+export type LinearCombination = (s: bigint, t: bigint) => Sm2Point;
+
 /** Signature verification, GB/T 32918.2 §7.1 steps B1–B7. Never throws for bad r/s. */
-export function sm2VerifyDigest(curve: Sm2Curve, P: Sm2Point, e: bigint, r: bigint, s: bigint): boolean {
+export function sm2VerifyDigest(
+  curve: Sm2Curve,
+  P: Sm2Point,
+  e: bigint,
+  r: bigint,
+  s: bigint,
+  sGtP: LinearCombination = (a, b) => curve.G.multiplyUnsafe(a).add(P.multiplyUnsafe(b)),
+): boolean {
   const n = curve.n;
   if (r < 1n || r >= n || s < 1n || s >= n) return false; // B1, B2
   const t = (r + s) % n; // B5
   if (t === 0n) return false;
-  const Q = curve.G.multiplyUnsafe(s).add(P.multiplyUnsafe(t)); // B6 (public scalars; tables when cached)
+  const Q = sGtP(s, t); // B6 (public scalars)
   if (Q.is0()) return false;
   return (e + Q.toAffine().x) % n === r; // B7
 }
