@@ -1,0 +1,106 @@
+import { verifyAuditLog, type AuditVerification } from './audit/verify.js';
+import type { SignedCheckpoint } from './audit/chain.js';
+import { type Actor, type BuyerRef, Context, type ContractsOptions, type DatasetRef } from './context.js';
+import { DomainError } from './errors.js';
+import { accountIds, type LedgerAccount, type LedgerTransaction } from './ledger/ledger.js';
+import type { Offer } from './offer/offer.js';
+import { OfferService } from './offer/service.js';
+import { evaluateListing, evaluateTrade } from './policy/evaluate.js';
+import { PolicyDocument, type Evaluation } from './policy/schema.js';
+import type { SignedQuote } from './pricing/quote.js';
+import { issueQuote } from './pricing/quoting.js';
+import { TradeService } from './trade/service.js';
+import type { TradeState } from './trade/states.js';
+import type { Trade, TradeTransition } from './trade/trade.js';
+import { parseOrThrow } from './validate.js';
+
+export type { Actor, BuyerRef, ContractsOptions, DatasetRef } from './context.js';
+export type { Offer } from './offer/offer.js';
+export type { Trade, TradeTransition } from './trade/trade.js';
+export type { SignedQuote } from './pricing/quote.js';
+export type { Evaluation, PolicyDocument } from './policy/schema.js';
+export type { Signer } from './signer.js';
+export type { ContractsStore } from './store.js';
+
+/**
+ * The one object the server calls. Every method that changes something is one store transaction
+ * with its audit events (and money moves, where the lifecycle says); inputs that come from a
+ * request are `unknown` and validated here with zod, failing as DomainError with a stable type.
+ */
+export function createContracts(options: ContractsOptions) {
+  const ctx = new Context(options);
+  const offers = new OfferService(ctx);
+  const trades = new TradeService(ctx);
+
+  return {
+    context: ctx,
+
+    // ── negative list ───────────────────────────────────────────────────────────────
+    activePolicy: (): PolicyDocument => ctx.policy(),
+    /** Publishes a new policy version (must be newer than the active one of the same id) and activates it. */
+    publishPolicy(doc: unknown, actor: string): PolicyDocument {
+      const policy = parseOrThrow(PolicyDocument, doc, 'invalid-policy');
+      const active = ctx.policy();
+      if (policy.policyId === active.policyId && policy.version <= active.version) {
+        throw new DomainError('invalid-policy', `version must be above the active ${active.version}`);
+      }
+      ctx.store.transaction(() => {
+        ctx.store.policies.put(policy, ctx.nowIso());
+        ctx.audit.append({ actor, entityType: 'policy', entityId: policy.policyId, action: 'policy.published', data: { version: policy.version, rules: policy.rules.length } });
+      });
+      return policy;
+    },
+    evaluateListing: (dataset: DatasetRef, offerInput: Parameters<typeof evaluateListing>[2]): Evaluation => evaluateListing(ctx.policy(), dataset.schema, offerInput),
+    evaluateTrade: (facts: Parameters<typeof evaluateTrade>[1]): Evaluation => evaluateTrade(ctx.policy(), facts),
+
+    // ── offers ──────────────────────────────────────────────────────────────────────
+    createOffer: (args: { dataset: DatasetRef; input: unknown; actor: Actor }) => offers.create(args),
+    reviseOffer: (args: { offerId: string; dataset: DatasetRef; input: unknown; actor: Actor }) => offers.revise(args),
+    withdrawOffer: (args: { offerId: string; actor: Actor }): Offer => offers.withdraw(args),
+    getOffer: (offerId: string, version?: number): Offer => offers.get(offerId, version),
+    offerVersions: (offerId: string): Offer[] => ctx.store.offers.versions(offerId),
+    listOffers: (filter: { datasetId?: string; ownerOrgId?: string; status?: Offer['status'] } = {}): Offer[] => ctx.store.offers.list(filter),
+
+    // ── quotes and trades ───────────────────────────────────────────────────────────
+    /** request: { offerId, computation, columnsUsed?, purpose: { code, statement }, destination }. */
+    quote: (args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Promise<SignedQuote> => issueQuote(ctx, args),
+    /** request: { quote, computation, columnsUsed? }. */
+    submitTrade: (args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Trade => trades.submit(args),
+    /** decision: { decision: 'approve', reason, approval } | { decision: 'reject', reason }. */
+    decideReview: (args: { tradeId: string; reviewer: Actor; decision: unknown; certificate?: unknown }): Trade => trades.decideReview(args),
+    startExecution: (args: { tradeId: string; actor: string }): Trade => trades.startExecution(args),
+    deliver: (args: { tradeId: string; actor: string; result: Record<string, unknown> }): Trade => trades.deliver(args),
+    fail: (args: { tradeId: string; actor: string; reason: string }): Trade => trades.fail(args),
+    cancel: (args: { tradeId: string; actor: Actor; reason?: string }): Trade => trades.cancel(args),
+    expireDue: (now?: Date): Trade[] => trades.expireDue(now),
+    getTrade: (tradeId: string): Trade => trades.get(tradeId),
+    tradeTransitions: (tradeId: string): TradeTransition[] => ctx.store.trades.transitions(tradeId),
+    listTrades: (filter: { buyerOrgId?: string; ownerOrgId?: string; states?: readonly TradeState[]; afterId?: string; limit?: number }): Trade[] => ctx.store.trades.list(filter),
+    review: (tradeId: string) => ctx.store.reviews.forTrade(tradeId),
+
+    // ── ledger ──────────────────────────────────────────────────────────────────────
+    topUp: (args: { orgId: string; amountFen: number; idempotencyKey: string; actor: string; memo?: string }): LedgerTransaction => ctx.ledger.topUp(args),
+    /** An organisation's wallet (spendable) and revenue (earned as owner), in fen. */
+    balances: (orgId: string): { walletFen: number; revenueFen: number } => ({
+      walletFen: ctx.ledger.balance(accountIds.wallet(orgId)),
+      revenueFen: ctx.ledger.balance(accountIds.revenue(orgId)),
+    }),
+    platformFeeFen: (): number => ctx.ledger.balance(accountIds.fee),
+    /** Journal lines touching one account, in posting order (cursor: afterSeq). */
+    statement: (accountId: string, page: { afterSeq?: number; limit?: number } = {}): LedgerTransaction[] => ctx.store.ledger.transactions({ accountId, ...page }),
+    tradeLedger: (tradeId: string): LedgerTransaction[] => ctx.store.ledger.transactions({ tradeId }),
+    accounts: (ownerId?: string): LedgerAccount[] => ctx.store.ledger.accounts(ownerId ? { ownerId } : undefined),
+    accountIds,
+
+    // ── audit ───────────────────────────────────────────────────────────────────────
+    auditEvents: (filter: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string } = {}) => ctx.store.audit.events(filter),
+    /** Signs the current head with the platform key (call periodically, e.g. every minute). */
+    checkpoint: (): Promise<SignedCheckpoint> => ctx.audit.checkpoint(ctx.signer),
+    checkpoints: (): SignedCheckpoint[] => ctx.store.audit.checkpoints(),
+    /** Verifies the whole stored chain against the platform key; pass the last checkpoint a monitor kept to catch rollbacks. */
+    verifyAudit: (trusted?: unknown): AuditVerification =>
+      verifyAuditLog({ events: ctx.store.audit.events({}), checkpoints: ctx.store.audit.checkpoints() }, ctx.signer.publicKeyPem, trusted),
+  };
+}
+
+export type Contracts = ReturnType<typeof createContracts>;

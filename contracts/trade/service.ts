@@ -1,0 +1,281 @@
+import { canonicalJson } from '../../enclave/crypto/index.js';
+import { Computation } from '../computation.js';
+import type { Actor, BuyerRef, Context, DatasetRef } from '../context.js';
+import { DomainError } from '../errors.js';
+import { newId } from '../ids.js';
+import { evaluateTrade } from '../policy/evaluate.js';
+import { quoteSignatureValid } from '../pricing/quote.js';
+import { computationHash, verifyApproval } from '../review/approval.js';
+import { assertMayReview, ReviewDecisionInput, type Review } from '../review/review.js';
+import { parseOrThrow } from '../validate.js';
+import { admit } from './admission.js';
+import { assertTransition, type TradeState } from './states.js';
+import type { Trade } from './trade.js';
+import { z } from 'zod';
+
+export const SubmitRequest = z
+  .object({
+    quote: z.unknown(),
+    computation: Computation,
+    columnsUsed: z.array(z.string()).max(64).optional(),
+  })
+  .strict();
+
+/** States a trade can expire from: everything before execution starts. */
+const EXPIRABLE: readonly TradeState[] = ['submitted', 'screened', 'under_review', 'approved'];
+
+/**
+ * The trade lifecycle services. Each public method is ONE store transaction that changes the trade
+ * through the transition table, records the transition (who, when, why), appends the audit events
+ * and moves the money the step implies — so they all commit together or not at all.
+ */
+export class TradeService {
+  constructor(private readonly ctx: Context) {}
+
+  get(tradeId: string): Trade {
+    const t = this.ctx.store.trades.get(tradeId);
+    if (!t) throw new DomainError('not-found', 'no such trade', { tradeId });
+    return t;
+  }
+
+  /** Moves a trade through one transition of the table (inside the caller's transaction). */
+  private move(trade: Trade, to: TradeState, actor: string, reason: string, patch: Partial<Trade> = {}): Trade {
+    assertTransition(trade.id, trade.state, to);
+    const at = this.ctx.nowIso();
+    const next: Trade = { ...trade, ...patch, state: to, updatedAt: at };
+    if (!this.ctx.store.trades.update(next, trade.state)) {
+      throw new DomainError('conflict', 'the trade changed meanwhile; reload it and retry', { tradeId: trade.id });
+    }
+    this.ctx.store.trades.appendTransition({ tradeId: trade.id, from: trade.state, to, actor, reason, at });
+    this.ctx.audit.append({ actor, entityType: 'trade', entityId: trade.id, action: `trade.${to}`, data: { from: trade.state, to, reason } });
+    return next;
+  }
+
+  private release(trade: Trade, actor: string, memo: string): void {
+    this.ctx.ledger.release({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, actor, memo });
+  }
+
+  /**
+   * Submits a quoted computation: checks the quote (platform signature, issued here, unexpired,
+   * for this buyer and exactly this computation), the offer terms again, holds the price, then
+   * screens with the negative list: deny → rejected and released; review or allow → under_review,
+   * or approved when the policy allows auto-approval. Resubmitting the same quote returns the
+   * same trade (idempotent).
+   */
+  submit(args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Trade {
+    const req = parseOrThrow(SubmitRequest, args.request, 'invalid-request');
+    if (!quoteSignatureValid(req.quote, this.ctx.signer.publicKeyPem)) throw new DomainError('invalid-quote', 'the quote is malformed or its signature does not verify');
+    const q = req.quote.statement;
+    const stored = this.ctx.store.quotes.get(q.quoteId);
+    if (!stored || canonicalJson(stored) !== canonicalJson(req.quote)) throw new DomainError('invalid-quote', 'this quote was not issued here');
+    if (q.buyerOrgId !== args.buyer.orgId || q.buyerUserId !== args.buyer.userId) throw new DomainError('invalid-quote', 'the quote was issued to another buyer');
+    const existing = this.ctx.store.trades.getByQuote(q.quoteId);
+    if (existing) return existing;
+    const now = this.ctx.clock.now();
+    if (now.getTime() >= Date.parse(q.expiresAt)) throw new DomainError('quote-expired', 'the quote has expired; ask for a new one', { expiresAt: q.expiresAt });
+    if (computationHash(req.computation) !== q.computationHash) throw new DomainError('quote-mismatch', 'the computation differs from the quoted one');
+    if (q.datasetId !== args.dataset.id || q.datasetCommitment !== args.dataset.commitment) {
+      throw new DomainError('quote-mismatch', 'the dataset changed since the quote was issued');
+    }
+    const offer = this.ctx.store.offers.get(q.offerId, q.offerVersion);
+    const latest = this.ctx.store.offers.get(q.offerId);
+    if (!offer || !latest) throw new DomainError('invalid-quote', 'the quoted offer does not exist');
+    if (latest.status !== 'active') throw new DomainError('offer-withdrawn', 'this offer has been withdrawn since the quote');
+
+    const policy = this.ctx.policy();
+    return this.ctx.store.transaction(() => {
+      admit(this.ctx, { offer, dataset: args.dataset, computation: req.computation, columnsUsed: req.columnsUsed, buyerOrgId: q.buyerOrgId, purpose: q.purpose, destination: q.destination });
+      const at = now.toISOString();
+      let trade: Trade = {
+        id: newId(),
+        state: 'submitted',
+        quoteId: q.quoteId,
+        offerId: q.offerId,
+        offerVersion: q.offerVersion,
+        datasetId: q.datasetId,
+        datasetCommitment: q.datasetCommitment,
+        ownerOrgId: offer.ownerOrgId,
+        buyerOrgId: q.buyerOrgId,
+        buyerUserId: q.buyerUserId,
+        computation: req.computation,
+        computationHash: q.computationHash,
+        columnsUsed: req.columnsUsed ?? null,
+        purpose: q.purpose,
+        destination: q.destination,
+        epsilonMilli: q.epsilonMilli,
+        rows: q.rows,
+        minGroupSize: offer.terms.minGroupSize,
+        priceFen: q.priceFen,
+        ownerShareFen: q.ownerShareFen,
+        platformFeeFen: q.platformFeeFen,
+        screening: null,
+        approval: null,
+        reviewerId: null,
+        failureReason: null,
+        result: null,
+        expiresAt: new Date(now.getTime() + this.ctx.reviewTtlMs).toISOString(),
+        createdAt: at,
+        updatedAt: at,
+      };
+      this.ctx.store.trades.insert(trade);
+      this.ctx.audit.append({
+        actor: args.buyer.userId,
+        entityType: 'trade',
+        entityId: trade.id,
+        action: 'trade.submitted',
+        data: { quoteId: q.quoteId, offerId: q.offerId, offerVersion: q.offerVersion, computationHash: q.computationHash, priceFen: q.priceFen },
+      });
+      this.ctx.ledger.hold({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, amountFen: trade.priceFen, actor: args.buyer.userId });
+
+      const screening = evaluateTrade(policy, {
+        schema: args.dataset.schema,
+        offer,
+        computation: req.computation,
+        columnsUsed: req.columnsUsed,
+        epsilon: q.epsilonMilli / 1000,
+        buyer: { orgId: args.buyer.orgId, name: args.buyer.orgName, destination: q.destination },
+        purpose: q.purpose,
+      });
+      const summary = screening.findings.map((f) => f.ruleId).join(', ') || 'no rule fired';
+      trade = this.move(trade, 'screened', 'system', `negative list ${policy.policyId} v${policy.version}: ${screening.decision} (${summary})`, { screening });
+      if (screening.decision === 'deny') {
+        trade = this.move(trade, 'rejected', 'system', `denied by the negative list: ${summary}`, { expiresAt: null });
+        this.release(trade, 'system', 'released: denied by the negative list');
+      } else if (screening.autoApprove) {
+        trade = this.move(trade, 'approved', 'system', 'no rule fired and the policy allows auto-approval', {
+          expiresAt: new Date(now.getTime() + this.ctx.autoApprovalTtlMs).toISOString(),
+        });
+      } else {
+        trade = this.move(trade, 'under_review', 'system', screening.decision === 'review' ? `review required: ${summary}` : 'every trade sees a reviewer under this policy');
+      }
+      return trade;
+    });
+  }
+
+  /**
+   * A compliance reviewer decides. Separation of duties is checked against the trade; an approval
+   * must carry a signed approval statement that verifies against the reviewer's operator-issued
+   * certificate (the same check the enclave repeats) and binds this trade, dataset, commitment,
+   * computation, buyer and offer version. A rejection releases the held funds.
+   */
+  decideReview(args: { tradeId: string; reviewer: Actor; decision: unknown; certificate?: unknown }): Trade {
+    const input = parseOrThrow(ReviewDecisionInput, args.decision, 'invalid-review');
+    const trade = this.get(args.tradeId);
+    assertMayReview(args.reviewer, trade);
+    assertTransition(trade.id, trade.state, input.decision === 'approve' ? 'approved' : 'rejected');
+    const now = this.ctx.clock.now();
+    if (input.decision === 'approve') {
+      const operatorPem = this.ctx.operatorPublicKeyPem();
+      if (!operatorPem) throw new DomainError('not-configured', 'no operator key is configured to check reviewer certificates');
+      const cert = args.certificate as { statement?: { reviewerId?: unknown; orgId?: unknown } } | undefined;
+      if (cert?.statement?.reviewerId !== args.reviewer.userId || cert?.statement?.orgId !== args.reviewer.orgId) {
+        throw new DomainError('invalid-approval', 'the reviewer certificate is not this reviewer’s');
+      }
+      const check = verifyApproval(input.approval, args.certificate, operatorPem, {
+        tradeId: trade.id,
+        datasetId: trade.datasetId,
+        datasetCommitment: trade.datasetCommitment,
+        computationHash: trade.computationHash,
+        buyerOrgId: trade.buyerOrgId,
+        now,
+      });
+      if (!check.ok) throw new DomainError('invalid-approval', check.reason);
+      const st = input.approval.statement;
+      if (st.offerId !== trade.offerId || st.offerVersion !== trade.offerVersion || st.buyerUserId !== trade.buyerUserId) {
+        throw new DomainError('invalid-approval', 'the approval names another offer version or buyer');
+      }
+    }
+    return this.ctx.store.transaction(() => {
+      const review: Review = {
+        id: newId(),
+        tradeId: trade.id,
+        reviewerId: args.reviewer.userId,
+        reviewerOrgId: args.reviewer.orgId,
+        decision: input.decision,
+        reason: input.reason,
+        approval: input.decision === 'approve' ? input.approval : null,
+        decidedAt: now.toISOString(),
+      };
+      this.ctx.store.reviews.insert(review);
+      this.ctx.audit.append({ actor: args.reviewer.userId, entityType: 'review', entityId: review.id, action: `review.${input.decision}`, data: { tradeId: trade.id, reason: input.reason } });
+      if (input.decision === 'approve') {
+        return this.move(trade, 'approved', args.reviewer.userId, input.reason, {
+          approval: input.approval,
+          reviewerId: args.reviewer.userId,
+          expiresAt: input.approval.statement.expiresAt,
+        });
+      }
+      const rejected = this.move(trade, 'rejected', args.reviewer.userId, input.reason, { reviewerId: args.reviewer.userId, expiresAt: null });
+      this.release(rejected, args.reviewer.userId, 'released: rejected by the reviewer');
+      return rejected;
+    });
+  }
+
+  /** approved → executing. Returns the trade unchanged if it is already executing (a job picked up again after a crash). */
+  startExecution(args: { tradeId: string; actor: string }): Trade {
+    return this.ctx.store.transaction(() => {
+      const trade = this.get(args.tradeId);
+      if (trade.state === 'executing') return trade;
+      if (trade.state === 'approved' && trade.expiresAt && this.ctx.clock.now().getTime() >= Date.parse(trade.expiresAt)) {
+        throw new DomainError('trade-expired', 'the approval expired before execution started', { tradeId: trade.id, expiresAt: trade.expiresAt });
+      }
+      return this.move(trade, 'executing', args.actor, 'execution started', { expiresAt: null });
+    });
+  }
+
+  /** executing → delivered → settled: captures the escrow as owner share plus platform fee. Idempotent. */
+  deliver(args: { tradeId: string; actor: string; result: Record<string, unknown> }): Trade {
+    return this.ctx.store.transaction(() => {
+      let trade = this.get(args.tradeId);
+      if (trade.state === 'settled') return trade;
+      const result = JSON.parse(canonicalJson(args.result)) as Record<string, unknown>;
+      trade = this.move(trade, 'delivered', args.actor, 'result delivered', { result });
+      this.ctx.ledger.capture({ tradeId: trade.id, ownerOrgId: trade.ownerOrgId, ownerShareFen: trade.ownerShareFen, platformFeeFen: trade.platformFeeFen, actor: args.actor });
+      return this.move(trade, 'settled', args.actor, `captured ${trade.ownerShareFen} fen to the owner and ${trade.platformFeeFen} fen fee`);
+    });
+  }
+
+  /** executing → failed with a reason the buyer can read; the hold is released. Idempotent. */
+  fail(args: { tradeId: string; actor: string; reason: string }): Trade {
+    return this.ctx.store.transaction(() => {
+      const trade = this.get(args.tradeId);
+      if (trade.state === 'failed') return trade;
+      const failed = this.move(trade, 'failed', args.actor, args.reason, { failureReason: args.reason });
+      this.release(failed, args.actor, 'released: execution failed');
+      return failed;
+    });
+  }
+
+  /** The buyer withdraws a trade before execution; the hold is released. */
+  cancel(args: { tradeId: string; actor: Actor; reason?: string }): Trade {
+    return this.ctx.store.transaction(() => {
+      const trade = this.get(args.tradeId);
+      if (trade.buyerOrgId !== args.actor.orgId) throw new DomainError('forbidden', "only the buyer's organisation can cancel its trade");
+      if (trade.state === 'cancelled') return trade;
+      const cancelled = this.move(trade, 'cancelled', args.actor.userId, args.reason ?? 'cancelled by the buyer', { expiresAt: null });
+      this.release(cancelled, args.actor.userId, 'released: cancelled by the buyer');
+      return cancelled;
+    });
+  }
+
+  /** Expires every trade whose deadline passed before execution, releasing its hold. Each in its own transaction. */
+  expireDue(now: Date = this.ctx.clock.now()): Trade[] {
+    const out: Trade[] = [];
+    for (const due of this.ctx.store.trades.due(EXPIRABLE, now.toISOString())) {
+      try {
+        const done = this.ctx.store.transaction(() => {
+            const t = this.get(due.id);
+            if (!t.expiresAt || Date.parse(t.expiresAt) > now.getTime()) return undefined; // moved on meanwhile
+            const expired = this.move(t, 'expired', 'system', `deadline ${t.expiresAt} passed in state ${t.state}`, { expiresAt: null });
+            this.release(expired, 'system', 'released: expired');
+            return expired;
+        });
+        if (done) out.push(done);
+      } catch (e) {
+        // Another worker moved it meanwhile: nothing to expire.
+        if (!(e instanceof DomainError && (e.type === 'conflict' || e.type === 'illegal-transition'))) throw e;
+      }
+    }
+    return out;
+  }
+}
