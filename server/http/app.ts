@@ -7,6 +7,7 @@ import { problem, toProblem, HttpProblem } from './problems.js';
 import { buildRouter, sendProblem, type RouterDeps } from './router.js';
 import type { RouteDef } from './route.js';
 import type { Metrics } from './metrics.js';
+import { consoleRouter } from '../console/serve.js';
 
 export interface HttpOptions {
   jsonBodyLimitBytes: number;
@@ -71,6 +72,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: RouterDeps & { 
     next();
   });
 
+  app.use(consoleRouter()); // the web console's static files (server/console/serve.ts)
   app.use(buildRouter(routes, deps));
 
   app.use((req: Request, res: Response) => {

@@ -1,0 +1,169 @@
+/**
+ * The reviewer's queue and one trade's review. Approving signs B's approval statement
+ * (contracts/review/approval.ts signApproval) with the reviewer's SM2 private key IN THIS PAGE: the PEM
+ * is read from a file or pasted, parsed into memory, and never sent, stored or logged.
+ */
+import { signApproval, type ApprovalStatement } from '../../../../contracts/review/approval.js';
+import { sm2Fingerprint, sm2PrivateKeyFromPem, sm2PublicFromPrivate } from '../../../../enclave/crypto/index.js';
+import { field, h, replace, table } from '../dom.js';
+import { dateTime, t, yuan } from '../i18n.js';
+import { decide, reviewQueue, trade } from '../endpoints.js';
+import type { RouteMatch } from '../router.js';
+import { go } from '../router.js';
+import { currentUser } from '../session.js';
+import { errorText, mono, notice, pageHeader, section, shortHash, stateBadge } from '../ui.js';
+import { describeComputation } from '../computation.js';
+import { computationBlock, epsilon, findingsBlock, tradeFacts } from './trade-parts.js';
+
+/** The loaded key lives only in this module's memory for the life of the page (a reload forgets it). */
+let reviewerKey: { privateKey: Uint8Array; fingerprint: string } | null = null;
+
+/** How long a signed approval stays valid for the enclave (it runs the job well within this). */
+const APPROVAL_VALIDITY_MS = 24 * 3600_000;
+
+export async function reviewQueuePage(): Promise<Node> {
+  const items = await reviewQueue();
+  return h(
+    'div',
+    null,
+    pageHeader(t('review.title')),
+    items.length
+      ? table(
+          t('review.title'),
+          [t('trade.submitted'), t('trade.buyer'), t('trade.purpose'), t('trade.computation'), t('trade.price'), t('trade.privacy'), t('trade.state'), ''],
+          items.map((tr) => [
+            dateTime(tr.createdAt),
+            tr.buyerOrgName ?? shortHash(tr.buyerOrgId),
+            tr.purpose.statement,
+            describeComputation(tr.computation),
+            yuan(tr.priceFen),
+            `ε ${epsilon(tr.epsilonMilli)}`,
+            stateBadge(tr.state),
+            h('a', { href: `#/review/${tr.id}`, class: 'button', 'aria-label': `${t('review.open')}: ${tr.purpose.statement}` }, t('review.open')),
+          ]),
+          { numeric: [4] },
+        )
+      : notice('info', t('review.empty')),
+  );
+}
+
+function keyLoader(onLoaded: () => void): HTMLElement {
+  const me = currentUser()!;
+  const status = h('div', { 'aria-live': 'polite' });
+  const area = h('textarea', { rows: 4, class: 'mono wide', spellcheck: 'false', autocomplete: 'off', placeholder: '-----BEGIN PRIVATE KEY-----' });
+  const file = h('input', { type: 'file', accept: '.pem,.key,text/plain' });
+  const load = (pem: string): void => {
+    try {
+      const privateKey = sm2PrivateKeyFromPem(pem.trim());
+      const fingerprint = sm2Fingerprint(sm2PublicFromPrivate(privateKey));
+      if (me.user.keyFingerprint && fingerprint !== me.user.keyFingerprint) {
+        replace(status, notice('error', t('review.keyMismatch', { fp: shortHash(me.user.keyFingerprint) })));
+        return;
+      }
+      reviewerKey = { privateKey, fingerprint };
+      area.value = '';
+      replace(status, notice('ok', t('review.keyLoaded', { fp: shortHash(fingerprint) })));
+      onLoaded();
+    } catch (e) {
+      replace(status, notice('error', t('review.keyBad', { detail: errorText(e) })));
+    }
+  };
+  area.addEventListener('input', () => {
+    if (area.value.includes('-----END PRIVATE KEY-----')) load(area.value);
+  });
+  file.addEventListener('change', async () => {
+    const f = file.files?.[0];
+    if (f) load(await f.text());
+    file.value = '';
+  });
+  if (reviewerKey) replace(status, notice('ok', t('review.keyLoaded', { fp: shortHash(reviewerKey.fingerprint) })));
+  return h('div', { class: 'key-loader' }, field(t('review.key'), area, t('review.keyHint')), field(t('review.keyFile'), file), status);
+}
+
+export async function reviewTradePage(m: RouteMatch): Promise<Node> {
+  const me = currentUser()!;
+  const tr = await trade(m.params[0]!);
+  const pending = tr.state === 'under_review';
+  const status = h('div', { 'aria-live': 'assertive', class: 'decision-status' });
+  const reason = h('textarea', { rows: 3, class: 'wide', minlength: 4, maxlength: 2000, name: 'reason' });
+  const approveBtn = h('button', { type: 'button', class: 'primary' }, t('review.approve'));
+  const rejectBtn = h('button', { type: 'button', class: 'danger' }, t('review.reject'));
+  const buttons = [approveBtn, rejectBtn];
+  const busy = (on: boolean): void => buttons.forEach((b) => (b.disabled = on));
+
+  const reasonOk = (): string | null => {
+    const r = reason.value.trim();
+    if (r.length >= 4) {
+      reason.removeAttribute('aria-invalid');
+      return r;
+    }
+    reason.setAttribute('aria-invalid', 'true');
+    replace(status, notice('error', t('review.needReason')));
+    reason.focus();
+    return null;
+  };
+
+  rejectBtn.addEventListener('click', async () => {
+    const r = reasonOk();
+    if (!r) return;
+    busy(true);
+    try {
+      await decide(tr.id, { decision: 'reject', reason: r });
+      replace(status, notice('ok', t('review.rejected', { reason: r })));
+      setTimeout(() => go('#/review'), 1200);
+    } catch (e) {
+      replace(status, notice('error', errorText(e)));
+      busy(false);
+    }
+  });
+
+  approveBtn.addEventListener('click', async () => {
+    const r = reasonOk();
+    if (!r) return;
+    if (!reviewerKey) return replace(status, notice('error', t('review.needKey')));
+    busy(true);
+    replace(status, notice('info', t('review.signing')));
+    try {
+      const now = new Date();
+      const statement: ApprovalStatement = {
+        type: 'shuyu.approval.v1',
+        tradeId: tr.id,
+        datasetId: tr.datasetId,
+        datasetCommitment: tr.datasetCommitment,
+        buyerOrgId: tr.buyerOrgId,
+        buyerUserId: tr.buyerUserId,
+        offerId: tr.offerId,
+        offerVersion: tr.offerVersion,
+        computationHash: tr.computationHash,
+        reviewerId: me.user.id,
+        reviewerKeyFingerprint: reviewerKey.fingerprint,
+        decidedAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + APPROVAL_VALIDITY_MS).toISOString(),
+      };
+      const approval = signApproval(statement, reviewerKey.privateKey);
+      await decide(tr.id, { decision: 'approve', reason: r, approval });
+      replace(status, notice('ok', t('review.approved', { fp: shortHash(reviewerKey.fingerprint) })));
+      setTimeout(() => go('#/review'), 1200);
+    } catch (e) {
+      replace(status, notice('error', errorText(e)));
+      busy(false);
+    }
+  });
+
+  return h(
+    'div',
+    null,
+    pageHeader(t('review.detail'), h('p', { class: 'sub' }, mono(tr.id))),
+    h('div', { class: 'two-col' }, section(t('review.detail'), tradeFacts(tr)), section(t('trade.computation'), computationBlock(tr))),
+    section(t('trade.findings'), findingsBlock(tr)),
+    pending
+      ? section(
+          t('review.decision'),
+          keyLoader(() => approveBtn.focus()),
+          field(t('review.reason'), reason, t('review.reasonHint')),
+          h('div', { class: 'actions' }, approveBtn, rejectBtn),
+          status,
+        )
+      : notice('info', t('review.notPending', { state: stateBadge(tr.state).textContent ?? tr.state })),
+  );
+}

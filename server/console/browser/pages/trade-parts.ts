@@ -1,0 +1,71 @@
+/** Pieces of a trade shown both to its reviewer and to its buyer. */
+import type { Finding } from '../../../../contracts/policy/schema.js';
+import { canonicalJson } from '../../../../enclave/crypto/index.js';
+import { h, table } from '../dom.js';
+import { bi, dateTime, num, t, yuan } from '../i18n.js';
+import type { MessageKey } from '../messages.js';
+import { describeComputation } from '../computation.js';
+import type { TradeView } from '../endpoints.js';
+import { dl, mono, notice, safeT, shortHash, stateBadge } from '../ui.js';
+
+export function computationBlock(tr: TradeView): HTMLElement {
+  return h(
+    'div',
+    { class: 'computation' },
+    h('p', { class: 'readable' }, describeComputation(tr.computation)),
+    tr.computation.kind === 'sql' ? h('pre', { class: 'sql' }, tr.computation.query) : null,
+    h('details', null, h('summary', null, 'JSON'), h('pre', null, JSON.stringify(JSON.parse(canonicalJson(tr.computation)), null, 2))),
+  );
+}
+
+export function findingsBlock(tr: TradeView): HTMLElement {
+  const ev = tr.screening;
+  if (!ev) return notice('info', t('common.none'));
+  const decision = h('p', null, t('trade.decision'), ': ', h('span', { class: `badge decision-${ev.decision}` }, safeT(`decision.${ev.decision}` as MessageKey, ev.decision)), ` · ${ev.policyId} v${ev.policyVersion}`);
+  if (!ev.findings.length) return h('div', null, decision, notice('ok', t('trade.noFindings')));
+  return h(
+    'div',
+    null,
+    decision,
+    table(
+      t('trade.findings'),
+      [t('trade.rule'), t('trade.effect'), t('trade.reason'), t('trade.detail')],
+      ev.findings.map((f: Finding) => [
+        mono(f.ruleId),
+        h('span', { class: `badge effect-${f.effect}` }, safeT(`effect.${f.effect}` as MessageKey, f.effect)),
+        bi(f.reason),
+        h('small', null, Object.entries(f.detail).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('; ')),
+      ]),
+      { className: 'findings' },
+    ),
+  );
+}
+
+/** ε is carried in thousandths (contracts/pricing epsilonToMilli). */
+export const epsilon = (milli: number): string => num(milli / 1000, 3);
+
+export function budgetText(tr: TradeView): string {
+  const b = tr.budget;
+  if (!b) return '—';
+  const left = b.epsilonRemaining ?? (b.remainingMilli !== undefined ? b.remainingMilli / 1000 : undefined);
+  const total = b.epsilonTotal ?? (b.totalMilli !== undefined ? b.totalMilli / 1000 : undefined);
+  if (left === undefined) return '—';
+  return total === undefined ? `ε ${num(left, 3)}` : t('trade.budgetOf', { left: `ε ${num(left, 3)}`, total: `ε ${num(total, 3)}` });
+}
+
+export function tradeFacts(tr: TradeView): HTMLElement {
+  return dl([
+    [t('trade.state'), stateBadge(tr.state)],
+    [t('trade.buyer'), tr.buyerOrgName ? `${tr.buyerOrgName}${tr.buyerUserName ? ` · ${tr.buyerUserName}` : ''}` : mono(tr.buyerOrgId)],
+    [t('trade.purpose'), h('span', null, mono(tr.purpose.code), ' ', tr.purpose.statement)],
+    [t('trade.dataset'), h('a', { href: `#/datasets/${tr.datasetId}` }, tr.datasetTitle ?? shortHash(tr.datasetId))],
+    [t('trade.offer'), `${shortHash(tr.offerId)} v${tr.offerVersion}`],
+    [t('trade.destination'), tr.destination],
+    [t('trade.price'), h('span', null, h('strong', null, yuan(tr.priceFen)), ` (${t('trade.ownerShare')} ${yuan(tr.ownerShareFen)} · ${t('trade.fee')} ${yuan(tr.platformFeeFen)})`)],
+    [t('trade.privacy'), `${t('trade.epsilon', { e: epsilon(tr.epsilonMilli) })} · ${t('trade.minGroup', { n: tr.minGroupSize })}`],
+    [t('trade.budget'), budgetText(tr)],
+    [t('trade.rows'), num(tr.rows)],
+    [t('trade.submitted'), dateTime(tr.createdAt)],
+    [t('trade.computationHash'), mono(tr.computationHash)],
+  ]);
+}

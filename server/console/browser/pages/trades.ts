@@ -1,0 +1,195 @@
+/**
+ * My trades, and one trade: status timeline (audit events), the signed receipt (download, verified in
+ * the page against the pinned enclave key with the SDK's BuyerClient — the same verifyReceipt as the
+ * CLI), and the released result as a table and a bar chart.
+ */
+import { BuyerClient, type PinnedEnclaveKey } from '../../../../client-sdk/sdk/buyer.js';
+import { tokenStore } from '../api.js';
+import { barChart } from '../chart.js';
+import { field, h, replace, table } from '../dom.js';
+import { dateTime, num, t, yuan } from '../i18n.js';
+import { describeComputation } from '../computation.js';
+import { myTrades, trade, tradeEvents, tradeReceipt, type AuditEventView, type TradeView } from '../endpoints.js';
+import { bars, resultTable } from '../result.js';
+import type { RouteMatch } from '../router.js';
+import { dl, errorBox, errorText, isMissingRoute, mono, notice, pageHeader, section, shortHash, stateBadge } from '../ui.js';
+import { computationBlock, findingsBlock, tradeFacts } from './trade-parts.js';
+
+export async function tradesPage(): Promise<Node> {
+  const items = await myTrades();
+  return h(
+    'div',
+    null,
+    pageHeader(t('trades.title')),
+    items.length
+      ? table(
+          t('trades.title'),
+          [t('trade.submitted'), t('trade.purpose'), t('trade.computation'), t('trade.price'), t('trade.state'), ''],
+          items.map((tr) => [
+            dateTime(tr.createdAt),
+            tr.purpose.statement,
+            describeComputation(tr.computation),
+            yuan(tr.priceFen),
+            stateBadge(tr.state),
+            h('a', { href: `#/trades/${tr.id}`, 'aria-label': `${t('common.more')}: ${tr.purpose.statement}` }, t('common.more')),
+          ]),
+          { numeric: [3] },
+        )
+      : notice('info', t('trades.empty')),
+  );
+}
+
+// ── timeline ─────────────────────────────────────────────────────────────────
+function timeline(tr: TradeView, events: AuditEventView[] | null): HTMLElement {
+  const steps = (events ?? [])
+    .filter((e) => e.entityType === 'trade' || e.entityId === tr.id || e.data?.tradeId === tr.id)
+    .sort((a, b) => a.seq - b.seq)
+    .map((e) => {
+      const to = typeof e.data?.to === 'string' ? e.data.to : typeof e.data?.state === 'string' ? e.data.state : null;
+      const reason = typeof e.data?.reason === 'string' ? e.data.reason : '';
+      return { at: e.at, label: to ? stateBadge(to) : h('span', { class: 'badge' }, e.action), action: e.action, actor: e.actor, reason, current: false };
+    });
+  if (!steps.length) steps.push({ at: tr.createdAt, label: stateBadge('submitted'), action: '', actor: tr.buyerUserId, reason: '', current: false });
+  return h(
+    'ol',
+    { class: 'timeline' },
+    steps.map((s, i) =>
+      h(
+        'li',
+        { 'aria-current': i === steps.length - 1 ? 'step' : null },
+        h('time', { datetime: s.at }, dateTime(s.at)),
+        ' ',
+        s.label,
+        s.action ? h('small', { class: 'action' }, ` ${s.action}`) : null,
+        s.reason ? h('p', { class: 'reason' }, s.reason) : null,
+      ),
+    ),
+  );
+}
+
+// ── receipt: pin, verify, download ───────────────────────────────────────────
+const PIN_KEY = 'shuyu.enclavePin';
+
+/** Trust on first use, as the CLI does: the enclave signing key is pinned in this browser the first time. */
+function buyerClient(): BuyerClient {
+  const stored = localStorage.getItem(PIN_KEY);
+  const pinned = stored ? (JSON.parse(stored) as PinnedEnclaveKey) : undefined;
+  return new BuyerClient({ url: location.origin, token: tokenStore.get() ?? undefined, pinned });
+}
+
+async function verifyInPage(receipt: unknown): Promise<{ valid: true; fingerprint: string } | { valid: false; reason: string }> {
+  const client = buyerClient();
+  try {
+    const pin = await client.pinEnclave();
+    localStorage.setItem(PIN_KEY, JSON.stringify(pin));
+    const check = client.verifyReceipt(receipt);
+    return check.valid ? { valid: true, fingerprint: pin.fingerprint } : check;
+  } catch (e) {
+    return { valid: false, reason: errorText(e) };
+  }
+}
+
+function download(name: string, text: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  const a = h('a', { href: url, download: name, hidden: true });
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function privacyFacts(p: Record<string, unknown> | undefined): HTMLElement | null {
+  if (!p) return null;
+  const eps = typeof p.epsilonSpent === 'number' ? p.epsilonSpent : null;
+  const left = typeof p.epsilonRemaining === 'number' ? p.epsilonRemaining : null;
+  return dl([
+    [t('trade.mechanism'), String(p.mechanism ?? '—')],
+    [t('offer.minGroup'), String(p.minGroupSize ?? '—')],
+    [t('trade.suppressed'), String(p.suppressedGroups ?? 0)],
+    [t('trade.privacy'), eps === null ? '—' : `ε ${num(eps, 3)}`],
+    [t('trade.budget'), left === null ? '—' : `ε ${num(left, 3)}`],
+  ]);
+}
+
+function resultSection(title: string, result: unknown): HTMLElement {
+  const tbl = resultTable(result);
+  if (!tbl) return section(title, h('pre', null, JSON.stringify(result, null, 2)));
+  const chartBox = h('figure', { class: 'chart-box' });
+  const drawChart = (col: number): void => {
+    replace(chartBox, barChart(tbl.columns[col]!, bars(tbl, col)), h('figcaption', null, `${t('trade.chart')}: ${tbl.columns[col]}`));
+  };
+  let picker: HTMLElement | null = null;
+  if (tbl.numericColumns.length > 1) {
+    const sel = h('select', null, tbl.numericColumns.map((c) => h('option', { value: String(c) }, tbl.columns[c]!)));
+    sel.addEventListener('change', () => drawChart(Number(sel.value)));
+    picker = field(t('trade.chart'), sel);
+  }
+  if (tbl.numericColumns.length) drawChart(tbl.numericColumns[0]!);
+  return section(
+    title,
+    h(
+      'div',
+      { class: 'result' },
+      table(title, tbl.columns, tbl.rows.map((r) => r.map((c) => (c === null ? '∅' : typeof c === 'number' ? num(c, 4) : String(c)))), { numeric: tbl.numericColumns, className: 'result-table' }),
+      tbl.numericColumns.length ? h('div', null, picker, chartBox) : null,
+    ),
+  );
+}
+
+export async function tradePage(m: RouteMatch): Promise<Node> {
+  const id = m.params[0]!;
+  const tr = await trade(id);
+  const events = await tradeEvents(id).catch((e: unknown) => (isMissingRoute(e) ? null : Promise.reject(e)));
+  const delivered = ['delivered', 'settled'].includes(tr.state);
+
+  let receiptPart: Node = notice('info', t('trade.noResult'));
+  let resultPart: Node | null = null;
+  if (delivered) {
+    try {
+      const receipt = await tradeReceipt(id);
+      const text = JSON.stringify(receipt, null, 2);
+      const payload = JSON.parse((receipt as { payload: string }).payload) as Record<string, unknown>;
+      const verdict = h('div', { 'aria-live': 'polite', class: 'verdict' }, notice('info', t('common.loading')));
+      const runVerify = async (): Promise<void> => {
+        const v = await verifyInPage(receipt);
+        replace(verdict, v.valid ? notice('ok', t('trade.verified', { fp: shortHash(v.fingerprint) })) : notice('error', t('trade.invalid', { reason: v.reason })));
+        verdict.dataset.verified = String(v.valid);
+      };
+      receiptPart = h(
+        'div',
+        null,
+        dl([
+          [t('common.id'), mono(String(payload.receiptId ?? ''))],
+          ['issuedAt', dateTime(String(payload.issuedAt ?? ''))],
+          [t('trade.computationHash'), mono(String(payload.computationHash ?? ''))],
+          ['signingKeyFingerprint', mono(String(payload.signingKeyFingerprint ?? ''))],
+        ]),
+        h(
+          'div',
+          { class: 'actions' },
+          h('button', { type: 'button', class: 'primary', onclick: () => download(`receipt-${tr.id}.json`, text) }, t('trade.download')),
+          h('button', { type: 'button', onclick: () => void runVerify() }, t('trade.verify')),
+        ),
+        verdict,
+        h('h3', null, t('trade.privacyApplied')),
+        privacyFacts(payload.privacy as Record<string, unknown> | undefined),
+        h('details', null, h('summary', null, 'receipt.json'), h('pre', { class: 'receipt-json' }, text)),
+      );
+      void runVerify();
+      resultPart = resultSection(t('trade.result'), payload.result);
+    } catch (e) {
+      receiptPart = errorBox(e);
+    }
+  }
+
+  return h(
+    'div',
+    null,
+    pageHeader(describeComputation(tr.computation), h('p', { class: 'sub' }, stateBadge(tr.state), ' ', mono(tr.id))),
+    tr.failureReason ? notice('error', h('strong', null, t('trade.failure')), ': ', tr.failureReason) : null,
+    h('div', { class: 'two-col' }, section(t('trade.timeline'), timeline(tr, events)), section(t('trade.receipt'), receiptPart)),
+    resultPart,
+    h('div', { class: 'two-col' }, section(t('trades.title'), tradeFacts(tr)), section(t('trade.computation'), computationBlock(tr), h('h3', null, t('trade.findings')), findingsBlock(tr))),
+  );
+}
+

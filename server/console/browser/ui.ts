@@ -1,0 +1,55 @@
+/** Shared pieces of the pages: headings, notices, error boxes, status badges, definition lists. */
+import { ApiError } from './api.js';
+import { h, type Child } from './dom.js';
+import { t } from './i18n.js';
+import type { MessageKey } from './messages.js';
+
+export function pageHeader(title: string, ...extra: Child[]): HTMLElement {
+  return h('header', { class: 'page-header' }, h('h1', { tabindex: -1 }, title), extra);
+}
+
+export function section(title: string, ...children: Child[]): HTMLElement {
+  return h('section', { class: 'card' }, h('h2', null, title), children);
+}
+
+export type NoticeKind = 'info' | 'ok' | 'warn' | 'error';
+export function notice(kind: NoticeKind, ...children: Child[]): HTMLElement {
+  return h('div', { class: `notice ${kind}`, role: kind === 'error' || kind === 'warn' ? 'alert' : 'status' }, children);
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) return `${e.title}${e.detail ? ` — ${e.detail}` : ''} (${e.status} ${e.slug})`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+export const errorBox = (e: unknown): HTMLElement => notice('error', h('strong', null, t('common.error')), ' ', errorText(e));
+
+/** The server does not offer a route yet (404 route-not-found): say so plainly instead of failing. */
+export const isMissingRoute = (e: unknown): boolean => e instanceof ApiError && e.slug === 'route-not-found';
+
+export function stateBadge(state: string): HTMLElement {
+  const key = `state.${state}` as MessageKey;
+  return h('span', { class: `badge state-${state}` }, safeT(key, state));
+}
+
+/** t() for keys built from server data (a state, a tag): an unknown value shows as itself. */
+export function safeT(key: MessageKey, fallback: string): string {
+  const s = t(key);
+  return s === key ? fallback : s;
+}
+
+export function dl(pairs: [string, Child][]): HTMLElement {
+  return h('dl', { class: 'facts' }, pairs.map(([k, v]) => [h('dt', null, k), h('dd', null, v ?? '—')]));
+}
+
+export const mono = (text: string, label?: string): HTMLElement => h('code', { class: 'mono', title: label ?? null }, text);
+
+export const shortHash = (hex: string | null | undefined): string => (hex ? `${hex.slice(0, 12)}…${hex.slice(-4)}` : '—');
+
+export function link(href: string, ...children: Child[]): HTMLAnchorElement {
+  return h('a', { href }, children);
+}
+
+export function button(label: string, onclick: (ev: Event) => void, attrs: Record<string, string | boolean> = {}): HTMLButtonElement {
+  return h('button', { type: 'button', onclick: onclick as EventListener, ...attrs }, label);
+}
