@@ -3,7 +3,25 @@ import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../enclave/crypto/index.
 import { DomainError } from '../../contracts/errors.js';
 import { ShuyuClient } from './client.js';
 import type { HttpClientOptions } from './http.js';
-import type { CatalogEntry, CatalogQuery, Page, Sample } from './types.js';
+import { newId } from '../../contracts/ids.js';
+import type { Computation } from '../../contracts/computation.js';
+import type { CatalogEntry, CatalogQuery, Offer, Page, Purpose, Sample, SignedQuote, Statement, Trade, TradeDetail, TradeResult, TradeState, Wallet } from './types.js';
+
+/** States after which a trade will not change by itself any more (settled follows delivered). */
+export const FINAL_STATES: readonly TradeState[] = ['delivered', 'settled', 'rejected', 'failed', 'cancelled', 'expired'];
+
+export interface TradeRequest {
+  computation: Computation;
+  purpose: Purpose;
+  /** ISO 3166 region the result goes to, e.g. CN-53; outside CN is cross-border */
+  destination: string;
+}
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  pollMs?: number;
+  onState?: (t: Trade) => void;
+}
 
 export interface PinnedEnclaveKey {
   publicKeyPem: string;
@@ -64,5 +82,98 @@ export class BuyerClient extends ShuyuClient {
   /** A generated sample that follows the schema (never real rows). */
   sample(datasetId: string, rows = 10): Promise<Sample> {
     return this.http.get<Sample>(`/catalog/${datasetId}/sample`, { rows });
+  }
+
+  /** A dataset's active offers. */
+  async offers(datasetId: string): Promise<Offer[]> {
+    return (await this.http.get<{ items: Offer[] }>(`/catalog/${datasetId}/offers`)).items;
+  }
+
+  offer(offerId: string): Promise<Offer> {
+    return this.http.get<Offer>(`/offers/${offerId}`);
+  }
+
+  /** A signed, expiring price for exactly this computation, purpose and destination. */
+  quote(offerId: string, req: TradeRequest): Promise<SignedQuote> {
+    return this.http.post<SignedQuote>(`/offers/${offerId}/quotes`, req);
+  }
+
+  /**
+   * Submits a quoted computation: the price is held from the wallet. Carries an Idempotency-Key
+   * (a fresh UUID unless given) so a retried submit never holds twice.
+   */
+  submit(quote: SignedQuote, computation: Computation, opts: { idempotencyKey?: string } = {}): Promise<Trade> {
+    return this.http.postIdempotent<Trade>('/trades', { quote, computation }, opts.idempotencyKey ?? newId());
+  }
+
+  /** Quote then submit, in one call. */
+  async request(offerId: string, req: TradeRequest, opts: { idempotencyKey?: string } = {}): Promise<{ quote: SignedQuote; trade: Trade }> {
+    const quote = await this.quote(offerId, req);
+    return { quote, trade: await this.submit(quote, req.computation, opts) };
+  }
+
+  trade(tradeId: string): Promise<TradeDetail> {
+    return this.http.get<TradeDetail>(`/trades/${tradeId}`);
+  }
+
+  trades(query: { state?: TradeState; cursor?: string; limit?: number } = {}): Promise<Page<Trade>> {
+    return this.http.get<Page<Trade>>('/trades', query);
+  }
+
+  cancel(tradeId: string, reason: string, opts: { idempotencyKey?: string } = {}): Promise<Trade> {
+    return this.http.postIdempotent<Trade>(`/trades/${tradeId}/cancel`, { reason }, opts.idempotencyKey ?? newId());
+  }
+
+  /** Polls until the trade reaches a final state (or the timeout), reporting each state change. */
+  async waitForTrade(tradeId: string, opts: WaitOptions = {}): Promise<TradeDetail> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+    let last: TradeState | undefined;
+    for (;;) {
+      const t = await this.trade(tradeId);
+      if (t.state !== last) {
+        last = t.state;
+        opts.onState?.(t);
+      }
+      if (FINAL_STATES.includes(t.state)) return t;
+      if (Date.now() >= deadline) {
+        throw new DomainError('wait-timeout', `trade ${tradeId} is still ${t.state} after ${Math.round((opts.timeoutMs ?? 120_000) / 1000)} s`, { state: t.state });
+      }
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+    }
+  }
+
+  /** The signed receipt and result of a delivered trade (does not verify; see result()). */
+  rawResult(tradeId: string): Promise<TradeResult> {
+    return this.http.get<TradeResult>(`/trades/${tradeId}/result`);
+  }
+
+  /**
+   * Fetches the result and verifies its receipt offline against the pinned enclave key (pinning on
+   * first use). Throws `receipt-invalid` rather than hand back an unverified result.
+   */
+  async result(tradeId: string, opts: { wait?: boolean } & WaitOptions = {}): Promise<TradeResult & { payload: Record<string, unknown> }> {
+    if (opts.wait) {
+      const t = await this.waitForTrade(tradeId, opts);
+      if (!['delivered', 'settled'].includes(t.state)) {
+        const why = t.failureReason ?? t.transitions.at(-1)?.reason ?? '';
+        throw new DomainError('trade-not-delivered', `trade ${tradeId} ended ${t.state}${why ? `: ${why}` : ''}`, { state: t.state });
+      }
+    }
+    if (!this.pinned) await this.pinEnclave();
+    const r = await this.rawResult(tradeId);
+    const check = this.verifyReceipt(r.receipt);
+    if (!check.valid) throw new DomainError('receipt-invalid', `the receipt of trade ${tradeId} does not verify: ${check.reason}`);
+    if (check.payload.tradeId !== undefined && check.payload.tradeId !== tradeId) {
+      throw new DomainError('receipt-invalid', `the receipt names trade ${String(check.payload.tradeId)}, not ${tradeId}`);
+    }
+    return { ...r, payload: check.payload };
+  }
+
+  wallet(): Promise<Wallet> {
+    return this.http.get<Wallet>('/ledger/wallet');
+  }
+
+  statement(query: { after?: number; limit?: number } = {}): Promise<Statement> {
+    return this.http.get<Statement>('/ledger/statements', query);
   }
 }

@@ -2,7 +2,11 @@ import { DomainError } from '../../contracts/errors.js';
 import { type ReviewerCertificate, type ReviewerCertificateStatement, certifyReviewer } from '../../contracts/review/approval.js';
 import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../enclave/crypto/index.js';
 import { ShuyuClient } from './client.js';
-import type { CertificateResponse, CreateOrgRequest, CreateUserRequest, CreateUserResponse, Org, Page, TokenIssued, User } from './types.js';
+import { newId } from '../../contracts/ids.js';
+import type {
+  AuditEvents, AuditVerification, CertificateResponse, Checkpoints, CreateOrgRequest, CreateUserRequest, CreateUserResponse, LedgerTxn, Org, Page,
+  PolicyDocument, PolicyDocumentInput, Statement, TokenIssued, Trade, TradeState, User, Wallet,
+} from './types.js';
 
 /** The platform operator: organisations, users and tokens, reviewer certificates, top-ups, policy, audit. */
 export class OperatorClient extends ShuyuClient {
@@ -34,6 +38,50 @@ export class OperatorClient extends ShuyuClient {
   /** Submits a reviewer certificate the operator signed locally (see `certifyReviewer`). */
   submitCertificate(reviewerId: string, certificate: unknown): Promise<CertificateResponse> {
     return this.http.put<CertificateResponse>(`/users/${reviewerId}/certificate`, { certificate });
+  }
+
+  /** Credits an organisation's wallet (integer fen). Idempotent: retry with the same key. */
+  topUp(orgId: string, amountFen: number, opts: { memo?: string; idempotencyKey?: string } = {}): Promise<LedgerTxn> {
+    return this.http.postIdempotent<LedgerTxn>('/ledger/topups', { orgId, amountFen, memo: opts.memo ?? '' }, opts.idempotencyKey ?? newId());
+  }
+
+  wallet(orgId: string): Promise<Wallet> {
+    return this.http.get<Wallet>('/ledger/wallet', { orgId });
+  }
+
+  statement(orgId: string, query: { after?: number; limit?: number } = {}): Promise<Statement> {
+    return this.http.get<Statement>('/ledger/statements', { orgId, ...query });
+  }
+
+  trades(query: { state?: TradeState; cursor?: string; limit?: number } = {}): Promise<Page<Trade>> {
+    return this.http.get<Page<Trade>>('/trades', query);
+  }
+
+  auditEvents(query: { after?: number; limit?: number; entityId?: string } = {}): Promise<AuditEvents> {
+    return this.http.get<AuditEvents>('/audit/events', query);
+  }
+
+  checkpoints(): Promise<Checkpoints> {
+    return this.http.get<Checkpoints>('/audit/checkpoints');
+  }
+
+  /** Signs the current head of the audit chain (SM2, platform key). */
+  checkpoint(): Promise<Checkpoints['checkpoints'][number]> {
+    return this.http.post('/audit/checkpoints');
+  }
+
+  /** Recomputes the SM3 hash chain and checks every checkpoint signature, server-side. */
+  verifyAudit(): Promise<AuditVerification> {
+    return this.http.get<AuditVerification>('/audit/verify');
+  }
+
+  policy(): Promise<PolicyDocument> {
+    return this.http.get<PolicyDocument>('/policy');
+  }
+
+  /** Publishes a new negative-list version (the version number must increase). */
+  publishPolicy(doc: PolicyDocumentInput): Promise<PolicyDocument> {
+    return this.http.put<PolicyDocument>('/policy', doc);
   }
 }
 

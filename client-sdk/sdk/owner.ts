@@ -3,7 +3,7 @@ import type { SealProgress, SealResult } from '../dataset/seal.js';
 import { ShuyuClient } from './client.js';
 import { type LocalCheckOptions, type OwnerCheckReport, bundleFromDir, checkCsvLocally, sealCsv, sealTargetOf } from './local-data.js';
 import { type BundleSource, type UploadOptions, uploadBundle } from './upload.js';
-import type { CreateUploadRequest, Dataset, Page, Upload } from './types.js';
+import type { CreateUploadRequest, Dataset, Offer, OfferInput, Page, Statement, Trade, TradeState, Upload, Wallet } from './types.js';
 
 /** The data owner: datasets (uploads of sealed bundles), offers on them, revenue. */
 export class OwnerClient extends ShuyuClient {
@@ -41,5 +41,42 @@ export class OwnerClient extends ShuyuClient {
 
   dataset(id: string): Promise<Dataset> {
     return this.http.get<Dataset>(`/datasets/${id}`);
+  }
+
+  /** Lists an offer (version 1) on one of the organisation's datasets. */
+  createOffer(datasetId: string, input: OfferInput): Promise<Offer> {
+    return this.http.post<Offer>(`/datasets/${datasetId}/offers`, input);
+  }
+
+  /** A dataset's active offers. */
+  async offers(datasetId: string): Promise<Offer[]> {
+    return (await this.http.get<{ items: Offer[] }>(`/catalog/${datasetId}/offers`)).items;
+  }
+
+  offer(offerId: string): Promise<Offer> {
+    return this.http.get<Offer>(`/offers/${offerId}`);
+  }
+
+  /** Publishes version n+1; running trades keep the version they were quoted under. */
+  reviseOffer(offerId: string, input: OfferInput): Promise<Offer> {
+    return this.http.post<Offer>(`/offers/${offerId}/versions`, input);
+  }
+
+  withdrawOffer(offerId: string): Promise<Offer> {
+    return this.http.post<Offer>(`/offers/${offerId}/withdraw`);
+  }
+
+  /** Trades on the organisation's datasets. */
+  trades(query: { state?: TradeState; cursor?: string; limit?: number } = {}): Promise<Page<Trade>> {
+    return this.http.get<Page<Trade>>('/trades', query);
+  }
+
+  /** Balances, including revenue captured from delivered trades (integer fen). */
+  wallet(): Promise<Wallet> {
+    return this.http.get<Wallet>('/ledger/wallet');
+  }
+
+  statement(query: { after?: number; limit?: number } = {}): Promise<Statement> {
+    return this.http.get<Statement>('/ledger/statements', query);
   }
 }

@@ -1,4 +1,64 @@
+import type { Computation } from '../../contracts/computation.js';
+import { DomainError } from '../../contracts/errors.js';
+import { type ApprovalStatement, computationHash, signApproval } from '../../contracts/review/approval.js';
+import { sm2Fingerprint, sm2PublicFromPrivate } from '../../enclave/crypto/index.js';
 import { ShuyuClient } from './client.js';
+import type { Page, ReviewCase, Trade } from './types.js';
 
-/** The compliance reviewer: the review queue, a trade's details and findings, signed approvals, rejections. */
-export class ReviewerClient extends ShuyuClient {}
+/**
+ * The compliance reviewer: the queue, a trade's case (negative-list findings, price, privacy cost,
+ * purpose), approvals signed locally with the reviewer's SM2 key (B's signApproval — the key never
+ * leaves this machine), and rejections with a reason.
+ */
+export class ReviewerClient extends ShuyuClient {
+  queue(query: { cursor?: string; limit?: number } = {}): Promise<Page<Trade>> {
+    return this.http.get<Page<Trade>>('/reviews', query);
+  }
+
+  case(tradeId: string): Promise<ReviewCase> {
+    return this.http.get<ReviewCase>(`/reviews/${tradeId}`);
+  }
+
+  /**
+   * Builds the approval statement from the case and signs it. The computation hash is recomputed
+   * here from the computation shown, so a server cannot get an approval for something else.
+   */
+  static approvalFor(c: ReviewCase, reviewerPrivateKey: Uint8Array, opts: { validHours?: number; now?: Date } = {}): ReturnType<typeof signApproval> {
+    const t = c.trade;
+    const hash = computationHash(t.computation as Computation);
+    if (hash !== t.computationHash) {
+      throw new DomainError('case-inconsistent', `the case's computation hashes to ${hash}, not the ${t.computationHash} it claims`);
+    }
+    const fp = sm2Fingerprint(sm2PublicFromPrivate(reviewerPrivateKey));
+    const tpl = c.approvalTemplate as Partial<ApprovalStatement>;
+    if (tpl.reviewerKeyFingerprint !== fp) {
+      throw new DomainError('key-mismatch', `this key (${fp.slice(0, 16)}…) is not the one registered for you (${String(tpl.reviewerKeyFingerprint).slice(0, 16)}…)`);
+    }
+    const now = opts.now ?? new Date();
+    const statement: ApprovalStatement = {
+      type: 'shuyu.approval.v1',
+      tradeId: t.id,
+      datasetId: t.datasetId,
+      datasetCommitment: t.datasetCommitment,
+      buyerOrgId: t.buyerOrgId,
+      buyerUserId: t.buyerUserId,
+      offerId: t.offerId,
+      offerVersion: t.offerVersion,
+      computationHash: hash,
+      reviewerId: String(tpl.reviewerId),
+      reviewerKeyFingerprint: fp,
+      decidedAt: new Date(now.getTime() - 1000).toISOString(),
+      expiresAt: new Date(now.getTime() + (opts.validHours ?? 24) * 3_600_000).toISOString(),
+    };
+    return signApproval(statement, reviewerPrivateKey);
+  }
+
+  async approve(tradeId: string, reviewerPrivateKey: Uint8Array, reason: string, opts: { validHours?: number } = {}): Promise<Trade> {
+    const approval = ReviewerClient.approvalFor(await this.case(tradeId), reviewerPrivateKey, opts);
+    return this.http.post<Trade>(`/reviews/${tradeId}/decision`, { decision: 'approve', reason, approval });
+  }
+
+  reject(tradeId: string, reason: string): Promise<Trade> {
+    return this.http.post<Trade>(`/reviews/${tradeId}/decision`, { decision: 'reject', reason });
+  }
+}
