@@ -39,8 +39,13 @@ function tag(macKey: Uint8Array, iv: Uint8Array, aad: Uint8Array, ct: Uint8Array
 /** A fresh random box key. */
 export const newBoxKey = (): Uint8Array => new Uint8Array(randomBytes(BOX_KEY_BYTES));
 
+function assertBytes(...values: unknown[]): void {
+  for (const v of values) if (!(v instanceof Uint8Array)) throw new CryptoError('bad-input', 'box plaintext and aad must be bytes');
+}
+
 export function sealBox(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
   const { encKey, macKey } = deriveKeys(key);
+  assertBytes(plaintext, aad);
   const iv = new Uint8Array(randomBytes(IV_BYTES));
   const ct = sm4Ctr(encKey, iv, plaintext);
   const out = new Uint8Array(BOX_OVERHEAD + ct.length);
@@ -53,6 +58,7 @@ export function sealBox(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array 
 
 export function openBox(key: Uint8Array, box: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
   const { encKey, macKey } = deriveKeys(key);
+  assertBytes(aad);
   if (!(box instanceof Uint8Array) || box.length < BOX_OVERHEAD) throw new CryptoError('bad-box', 'box too short');
   if (box[0] !== BOX_VERSION) throw new CryptoError('bad-box', `unknown box version ${box[0]}`);
   const iv = box.subarray(1, 1 + IV_BYTES);

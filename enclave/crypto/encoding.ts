@@ -16,7 +16,11 @@ export function fromUtf8(bytes: Uint8Array): string {
 }
 
 /** Accepts strings as UTF-8 — the convention for every `Uint8Array | string` parameter here. */
-export const asBytes = (data: Uint8Array | string): Uint8Array => (typeof data === 'string' ? utf8(data) : data);
+export function asBytes(data: Uint8Array | string): Uint8Array {
+  if (typeof data === 'string') return utf8(data);
+  if (data instanceof Uint8Array) return data;
+  throw new CryptoError('bad-input', 'expected bytes (Uint8Array) or a string');
+}
 
 export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 

@@ -225,4 +225,3 @@ export function sm2Decrypt(privateKey: Uint8Array, ciphertext: Uint8Array): Uint
   return sm2DecryptCore(st.d, decodeSm2Ciphertext(CURVE, ciphertext));
 }
 
-export { bigToBytes as sm2ScalarToBytes };
