@@ -162,7 +162,13 @@ export class TradeService {
     const input = parseOrThrow(ReviewDecisionInput, args.decision, 'invalid-review');
     const trade = this.get(args.tradeId);
     assertMayReview(args.reviewer, trade);
-    assertTransition(trade.id, trade.state, input.decision === 'approve' ? 'approved' : 'rejected');
+    const to = input.decision === 'approve' ? 'approved' : 'rejected';
+    // The table also lets `screened` reach approved/rejected, but only the screening itself takes
+    // those edges; a person decides only what is under review.
+    if (trade.state !== 'under_review') {
+      throw new DomainError('illegal-transition', `a reviewer decides only trades under review; this one is ${trade.state}`, { tradeId: trade.id, from: trade.state, to });
+    }
+    assertTransition(trade.id, trade.state, to);
     const now = this.ctx.clock.now();
     if (input.decision === 'approve') {
       const operatorPem = this.ctx.operatorPublicKeyPem();
