@@ -19,6 +19,9 @@ import { systemRoutes } from './api/routes/system.js';
 import { identityRoutes } from './api/routes/identity.js';
 import { datasetRoutes } from './api/routes/datasets.js';
 import { tradeLayer, type TradeLayer } from './wiring/trade-layer.js';
+import { loadPlatformSigner } from './trade/platform-signer.js';
+import type { Signer } from '../contracts/signer.js';
+import { dataDirLayout } from './config/data-dir.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -31,6 +34,8 @@ export interface AppDeps {
   enclave?: EnclavePort | null;
   bundle?: BundlePort;
   metrics?: Metrics;
+  /** Signs quotes and audit checkpoints (default: DATA_DIR/platform-signing-key.pem). */
+  platformSigner?: Signer;
 }
 
 export interface ShuyuApp {
@@ -60,7 +65,7 @@ export function createApp(deps: AppDeps): ShuyuApp {
     startedAt: Date.now(),
     version: API_VERSION,
   };
-  const trade = tradeLayer(services);
+  const trade = tradeLayer(services, deps.platformSigner ?? loadPlatformSigner(dataDirLayout(deps.config.dataDir).platformKeyFile));
   let openapi: Record<string, unknown> | null = null;
   const routes: RouteDef[] = [
     ...systemRoutes(services, () => (openapi ??= buildOpenApi(routes, API_VERSION))),

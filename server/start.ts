@@ -85,14 +85,14 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       log.warn({ file: layout.masterSecretFile }, 'embedded default: the enclave master secret is a file in the data directory; production supplies SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE from outside it');
     }
     enclave = await startEnclave({ dataDir: layout.enclaveDir, masterSecret: master.secret, operatorPublicKeyPem: boot.operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
-    shuyu.trade.startWorker?.(enclave);
+    shuyu.trade.startWorker(enclave);
   }
   log.info({ url, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
 
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
-      await shuyu.trade.stopWorker?.();
+      await shuyu.trade.stopWorker();
       server.closeIdleConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await enclave?.stop();

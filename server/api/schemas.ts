@@ -145,6 +145,8 @@ import { TRADE_STATES } from '../../contracts/trade/states.js';
 import { AuditEvent as AuditEventSchema, SignedCheckpoint as SignedCheckpointSchema } from '../../contracts/audit/chain.js';
 
 export const OfferList = z.object({ items: z.array(OfferSchema) });
+/** A new offer or version, with the negative list's listing-time findings (review findings do not block). */
+export const OfferWritten = z.object({ offer: OfferSchema, screening: z.lazy(() => Evaluation) });
 export const Purpose = z.object({ code: PurposeCode, statement: z.string().trim().min(10).max(2000) }).strict();
 export const QuoteRequest = z
   .object({

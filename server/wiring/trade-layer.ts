@@ -1,16 +1,98 @@
 import type { RouteDef, ResourceKind } from '../http/route.js';
 import type { ObjectLoader } from '../api/resources.js';
 import type { Services } from '../api/services.js';
+import type { Signer } from '../../contracts/signer.js';
+import { isDomainError } from '../../contracts/errors.js';
+import { contractsOn, type Contracts } from '../trade/contracts.js';
+import { JobQueue } from '../jobs/queue.js';
+import { JobWorker } from '../jobs/worker.js';
+import { TradeExecutor } from '../trade/executor.js';
+import { marketRoutes } from '../api/routes/market.js';
+import { tradeRoutes, type TradeDeps } from '../api/routes/trades.js';
+import { moneyRoutes } from '../api/routes/money.js';
+import type { EnclaveHandle } from './enclave.js';
 
-/** The offers/quotes/trades/review/ledger/audit part of the API, built on contracts/ (engineer B). */
+/** The offers/quotes/trades/review/ledger/audit part of the API on contracts/ (engineer B), plus the job worker. */
 export interface TradeLayer {
   routes: RouteDef[];
   loaders: Partial<Record<ResourceKind, ObjectLoader>>;
   activeOffers: (datasetId: string) => number;
-  startWorker?: (enclave: import('./enclave.js').EnclaveHandle) => void;
-  stopWorker?: () => Promise<void>;
+  contracts: Contracts;
+  jobs: JobQueue;
+  startWorker(enclave: EnclaveHandle): void;
+  stopWorker(): Promise<void>;
 }
 
-export function tradeLayer(_s: Services): TradeLayer {
-  return { routes: [], loaders: {}, activeOffers: () => 0 };
+const HOUSEKEEPING_MS = 30_000;
+
+export function tradeLayer(s: Services, signer: Signer): TradeLayer {
+  const contracts = contractsOn(s.db, signer, s.clock, s.identity);
+  const jobs = new JobQueue(s.db, s.clock);
+  let worker: JobWorker | null = null;
+  let executor: TradeExecutor | null = null;
+  let housekeeping: NodeJS.Timeout | null = null;
+  const d: TradeDeps = { s, contracts, jobs, kick: () => worker?.kick() };
+  const orNull = <T>(f: () => T): T | null => {
+    try {
+      return f();
+    } catch (e) {
+      if (isDomainError(e) && e.type === 'not-found') return null;
+      throw e;
+    }
+  };
+  return {
+    routes: [...marketRoutes(d), ...tradeRoutes(d), ...moneyRoutes(d)],
+    loaders: {
+      offer: (id) => {
+        const o = orNull(() => contracts.getOffer(id));
+        return o ? { orgIds: [o.ownerOrgId], value: o } : null;
+      },
+      trade: (id) => {
+        const t = orNull(() => contracts.getTrade(id));
+        return t ? { orgIds: [t.buyerOrgId, t.ownerOrgId], value: t } : null;
+      },
+    },
+    activeOffers: (datasetId) => contracts.listOffers({ datasetId, status: 'active' }).length,
+    contracts,
+    jobs,
+    startWorker(enclave) {
+      executor = new TradeExecutor({
+        contracts,
+        datasets: s.datasets,
+        blobs: s.blobs,
+        identity: s.identity,
+        enclave,
+        log: s.log,
+        heThreads: s.config.heWorkerThreads,
+      });
+      const ex = executor;
+      const expired = jobs.expireLeasesAtStartup();
+      if (expired) s.log.info({ jobs: expired }, 'resuming jobs interrupted by the previous run');
+      worker = new JobWorker(
+        jobs,
+        (ctx) => ex.run(ctx),
+        (job, type, reason) => ex.onFinalFailure(job.tradeId, type, reason),
+        { leaseMs: s.config.jobLeaseMs, pollMs: s.config.jobPollMs, maxAttempts: s.config.jobMaxAttempts },
+        s.log,
+      );
+      worker.start();
+      const tidy = async () => {
+        try {
+          const gone = contracts.expireDue();
+          if (gone.length) s.log.info({ trades: gone.length }, 'expired trades released');
+          s.datasets.sweep({ startup: false });
+          await contracts.checkpoint();
+        } catch (e) {
+          s.log.warn({ err: (e as Error).message }, 'housekeeping failed; retrying next round');
+        }
+      };
+      housekeeping = setInterval(() => void tidy(), HOUSEKEEPING_MS);
+      housekeeping.unref();
+    },
+    async stopWorker() {
+      if (housekeeping) clearInterval(housekeeping);
+      await worker?.stop();
+      await executor?.close();
+    },
+  };
 }

@@ -66,7 +66,7 @@ after(async function () {
   if (!live) return;
   const l = await live;
   await l.srv.close();
-  const bad = l.logs.filter((s) => /"status":5\d\d/.test(s));
+  const bad = l.logs.filter((s) => /"status":5\d\d|"level":50/.test(s));
   rmSync(l.dir, { recursive: true, force: true });
   live = null;
   if (bad.length) throw new Error(`the live server answered 5xx: ${bad.slice(0, 3).join('\n')}`);
@@ -143,4 +143,122 @@ export async function uploadBundle(l: Live, owner: Actor, f: SealedFixture, titl
   const done = await l.http().post(`/v1/uploads/${up.body.id}/complete`).set(owner.auth).send();
   if (done.status !== 201) throw new Error(`complete: ${done.status} ${JSON.stringify(done.body)}`);
   return done.body;
+}
+
+// ── a market: owner with a dataset and an offer, a funded buyer, a certified reviewer ──
+import { certifyReviewer, signApproval } from '../../contracts/review/approval.js';
+
+export function offerInput(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    title: 'Visitor spending by region',
+    description: 'Counts, sums and means of visitor spending by region',
+    allowedKinds: ['aggregate', 'sql'],
+    allowedColumns: ['region', 'spend', 'nights'],
+    priceModel: { kind: 'fixed', perQueryFen: 5000 },
+    platformFeeBps: 1000,
+    terms: {
+      purposes: ['market-research', 'tourism-planning'],
+      validFrom: new Date(now - 3600_000).toISOString(),
+      validUntil: new Date(now + 30 * 86_400_000).toISOString(),
+      queryQuotaPerBuyer: 1000,
+      destinations: ['CN', 'DE'],
+      minGroupSize: 5,
+      epsilonPerQuery: 0,
+      epsilonBudgetPerBuyer: 0,
+    },
+    ...overrides,
+  };
+}
+
+export const SPEND_BY_REGION = {
+  kind: 'aggregate',
+  metrics: [{ op: 'count' }, { op: 'sum', measure: 'spend' }, { op: 'mean', measure: 'nights' }],
+  groupBy: ['region'],
+  filters: [],
+};
+
+export interface Market {
+  owner: Actor;
+  buyer: Actor;
+  reviewer: Actor;
+  fixture: SealedFixture;
+  dataset: Record<string, any>;
+  offer: Record<string, any>;
+}
+
+export async function certify(l: Live, reviewer: Actor): Promise<void> {
+  const now = Date.now();
+  const cert = certifyReviewer(
+    {
+      type: 'shuyu.reviewer-cert.v1',
+      reviewerId: reviewer.userId,
+      orgId: reviewer.orgId,
+      publicKeyPem: reviewer.keys!.publicKeyPem,
+      fingerprint: reviewer.keys!.fingerprint,
+      issuedAt: new Date(now - 60_000).toISOString(),
+      expiresAt: new Date(now + 365 * 86_400_000).toISOString(),
+    },
+    l.operator.privateKey,
+  );
+  const r = await l.http().put(`/v1/users/${reviewer.userId}/certificate`).set(l.operator.auth).send({ certificate: cert });
+  if (r.status !== 200) throw new Error(`certify: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+let idem = 0;
+export const idemKey = (): string => `test-key-${Date.now()}-${++idem}`;
+
+export async function topUp(l: Live, orgId: string, amountFen: number): Promise<void> {
+  const r = await l.http().post('/v1/ledger/topups').set(l.operator.auth).set('Idempotency-Key', idemKey()).send({ orgId, amountFen, memo: 'test funds' });
+  if (r.status !== 201) throw new Error(`top-up: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+export async function market(l: Live, opts: { rows?: number; tag?: string; fixture?: SealedFixture } = {}): Promise<Market> {
+  const owner = await liveActor(l, 'owner');
+  const buyer = await liveActor(l, 'buyer');
+  const reviewer = await liveActor(l, 'reviewer');
+  await certify(l, reviewer);
+  const fixture = opts.fixture ?? (await sealTourism(l, opts.rows ?? 60, opts.tag ?? 'm'));
+  const dataset = await uploadBundle(l, owner, fixture);
+  const o = await l.http().post(`/v1/datasets/${dataset.id}/offers`).set(owner.auth).send(offerInput());
+  if (o.status !== 201) throw new Error(`offer: ${o.status} ${JSON.stringify(o.body)}`);
+  await topUp(l, buyer.orgId, 100_000);
+  return { owner, buyer, reviewer, fixture, dataset, offer: o.body.offer };
+}
+
+export async function quoteAndSubmit(
+  l: Live,
+  m: Market,
+  opts: { computation?: Record<string, unknown>; purpose?: { code: string; statement: string }; destination?: string } = {},
+): Promise<{ quote: Record<string, any>; trade: Record<string, any>; status: number; body: any }> {
+  const computation = opts.computation ?? SPEND_BY_REGION;
+  const q = await l.http().post(`/v1/offers/${m.offer.id}/quotes`).set(m.buyer.auth).send({
+    computation,
+    purpose: opts.purpose ?? { code: 'tourism-planning', statement: 'Plan visitor services across Yunnan regions' },
+    destination: opts.destination ?? 'CN',
+  });
+  if (q.status !== 201) throw new Error(`quote: ${q.status} ${JSON.stringify(q.body)}`);
+  const t = await l.http().post('/v1/trades').set(m.buyer.auth).set('Idempotency-Key', idemKey()).send({ quote: q.body, computation });
+  return { quote: q.body, trade: t.body, status: t.status, body: t.body };
+}
+
+export async function approve(l: Live, m: Market, tradeId: string): Promise<any> {
+  const c = await l.http().get(`/v1/reviews/${tradeId}`).set(m.reviewer.auth);
+  if (c.status !== 200) throw new Error(`case: ${c.status} ${JSON.stringify(c.body)}`);
+  const now = Date.now();
+  const approval = signApproval(
+    { ...c.body.approvalTemplate, decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
+    m.reviewer.keys!.privateKey,
+  );
+  return l.http().post(`/v1/reviews/${tradeId}/decision`).set(m.reviewer.auth).send({ decision: 'approve', reason: 'aggregate only, purpose fits', approval });
+}
+
+export async function waitForTrade(l: Live, auth: Record<string, string>, tradeId: string, states: string[], timeoutMs = 60_000): Promise<any> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await l.http().get(`/v1/trades/${tradeId}`).set(auth);
+    if (states.includes(r.body.state)) return r.body;
+    if (Date.now() > until) throw new Error(`trade ${tradeId} stuck in ${r.body.state}: ${JSON.stringify(r.body.job)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }

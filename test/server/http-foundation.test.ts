@@ -64,7 +64,7 @@ describe('server: HTTP foundation (problems, validation, tokens, pagination, Ope
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const r = await h.http.get('/v1/orgs').query(cursor ? { limit: 2, cursor } : { limit: 2 }).set(h.operator.auth);
+      const r: { status: number; body: { items: { id: string }[]; nextCursor: string | null } } = await h.http.get('/v1/orgs').query(cursor ? { limit: 2, cursor } : { limit: 2 }).set(h.operator.auth);
       expect(r.status).to.equal(200);
       expect(r.body.items.length).to.be.at.most(2);
       seen.push(...r.body.items.map((o: { id: string }) => o.id));

@@ -103,7 +103,7 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
     delete body.commitment;
     const idx = body.chunks.findIndex((c: { kind: string }) => c.kind === 'rows');
     body.chunks[idx] = { ...body.chunks[idx], sm3: sm3Hex(garbage), size: garbage.length };
-    const forged = withCommitment(body);
+    const forged = withCommitment(body as Parameters<typeof withCommitment>[0]);
     const before = datasetCount();
     const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title: 'Broken', manifest: forged });
     expect(up.status).to.equal(201);

@@ -148,6 +148,7 @@ export const zh = {
   'trade.epsilon': 'ε {e}',
   'trade.budget': '剩余隐私预算',
   'trade.budgetOf': '{left} / {total}',
+  'trade.budgetTotal': '每个需求方共 {total}；本交易后至多剩 {after}',
   'trade.minGroup': '最小分组 {n}',
   'trade.dataset': '数据集',
   'trade.offer': '要约',
@@ -263,6 +264,9 @@ export const zh = {
   'audit.signature': '签名',
   'audit.sigOk': '检查点签名有效',
   'audit.sigBad': '检查点签名无效',
+  'audit.server': '服务器验证：',
+  'audit.inPage': '本页面独立验证：',
+  'audit.sign': '立即签署检查点',
   'chart.label': '{title}：柱状图',
 };
 
@@ -416,6 +420,7 @@ export const en: Record<MessageKey, string> = {
   'trade.epsilon': 'ε {e}',
   'trade.budget': 'Remaining privacy budget',
   'trade.budgetOf': '{left} of {total}',
+  'trade.budgetTotal': '{total} per buyer; at most {after} left after this trade',
   'trade.minGroup': 'minimum group {n}',
   'trade.dataset': 'Dataset',
   'trade.offer': 'Offer',
@@ -531,5 +536,8 @@ export const en: Record<MessageKey, string> = {
   'audit.signature': 'Signature',
   'audit.sigOk': 'Checkpoint signature valid',
   'audit.sigBad': 'Checkpoint signature invalid',
+  'audit.server': 'Server’s verification:',
+  'audit.inPage': 'Verified independently in this page:',
+  'audit.sign': 'Sign a checkpoint now',
   'chart.label': '{title}: bar chart',
 };

@@ -17,15 +17,25 @@ export function notice(kind: NoticeKind, ...children: Child[]): HTMLElement {
   return h('div', { class: `notice ${kind}`, role: kind === 'error' || kind === 'warn' ? 'alert' : 'status' }, children);
 }
 
+/** A problem+json error from either client (api.ts ApiError, the SDK's ShuyuApiError). */
+export function asProblem(e: unknown): { status: number; slug: string; title: string; detail?: string | undefined } | null {
+  if (e instanceof ApiError) return e;
+  const x = e as { status?: unknown; slug?: unknown; title?: unknown; detail?: unknown } | null;
+  return x && typeof x.status === 'number' && typeof x.slug === 'string' && typeof x.title === 'string'
+    ? { status: x.status, slug: x.slug, title: x.title, detail: typeof x.detail === 'string' ? x.detail : undefined }
+    : null;
+}
+
 export function errorText(e: unknown): string {
-  if (e instanceof ApiError) return `${e.title}${e.detail ? ` — ${e.detail}` : ''} (${e.status} ${e.slug})`;
+  const p = asProblem(e);
+  if (p) return `${p.title}${p.detail ? ` — ${p.detail}` : ''} (${p.status} ${p.slug})`;
   return e instanceof Error ? e.message : String(e);
 }
 
 export const errorBox = (e: unknown): HTMLElement => notice('error', h('strong', null, t('common.error')), ' ', errorText(e));
 
 /** The server does not offer a route yet (404 route-not-found): say so plainly instead of failing. */
-export const isMissingRoute = (e: unknown): boolean => e instanceof ApiError && e.slug === 'route-not-found';
+export const isMissingRoute = (e: unknown): boolean => asProblem(e)?.slug === 'route-not-found';
 
 export function stateBadge(state: string): HTMLElement {
   const key = `state.${state}` as MessageKey;

@@ -7,8 +7,8 @@ import { h, table } from '../dom.js';
 import { dateTime, num, t, yuan } from '../i18n.js';
 import type { MessageKey } from '../messages.js';
 import type { RouteMatch } from '../router.js';
-import { offersOfDataset, type Offer } from '../endpoints.js';
-import { dl, errorBox, isMissingRoute, mono, notice, pageHeader, safeT, section } from '../ui.js';
+import type { Offer } from '../endpoints.js';
+import { dl, mono, notice, pageHeader, section } from '../ui.js';
 import { levelBadge, sectorName } from './catalog.js';
 
 export const tagChip = (tag: string): HTMLElement => h('span', { class: `tag tag-${tag}` }, safeT(`tag.${tag}` as MessageKey, tag));
@@ -70,15 +70,9 @@ export async function datasetPage(m: RouteMatch): Promise<Node> {
   const [entry, sample, offers] = await Promise.all([
     get<CatalogEntry & { schema: DatasetSchema }>(`/catalog/${id}`),
     get<Sample>(`/catalog/${id}/sample`, { rows: 8 }),
-    offersOfDataset(id).then(
-      (o) => ({ ok: true as const, o }),
-      (e: unknown) => ({ ok: false as const, e }),
-    ),
+    get<{ items: Offer[] }>(`/catalog/${id}/offers`),
   ]);
-  let offersBody: Node;
-  if (!offers.ok) offersBody = isMissingRoute(offers.e) ? notice('info', t('common.unavailable', { what: 'GET /v1/offers' })) : errorBox(offers.e);
-  else if (!offers.o.length) offersBody = notice('info', t('dataset.noOffers'));
-  else offersBody = h('div', { class: 'offers' }, offers.o.map(offerCard));
+  const offersBody = offers.items.length ? h('div', { class: 'offers' }, offers.items.map(offerCard)) : notice('info', t('dataset.noOffers'));
 
   return h(
     'div',

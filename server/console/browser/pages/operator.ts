@@ -1,15 +1,13 @@
 /** Operator pages: organisations, users, reviewer certificates, negative-list versions, audit verification. */
 import type { Org, User } from '../../../../client-sdk/sdk/types.js';
-import type { PolicyDocument } from '../../../../contracts/policy/schema.js';
-import { all, ApiError, call, get } from '../api.js';
+import { verifyAuditLog } from '../../../../contracts/audit/verify.js';
+import { all, ApiError, get } from '../api.js';
 import { field, h, replace, table } from '../dom.js';
 import { bi, dateTime, t } from '../i18n.js';
 import type { MessageKey } from '../messages.js';
-import { auditCheckpoint, auditEvents, auditVerify, policies } from '../endpoints.js';
+import { operatorClient } from '../endpoints.js';
 import { go } from '../router.js';
-import { button, dl, errorBox, errorText, isMissingRoute, mono, notice, pageHeader, safeT, section, shortHash } from '../ui.js';
-
-const unavailable = (what: string): HTMLElement => notice('info', t('common.unavailable', { what }));
+import { button, dl, errorBox, errorText, mono, notice, pageHeader, safeT, section, shortHash } from '../ui.js';
 
 export async function orgsPage(): Promise<Node> {
   const orgs = await all<Org>('/orgs');
@@ -23,7 +21,7 @@ export async function orgsPage(): Promise<Node> {
       onsubmit: async (e: Event) => {
         e.preventDefault();
         try {
-          const org = await call<Org>('POST', '/orgs', { body: { name: name.value.trim(), region: region.value.trim() || 'CN' } });
+          const org = await operatorClient().createOrg({ name: name.value.trim(), region: region.value.trim() || 'CN' });
           replace(status, notice('ok', t('orgs.created', { name: org.name })));
           setTimeout(() => go('#/operator/orgs'), 600);
         } catch (err) {
@@ -58,7 +56,7 @@ export async function usersPage(): Promise<Node> {
       onsubmit: async (e: Event) => {
         e.preventDefault();
         try {
-          const r = await call<{ user: User; token: { token: string; expiresAt: string } }>('POST', '/users', { body: { orgId: org.value, name: name.value.trim(), role: role.value } });
+          const r = await operatorClient().createUser({ orgId: org.value, name: name.value.trim(), role: role.value as User['role'] });
           replace(status, notice('ok', t('users.created', { name: r.user.name }), ' ', mono(r.token.token)));
         } catch (err) {
           replace(status, notice('error', errorText(err)));
@@ -110,92 +108,128 @@ export async function certificatesPage(): Promise<Node> {
   );
 }
 
-type PolicyVersion = { version: number; active?: boolean; createdAt?: string; document?: PolicyDocument } & Partial<PolicyDocument>;
-
+/** The negative list in force (the API serves the active version; each publish is a new version). */
 export async function policyPage(): Promise<Node> {
-  let versions: PolicyVersion[];
-  try {
-    versions = (await policies()) as PolicyVersion[];
-  } catch (e) {
-    if (isMissingRoute(e)) return h('div', null, pageHeader(t('policy.title')), unavailable('GET /v1/policies'));
-    throw e;
-  }
-  versions.sort((a, b) => b.version - a.version);
+  const doc = await operatorClient().policy();
   return h(
     'div',
     null,
     pageHeader(t('policy.title')),
-    versions.map((v) => {
-      const doc = (v.document ?? v) as PolicyDocument;
-      return section(
-        `${bi(doc.title) || doc.policyId} · ${t('policy.version')} ${v.version}`,
-        v.active ? h('p', null, h('span', { class: 'badge ok' }, t('policy.active'))) : null,
-        dl([
-          [t('policy.autoApprove'), doc.autoApprove?.enabled ? `${t('common.yes')} (≤ L${doc.autoApprove.maxLevel})` : t('common.no')],
-          [t('common.created'), dateTime(v.createdAt)],
-        ]),
-        table(
-          t('policy.rules'),
-          [t('policy.rule'), t('policy.kind'), t('policy.effect'), t('policy.reason')],
-          (doc.rules ?? []).map((r) => [mono(r.id), r.kind, h('span', { class: `badge effect-${r.effect}` }, safeT(`effect.${r.effect}` as MessageKey, r.effect)), bi(r.reason)]),
-        ),
-      );
-    }),
+    section(
+      `${bi(doc.title)} · ${t('policy.version')} ${doc.version}`,
+      h('p', null, h('span', { class: 'badge ok' }, t('policy.active')), ' ', mono(doc.policyId)),
+      dl([
+        [t('policy.version'), String(doc.version)],
+        [t('policy.autoApprove'), doc.autoApprove.enabled ? `${t('common.yes')} (≤ L${doc.autoApprove.maxLevel})` : t('common.no')],
+        [t('policy.rules'), String(doc.rules.length)],
+      ]),
+      table(
+        t('policy.rules'),
+        [t('policy.rule'), t('policy.kind'), t('policy.effect'), t('policy.reason')],
+        doc.rules.map((r) => [mono(r.id), r.kind, h('span', { class: `badge effect-${r.effect}` }, safeT(`effect.${r.effect}` as MessageKey, r.effect)), bi(r.reason)]),
+      ),
+    ),
   );
 }
 
+const TRUSTED_CHECKPOINT = 'shuyu.auditCheckpoint';
+const PLATFORM_KEY = 'shuyu.platformKey';
+
+/**
+ * Verifies the whole audit chain in this page with B's verifyAuditLog (every hash recomputed, every
+ * checkpoint's signature checked), like an outside monitor: the platform key and the latest checkpoint
+ * seen are remembered in this browser, so a rewritten or rolled-back chain fails here even if the
+ * server's own verification said otherwise.
+ */
+async function verifyInPage(): Promise<{ ok: boolean; text: string }> {
+  const op = operatorClient();
+  const events: unknown[] = [];
+  let after: number | undefined;
+  for (;;) {
+    const page = await op.auditEvents({ limit: 500, ...(after !== undefined ? { after } : {}) });
+    events.push(...page.events);
+    if (page.nextAfter === null) break;
+    after = page.nextAfter;
+  }
+  const { checkpoints } = await op.checkpoints();
+  const latest = checkpoints.at(-1);
+  const key = localStorage.getItem(PLATFORM_KEY) ?? latest?.publicKeyPem;
+  if (!key) return { ok: true, text: t('audit.ok', { n: events.length, head: '—' }) };
+  const trustedText = localStorage.getItem(TRUSTED_CHECKPOINT);
+  const v = verifyAuditLog({ events, checkpoints }, key, trustedText ? JSON.parse(trustedText) : undefined);
+  if (!v.ok) return { ok: false, text: t('audit.bad', { reason: `${v.reason}${v.seq !== undefined ? ` (seq ${v.seq})` : ''}` }) };
+  localStorage.setItem(PLATFORM_KEY, key);
+  if (latest) localStorage.setItem(TRUSTED_CHECKPOINT, JSON.stringify(latest));
+  return { ok: true, text: t('audit.ok', { n: v.events, head: shortHash(v.head) }) };
+}
+
 export async function auditPage(): Promise<Node> {
-  const verdict = h('div', { 'aria-live': 'polite', class: 'verdict' });
+  const op = operatorClient();
+  const serverVerdict = h('div', { 'aria-live': 'polite', class: 'verdict' });
+  const pageVerdict = h('div', { 'aria-live': 'polite', class: 'verdict', 'data-role': 'in-page' });
   const runVerify = async (): Promise<void> => {
-    replace(verdict, notice('info', t('common.loading')));
+    replace(serverVerdict, notice('info', t('common.loading')));
+    replace(pageVerdict, notice('info', t('common.loading')));
     try {
-      const v = await auditVerify();
-      const ok = v.ok === true || v.valid === true;
-      replace(
-        verdict,
-        ok
-          ? notice('ok', t('audit.ok', { n: String(v.events ?? v.count ?? v.length ?? '?'), head: shortHash(String(v.head ?? '')) }))
-          : notice('error', t('audit.bad', { reason: String(v.reason ?? JSON.stringify(v)) })),
-      );
-      verdict.dataset.verified = String(ok);
+      const v = await op.verifyAudit();
+      const head = typeof v.head === 'string' ? shortHash(v.head) : '—';
+      replace(serverVerdict, v.ok ? notice('ok', t('audit.server'), ' ', t('audit.ok', { n: v.events, head })) : notice('error', t('audit.server'), ' ', t('audit.bad', { reason: String(v.reason ?? '') })));
     } catch (e) {
-      replace(verdict, isMissingRoute(e) ? unavailable('GET /v1/audit/verify') : errorBox(e));
+      replace(serverVerdict, errorBox(e));
+    }
+    try {
+      const v = await verifyInPage();
+      replace(pageVerdict, notice(v.ok ? 'ok' : 'error', t('audit.inPage'), ' ', v.text));
+      pageVerdict.dataset.verified = String(v.ok);
+    } catch (e) {
+      replace(pageVerdict, errorBox(e));
     }
   };
-  const [checkpoint, events] = await Promise.all([
-    auditCheckpoint().catch((e: unknown) => (isMissingRoute(e) || (e instanceof ApiError && e.status === 404) ? null : Promise.reject(e))),
-    auditEvents().catch((e: unknown) => (isMissingRoute(e) ? null : Promise.reject(e))),
-  ]);
+  const [{ checkpoints }, { events }] = await Promise.all([op.checkpoints(), op.auditEvents({ limit: 500 })]);
+  const cp = checkpoints.at(-1);
   void runVerify();
-  const cp = checkpoint as { statement?: { seq: number; head: string; at: string; keyFingerprint: string }; signature?: string } | null;
   return h(
     'div',
     null,
     pageHeader(t('audit.title')),
-    section(t('audit.verify'), button(t('audit.verify'), () => void runVerify(), { class: 'primary' }), verdict),
+    section(
+      t('audit.verify'),
+      h(
+        'div',
+        { class: 'actions' },
+        button(t('audit.verify'), () => void runVerify(), { class: 'primary' }),
+        button(t('audit.sign'), async () => {
+          try {
+            await op.checkpoint();
+            location.reload();
+          } catch (e) {
+            replace(serverVerdict, errorBox(e));
+          }
+        }),
+      ),
+      serverVerdict,
+      pageVerdict,
+    ),
     section(
       t('audit.checkpoint'),
-      cp?.statement
+      cp
         ? dl([
             [t('audit.seq'), String(cp.statement.seq)],
             [t('audit.head'), mono(cp.statement.head)],
             [t('audit.at'), dateTime(cp.statement.at)],
             [t('users.key'), mono(cp.statement.keyFingerprint)],
-            [t('audit.signature'), mono(shortHash(cp.signature ?? ''))],
+            [t('audit.signature'), mono(shortHash(cp.signature))],
           ])
         : notice('info', t('audit.noCheckpoint')),
     ),
     section(
       t('audit.events'),
-      events
-        ? table(
-            t('audit.events'),
-            [t('audit.seq'), t('audit.at'), t('audit.actor'), t('audit.entity'), t('audit.action')],
-            events.slice(-50).reverse().map((e) => [String(e.seq), dateTime(e.at), mono(shortHash(e.actor)), `${e.entityType} ${shortHash(e.entityId)}`, e.action]),
-            { numeric: [0] },
-          )
-        : unavailable('GET /v1/audit/events'),
+      table(
+        t('audit.events'),
+        [t('audit.seq'), t('audit.at'), t('audit.actor'), t('audit.entity'), t('audit.action')],
+        events.slice(-50).reverse().map((e) => [String(e.seq), dateTime(e.at), mono(shortHash(e.actor)), `${e.entityType} ${shortHash(e.entityId)}`, e.action]),
+        { numeric: [0] },
+      ),
     ),
   );
 }
-

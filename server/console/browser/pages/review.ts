@@ -3,11 +3,12 @@
  * (contracts/review/approval.ts signApproval) with the reviewer's SM2 private key IN THIS PAGE: the PEM
  * is read from a file or pasted, parsed into memory, and never sent, stored or logged.
  */
-import { signApproval, type ApprovalStatement } from '../../../../contracts/review/approval.js';
+import { ReviewerClient } from '../../../../client-sdk/sdk/reviewer.js';
 import { sm2Fingerprint, sm2PrivateKeyFromPem, sm2PublicFromPrivate } from '../../../../enclave/crypto/index.js';
+import { get } from '../api.js';
 import { field, h, replace, table } from '../dom.js';
 import { dateTime, t, yuan } from '../i18n.js';
-import { decide, reviewQueue, trade } from '../endpoints.js';
+import { reviewerClient, type Offer, type ReviewCase } from '../endpoints.js';
 import type { RouteMatch } from '../router.js';
 import { go } from '../router.js';
 import { currentUser } from '../session.js';
@@ -18,11 +19,8 @@ import { computationBlock, epsilon, findingsBlock, tradeFacts } from './trade-pa
 /** The loaded key lives only in this module's memory for the life of the page (a reload forgets it). */
 let reviewerKey: { privateKey: Uint8Array; fingerprint: string } | null = null;
 
-/** How long a signed approval stays valid for the enclave (it runs the job well within this). */
-const APPROVAL_VALIDITY_MS = 24 * 3600_000;
-
 export async function reviewQueuePage(): Promise<Node> {
-  const items = await reviewQueue();
+  const { items } = await reviewerClient().queue({ limit: 100 });
   return h(
     'div',
     null,
@@ -33,7 +31,7 @@ export async function reviewQueuePage(): Promise<Node> {
           [t('trade.submitted'), t('trade.buyer'), t('trade.purpose'), t('trade.computation'), t('trade.price'), t('trade.privacy'), t('trade.state'), ''],
           items.map((tr) => [
             dateTime(tr.createdAt),
-            tr.buyerOrgName ?? shortHash(tr.buyerOrgId),
+            mono(shortHash(tr.buyerOrgId)),
             tr.purpose.statement,
             describeComputation(tr.computation),
             yuan(tr.priceFen),
@@ -81,8 +79,11 @@ function keyLoader(onLoaded: () => void): HTMLElement {
 }
 
 export async function reviewTradePage(m: RouteMatch): Promise<Node> {
-  const me = currentUser()!;
-  const tr = await trade(m.params[0]!);
+  const client = reviewerClient();
+  const rc: ReviewCase = await client.case(m.params[0]!);
+  const tr = rc.trade;
+  const offer = await get<Offer>(`/offers/${tr.offerId}`).catch(() => null);
+  const remaining = (rc as { budget?: { epsilonRemaining?: unknown } }).budget?.epsilonRemaining;
   const pending = tr.state === 'under_review';
   const status = h('div', { 'aria-live': 'assertive', class: 'decision-status' });
   const reason = h('textarea', { rows: 3, class: 'wide', minlength: 4, maxlength: 2000, name: 'reason' });
@@ -108,7 +109,7 @@ export async function reviewTradePage(m: RouteMatch): Promise<Node> {
     if (!r) return;
     busy(true);
     try {
-      await decide(tr.id, { decision: 'reject', reason: r });
+      await client.reject(tr.id, r);
       replace(status, notice('ok', t('review.rejected', { reason: r })));
       setTimeout(() => go('#/review'), 1200);
     } catch (e) {
@@ -124,24 +125,10 @@ export async function reviewTradePage(m: RouteMatch): Promise<Node> {
     busy(true);
     replace(status, notice('info', t('review.signing')));
     try {
-      const now = new Date();
-      const statement: ApprovalStatement = {
-        type: 'shuyu.approval.v1',
-        tradeId: tr.id,
-        datasetId: tr.datasetId,
-        datasetCommitment: tr.datasetCommitment,
-        buyerOrgId: tr.buyerOrgId,
-        buyerUserId: tr.buyerUserId,
-        offerId: tr.offerId,
-        offerVersion: tr.offerVersion,
-        computationHash: tr.computationHash,
-        reviewerId: me.user.id,
-        reviewerKeyFingerprint: reviewerKey.fingerprint,
-        decidedAt: now.toISOString(),
-        expiresAt: new Date(now.getTime() + APPROVAL_VALIDITY_MS).toISOString(),
-      };
-      const approval = signApproval(statement, reviewerKey.privateKey);
-      await decide(tr.id, { decision: 'approve', reason: r, approval });
+      // The SDK builds the statement from the case (recomputing the computation hash, checking the key
+      // is the registered one) and signs it with B's signApproval — here, in the page.
+      const approval = ReviewerClient.approvalFor(rc, reviewerKey.privateKey);
+      await client.http.post(`/reviews/${tr.id}/decision`, { decision: 'approve', reason: r, approval });
       replace(status, notice('ok', t('review.approved', { fp: shortHash(reviewerKey.fingerprint) })));
       setTimeout(() => go('#/review'), 1200);
     } catch (e) {
@@ -154,7 +141,12 @@ export async function reviewTradePage(m: RouteMatch): Promise<Node> {
     'div',
     null,
     pageHeader(t('review.detail'), h('p', { class: 'sub' }, mono(tr.id))),
-    h('div', { class: 'two-col' }, section(t('review.detail'), tradeFacts(tr)), section(t('trade.computation'), computationBlock(tr))),
+    h(
+      'div',
+      { class: 'two-col' },
+      section(t('review.detail'), tradeFacts(tr, { datasetTitle: rc.dataset.title, offer, remainingEpsilon: typeof remaining === 'number' ? remaining : null })),
+      section(t('trade.computation'), computationBlock(tr)),
+    ),
     section(t('trade.findings'), findingsBlock(tr)),
     pending
       ? section(

@@ -3,20 +3,20 @@
  * the page against the pinned enclave key with the SDK's BuyerClient — the same verifyReceipt as the
  * CLI), and the released result as a table and a bar chart.
  */
-import { BuyerClient, type PinnedEnclaveKey } from '../../../../client-sdk/sdk/buyer.js';
-import { tokenStore } from '../api.js';
 import { barChart } from '../chart.js';
 import { field, h, replace, table } from '../dom.js';
 import { dateTime, num, t, yuan } from '../i18n.js';
 import { describeComputation } from '../computation.js';
-import { myTrades, trade, tradeEvents, tradeReceipt, type AuditEventView, type TradeView } from '../endpoints.js';
+import { buyerClient, savePin, type Offer, type TradeDetail } from '../endpoints.js';
+import { get } from '../api.js';
+import { currentUser } from '../session.js';
 import { bars, resultTable } from '../result.js';
 import type { RouteMatch } from '../router.js';
-import { dl, errorBox, errorText, isMissingRoute, mono, notice, pageHeader, section, shortHash, stateBadge } from '../ui.js';
+import { dl, errorBox, errorText, mono, notice, pageHeader, section, shortHash, stateBadge } from '../ui.js';
 import { computationBlock, findingsBlock, tradeFacts } from './trade-parts.js';
 
 export async function tradesPage(): Promise<Node> {
-  const items = await myTrades();
+  const { items } = await buyerClient().trades({ limit: 100 });
   return h(
     'div',
     null,
@@ -40,16 +40,12 @@ export async function tradesPage(): Promise<Node> {
 }
 
 // ── timeline ─────────────────────────────────────────────────────────────────
-function timeline(tr: TradeView, events: AuditEventView[] | null): HTMLElement {
-  const steps = (events ?? [])
-    .filter((e) => e.entityType === 'trade' || e.entityId === tr.id || e.data?.tradeId === tr.id)
-    .sort((a, b) => a.seq - b.seq)
-    .map((e) => {
-      const to = typeof e.data?.to === 'string' ? e.data.to : typeof e.data?.state === 'string' ? e.data.state : null;
-      const reason = typeof e.data?.reason === 'string' ? e.data.reason : '';
-      return { at: e.at, label: to ? stateBadge(to) : h('span', { class: 'badge' }, e.action), action: e.action, actor: e.actor, reason, current: false };
-    });
-  if (!steps.length) steps.push({ at: tr.createdAt, label: stateBadge('submitted'), action: '', actor: tr.buyerUserId, reason: '', current: false });
+/** The recorded transitions of the trade (each one is also an event of the audit chain). */
+function timeline(tr: TradeDetail): HTMLElement {
+  const steps = [
+    { at: tr.createdAt, to: 'submitted', actor: tr.buyerUserId, reason: '' },
+    ...[...tr.transitions].sort((a, b) => a.at.localeCompare(b.at)).map((x) => ({ at: x.at, to: x.to as string, actor: x.actor, reason: x.reason })),
+  ];
   return h(
     'ol',
     { class: 'timeline' },
@@ -59,8 +55,7 @@ function timeline(tr: TradeView, events: AuditEventView[] | null): HTMLElement {
         { 'aria-current': i === steps.length - 1 ? 'step' : null },
         h('time', { datetime: s.at }, dateTime(s.at)),
         ' ',
-        s.label,
-        s.action ? h('small', { class: 'action' }, ` ${s.action}`) : null,
+        stateBadge(s.to),
         s.reason ? h('p', { class: 'reason' }, s.reason) : null,
       ),
     ),
@@ -68,20 +63,11 @@ function timeline(tr: TradeView, events: AuditEventView[] | null): HTMLElement {
 }
 
 // ── receipt: pin, verify, download ───────────────────────────────────────────
-const PIN_KEY = 'shuyu.enclavePin';
-
-/** Trust on first use, as the CLI does: the enclave signing key is pinned in this browser the first time. */
-function buyerClient(): BuyerClient {
-  const stored = localStorage.getItem(PIN_KEY);
-  const pinned = stored ? (JSON.parse(stored) as PinnedEnclaveKey) : undefined;
-  return new BuyerClient({ url: location.origin, token: tokenStore.get() ?? undefined, pinned });
-}
-
 async function verifyInPage(receipt: unknown): Promise<{ valid: true; fingerprint: string } | { valid: false; reason: string }> {
   const client = buyerClient();
   try {
     const pin = await client.pinEnclave();
-    localStorage.setItem(PIN_KEY, JSON.stringify(pin));
+    savePin(pin);
     const check = client.verifyReceipt(receipt);
     return check.valid ? { valid: true, fingerprint: pin.fingerprint } : check;
   } catch (e) {
@@ -138,17 +124,19 @@ function resultSection(title: string, result: unknown): HTMLElement {
 
 export async function tradePage(m: RouteMatch): Promise<Node> {
   const id = m.params[0]!;
-  const tr = await trade(id);
-  const events = await tradeEvents(id).catch((e: unknown) => (isMissingRoute(e) ? null : Promise.reject(e)));
-  const delivered = ['delivered', 'settled'].includes(tr.state);
+  const client = buyerClient();
+  const tr = await client.trade(id);
+  const offer = await get<Offer>(`/offers/${tr.offerId}`).catch(() => null);
+  // Receipts go to the buyer only (GET /v1/trades/:id/result is the buyer's).
+  const delivered = ['delivered', 'settled'].includes(tr.state) && currentUser()?.user.role === 'buyer';
 
   let receiptPart: Node = notice('info', t('trade.noResult'));
   let resultPart: Node | null = null;
   if (delivered) {
     try {
-      const receipt = await tradeReceipt(id);
+      const { receipt } = await client.rawResult(id);
       const text = JSON.stringify(receipt, null, 2);
-      const payload = JSON.parse((receipt as { payload: string }).payload) as Record<string, unknown>;
+      const payload = JSON.parse(receipt.payload) as Record<string, unknown>;
       const verdict = h('div', { 'aria-live': 'polite', class: 'verdict' }, notice('info', t('common.loading')));
       const runVerify = async (): Promise<void> => {
         const v = await verifyInPage(receipt);
@@ -187,9 +175,9 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
     null,
     pageHeader(describeComputation(tr.computation), h('p', { class: 'sub' }, stateBadge(tr.state), ' ', mono(tr.id))),
     tr.failureReason ? notice('error', h('strong', null, t('trade.failure')), ': ', tr.failureReason) : null,
-    h('div', { class: 'two-col' }, section(t('trade.timeline'), timeline(tr, events)), section(t('trade.receipt'), receiptPart)),
+    h('div', { class: 'two-col' }, section(t('trade.timeline'), timeline(tr)), section(t('trade.receipt'), receiptPart)),
     resultPart,
-    h('div', { class: 'two-col' }, section(t('trades.title'), tradeFacts(tr)), section(t('trade.computation'), computationBlock(tr), h('h3', null, t('trade.findings')), findingsBlock(tr))),
+    h('div', { class: 'two-col' }, section(t('trades.title'), tradeFacts(tr, { offer })), section(t('trade.computation'), computationBlock(tr), h('h3', null, t('trade.findings')), findingsBlock(tr))),
   );
 }
 

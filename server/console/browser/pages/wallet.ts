@@ -1,53 +1,47 @@
-/** Wallet balance (available, held in escrow, revenue) and the statement of ledger entries. */
+/** Wallet balances (available, held in escrow, revenue) and the statement of ledger transactions. */
+import { accountIds } from '../../../../contracts/ledger/ledger.js';
 import { h, table } from '../dom.js';
 import { dateTime, t, yuan } from '../i18n.js';
 import type { MessageKey } from '../messages.js';
-import { statement, wallet } from '../endpoints.js';
-import { isMissingRoute, notice, pageHeader, safeT, section, shortHash } from '../ui.js';
+import { buyerClient, type LedgerTxn } from '../endpoints.js';
+import { currentUser } from '../session.js';
+import { notice, pageHeader, safeT, section, shortHash } from '../ui.js';
 
-const fen = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) ? v : null);
+function tile(label: string, amount: number, cls: string): HTMLElement {
+  return h('div', { class: `tile ${cls}` }, h('span', { class: 'tile-label' }, label), h('strong', { class: 'tile-value' }, yuan(amount)));
+}
 
-function tile(label: string, amount: number | null, cls: string): HTMLElement {
-  return h('div', { class: `tile ${cls}` }, h('span', { class: 'tile-label' }, label), h('strong', { class: 'tile-value' }, amount === null ? '—' : yuan(amount)));
+/** What one transaction did to this organisation's wallet and revenue accounts. */
+function effectOn(txn: LedgerTxn, orgId: string): { wallet: number; revenue: number } {
+  const sum = (id: string) => txn.entries.filter((e) => e.accountId === id).reduce((a, e) => a + e.amount, 0);
+  return { wallet: sum(accountIds.wallet(orgId)), revenue: sum(accountIds.revenue(orgId)) };
 }
 
 export async function walletPage(): Promise<Node> {
-  let w: Record<string, unknown>;
-  let entries: Record<string, unknown>[];
-  try {
-    [w, entries] = await Promise.all([wallet(), statement()]);
-  } catch (e) {
-    if (isMissingRoute(e)) return h('div', null, pageHeader(t('wallet.title')), notice('info', t('common.unavailable', { what: 'GET /v1/ledger/…' })));
-    throw e;
-  }
-  const available = fen(w.availableFen ?? w.balanceFen ?? w.walletFen);
-  const held = fen(w.heldFen ?? w.escrowFen);
-  const revenue = fen(w.revenueFen);
+  const client = buyerClient();
+  const [w, st] = await Promise.all([client.wallet(), client.statement({ limit: 200 })]);
+  const orgId = currentUser()?.org.id ?? w.orgId;
+  const rows = [...st.transactions].reverse().map((x) => {
+    const eff = effectOn(x, orgId);
+    const cell = (v: number) => (v === 0 ? '' : h('span', { class: v < 0 ? 'neg' : 'pos' }, yuan(v)));
+    return [
+      dateTime(x.at),
+      h('span', { class: `badge ledger-${x.kind}` }, safeT(`ledger.${x.kind}` as MessageKey, x.kind)),
+      cell(eff.wallet),
+      cell(eff.revenue),
+      x.tradeId ? h('a', { href: `#/trades/${x.tradeId}` }, shortHash(x.tradeId)) : '—',
+      x.memo,
+    ];
+  });
   return h(
     'div',
     null,
     pageHeader(t('wallet.title')),
-    h('div', { class: 'tiles' }, tile(t('wallet.balance'), available, 'available'), tile(t('wallet.held'), held, 'held'), revenue !== null ? tile(t('wallet.revenue'), revenue, 'revenue') : null),
+    h('div', { class: 'tiles' }, tile(t('wallet.balance'), w.availableFen, 'available'), tile(t('wallet.held'), w.heldFen, 'held'), tile(t('wallet.revenue'), w.revenueFen, 'revenue')),
     section(
       t('wallet.statement'),
-      entries.length
-        ? table(
-            t('wallet.statement'),
-            [t('wallet.at'), t('wallet.kind'), t('wallet.amount'), t('wallet.trade'), t('wallet.memo')],
-            entries.map((e) => {
-              const amount = fen(e.amountFen) ?? 0;
-              const kind = String(e.kind ?? e.type ?? '');
-              const tradeId = typeof e.tradeId === 'string' ? e.tradeId : null;
-              return [
-                dateTime(String(e.at ?? e.createdAt ?? '')),
-                h('span', { class: `badge ledger-${kind}` }, safeT(`ledger.${kind}` as MessageKey, kind)),
-                h('span', { class: amount < 0 ? 'neg' : 'pos' }, yuan(amount)),
-                tradeId ? h('a', { href: `#/trades/${tradeId}` }, shortHash(tradeId)) : '—',
-                String(e.memo ?? e.description ?? ''),
-              ];
-            }),
-            { numeric: [2] },
-          )
+      rows.length
+        ? table(t('wallet.statement'), [t('wallet.at'), t('wallet.kind'), t('wallet.balance'), t('wallet.revenue'), t('wallet.trade'), t('wallet.memo')], rows, { numeric: [2, 3] })
         : notice('info', t('wallet.empty')),
     ),
   );

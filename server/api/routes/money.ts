@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { defineRoute, type RouteDef } from '../../http/route.js';
+import { DomainError } from '../../../contracts/errors.js';
+import {
+  Wallet, WalletQuery, Statement, StatementQuery, TopUpRequest, LedgerTxn, AuditEvents, AuditEventsQuery, Checkpoints, SignedCheckpoint, AuditVerification,
+  PolicyDocument,
+} from '../schemas.js';
+import type { TradeDeps } from './trades.js';
+import type { Principal } from '../../http/route.js';
+
+/** Ledger (wallets, statements, top-ups), audit (events, checkpoints, verification) and the negative list. */
+export function moneyRoutes(d: TradeDeps): RouteDef[] {
+  const { s, contracts } = d;
+  /** Operators may name any organisation; everyone else sees their own. */
+  const orgFor = (p: Principal, requested: string | undefined): string => {
+    if (!requested || requested === p.orgId) return p.orgId;
+    if (p.role !== 'operator') throw new DomainError('not-found', `no wallet for organisation ${requested}`);
+    if (!s.identity.getOrg(requested)) throw new DomainError('not-found', `no organisation with id ${requested}`);
+    return requested;
+  };
+  return [
+    defineRoute({
+      id: 'get-wallet', method: 'get', path: '/v1/ledger/wallet', summary: 'Read the organisation’s balances', roles: ['owner', 'buyer', 'operator'],
+      query: WalletQuery, responses: { 200: Wallet },
+      handler: ({ query, principal }) => {
+        const orgId = orgFor(principal!, query.orgId);
+        const accounts = contracts.accounts(orgId);
+        const b = contracts.balances(orgId);
+        const held = contracts
+          .listTrades({ buyerOrgId: orgId, states: ['submitted', 'screened', 'under_review', 'approved', 'executing', 'delivered'], limit: 10_000 })
+          .reduce((a, t) => a + t.priceFen, 0);
+        return { status: 200, body: { orgId, accounts, availableFen: b.walletFen, heldFen: held, revenueFen: b.revenueFen } };
+      },
+    }),
+    defineRoute({
+      id: 'get-statement', method: 'get', path: '/v1/ledger/statements', summary: 'Read the organisation’s ledger statement', roles: ['owner', 'buyer', 'operator'],
+      query: StatementQuery, responses: { 200: Statement },
+      handler: ({ query, principal }) => {
+        const orgId = orgFor(principal!, query.orgId);
+        const seen = new Map<string, z.infer<typeof LedgerTxn>>();
+        for (const acct of [`wallet:${orgId}`, `revenue:${orgId}`]) {
+          for (const t of contracts.statement(acct, { ...(query.after !== undefined ? { afterSeq: query.after } : {}), limit: query.limit + 1 })) seen.set(t.id, t);
+        }
+        const all = [...seen.values()].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+        const items = all.slice(0, query.limit);
+        return { status: 200, body: { orgId, transactions: items, nextAfter: all.length > query.limit ? (items[items.length - 1]!.seq ?? null) : null } };
+      },
+    }),
+    defineRoute({
+      id: 'top-up', method: 'post', path: '/v1/ledger/topups', summary: 'Credit an organisation’s wallet', roles: ['operator'],
+      body: TopUpRequest, idempotent: true, responses: { 201: LedgerTxn },
+      handler: ({ body, principal, idempotencyKey }) => {
+        if (!s.identity.getOrg(body.orgId)) throw new DomainError('not-found', `no organisation with id ${body.orgId}`);
+        const t = contracts.topUp({ orgId: body.orgId, amountFen: body.amountFen, idempotencyKey: `http:${principal!.userId}:${idempotencyKey}`, actor: principal!.userId, memo: body.memo });
+        return { status: 201, body: t };
+      },
+    }),
+    defineRoute({
+      id: 'audit-events', method: 'get', path: '/v1/audit/events', summary: 'Read the audit chain', roles: ['operator'],
+      query: AuditEventsQuery, responses: { 200: AuditEvents },
+      handler: ({ query }) => {
+        const events = contracts.auditEvents({ ...(query.after !== undefined ? { afterSeq: query.after } : {}), limit: query.limit + 1, ...(query.entityId ? { entityId: query.entityId } : {}) });
+        const items = events.slice(0, query.limit);
+        return { status: 200, body: { events: items, nextAfter: events.length > query.limit ? items[items.length - 1]!.seq : null } };
+      },
+    }),
+    defineRoute({
+      id: 'audit-checkpoints', method: 'get', path: '/v1/audit/checkpoints', summary: 'List signed audit checkpoints', roles: ['operator'],
+      responses: { 200: Checkpoints },
+      handler: () => ({ status: 200, body: { checkpoints: contracts.checkpoints() } }),
+    }),
+    defineRoute({
+      id: 'create-audit-checkpoint', method: 'post', path: '/v1/audit/checkpoints', summary: 'Sign the current head of the audit chain', roles: ['operator'],
+      responses: { 201: SignedCheckpoint },
+      handler: async () => ({ status: 201, body: await contracts.checkpoint() }),
+    }),
+    defineRoute({
+      id: 'verify-audit', method: 'get', path: '/v1/audit/verify', summary: 'Verify the whole audit chain and its checkpoints', roles: ['operator'],
+      responses: { 200: AuditVerification },
+      handler: () => {
+        const v = contracts.verifyAudit();
+        return { status: 200, body: v.ok ? v : { ...v, events: contracts.auditEvents({}).length, checkpoints: contracts.checkpoints().length } };
+      },
+    }),
+    defineRoute({
+      id: 'get-policy', method: 'get', path: '/v1/policy', summary: 'Read the active negative list', roles: ['owner', 'buyer', 'reviewer', 'operator'],
+      responses: { 200: PolicyDocument },
+      handler: () => ({ status: 200, body: contracts.activePolicy() }),
+    }),
+    defineRoute({
+      id: 'publish-policy', method: 'put', path: '/v1/policy', summary: 'Publish a new negative-list version', roles: ['operator'],
+      body: z.record(z.string(), z.unknown()), responses: { 200: PolicyDocument },
+      handler: ({ body, principal }) => ({ status: 200, body: contracts.publishPolicy(body, principal!.userId) }),
+    }),
+  ];
+}

@@ -1,0 +1,163 @@
+import { z } from 'zod';
+import { defineRoute, type RouteDef } from '../../http/route.js';
+import { DomainError } from '../../../contracts/errors.js';
+import type { Trade as TradeT } from '../../../contracts/trade/trade.js';
+import {
+  IdParams, SubmitTradeRequest, Trade, TradeDetail, TradeListQuery, CancelTradeRequest, TradeResult, ReviewCase, ReviewDecisionRequest, PageQuery, page,
+} from '../schemas.js';
+import { datasetRef, buyerRef, type Contracts } from '../../trade/contracts.js';
+import { columnsUsedFor } from '../../trade/columns.js';
+import type { JobQueue } from '../../jobs/queue.js';
+import type { Services } from '../services.js';
+import { pageOf } from '../pagination.js';
+
+export interface TradeDeps {
+  s: Services;
+  contracts: Contracts;
+  jobs: JobQueue;
+  /** Wakes the worker after a trade was approved. */
+  kick(): void;
+}
+
+export function tradeView(d: TradeDeps, t: TradeT): z.infer<typeof Trade> {
+  const job = d.jobs.byTrade(t.id);
+  return {
+    ...t,
+    screening: t.screening as z.infer<typeof Trade>['screening'],
+    job: job ? { state: job.state, attempts: job.attempts, error: job.errorMessage } : null,
+  };
+}
+
+/** Trades (buyer), their receipts, and the review queue and decisions (reviewer). */
+export function tradeRoutes(d: TradeDeps): RouteDef[] {
+  const { s, contracts } = d;
+  const enqueueIfApproved = (t: TradeT) => {
+    if (t.state === 'approved') {
+      d.jobs.enqueue(t.id);
+      d.kick();
+    }
+  };
+  return [
+    defineRoute({
+      id: 'submit-trade', method: 'post', path: '/v1/trades', summary: 'Submit a quoted computation as a trade (holds the price)', roles: ['buyer'],
+      body: SubmitTradeRequest, idempotent: true, responses: { 201: Trade },
+      handler: ({ body, principal }) => {
+        const ds = s.datasets.getDataset(body.quote.statement.datasetId);
+        if (!ds) throw new DomainError('invalid-quote', 'the quote names a dataset that does not exist');
+        const columnsUsed = columnsUsedFor(body.computation, ds.schema);
+        const t = contracts.submitTrade({
+          request: { quote: body.quote, computation: body.computation, ...(columnsUsed ? { columnsUsed } : {}) },
+          dataset: datasetRef(ds),
+          buyer: buyerRef(principal!, s.identity),
+        });
+        enqueueIfApproved(t);
+        return { status: 201, body: tradeView(d, t) };
+      },
+    }),
+    defineRoute({
+      id: 'list-trades', method: 'get', path: '/v1/trades', summary: "List the organisation's trades", roles: ['owner', 'buyer', 'operator'],
+      query: TradeListQuery, responses: { 200: page(Trade) },
+      handler: ({ query, principal }) => {
+        const p = principal!;
+        const filter = {
+          ...(p.role === 'buyer' ? { buyerOrgId: p.orgId } : p.role === 'owner' ? { ownerOrgId: p.orgId } : {}),
+          ...(query.state ? { states: [query.state] } : {}),
+          ...(query.cursor ? { afterId: query.cursor } : {}),
+          limit: query.limit + 1,
+        };
+        const r = pageOf(contracts.listTrades(filter), query.limit);
+        return { status: 200, body: { items: r.items.map((t) => tradeView(d, t)), nextCursor: r.nextCursor } };
+      },
+    }),
+    defineRoute({
+      id: 'get-trade', method: 'get', path: '/v1/trades/:id', summary: 'Read a trade with its transitions', roles: ['owner', 'buyer', 'reviewer', 'operator'],
+      params: IdParams, object: { resource: 'trade', param: 'id', scope: { reviewer: 'all', operator: 'all' } }, responses: { 200: TradeDetail },
+      handler: ({ object }) => {
+        const t = object as TradeT;
+        return { status: 200, body: { ...tradeView(d, t), transitions: contracts.tradeTransitions(t.id) } };
+      },
+    }),
+    defineRoute({
+      id: 'cancel-trade', method: 'post', path: '/v1/trades/:id/cancel', summary: 'Cancel a trade before it runs (releases the hold)', roles: ['buyer'],
+      params: IdParams, object: { resource: 'trade', param: 'id' }, body: CancelTradeRequest, idempotent: true, responses: { 200: Trade },
+      handler: ({ object, body, principal }) => ({
+        status: 200,
+        body: tradeView(d, contracts.cancel({ tradeId: (object as TradeT).id, actor: { userId: principal!.userId, orgId: principal!.orgId }, reason: body.reason })),
+      }),
+    }),
+    defineRoute({
+      id: 'get-trade-result', method: 'get', path: '/v1/trades/:id/result', summary: 'Fetch the signed receipt of a delivered trade', roles: ['buyer'],
+      params: IdParams, object: { resource: 'trade', param: 'id' }, responses: { 200: TradeResult },
+      handler: ({ object }) => {
+        const t = object as TradeT;
+        const job = d.jobs.byTrade(t.id);
+        if (!['delivered', 'settled'].includes(t.state) || !job?.receipt) {
+          const why = t.state === 'failed' ? `the trade failed: ${t.failureReason}` : `the trade is ${t.state}; the result is not ready`;
+          throw new DomainError('result-not-ready', why, { state: t.state });
+        }
+        return { status: 200, body: { tradeId: t.id, receipt: job.receipt, result: job.result } };
+      },
+    }),
+    defineRoute({
+      id: 'review-queue', method: 'get', path: '/v1/reviews', summary: 'List trades waiting for review', roles: ['reviewer', 'operator'],
+      query: PageQuery, responses: { 200: page(Trade) },
+      handler: ({ query, principal }) => {
+        const p = principal!;
+        // A reviewer sees only trades they may decide (separation of duties).
+        const all = contracts.listTrades({ states: ['under_review'], ...(query.cursor ? { afterId: query.cursor } : {}), limit: 1000 });
+        const mine = all.filter((t) => p.role === 'operator' || (t.buyerOrgId !== p.orgId && t.ownerOrgId !== p.orgId));
+        const r = pageOf(mine.slice(0, query.limit + 1), query.limit);
+        return { status: 200, body: { items: r.items.map((t) => tradeView(d, t)), nextCursor: r.nextCursor } };
+      },
+    }),
+    defineRoute({
+      id: 'get-review-case', method: 'get', path: '/v1/reviews/:id', summary: 'Read a trade to review: findings, price, privacy cost, purpose',
+      roles: ['reviewer'], params: IdParams, object: { resource: 'trade', param: 'id', scope: { reviewer: 'all' } }, responses: { 200: ReviewCase },
+      handler: ({ object, principal }) => {
+        const t = object as TradeT;
+        const ds = s.datasets.getDataset(t.datasetId)!;
+        const me = s.identity.getUser(principal!.userId)!;
+        return {
+          status: 200,
+          body: {
+            trade: tradeView(d, t),
+            dataset: { id: ds.id, title: ds.title, sector: ds.sector, maxLevel: ds.maxLevel, commitment: ds.commitment },
+            approvalTemplate: {
+              type: 'shuyu.approval.v1',
+              tradeId: t.id,
+              datasetId: t.datasetId,
+              datasetCommitment: t.datasetCommitment,
+              buyerOrgId: t.buyerOrgId,
+              buyerUserId: t.buyerUserId,
+              offerId: t.offerId,
+              offerVersion: t.offerVersion,
+              computationHash: t.computationHash,
+              reviewerId: me.id,
+              reviewerKeyFingerprint: me.keyFingerprint,
+            },
+          },
+        };
+      },
+    }),
+    defineRoute({
+      id: 'decide-review', method: 'post', path: '/v1/reviews/:id/decision', summary: 'Approve (with a signed approval) or reject a trade',
+      roles: ['reviewer'], params: IdParams, object: { resource: 'trade', param: 'id', scope: { reviewer: 'all' } }, body: ReviewDecisionRequest,
+      responses: { 200: Trade },
+      handler: ({ object, body, principal }) => {
+        const t = object as TradeT;
+        const cert = s.identity.reviewerCertificate(principal!.userId);
+        if (body.decision === 'approve' && !cert) {
+          throw new DomainError('invalid-certificate', 'you have no operator certificate for your current key; ask the operator to certify it');
+        }
+        const out = contracts.decideReview({
+          tradeId: t.id,
+          reviewer: { userId: principal!.userId, orgId: principal!.orgId },
+          decision: body,
+          ...(cert ? { certificate: cert.certificate } : {}),
+        });
+        enqueueIfApproved(out);
+        return { status: 200, body: tradeView(d, out) };
+      },
+    }),
+  ];
+}

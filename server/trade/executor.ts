@@ -1,0 +1,121 @@
+import type { Logger } from 'pino';
+import { DomainError } from '../../contracts/errors.js';
+import type { Trade } from '../../contracts/trade/trade.js';
+import type { AggregateComputation } from '../../contracts/computation.js';
+import { HeEvaluator } from '../../enclave/he/evaluate.js';
+import { BundleManifest } from '../../enclave/format/manifest.js';
+import type { DatasetService } from '../datasets/datasets.js';
+import type { BlobStore } from '../blobs/blob-store.js';
+import type { IdentityService } from '../identity/identity.js';
+import type { EnclaveHandle } from '../wiring/enclave.js';
+import type { JobContext } from '../jobs/worker.js';
+import { TransientJobError } from '../jobs/worker.js';
+import type { Contracts } from './contracts.js';
+
+/** States after which a job has nothing left to do. */
+const FINISHED = new Set(['delivered', 'settled', 'failed', 'rejected', 'cancelled', 'expired']);
+
+export interface ExecutorDeps {
+  contracts: Contracts;
+  datasets: DatasetService;
+  blobs: BlobStore;
+  identity: IdentityService;
+  enclave: EnclaveHandle;
+  log: Logger;
+  heThreads: number;
+}
+
+/**
+ * Runs one approved trade: approved → executing; HE evaluation of the sealed ciphertexts on worker
+ * threads (public keys only); release in the enclave, which re-verifies the signed approval, decrypts one
+ * value per group, applies the output gate and signs the receipt; the receipt is stored with the job
+ * BEFORE delivery, so a crash after the release re-delivers the same receipt; deliver captures the
+ * escrow once (idempotent in contracts/). The enclave charges ε under the key `trade:<id>`, once.
+ */
+export class TradeExecutor {
+  private he: HeEvaluator | null = null;
+
+  constructor(private readonly d: ExecutorDeps) {}
+
+  async run(ctx: JobContext): Promise<void> {
+    const { contracts } = this.d;
+    let trade = contracts.getTrade(ctx.job.tradeId);
+    if (FINISHED.has(trade.state)) return;
+    trade = contracts.startExecution({ tradeId: trade.id, actor: 'worker' });
+    let receipt = ctx.job.receipt as { payload: string } | null;
+    if (!receipt) {
+      const out = await this.release(trade);
+      ctx.saveRelease(out.result, out.receipt);
+      receipt = out.receipt;
+    }
+    const payload = JSON.parse(receipt.payload) as { receiptId?: string };
+    contracts.deliver({ tradeId: trade.id, actor: 'worker', result: { receiptId: payload.receiptId ?? null } });
+  }
+
+  /** A final failure: the trade fails with a reason the buyer can read and the hold is released. */
+  onFinalFailure(tradeId: string, type: string, reason: string): void {
+    const t = this.d.contracts.getTrade(tradeId);
+    if (t.state !== 'executing') return; // not started (e.g. approval expired): expiry handles it
+    const readable =
+      type === 'execution-failed' || type === 'transient'
+        ? 'the computation could not be run; no money was taken'
+        : `refused while running (${type}): ${reason}`;
+    this.d.contracts.fail({ tradeId, actor: 'worker', reason: readable });
+  }
+
+  private async release(trade: Trade): Promise<{ result: unknown; receipt: { payload: string } }> {
+    const ds = this.d.datasets.getDataset(trade.datasetId);
+    if (!ds) throw new DomainError('dataset-missing', 'the dataset of this trade no longer exists');
+    if (ds.commitment !== trade.datasetCommitment) throw new DomainError('dataset-changed', 'the dataset changed after the trade was approved');
+    const offer = this.d.contracts.getOffer(trade.offerId, trade.offerVersion);
+    const cert = trade.reviewerId ? this.d.identity.reviewerCertificate(trade.reviewerId) : null;
+    if (!trade.approval || !cert) throw new DomainError('invalid-approval', 'the trade has no signed approval with a certified reviewer key');
+    const epsilon = trade.epsilonMilli / 1000;
+    const common = {
+      trade: {
+        tradeId: trade.id,
+        datasetId: trade.datasetId,
+        buyerOrgId: trade.buyerOrgId,
+        offerId: trade.offerId,
+        offerVersion: trade.offerVersion,
+        priceFen: trade.priceFen,
+        purpose: trade.purpose.code,
+      },
+      approval: trade.approval,
+      reviewerCertificate: cert.certificate,
+      policy: { minGroupSize: trade.minGroupSize, mode: 'enforce' as const, ...(epsilon > 0 ? { dp: { epsilon } } : {}) },
+      ...(epsilon > 0 ? { budget: { limitEpsilon: offer.terms.epsilonBudgetPerBuyer, chargeKey: `trade:${trade.id}` } } : {}),
+    };
+    const manifest = BundleManifest.parse(ds.manifest);
+    if (trade.computation.kind !== 'aggregate') {
+      throw new DomainError('kind-unavailable', `${trade.computation.kind} computations cannot run in this enclave yet`);
+    }
+    let client;
+    let galois;
+    try {
+      client = await this.d.enclave.client();
+      galois = await this.d.enclave.galoisKeys();
+    } catch (e) {
+      throw new TransientJobError(`enclave unavailable: ${(e as Error).message}`);
+    }
+    this.he ??= new HeEvaluator({ threads: this.d.heThreads });
+    const encrypted = await this.he.evaluateAggregate({
+      manifest,
+      computation: trade.computation as AggregateComputation,
+      galoisKeys: { fingerprint: galois.fingerprint, bytes: galois.bytes },
+      blobPath: (h) => this.d.blobs.pathOf(h),
+    });
+    try {
+      const out = await client.releaseAggregate({ ...common, manifest, computation: trade.computation as AggregateComputation, encrypted });
+      return { result: { ...out.result, privacy: out.privacy }, receipt: out.receipt };
+    } catch (e) {
+      if (e instanceof DomainError && (e.type === 'enclave-unavailable' || e.type === 'enclave-timeout')) throw new TransientJobError(e.message);
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.he?.close();
+    this.he = null;
+  }
+}

@@ -1,0 +1,178 @@
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromB64 } from '../../enclave/crypto/index.js';
+import { liveServer, market, quoteAndSubmit, approve, waitForTrade, type Live, type Market } from './fixture.js';
+
+const wallet = async (l: Live, auth: Record<string, string>) => (await l.http().get('/v1/ledger/wallet').set(auth)).body;
+
+describe('server: the whole trade over real HTTP (upload → offer → quote → submit → screen → review → job → receipt → settlement)', function () {
+  this.timeout(180_000);
+  let l: Live;
+  let m: Market;
+  before(async () => {
+    l = await liveServer();
+    m = await market(l, { tag: 'full' });
+  });
+
+  it('delivers a receipt that verifies with openssl, and the ledger shows hold → capture with owner share and fee', async () => {
+    const before = await wallet(l, m.buyer.auth);
+    expect(before.availableFen).to.equal(100_000);
+    const { trade, status } = await quoteAndSubmit(l, m);
+    expect(status, JSON.stringify(trade)).to.equal(201);
+    expect(trade.state).to.equal('under_review');
+    expect(trade.priceFen).to.equal(5000);
+    const held = await wallet(l, m.buyer.auth);
+    expect(held.availableFen).to.equal(95_000);
+    expect(held.heldFen).to.equal(5000);
+
+    // the reviewer's queue shows it, with its findings and price
+    const queue = await l.http().get('/v1/reviews').set(m.reviewer.auth);
+    expect(queue.body.items.map((t: { id: string }) => t.id)).to.include(trade.id);
+    const decided = await approve(l, m, trade.id);
+    expect(decided.status, JSON.stringify(decided.body)).to.equal(200);
+    expect(decided.body.state).to.equal('approved');
+
+    const done = await waitForTrade(l, m.buyer.auth, trade.id, ['settled', 'failed']);
+    expect(done.state, JSON.stringify(done)).to.equal('settled');
+    expect(done.transitions.map((t: { to: string }) => t.to)).to.deep.equal(['screened', 'under_review', 'approved', 'executing', 'delivered', 'settled']);
+
+    const res = await l.http().get(`/v1/trades/${trade.id}/result`).set(m.buyer.auth);
+    expect(res.status).to.equal(200);
+    const receipt = res.body.receipt;
+    expect(receipt.algorithm).to.equal('SM2-SM3');
+    expect(receipt.publicKeyPem).to.equal(l.enclaveInfo.signing.publicKeyPem);
+    const payload = JSON.parse(receipt.payload);
+    expect(JSON.stringify(payload)).to.include(trade.id);
+    // the released numbers equal the plaintext answer
+    const rows = m.fixture.rows;
+    for (const region of ['Kunming', 'Dali', 'Lijiang']) {
+      const mine = rows.filter((r) => r[1] === region);
+      const g = res.body.result.groups.find((x: { key: string[] }) => x.key[0] === region);
+      expect(g, region).to.exist;
+      expect(g.values.count).to.equal(mine.length);
+      expect(g.values['sum(spend)']).to.be.closeTo(mine.reduce((a, r) => a + Number(r[2]), 0), 1e-6);
+    }
+
+    const dir = mkdtempSync(join(l.dir, 'receipt-'));
+    writeFileSync(join(dir, 'payload'), receipt.payload, 'utf8');
+    writeFileSync(join(dir, 'sig'), fromB64(receipt.signature));
+    writeFileSync(join(dir, 'pub.pem'), receipt.publicKeyPem);
+    const out = execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'pub.pem'), '-rawin', '-digest', 'sm3', '-pkeyopt', 'distid:1234567812345678', '-in', join(dir, 'payload'), '-sigfile', join(dir, 'sig')]).toString();
+    expect(out).to.match(/Signature Verified Successfully/);
+    // one changed byte and openssl refuses
+    writeFileSync(join(dir, 'payload'), receipt.payload.replace(trade.id, trade.id.slice(0, -1) + (trade.id.endsWith('0') ? '1' : '0')), 'utf8');
+    expect(() => execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'pub.pem'), '-rawin', '-digest', 'sm3', '-pkeyopt', 'distid:1234567812345678', '-in', join(dir, 'payload'), '-sigfile', join(dir, 'sig')], { stdio: 'pipe' })).to.throw();
+
+    const after = await wallet(l, m.buyer.auth);
+    expect(after.availableFen).to.equal(95_000);
+    expect(after.heldFen).to.equal(0);
+    const ownerWallet = await wallet(l, m.owner.auth);
+    expect(ownerWallet.revenueFen).to.equal(4500);
+    const fee = l.srv.app.trade.contracts.platformFeeFen();
+    expect(fee).to.be.at.least(500);
+    const st = await l.http().get('/v1/ledger/statements').set(m.buyer.auth);
+    expect(st.body.transactions.map((t: { kind: string }) => t.kind)).to.deep.equal(['top-up', 'hold']);
+    expect(l.srv.app.trade.contracts.tradeLedger(trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'capture']);
+    const ost = await l.http().get('/v1/ledger/statements').set(m.owner.auth);
+    const cap = ost.body.transactions.find((t: { kind: string }) => t.kind === 'capture');
+    expect(cap.entries).to.deep.include({ accountId: `revenue:${m.owner.orgId}`, amount: 4500 });
+    expect(cap.entries).to.deep.include({ accountId: 'fee:platform', amount: 500 });
+
+    // the job ran exactly once, the audit chain verifies
+    const job = l.srv.db.prepare('SELECT state, attempts FROM jobs WHERE trade_id = ?').get(trade.id) as { state: string; attempts: number };
+    expect(job).to.deep.equal({ state: 'done', attempts: 1 });
+    expect((await l.http().post('/v1/audit/checkpoints').set(l.operator.auth)).status).to.equal(201);
+    const v = await l.http().get('/v1/audit/verify').set(l.operator.auth);
+    expect(v.body.ok, JSON.stringify(v.body)).to.equal(true);
+  });
+
+  it('a rejected trade releases the hold; a negative-list denial never reaches a reviewer and releases at once', async () => {
+    const start = (await wallet(l, m.buyer.auth)).availableFen;
+    const { trade } = await quoteAndSubmit(l, m);
+    expect((await wallet(l, m.buyer.auth)).availableFen).to.equal(start - 5000);
+    const r = await l.http().post(`/v1/reviews/${trade.id}/decision`).set(m.reviewer.auth).send({ decision: 'reject', reason: 'purpose statement too vague' });
+    expect(r.status).to.equal(200);
+    expect(r.body.state).to.equal('rejected');
+    expect((await wallet(l, m.buyer.auth)).availableFen).to.equal(start);
+
+    const denied = await quoteAndSubmit(l, m, { purpose: { code: 'market-research', statement: 'build a blacklist of big spenders' } });
+    expect(denied.status).to.equal(201);
+    expect(denied.trade.state).to.equal('rejected');
+    expect(denied.trade.screening.decision).to.equal('deny');
+    expect(denied.trade.screening.findings.map((f: { ruleId: string }) => f.ruleId)).to.include('NL-05');
+    expect((await wallet(l, m.buyer.auth)).availableFen).to.equal(start);
+    const queue = await l.http().get('/v1/reviews').set(m.reviewer.auth);
+    expect(queue.body.items.map((t: { id: string }) => t.id)).to.not.include(denied.trade.id);
+    // a cross-border destination goes to review with the rule named
+    const xb = await quoteAndSubmit(l, m, { destination: 'DE' });
+    expect(xb.trade.state).to.equal('under_review');
+    expect(xb.trade.screening.findings.map((f: { ruleId: string }) => f.ruleId)).to.include('NL-07');
+    await l.http().post(`/v1/trades/${xb.trade.id}/cancel`).set(m.buyer.auth).set('Idempotency-Key', `cancel-${xb.trade.id}`).send({ reason: 'changed plans' });
+    expect((await wallet(l, m.buyer.auth)).availableFen).to.equal(start);
+  });
+
+  it('a buyer cannot set price or status, replays are idempotent, a reused key with another body is 409', async () => {
+    const q = await l.http().post(`/v1/offers/${m.offer.id}/quotes`).set(m.buyer.auth).send({
+      computation: { kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: [], filters: [] },
+      purpose: { code: 'tourism-planning', statement: 'Count visitors for staffing plans' },
+      destination: 'CN',
+      price: 1,
+    });
+    expect(q.status).to.equal(422);
+    expect(q.body.errors.map((e: { path: string }) => e.path)).to.include('body.price');
+    const good = await l.http().post(`/v1/offers/${m.offer.id}/quotes`).set(m.buyer.auth).send({
+      computation: { kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: [], filters: [] },
+      purpose: { code: 'tourism-planning', statement: 'Count visitors for staffing plans' },
+      destination: 'CN',
+    });
+    const computation = { kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: [], filters: [] };
+    const s1 = await l.http().post('/v1/trades').set(m.buyer.auth).set('Idempotency-Key', 'same-key-123').send({ quote: good.body, computation, status: 'approved' });
+    expect(s1.status).to.equal(422);
+    expect(s1.body.errors.map((e: { path: string }) => e.path)).to.include('body.status');
+    const a = await l.http().post('/v1/trades').set(m.buyer.auth).set('Idempotency-Key', 'same-key-456').send({ quote: good.body, computation });
+    const b = await l.http().post('/v1/trades').set(m.buyer.auth).set('Idempotency-Key', 'same-key-456').send({ quote: good.body, computation });
+    expect(a.status).to.equal(201);
+    expect(b.status).to.equal(201);
+    expect(b.body.id).to.equal(a.body.id);
+    expect(b.headers['idempotent-replayed']).to.equal('true');
+    const c = await l.http().post('/v1/trades').set(m.buyer.auth).set('Idempotency-Key', 'same-key-456').send({ quote: good.body, computation: { ...computation, groupBy: ['region'] } });
+    expect(c.status).to.equal(409);
+    expect(c.body.type).to.match(/idempotency-key-reused$/);
+    const none = await l.http().post('/v1/trades').set(m.buyer.auth).send({ quote: good.body, computation });
+    expect(none.status).to.equal(400);
+    expect(none.body.type).to.match(/missing-idempotency-key$/);
+    // a tampered quote (cheaper price) is refused
+    const cheap = structuredClone(good.body);
+    cheap.statement.priceFen = 1;
+    const t = await l.http().post('/v1/trades').set(m.buyer.auth).set('Idempotency-Key', 'cheap-quote-1').send({ quote: cheap, computation });
+    expect(t.status).to.equal(422);
+    await l.http().post(`/v1/trades/${a.body.id}/cancel`).set(m.buyer.auth).set('Idempotency-Key', `cancel-${a.body.id}`).send({ reason: 'test done' });
+  });
+
+  it('after the full trade, neither the data directory nor the logs hold any of the CSV\'s identifier, measure or attribute values', async () => {
+    const secrets = m.fixture.secrets.filter((s) => s.length >= 6);
+    expect(secrets.length).to.be.greaterThan(100);
+    const hits: string[] = [];
+    const scan = (dir: string) => {
+      for (const name of readdirSync(dir)) {
+        const p = join(dir, name);
+        if (statSync(p).isDirectory()) scan(p);
+        else {
+          const buf = readFileSync(p);
+          const text = buf.toString('latin1');
+          for (const s of secrets) if (text.includes(s)) hits.push(`${p}: ${s}`);
+        }
+      }
+    };
+    scan(l.srv.config.dataDir);
+    const logs = l.logs.join('\n');
+    for (const s of secrets) if (logs.includes(s)) hits.push(`log: ${s}`);
+    expect(l.logs.length).to.be.greaterThan(20);
+    expect(hits).to.deep.equal([]);
+    // and no token or private key in the logs
+    expect(logs).to.not.include(l.operator.token);
+    expect(logs).to.not.match(/BEGIN PRIVATE KEY/);
+  });
+});
