@@ -146,7 +146,8 @@ describe('crypto: SM2 keys, signatures and encryption', () => {
       encodeSm2Signature(n, s),
       encodeSm2Signature(r, n - r), // t = r + s = 0 mod n
       encodeSm2Signature(r, n - s), // the "malleated" s is not valid in SM2
-      seq(int(`00${rh}`) + int(sh)), // padded with a needless zero unless the top bit is set
+      seq(int(`0000${rh}`) + int(sh)), // needless leading zero bytes in r (non-minimal INTEGER)
+      seq(int(rh) + int(`0000${sh}`)), // … and in s
       seq(int(rh) + int(sh) + '0500'), // trailing element
       Uint8Array.of(...der, 0), // trailing garbage
       fromHex(`3081${toHex(der).slice(2)}`), // long-form length for a short value
