@@ -47,8 +47,8 @@ export class HeEvaluator {
     const { manifest } = input;
     const params = BFV_PARAMS[manifest.he.paramsId];
     if (!params) throw new DomainError('he-params', `unknown HE parameter set ${manifest.he.paramsId}`);
-    checkOverflow(manifest.schema, manifest.rowCount, computation, params);
     const plan = planAggregate(manifest, computation);
+    checkOverflow(manifest.schema, manifest.rowCount, computation, params);
 
     // ciphertext refs per (partition, column), in seq order
     const refs = new Map<string, BlobRef[]>();

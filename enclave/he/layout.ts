@@ -174,7 +174,7 @@ export function planAggregate(manifest: BundleManifest, computation: AggregateCo
   const columns = columnsFor(computation);
   for (const id of columns) {
     if (!layout.columns.some((c) => c.id === id)) {
-      throw new DomainError('he-unsupported-layout', `this bundle has no homomorphic column ${id} (its bounds exceed the HE plain modulus); use the SQL computation instead`, { column: id });
+      throw new DomainError('he-overflow', `${id.endsWith('^2') ? 'variance' : 'sum'} of "${id.replace(/\^2$/, '')}" could overflow: its declared bounds exceed the exact range of the HE parameters; use the SQL computation instead`, { column: id });
     }
   }
   return { groupBy: [...computation.groupBy], columns, groups: sorted };

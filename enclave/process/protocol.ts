@@ -30,6 +30,23 @@ export const ResponseEnvelope = z.discriminatedUnion('ok', [
 ]);
 export type ResponseEnvelope = z.infer<typeof ResponseEnvelope>;
 
+/**
+ * First message the parent sends: where the keystore lives and the operator key to pin (first start) or
+ * check (later starts). The master secret travels over the IPC channel, not argv or the child's environment;
+ * without it the child falls back to SHUYU_MASTER_SECRET / SHUYU_MASTER_SECRET_FILE.
+ */
+export const InitMessage = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    kind: z.literal('init'),
+    dataDir: z.string().min(1),
+    operatorPublicKeyPem: z.string().min(1),
+    masterSecret: z.string().min(16).optional(),
+    masterSecretFile: z.string().min(1).optional(),
+  })
+  .strict();
+export type InitMessage = z.infer<typeof InitMessage>;
+
 /** First message the enclave sends after start: it is ready (keystore opened or created). */
 export const ReadyMessage = z
   .object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('ready'), created: z.boolean() })
@@ -111,8 +128,8 @@ export const AggregateReleaseRequest = z
     manifest: BundleManifest,
     computation: AggregateComputation,
     /** B's SignedApproval and ReviewerCertificate, verified in the enclave (unknown here on purpose). */
-    approval: z.unknown(),
-    reviewerCertificate: z.unknown(),
+    approval: z.unknown().optional(),
+    reviewerCertificate: z.unknown().optional(),
     policy: OutputPolicy,
     budget: BudgetTerms.optional(),
     encrypted: EncryptedAggregate,

@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DomainError } from '../../contracts/errors.js';
+import { HeContext } from '../he/seal.js';
+import { assertSecretOutside, openOrCreateKeystore, publicInfoOf } from '../keystore/keystore.js';
+import { PrivacyBudgetLedger } from '../privacy/ledger.js';
+import { handlers } from './handlers/index.js';
+import type { EnclaveContext } from './handlers/types.js';
+import { InitMessage, PROTOCOL_VERSION, RequestEnvelope, type ResponseEnvelope, type WireError } from './protocol.js';
+
+/**
+ * The enclave process (forked by EnclaveClient). It holds every secret key; its only way in or out is the
+ * IPC channel, every message validated with zod. Requests are handled one at a time (SEAL is
+ * single-threaded here), each answered exactly once by id. It exits when its parent goes away.
+ */
+
+if (!process.send) {
+  console.error('enclave/process/entry.ts must be started by EnclaveClient (child_process.fork)');
+  process.exit(2);
+}
+const send = (m: unknown): void => void process.send!(m);
+
+const toWire = (e: unknown): WireError =>
+  e instanceof DomainError
+    ? { type: e.type, message: e.message, detail: JSON.parse(JSON.stringify(e.detail ?? {})) as Record<string, unknown> }
+    : // never echo internals of an unexpected failure across the boundary
+      { type: 'enclave-internal', message: 'the enclave failed to process the request', detail: {} };
+
+let ctx: EnclaveContext | undefined;
+let queue: Promise<void> = Promise.resolve();
+
+async function init(msg: InitMessage): Promise<void> {
+  const keystoreDir = join(msg.dataDir, 'keystore');
+  let secret = msg.masterSecret ?? process.env.SHUYU_MASTER_SECRET;
+  const file = msg.masterSecretFile ?? (secret ? undefined : process.env.SHUYU_MASTER_SECRET_FILE);
+  if (!secret && file) {
+    assertSecretOutside(keystoreDir, file);
+    secret = readFileSync(file, 'utf8').trim();
+  }
+  if (!secret) throw new DomainError('keystore-master-secret', 'no master secret: pass it at start or set SHUYU_MASTER_SECRET / SHUYU_MASTER_SECRET_FILE');
+  const { keystore, created } = await openOrCreateKeystore({ dir: keystoreDir, masterSecret: secret, operatorPublicKeyPem: msg.operatorPublicKeyPem });
+  secret = undefined;
+  const he = await HeContext.create(keystore.he.params);
+  ctx = {
+    dataDir: msg.dataDir,
+    keystore,
+    he,
+    decryptor: he.decryptor(keystore.he.secretKey),
+    ledger: PrivacyBudgetLedger.open(join(keystoreDir, 'privacy-budget.sqlite')),
+    publicInfo: publicInfoOf(keystore),
+    testMode: process.env.SHUYU_ENCLAVE_TEST_MODE === '1',
+  };
+  send({ v: PROTOCOL_VERSION, kind: 'ready', created });
+}
+
+async function handle(raw: unknown): Promise<void> {
+  const env = RequestEnvelope.safeParse(raw);
+  const id = typeof (raw as { id?: unknown })?.id === 'string' ? (raw as { id: string }).id : '';
+  const reply = (r: { ok: true; result: unknown } | { ok: false; error: WireError }): void => send({ v: PROTOCOL_VERSION, id, ...r } satisfies ResponseEnvelope);
+  if (!env.success) return reply({ ok: false, error: { type: 'enclave-bad-message', message: 'malformed message envelope', detail: {} } });
+  const h = handlers[env.data.type];
+  if (!h) return reply({ ok: false, error: { type: 'enclave-unknown-message', message: `unknown message type ${env.data.type}`, detail: {} } });
+  if (!ctx) return reply({ ok: false, error: { type: 'enclave-not-ready', message: 'the enclave has not finished starting', detail: {} } });
+  const payload = h.request.safeParse(env.data.payload);
+  if (!payload.success) {
+    return reply({
+      ok: false,
+      error: { type: 'enclave-bad-request', message: `${env.data.type}: ${payload.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, detail: {} },
+    });
+  }
+  try {
+    const result = h.response.parse(await h.handle(payload.data, ctx));
+    reply({ ok: true, result });
+  } catch (e) {
+    if (!(e instanceof DomainError)) console.error(`enclave: ${env.data.type} failed:`, e instanceof Error ? e.message : e);
+    reply({ ok: false, error: toWire(e) });
+  }
+}
+
+process.on('message', (raw: unknown) => {
+  if ((raw as { kind?: unknown })?.kind === 'init') {
+    const m = InitMessage.safeParse(raw);
+    queue = queue.then(() =>
+      (m.success ? init(m.data) : Promise.reject(new DomainError('enclave-bad-message', 'malformed init message'))).catch((e) => {
+        send({ v: PROTOCOL_VERSION, kind: 'start-failed', error: toWire(e) });
+        setTimeout(() => process.exit(1), 50);
+      }),
+    );
+    return;
+  }
+  queue = queue.then(() => handle(raw));
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,10 @@
+import { releaseAggregate as release } from '../../release/aggregate.js';
+import { AggregateReleaseRequest, AggregateReleaseResponse } from '../protocol.js';
+import { defineHandler } from './types.js';
+
+export const releaseAggregate = defineHandler({
+  request: AggregateReleaseRequest,
+  response: AggregateReleaseResponse,
+  handle: (payload, ctx) =>
+    release(payload, { keystore: ctx.keystore, decryptor: ctx.decryptor, ledger: ctx.ledger, testMode: ctx.testMode }),
+});

@@ -1,0 +1,179 @@
+import { AggregateComputation, type AggregateComputation as AggregateComputationT } from '../../contracts/computation.js';
+import { scaleOf } from '../../contracts/dataset/schema.js';
+import { DomainError } from '../../contracts/errors.js';
+import { computationHash, verifyApproval } from '../../contracts/review/approval.js';
+import { fromB64, sm3Hex } from '../crypto/index.js';
+import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
+import { checkOverflow, planAggregate } from '../he/layout.js';
+import type { HeDecryptor } from '../he/seal.js';
+import { applyOutputGate, type GroupResult, type OutputSpec } from '../privacy/gate.js';
+import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
+import { signReceipt } from '../receipt.js';
+import type { Keystore } from '../keystore/keystore.js';
+import type { AggregateReleaseRequest, AggregateReleaseResponse, AggregateResult } from '../process/protocol.js';
+import { AggregateReleaseRequest as AggregateReleaseRequestSchema } from '../process/protocol.js';
+import { buildReceiptPayload } from './payload.js';
+
+/**
+ * Release of a homomorphic aggregate (issue 3 §5), inside the enclave process:
+ *  1. re-verify the approval (B's verifyApproval, the operator key pinned at first start) against the
+ *     trade, the dataset commitment recomputed from the manifest, and the computation's hash;
+ *  2. check that the encrypted aggregate is for exactly this dataset and computation and has exactly the
+ *     groups and columns the layout plans (no extra ciphertext gets decrypted);
+ *  3. decrypt ONE value per group per column (the decryptor refuses per-slot vectors);
+ *  4. compute the metrics exactly (BigInt fixed point), apply D's output gate (k-suppression on the
+ *     enclave's own row counts; DP when the offer asks), and sign the receipt.
+ */
+
+export interface ReleaseContext {
+  keystore: Keystore;
+  decryptor: HeDecryptor;
+  ledger?: PrivacyBudgetLedger;
+  /** Only a test enclave (SHUYU_ENCLAVE_TEST_MODE=1) accepts policy mode 'exact-for-tests'. */
+  testMode: boolean;
+  now?: () => Date;
+}
+
+const refuse = (type: string, message: string, detail: Record<string, unknown> = {}) => new DomainError(type, message, detail);
+
+export const metricName = (m: { op: string; measure?: string }): string => (m.op === 'count' ? 'count' : `${m.op}(${m.measure})`);
+
+export function releaseAggregate(input: AggregateReleaseRequest, ctx: ReleaseContext): AggregateReleaseResponse {
+  const parsed = AggregateReleaseRequestSchema.safeParse(input);
+  if (!parsed.success) throw refuse('release-invalid', `release request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const req = parsed.data;
+  const manifest: BundleManifest = req.manifest;
+  const computation: AggregateComputationT = AggregateComputation.parse(req.computation);
+  const ks = ctx.keystore;
+
+  // 1. approval, bound to what is actually being released
+  const commitment = manifestCommitment(manifest);
+  if (commitment !== manifest.commitment) throw refuse('release-refused', 'the manifest does not match its commitment');
+  const hash = computationHash(computation);
+  const check = verifyApproval(req.approval, req.reviewerCertificate, ks.operatorPublicKeyPem, {
+    tradeId: req.trade.tradeId,
+    datasetId: req.trade.datasetId,
+    datasetCommitment: commitment,
+    computationHash: hash,
+    buyerOrgId: req.trade.buyerOrgId,
+    now: (ctx.now ?? (() => new Date()))(),
+  });
+  if (!check.ok) throw refuse('approval-invalid', `release refused: ${check.reason}`, { reason: check.reason });
+  const st = (req.approval as { statement: { offerId: string; offerVersion: number } }).statement;
+  if (st.offerId !== req.trade.offerId || st.offerVersion !== req.trade.offerVersion) {
+    throw refuse('approval-invalid', 'release refused: the approval is for another offer or offer version');
+  }
+  if (req.policy.mode === 'exact-for-tests' && !ctx.testMode) throw refuse('release-refused', "policy mode 'exact-for-tests' is only accepted by a test enclave");
+
+  // 2. the ciphertexts are for this dataset, these keys and this computation, in exactly the planned shape
+  const enc = req.encrypted;
+  if (enc.datasetCommitment !== commitment) throw refuse('release-refused', 'the encrypted aggregate is for another dataset version');
+  if (enc.computationHash !== hash) throw refuse('release-refused', 'the encrypted aggregate is for another computation');
+  if (enc.paramsId !== ks.he.params.id || manifest.he.paramsId !== ks.he.params.id) throw refuse('release-refused', 'HE parameters differ from this enclave');
+  if (manifest.he.publicKeyFingerprint !== sm3Hex(ks.he.publicKey)) throw refuse('release-refused', "the bundle was not sealed to this enclave's HE key");
+  const plan = planAggregate(manifest, computation);
+  checkOverflow(manifest.schema, manifest.rowCount, computation, ks.he.params);
+  if (enc.groups.length !== plan.groups.length) throw refuse('release-refused', `expected ${plan.groups.length} groups, got ${enc.groups.length}`);
+  plan.groups.forEach((g, i) => {
+    const e = enc.groups[i]!;
+    if (e.key.length !== g.key.length || e.key.some((k, j) => k !== g.key[j])) throw refuse('release-refused', `group ${i} has an unexpected key`);
+    const want = g.partitions.length === 0 ? [] : [...plan.columns].sort();
+    const got = Object.keys(e.columns).sort();
+    if (want.length !== got.length || want.some((c, j) => c !== got[j])) throw refuse('release-refused', `group ${i} does not carry exactly the columns ${want.join(', ') || '(none)'}`);
+  });
+
+  // 3. decrypt one value per group per column
+  const dims = plan.groupBy.map((n) => manifest.schema.columns.find((c) => c.name === n)!);
+  const totals = enc.groups.map((e, i) => {
+    const t: Record<string, bigint> = {};
+    for (const [col, b64] of Object.entries(e.columns)) {
+      let bytes: Uint8Array;
+      try {
+        bytes = fromB64(b64);
+      } catch {
+        throw refuse('he-ciphertext-invalid', `group ${i} column ${col}: not base64`);
+      }
+      t[col] = ctx.decryptor.decryptAggregate(bytes, `group ${i} column ${col}`);
+    }
+    return t;
+  });
+
+  // 4. exact metrics, then the gate
+  const outputs = computation.metrics.map(metricName);
+  const bounds: Record<string, [number, number]> = {};
+  const specs: Record<string, OutputSpec> = {};
+  for (const m of computation.metrics) {
+    const name = metricName(m);
+    if (m.op === 'count') {
+      bounds[name] = [0, 1];
+      specs[name] = { kind: 'count', scale: 0 };
+    } else {
+      const col = manifest.schema.columns.find((c) => c.name === m.measure)!;
+      bounds[name] = col.bounds as [number, number];
+      specs[name] = { kind: m.op, scale: m.op === 'sum' ? scaleOf(col.type) : scaleOf(col.type) + 4 };
+    }
+  }
+  const nulls = new Map<number, Set<string>>();
+  const groups: GroupResult[] = totals.map((t, gi) => {
+    const n = t._count ?? 0n;
+    const values: Record<string, number> = {};
+    const nullSet = new Set<string>();
+    for (const m of computation.metrics) {
+      const name = metricName(m);
+      const v = metricValue(m, n, t, manifest);
+      if (v === null) nullSet.add(name);
+      else values[name] = v;
+    }
+    nulls.set(gi, nullSet);
+    const key = plan.groups[gi]!.key.map((code, j) => dims[j]!.values![code]!);
+    return { key, rows: Number(n), values };
+  });
+  if (req.policy.dp && req.policy.mode !== 'exact-for-tests' && !(req.budget && ctx.ledger)) {
+    // DP without a budget would let a buyer average noise away; refuse rather than release.
+    throw refuse('release-refused', 'a DP release needs the offer’s ε budget terms');
+  }
+  const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
+  const gate = applyOutputGate(groups, req.policy, {
+    bounds,
+    outputs: specs,
+    ...(req.budget && ctx.ledger
+      ? { budget: { ledger: ctx.ledger, buyerOrgId: req.trade.buyerOrgId, datasetId: req.trade.datasetId, limitEpsilon: req.budget.limitEpsilon, chargeKey: req.budget.chargeKey } }
+      : {}),
+  });
+  const result: AggregateResult = {
+    kind: 'aggregate',
+    groupBy: plan.groupBy,
+    outputs,
+    groups: gate.groups.map((g) => {
+      const nullSet = nulls.get(keyIndex.get(JSON.stringify(g.key))!) ?? new Set<string>();
+      return { key: g.key, values: Object.fromEntries(outputs.map((o) => [o, nullSet.has(o) ? null : (g.values[o] ?? null)])) };
+    }),
+    suppressed: gate.suppressed,
+  };
+  const payload = buildReceiptPayload({ trade: req.trade, datasetCommitment: commitment, computation, result, privacy: { ...gate.privacy } });
+  const receipt = signReceipt(payload, ks.signing);
+  return { receipt, result, privacy: { ...gate.privacy } };
+}
+
+function metricValue(m: { op: string; measure?: string }, n: bigint, t: Record<string, bigint>, manifest: BundleManifest): number | null {
+  if (m.op === 'count') return Number(n);
+  const col = manifest.schema.columns.find((c) => c.name === m.measure)!;
+  const unit = 10 ** scaleOf(col.type);
+  const s = t[m.measure!] ?? 0n;
+  if (n === 0n) return null; // SQL: SUM/AVG/VAR of no rows is NULL
+  switch (m.op) {
+    case 'sum':
+      return Number(s) / unit;
+    case 'mean':
+      return Number(s) / Number(n) / unit;
+    case 'variance':
+    case 'stddev': {
+      if (n < 2n) return null; // sample variance needs two rows
+      const q = t[`${m.measure}^2`] ?? 0n;
+      const v = Number(n * q - s * s) / Number(n * (n - 1n)) / (unit * unit);
+      return m.op === 'variance' ? v : Math.sqrt(v);
+    }
+    default:
+      throw refuse('computation-invalid', `unsupported op ${m.op}`);
+  }
+}

@@ -1,0 +1,142 @@
+import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { DatasetSchema } from '../../contracts/dataset/schema.js';
+import type { AggregateComputation } from '../../contracts/computation.js';
+import { certifyReviewer, computationHash, signApproval } from '../../contracts/review/approval.js';
+import { newId } from '../../contracts/ids.js';
+import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
+
+/**
+ * Generated test data for the HE/enclave tests: a deterministic (seeded) table with negative numbers,
+ * decimals, a dimension value that never occurs (empty group) and one that occurs a few times (below k),
+ * a level-3 dimension (not in the HE layout), an identifier and a free-text attribute.
+ */
+
+export const REGIONS = ['north', 'south', 'east', 'west', 'rare', 'unused'];
+export const CHANNELS = ['web', 'store', 'phone'];
+export const SEGMENTS = ['s1', 's2'];
+
+export const testSchema = DatasetSchema.parse({
+  sector: 'credit',
+  columns: [
+    { name: 'customer_id', type: 'identifier', role: 'identifier', level: 3, tags: ['personal'] },
+    { name: 'region', type: 'category', role: 'dimension', level: 1, values: REGIONS },
+    { name: 'channel', type: 'category', role: 'dimension', level: 2, values: CHANNELS },
+    { name: 'segment', type: 'category', role: 'dimension', level: 3, values: SEGMENTS },
+    { name: 'amount', type: 'decimal(2)', role: 'measure', level: 2, bounds: [-60, 60] },
+    { name: 'qty', type: 'int', role: 'measure', level: 2, bounds: [-50, 150] },
+    { name: 'big', type: 'decimal(2)', role: 'measure', level: 2, bounds: [-1000000, 1000000] },
+    { name: 'note', type: 'text', role: 'attribute', level: 3 },
+    { name: 'opened', type: 'date', role: 'attribute', level: 2 },
+  ],
+});
+
+/** Small seeded PRNG (mulberry32) so every run sees the same table. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface TestRow {
+  customer_id: string;
+  region: string;
+  channel: string;
+  segment: string;
+  amount: string;
+  qty: string;
+  big: string;
+  note: string;
+  opened: string;
+}
+
+export function generateRows(n: number, seed = 7): TestRow[] {
+  const r = rng(seed);
+  const rows: TestRow[] = [];
+  for (let i = 0; i < n; i++) {
+    const region = i % 500 === 3 ? 'rare' : REGIONS[Math.floor(r() * 4)]!; // 'rare' few times, 'unused' never
+    const cents = Math.floor(r() * 12001) - 6000;
+    rows.push({
+      customer_id: `CUST-${(100000 + i * 7).toString(36).toUpperCase()}-${i}`,
+      region,
+      channel: CHANNELS[Math.floor(r() * 3)]!,
+      segment: SEGMENTS[Math.floor(r() * 2)]!,
+      amount: (cents / 100).toFixed(2),
+      qty: String(Math.floor(r() * 201) - 50),
+      big: ((Math.floor(r() * 2e8) - 1e8) / 100).toFixed(2),
+      note: `note ${i} zq${Math.floor(r() * 1e9).toString(36)}`,
+      opened: `2024-${String(1 + Math.floor(r() * 12)).padStart(2, '0')}-${String(1 + Math.floor(r() * 28)).padStart(2, '0')}`,
+    });
+  }
+  return rows;
+}
+
+export function writeCsv(path: string, rows: TestRow[]): void {
+  const cols = testSchema.columns.map((c) => c.name) as (keyof TestRow)[];
+  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  writeFileSync(path, [cols.join(','), ...rows.map((r) => cols.map((c) => q(r[c])).join(','))].join('\n') + '\n');
+}
+
+/** The same rows in SQLite (the independent plaintext answer). Measures stored as exact integers too. */
+export function sqliteOf(rows: TestRow[]): Database.Database {
+  const db = new Database(':memory:');
+  db.exec(`CREATE TABLE t (customer_id TEXT, region TEXT, channel TEXT, segment TEXT, amount REAL, amount_c INTEGER, qty INTEGER, big REAL, big_c INTEGER, note TEXT, opened TEXT)`);
+  const ins = db.prepare('INSERT INTO t VALUES (?,?,?,?,?,?,?,?,?,?,?)');
+  const cents = (s: string) => Math.round(Number(s) * 100);
+  db.transaction(() => {
+    for (const r of rows) ins.run(r.customer_id, r.region, r.channel, r.segment, Number(r.amount), cents(r.amount), Number(r.qty), Number(r.big), cents(r.big), r.note, r.opened);
+  })();
+  return db;
+}
+
+/** Operator, a certified reviewer (of another organisation than the buyer) and a way to approve trades. */
+export function makeParties() {
+  const operator = sm2KeyPair();
+  const reviewer = sm2KeyPair();
+  const now = Date.now();
+  const certificate = certifyReviewer(
+    {
+      type: 'shuyu.reviewer-cert.v1',
+      reviewerId: 'reviewer-1',
+      orgId: 'org-platform',
+      publicKeyPem: sm2PublicKeyToPem(reviewer.publicKey),
+      fingerprint: sm2Fingerprint(reviewer.publicKey),
+      issuedAt: new Date(now - 60_000).toISOString(),
+      expiresAt: new Date(now + 3600_000).toISOString(),
+    },
+    operator.privateKey,
+  );
+  const approve = (
+    t: { tradeId: string; datasetId: string; datasetCommitment: string; buyerOrgId: string; offerId: string; offerVersion: number },
+    computation: AggregateComputation,
+    key = reviewer.privateKey,
+  ) =>
+    signApproval(
+      {
+        type: 'shuyu.approval.v1',
+        ...t,
+        buyerUserId: 'buyer-user-1',
+        computationHash: computationHash(computation),
+        reviewerId: 'reviewer-1',
+        reviewerKeyFingerprint: sm2Fingerprint(reviewer.publicKey),
+        decidedAt: new Date(now - 1000).toISOString(),
+        expiresAt: new Date(now + 3600_000).toISOString(),
+      },
+      key,
+    );
+  return { operator, operatorPem: sm2PublicKeyToPem(operator.publicKey), reviewer, certificate, approve };
+}
+
+export const newTrade = (datasetCommitment: string) => ({
+  tradeId: newId(),
+  datasetId: 'dataset-1',
+  datasetCommitment,
+  buyerOrgId: 'org-buyer',
+  offerId: 'offer-1',
+  offerVersion: 1,
+});
