@@ -38,7 +38,7 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Rout
         const principal = route.roles === 'public' ? null : deps.authenticate(req.headers.authorization);
         if (principal) res.locals.principal = principal;
         if (principal && route.roles !== 'public' && !route.roles.includes(principal.role)) {
-          throw new HttpProblem('forbidden', `role "${principal.role}" may not ${route.summary.toLowerCase()}; allowed: ${route.roles.join(', ')}`);
+          throw new HttpProblem('forbidden', `role "${principal.role}" may not ${route.summary.toLowerCase()}; allowed: ${route.roles.join(', ')}`, { authz: 'role' });
         }
         const params = route.params ? parsePart(route.params, req.params, 'params') : req.params;
         let object: unknown = null;
@@ -47,7 +47,7 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Rout
           const found = deps.loadObject(route.object.resource, id);
           const visible =
             found !== null && (scopeFor(route.object, principal.role) === 'all' || found.orgIds.includes(principal.orgId));
-          if (!visible) throw new HttpProblem('not-found', `no ${route.object.resource} with id ${id}`);
+          if (!visible) throw new HttpProblem('not-found', `no ${route.object.resource} with id ${id}`, { authz: 'object' });
           object = found!.value;
         }
         const query = route.query ? parsePart(route.query, req.query, 'query') : {};

@@ -98,7 +98,7 @@ export class IdentityService {
 
   authenticate(header: string | undefined): Principal {
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!m) throw new HttpProblem('unauthenticated', 'send your token as "Authorization: Bearer <token>"');
+    if (!m) throw new HttpProblem('unauthenticated', 'send your token as "Authorization: Bearer <token>"', { authz: 'token' });
     const row = this.db
       .prepare(
         `SELECT t.id AS tokenId, t.expires_at AS expiresAt, t.revoked_at AS revokedAt, u.id AS userId, u.org_id AS orgId, u.role, u.name
