@@ -13,6 +13,9 @@ export function sm3Hex(data: Uint8Array | string): string {
   return createHash('sm3').update(asBytes(data)).digest('hex');
 }
 
+/** An incremental SM3 hasher (node:crypto Hash) for streams: `createSm3().update(chunk)…digest()`. */
+export const createSm3 = () => createHash('sm3');
+
 /** SM3 over several parts without concatenating them first. */
 export function sm3Parts(...parts: (Uint8Array | string)[]): Uint8Array {
   const h = createHash('sm3');

@@ -7,11 +7,11 @@
  * Files are exactly what OpenSSL 3 reads and writes (PEM keys, DER signatures, default ID
  * 1234567812345678), so every step can be checked with `openssl pkeyutl … -pkeyopt distid:…`.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import {
+  createSm3,
   CryptoError,
   SM2_DEFAULT_ID,
   sm2Fingerprint,
@@ -129,7 +129,7 @@ export function register(program: Command): void {
     .option('--json', 'print a JSON document instead of text')
     .action(
       action(async (file: string, opts: JsonOpt) => {
-        const h = createHash('sm3');
+        const h = createSm3();
         try {
           for await (const chunk of file === '-' ? process.stdin : createReadStream(file)) h.update(chunk as Buffer);
         } catch (e) {
