@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import { reviewerCertificateFor } from '../../sdk/operator.js';
-import { type CommonOptions, positiveInt, withCommon } from '../common.js';
-import { action, print, table } from '../output.js';
+import { z } from 'zod';
+import { type CommonOptions, positiveInt, readJsonFile, withCommon } from '../common.js';
+import { action, print, table, yuan } from '../output.js';
 import { operatorClient, privateKey } from '../sdk-factory.js';
 
 /** `shuyu admin …`: what the platform operator does — organisations, users, tokens, reviewer certificates. */
@@ -79,6 +80,50 @@ export function register(program: Command): void {
       const cert = reviewerCertificateFor(reviewer, privateKey(opts), { validDays: opts.days });
       const r = await op.submitCertificate(reviewerId, cert);
       print(opts, r, () => `Certified reviewer ${reviewerId}: key ${r.fingerprint.slice(0, 16)}…, valid until ${r.expiresAt}.`);
+    }),
+  );
+
+  registerMoneyAndPolicy(admin);
+}
+
+function registerMoneyAndPolicy(admin: Command): void {
+  withCommon(
+    admin
+      .command('topup <orgId>')
+      .description("credit an organisation's wallet")
+      .requiredOption('--amount-fen <n>', 'amount in fen (1 yuan = 100 fen)', positiveInt)
+      .option('--memo <text>', 'note on the ledger entry', '')
+      .option('--idempotency-key <key>', 'reuse to retry safely (default: a fresh one)'),
+  ).action(
+    action(async (orgId: string, opts: CommonOptions & { amountFen: number; memo: string; idempotencyKey?: string }) => {
+      const t = await operatorClient(opts).topUp(orgId, opts.amountFen, { memo: opts.memo, idempotencyKey: opts.idempotencyKey });
+      print(opts, t, () => `Credited ${yuan(opts.amountFen)} to ${orgId} (ledger transaction ${t.id}).`);
+    }),
+  );
+  withCommon(admin.command('wallet <orgId>').description("an organisation's balances")).action(
+    action(async (orgId: string, opts: CommonOptions) => {
+      const w = await operatorClient(opts).wallet(orgId);
+      print(opts, w, () => `${orgId}: available ${yuan(w.availableFen)}, held ${yuan(w.heldFen)}, revenue ${yuan(w.revenueFen)}`);
+    }),
+  );
+  const policy = admin.command('policy').description('the negative list (负面清单)');
+  withCommon(policy.command('show').description('the active negative list')).action(
+    action(async (opts: CommonOptions) => {
+      const p = await operatorClient(opts).policy();
+      print(opts, p, () => `${p.policyId} v${p.version}: ${p.title.zh} / ${p.title.en}
+` + table(p.rules, [
+        { header: 'rule', get: (r) => r.id },
+        { header: 'effect', get: (r) => r.effect },
+        { header: 'kind', get: (r) => r.kind },
+        { header: 'reason', get: (r) => r.reason.en },
+      ]));
+    }),
+  );
+  withCommon(policy.command('publish <file>').description('publish a new negative-list version (JSON document)')).action(
+    action(async (file: string, opts: CommonOptions) => {
+      const doc = readJsonFile(file, z.record(z.string(), z.unknown()), 'policy') as never;
+      const p = await operatorClient(opts).publishPolicy(doc);
+      print(opts, p, () => `Published ${p.policyId} version ${p.version} (${p.rules.length} rules).`);
     }),
   );
 }
