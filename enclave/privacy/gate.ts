@@ -24,6 +24,7 @@ export interface GroupResult {
 export interface OutputPolicy {
   /** minimum group size k, counted on distinct identifiers when known, rows otherwise */
   minGroupSize: number;
+  /** δ absent or 0: discrete Laplace (pure ε-DP); δ > 0: discrete Gaussian */
   dp?: { epsilon: number; delta?: number };
   /** 'exact-for-tests' skips noise and charging (tests compare with SQLite); never set from buyer input */
   mode?: 'enforce' | 'exact-for-tests';
@@ -90,7 +91,7 @@ const PolicySchema = z
   .object({
     minGroupSize: z.number().int().min(1).max(1_000_000),
     dp: z
-      .object({ epsilon: z.number().positive().max(100), delta: z.number().gt(0).lt(1).optional() })
+      .object({ epsilon: z.number().positive().max(100), delta: z.number().min(0).lt(1).optional() })
       .strict()
       .optional(),
     mode: z.enum(['enforce', 'exact-for-tests']).optional(),
@@ -151,7 +152,8 @@ export function applyOutputGate(groups: GroupResult[], policy: OutputPolicy, ctx
     return outcome;
   }
 
-  const { epsilon, delta } = policy.dp;
+  const epsilon = policy.dp.epsilon;
+  const delta = policy.dp.delta ? policy.dp.delta : undefined; // δ = 0 is pure ε-DP
   const perValueEps = epsilon / Math.max(valueNames.length, 1);
   const perValueDelta = delta !== undefined ? delta / Math.max(valueNames.length, 1) : undefined;
   const mechanismName = delta !== undefined ? 'discrete-gaussian' : 'discrete-laplace';

@@ -1,8 +1,11 @@
 /** Messages between the enclave and its SQL sandbox worker (structured clone; no handles). */
 export interface SandboxJob {
-  columns: { name: string; type: string; bounds?: [number, number] }[];
-  chunks: { wrappedKey: Uint8Array; box: Uint8Array; aad: Uint8Array }[];
-  unwrapPrivateKey: Uint8Array;
+  columns: { name: string; type: string; role: string; bounds?: [number, number] }[];
+  /**
+   * Row chunks with their data keys already unwrapped by the enclave process: the worker never holds the
+   * enclave's long-term SM2 unwrap key, only this dataset's per-chunk keys, which it zeroes after use.
+   */
+  chunks: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }[];
   executed: string;
   /** null: do not compute per-row membership */
   membership: string | null;
@@ -18,6 +21,8 @@ export interface SandboxMembership {
   group: Int32Array;
   /** bit j set when the row feeds aggregate call j */
   mask: Int32Array;
+  /** dense subject number of every dataset row (index = row − 1), when the schema has an identifier */
+  subjects?: Int32Array;
 }
 
 export interface SandboxStats {
@@ -28,6 +33,8 @@ export interface SandboxStats {
   totalMs: number;
   jsHeapBytes: number;
   jsHeapPeakMallocedBytes: number;
+  /** variables in the worker's environment (0: it inherits no secrets) */
+  envKeys: number;
 }
 
 export type SandboxReply =

@@ -1,7 +1,11 @@
 import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { DomainError } from '../../contracts/errors.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SealedRowChunk } from '../format/row-chunk.js';
+import { sm2Decrypt } from '../crypto/index.js';
 import type { SqlPlan } from './validate.js';
 import type { SandboxJob, SandboxMembership, SandboxStats } from './sandbox-protocol.js';
 
@@ -35,9 +39,23 @@ export interface SandboxOutput {
   stats: SandboxStats & { workerStartMs: number; wallMs: number; rssPeakDeltaBytes: number };
 }
 
+/** SM2-unwrap one chunk's data key in the enclave process (GB/T 32918.4 decryption, C1C3C2). */
+function unwrapChunkKey(wrappedKey: Uint8Array, unwrapPrivateKey: Uint8Array, index: number): Uint8Array {
+  let key: Uint8Array;
+  try {
+    key = sm2Decrypt(unwrapPrivateKey, wrappedKey);
+  } catch {
+    throw new DomainError('row-chunk-invalid', `the key of row chunk ${index} cannot be unwrapped with this enclave key`);
+  }
+  if (key.length !== 32) throw new DomainError('row-chunk-invalid', `the key of row chunk ${index} has the wrong length`);
+  return key;
+}
+
 /** The worker is loaded as TypeScript through tsx's loader (the project runs its sources through tsx). */
 function workerSource(): string {
-  const tsxApi = import.meta.resolve('tsx/esm/api');
+  // createRequire rather than import.meta.resolve: this module may itself be loaded through tsx's CJS path
+  const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+  const tsxApi = pathToFileURL(join(tsxRoot, 'dist/esm/api/index.mjs')).href;
   const url = new URL('./worker.ts', import.meta.url).href;
   return `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`;
 }
@@ -46,12 +64,18 @@ function workerSource(): string {
  * Run a checked query over sealed rows in a fresh worker thread with resource limits and a wall-time limit.
  * Only aggregate rows (and, on request, membership bits kept inside the enclave) come back.
  */
-export function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutput> {
+export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutput> {
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
+  const keys: Uint8Array[] = [];
+  try {
+    for (let i = 0; i < input.chunks.length; i++) keys.push(unwrapChunkKey(input.chunks[i]!.sealed.wrappedKey, input.unwrapPrivateKey, i));
+  } catch (e) {
+    for (const k of keys) k.fill(0);
+    throw e;
+  }
   const job: SandboxJob = {
-    columns: input.schema.columns.map((c) => ({ name: c.name, type: c.type, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
-    chunks: input.chunks.map((c) => ({ wrappedKey: c.sealed.wrappedKey, box: c.sealed.box, aad: c.aad })),
-    unwrapPrivateKey: Uint8Array.from(input.unwrapPrivateKey), // the worker zeroes its copy
+    columns: input.schema.columns.map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
+    chunks: input.chunks.map((c, i) => ({ dataKey: keys[i]!, box: c.sealed.box, aad: c.aad })),
     executed: input.plan.executed,
     membership: input.membership ? input.plan.membership : null,
     groupCount: input.plan.groupBy.length,
@@ -78,7 +102,7 @@ export function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutput> {
       settled = true;
       clearTimeout(timer);
       clearInterval(sampler);
-      job.unwrapPrivateKey.fill(0);
+      for (const c of job.chunks) c.dataKey.fill(0); // the worker zeroes its copies; these are ours
       void worker.terminate();
       fn();
     };

@@ -20,10 +20,9 @@ const { Parser } = NodeSqlParser;
 const parser = new Parser();
 const DIALECT = { database: 'sqlite' };
 
-/** The one table a SQL computation sees; rows are the dataset's rows. */
-export const DATASET_TABLE = 'dataset';
-/** Hidden sandbox column holding the row's position in the dataset (never visible to a query). */
-export const ROW_COLUMN = '__row';
+import { DATASET_TABLE, ROW_COLUMN } from './names.js';
+
+export { DATASET_TABLE, ROW_COLUMN };
 
 export type AggregateKind = 'count' | 'sum' | 'mean' | 'min' | 'max';
 
@@ -469,7 +468,7 @@ export function validateSql(query: string, schema: DatasetSchema): SqlValidation
   if (!first.ok) return first;
   // The normalised text must be a fixpoint: re-parsing it must pass the same checks and print the same text,
   // so what SQLite executes is exactly the tree that was checked.
-  const second = checkOnce(first.normalized, schema, true);
+  const second = checkOnce(first.normalized, schema);
   if (!second.ok || second.normalized !== first.normalized) {
     return { ok: false, errors: [{ clause: 'statement', rule: 'normalisation-unstable', message: 'the query does not re-serialise to itself; rewrite it more plainly' }] };
   }
@@ -477,21 +476,24 @@ export function validateSql(query: string, schema: DatasetSchema): SqlValidation
 }
 
 /**
- * The printer quotes every identifier as "name", which node-sql-parser reads back as a double-quoted string.
- * SQLite resolves "name" to the column when one exists, so when re-checking OUR printed text (never user text)
- * those nodes are read as the column references they were printed from.
+ * SQLite reads "name" as the column `name` when such a column exists and as a string otherwise; node-sql-parser
+ * always reads it as a string (and its printer writes every identifier that way). Apply SQLite's rule: a
+ * double-quoted name of a schema column becomes that column reference (and is checked as such); any other
+ * double-quoted token stays a string and is refused as ambiguous.
  */
-function unquoteIdentifiers(node: Node): void {
+function resolveQuotedNames(node: Node, columns: Set<string>): void {
   if (!node || typeof node !== 'object') return;
   for (const [k, v] of Object.entries(node)) {
     if (v && typeof v === 'object') {
-      if ((v as Node).type === 'double_quote_string') (node as Node)[k] = { type: 'column_ref', table: null, column: (v as Node).value };
-      else unquoteIdentifiers(v);
+      const n = v as Node;
+      if (n.type === 'double_quote_string' && typeof n.value === 'string' && columns.has(n.value.toLowerCase())) {
+        (node as Node)[k] = { type: 'column_ref', table: null, column: n.value };
+      } else resolveQuotedNames(v, columns);
     }
   }
 }
 
-function checkOnce(query: string, schema: DatasetSchema, printedByUs = false): SqlValidation {
+function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
   const errors: SqlRefusal[] = [];
   const keyword = leadingKeyword(query);
   if (keyword !== 'SELECT') {
@@ -508,7 +510,7 @@ function checkOnce(query: string, schema: DatasetSchema, printedByUs = false): S
   const parsed = parse(query);
   if (parsed.error) return { ok: false, errors: [...errors, parsed.error] };
   let ast = parsed.ast;
-  if (printedByUs) unquoteIdentifiers(ast);
+  resolveQuotedNames(ast, new Set(schema.columns.map((col) => col.name)));
   if (Array.isArray(ast)) {
     if (ast.length !== 1) errors.push({ clause: 'statement', rule: 'single-statement', message: `${ast.length} statements found; exactly one is allowed` });
     ast = ast[0];
@@ -597,7 +599,10 @@ function checkOnce(query: string, schema: DatasetSchema, printedByUs = false): S
   // ORDER BY: grouped dimensions only (ordering by exact aggregates would leak them before noise)
   for (const o of (ast.orderby ?? []) as Node[]) {
     const e = o.expr;
-    if (e?.type === 'column_ref') {
+    const aliasName = e?.type === 'column_ref' && typeof e.column === 'string' ? e.column.toLowerCase() : null;
+    if (aliasName && names.has(aliasName) && !outputs.some((out) => out.name === aliasName && out.kind === 'dimension')) {
+      c.refuse('ORDER BY', 'order-by', `ORDER BY takes grouped dimensions only; "${aliasName}" is an aggregate output (ordering by exact values leaks them)`);
+    } else if (e?.type === 'column_ref') {
       const col = c.column(e, 'ORDER BY');
       if (col && (col.role !== 'dimension' || !grouped.has(col.name))) c.refuse('ORDER BY', 'order-by', `ORDER BY takes grouped dimensions only; "${col.name}" is not one`);
     } else {

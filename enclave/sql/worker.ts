@@ -1,8 +1,9 @@
 import { parentPort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import initSqlJs from 'sql.js';
-import { openRowChunk } from '../format/row-chunk.js';
-import { DATASET_TABLE, ROW_COLUMN } from './validate.js';
+import { openBox } from '../crypto/box.js';
+import { fromUtf8 } from '../crypto/encoding.js';
+import { DATASET_TABLE, ROW_COLUMN } from './names.js';
 import type { SandboxJob, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
 
 /**
@@ -23,6 +24,37 @@ function sqlType(type: string): string {
 
 const quote = (name: string): string => `"${name}"`; // names are schema-checked [a-z][a-z0-9_]*
 
+class ChunkError extends Error {
+  readonly type = 'row-chunk-invalid';
+}
+
+/**
+ * The row-chunk plaintext is the JSON of { columns, rows } inside a sealBox (enclave/format/row-chunk.ts); the
+ * key was unwrapped by the enclave process. Shape is checked here and value by value while loading.
+ */
+function openChunk(ch: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }, index: number): { columns: string[]; rows: unknown[][] } {
+  let bytes: Uint8Array;
+  try {
+    bytes = openBox(ch.dataKey, ch.box, ch.aad);
+  } catch {
+    throw new ChunkError(`row chunk ${index} failed authentication (tampered, or bound to another bundle/position)`);
+  } finally {
+    ch.dataKey.fill(0);
+  }
+  let parsed: { columns?: unknown; rows?: unknown };
+  try {
+    parsed = JSON.parse(fromUtf8(bytes)) as typeof parsed;
+  } catch {
+    throw new ChunkError(`row chunk ${index} is not valid JSON`);
+  } finally {
+    bytes.fill(0);
+  }
+  if (!Array.isArray(parsed.columns) || !parsed.columns.every((c) => typeof c === 'string') || !Array.isArray(parsed.rows)) {
+    throw new ChunkError(`row chunk ${index} does not have columns and rows`);
+  }
+  return parsed as { columns: string[]; rows: unknown[][] };
+}
+
 function run(job: SandboxJob): SandboxReply {
   const t0 = performance.now();
   const db = new SQL.Database();
@@ -36,6 +68,10 @@ function run(job: SandboxJob): SandboxReply {
     const insertMany = db.prepare(`INSERT INTO ${DATASET_TABLE} VALUES ${new Array(batch).fill(tuple).join(',')}`);
     const insertOne = db.prepare(`INSERT INTO ${DATASET_TABLE} VALUES ${tuple}`);
     const numeric = cols.map((c) => c.type === 'int' || c.type.startsWith('decimal'));
+    // subjects for the differencing defence: identifier values become dense numbers here and never leave
+    const idCol = job.membership ? cols.findIndex((c) => c.role === 'identifier') : -1;
+    const subjectOf = new Map<string | number, number>();
+    const subjects: number[] = [];
     let unsealMs = 0;
     let loadMs = 0;
     let rowId = 0;
@@ -45,7 +81,7 @@ function run(job: SandboxJob): SandboxReply {
     for (let ci = 0; ci < job.chunks.length; ci++) {
       const ch = job.chunks[ci]!;
       const u0 = performance.now();
-      const plain = openRowChunk({ wrappedKey: ch.wrappedKey, box: ch.box }, job.unwrapPrivateKey, ch.aad);
+      const plain = openChunk(ch, ci);
       const u1 = performance.now();
       unsealMs += u1 - u0;
       // chunk column order → schema order
@@ -54,9 +90,12 @@ function run(job: SandboxJob): SandboxReply {
         return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: its columns do not match the dataset schema` } };
       }
       for (const r of plain.rows) {
+        if (!Array.isArray(r) || r.length !== cols.length) return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: a row has the wrong width` } };
         params[filled * width] = ++rowId;
         for (let j = 0; j < cols.length; j++) {
-          let v = r[pos[j]!] ?? null;
+          const raw: unknown = r[pos[j]!] ?? null;
+          if (raw !== null && typeof raw !== 'string' && typeof raw !== 'number') return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: a value is not a scalar` } };
+          let v = raw as string | number | null;
           if (numeric[j] && v !== null) {
             if (typeof v !== 'number') v = Number(v);
             if (!Number.isFinite(v)) return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: a ${cols[j]!.type} value is not a number` } };
@@ -64,6 +103,12 @@ function run(job: SandboxJob): SandboxReply {
             if (b) v = Math.min(Math.max(v, b[0]), b[1]);
           }
           params[filled * width + 1 + j] = v;
+        }
+        if (idCol >= 0) {
+          const idv = (r[pos[idCol]!] ?? `\u0000row${rowId}`) as string | number; // a missing identifier is its own subject
+          let sIdx = subjectOf.get(idv);
+          if (sIdx === undefined) subjectOf.set(idv, (sIdx = subjectOf.size));
+          subjects.push(sIdx);
         }
         if (++filled === batch) {
           insertMany.run(params);
@@ -106,7 +151,8 @@ function run(job: SandboxJob): SandboxReply {
         maskArr.push(m);
       }
       stmt.free();
-      membership = { row: Int32Array.from(rowArr), group: Int32Array.from(grpArr), mask: Int32Array.from(maskArr) };
+      membership = { row: Int32Array.from(rowArr), group: Int32Array.from(grpArr), mask: Int32Array.from(maskArr), ...(idCol >= 0 ? { subjects: Int32Array.from(subjects) } : {}) };
+      subjectOf.clear();
     }
     db.exec(`DROP TABLE ${DATASET_TABLE}`); // secure_delete zeroes the freed pages
     const heap = getHeapStatistics();
@@ -123,6 +169,7 @@ function run(job: SandboxJob): SandboxReply {
         totalMs: performance.now() - t0,
         jsHeapBytes: heap.used_heap_size,
         jsHeapPeakMallocedBytes: heap.peak_malloced_memory,
+        envKeys: Object.keys(process.env).length,
       },
     };
   } catch (e) {
@@ -130,12 +177,13 @@ function run(job: SandboxJob): SandboxReply {
     return { ok: false, error: { type: typeof err.type === 'string' ? err.type : 'sql-execution-failed', message: String(err.message ?? e).slice(0, 300) } };
   } finally {
     db.close();
-    job.unwrapPrivateKey.fill(0);
+    for (const ch of job.chunks) ch.dataKey.fill(0);
   }
 }
 
 parentPort!.once('message', (job: SandboxJob) => {
   const reply = run(job);
-  const transfer = reply.ok && reply.membership ? [reply.membership.row.buffer, reply.membership.group.buffer, reply.membership.mask.buffer] : [];
+  const m = reply.ok ? reply.membership : undefined;
+  const transfer = m ? [m.row.buffer, m.group.buffer, m.mask.buffer, ...(m.subjects ? [m.subjects.buffer] : [])] : [];
   parentPort!.postMessage(reply, transfer as ArrayBuffer[]);
 });

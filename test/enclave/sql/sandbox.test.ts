@@ -1,0 +1,120 @@
+import { expect } from 'chai';
+import type Database from 'better-sqlite3';
+import { runSqlComputation } from '../../../enclave/sql/run.js';
+import { validateSql } from '../../../enclave/sql/validate.js';
+import { isDomainError } from '../../../contracts/errors.js';
+import { makeRows, newKeys, referenceDb, schema, sealRows } from './fixture.js';
+
+const EXACT = { minGroupSize: 1, mode: 'exact-for-tests' as const };
+
+async function refusal(p: Promise<unknown>): Promise<{ type: string; message: string; detail: Record<string, unknown> }> {
+  try {
+    await p;
+  } catch (e) {
+    if (isDomainError(e)) return { type: e.type, message: e.message, detail: e.detail };
+    throw e;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode)', function () {
+  this.timeout(90_000);
+  const rows = makeRows(2_500);
+  const keys = newKeys();
+  const chunks = sealRows(rows, keys.publicKey, 600);
+  let ref: Database.Database;
+  before(() => {
+    ref = referenceDb(rows);
+  });
+  after(() => ref.close());
+
+  const QUERIES = [
+    'SELECT COUNT(*) AS n, SUM(amount) AS total, AVG(nights) AS nights, COUNT(amount) AS with_amount FROM dataset',
+    "SELECT region, channel, COUNT(*) AS n, SUM(amount) AS total, MIN(amount) AS lo, MAX(nights) AS hi FROM dataset WHERE region IN ('north', 'south', 'east') GROUP BY region, channel ORDER BY region, channel",
+    "SELECT region, SUM(CASE WHEN nights > 20 THEN amount END) AS long_total, COUNT(CASE WHEN name = 'name-3' OR nights BETWEEN 2 AND 4 THEN 1 END) AS c, COUNT(DISTINCT channel) AS ch, ROUND(AVG(amount), 2) AS avg2, SUM(amount) / COUNT(*) AS per_row, TOTAL(ABS(amount) * 2 + 1) AS t FROM dataset WHERE NOT channel = 'shop' GROUP BY region",
+    "SELECT channel, SUM(amount) AS s FROM dataset WHERE region = 'nowhere' GROUP BY channel",
+  ];
+
+  for (const q of QUERIES) {
+    it(q, async () => {
+      const v = validateSql(q, schema);
+      if (!v.ok) throw new Error(JSON.stringify(v.errors));
+      const got = await runSqlComputation({ query: q, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: EXACT, approvedHash: v.hash });
+      const want = ref.prepare(v.normalized).all() as Record<string, number | string | null>[];
+      expect(got.groups.length).to.equal(want.length);
+      expect(got.outputs).to.deep.equal(Object.keys(want[0] ?? Object.fromEntries(got.outputs.map((o) => [o, null]))));
+      got.groups.forEach((g, i) => {
+        for (const name of got.outputs) {
+          const a = g.values[name];
+          const b = want[i]![name];
+          if (typeof a === 'number' && typeof b === 'number') expect(a, name).to.be.closeTo(b, Math.abs(b) * 1e-12 + 1e-9);
+          else expect(a, name).to.equal(b);
+        }
+      });
+      expect(got.privacy.mechanism).to.equal('none (exact-for-tests)');
+      expect(got.stats.rowsLoaded).to.equal(rows.length);
+      expect(got.queryHash).to.equal(v.hash);
+    });
+  }
+
+  it('the ungrouped query over no rows is withheld by the minimum group size, not released as zero', async () => {
+    const got = await runSqlComputation({ query: "SELECT COUNT(*) AS n, SUM(amount) AS s FROM dataset WHERE region = 'nowhere'", schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: 1 } });
+    expect(got.groups).to.deep.equal([]);
+    expect(got.suppressed).to.deep.equal([[]]);
+  });
+
+  it('counts k on distinct people, not rows', async () => {
+    // people P000000..: ids repeat (0.9 × row), so the 'north' rows of one person count once
+    const got = await runSqlComputation({ query: 'SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: 1, mode: 'exact-for-tests' } });
+    const want = ref.prepare('SELECT region, COUNT(DISTINCT person_id) AS p FROM dataset GROUP BY region').all() as { region: string; p: number }[];
+    const k = Math.max(...want.map((w) => w.p)); // only the biggest group by people survives
+    const gated = await runSqlComputation({ query: 'SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: k, mode: 'exact-for-tests' } });
+    expect(gated.privacy.basis).to.equal('subjects');
+    expect(gated.groups.map((g) => g.key[0])).to.deep.equal(want.filter((w) => w.p >= k).map((w) => w.region));
+    expect(got.groups.length).to.equal(want.length);
+  });
+
+  it('refuses a query that fails the rules, naming them, before anything is unsealed', async () => {
+    const r = await refusal(runSqlComputation({ query: 'SELECT MIN(person_id) FROM dataset', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: EXACT }));
+    expect(r.type).to.equal('sql-refused');
+    expect(r.message).to.contain('identifier-column');
+  });
+
+  it('refuses a query that is not the approved one', async () => {
+    const r = await refusal(runSqlComputation({ query: 'SELECT COUNT(*) FROM dataset', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: EXACT, approvedHash: '0'.repeat(64) }));
+    expect(r.type).to.equal('computation-hash-mismatch');
+  });
+
+  it('refuses exact MIN/MAX (one person\'s value) unless the release is differentially private', async () => {
+    const r = await refusal(runSqlComputation({ query: 'SELECT MAX(amount) FROM dataset', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: 5 } }));
+    expect(r.type).to.equal('privacy-order-statistic-needs-dp');
+  });
+
+  it('a tampered chunk, a chunk from another position, or the wrong key is a typed error', async () => {
+    const tampered = chunks.map((c) => ({ ...c }));
+    const box = Uint8Array.from(tampered[1]!.sealed.box);
+    box[box.length - 40]! ^= 1;
+    tampered[1] = { sealed: { ...tampered[1]!.sealed, box }, aad: tampered[1]!.aad };
+    expect((await refusal(runSqlComputation({ query: 'SELECT COUNT(*) FROM dataset', schema, chunks: tampered, unwrapPrivateKey: keys.privateKey, policy: EXACT }))).type).to.equal('row-chunk-invalid');
+    const swapped = [chunks[1]!, chunks[0]!, ...chunks.slice(2)].map((c, i) => ({ sealed: c.sealed, aad: chunks[i]!.aad }));
+    expect((await refusal(runSqlComputation({ query: 'SELECT COUNT(*) FROM dataset', schema, chunks: swapped, unwrapPrivateKey: keys.privateKey, policy: EXACT }))).type).to.equal('row-chunk-invalid');
+    expect((await refusal(runSqlComputation({ query: 'SELECT COUNT(*) FROM dataset', schema, chunks, unwrapPrivateKey: newKeys().privateKey, policy: EXACT }))).type).to.equal('row-chunk-invalid');
+  });
+
+  it('stops the worker at the wall-time limit and at the SQLite memory limit', async () => {
+    expect((await refusal(runSqlComputation({ query: 'SELECT COUNT(*) FROM dataset', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: EXACT, limits: { timeoutMs: 5 } }))).type).to.equal('sql-timeout');
+    const r = await refusal(runSqlComputation({ query: 'SELECT COUNT(*) FROM dataset', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: EXACT, limits: { maxSqliteHeapMb: 0.05 } }));
+    expect(r.type).to.equal('sql-execution-failed');
+    expect(r.message).to.match(/memory/i);
+  });
+
+  it('the worker sees an empty environment', async () => {
+    process.env.SHUYU_MASTER_SECRET_CANARY = 'must-not-be-visible';
+    try {
+      const got = await runSqlComputation({ query: 'SELECT COUNT(*) AS n FROM dataset', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: EXACT });
+      expect(got.stats.envKeys).to.equal(0);
+    } finally {
+      delete process.env.SHUYU_MASTER_SECRET_CANARY;
+    }
+  });
+});
