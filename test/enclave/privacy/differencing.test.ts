@@ -1,0 +1,99 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { runSqlComputation, type SqlRunRequest } from '../../../enclave/sql/run.js';
+import { DifferencingGuard } from '../../../enclave/privacy/differencing.js';
+import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
+import { isDomainError } from '../../../contracts/errors.js';
+import { makeRows, newKeys, referenceDb, schema, sealRows } from '../sql/fixture.js';
+
+/** 400 rows; exactly one person lives in 'west' (row 8, person P000007 / name-8). */
+const rows = makeRows(400).map((r, i) => {
+  const copy = [...r];
+  if (i === 8) copy[1] = 'west';
+  else if (copy[1] === 'west') copy[1] = 'north';
+  if (i === 8) copy[3] = 777.77;
+  return copy;
+});
+
+async function refusedType(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (isDomainError(e)) return e.type;
+    throw e;
+  }
+  return 'released';
+}
+
+describe('differencing attack, end to end through the SQL sandbox', function () {
+  this.timeout(90_000);
+  const keys = newKeys();
+  const chunks = sealRows(rows, keys.publicKey, 400);
+  let dir: string;
+  let ledger: PrivacyBudgetLedger;
+  let guard: DifferencingGuard;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'shuyu-diff-'));
+    ledger = PrivacyBudgetLedger.open(join(dir, 'privacy.sqlite'));
+    guard = new DifferencingGuard(ledger.database);
+  });
+  afterEach(() => {
+    ledger.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const exact = (query: string, buyer = 'buyer-a'): SqlRunRequest => ({
+    query,
+    schema,
+    chunks,
+    unwrapPrivateKey: keys.privateKey,
+    policy: { minGroupSize: 5 },
+    differencing: { guard, buyerOrgId: buyer, datasetId: 'ds-1', rowCount: rows.length },
+  });
+
+  it('exact releases: "total" then "total minus one person" is refused, whichever way the person is removed', async () => {
+    const total = await runSqlComputation(exact('SELECT SUM(amount) AS s, COUNT(*) AS n FROM dataset'));
+    expect(total.groups).to.have.length(1);
+    expect(await refusedType(runSqlComputation(exact("SELECT SUM(amount) AS s FROM dataset WHERE region <> 'west'")))).to.equal('privacy-differencing-refused');
+    expect(await refusedType(runSqlComputation(exact("SELECT SUM(CASE WHEN name <> 'name-8' THEN amount END) AS s FROM dataset")))).to.equal('privacy-differencing-refused');
+    // a grouped release whose withheld (suppressed) group is one person is the same attack
+    expect(await refusedType(runSqlComputation(exact('SELECT region, SUM(amount) AS s FROM dataset GROUP BY region')))).to.equal('privacy-differencing-refused');
+    // another buyer has its own history; but a single query that isolates one person inside a big group is refused too
+    expect(await refusedType(runSqlComputation(exact("SELECT COUNT(*) AS n, SUM(CASE WHEN name = 'name-8' THEN amount END) AS s FROM dataset", 'buyer-b')))).to.equal('privacy-differencing-refused');
+  });
+
+  it('exact releases that only ever split people into blocks of at least k are answered, and the history survives a restart', async () => {
+    await runSqlComputation(exact('SELECT SUM(amount) AS s FROM dataset'));
+    const byChannel = await runSqlComputation(exact('SELECT channel, COUNT(*) AS n, SUM(amount) AS s FROM dataset GROUP BY channel'));
+    expect(byChannel.groups.map((g) => g.key[0])).to.deep.equal(['shop', 'web']);
+    await runSqlComputation(exact('SELECT SUM(CASE WHEN nights > 15 THEN amount END) AS s FROM dataset'));
+    ledger.close();
+    ledger = PrivacyBudgetLedger.open(join(dir, 'privacy.sqlite'));
+    guard = new DifferencingGuard(ledger.database);
+    expect(await refusedType(runSqlComputation(exact("SELECT SUM(amount) AS s FROM dataset WHERE region <> 'west'")))).to.equal('privacy-differencing-refused');
+  });
+
+  it('DP releases: the same pair is answered but noised and charged as the composed cost', async () => {
+    const ref = referenceDb(rows);
+    const person = (ref.prepare("SELECT amount FROM dataset WHERE name = 'name-8'").get() as { amount: number }).amount;
+    ref.close();
+    const dp = (query: string, key: string): SqlRunRequest => ({
+      query,
+      schema,
+      chunks,
+      unwrapPrivateKey: keys.privateKey,
+      policy: { minGroupSize: 5, dp: { epsilon: 0.5 } },
+      budget: { ledger, buyerOrgId: 'buyer-a', datasetId: 'ds-1', limitEpsilon: 1, chargeKey: key },
+      differencing: { guard, buyerOrgId: 'buyer-a', datasetId: 'ds-1', rowCount: rows.length },
+    });
+    const a = await runSqlComputation(dp('SELECT SUM(amount) AS s FROM dataset', 't-1'));
+    const b = await runSqlComputation(dp("SELECT SUM(amount) AS s FROM dataset WHERE region <> 'west'", 't-2'));
+    expect(a.privacy).to.include({ mechanism: 'discrete-laplace', epsilonSpent: 0.5, epsilonRemaining: 0.5 });
+    expect(b.privacy.epsilonRemaining).to.equal(0);
+    const diff = (a.groups[0]!.values.s as number) - (b.groups[0]!.values.s as number);
+    expect(Math.abs(diff - person)).to.be.greaterThan(0.005); // noise of scale Δ/ε = 2000 on each answer
+    expect(await refusedType(runSqlComputation(dp('SELECT SUM(amount) AS s FROM dataset', 't-3')))).to.equal('privacy-budget-exhausted');
+  });
+});
