@@ -1,5 +1,6 @@
 import { verifyAuditLog, type AuditVerification } from './audit/verify.js';
-import type { SignedCheckpoint } from './audit/chain.js';
+import type { AuditEvent, SignedCheckpoint } from './audit/chain.js';
+import type { AuditInput } from './audit/log.js';
 import { type Actor, type BuyerRef, Context, type ContractsOptions, type DatasetRef } from './context.js';
 import { DomainError } from './errors.js';
 import { accountIds, type LedgerAccount, type LedgerTransaction } from './ledger/ledger.js';
@@ -93,6 +94,13 @@ export function createContracts(options: ContractsOptions) {
     accountIds,
 
     // ── audit ───────────────────────────────────────────────────────────────────────
+    /**
+     * Appends an event for an entity contracts/ does not own (users, organisations, datasets, keys)
+     * to the same chain. Call it inside `transaction` together with the write it records.
+     */
+    recordEvent: (input: AuditInput): AuditEvent => ctx.store.transaction(() => ctx.audit.append(input)),
+    /** One atomic unit over the shared database: the server's own writes and recordEvent commit together. */
+    transaction: <T>(fn: () => T): T => ctx.store.transaction(fn),
     auditEvents: (filter: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string } = {}) => ctx.store.audit.events(filter),
     /** Signs the current head with the platform key (call periodically, e.g. every minute). */
     checkpoint: (): Promise<SignedCheckpoint> => ctx.audit.checkpoint(ctx.signer),

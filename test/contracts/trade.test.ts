@@ -251,3 +251,18 @@ describe('contracts: the whole trade lifecycle through the facade, on SQLite', (
     }
   });
 });
+
+describe('contracts: events of entities the server owns join the same chain', () => {
+  it('recordEvent inside transaction commits with the caller\'s write, or not at all', async () => {
+    const w = world();
+    w.contracts.recordEvent({ actor: 'operator', entityType: 'user', entityId: 'u-1', action: 'user.created', data: { role: 'buyer' } });
+    expect(() =>
+      w.contracts.transaction(() => {
+        w.contracts.recordEvent({ actor: 'owner', entityType: 'dataset', entityId: 'ds-9', action: 'dataset.created' });
+        throw new Error('upload verification failed');
+      }),
+    ).to.throw(/upload/);
+    expect(w.contracts.auditEvents().map((e) => e.action)).to.deep.equal(['user.created']);
+    expect(w.contracts.verifyAudit(await w.contracts.checkpoint())).to.deep.include({ ok: true, events: 1 });
+  });
+});
