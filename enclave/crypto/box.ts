@@ -44,9 +44,20 @@ function assertBytes(...values: unknown[]): void {
 }
 
 export function sealBox(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+  return sealBoxWithIv(key, new Uint8Array(randomBytes(IV_BYTES)), plaintext, aad);
+}
+
+/** The box key's two derived keys — exposed for the format's known-answer vector only. */
+export const boxSubkeys = (key: Uint8Array): { encKey: Uint8Array; macKey: Uint8Array } => deriveKeys(key);
+
+/**
+ * sealBox with a caller-chosen IV: for known-answer tests only. Reusing an IV under one key
+ * reveals the XOR of the plaintexts — production code calls sealBox.
+ */
+export function sealBoxWithIv(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
   const { encKey, macKey } = deriveKeys(key);
-  assertBytes(plaintext, aad);
-  const iv = new Uint8Array(randomBytes(IV_BYTES));
+  assertBytes(plaintext, aad, iv);
+  if (iv.length !== IV_BYTES) throw new CryptoError('bad-input', 'box IV must be 16 bytes');
   const ct = sm4Ctr(encKey, iv, plaintext);
   const out = new Uint8Array(BOX_OVERHEAD + ct.length);
   out[0] = BOX_VERSION;
