@@ -34,7 +34,8 @@ describe('contracts/ledger: double entry in integer fen', () => {
     let total = 0;
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1000, maxLength: 1000 }), (ops) => {
-        const { store, ledger } = setup();
+        const { store, ledger, db } = setup();
+        const totals = db.prepare("SELECT COALESCE(SUM(balance), 0) AS total, COALESCE(MIN(CASE WHEN kind <> 'external' THEN balance END), 0) AS low FROM ledger_accounts");
         const org = (n: number) => `org-${n}`;
         const buyerOf = new Map<number, number>(); // trade → buyer org, as the trade record would know it
         const model = new Map<string, number>(); // what the balances must be
@@ -88,6 +89,9 @@ describe('contracts/ledger: double entry in integer fen', () => {
           } catch (e) {
             if (!isDomainError(e) || !EXPECTED_REFUSALS.has(e.type)) throw e;
           }
+          // after EVERY operation, not only at the end: money is conserved and nothing but the outside world is negative
+          const now = totals.get() as { total: number; low: number };
+          if (now.total !== 0 || now.low < 0) throw new Error(`invariant broken after ${JSON.stringify(o)}: total ${now.total}, lowest ${now.low}`);
         }
         const accounts = store.ledger.accounts();
         const journal = store.ledger.transactions({});
