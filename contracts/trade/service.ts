@@ -84,6 +84,8 @@ export class TradeService {
 
     const policy = this.ctx.policy();
     return this.ctx.store.transaction(() => {
+      const raced = this.ctx.store.trades.getByQuote(q.quoteId); // another process submitted it meanwhile
+      if (raced) return raced;
       admit(this.ctx, { offer, dataset: args.dataset, computation: req.computation, columnsUsed: req.columnsUsed, buyerOrgId: q.buyerOrgId, purpose: q.purpose, destination: q.destination });
       const at = now.toISOString();
       let trade: Trade = {
