@@ -3,7 +3,7 @@ import type { SealProgress, SealResult } from '../dataset/seal.js';
 import { ShuyuClient } from './client.js';
 import { type LocalCheckOptions, type OwnerCheckReport, bundleFromDir, checkCsvLocally, sealCsv, sealTargetOf } from './local-data.js';
 import { type BundleSource, type UploadOptions, uploadBundle } from './upload.js';
-import type { CreateUploadRequest, Dataset, Offer, OfferInput, Page, Statement, Trade, TradeState, Upload, Wallet } from './types.js';
+import type { CreateUploadRequest, Dataset, Offer, OfferInput, OfferWritten, Page, Statement, Trade, TradeState, Upload, Wallet } from './types.js';
 
 /** The data owner: datasets (uploads of sealed bundles), offers on them, revenue. */
 export class OwnerClient extends ShuyuClient {
@@ -43,9 +43,9 @@ export class OwnerClient extends ShuyuClient {
     return this.http.get<Dataset>(`/datasets/${id}`);
   }
 
-  /** Lists an offer (version 1) on one of the organisation's datasets. */
-  createOffer(datasetId: string, input: OfferInput): Promise<Offer> {
-    return this.http.post<Offer>(`/datasets/${datasetId}/offers`, input);
+  /** Lists an offer (version 1) on one of the organisation's datasets; returns it with its listing-time screening. */
+  createOffer(datasetId: string, input: OfferInput): Promise<OfferWritten> {
+    return this.http.post<OfferWritten>(`/datasets/${datasetId}/offers`, input);
   }
 
   /** A dataset's active offers. */
@@ -58,8 +58,8 @@ export class OwnerClient extends ShuyuClient {
   }
 
   /** Publishes version n+1; running trades keep the version they were quoted under. */
-  reviseOffer(offerId: string, input: OfferInput): Promise<Offer> {
-    return this.http.post<Offer>(`/offers/${offerId}/versions`, input);
+  reviseOffer(offerId: string, input: OfferInput): Promise<OfferWritten> {
+    return this.http.post<OfferWritten>(`/offers/${offerId}/versions`, input);
   }
 
   withdrawOffer(offerId: string): Promise<Offer> {

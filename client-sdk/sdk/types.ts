@@ -32,6 +32,9 @@ export type Sample = Out<typeof S.Sample>;
 
 export type OfferInput = In<typeof S.OfferInput>;
 export type Offer = Out<typeof S.Offer>;
+/** An offer as written, with the negative list's listing-time screening of it. */
+export type OfferWritten = Out<typeof S.OfferWritten>;
+export type Evaluation = Out<typeof S.Evaluation>;
 export type SignedQuote = Out<typeof S.SignedQuote>;
 export type SignedApproval = Out<typeof S.SignedApproval>;
 export type QuoteRequest = In<typeof S.QuoteRequest>;

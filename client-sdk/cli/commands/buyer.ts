@@ -6,7 +6,7 @@ import type { BuyerClient } from '../../sdk/buyer.js';
 import { type CommonOptions, positiveInt, readJsonFile, withCommon } from '../common.js';
 import { UsageError, action, print, table, yuan } from '../output.js';
 import { buyerClient } from '../sdk-factory.js';
-import { offerRows } from './owner-offers.js';
+import { offerRows, screeningLines } from './owner-offers.js';
 
 /**
  * `shuyu buyer …`: offers, quotes, requests (quote + submit with an Idempotency-Key), trades, results.
@@ -28,7 +28,7 @@ async function purposeFor(buyer: BuyerClient, offerId: string, opts: RequestOpts
 const priceLine = ({ statement: s }: SignedQuote): string =>
   `price ${yuan(s.priceFen)} (owner ${yuan(s.ownerShareFen)}, platform ${yuan(s.platformFeeFen)}), ${s.rows} rows, ε ${s.epsilonMilli / 1000}, valid until ${s.expiresAt}`;
 
-const tradeLine = (t: Trade): string => `trade ${t.id}: ${t.state}, price ${yuan(t.priceFen)}` + (t.screening ? `, negative list: ${t.screening.decision}` : '');
+const tradeLine = (t: Trade): string => `trade ${t.id}: ${t.state}, price ${yuan(t.priceFen)}`;
 
 function withRequest(cmd: Command): Command {
   return withCommon(cmd)
@@ -71,9 +71,7 @@ export function register(program: Command): void {
       const purpose = await purposeFor(b, offerId, opts);
       const r = await b.request(offerId, { computation, purpose, destination: opts.destination }, { idempotencyKey: opts.idempotencyKey });
       print(opts, r, () => {
-        const lines = [`Quoted: ${priceLine(r.quote)}.`, `Submitted ${tradeLine(r.trade)}.`];
-        for (const f of r.trade.screening?.findings ?? []) lines.push(`  ${f.ruleId} (${f.effect}): ${f.reason.en}`);
-        return lines.join('\n');
+        return [`Quoted: ${priceLine(r.quote)}.`, `Submitted ${tradeLine(r.trade)}.`, screeningLines(r.trade.screening)].filter(Boolean).join('\n');
       });
       return ['rejected', 'cancelled', 'expired', 'failed'].includes(r.trade.state) ? 1 : 0;
     }),

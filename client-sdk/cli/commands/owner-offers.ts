@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { type CommonOptions, readJsonFile, withCommon } from '../common.js';
 import { action, print, table, yuan } from '../output.js';
 import { ownerClient } from '../sdk-factory.js';
-import type { Offer } from '../../sdk/types.js';
+import type { Evaluation, Offer } from '../../sdk/types.js';
 
 /** `shuyu owner offer|offers|revise|withdraw|trades|revenue`. The offer file is B's OfferInput (validated by the server). */
 
@@ -19,12 +19,16 @@ export const offerRows = (offers: Offer[]): string =>
     { header: 'title', get: (o) => o.title },
   ]);
 
+/** The negative list's verdict on a listing or trade, one line per rule that fired. */
+export const screeningLines = (e: Evaluation | null | undefined): string =>
+  !e ? '' : [`Negative list: ${e.decision}${e.findings.length ? '' : ' (no rule fired)'}`, ...e.findings.map((f) => `  ${f.ruleId} (${f.effect}): ${f.reason.en}`)].join('\n');
+
 export function registerOfferCommands(owner: Command): void {
   withCommon(owner.command('offer <datasetId>').description('list an offer on a dataset').requiredOption('--file <offer.json>', 'the offer: title, allowedKinds, allowedColumns, priceModel, platformFeeBps, terms')).action(
     action(async (datasetId: string, opts: CommonOptions & { file: string }) => {
       const input = readJsonFile(opts.file, OfferFile, 'offer') as never;
-      const o = await ownerClient(opts).createOffer(datasetId, input);
-      print(opts, o, () => `Listed offer ${o.id} (version ${o.version}) "${o.title}" on dataset ${datasetId}.`);
+      const w = await ownerClient(opts).createOffer(datasetId, input);
+      print(opts, w, () => `Listed offer ${w.offer.id} (version ${w.offer.version}) "${w.offer.title}" on dataset ${datasetId}.\n${screeningLines(w.screening)}`);
     }),
   );
   withCommon(owner.command('offers <datasetId>').description("a dataset's active offers")).action(
@@ -35,8 +39,8 @@ export function registerOfferCommands(owner: Command): void {
   );
   withCommon(owner.command('revise <offerId>').description('publish a new version of an offer').requiredOption('--file <offer.json>')).action(
     action(async (offerId: string, opts: CommonOptions & { file: string }) => {
-      const o = await ownerClient(opts).reviseOffer(offerId, readJsonFile(opts.file, OfferFile, 'offer') as never);
-      print(opts, o, () => `Offer ${o.id} is now at version ${o.version}.`);
+      const w = await ownerClient(opts).reviseOffer(offerId, readJsonFile(opts.file, OfferFile, 'offer') as never);
+      print(opts, w, () => `Offer ${w.offer.id} is now at version ${w.offer.version}.\n${screeningLines(w.screening)}`);
     }),
   );
   withCommon(owner.command('withdraw <offerId>').description('withdraw an offer (no new quotes)')).action(
