@@ -33,8 +33,9 @@ export function consoleRouter(opts: { distDir?: string } = {}): Router {
   const dir = opts.distDir ?? CONSOLE_DIST_DIR;
   const router = Router();
   router.get('/', (_req, res) => res.redirect(302, '/console/'));
-  router.get('/console', (_req, res) => res.redirect(301, '/console/'));
-  router.get('/console/', (_req, res) => {
+  // Non-strict routing matches /console and /console/ alike: tell them apart by the URL itself.
+  router.get('/console', (req, res) => {
+    if (!req.originalUrl.split('?')[0]!.endsWith('/')) return res.redirect(301, '/console/');
     withPolicy(res);
     const index = path.join(dir, 'index.html');
     if (!existsSync(index)) {

@@ -8,7 +8,7 @@ import { dateTime, num, t, yuan } from '../i18n.js';
 import type { MessageKey } from '../messages.js';
 import type { RouteMatch } from '../router.js';
 import type { Offer } from '../endpoints.js';
-import { dl, mono, notice, pageHeader, section } from '../ui.js';
+import { dl, mono, notice, pageHeader, safeT, section } from '../ui.js';
 import { levelBadge, sectorName } from './catalog.js';
 
 export const tagChip = (tag: string): HTMLElement => h('span', { class: `tag tag-${tag}` }, safeT(`tag.${tag}` as MessageKey, tag));

@@ -145,7 +145,7 @@ export async function reviewTradePage(m: RouteMatch): Promise<Node> {
       'div',
       { class: 'two-col' },
       section(t('review.detail'), tradeFacts(tr, { datasetTitle: rc.dataset.title, offer, remainingEpsilon: typeof remaining === 'number' ? remaining : null })),
-      section(t('trade.computation'), computationBlock(tr)),
+      section(t('trade.computation'), computationBlock(tr, { open: true })),
     ),
     section(t('trade.findings'), findingsBlock(tr)),
     pending

@@ -8,13 +8,13 @@ import { describeComputation } from '../computation.js';
 import type { Offer, Trade } from '../endpoints.js';
 import { dl, mono, notice, safeT, shortHash, stateBadge } from '../ui.js';
 
-export function computationBlock(tr: Trade): HTMLElement {
+export function computationBlock(tr: Trade, opts: { open?: boolean } = {}): HTMLElement {
   return h(
     'div',
     { class: 'computation' },
     h('p', { class: 'readable' }, describeComputation(tr.computation)),
     tr.computation.kind === 'sql' ? h('pre', { class: 'sql' }, tr.computation.query) : null,
-    h('details', null, h('summary', null, 'JSON'), h('pre', null, JSON.stringify(JSON.parse(canonicalJson(tr.computation)), null, 2))),
+    h('details', { open: opts.open ?? false }, h('summary', null, 'JSON'), h('pre', null, JSON.stringify(JSON.parse(canonicalJson(tr.computation)), null, 2))),
   );
 }
 

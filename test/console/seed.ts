@@ -1,0 +1,122 @@
+/**
+ * A real Shuyu deployment for the console tests: E's startServer (temp data dir, free port, the real
+ * forked enclave and job worker), seeded only through F's SDK — organisations and users (operator),
+ * sealed and uploaded demo datasets with offers (owners), a certified reviewer key, a funded buyer and
+ * the three demo trades of seed 001 (client-sdk/demo/scenario.ts): two waiting for review, one denied
+ * by the negative list.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../../server/start.js';
+import { OperatorClient, reviewerCertificateFor } from '../../client-sdk/sdk/operator.js';
+import { OwnerClient } from '../../client-sdk/sdk/owner.js';
+import { BuyerClient } from '../../client-sdk/sdk/buyer.js';
+import { ReviewerClient } from '../../client-sdk/sdk/reviewer.js';
+import type { Offer, Trade, User } from '../../client-sdk/sdk/types.js';
+import { demoDataset, writeDemoCsv } from '../../client-sdk/demo/data.js';
+import { DEMO_TRADES, type DemoTrade } from '../../client-sdk/demo/scenario.js';
+import { sm2KeyPair, sm2PrivateKeyFromPem, sm2PrivateKeyToPem, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
+
+export interface Person {
+  user: User;
+  token: string;
+}
+
+export interface Seeded {
+  srv: RunningServer;
+  url: string;
+  dir: string;
+  logs: string[];
+  operator: { token: string };
+  reviewer: Person & { privateKeyPem: string };
+  buyer: Person;
+  owner: Person;
+  /** the demo trades by expected outcome */
+  trades: Record<DemoTrade['expected'], Trade>;
+  close(): Promise<void>;
+}
+
+const ROWS = 600;
+
+export async function seed(): Promise<Seeded> {
+  const dir = mkdtempSync(join(tmpdir(), 'shuyu-console-'));
+  const logs: string[] = [];
+  const srv = await startServer({
+    dataDir: join(dir, 'data'),
+    port: 0,
+    logLevel: 'info',
+    rateLimitPerMinute: 1_000_000,
+    jobPollMs: 50,
+    env: { SHUYU_MASTER_SECRET: `console-test-${dir}` },
+    logDestination: { write: (s: string) => void logs.push(s) },
+  });
+  const close = async () => {
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const boot = JSON.parse(readFileSync(join(dir, 'data', 'bootstrap.json'), 'utf8')) as { token: string; privateKeyPem: string };
+    const url = srv.url;
+    const op = new OperatorClient({ url, token: boot.token });
+
+    const person = async (orgName: string, name: string, role: User['role']): Promise<Person> => {
+      const org = await op.createOrg({ name: orgName, region: 'CN' });
+      const r = await op.createUser({ orgId: org.id, name, role });
+      return { user: r.user, token: r.token.token };
+    };
+    const [tourismOwner, healthOwner, logisticsOwner, buyer, reviewerP] = await Promise.all([
+      person(DEMO_TRADES[0]!.owner, '李文旅', 'owner'),
+      person(DEMO_TRADES[1]!.owner, '王卫健', 'owner'),
+      person(DEMO_TRADES[2]!.owner, '赵物流', 'owner'),
+      person('滇中旅游规划研究院 Central Yunnan Tourism Planning Institute', '张规划', 'buyer'),
+      person('数据交易合规审查中心 Data Trade Compliance Office', '陈审查', 'reviewer'),
+    ]);
+
+    // The reviewer's SM2 key: the public half registered and certified by the operator; the private PEM
+    // is what the reviewer loads into the page.
+    const kp = sm2KeyPair();
+    const reviewerClient = new ReviewerClient({ url, token: reviewerP.token });
+    await reviewerClient.registerKey(sm2PublicKeyToPem(kp.publicKey));
+    const reviewerUser = (await reviewerClient.me()).user;
+    await op.submitCertificate(reviewerUser.id, reviewerCertificateFor(reviewerUser, sm2PrivateKeyFromPem(boot.privateKeyPem)));
+
+    const owners = { tourism: tourismOwner, health: healthOwner, logistics: logisticsOwner };
+    const offers = await Promise.all(
+      DEMO_TRADES.map(async (t) => {
+        const ds = demoDataset(t.dataset);
+        const owner = new OwnerClient({ url, token: owners[t.dataset].token });
+        const csv = join(dir, `${t.dataset}.csv`);
+        await writeDemoCsv(csv, ds, ROWS);
+        await owner.seal(csv, ds.schema, join(dir, `${t.dataset}.bundle`));
+        const { dataset } = await owner.uploadDir(join(dir, `${t.dataset}.bundle`), { title: ds.title, description: ds.description, keywords: [t.dataset, ds.schema.sector] });
+        // The server answers { offer, listing } (OfferWritten) where the SDK's type says Offer: accept both.
+        const written = (await owner.createOffer(dataset.id, t.offer)) as Offer & { offer?: Offer };
+        return written.offer ?? written;
+      }),
+    );
+
+    await op.topUp(buyer.user.orgId, 5_000_000, { memo: '测试充值 test top-up' });
+    const b = new BuyerClient({ url, token: buyer.token });
+    const trades = {} as Record<DemoTrade['expected'], Trade>;
+    for (const [i, t] of DEMO_TRADES.entries()) {
+      const { trade } = await b.request(offers[i]!.id, { computation: t.computation, purpose: t.purpose, destination: t.destination });
+      trades[t.expected] = trade;
+    }
+    return {
+      srv,
+      url,
+      dir,
+      logs,
+      operator: { token: boot.token },
+      reviewer: { ...reviewerP, user: reviewerUser, privateKeyPem: sm2PrivateKeyToPem(kp.privateKey) },
+      buyer,
+      owner: tourismOwner,
+      trades,
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
