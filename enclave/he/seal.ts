@@ -109,7 +109,7 @@ export class HeContext {
     checkSealHeader(bytes, maxCiphertextBytes(this.params), what);
     const ct = this.seal.CipherText();
     try {
-      guard('he-ciphertext-invalid', what, () => ct.loadArray(this.context, bytes));
+      guard('he-ciphertext-invalid', `${what}: not valid for these HE parameters (SEAL's checked load)`, () => ct.loadArray(this.context, bytes));
       const pid = ct.parmsId;
       const ok = sameParms(pid.values, this.dataParms);
       pid.delete();

@@ -288,8 +288,28 @@ describe('enclave: sealing → HE aggregation → release (issue 3)', function (
       const fakeOperator = sm2KeyPair();
       return refused((b) => ({ ...b, reviewerCertificate: certifyReviewer(parties.certificate.statement, fakeOperator.privateKey) }), 'approval-invalid', /operator/);
     });
-    it('exact-for-tests policy is refused by a production enclave (checked in keystore tests); DP without budget terms', () =>
+    it('a DP policy without the offer’s ε budget terms', () =>
       refused((b) => ({ ...b, policy: { minGroupSize: 1, dp: { epsilon: 1 } } }), 'release-refused', /budget/));
+    it("a production enclave (no SHUYU_ENCLAVE_TEST_MODE) refuses the 'exact-for-tests' policy", async () => {
+      const prod = await EnclaveClient.start({ dataDir: join(dir, 'enclave'), masterSecret: 'test-master-secret-0123456789', operatorPublicKeyPem: parties.operatorPem });
+      try {
+        const trade = newTrade(sealed.manifest.commitment);
+        const r = await prod
+          .releaseAggregate({
+            trade: { tradeId: trade.tradeId, datasetId: trade.datasetId, buyerOrgId: trade.buyerOrgId, offerId: 'offer-1', offerVersion: 1, priceFen: 1 },
+            manifest: sealed.manifest,
+            computation: c,
+            approval: parties.approve(trade, c),
+            reviewerCertificate: parties.certificate,
+            policy: exact,
+            encrypted: await evaluate(c),
+          })
+          .then(() => 'released', (e) => (isDomainError(e) ? e.type : String(e)));
+        expect(r).to.equal('release-refused');
+      } finally {
+        await prod.stop();
+      }
+    });
     it('an encrypted aggregate of another computation', async () => {
       const other = await evaluate(AggregateComputation.parse({ kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'] }));
       return refused((b) => ({ ...b, encrypted: other }), 'release-refused', /another computation/);
