@@ -82,7 +82,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: RouterDeps & { 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number; limit?: number };
     if (e && e.type === 'entity.parse.failed') {
-      return sendProblem(res, problem('malformed-json', 'the request body is not valid JSON; check quoting, commas and brackets'));
+      return sendProblem(res, problem('malformed-json', 'the request body is not a valid JSON object or array; check quoting, commas and brackets'));
     }
     if (e && e.type === 'entity.too.large') {
       return sendProblem(res, problem('payload-too-large', `the JSON body exceeds the limit of ${opts.jsonBodyLimitBytes} bytes`, { limit: opts.jsonBodyLimitBytes }));

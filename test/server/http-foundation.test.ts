@@ -15,7 +15,7 @@ describe('server: HTTP foundation (problems, validation, tokens, pagination, Ope
     expect(r.status).to.equal(400);
     expect(r.headers['content-type']).to.match(PROBLEM);
     expect(r.body.type).to.equal('https://shuyu.local/problems/malformed-json');
-    expect(r.body.detail).to.match(/not valid JSON/);
+    expect(r.body.detail).to.match(/not a valid JSON/);
   });
 
   it('unknown fields are refused and named, wrong types are named', async () => {

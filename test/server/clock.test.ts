@@ -1,0 +1,63 @@
+import { expect } from 'chai';
+import { makeHarness, makeActor, type Harness } from './harness.js';
+import { liveServer, sealTourism, blobsOf, offerInput, SPEND_BY_REGION, type SealedFixture } from './fixture.js';
+
+/**
+ * Time-dependent refusals, on an in-process app with a movable clock (supertest against the real
+ * express app, real SQLite, the real bundle verifier): an expired quote is refused and moves no money;
+ * an expired token is refused.
+ */
+describe('server: expired quotes and tokens (movable clock)', function () {
+  this.timeout(120_000);
+  let offset = 0;
+  let h: Harness;
+  let f: SealedFixture;
+  before(async () => {
+    const l = await liveServer(); // only to seal a bundle with real enclave keys
+    f = await sealTourism(l, 15, 'clock');
+    h = makeHarness({ clock: { now: () => new Date(Date.now() + offset) } });
+  });
+  after(() => h.close());
+
+  it('refuses a quote submitted after it expired, and holds nothing', async () => {
+    const owner = await makeActor(h, 'owner', 'Clock Owner');
+    const buyer = await makeActor(h, 'buyer', 'Clock Buyer');
+    const up = await h.http.post('/v1/uploads').set(owner.auth).send({ title: 'Clock data', manifest: f.manifest });
+    for (const b of blobsOf(f)) {
+      await h.http.put(`/v1/uploads/${up.body.id}/blobs/${b.hash}`).set(owner.auth).set('Content-Type', 'application/octet-stream').send(b.bytes);
+    }
+    const ds = await h.http.post(`/v1/uploads/${up.body.id}/complete`).set(owner.auth).send();
+    expect(ds.status, JSON.stringify(ds.body)).to.equal(201);
+    const offer = await h.http.post(`/v1/datasets/${ds.body.id}/offers`).set(owner.auth).send(offerInput());
+    expect(offer.status).to.equal(201);
+    await h.http.post('/v1/ledger/topups').set(h.operator.auth).set('Idempotency-Key', 'clock-topup-1').send({ orgId: buyer.orgId, amountFen: 20_000 });
+    const q = await h.http.post(`/v1/offers/${offer.body.offer.id}/quotes`).set(buyer.auth).send({
+      computation: SPEND_BY_REGION,
+      purpose: { code: 'tourism-planning', statement: 'Plan visitor services for next season' },
+      destination: 'CN',
+    });
+    expect(q.status).to.equal(201);
+    offset += 16 * 60_000; // quotes live 15 minutes
+    const t = await h.http.post('/v1/trades').set(buyer.auth).set('Idempotency-Key', 'clock-trade-1').send({ quote: q.body, computation: SPEND_BY_REGION });
+    expect(t.status).to.equal(422);
+    expect(t.headers['content-type']).to.match(/problem\+json/);
+    expect(t.body.type).to.match(/quote-expired$/);
+    expect(t.body.detail).to.match(/new one/);
+    const w = await h.http.get('/v1/ledger/wallet').set(buyer.auth);
+    expect(w.body.availableFen).to.equal(20_000);
+    expect(w.body.heldFen).to.equal(0);
+    // the same Idempotency-Key replays the refusal instead of trying again
+    const again = await h.http.post('/v1/trades').set(buyer.auth).set('Idempotency-Key', 'clock-trade-1').send({ quote: q.body, computation: SPEND_BY_REGION });
+    expect(again.status).to.equal(422);
+    expect(again.headers['idempotent-replayed']).to.equal('true');
+  });
+
+  it('refuses an expired token with 401 token-expired', async () => {
+    const u = await makeActor(h, 'buyer', 'Clock Token Org');
+    expect((await h.http.get('/v1/me').set(u.auth)).status).to.equal(200);
+    offset += 91 * 86_400_000; // tokens live 90 days
+    const r = await h.http.get('/v1/me').set(u.auth);
+    expect(r.status).to.equal(401);
+    expect(r.body.type).to.match(/token-expired$/);
+  });
+});
