@@ -7,6 +7,8 @@ export interface SandboxJob {
    */
   chunks: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }[];
   executed: string;
+  /** values bound to `?` in `executed` (enclave-built queries such as verify; buyer SQL has none) */
+  params?: (string | number | null)[];
   /** null: do not compute per-row membership */
   membership: string | null;
   groupCount: number;

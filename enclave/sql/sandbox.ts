@@ -27,6 +27,8 @@ export interface SandboxInput {
   chunks: { sealed: SealedRowChunk; aad: Uint8Array }[];
   unwrapPrivateKey: Uint8Array;
   plan: SqlPlan;
+  /** values bound to `?` in the plan's executed query (enclave-built queries only) */
+  params?: (string | number | null)[];
   /** compute per-row membership for the differencing defence */
   membership?: boolean;
   limits?: Partial<SandboxLimits>;
@@ -77,6 +79,7 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
     columns: input.schema.columns.map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
     chunks: input.chunks.map((c, i) => ({ dataKey: keys[i]!, box: c.sealed.box, aad: c.aad })),
     executed: input.plan.executed,
+    ...(input.params ? { params: input.params } : {}),
     membership: input.membership ? input.plan.membership : null,
     groupCount: input.plan.groupBy.length,
     aggregates: input.plan.aggregates,

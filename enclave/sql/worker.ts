@@ -127,7 +127,7 @@ function run(job: SandboxJob): SandboxReply {
     loadMs += performance.now() - l0;
 
     const q0 = performance.now();
-    const res = db.exec(job.executed)[0];
+    const res = db.exec(job.executed, job.params ?? [])[0];
     const columns = res?.columns ?? [];
     const rows = (res?.values ?? []) as (string | number | null)[][];
     const queryMs = performance.now() - q0;

@@ -2,6 +2,8 @@ import { ping } from './ping.js';
 import { publicInfo } from './public-info.js';
 import { releaseAggregate } from './release-aggregate.js';
 import { signStatement } from './sign-statement.js';
+import { sql } from './sql.js';
+import { verify } from './verify.js';
 import type { EnclaveHandler } from './types.js';
 
 /**
@@ -13,4 +15,5 @@ export const handlers: Record<string, EnclaveHandler> = {
   publicInfo,
   releaseAggregate,
   signStatement,
+  sql, verify, // engineer D: SQL sandbox and query-verification
 };

@@ -1,0 +1,9 @@
+import { releaseSql, SqlReleaseRequest, SqlReleaseResponse } from '../../sql/release.js';
+import { defineHandler } from './types.js';
+
+/** `sql`: run an approved restricted-SQL computation over sealed rows in the sandbox and sign the receipt. */
+export const sql = defineHandler({
+  request: SqlReleaseRequest,
+  response: SqlReleaseResponse,
+  handle: (payload, ctx) => releaseSql(payload, { keystore: ctx.keystore, ledger: ctx.ledger, testMode: ctx.testMode }),
+});

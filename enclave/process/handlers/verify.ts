@@ -1,0 +1,9 @@
+import { releaseVerify, VerifyReleaseRequest, VerifyReleaseResponse } from '../../verify/release.js';
+import { defineHandler } from './types.js';
+
+/** `verify`: query-verification (核验) — yes/no (and per-attribute flags) only, rate-limited, every call recorded. */
+export const verify = defineHandler({
+  request: VerifyReleaseRequest,
+  response: VerifyReleaseResponse,
+  handle: (payload, ctx) => releaseVerify(payload, { keystore: ctx.keystore, ledger: ctx.ledger }),
+});

@@ -1,0 +1,70 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import Database from 'better-sqlite3';
+import { answerVerify, verifyQuery } from '../../../enclave/verify/verify.js';
+import { VerifyCallLog } from '../../../enclave/verify/calls.js';
+import { isDomainError } from '../../../contracts/errors.js';
+import { makeRows, newKeys, schema, sealRows } from '../sql/fixture.js';
+
+describe('query-verification (核验)', function () {
+  this.timeout(60_000);
+  const rows = makeRows(300);
+  const keys = newKeys();
+  const chunks = sealRows(rows, keys.publicKey, 300);
+  const ask = (match: Record<string, string>, perAttribute = false) =>
+    answerVerify({ computation: { kind: 'verify', match, perAttribute }, schema, chunks, unwrapPrivateKey: keys.privateKey });
+  const [pid, region, channel, , , name] = rows[10]! as string[];
+
+  it('answers yes/no and per-attribute flags for the identifier\'s record — nothing else', async () => {
+    const yes = await ask({ person_id: pid!, region: region!, name: name! }, true);
+    expect(yes).to.deep.equal({ kind: 'verify', match: true, perAttribute: { region: true, name: true } });
+    const partly = await ask({ person_id: pid!, region: region === 'north' ? 'south' : 'north', channel: channel! }, true);
+    expect(partly).to.deep.equal({ kind: 'verify', match: false, perAttribute: { region: false, channel: true } });
+    expect(await ask({ person_id: 'P999999' })).to.deep.equal({ kind: 'verify', match: false });
+    expect(await ask({ name: name! })).to.deep.equal({ kind: 'verify', match: true });
+  });
+
+  it('binds the buyer\'s values as parameters (an injection attempt is just a value that does not match)', async () => {
+    const q = verifyQuery({ kind: 'verify', match: { name: "x' OR 1=1 --" }, perAttribute: false }, schema);
+    expect(q.sql).to.not.contain('OR 1=1');
+    expect(q.params).to.deep.equal(["x' OR 1=1 --"]);
+    expect(await ask({ name: "x' OR 1=1 --" })).to.deep.equal({ kind: 'verify', match: false });
+  });
+
+  it('refuses measures, unknown columns, and per-attribute flags without an identifier', async () => {
+    for (const [match, per] of [[{ amount: '10' }, false], [{ nosuch: 'x' }, false], [{ name: 'x', region: 'north' }, true], [{}, false]] as const) {
+      let err: unknown;
+      try {
+        await ask(match as Record<string, string>, per);
+      } catch (e) {
+        err = e;
+      }
+      expect(isDomainError(err) && err.type, JSON.stringify(match)).to.equal('verify-refused');
+    }
+  });
+
+  it('records every call and rate-limits per buyer and dataset', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shuyu-verify-'));
+    const db = new Database(join(dir, 'p.sqlite'));
+    try {
+      const log = new VerifyCallLog(db);
+      const t0 = new Date('2026-01-01T00:00:00Z');
+      const limit = { maxCalls: 3, windowMs: 60_000 };
+      const call = (buyer: string, ms: number) => log.admit({ tradeId: `t-${ms}`, buyerOrgId: buyer, datasetId: 'ds', columns: ['person_id'], now: new Date(t0.getTime() + ms), limit });
+      call('b1', 0);
+      call('b1', 1000);
+      call('b1', 2000);
+      expect(() => call('b1', 3000)).to.throw().that.satisfies((e: unknown) => isDomainError(e) && e.type === 'verify-rate-limited');
+      call('b2', 3000); // another buyer has its own allowance
+      call('b1', 61_000); // the window slid past the first call
+      const calls = log.calls('b1', 'ds');
+      expect(calls.map((c) => c.outcome)).to.deep.equal(['answered', 'answered', 'answered', 'rate-limited', 'answered']);
+      expect(calls[0]!.columns).to.deep.equal(['person_id']);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
