@@ -4,6 +4,8 @@ import type { Trade } from '../../contracts/trade/trade.js';
 import type { AggregateComputation } from '../../contracts/computation.js';
 import { HeEvaluator } from '../../enclave/he/evaluate.js';
 import { BundleManifest } from '../../enclave/format/manifest.js';
+import { SqlReleaseResponse } from '../../enclave/sql/release.js';
+import { VerifyReleaseResponse } from '../../enclave/verify/release.js';
 import type { DatasetService } from '../datasets/datasets.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { IdentityService } from '../identity/identity.js';
@@ -87,13 +89,34 @@ export class TradeExecutor {
       ...(epsilon > 0 ? { budget: { limitEpsilon: offer.terms.epsilonBudgetPerBuyer, chargeKey: `trade:${trade.id}` } } : {}),
     };
     const manifest = BundleManifest.parse(ds.manifest);
-    if (trade.computation.kind !== 'aggregate') {
-      throw new DomainError('kind-unavailable', `${trade.computation.kind} computations cannot run in this enclave yet`);
-    }
     let client;
-    let galois;
     try {
       client = await this.d.enclave.client();
+    } catch (e) {
+      throw new TransientJobError(`enclave unavailable: ${(e as Error).message}`);
+    }
+    const transient = (e: unknown): never => {
+      if (e instanceof DomainError && (e.type === 'enclave-unavailable' || e.type === 'enclave-timeout')) throw new TransientJobError(e.message);
+      throw e;
+    };
+    if (trade.computation.kind === 'sql' || trade.computation.kind === 'verify') {
+      // Row chunks go to the enclave sealed (it unwraps them itself), in the manifest's order.
+      const refs = manifest.chunks.filter((c) => c.kind === 'rows').sort((a, b) => (a.kind === 'rows' && b.kind === 'rows' ? a.index - b.index : 0));
+      const rowChunks = await Promise.all(refs.map(async (c) => Buffer.from(await this.d.blobs.get(c.sm3)).toString('base64')));
+      try {
+        if (trade.computation.kind === 'sql') {
+          const out = await client.call('sql', { ...common, manifest, computation: trade.computation, rowChunks }, SqlReleaseResponse);
+          return { result: { ...out.result, privacy: out.privacy }, receipt: out.receipt };
+        }
+        const { budget: _noBudget, policy: _noPolicy, ...verifyCommon } = common;
+        const out = await client.call('verify', { ...verifyCommon, manifest, computation: trade.computation, rowChunks }, VerifyReleaseResponse);
+        return { result: { kind: 'verify', answer: out.result, privacy: out.privacy }, receipt: out.receipt };
+      } catch (e) {
+        return transient(e);
+      }
+    }
+    let galois;
+    try {
       galois = await this.d.enclave.galoisKeys();
     } catch (e) {
       throw new TransientJobError(`enclave unavailable: ${(e as Error).message}`);
@@ -109,8 +132,7 @@ export class TradeExecutor {
       const out = await client.releaseAggregate({ ...common, manifest, computation: trade.computation as AggregateComputation, encrypted });
       return { result: { ...out.result, privacy: out.privacy }, receipt: out.receipt };
     } catch (e) {
-      if (e instanceof DomainError && (e.type === 'enclave-unavailable' || e.type === 'enclave-timeout')) throw new TransientJobError(e.message);
-      throw e;
+      return transient(e);
     }
   }
 

@@ -3,8 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromB64 } from '../../enclave/crypto/index.js';
-import { liveServer, market, quoteAndSubmit, approve, waitForTrade, type Live, type Market } from './fixture.js';
+import { liveServer, market, quoteAndSubmit, approve, waitForTrade, offerInput, type Live, type Market } from './fixture.js';
 
+const buyerSupplied: string[] = [];
 const wallet = async (l: Live, auth: Record<string, string>) => (await l.http().get('/v1/ledger/wallet').set(auth)).body;
 
 describe('server: the whole trade over real HTTP (upload → offer → quote → submit → screen → review → job → receipt → settlement)', function () {
@@ -151,8 +152,46 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     await l.http().post(`/v1/trades/${a.body.id}/cancel`).set(m.buyer.auth).set('Idempotency-Key', `cancel-${a.body.id}`).send({ reason: 'test done' });
   });
 
+  it('runs an approved SQL trade in the enclave sandbox and an approved verification (核验), each with a signed receipt', async () => {
+    const sql = { kind: 'sql', query: 'SELECT region, COUNT(*) AS n, SUM(spend) AS total FROM dataset GROUP BY region' };
+    const s = await quoteAndSubmit(l, m, { computation: sql });
+    expect(s.status, JSON.stringify(s.body)).to.equal(201);
+    expect((await approve(l, m, s.trade.id)).status).to.equal(200);
+    const done = await waitForTrade(l, m.buyer.auth, s.trade.id, ['settled', 'failed']);
+    expect(done.state, JSON.stringify(done)).to.equal('settled');
+    const res = await l.http().get(`/v1/trades/${s.trade.id}/result`).set(m.buyer.auth);
+    expect(res.body.result.kind).to.equal('sql');
+    for (const region of ['Kunming', 'Dali', 'Lijiang']) {
+      const mine = m.fixture.rows.filter((r) => r[1] === region);
+      const g = res.body.result.groups.find((x: { key: string[] }) => x.key[0] === region);
+      expect(g, JSON.stringify(res.body.result)).to.exist;
+      const values = Object.values(g.values).map(Number);
+      expect(values).to.include(mine.length);
+      expect(values.some((v) => Math.abs(v - mine.reduce((a, r) => a + Number(r[2]), 0)) < 1e-6)).to.equal(true);
+    }
+    expect(res.body.receipt.publicKeyPem).to.equal(l.enclaveInfo.signing.publicKeyPem);
+
+    // 核验: does a visitor with this id exist? The buyer brings the id; the answer is yes/no only.
+    const vo = await l.http().post(`/v1/datasets/${m.dataset.id}/offers`).set(m.owner.auth)
+      .send(offerInput({ title: 'Visitor id check', allowedKinds: ['verify'], allowedColumns: ['visitor_id'], priceModel: { kind: 'fixed', perQueryFen: 100 } }));
+    expect(vo.status, JSON.stringify(vo.body)).to.equal(201);
+    const known = m.fixture.rows[7]![0]!;
+    buyerSupplied.push(known);
+    const verifyMarket = { ...m, offer: vo.body.offer };
+    const v = await quoteAndSubmit(l, verifyMarket, { computation: { kind: 'verify', match: { visitor_id: known }, perAttribute: false } });
+    expect(v.status, JSON.stringify(v.body)).to.equal(201);
+    expect((await approve(l, verifyMarket, v.trade.id)).status).to.equal(200);
+    const vd = await waitForTrade(l, m.buyer.auth, v.trade.id, ['settled', 'failed']);
+    expect(vd.state, JSON.stringify(vd)).to.equal('settled');
+    const vr = await l.http().get(`/v1/trades/${v.trade.id}/result`).set(m.buyer.auth);
+    expect(vr.body.result.kind).to.equal('verify');
+    expect(JSON.stringify(vr.body.result.answer)).to.match(/true/);
+    expect(JSON.stringify(vr.body)).to.not.include(m.fixture.rows[8]![0]!);
+  });
+
   it('after the full trade, neither the data directory nor the logs hold any of the CSV\'s identifier, measure or attribute values', async () => {
-    const secrets = m.fixture.secrets.filter((s) => s.length >= 6);
+    // identifiers a buyer itself sent for verification are the buyer's knowledge, not a leak
+    const secrets = m.fixture.secrets.filter((s) => s.length >= 6 && !buyerSupplied.includes(s));
     expect(secrets.length).to.be.greaterThan(100);
     const hits: string[] = [];
     const scan = (dir: string) => {
