@@ -60,4 +60,41 @@ describe('server: expired quotes and tokens (movable clock)', function () {
     expect(r.status).to.equal(401);
     expect(r.body.type).to.match(/token-expired$/);
   });
+
+  it('an upload abandoned past its time-to-live is collected: no row visible, no blob left', async () => {
+    const owner = await makeActor(h, 'owner', 'Clock Abandoner');
+    const g = blobsOf(f);
+    const up = await h.http.post('/v1/uploads').set(owner.auth).send({ title: 'Abandoned', manifest: { ...f.manifest } });
+    expect(up.status).to.equal(201);
+    // a second upload of the same bundle shares blobs with the completed dataset: those must survive
+    const fresh = up.body.blobs.filter((b: { received: boolean }) => !b.received);
+    expect(fresh.length).to.equal(0);
+    const f2 = await sealTourism(await liveServer(), 9, 'abandon');
+    const up2 = await h.http.post('/v1/uploads').set(owner.auth).send({ title: 'Abandoned 2', manifest: f2.manifest });
+    const b = blobsOf(f2)[0]!;
+    expect((await h.http.put(`/v1/uploads/${up2.body.id}/blobs/${b.hash}`).set(owner.auth).set('Content-Type', 'application/octet-stream').send(b.bytes)).status).to.equal(200);
+    expect(h.shuyu.services.blobs.has(b.hash)).to.equal(true);
+    offset += 25 * 3600_000; // uploads live 24 h
+    const swept = h.shuyu.services.datasets.sweep({ startup: false });
+    expect(swept.expired).to.be.at.least(2);
+    expect(h.shuyu.services.blobs.has(b.hash)).to.equal(false);
+    for (const x of g) expect(h.shuyu.services.blobs.has(x.hash), 'blobs of the completed dataset stay').to.equal(true);
+    expect((await h.http.get(`/v1/uploads/${up2.body.id}`).set(owner.auth)).status).to.equal(404);
+  });
+
+  it('rate-limits per token with 429 problem+json', async () => {
+    const tight = makeHarness({ config: { rateLimitPerMinute: 5 } });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 7; i++) codes.push((await tight.http.get('/v1/me').set(tight.operator.auth)).status);
+      expect(codes.slice(0, 5)).to.deep.equal([200, 200, 200, 200, 200]);
+      const r = await tight.http.get('/v1/me').set(tight.operator.auth);
+      expect(r.status).to.equal(429);
+      expect(r.body.type).to.match(/rate-limited$/);
+      // another token has its own budget
+      expect((await tight.http.get('/v1/health')).status).to.equal(200);
+    } finally {
+      tight.close();
+    }
+  });
 });

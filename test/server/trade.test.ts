@@ -189,6 +189,31 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     expect(JSON.stringify(vr.body)).to.not.include(m.fixture.rows[8]![0]!);
   });
 
+  it('a job the enclave refuses (ε budget spent) fails with a reason the buyer can read, and the hold is released', async () => {
+    const dpOffer = await l.http().post(`/v1/datasets/${m.dataset.id}/offers`).set(m.owner.auth).send(
+      offerInput({ title: 'DP counts', allowedKinds: ['aggregate'], terms: { ...(offerInput().terms as object), epsilonPerQuery: 1, epsilonBudgetPerBuyer: 1.5 } }),
+    );
+    expect(dpOffer.status, JSON.stringify(dpOffer.body)).to.equal(201);
+    const dm = { ...m, offer: dpOffer.body.offer };
+    const first = await quoteAndSubmit(l, dm);
+    await approve(l, dm, first.trade.id);
+    expect((await waitForTrade(l, m.buyer.auth, first.trade.id, ['settled', 'failed'])).state).to.equal('settled');
+    const start = (await wallet(l, m.buyer.auth)).availableFen;
+    const second = await quoteAndSubmit(l, dm);
+    expect(second.status).to.equal(201);
+    await approve(l, dm, second.trade.id);
+    const failed = await waitForTrade(l, m.buyer.auth, second.trade.id, ['settled', 'failed']);
+    expect(failed.state).to.equal('failed');
+    expect(failed.failureReason).to.be.a('string').and.match(/budget|ε|epsilon/i);
+    const w = await wallet(l, m.buyer.auth);
+    expect(w.availableFen).to.equal(start);
+    expect(w.heldFen).to.equal(0);
+    const res = await l.http().get(`/v1/trades/${second.trade.id}/result`).set(m.buyer.auth);
+    expect(res.status).to.equal(422);
+    expect(res.body.detail).to.match(/failed/);
+    expect(l.srv.app.trade.contracts.tradeLedger(second.trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'release']);
+  });
+
   it('after the full trade, neither the data directory nor the logs hold any of the CSV\'s identifier, measure or attribute values', async () => {
     // identifiers a buyer itself sent for verification are the buyer's knowledge, not a leak
     const secrets = m.fixture.secrets.filter((s) => s.length >= 6 && !buyerSupplied.includes(s));
