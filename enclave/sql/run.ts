@@ -72,6 +72,8 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
     chunks: req.chunks,
     unwrapPrivateKey: req.unwrapPrivateKey,
     plan: v.plan,
+    // load only what the query reads, plus the identifier when k is counted on people
+    columns: [...v.columnsUsed, ...req.schema.columns.filter((c) => c.role === 'identifier').map((c) => c.name)],
     membership: guardOn,
     ...(req.limits ? { limits: req.limits } : {}),
   });

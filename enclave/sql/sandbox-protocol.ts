@@ -1,5 +1,8 @@
 /** Messages between the enclave and its SQL sandbox worker (structured clone; no handles). */
 export interface SandboxJob {
+  /** every column a sealed chunk must carry (the schema) */
+  chunkColumns: string[];
+  /** the columns loaded into the table: only those the query needs (data minimisation, and faster) */
   columns: { name: string; type: string; role: string; bounds?: [number, number] }[];
   /**
    * Row chunks with their data keys already unwrapped by the enclave process: the worker never holds the

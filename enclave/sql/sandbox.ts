@@ -29,6 +29,8 @@ export interface SandboxInput {
   plan: SqlPlan;
   /** values bound to `?` in the plan's executed query (enclave-built queries only) */
   params?: (string | number | null)[];
+  /** columns to load (default: all); the identifier is added when membership is asked for */
+  columns?: string[];
   /** compute per-row membership for the differencing defence */
   membership?: boolean;
   limits?: Partial<SandboxLimits>;
@@ -76,7 +78,8 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
     throw e;
   }
   const job: SandboxJob = {
-    columns: input.schema.columns.map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
+    chunkColumns: input.schema.columns.map((c) => c.name),
+    columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.membership && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
     chunks: input.chunks.map((c, i) => ({ dataKey: keys[i]!, box: c.sealed.box, aad: c.aad })),
     executed: input.plan.executed,
     ...(input.params ? { params: input.params } : {}),

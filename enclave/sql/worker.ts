@@ -73,6 +73,7 @@ function run(job: SandboxJob): SandboxReply {
     const subjectOf = new Map<string | number, number>();
     const subjects: number[] = [];
     let unsealMs = 0;
+    let heapPeak = 0;
     let loadMs = 0;
     let rowId = 0;
     const params: (string | number | null)[] = new Array(width * batch);
@@ -86,11 +87,11 @@ function run(job: SandboxJob): SandboxReply {
       unsealMs += u1 - u0;
       // chunk column order → schema order
       const pos = cols.map((c) => plain.columns.indexOf(c.name));
-      if (pos.some((p) => p < 0) || plain.columns.length !== cols.length) {
+      if (pos.some((p) => p < 0) || plain.columns.length !== job.chunkColumns.length || !job.chunkColumns.every((c) => plain.columns.includes(c))) {
         return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: its columns do not match the dataset schema` } };
       }
       for (const r of plain.rows) {
-        if (!Array.isArray(r) || r.length !== cols.length) return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: a row has the wrong width` } };
+        if (!Array.isArray(r) || r.length !== job.chunkColumns.length) return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: a row has the wrong width` } };
         params[filled * width] = ++rowId;
         for (let j = 0; j < cols.length; j++) {
           const raw: unknown = r[pos[j]!] ?? null;
@@ -116,6 +117,7 @@ function run(job: SandboxJob): SandboxReply {
         }
       }
       plain.rows.length = 0; // drop references to the plaintext as soon as it is loaded
+      heapPeak = Math.max(heapPeak, getHeapStatistics().used_heap_size);
       loadMs += performance.now() - u1;
     }
     const l0 = performance.now();
@@ -167,7 +169,7 @@ function run(job: SandboxJob): SandboxReply {
         loadMs,
         queryMs,
         totalMs: performance.now() - t0,
-        jsHeapBytes: heap.used_heap_size,
+        jsHeapBytes: Math.max(heapPeak, heap.used_heap_size),
         jsHeapPeakMallocedBytes: heap.peak_malloced_memory,
         envKeys: Object.keys(process.env).length,
       },

@@ -75,6 +75,7 @@ export async function answerVerify(input: {
     unwrapPrivateKey: input.unwrapPrivateKey,
     plan: { executed: q.sql, membership: '', groupBy: [], aggregates: 0 },
     params: q.params,
+    columns: Object.keys(c.match),
     ...(input.limits ? { limits: input.limits } : {}),
   });
   const row = out.rows[0] ?? [];

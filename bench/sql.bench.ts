@@ -1,0 +1,58 @@
+/**
+ * SQL sandbox figures (issue 7): a 1M-row grouped aggregate run in the sandbox — fresh worker thread, unwrap
+ * the chunk keys, unseal (SM4-CTR + HMAC-SM3), load into sql.js, query — beside the same normalised query in
+ * plain sql.js on rows already loaded (the issue's baseline; target ≤ 2×), and beside plain sql.js load+query
+ * (what the sandbox adds over loading plaintext). Also the worker's peak memory.
+ * BENCH_SQL_ROWS overrides the row count (default 1,000,000).
+ */
+import initSqlJs from 'sql.js';
+import { validateSql } from '../enclave/sql/validate.js';
+import { runSqlInSandbox } from '../enclave/sql/sandbox.js';
+import { makeRows, newKeys, schema, sealRows } from '../test/enclave/sql/fixture.js';
+import { emit, note } from './lib.js';
+
+export default async function (): Promise<void> {
+  const N = Number(process.env.BENCH_SQL_ROWS ?? 1_000_000);
+  const query = 'SELECT region, channel, COUNT(*) AS n, SUM(amount) AS total, AVG(nights) AS nights FROM dataset GROUP BY region, channel';
+  const v = validateSql(query, schema);
+  if (!v.ok) throw new Error(JSON.stringify(v.errors));
+  const rows = makeRows(N);
+  const keys = newKeys();
+  let t0 = performance.now();
+  const chunks = sealRows(rows, keys.publicKey, 20_000);
+  note(`sql: sealed ${N} rows into ${chunks.length} chunks in ${Math.round(performance.now() - t0)} ms`);
+
+  // sandbox, end to end (twice; the second run is reported, the first warms the OS file cache for tsx/sql.js)
+  const columns = [...v.columnsUsed, 'person_id']; // as runSqlComputation loads them
+  let out = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns, limits: { maxOldGenerationSizeMb: 4096, maxSqliteHeapMb: 2048, timeoutMs: 600_000 } });
+  out = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns, limits: { maxOldGenerationSizeMb: 4096, maxSqliteHeapMb: 2048, timeoutMs: 600_000 } });
+  const s = out.stats;
+  note(`sql: sandbox wall ${Math.round(s.wallMs)} ms = worker start ${Math.round(s.workerStartMs)} + unseal ${Math.round(s.unsealMs)} + load ${Math.round(s.loadMs)} + query ${Math.round(s.queryMs)} (+ key unwrap/messaging)`);
+
+  // plain sql.js in this thread: load (timed separately), then the same normalised query on loaded rows
+  const SQL = await initSqlJs();
+  const db = new SQL.Database();
+  db.exec('CREATE TABLE dataset (__row INTEGER PRIMARY KEY, person_id TEXT, region TEXT, channel TEXT, amount REAL, nights INTEGER, name TEXT)');
+  t0 = performance.now();
+  const ins = db.prepare('INSERT INTO dataset VALUES (?, ?, ?, ?, ?, ?, ?)');
+  db.exec('BEGIN');
+  rows.forEach((r, i) => ins.run([i + 1, ...r]));
+  db.exec('COMMIT');
+  ins.free();
+  const plainLoadMs = performance.now() - t0;
+  t0 = performance.now();
+  const plainRes = db.exec(v.normalized)[0];
+  const plainQueryMs = performance.now() - t0;
+  db.close();
+  const sandboxGroups = out.rows.length;
+  if (sandboxGroups !== (plainRes?.values.length ?? 0)) throw new Error('sandbox and plain sql.js disagree on the number of groups');
+
+  emit({ name: `sql.sandbox-aggregate-${N}-rows`, value: s.wallMs, unit: 'ms', baseline: plainQueryMs });
+  emit({ name: `sql.sandbox-aggregate-${N}-rows-vs-plain-load-and-query`, value: s.wallMs, unit: 'ms', baseline: plainLoadMs + plainQueryMs });
+  emit({ name: 'sql.sandbox-query-only', value: s.queryMs, unit: 'ms', baseline: plainQueryMs });
+  emit({ name: 'sql.sandbox-unseal', value: s.unsealMs, unit: 'ms', baseline: null });
+  emit({ name: 'sql.sandbox-load', value: s.loadMs, unit: 'ms', baseline: plainLoadMs });
+  emit({ name: 'sql.sandbox-worker-start', value: s.workerStartMs, unit: 'ms', baseline: null });
+  emit({ name: 'sql.sandbox-worker-js-heap-peak', value: s.jsHeapBytes / 1048576, unit: 'MiB', baseline: null });
+  emit({ name: 'sql.sandbox-process-rss-peak-delta', value: s.rssPeakDeltaBytes / 1048576, unit: 'MiB', baseline: null });
+}
