@@ -20,7 +20,7 @@ export interface HttpOptions {
  * timeout, the routes of the route table, and problem+json for every error. Built without listening,
  * so tests drive it with supertest.
  */
-export function createHttpApp(routes: readonly RouteDef[], deps: RouterDeps & { metrics: Metrics; log: Logger }, opts: HttpOptions): Express {
+export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps, 'requestTimeoutMs'> & { metrics: Metrics; log: Logger }, opts: HttpOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -61,19 +61,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: RouterDeps & { 
 
   app.use(express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
 
-  app.use((req, res, next) => {
-    // Uploads stream for longer; the HTTP server's own requestTimeout still bounds them.
-    if (req.method === 'PUT' && req.path.includes('/blobs/')) return next();
-    const t = setTimeout(() => {
-      sendProblem(res, problem('request-timeout', `the request took longer than ${opts.requestTimeoutMs} ms and was abandoned; retry later`));
-    }, opts.requestTimeoutMs);
-    res.on('close', () => clearTimeout(t));
-    res.on('finish', () => clearTimeout(t));
-    next();
-  });
-
-  app.use(consoleRouter()); // the web console's static files (server/console/serve.ts)
-  app.use(buildRouter(routes, deps));
+  app.use(buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs }));
 
   app.use((req: Request, res: Response) => {
     sendProblem(res, problem('route-not-found', `no route ${req.method} ${req.path}; see GET /v1/openapi.json`));

@@ -1,6 +1,6 @@
 import { Router, type Request, type Response, type NextFunction } from 'express';
 import type { Logger } from 'pino';
-import { HttpProblem, toProblem, type Problem } from './problems.js';
+import { HttpProblem, problem, toProblem, type Problem } from './problems.js';
 import { parsePart } from './validation.js';
 import { IdempotencyStore, IDEMPOTENCY_KEY } from './idempotency.js';
 import { scopeFor, type Principal, type ResourceKind, type RouteDef } from './route.js';
@@ -12,6 +12,8 @@ export interface RouterDeps {
   idempotency: IdempotencyStore;
   now(): string;
   log: Logger;
+  /** Per-request deadline for routes not marked longRunning (uploads, bundle verification). */
+  requestTimeoutMs: number;
 }
 
 /** Express paths (/v1/x/:id) → OpenAPI paths (/v1/x/{id}). */
@@ -33,6 +35,12 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Rout
   for (const route of routes) {
     router[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
       res.locals.routeId = route.id;
+      if (!route.longRunning) {
+        const t = setTimeout(() => {
+          sendProblem(res, problem('request-timeout', `the request took longer than ${deps.requestTimeoutMs} ms and was abandoned; retry later`));
+        }, deps.requestTimeoutMs);
+        res.once('close', () => clearTimeout(t));
+      }
       let idem: { userId: string; key: string } | null = null;
       try {
         const principal = route.roles === 'public' ? null : deps.authenticate(req.headers.authorization);

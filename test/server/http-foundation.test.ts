@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { makeHarness, makeActor, type Harness } from './harness.js';
+import { makeHarness, makeActor, serverErrors, type Harness } from './harness.js';
 
 const PROBLEM = /^application\/problem\+json/;
 
@@ -91,5 +91,35 @@ describe('server: HTTP foundation (problems, validation, tokens, pagination, Ope
     const m = await h.http.get('/v1/metrics');
     expect(m.status).to.equal(200);
     expect(m.text).to.match(/shuyu_http_requests_total\{route="health"/);
+  });
+});
+
+describe('server: request timeout', () => {
+  it('answers 503 request-timeout when a handler does not finish in time (an enclave that never answers)', async () => {
+    const h = makeHarness({ config: { requestTimeoutMs: 200 }, enclave: { isUp: () => true, publicInfo: () => new Promise(() => {}) } });
+    try {
+      const started = Date.now();
+      const r = await h.http.get('/v1/enclave');
+      expect(r.status).to.equal(503);
+      expect(r.body.type).to.match(/request-timeout$/);
+      expect(Date.now() - started).to.be.below(2000);
+      // the one deliberate 5xx of the suite
+      const i = serverErrors.findIndex((e) => e.route === 'enclave-info' && e.status === 503);
+      expect(i).to.be.at.least(0);
+      serverErrors.splice(i, 1);
+    } finally {
+      h.close();
+    }
+  });
+});
+
+describe('server: log redaction', () => {
+  it('never writes Authorization headers, tokens or keys into a log line', async () => {
+    const { createLogger } = await import('../../server/logger.js');
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (s: string) => void lines.push(s) });
+    log.info({ req: { headers: { authorization: 'Bearer shy_SECRET1' } }, token: 'shy_SECRET2', user: { token: 'shy_SECRET3', privateKey: 'SECRET4' }, masterSecret: 'SECRET5' }, 'x');
+    expect(lines.join('')).to.not.match(/SECRET\d/);
+    expect(lines.join('')).to.include('[redacted]');
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,10 @@ describe('server: SIGKILL mid-job and mid-upload, then restart', function () {
   this.timeout(240_000);
   const root = mkdtempSync(join(tmpdir(), 'shuyu-restart-'));
   const dataDir = join(root, 'data');
-  const env = { ...process.env, SHUYU_MASTER_SECRET: 'restart-test-master-secret-0123456789', SHUYU_LOG_LEVEL: 'info', SHUYU_JOB_POLL_MS: '50' };
+  // No SHUYU_MASTER_SECRET: this run also exercises the embedded default (DATA_DIR/master.secret, 0600).
+  const env: NodeJS.ProcessEnv = { ...process.env, SHUYU_LOG_LEVEL: 'info', SHUYU_JOB_POLL_MS: '50' };
+  delete env.SHUYU_MASTER_SECRET;
+  delete env.SHUYU_MASTER_SECRET_FILE;
   let child: ChildProcess | null = null;
   let output = '';
 
@@ -65,6 +68,11 @@ describe('server: SIGKILL mid-job and mid-upload, then restart', function () {
 
   it('completes the job exactly once, keeps the ledger balanced and shows no partial dataset', async () => {
     let l = await live(await start());
+    expect(output).to.match(/operator credentials written to .*bootstrap\.json \(mode 0600\)/);
+    for (const f of ['bootstrap.json', 'master.secret', 'platform-signing-key.pem']) {
+      expect(statSync(join(dataDir, f)).mode & 0o777, f).to.equal(0o600);
+    }
+    expect(readdirSync(join(dataDir, 'enclave'))).to.not.include('master.secret');
     const m = await market(l, { rows: 3000, tag: 'rs' });
     const half = await sealTourism(l, 30, 'half');
     const datasetsBefore = (await l.http().get('/v1/datasets').set(m.owner.auth)).body.items.length;

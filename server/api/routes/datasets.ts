@@ -82,7 +82,7 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
     }),
     defineRoute({
       id: 'complete-upload', method: 'post', path: '/v1/uploads/:id/complete', summary: 'Verify the bundle and publish the dataset',
-      roles: ['owner'], params: IdParams, object: { resource: 'upload', param: 'id' }, responses: { 201: Dataset },
+      roles: ['owner'], params: IdParams, object: { resource: 'upload', param: 'id' }, responses: { 201: Dataset }, longRunning: true,
       handler: async ({ object }) => ({ status: 201, body: datasetView(await s.datasets.complete(object as UploadRow)) }),
     }),
     defineRoute({
