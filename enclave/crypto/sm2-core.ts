@@ -60,7 +60,7 @@ export function sm2SignDigest(curve: Sm2Curve, d: bigint, e: bigint, nonce: Nonc
   const n = curve.n;
   for (let attempt = 0; attempt < 64; attempt++) {
     const k = nonce(); // A3
-    const x1 = curve.G.multiply(k).toAffine().x; // A4 (constant-time, base table)
+    const x1 = curve.mulBaseEphemeral(k).toAffine().x; // A4 (constant-time, base table)
     const r = (e + x1) % n; // A5
     if (r === 0n || r + k === n) continue;
     const s = (dInv * (((k - r * d) % n) + n)) % n; // A6
@@ -97,7 +97,15 @@ function xorInto(out: Uint8Array, a: Uint8Array, b: Uint8Array): void {
 
 const allZero = (t: Uint8Array): boolean => t.every((x) => x === 0);
 
+/** C1 (affine), C3 = SM3(x2 ‖ M ‖ y2), C2 = M ⊕ t — as produced by encryption. */
 export interface Sm2CiphertextParts {
+  C1: { x: bigint; y: bigint };
+  C3: Uint8Array;
+  C2: Uint8Array;
+}
+
+/** Parsed ciphertext whose C1 has been validated as a curve point. */
+export interface Sm2DecodedCiphertext {
   C1: Sm2Point;
   C3: Uint8Array;
   C2: Uint8Array;
@@ -108,7 +116,7 @@ export function sm2EncryptCore(curve: Sm2Curve, P: Sm2Point, M: Uint8Array, nonc
   if (M.length === 0) throw new CryptoError('bad-input', 'SM2 encryption of an empty message'); // t would be all-zero
   for (let attempt = 0; attempt < 64; attempt++) {
     const k = nonce(); // A1
-    const C1 = curve.G.multiply(k); // A2
+    const C1 = curve.mulBaseEphemeral(k).toAffine(); // A2
     const Q = P.multiply(k).toAffine(); // A4
     const x2 = bigToBytes(Q.x);
     const y2 = bigToBytes(Q.y);
@@ -123,7 +131,7 @@ export function sm2EncryptCore(curve: Sm2Curve, P: Sm2Point, M: Uint8Array, nonc
 }
 
 /** Decryption, GB/T 32918.4 §7.1 steps B1–B7. C1 must already be a validated curve point. */
-export function sm2DecryptCore(d: bigint, c: Sm2CiphertextParts): Uint8Array {
+export function sm2DecryptCore(d: bigint, c: Sm2DecodedCiphertext): Uint8Array {
   if (c.C2.length === 0 || c.C3.length !== 32) throw new CryptoError('bad-ciphertext', 'bad SM2 ciphertext lengths');
   const Q = c.C1.multiply(d).toAffine(); // B3
   const x2 = bigToBytes(Q.x);

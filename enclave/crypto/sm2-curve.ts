@@ -14,6 +14,12 @@ export interface Sm2Curve {
   readonly b: bigint;
   readonly Point: WeierstrassPointCons<bigint>;
   readonly G: Sm2Point;
+  /**
+   * k·G for a fresh one-time secret k (signature and encryption nonces): constant-time fixed-window
+   * multiplication over a cached base table, without scalar blinding — see makeSm2Curve.
+   * The result belongs to another noble constructor: read its affine coordinates only.
+   */
+  readonly mulBaseEphemeral: (k: bigint) => { toAffine(): { x: bigint; y: bigint } };
   /** bytes of a field element / scalar (32 for every curve here) */
   readonly size: number;
 }
@@ -28,21 +34,40 @@ export interface Sm2CurveParams {
   n: bigint;
 }
 
-export function makeSm2Curve(c: Sm2CurveParams): Sm2Curve {
-  const Point = weierstrass({ p: c.p, n: c.n, h: 1n, a: c.a, b: c.b, Gx: c.Gx, Gy: c.Gy });
-  return { name: c.name, p: c.p, n: c.n, a: c.a, b: c.b, Point, G: Point.BASE, size: 32 };
+/**
+ * Two noble constructors over the same curve:
+ *  - `Point` keeps noble's defaults, including scalar blinding of secret multiplications: used for
+ *    the long-term private key d (d·G at key load, d·C1 in decryption), where an attacker could
+ *    average many traces of the same scalar — the attack blinding exists for.
+ *  - the ephemeral constructor disables blinding (a throwing RNG makes noble fall back to its plain
+ *    constant-time path, as documented in probeRandomBytes). Nonces are used once, so blinding
+ *    buys little there, and it costs a 384- instead of 256-bit walk: ~1.5–2× slower signing.
+ * Points of the two constructors are never mixed: only affine coordinates of ephemeral products are used.
+ */
+export function makeSm2Curve(c: Sm2CurveParams, baseWindow?: number): Sm2Curve {
+  const opts = { p: c.p, n: c.n, h: 1n, a: c.a, b: c.b, Gx: c.Gx, Gy: c.Gy };
+  const Point = weierstrass(opts);
+  const Ephemeral = weierstrass(opts, {
+    randomBytes: () => {
+      throw new Error('no blinding for one-time scalars');
+    },
+  });
+  // Base table for k·G (signing, encryption C1): built on first use (~150 ms once).
+  if (baseWindow) Ephemeral.BASE.precompute(baseWindow, true);
+  const mulBaseEphemeral = (k: bigint) => Ephemeral.BASE.multiply(k);
+  return { name: c.name, p: c.p, n: c.n, a: c.a, b: c.b, Point, G: Point.BASE, mulBaseEphemeral, size: 32 };
 }
 
 /** The recommended curve sm2p256v1, GB/T 32918.5-2017 §3 (OID 1.2.156.10197.1.301). */
-export const SM2P256V1: Sm2Curve = makeSm2Curve({
-  name: 'sm2p256v1',
-  p: 0xfffffffeffffffffffffffffffffffffffffffff00000000ffffffffffffffffn,
-  a: 0xfffffffeffffffffffffffffffffffffffffffff00000000fffffffffffffffcn,
-  b: 0x28e9fa9e9d9f5e344d5a9e4bcf6509a7f39789f515ab8f92ddbcbd414d940e93n,
-  Gx: 0x32c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7n,
-  Gy: 0xbc3736a2f4f6779c59bdcee36b692153d0a9877cc62a474002df32e52139f0a0n,
-  n: 0xfffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54123n,
-});
-
-// Base-point table for k·G (signing, key generation, encryption C1): built on first use (~180 ms once).
-SM2P256V1.G.precompute(10, true);
+export const SM2P256V1: Sm2Curve = makeSm2Curve(
+  {
+    name: 'sm2p256v1',
+    p: 0xfffffffeffffffffffffffffffffffffffffffff00000000ffffffffffffffffn,
+    a: 0xfffffffeffffffffffffffffffffffffffffffff00000000fffffffffffffffcn,
+    b: 0x28e9fa9e9d9f5e344d5a9e4bcf6509a7f39789f515ab8f92ddbcbd414d940e93n,
+    Gx: 0x32c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7n,
+    Gy: 0xbc3736a2f4f6779c59bdcee36b692153d0a9877cc62a474002df32e52139f0a0n,
+    n: 0xfffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54123n,
+  },
+  10,
+);

@@ -23,6 +23,7 @@ import {
   sm2VerifyDigest,
   type NonceSource,
   type Sm2CiphertextParts,
+  type Sm2DecodedCiphertext,
 } from './sm2-core.js';
 
 /** GM/T 0009-2012 §10 default user ID. */
@@ -193,8 +194,7 @@ export function sm2EncryptWithNonce(publicKey: Uint8Array, plaintext: Uint8Array
 }
 
 export function encodeSm2Ciphertext({ C1, C3, C2 }: Sm2CiphertextParts): Uint8Array {
-  const c1 = C1.toAffine();
-  return derSequence(derUint(c1.x), derUint(c1.y), derOctets(C3), derOctets(C2));
+  return derSequence(derUint(C1.x), derUint(C1.y), derOctets(C3), derOctets(C2));
 }
 
 export function sm2Encrypt(publicKey: Uint8Array, plaintext: Uint8Array): Uint8Array {
@@ -202,7 +202,7 @@ export function sm2Encrypt(publicKey: Uint8Array, plaintext: Uint8Array): Uint8A
 }
 
 /** Parses and validates the ASN.1 ciphertext; C1 must be a point on `curve`. */
-export function decodeSm2Ciphertext(curve: Sm2Curve, ciphertext: Uint8Array): Sm2CiphertextParts {
+export function decodeSm2Ciphertext(curve: Sm2Curve, ciphertext: Uint8Array): Sm2DecodedCiphertext {
   try {
     const seq = derTop(ciphertext);
     const x = seq.readUint();
