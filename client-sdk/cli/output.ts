@@ -95,9 +95,11 @@ export function exitCodeFor(e: unknown): number {
 /** Wraps a command action: errors become a printed report and an exit code, never a stack trace. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
-    // commander passes (...positionals, options, command): read options with the inherited globals
+    // commander passes (...positionals, options, command). Options of a parent command (e.g. `--json`
+    // given to `catalog` before or after `show`) belong to this invocation too: merge them in.
     const cmd = args[args.length - 1] as { optsWithGlobals?: () => OutputOptions } | undefined;
     const opts = (cmd?.optsWithGlobals?.() ?? args[args.length - 2] ?? {}) as OutputOptions;
+    if (args.length >= 2 && cmd?.optsWithGlobals) args[args.length - 2] = opts;
     try {
       const code = await fn(...args);
       if (typeof code === 'number' && code !== 0) process.exitCode = code;

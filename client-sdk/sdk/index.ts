@@ -7,5 +7,5 @@ export { BuyerClient, FINAL_STATES, type PinnedEnclaveKey, type ReceiptCheck, ty
 export { ReviewerClient } from './reviewer.js';
 export { OperatorClient, reviewerCertificateFor } from './operator.js';
 export { type BundleSource, type UploadOptions, type UploadProgress, uploadBundle } from './upload.js';
-export { type OwnerCheckReport, bundleFromDir, checkCsvLocally, countCsvRows, sealTargetOf } from './local-data.js';
+export type { OwnerCheckReport, LocalCheckOptions } from './local-data.js';
 export type * from './types.js';

@@ -1,25 +1,29 @@
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SealProgress, SealResult } from '../dataset/seal.js';
 import { ShuyuClient } from './client.js';
-import { type LocalCheckOptions, type OwnerCheckReport, bundleFromDir, checkCsvLocally, sealCsv, sealTargetOf } from './local-data.js';
+import type { LocalCheckOptions, OwnerCheckReport } from './local-data.js';
+
+/** Checking and sealing pull in the HE and CSV machinery: loaded on first use, so other commands start fast. */
+const local = () => import('./local-data.js');
 import { type BundleSource, type UploadOptions, uploadBundle } from './upload.js';
 import type { CreateUploadRequest, Dataset, Offer, OfferInput, OfferWritten, Page, Statement, Trade, TradeState, Upload, Wallet } from './types.js';
 
 /** The data owner: datasets (uploads of sealed bundles), offers on them, revenue. */
 export class OwnerClient extends ShuyuClient {
   /** Local only: the CSV against its schema (types, bounds, values) and the PII scan with suggested levels/tags. */
-  check(file: string, schema: DatasetSchema, opts?: LocalCheckOptions): Promise<OwnerCheckReport> {
-    return checkCsvLocally(file, schema, opts);
+  async check(file: string, schema: DatasetSchema, opts?: LocalCheckOptions): Promise<OwnerCheckReport> {
+    return (await local()).checkCsvLocally(file, schema, opts);
   }
 
   /** Seals a CSV into a bundle directory under the enclave's published keys (fetched from GET /v1/enclave). */
   async seal(file: string, schema: DatasetSchema, outDir: string, onProgress?: (p: SealProgress) => void): Promise<SealResult> {
+    const { sealCsv, sealTargetOf } = await local();
     return sealCsv(file, schema, sealTargetOf(await this.enclave()), outDir, onProgress);
   }
 
   /** Uploads a sealed bundle directory (manifest.json + blobs/). */
   async uploadDir(dir: string, meta: Omit<CreateUploadRequest, 'manifest'>, opts?: UploadOptions): Promise<{ upload: Upload; dataset: Dataset }> {
-    return this.upload(await bundleFromDir(dir), meta, opts);
+    return this.upload(await (await local()).bundleFromDir(dir), meta, opts);
   }
 
   /** Uploads a sealed bundle (resumable: pass `uploadId` to continue). */

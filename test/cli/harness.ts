@@ -49,6 +49,45 @@ export async function startTestServer(opts: { enclave?: boolean } = {}): Promise
   };
 }
 
+let running = false;
+
+async function runInProcess(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  if (running) throw new Error('in-process CLI runs must not overlap');
+  running = true;
+  const { Command, CommanderError } = await import('commander');
+  const groups = [await import('../../client-sdk/cli/commands/crypto.js'), await import('../../client-sdk/cli/commands/index.js')];
+  const program = new Command('shuyu').exitOverride();
+  for (const g of groups) g.register(program);
+  const saved = { env: process.env, out: process.stdout.write, err: process.stderr.write, code: process.exitCode };
+  let stdout = '';
+  let stderr = '';
+  process.env = env;
+  process.exitCode = undefined;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
+  let code: number;
+  try {
+    await program.parseAsync(['node', 'shuyu', ...args]);
+    code = Number(process.exitCode ?? 0);
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    code = e.exitCode === 0 ? 0 : 2;
+  } finally {
+    process.env = saved.env;
+    process.stdout.write = saved.out;
+    process.stderr.write = saved.err;
+    process.exitCode = saved.code;
+    running = false;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    json = undefined;
+  }
+  return { code, stdout, stderr, json };
+}
+
 export interface CliResult {
   code: number;
   stdout: string;
@@ -65,7 +104,17 @@ export class CliUser {
     this.configHome = mkdtempSync(join(tmpdir(), `shuyu-f-${name}-`));
   }
 
-  run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  /**
+   * Runs the command in this process on a program built from the same command modules main.ts
+   * registers (commander and our modules unchanged; only main.ts's few wiring lines are skipped, and
+   * the spawned runs cover those). ~50× faster than spawning on this 2-core machine; sequential only.
+   */
+  async run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+    return runInProcess(args, { ...process.env, XDG_CONFIG_HOME: this.configHome, SHUYU_URL: '', SHUYU_TOKEN: '', SHUYU_PROFILE: '', SHUYU_PROGRESS: '0', ...this.env, ...extraEnv });
+  }
+
+  /** The real `shuyu` binary in a child process, exactly as a user runs it. */
+  spawned(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
     return new Promise((res) => {
       execFile(
         process.execPath,
@@ -91,8 +140,8 @@ export class CliUser {
   }
 
   /** Runs with --json and expects exit 0; returns the parsed document. */
-  async json(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<any> {
-    const r = await this.run([...args, '--json'], extraEnv);
+  async json(args: string[], extraEnv?: NodeJS.ProcessEnv, how: 'in-process' | 'spawned' = 'in-process'): Promise<any> {
+    const r = how === 'spawned' ? await this.spawned([...args, '--json'], extraEnv) : await this.run([...args, '--json'], extraEnv);
     if (r.code !== 0 || r.json === undefined) {
       throw new Error(`shuyu ${args.join(' ')} → exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
     }

@@ -8,7 +8,7 @@ import { sampleReceiptPayload } from '../sdk/receipt-fixture.js';
 import { CliUser } from './harness.js';
 
 /** `shuyu verify RECEIPT.json [--pub PEM]`: exit 0 valid, 1 invalid (tampered or foreign key), 2 no trust anchor. */
-describe('shuyu verify (spawned CLI, offline)', function () {
+describe('shuyu verify (CLI, offline; spawned and in-process)', function () {
   this.timeout(120_000);
   const user = new CliUser('verifier');
   const enclave = sm2KeyPair();
@@ -23,11 +23,11 @@ describe('shuyu verify (spawned CLI, offline)', function () {
   after(() => user.cleanup());
 
   it('a genuine receipt is valid against --pub (exit 0) and the JSON names the payload', async () => {
-    const r = await user.run(['verify', file('ok.json', receipt), '--pub', pub, '--json']);
+    const r = await user.spawned(['verify', file('ok.json', receipt), '--pub', pub, '--json']);
     expect(r.code).to.equal(0);
     expect(r.json.valid).to.equal(true);
     expect(r.json.payload.tradeId).to.equal('01932c6e-7d2a-7cc1-8f00-000000000002');
-    const human = await user.run(['verify', join(dir, 'ok.json'), '--pub', pub]);
+    const human = await user.spawned(['verify', join(dir, 'ok.json'), '--pub', pub]);
     expect(human.code).to.equal(0);
     expect(human.stdout).to.match(/^VALID receipt/);
   });
@@ -43,7 +43,7 @@ describe('shuyu verify (spawned CLI, offline)', function () {
       key: { ...receipt, publicKeyPem: pemLines.join('\n') },
     };
     for (const [what, bad] of Object.entries(cases)) {
-      const r = await user.run(['verify', file(`bad-${what}.json`, bad), '--pub', pub, '--json']);
+      const r = what === 'payload' ? await user.spawned(['verify', file(`bad-${what}.json`, bad), '--pub', pub, '--json']) : await user.run(['verify', file(`bad-${what}.json`, bad), '--pub', pub, '--json']);
       expect(r.code, what).to.equal(1);
       expect(r.json.valid, what).to.equal(false);
       expect(r.json.reason, what).to.be.a('string').and.not.equal('');
@@ -69,7 +69,7 @@ describe('shuyu verify (spawned CLI, offline)', function () {
   it('no trust anchor, or an unreadable file → exit 2', async () => {
     const stranger = new CliUser('stranger');
     try {
-      const r = await stranger.run(['verify', join(dir, 'ok.json'), '--json']);
+      const r = await stranger.spawned(['verify', join(dir, 'ok.json'), '--json']);
       expect(r.code).to.equal(2);
       expect(r.json.error.type).to.equal('usage');
       const missing = await stranger.run(['verify', join(dir, 'nope.json'), '--pub', pub]);

@@ -7,7 +7,6 @@ import { DatasetSchema, LEVEL_NAMES } from '../../../contracts/dataset/schema.js
 import { SECTOR_SLUGS } from '../../../contracts/dataset/sectors.js';
 import { DomainError } from '../../../contracts/errors.js';
 import { z } from 'zod';
-import { checkCsvLocally, countCsvRows } from '../../sdk/local-data.js';
 import type { OwnerCheckReport } from '../../sdk/local-data.js';
 import { type CommonOptions, readJsonFile, withCommon } from '../common.js';
 import { EXIT_FAILED, UsageError, action, print, table } from '../output.js';
@@ -44,6 +43,7 @@ function loadSchema(opts: SchemaOpts): DatasetSchema {
 async function runCheck(file: string, schema: DatasetSchema, opts: CommonOptions & { maxErrors?: number }): Promise<OwnerCheckReport> {
   const bar = startProgress('checking', 1, 'bytes');
   try {
+    const { checkCsvLocally } = await import('../../sdk/local-data.js');
     return await checkCsvLocally(file, schema, { maxErrors: opts.maxErrors, onBytes: (d, t) => bar.update(d, t) });
   } finally {
     bar.stop();
@@ -172,6 +172,7 @@ export function register(program: Command): void {
 }
 
 async function sealWithProgress(client: ReturnType<typeof ownerClient>, file: string, schema: DatasetSchema, outDir: string) {
+  const { countCsvRows } = await import('../../sdk/local-data.js');
   const total = await countCsvRows(file);
   const bar = startProgress('sealing', total, 'rows');
   let result;
