@@ -69,6 +69,8 @@ const COMPARISON = new Set(['=', '==', '!=', '<>', '<', '>', '<=', '>=']);
 const ARITHMETIC = new Set(['+', '-', '*', '/', '%']);
 const CAST_TYPES = new Set(['INTEGER', 'INT', 'REAL', 'NUMERIC', 'DECIMAL', 'FLOAT', 'DOUBLE']);
 const MAX_GROUP_BY = 3;
+/** membership bits per row are a 31-bit mask */
+const MAX_AGGREGATES = 24;
 
 class Checker {
   readonly errors: SqlRefusal[] = [];
@@ -610,6 +612,7 @@ function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
     }
   }
 
+  if (calls.length > MAX_AGGREGATES) c.refuse('SELECT', 'too-many-aggregates', `at most ${MAX_AGGREGATES} aggregate calls per query`);
   if (c.errors.length > 0) return { ok: false, errors: c.errors };
 
   const normalized = parser.sqlify(ast, DIALECT);

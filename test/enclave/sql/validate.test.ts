@@ -79,6 +79,7 @@ const REFUSED: [string, string, string][] = [
   ["SELECT COUNT(*) FROM dataset WHERE region = X'00'", 'WHERE', 'literal-allow-list'],
   ['SELECT COUNT(*) FROM dataset WHERE nosuch = 1', 'WHERE', 'unknown-column'],
   ['SELECT random() FROM dataset', 'SELECT', 'function-allow-list'],
+  [`SELECT ${Array.from({ length: 25 }, () => 'COUNT(*)').join(', ')} FROM dataset`, 'SELECT', 'too-many-aggregates'],
 ];
 
 const ACCEPTED: string[] = [
