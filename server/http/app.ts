@@ -61,6 +61,8 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
 
   app.use(express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
 
+  // The web console (engineer G, server/console/serve.ts): GET /, /console/ and its static bundle.
+  app.use(consoleRouter());
   app.use(buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs }));
 
   app.use((req: Request, res: Response) => {
