@@ -31,6 +31,8 @@ export interface RunningServer {
   db: Db;
   log: Logger;
   bootstrap: { created: boolean; file: string };
+  /** The supervised enclave (null when started with enclave: false). */
+  enclave(): EnclaveHandle | null;
   close(): Promise<void>;
 }
 
@@ -61,7 +63,15 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     blobs,
     log,
     bundle,
-    enclave: { publicInfo: () => enclave!.publicInfo() as unknown as Promise<Record<string, unknown>>, isUp: () => !!enclave?.isUp() },
+    enclave: withEnclave
+      ? {
+          publicInfo: async () => {
+            if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
+            return (await enclave.publicInfo()) as unknown as Record<string, unknown>;
+          },
+          isUp: () => !!enclave?.isUp(),
+        }
+      : null,
   });
   const swept = shuyu.services.datasets.sweep({ startup: true });
   const cleared = new IdempotencyStore(db).clearPending();
@@ -99,5 +109,5 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       db.close();
       log.info('stopped');
     })());
-  return { url, port, config, app: shuyu, db, log, bootstrap: boot, close };
+  return { url, port, config, app: shuyu, db, log, bootstrap: boot, enclave: () => enclave, close };
 }

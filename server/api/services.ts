@@ -26,6 +26,4 @@ export interface Services {
   enclave: EnclavePort | null;
   startedAt: number;
   version: string;
-  /** Filled by route modules that add gauges/extensions; keeps Services open for the trade wiring. */
-  [extension: string]: unknown;
 }

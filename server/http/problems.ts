@@ -31,6 +31,9 @@ export const PROBLEM_STATUS: Record<string, number> = {
   'idempotency-key-reused': 409,
   'idempotency-in-progress': 409,
   'illegal-transition': 409,
+  'idempotency-conflict': 409,
+  'offer-withdrawn': 409,
+  'result-not-ready': 409,
   'upload-not-open': 409,
   'upload-incomplete': 409,
   'key-not-registered': 409,
@@ -51,6 +54,12 @@ export const PROBLEM_STATUS: Record<string, number> = {
   'rate-limited': 429,
   'request-timeout': 503,
   'enclave-unavailable': 503,
+  'enclave-timeout': 503,
+  'not-configured': 503,
+  'enclave-bad-response': 502,
+  // invariants of the books: a server fault, never the caller's
+  'unbalanced-transaction': 500,
+  'capture-mismatch': 500,
   internal: 500,
 };
 
@@ -66,6 +75,7 @@ export const TITLES: Record<number, string> = {
   422: 'Unprocessable content',
   429: 'Too many requests',
   500: 'Internal error',
+  502: 'Bad gateway',
   503: 'Service unavailable',
 };
 

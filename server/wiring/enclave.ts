@@ -31,6 +31,11 @@ export class EnclaveHandle {
     return h;
   }
 
+  /** OS pid of the current enclave child (fault tests kill it). */
+  pid(): number | undefined {
+    return this.current?.pid;
+  }
+
   isUp(): boolean {
     const pid = this.current?.pid;
     if (this.stopped || !pid) return false;

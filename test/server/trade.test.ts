@@ -209,9 +209,21 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     expect(w.availableFen).to.equal(start);
     expect(w.heldFen).to.equal(0);
     const res = await l.http().get(`/v1/trades/${second.trade.id}/result`).set(m.buyer.auth);
-    expect(res.status).to.equal(422);
+    expect(res.status).to.equal(409);
     expect(res.body.detail).to.match(/failed/);
     expect(l.srv.app.trade.contracts.tradeLedger(second.trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'release']);
+  });
+
+  it('the enclave process killed while a job is queued or running: it is restarted and the job completes once', async () => {
+    const { trade } = await quoteAndSubmit(l, m);
+    const before = l.srv.enclave()!.pid()!;
+    expect((await approve(l, m, trade.id)).status).to.equal(200);
+    process.kill(before, 'SIGKILL');
+    const done = await waitForTrade(l, m.buyer.auth, trade.id, ['settled', 'failed'], 90_000);
+    expect(done.state, JSON.stringify(done)).to.equal('settled');
+    expect(l.srv.enclave()!.pid()).to.not.equal(before);
+    expect((await l.http().get('/v1/health')).body.enclave).to.equal('up');
+    expect(l.srv.app.trade.contracts.tradeLedger(trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'capture']);
   });
 
   it('after the full trade, neither the data directory nor the logs hold any of the CSV\'s identifier, measure or attribute values', async () => {
