@@ -8,7 +8,7 @@ import type { BundleManifest } from '../format/manifest.js';
 import { checkOverflow, planAggregate } from './layout.js';
 import { BFV_PARAMS } from './params.js';
 import type { EncryptedAggregate } from './result.js';
-import type { BlobRef, EncryptOutput, EncryptTask, EvaluateOutput, EvaluateTask } from './worker-impl.js';
+import type { BlobRef, EncryptOutput, EncryptTask, EvaluateOutput, EvaluateTask, WorkerFailure } from './worker-impl.js';
 
 /**
  * Server-side HE evaluation (public keys only): sums the ciphertexts of each group's partitions and
@@ -32,6 +32,11 @@ export function createHeWorkerPool(threads = Math.min(2, availableParallelism())
 
 export const computationHashOf = (c: AggregateComputation): string => sm3Hex(canonicalJson(c));
 
+function unwrap<T>(out: T | WorkerFailure): T {
+  if (out && typeof out === 'object' && 'failed' in out) throw new DomainError(out.failed.type, out.failed.message, out.failed.detail);
+  return out as T;
+}
+
 export class HeEvaluator {
   private readonly pool: Piscina;
   constructor(opts: { threads?: number } = {}) {
@@ -39,6 +44,8 @@ export class HeEvaluator {
     this.pool = createHeWorkerPool(this.threads);
   }
   private readonly threads: number;
+  /** Timing of the last evaluation (for benches and metrics). */
+  lastStats: { loadMs: number; opsMs: number; ciphertexts: number } | undefined;
 
   async evaluateAggregate(input: EvaluateAggregateInput): Promise<EncryptedAggregate> {
     const parsed = AggregateComputationSchema.safeParse(input.computation);
@@ -74,6 +81,7 @@ export class HeEvaluator {
       b.items.push(it);
       b.load += it.refs.length + 12; // + the rotations
     }
+    const stats: EvaluateOutput['stats'][] = [];
     const results = await Promise.all(
       buckets
         .filter((b) => b.items.length > 0)
@@ -84,12 +92,19 @@ export class HeEvaluator {
             galoisKeys: input.galoisKeys,
             groups: b.items.map((it) => ({ key: [it.gi], columns: { [it.col]: it.refs } })),
           };
-          const out = (await this.pool.run(task)) as EvaluateOutput;
+          const out = unwrap((await this.pool.run(task)) as EvaluateOutput | WorkerFailure);
+          stats.push(out.stats);
           return out.groups.map((g) => ({ gi: g.key[0]!, columns: g.columns }));
         }),
     );
     const merged = plan.groups.map((g) => ({ key: g.key, columns: {} as Record<string, string> }));
     for (const part of results) for (const r of part) Object.assign(merged[r.gi]!.columns, r.columns);
+    // threads run in parallel: the slowest thread bounds each phase
+    this.lastStats = {
+      loadMs: Math.max(0, ...stats.map((s) => s.loadMs)),
+      opsMs: Math.max(0, ...stats.map((s) => s.opsMs)),
+      ciphertexts: stats.reduce((n, s) => n + s.ciphertexts, 0),
+    };
     return {
       format: 'shuyu.he-aggregate.v1',
       paramsId: params.id,
@@ -102,7 +117,7 @@ export class HeEvaluator {
 
   /** Owner side: encrypt vectors under the enclave's HE public key on the worker threads. */
   async encrypt(task: Omit<EncryptTask, 'kind'>): Promise<Uint8Array[]> {
-    const out = (await this.pool.run({ kind: 'encrypt', ...task } satisfies EncryptTask, { transferList: task.vectors.map((v) => v.buffer as ArrayBuffer) })) as EncryptOutput;
+    const out = unwrap((await this.pool.run({ kind: 'encrypt', ...task } satisfies EncryptTask, { transferList: task.vectors.map((v) => v.buffer as ArrayBuffer) })) as EncryptOutput | WorkerFailure);
     return out.ciphertexts;
   }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex, toB64 } from '../crypto/index.js';
 import { BFV_PARAMS } from './params.js';
 import { HeContext, HeError, type CipherText, type GaloisKeys, type HeEncryptor } from './seal.js';
@@ -22,6 +23,8 @@ export interface EvaluateTask {
 }
 export interface EvaluateOutput {
   groups: { key: number[]; columns: Record<string, string> }[];
+  /** time spent reading + checking + loading ciphertexts vs homomorphic operations, in this thread */
+  stats: { loadMs: number; opsMs: number; ciphertexts: number };
 }
 
 export interface EncryptTask {
@@ -74,6 +77,7 @@ async function evaluate(task: EvaluateTask): Promise<EvaluateOutput> {
   const he = await contextFor(task.paramsId);
   const gk = galoisKeysFor(he, task.galoisKeys);
   const out: EvaluateOutput['groups'] = [];
+  const stats = { loadMs: 0, opsMs: 0, ciphertexts: 0 };
   for (const g of task.groups) {
     const columns: Record<string, string> = {};
     for (const [col, refs] of Object.entries(g.columns)) {
@@ -81,7 +85,11 @@ async function evaluate(task: EvaluateTask): Promise<EvaluateOutput> {
       let acc: CipherText | undefined;
       try {
         for (const ref of refs) {
+          const t0 = performance.now();
           const ct = he.loadCiphertext(readBlob(ref), `ciphertext ${ref.sm3.slice(0, 12)}…`);
+          const t1 = performance.now();
+          stats.loadMs += t1 - t0;
+          stats.ciphertexts++;
           if (!acc) acc = ct;
           else {
             try {
@@ -90,9 +98,12 @@ async function evaluate(task: EvaluateTask): Promise<EvaluateOutput> {
               ct.delete();
             }
           }
+          stats.opsMs += performance.now() - t1;
         }
+        const t2 = performance.now();
         const total = he.totalOfAllSlots(acc!, gk);
         acc = total;
+        stats.opsMs += performance.now() - t2;
         columns[col] = toB64(he.saveCiphertext(total));
       } finally {
         acc?.delete();
@@ -100,7 +111,7 @@ async function evaluate(task: EvaluateTask): Promise<EvaluateOutput> {
     }
     out.push({ key: g.key, columns });
   }
-  return { groups: out };
+  return { groups: out, stats };
 }
 
 async function encrypt(task: EncryptTask): Promise<EncryptOutput> {
@@ -114,6 +125,16 @@ async function encrypt(task: EncryptTask): Promise<EncryptOutput> {
   return { ciphertexts: task.vectors.map((v) => encryptor!.enc.encryptVector(v)) };
 }
 
-export async function run(task: WorkerTask): Promise<EvaluateOutput | EncryptOutput> {
-  return task.kind === 'evaluate' ? evaluate(task) : encrypt(task);
+/** Typed errors cross the thread boundary as data (structured clone would drop the DomainError class). */
+export interface WorkerFailure {
+  failed: { type: string; message: string; detail: Record<string, unknown> };
+}
+
+export async function run(task: WorkerTask): Promise<EvaluateOutput | EncryptOutput | WorkerFailure> {
+  try {
+    return task.kind === 'evaluate' ? await evaluate(task) : await encrypt(task);
+  } catch (e) {
+    if (e instanceof DomainError) return { failed: { type: e.type, message: e.message, detail: e.detail } };
+    return { failed: { type: 'he-internal', message: `HE worker failed: ${e instanceof Error ? e.message : String(e)}`, detail: {} } };
+  }
 }

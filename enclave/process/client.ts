@@ -67,7 +67,7 @@ export class EnclaveClient {
   static async start(opts: EnclaveStartOptions): Promise<EnclaveClient> {
     const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };
     if (opts.masterSecret) delete env.SHUYU_MASTER_SECRET; // handed over IPC instead
-    const child = fork(ENTRY, [], { execArgv: ['--import', TSX], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(ENTRY, [], { execArgv: ['--import', TSX, '--expose-gc'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const startup = await new Promise<z.infer<typeof StartupMessage>>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
