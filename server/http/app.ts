@@ -59,6 +59,16 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
     }),
   );
 
+  // A declared length over the limit is refused from the headers: body-parser would wait for the whole
+  // (possibly 2^40-byte) body to arrive before answering 413, holding the connection open meanwhile.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > opts.jsonBodyLimitBytes && req.is(['application/json', 'application/*+json'])) {
+      res.setHeader('Connection', 'close');
+      return sendProblem(res, problem('payload-too-large', `the JSON body exceeds the limit of ${opts.jsonBodyLimitBytes} bytes`, { limit: opts.jsonBodyLimitBytes }));
+    }
+    next();
+  });
   app.use(express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
 
   // The web console (engineer G, server/console/serve.ts): GET /, /console/ and its static bundle.
