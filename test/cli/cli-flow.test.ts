@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
@@ -212,6 +212,15 @@ describe('shuyu CLI against a real server: every command, --json asserted', func
     expect(JSON.parse(readFileSync(out, 'utf8')).algorithm).to.equal('SM2-SM3');
     const v = await buyer.json(['verify', out]);
     expect(v.valid).to.equal(true);
+    // the README's OpenSSL recipe, against the key `shuyu enclave --out` exports from the pin
+    const pem = dir(buyer, 'enclave.pem');
+    const e = await buyer.json(['enclave', '--out', pem]);
+    expect(e.fingerprint).to.equal(r.pinnedFingerprint);
+    const receipt = JSON.parse(readFileSync(out, 'utf8'));
+    writeFileSync(dir(buyer, 'payload.txt'), receipt.payload);
+    writeFileSync(dir(buyer, 'sig.der'), Buffer.from(receipt.signature, 'base64'));
+    const ossl = spawnSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', pem, '-rawin', '-digest', 'sm3', '-pkeyopt', 'distid:1234567812345678', '-in', dir(buyer, 'payload.txt'), '-sigfile', dir(buyer, 'sig.der')], { encoding: 'utf8' });
+    expect(ossl.stdout + ossl.stderr).to.match(/Signature Verified Successfully/);
     const tr = await buyer.json(['buyer', 'trade', ids.trade!]);
     expect(tr.state).to.be.oneOf(['delivered', 'settled']);
     expect(tr.transitions.map((x: { to: string }) => x.to)).to.include('approved');

@@ -3,7 +3,7 @@ import { ShuyuClient } from '../../sdk/client.js';
 import { isShuyuApiError } from '../../sdk/errors.js';
 import { type CommonOptions, connection, withCommon } from '../common.js';
 import { UsageError, action, print, table } from '../output.js';
-import { type PinnedEnclave, type Profile, configDir, profileName, profilesPath, readProfiles, saveProfile, writeProfiles } from '../profiles.js';
+import { type PinnedEnclave, type Profile, configDir, profileName, profilesPath, readProfiles, saveProfile, updateProfile, writeProfiles } from '../profiles.js';
 import { DomainError, isDomainError } from '../../../contracts/errors.js';
 import { BuyerClient } from '../../sdk/buyer.js';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -81,6 +81,25 @@ export function register(program: Command): void {
       const conn = connection(opts);
       const me = await new ShuyuClient(conn).me();
       print(opts, { profile: conn.name, url: conn.url, ...me }, () => `${me.user.name} (${me.user.role}) of ${me.org.name} at ${conn.url} [profile ${conn.name}]`);
+    }),
+  );
+
+  withCommon(
+    program
+      .command('enclave')
+      .description("the enclave signing key this profile pinned (receipts must be signed by it)")
+      .option('--out <file>', 'also write the pinned public key PEM here (for openssl or shuyu verify --pub)'),
+  ).action(
+    action(async (opts: CommonOptions & { out?: string }) => {
+      const conn = connection(opts);
+      let pin = conn.profile?.enclave;
+      if (!pin) {
+        pin = await new BuyerClient({ url: conn.url, token: conn.token }).pinEnclave();
+        updateProfile(conn.name, { enclave: pin });
+      }
+      if (opts.out) writeFileSync(opts.out, pin.publicKeyPem);
+      print(opts, { profile: conn.name, ...pin, ...(opts.out ? { file: opts.out } : {}) }, () =>
+        `Enclave signing key pinned by profile "${conn.name}" on ${pin.pinnedAt}:\nSM3 fingerprint ${pin.fingerprint}\n${pin.publicKeyPem.trimEnd()}${opts.out ? `\nwritten to ${opts.out}` : ''}`);
     }),
   );
 
