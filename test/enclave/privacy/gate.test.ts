@@ -94,3 +94,64 @@ describe('privacy gate: DP + budget', () => {
     expect(out.groups[0]!.values.n).to.be.at.least(0);
   });
 });
+
+describe('privacy gate: invariants (fast-check)', () => {
+  it('k-suppression partitions the groups: released ones have ≥ k people, the rest are listed, values untouched without DP', async () => {
+    const fc = (await import('fast-check')).default;
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ rows: fc.integer({ min: 0, max: 50 }), extra: fc.integer({ min: 0, max: 10 }), v: fc.integer({ min: -1000, max: 1000 }) }), { maxLength: 20 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.boolean(),
+        (specs, k, withSubjects) => {
+          const input: GroupResult[] = specs.map((s, i) => ({
+            key: [`g${i}`],
+            rows: s.rows + s.extra,
+            ...(withSubjects ? { subjects: s.rows } : {}),
+            values: { v: s.v },
+          }));
+          const out = applyOutputGate(input, { minGroupSize: k }, { bounds: {} });
+          const size = (g: GroupResult) => (withSubjects && input.length > 0 ? (g.subjects as number) : g.rows);
+          expect(out.groups.every((g) => size(g) >= k)).to.equal(true);
+          expect([...out.groups.map((g) => g.key[0]), ...out.suppressed.map((s) => s[0])].sort()).to.deep.equal(input.map((g) => g.key[0]).sort());
+          for (const g of out.groups) expect(g.values).to.deep.equal(input.find((x) => x.key[0] === g.key[0])!.values);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the ledger never lets spent ε exceed the limit, and retries never pay twice', async () => {
+    const fc = (await import('fast-check')).default;
+    const dir = mkdtempSync(join(tmpdir(), 'shuyu-ledger-'));
+    try {
+      let run = 0;
+      fc.assert(
+        fc.property(fc.array(fc.record({ eps: fc.integer({ min: 1, max: 40 }), key: fc.integer({ min: 0, max: 8 }) }), { maxLength: 40 }), (ops) => {
+          const ledger = PrivacyBudgetLedger.open(join(dir, `l${run++}.sqlite`));
+          try {
+            const paid = new Map<number, number>();
+            for (const op of ops) {
+              const eps = op.eps / 100;
+              try {
+                ledger.charge({ chargeKey: `k${op.key}`, buyerOrgId: 'b', datasetId: 'd', epsilon: paid.get(op.key) ?? eps, limitEpsilon: 1 }, () => ({ ok: true }));
+                if (!paid.has(op.key)) paid.set(op.key, eps);
+              } catch (e) {
+                expect(isDomainError(e) && e.type).to.equal('privacy-budget-exhausted');
+              }
+            }
+            const spent = ledger.spent('b', 'd');
+            expect(spent.epsilon).to.be.at.most(1);
+            expect(spent.charges).to.equal(paid.size);
+            expect(spent.epsilon).to.be.closeTo([...paid.values()].reduce((a, b) => a + b, 0), 1e-9);
+          } finally {
+            ledger.close();
+          }
+        }),
+        { numRuns: 30 },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
