@@ -63,7 +63,16 @@ export class BlobStore {
       },
     });
     try {
-      await pipeline(source, meter, createWriteStream(tmp, { mode: 0o600 }));
+      try {
+        await pipeline(source, meter, createWriteStream(tmp, { mode: 0o600 }));
+      } catch (e) {
+        if (e instanceof DomainError) throw e;
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as Error).message === 'aborted') {
+          throw new DomainError('upload-interrupted', `the blob transfer was interrupted after ${size} bytes; send the blob again`);
+        }
+        throw e;
+      }
       const hash = h.digest('hex');
       if (opts.expectedHash !== undefined && hash !== opts.expectedHash) {
         throw new DomainError('blob-hash-mismatch', `the bytes sent hash to ${hash}, not ${opts.expectedHash}: the blob is truncated or altered`, {

@@ -39,6 +39,9 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
       if (res.statusCode >= 500) deps.log.error(line, 'request failed');
       else deps.log.info(line, 'request');
     });
+    res.on('close', () => {
+      if (!res.writableFinished) deps.log.info({ reqId, method: req.method, route: res.locals.routeId ?? 'unmatched' }, 'client closed the connection before the answer');
+    });
     next();
   });
 

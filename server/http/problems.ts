@@ -15,6 +15,7 @@ export const PROBLEM_STATUS: Record<string, number> = {
   'bad-blob-hash': 400,
   'unsupported-media-type': 415,
   'payload-too-large': 413,
+  'upload-interrupted': 400,
   // authentication / authorisation
   unauthenticated: 401,
   'token-expired': 401,

@@ -145,4 +145,28 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
     expect((await l.http().get(`/v1/datasets/${ds.id}`).set(other.auth)).status).to.equal(404);
     expect((await l.http().get(`/v1/datasets/${ds.id}`).set(owner.auth)).status).to.equal(200);
   });
+
+  it('a blob transfer cut off mid-stream stores nothing, is not a server error, and can be sent again', async () => {
+    const t = await sealTourism(l, 9, 'cut');
+    const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title: 'Cut', manifest: t.manifest });
+    const b = blobsOf(t).sort((x, y) => y.bytes.length - x.bytes.length)[0]!;
+    const { request: httpRequest } = await import('node:http');
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(new URL(`/v1/uploads/${up.body.id}/blobs/${b.hash}`, l.srv.url), {
+        method: 'PUT',
+        headers: { ...owner.auth, 'Content-Type': 'application/octet-stream', 'Content-Length': String(b.bytes.length) },
+      });
+      req.on('error', () => resolve());
+      req.on('response', () => resolve());
+      req.write(b.bytes.subarray(0, b.bytes.length >> 1), () => setTimeout(() => req.destroy(), 100));
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(existsSync(blobFile(b.hash))).to.equal(false);
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(join(l.srv.config.dataDir, 'blobs', 'tmp'))).to.deep.equal([]);
+    const again = await l.http().put(`/v1/uploads/${up.body.id}/blobs/${b.hash}`).set(owner.auth).set('Content-Type', 'application/octet-stream').send(b.bytes);
+    expect(again.status).to.equal(200);
+    expect(l.logs.filter((x) => x.includes('put-upload-blob') && /"status":5/.test(x))).to.deep.equal([]);
+    await l.http().delete(`/v1/uploads/${up.body.id}`).set(owner.auth);
+  });
 });
