@@ -94,6 +94,8 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
       return sendProblem(res, problem('unsupported-media-type', 'send the body as UTF-8 JSON with Content-Type: application/json'));
     }
     if (err instanceof HttpProblem) return sendProblem(res, toProblem(err));
+    // The router's decoding of a path parameter ("%ZZ", an encoded lone surrogate) is the caller's mistake.
+    if (err instanceof URIError) return sendProblem(res, problem('malformed-url', 'the URL contains invalid percent-encoding; encode path parameters as UTF-8 (e.g. with encodeURIComponent)'));
     deps.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), route: res.locals.routeId, path: req.path }, 'unhandled error');
     sendProblem(res, toProblem(err));
   });

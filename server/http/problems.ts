@@ -10,6 +10,7 @@ export const PROBLEM_BASE = 'https://shuyu.local/problems/';
 export const PROBLEM_STATUS: Record<string, number> = {
   // request shape
   'malformed-json': 400,
+  'malformed-url': 400,
   'validation-failed': 422,
   'missing-idempotency-key': 400,
   'bad-blob-hash': 400,
