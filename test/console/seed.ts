@@ -13,7 +13,7 @@ import { OperatorClient, reviewerCertificateFor } from '../../client-sdk/sdk/ope
 import { OwnerClient } from '../../client-sdk/sdk/owner.js';
 import { BuyerClient } from '../../client-sdk/sdk/buyer.js';
 import { ReviewerClient } from '../../client-sdk/sdk/reviewer.js';
-import type { Offer, Trade, User } from '../../client-sdk/sdk/types.js';
+import type { Trade, User } from '../../client-sdk/sdk/types.js';
 import { demoDataset, writeDemoCsv } from '../../client-sdk/demo/data.js';
 import { DEMO_TRADES, type DemoTrade } from '../../client-sdk/demo/scenario.js';
 import { sm2KeyPair, sm2PrivateKeyFromPem, sm2PrivateKeyToPem, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
@@ -37,7 +37,7 @@ export interface Seeded {
   close(): Promise<void>;
 }
 
-const ROWS = 600;
+const ROWS = 400;
 
 export async function seed(): Promise<Seeded> {
   const dir = mkdtempSync(join(tmpdir(), 'shuyu-console-'));
@@ -90,9 +90,7 @@ export async function seed(): Promise<Seeded> {
         await writeDemoCsv(csv, ds, ROWS);
         await owner.seal(csv, ds.schema, join(dir, `${t.dataset}.bundle`));
         const { dataset } = await owner.uploadDir(join(dir, `${t.dataset}.bundle`), { title: ds.title, description: ds.description, keywords: [t.dataset, ds.schema.sector] });
-        // The server answers { offer, listing } (OfferWritten) where the SDK's type says Offer: accept both.
-        const written = (await owner.createOffer(dataset.id, t.offer)) as Offer & { offer?: Offer };
-        return written.offer ?? written;
+        return (await owner.createOffer(dataset.id, t.offer)).offer;
       }),
     );
 

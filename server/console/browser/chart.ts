@@ -13,9 +13,9 @@ export interface BarDatum {
 
 export function barChart(title: string, data: BarDatum[]): SVGSVGElement {
   const rowH = 28;
-  const labelW = 170;
-  const valueW = 90;
-  const width = 720;
+  const labelW = 130;
+  const valueW = 80;
+  const width = 560;
   const top = 8;
   const height = top * 2 + Math.max(1, data.length) * rowH;
   const plotW = width - labelW - valueW;
@@ -28,7 +28,7 @@ export function barChart(title: string, data: BarDatum[]): SVGSVGElement {
     data.map((d, i) => {
       const y = top + i * rowH;
       const w = Math.max(1, (Math.abs(d.value) / max) * plotW);
-      const label = d.label.length > 14 ? `${d.label.slice(0, 13)}…` : d.label;
+      const label = d.label.length > 10 ? `${d.label.slice(0, 9)}…` : d.label;
       return s(
         'g',
         { class: 'bar-row' },

@@ -54,7 +54,8 @@ export function dl(pairs: [string, Child][]): HTMLElement {
 
 export const mono = (text: string, label?: string): HTMLElement => h('code', { class: 'mono', title: label ?? null }, text);
 
-export const shortHash = (hex: string | null | undefined): string => (hex ? `${hex.slice(0, 12)}…${hex.slice(-4)}` : '—');
+/** Long ids and hashes shortened for tables (the full value stays in the title / detail views). */
+export const shortHash = (hex: string | null | undefined): string => (!hex ? '—' : hex.length <= 20 ? hex : `${hex.slice(0, 12)}…${hex.slice(-4)}`);
 
 export function link(href: string, ...children: Child[]): HTMLAnchorElement {
   return h('a', { href }, children);

@@ -185,7 +185,8 @@ export async function auditPage(): Promise<Node> {
       replace(pageVerdict, errorBox(e));
     }
   };
-  const [{ checkpoints }, { events }] = await Promise.all([op.checkpoints(), op.auditEvents({ limit: 500 })]);
+  const [{ checkpoints }, { events }, users] = await Promise.all([op.checkpoints(), op.auditEvents({ limit: 500 }), all<User>('/users')]);
+  const names = new Map(users.map((u) => [u.id, u.name]));
   const cp = checkpoints.at(-1);
   void runVerify();
   return h(
@@ -227,7 +228,7 @@ export async function auditPage(): Promise<Node> {
       table(
         t('audit.events'),
         [t('audit.seq'), t('audit.at'), t('audit.actor'), t('audit.entity'), t('audit.action')],
-        events.slice(-50).reverse().map((e) => [String(e.seq), dateTime(e.at), mono(shortHash(e.actor)), `${e.entityType} ${shortHash(e.entityId)}`, e.action]),
+        events.slice(-50).reverse().map((e) => [String(e.seq), dateTime(e.at), names.get(e.actor) ?? e.actor, h('span', null, e.entityType, ' ', mono(shortHash(e.entityId))), e.action]),
         { numeric: [0] },
       ),
     ),

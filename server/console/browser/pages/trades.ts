@@ -126,9 +126,13 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
   const id = m.params[0]!;
   const client = buyerClient();
   const tr = await client.trade(id);
-  const offer = await get<Offer>(`/offers/${tr.offerId}`).catch(() => null);
+  const me = currentUser();
+  const [offer, entry] = await Promise.all([
+    get<Offer>(`/offers/${tr.offerId}`).catch(() => null),
+    get<{ title: string }>(`/catalog/${tr.datasetId}`).catch(() => null),
+  ]);
   // Receipts go to the buyer only (GET /v1/trades/:id/result is the buyer's).
-  const delivered = ['delivered', 'settled'].includes(tr.state) && currentUser()?.user.role === 'buyer';
+  const delivered = ['delivered', 'settled'].includes(tr.state) && me?.user.role === 'buyer';
 
   let receiptPart: Node = notice('info', t('trade.noResult'));
   let resultPart: Node | null = null;
@@ -148,9 +152,9 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
         null,
         dl([
           [t('common.id'), mono(String(payload.receiptId ?? ''))],
-          ['issuedAt', dateTime(String(payload.issuedAt ?? ''))],
+          [t('trade.issuedAt'), dateTime(String(payload.issuedAt ?? ''))],
           [t('trade.computationHash'), mono(String(payload.computationHash ?? ''))],
-          ['signingKeyFingerprint', mono(String(payload.signingKeyFingerprint ?? ''))],
+          [t('trade.signingKey'), mono(String(payload.signingKeyFingerprint ?? ''))],
         ]),
         h(
           'div',
@@ -177,7 +181,7 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
     tr.failureReason ? notice('error', h('strong', null, t('trade.failure')), ': ', tr.failureReason) : null,
     h('div', { class: 'two-col' }, section(t('trade.timeline'), timeline(tr)), section(t('trade.receipt'), receiptPart)),
     resultPart,
-    h('div', { class: 'two-col' }, section(t('trades.title'), tradeFacts(tr, { offer })), section(t('trade.computation'), computationBlock(tr), h('h3', null, t('trade.findings')), findingsBlock(tr))),
+    h('div', { class: 'two-col' }, section(t('trade.details'), tradeFacts(tr, { offer, datasetTitle: entry?.title ?? null, buyerName: me?.org.id === tr.buyerOrgId ? `${me.org.name} · ${me.user.name}` : null })), section(t('trade.computation'), computationBlock(tr), h('h3', null, t('trade.findings')), findingsBlock(tr))),
   );
 }
 
