@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { demoDataset, writeDemoCsv } from '../../client-sdk/demo/data.js';
+import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
 import { DEMO_TRADES } from '../../client-sdk/demo/scenario.js';
 import { validMobile, validResidentId } from '../sdk/pii-gen.js';
 import { CliUser, type TestServer, startTestServer } from './harness.js';
@@ -77,6 +78,19 @@ describe('shuyu CLI against a real server: every command, --json asserted', func
     expect(reg.userId).to.equal(ids.reviewer);
     const cert = await op.json(['admin', 'certify', ids.reviewer!, '--days', '30']);
     expect(cert.fingerprint).to.equal(reg.keyFingerprint);
+  });
+
+  it('login refuses an enclave key that changed since it was pinned, unless --repin', async () => {
+    const file = JSON.parse(readFileSync(dir(buyer, 'shuyu', 'profiles.json'), 'utf8'));
+    const real = file.profiles.default.enclave;
+    const other = sm2KeyPair().publicKey;
+    file.profiles.default.enclave = { publicKeyPem: sm2PublicKeyToPem(other), fingerprint: sm2Fingerprint(other), pinnedAt: real.pinnedAt };
+    writeFileSync(dir(buyer, 'shuyu', 'profiles.json'), JSON.stringify(file));
+    const refused = await buyer.run(['login', '--url', t.url, '--token', tokens.buyer!, '--json']);
+    expect(refused.code).to.equal(1);
+    expect(refused.json.error.type).to.equal('enclave-key-changed');
+    const repinned = await buyer.json(['login', '--url', t.url, '--token', tokens.buyer!, '--repin']);
+    expect(repinned.enclaveFingerprint).to.equal(real.fingerprint);
   });
 
   it('admin token issue/revoke: SHUYU_URL/SHUYU_TOKEN work until the token is revoked (then exit 1, 401)', async () => {
