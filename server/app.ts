@@ -4,7 +4,9 @@ import type { Db } from './store/db.js';
 import { systemClock, type Clock } from '../contracts/ids.js';
 import type { ServerConfig } from './config/config.js';
 import type { BlobStore } from './blobs/blob-store.js';
-import { IdentityService } from './identity/identity.js';
+import { IdentityService, type AuditSink } from './identity/identity.js';
+import { AuditLog } from '../contracts/audit/log.js';
+import { sqliteContractsStore } from './store/sqlite/contracts-store.js';
 import { DatasetService } from './datasets/datasets.js';
 import { createBundlePort } from './wiring/bundle.js';
 import type { BundlePort } from './datasets/bundle-port.js';
@@ -50,8 +52,11 @@ export interface ShuyuApp {
 export function createApp(deps: AppDeps): ShuyuApp {
   const clock = deps.clock ?? systemClock;
   const metrics = deps.metrics ?? new Metrics();
-  const identity = new IdentityService(deps.db, clock);
-  const datasets = new DatasetService(deps.db, deps.blobs, deps.bundle ?? createBundlePort(), clock, deps.config);
+  // Server-side state changes (identities, uploads, datasets) join the same SM3 audit chain as contracts/.
+  const auditLog = new AuditLog(sqliteContractsStore(deps.db).audit, clock);
+  const audit: AuditSink = (e) => void auditLog.append(e);
+  const identity = new IdentityService(deps.db, clock, audit);
+  const datasets = new DatasetService(deps.db, deps.blobs, deps.bundle ?? createBundlePort(), clock, deps.config, audit);
   const services: Services = {
     config: deps.config,
     db: deps.db,

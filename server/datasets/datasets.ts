@@ -6,6 +6,7 @@ import { newId, isoNow, type Clock } from '../../contracts/ids.js';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { canonicalJson, sm3Hex } from '../../enclave/crypto/index.js';
 import type { BundlePort } from './bundle-port.js';
+import type { AuditSink } from '../identity/identity.js';
 
 /** What an owner describes when uploading, kept on the upload and then on the dataset. */
 interface Listing {
@@ -69,6 +70,7 @@ export class DatasetService {
     private readonly bundle: BundlePort,
     private readonly clock: Clock,
     private readonly limits: DatasetLimits,
+    private readonly audit: AuditSink = () => {},
   ) {}
 
   createUpload(input: { orgId: string; userId: string; title: string; description: string; keywords: string[]; manifest: Record<string, unknown> }): UploadRow {
@@ -109,6 +111,7 @@ export class DatasetService {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`,
         )
         .run(row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), JSON.stringify(row.manifest), sm3Hex(canonicalJson(row.manifest)), total, row.createdAt, row.expiresAt);
+      this.audit({ actor: row.userId, entityType: 'upload', entityId: row.id, action: 'upload.created', data: { orgId: row.orgId, commitment: facts.commitment, blobs: facts.blobs.length, bytes: total } });
       const ins = this.db.prepare('INSERT OR IGNORE INTO upload_blobs (upload_id, hash, size, kind, received_at) VALUES (?, ?, ?, ?, ?)');
       for (const b of facts.blobs) {
         // Content addressing: a blob already stored (same bytes) needs no second transfer.
@@ -174,8 +177,8 @@ export class DatasetService {
     try {
       await this.bundle.verifyBundle(upload.manifest, (h) => this.blobs.get(h));
     } catch (e) {
-      this.abort(upload.id);
       const why = e instanceof Error ? e.message : String(e);
+      this.abort(upload.id, 'failed verification');
       throw new DomainError('bundle-invalid', `the bundle failed verification and was discarded: ${why}`);
     }
     const facts = this.bundle.parseManifest(upload.manifest);
@@ -207,16 +210,24 @@ export class DatasetService {
       const ins = this.db.prepare('INSERT OR IGNORE INTO dataset_blobs (dataset_id, hash, size, kind) VALUES (?, ?, ?, ?)');
       for (const b of facts.blobs) ins.run(row.id, b.hash, b.size, b.kind);
       this.db.prepare("UPDATE uploads SET state = 'completed', dataset_id = ? WHERE id = ?").run(row.id, upload.id);
+      this.audit({
+        actor: upload.userId,
+        entityType: 'dataset',
+        entityId: row.id,
+        action: 'dataset.published',
+        data: { orgId: row.orgId, uploadId: upload.id, sector: row.sector, rowCount: row.rowCount, commitment: row.commitment },
+      });
       this.db.prepare('DELETE FROM upload_blobs WHERE upload_id = ?').run(upload.id);
     })();
     return row;
   }
 
   /** Aborts an upload and deletes every blob no dataset or other open upload references. */
-  abort(uploadId: string): void {
+  abort(uploadId: string, reason = 'aborted'): void {
     const hashes = this.db.transaction(() => {
       const hs = (this.db.prepare('SELECT hash FROM upload_blobs WHERE upload_id = ?').all(uploadId) as { hash: string }[]).map((r) => r.hash);
-      this.db.prepare("UPDATE uploads SET state = 'aborted' WHERE id = ? AND state IN ('open', 'completing')").run(uploadId);
+      const moved = this.db.prepare("UPDATE uploads SET state = 'aborted' WHERE id = ? AND state IN ('open', 'completing')").run(uploadId).changes;
+      if (moved) this.audit({ actor: 'system', entityType: 'upload', entityId: uploadId, action: 'upload.aborted', data: { reason } });
       this.db.prepare('DELETE FROM upload_blobs WHERE upload_id = ?').run(uploadId);
       return hs;
     })();
@@ -238,7 +249,7 @@ export class DatasetService {
   sweep(opts: { startup: boolean }): { expired: number; orphans: number; temp: number } {
     if (opts.startup) this.db.prepare("UPDATE uploads SET state = 'open' WHERE state = 'completing'").run();
     const expired = this.db.prepare("SELECT id FROM uploads WHERE state = 'open' AND expires_at <= ?").all(isoNow(this.clock)) as { id: string }[];
-    for (const u of expired) this.abort(u.id);
+    for (const u of expired) this.abort(u.id, 'expired');
     let orphans = 0;
     let temp = 0;
     if (opts.startup) {

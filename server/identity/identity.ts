@@ -29,17 +29,24 @@ export const DEFAULT_TOKEN_TTL_MS = 90 * 24 * 3600_000;
  * Organisations, users and bearer tokens. A token is 32 random bytes shown once; only its SM3 hash
  * is stored, so a copy of the database does not let anyone log in.
  */
+/** Appends one event to the SM3 audit chain (contracts/audit), inside the caller's transaction. */
+export type AuditSink = (e: { actor: string; entityType: string; entityId: string; action: string; data?: Record<string, unknown> }) => void;
+
 export class IdentityService {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    private readonly audit: AuditSink = () => {},
   ) {}
 
-  createOrg(name: string, region = 'CN'): OrgRow {
+  createOrg(name: string, region = 'CN', actor = 'system'): OrgRow {
     const exists = this.db.prepare('SELECT 1 FROM orgs WHERE name = ?').get(name);
     if (exists) throw new DomainError('already-exists', `an organisation named "${name}" already exists`);
     const row: OrgRow = { id: newId(), name, region, createdAt: isoNow(this.clock) };
-    this.db.prepare('INSERT INTO orgs (id, name, region, created_at) VALUES (?, ?, ?, ?)').run(row.id, row.name, row.region, row.createdAt);
+    this.db.transaction(() => {
+      this.db.prepare('INSERT INTO orgs (id, name, region, created_at) VALUES (?, ?, ?, ?)').run(row.id, row.name, row.region, row.createdAt);
+      this.audit({ actor, entityType: 'org', entityId: row.id, action: 'org.created', data: { name, region } });
+    })();
     return row;
   }
 
@@ -54,10 +61,13 @@ export class IdentityService {
       .all(after ?? '', limit) as OrgRow[];
   }
 
-  createUser(orgId: string, name: string, role: RoleName): UserRow {
+  createUser(orgId: string, name: string, role: RoleName, actor = 'system'): UserRow {
     if (!this.getOrg(orgId)) throw new DomainError('not-found', `no organisation with id ${orgId}`);
     const row: UserRow = { id: newId(), orgId, name, role, publicKeyPem: null, keyFingerprint: null, createdAt: isoNow(this.clock) };
-    this.db.prepare('INSERT INTO users (id, org_id, name, role, created_at) VALUES (?, ?, ?, ?, ?)').run(row.id, orgId, name, role, row.createdAt);
+    this.db.transaction(() => {
+      this.db.prepare('INSERT INTO users (id, org_id, name, role, created_at) VALUES (?, ?, ?, ?, ?)').run(row.id, orgId, name, role, row.createdAt);
+      this.audit({ actor, entityType: 'user', entityId: row.id, action: 'user.created', data: { orgId, role } });
+    })();
     return row;
   }
 
@@ -77,15 +87,19 @@ export class IdentityService {
     ) as UserRow[];
   }
 
-  issueToken(userId: string, ttlMs = DEFAULT_TOKEN_TTL_MS): { id: string; token: string; expiresAt: string } {
+  issueToken(userId: string, ttlMs = DEFAULT_TOKEN_TTL_MS, actor = 'system'): { id: string; token: string; expiresAt: string } {
     if (!this.getUser(userId)) throw new DomainError('not-found', `no user with id ${userId}`);
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const now = this.clock.now();
     const id = newId();
     const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
-    this.db
-      .prepare('INSERT INTO tokens (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
-      .run(id, userId, sm3Hex(token), now.toISOString(), expiresAt);
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO tokens (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+        .run(id, userId, sm3Hex(token), now.toISOString(), expiresAt);
+      // the token id and expiry only: never the token or its hash
+      this.audit({ actor, entityType: 'token', entityId: id, action: 'token.issued', data: { userId, expiresAt } });
+    })();
     return { id, token, expiresAt };
   }
 
@@ -93,7 +107,10 @@ export class IdentityService {
   revokeToken(tokenId: string, by: Principal): void {
     const row = this.db.prepare('SELECT user_id AS userId FROM tokens WHERE id = ?').get(tokenId) as { userId: string } | undefined;
     if (!row || (by.role !== 'operator' && row.userId !== by.userId)) throw new DomainError('not-found', `no token with id ${tokenId}`);
-    this.db.prepare('UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(isoNow(this.clock), tokenId);
+    this.db.transaction(() => {
+      const changed = this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(isoNow(this.clock), tokenId).changes;
+      if (changed) this.audit({ actor: by.userId, entityType: 'token', entityId: tokenId, action: 'token.revoked', data: { userId: row.userId } });
+    })();
   }
 
   authenticate(header: string | undefined): Principal {
@@ -112,7 +129,10 @@ export class IdentityService {
   }
 
   registerKey(userId: string, publicKeyPem: string, fingerprint: string): void {
-    this.db.prepare('UPDATE users SET public_key_pem = ?, key_fingerprint = ? WHERE id = ?').run(publicKeyPem, fingerprint, userId);
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE users SET public_key_pem = ?, key_fingerprint = ? WHERE id = ?').run(publicKeyPem, fingerprint, userId);
+      this.audit({ actor: userId, entityType: 'user', entityId: userId, action: 'user.key-registered', data: { fingerprint } });
+    })();
   }
 
   operator(): UserRow | null {
@@ -120,11 +140,14 @@ export class IdentityService {
     return r ? this.getUser(r.id) : null;
   }
 
-  saveReviewerCertificate(reviewerId: string, fingerprint: string, certificate: unknown, issuedAt: string, expiresAt: string): string {
+  saveReviewerCertificate(reviewerId: string, fingerprint: string, certificate: unknown, issuedAt: string, expiresAt: string, actor = 'system'): string {
     const id = newId();
-    this.db
-      .prepare('INSERT INTO reviewer_certificates (id, reviewer_id, fingerprint, certificate_json, issued_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(id, reviewerId, fingerprint, JSON.stringify(certificate), issuedAt, expiresAt, isoNow(this.clock));
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO reviewer_certificates (id, reviewer_id, fingerprint, certificate_json, issued_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(id, reviewerId, fingerprint, JSON.stringify(certificate), issuedAt, expiresAt, isoNow(this.clock));
+      this.audit({ actor, entityType: 'user', entityId: reviewerId, action: 'reviewer.certified', data: { certificateId: id, fingerprint, expiresAt } });
+    })();
     return id;
   }
 

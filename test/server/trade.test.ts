@@ -87,6 +87,13 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     expect((await l.http().post('/v1/audit/checkpoints').set(l.operator.auth)).status).to.equal(201);
     const v = await l.http().get('/v1/audit/verify').set(l.operator.auth);
     expect(v.body.ok, JSON.stringify(v.body)).to.equal(true);
+    // server-side changes are in the same chain: the dataset's publication, the reviewer's certification
+    const ds = await l.http().get('/v1/audit/events').query({ entityId: m.dataset.id }).set(l.operator.auth);
+    expect(ds.body.events.map((e: { action: string }) => e.action)).to.include('dataset.published');
+    const rv = await l.http().get('/v1/audit/events').query({ entityId: m.reviewer.userId }).set(l.operator.auth);
+    expect(rv.body.events.map((e: { action: string }) => e.action)).to.include.members(['user.created', 'user.key-registered', 'reviewer.certified']);
+    const tr = await l.http().get('/v1/audit/events').query({ entityId: trade.id }).set(l.operator.auth);
+    expect(tr.body.events.map((e: { action: string }) => e.action)).to.include.members(['trade.submitted', 'trade.approved', 'trade.settled']);
   });
 
   it('a rejected trade releases the hold; a negative-list denial never reaches a reviewer and releases at once', async () => {

@@ -91,7 +91,7 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
       handler: ({ object }) => {
         const u = object as UploadRow;
         if (u.state === 'completed') throw new HttpProblem('upload-not-open', 'this upload already became a dataset');
-        s.datasets.abort(u.id);
+        s.datasets.abort(u.id, 'aborted by the owner');
         return { status: 204 };
       },
     }),

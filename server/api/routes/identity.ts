@@ -17,7 +17,7 @@ export function identityRoutes(s: Services): RouteDef[] {
     defineRoute({
       id: 'create-org', method: 'post', path: '/v1/orgs', summary: 'Create an organisation', roles: ['operator'],
       body: CreateOrgRequest, responses: { 201: Org },
-      handler: ({ body }) => ({ status: 201, body: s.identity.createOrg(body.name, body.region) }),
+      handler: ({ body, principal }) => ({ status: 201, body: s.identity.createOrg(body.name, body.region, principal!.userId) }),
     }),
     defineRoute({
       id: 'list-orgs', method: 'get', path: '/v1/orgs', summary: 'List organisations', roles: ['operator'],
@@ -27,9 +27,9 @@ export function identityRoutes(s: Services): RouteDef[] {
     defineRoute({
       id: 'create-user', method: 'post', path: '/v1/users', summary: 'Create a user and its first token', roles: ['operator'],
       body: CreateUserRequest, responses: { 201: CreateUserResponse },
-      handler: ({ body }) => {
-        const user = s.identity.createUser(body.orgId, body.name, body.role);
-        const t = s.identity.issueToken(user.id);
+      handler: ({ body, principal }) => {
+        const user = s.identity.createUser(body.orgId, body.name, body.role, principal!.userId);
+        const t = s.identity.issueToken(user.id, undefined, principal!.userId);
         return { status: 201, body: { user, token: { tokenId: t.id, token: t.token, expiresAt: t.expiresAt } } };
       },
     }),
@@ -46,8 +46,8 @@ export function identityRoutes(s: Services): RouteDef[] {
     defineRoute({
       id: 'issue-token', method: 'post', path: '/v1/users/:id/tokens', summary: 'Issue a token for a user', roles: ['operator'],
       params: IdParams, object: { resource: 'user', param: 'id' }, body: IssueTokenRequest, responses: { 201: TokenIssued },
-      handler: ({ params, body }) => {
-        const t = s.identity.issueToken(params.id, body.ttlDays * 86_400_000);
+      handler: ({ params, body, principal }) => {
+        const t = s.identity.issueToken(params.id, body.ttlDays * 86_400_000, principal!.userId);
         return { status: 201, body: { tokenId: t.id, token: t.token, expiresAt: t.expiresAt } };
       },
     }),
@@ -82,11 +82,11 @@ export function identityRoutes(s: Services): RouteDef[] {
       id: 'submit-reviewer-certificate', method: 'put', path: '/v1/users/:id/certificate',
       summary: "Submit a reviewer's key certificate signed by the operator", roles: ['operator'],
       params: IdParams, object: { resource: 'user', param: 'id' }, body: SubmitCertificateRequest, responses: { 200: CertificateResponse },
-      handler: ({ object, body }) => {
+      handler: ({ object, body, principal }) => {
         const reviewer = object as UserRow;
         const operator = s.identity.getUser(s.identity.operator()!.id)!;
         const cert = checkReviewerCertificate(body.certificate, reviewer, operator, s.clock.now());
-        s.identity.saveReviewerCertificate(reviewer.id, cert.fingerprint, body.certificate, cert.issuedAt, cert.expiresAt);
+        s.identity.saveReviewerCertificate(reviewer.id, cert.fingerprint, body.certificate, cert.issuedAt, cert.expiresAt, principal!.userId);
         return { status: 200, body: { reviewerId: reviewer.id, fingerprint: cert.fingerprint, expiresAt: cert.expiresAt, certificate: body.certificate } };
       },
     }),
