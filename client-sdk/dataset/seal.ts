@@ -9,7 +9,7 @@ import { fromB64, sm2Fingerprint, sm2PublicKeyFromPem, sm3Hex } from '../../encl
 import { type BundleManifest, type ChunkRef, withCommitment } from '../../enclave/format/manifest.js';
 import { encodeSealedRowChunk, rowChunkAad, sealRowChunk } from '../../enclave/format/row-chunk.js';
 import { HeEvaluator } from '../../enclave/he/evaluate.js';
-import { planLayout } from '../../enclave/he/layout.js';
+import { columnValue, planLayout } from '../../enclave/he/layout.js';
 import { BFV_PARAMS } from '../../enclave/he/params.js';
 import { type CsvIssue, RowValidator, type RowValue, csvInvalid, csvParser, openCsv } from './csv-check.js';
 
@@ -90,7 +90,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   const dimNames = schema.columns.filter((c) => c.role === 'dimension' && c.values).map((c) => c.name);
   const partPos = layoutBase.partitionBy.map((n) => dimNames.indexOf(n));
   // for each HE column: which measure (index into ParsedRow.measures) and power
-  const colSpec = layoutBase.columns.map((c) => ({ id: c.id, m: c.measure ? measureNames.indexOf(c.measure) : -1, power: c.power }));
+  const colSpec = layoutBase.columns.map((c) => ({ id: c.id, col: c, m: c.measure ? measureNames.indexOf(c.measure) : -1, power: c.power, plain: !c.limb }));
 
   const blobDir = join(opts.outDir, 'blobs');
   const createdDir = !existsSync(opts.outDir);
@@ -193,7 +193,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
         if (c.power === 0) p.vectors[i]![slot] = 1n;
         else {
           const x = parsed.measures[c.m]!;
-          p.vectors[i]![slot] = c.power === 1 ? x : x * x;
+          p.vectors[i]![slot] = c.plain ? (c.power === 1 ? x : x * x) : columnValue(c.col, x);
         }
       }
       if (p.fill === N) {

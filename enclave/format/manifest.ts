@@ -13,14 +13,21 @@ import { canonicalJson, sm3Hex } from '../crypto/index.js';
 
 export const Sm3HexString = z.string().regex(/^[0-9a-f]{64}$/, 'SM3 hex digest (64 lower-case hex digits)');
 
-/** One homomorphic column of the layout: `_count` (1 per real row), a measure (x) or its square (x²). */
+/**
+ * One homomorphic column of the layout: `_count` (1 per real row), a measure (x) or its square (x²).
+ * A measure whose bounds are too wide for one plain-modulus-sized sum is stored as base-2^bits digits
+ * (`limb`) of u = x − offset (and of u²), one column per digit, so every column's sum stays exact.
+ */
 export const HeColumn = z
   .object({
-    id: z.string().regex(/^(_count|[a-z][a-z0-9_]{0,62}(\^2)?)$/),
+    id: z.string().regex(/^(_count|[a-z][a-z0-9_]{0,62}(\^2)?(#\d{1,2})?)$/),
     measure: ColumnName.optional(),
     power: z.union([z.literal(0), z.literal(1), z.literal(2)]),
     /** Fixed-point scale: the encrypted integer is value × 10^scale (× 10^(2·scale) for x²). */
     scale: z.number().int().min(0).max(12),
+    /** Digit columns only: u = x − offset (fixed-point integer, decimal string), digit `index` of base 2^bits. */
+    offset: z.string().regex(/^-?\d{1,30}$/).optional(),
+    limb: z.object({ index: z.number().int().min(0).max(15), bits: z.number().int().min(4).max(40) }).strict().optional(),
   })
   .strict();
 export type HeColumn = z.infer<typeof HeColumn>;

@@ -55,7 +55,7 @@ export class HeEvaluator {
     const params = BFV_PARAMS[manifest.he.paramsId];
     if (!params) throw new DomainError('he-params', `unknown HE parameter set ${manifest.he.paramsId}`);
     const plan = planAggregate(manifest, computation);
-    checkOverflow(manifest.schema, manifest.rowCount, computation, params);
+    checkOverflow(manifest, computation, params);
 
     // ciphertext refs per (partition, column), in seq order
     const refs = new Map<string, BlobRef[]>();

@@ -21,9 +21,19 @@ export const MAX_PARTITIONS = 1024;
 
 const absBig = (v: bigint): bigint => (v < 0n ? -v : v);
 
+/**
+ * Row count up to which a measure is stored as a single x (and x²) column if its bounds allow; wider
+ * measures get digit columns sized so that sums over up to ROW_CAP rows stay exact. Datasets larger than
+ * ROW_CAP are still checked against their real row count at evaluation and release.
+ */
+export const ROW_CAP = 1n << 20n;
+
+const bitLength = (v: bigint): number => (v <= 0n ? 0 : v.toString(2).length);
+
 export function planLayout(schema: DatasetSchema, params: BfvParams): Omit<BundleLayout, 'partitions'> {
   const slotsPerCiphertext = params.polyModulusDegree;
   const limit = maxExactMagnitude(params);
+  const digitBits = bitLength(limit / ROW_CAP) - 1; // a digit < 2^digitBits, summed over ROW_CAP rows, stays ≤ limit
   const partitionBy: string[] = [];
   let product = 1;
   for (const c of schema.columns) {
@@ -38,11 +48,65 @@ export function planLayout(schema: DatasetSchema, params: BfvParams): Omit<Bundl
     const s = scaleOf(c.type);
     const [lo, hi] = fixedBounds(c);
     const maxAbs = absBig(lo) > absBig(hi) ? absBig(lo) : absBig(hi);
-    // A column whose single value cannot fit the plain modulus is left out: no computation could use it.
-    if (maxAbs <= limit) columns.push({ id: c.name, measure: c.name, power: 1, scale: s });
-    if (maxAbs * maxAbs <= limit) columns.push({ id: `${c.name}^2`, measure: c.name, power: 2, scale: 2 * s });
+    const range = hi - lo;
+    for (const power of [1, 2] as const) {
+      const single = power === 1 ? maxAbs : maxAbs * maxAbs;
+      const base = power === 1 ? c.name : `${c.name}^2`;
+      const scale = power * s;
+      if (single * ROW_CAP <= limit) {
+        columns.push({ id: base, measure: c.name, power, scale });
+        continue;
+      }
+      const digits = Math.max(1, Math.ceil(bitLength(power === 1 ? range : range * range) / digitBits));
+      for (let i = 0; i < digits; i++) {
+        columns.push({ id: `${base}#${i}`, measure: c.name, power, scale, offset: lo.toString(), limb: { index: i, bits: digitBits } });
+      }
+    }
   }
   return { partitionBy, columns, slotsPerCiphertext };
+}
+
+/** The integer one row puts into a layout column (x, x², or a digit of u = x − offset or of u²). */
+export function columnValue(col: HeColumn, x: bigint): bigint {
+  if (!col.limb) return col.power === 1 ? x : x * x;
+  const u = x - BigInt(col.offset!);
+  const v = col.power === 1 ? u : u * u;
+  return (v >> BigInt(col.limb.bits * col.limb.index)) & ((1n << BigInt(col.limb.bits)) - 1n);
+}
+
+/** Largest value one row can put into a column. */
+function columnRowMax(col: HeColumn, schema: DatasetSchema): bigint {
+  if (col.power === 0) return 1n;
+  if (col.limb) return (1n << BigInt(col.limb.bits)) - 1n;
+  const [lo, hi] = fixedBounds(schema.columns.find((c) => c.name === col.measure)!);
+  const maxAbs = absBig(lo) > absBig(hi) ? absBig(lo) : absBig(hi);
+  return col.power === 1 ? maxAbs : maxAbs * maxAbs;
+}
+
+/**
+ * Exact Σx and Σx² of a measure (fixed-point integers) from the decrypted column totals of one group.
+ * Σx² is only asked for when the layout has its columns.
+ */
+export function measureSums(layout: Pick<BundleLayout, 'columns'>, measure: string, n: bigint, totals: Record<string, bigint>): { s1: bigint; s2?: bigint } {
+  const cols = layout.columns.filter((c) => c.measure === measure);
+  const sumOf = (power: 1 | 2): { value: bigint; offset?: bigint } | undefined => {
+    const cs = cols.filter((c) => c.power === power);
+    if (cs.length === 0 || cs.some((c) => totals[c.id] === undefined)) return undefined;
+    if (!cs[0]!.limb) return { value: totals[cs[0]!.id]! };
+    let v = 0n;
+    for (const c of cs) v += totals[c.id]! << BigInt(c.limb!.bits * c.limb!.index);
+    return { value: v, offset: BigInt(cs[0]!.offset!) };
+  };
+  const p1 = sumOf(1);
+  if (!p1) throw new DomainError('he-internal', `no Σ columns of ${measure} were decrypted`);
+  // Σu = Σx − n·lo when stored as digits of u = x − lo
+  const s1 = p1.offset === undefined ? p1.value : p1.value + n * p1.offset;
+  const p2 = sumOf(2);
+  if (!p2) return { s1 };
+  if (p2.offset === undefined) return { s1, s2: p2.value };
+  const lo = p2.offset;
+  const su = s1 - n * lo; // Σu
+  return { s1, s2: p2.value + 2n * lo * su + n * lo * lo }; // Σx² = Σu² + 2·lo·Σu + n·lo²
 }
 
 /**
@@ -68,13 +132,19 @@ export function fixedBounds(c: Column): [bigint, bigint] {
   return [BigInt(Math.floor(c.bounds[0] * unit)), BigInt(Math.ceil(c.bounds[1] * unit))];
 }
 
-/** HE columns a computation needs. */
-export function columnsFor(computation: AggregateComputation): string[] {
+/** HE columns a computation needs (all digit columns of a measure when it is stored as digits). */
+export function columnsFor(computation: AggregateComputation, layout: Pick<BundleLayout, 'columns'>): string[] {
   const need = new Set<string>(['_count']); // always: the enclave counts rows itself for k-suppression
   for (const m of computation.metrics) {
     if (m.op === 'count' || !m.measure) continue;
-    need.add(m.measure);
-    if (m.op === 'variance' || m.op === 'stddev') need.add(`${m.measure}^2`);
+    const powers = m.op === 'variance' || m.op === 'stddev' ? [1, 2] : [1];
+    for (const p of powers) {
+      const cols = layout.columns.filter((c) => c.measure === m.measure && c.power === p);
+      if (cols.length === 0) {
+        throw new DomainError('he-overflow', `${p === 2 ? 'variance' : 'sum'} of "${m.measure}" is not available homomorphically for this bundle; use the SQL computation instead`, { measure: m.measure });
+      }
+      for (const c of cols) need.add(c.id);
+    }
   }
   return [...need];
 }
@@ -84,22 +154,19 @@ export function columnsFor(computation: AggregateComputation): string[] {
  * exact mod t; decoding uses the centred range (−t/2, t/2)). The bound uses the whole dataset's rows, which
  * bounds every group and every slot's partial sum.
  */
-export function checkOverflow(schema: DatasetSchema, rowCount: number, computation: AggregateComputation, params: BfvParams): void {
+export function checkOverflow(manifest: Pick<BundleManifest, 'schema' | 'rowCount' | 'layout'>, computation: AggregateComputation, params: BfvParams): void {
   const limit = maxExactMagnitude(params);
-  const rows = BigInt(rowCount);
-  if (rows > limit) throw new DomainError('he-overflow', `${rowCount} rows exceed what the plain modulus can count exactly`);
-  for (const id of columnsFor(computation)) {
-    if (id === '_count') continue;
-    const name = id.replace(/\^2$/, '');
-    const col = schema.columns.find((c) => c.name === name)!;
-    const [lo, hi] = fixedBounds(col);
-    const maxAbs = absBig(lo) > absBig(hi) ? absBig(lo) : absBig(hi);
-    const perRow = id.endsWith('^2') ? maxAbs * maxAbs : maxAbs;
-    if (perRow * rows > limit) {
+  const rows = BigInt(manifest.rowCount);
+  if (rows > limit) throw new DomainError('he-overflow', `${manifest.rowCount} rows exceed what the plain modulus can count exactly`);
+  for (const id of columnsFor(computation, manifest.layout)) {
+    const col = manifest.layout.columns.find((c) => c.id === id)!;
+    if (col.power === 0) continue;
+    if (columnRowMax(col, manifest.schema) * rows > limit) {
+      const m = manifest.schema.columns.find((c) => c.name === col.measure)!;
       throw new DomainError(
         'he-overflow',
-        `${id.endsWith('^2') ? 'variance' : 'sum'} of "${name}" could overflow: bounds ${col.bounds![0]}…${col.bounds![1]} × ${rowCount} rows exceed the exact range of the HE parameters (±${limit})`,
-        { measure: name, rowCount },
+        `${col.power === 2 ? 'variance' : 'sum'} of "${m.name}" could overflow: bounds ${m.bounds![0]}…${m.bounds![1]} × ${manifest.rowCount} rows exceed the exact range of the HE parameters (±${limit})`,
+        { measure: m.name, rowCount: manifest.rowCount },
       );
     }
   }
@@ -171,12 +238,7 @@ export function planAggregate(manifest: BundleManifest, computation: AggregateCo
     for (let i = 0; i < a.key.length; i++) if (a.key[i] !== b.key[i]) return a.key[i]! - b.key[i]!;
     return 0;
   });
-  const columns = columnsFor(computation);
-  for (const id of columns) {
-    if (!layout.columns.some((c) => c.id === id)) {
-      throw new DomainError('he-overflow', `${id.endsWith('^2') ? 'variance' : 'sum'} of "${id.replace(/\^2$/, '')}" could overflow: its declared bounds exceed the exact range of the HE parameters; use the SQL computation instead`, { column: id });
-    }
-  }
+  const columns = columnsFor(computation, layout);
   return { groupBy: [...computation.groupBy], columns, groups: sorted };
 }
 

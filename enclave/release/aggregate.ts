@@ -4,7 +4,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { computationHash, verifyApproval } from '../../contracts/review/approval.js';
 import { fromB64, sm3Hex } from '../crypto/index.js';
 import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
-import { checkOverflow, planAggregate } from '../he/layout.js';
+import { checkOverflow, measureSums, planAggregate } from '../he/layout.js';
 import type { HeDecryptor } from '../he/seal.js';
 import { applyOutputGate, type GroupResult, type OutputSpec } from '../privacy/gate.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
@@ -72,7 +72,7 @@ export function releaseAggregate(input: AggregateReleaseRequest, ctx: ReleaseCon
   if (enc.paramsId !== ks.he.params.id || manifest.he.paramsId !== ks.he.params.id) throw refuse('release-refused', 'HE parameters differ from this enclave');
   if (manifest.he.publicKeyFingerprint !== sm3Hex(ks.he.publicKey)) throw refuse('release-refused', "the bundle was not sealed to this enclave's HE key");
   const plan = planAggregate(manifest, computation);
-  checkOverflow(manifest.schema, manifest.rowCount, computation, ks.he.params);
+  checkOverflow(manifest, computation, ks.he.params);
   if (enc.groups.length !== plan.groups.length) throw refuse('release-refused', `expected ${plan.groups.length} groups, got ${enc.groups.length}`);
   plan.groups.forEach((g, i) => {
     const e = enc.groups[i]!;
@@ -159,8 +159,8 @@ function metricValue(m: { op: string; measure?: string }, n: bigint, t: Record<s
   if (m.op === 'count') return Number(n);
   const col = manifest.schema.columns.find((c) => c.name === m.measure)!;
   const unit = 10 ** scaleOf(col.type);
-  const s = t[m.measure!] ?? 0n;
   if (n === 0n) return null; // SQL: SUM/AVG/VAR of no rows is NULL
+  const { s1: s, s2 } = measureSums(manifest.layout, m.measure!, n, t);
   switch (m.op) {
     case 'sum':
       return Number(s) / unit;
@@ -169,7 +169,7 @@ function metricValue(m: { op: string; measure?: string }, n: bigint, t: Record<s
     case 'variance':
     case 'stddev': {
       if (n < 2n) return null; // sample variance needs two rows
-      const q = t[`${m.measure}^2`] ?? 0n;
+      const q = s2 ?? 0n;
       const v = Number(n * q - s * s) / Number(n * (n - 1n)) / (unit * unit);
       return m.op === 'variance' ? v : Math.sqrt(v);
     }
