@@ -101,10 +101,11 @@ async function heFigures(): Promise<void> {
     const signMs = await timeMs(() => sm2Sign(reviewer.privateKey, 'x'.repeat(2000)), 20);
     emit({ name: 'enclave release + SM2 receipt, ungrouped SUM (IPC, approval check, 2 decryptions) vs bare SM2 sign', value: relSum, unit: 'ms', baseline: signMs });
     emit({ name: 'enclave release + SM2 receipt, 20 groups (40 decryptions) vs bare SM2 sign', value: relGroup, unit: 'ms', baseline: signMs });
-    const before = (await enclave.call('ping', { gc: true }, ping.response)).rssBytes;
+    const before = await enclave.call('ping', { gc: true }, ping.response);
     for (let i = 0; i < 10; i++) await releaseOnce(group, encGroup);
-    const after = (await enclave.call('ping', { gc: true }, ping.response)).rssBytes;
-    emit({ name: 'enclave RSS growth (after full GC) over 10 more 20-group releases', value: (after - before) / 1e6, unit: 'MB', baseline: null });
+    const after = await enclave.call('ping', { gc: true }, ping.response);
+    emit({ name: 'enclave RSS growth (after full GC) over 10 more 20-group releases', value: (after.rssBytes - before.rssBytes) / 1e6, unit: 'MB', baseline: null });
+    emit({ name: 'enclave V8 heap growth (after full GC) over the same releases', value: (after.heapUsedBytes - before.heapUsedBytes) / 1e6, unit: 'MB', baseline: null });
     note(`HE: ${d.sealed.manifest.layout.partitions.length} partitions, ${d.sealed.stats.ciphertexts} ciphertexts`);
   } finally {
     await enclave.stop();
