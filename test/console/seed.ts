@@ -89,7 +89,7 @@ export async function seed(): Promise<Seeded> {
         const csv = join(dir, `${t.dataset}.csv`);
         await writeDemoCsv(csv, ds, ROWS);
         await owner.seal(csv, ds.schema, join(dir, `${t.dataset}.bundle`));
-        const { dataset } = await owner.uploadDir(join(dir, `${t.dataset}.bundle`), { title: ds.title, description: ds.description, keywords: [t.dataset, ds.schema.sector] });
+        const { dataset } = await owner.uploadDir(join(dir, `${t.dataset}.bundle`), { title: ds.title, description: ds.description, keywords: [t.dataset, ...t.offer.allowedColumns.slice(0, 2)] });
         return (await owner.createOffer(dataset.id, t.offer)).offer;
       }),
     );

@@ -44,3 +44,6 @@ export function dateTime(iso: string | null | undefined): string {
 
 export const num = (n: number, digits = 2): string =>
   n.toLocaleString(current === 'zh' ? 'zh-CN' : 'en-GB', { maximumFractionDigits: Number.isInteger(n) ? 0 : digits });
+
+/** An enumeration in the current language: 甲、乙、丙 / a, b, c. */
+export const list = (items: readonly string[]): string => items.join(current === 'zh' ? '、' : ', ');

@@ -4,7 +4,7 @@ import type { DatasetSchema } from '../../../../contracts/dataset/schema.js';
 import type { PriceModel } from '../../../../contracts/pricing/model.js';
 import { get } from '../api.js';
 import { h, table } from '../dom.js';
-import { dateTime, num, t, yuan } from '../i18n.js';
+import { dateTime, list, num, t, yuan } from '../i18n.js';
 import type { MessageKey } from '../messages.js';
 import type { RouteMatch } from '../router.js';
 import type { Offer } from '../endpoints.js';
@@ -18,7 +18,7 @@ export function priceText(p: PriceModel): string {
     case 'fixed':
       return t('price.fixed', { p: yuan(p.perQueryFen) });
     case 'per-row':
-      return t('price.per-row', { p: yuan(p.fenPerThousandRows) });
+      return t('price.per-row', { p: yuan(p.fenPerThousandRows) }) + (p.minimumFen ? t('price.minimum', { p: yuan(p.minimumFen) }) : '');
     case 'tiered':
       return `${t('price.tiered')}: ${p.tiers.map((x) => `${x.upToRows === null ? '∞' : num(x.upToRows)} → ${yuan(x.fenPerThousandRows)}`).join('; ')}`;
     case 'subscription':
@@ -36,7 +36,7 @@ function offerCard(o: Offer): HTMLElement {
     o.description ? h('p', null, o.description) : null,
     dl([
       [t('offer.price'), priceText(o.priceModel)],
-      [t('offer.kinds'), o.allowedKinds.map((k) => t(`kind.${k}`)).join('、')],
+      [t('offer.kinds'), list(o.allowedKinds.map((k) => t(`kind.${k}`)))],
       [t('offer.columns'), o.allowedColumns.join(', ')],
       [t('offer.purposes'), o.terms.purposes.join(', ')],
       [t('offer.validity'), `${dateTime(o.terms.validFrom)} – ${dateTime(o.terms.validUntil)}`],
@@ -86,7 +86,7 @@ export async function datasetPage(m: RouteMatch): Promise<Node> {
         [t('dataset.version'), String(entry.version)],
         [t('common.created'), dateTime(entry.createdAt)],
         [t('dataset.commitment'), mono(entry.commitment)],
-        [t('dataset.keywords'), entry.keywords.join('、') || '—'],
+        [t('dataset.keywords'), list(entry.keywords) || '—'],
       ]),
     ),
     section(t('dataset.schema'), schemaTable(entry.schema)),

@@ -35,7 +35,7 @@ export function findingsBlock(tr: Trade): HTMLElement {
         mono(f.ruleId),
         h('span', { class: `badge effect-${f.effect}` }, safeT(`effect.${f.effect}` as MessageKey, f.effect)),
         bi(f.reason),
-        h('small', null, Object.entries(f.detail).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('; ')),
+        h('small', null, Object.entries(f.detail).filter(([, v]) => !(Array.isArray(v) && v.length === 0) && v !== null && v !== '').map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('; ')),
       ]),
       { className: 'findings' },
     ),

@@ -134,7 +134,8 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
   // Receipts go to the buyer only (GET /v1/trades/:id/result is the buyer's).
   const delivered = ['delivered', 'settled'].includes(tr.state) && me?.user.role === 'buyer';
 
-  let receiptPart: Node = notice('info', t('trade.noResult'));
+  const ended = ['rejected', 'failed', 'cancelled', 'expired'].includes(tr.state);
+  let receiptPart: Node = notice('info', t(ended ? 'trade.noReceipt' : 'trade.noResult'));
   let resultPart: Node | null = null;
   if (delivered) {
     try {

@@ -41,7 +41,7 @@ export async function walletPage(): Promise<Node> {
     section(
       t('wallet.statement'),
       rows.length
-        ? table(t('wallet.statement'), [t('wallet.at'), t('wallet.kind'), t('wallet.balance'), t('wallet.revenue'), t('wallet.trade'), t('wallet.memo')], rows, { numeric: [2, 3] })
+        ? table(t('wallet.statement'), [t('wallet.at'), t('wallet.kind'), t('wallet.walletChange'), t('wallet.revenueChange'), t('wallet.trade'), t('wallet.memo')], rows, { numeric: [2, 3] })
         : notice('info', t('wallet.empty')),
     ),
   );
