@@ -31,7 +31,8 @@ export function register(program: Command): void {
   withCommon(audit.command('checkpoint').description('sign the current head of the chain')).action(
     action(async (opts: CommonOptions) => {
       const c = await operatorClient(opts).checkpoint();
-      print(opts, c, () => `Signed checkpoint: ${JSON.stringify(c)}`);
+      const st = (c as { statement?: { seq?: number; head?: string; keyFingerprint?: string } }).statement ?? {};
+      print(opts, c, () => `Signed checkpoint at event ${st.seq}: head ${st.head}, platform key ${String(st.keyFingerprint).slice(0, 16)}….`);
     }),
   );
 }
