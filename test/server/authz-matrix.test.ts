@@ -129,4 +129,21 @@ describe('server: authorisation matrix (every route × role × own/foreign objec
     expect(checks).to.be.greaterThan(l.srv.app.routes.length * 4);
     console.log(`      authorisation matrix: ${l.srv.app.routes.length} routes, ${checks} checks`);
   });
+
+  it('list routes show only the caller\'s organisation (trades, datasets, wallets, statements, review queue)', async () => {
+    const ta = await objectOf('trade', A);
+    const tb = await objectOf('trade', B);
+    const ids = (r: { body: { items: { id: string }[] } }) => r.body.items.map((x) => x.id);
+    const buyerA = await l.http().get('/v1/trades').query({ limit: 100 }).set(A.buyer.auth);
+    expect(ids(buyerA)).to.include(ta).and.not.include(tb);
+    const ownerB = await l.http().get('/v1/trades').query({ limit: 100 }).set(B.owner.auth);
+    expect(ids(ownerB)).to.include(tb).and.not.include(ta);
+    expect(ids(await l.http().get('/v1/datasets').set(A.owner.auth))).to.include(A.datasetId).and.not.include(B.datasetId);
+    expect((await l.http().get('/v1/ledger/wallet').query({ orgId: B.owner.orgId }).set(A.buyer.auth)).status).to.equal(404);
+    expect((await l.http().get('/v1/ledger/statements').query({ orgId: B.owner.orgId }).set(A.owner.auth)).status).to.equal(404);
+    expect((await l.http().get('/v1/ledger/wallet').query({ orgId: B.owner.orgId }).set(l.operator.auth)).body.orgId).to.equal(B.owner.orgId);
+    // a reviewer's queue leaves out trades of their own organisation (separation of duties)
+    const qa = ids(await l.http().get('/v1/reviews').query({ limit: 100 }).set(A.reviewer.auth));
+    expect(qa).to.include(tb).and.not.include(ta);
+  });
 });

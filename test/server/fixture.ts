@@ -33,7 +33,7 @@ export function liveServer(): Promise<Live> {
       port: 0,
       logLevel: 'info',
       rateLimitPerMinute: 1_000_000,
-      jobPollMs: 50,
+      jobPollMs: 200, // approvals kick the worker; polling only catches retries
       maxBlobBytes: 8 * 1024 * 1024,
       env: { SHUYU_MASTER_SECRET: 'test-master-secret-' + dir },
       enclaveEnv: { SHUYU_ENCLAVE_TEST_MODE: '1' },
