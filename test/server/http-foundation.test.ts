@@ -80,7 +80,14 @@ describe('server: HTTP foundation (problems, validation, tokens, pagination, Ope
     expect(r.body.openapi).to.equal('3.1.0');
     for (const route of h.shuyu.routes) {
       const p = route.path.replace(/:([A-Za-z_]+)/g, '{$1}');
-      expect(r.body.paths[p]?.[route.method]?.operationId, `${route.method} ${route.path}`).to.equal(route.id);
+      const op = r.body.paths[p]?.[route.method];
+      expect(op?.operationId, `${route.method} ${route.path}`).to.equal(route.id);
+      // every schema was representable (a failed conversion would leave an empty schema)
+      if (route.body) expect(Object.keys(op.requestBody.content['application/json'].schema), `${route.id} body`).to.not.be.empty;
+      for (const [status, res] of Object.entries<{ content?: Record<string, { schema: object }> }>(op.responses)) {
+        const sc = res.content?.['application/json']?.schema;
+        if (sc) expect(Object.keys(sc), `${route.id} ${status}`).to.not.be.empty;
+      }
     }
   });
 
