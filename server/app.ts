@@ -36,8 +36,9 @@ export interface AppDeps {
   enclave?: EnclavePort | null;
   bundle?: BundlePort;
   metrics?: Metrics;
-  /** Signs quotes and audit checkpoints (default: DATA_DIR/platform-signing-key.pem). */
+  /** Signs quotes and audit checkpoints (default: DATA_DIR/platform-signing-key.sealed under masterSecret). */
   platformSigner?: Signer;
+  masterSecret?: string;
 }
 
 export interface ShuyuApp {
@@ -70,7 +71,10 @@ export function createApp(deps: AppDeps): ShuyuApp {
     startedAt: Date.now(),
     version: API_VERSION,
   };
-  const trade = tradeLayer(services, deps.platformSigner ?? loadPlatformSigner(dataDirLayout(deps.config.dataDir).platformKeyFile));
+  // Without a master secret (in-process apps without an enclave) the platform key is sealed under a fixed
+  // label: such apps hold no data keys, and startServer always passes the real secret.
+  const signer = deps.platformSigner ?? loadPlatformSigner(dataDirLayout(deps.config.dataDir).platformKeyFile, deps.masterSecret ?? 'no-master-secret:in-process');
+  const trade = tradeLayer(services, signer);
   let openapi: Record<string, unknown> | null = null;
   const routes: RouteDef[] = [
     ...systemRoutes(services, () => (openapi ??= buildOpenApi(routes, API_VERSION))),

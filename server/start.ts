@@ -51,6 +51,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const blobs = new BlobStore(layout.blobDir);
 
   let enclave: EnclaveHandle | null = null;
+  // Resolved before the app: it also seals the platform signing key at rest.
+  const master = withEnclave ? resolveMasterSecret(layout, env) : null;
   const bundle = createBundlePort(async () => {
     if (!withEnclave) return undefined;
     if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
@@ -63,6 +65,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     blobs,
     log,
     bundle,
+    ...(master ? { masterSecret: master.secret } : {}),
     enclave: withEnclave
       ? {
           publicInfo: async () => {
@@ -89,8 +92,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const boot = bootstrapOperator(db, shuyu.services.identity, layout.bootstrapFile, () => url);
   if (boot.created) log.info({ file: boot.file }, 'first run: operator identity created; credentials written to bootstrap.json (mode 0600)');
 
-  if (withEnclave) {
-    const master = resolveMasterSecret(layout, env);
+  if (master) {
     if (master.source === 'generated-default' || master.source === 'default-file') {
       log.warn({ file: layout.masterSecretFile }, 'embedded default: the enclave master secret is a file in the data directory; production supplies SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE from outside it');
     }

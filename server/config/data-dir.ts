@@ -10,7 +10,7 @@ import { join } from 'node:path';
  *   enclave/                     the enclave's sealed keystore and its own budget ledger
  *   master.secret                embedded default ONLY: production supplies SHUYU_MASTER_SECRET(_FILE)
  *   bootstrap.json               the operator's first credentials (0600)
- *   platform-signing-key.pem     the platform key for quotes and audit checkpoints (0600)
+ *   platform-signing-key.sealed  the platform key for quotes and audit checkpoints, sealed under the master secret (0600)
  */
 export interface DataDirLayout {
   root: string;
@@ -30,7 +30,7 @@ export function dataDirLayout(root: string): DataDirLayout {
     enclaveDir: join(root, 'enclave'),
     masterSecretFile: join(root, 'master.secret'),
     bootstrapFile: join(root, 'bootstrap.json'),
-    platformKeyFile: join(root, 'platform-signing-key.pem'),
+    platformKeyFile: join(root, 'platform-signing-key.sealed'),
   };
 }
 

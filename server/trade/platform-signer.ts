@@ -1,24 +1,37 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { sm2KeyPair, sm2PrivateKeyFromPem, sm2PrivateKeyToPem, sm2PublicFromPrivate, sm2PublicKeyToPem, sm2Sign } from '../../enclave/crypto/index.js';
+import {
+  kdfSm3, openBox, sealBox, sm2KeyPair, sm2PrivateKeyFromDer, sm2PrivateKeyToDer, sm2PublicFromPrivate, sm2PublicKeyToPem, sm2Sign, utf8,
+} from '../../enclave/crypto/index.js';
 import type { Signer } from '../../contracts/signer.js';
 
 /**
  * The platform key that signs price quotes and audit checkpoints (contracts' Signer). It is a
  * commercial key, not a data key: it never unwraps data and cannot sign receipts (those come only from
- * the enclave's key). It lives in DATA_DIR/platform-signing-key.pem (0600).
+ * the enclave's key). At rest it is sealed (SM4-CTR + HMAC-SM3 box, A's sealBox) under a key derived
+ * from the master secret, in DATA_DIR/platform-signing-key.sealed (0600): a copy of the data directory
+ * without the master secret cannot forge quotes or checkpoints.
  *
- * Known gap: DESIGN wants checkpoints signed inside the enclave so a server-side attacker cannot re-sign
- * a rewritten chain. The enclave's signStatement accepts only checkpoint statements, while contracts/
- * signs quotes and checkpoints with ONE signer; moving this Signer into the enclave needs signStatement
- * to accept 'shuyu.quote.v1' as well — then only this file changes.
+ * Known gap: DESIGN wants checkpoints signed inside the enclave so that even the running server cannot
+ * re-sign a rewritten chain. The enclave's signStatement accepts only checkpoint statements, while
+ * contracts/ signs quotes and checkpoints with ONE signer; moving this Signer into the enclave needs
+ * signStatement to accept 'shuyu.quote.v1' as well — then only this file changes.
  */
-export function loadPlatformSigner(file: string): Signer {
+const LABEL = 'shuyu.platform-signing-key.v1';
+
+export function loadPlatformSigner(file: string, masterSecret: string): Signer {
+  const key = kdfSm3(utf8(`${LABEL}\u0000${masterSecret}`), 32);
+  const aad = utf8(LABEL);
   if (!existsSync(file)) {
     const kp = sm2KeyPair();
-    writeFileSync(file, sm2PrivateKeyToPem(kp.privateKey), { mode: 0o600, flag: 'wx' });
+    writeFileSync(file, sealBox(key, sm2PrivateKeyToDer(kp.privateKey), aad), { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600);
   }
-  const privateKey = sm2PrivateKeyFromPem(readFileSync(file, 'utf8'));
+  let privateKey: Uint8Array;
+  try {
+    privateKey = sm2PrivateKeyFromDer(openBox(key, new Uint8Array(readFileSync(file)), aad));
+  } catch {
+    throw new Error(`${file} cannot be opened with this master secret: start with the master secret the data directory was created with`);
+  }
   const publicKeyPem = sm2PublicKeyToPem(sm2PublicFromPrivate(privateKey));
   return { publicKeyPem, sign: (message: Uint8Array) => sm2Sign(privateKey, message) };
 }

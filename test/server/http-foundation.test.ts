@@ -130,3 +130,23 @@ describe('server: log redaction', () => {
     expect(lines.join('')).to.include('[redacted]');
   });
 });
+
+describe('server: platform signing key at rest', () => {
+  it('is sealed under the master secret: same key back with it, a readable refusal without it', async () => {
+    const { mkdtempSync, readFileSync, rmSync, statSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadPlatformSigner } = await import('../../server/trade/platform-signer.js');
+    const dir = mkdtempSync(join(tmpdir(), 'shuyu-pk-'));
+    try {
+      const file = join(dir, 'platform-signing-key.sealed');
+      const a = loadPlatformSigner(file, 'master-secret-one-0123456789');
+      expect(statSync(file).mode & 0o777).to.equal(0o600);
+      expect(loadPlatformSigner(file, 'master-secret-one-0123456789').publicKeyPem).to.equal(a.publicKeyPem);
+      expect(() => loadPlatformSigner(file, 'another-master-secret-xxxxx')).to.throw(/cannot be opened with this master secret/);
+      expect(readFileSync(file).toString('latin1')).to.not.include('PRIVATE KEY');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
