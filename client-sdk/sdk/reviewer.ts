@@ -1,6 +1,6 @@
 import type { Computation } from '../../contracts/computation.js';
 import { DomainError } from '../../contracts/errors.js';
-import { type ApprovalStatement, computationHash, signApproval } from '../../contracts/review/approval.js';
+import { ApprovalStatement, computationHash, signApproval } from '../../contracts/review/approval.js';
 import { sm2Fingerprint, sm2PublicFromPrivate } from '../../enclave/crypto/index.js';
 import { ShuyuClient } from './client.js';
 import type { Page, ReviewCase, Trade } from './types.js';
@@ -30,26 +30,23 @@ export class ReviewerClient extends ShuyuClient {
       throw new DomainError('case-inconsistent', `the case's computation hashes to ${hash}, not the ${t.computationHash} it claims`);
     }
     const fp = sm2Fingerprint(sm2PublicFromPrivate(reviewerPrivateKey));
-    const tpl = c.approvalTemplate as Partial<ApprovalStatement>;
-    if (tpl.reviewerKeyFingerprint !== fp) {
-      throw new DomainError('key-mismatch', `this key (${fp.slice(0, 16)}…) is not the one registered for you (${String(tpl.reviewerKeyFingerprint).slice(0, 16)}…)`);
+    const registered = c.approvalTemplate.reviewerKeyFingerprint;
+    if (registered !== fp) {
+      throw new DomainError('key-mismatch', `this key (${fp.slice(0, 16)}…) is not the one registered for you (${String(registered).slice(0, 16)}…)`);
     }
     const now = opts.now ?? new Date();
-    const statement: ApprovalStatement = {
-      type: 'shuyu.approval.v1',
-      tradeId: t.id,
-      datasetId: t.datasetId,
-      datasetCommitment: t.datasetCommitment,
-      buyerOrgId: t.buyerOrgId,
-      buyerUserId: t.buyerUserId,
-      offerId: t.offerId,
-      offerVersion: t.offerVersion,
+    const statement = ApprovalStatement.parse({
+      ...c.approvalTemplate,
       computationHash: hash,
-      reviewerId: String(tpl.reviewerId),
       reviewerKeyFingerprint: fp,
       decidedAt: new Date(now.getTime() - 1000).toISOString(),
       expiresAt: new Date(now.getTime() + (opts.validHours ?? 24) * 3_600_000).toISOString(),
-    };
+    });
+    // the statement must describe the trade the reviewer was shown, field by field
+    const shown = { ...t, tradeId: t.id } as Record<string, unknown>;
+    for (const k of ['tradeId', 'datasetId', 'datasetCommitment', 'buyerOrgId', 'buyerUserId', 'offerId', 'offerVersion'] as const) {
+      if (statement[k] !== shown[k]) throw new DomainError('case-inconsistent', `the approval template's ${k} differs from the trade's`);
+    }
     return signApproval(statement, reviewerPrivateKey);
   }
 
