@@ -304,8 +304,20 @@ describe('console: the web console in headless Chromium (issue 8)', function () 
     await go(page, '#/operator/certificates');
     const certs = await mainText(page);
     expect(certs).to.include('陈审查');
+    expect(certs).to.include('尚无运营方签发的证书');
     expect(await page.locator('main .badge.ok').count()).to.equal(1);
+    // certify the second reviewer's key with the operator key, signed in the page
+    const certify = page.getByRole('button', { name: '签发证书: 刘审查' });
+    expect(await certify.isDisabled()).to.equal(true);
+    await page.getByLabel('从文件载入私钥').setInputFiles({ name: 'operator.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(s.operator.privateKeyPem) });
+    await page.getByText('私钥已载入').waitFor();
     await shot(page, 'operator-certificates');
+    await certify.click();
+    await page.getByText('已为 刘审查 签发证书').waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('main .badge.ok').length === 2);
+    await ready(page);
+    await shot(page, 'operator-certificates-certified');
+    for (const b of bodies) expect(b).to.not.include('PRIVATE KEY');
     await go(page, '#/operator/policy');
     const policy = await mainText(page);
     for (const expected of ['NL-04', 'NL-05', '当前生效', '禁止']) expect(policy).to.include(expected);

@@ -28,7 +28,9 @@ export interface Seeded {
   url: string;
   dir: string;
   logs: string[];
-  operator: { token: string };
+  operator: { token: string; privateKeyPem: string };
+  /** a second reviewer whose key is registered but not yet certified */
+  newReviewer: Person;
   reviewer: Person & { privateKeyPem: string };
   buyer: Person;
   owner: Person;
@@ -65,13 +67,15 @@ export async function seed(): Promise<Seeded> {
       const r = await op.createUser({ orgId: org.id, name, role });
       return { user: r.user, token: r.token.token };
     };
-    const [tourismOwner, healthOwner, logisticsOwner, buyer, reviewerP] = await Promise.all([
+    const [tourismOwner, healthOwner, logisticsOwner, buyer, reviewerP, newReviewer] = await Promise.all([
       person(DEMO_TRADES[0]!.owner, '李文旅', 'owner'),
       person(DEMO_TRADES[1]!.owner, '王卫健', 'owner'),
       person(DEMO_TRADES[2]!.owner, '赵物流', 'owner'),
       person('滇中旅游规划研究院 Central Yunnan Tourism Planning Institute', '张规划', 'buyer'),
       person('数据交易合规审查中心 Data Trade Compliance Office', '陈审查', 'reviewer'),
+      person('第三方合规评估所 Independent Compliance Assessors', '刘审查', 'reviewer'),
     ]);
+    await new ReviewerClient({ url, token: newReviewer.token }).registerKey(sm2PublicKeyToPem(sm2KeyPair().publicKey));
 
     // The reviewer's SM2 key: the public half registered and certified by the operator; the private PEM
     // is what the reviewer loads into the page.
@@ -106,7 +110,8 @@ export async function seed(): Promise<Seeded> {
       url,
       dir,
       logs,
-      operator: { token: boot.token },
+      operator: { token: boot.token, privateKeyPem: boot.privateKeyPem },
+      newReviewer,
       reviewer: { ...reviewerP, user: reviewerUser, privateKeyPem: sm2PrivateKeyToPem(kp.privateKey) },
       buyer,
       owner: tourismOwner,

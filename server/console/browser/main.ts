@@ -8,6 +8,7 @@ import { h, replace } from './dom.js';
 import { lang, setLang, t } from './i18n.js';
 import { go, HOME, match, type PageRoute } from './router.js';
 import { currentUser, restore, signOut } from './session.js';
+import { forgetKey } from './pages/key-loader.js';
 import { errorBox, notice } from './ui.js';
 import { signInPage } from './pages/signin.js';
 import { catalogPage } from './pages/catalog.js';
@@ -55,7 +56,7 @@ function header(activePath: string): HTMLElement {
       { class: 'who' },
       me ? h('span', { class: 'user' }, h('span', null, me.user.name), h('small', null, `${t(`role.${me.user.role}`)} · ${me.org.name}`)) : null,
       h('button', { type: 'button', class: 'ghost', lang: other === 'zh' ? 'zh-CN' : 'en', 'aria-label': t('nav.switchLangLabel'), onclick: () => { setLang(other); void render(); } }, t('nav.switchLang')),
-      me ? h('button', { type: 'button', class: 'ghost', onclick: () => { signOut(); go('#/signin'); } }, t('nav.signout')) : null,
+      me ? h('button', { type: 'button', class: 'ghost', onclick: () => { forgetKey(); signOut(); go('#/signin'); } }, t('nav.signout')) : null,
     ),
   );
 }

@@ -5,7 +5,9 @@ import { all, ApiError, get } from '../api.js';
 import { field, h, replace, table } from '../dom.js';
 import { bi, dateTime, t } from '../i18n.js';
 import type { MessageKey } from '../messages.js';
+import { reviewerCertificateFor } from '../../../../client-sdk/sdk/operator.js';
 import { operatorClient } from '../endpoints.js';
+import { keyLoader, loadedKey } from './key-loader.js';
 import { go } from '../router.js';
 import { button, dl, errorBox, errorText, mono, notice, pageHeader, safeT, section, shortHash } from '../ui.js';
 
@@ -84,17 +86,53 @@ export async function usersPage(): Promise<Node> {
   );
 }
 
+/**
+ * Reviewers, their registered keys and the operator's certificates of them. Certifying signs B's
+ * certificate statement with the operator's key in this page (the SDK's reviewerCertificateFor) and
+ * submits it; the server checks it against the operator's pinned key.
+ */
 export async function certificatesPage(): Promise<Node> {
   const reviewers = (await all<User>('/users')).filter((u) => u.role === 'reviewer');
+  const status = h('div', { 'aria-live': 'polite' });
+  const certifyButtons: HTMLButtonElement[] = [];
+  const certifyButton = (u: User): HTMLButtonElement => {
+    const b = h('button', { type: 'button', class: 'primary', disabled: !loadedKey(), 'aria-label': `${t('certs.certify')}: ${u.name}` }, t('certs.certify'));
+    b.addEventListener('click', async () => {
+      const key = loadedKey();
+      if (!key) return replace(status, notice('error', t('review.needKey')));
+      b.disabled = true;
+      try {
+        await operatorClient().submitCertificate(u.id, reviewerCertificateFor(u, key.privateKey));
+        replace(status, notice('ok', t('certs.certified', { name: u.name })));
+        setTimeout(() => go('#/operator/certificates'), 800);
+      } catch (e) {
+        replace(status, notice('error', errorText(e)));
+        b.disabled = false;
+      }
+    });
+    certifyButtons.push(b);
+    return b;
+  };
   const rows = await Promise.all(
     reviewers.map(async (u) => {
       if (!u.publicKeyPem) return [u.name, h('span', { class: 'muted' }, t('certs.noKey')), '—', '—'];
       try {
+        // Certifications are audit events of the user: ask for the certificate only when one exists for
+        // the current key (the API answers 404 otherwise, which a browser reports as an error).
+        const { events } = await operatorClient().auditEvents({ entityId: u.id, limit: 500 });
+        if (!events.some((e) => e.action === 'reviewer.certified' && e.data.fingerprint === u.keyFingerprint)) {
+          return [u.name, mono(shortHash(u.keyFingerprint)), h('span', { class: 'badge warn' }, t('certs.none')), certifyButton(u)];
+        }
         const c = await get<{ fingerprint: string; expiresAt: string }>(`/users/${u.id}/certificate`);
         const current = c.fingerprint === u.keyFingerprint;
-        return [u.name, mono(shortHash(u.keyFingerprint)), h('span', { class: current ? 'badge ok' : 'badge warn' }, mono(shortHash(c.fingerprint))), dateTime(c.expiresAt)];
+        return [
+          u.name,
+          mono(shortHash(u.keyFingerprint)),
+          h('span', { class: current ? 'badge ok' : 'badge warn', title: current ? null : t('certs.stale') }, mono(shortHash(c.fingerprint))),
+          current ? dateTime(c.expiresAt) : certifyButton(u),
+        ];
       } catch (e) {
-        if (e instanceof ApiError && e.status === 404) return [u.name, mono(shortHash(u.keyFingerprint)), h('span', { class: 'badge warn' }, t('certs.none')), '—'];
+        if (e instanceof ApiError && e.status === 404) return [u.name, mono(shortHash(u.keyFingerprint)), h('span', { class: 'badge warn' }, t('certs.none')), certifyButton(u)];
         return [u.name, mono(shortHash(u.keyFingerprint)), errorBox(e), '—'];
       }
     }),
@@ -104,7 +142,8 @@ export async function certificatesPage(): Promise<Node> {
     null,
     pageHeader(t('certs.title')),
     notice('info', t('certs.hint')),
-    section(t('certs.title'), table(t('certs.title'), [t('certs.reviewer'), t('users.key'), t('certs.fingerprint'), t('certs.expires')], rows)),
+    section(t('certs.title'), table(t('certs.title'), [t('certs.reviewer'), t('users.key'), t('certs.fingerprint'), t('certs.expires')], rows), status),
+    certifyButtons.length ? section(t('review.key'), keyLoader(() => certifyButtons.forEach((b) => (b.disabled = false)))) : null,
   );
 }
 

@@ -4,20 +4,16 @@
  * is read from a file or pasted, parsed into memory, and never sent, stored or logged.
  */
 import { ReviewerClient } from '../../../../client-sdk/sdk/reviewer.js';
-import { sm2Fingerprint, sm2PrivateKeyFromPem, sm2PublicFromPrivate } from '../../../../enclave/crypto/index.js';
 import { get } from '../api.js';
 import { field, h, replace, table } from '../dom.js';
 import { dateTime, t, yuan } from '../i18n.js';
 import { reviewerClient, type Offer, type ReviewCase } from '../endpoints.js';
 import type { RouteMatch } from '../router.js';
 import { go } from '../router.js';
-import { currentUser } from '../session.js';
 import { errorText, mono, notice, pageHeader, section, shortHash, stateBadge } from '../ui.js';
 import { describeComputation } from '../computation.js';
 import { computationBlock, epsilon, findingsBlock, tradeFacts } from './trade-parts.js';
-
-/** The loaded key lives only in this module's memory for the life of the page (a reload forgets it). */
-let reviewerKey: { privateKey: Uint8Array; fingerprint: string } | null = null;
+import { keyLoader, loadedKey } from './key-loader.js';
 
 export async function reviewQueuePage(): Promise<Node> {
   const { items } = await reviewerClient().queue({ limit: 100 });
@@ -43,39 +39,6 @@ export async function reviewQueuePage(): Promise<Node> {
         )
       : notice('info', t('review.empty')),
   );
-}
-
-function keyLoader(onLoaded: () => void): HTMLElement {
-  const me = currentUser()!;
-  const status = h('div', { 'aria-live': 'polite' });
-  const area = h('textarea', { rows: 4, class: 'mono wide', spellcheck: 'false', autocomplete: 'off', placeholder: '-----BEGIN PRIVATE KEY-----' });
-  const file = h('input', { type: 'file', accept: '.pem,.key,text/plain' });
-  const load = (pem: string): void => {
-    try {
-      const privateKey = sm2PrivateKeyFromPem(pem.trim());
-      const fingerprint = sm2Fingerprint(sm2PublicFromPrivate(privateKey));
-      if (me.user.keyFingerprint && fingerprint !== me.user.keyFingerprint) {
-        replace(status, notice('error', t('review.keyMismatch', { fp: shortHash(me.user.keyFingerprint) })));
-        return;
-      }
-      reviewerKey = { privateKey, fingerprint };
-      area.value = '';
-      replace(status, notice('ok', t('review.keyLoaded', { fp: shortHash(fingerprint) })));
-      onLoaded();
-    } catch (e) {
-      replace(status, notice('error', t('review.keyBad', { detail: errorText(e) })));
-    }
-  };
-  area.addEventListener('input', () => {
-    if (area.value.includes('-----END PRIVATE KEY-----')) load(area.value);
-  });
-  file.addEventListener('change', async () => {
-    const f = file.files?.[0];
-    if (f) load(await f.text());
-    file.value = '';
-  });
-  if (reviewerKey) replace(status, notice('ok', t('review.keyLoaded', { fp: shortHash(reviewerKey.fingerprint) })));
-  return h('div', { class: 'key-loader' }, field(t('review.key'), area, t('review.keyHint')), field(t('review.keyFile'), file), status);
 }
 
 export async function reviewTradePage(m: RouteMatch): Promise<Node> {
@@ -121,6 +84,7 @@ export async function reviewTradePage(m: RouteMatch): Promise<Node> {
   approveBtn.addEventListener('click', async () => {
     const r = reasonOk();
     if (!r) return;
+    const reviewerKey = loadedKey();
     if (!reviewerKey) return replace(status, notice('error', t('review.needKey')));
     busy(true);
     replace(status, notice('info', t('review.signing')));
@@ -151,7 +115,10 @@ export async function reviewTradePage(m: RouteMatch): Promise<Node> {
     pending
       ? section(
           t('review.decision'),
-          keyLoader(() => approveBtn.focus()),
+          keyLoader(() => {
+            replace(status); // an earlier "load your key first" no longer applies
+            approveBtn.focus();
+          }),
           field(t('review.reason'), reason, t('review.reasonHint')),
           h('div', { class: 'actions' }, approveBtn, rejectBtn),
           status,
