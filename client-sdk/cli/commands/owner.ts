@@ -146,6 +146,7 @@ export function register(program: Command): void {
           .finally(() => bar.stop());
         const out = { dataset: up.dataset, upload: { id: up.upload.id, totalBytes: up.upload.totalBytes }, sealing: sealed ?? null, pii: check?.pii ?? null };
         print(opts, out, () =>
+          (sealed ? `Sealed ${sealed.rows} rows in ${sealed.seconds.toFixed(1)} s (${Math.round(sealed.rowsPerSecond).toLocaleString('en')} rows/s).\n` : '') +
           `Uploaded ${up.dataset.rowCount} rows as dataset ${up.dataset.id} ("${up.dataset.title}", ${up.dataset.sector}, level ${up.dataset.maxLevel});\n` +
           `commitment ${up.dataset.commitment}; ${up.upload.totalBytes.toLocaleString('en')} bytes sent.`,
         );
