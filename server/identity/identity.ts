@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.js';
+import type Database from 'better-sqlite3';
 import { newId, isoNow, type Clock } from '../../contracts/ids.js';
 import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../enclave/crypto/index.js';
@@ -38,6 +39,8 @@ export class IdentityService {
     private readonly clock: Clock,
     private readonly audit: AuditSink = () => {},
   ) {}
+
+  private byTokenHash: Database.Statement | null = null;
 
   createOrg(name: string, region = 'CN', actor = 'system'): OrgRow {
     const exists = this.db.prepare('SELECT 1 FROM orgs WHERE name = ?').get(name);
@@ -116,12 +119,12 @@ export class IdentityService {
   authenticate(header: string | undefined): Principal {
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!m) throw new HttpProblem('unauthenticated', 'send your token as "Authorization: Bearer <token>"', { authz: 'token' });
-    const row = this.db
-      .prepare(
-        `SELECT t.id AS tokenId, t.expires_at AS expiresAt, t.revoked_at AS revokedAt, u.id AS userId, u.org_id AS orgId, u.role, u.name
-         FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
-      )
-      .get(sm3Hex(m[1]!)) as (Principal & { expiresAt: string; revokedAt: string | null }) | undefined;
+    // Every request comes through here: the statement is compiled once.
+    this.byTokenHash ??= this.db.prepare(
+      `SELECT t.id AS tokenId, t.expires_at AS expiresAt, t.revoked_at AS revokedAt, u.id AS userId, u.org_id AS orgId, u.role, u.name
+       FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
+    );
+    const row = this.byTokenHash.get(sm3Hex(m[1]!)) as (Principal & { expiresAt: string; revokedAt: string | null }) | undefined;
     if (!row) throw new HttpProblem('unauthenticated', 'the token is not valid; ask an operator for a new one');
     if (row.revokedAt) throw new HttpProblem('token-revoked', 'the token was revoked; ask an operator for a new one');
     if (row.expiresAt <= isoNow(this.clock)) throw new HttpProblem('token-expired', `the token expired at ${row.expiresAt}; ask an operator for a new one`);
