@@ -30,12 +30,27 @@ function toJob(r: Record<string, unknown> | undefined): JobRow | null {
 }
 
 /**
+ * What the worker needs from a queue: the seam where a Redis- or PostgreSQL-backed queue with several
+ * workers would replace the embedded one (DESIGN "Running it").
+ */
+export interface DurableQueue {
+  enqueue(tradeId: string): JobRow;
+  byTrade(tradeId: string): JobRow | null;
+  lease(owner: string, leaseMs: number): JobRow | null;
+  renew(id: string, owner: string, leaseMs: number): boolean;
+  saveRelease(id: string, owner: string, result: unknown, receipt: unknown): boolean;
+  finish(id: string, owner: string): boolean;
+  fail(id: string, owner: string, errorType: string, message: string): boolean;
+  requeue(id: string, owner: string): boolean;
+}
+
+/**
  * The durable job queue in SQLite: one job per approved trade (trade_id is UNIQUE, so enqueueing twice
  * is harmless). A worker leases a job until `lease_expires_at`; if the process dies, the lease expires
  * and the job is leased again. Steps inside a job are idempotent (stored receipt, idempotency keys in
  * the ledger and the enclave's budget), so a re-run never charges twice.
  */
-export class JobQueue {
+export class JobQueue implements DurableQueue {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { JobQueue, JobRow } from './queue.js';
+import type { DurableQueue, JobRow } from './queue.js';
 import { isDomainError } from '../../contracts/errors.js';
 
 export interface JobContext {
@@ -31,7 +31,7 @@ export class JobWorker {
   private stopped = false;
 
   constructor(
-    private readonly queue: JobQueue,
+    private readonly queue: DurableQueue,
     private readonly run: (ctx: JobContext) => Promise<void>,
     private readonly onFinalFailure: (job: JobRow, type: string, reason: string) => Promise<void> | void,
     private readonly opts: WorkerOptions,
