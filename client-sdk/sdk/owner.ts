@@ -10,6 +10,11 @@ import type { CreateUploadRequest, Dataset, Offer, OfferInput, OfferWritten, Pag
 
 /** The data owner: datasets (uploads of sealed bundles), offers on them, revenue. */
 export class OwnerClient extends ShuyuClient {
+  /** Local only: a draft schema from a CSV sample (types, roles, bounds, PII-based levels and tags) for the owner to edit. */
+  async describe(file: string, opts: import('./describe.js').DescribeOptions): Promise<{ schema: DatasetSchema; rowsSampled: number }> {
+    return (await import('./describe.js')).describeCsv(file, opts);
+  }
+
   /** Local only: the CSV against its schema (types, bounds, values) and the PII scan with suggested levels/tags. */
   async check(file: string, schema: DatasetSchema, opts?: LocalCheckOptions): Promise<OwnerCheckReport> {
     return (await local()).checkCsvLocally(file, schema, opts);

@@ -111,7 +111,10 @@ describe('shuyu CLI against a real server: every command, --json asserted', func
     expect(policy.rules.map((r: { id: string }) => r.id)).to.include('NL-05');
   });
 
-  it('owner check: a clean CSV passes (exit 0); one with ID and phone numbers is flagged with levels (exit 1)', async () => {
+  it('owner describe drafts a schema; owner check: a clean CSV passes (exit 0); one with ID and phone numbers is flagged with levels (exit 1)', async () => {
+    const draft = await owner.json(['owner', 'describe', dir(owner, 'tourism.csv'), '--sector', 'tourism', '--out', dir(owner, 'draft.json')]);
+    expect(draft.schema.columns.find((c: { name: string }) => c.name === 'trip_id').role).to.equal('identifier');
+    expect(JSON.parse(readFileSync(dir(owner, 'draft.json'), 'utf8')).sector).to.equal('tourism');
     const ok = await owner.json(['owner', 'check', dir(owner, 'tourism.csv'), '--schema', dir(owner, 'tourism.schema.json')]);
     expect(ok.ok).to.equal(true);
     expect(ok.validation.rows).to.equal(200);

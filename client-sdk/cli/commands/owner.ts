@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -74,6 +74,30 @@ function describeCheck(r: OwnerCheckReport): string {
 export function register(program: Command): void {
   const owner = program.command('owner').description('data owner: check, seal and upload datasets; offers; revenue');
   const sectorOption = () => new Option('--sector <slug>', 'sector (fills or must match the schema\'s)').choices(SECTOR_SLUGS);
+
+  withCommon(
+    owner
+      .command('describe <file>')
+      .description('draft a schema from a CSV sample (types, roles, bounds, PII-based levels and tags) to edit before check/upload')
+      .addOption(sectorOption().makeOptionMandatory())
+      .option('--out <file>', 'write the draft schema JSON here'),
+  ).action(
+    action(async (file: string, opts: CommonOptions & { sector: (typeof SECTOR_SLUGS)[number]; out?: string }) => {
+      const { describeCsv } = await import('../../sdk/describe.js');
+      const d = await describeCsv(file, { sector: opts.sector });
+      if (opts.out) writeFileSync(opts.out, JSON.stringify(d.schema, null, 2) + '\n');
+      print(opts, d, () =>
+        `Draft schema from ${d.rowsSampled} rows${opts.out ? `, written to ${opts.out}` : ''} — review every column before sealing:\n` +
+        table(d.schema.columns, [
+          { header: 'column', get: (c) => c.name },
+          { header: 'type', get: (c) => c.type },
+          { header: 'role', get: (c) => c.role },
+          { header: 'level', get: (c) => c.level },
+          { header: 'tags', get: (c) => c.tags.join(',') },
+          { header: 'bounds/values', get: (c) => (c.bounds ? `[${c.bounds.join(', ')}]` : c.values ? `${c.values.length} values` : '') },
+        ]));
+    }),
+  );
 
   withCommon(
     owner
