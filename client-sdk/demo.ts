@@ -24,7 +24,7 @@ import type { Dataset, Offer, Trade } from './sdk/types.js';
 
 const { values: args } = parseArgs({
   options: {
-    out: { type: 'string', default: 'demo-out' },
+    out: { type: 'string', default: 'var/demo' },
     rows: { type: 'string' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
