@@ -9,7 +9,7 @@
  * no request.
  */
 import { expect } from 'chai';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildConsole } from '../../scripts/build-console.js';
@@ -35,6 +35,7 @@ describe('console: the web console in headless Chromium (issue 8)', function () 
       console.log(`      (skipped: ${CHROMIUM} is not installed; apt-get install chromium — in CI this fails instead)`);
       this.skip();
     }
+    rmSync(ARTIFACTS, { recursive: true, force: true }); // this run's screenshots only
     mkdirSync(ARTIFACTS, { recursive: true });
     const built = await buildConsole();
     expect(built.ms, 'console build time').to.be.below(5000);
@@ -90,8 +91,8 @@ describe('console: the web console in headless Chromium (issue 8)', function () 
     await ready(page);
   }
 
-  async function shot(page: Page, name: string): Promise<void> {
-    await page.screenshot({ path: path.join(ARTIFACTS, `${String(++shots).padStart(2, '0')}-${name}.png`), fullPage: true });
+  async function shot(page: Page, name: string, fullPage = true): Promise<void> {
+    await page.screenshot({ path: path.join(ARTIFACTS, `${String(++shots).padStart(2, '0')}-${name}.png`), fullPage });
   }
 
   async function signIn(page: Page, token: string): Promise<void> {
@@ -234,6 +235,9 @@ describe('console: the web console in headless Chromium (issue 8)', function () 
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow, 'horizontal overflow on a phone').to.be.at.most(0);
     await shot(page, 'buyer-trade-delivered-phone');
+    await shot(page, 'buyer-trade-delivered-phone-top', false);
+    await page.locator('svg.chart').scrollIntoViewIfNeeded();
+    await shot(page, 'buyer-trade-delivered-phone-chart', false);
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 

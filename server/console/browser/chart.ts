@@ -11,11 +11,11 @@ export interface BarDatum {
   value: number;
 }
 
-export function barChart(title: string, data: BarDatum[]): SVGSVGElement {
+/** `width` is the pixel width it will be shown at, so text keeps its size on phones and desktops alike. */
+export function barChart(title: string, data: BarDatum[], width = 560): SVGSVGElement {
   const rowH = 28;
-  const labelW = 130;
-  const valueW = 80;
-  const width = 560;
+  const labelW = Math.round(Math.min(130, width * 0.3));
+  const valueW = 64;
   const top = 8;
   const height = top * 2 + Math.max(1, data.length) * rowH;
   const plotW = width - labelW - valueW;

@@ -101,9 +101,17 @@ function resultSection(title: string, result: unknown): HTMLElement {
   const tbl = resultTable(result);
   if (!tbl) return section(title, h('pre', null, JSON.stringify(result, null, 2)));
   const chartBox = h('figure', { class: 'chart-box' });
+  let column = tbl.numericColumns[0] ?? 0;
+  let drawnWidth = 0;
   const drawChart = (col: number): void => {
-    replace(chartBox, barChart(tbl.columns[col]!, bars(tbl, col)), h('figcaption', null, `${t('trade.chart')}: ${tbl.columns[col]}`));
+    column = col;
+    drawnWidth = Math.round(chartBox.clientWidth) || 560;
+    replace(chartBox, barChart(tbl.columns[col]!, bars(tbl, col), Math.max(280, drawnWidth)), h('figcaption', null, `${t('trade.chart')}: ${tbl.columns[col]}`));
   };
+  // Redrawn at the width it is shown at (after it is attached, and when the layout changes width).
+  new ResizeObserver(() => {
+    if (Math.round(chartBox.clientWidth) !== drawnWidth) requestAnimationFrame(() => drawChart(column));
+  }).observe(chartBox);
   let picker: HTMLElement | null = null;
   if (tbl.numericColumns.length > 1) {
     const sel = h('select', null, tbl.numericColumns.map((c) => h('option', { value: String(c) }, tbl.columns[c]!)));
