@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { liveServer, liveActor, certify, sealTourism, uploadBundle, offerInput, topUp, idemKey, SPEND_BY_REGION, type Live, type SealedFixture } from './fixture.js';
+import { liveServer, liveActor, certify, sealTourism, uploadBundle, offerInput, topUp, idemKey, SPEND_BY_REGION, type Live, type SealedFixture, releaseLive } from './fixture.js';
 import { ROLES, RESOURCE_KINDS, scopeFor, type ResourceKind, type RoleName, type RouteDef } from '../../server/http/route.js';
 import type { Actor } from './harness.js';
 
@@ -36,6 +36,7 @@ describe('server: authorisation matrix (every route × role × own/foreign objec
     A = await side('A');
     B = await side('B');
   });
+  after(() => releaseLive());
 
   /** An object of `kind` belonging to side `s`; `fresh` for routes that change or consume it. */
   async function objectOf(kind: ResourceKind, s: OrgSide): Promise<string> {

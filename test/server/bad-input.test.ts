@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { liveServer, market, quoteAndSubmit, liveActor, certify, type Live, type Market } from './fixture.js';
+import { liveServer, market, quoteAndSubmit, liveActor, certify, type Live, type Market, releaseLive } from './fixture.js';
 import { signApproval, certifyReviewer } from '../../contracts/review/approval.js';
 import { sm2KeyPair } from '../../enclave/crypto/index.js';
 import type { RoleName } from '../../server/http/route.js';
@@ -16,6 +16,7 @@ describe('server: bad input is a 4xx problem a person can act on, never a 5xx', 
     l = await liveServer();
     m = await market(l, { rows: 30, tag: 'bad' });
   });
+  after(() => releaseLive());
 
   it('wrong query types and unknown query parameters are named', async () => {
     const r1 = await l.http().get('/v1/catalog').query({ limit: 'lots' }).set(m.buyer.auth);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { makeHarness, makeActor, type Harness } from './harness.js';
-import { liveServer, sealTourism, blobsOf, offerInput, SPEND_BY_REGION, type SealedFixture } from './fixture.js';
+import { liveServer, sealTourism, blobsOf, offerInput, SPEND_BY_REGION, type SealedFixture, releaseLive } from './fixture.js';
 
 /**
  * Time-dependent refusals, on an in-process app with a movable clock (supertest against the real
@@ -12,12 +12,16 @@ describe('server: expired quotes and tokens (movable clock)', function () {
   let offset = 0;
   let h: Harness;
   let f: SealedFixture;
+  let l: Awaited<ReturnType<typeof liveServer>>;
   before(async () => {
-    const l = await liveServer(); // only to seal a bundle with real enclave keys
+    l = await liveServer(); // only to seal bundles with real enclave keys
     f = await sealTourism(l, 15, 'clock');
     h = makeHarness({ clock: { now: () => new Date(Date.now() + offset) } });
   });
-  after(() => h.close());
+  after(() => {
+    h.close();
+    releaseLive();
+  });
 
   it('refuses a quote submitted after it expired, and holds nothing', async () => {
     const owner = await makeActor(h, 'owner', 'Clock Owner');
@@ -69,7 +73,7 @@ describe('server: expired quotes and tokens (movable clock)', function () {
     // a second upload of the same bundle shares blobs with the completed dataset: those must survive
     const fresh = up.body.blobs.filter((b: { received: boolean }) => !b.received);
     expect(fresh.length).to.equal(0);
-    const f2 = await sealTourism(await liveServer(), 9, 'abandon');
+    const f2 = await sealTourism(l, 9, 'abandon');
     const up2 = await h.http.post('/v1/uploads').set(owner.auth).send({ title: 'Abandoned 2', manifest: f2.manifest });
     const b = blobsOf(f2)[0]!;
     expect((await h.http.put(`/v1/uploads/${up2.body.id}/blobs/${b.hash}`).set(owner.auth).set('Content-Type', 'application/octet-stream').send(b.bytes)).status).to.equal(200);

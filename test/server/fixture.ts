@@ -25,6 +25,9 @@ export interface Live {
 let live: Promise<Live> | null = null;
 
 export function liveServer(): Promise<Live> {
+  holders++;
+  if (idle) clearTimeout(idle);
+  idle = null;
   return (live ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shuyu-live-'));
     const logs: string[] = [];
@@ -61,15 +64,41 @@ export function liveServer(): Promise<Live> {
   })());
 }
 
+/**
+ * Files that use the live server call releaseLive() in their after hook; once no file holds it for 3 s
+ * it is stopped, so a whole-project `npm test` does not keep an enclave and HE workers alive meanwhile.
+ */
+let holders = 0;
+let idle: NodeJS.Timeout | null = null;
+const problems: string[] = [];
+
+async function shutdown(): Promise<void> {
+  if (!live) return;
+  const p = live;
+  live = null;
+  try {
+    const l = await p;
+    await l.srv.close();
+    problems.push(...l.logs.filter((s) => /"status":5\d\d|"level":50/.test(s)));
+    rmSync(l.dir, { recursive: true, force: true });
+  } catch (e) {
+    problems.push(`live server shutdown: ${(e as Error).message}`);
+  }
+}
+
+export function releaseLive(): void {
+  holders = Math.max(0, holders - 1);
+  if (holders === 0) {
+    idle = setTimeout(() => void shutdown(), 3000);
+    idle.unref();
+  }
+}
+
 after(async function () {
   this.timeout(20_000);
-  if (!live) return;
-  const l = await live;
-  await l.srv.close();
-  const bad = l.logs.filter((s) => /"status":5\d\d|"level":50/.test(s));
-  rmSync(l.dir, { recursive: true, force: true });
-  live = null;
-  if (bad.length) throw new Error(`the live server answered 5xx: ${bad.slice(0, 3).join('\n')}`);
+  if (idle) clearTimeout(idle);
+  await shutdown();
+  if (problems.length) throw new Error(`the live server answered 5xx or logged errors: ${problems.slice(0, 3).join('\n')}`);
 });
 
 let orgSeq = 0;

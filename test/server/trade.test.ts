@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromB64 } from '../../enclave/crypto/index.js';
-import { liveServer, market, quoteAndSubmit, approve, waitForTrade, offerInput, type Live, type Market } from './fixture.js';
+import { liveServer, market, quoteAndSubmit, approve, waitForTrade, offerInput, type Live, type Market, releaseLive } from './fixture.js';
 
 const buyerSupplied: string[] = [];
 const wallet = async (l: Live, auth: Record<string, string>) => (await l.http().get('/v1/ledger/wallet').set(auth)).body;
@@ -16,6 +16,7 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     l = await liveServer();
     m = await market(l, { tag: 'full' });
   });
+  after(() => releaseLive());
 
   it('delivers a receipt that verifies with openssl, and the ledger shows hold → capture with owner share and fee', async () => {
     const before = await wallet(l, m.buyer.auth);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { liveServer, liveActor, sealTourism, blobsOf, uploadBundle, type Live, type SealedFixture } from './fixture.js';
+import { liveServer, liveActor, sealTourism, blobsOf, uploadBundle, type Live, type SealedFixture, releaseLive } from './fixture.js';
 import type { Actor } from './harness.js';
 
 const PROBLEM = /^application\/problem\+json/;
@@ -20,6 +20,7 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
     buyer = await liveActor(l, 'buyer');
     f = await sealTourism(l, 60, 'up');
   });
+  after(() => releaseLive());
 
   const blobFile = (hash: string) => join(l.srv.config.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2));
   const datasetCount = () => (l.srv.db.prepare('SELECT COUNT(*) AS n FROM datasets').get() as { n: number }).n;
