@@ -27,6 +27,23 @@ const browserCrypto: Plugin = {
   },
 };
 
+/**
+ * zod re-exports all ~50 of its message locales (≈270 KiB minified) as one namespace, which the bundler
+ * cannot tree-shake: the console bundles the two it speaks (English is zod's default; Chinese).
+ */
+const zodLocales: Plugin = {
+  name: 'zod-locales',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]zod[\\/]/.test(args.importer) ? { path: path.resolve(path.dirname(args.importer), '../locales/index.js'), namespace: 'zod-locales' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(path.join(path.dirname(args.path), 'en.js'))};\nexport { default as zhCN } from ${JSON.stringify(path.join(path.dirname(args.path), 'zh-CN.js'))};\n`,
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+};
+
 export interface BuildResult {
   outDir: string;
   ms: number;
@@ -50,7 +67,7 @@ export async function buildConsole(opts: { outDir?: string; minify?: boolean } =
     metafile: true,
     legalComments: 'none',
     inject: [shim],
-    plugins: [browserCrypto],
+    plugins: [browserCrypto, zodLocales],
     define: { 'process.env.NODE_ENV': '"production"' },
     logLevel: 'silent',
   });

@@ -46,10 +46,10 @@ describe('console: browser SM3 (GB/T 32905-2016) on @noble/hashes HashMD', () =>
 
   it('equals node:crypto sm3 on random UTF-8 strings (Chinese included)', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
+      fc.property(fc.string({ unit: 'binary', maxLength: 120 }), (s) => {
         expect(createHash('sm3').update(s).digest('hex')).to.equal(nodeHash('sm3').update(s).digest('hex'));
       }),
-      { numRuns: 200 },
+      { numRuns: 100 },
     );
     expect(createHash('sm3').update('数域：原始数据不出域').digest('hex')).to.equal(nodeHash('sm3').update('数域：原始数据不出域').digest('hex'));
   });
