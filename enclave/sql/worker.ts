@@ -14,7 +14,9 @@ import type { SandboxJob, SandboxMembership, SandboxReply } from './sandbox-prot
  * worker thread does and does not isolate.
  */
 
-const SQL = await initSqlJs();
+// No top-level await: the sandbox runs this file as one CommonJS bundle (see sandbox.ts workerSource).
+const sqlReady = initSqlJs();
+type SqlJs = Awaited<typeof sqlReady>;
 
 function sqlType(type: string): string {
   if (type === 'int') return 'INTEGER';
@@ -55,7 +57,7 @@ function openChunk(ch: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }
   return parsed as { columns: string[]; rows: unknown[][] };
 }
 
-function run(job: SandboxJob): SandboxReply {
+function run(SQL: SqlJs, job: SandboxJob): SandboxReply {
   const t0 = performance.now();
   const db = new SQL.Database();
   try {
@@ -183,8 +185,16 @@ function run(job: SandboxJob): SandboxReply {
   }
 }
 
-parentPort!.once('message', (job: SandboxJob) => {
-  const reply = run(job);
+parentPort!.once('message', async (job: SandboxJob) => {
+  let SQL: SqlJs;
+  try {
+    SQL = await sqlReady;
+  } catch (e) {
+    for (const ch of job.chunks) ch.dataKey.fill(0);
+    parentPort!.postMessage({ ok: false, error: { type: 'sql-sandbox-failed', message: `sql.js did not start: ${String((e as Error)?.message ?? e).slice(0, 200)}` } } satisfies SandboxReply);
+    return;
+  }
+  const reply = run(SQL, job);
   const m = reply.ok ? reply.membership : undefined;
   const transfer = m ? [m.row.buffer, m.group.buffer, m.mask.buffer, ...(m.subjects ? [m.subjects.buffer] : [])] : [];
   parentPort!.postMessage(reply, transfer as ArrayBuffer[]);
