@@ -13,6 +13,7 @@ import { EXIT_FAILED, UsageError, action, print, table } from '../output.js';
 import { startProgress } from '../progress.js';
 import { ownerClient } from '../sdk-factory.js';
 import { registerOfferCommands } from './owner-offers.js';
+import { schemaTable } from './catalog.js';
 
 /**
  * `shuyu owner …`: check a CSV locally (schema + PII), seal it, upload it, list datasets; offers and
@@ -88,14 +89,7 @@ export function register(program: Command): void {
       if (opts.out) writeFileSync(opts.out, JSON.stringify(d.schema, null, 2) + '\n');
       print(opts, d, () =>
         `Draft schema from ${d.rowsSampled} rows${opts.out ? `, written to ${opts.out}` : ''} — review every column before sealing:\n` +
-        table(d.schema.columns, [
-          { header: 'column', get: (c) => c.name },
-          { header: 'type', get: (c) => c.type },
-          { header: 'role', get: (c) => c.role },
-          { header: 'level', get: (c) => c.level },
-          { header: 'tags', get: (c) => c.tags.join(',') },
-          { header: 'bounds/values', get: (c) => (c.bounds ? `[${c.bounds.join(', ')}]` : c.values ? `${c.values.length} values` : '') },
-        ]));
+        schemaTable(d.schema.columns));
     }),
   );
 
