@@ -46,7 +46,7 @@ describe('console: browser SM3 (GB/T 32905-2016) on @noble/hashes HashMD', () =>
 
   it('equals node:crypto sm3 on random UTF-8 strings (Chinese included)', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 120 }), (s) => {
+      fc.property(fc.array(fc.integer({ min: 0x20, max: 0x9fff }), { maxLength: 120 }).map((cs) => String.fromCharCode(...cs)), (s) => {
         expect(createHash('sm3').update(s).digest('hex')).to.equal(nodeHash('sm3').update(s).digest('hex'));
       }),
       { numRuns: 100 },
