@@ -6,6 +6,7 @@ import { ensureDataDir, resolveMasterSecret } from './config/data-dir.js';
 import { createLogger, type Logger } from './logger.js';
 import { openDatabase, type Db } from './store/db.js';
 import { BlobStore } from './blobs/blob-store.js';
+import { enclaveSigner } from './trade/enclave-signer.js';
 import { createApp, type ShuyuApp } from './app.js';
 import { bootstrapOperator } from './identity/bootstrap.js';
 import { IdempotencyStore } from './http/idempotency.js';
@@ -51,7 +52,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const blobs = new BlobStore(layout.blobDir);
 
   let enclave: EnclaveHandle | null = null;
-  // Resolved before the app: it also seals the platform signing key at rest.
+  // Handed to the enclave only: its keystore, and so every secret key, is sealed under it.
   const master = withEnclave ? resolveMasterSecret(layout, env) : null;
   const bundle = createBundlePort(async () => {
     if (!withEnclave) return undefined;
@@ -59,13 +60,16 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const info = await enclave.publicInfo();
     return { paramsId: info.he.paramsId, hePublicKeyFingerprint: info.he.publicKeyFingerprint, unwrapKeyFingerprint: info.unwrap.fingerprint };
   });
+  const signer = enclaveSigner(() => enclave);
   const shuyu = createApp({
     config,
     db,
     blobs,
     log,
     bundle,
-    ...(master ? { masterSecret: master.secret } : {}),
+    // With an enclave, quotes and audit checkpoints are signed by its key (the server holds none);
+    // without one (in-process apps) createApp falls back to a platform key sealed under a fixed label.
+    ...(withEnclave ? { platformSigner: signer } : {}),
     enclave: withEnclave
       ? {
           publicInfo: async () => {
@@ -97,6 +101,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       log.warn({ file: layout.masterSecretFile }, 'embedded default: the enclave master secret is a file in the data directory; production supplies SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE from outside it');
     }
     enclave = await startEnclave({ dataDir: layout.enclaveDir, masterSecret: master.secret, operatorPublicKeyPem: boot.operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
+    signer.publicKeyPem = (await enclave.publicInfo()).signing.publicKeyPem;
     shuyu.trade.startWorker(enclave);
   }
   log.info({ url, dataDir: config.dataDir }, `Shuyu listening on ${url}`);

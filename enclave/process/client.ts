@@ -12,6 +12,7 @@ import {
   SignStatementResponse,
   StartupMessage,
   type EnclaveMessageType,
+  type PlatformStatement,
 } from './protocol.js';
 
 /**
@@ -151,7 +152,7 @@ export class EnclaveClient {
     return this.call('releaseAggregate', req, AggregateReleaseResponse);
   }
 
-  signStatement(statement: { type: 'shuyu.audit-checkpoint.v1'; [k: string]: string | number | boolean | null }): Promise<z.output<typeof SignStatementResponse>> {
+  signStatement(statement: PlatformStatement): Promise<z.output<typeof SignStatementResponse>> {
     return this.call('signStatement', { statement }, SignStatementResponse);
   }
 

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { AggregateComputation } from '../../contracts/computation.js';
+import { CheckpointStatement } from '../../contracts/audit/chain.js';
+import { QuoteStatement } from '../../contracts/pricing/quote.js';
 import { BundleManifest } from '../format/manifest.js';
 import { EncryptedAggregate } from '../he/result.js';
 
@@ -166,14 +168,15 @@ export type AggregateReleaseResponse = z.infer<typeof AggregateReleaseResponse>;
 
 export const EmptyPayload = z.object({}).strict();
 
-/** Audit checkpoints are signed by the enclave's signing key over a typed statement (B's audit chain). */
-export const SignStatementRequest = z
-  .object({
-    statement: z
-      .object({ type: z.literal('shuyu.audit-checkpoint.v1') })
-      .catchall(z.union([z.string(), z.number(), z.boolean(), z.null()])),
-  })
-  .strict();
+/**
+ * The platform statements the enclave's signing key signs besides receipts: audit checkpoints and price
+ * quotes (contracts' formats, validated here in full). The key never leaves the enclave, so neither the
+ * server nor its operator can re-sign a rewritten audit chain or forge a quote; no other statement type
+ * (receipts, approvals) can be obtained through this message.
+ */
+export const PlatformStatement = z.discriminatedUnion('type', [CheckpointStatement, QuoteStatement]);
+export type PlatformStatement = z.infer<typeof PlatformStatement>;
+export const SignStatementRequest = z.object({ statement: PlatformStatement }).strict();
 export const SignStatementResponse = z
   .object({ payload: z.string(), signature: z.string(), publicKeyPem: z.string(), fingerprint: Hex64 })
   .strict();

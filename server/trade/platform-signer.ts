@@ -11,10 +11,8 @@ import type { Signer } from '../../contracts/signer.js';
  * from the master secret, in DATA_DIR/platform-signing-key.sealed (0600): a copy of the data directory
  * without the master secret cannot forge quotes or checkpoints.
  *
- * Known gap: DESIGN wants checkpoints signed inside the enclave so that even the running server cannot
- * re-sign a rewritten chain. The enclave's signStatement accepts only checkpoint statements, while
- * contracts/ signs quotes and checkpoints with ONE signer; moving this Signer into the enclave needs
- * signStatement to accept 'shuyu.quote.v1' as well — then only this file changes.
+ * Only for in-process apps without an enclave (tests, tools): startServer signs with the enclave's key
+ * through server/trade/enclave-signer.ts, so a running deployment holds no signing key outside the enclave.
  */
 const LABEL = 'shuyu.platform-signing-key.v1';
 

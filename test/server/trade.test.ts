@@ -21,7 +21,7 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
   it('delivers a receipt that verifies with openssl, and the ledger shows hold → capture with owner share and fee', async () => {
     const before = await wallet(l, m.buyer.auth);
     expect(before.availableFen).to.equal(100_000);
-    const { trade, status } = await quoteAndSubmit(l, m);
+    const { quote, trade, status } = await quoteAndSubmit(l, m);
     expect(status, JSON.stringify(trade)).to.equal(201);
     expect(trade.state).to.equal('under_review');
     expect(trade.priceFen).to.equal(5000);
@@ -85,7 +85,13 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     // the job ran exactly once, the audit chain verifies
     const job = l.srv.db.prepare('SELECT state, attempts FROM jobs WHERE trade_id = ?').get(trade.id) as { state: string; attempts: number };
     expect(job).to.deep.equal({ state: 'done', attempts: 1 });
-    expect((await l.http().post('/v1/audit/checkpoints').set(l.operator.auth)).status).to.equal(201);
+    const cp = await l.http().post('/v1/audit/checkpoints').set(l.operator.auth);
+    expect(cp.status).to.equal(201);
+    // quotes and checkpoints are signed inside the enclave, by its published key — the server holds no signing key
+    const enclaveKey = (await l.http().get('/v1/enclave')).body.signing.fingerprint;
+    expect(JSON.stringify(cp.body)).to.include(enclaveKey);
+    expect(quote.statement.keyFingerprint).to.equal(enclaveKey);
+    expect(readdirSync(l.srv.config.dataDir)).to.not.include('platform-signing-key.sealed');
     const v = await l.http().get('/v1/audit/verify').set(l.operator.auth);
     expect(v.body.ok, JSON.stringify(v.body)).to.equal(true);
     // server-side changes are in the same chain: the dataset's publication, the reviewer's certification
