@@ -32,7 +32,6 @@ export const zh = {
   'common.more': '详情',
   'common.id': '编号',
   'common.created': '创建时间',
-  'common.unavailable': '服务器尚未提供此功能（{what}）',
 
   'signin.title': '使用访问令牌登录',
   'signin.intro': '令牌由平台运营方签发。首次启动时，运营方令牌写在数据目录的 bootstrap.json 中。',
@@ -41,7 +40,6 @@ export const zh = {
   'signin.submit': '登录',
   'signin.bad': '令牌无效或已过期：{detail}',
   'signin.empty': '请输入令牌',
-  'signin.welcome': '{name}（{org}）',
 
   'catalog.title': '数据目录',
   'catalog.filters': '筛选',
@@ -57,7 +55,6 @@ export const zh = {
   'catalog.rows': '行数',
   'catalog.offers': '在售要约',
   'catalog.columns': '字段',
-  'catalog.maxLevel': '最高级别',
   'catalog.sectors': '按行业领域浏览',
 
   'dataset.overview': '概况',
@@ -90,7 +87,6 @@ export const zh = {
   'tag.health': '医疗健康',
   'tag.quasi-identifier': '准标识符',
   'tag.state-secret-risk': '涉密风险',
-  'offer.title': '要约',
   'offer.version': '版本 {v}',
   'offer.price': '价格',
   'offer.kinds': '可购买的计算',
@@ -133,7 +129,6 @@ export const zh = {
   'review.signing': '正在本页面内签名…',
   'review.decision': '决定',
   'review.notPending': '此交易当前状态为“{state}”，无需审查',
-  'review.statement': '将要签名的批准书',
 
   'trade.buyer': '需求方',
   'trade.purpose': '用途',
@@ -216,7 +211,6 @@ export const zh = {
   'wallet.statement': '对账单',
   'wallet.empty': '暂无流水',
   'wallet.kind': '类型',
-  'wallet.amount': '金额',
   'wallet.at': '时间',
   'wallet.trade': '交易',
   'wallet.memo': '说明',
@@ -272,8 +266,6 @@ export const zh = {
   'audit.action': '动作',
   'audit.head': '链头哈希',
   'audit.signature': '签名',
-  'audit.sigOk': '检查点签名有效',
-  'audit.sigBad': '检查点签名无效',
   'audit.server': '服务器验证：',
   'audit.inPage': '本页面独立验证：',
   'audit.sign': '立即签署检查点',
@@ -314,7 +306,6 @@ export const en: Record<MessageKey, string> = {
   'common.more': 'Details',
   'common.id': 'ID',
   'common.created': 'Created',
-  'common.unavailable': 'The server does not offer this yet ({what})',
 
   'signin.title': 'Sign in with an access token',
   'signin.intro': "Tokens are issued by the platform operator. On first start the operator's token is in bootstrap.json in the data directory.",
@@ -323,7 +314,6 @@ export const en: Record<MessageKey, string> = {
   'signin.submit': 'Sign in',
   'signin.bad': 'The token is invalid or expired: {detail}',
   'signin.empty': 'Enter a token',
-  'signin.welcome': '{name} ({org})',
 
   'catalog.title': 'Data catalogue',
   'catalog.filters': 'Filters',
@@ -339,7 +329,6 @@ export const en: Record<MessageKey, string> = {
   'catalog.rows': 'Rows',
   'catalog.offers': 'Active offers',
   'catalog.columns': 'Columns',
-  'catalog.maxLevel': 'Highest level',
   'catalog.sectors': 'Browse by sector',
 
   'dataset.overview': 'Overview',
@@ -372,7 +361,6 @@ export const en: Record<MessageKey, string> = {
   'tag.health': 'health',
   'tag.quasi-identifier': 'quasi-identifier',
   'tag.state-secret-risk': 'state-secret risk',
-  'offer.title': 'Offer',
   'offer.version': 'version {v}',
   'offer.price': 'Price',
   'offer.kinds': 'Computations for sale',
@@ -415,7 +403,6 @@ export const en: Record<MessageKey, string> = {
   'review.signing': 'Signing in this page…',
   'review.decision': 'Decision',
   'review.notPending': 'This trade is “{state}”: nothing to review',
-  'review.statement': 'The approval to be signed',
 
   'trade.buyer': 'Buyer',
   'trade.purpose': 'Purpose',
@@ -498,7 +485,6 @@ export const en: Record<MessageKey, string> = {
   'wallet.statement': 'Statement',
   'wallet.empty': 'No entries yet',
   'wallet.kind': 'Type',
-  'wallet.amount': 'Amount',
   'wallet.at': 'Time',
   'wallet.trade': 'Trade',
   'wallet.memo': 'Memo',
@@ -554,8 +540,6 @@ export const en: Record<MessageKey, string> = {
   'audit.action': 'Action',
   'audit.head': 'Chain head',
   'audit.signature': 'Signature',
-  'audit.sigOk': 'Checkpoint signature valid',
-  'audit.sigBad': 'Checkpoint signature invalid',
   'audit.server': 'Server’s verification:',
   'audit.inPage': 'Verified independently in this page:',
   'audit.sign': 'Sign a checkpoint now',

@@ -34,8 +34,6 @@ export function errorText(e: unknown): string {
 
 export const errorBox = (e: unknown): HTMLElement => notice('error', h('strong', null, t('common.error')), ' ', errorText(e));
 
-/** The server does not offer a route yet (404 route-not-found): say so plainly instead of failing. */
-export const isMissingRoute = (e: unknown): boolean => asProblem(e)?.slug === 'route-not-found';
 
 export function stateBadge(state: string): HTMLElement {
   const key = `state.${state}` as MessageKey;
@@ -54,12 +52,8 @@ export function dl(pairs: [string, Child][]): HTMLElement {
 
 export const mono = (text: string, label?: string): HTMLElement => h('code', { class: 'mono', title: label ?? null }, text);
 
-/** Long ids and hashes shortened for tables (the full value stays in the title / detail views). */
+/** Long ids and hashes shortened for tables and lists (the detail pages show them whole). */
 export const shortHash = (hex: string | null | undefined): string => (!hex ? '—' : hex.length <= 20 ? hex : `${hex.slice(0, 12)}…${hex.slice(-4)}`);
-
-export function link(href: string, ...children: Child[]): HTMLAnchorElement {
-  return h('a', { href }, children);
-}
 
 export function button(label: string, onclick: (ev: Event) => void, attrs: Record<string, string | boolean> = {}): HTMLButtonElement {
   return h('button', { type: 'button', onclick: onclick as EventListener, ...attrs }, label);
