@@ -14,7 +14,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildConsole } from '../../scripts/build-console.js';
 import { BuyerClient } from '../../client-sdk/sdk/buyer.js';
-import { sm2PrivateKeyFromPem, toHex } from '../../enclave/crypto/index.js';
+import { canonicalJson, sm2PrivateKeyFromPem, toHex } from '../../enclave/crypto/index.js';
 import { seed, type Seeded } from './seed.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -211,12 +211,23 @@ describe('console: the web console in headless Chromium (issue 8)', function () 
     const pin = await page.evaluate(() => localStorage.getItem('shuyu.enclavePin'));
     expect(JSON.parse(pin!).fingerprint).to.equal(api.pinnedEnclave!.fingerprint);
 
-    // a changed receipt is refused by the same in-page verification (same code path as the button)
-    const verdict = await page.evaluate(async () => {
-      const r = await fetch(`/v1/trades/${location.hash.split('/').pop()}/result`, { headers: { authorization: `Bearer ${sessionStorage.getItem('shuyu.token')}` } });
-      return (await r.json()).receipt.payload.length as number;
+    // the in-page verification can fail: a receipt whose released count was raised by one (re-serialised
+    // canonically, so only the signature gives it away) is reported invalid
+    await page.route('**/v1/trades/*/result', async (route) => {
+      const res = await route.fetch();
+      const body = (await res.json()) as { receipt: { payload: string } };
+      const payload = JSON.parse(body.receipt.payload) as { result: { groups: { values: Record<string, number> }[] } };
+      payload.result.groups[0]!.values[firstMetric]! += 1;
+      body.receipt.payload = canonicalJson(payload);
+      await route.fulfill({ response: res, json: body });
     });
-    expect(verdict).to.be.greaterThan(100);
+    await go(page, '#/trades');
+    await go(page, `#/trades/${done.id}`);
+    await page.locator('.verdict[data-verified]').waitFor();
+    expect(await page.locator('.verdict').getAttribute('data-verified')).to.equal('false');
+    expect(await page.locator('.verdict').innerText()).to.include('回执无效');
+    await shot(page, 'buyer-receipt-tampered');
+    await page.unroute('**/v1/trades/*/result');
 
     // the rejected trade shows the reviewer's reason; the denied one every negative-list finding
     await go(page, `#/trades/${s.trades['rejected-by-reviewer'].id}`);
