@@ -6,6 +6,7 @@ import { verifyReceipt } from '../../enclave/receipt.js';
 import { sm2KeyPair, sm3Hex, sm2Fingerprint, sm2PublicKeyFromPem } from '../../enclave/crypto/index.js';
 import type { RouteDef } from '../../server/http/route.js';
 import type { Actor } from '../server/harness.js';
+import { planted, plantRows } from './planted.js';
 import { Rng, send, sendDeclared, rssOfTree, MiB, type Answer } from './lib.js';
 
 /**
@@ -183,6 +184,8 @@ describe('security: seeded fuzz of every route and the upload path', function ()
     l = await liveServer();
     base = l.srv.url;
     m = await market(l, { rows: 30, tag: 'fz' });
+    plantRows(m.fixture.secrets);
+    for (const a of [m.owner, m.buyer, m.reviewer]) planted.tokens.add(a.token);
     startRss = rssOfTree();
     peakRss = startRss;
     sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOfTree())), 200);
