@@ -226,6 +226,8 @@ describe('console: the web console in headless Chromium (issue 8)', function () 
     await page.locator('.verdict[data-verified]').waitFor();
     expect(await page.locator('.verdict').getAttribute('data-verified')).to.equal('false');
     expect(await page.locator('.verdict').innerText()).to.include('回执无效');
+    expect(await mainText(page)).to.include('回执未通过验证，因此不显示其中的结果');
+    expect(await page.locator('table.result-table').count()).to.equal(0);
     await shot(page, 'buyer-receipt-tampered');
     await page.unroute('**/v1/trades/*/result');
 

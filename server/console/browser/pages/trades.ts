@@ -151,8 +151,12 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
       const text = JSON.stringify(receipt, null, 2);
       const payload = JSON.parse(receipt.payload) as Record<string, unknown>;
       const verdict = h('div', { 'aria-live': 'polite', class: 'verdict' }, notice('info', t('common.loading')));
+      // The released numbers are shown only once their receipt verified in this page.
+      const holder = h('div', { class: 'result-holder' }, section(t('trade.result'), notice('info', t('common.loading'))));
+      resultPart = holder;
       const runVerify = async (): Promise<void> => {
         const v = await verifyInPage(receipt);
+        replace(holder, v.valid ? resultSection(t('trade.result'), payload.result) : section(t('trade.result'), notice('error', t('trade.resultWithheld'))));
         replace(verdict, v.valid ? notice('ok', t('trade.verified', { fp: shortHash(v.fingerprint) })) : notice('error', t('trade.invalid', { reason: v.reason })));
         verdict.dataset.verified = String(v.valid);
       };
@@ -177,7 +181,6 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
         h('details', null, h('summary', null, 'receipt.json'), h('pre', { class: 'receipt-json' }, text)),
       );
       void runVerify();
-      resultPart = resultSection(t('trade.result'), payload.result);
     } catch (e) {
       receiptPart = errorBox(e);
     }
