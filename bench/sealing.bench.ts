@@ -36,7 +36,7 @@ async function sealingFigures(): Promise<void> {
   const he = d.sealed.manifest.chunks.filter((c) => c.kind === 'he');
   const heBytes = he.reduce((s, c) => s + c.size, 0);
   const slots = he.length * d.sealed.manifest.layout.slotsPerCiphertext;
-  emit({ name: 'ciphertext bytes per slot value (zstd BFV N=4096) vs int64', value: heBytes / slots, unit: 'bytes', baseline: 8 });
+  emit({ name: 'ciphertext bytes per slot value (BFV N=4096, packed 36-bit coefficients) vs int64', value: heBytes / slots, unit: 'bytes', baseline: 8 });
   const valueColumns = d.sealed.manifest.layout.columns.length;
   emit({ name: 'HE bytes per stored value (incl. partition padding; x, x² and count columns) vs int64', value: heBytes / (BENCH_ROWS * valueColumns), unit: 'bytes', baseline: 8 });
   const bundleBytes = readdirSync(d.sealed.blobDir).reduce((s, f) => s + statSync(join(d.sealed.blobDir, f)).size, 0);

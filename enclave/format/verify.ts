@@ -2,7 +2,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../crypto/index.js';
 import { planLayout } from '../he/layout.js';
 import { BFV_PARAMS, maxCiphertextBytes } from '../he/params.js';
-import { HeContext } from '../he/seal.js';
+import { HeContext, isPackedCiphertext } from '../he/seal.js';
 import { BundleManifest, manifestCommitment } from './manifest.js';
 import { decodeSealedRowChunk, MAX_ROW_CHUNK_BYTES } from './row-chunk.js';
 
@@ -124,7 +124,7 @@ export async function verifyBundle(
       try {
         if (c.kind === 'rows') decodeSealedRowChunk(bytes);
         else if (he) he.loadCiphertext(bytes, `ciphertext ${c.sm3.slice(0, 12)}…`).delete();
-        else if (bytes[0] !== 0x5e || bytes[1] !== 0xa1) throw new Error('not a SEAL object');
+        else if (!isPackedCiphertext(bytes) && (bytes[0] !== 0x5e || bytes[1] !== 0xa1)) throw new Error('not a SEAL object or packed ciphertext');
       } catch (e) {
         problem(e instanceof Error ? e.message : `blob ${c.sm3} is malformed`);
       }

@@ -42,7 +42,7 @@ export const DEFAULT_BFV_PARAMS = BFV_N4096_T40;
 /** Largest magnitude an aggregate may reach and still decode exactly (centred residues mod t). */
 export const maxExactMagnitude = (p: BfvParams): bigint => (p.plainModulus - 1n) / 2n;
 
-/** Upper bound on a serialized (zstd) ciphertext of these parameters; anything larger is refused before load. */
+/** Upper bound on a serialized ciphertext (SEAL zstd, or the adapter's packed form) of these parameters; anything larger is refused before load. */
 export const maxCiphertextBytes = (p: BfvParams): number =>
   // 2 polynomials × N coefficients × data-level primes × 8 bytes, plus SEAL's header and zstd framing slack.
   2 * p.polyModulusDegree * (p.coeffModulusBits.length - 1) * 8 + 4096;

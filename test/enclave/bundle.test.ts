@@ -145,6 +145,32 @@ describe('enclave/format: sealed bundles, row chunks and ciphertext loading', fu
     he.loadCiphertext(ct).delete(); // and the real one still loads
   });
 
+  it('owner ciphertexts are packed (4.5 bytes per coefficient); SEAL zstd ciphertexts still load; hostile packed ones are refused', () => {
+    const ct = blobs.get(sealed.manifest.chunks.find((c) => c.kind === 'he')!.sm3)!;
+    expect(Buffer.from(ct.subarray(0, 4)).toString('latin1')).to.equal('SYCT');
+    const loaded = he.loadCiphertext(ct);
+    const zstd = he.saveCiphertext(loaded); // the SEAL serialisation of the same ciphertext
+    loaded.delete();
+    expect(ct.length).to.be.lessThan(zstd.length);
+    he.loadCiphertext(zstd).delete();
+    const coefficientsAt = ct.length - 2 * 4096 * 2 * 4.5; // low words, then nibbles
+    const hostile: [string, Uint8Array][] = [
+      ['packed version 2', (() => { const b = Uint8Array.from(ct); b[4] = 2; return b; })()],
+      ['packed head length 0', (() => { const b = Uint8Array.from(ct); b.fill(0, 5, 9); return b; })()],
+      ['packed, one byte short', ct.subarray(0, ct.length - 1)],
+      ['packed, a coefficient ≥ q (all high nibbles 15)', (() => { const b = Uint8Array.from(ct); b.fill(0xff, ct.length - 16384); b.fill(0xff, coefficientsAt, coefficientsAt + 64); return b; })()],
+      ['packed, SEAL head corrupted', (() => { const b = Uint8Array.from(ct); b[9] ^= 0xff; return b; })()],
+    ];
+    for (const [what, bytes] of hostile) {
+      try {
+        he.loadCiphertext(bytes, what).delete();
+        expect.fail(`${what} loaded`);
+      } catch (e) {
+        expect(isDomainError(e) && e.type, `${what}: ${e}`).to.equal('he-ciphertext-invalid');
+      }
+    }
+  });
+
   describe('row chunks', () => {
     const unwrap = sm2KeyPair();
     const plain = { columns: ['a', 'b'], rows: [['x', 1.5], [null, -2]] as (string | number | null)[][] };
