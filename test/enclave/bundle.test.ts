@@ -122,6 +122,18 @@ describe('enclave/format: sealed bundles, row chunks and ciphertext loading', fu
     await rejects(r.manifest, r.store, /bad magic/);
   });
 
+  /** Every case is refused by the checked load with the typed error (never loaded, never a crash). */
+  const expectAllRefused = (cases: [string, Uint8Array][]): void => {
+    for (const [what, bytes] of cases) {
+      try {
+        he.loadCiphertext(bytes, what).delete();
+        expect.fail(`${what} loaded`);
+      } catch (e) {
+        expect(isDomainError(e) && e.type, `${what}: ${e}`).to.equal('he-ciphertext-invalid');
+      }
+    }
+  };
+
   it('the checked load refuses hostile ciphertexts with a typed error and never crashes', () => {
     const ct = blobs.get(sealed.manifest.chunks.find((c) => c.kind === 'he')!.sm3)!;
     const cases: [string, Uint8Array][] = [
@@ -134,14 +146,7 @@ describe('enclave/format: sealed bundles, row chunks and ciphertext loading', fu
       ['other plain modulus', sameSizeForeign],
       ['oversized', new Uint8Array(2_000_000)],
     ];
-    for (const [what, bytes] of cases) {
-      try {
-        he.loadCiphertext(bytes, what).delete();
-        expect.fail(`${what} loaded`);
-      } catch (e) {
-        expect(isDomainError(e) && e.type, `${what}: ${e}`).to.equal('he-ciphertext-invalid');
-      }
-    }
+    expectAllRefused(cases);
     he.loadCiphertext(ct).delete(); // and the real one still loads
   });
 
@@ -161,14 +166,7 @@ describe('enclave/format: sealed bundles, row chunks and ciphertext loading', fu
       ['packed, a coefficient ≥ q (all high nibbles 15)', (() => { const b = Uint8Array.from(ct); b.fill(0xff, ct.length - 16384); b.fill(0xff, coefficientsAt, coefficientsAt + 64); return b; })()],
       ['packed, SEAL head corrupted', (() => { const b = Uint8Array.from(ct); b[9] ^= 0xff; return b; })()],
     ];
-    for (const [what, bytes] of hostile) {
-      try {
-        he.loadCiphertext(bytes, what).delete();
-        expect.fail(`${what} loaded`);
-      } catch (e) {
-        expect(isDomainError(e) && e.type, `${what}: ${e}`).to.equal('he-ciphertext-invalid');
-      }
-    }
+    expectAllRefused(hostile);
   });
 
   describe('row chunks', () => {
