@@ -349,6 +349,22 @@ describe('console: the web console in headless Chromium (issue 8)', function () 
     expect(audit).to.include('审计链完整');
     expect(audit).to.not.include('尚无检查点');
     await shot(page, 'operator-audit');
+
+    // the in-page check is independent of the server's: a chain served with one event altered fails
+    // here, while the server (verifying its own database) still says intact
+    await page.route('**/v1/audit/events*', async (route) => {
+      const res = await route.fetch();
+      const body = (await res.json()) as { events: { action: string }[] };
+      if (body.events[1]) body.events[1].action = 'offer.withdrawn';
+      await route.fulfill({ response: res, json: body });
+    });
+    await page.getByRole('button', { name: '验证审计链' }).click();
+    await page.waitForFunction(() => document.querySelector('.verdict[data-role="in-page"]')?.getAttribute('data-verified') === 'false');
+    const tampered = await page.locator('.verdict[data-role="in-page"]').innerText();
+    expect(tampered).to.include('审计链验证失败');
+    expect(await mainText(page)).to.include('服务器验证：');
+    await shot(page, 'operator-audit-tampered');
+    await page.unroute('**/v1/audit/events*');
     await page.context().close();
     await reviewerPage.context().close();
     await buyerPage.context().close();

@@ -6,7 +6,7 @@ import { field, h, replace, table } from '../dom.js';
 import { bi, dateTime, t } from '../i18n.js';
 import type { MessageKey } from '../messages.js';
 import { reviewerCertificateFor } from '../../../../client-sdk/sdk/operator.js';
-import { operatorClient } from '../endpoints.js';
+import { buyerClient, operatorClient, savePin } from '../endpoints.js';
 import { keyLoader, loadedKey } from './key-loader.js';
 import { go } from '../router.js';
 import { button, dl, errorBox, errorText, mono, notice, pageHeader, safeT, section, shortHash } from '../ui.js';
@@ -172,13 +172,12 @@ export async function policyPage(): Promise<Node> {
 }
 
 const TRUSTED_CHECKPOINT = 'shuyu.auditCheckpoint';
-const PLATFORM_KEY = 'shuyu.platformKey';
 
 /**
  * Verifies the whole audit chain in this page with B's verifyAuditLog (every hash recomputed, every
- * checkpoint's signature checked), like an outside monitor: the platform key and the latest checkpoint
- * seen are remembered in this browser, so a rewritten or rolled-back chain fails here even if the
- * server's own verification said otherwise.
+ * checkpoint's signature checked against the enclave's signing key — the key pinned in this browser, as
+ * for receipts), like an outside monitor: the latest checkpoint seen is remembered here too, so a
+ * rewritten or rolled-back chain fails in the page even if the server's own verification said otherwise.
  */
 async function verifyInPage(): Promise<{ ok: boolean; text: string }> {
   const op = operatorClient();
@@ -192,12 +191,12 @@ async function verifyInPage(): Promise<{ ok: boolean; text: string }> {
   }
   const { checkpoints } = await op.checkpoints();
   const latest = checkpoints.at(-1);
-  const key = localStorage.getItem(PLATFORM_KEY) ?? latest?.publicKeyPem;
-  if (!key) return { ok: true, text: t('audit.ok', { n: events.length, head: '—' }) };
+  const enclave = buyerClient(); // any role's client pins the same way; the pin is shared with receipts
+  const pin = await enclave.pinEnclave();
+  savePin(pin);
   const trustedText = localStorage.getItem(TRUSTED_CHECKPOINT);
-  const v = verifyAuditLog({ events, checkpoints }, key, trustedText ? JSON.parse(trustedText) : undefined);
+  const v = verifyAuditLog({ events, checkpoints }, pin.publicKeyPem, trustedText ? JSON.parse(trustedText) : undefined);
   if (!v.ok) return { ok: false, text: t('audit.bad', { reason: `${v.reason}${v.seq !== undefined ? ` (seq ${v.seq})` : ''}` }) };
-  localStorage.setItem(PLATFORM_KEY, key);
   if (latest) localStorage.setItem(TRUSTED_CHECKPOINT, JSON.stringify(latest));
   return { ok: true, text: t('audit.ok', { n: v.events, head: shortHash(v.head) }) };
 }
