@@ -111,9 +111,11 @@ class Lane {
     for (let point = 0; point < points; point++) {
       const kind = rng.pick(['upload', 'submit', 'job', 'job', 'topup'] as const);
       this.kinds[kind]++;
-      const delay = rng.int(kind === 'job' ? 3000 : 400);
+      const delay = rng.int(kind === 'job' ? 1500 : 400);
       if (kind === 'job') {
         const id = await this.approved();
+        // aim at the job's run and settlement: wait (briefly) for the worker to lease it, then the seeded delay
+        for (let w = 0; w < 100 && this.jobState(id) === 'queued'; w++) await sleep(50);
         await sleep(delay);
         const state = this.jobState(id);
         this.jobAtKill[state] = (this.jobAtKill[state] ?? 0) + 1;
