@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { liveServer, market, quoteAndSubmit, approve, waitForTrade, liveActor, sealTourism, blobsOf, offerInput, idemKey, SPEND_BY_REGION, type Live, type Market, type SealedFixture } from '../server/fixture.js';
+import { liveServer, market, quoteAndSubmit, approve, waitForTrade, liveActor, sealTourism, blobsOf, offerInput, SPEND_BY_REGION, type Live, type Market, type SealedFixture } from '../server/fixture.js';
 import { signApproval, certifyReviewer } from '../../contracts/review/approval.js';
 import { withCommitment, type BundleManifest } from '../../enclave/format/manifest.js';
 import { verifyReceipt } from '../../enclave/receipt.js';
@@ -563,6 +563,5 @@ describe('security: seeded fuzz of every route and the upload path', function ()
     expect(failures, failures.slice(0, 10).join('\n')).to.deep.equal([]);
     expect(sent).to.be.at.least(10_000 * Math.min(1, SCALE));
     expect(peakRss).to.be.below(RSS_CAP);
-    void idemKey;
   });
 });
