@@ -38,7 +38,8 @@ export class HttpClient {
     this.baseUrl = opts.url.replace(/\/+$/, '');
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
-    this.fetchFn = opts.fetch ?? fetch;
+    // Called as a plain function: browsers refuse `fetch` invoked as a method of another object.
+    this.fetchFn = opts.fetch ?? ((input, init) => fetch(input, init));
   }
 
   url(path: string, query?: Query): string {

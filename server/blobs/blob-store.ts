@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { DomainError } from '../../contracts/errors.js';
+import { createSm3 } from '../../enclave/crypto/index.js';
 
 export const SM3_HEX = /^[0-9a-f]{64}$/;
 
@@ -44,7 +45,7 @@ export class BlobStore {
   async put(source: Readable, opts: { maxBytes: number; expectedHash?: string; expectedSize?: number }): Promise<{ hash: string; size: number }> {
     if (opts.expectedHash !== undefined) this.pathOf(opts.expectedHash); // validates the name early
     const tmp = join(this.dir, 'tmp', `${Date.now()}-${randomBytes(8).toString('hex')}`);
-    const h = createHash('sm3');
+    const h = createSm3();
     let size = 0;
     const limit = opts.expectedSize !== undefined ? Math.min(opts.expectedSize, opts.maxBytes) : opts.maxBytes;
     const meter = new Transform({

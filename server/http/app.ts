@@ -1,7 +1,8 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { Logger } from 'pino';
 import { problem, toProblem, HttpProblem } from './problems.js';
 import { buildRouter, sendProblem, type RouterDeps } from './router.js';
@@ -56,7 +57,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
       // Per token (its hash, never the token itself), per address for anonymous calls.
       keyGenerator: (req) => {
         const auth = req.headers.authorization;
-        return auth ? 't:' + createHash('sm3').update(auth).digest('hex') : 'ip:' + ipKeyGenerator(req.ip ?? '0.0.0.0');
+        return auth ? 't:' + sm3Hex(auth) : 'ip:' + ipKeyGenerator(req.ip ?? '0.0.0.0');
       },
       handler: (_req, res) => sendProblem(res, problem('rate-limited', `more than ${opts.rateLimitPerMinute} requests in a minute; wait and retry (see the RateLimit headers)`)),
     }),

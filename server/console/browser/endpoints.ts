@@ -10,9 +10,7 @@ import { tokenStore } from './api.js';
 
 export type { Trade, TradeDetail, ReviewCase, Offer, Wallet, Statement, LedgerTxn, AuditEvents, AuditVerification, PolicyDocument } from '../../../client-sdk/sdk/types.js';
 
-// fetch bound to window: the SDK calls it as a method of its own object, which browsers refuse.
-const boundFetch: typeof fetch = (input, init) => fetch(input, init);
-const connection = () => ({ url: location.origin, token: tokenStore.get() ?? undefined, timeoutMs: 30_000, fetch: boundFetch });
+const connection = () => ({ url: location.origin, token: tokenStore.get() ?? undefined, timeoutMs: 30_000 });
 
 const PIN_KEY = 'shuyu.enclavePin';
 
