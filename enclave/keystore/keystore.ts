@@ -128,18 +128,10 @@ export async function openOrCreateKeystore(opts: {
     },
     createdAt: new Date().toISOString(),
   });
-  const salt = new Uint8Array(randomBytes(16));
-  const key = deriveKey(opts.masterSecret, salt, KDF_ITERATIONS);
-  const file = {
-    format: FORMAT,
-    kdf: { alg: 'PBKDF2-HMAC-SM3' as const, salt: toB64(salt), iterations: KDF_ITERATIONS },
-    sealed: toB64(sealBox(key, utf8(canonicalJson(sealedBody)), AAD)),
-  };
-  key.fill(0);
   await writeAtomic(join(opts.dir, FILES.pk), heKeys.publicKey);
   await writeAtomic(join(opts.dir, FILES.rk), heKeys.relinKeys);
   await writeAtomic(join(opts.dir, FILES.gk), heKeys.galoisKeys);
-  await writeAtomic(storePath, JSON.stringify(file, null, 1)); // last: its presence means "complete"
+  await writeAtomic(storePath, sealedFile(sealedBody, opts.masterSecret)); // last: its presence means "complete"
   return {
     created: true,
     keystore: {
@@ -152,7 +144,23 @@ export async function openOrCreateKeystore(opts: {
   };
 }
 
-export async function openKeystore(dir: string, masterSecret: string | Uint8Array, expectedOperatorPem?: string): Promise<Keystore> {
+/** keystore.json's text: the sealed body under a fresh salt and a key derived from the master secret. */
+function sealedFile(body: z.infer<typeof Sealed>, masterSecret: string | Uint8Array): string {
+  const salt = new Uint8Array(randomBytes(16));
+  const key = deriveKey(masterSecret, salt, KDF_ITERATIONS);
+  try {
+    const file = {
+      format: FORMAT,
+      kdf: { alg: 'PBKDF2-HMAC-SM3' as const, salt: toB64(salt), iterations: KDF_ITERATIONS },
+      sealed: toB64(sealBox(key, utf8(canonicalJson(body)), AAD)),
+    };
+    return JSON.stringify(file, null, 1);
+  } finally {
+    key.fill(0);
+  }
+}
+
+async function openSealedBody(dir: string, masterSecret: string | Uint8Array): Promise<z.infer<typeof Sealed>> {
   let file: z.infer<typeof KeystoreFile>;
   try {
     file = KeystoreFile.parse(JSON.parse(await readFile(join(dir, FILES.store), 'utf8')));
@@ -160,14 +168,30 @@ export async function openKeystore(dir: string, masterSecret: string | Uint8Arra
     throw new DomainError('keystore-corrupt', 'the keystore file is unreadable or malformed');
   }
   const key = deriveKey(masterSecret, fromB64(file.kdf.salt), file.kdf.iterations);
-  let body: z.infer<typeof Sealed>;
   try {
-    body = Sealed.parse(JSON.parse(fromUtf8(openBox(key, fromB64(file.sealed), AAD))));
+    return Sealed.parse(JSON.parse(fromUtf8(openBox(key, fromB64(file.sealed), AAD))));
   } catch {
     throw new DomainError('keystore-locked', 'the keystore cannot be opened: wrong master secret, or the keystore was tampered with');
   } finally {
     key.fill(0);
   }
+}
+
+/**
+ * Master-secret rotation: re-seal keystore.json under a new master secret (fresh salt). The keys inside do not
+ * change, so bundles, receipts and pinned fingerprints stay valid. One atomic rename: a crash leaves either the
+ * old file (opens with the old secret) or the new one (opens with the new secret), never neither. The server
+ * must be stopped, and restarted with the new secret.
+ */
+export async function rotateMasterSecret(dir: string, oldSecret: string | Uint8Array, newSecret: string | Uint8Array): Promise<{ fingerprint: string }> {
+  const body = await openSealedBody(dir, oldSecret);
+  await writeAtomic(join(dir, FILES.store), sealedFile(body, newSecret));
+  const reopened = await openKeystore(dir, newSecret);
+  return { fingerprint: sm2Fingerprint(reopened.signing.publicKey) };
+}
+
+export async function openKeystore(dir: string, masterSecret: string | Uint8Array, expectedOperatorPem?: string): Promise<Keystore> {
+  const body = await openSealedBody(dir, masterSecret);
   if (expectedOperatorPem !== undefined) {
     let given: string;
     try {

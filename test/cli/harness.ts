@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { startServer, type RunningServer } from '../../server/start.js';
+import type { RunningServer } from '../../server/start.js';
 
 /**
  * Real server (E's startServer on a free port, temp data dir, silent logs) and the real `shuyu`
@@ -25,6 +25,8 @@ export interface TestServer {
 export async function startTestServer(opts: { enclave?: boolean } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'shuyu-f-srv-'));
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  // imported here, not at the top: CLI-only tests load this file without the server (and its enclave client)
+  const { startServer } = await import('../../server/start.js');
   const srv = await startServer({
     dataDir,
     port: 0,

@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
-import { positiveInt } from '../common.js';
-import { action, print } from '../output.js';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { positiveInt, readTextFile } from '../common.js';
+import { action, print, UsageError } from '../output.js';
 
 /**
  * `shuyu server start`: runs a Shuyu server in this process (the same startServer as `npm start`) until
- * SIGINT/SIGTERM. The server code is imported only here, lazily: every other command speaks HTTP.
+ * SIGINT/SIGTERM. `shuyu server rotate-master-secret`: re-seals a stopped server's enclave keystore under a new
+ * master secret. The server code is imported only here, lazily: every other command speaks HTTP.
  */
 export function register(program: Command): void {
   const server = program.command('server').description('run a Shuyu server');
@@ -42,6 +45,50 @@ export function register(program: Command): void {
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
         });
+      }),
+    );
+
+  server
+    .command('rotate-master-secret')
+    .description("re-seal a STOPPED server's enclave keystore under a new master secret (keys and fingerprints stay the same)")
+    .requiredOption('--new-secret-file <file>', 'file holding the new master secret (≥ 16 bytes), kept outside the data directory')
+    .option('--data-dir <dir>', 'data directory (default var/, or SHUYU_DATA_DIR); the current secret comes from SHUYU_MASTER_SECRET[_FILE] or the embedded default')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (opts: { newSecretFile: string; dataDir?: string; json?: boolean }) => {
+        const [{ loadConfig }, { dataDirLayout, resolveMasterSecret }, { assertSecretOutside, rotateMasterSecret }] = await Promise.all([
+          import('../../../server/config/config.js'),
+          import('../../../server/config/data-dir.js'),
+          import('../../../enclave/keystore/keystore.js'),
+        ]);
+        const layout = dataDirLayout(loadConfig(opts.dataDir ? { dataDir: opts.dataDir } : {}, process.env).dataDir);
+        if (!existsSync(join(layout.enclaveDir, 'keystore.json'))) {
+          throw new UsageError(`no enclave keystore in ${layout.enclaveDir}: start the server once first`);
+        }
+        const newSecret = readTextFile(opts.newSecretFile, 'new master secret').trim();
+        try {
+          assertSecretOutside(layout.enclaveDir, opts.newSecretFile);
+        } catch (e) {
+          throw new UsageError(e instanceof Error ? e.message : String(e));
+        }
+        if (!process.env.SHUYU_MASTER_SECRET && !process.env.SHUYU_MASTER_SECRET_FILE && !existsSync(layout.masterSecretFile)) {
+          throw new UsageError('the current master secret is not set: give it in SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE, as the server was started');
+        }
+        // the current secret, exactly as startServer resolves it
+        const current = resolveMasterSecret(layout, process.env);
+        const { fingerprint } = await rotateMasterSecret(layout.enclaveDir, current.secret, newSecret);
+        let next: string;
+        if (current.source === 'default-file') {
+          // embedded default: keep `npm start` working by replacing DATA_DIR/master.secret as well
+          writeFileSync(`${layout.masterSecretFile}.new`, newSecret + '\n', { mode: 0o600 });
+          renameSync(`${layout.masterSecretFile}.new`, layout.masterSecretFile);
+          next = `the embedded default ${layout.masterSecretFile} now holds the new secret`;
+        } else {
+          next = `restart with SHUYU_MASTER_SECRET_FILE=${opts.newSecretFile} (or the new value in SHUYU_MASTER_SECRET)`;
+        }
+        print(opts, { rotated: true, keystore: layout.enclaveDir, signingKeyFingerprint: fingerprint, previousSource: current.source }, () =>
+          `keystore re-sealed under the new master secret (signing key ${fingerprint.slice(0, 16)}… unchanged); ${next}`,
+        );
       }),
     );
 }
