@@ -52,23 +52,39 @@ export function openRowChunk(sealed: SealedRowChunk, unwrapPrivateKey: Uint8Arra
   }
   try {
     if (key.length !== 32) throw new DomainError('row-chunk-invalid', 'unwrapped row chunk key has the wrong length');
-    let bytes: Uint8Array;
-    try {
-      bytes = openBox(key, sealed.box, aad);
-    } catch {
-      throw new DomainError('row-chunk-invalid', 'row chunk failed authentication (tampered, or bound to another bundle/position)');
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(fromUtf8(bytes));
-    } catch {
-      throw new DomainError('row-chunk-invalid', 'row chunk content is not valid JSON');
-    }
+    const parsed = openRowChunkBox(key, sealed.box, aad);
     checkPlain(parsed);
     return parsed;
   } finally {
     key.fill(0);
   }
+}
+
+/**
+ * Open a row chunk's box with its already-unwrapped data key: authenticate and decrypt (SM4-CTR + HMAC-SM3),
+ * parse the JSON and check only its outer shape (columns are strings, rows an array) — callers that load
+ * every value check each one as they go (the SQL sandbox), the rest call checkPlain via openRowChunk.
+ * The decrypted bytes are zeroed here; the key stays the caller's to zero. `label` names the chunk in errors.
+ */
+export function openRowChunkBox(dataKey: Uint8Array, box: Uint8Array, aad: Uint8Array, label = 'row chunk'): { columns: string[]; rows: unknown[] } {
+  let bytes: Uint8Array;
+  try {
+    bytes = openBox(dataKey, box, aad);
+  } catch {
+    throw new DomainError('row-chunk-invalid', `${label} failed authentication (tampered, or bound to another bundle/position)`);
+  }
+  let parsed: { columns?: unknown; rows?: unknown };
+  try {
+    parsed = JSON.parse(fromUtf8(bytes)) as typeof parsed;
+  } catch {
+    throw new DomainError('row-chunk-invalid', `${label} content is not valid JSON`);
+  } finally {
+    bytes.fill(0);
+  }
+  if (typeof parsed !== 'object' || parsed === null || !Array.isArray(parsed.columns) || !parsed.columns.every((c) => typeof c === 'string') || !Array.isArray(parsed.rows)) {
+    throw new DomainError('row-chunk-invalid', `${label} does not have columns and rows`);
+  }
+  return parsed as { columns: string[]; rows: unknown[] };
 }
 
 /** Structural check without zod: chunks hold thousands of rows and this runs on every one of them. */

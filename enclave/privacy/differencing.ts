@@ -17,6 +17,12 @@ import { DomainError } from '../../contracts/errors.js';
  * State: one label per dataset row per (buyer, dataset), in the enclave's privacy database.
  */
 
+/**
+ * The history key: one joint history per buyer × dataset VERSION for both release paths (HE and SQL), so
+ * their releases are checked together; row numbers are only meaningful within one commitment.
+ */
+export const differencingScope = (datasetId: string, commitment: string): string => `${datasetId}@${commitment}`;
+
 export interface Membership {
   row: Int32Array;
   group: Int32Array;

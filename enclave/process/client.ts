@@ -148,8 +148,19 @@ export class EnclaveClient {
     return (this.info ??= await this.call('publicInfo', {}, EnclavePublicInfo));
   }
 
-  releaseAggregate(req: AggregateReleaseRequest): Promise<AggregateReleaseResponse> {
-    return this.call('releaseAggregate', req, AggregateReleaseResponse);
+  /**
+   * Release an HE aggregate. An exact release needs the dataset's row → partition map in the enclave (the
+   * differencing guard, docs/privacy.md §4); the enclave keeps it per dataset version, so the sealed row
+   * chunks are sent only when it answers privacy-row-map-missing: pass `rowChunks` to load them (base64 blobs
+   * in the manifest's row-chunk order, as for the SQL path) and the request is retried once with them.
+   */
+  async releaseAggregate(req: AggregateReleaseRequest, opts: { rowChunks?: () => Promise<string[]> } = {}): Promise<AggregateReleaseResponse> {
+    try {
+      return await this.call('releaseAggregate', req, AggregateReleaseResponse);
+    } catch (e) {
+      if (!(e instanceof DomainError && e.type === 'privacy-row-map-missing' && opts.rowChunks && !req.rowChunks)) throw e;
+      return this.call('releaseAggregate', { ...req, rowChunks: await opts.rowChunks() }, AggregateReleaseResponse);
+    }
   }
 
   signStatement(statement: PlatformStatement): Promise<z.output<typeof SignStatementResponse>> {

@@ -122,6 +122,9 @@ export const BudgetTerms = z
   .object({ limitEpsilon: z.number().positive(), chargeKey: z.string().min(1).max(200) })
   .strict();
 
+/** Sealed row-chunk blobs (encodeSealedRowChunk), base64, in the manifest's row-chunk order. */
+export const RowChunkBlobs = z.array(z.string().min(1)).max(100_000);
+
 // ─── releaseAggregate ─────────────────────────────────────────────────────────────────────────────────
 
 export const AggregateReleaseRequest = z
@@ -135,6 +138,12 @@ export const AggregateReleaseRequest = z
     policy: OutputPolicy,
     budget: BudgetTerms.optional(),
     encrypted: EncryptedAggregate,
+    /**
+     * The dataset's sealed row chunks, needed once per dataset version for an EXACT release: the enclave
+     * derives each row's partition from them for the differencing guard (docs/privacy.md §4) and caches the
+     * map; without a cached map and without these, an exact release is refused with privacy-row-map-missing.
+     */
+    rowChunks: RowChunkBlobs.optional(),
   })
   .strict();
 export type AggregateReleaseRequest = z.input<typeof AggregateReleaseRequest>;

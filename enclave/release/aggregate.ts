@@ -2,12 +2,16 @@ import { AggregateComputation, type AggregateComputation as AggregateComputation
 import { scaleOf } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { computationHash, verifyApproval } from '../../contracts/review/approval.js';
-import { fromB64, sm3Hex } from '../crypto/index.js';
+import { fromB64, sm2Fingerprint, sm3Hex } from '../crypto/index.js';
 import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
 import { checkOverflow, measureSums, planAggregate } from '../he/layout.js';
 import type { HeDecryptor } from '../he/seal.js';
 import { applyOutputGate, type GroupResult, type OutputSpec } from '../privacy/gate.js';
+import { DifferencingGuard, differencingScope } from '../privacy/differencing.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
+import { heMembership, RowMapStore, type RowMap } from '../privacy/row-map.js';
+import { mapRowsInSandbox, type SandboxLimits } from '../sql/sandbox.js';
+import { rowChunksOf } from '../sql/release.js';
 import { signReceipt } from '../receipt.js';
 import type { Keystore } from '../keystore/keystore.js';
 import type { AggregateReleaseRequest, AggregateReleaseResponse, AggregateResult } from '../process/protocol.js';
@@ -22,7 +26,9 @@ import { buildReceiptPayload } from './payload.js';
  *     groups and columns the layout plans (no extra ciphertext gets decrypted);
  *  3. decrypt ONE value per group per column (the decryptor refuses per-slot vectors);
  *  4. compute the metrics exactly (BigInt fixed point), apply D's output gate (k-suppression on the
- *     enclave's own row counts; DP when the offer asks), and sign the receipt.
+ *     enclave's own row counts; DP when the offer asks; for an exact release, the differencing guard on the
+ *     buyer's joint HE + SQL history, with the rows of each group taken from the row → partition map),
+ *     and sign the receipt.
  */
 
 export interface ReleaseContext {
@@ -32,13 +38,15 @@ export interface ReleaseContext {
   /** Only a test enclave (SHUYU_ENCLAVE_TEST_MODE=1) accepts policy mode 'exact-for-tests'. */
   testMode: boolean;
   now?: () => Date;
+  /** limits of the sandbox worker that derives the row → partition map (first exact release of a dataset) */
+  sandboxLimits?: Partial<SandboxLimits>;
 }
 
 const refuse = (type: string, message: string, detail: Record<string, unknown> = {}) => new DomainError(type, message, detail);
 
 export const metricName = (m: { op: string; measure?: string }): string => (m.op === 'count' ? 'count' : `${m.op}(${m.measure})`);
 
-export function releaseAggregate(input: AggregateReleaseRequest, ctx: ReleaseContext): AggregateReleaseResponse {
+export async function releaseAggregate(input: AggregateReleaseRequest, ctx: ReleaseContext): Promise<AggregateReleaseResponse> {
   const parsed = AggregateReleaseRequestSchema.safeParse(input);
   if (!parsed.success) throw refuse('release-invalid', `release request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const req = parsed.data;
@@ -81,6 +89,14 @@ export function releaseAggregate(input: AggregateReleaseRequest, ctx: ReleaseCon
     const got = Object.keys(e.columns).sort();
     if (want.length !== got.length || want.some((c, j) => c !== got[j])) throw refuse('release-refused', `group ${i} does not carry exactly the columns ${want.join(', ') || '(none)'}`);
   });
+
+  // exact releases go through the differencing guard, which needs the rows of every planned group
+  const guardOn = !req.policy.dp && req.policy.mode !== 'exact-for-tests';
+  let rowMap: RowMap | undefined;
+  if (guardOn) {
+    if (!ctx.ledger) throw refuse('release-refused', "an exact release needs the enclave's privacy database (differencing guard)");
+    rowMap = await rowMapOf(manifest, req.rowChunks, ctx.ledger, ks, ctx.sandboxLimits);
+  }
 
   // 3. decrypt one value per group per column
   const dims = plan.groupBy.map((n) => manifest.schema.columns.find((c) => c.name === n)!);
@@ -133,9 +149,29 @@ export function releaseAggregate(input: AggregateReleaseRequest, ctx: ReleaseCon
     throw refuse('release-refused', 'a DP release needs the offer’s ε budget terms');
   }
   const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
+  let beforeRelease: ((released: GroupResult[]) => void) | undefined;
+  if (rowMap) {
+    const { membership, rowsPerGroup } = heMembership(plan, rowMap, manifest.layout.partitions.length);
+    // the map must describe exactly these ciphertexts: each group's rows = its decrypted _count
+    groups.forEach((g, i) => {
+      if (g.rows !== rowsPerGroup[i]) throw refuse('privacy-row-map-mismatch', `group ${i}: the sealed rows and the HE ciphertexts disagree on its size`);
+    });
+    const guard = new DifferencingGuard(ctx.ledger!.database);
+    beforeRelease = (released) =>
+      void guard.checkAndRecord({
+        buyerOrgId: req.trade.buyerOrgId,
+        datasetId: differencingScope(req.trade.datasetId, commitment),
+        rowCount: manifest.rowCount,
+        k: req.policy.minGroupSize,
+        ...(rowMap!.subjects ? { subjects: rowMap!.subjects } : {}),
+        membership,
+        releasedGroups: new Set(released.map((g) => keyIndex.get(JSON.stringify(g.key)) as number)),
+      });
+  }
   const gate = applyOutputGate(groups, req.policy, {
     bounds,
     outputs: specs,
+    ...(beforeRelease ? { beforeRelease } : {}),
     ...(req.budget && ctx.ledger
       ? { budget: { ledger: ctx.ledger, buyerOrgId: req.trade.buyerOrgId, datasetId: req.trade.datasetId, limitEpsilon: req.budget.limitEpsilon, chargeKey: req.budget.chargeKey } }
       : {}),
@@ -153,6 +189,32 @@ export function releaseAggregate(input: AggregateReleaseRequest, ctx: ReleaseCon
   const payload = buildReceiptPayload({ trade: req.trade, datasetCommitment: commitment, computation, result, privacy: { ...gate.privacy } });
   const receipt = signReceipt(payload, ks.signing);
   return { receipt, result, privacy: { ...gate.privacy } };
+}
+
+/**
+ * The dataset version's row → partition map: from the enclave's privacy database, or derived once from the
+ * sealed row chunks in a sandbox worker (checked against the manifest like the SQL path's) and stored.
+ */
+async function rowMapOf(manifest: BundleManifest, rowChunks: string[] | undefined, ledger: PrivacyBudgetLedger, ks: Keystore, limits?: Partial<SandboxLimits>): Promise<RowMap> {
+  const store = new RowMapStore(ledger.database);
+  const cached = store.get(manifest.commitment, manifest.rowCount);
+  if (cached) return cached;
+  if (!rowChunks) {
+    throw refuse('privacy-row-map-missing', "an exact release needs the dataset's sealed row chunks once per dataset version (differencing guard); resend with rowChunks", {
+      datasetCommitment: manifest.commitment,
+    });
+  }
+  if (manifest.rows.unwrapKeyFingerprint !== sm2Fingerprint(ks.unwrap.publicKey)) throw refuse('release-refused', "the bundle's rows were not sealed to this enclave's unwrap key");
+  const map = await mapRowsInSandbox({
+    schema: manifest.schema,
+    layout: manifest.layout,
+    chunks: rowChunksOf(manifest, rowChunks),
+    unwrapPrivateKey: ks.unwrap.privateKey,
+    ...(limits ? { limits } : {}),
+  });
+  if (map.partition.length !== manifest.rowCount) throw refuse('privacy-row-map-mismatch', `the sealed rows hold ${map.partition.length} rows, the manifest ${manifest.rowCount}`);
+  store.put(manifest.commitment, map);
+  return map;
 }
 
 function metricValue(m: { op: string; measure?: string }, n: bigint, t: Record<string, bigint>, manifest: BundleManifest): number | null {

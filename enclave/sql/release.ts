@@ -7,9 +7,9 @@ import { fromB64, sm2Fingerprint, sm3Hex } from '../crypto/index.js';
 import { decodeSealedRowChunk, rowChunkAad, type SealedRowChunk } from '../format/row-chunk.js';
 import { BundleManifest, manifestCommitment } from '../format/manifest.js';
 import type { Keystore } from '../keystore/keystore.js';
-import { DifferencingGuard } from '../privacy/differencing.js';
+import { DifferencingGuard, differencingScope } from '../privacy/differencing.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
-import { BudgetTerms, OutputPolicy, ReceiptSchema, TradeContext } from '../process/protocol.js';
+import { BudgetTerms, OutputPolicy, ReceiptSchema, RowChunkBlobs, TradeContext } from '../process/protocol.js';
 import { signReceipt } from '../receipt.js';
 import { buildReceiptPayload } from '../release/payload.js';
 import { runSqlComputation } from './run.js';
@@ -36,9 +36,6 @@ export const SqlResult = z
   })
   .strict();
 export type SqlResult = z.infer<typeof SqlResult>;
-
-/** Sealed row-chunk blobs (encodeSealedRowChunk), base64, in the manifest's row-chunk order. */
-const RowChunkBlobs = z.array(z.string().min(1)).max(100_000);
 
 export const SqlReleaseRequest = z
   .object({
@@ -133,7 +130,7 @@ export async function releaseSql(input: SqlReleaseRequest, ctx: SqlReleaseContex
     differencing: {
       guard: new DifferencingGuard(ctx.ledger.database),
       buyerOrgId: req.trade.buyerOrgId,
-      datasetId: `${req.trade.datasetId}@${commitment}`,
+      datasetId: differencingScope(req.trade.datasetId, commitment),
       rowCount: req.manifest.rowCount,
     },
     ...(ctx.limits ? { limits: ctx.limits } : {}),

@@ -1,3 +1,5 @@
+import type { RowMap } from '../privacy/row-map.js';
+
 /** Messages between the enclave and its SQL sandbox worker (structured clone; no handles). */
 export interface SandboxJob {
   /** every column a sealed chunk must carry (the schema) */
@@ -45,3 +47,24 @@ export interface SandboxStats {
 export type SandboxReply =
   | { ok: true; columns: string[]; rows: (string | number | null)[][]; membership?: SandboxMembership; stats: SandboxStats }
   | { ok: false; error: { type: string; message: string } };
+
+/**
+ * The row → partition map job (differencing defence for HE releases, docs/privacy.md §4): the worker opens
+ * the sealed row chunks and answers, per dataset row (1..rowCount in chunk order, the SQL path's numbering),
+ * the index of the HE layout partition the row was sealed into and, when the schema has an identifier, a
+ * dense subject number. Never a value.
+ */
+export interface RowMapJob {
+  kind: 'row-map';
+  chunkColumns: string[];
+  chunks: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }[];
+  /** the layout's partitionBy dimensions, each with its declared values (code = index in values) */
+  partitionBy: { name: string; values: string[] }[];
+  /** the layout's partitions in order: key = codes joined by ',' */
+  partitionKeys: string[];
+  /** the identifier column whose values number the subjects (null: rows are the subjects) */
+  identifier: string | null;
+}
+
+export type { RowMap };
+export type RowMapReply = { ok: true; map: RowMap; stats: { rows: number; totalMs: number } } | { ok: false; error: { type: string; message: string } };

@@ -6,9 +6,9 @@ import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SealedRowChunk } from '../format/row-chunk.js';
 import { sm2Decrypt } from '../crypto/index.js';
 import type { SqlPlan } from './validate.js';
-import type { SandboxJob, SandboxMembership, SandboxStats } from './sandbox-protocol.js';
+import type { RowMap, RowMapJob, RowMapReply, SandboxJob, SandboxMembership, SandboxReply, SandboxStats } from './sandbox-protocol.js';
 
-export type { SandboxMembership, SandboxStats } from './sandbox-protocol.js';
+export type { RowMap, SandboxMembership, SandboxStats } from './sandbox-protocol.js';
 
 export interface SandboxLimits {
   /** V8 old-generation heap of the worker (JS objects: decoded chunks, result rows) */
@@ -54,6 +54,18 @@ function unwrapChunkKey(wrappedKey: Uint8Array, unwrapPrivateKey: Uint8Array, in
   return key;
 }
 
+/** Unwrap every chunk's data key; on failure the keys already unwrapped are zeroed. */
+function unwrapAll(chunks: { sealed: SealedRowChunk }[], unwrapPrivateKey: Uint8Array): Uint8Array[] {
+  const keys: Uint8Array[] = [];
+  try {
+    for (let i = 0; i < chunks.length; i++) keys.push(unwrapChunkKey(chunks[i]!.sealed.wrappedKey, unwrapPrivateKey, i));
+  } catch (e) {
+    for (const k of keys) k.fill(0);
+    throw e;
+  }
+  return keys;
+}
+
 let bundled: string | undefined;
 /**
  * The worker's code: worker.ts and the crypto it imports, bundled once per process by esbuild into one
@@ -90,13 +102,7 @@ function workerSource(): string {
  */
 export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutput> {
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
-  const keys: Uint8Array[] = [];
-  try {
-    for (let i = 0; i < input.chunks.length; i++) keys.push(unwrapChunkKey(input.chunks[i]!.sealed.wrappedKey, input.unwrapPrivateKey, i));
-  } catch (e) {
-    for (const k of keys) k.fill(0);
-    throw e;
-  }
+  const keys = unwrapAll(input.chunks, input.unwrapPrivateKey);
   const job: SandboxJob = {
     chunkColumns: input.schema.columns.map((c) => c.name),
     columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.membership && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
@@ -111,7 +117,66 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
   const t0 = performance.now();
   const rss0 = process.memoryUsage.rss();
   let rssPeak = rss0;
-  return new Promise<SandboxOutput>((resolve, reject) => {
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+  }, 25);
+  let startedAt = 0;
+  let reply: SandboxReply;
+  try {
+    reply = await runWorkerJob<SandboxReply>(job, limits, () => (startedAt = performance.now()));
+  } finally {
+    clearInterval(sampler);
+  }
+  if (!reply.ok) throw new DomainError(reply.error.type, reply.error.message);
+  rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+  return {
+    columns: reply.columns,
+    rows: reply.rows,
+    ...(reply.membership ? { membership: reply.membership } : {}),
+    stats: { ...reply.stats, workerStartMs: reply.stats.totalMs > 0 ? performance.now() - startedAt - reply.stats.totalMs : 0, wallMs: performance.now() - t0, rssPeakDeltaBytes: rssPeak - rss0 },
+  };
+}
+
+export interface RowMapInput {
+  schema: DatasetSchema;
+  /** the manifest layout's partitionBy and partitions (enclave/he/layout.ts planLayout / the sealer) */
+  layout: { partitionBy: string[]; partitions: { key: number[] }[] };
+  chunks: { sealed: SealedRowChunk; aad: Uint8Array }[];
+  unwrapPrivateKey: Uint8Array;
+  limits?: Partial<SandboxLimits>;
+}
+
+/**
+ * Row → HE partition map (and subject numbers) of a dataset, computed in a fresh sandbox worker from its
+ * sealed row chunks: only Int32Arrays of partition indexes and subject numbers come back, never values.
+ */
+export async function mapRowsInSandbox(input: RowMapInput): Promise<RowMap> {
+  const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
+  const keys = unwrapAll(input.chunks, input.unwrapPrivateKey);
+  const dims = input.layout.partitionBy.map((name) => {
+    const c = input.schema.columns.find((x) => x.name === name);
+    if (!c?.values) throw new DomainError('row-map-failed', `partition column "${name}" is not a dimension with declared values`);
+    return { name, values: [...c.values] };
+  });
+  const job: RowMapJob = {
+    kind: 'row-map',
+    chunkColumns: input.schema.columns.map((c) => c.name),
+    chunks: input.chunks.map((c, i) => ({ dataKey: keys[i]!, box: c.sealed.box, aad: c.aad })),
+    partitionBy: dims,
+    partitionKeys: input.layout.partitions.map((p) => p.key.join(',')),
+    identifier: input.schema.columns.find((c) => c.role === 'identifier')?.name ?? null,
+  };
+  const reply = await runWorkerJob<RowMapReply>(job, limits);
+  if (!reply.ok) throw new DomainError(reply.error.type, reply.error.message);
+  return reply.map;
+}
+
+/**
+ * One job in a fresh worker with the resource limits and the wall-time limit; the worker is terminated
+ * after its one answer (or on timeout, error, exit), and the data keys we hold are zeroed in every case.
+ */
+function runWorkerJob<R>(job: { chunks: { dataKey: Uint8Array }[] }, limits: SandboxLimits, onCreated?: () => void): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
     const worker = new Worker(workerSource(), {
       eval: true,
       env: {}, // no master secret, no configuration: the worker sees an empty environment
@@ -119,15 +184,12 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
       stderr: true,
       resourceLimits: { maxOldGenerationSizeMb: limits.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: 64, stackSizeMb: 4 },
     });
+    onCreated?.();
     let settled = false;
-    const sampler = setInterval(() => {
-      rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
-    }, 25);
     const finish = (fn: () => void): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      clearInterval(sampler);
       for (const c of job.chunks) c.dataKey.fill(0); // the worker zeroes its copies; these are ours
       void worker.terminate();
       fn();
@@ -139,19 +201,7 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
     worker.once('online', () => {
       worker.postMessage(job);
     });
-    const startedAt = performance.now();
-    worker.once('message', (reply: import('./sandbox-protocol.js').SandboxReply) =>
-      finish(() => {
-        if (!reply.ok) return reject(new DomainError(reply.error.type, reply.error.message));
-        rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
-        resolve({
-          columns: reply.columns,
-          rows: reply.rows,
-          ...(reply.membership ? { membership: reply.membership } : {}),
-          stats: { ...reply.stats, workerStartMs: reply.stats.totalMs > 0 ? performance.now() - startedAt - reply.stats.totalMs : 0, wallMs: performance.now() - t0, rssPeakDeltaBytes: rssPeak - rss0 },
-        });
-      }),
-    );
+    worker.once('message', (reply: R) => finish(() => resolve(reply)));
     worker.once('error', (e: Error & { code?: string }) =>
       finish(() =>
         reject(

@@ -1,10 +1,9 @@
 import { parentPort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import initSqlJs from 'sql.js';
-import { openBox } from '../crypto/box.js';
-import { fromUtf8 } from '../crypto/encoding.js';
+import { openRowChunkBox } from '../format/row-chunk.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
-import type { SandboxJob, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
+import type { RowMapJob, RowMapReply, SandboxJob, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
 
 /**
  * The SQL sandbox worker: started for ONE job, then terminated. It receives everything by message (sealed
@@ -26,35 +25,13 @@ function sqlType(type: string): string {
 
 const quote = (name: string): string => `"${name}"`; // names are schema-checked [a-z][a-z0-9_]*
 
-class ChunkError extends Error {
-  readonly type = 'row-chunk-invalid';
-}
-
-/**
- * The row-chunk plaintext is the JSON of { columns, rows } inside a sealBox (enclave/format/row-chunk.ts); the
- * key was unwrapped by the enclave process. Shape is checked here and value by value while loading.
- */
-function openChunk(ch: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }, index: number): { columns: string[]; rows: unknown[][] } {
-  let bytes: Uint8Array;
+/** Open one chunk (enclave/format/row-chunk.ts, the one opener) and zero its data key whatever happens. */
+function openChunk(ch: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }, index: number): { columns: string[]; rows: unknown[] } {
   try {
-    bytes = openBox(ch.dataKey, ch.box, ch.aad);
-  } catch {
-    throw new ChunkError(`row chunk ${index} failed authentication (tampered, or bound to another bundle/position)`);
+    return openRowChunkBox(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`);
   } finally {
     ch.dataKey.fill(0);
   }
-  let parsed: { columns?: unknown; rows?: unknown };
-  try {
-    parsed = JSON.parse(fromUtf8(bytes)) as typeof parsed;
-  } catch {
-    throw new ChunkError(`row chunk ${index} is not valid JSON`);
-  } finally {
-    bytes.fill(0);
-  }
-  if (!Array.isArray(parsed.columns) || !parsed.columns.every((c) => typeof c === 'string') || !Array.isArray(parsed.rows)) {
-    throw new ChunkError(`row chunk ${index} does not have columns and rows`);
-  }
-  return parsed as { columns: string[]; rows: unknown[][] };
 }
 
 function run(SQL: SqlJs, job: SandboxJob): SandboxReply {
@@ -185,16 +162,73 @@ function run(SQL: SqlJs, job: SandboxJob): SandboxReply {
   }
 }
 
-parentPort!.once('message', async (job: SandboxJob) => {
+/** Row → HE partition (and subject) numbers for the differencing guard; see RowMapJob. No SQL involved. */
+function mapRows(job: RowMapJob): RowMapReply {
+  const t0 = performance.now();
+  const partition: number[] = [];
+  const subjects: number[] = [];
+  const subjectOf = new Map<unknown, number>();
+  const partIndex = new Map(job.partitionKeys.map((k, i) => [k, i]));
+  const codeOf = job.partitionBy.map((d) => new Map(d.values.map((v, i) => [v, i])));
+  const bad = (message: string): RowMapReply => ({ ok: false, error: { type: 'row-chunk-invalid', message } });
+  try {
+    for (let ci = 0; ci < job.chunks.length; ci++) {
+      const plain = openChunk(job.chunks[ci]!, ci);
+      if (plain.columns.length !== job.chunkColumns.length || !job.chunkColumns.every((c) => plain.columns.includes(c))) {
+        return bad(`chunk ${ci}: its columns do not match the dataset schema`);
+      }
+      const dimPos = job.partitionBy.map((d) => plain.columns.indexOf(d.name));
+      const idPos = job.identifier === null ? -1 : plain.columns.indexOf(job.identifier);
+      for (const r of plain.rows) {
+        if (!Array.isArray(r) || r.length !== job.chunkColumns.length) return bad(`chunk ${ci}: a row has the wrong width`);
+        const codes: number[] = [];
+        for (let j = 0; j < dimPos.length; j++) {
+          const code = codeOf[j]!.get(r[dimPos[j]!] as string);
+          if (code === undefined) return bad(`chunk ${ci}: a row's ${job.partitionBy[j]!.name} is not one of its declared values`);
+          codes.push(code);
+        }
+        const p = partIndex.get(codes.join(','));
+        if (p === undefined) return bad(`chunk ${ci}: a row falls in no partition of the bundle's HE layout`);
+        partition.push(p);
+        if (idPos >= 0) {
+          const idv: unknown = r[idPos] ?? `\u0000row${partition.length}`; // a missing identifier is its own subject (as in run())
+          let sIdx = subjectOf.get(idv);
+          if (sIdx === undefined) subjectOf.set(idv, (sIdx = subjectOf.size));
+          subjects.push(sIdx);
+        }
+      }
+      plain.rows.length = 0;
+    }
+    subjectOf.clear();
+    return {
+      ok: true,
+      map: { partition: Int32Array.from(partition), ...(job.identifier !== null ? { subjects: Int32Array.from(subjects) } : {}) },
+      stats: { rows: partition.length, totalMs: performance.now() - t0 },
+    };
+  } catch (e) {
+    const err = e as { type?: string; message?: string };
+    return { ok: false, error: { type: typeof err.type === 'string' ? err.type : 'row-map-failed', message: String(err.message ?? e).slice(0, 300) } };
+  } finally {
+    for (const ch of job.chunks) ch.dataKey.fill(0);
+  }
+}
+parentPort!.once('message', async (job: SandboxJob | RowMapJob) => {
+  if ('kind' in job && job.kind === 'row-map') {
+    const reply = mapRows(job);
+    const transfer = reply.ok ? [reply.map.partition.buffer, ...(reply.map.subjects ? [reply.map.subjects.buffer] : [])] : [];
+    parentPort!.postMessage(reply, transfer as ArrayBuffer[]);
+    return;
+  }
+  const sqlJob = job as SandboxJob;
   let SQL: SqlJs;
   try {
     SQL = await sqlReady;
   } catch (e) {
-    for (const ch of job.chunks) ch.dataKey.fill(0);
+    for (const ch of sqlJob.chunks) ch.dataKey.fill(0);
     parentPort!.postMessage({ ok: false, error: { type: 'sql-sandbox-failed', message: `sql.js did not start: ${String((e as Error)?.message ?? e).slice(0, 200)}` } } satisfies SandboxReply);
     return;
   }
-  const reply = run(SQL, job);
+  const reply = run(SQL, sqlJob);
   const m = reply.ok ? reply.membership : undefined;
   const transfer = m ? [m.row.buffer, m.group.buffer, m.mask.buffer, ...(m.subjects ? [m.subjects.buffer] : [])] : [];
   parentPort!.postMessage(reply, transfer as ArrayBuffer[]);

@@ -1,0 +1,77 @@
+import type Database from 'better-sqlite3';
+import { DomainError } from '../../contracts/errors.js';
+import type { AggregatePlan } from '../he/layout.js';
+import type { Membership } from './differencing.js';
+
+/**
+ * Rows of an HE release, for the differencing guard (docs/privacy.md §4). An HE release's sets are unions of
+ * the layout's partitions, so with each row's partition (and subject) the enclave expresses the release as
+ * the same row membership the SQL path produces, and one joint history covers both paths.
+ *
+ * The map is derived inside the enclave from the sealed row chunks (enclave/sql/sandbox.ts mapRowsInSandbox)
+ * once per dataset commitment and kept here: partition indexes and dense subject numbers, never values.
+ */
+
+export interface RowMap {
+  /** layout partition index of each dataset row (index = row − 1, rows numbered 1..rowCount in chunk order) */
+  partition: Int32Array;
+  /** dense subject number of each dataset row, when the schema has an identifier */
+  subjects?: Int32Array;
+}
+
+const toBlob = (a: Int32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const fromBlob = (b: Buffer): Int32Array => new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+
+export class RowMapStore {
+  constructor(private readonly db: Database.Database) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS privacy_row_map (
+        dataset_commitment TEXT PRIMARY KEY,
+        row_count          INTEGER NOT NULL,
+        partitions         BLOB NOT NULL,
+        subjects           BLOB,
+        created_at         TEXT NOT NULL
+      );
+    `);
+  }
+
+  get(commitment: string, rowCount: number): RowMap | undefined {
+    const r = this.db.prepare('SELECT row_count, partitions, subjects FROM privacy_row_map WHERE dataset_commitment = ?').get(commitment) as
+      | { row_count: number; partitions: Buffer; subjects: Buffer | null }
+      | undefined;
+    if (!r) return undefined;
+    if (r.row_count !== rowCount) throw new DomainError('privacy-differencing-state', 'the recorded row map does not match the dataset size', { commitment });
+    return { partition: fromBlob(r.partitions), ...(r.subjects ? { subjects: fromBlob(r.subjects) } : {}) };
+  }
+
+  put(commitment: string, map: RowMap): void {
+    this.db
+      .prepare('INSERT OR IGNORE INTO privacy_row_map (dataset_commitment, row_count, partitions, subjects, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(commitment, map.partition.length, toBlob(map.partition), map.subjects ? toBlob(map.subjects) : null, new Date().toISOString());
+  }
+}
+
+/**
+ * The rows an HE release covers: a row is in planned group g when its partition is one of g's partitions
+ * (filters are unions of partitions, so filtered-out rows are in no group). Every metric of an HE release is
+ * over all rows of its group (no per-row conditions), so the aggregate mask is 1. Also returns the row count
+ * per group, which the caller checks against the decrypted `_count` (the map must describe these ciphertexts).
+ */
+export function heMembership(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, partitionCount: number): { membership: Membership; rowsPerGroup: number[] } {
+  const groupOfPartition = new Int32Array(partitionCount).fill(-1);
+  plan.groups.forEach((g, gi) => {
+    for (const p of g.partitions) groupOfPartition[p] = gi;
+  });
+  const rowsPerGroup = plan.groups.map(() => 0);
+  const row: number[] = [];
+  const group: number[] = [];
+  for (let i = 0; i < map.partition.length; i++) {
+    const p = map.partition[i]!;
+    const g = p >= 0 && p < partitionCount ? groupOfPartition[p]! : -1;
+    if (g < 0) continue;
+    row.push(i + 1);
+    group.push(g);
+    rowsPerGroup[g]!++;
+  }
+  return { membership: { row: Int32Array.from(row), group: Int32Array.from(group), mask: new Int32Array(row.length).fill(1) }, rowsPerGroup };
+}
