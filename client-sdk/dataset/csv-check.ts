@@ -145,7 +145,8 @@ export class RowValidator {
 export const openCsv = (input: string | Readable): Readable => (typeof input === 'string' ? createReadStream(input) : input);
 
 /** csv-parse configured the one way Shuyu reads CSV: records as string arrays, BOM stripped, no casting. */
-export const csvParser = () => parse({ bom: true, relax_column_count: true, skip_empty_lines: true });
+export const CSV_PARSE_OPTIONS = { bom: true, relax_column_count: true, skip_empty_lines: true } as const;
+export const csvParser = () => parse(CSV_PARSE_OPTIONS);
 
 export async function checkCsv(input: string | Readable, schema: DatasetSchema, opts: { maxErrors?: number } = {}): Promise<CsvCheckResult> {
   const maxErrors = opts.maxErrors ?? 100;

@@ -1,25 +1,32 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { parse as parseCsvSync } from 'csv-parse/sync';
+import { Piscina } from 'piscina';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { newId } from '../../contracts/ids.js';
 import { fromB64, sm2Fingerprint, sm2PublicKeyFromPem, sm3Hex } from '../../enclave/crypto/index.js';
 import { type BundleManifest, type ChunkRef, withCommitment } from '../../enclave/format/manifest.js';
-import { encodeSealedRowChunk, rowChunkAad, sealRowChunk } from '../../enclave/format/row-chunk.js';
 import { HeEvaluator } from '../../enclave/he/evaluate.js';
-import { columnValue, planLayout } from '../../enclave/he/layout.js';
+import { planLayout } from '../../enclave/he/layout.js';
 import { BFV_PARAMS } from '../../enclave/he/params.js';
-import { type CsvIssue, RowValidator, type RowValue, csvInvalid, csvParser, openCsv } from './csv-check.js';
+import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, csvInvalid, csvParser, openCsv } from './csv-check.js';
+import { type SplitPlan, lineSegments, splitPlan } from './csv-split.js';
+import { BundleTotals, totalsPlan } from './he-totals.js';
+import { type RowSealContext, RowSealer, type SealSegmentTask, type SealedSegment } from './seal-rows.js';
 
 /**
  * Owner-side sealing (issue 3 §2): CSV → sealed bundle directory on the owner's disk, streaming and chunked.
  *   <outDir>/manifest.json        the manifest with its SM3 commitment
  *   <outDir>/blobs/<sm3 hex>      every ciphertext and sealed row chunk, named by its SM3 hash
- * Measures go only into BFV ciphertexts (encrypted on worker threads under the enclave's HE public key);
- * full rows only into sealed row chunks (keys wrapped to the enclave's SM2 unwrap key); level ≤ 2 dimension
- * codes appear only as partition keys. Nothing else leaves the owner's machine.
+ * Measures go only into BFV ciphertexts (each partition's column totals, added up here and encrypted on
+ * worker threads under the enclave's HE public key — he-totals.ts); full rows only into sealed row chunks
+ * (keys wrapped to the enclave's SM2 unwrap key); level ≤ 2 dimension codes appear only as partition keys.
+ * Nothing else leaves the owner's machine. A large plain CSV file is parsed and sealed on all threads
+ * (csv-split.ts, seal-rows.ts); anything else in one streamed parse.
  */
 
 /** The parts of the enclave's public info sealing needs (GET /v1/enclave gives all of it). */
@@ -48,6 +55,11 @@ export interface SealOptions {
   maxErrors?: number;
   /** reuse an existing worker pool (the CLI and benches keep one warm) */
   evaluator?: HeEvaluator;
+  /**
+   * Parse a file input on `threads` worker threads, split at line boundaries (default: files ≥ 4 MiB).
+   * Only files where every line is one record are split (no quotes, no blank lines); others stream.
+   */
+  split?: boolean;
 }
 
 export interface SealResult {
@@ -62,13 +74,9 @@ const MAX_CHUNK_CHARS = 8 * 1024 * 1024;
 
 export const bundleBlobPath = (outDir: string, sm3: string): string => join(outDir, 'blobs', sm3);
 
-interface Partition {
-  index: number;
-  key: number[];
-  fill: number;
-  seq: number;
-  vectors: BigInt64Array[];
-}
+/** Files smaller than this are sealed by the single streamed parse (starting worker threads costs more). */
+const SPLIT_MIN_BYTES = 4 * 1024 * 1024;
+const SEAL_WORKER = new URL('./seal-worker.mjs', import.meta.url).href;
 
 export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   const started = performance.now();
@@ -85,16 +93,15 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   }
 
   const layoutBase = planLayout(schema, params);
-  const N = params.polyModulusDegree;
   // 32,768 rows per chunk: each chunk costs one SM2 key wrap (~6 ms of CPU), which dominated row sealing at 8,192
   const rowsPerChunk = opts.rowsPerChunk ?? 32_768;
+  if (!Number.isInteger(rowsPerChunk) || rowsPerChunk < 1 || rowsPerChunk > totalsPlan(schema, layoutBase).maxSegmentRows) {
+    throw new DomainError('seal-options', `rowsPerChunk must be an integer from 1 to ${totalsPlan(schema, layoutBase).maxSegmentRows}`);
+  }
   const progressEvery = opts.progressEvery ?? 50_000;
+  const maxErrors = opts.maxErrors ?? 100;
+  const threads = opts.threads ?? Math.min(2, availableParallelism());
   const bundleId = newId();
-  const measureNames = schema.columns.filter((c) => c.role === 'measure').map((c) => c.name);
-  const dimNames = schema.columns.filter((c) => c.role === 'dimension' && c.values).map((c) => c.name);
-  const partPos = layoutBase.partitionBy.map((n) => dimNames.indexOf(n));
-  // for each HE column: which measure (index into ParsedRow.measures) and power
-  const colSpec = layoutBase.columns.map((c) => ({ id: c.id, col: c, m: c.measure ? measureNames.indexOf(c.measure) : -1, power: c.power, plain: !c.limb }));
 
   const blobDir = join(opts.outDir, 'blobs');
   const createdDir = !existsSync(opts.outDir);
@@ -102,137 +109,61 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   const evaluator = opts.evaluator ?? new HeEvaluator({ threads: opts.threads });
   const progress: SealProgress = { rows: 0, ciphertexts: 0, rowChunks: 0, bytesWritten: 0 };
   const chunks: ChunkRef[] = [];
-  const partitions = new Map<string, Partition>();
-  const partitionList: Partition[] = [];
-  const inflight = new Set<Promise<void>>();
-  let failure: unknown;
-  const maxInflight = 2 * (opts.threads ?? 2) + 2;
-
-  const writeBlob = async (bytes: Uint8Array): Promise<{ sm3: string; size: number }> => {
-    const sm3 = sm3Hex(bytes);
-    // synchronous: thousands of small files, and the promise-based writeFile cost more CPU per blob than the write
-    writeFileSync(join(blobDir, sm3), bytes);
-    progress.bytesWritten += bytes.length;
-    return { sm3, size: bytes.length };
-  };
-  const track = (p: Promise<void>) => {
-    const q = p.catch((e) => void (failure ??= e)).finally(() => inflight.delete(q));
-    inflight.add(q);
-  };
-  const throttle = async () => {
-    while (inflight.size >= maxInflight) await Promise.race(inflight);
-    if (failure) throw failure;
+  const totals = new BundleTotals(layoutBase.columns.length);
+  const ctx: RowSealContext = { schema, layout: layoutBase, bundleId, unwrapKey, blobDir };
+  let nextProgress = progressEvery;
+  /** Merge one sealed segment (in file order): its partition totals, its row chunk, progress. */
+  const merge = (seg: SealedSegment, index: number, rowsSoFar: number) => {
+    totals.merge(seg.totals);
+    if (seg.blob) {
+      chunks.push({ kind: 'rows', index, rows: seg.rows, ...seg.blob });
+      progress.rowChunks++;
+      progress.bytesWritten += seg.blob.size;
+    }
+    progress.rows = rowsSoFar;
+    if (progress.rows >= nextProgress) {
+      opts.onProgress?.({ ...progress });
+      nextProgress = (Math.floor(progress.rows / progressEvery) + 1) * progressEvery;
+    }
   };
 
-  const flushPartition = (p: Partition) => {
-    const vectors = p.vectors;
-    const seq = p.seq++;
-    p.vectors = colSpec.map(() => new BigInt64Array(N));
-    p.fill = 0;
-    track(
-      (async () => {
+  let read: { rows: number; errors: CsvIssue[] };
+  try {
+    const wantSplit = typeof opts.input === 'string' && threads >= 2 && (opts.split ?? statSync(opts.input).size >= SPLIT_MIN_BYTES);
+    const plan = wantSplit ? await splitPlan(opts.input as string) : undefined;
+    read = plan
+      ? await sealSplit(opts.input as string, plan, { ctx, threads, rowsPerChunk, maxErrors, merge })
+      : await sealStreamed(openCsv(opts.input), { ctx, rowsPerChunk, maxErrors, merge });
+    if (read.errors.length) throw csvInvalid({ errors: read.errors, truncated: read.errors.length >= maxErrors });
+
+    // one ciphertext per partition and column: the owner-side totals (he-totals.ts)
+    const colIds = layoutBase.columns.map((c) => c.id);
+    await Promise.all(
+      totals.keys.map(async (_, p) => {
         const cts = await evaluator.encrypt({
           paramsId: params.id,
           publicKey: { fingerprint: opts.enclave.he.publicKeyFingerprint, bytes: hePublicKey },
-          vectors,
+          vectors: colIds.map((_, c) => totals.vector(p, c, params)),
         });
-        for (let i = 0; i < cts.length; i++) {
-          const { sm3, size } = await writeBlob(cts[i]!);
-          chunks.push({ kind: 'he', partition: p.index, column: colSpec[i]!.id, seq, sm3, size });
-        }
+        cts.forEach((ct, c) => {
+          const sm3 = sm3Hex(ct);
+          writeFileSync(join(blobDir, sm3), ct);
+          progress.bytesWritten += ct.length;
+          chunks.push({ kind: 'he', partition: p, column: colIds[c]!, seq: 0, sm3, size: ct.length });
+        });
         progress.ciphertexts += cts.length;
-      })(),
-    );
-  };
-
-  let rowBuffer: RowValue[][] = [];
-  let rowBufferChars = 0;
-  let rowChunkIndex = 0;
-  const columnNames = schema.columns.map((c) => c.name);
-  const flushRows = () => {
-    if (rowBuffer.length === 0) return;
-    const index = rowChunkIndex++;
-    const rows = rowBuffer;
-    rowBuffer = [];
-    rowBufferChars = 0;
-    const sealed = encodeSealedRowChunk(sealRowChunk({ columns: columnNames, rows }, unwrapKey, rowChunkAad(bundleId, index)));
-    track(
-      writeBlob(sealed).then(({ sm3, size }) => {
-        chunks.push({ kind: 'rows', index, rows: rows.length, sm3, size });
-        progress.rowChunks++;
       }),
     );
-  };
-
-  const validator = new RowValidator(schema);
-  const errors: CsvIssue[] = [];
-  const maxErrors = opts.maxErrors ?? 100;
-  let header = true;
-  let rowNo = 0;
-  try {
-    for await (const record of openCsv(opts.input).pipe(csvParser()) as AsyncIterable<string[]>) {
-      if (header) {
-        header = false;
-        const hi = validator.checkHeader(record);
-        if (hi.length) {
-          errors.push(...hi);
-          break;
-        }
-        continue;
-      }
-      rowNo++;
-      const parsed = validator.parseRow(record, rowNo, errors);
-      if (!parsed || errors.length) {
-        if (errors.length >= maxErrors) break;
-        continue; // keep collecting errors; nothing more is sealed
-      }
-      const key = partPos.map((i) => parsed.codes[i]!);
-      const id = key.join(',');
-      let p = partitions.get(id);
-      if (!p) {
-        p = { index: partitionList.length, key, fill: 0, seq: 0, vectors: colSpec.map(() => new BigInt64Array(N)) };
-        partitions.set(id, p);
-        partitionList.push(p);
-      }
-      const slot = p.fill++;
-      for (let i = 0; i < colSpec.length; i++) {
-        const c = colSpec[i]!;
-        if (c.power === 0) p.vectors[i]![slot] = 1n;
-        else {
-          const x = parsed.measures[c.m]!;
-          p.vectors[i]![slot] = c.plain ? (c.power === 1 ? x : x * x) : columnValue(c.col, x);
-        }
-      }
-      if (p.fill === N) {
-        flushPartition(p);
-        await throttle();
-      }
-      rowBuffer.push(parsed.values);
-      for (let i = 0; i < record.length; i++) rowBufferChars += record[i]!.length + 4;
-      // wide rows: keep a chunk's JSON far below the 64 MB blob limit (MAX_ROW_CHUNK_BYTES, server maxBlobBytes)
-      if (rowBuffer.length === rowsPerChunk || rowBufferChars >= MAX_CHUNK_CHARS) {
-        flushRows();
-        await throttle();
-      }
-      progress.rows = rowNo;
-      if (rowNo % progressEvery === 0) opts.onProgress?.({ ...progress });
-    }
-    if (header) errors.push({ row: 0, message: 'the CSV is empty (no header)' });
-    if (errors.length) throw csvInvalid({ errors, truncated: errors.length >= maxErrors });
-    for (const p of partitionList) if (p.fill > 0) flushPartition(p);
-    flushRows();
-    while (inflight.size) await Promise.race(inflight);
-    if (failure) throw failure;
   } catch (e) {
-    while (inflight.size) await Promise.race(inflight);
     if (createdDir) await rm(opts.outDir, { recursive: true, force: true });
     if (!opts.evaluator) await evaluator.close();
     if (e instanceof DomainError) throw e;
     throw new DomainError('seal-failed', `sealing failed: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!opts.evaluator) await evaluator.close();
+  const rowNo = read.rows;
 
-  const order = new Map(colSpec.map((c, i) => [c.id, i]));
+  const order = new Map(layoutBase.columns.map((c, i) => [c.id, i]));
   chunks.sort((a, b) => {
     if (a.kind !== b.kind) return a.kind === 'he' ? -1 : 1;
     if (a.kind === 'rows' && b.kind === 'rows') return a.index - b.index;
@@ -247,7 +178,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     rowCount: rowNo,
     he: { paramsId: params.id, publicKeyFingerprint: opts.enclave.he.publicKeyFingerprint },
     rows: { unwrapKeyFingerprint: opts.enclave.unwrap.fingerprint },
-    layout: { ...layoutBase, partitions: partitionList.map((p) => ({ key: p.key })) },
+    layout: { ...layoutBase, partitions: totals.keys.map((key) => ({ key })) },
     chunks,
   });
   const manifestPath = join(opts.outDir, 'manifest.json');
@@ -255,4 +186,84 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   opts.onProgress?.({ ...progress });
   const seconds = (performance.now() - started) / 1000;
   return { manifest, manifestPath, blobDir, stats: { ...progress, seconds, rowsPerSecond: rowNo / seconds } };
+}
+
+interface ReadOptions {
+  ctx: RowSealContext;
+  rowsPerChunk: number;
+  maxErrors: number;
+  merge: (seg: SealedSegment, index: number, rowsSoFar: number) => void;
+}
+
+/** The single streamed parse on this thread (any CSV csv-parse reads, including quoted newlines). */
+async function sealStreamed(input: Readable, o: ReadOptions): Promise<{ rows: number; errors: CsvIssue[] }> {
+  const sealer = new RowSealer(o.ctx);
+  const validator = new RowValidator(o.ctx.schema);
+  const errors: CsvIssue[] = [];
+  let header = true;
+  let rowNo = 0;
+  let index = 0;
+  const flush = () => {
+    const seg = sealer.seal(index);
+    errors.push(...seg.errors);
+    if (seg.blob) index++;
+    o.merge(seg, index - 1, rowNo);
+  };
+  for await (const record of input.pipe(csvParser()) as AsyncIterable<string[]>) {
+    if (header) {
+      header = false;
+      errors.push(...validator.checkHeader(record));
+      if (errors.length) return { rows: 0, errors };
+      continue;
+    }
+    sealer.add(record, ++rowNo);
+    if (errors.length + sealer.errors.length >= o.maxErrors) break;
+    // wide rows: keep a chunk's JSON far below the 64 MB blob limit (MAX_ROW_CHUNK_BYTES, server maxBlobBytes)
+    if ((sealer.rows === o.rowsPerChunk || sealer.chars >= MAX_CHUNK_CHARS) && sealer.errors.length === 0) flush();
+  }
+  flush();
+  if (header) errors.push({ row: 0, message: 'the CSV is empty (no header)' });
+  return { rows: rowNo, errors };
+}
+
+/**
+ * The file split at line boundaries (csv-split.ts) and sealed on `threads` worker threads, one row chunk per
+ * segment; results are merged in file order, so partition order, chunk numbering and row numbers in errors
+ * are the same on every run. At most 2 segments per thread are in flight (bounded memory).
+ */
+async function sealSplit(path: string, plan: SplitPlan, o: ReadOptions & { threads: number }): Promise<{ rows: number; errors: CsvIssue[] }> {
+  const validator = new RowValidator(o.ctx.schema);
+  const header = parseCsvSync(Buffer.from(plan.header), CSV_PARSE_OPTIONS) as string[][];
+  const errors = validator.checkHeader(header[0] ?? []);
+  if (errors.length) return { rows: 0, errors };
+  const pool = new Piscina({ filename: SEAL_WORKER, minThreads: o.threads, maxThreads: o.threads, idleTimeout: 1000 });
+  const inflight: { index: number; rowsSoFar: number; result: Promise<unknown> }[] = [];
+  let rows = 0;
+  let index = 0;
+  let failure: DomainError | undefined;
+  const settle = async () => {
+    const next = inflight.shift()!;
+    const out = (await next.result) as SealedSegment | { failed: { type: string; message: string } };
+    if ('failed' in out) throw new DomainError(out.failed.type, out.failed.message);
+    if (errors.length < o.maxErrors) errors.push(...out.errors);
+    o.merge(out, next.index, next.rowsSoFar);
+  };
+  try {
+    for await (const seg of lineSegments(path, plan.dataStart, o.rowsPerChunk, MAX_CHUNK_CHARS)) {
+      const task: SealSegmentTask = { ctx: o.ctx, bytes: seg.bytes, firstRow: rows + 1, index, maxErrors: o.maxErrors };
+      rows += seg.lines;
+      inflight.push({ index, rowsSoFar: rows, result: pool.run(task, { transferList: [seg.bytes.buffer as ArrayBuffer] }) });
+      index++;
+      while (inflight.length >= 2 * o.threads) await settle();
+      if (errors.length >= o.maxErrors) break;
+    }
+    while (inflight.length) await settle();
+  } catch (e) {
+    failure = e instanceof DomainError ? e : new DomainError('seal-failed', `sealing failed: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    await Promise.allSettled(inflight.map((x) => x.result));
+    await pool.destroy();
+  }
+  if (failure) throw failure;
+  return { rows, errors };
 }

@@ -74,8 +74,8 @@ export function columnValue(col: HeColumn, x: bigint): bigint {
   return (v >> BigInt(col.limb.bits * col.limb.index)) & ((1n << BigInt(col.limb.bits)) - 1n);
 }
 
-/** Largest value one row can put into a column. */
-function columnRowMax(col: HeColumn, schema: DatasetSchema): bigint {
+/** Largest magnitude one row can put into a column. */
+export function columnRowMax(col: HeColumn, schema: DatasetSchema): bigint {
   if (col.power === 0) return 1n;
   if (col.limb) return (1n << BigInt(col.limb.bits)) - 1n;
   const [lo, hi] = fixedBounds(schema.columns.find((c) => c.name === col.measure)!);

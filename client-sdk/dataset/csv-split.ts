@@ -1,0 +1,99 @@
+import { createReadStream } from 'node:fs';
+
+/**
+ * Splitting a CSV file into byte ranges of whole lines, so the sealing workers can each parse one (csv-parse
+ * on both cores). Only safe when a line IS a record, which `splitPlan` checks by reading the file once:
+ * - no quote character anywhere (so no quoted newline, delimiter or escaped quote can span a split);
+ * - no blank line (csv-parse skips those, which would shift the row numbers errors name);
+ * - one line ending throughout: `\n`, or `\r\n` on every line (csv-parse detects the record delimiter once).
+ * Any other file is sealed by the single streamed parse. Memory stays bounded: both passes stream.
+ */
+
+const LF = 10;
+const CR = 13;
+const QUOTE = 0x22;
+/** a "header" longer than this is left to the streamed parse (keeps this pass's memory bounded) */
+const MAX_HEADER_BYTES = 1 << 24;
+
+export interface SplitPlan {
+  /** the header line's bytes (with its line ending) */
+  header: Uint8Array;
+  /** byte offset of the first data line */
+  dataStart: number;
+}
+
+export async function splitPlan(path: string): Promise<SplitPlan | undefined> {
+  let offset = 0;
+  let prev1 = -1; // the byte before the current chunk
+  let prev2 = -1;
+  let lf = 0;
+  let crlf = 0;
+  let cr = 0;
+  let headerEnd = -1;
+  let headerDone = false;
+  const head: Buffer[] = [];
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    if (chunk.indexOf(QUOTE) !== -1) return undefined;
+    for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) cr++;
+    for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
+      const b1 = i > 0 ? chunk[i - 1]! : prev1;
+      const b2 = i > 1 ? chunk[i - 2]! : i === 1 ? prev1 : prev2;
+      if (b1 === CR) crlf++;
+      // a blank line: the file starts with a line ending, or one line ending follows another
+      if (b1 === -1 || b1 === LF || (b1 === CR && (b2 === LF || b2 === -1))) return undefined;
+      if (lf++ === 0) headerEnd = offset + i + 1;
+    }
+    if (!headerDone) {
+      head.push(chunk.subarray(0, headerEnd === -1 ? chunk.length : headerEnd - offset));
+      headerDone = headerEnd !== -1;
+      if (!headerDone && offset > MAX_HEADER_BYTES) return undefined;
+    }
+    prev2 = chunk.length > 1 ? chunk[chunk.length - 2]! : prev1;
+    prev1 = chunk[chunk.length - 1]!;
+    offset += chunk.length;
+  }
+  if (headerEnd === -1) return undefined;
+  if (cr !== 0 && !(cr === crlf && crlf === lf)) return undefined;
+  return { header: Buffer.concat(head), dataStart: headerEnd };
+}
+
+/** Segments of at most `maxLines` lines (and about `maxBytes` bytes; a longer single line stays whole), in file order. */
+export async function* lineSegments(path: string, start: number, maxLines: number, maxBytes: number): AsyncGenerator<{ bytes: Uint8Array; lines: number }> {
+  let parts: Buffer[] = [];
+  let partBytes = 0;
+  let lines = 0;
+  const take = (): Uint8Array => {
+    // a fresh ArrayBuffer: it is transferred to a worker, and stream chunks may share pooled memory
+    const out = new Uint8Array(partBytes);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    parts = [];
+    partBytes = 0;
+    return out;
+  };
+  for await (const chunk of createReadStream(path, { start, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    let from = 0;
+    for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
+      lines++;
+      if (lines === maxLines || partBytes + (i + 1 - from) >= maxBytes) {
+        parts.push(chunk.subarray(from, i + 1));
+        partBytes += i + 1 - from;
+        yield { bytes: take(), lines };
+        lines = 0;
+        from = i + 1;
+      }
+    }
+    if (from < chunk.length) {
+      parts.push(chunk.subarray(from));
+      partBytes += chunk.length - from;
+    }
+  }
+  if (partBytes > 0) {
+    const last = parts[parts.length - 1]!;
+    const bytes = take();
+    yield { bytes, lines: lines + (last[last.length - 1] === LF ? 0 : 1) };
+  }
+}

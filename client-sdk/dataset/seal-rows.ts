@@ -1,0 +1,111 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseCsvSync } from 'csv-parse/sync';
+import type { DatasetSchema } from '../../contracts/dataset/schema.js';
+import { DomainError } from '../../contracts/errors.js';
+import { sm3Hex } from '../../enclave/crypto/index.js';
+import type { BundleLayout } from '../../enclave/format/manifest.js';
+import { encodeSealedRowChunk, rowChunkAad, sealRowChunk } from '../../enclave/format/row-chunk.js';
+import { type CsvIssue, RowValidator, type RowValue, CSV_PARSE_OPTIONS } from './csv-check.js';
+import { SegmentTotals, totalsPlan } from './he-totals.js';
+
+/**
+ * One row chunk's worth of sealing, the same code on the sealer's thread (streamed CSV) and on the sealing
+ * workers (a byte range of the CSV split at line boundaries): validate each record against the schema, add
+ * its HE column values into the segment's partition totals, keep its row values, then seal them as row chunk
+ * `index` (enclave/format/row-chunk.ts — one implementation of that format) and write the blob.
+ */
+
+export interface RowSealContext {
+  schema: DatasetSchema;
+  layout: Pick<BundleLayout, 'partitionBy' | 'columns'>;
+  bundleId: string;
+  /** the enclave's SM2 unwrap public key (raw point bytes) */
+  unwrapKey: Uint8Array;
+  blobDir: string;
+}
+
+export interface SealedSegment {
+  /** valid records in the segment (all of them when `errors` is empty) */
+  rows: number;
+  /** the sealed row chunk (absent when the segment had errors or no rows) */
+  blob?: { sm3: string; size: number };
+  totals: { keys: number[][]; sums: Float64Array };
+  errors: CsvIssue[];
+}
+
+export class RowSealer {
+  private readonly validator: RowValidator;
+  private readonly columnNames: string[];
+  private totals: SegmentTotals;
+  private buffer: RowValue[][] = [];
+  /** raw characters buffered (bounds a chunk's JSON size) */
+  chars = 0;
+  errors: CsvIssue[] = [];
+
+  constructor(private readonly ctx: RowSealContext) {
+    this.validator = new RowValidator(ctx.schema);
+    this.columnNames = ctx.schema.columns.map((c) => c.name);
+    this.totals = new SegmentTotals(totalsPlan(ctx.schema, ctx.layout));
+  }
+
+  get rows(): number {
+    return this.buffer.length;
+  }
+
+  /** Validate and buffer one record (`row` numbers data rows from 1). After the first error nothing more is kept. */
+  add(record: string[], row: number): void {
+    const parsed = this.validator.parseRow(record, row, this.errors);
+    if (!parsed || this.errors.length) return;
+    this.totals.add(parsed.codes, parsed.measures);
+    this.buffer.push(parsed.values);
+    for (let i = 0; i < record.length; i++) this.chars += record[i]!.length + 4;
+  }
+
+  /** Seal what is buffered as row chunk `index`, write it, and start a new segment. */
+  seal(index: number): SealedSegment {
+    const rows = this.buffer;
+    const totals = this.totals.snapshot();
+    const errors = this.errors;
+    this.buffer = [];
+    this.chars = 0;
+    this.errors = [];
+    this.totals = new SegmentTotals(totalsPlan(this.ctx.schema, this.ctx.layout));
+    if (errors.length || rows.length === 0) return { rows: rows.length, totals, errors };
+    const bytes = encodeSealedRowChunk(sealRowChunk({ columns: this.columnNames, rows }, this.ctx.unwrapKey, rowChunkAad(this.ctx.bundleId, index)));
+    const sm3 = sm3Hex(bytes);
+    // synchronous: a blob per 32k rows, and the write is not what costs here
+    writeFileSync(join(this.ctx.blobDir, sm3), bytes);
+    return { rows: rows.length, blob: { sm3, size: bytes.length }, totals, errors };
+  }
+}
+
+/** A sealing worker's task: CSV bytes holding whole lines, no quotes, no blank lines (csv-split.ts checked). */
+export interface SealSegmentTask {
+  ctx: RowSealContext;
+  bytes: Uint8Array;
+  /** data row number of the first line */
+  firstRow: number;
+  index: number;
+  maxErrors: number;
+}
+
+let cached: { bundleId: string; sealer: RowSealer } | undefined;
+
+export function sealSegment(task: SealSegmentTask): SealedSegment | { failed: { type: string; message: string } } {
+  try {
+    if (cached?.bundleId !== task.ctx.bundleId) cached = { bundleId: task.ctx.bundleId, sealer: new RowSealer(task.ctx) };
+    const sealer = cached.sealer;
+    // the same csv-parse options as the streamed path, without the BOM (a segment never starts the file)
+    const records = parseCsvSync(Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength), { ...CSV_PARSE_OPTIONS, bom: false }) as string[][];
+    for (let i = 0; i < records.length; i++) {
+      sealer.add(records[i]!, task.firstRow + i);
+      if (sealer.errors.length >= task.maxErrors) break;
+    }
+    return sealer.seal(task.index);
+  } catch (e) {
+    cached = undefined;
+    if (e instanceof DomainError) return { failed: { type: e.type, message: e.message } };
+    return { failed: { type: 'seal-failed', message: `sealing failed: ${e instanceof Error ? e.message : String(e)}` } };
+  }
+}
