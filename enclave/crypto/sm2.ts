@@ -9,7 +9,8 @@ import { asBytes, bytesEqual, toHex } from './encoding.js';
 import { derSequence, derOctets, derTop, derUint } from './der.js';
 import { CryptoError } from './errors.js';
 import { sm3Parts } from './sm3.js';
-import { FixedWindowTable } from './sm2-table.js';
+import { fe, feFromBig, feIsZero } from './sm2-field.js';
+import { addAffine, AffineTable, Jacobian, xMatches } from './sm2-table.js';
 import { SM2P256V1, type Sm2Curve, type Sm2Point } from './sm2-curve.js';
 import {
   bigToBytes,
@@ -85,17 +86,21 @@ interface PublicEntry {
   P: Sm2Point;
   uses: number;
   za: ZaCache;
-  table?: FixedWindowTable;
+  table?: AffineTable;
 }
-// Small LRU of decoded public keys. A key seen twice gets its own window table (~50 ms once),
-// which lifts verification from ~500/s to thousands/s; one-off keys are not worth the table.
-const PUBLIC_CACHE_MAX = 32;
+// LRU of decoded public keys, by the key's own 65 bytes (hex). A key seen twice also gets a window
+// table of its multiples (~40 ms once, 264 KiB): verification then costs ~60 mixed additions.
+// One-off keys are not worth the table. Tables dominate the memory, so they have their own bound:
+// at most maxTables keys keep one (≤ 66 MiB), dropped least recently used first.
+let maxKeys = 1024;
+let maxTables = 256;
 const PRECOMPUTE_AFTER_USES = 2;
 const KEY_WINDOW = 8;
 const BASE_WINDOW = 10;
-let baseTable: FixedWindowTable | undefined; // s·G of verification (~150 ms once, on first verify)
-const gTable = (): FixedWindowTable => (baseTable ??= new FixedWindowTable(CURVE.G, BASE_WINDOW, CURVE.Point.ZERO));
+let baseTable: AffineTable | undefined; // s'·G of verification (~150 ms once, on first verify; 864 KiB)
+const gTable = (): AffineTable => (baseTable ??= new AffineTable(CURVE.G.toAffine().x, CURVE.G.toAffine().y, BASE_WINDOW));
 const publicCache = new Map<string, PublicEntry>();
+const tabled = new Map<string, PublicEntry>(); // the entries holding a table, least recently used first
 
 function decodePublic(publicKey: Uint8Array): Sm2Point {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 65 || publicKey[0] !== 0x04) {
@@ -110,6 +115,19 @@ function decodePublic(publicKey: Uint8Array): Sm2Point {
   }
 }
 
+function evictOldestKey(): void {
+  const oldest = publicCache.keys().next().value!;
+  publicCache.delete(oldest);
+  tabled.delete(oldest);
+}
+
+function evictOldestTable(): void {
+  const [oldest, e] = tabled.entries().next().value!;
+  e.table = undefined;
+  e.uses = 0;
+  tabled.delete(oldest);
+}
+
 function publicEntry(publicKey: Uint8Array, forVerify = false): PublicEntry {
   const hex = publicKey instanceof Uint8Array ? toHex(publicKey) : '';
   let e = publicCache.get(hex);
@@ -117,11 +135,38 @@ function publicEntry(publicKey: Uint8Array, forVerify = false): PublicEntry {
     publicCache.delete(hex); // re-insert = most recently used
   } else {
     e = { P: decodePublic(publicKey), uses: 0, za: new Map<string, Uint8Array>() };
-    if (publicCache.size >= PUBLIC_CACHE_MAX) publicCache.delete(publicCache.keys().next().value!);
+    if (publicCache.size >= maxKeys) evictOldestKey();
   }
   publicCache.set(hex, e);
-  if (forVerify && ++e.uses === PRECOMPUTE_AFTER_USES) e.table = new FixedWindowTable(e.P, KEY_WINDOW, CURVE.Point.ZERO);
+  if (forVerify) {
+    if (e.table) {
+      tabled.delete(hex);
+      tabled.set(hex, e);
+    } else if (++e.uses >= PRECOMPUTE_AFTER_USES) {
+      if (maxTables > 0) {
+        const a = e.P.toAffine();
+        e.table = new AffineTable(a.x, a.y, KEY_WINDOW);
+        if (tabled.size >= maxTables) evictOldestTable();
+        tabled.set(hex, e);
+      }
+    }
+  }
   return e;
+}
+
+/** Changes the cache bounds (tests; a process with unusual memory limits); evicts at once if over. */
+export function sm2SetPublicCacheLimits(limits: { keys?: number; tables?: number }): void {
+  maxKeys = Math.max(1, limits.keys ?? maxKeys);
+  maxTables = Math.max(0, limits.tables ?? maxTables);
+  while (publicCache.size > maxKeys) evictOldestKey();
+  while (tabled.size > maxTables) evictOldestTable();
+}
+
+/** How many public keys are cached and how many bytes their tables hold (for tests and ops). */
+export function sm2PublicCacheStats(): { keys: number; tables: number; tableBytes: number } {
+  let tableBytes = baseTable?.bytes ?? 0;
+  for (const e of tabled.values()) tableBytes += e.table!.bytes;
+  return { keys: publicCache.size, tables: tabled.size, tableBytes };
 }
 
 const publicPoint = (publicKey: Uint8Array): Sm2Point => publicEntry(publicKey).P;
@@ -175,13 +220,35 @@ export function sm2Verify(publicKey: Uint8Array, message: Uint8Array | string, d
   const sig = decodeSm2Signature(derSignature);
   if (!sig) return false;
   try {
-    const G = gTable();
-    const { P, table } = entry;
-    const sGtP = table ? (s: bigint, t: bigint) => G.multiplyPublic(s).add(table.multiplyPublic(t)) : (s: bigint, t: bigint) => G.multiplyPublic(s).add(P.multiplyUnsafe(t));
-    return sm2VerifyDigest(CURVE, P, digestFor(entry.za, P, opts.id, message), sig.r, sig.s, sGtP);
+    return verifyEntry(entry, digestFor(entry.za, entry.P, opts.id, message), sig.r, sig.s);
   } catch {
     return false;
   }
+}
+
+/** sm2Verify after the digest (B3–B4 done): for tests of the arithmetic on chosen (e, r, s). */
+export const sm2VerifyDigestFor = (publicKey: Uint8Array, e: bigint, r: bigint, s: bigint): boolean => verifyEntry(publicEntry(publicKey, true), e, r, s);
+
+const acc = new Jacobian();
+const tx = fe();
+const ty = fe();
+
+/** GB/T 32918.2 §7.1 B1–B2, B5–B7 on the cached tables (sm2-table.ts). */
+function verifyEntry(entry: PublicEntry, e: bigint, r: bigint, s: bigint): boolean {
+  const n = CURVE.n;
+  if (r < 1n || r >= n || s < 1n || s >= n) return false; // B1, B2
+  const t = (r + s) % n; // B5
+  if (t === 0n) return false;
+  acc.reset();
+  gTable().addMultiple(acc, s); // B6: s'·G …
+  if (entry.table) entry.table.addMultiple(acc, t); // … + t·P_A
+  else {
+    const T = entry.P.multiplyUnsafe(t).toAffine(); // t ∈ [1, n−1] and P_A has order n: finite
+    addAffine(acc, feFromBig(tx, T.x), feFromBig(ty, T.y));
+  }
+  // Z = 0: Q is the point at infinity or an addition hit acc = ±addend; noble's complete formulas decide.
+  if (acc.empty || feIsZero(acc.Z)) return sm2VerifyDigest(CURVE, entry.P, e, r, s);
+  return xMatches(acc, e, r, n); // B7
 }
 
 // ── encryption (GB/T 32918.4, OpenSSL / GM/T 0009 ASN.1 C1C3C2) ────────────────────────────────────

@@ -14,7 +14,6 @@ import {
   utf8,
 } from '../../enclave/crypto/index.js';
 import { makeSm2Curve, SM2P256V1, type Sm2Curve } from '../../enclave/crypto/sm2-curve.js';
-import { FixedWindowTable } from '../../enclave/crypto/sm2-table.js';
 import { bytesToBig, sm2DecryptCore, sm2Digest, sm2EncryptCore, sm2SignDigest, sm2VerifyDigest } from '../../enclave/crypto/sm2-core.js';
 import { decodeSm2Ciphertext, encodeSm2Ciphertext, sm2EncryptWithNonce, sm2SignWithNonce } from '../../enclave/crypto/sm2.js';
 import { errorCode, loadVectors } from './helpers.js';
@@ -74,23 +73,6 @@ describe('crypto: SM2 known answers (GB/T 32918, OpenSSL sm2_internal_test.c)', 
       }
     });
   }
-});
-
-describe('crypto: SM2 fixed-window tables (public-scalar multiplication of verification)', () => {
-  it('multiplyPublic(n) = n·P for random and edge scalars', () => {
-    const C = SM2P256V1;
-    const P = C.G.multiply(0x1234567890abcdefn);
-    for (const W of [4, 8]) {
-      const table = new FixedWindowTable(P, W, C.Point.ZERO);
-      const edge = [0n, 1n, 2n, 127n, 128n, 129n, 255n, 256n, C.n - 1n, C.n - 2n, (1n << 255n) + 1n, (1n << 256n) - 1n];
-      fc.assert(
-        fc.property(fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }), (n) => {
-          expect(table.multiplyPublic(n).equals(P.multiplyUnsafe(n % C.n))).to.equal(true);
-        }),
-        { numRuns: 60, examples: edge.map((n) => [n]) },
-      );
-    }
-  });
 });
 
 describe('crypto: SM2 keys, signatures and encryption', () => {
