@@ -5,7 +5,8 @@
  * process (with its forked enclave); the load generator is this process. Targets on the 2-core machines:
  * catalogue ≥ 2,000 req/s and p99 < 50 ms idle; p99 < 250 ms during the job.
  * Figures: http.<endpoint>.<idle|during-job>.{rps,p50_ms,p99_ms}; a during-job figure's baseline is the idle one.
- * BENCH_HTTP_ROWS / BENCH_HTTP_SECONDS / BENCH_HTTP_CONNECTIONS change the defaults (1e6 / 20 / 50).
+ * BENCH_HTTP_ROWS / BENCH_HTTP_SECONDS / BENCH_HTTP_CONNECTIONS change the defaults (1e6 / 20 / 50);
+ * BENCH_HTTP_JOBS=0 measures idle only; BENCH_HTTP_NODE_ARGS adds node flags to the server process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -52,7 +53,8 @@ async function writeCsv(path: string): Promise<void> {
 }
 
 function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--data-dir', dataDir, '--port', '0'], {
+  const nodeArgs = (process.env.BENCH_HTTP_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'server/main.ts', '--data-dir', dataDir, '--port', '0'], {
     env: { ...process.env, SHUYU_MASTER_SECRET: 'http-bench-master-secret-0123456789', SHUYU_LOG_LEVEL: 'warn', SHUYU_RATE_LIMIT_PER_MINUTE: '100000000', SHUYU_JOB_POLL_MS: '100' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -158,6 +160,7 @@ export default async function (): Promise<void> {
 
     // enough approved 1M-row jobs queued to keep the worker busy through both load windows
     const jobs = Number(process.env.BENCH_HTTP_JOBS ?? 6);
+    if (jobs === 0) return; // idle figures only (profiling runs)
     for (let i = 0; i < jobs; i++) {
       const q = await api(url, 'POST', `/v1/offers/${offer.id}/quotes`, buyer.token, quoteBody);
       const t = await api(url, 'POST', '/v1/trades', buyer.token, { quote: q, computation }, { 'Idempotency-Key': `bench-trade-${i}` });

@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { Db } from './store/db.js';
+import { stmt } from './store/statements.js';
 import { systemClock, type Clock } from '../contracts/ids.js';
 import type { ServerConfig } from './config/config.js';
 import type { BlobStore } from './blobs/blob-store.js';
@@ -88,10 +89,10 @@ export function createApp(deps: AppDeps): ShuyuApp {
     ids.add(r.id);
   }
   metrics.gauge('shuyu_jobs', () =>
-    Object.fromEntries((deps.db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n])),
+    Object.fromEntries((stmt(deps.db, 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n])),
   );
   metrics.gauge('shuyu_uploads', () =>
-    Object.fromEntries((deps.db.prepare('SELECT state, COUNT(*) AS n FROM uploads GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n])),
+    Object.fromEntries((stmt(deps.db, 'SELECT state, COUNT(*) AS n FROM uploads GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n])),
   );
   const loaders = objectLoaders(services, trade.loaders);
   const app = createHttpApp(

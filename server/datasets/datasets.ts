@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.js';
+import { stmt } from '../store/statements.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { Readable } from 'node:stream';
 import { DomainError } from '../../contracts/errors.js';
@@ -32,7 +33,6 @@ export interface DatasetRow extends Listing {
   maxLevel: number;
   rowCount: number;
   schema: DatasetSchema;
-  manifest: Record<string, unknown>;
   commitment: string;
   version: number;
   createdAt: string;
@@ -44,16 +44,17 @@ export interface DatasetLimits {
   uploadTtlMs: number;
 }
 
+// Not the manifest: it lists every blob (thousands for a large dataset) and only the job runner needs it
+// (manifestOf); the catalogue and quotes read datasets on every request.
 const DATASET_COLS = `id, org_id AS orgId, user_id AS userId, title, description, keywords_json, sector, max_level AS maxLevel,
-  row_count AS rowCount, schema_json, manifest_json, commitment, version, created_at AS createdAt`;
+  row_count AS rowCount, schema_json, commitment, version, created_at AS createdAt`;
 
 function toDataset(r: Record<string, unknown>): DatasetRow {
-  const { keywords_json, schema_json, manifest_json, ...rest } = r as Record<string, string> & Record<string, unknown>;
+  const { keywords_json, schema_json, ...rest } = r as Record<string, string> & Record<string, unknown>;
   return {
     ...(rest as unknown as DatasetRow),
     keywords: JSON.parse(keywords_json as string),
     schema: JSON.parse(schema_json as string),
-    manifest: JSON.parse(manifest_json as string),
   };
 }
 
@@ -105,14 +106,13 @@ export class DatasetService {
       datasetId: null,
     };
     this.db.transaction(() => {
-      this.db
-        .prepare(
+      stmt(this.db, 
           `INSERT INTO uploads (id, org_id, user_id, title, description, keywords_json, manifest_json, manifest_hash, state, total_bytes, created_at, expires_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`,
         )
         .run(row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), JSON.stringify(row.manifest), sm3Hex(canonicalJson(row.manifest)), total, row.createdAt, row.expiresAt);
       this.audit({ actor: row.userId, entityType: 'upload', entityId: row.id, action: 'upload.created', data: { orgId: row.orgId, commitment: facts.commitment, blobs: facts.blobs.length, bytes: total } });
-      const ins = this.db.prepare('INSERT OR IGNORE INTO upload_blobs (upload_id, hash, size, kind, received_at) VALUES (?, ?, ?, ?, ?)');
+      const ins = stmt(this.db, 'INSERT OR IGNORE INTO upload_blobs (upload_id, hash, size, kind, received_at) VALUES (?, ?, ?, ?, ?)');
       for (const b of facts.blobs) {
         // Content addressing: a blob already stored (same bytes) needs no second transfer.
         const present = this.blobs.size(b.hash) === b.size;
@@ -123,8 +123,7 @@ export class DatasetService {
   }
 
   getUpload(id: string): UploadRow | null {
-    const r = this.db
-      .prepare(
+    const r = stmt(this.db, 
         `SELECT id, org_id AS orgId, user_id AS userId, title, description, keywords_json, manifest_json, state, total_bytes AS totalBytes,
                 created_at AS createdAt, expires_at AS expiresAt, dataset_id AS datasetId FROM uploads WHERE id = ?`,
       )
@@ -136,7 +135,7 @@ export class DatasetService {
 
   uploadBlobs(uploadId: string): { hash: string; size: number; kind: string; received: boolean }[] {
     return (
-      this.db.prepare('SELECT hash, size, kind, received_at FROM upload_blobs WHERE upload_id = ? ORDER BY rowid').all(uploadId) as {
+      stmt(this.db, 'SELECT hash, size, kind, received_at FROM upload_blobs WHERE upload_id = ? ORDER BY rowid').all(uploadId) as {
         hash: string;
         size: number;
         kind: string;
@@ -147,7 +146,7 @@ export class DatasetService {
 
   async putBlob(upload: UploadRow, hash: string, source: Readable): Promise<{ hash: string; size: number; alreadyPresent: boolean; missing: number }> {
     if (upload.state !== 'open') throw new DomainError('upload-not-open', `upload ${upload.id} is ${upload.state}; start a new upload`);
-    const entry = this.db.prepare('SELECT size, received_at FROM upload_blobs WHERE upload_id = ? AND hash = ?').get(upload.id, hash) as
+    const entry = stmt(this.db, 'SELECT size, received_at FROM upload_blobs WHERE upload_id = ? AND hash = ?').get(upload.id, hash) as
       | { size: number; received_at: string | null }
       | undefined;
     if (!entry) throw new DomainError('blob-not-in-manifest', `blob ${hash} is not listed in this upload's manifest`);
@@ -157,9 +156,9 @@ export class DatasetService {
       source.resume(); // drain what the client sends
     } else {
       await this.blobs.put(source, { maxBytes: this.limits.maxBlobBytes, expectedHash: hash, expectedSize: entry.size });
-      this.db.prepare('UPDATE upload_blobs SET received_at = ? WHERE upload_id = ? AND hash = ?').run(isoNow(this.clock), upload.id, hash);
+      stmt(this.db, 'UPDATE upload_blobs SET received_at = ? WHERE upload_id = ? AND hash = ?').run(isoNow(this.clock), upload.id, hash);
     }
-    const missing = (this.db.prepare('SELECT COUNT(*) AS n FROM upload_blobs WHERE upload_id = ? AND received_at IS NULL').get(upload.id) as { n: number }).n;
+    const missing = (stmt(this.db, 'SELECT COUNT(*) AS n FROM upload_blobs WHERE upload_id = ? AND received_at IS NULL').get(upload.id) as { n: number }).n;
     return { hash, size: entry.size, alreadyPresent, missing };
   }
 
@@ -172,7 +171,7 @@ export class DatasetService {
         missing: missing.slice(0, 50).map((b) => b.hash),
       });
     }
-    const moved = this.db.prepare("UPDATE uploads SET state = 'completing' WHERE id = ? AND state = 'open'").run(upload.id).changes;
+    const moved = stmt(this.db, "UPDATE uploads SET state = 'completing' WHERE id = ? AND state = 'open'").run(upload.id).changes;
     if (!moved) throw new DomainError('upload-not-open', `upload ${upload.id} is being completed already`);
     try {
       await this.bundle.verifyBundle(upload.manifest, (h) => this.blobs.get(h));
@@ -194,22 +193,20 @@ export class DatasetService {
       maxLevel: Math.max(...schema.columns.map((c) => c.level)),
       rowCount: facts.rowCount,
       schema,
-      manifest: upload.manifest,
       commitment: facts.commitment,
       version: 1,
       createdAt: isoNow(this.clock),
     };
     this.db.transaction(() => {
-      this.db
-        .prepare(
+      stmt(this.db, 
           `INSERT INTO datasets (id, org_id, user_id, title, description, keywords_json, sector, max_level, row_count, schema_json, manifest_json, manifest_hash, commitment, version, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), row.sector, row.maxLevel, row.rowCount,
-          JSON.stringify(schema), JSON.stringify(row.manifest), sm3Hex(canonicalJson(row.manifest)), row.commitment, row.version, row.createdAt);
-      const ins = this.db.prepare('INSERT OR IGNORE INTO dataset_blobs (dataset_id, hash, size, kind) VALUES (?, ?, ?, ?)');
+          JSON.stringify(schema), JSON.stringify(upload.manifest), sm3Hex(canonicalJson(upload.manifest)), row.commitment, row.version, row.createdAt);
+      const ins = stmt(this.db, 'INSERT OR IGNORE INTO dataset_blobs (dataset_id, hash, size, kind) VALUES (?, ?, ?, ?)');
       for (const b of facts.blobs) ins.run(row.id, b.hash, b.size, b.kind);
-      this.db.prepare("UPDATE uploads SET state = 'completed', dataset_id = ? WHERE id = ?").run(row.id, upload.id);
+      stmt(this.db, "UPDATE uploads SET state = 'completed', dataset_id = ? WHERE id = ?").run(row.id, upload.id);
       this.audit({
         actor: upload.userId,
         entityType: 'dataset',
@@ -217,7 +214,7 @@ export class DatasetService {
         action: 'dataset.published',
         data: { orgId: row.orgId, uploadId: upload.id, sector: row.sector, rowCount: row.rowCount, commitment: row.commitment },
       });
-      this.db.prepare('DELETE FROM upload_blobs WHERE upload_id = ?').run(upload.id);
+      stmt(this.db, 'DELETE FROM upload_blobs WHERE upload_id = ?').run(upload.id);
     })();
     return row;
   }
@@ -225,10 +222,10 @@ export class DatasetService {
   /** Aborts an upload and deletes every blob no dataset or other open upload references. */
   abort(uploadId: string, reason = 'aborted'): void {
     const hashes = this.db.transaction(() => {
-      const hs = (this.db.prepare('SELECT hash FROM upload_blobs WHERE upload_id = ?').all(uploadId) as { hash: string }[]).map((r) => r.hash);
-      const moved = this.db.prepare("UPDATE uploads SET state = 'aborted' WHERE id = ? AND state IN ('open', 'completing')").run(uploadId).changes;
+      const hs = (stmt(this.db, 'SELECT hash FROM upload_blobs WHERE upload_id = ?').all(uploadId) as { hash: string }[]).map((r) => r.hash);
+      const moved = stmt(this.db, "UPDATE uploads SET state = 'aborted' WHERE id = ? AND state IN ('open', 'completing')").run(uploadId).changes;
       if (moved) this.audit({ actor: 'system', entityType: 'upload', entityId: uploadId, action: 'upload.aborted', data: { reason } });
-      this.db.prepare('DELETE FROM upload_blobs WHERE upload_id = ?').run(uploadId);
+      stmt(this.db, 'DELETE FROM upload_blobs WHERE upload_id = ?').run(uploadId);
       return hs;
     })();
     for (const h of hashes) if (!this.isReferenced(h)) this.blobs.delete(h);
@@ -236,8 +233,8 @@ export class DatasetService {
 
   private isReferenced(hash: string): boolean {
     return !!(
-      this.db.prepare('SELECT 1 FROM dataset_blobs WHERE hash = ? LIMIT 1').get(hash) ||
-      this.db.prepare("SELECT 1 FROM upload_blobs ub JOIN uploads u ON u.id = ub.upload_id WHERE ub.hash = ? AND u.state IN ('open', 'completing') LIMIT 1").get(hash)
+      stmt(this.db, 'SELECT 1 FROM dataset_blobs WHERE hash = ? LIMIT 1').get(hash) ||
+      stmt(this.db, "SELECT 1 FROM upload_blobs ub JOIN uploads u ON u.id = ub.upload_id WHERE ub.hash = ? AND u.state IN ('open', 'completing') LIMIT 1").get(hash)
     );
   }
 
@@ -247,8 +244,8 @@ export class DatasetService {
    * references (e.g. written just before a crash) and temp files are deleted.
    */
   sweep(opts: { startup: boolean }): { expired: number; orphans: number; temp: number } {
-    if (opts.startup) this.db.prepare("UPDATE uploads SET state = 'open' WHERE state = 'completing'").run();
-    const expired = this.db.prepare("SELECT id FROM uploads WHERE state = 'open' AND expires_at <= ?").all(isoNow(this.clock)) as { id: string }[];
+    if (opts.startup) stmt(this.db, "UPDATE uploads SET state = 'open' WHERE state = 'completing'").run();
+    const expired = stmt(this.db, "SELECT id FROM uploads WHERE state = 'open' AND expires_at <= ?").all(isoNow(this.clock)) as { id: string }[];
     for (const u of expired) this.abort(u.id, 'expired');
     let orphans = 0;
     let temp = 0;
@@ -265,8 +262,14 @@ export class DatasetService {
   }
 
   getDataset(id: string): DatasetRow | null {
-    const r = this.db.prepare(`SELECT ${DATASET_COLS} FROM datasets WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
+    const r = stmt(this.db, `SELECT ${DATASET_COLS} FROM datasets WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
     return r ? toDataset(r) : null;
+  }
+
+  /** The bundle manifest a dataset was published with (every blob it consists of), or null. */
+  manifestOf(id: string): Record<string, unknown> | null {
+    const r = stmt(this.db, 'SELECT manifest_json FROM datasets WHERE id = ?').get(id) as { manifest_json: string } | undefined;
+    return r ? JSON.parse(r.manifest_json) : null;
   }
 
   listDatasets(filter: { orgId?: string; sector?: string; q?: string; maxLevel?: number }, after: string | undefined, limit: number): DatasetRow[] {
@@ -281,6 +284,6 @@ export class DatasetService {
       args.push(like, like, like, like);
     }
     args.push(limit);
-    return (this.db.prepare(`SELECT ${DATASET_COLS} FROM datasets WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as Record<string, unknown>[]).map(toDataset);
+    return (stmt(this.db, `SELECT ${DATASET_COLS} FROM datasets WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as Record<string, unknown>[]).map(toDataset);
   }
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.js';
+import { stmt } from '../store/statements.js';
 import { sm3Hex, canonicalJson } from '../../enclave/crypto/index.js';
 import { HttpProblem } from './problems.js';
 
@@ -20,12 +21,10 @@ export class IdempotencyStore {
 
   begin(userId: string, routeId: string, key: string, bodyHash: string, now: string): IdemBegin {
     return this.db.transaction((): IdemBegin => {
-      const row = this.db
-        .prepare('SELECT body_hash, state, status, response_json FROM http_idempotency WHERE user_id = ? AND route_id = ? AND idem_key = ?')
+      const row = stmt(this.db, 'SELECT body_hash, state, status, response_json FROM http_idempotency WHERE user_id = ? AND route_id = ? AND idem_key = ?')
         .get(userId, routeId, key) as { body_hash: string; state: string; status: number | null; response_json: string | null } | undefined;
       if (!row) {
-        this.db
-          .prepare("INSERT INTO http_idempotency (user_id, route_id, idem_key, body_hash, state, created_at) VALUES (?, ?, ?, ?, 'pending', ?)")
+        stmt(this.db, "INSERT INTO http_idempotency (user_id, route_id, idem_key, body_hash, state, created_at) VALUES (?, ?, ?, ?, 'pending', ?)")
           .run(userId, routeId, key, bodyHash, now);
         return { kind: 'new' };
       }
@@ -40,18 +39,17 @@ export class IdempotencyStore {
   }
 
   finish(userId: string, routeId: string, key: string, status: number, body: unknown): void {
-    this.db
-      .prepare("UPDATE http_idempotency SET state = 'done', status = ?, response_json = ? WHERE user_id = ? AND route_id = ? AND idem_key = ?")
+    stmt(this.db, "UPDATE http_idempotency SET state = 'done', status = ?, response_json = ? WHERE user_id = ? AND route_id = ? AND idem_key = ?")
       .run(status, JSON.stringify(body ?? null), userId, routeId, key);
   }
 
   /** Server-side failures do not consume the key: the client may retry. */
   release(userId: string, routeId: string, key: string): void {
-    this.db.prepare("DELETE FROM http_idempotency WHERE user_id = ? AND route_id = ? AND idem_key = ? AND state = 'pending'").run(userId, routeId, key);
+    stmt(this.db, "DELETE FROM http_idempotency WHERE user_id = ? AND route_id = ? AND idem_key = ? AND state = 'pending'").run(userId, routeId, key);
   }
 
   /** After a crash, pending reservations belong to requests that will never finish. */
   clearPending(): number {
-    return this.db.prepare("DELETE FROM http_idempotency WHERE state = 'pending'").run().changes;
+    return stmt(this.db, "DELETE FROM http_idempotency WHERE state = 'pending'").run().changes;
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.js';
-import type Database from 'better-sqlite3';
+import { stmt } from '../store/statements.js';
 import { newId, isoNow, type Clock } from '../../contracts/ids.js';
 import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../enclave/crypto/index.js';
@@ -40,27 +40,24 @@ export class IdentityService {
     private readonly audit: AuditSink = () => {},
   ) {}
 
-  private byTokenHash: Database.Statement | null = null;
-
   createOrg(name: string, region = 'CN', actor = 'system'): OrgRow {
-    const exists = this.db.prepare('SELECT 1 FROM orgs WHERE name = ?').get(name);
+    const exists = stmt(this.db, 'SELECT 1 FROM orgs WHERE name = ?').get(name);
     if (exists) throw new DomainError('already-exists', `an organisation named "${name}" already exists`);
     const row: OrgRow = { id: newId(), name, region, createdAt: isoNow(this.clock) };
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO orgs (id, name, region, created_at) VALUES (?, ?, ?, ?)').run(row.id, row.name, row.region, row.createdAt);
+      stmt(this.db, 'INSERT INTO orgs (id, name, region, created_at) VALUES (?, ?, ?, ?)').run(row.id, row.name, row.region, row.createdAt);
       this.audit({ actor, entityType: 'org', entityId: row.id, action: 'org.created', data: { name, region } });
     })();
     return row;
   }
 
   getOrg(id: string): OrgRow | null {
-    const r = this.db.prepare('SELECT id, name, region, created_at AS createdAt FROM orgs WHERE id = ?').get(id) as OrgRow | undefined;
+    const r = stmt(this.db, 'SELECT id, name, region, created_at AS createdAt FROM orgs WHERE id = ?').get(id) as OrgRow | undefined;
     return r ?? null;
   }
 
   listOrgs(after: string | undefined, limit: number): OrgRow[] {
-    return this.db
-      .prepare('SELECT id, name, region, created_at AS createdAt FROM orgs WHERE id > ? ORDER BY id LIMIT ?')
+    return stmt(this.db, 'SELECT id, name, region, created_at AS createdAt FROM orgs WHERE id > ? ORDER BY id LIMIT ?')
       .all(after ?? '', limit) as OrgRow[];
   }
 
@@ -68,15 +65,14 @@ export class IdentityService {
     if (!this.getOrg(orgId)) throw new DomainError('not-found', `no organisation with id ${orgId}`);
     const row: UserRow = { id: newId(), orgId, name, role, publicKeyPem: null, keyFingerprint: null, createdAt: isoNow(this.clock) };
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO users (id, org_id, name, role, created_at) VALUES (?, ?, ?, ?, ?)').run(row.id, orgId, name, role, row.createdAt);
+      stmt(this.db, 'INSERT INTO users (id, org_id, name, role, created_at) VALUES (?, ?, ?, ?, ?)').run(row.id, orgId, name, role, row.createdAt);
       this.audit({ actor, entityType: 'user', entityId: row.id, action: 'user.created', data: { orgId, role } });
     })();
     return row;
   }
 
   getUser(id: string): UserRow | null {
-    const r = this.db
-      .prepare('SELECT id, org_id AS orgId, name, role, public_key_pem AS publicKeyPem, key_fingerprint AS keyFingerprint, created_at AS createdAt FROM users WHERE id = ?')
+    const r = stmt(this.db, 'SELECT id, org_id AS orgId, name, role, public_key_pem AS publicKeyPem, key_fingerprint AS keyFingerprint, created_at AS createdAt FROM users WHERE id = ?')
       .get(id) as UserRow | undefined;
     return r ?? null;
   }
@@ -85,8 +81,8 @@ export class IdentityService {
     const sel = 'SELECT id, org_id AS orgId, name, role, public_key_pem AS publicKeyPem, key_fingerprint AS keyFingerprint, created_at AS createdAt FROM users';
     return (
       orgId
-        ? this.db.prepare(`${sel} WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`).all(orgId, after ?? '', limit)
-        : this.db.prepare(`${sel} WHERE id > ? ORDER BY id LIMIT ?`).all(after ?? '', limit)
+        ? stmt(this.db, `${sel} WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`).all(orgId, after ?? '', limit)
+        : stmt(this.db, `${sel} WHERE id > ? ORDER BY id LIMIT ?`).all(after ?? '', limit)
     ) as UserRow[];
   }
 
@@ -97,8 +93,7 @@ export class IdentityService {
     const id = newId();
     const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
     this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO tokens (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+      stmt(this.db, 'INSERT INTO tokens (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
         .run(id, userId, sm3Hex(token), now.toISOString(), expiresAt);
       // the token id and expiry only: never the token or its hash
       this.audit({ actor, entityType: 'token', entityId: id, action: 'token.issued', data: { userId, expiresAt } });
@@ -108,10 +103,10 @@ export class IdentityService {
 
   /** Revokes a token; `byUser` may revoke only its own tokens unless it is an operator. */
   revokeToken(tokenId: string, by: Principal): void {
-    const row = this.db.prepare('SELECT user_id AS userId FROM tokens WHERE id = ?').get(tokenId) as { userId: string } | undefined;
+    const row = stmt(this.db, 'SELECT user_id AS userId FROM tokens WHERE id = ?').get(tokenId) as { userId: string } | undefined;
     if (!row || (by.role !== 'operator' && row.userId !== by.userId)) throw new DomainError('not-found', `no token with id ${tokenId}`);
     this.db.transaction(() => {
-      const changed = this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(isoNow(this.clock), tokenId).changes;
+      const changed = stmt(this.db, 'UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(isoNow(this.clock), tokenId).changes;
       if (changed) this.audit({ actor: by.userId, entityType: 'token', entityId: tokenId, action: 'token.revoked', data: { userId: row.userId } });
     })();
   }
@@ -119,12 +114,11 @@ export class IdentityService {
   authenticate(header: string | undefined): Principal {
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!m) throw new HttpProblem('unauthenticated', 'send your token as "Authorization: Bearer <token>"', { authz: 'token' });
-    // Every request comes through here: the statement is compiled once.
-    this.byTokenHash ??= this.db.prepare(
+    const row = stmt(
+      this.db,
       `SELECT t.id AS tokenId, t.expires_at AS expiresAt, t.revoked_at AS revokedAt, u.id AS userId, u.org_id AS orgId, u.role, u.name
        FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
-    );
-    const row = this.byTokenHash.get(sm3Hex(m[1]!)) as (Principal & { expiresAt: string; revokedAt: string | null }) | undefined;
+    ).get(sm3Hex(m[1]!)) as (Principal & { expiresAt: string; revokedAt: string | null }) | undefined;
     if (!row) throw new HttpProblem('unauthenticated', 'the token is not valid; ask an operator for a new one');
     if (row.revokedAt) throw new HttpProblem('token-revoked', 'the token was revoked; ask an operator for a new one');
     if (row.expiresAt <= isoNow(this.clock)) throw new HttpProblem('token-expired', `the token expired at ${row.expiresAt}; ask an operator for a new one`);
@@ -133,21 +127,20 @@ export class IdentityService {
 
   registerKey(userId: string, publicKeyPem: string, fingerprint: string): void {
     this.db.transaction(() => {
-      this.db.prepare('UPDATE users SET public_key_pem = ?, key_fingerprint = ? WHERE id = ?').run(publicKeyPem, fingerprint, userId);
+      stmt(this.db, 'UPDATE users SET public_key_pem = ?, key_fingerprint = ? WHERE id = ?').run(publicKeyPem, fingerprint, userId);
       this.audit({ actor: userId, entityType: 'user', entityId: userId, action: 'user.key-registered', data: { fingerprint } });
     })();
   }
 
   operator(): UserRow | null {
-    const r = this.db.prepare("SELECT id FROM users WHERE role = 'operator' ORDER BY id LIMIT 1").get() as { id: string } | undefined;
+    const r = stmt(this.db, "SELECT id FROM users WHERE role = 'operator' ORDER BY id LIMIT 1").get() as { id: string } | undefined;
     return r ? this.getUser(r.id) : null;
   }
 
   saveReviewerCertificate(reviewerId: string, fingerprint: string, certificate: unknown, issuedAt: string, expiresAt: string, actor = 'system'): string {
     const id = newId();
     this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO reviewer_certificates (id, reviewer_id, fingerprint, certificate_json, issued_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      stmt(this.db, 'INSERT INTO reviewer_certificates (id, reviewer_id, fingerprint, certificate_json, issued_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(id, reviewerId, fingerprint, JSON.stringify(certificate), issuedAt, expiresAt, isoNow(this.clock));
       this.audit({ actor, entityType: 'user', entityId: reviewerId, action: 'reviewer.certified', data: { certificateId: id, fingerprint, expiresAt } });
     })();
@@ -156,8 +149,7 @@ export class IdentityService {
 
   /** The newest certificate of a reviewer for its current key, or null. */
   reviewerCertificate(reviewerId: string): { certificate: unknown; fingerprint: string; expiresAt: string } | null {
-    const r = this.db
-      .prepare(
+    const r = stmt(this.db, 
         `SELECT c.certificate_json AS cert, c.fingerprint, c.expires_at AS expiresAt FROM reviewer_certificates c
          JOIN users u ON u.id = c.reviewer_id AND u.key_fingerprint = c.fingerprint
          WHERE c.reviewer_id = ? ORDER BY c.id DESC LIMIT 1`,

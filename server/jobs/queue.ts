@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.js';
+import { stmt } from '../store/statements.js';
 import { newId, type Clock } from '../../contracts/ids.js';
 
 export interface JobRow {
@@ -58,18 +59,17 @@ export class JobQueue implements DurableQueue {
 
   enqueue(tradeId: string): JobRow {
     const now = this.clock.now().toISOString();
-    this.db
-      .prepare("INSERT OR IGNORE INTO jobs (id, trade_id, state, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?)")
+    stmt(this.db, "INSERT OR IGNORE INTO jobs (id, trade_id, state, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?)")
       .run(newId(), tradeId, now, now);
     return this.byTrade(tradeId)!;
   }
 
   byTrade(tradeId: string): JobRow | null {
-    return toJob(this.db.prepare(`SELECT ${COLS} FROM jobs WHERE trade_id = ?`).get(tradeId) as Record<string, unknown> | undefined);
+    return toJob(stmt(this.db, `SELECT ${COLS} FROM jobs WHERE trade_id = ?`).get(tradeId) as Record<string, unknown> | undefined);
   }
 
   get(id: string): JobRow | null {
-    return toJob(this.db.prepare(`SELECT ${COLS} FROM jobs WHERE id = ?`).get(id) as Record<string, unknown> | undefined);
+    return toJob(stmt(this.db, `SELECT ${COLS} FROM jobs WHERE id = ?`).get(id) as Record<string, unknown> | undefined);
   }
 
   /** Leases the oldest runnable job: queued, or running with an expired lease. */
@@ -77,14 +77,12 @@ export class JobQueue implements DurableQueue {
     return this.db.transaction(() => {
       const now = this.clock.now();
       const nowIso = now.toISOString();
-      const r = this.db
-        .prepare(
+      const r = stmt(this.db, 
           `SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_expires_at <= ?) ORDER BY created_at, id LIMIT 1`,
         )
         .get(nowIso) as { id: string } | undefined;
       if (!r) return null;
-      this.db
-        .prepare("UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?")
+      stmt(this.db, "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?")
         .run(owner, new Date(now.getTime() + leaseMs).toISOString(), nowIso, r.id);
       return this.get(r.id);
     })();
@@ -94,8 +92,7 @@ export class JobQueue implements DurableQueue {
   renew(id: string, owner: string, leaseMs: number): boolean {
     const now = this.clock.now();
     return (
-      this.db
-        .prepare("UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'")
+      stmt(this.db, "UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'")
         .run(new Date(now.getTime() + leaseMs).toISOString(), now.toISOString(), id, owner).changes === 1
     );
   }
@@ -103,24 +100,21 @@ export class JobQueue implements DurableQueue {
   /** Keeps the enclave's answer so a re-run after a crash delivers it instead of releasing again. */
   saveRelease(id: string, owner: string, result: unknown, receipt: unknown): boolean {
     return (
-      this.db
-        .prepare("UPDATE jobs SET result_json = ?, receipt_json = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'")
+      stmt(this.db, "UPDATE jobs SET result_json = ?, receipt_json = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'")
         .run(JSON.stringify(result), JSON.stringify(receipt), this.clock.now().toISOString(), id, owner).changes === 1
     );
   }
 
   finish(id: string, owner: string): boolean {
     return (
-      this.db
-        .prepare("UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?")
+      stmt(this.db, "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?")
         .run(this.clock.now().toISOString(), id, owner).changes === 1
     );
   }
 
   fail(id: string, owner: string, errorType: string, message: string): boolean {
     return (
-      this.db
-        .prepare(
+      stmt(this.db, 
           "UPDATE jobs SET state = 'failed', error_type = ?, error_message = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?",
         )
         .run(errorType, message, this.clock.now().toISOString(), id, owner).changes === 1
@@ -130,8 +124,7 @@ export class JobQueue implements DurableQueue {
   /** Gives a job back for another attempt (transient failure). */
   requeue(id: string, owner: string): boolean {
     return (
-      this.db
-        .prepare("UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?")
+      stmt(this.db, "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?")
         .run(this.clock.now().toISOString(), id, owner).changes === 1
     );
   }
@@ -141,10 +134,10 @@ export class JobQueue implements DurableQueue {
    * belongs to a dead process and is expired at once instead of waiting out the lease.
    */
   expireLeasesAtStartup(): number {
-    return this.db.prepare("UPDATE jobs SET lease_expires_at = ? WHERE state = 'running'").run(new Date(0).toISOString()).changes;
+    return stmt(this.db, "UPDATE jobs SET lease_expires_at = ? WHERE state = 'running'").run(new Date(0).toISOString()).changes;
   }
 
   counts(): Record<string, number> {
-    return Object.fromEntries((this.db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n]));
+    return Object.fromEntries((stmt(this.db, 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n]));
   }
 }

@@ -88,7 +88,7 @@ export class TradeExecutor {
       policy: { minGroupSize: trade.minGroupSize, mode: 'enforce' as const, ...(epsilon > 0 ? { dp: { epsilon } } : {}) },
       ...(epsilon > 0 ? { budget: { limitEpsilon: offer.terms.epsilonBudgetPerBuyer, chargeKey: `trade:${trade.id}` } } : {}),
     };
-    const manifest = BundleManifest.parse(ds.manifest);
+    const manifest = BundleManifest.parse(this.d.datasets.manifestOf(ds.id));
     let client;
     try {
       client = await this.d.enclave.client();
@@ -99,10 +99,13 @@ export class TradeExecutor {
       if (e instanceof DomainError && (e.type === 'enclave-unavailable' || e.type === 'enclave-timeout')) throw new TransientJobError(e.message);
       throw e;
     };
-    if (trade.computation.kind === 'sql' || trade.computation.kind === 'verify') {
-      // Row chunks go to the enclave sealed (it unwraps them itself), in the manifest's order.
+    // Row chunks go to the enclave sealed (it unwraps them itself), in the manifest's order.
+    const loadRowChunks = (): Promise<string[]> => {
       const refs = manifest.chunks.filter((c) => c.kind === 'rows').sort((a, b) => (a.kind === 'rows' && b.kind === 'rows' ? a.index - b.index : 0));
-      const rowChunks = await Promise.all(refs.map(async (c) => Buffer.from(await this.d.blobs.get(c.sm3)).toString('base64')));
+      return Promise.all(refs.map(async (c) => Buffer.from(await this.d.blobs.get(c.sm3)).toString('base64')));
+    };
+    if (trade.computation.kind === 'sql' || trade.computation.kind === 'verify') {
+      const rowChunks = await loadRowChunks();
       try {
         if (trade.computation.kind === 'sql') {
           const out = await client.call('sql', { ...common, manifest, computation: trade.computation, rowChunks }, SqlReleaseResponse);
@@ -129,7 +132,9 @@ export class TradeExecutor {
       blobPath: (h) => this.d.blobs.pathOf(h),
     });
     try {
-      const out = await client.releaseAggregate({ ...common, manifest, computation: trade.computation as AggregateComputation, encrypted });
+      // An exact release needs the dataset's row → partition map in the enclave (differencing guard); the
+      // client sends the row chunks only when the enclave has not derived it yet for this dataset version.
+      const out = await client.releaseAggregate({ ...common, manifest, computation: trade.computation as AggregateComputation, encrypted }, { rowChunks: loadRowChunks });
       return { result: { ...out.result, privacy: out.privacy }, receipt: out.receipt };
     } catch (e) {
       return transient(e);

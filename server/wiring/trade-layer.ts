@@ -5,6 +5,7 @@ import type { Signer } from '../../contracts/signer.js';
 import { isDomainError } from '../../contracts/errors.js';
 import { contractsOn, type Contracts } from '../trade/contracts.js';
 import { JobQueue } from '../jobs/queue.js';
+import { sqliteActiveOfferCount } from '../store/sqlite/offers.js';
 import { JobWorker } from '../jobs/worker.js';
 import { TradeExecutor } from '../trade/executor.js';
 import { marketRoutes } from '../api/routes/market.js';
@@ -52,7 +53,7 @@ export function tradeLayer(s: Services, signer: Signer): TradeLayer {
         return t ? { orgIds: [t.buyerOrgId, t.ownerOrgId], value: t } : null;
       },
     },
-    activeOffers: (datasetId) => contracts.listOffers({ datasetId, status: 'active' }).length,
+    activeOffers: sqliteActiveOfferCount(s.db),
     contracts,
     jobs,
     startWorker(enclave) {

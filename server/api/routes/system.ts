@@ -3,6 +3,7 @@ import { defineRoute, type RouteDef } from '../../http/route.js';
 import { Health, EnclaveInfo } from '../schemas.js';
 import { HttpProblem } from '../../http/problems.js';
 import type { Services } from '../services.js';
+import { stmt } from '../../store/statements.js';
 
 export function systemRoutes(s: Services, openapi: () => unknown): RouteDef[] {
   return [
@@ -15,7 +16,7 @@ export function systemRoutes(s: Services, openapi: () => unknown): RouteDef[] {
       responses: { 200: Health },
       handler: () => {
         const jobs = Object.fromEntries(
-          (s.db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n]),
+          (stmt(s.db, 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n]),
         );
         const enclave = s.enclave ? (s.enclave.isUp() ? 'up' : 'down') : 'not-configured';
         return {

@@ -1,6 +1,7 @@
 import type { AuditEvent, SignedCheckpoint } from '../../../contracts/audit/chain.js';
 import type { AuditStore } from '../../../contracts/store.js';
 import type { Db } from '../db.js';
+import { stmt } from '../statements.js';
 
 type EventRow = { seq: number; id: string; at: string; actor: string; entity_type: string; entity_id: string; action: string; data: string; prev_hash: string; hash: string };
 const toEvent = (r: EventRow): AuditEvent => ({
@@ -46,7 +47,7 @@ export function sqliteAuditStore(db: Db): AuditStore {
       const args: unknown[] = [f.afterSeq ?? 0];
       if (f.entityType) (where.push('entity_type = ?'), args.push(f.entityType));
       if (f.entityId) (where.push('entity_id = ?'), args.push(f.entityId));
-      return (db.prepare(`SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`).all(...args, f.limit ?? 1_000_000) as EventRow[]).map(toEvent);
+      return (stmt(db, `SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`).all(...args, f.limit ?? 1_000_000) as EventRow[]).map(toEvent);
     },
     putCheckpoint: (cp) => void putCp.run(cp.statement.seq, JSON.stringify(cp)),
     latestCheckpoint: () => {

@@ -1,6 +1,7 @@
 import type { LedgerAccount, LedgerTransaction } from '../../../contracts/ledger/ledger.js';
 import type { LedgerStore } from '../../../contracts/store.js';
 import type { Db } from '../db.js';
+import { stmt } from '../statements.js';
 
 type TxnRow = { seq: number; id: string; idempotency_key: string; kind: LedgerTransaction['kind']; trade_id: string | null; memo: string; request_hash: string; at: string };
 type AccountRow = { id: string; kind: LedgerAccount['kind']; owner_id: string; balance: number };
@@ -47,13 +48,13 @@ export function sqliteLedgerStore(db: Db): LedgerStore {
       const args: unknown[] = [f.afterSeq ?? 0];
       if (f.accountId) (where.push('id IN (SELECT transaction_id FROM ledger_entries WHERE account_id = ?)'), args.push(f.accountId));
       if (f.tradeId) (where.push('trade_id = ?'), args.push(f.tradeId));
-      const rows = db.prepare(`SELECT * FROM ledger_transactions WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`).all(...args, f.limit ?? 1_000_000) as TxnRow[];
+      const rows = stmt(db, `SELECT * FROM ledger_transactions WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`).all(...args, f.limit ?? 1_000_000) as TxnRow[];
       return rows.map(toTxn);
     },
     accounts: (f) =>
       (f?.ownerId
-        ? (db.prepare('SELECT * FROM ledger_accounts WHERE owner_id = ? ORDER BY id').all(f.ownerId) as AccountRow[])
-        : (db.prepare('SELECT * FROM ledger_accounts ORDER BY id').all() as AccountRow[])
+        ? (stmt(db, 'SELECT * FROM ledger_accounts WHERE owner_id = ? ORDER BY id').all(f.ownerId) as AccountRow[])
+        : (stmt(db, 'SELECT * FROM ledger_accounts ORDER BY id').all() as AccountRow[])
       ).map(toAccount),
   };
 }

@@ -15,15 +15,29 @@ export function sqliteOfferStore(db: Db): OfferStore {
   const versions = db.prepare('SELECT doc FROM offers WHERE id = ? ORDER BY version');
   const latestAll = db.prepare(`SELECT o.doc, o.dataset_id, o.owner_org_id, o.status FROM offers o
     WHERE o.version = (SELECT MAX(version) FROM offers p WHERE p.id = o.id) ORDER BY o.id`);
+  // one dataset's offers through the offers_dataset index, instead of every offer's latest version
+  const latestOfDataset = db.prepare(`SELECT o.doc, o.dataset_id, o.owner_org_id, o.status FROM offers o
+    WHERE o.dataset_id = ? AND o.version = (SELECT MAX(version) FROM offers p WHERE p.id = o.id) ORDER BY o.id`);
   return {
     insert: (o) => void insert.run(o.id, o.version, o.datasetId, o.ownerOrgId, o.status, JSON.stringify(o), o.createdAt),
     get: (id, version) => parse<Offer>(version === undefined ? latest.get(id) : byVersion.get(id, version)),
     versions: (id) => versions.all(id).map((r) => parse<Offer>(r)!),
     list: (f) =>
-      (latestAll.all() as { doc: string; dataset_id: string; owner_org_id: string; status: string }[])
+      ((f.datasetId ? latestOfDataset.all(f.datasetId) : latestAll.all()) as { doc: string; dataset_id: string; owner_org_id: string; status: string }[])
         .filter((r) => (!f.datasetId || r.dataset_id === f.datasetId) && (!f.ownerOrgId || r.owner_org_id === f.ownerOrgId) && (!f.status || r.status === f.status))
         .map((r) => parse<Offer>(r)!),
   };
+}
+
+/**
+ * How many offers on a dataset are active (by their latest version): the same answer as
+ * `list({ datasetId, status: 'active' }).length`, counted by SQLite without reading the offer documents.
+ * The catalogue shows it for every entry of every page.
+ */
+export function sqliteActiveOfferCount(db: Db): (datasetId: string) => number {
+  const count = db.prepare(`SELECT COUNT(*) AS n FROM offers o
+    WHERE o.dataset_id = ? AND o.status = 'active' AND o.version = (SELECT MAX(version) FROM offers p WHERE p.id = o.id)`);
+  return (datasetId) => (count.get(datasetId) as { n: number }).n;
 }
 
 export function sqlitePolicyStore(db: Db): PolicyStore {

@@ -2,6 +2,7 @@ import type { TradeStore } from '../../../contracts/store.js';
 import type { TradeState } from '../../../contracts/trade/states.js';
 import type { Trade, TradeTransition } from '../../../contracts/trade/trade.js';
 import type { Db } from '../db.js';
+import { stmt } from '../statements.js';
 
 const parse = (row: unknown): Trade | undefined => (row ? (JSON.parse((row as { doc: string }).doc) as Trade) : undefined);
 const placeholders = (n: number) => Array(n).fill('?').join(', ');
@@ -44,14 +45,12 @@ export function sqliteTradeStore(db: Db): TradeStore {
         at: r.at,
       })),
     due: (states, now) =>
-      db
-        .prepare(`SELECT doc FROM trades WHERE state IN (${placeholders(states.length)}) AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at`)
+      stmt(db, `SELECT doc FROM trades WHERE state IN (${placeholders(states.length)}) AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at`)
         .all(...states, now)
         .map((r) => parse(r)!),
     countByBuyer: (buyer, offerId, states, since) =>
       (
-        db
-          .prepare(`SELECT COUNT(*) AS n FROM trades WHERE buyer_org_id = ? AND offer_id = ? AND state IN (${placeholders(states.length)}) AND created_at >= ?`)
+        stmt(db, `SELECT COUNT(*) AS n FROM trades WHERE buyer_org_id = ? AND offer_id = ? AND state IN (${placeholders(states.length)}) AND created_at >= ?`)
           .get(buyer, offerId, ...states, since ?? '') as { n: number }
       ).n,
     list: (f) => {
@@ -62,7 +61,7 @@ export function sqliteTradeStore(db: Db): TradeStore {
       if (f.states?.length) (where.push(`state IN (${placeholders(f.states.length)})`), args.push(...f.states));
       if (f.afterId) (where.push('id > ?'), args.push(f.afterId));
       const sql = `SELECT doc FROM trades ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
-      return db.prepare(sql).all(...args, f.limit ?? 100).map((r) => parse(r)!);
+      return stmt(db, sql).all(...args, f.limit ?? 100).map((r) => parse(r)!);
     },
   };
 }
