@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
 import type { AggregatePlan } from '../he/layout.js';
-import type { Membership } from './differencing.js';
+import type { DifferencingGuard, Membership } from './differencing.js';
 
 /**
  * Rows of an HE release, for the differencing guard (docs/privacy.md §4). An HE release's sets are unions of
@@ -74,4 +74,42 @@ export function heMembership(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, p
     rowsPerGroup[g]!++;
   }
   return { membership: { row: Int32Array.from(row), group: Int32Array.from(group), mask: new Int32Array(row.length).fill(1) }, rowsPerGroup };
+}
+
+export interface HeDifferencingInput {
+  guard: DifferencingGuard;
+  buyerOrgId: string;
+  /** differencingScope(datasetId, commitment): the same history the SQL path records into */
+  datasetId: string;
+  rowCount: number;
+  k: number;
+  plan: Pick<AggregatePlan, 'groups'>;
+  map: RowMap;
+  partitionCount: number;
+  /** each planned group's row count as the HE release computed it (decrypted `_count`) */
+  groupRows: number[];
+}
+
+/**
+ * Prepare the differencing check of an HE release: its row membership from the map, checked against the
+ * group sizes the ciphertexts gave (the map must describe exactly these ciphertexts, else
+ * privacy-row-map-mismatch). Returns the check to run in the gate's beforeRelease with the indexes (into
+ * plan.groups) of the groups actually released; it throws privacy-differencing-refused or records the release.
+ */
+export function heDifferencingCheck(c: HeDifferencingInput): (releasedGroups: Set<number>) => void {
+  if (c.map.partition.length !== c.rowCount) throw new DomainError('privacy-row-map-mismatch', `the row map holds ${c.map.partition.length} rows, the dataset ${c.rowCount}`);
+  const { membership, rowsPerGroup } = heMembership(c.plan, c.map, c.partitionCount);
+  c.groupRows.forEach((n, i) => {
+    if (n !== rowsPerGroup[i]) throw new DomainError('privacy-row-map-mismatch', `group ${i}: the sealed rows and the HE ciphertexts disagree on its size`);
+  });
+  return (releasedGroups) =>
+    void c.guard.checkAndRecord({
+      buyerOrgId: c.buyerOrgId,
+      datasetId: c.datasetId,
+      rowCount: c.rowCount,
+      k: c.k,
+      ...(c.map.subjects ? { subjects: c.map.subjects } : {}),
+      membership,
+      releasedGroups,
+    });
 }

@@ -9,7 +9,7 @@ import type { HeDecryptor } from '../he/seal.js';
 import { applyOutputGate, type GroupResult, type OutputSpec } from '../privacy/gate.js';
 import { DifferencingGuard, differencingScope } from '../privacy/differencing.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
-import { heMembership, RowMapStore, type RowMap } from '../privacy/row-map.js';
+import { heDifferencingCheck, RowMapStore, type RowMap } from '../privacy/row-map.js';
 import { mapRowsInSandbox, type SandboxLimits } from '../sql/sandbox.js';
 import { rowChunksOf } from '../sql/release.js';
 import { signReceipt } from '../receipt.js';
@@ -151,22 +151,18 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
   const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
   let beforeRelease: ((released: GroupResult[]) => void) | undefined;
   if (rowMap) {
-    const { membership, rowsPerGroup } = heMembership(plan, rowMap, manifest.layout.partitions.length);
-    // the map must describe exactly these ciphertexts: each group's rows = its decrypted _count
-    groups.forEach((g, i) => {
-      if (g.rows !== rowsPerGroup[i]) throw refuse('privacy-row-map-mismatch', `group ${i}: the sealed rows and the HE ciphertexts disagree on its size`);
+    const record = heDifferencingCheck({
+      guard: new DifferencingGuard(ctx.ledger!.database),
+      buyerOrgId: req.trade.buyerOrgId,
+      datasetId: differencingScope(req.trade.datasetId, commitment),
+      rowCount: manifest.rowCount,
+      k: req.policy.minGroupSize,
+      plan,
+      map: rowMap,
+      partitionCount: manifest.layout.partitions.length,
+      groupRows: groups.map((g) => g.rows),
     });
-    const guard = new DifferencingGuard(ctx.ledger!.database);
-    beforeRelease = (released) =>
-      void guard.checkAndRecord({
-        buyerOrgId: req.trade.buyerOrgId,
-        datasetId: differencingScope(req.trade.datasetId, commitment),
-        rowCount: manifest.rowCount,
-        k: req.policy.minGroupSize,
-        ...(rowMap!.subjects ? { subjects: rowMap!.subjects } : {}),
-        membership,
-        releasedGroups: new Set(released.map((g) => keyIndex.get(JSON.stringify(g.key)) as number)),
-      });
+    beforeRelease = (released) => record(new Set(released.map((g) => keyIndex.get(JSON.stringify(g.key)) as number)));
   }
   const gate = applyOutputGate(groups, req.policy, {
     bounds,

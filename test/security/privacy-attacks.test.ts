@@ -102,21 +102,26 @@ describe('security: privacy attacks end to end over the API', function () {
     return { ok: true, result: r.body.result };
   }
 
-  const cellCount = (keyOf: (r: (typeof rows)[number]) => string) => {
+  const cellCount = (keyOf: (r: (typeof rows)[number]) => string, where: (r: (typeof rows)[number]) => boolean = () => true) => {
     const c = new Map<string, number>();
-    for (const r of rows) c.set(keyOf(r), (c.get(keyOf(r)) ?? 0) + 1);
+    for (const r of rows.filter(where)) c.set(keyOf(r), (c.get(keyOf(r)) ?? 0) + 1);
     return c;
   };
 
   it(`small cells: group-by over quasi-identifiers never releases a group under ${MIN_GROUP} (HE aggregate and SQL)`, async () => {
+    // HE: North and East by age band; East's cells (3 patients) are withheld. The withheld rows join the
+    // never-released block (South + East), which holds ≥ k people, so the differencing guard lets it pass.
+    // (Its own buyer: exact releases of one buyer are checked together, and this attack is about thresholds.)
+    const heBuyer = await liveActor(l, 'buyer');
+    await topUp(l, heBuyer.orgId, 10_000_000);
     const [agg, sql] = await Promise.all([
-      buy({ kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'cost' }], groupBy: ['region', 'age_band'], filters: [] }),
+      buy({ kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'cost' }], groupBy: ['region', 'age_band'], filters: [{ column: 'region', in: ['North', 'East'] }] }, m.offer, heBuyer),
       buy({ kind: 'sql', query: 'SELECT region, age_band, sex, COUNT(*) AS n, SUM(cost) AS c FROM dataset GROUP BY region, age_band, sex' }),
     ]);
     expect(agg.ok && sql.ok, JSON.stringify([agg, sql])).to.equal(true);
     const a = (agg as { result: any }).result;
     const s = (sql as { result: any }).result;
-    const truthA = cellCount((r) => `${r.region}|${r.age}`);
+    const truthA = cellCount((r) => `${r.region}|${r.age}`, (r) => r.region !== 'South');
     const truthS = cellCount((r) => `${r.region}|${r.age}|${r.sex}`);
     const small = (t: Map<string, number>) => [...t.values()].filter((n) => n < MIN_GROUP).length;
     const releasedSmallA = a.groups.filter((g: any) => (truthA.get(g.key.join('|')) ?? 0) < MIN_GROUP).length;
@@ -130,6 +135,16 @@ describe('security: privacy attacks end to end over the API', function () {
     for (const g of a.groups) expect(g.values.count).to.equal(truthA.get(g.key.join('|')));
   });
 
+  it('small cells (HE aggregate, exact): a grouping whose withheld cells hold fewer than k patients in all is refused', async () => {
+    // over the whole table, East's withheld cells would be "total minus the released groups" = 3 patients
+    const buyer = await liveActor(l, 'buyer');
+    await topUp(l, buyer.orgId, 10_000_000);
+    const out = await buy({ kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'cost' }], groupBy: ['region', 'age_band'], filters: [] }, m.offer, buyer);
+    console.log(`      HE grouping whose withheld cells are 3 patients: ${out.ok ? 'released' : `refused at ${out.stage}: ${out.reason.slice(0, 120)}`}`);
+    expect(out.ok).to.equal(false);
+    expect((out as { reason: string }).reason).to.match(/single out fewer than/);
+  });
+
   it('differencing (SQL, exact): the second query that would single out one patient is refused', async () => {
     const target = rows.find((r) => r.age === '65+')!;
     const all = await buy({ kind: 'sql', query: 'SELECT SUM(cost) AS c FROM dataset' });
@@ -140,21 +155,31 @@ describe('security: privacy attacks end to end over the API', function () {
     expect(rest.ok, 'the differencing query is refused').to.equal(false);
   });
 
-  it('differencing (HE aggregate, exact): a filter that leaves out one patient', async function () {
+  it('differencing (HE aggregate, exact): a filter that leaves out one patient is refused', async () => {
     const target = rows.find((r) => r.age === '65+')!;
     const [all, rest] = await Promise.all([
       buy({ kind: 'aggregate', metrics: [{ op: 'sum', measure: 'cost' }], groupBy: [], filters: [] }),
       buy({ kind: 'aggregate', metrics: [{ op: 'sum', measure: 'cost' }], groupBy: [], filters: [{ column: 'age_band', in: ['18-39', '40-64'] }] }),
     ]);
     const learned = all.ok && rest.ok ? Number(all.result.groups[0].values['sum(cost)']) - Number(rest.result.groups[0].values['sum(cost)']) : null;
-    const error = learned === null ? Infinity : Math.abs(learned - target.cost);
-    console.log(`      HE differencing attack on one patient's cost (${target.cost.toFixed(2)}): ${learned === null ? 'refused' : `learned ${learned.toFixed(2)} (error ${error.toFixed(2)})`}`);
-    if (error < 0.01) {
-      // KNOWN GAP (README "What the tests try"): the enclave's differencing guard covers exact SQL releases only;
-      // exact HE aggregates with dimension filters are guarded by the per-group threshold alone.
-      console.log('      KNOWN GAP: exact HE aggregates with filters are not under the differencing guard (reported; pending a fix in enclave/)');
-      this.skip();
-    }
+    const refusal = [all, rest].find((a) => !a.ok) as { stage: string; reason: string } | undefined;
+    console.log(
+      `      HE differencing attack on one patient's cost (${target.cost.toFixed(2)}): ${learned === null ? `refused at ${refusal?.stage}: ${refusal?.reason.slice(0, 120)}` : `learned ${learned.toFixed(2)} (error ${Math.abs(learned - target.cost).toFixed(2)})`}`,
+    );
+    expect(all.ok || rest.ok, 'one of the two is released').to.equal(true);
+    expect(learned, 'the pair is never both released').to.equal(null);
+    expect(refusal!.reason).to.match(/single out fewer than/);
+  });
+
+  it('differencing across paths (exact): an HE total and a SQL query leaving out one patient', async () => {
+    const buyer = await liveActor(l, 'buyer');
+    await topUp(l, buyer.orgId, 10_000_000);
+    const all = await buy({ kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'cost' }], groupBy: [], filters: [] }, m.offer, buyer);
+    const rest = await buy({ kind: 'sql', query: "SELECT COUNT(*) AS n, SUM(cost) AS c FROM dataset WHERE age_band IN ('18-39', '40-64')" }, m.offer, buyer);
+    console.log(`      HE total then SQL without one patient: ${all.ok ? 'HE released' : 'HE refused'}, SQL ${rest.ok ? 'released' : `refused at ${rest.stage}`}`);
+    expect(all.ok, JSON.stringify(all).slice(0, 300)).to.equal(true);
+    expect(rest.ok).to.equal(false);
+    expect((rest as { reason: string }).reason).to.match(/single out fewer than/);
   });
 
   it(`averaging: repeating a differentially private query stops at the ε budget (${BUDGET} / ${EPS} per query), even when sent all at once`, async () => {

@@ -1,0 +1,176 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { AggregateComputation } from '../../../contracts/computation.js';
+import { isDomainError } from '../../../contracts/errors.js';
+import type { BundleManifest } from '../../../enclave/format/manifest.js';
+import { planAggregate } from '../../../enclave/he/layout.js';
+import { DifferencingGuard, differencingScope } from '../../../enclave/privacy/differencing.js';
+import { applyOutputGate } from '../../../enclave/privacy/gate.js';
+import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
+import { heDifferencingCheck, RowMapStore, type RowMap } from '../../../enclave/privacy/row-map.js';
+import { mapRowsInSandbox } from '../../../enclave/sql/sandbox.js';
+import { runSqlComputation } from '../../../enclave/sql/run.js';
+import { COLUMNS, makeRows, newKeys, schema, sealRows } from '../sql/fixture.js';
+
+/**
+ * Issue 7, the HE differencing gap: exact HE releases are checked on the SAME row history as exact SQL
+ * releases. The HE release's rows come from the row → partition map the sandbox derives from the sealed
+ * rows; the gate and guard calls are the ones enclave/release/aggregate.ts makes.
+ * 400 rows; exactly one person lives in 'west' (row 9, person P000007).
+ */
+const K = 5;
+const rows = makeRows(400).map((r, i) => {
+  const copy = [...r];
+  if (i === 8) copy[1] = 'west';
+  else if (copy[1] === 'west') copy[1] = 'north';
+  return copy;
+});
+
+// the owner's sealer numbers partitions in order of first appearance of (region, channel) codes
+const regionValues = schema.columns.find((c) => c.name === 'region')!.values!;
+const channelValues = schema.columns.find((c) => c.name === 'channel')!.values!;
+const partitions: { key: number[] }[] = [];
+const expectedPartition = rows.map((r) => {
+  const key = [regionValues.indexOf(r[1] as string), channelValues.indexOf(r[2] as string)];
+  let p = partitions.findIndex((x) => x.key.join(',') === key.join(','));
+  if (p < 0) p = partitions.push({ key }) - 1;
+  return p;
+});
+const manifest = {
+  schema,
+  rowCount: rows.length,
+  layout: {
+    partitionBy: ['region', 'channel'],
+    partitions,
+    columns: [
+      { id: '_count', power: 0, scale: 0 },
+      { id: 'nights', measure: 'nights', power: 1, scale: 0 },
+    ],
+    slotsPerCiphertext: 4096,
+  },
+} as unknown as BundleManifest;
+
+async function outcome(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    if (isDomainError(e)) return e.type;
+    throw e;
+  }
+  return 'released';
+}
+
+describe('differencing guard: exact HE releases on the joint HE + SQL history', function () {
+  this.timeout(60_000);
+  const keys = newKeys();
+  const chunks = sealRows(rows, keys.publicKey, 150);
+  const buyer = 'org-buyer';
+  const scope = differencingScope('dataset-1', 'c0mmitment');
+  let dir: string;
+  let ledger: PrivacyBudgetLedger;
+  let guard: DifferencingGuard;
+  let map: RowMap;
+
+  before(async () => {
+    map = await mapRowsInSandbox({ schema, layout: manifest.layout, chunks, unwrapPrivateKey: keys.privateKey });
+  });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'shuyu-hediff-'));
+    ledger = PrivacyBudgetLedger.open(join(dir, 'privacy.sqlite'));
+    guard = new DifferencingGuard(ledger.database);
+  });
+  afterEach(() => {
+    ledger.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An exact HE release as aggregate.ts makes it: plan → group sizes → gate with the guard in beforeRelease. */
+  function heRelease(c: unknown): { released: string[][]; suppressed: string[][] } {
+    const computation = AggregateComputation.parse(c);
+    const plan = planAggregate(manifest, computation);
+    // group sizes as the decrypted _count would give them: counted on the plaintext, independently of the map
+    const inGroup = (r: (typeof rows)[number], parts: number[]) => parts.includes(expectedPartition[rows.indexOf(r)]!);
+    const groupRows = plan.groups.map((g) => rows.filter((r) => inGroup(r, g.partitions)).length);
+    const record = heDifferencingCheck({ guard, buyerOrgId: buyer, datasetId: scope, rowCount: rows.length, k: K, plan, map, partitionCount: partitions.length, groupRows });
+    const groups = plan.groups.map((g, i) => ({ key: g.key.map((code, j) => (computation.groupBy[j] === 'region' ? regionValues : channelValues)[code]!), rows: groupRows[i]!, values: {} }));
+    const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
+    const out = applyOutputGate(groups, { minGroupSize: K }, { bounds: {}, beforeRelease: (rel) => record(new Set(rel.map((g) => keyIndex.get(JSON.stringify(g.key))!))) });
+    return { released: out.groups.map((g) => g.key), suppressed: out.suppressed };
+  }
+  const sql = (query: string) =>
+    runSqlComputation({ query, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: K }, differencing: { guard, buyerOrgId: buyer, datasetId: scope, rowCount: rows.length } });
+  const sumNights = { op: 'sum', measure: 'nights' };
+
+  it('the sandbox row map gives every row its sealed partition and numbers subjects by identifier, never values', () => {
+    expect([...map.partition]).to.deep.equal(expectedPartition);
+    const ids = rows.map((r) => r[COLUMNS.indexOf('person_id')]);
+    const subjects = [...map.subjects!];
+    for (let i = 1; i < rows.length; i++) expect(subjects[i] === subjects[i - 1], `rows ${i}, ${i + 1}`).to.equal(ids[i] === ids[i - 1]);
+    expect(new Set(subjects).size).to.equal(new Set(ids).size);
+  });
+
+  it('HE total, then HE total filtered to leave out a one-person partition: refused', async () => {
+    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
+    const rest = { kind: 'aggregate', metrics: [sumNights], filters: [{ column: 'region', in: ['north', 'south', 'east'] }] };
+    expect(await outcome(() => heRelease(rest))).to.equal('privacy-differencing-refused');
+  });
+
+  it('grouped HE release with a suppressed one-person group, then the matching HE total: refused', async () => {
+    const filter = [{ column: 'region', in: ['north', 'west'] }];
+    const grouped = heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['region'], filters: filter });
+    expect(grouped.suppressed).to.deep.equal([['west']]);
+    expect(grouped.released).to.deep.equal([['north']]);
+    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights], filters: filter }))).to.equal('privacy-differencing-refused');
+    // grouped over the whole table: its withheld rows (west) are one person, so the grouped release itself is refused
+    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['region'] }))).to.equal('privacy-differencing-refused');
+  });
+
+  it('mixing paths: HE total then SQL without the west person, and SQL then HE, are refused', async () => {
+    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
+    expect(await outcome(sql("SELECT SUM(nights) AS s FROM dataset WHERE region IN ('north', 'south', 'east')"))).to.equal('privacy-differencing-refused');
+    expect(await outcome(sql("SELECT SUM(nights) AS s FROM dataset WHERE region <> 'west'"))).to.equal('privacy-differencing-refused');
+    // the other order, on a fresh history (another buyer)
+    const other = (q: string) =>
+      runSqlComputation({ query: q, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: K }, differencing: { guard, buyerOrgId: 'org-other', datasetId: scope, rowCount: rows.length } });
+    expect(await outcome(other('SELECT COUNT(*) AS n, SUM(nights) AS s FROM dataset'))).to.equal('released');
+    const heOther = () => {
+      const c = AggregateComputation.parse({ kind: 'aggregate', metrics: [sumNights], filters: [{ column: 'region', in: ['north', 'south', 'east'] }] });
+      const plan = planAggregate(manifest, c);
+      const groupRows = plan.groups.map((g) => expectedPartition.filter((p) => g.partitions.includes(p)).length);
+      heDifferencingCheck({ guard, buyerOrgId: 'org-other', datasetId: scope, rowCount: rows.length, k: K, plan, map, partitionCount: partitions.length, groupRows })(new Set([0]));
+    };
+    expect(await outcome(heOther)).to.equal('privacy-differencing-refused');
+  });
+
+  it('big partitions pass on both paths, repeatedly and mixed', async () => {
+    const byChannel = heRelease({ kind: 'aggregate', metrics: [{ op: 'count' }, sumNights], groupBy: ['channel'] });
+    expect(byChannel.released).to.have.length(2);
+    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
+    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['channel'] }))).to.equal('released');
+    expect(await outcome(sql('SELECT channel, COUNT(*) AS n, SUM(nights) AS s FROM dataset GROUP BY channel'))).to.equal('released');
+    expect(await outcome(sql('SELECT COUNT(*) AS n FROM dataset'))).to.equal('released');
+  });
+
+  it('a row map that does not describe the ciphertexts is refused (group sizes checked)', async () => {
+    const c = AggregateComputation.parse({ kind: 'aggregate', metrics: [sumNights] });
+    const plan = planAggregate(manifest, c);
+    const bad = () => heDifferencingCheck({ guard, buyerOrgId: buyer, datasetId: scope, rowCount: rows.length, k: K, plan, map, partitionCount: partitions.length, groupRows: [rows.length - 1] });
+    expect(await outcome(bad)).to.equal('privacy-row-map-mismatch');
+  });
+
+  it('the map is cached per dataset commitment in the privacy database; a tampered chunk is refused', async () => {
+    const store = new RowMapStore(ledger.database);
+    expect(store.get('c1', rows.length)).to.equal(undefined);
+    store.put('c1', map);
+    const again = store.get('c1', rows.length)!;
+    expect([...again.partition]).to.deep.equal([...map.partition]);
+    expect([...again.subjects!]).to.deep.equal([...map.subjects!]);
+    expect(await outcome(() => store.get('c1', rows.length + 1))).to.equal('privacy-differencing-state');
+    const box = new Uint8Array(chunks[1]!.sealed.box);
+    box[40] = box[40]! ^ 1;
+    const tampered = chunks.map((c, i) => (i === 1 ? { ...c, sealed: { ...c.sealed, box } } : c));
+    expect(await outcome(mapRowsInSandbox({ schema, layout: manifest.layout, chunks: tampered, unwrapPrivateKey: keys.privateKey }))).to.equal('row-chunk-invalid');
+  });
+});
