@@ -47,6 +47,15 @@ export function fromB64(b64: string): Uint8Array {
   return new Uint8Array(bytes);
 }
 
+/**
+ * A node Buffer as a plain Uint8Array (what every API here returns, so deep-equality and
+ * `instanceof` behave the same everywhere): a view when the Buffer owns its whole ArrayBuffer —
+ * cipher and hash outputs do — and a copy when it is a slice of node's shared pool.
+ */
+export function plainBytes(b: Buffer): Uint8Array {
+  return b.byteOffset === 0 && b.buffer.byteLength === b.byteLength ? new Uint8Array(b.buffer, 0, b.byteLength) : new Uint8Array(b);
+}
+
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let len = 0;
   for (const p of parts) len += p.length;

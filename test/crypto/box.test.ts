@@ -63,6 +63,21 @@ describe('crypto: sealBox / openBox (SM4-CTR + HMAC-SM3, encrypt-then-MAC)', () 
     expect(a.length).to.equal(pt.length + BOX_OVERHEAD);
   });
 
+  it('a key array changed in place after use seals and opens under its new bytes (derived keys are cached per key object)', () => {
+    const key = newBoxKey();
+    const before = boxSubkeys(key);
+    const boxed = sealBox(key, utf8('x'));
+    key[0]! ^= 1;
+    expect(toHex(boxSubkeys(key).encKey)).to.not.equal(toHex(before.encKey));
+    expect(errorCode(() => openBox(key, boxed))).to.equal('authentication-failed');
+    expect(new TextDecoder().decode(openBox(key, sealBox(key, utf8('y'))))).to.equal('y');
+    key[0]! ^= 1;
+    expect(new TextDecoder().decode(openBox(key, boxed))).to.equal('x');
+    // the subkeys handed out are copies: changing them does not change the cached ones
+    boxSubkeys(key).macKey.fill(0);
+    expect(new TextDecoder().decode(openBox(key, boxed))).to.equal('x');
+  });
+
   it('rejects keys that are not 32 bytes', () => {
     expect(errorCode(() => sealBox(new Uint8Array(16), new Uint8Array(1)))).to.equal('bad-key');
     expect(errorCode(() => openBox(new Uint8Array(31), new Uint8Array(60)))).to.equal('bad-key');

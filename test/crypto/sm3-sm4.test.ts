@@ -1,6 +1,6 @@
 import { createCipheriv, createHmac } from 'node:crypto';
 import { expect } from 'chai';
-import { CryptoError, fromHex, hmacSm3, kdfSm3, sm3, sm3Hex, sm4Ctr, sm4EncryptBlocks, toHex } from '../../enclave/crypto/index.js';
+import { CryptoError, fromHex, hmacSm3, kdfSm3, sm3, sm3Hex, sm4Ctr, sm4CtrCipher, sm4EncryptBlocks, toHex } from '../../enclave/crypto/index.js';
 import { loadVectors } from './helpers.js';
 
 type Sm3Vec = { name: string; messageHex: string; digestHex: string };
@@ -65,8 +65,24 @@ describe('crypto: SM4 (GB/T 32907)', () => {
     expect(toHex(ks)).to.equal(toHex(sm4EncryptBlocks(key, counters)));
     expect(toHex(sm4Ctr(key, iv, ks))).to.equal(toHex(zeros));
   });
-  it('rejects wrong key and IV lengths with CryptoError', () => {
+  it('rejects wrong key and IV lengths and non-byte data with CryptoError', () => {
     expect(() => sm4Ctr(new Uint8Array(15), new Uint8Array(16), new Uint8Array(1))).to.throw(CryptoError);
     expect(() => sm4Ctr(new Uint8Array(16), new Uint8Array(8), new Uint8Array(1))).to.throw(CryptoError);
+    expect(() => sm4Ctr(new Uint8Array(16), new Uint8Array(16), 'text' as unknown as Uint8Array)).to.throw(CryptoError);
+    expect(() => sm4CtrCipher(new Uint8Array(16), new Uint8Array(15))).to.throw(CryptoError);
+  });
+  it('a CTR stream over uneven chunks equals the one-shot call; outputs are plain Uint8Arrays', () => {
+    const key = fromHex('0123456789abcdeffedcba9876543210');
+    const iv = fromHex('000102030405060708090a0b0c0d0e0f');
+    const data = new Uint8Array(1000).map((_, i) => i * 7);
+    const c = sm4CtrCipher(key, iv);
+    const parts = [1, 15, 16, 17, 300, 651].reduce<Uint8Array[]>((acc, len, i, all) => {
+      const off = all.slice(0, i).reduce((a, b) => a + b, 0);
+      return [...acc, new Uint8Array(c.update(data.subarray(off, off + len)))];
+    }, []);
+    const oneShot = sm4Ctr(key, iv, data);
+    expect(toHex(Buffer.concat(parts))).to.equal(toHex(oneShot));
+    expect(Object.getPrototypeOf(oneShot)).to.equal(Uint8Array.prototype);
+    expect(oneShot.byteLength).to.equal(oneShot.buffer.byteLength); // never a window on a shared pool
   });
 });
