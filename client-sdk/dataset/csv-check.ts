@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { type Column, type DatasetSchema, scaleOf } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
-import { fixedBounds, parseFixed } from '../../enclave/he/layout.js';
+import { fixedBounds, parseFixed, parseFixedNumber } from '../../enclave/he/layout.js';
 
 /**
  * Validation of an owner's CSV against its declared schema, on the owner's machine (issue 3 §1). Streaming
@@ -41,8 +41,11 @@ export type RowValue = string | number | null;
 /** One parsed value: the row-chunk value and, for measures and dimensions, the HE encoding. */
 export interface ParsedRow {
   values: RowValue[];
-  /** fixed-point integer per measure, in schema order of measures */
-  measures: bigint[];
+  /**
+   * fixed-point integer per measure, in schema order of measures: a number when the measure's declared
+   * bounds lie within ±2^53 (exact there, and no BigInt per value), a bigint otherwise
+   */
+  measures: (number | bigint)[];
   /** code per dimension with declared values, in schema order of those dimensions */
   codes: number[];
 }
@@ -54,6 +57,9 @@ function isDate(s: string): boolean {
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
   return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
 }
+
+const INT = /^[+-]?\d{1,15}$/;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 const show = (s: string): string => (s.length > 40 ? `'${s.slice(0, 40)}…'` : `'${s}'`);
 
@@ -81,11 +87,27 @@ export class RowValidator {
   }
 
   parseRow(record: string[], row: number, issues: CsvIssue[]): ParsedRow | null {
+    return this.parseInto(record, row, issues, { values: new Array(record.length), measures: [], codes: [] });
+  }
+
+  private readonly scratch: ParsedRow = { values: [], measures: [], codes: [] };
+  /**
+   * parseRow for the sealer's hot loop: the record array itself becomes `values` (its strings replaced by the
+   * typed values), and `measures`/`codes` are arrays reused by the next call — copy what you keep.
+   */
+  parseRowInPlace(record: string[], row: number, issues: CsvIssue[]): ParsedRow | null {
+    const out = this.scratch;
+    out.values = record;
+    out.measures.length = 0;
+    out.codes.length = 0;
+    return this.parseInto(record, row, issues, out);
+  }
+
+  private parseInto(record: string[], row: number, issues: CsvIssue[], out: ParsedRow): ParsedRow | null {
     if (record.length !== this.checks.length) {
       issues.push({ row, message: `has ${record.length} fields, the schema has ${this.checks.length} columns` });
       return null;
     }
-    const out: ParsedRow = { values: new Array(record.length), measures: [], codes: [] };
     const before = issues.length;
     for (let i = 0; i < this.checks.length; i++) this.checks[i]!(record[i]!, row, out, issues);
     return issues.length === before ? out : null;
@@ -99,12 +121,18 @@ export class RowValidator {
       const scale = scaleOf(c.type);
       const [lo, hi] = fixedBounds(c);
       const typeName = c.type === 'int' ? 'an int' : `a ${c.type}`;
+      // bounds within ±2^53: every in-bounds value is an exact Number, and an out-of-bounds one still compares out
+      const asNumber = lo >= -MAX_SAFE && hi <= MAX_SAFE;
+      const [loN, hiN] = [Number(lo), Number(hi)];
+      const isInt = c.type === 'int';
       return (raw, row, out, issues) => {
         const s = raw.trim();
         if (s === '') return void fail(issues, row, 'is empty (measures need a value)');
-        const v = c.type === 'int' ? (/^[+-]?\d{1,15}$/.test(s) ? BigInt(s) : null) : parseFixed(s, scale);
+        let v: number | bigint | null;
+        if (isInt) v = INT.test(s) ? (asNumber ? Number(s) : BigInt(s)) : null;
+        else v = asNumber ? parseFixedNumber(s, scale) : parseFixed(s, scale);
         if (v === null) return void fail(issues, row, `${show(s)} is not ${typeName}`);
-        if (v < lo || v > hi) return void fail(issues, row, `${show(s)} is outside the declared bounds [${c.bounds![0]}, ${c.bounds![1]}]`);
+        if (asNumber ? v < loN || v > hiN : v < lo || v > hi) return void fail(issues, row, `${show(s)} is outside the declared bounds [${c.bounds![0]}, ${c.bounds![1]}]`);
         out.values[idx] = Number(s);
         out.measures.push(v);
       };
@@ -127,7 +155,7 @@ export class RowValidator {
         return;
       }
       if (c.type === 'int') {
-        if (!/^[+-]?\d{1,15}$/.test(raw.trim())) return void fail(issues, row, `${show(raw)} is not an int`);
+        if (!INT.test(raw.trim())) return void fail(issues, row, `${show(raw)} is not an int`);
         out.values[idx] = Number(raw);
       } else if (c.type.startsWith('decimal')) {
         if (parseFixed(raw, scaleOf(c.type)) === null) return void fail(issues, row, `${show(raw)} is not a ${c.type}`);

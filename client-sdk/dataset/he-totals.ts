@@ -28,7 +28,7 @@ export interface TotalsPlan {
   /** cardinality of each partitionBy dimension, and that dimension's index in ParsedRow.codes */
   dims: { card: number; codeAt: number }[];
   /** per layout column: measure index in ParsedRow.measures (-1 for _count) and the value function */
-  columns: { m: number; value: (x: bigint) => number }[];
+  columns: { m: number; value: (x: number | bigint) => number }[];
   /** largest row count a SegmentTotals may hold and stay exact */
   maxSegmentRows: number;
 }
@@ -44,8 +44,10 @@ export function totalsPlan(schema: DatasetSchema, layout: Pick<BundleLayout, 'pa
     if (col.power === 0) return { m: -1, value: () => 1 };
     const m = measureNames.indexOf(col.measure!);
     // single x / x² columns: |x| ≤ rowMax < 2^53, so Number(x) and its square (≤ rowMax) are exact
-    if (!col.limb) return { m, value: col.power === 1 ? (x: bigint) => Number(x) : (x: bigint) => Number(x * x) };
-    return { m, value: (x: bigint) => Number(columnValue(col, x)) };
+    if (!col.limb) {
+      return { m, value: col.power === 1 ? (x: number | bigint) => Number(x) : (x: number | bigint) => (typeof x === 'number' ? x * x : Number(x * x)) };
+    }
+    return { m, value: (x: number | bigint) => Number(columnValue(col, BigInt(x))) };
   });
   if (maxRow >= BigInt(SAFE)) throw new DomainError('he-internal', 'a layout column holds values too wide to pre-add exactly');
   return { dims, columns, maxSegmentRows: Math.floor(SAFE / Number(maxRow)) - 1 };
@@ -65,7 +67,7 @@ export class SegmentTotals {
   }
 
   /** Add one validated row (its dimension codes and fixed-point measures). */
-  add(codes: number[], measures: bigint[]): void {
+  add(codes: number[], measures: (number | bigint)[]): void {
     if (++this.rows > this.plan.maxSegmentRows) throw new DomainError('he-internal', 'too many rows in one segment to pre-add exactly');
     let packed = 0;
     for (const d of this.plan.dims) packed = packed * d.card + codes[d.codeAt]!;

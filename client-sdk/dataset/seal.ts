@@ -16,7 +16,7 @@ import { BFV_PARAMS } from '../../enclave/he/params.js';
 import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, csvInvalid, csvParser, openCsv } from './csv-check.js';
 import { type SplitPlan, lineSegments, splitPlan } from './csv-split.js';
 import { BundleTotals, totalsPlan } from './he-totals.js';
-import { type RowSealContext, RowSealer, type SealSegmentTask, type SealedSegment } from './seal-rows.js';
+import { type RowSealContext, RowSealer, type SealSegmentTask, type SealedSegment, sealSegment } from './seal-rows.js';
 
 /**
  * Owner-side sealing (issue 3 §2): CSV → sealed bundle directory on the owner's disk, streaming and chunked.
@@ -227,37 +227,51 @@ async function sealStreamed(input: Readable, o: ReadOptions): Promise<{ rows: nu
 }
 
 /**
- * The file split at line boundaries (csv-split.ts) and sealed on `threads` worker threads, one row chunk per
- * segment; results are merged in file order, so partition order, chunk numbering and row numbers in errors
- * are the same on every run. At most 2 segments per thread are in flight (bounded memory).
+ * The file split at line boundaries (csv-split.ts) into one row chunk per segment, sealed on `threads`
+ * threads: `threads − 1` workers plus this thread, which seals a segment itself whenever the workers already
+ * have two each queued (so it also covers their start-up, ~1 s of module loading). Results are merged in file
+ * order, so partition order, chunk numbering and row numbers in errors are the same on every run; at most
+ * 2 segments per thread are held (bounded memory).
  */
 async function sealSplit(path: string, plan: SplitPlan, o: ReadOptions & { threads: number }): Promise<{ rows: number; errors: CsvIssue[] }> {
   const validator = new RowValidator(o.ctx.schema);
   const header = parseCsvSync(Buffer.from(plan.header), CSV_PARSE_OPTIONS) as string[][];
   const errors = validator.checkHeader(header[0] ?? []);
   if (errors.length) return { rows: 0, errors };
-  const pool = new Piscina({ filename: SEAL_WORKER, minThreads: o.threads, maxThreads: o.threads, idleTimeout: 1000 });
-  const inflight: { index: number; rowsSoFar: number; result: Promise<unknown> }[] = [];
+  type Out = SealedSegment | { failed: { type: string; message: string } };
+  const workers = Math.max(1, o.threads - 1);
+  const pool = new Piscina({ filename: SEAL_WORKER, minThreads: workers, maxThreads: workers, idleTimeout: 1000 });
+  const inflight: { index: number; rowsSoFar: number; result: Promise<Out>; out?: Out }[] = [];
+  let queued = 0;
   let rows = 0;
   let index = 0;
   let failure: DomainError | undefined;
-  const settle = async () => {
-    const next = inflight.shift()!;
-    const out = (await next.result) as SealedSegment | { failed: { type: string; message: string } };
+  const mergeHead = (out: Out) => {
+    const head = inflight.shift()!;
     if ('failed' in out) throw new DomainError(out.failed.type, out.failed.message);
     if (errors.length < o.maxErrors) errors.push(...out.errors);
-    o.merge(out, next.index, next.rowsSoFar);
+    o.merge(out, head.index, head.rowsSoFar);
   };
   try {
     for await (const seg of lineSegments(path, plan.dataStart, o.rowsPerChunk, MAX_CHUNK_CHARS)) {
       const task: SealSegmentTask = { ctx: o.ctx, bytes: seg.bytes, firstRow: rows + 1, index, maxErrors: o.maxErrors };
       rows += seg.lines;
-      inflight.push({ index, rowsSoFar: rows, result: pool.run(task, { transferList: [seg.bytes.buffer as ArrayBuffer] }) });
+      const entry: (typeof inflight)[number] = { index, rowsSoFar: rows, result: undefined as never };
+      if (queued < 2 * workers) {
+        queued++;
+        entry.result = (pool.run(task, { transferList: [seg.bytes.buffer as ArrayBuffer] }) as Promise<Out>).finally(() => queued--);
+      } else {
+        entry.out = sealSegment(task);
+        entry.result = Promise.resolve(entry.out);
+      }
+      void entry.result.then((out) => (entry.out = out), () => undefined);
+      inflight.push(entry);
       index++;
-      while (inflight.length >= 2 * o.threads) await settle();
+      while (inflight[0]?.out) mergeHead(inflight[0].out);
+      while (inflight.length > 2 * workers + 1) mergeHead(await inflight[0]!.result);
       if (errors.length >= o.maxErrors) break;
     }
-    while (inflight.length) await settle();
+    while (inflight.length) mergeHead(await inflight[0]!.result);
   } catch (e) {
     failure = e instanceof DomainError ? e : new DomainError('seal-failed', `sealing failed: ${e instanceof Error ? e.message : String(e)}`);
   } finally {

@@ -114,15 +114,33 @@ export function measureSums(layout: Pick<BundleLayout, 'columns'>, measure: stri
  * Returns null when the text is not a decimal with at most `scale` fraction digits.
  */
 export function parseFixed(text: string, scale: number): bigint | null {
-  const m = /^([+-]?)(\d{1,18})(?:\.(\d+))?$/.exec(text.trim());
+  const d = fixedDigits(text, scale);
+  if (d === null) return null;
+  const v = BigInt(d.digits);
+  return d.negative ? -v : v;
+}
+
+/**
+ * parseFixed as a Number: exact below 2^53; above, the nearest double (still ≥ 2^53, so a caller comparing
+ * with bounds inside ±2^53 sees it out of bounds). No BigInt: the owner's sealer runs this per value.
+ */
+export function parseFixedNumber(text: string, scale: number): number | null {
+  const d = fixedDigits(text, scale);
+  if (d === null) return null;
+  const v = Number(d.digits);
+  return d.negative ? -v : v;
+}
+
+const FIXED = /^([+-]?)(\d{1,18})(?:\.(\d+))?$/;
+const ZEROS = /^0*$/;
+function fixedDigits(text: string, scale: number): { negative: boolean; digits: string } | null {
+  const m = FIXED.exec(text.trim());
   if (!m) return null;
   const frac = m[3] ?? '';
   if (frac.length > scale) {
-    if (!/^0*$/.test(frac.slice(scale))) return null;
+    if (!ZEROS.test(frac.slice(scale))) return null;
   }
-  const digits = m[2]! + frac.slice(0, scale).padEnd(scale, '0');
-  const v = BigInt(digits);
-  return m[1] === '-' ? -v : v;
+  return { negative: m[1] === '-', digits: m[2]! + (frac.length === scale ? frac : frac.slice(0, scale).padEnd(scale, '0')) };
 }
 
 /** Declared bounds of a measure as fixed-point integers (inclusive; rounded outwards). */
