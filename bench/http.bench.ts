@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { emit, note } from './lib.js';
@@ -80,7 +80,30 @@ async function api(url: string, method: string, path: string, token: string, bod
   return text ? JSON.parse(text) : null;
 }
 
-async function load(url: string, name: string, opts: { method?: 'GET' | 'POST'; path: string; token: string; body?: unknown }): Promise<{ rps: number; p50: number; p99: number; non2xx: number }> {
+/**
+ * CPU time (user + system, ms) of a process and its descendants (the server and its enclave), from /proc:
+ * the machines are shared, so wall-clock throughput alone moves with the neighbours' load.
+ */
+function treeCpuMs(pid: number): number {
+  let ticks = 0;
+  const visit = (p: number): void => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15 of proc(5))
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ').filter(Boolean)) visit(Number(c));
+      }
+    } catch {
+      /* exited meanwhile, or no /proc (then the figure reads 0) */
+    }
+  };
+  visit(pid);
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+async function load(url: string, name: string, opts: { method?: 'GET' | 'POST'; path: string; token: string; body?: unknown }, serverPid: number): Promise<{ rps: number; p50: number; p99: number; non2xx: number; cpuMsPerReq: number }> {
+  const cpu0 = treeCpuMs(serverPid);
   const r = await autocannon({
     url: url + opts.path,
     method: opts.method ?? 'GET',
@@ -89,8 +112,9 @@ async function load(url: string, name: string, opts: { method?: 'GET' | 'POST'; 
     headers: { Authorization: `Bearer ${opts.token}`, ...(opts.body ? { 'Content-Type': 'application/json' } : {}) },
     ...(opts.body ? { body: JSON.stringify(opts.body) } : {}),
   });
-  note(`${name}: ${r.requests.average} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx + r.errors };
+  const cpuMsPerReq = (treeCpuMs(serverPid) - cpu0) / Math.max(1, r.requests.total);
+  note(`${name}: ${r.requests.average} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}; server+enclave CPU ${cpuMsPerReq.toFixed(3)} ms/request; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx + r.errors, cpuMsPerReq };
 }
 
 export default async function (): Promise<void> {
@@ -150,11 +174,13 @@ export default async function (): Promise<void> {
     ];
     const idle: Record<string, { rps: number; p50: number; p99: number }> = {};
     for (const e of endpoints) {
-      const r = await load(url, `${e.key} idle`, e.opts);
+      const r = await load(url, `${e.key} idle`, e.opts, child.pid!);
       idle[e.key] = r;
       emit({ name: `http.${e.key}.idle.rps`, value: r.rps, unit: 'req/s' });
       emit({ name: `http.${e.key}.idle.p50_ms`, value: r.p50, unit: 'ms' });
       emit({ name: `http.${e.key}.idle.p99_ms`, value: r.p99, unit: 'ms' });
+      // during the job the server's CPU includes the HE work, so this figure is for the idle window only
+      emit({ name: `http.${e.key}.idle.server_cpu_ms_per_req`, value: r.cpuMsPerReq, unit: 'ms' });
       if (r.non2xx) note(`${e.key} idle: ${r.non2xx} non-2xx answers or errors`);
     }
 
@@ -174,7 +200,7 @@ export default async function (): Promise<void> {
     while (!(await running()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     for (const e of endpoints) {
       const busyBefore = await running();
-      const r = await load(url, `${e.key} during ${ROWS.toLocaleString("en")}-row HE jobs`, e.opts);
+      const r = await load(url, `${e.key} during ${ROWS.toLocaleString("en")}-row HE jobs`, e.opts, child.pid!);
       const busyAfter = await running();
       if (!busyBefore || !busyAfter) note(`${e.key}: a job was ${busyBefore ? '' : 'not '}running at the start and ${busyAfter ? '' : 'not '}at the end of the window`);
       const base = idle[e.key]!;

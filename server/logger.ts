@@ -31,6 +31,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
-    destination,
+    // stdout written asynchronously (pino flushes it on exit): a synchronous write per request line would
+    // block the event loop whenever the reader of stdout is slower than the requests.
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
