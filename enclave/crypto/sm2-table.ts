@@ -204,6 +204,45 @@ export class AffineTable {
   }
 }
 
+/**
+ * acc = k·P for a point without a cached table (a key's first use): 4-bit signed digits, most
+ * significant first — 4 doublings and at most one mixed addition per digit over 8 affine multiples
+ * of P. `acc` must be empty (doublings would scale what it holds). Same Z = 0 contract as addAffine
+ * (a doubling keeps Z = 0: Z3 = 2·Y·Z).
+ */
+export function multiplyOnce(acc: Jacobian, x: bigint, y: bigint, k: bigint): void {
+  if (!acc.empty) throw new RangeError('multiplyOnce needs an empty accumulator');
+  const W = 4;
+  const half = 8;
+  const windows = Math.ceil(256 / W) + 1;
+  const px = feFromBig(fe(), x);
+  const py = feFromBig(fe(), y);
+  const rows: Jacobian[] = [];
+  const m = new Jacobian();
+  addAffine(m, px, py);
+  rows.push(copyJ(m));
+  double(m);
+  rows.push(copyJ(m));
+  for (let j = 3; j <= half; j++) {
+    addAffine(m, px, py);
+    rows.push(copyJ(m));
+  }
+  const limbs = new Uint16Array(half * 2 * LIMBS);
+  normalizeInto(rows, limbs);
+  const digits = signedDigits(k, W, windows);
+  const tx = fe();
+  const ty = fe();
+  for (let w = windows - 1; w >= 0; w--) {
+    if (!acc.empty) for (let i = 0; i < W; i++) double(acc);
+    const d = digits[w]!;
+    if (d === 0) continue;
+    const off = (Math.abs(d) - 1) * 2 * LIMBS;
+    for (let i = 0; i < LIMBS; i++) tx[i] = limbs[off + i]!;
+    for (let i = 0; i < LIMBS; i++) ty[i] = d > 0 ? limbs[off + LIMBS + i]! : -limbs[off + LIMBS + i]!;
+    addAffine(acc, tx, ty);
+  }
+}
+
 /** Affine, canonical limbs of every point, with one inversion for all (Montgomery's trick). */
 function normalizeInto(points: Jacobian[], out: Uint16Array): void {
   const prefix: Fe[] = [];

@@ -9,8 +9,8 @@ import { asBytes, bytesEqual, toHex } from './encoding.js';
 import { derSequence, derOctets, derTop, derUint } from './der.js';
 import { CryptoError } from './errors.js';
 import { sm3Parts } from './sm3.js';
-import { fe, feFromBig, feIsZero } from './sm2-field.js';
-import { addAffine, AffineTable, Jacobian, xMatches } from './sm2-table.js';
+import { feIsZero } from './sm2-field.js';
+import { AffineTable, Jacobian, multiplyOnce, xMatches } from './sm2-table.js';
 import { SM2P256V1, type Sm2Curve, type Sm2Point } from './sm2-curve.js';
 import {
   bigToBytes,
@@ -230,8 +230,6 @@ export function sm2Verify(publicKey: Uint8Array, message: Uint8Array | string, d
 export const sm2VerifyDigestFor = (publicKey: Uint8Array, e: bigint, r: bigint, s: bigint): boolean => verifyEntry(publicEntry(publicKey, true), e, r, s);
 
 const acc = new Jacobian();
-const tx = fe();
-const ty = fe();
 
 /** GB/T 32918.2 §7.1 B1–B2, B5–B7 on the cached tables (sm2-table.ts). */
 function verifyEntry(entry: PublicEntry, e: bigint, r: bigint, s: bigint): boolean {
@@ -240,12 +238,12 @@ function verifyEntry(entry: PublicEntry, e: bigint, r: bigint, s: bigint): boole
   const t = (r + s) % n; // B5
   if (t === 0n) return false;
   acc.reset();
-  gTable().addMultiple(acc, s); // B6: s'·G …
-  if (entry.table) entry.table.addMultiple(acc, t); // … + t·P_A
+  if (entry.table) entry.table.addMultiple(acc, t); // B6: t·P_A …
   else {
-    const T = entry.P.multiplyUnsafe(t).toAffine(); // t ∈ [1, n−1] and P_A has order n: finite
-    addAffine(acc, feFromBig(tx, T.x), feFromBig(ty, T.y));
+    const a = entry.P.toAffine();
+    multiplyOnce(acc, a.x, a.y, t); // (first use: doublings, so before any other addend)
   }
+  gTable().addMultiple(acc, s); // … + s'·G
   // Z = 0: Q is the point at infinity or an addition hit acc = ±addend; noble's complete formulas decide.
   if (acc.empty || feIsZero(acc.Z)) return sm2VerifyDigest(CURVE, entry.P, e, r, s);
   return xMatches(acc, e, r, n); // B7

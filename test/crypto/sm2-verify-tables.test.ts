@@ -6,7 +6,7 @@ import { SM2P256V1 as C } from '../../enclave/crypto/sm2-curve.js';
 import { bytesToBig } from '../../enclave/crypto/sm2-core.js';
 import { canonicalize, fe, feAdd, feFromBig, feMul, feSub, feToBig, P } from '../../enclave/crypto/sm2-field.js';
 import { sm2PublicCacheStats, sm2SetPublicCacheLimits, sm2VerifyDigestFor } from '../../enclave/crypto/sm2.js';
-import { AffineTable, Jacobian, toAffine, xMatches } from '../../enclave/crypto/sm2-table.js';
+import { AffineTable, Jacobian, multiplyOnce, toAffine, xMatches } from '../../enclave/crypto/sm2-table.js';
 
 const n = C.n;
 const mod = (x: bigint, m = P): bigint => ((x % m) + m) % m;
@@ -66,6 +66,21 @@ describe('crypto: SM2 verification tables', () => {
     }
   });
 
+  it('multiplyOnce(k) = k·P without a table (a key on first use), random and edge scalars', () => {
+    const once = (k: bigint) => {
+      const acc = new Jacobian();
+      multiplyOnce(acc, x, y, k);
+      return toAffine(acc);
+    };
+    fc.assert(
+      fc.property(fc.bigInt({ min: 1n, max: n - 1n }), (k) => {
+        expect(once(k)).to.deep.equal(Pt.multiplyUnsafe(k).toAffine());
+      }),
+      { numRuns: 30, examples: [1n, 2n, 8n, 9n, 15n, 16n, 17n, n - 1n, n - 8n, (1n << 255n) + 1n].map((k) => [k]) },
+    );
+    expect(once(n)).to.equal(undefined);
+  });
+
   it('B7 without inversion: x1 is matched through X = x1·Z², including x1 ∈ [n, p)', () => {
     // a curve point with x ≥ n (probability ~2^−128 for a random Q, so built by hand): y = √(x³ + ax + b), p ≡ 3 mod 4
     let pt: { x: bigint; y: bigint } | undefined;
@@ -109,18 +124,24 @@ describe('crypto: SM2 verification with cached per-key tables', () => {
   });
 
   it('crafted (r, s) that make an incomplete addition exceptional are still decided exactly', () => {
-    // s' = d, t = 1: s'·G = P_A, and adding t·P_A is a doubling (acc = addend): Q = 2·P_A.
-    const two = C.G.multiply(2n * d).toAffine();
-    const s = d;
-    const r = mod(1n - s, n);
-    const e = mod(r - two.x, n);
-    // s' = −d, t = 1: Q = −P_A + P_A = O, which must never verify, whatever e is.
-    const sNeg = n - d;
-    const rNeg = mod(1n - sNeg, n);
+    // t·P_A is accumulated first, then s'·G. With s' = 1 and t = d⁻¹, t·P_A = G and adding 1·G is a
+    // doubling (acc = addend): Q = 2G. With t = −d⁻¹, Q = −G + G = O, which must never verify.
+    const dInv = invert(d, n);
+    const two = C.G.multiply(2n).toAffine();
+    const cases = [
+      { s: 1n, t: dInv, q: two },
+      { s: d, t: 1n, q: C.G.multiply(2n * d).toAffine() }, // the other order's doubling
+    ];
+    const sNeg = 1n;
+    const rNeg = mod(n - dInv - sNeg, n);
     for (let use = 0; use < 3; use++) {
-      expect(sm2VerifyDigestFor(pub, e, r, s), `doubling, use ${use}`).to.equal(true);
-      expect(sm2VerifyDigestFor(pub, e + 1n, r, s)).to.equal(false);
-      for (const eAny of [0n, 1n, mod(rNeg), mod(rNeg - 1n, n)]) expect(sm2VerifyDigestFor(pub, eAny, rNeg, sNeg)).to.equal(false);
+      for (const c of cases) {
+        const r = mod(c.t - c.s, n);
+        const e = mod(r - c.q.x, n);
+        expect(sm2VerifyDigestFor(pub, e, r, c.s), `doubling, use ${use}`).to.equal(true);
+        expect(sm2VerifyDigestFor(pub, e + 1n, r, c.s)).to.equal(false);
+      }
+      for (const eAny of [0n, 1n, rNeg, mod(rNeg - 1n, n)]) expect(sm2VerifyDigestFor(pub, eAny, rNeg, sNeg)).to.equal(false);
     }
   });
 
