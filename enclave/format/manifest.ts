@@ -8,7 +8,8 @@ import { canonicalJson, sm3Hex } from '../crypto/index.js';
  * commitment pins every byte of the bundle.
  *
  * What the server learns from a manifest: the schema, the row count, and which level ≤ 2 dimension-code
- * combinations (partitions) exist and roughly how large they are (number of ciphertexts). Nothing else.
+ * combinations (partitions) exist. Nothing else: the owner's sealer writes one ciphertext per partition and
+ * HE column whatever the partition's size (the rows are pre-added), so ciphertext counts no longer reveal it.
  */
 
 export const Sm3HexString = z.string().regex(/^[0-9a-f]{64}$/, 'SM3 hex digest (64 lower-case hex digits)');

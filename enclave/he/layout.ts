@@ -11,12 +11,14 @@ import { type BfvParams, maxExactMagnitude } from './params.js';
  * Rows are partitioned at sealing time by the codes of up to two level ≤ 2 dimensions, so every group and
  * every dimension filter the HE path answers is a union of WHOLE partitions: the server only adds
  * ciphertexts (no multiplyPlain masks, which at N = 4096 / t ≈ 2^40 would exhaust the noise budget) and
- * runs one rotate-and-sum per group and column. Each partition holds, per 4096-row block, one ciphertext
- * for `_count` (1 per real row, 0 in padding), and per measure one for x and one for x² (fixed-point), so
- * MEAN and VARIANCE need no ciphertext multiplication.
+ * runs one rotate-and-sum per group and column. Each partition holds ONE ciphertext per column: the owner
+ * adds up the partition's rows before encrypting (client-sdk/dataset/he-totals.ts) and encrypts the total
+ * (mod t) in slot 0 — `_count` (number of rows), and per measure Σx and Σx² (fixed-point), so MEAN and
+ * VARIANCE need no ciphertext multiplication. Bundles sealed earlier with one ciphertext per 4096-row block
+ * (seq 0, 1, …) evaluate unchanged: the server adds whatever ciphertexts a partition lists.
  */
 
-/** Upper bound on the number of partitions a layout may create (padding cost: ≤ 1 ciphertext per partition and column). */
+/** Upper bound on the number of partitions a layout may create (one ciphertext per partition and column). */
 export const MAX_PARTITIONS = 1024;
 
 const absBig = (v: bigint): bigint => (v < 0n ? -v : v);
