@@ -82,6 +82,20 @@ export class JobWorker {
   }
 
   private async runOne(job: JobRow): Promise<void> {
+    // A lease that expired (the process died mid-job, e.g. a job that crashes or exhausts the server) is
+    // leased again with attempts + 1: past maxAttempts the job fails instead of running once more, so one
+    // such job cannot crash the server forever. A job whose release is already saved only delivers it.
+    if (job.attempts > this.opts.maxAttempts && !job.receipt) {
+      this.log.warn({ job: job.id, trade: job.tradeId, attempt: job.attempts }, 'job interrupted too often; failing it');
+      try {
+        await this.onFinalFailure(job, 'execution-failed', `the job was interrupted ${job.attempts - 1} times (limit ${this.opts.maxAttempts})`);
+        this.queue.fail(job.id, this.owner, 'execution-failed', `interrupted ${job.attempts - 1} times; attempts are limited to ${this.opts.maxAttempts}`);
+      } catch (e) {
+        this.log.error({ job: job.id, err: (e as Error).message }, 'could not record the failure; the job will be retried');
+        this.queue.requeue(job.id, this.owner);
+      }
+      return;
+    }
     const heartbeat = setInterval(() => this.queue.renew(job.id, this.owner, this.opts.leaseMs), Math.max(50, this.opts.leaseMs / 3));
     heartbeat.unref?.();
     const started = Date.now();

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { openDatabase } from '../../server/store/db.js';
 import { JobQueue } from '../../server/jobs/queue.js';
+import { JobWorker } from '../../server/jobs/worker.js';
+import { createLogger } from '../../server/logger.js';
 
 describe('server: durable job queue (leases in SQLite)', () => {
   let now = Date.parse('2026-01-01T00:00:00Z');
@@ -42,5 +44,28 @@ describe('server: durable job queue (leases in SQLite)', () => {
     expect(again.id).to.equal(x.id);
     expect(q.fail(again.id, 'new-process', 'budget-exhausted', 'the ε budget is spent')).to.equal(true);
     expect(q.byTrade('t-a')).to.include({ state: 'failed', errorType: 'budget-exhausted', errorMessage: 'the ε budget is spent' });
+  });
+
+  it('a job whose process died maxAttempts times fails instead of running again; one with attempts left runs', async () => {
+    const q = new JobQueue(openDatabase(':memory:'), clock);
+    q.enqueue('t-crashes');
+    q.enqueue('t-crashed-twice');
+    // Each round the process dies mid-job and the next one starts: both jobs die twice, the first a third time.
+    for (const round of [1, 2, 3]) {
+      expect(q.lease(`dead-${round}a`, 60_000)!.tradeId).to.equal('t-crashes');
+      if (round < 3) expect(q.lease(`dead-${round}b`, 60_000)!.tradeId).to.equal('t-crashed-twice');
+      q.expireLeasesAtStartup();
+    }
+    const ran: string[] = [];
+    const failed: string[] = [];
+    const w = new JobWorker(q, async (ctx) => void ran.push(ctx.job.tradeId), (job, type) => void failed.push(`${job.tradeId} ${type}`), { leaseMs: 60_000, pollMs: 5, maxAttempts: 3 }, createLogger('silent'));
+    w.start();
+    const until = Date.now() + 5000;
+    while (q.byTrade('t-crashed-twice')!.state !== 'done' && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    await w.stop();
+    expect(ran, 'the job out of attempts never runs again').to.deep.equal(['t-crashed-twice']);
+    expect(failed).to.deep.equal(['t-crashes execution-failed']);
+    expect(q.byTrade('t-crashes')).to.include({ state: 'failed', attempts: 4, errorType: 'execution-failed' });
+    expect(q.byTrade('t-crashed-twice')).to.include({ state: 'done', attempts: 3 });
   });
 });
