@@ -257,6 +257,9 @@ async function sealSplit(path: string, plan: SplitPlan, o: ReadOptions & { threa
       const task: SealSegmentTask = { ctx: o.ctx, bytes: seg.bytes, firstRow: rows + 1, index, maxErrors: o.maxErrors };
       rows += seg.lines;
       const entry: (typeof inflight)[number] = { index, rowsSoFar: rows, result: undefined as never };
+      // let the workers' finished results arrive (a macrotask) before deciding: sealing here is synchronous,
+      // and without this yield this thread would keep the work while an idle worker waits
+      await new Promise<void>((r) => setImmediate(r));
       if (queued < 2 * workers) {
         queued++;
         entry.result = (pool.run(task, { transferList: [seg.bytes.buffer as ArrayBuffer] }) as Promise<Out>).finally(() => queued--);
