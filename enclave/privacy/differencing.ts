@@ -67,35 +67,73 @@ export class DifferencingGuard {
         throw new DomainError('privacy-differencing-state', 'recorded partition does not match the dataset size', { datasetId: c.datasetId });
       }
       const old = prior ? new Int32Array(prior.labels.buffer.slice(prior.labels.byteOffset, prior.labels.byteOffset + prior.labels.byteLength)) : new Int32Array(c.rowCount);
-      // signature of each row in THIS release: 0 = in no released set, else (group, mask) id
+      // signature of each row in THIS release: 0 = in no released set, else (group, mask) id.
+      // Keys are numbers (group · 2^32 + mask, exact below 2^53): this loop runs once per row of a 1M-row dataset.
       const sig = new Int32Array(c.rowCount);
-      const sigIds = new Map<string, number>();
+      const sigIds = new Map<number, number>();
       const m = c.membership;
+      let lastKey = -1;
+      let lastId = 0;
       for (let i = 0; i < m.row.length; i++) {
         const r = (m.row[i] as number) - 1;
         const g = m.group[i] as number;
         if (r < 0 || r >= c.rowCount || g < 0 || !c.releasedGroups.has(g)) continue;
-        const key = `${g}:${m.mask[i]}`;
-        let id = sigIds.get(key);
-        if (id === undefined) sigIds.set(key, (id = sigIds.size + 1));
-        sig[r] = id;
-      }
-      const next = new Int32Array(c.rowCount);
-      const labelIds = new Map<number, number>();
-      const members: Set<number>[] = [];
-      for (let r = 0; r < c.rowCount; r++) {
-        const pair = (old[r] as number) * 1_048_576 + (sig[r] as number); // exact in a double for < 2^32 labels × 2^20 sigs
-        let id = labelIds.get(pair);
-        if (id === undefined) {
-          id = labelIds.size;
-          labelIds.set(pair, id);
-          members.push(new Set());
+        if (g >= 2_097_152) throw new DomainError('privacy-differencing-refused', 'too many groups in one query');
+        const key = g * 4_294_967_296 + ((m.mask[i] as number) >>> 0);
+        if (key !== lastKey) {
+          let id = sigIds.get(key);
+          if (id === undefined) sigIds.set(key, (id = sigIds.size + 1));
+          lastKey = key;
+          lastId = id;
         }
-        next[r] = id;
-        (members[id] as Set<number>).add(c.subjects ? (c.subjects[r] as number) : r);
+        sig[r] = lastId;
       }
       if (sigIds.size >= 1_048_576) throw new DomainError('privacy-differencing-refused', 'too many distinct released sets in one query');
-      if (members.some((s) => s.size > 0 && s.size < c.k)) {
+      // new label = id of the (old label, signature) pair; a dense table when small, a map otherwise
+      let oldLabels = 0;
+      for (let r = 0; r < c.rowCount; r++) if ((old[r] as number) >= oldLabels) oldLabels = (old[r] as number) + 1;
+      const sigs = sigIds.size + 1;
+      const table = oldLabels * sigs <= 4_194_304 ? new Int32Array(oldLabels * sigs).fill(-1) : null;
+      const labelIds = new Map<number, number>();
+      const next = new Int32Array(c.rowCount);
+      let labels = 0;
+      for (let r = 0; r < c.rowCount; r++) {
+        const pair = (old[r] as number) * sigs + (sig[r] as number);
+        let id: number | undefined;
+        if (table) {
+          id = table[pair] as number;
+          if (id < 0) table[pair] = id = labels++;
+        } else {
+          id = labelIds.get(pair);
+          if (id === undefined) labelIds.set(pair, (id = labels++));
+        }
+        next[r] = id;
+      }
+      // distinct subjects per label: rows are subjects unless the schema has an identifier
+      const people = new Int32Array(labels);
+      if (!c.subjects) {
+        for (let r = 0; r < c.rowCount; r++) people[next[r] as number]!++;
+      } else {
+        const subj = c.subjects;
+        let maxSubject = 0;
+        for (let r = 0; r < c.rowCount; r++) if ((subj[r] as number) > maxSubject) maxSubject = subj[r] as number;
+        const rowsOf = new Int32Array(maxSubject + 1);
+        for (let r = 0; r < c.rowCount; r++) rowsOf[subj[r] as number]!++;
+        const seen = new Set<number>(); // (label, subject) of subjects with several rows
+        for (let r = 0; r < c.rowCount; r++) {
+          const who = subj[r] as number;
+          const label = next[r] as number;
+          if (rowsOf[who] === 1) people[label]!++;
+          else {
+            const key = label * (maxSubject + 1) + who;
+            if (!seen.has(key)) {
+              seen.add(key);
+              people[label]!++;
+            }
+          }
+        }
+      }
+      if (people.some((n) => n > 0 && n < c.k)) {
         throw new DomainError(
           'privacy-differencing-refused',
           `refused: combined with this buyer's earlier exact releases on the dataset, this result would single out fewer than ${c.k} people (coarsen the query, cover the withheld rows, or buy a differentially private release)`,
@@ -109,7 +147,7 @@ export class DifferencingGuard {
            ON CONFLICT (buyer_org_id, dataset_id) DO UPDATE SET labels = excluded.labels, releases = releases + 1, updated_at = excluded.updated_at`,
         )
         .run(c.buyerOrgId, c.datasetId, c.rowCount, blob, new Date().toISOString());
-      return { blocks: members.length };
+      return { blocks: labels };
     });
     return tx.immediate();
   }

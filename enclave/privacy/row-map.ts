@@ -63,17 +63,18 @@ export function heMembership(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, p
     for (const p of g.partitions) groupOfPartition[p] = gi;
   });
   const rowsPerGroup = plan.groups.map(() => 0);
-  const row: number[] = [];
-  const group: number[] = [];
+  const row = new Int32Array(map.partition.length);
+  const group = new Int32Array(map.partition.length);
+  let n = 0;
   for (let i = 0; i < map.partition.length; i++) {
     const p = map.partition[i]!;
     const g = p >= 0 && p < partitionCount ? groupOfPartition[p]! : -1;
     if (g < 0) continue;
-    row.push(i + 1);
-    group.push(g);
+    row[n] = i + 1;
+    group[n++] = g;
     rowsPerGroup[g]!++;
   }
-  return { membership: { row: Int32Array.from(row), group: Int32Array.from(group), mask: new Int32Array(row.length).fill(1) }, rowsPerGroup };
+  return { membership: { row: row.subarray(0, n), group: group.subarray(0, n), mask: new Int32Array(n).fill(1) }, rowsPerGroup };
 }
 
 export interface HeDifferencingInput {
