@@ -27,7 +27,9 @@ export interface EvaluateAggregateInput {
 const WORKER = new URL('./worker.mjs', import.meta.url).href;
 
 export function createHeWorkerPool(threads = Math.min(2, availableParallelism())): Piscina {
-  return new Piscina({ filename: WORKER, minThreads: 1, maxThreads: threads, idleTimeout: 30_000 });
+  // niceIncrement: a long HE job yields the CPU to the HTTP thread (catalogue/quote latency during jobs, issue 9);
+  // the job still gets every cycle the server does not need. Linux applies nice per thread.
+  return new Piscina({ filename: WORKER, minThreads: 1, maxThreads: threads, idleTimeout: 30_000, niceIncrement: 10 });
 }
 
 export const computationHashOf = (c: AggregateComputation): string => sm3Hex(canonicalJson(c));
