@@ -12,6 +12,8 @@ import type { Live } from '../server/fixture.js';
 export class ServerProcess {
   child: ChildProcess | null = null;
   output = '';
+  /** ms from start() to the enclave's "enclave started" log line, of the last start (null before it). */
+  enclaveReadyMs: number | null = null;
 
   constructor(
     readonly dataDir: string,
@@ -20,10 +22,15 @@ export class ServerProcess {
 
   async start(): Promise<string> {
     this.output = '';
+    this.enclaveReadyMs = null;
+    const t0 = performance.now();
     const c = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--data-dir', this.dataDir, '--port', '0'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = c;
-    c.stdout!.on('data', (d) => (this.output += d));
-    return new Promise((resolve, reject) => {
+    c.stdout!.on('data', (d) => {
+      this.output += d;
+      if (this.enclaveReadyMs === null && /"msg":"enclave started/.test(this.output)) this.enclaveReadyMs = performance.now() - t0;
+    });
+    return new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`server did not start:\n${this.output.slice(-2000)}`)), 90_000);
       const onExit = (code: number | null) => reject(new Error(`server exited ${code} during start:\n${this.output.slice(-2000)}`));
       c.on('exit', onExit);
@@ -63,7 +70,8 @@ export class ServerProcess {
     return this.output.split('\n').filter((s) => s.startsWith('{'));
   }
 
-  async live(url: string, root: string): Promise<Live> {
+  /** `enclaveInfo`: the enclave's public info from an earlier start on this directory (the keystore persists), else fetched. */
+  async live(url: string, root: string, enclaveInfo?: Live['enclaveInfo']): Promise<Live> {
     const boot = JSON.parse(readFileSync(join(this.dataDir, 'bootstrap.json'), 'utf8'));
     const http = () => request(url);
     return {
@@ -71,7 +79,7 @@ export class ServerProcess {
       dir: root,
       logs: [],
       http,
-      enclaveInfo: (await http().get('/v1/enclave')).body,
+      enclaveInfo: enclaveInfo ?? (await http().get('/v1/enclave')).body,
       operator: {
         userId: boot.userId,
         orgId: boot.orgId,

@@ -8,6 +8,7 @@ import { withCommitment, type BundleManifest } from '../../enclave/format/manife
 import { Rng } from '../security/lib.js';
 import { ServerProcess, enclavePidOf } from './process.js';
 import { brokenInvariants, bookCounts } from './books.js';
+import { PhaseClock } from './phases.js';
 
 /**
  * Crash faults (issue 9, 2): SIGKILL the real `server/main.ts` at seeded points while uploads, trades (jobs and
@@ -44,18 +45,23 @@ class Lane {
   readonly kinds = { upload: 0, submit: 0, job: 0, topup: 0 };
   /** What a job was doing at the moment its server was killed. */
   readonly jobAtKill: Record<string, number> = {};
+  /** Whether each kill landed while its operation was still in flight, or after it had answered / its job had ended. */
+  readonly killed = { midOp: 0, afterOp: 0 };
+  readonly clock = new PhaseClock();
 
   constructor(readonly seed: number) {}
 
-  async restart(): Promise<void> {
+  async restart(phase = 'server start'): Promise<void> {
     this.logs.push(...this.proc.logLines());
-    this.l = await this.proc.live(await this.proc.start(), this.root);
+    const url = await this.clock.time(phase, () => this.proc.start());
+    if (this.proc.enclaveReadyMs !== null) this.clock.add(`${phase}: spawn → enclave ready`, this.proc.enclaveReadyMs);
+    this.l = await this.clock.time('live', () => this.proc.live(url, this.root, this.l?.enclaveInfo));
   }
 
   async setup(): Promise<void> {
-    await this.restart();
-    this.m = await market(this.l, { rows: 24, tag: `flt${this.seed}` });
-    this.f = await sealTourism(this.l, 12, `fltu${this.seed}`);
+    await this.restart('setup: first start (keystore created)');
+    this.m = await this.clock.time('setup: market', () => market(this.l, { rows: 24, tag: `flt${this.seed}` }));
+    this.f = await this.clock.time('setup: seal upload fixture', () => sealTourism(this.l, 12, `fltu${this.seed}`));
     const org = await this.l.http().post('/v1/orgs').set(this.l.operator.auth).send({ name: `Top-up target ${this.seed}` });
     this.topupOrg = org.body.id;
   }
@@ -112,32 +118,46 @@ class Lane {
       const kind = rng.pick(['upload', 'submit', 'job', 'job', 'topup'] as const);
       this.kinds[kind]++;
       const delay = rng.int(kind === 'job' ? 1500 : 400);
+      const c = this.clock;
       if (kind === 'job') {
-        const id = await this.approved();
+        const id = await c.time('job: quote, submit, approve', () => this.approved());
         // aim at the job's run and settlement: wait (briefly) for the worker to lease it, then the seeded delay
-        for (let w = 0; w < 100 && this.jobState(id) === 'queued'; w++) await sleep(50);
-        await sleep(delay);
+        await c.time('job: wait for lease', async () => {
+          for (let until = Date.now() + 5000; Date.now() < until && this.jobState(id) === 'queued'; ) await sleep(5);
+        });
+        // the seeded delay, cut short once the job has ended (done or failed): later kills would find it finished too
+        await c.time('seeded delay', async () => {
+          for (const until = Date.now() + delay; Date.now() < until && !['done', 'failed'].includes(this.jobState(id)); ) await sleep(Math.min(10, until - Date.now()));
+        });
         const state = this.jobState(id);
+        this.killed[state === 'done' || state === 'failed' ? 'afterOp' : 'midOp']++;
         this.jobAtKill[state] = (this.jobAtKill[state] ?? 0) + 1;
-        await this.proc.kill();
+        await c.time('kill', () => this.proc.kill());
       } else {
-        const running = (kind === 'topup' ? this.topup(rng) : kind === 'upload' ? this.upload() : this.submit()).catch(() => undefined);
-        await sleep(delay);
-        await this.proc.kill();
+        let finished = false;
+        const running = (kind === 'topup' ? this.topup(rng) : kind === 'upload' ? this.upload() : this.submit()).catch(() => undefined).then(() => void (finished = true));
+        // the kill lands at the seeded delay, or as soon as the operation has answered: idle waiting after it adds nothing
+        await c.time('seeded delay', () => Promise.race([sleep(delay), running]));
+        this.killed[finished ? 'afterOp' : 'midOp']++;
+        await c.time('kill', () => this.proc.kill());
         await running;
       }
       await this.restart();
       const { l } = this;
       // clients retry with the same Idempotency-Key after a crash: each top-up takes effect exactly once
-      for (const [k, v] of this.topupKeys) {
-        const r = await l.http().post('/v1/ledger/topups').set(l.operator.auth).set('Idempotency-Key', k).send({ orgId: this.topupOrg, amountFen: v });
-        expect(r.status, `top-up ${k} after restart: ${JSON.stringify(r.body)}`).to.equal(201);
-      }
-      const bad = brokenInvariants(this.dataDir);
+      await c.time('check: top-ups retried', () =>
+        Promise.all(
+          [...this.topupKeys].map(async ([k, v]) => {
+            const r = await l.http().post('/v1/ledger/topups').set(l.operator.auth).set('Idempotency-Key', k).send({ orgId: this.topupOrg, amountFen: v });
+            expect(r.status, `top-up ${k} after restart: ${JSON.stringify(r.body)}`).to.equal(201);
+          }),
+        ),
+      );
+      const bad = await c.time('check: books', () => brokenInvariants(this.dataDir));
       expect(bad, `lane ${this.seed} after point ${point} (${kind}, killed at ${delay} ms): ${bad.join('; ')}`).to.deep.equal([]);
-      const v = await l.http().get('/v1/audit/verify').set(l.operator.auth);
+      const v = await c.time('check: audit chain', () => l.http().get('/v1/audit/verify').set(l.operator.auth));
       expect(v.body.ok, `audit chain after point ${point}: ${JSON.stringify(v.body)}`).to.equal(true);
-      const w = await l.http().get('/v1/ledger/wallet').query({ orgId: this.topupOrg }).set(l.operator.auth);
+      const w = await c.time('check: wallet', () => l.http().get('/v1/ledger/wallet').query({ orgId: this.topupOrg }).set(l.operator.auth));
       expect(w.status).to.equal(200);
       expect(w.body.availableFen, 'top-ups counted once each').to.equal([...this.topupKeys.values()].reduce((a, x) => a + x, 0));
     }
@@ -151,7 +171,7 @@ class Lane {
     while (Date.now() < until) {
       open = this.trades.filter((id) => !TERMINAL.includes((db.prepare('SELECT state FROM trades WHERE id = ?').get(id) as { state: string } | undefined)?.state ?? 'settled'));
       if (!open.length) break;
-      await sleep(250);
+      await sleep(20);
     }
     const states = db.prepare('SELECT state, COUNT(*) AS n FROM trades GROUP BY state').all();
     const jobs = db.prepare('SELECT state, COUNT(*) AS n, MAX(attempts) AS maxAttempts FROM jobs GROUP BY state').all();
@@ -163,7 +183,7 @@ class Lane {
     this.logs.push(...this.proc.logLines());
     const fives = this.logs.filter((x) => /"status":500/.test(x));
     expect(fives.slice(0, 3), 'no 500 answers across the crashes').to.deep.equal([]);
-    return { kinds: this.kinds, jobAtKill: this.jobAtKill, trades: states, jobs, books: bookCounts(this.dataDir), topUpKeys: this.topupKeys.size };
+    return { kinds: this.kinds, killed: this.killed, jobAtKill: this.jobAtKill, trades: states, jobs, books: bookCounts(this.dataDir), topUpKeys: this.topupKeys.size };
   }
 
   async close(): Promise<void> {
@@ -187,9 +207,10 @@ describe(`faults: SIGKILL of the server at ${POINTS} seeded points, restart on t
     const startedAt = Date.now();
     const share = Math.ceil(POINTS / lanes.length);
     await Promise.all(lanes.map((x, i) => x.run(i === 0 ? POINTS - share * (lanes.length - 1) : share)));
-    const summaries = await Promise.all(lanes.map((x) => x.settle()));
+    const summaries = await Promise.all(lanes.map((x) => x.clock.time('settle', () => x.settle())));
     console.log(`      ${POINTS} SIGKILL points (seeds ${lanes.map((x) => x.seed).join(', ')}, two data directories) in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
     for (const s of summaries) console.log(`      ${JSON.stringify(s)}`);
+    for (const x of lanes) console.log(`      wall time, lane ${x.seed}: ${JSON.stringify(x.clock.summary())}`);
   });
 
   it('the enclave process killed mid-job: the job fails or retries cleanly, charged at most once', async () => {

@@ -1,13 +1,12 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import request from 'supertest';
-import { sm2PrivateKeyFromPem } from '../../enclave/crypto/index.js';
-import { market, quoteAndSubmit, approve, waitForTrade, blobsOf, sealTourism, type Live } from './fixture.js';
+import { market, quoteAndSubmit, approve, waitForTrade, blobsOf, sealTourism } from './fixture.js';
+import { ServerProcess } from '../faults/process.js';
+import { brokenInvariants } from '../faults/books.js';
 
 /**
  * Crash recovery of the real `server/main.ts` process (issue 5): SIGKILL while a job runs and while an
@@ -23,52 +22,16 @@ describe('server: SIGKILL mid-job and mid-upload, then restart', function () {
   const env: NodeJS.ProcessEnv = { ...process.env, SHUYU_LOG_LEVEL: 'info', SHUYU_JOB_POLL_MS: '50' };
   delete env.SHUYU_MASTER_SECRET;
   delete env.SHUYU_MASTER_SECRET_FILE;
-  let child: ChildProcess | null = null;
-  let output = '';
+  const proc = new ServerProcess(dataDir, env);
 
-  async function start(): Promise<string> {
-    output = '';
-    const c = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--data-dir', dataDir, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child = c;
-    c.stdout!.on('data', (d) => (output += d));
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
-      c.stderr!.on('data', (d: Buffer) => {
-        output += d;
-        const m = /listening on (http:\/\/[^\s"]+)/.exec(output);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]!);
-        }
-      });
-      c.on('exit', (code) => reject(new Error(`server exited ${code}:\n${output}`)));
-    });
-  }
-
-  async function live(url: string): Promise<Live> {
-    const boot = JSON.parse(readFileSync(join(dataDir, 'bootstrap.json'), 'utf8'));
-    const http = () => request(url);
-    return {
-      srv: { url } as Live['srv'],
-      dir: root,
-      logs: [],
-      http,
-      enclaveInfo: (await http().get('/v1/enclave')).body,
-      operator: {
-        userId: boot.userId, orgId: boot.orgId, role: 'operator', token: boot.token, auth: { Authorization: `Bearer ${boot.token}` },
-        privateKey: sm2PrivateKeyFromPem(boot.privateKeyPem), publicKeyPem: boot.publicKeyPem,
-      },
-    };
-  }
-
-  after(() => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+  after(async () => {
+    await proc.kill();
     rmSync(root, { recursive: true, force: true });
   });
 
   it('completes the job exactly once, keeps the ledger balanced and shows no partial dataset', async () => {
-    let l = await live(await start());
-    expect(output).to.match(/operator credentials written to .*bootstrap\.json \(mode 0600\)/);
+    let l = await proc.live(await proc.start(), root);
+    expect(proc.output).to.match(/operator credentials written to .*bootstrap\.json \(mode 0600\)/);
     for (const f of ['bootstrap.json', 'master.secret']) {
       expect(statSync(join(dataDir, f)).mode & 0o777, f).to.equal(0o600);
     }
@@ -102,12 +65,11 @@ describe('server: SIGKILL mid-job and mid-upload, then restart', function () {
     }
     db.close();
     expect(state, 'the job should be running when the process is killed').to.equal('running');
-    child!.kill('SIGKILL');
-    await new Promise((r) => child!.once('exit', r));
+    await proc.kill();
     partial.destroy();
 
     // restart on the same data directory
-    l = await live(await start());
+    l = await proc.live(await proc.start(), root);
     const done = await waitForTrade(l, m.buyer.auth, trade.id, ['settled', 'failed'], 90_000);
     expect(done.state, JSON.stringify(done)).to.equal('settled');
     const res = await l.http().get(`/v1/trades/${trade.id}/result`).set(m.buyer.auth);
@@ -134,11 +96,9 @@ describe('server: SIGKILL mid-job and mid-upload, then restart', function () {
     // graceful stop, then the books: executed and charged once, journal balances, audit chain verifies
     const v = await l.http().get('/v1/audit/verify').set(l.operator.auth);
     expect(v.body.ok, JSON.stringify(v.body)).to.equal(true);
-    child!.kill('SIGTERM');
-    const code = await new Promise((r) => child!.once('exit', r));
-    expect(code).to.equal(0);
+    expect(await proc.stop()).to.equal(0);
+    expect(brokenInvariants(dataDir), 'integrity_check, ledger = journal, nothing charged twice, no partial dataset').to.deep.equal([]);
     const check = new Database(join(dataDir, 'shuyu.sqlite'), { readonly: true });
-    expect(check.pragma('integrity_check', { simple: true })).to.equal('ok');
     const job = check.prepare('SELECT state, attempts FROM jobs WHERE trade_id = ?').get(trade.id) as { state: string; attempts: number };
     expect(job.state).to.equal('done');
     expect(job.attempts).to.be.at.least(2);
@@ -146,12 +106,8 @@ describe('server: SIGKILL mid-job and mid-upload, then restart', function () {
     expect(captures.n).to.equal(1);
     const transitions = check.prepare("SELECT COUNT(*) AS n FROM trade_transitions WHERE trade_id = ? AND to_state = 'executing'").get(trade.id) as { n: number };
     expect(transitions.n).to.equal(1);
-    const accounts = check.prepare('SELECT id, balance FROM ledger_accounts').all() as { id: string; balance: number }[];
-    expect(accounts.reduce((a, x) => a + x.balance, 0)).to.equal(0);
-    const journal = new Map((check.prepare('SELECT account_id AS id, SUM(amount) AS s FROM ledger_entries GROUP BY account_id').all() as { id: string; s: number }[]).map((r) => [r.id, r.s]));
-    for (const a of accounts) expect(journal.get(a.id) ?? 0, a.id).to.equal(a.balance);
     check.close();
-    const lines = output.split('\n').filter((s) => s.startsWith('{'));
+    const lines = proc.logLines();
     expect(lines.filter((s) => /"status":5\d\d/.test(s))).to.deep.equal([]);
   });
 });
