@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
-import { sm2PrivateKeyFromPem } from '../../enclave/crypto/index.js';
 import type { Live } from '../server/fixture.js';
+import { operatorFromBootstrap } from '../server/harness.js';
 
 /**
  * The real `server/main.ts` as a child process on one data directory: start (resolves with its URL once it
@@ -72,7 +72,6 @@ export class ServerProcess {
 
   /** `enclaveInfo`: the enclave's public info from an earlier start on this directory (the keystore persists), else fetched. */
   async live(url: string, root: string, enclaveInfo?: Live['enclaveInfo']): Promise<Live> {
-    const boot = JSON.parse(readFileSync(join(this.dataDir, 'bootstrap.json'), 'utf8'));
     const http = () => request(url);
     return {
       srv: { url } as Live['srv'],
@@ -80,15 +79,7 @@ export class ServerProcess {
       logs: [],
       http,
       enclaveInfo: enclaveInfo ?? (await http().get('/v1/enclave')).body,
-      operator: {
-        userId: boot.userId,
-        orgId: boot.orgId,
-        role: 'operator',
-        token: boot.token,
-        auth: { Authorization: `Bearer ${boot.token}` },
-        privateKey: sm2PrivateKeyFromPem(boot.privateKeyPem),
-        publicKeyPem: boot.publicKeyPem,
-      },
+      operator: operatorFromBootstrap(join(this.dataDir, 'bootstrap.json')),
     };
   }
 }

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { startServer, type RunningServer } from '../../server/start.js';
 import { sealDataset } from '../../client-sdk/dataset/seal.js';
-import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyFromPem, sm2Fingerprint } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem, sm2Fingerprint } from '../../enclave/crypto/index.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
-import type { Actor } from './harness.js';
+import { operatorFromBootstrap, type Actor } from './harness.js';
 
 /**
  * ONE real server for the integration files of test/server (real HTTP on a free port, temp data dir,
@@ -42,7 +42,6 @@ export function liveServer(): Promise<Live> {
       enclaveEnv: { SHUYU_ENCLAVE_TEST_MODE: '1' },
       logDestination: { write: (s: string) => void logs.push(s) },
     });
-    const boot = JSON.parse(readFileSync(join(dir, 'data', 'bootstrap.json'), 'utf8'));
     const http = () => request(srv.url);
     const info = (await http().get('/v1/enclave')).body;
     return {
@@ -51,15 +50,7 @@ export function liveServer(): Promise<Live> {
       logs,
       http,
       enclaveInfo: info,
-      operator: {
-        userId: boot.userId,
-        orgId: boot.orgId,
-        role: 'operator',
-        token: boot.token,
-        auth: { Authorization: `Bearer ${boot.token}` },
-        privateKey: sm2PrivateKeyFromPem(boot.privateKeyPem),
-        publicKeyPem: boot.publicKeyPem,
-      },
+      operator: operatorFromBootstrap(join(dir, 'data', 'bootstrap.json')),
     };
   })());
 }

@@ -39,6 +39,20 @@ export interface Actor {
   keys?: { privateKey: Uint8Array; publicKey: Uint8Array; publicKeyPem: string; fingerprint: string };
 }
 
+/** The operator as bootstrap.json (written by the server's first start) describes it. */
+export function operatorFromBootstrap(file: string): Actor & { privateKey: Uint8Array; publicKeyPem: string } {
+  const boot = JSON.parse(readFileSync(file, 'utf8'));
+  return {
+    userId: boot.userId,
+    orgId: boot.orgId,
+    role: 'operator',
+    token: boot.token,
+    auth: { Authorization: `Bearer ${boot.token}` },
+    privateKey: sm2PrivateKeyFromPem(boot.privateKeyPem),
+    publicKeyPem: boot.publicKeyPem,
+  };
+}
+
 export interface Harness {
   dir: string;
   config: ServerConfig;
@@ -57,15 +71,7 @@ export function makeHarness(opts: { enclave?: EnclavePort | null; clock?: Clock;
   const blobs = new BlobStore(layout.blobDir);
   const shuyu = createApp({ config, db, blobs, log: createLogger('silent'), enclave: opts.enclave ?? null, metrics: new RecordingMetrics(), ...(opts.clock ? { clock: opts.clock } : {}) });
   bootstrapOperator(db, shuyu.services.identity, layout.bootstrapFile, () => 'http://test');
-  const boot = JSON.parse(readFileSync(layout.bootstrapFile, 'utf8'));
-  const operator = {
-    userId: boot.userId,
-    orgId: boot.orgId,
-    role: 'operator',
-    token: boot.token,
-    auth: { Authorization: `Bearer ${boot.token}` },
-    privateKey: sm2PrivateKeyFromPem(boot.privateKeyPem),
-  };
+  const operator = operatorFromBootstrap(layout.bootstrapFile);
   return {
     dir,
     config,

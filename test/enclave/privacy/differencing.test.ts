@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { runSqlComputation, type SqlRunRequest } from '../../../enclave/sql/run.js';
 import { DifferencingGuard } from '../../../enclave/privacy/differencing.js';
 import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
-import { isDomainError } from '../../../contracts/errors.js';
-import { makeRows, newKeys, referenceDb, schema, sealRows } from '../sql/fixture.js';
+import { makeRows, newKeys, referenceDb, refusedType, schema, sealRows } from '../sql/fixture.js';
 
 /** 400 rows; exactly one person lives in 'west' (row 8, person P000007 / name-8). */
 const rows = makeRows(400).map((r, i) => {
@@ -17,15 +16,6 @@ const rows = makeRows(400).map((r, i) => {
   return copy;
 });
 
-async function refusedType(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (isDomainError(e)) return e.type;
-    throw e;
-  }
-  return 'released';
-}
 
 describe('differencing attack, end to end through the SQL sandbox', function () {
   this.timeout(90_000);

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { AggregateComputation } from '../../../contracts/computation.js';
-import { isDomainError } from '../../../contracts/errors.js';
 import type { BundleManifest } from '../../../enclave/format/manifest.js';
 import { planAggregate } from '../../../enclave/he/layout.js';
 import { DifferencingGuard, differencingScope } from '../../../enclave/privacy/differencing.js';
@@ -12,7 +11,7 @@ import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
 import { heDifferencingCheck, RowMapStore, type RowMap } from '../../../enclave/privacy/row-map.js';
 import { mapRowsInSandbox } from '../../../enclave/sql/sandbox.js';
 import { runSqlComputation } from '../../../enclave/sql/run.js';
-import { COLUMNS, makeRows, newKeys, schema, sealRows } from '../sql/fixture.js';
+import { COLUMNS, makeRows, newKeys, refusedType, schema, sealRows } from '../sql/fixture.js';
 
 /**
  * Issue 7, the HE differencing gap: exact HE releases are checked on the SAME row history as exact SQL
@@ -52,15 +51,6 @@ const manifest = {
   },
 } as unknown as BundleManifest;
 
-async function outcome(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    if (isDomainError(e)) return e.type;
-    throw e;
-  }
-  return 'released';
-}
 
 describe('differencing guard: exact HE releases on the joint HE + SQL history', function () {
   this.timeout(60_000);
@@ -112,9 +102,9 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
   });
 
   it('HE total, then HE total filtered to leave out a one-person partition: refused', async () => {
-    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
+    expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
     const rest = { kind: 'aggregate', metrics: [sumNights], filters: [{ column: 'region', in: ['north', 'south', 'east'] }] };
-    expect(await outcome(() => heRelease(rest))).to.equal('privacy-differencing-refused');
+    expect(await refusedType(() => heRelease(rest))).to.equal('privacy-differencing-refused');
   });
 
   it('grouped HE release with a suppressed one-person group, then the matching HE total: refused', async () => {
@@ -122,42 +112,42 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     const grouped = heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['region'], filters: filter });
     expect(grouped.suppressed).to.deep.equal([['west']]);
     expect(grouped.released).to.deep.equal([['north']]);
-    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights], filters: filter }))).to.equal('privacy-differencing-refused');
+    expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights], filters: filter }))).to.equal('privacy-differencing-refused');
     // grouped over the whole table: its withheld rows (west) are one person, so the grouped release itself is refused
-    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['region'] }))).to.equal('privacy-differencing-refused');
+    expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['region'] }))).to.equal('privacy-differencing-refused');
   });
 
   it('mixing paths: HE total then SQL without the west person, and SQL then HE, are refused', async () => {
-    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
-    expect(await outcome(sql("SELECT SUM(nights) AS s FROM dataset WHERE region IN ('north', 'south', 'east')"))).to.equal('privacy-differencing-refused');
-    expect(await outcome(sql("SELECT SUM(nights) AS s FROM dataset WHERE region <> 'west'"))).to.equal('privacy-differencing-refused');
+    expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
+    expect(await refusedType(sql("SELECT SUM(nights) AS s FROM dataset WHERE region IN ('north', 'south', 'east')"))).to.equal('privacy-differencing-refused');
+    expect(await refusedType(sql("SELECT SUM(nights) AS s FROM dataset WHERE region <> 'west'"))).to.equal('privacy-differencing-refused');
     // the other order, on a fresh history (another buyer)
     const other = (q: string) =>
       runSqlComputation({ query: q, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: K }, differencing: { guard, buyerOrgId: 'org-other', datasetId: scope, rowCount: rows.length } });
-    expect(await outcome(other('SELECT COUNT(*) AS n, SUM(nights) AS s FROM dataset'))).to.equal('released');
+    expect(await refusedType(other('SELECT COUNT(*) AS n, SUM(nights) AS s FROM dataset'))).to.equal('released');
     const heOther = () => {
       const c = AggregateComputation.parse({ kind: 'aggregate', metrics: [sumNights], filters: [{ column: 'region', in: ['north', 'south', 'east'] }] });
       const plan = planAggregate(manifest, c);
       const groupRows = plan.groups.map((g) => expectedPartition.filter((p) => g.partitions.includes(p)).length);
       heDifferencingCheck({ guard, buyerOrgId: 'org-other', datasetId: scope, rowCount: rows.length, k: K, plan, map, partitionCount: partitions.length, groupRows })(new Set([0]));
     };
-    expect(await outcome(heOther)).to.equal('privacy-differencing-refused');
+    expect(await refusedType(heOther)).to.equal('privacy-differencing-refused');
   });
 
   it('big partitions pass on both paths, repeatedly and mixed', async () => {
     const byChannel = heRelease({ kind: 'aggregate', metrics: [{ op: 'count' }, sumNights], groupBy: ['channel'] });
     expect(byChannel.released).to.have.length(2);
-    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
-    expect(await outcome(() => heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['channel'] }))).to.equal('released');
-    expect(await outcome(sql('SELECT channel, COUNT(*) AS n, SUM(nights) AS s FROM dataset GROUP BY channel'))).to.equal('released');
-    expect(await outcome(sql('SELECT COUNT(*) AS n FROM dataset'))).to.equal('released');
+    expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
+    expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['channel'] }))).to.equal('released');
+    expect(await refusedType(sql('SELECT channel, COUNT(*) AS n, SUM(nights) AS s FROM dataset GROUP BY channel'))).to.equal('released');
+    expect(await refusedType(sql('SELECT COUNT(*) AS n FROM dataset'))).to.equal('released');
   });
 
   it('a row map that does not describe the ciphertexts is refused (group sizes checked)', async () => {
     const c = AggregateComputation.parse({ kind: 'aggregate', metrics: [sumNights] });
     const plan = planAggregate(manifest, c);
     const bad = () => heDifferencingCheck({ guard, buyerOrgId: buyer, datasetId: scope, rowCount: rows.length, k: K, plan, map, partitionCount: partitions.length, groupRows: [rows.length - 1] });
-    expect(await outcome(bad)).to.equal('privacy-row-map-mismatch');
+    expect(await refusedType(bad)).to.equal('privacy-row-map-mismatch');
   });
 
   it('the map is cached per dataset commitment in the privacy database; a tampered chunk is refused', async () => {
@@ -167,10 +157,10 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     const again = store.get('c1', rows.length)!;
     expect([...again.partition]).to.deep.equal([...map.partition]);
     expect([...again.subjects!]).to.deep.equal([...map.subjects!]);
-    expect(await outcome(() => store.get('c1', rows.length + 1))).to.equal('privacy-differencing-state');
+    expect(await refusedType(() => store.get('c1', rows.length + 1))).to.equal('privacy-differencing-state');
     const box = new Uint8Array(chunks[1]!.sealed.box);
     box[40] = box[40]! ^ 1;
     const tampered = chunks.map((c, i) => (i === 1 ? { ...c, sealed: { ...c.sealed, box } } : c));
-    expect(await outcome(mapRowsInSandbox({ schema, layout: manifest.layout, chunks: tampered, unwrapPrivateKey: keys.privateKey }))).to.equal('row-chunk-invalid');
+    expect(await refusedType(mapRowsInSandbox({ schema, layout: manifest.layout, chunks: tampered, unwrapPrivateKey: keys.privateKey }))).to.equal('row-chunk-invalid');
   });
 });

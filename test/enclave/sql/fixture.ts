@@ -1,3 +1,4 @@
+import { isDomainError } from '../../../contracts/errors.js';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../../../contracts/dataset/schema.js';
 import { sm2KeyPair } from '../../../enclave/crypto/index.js';
@@ -67,4 +68,15 @@ export function referenceDb(rows: (string | number | null)[][]): Database.Databa
   const ins = db.prepare('INSERT INTO dataset VALUES (?, ?, ?, ?, ?, ?, ?)');
   db.transaction(() => rows.forEach((r, i) => ins.run(i + 1, ...r)))();
   return db;
+}
+
+/** 'released', or the type of the DomainError that refused the release. */
+export async function refusedType(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    if (isDomainError(e)) return e.type;
+    throw e;
+  }
+  return 'released';
 }
