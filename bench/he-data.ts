@@ -3,12 +3,12 @@
  * a 1,000,000-row CSV with 5 measures and a 20-value dimension, an enclave keystore, the sealed bundle
  * (timed: that is the sealing figure), and the same rows in a SQLite file for the plaintext baselines.
  */
-import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once } from 'node:events';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../contracts/dataset/schema.js';
+import { writeGeneratedCsv } from './lib.js';
 import { sm2KeyPair, sm2PublicKeyToPem } from '../enclave/crypto/index.js';
 import { sealDataset, type SealResult } from '../client-sdk/dataset/seal.js';
 import { HeEvaluator } from '../enclave/he/evaluate.js';
@@ -59,22 +59,9 @@ export async function doneWithBenchData(file: string): Promise<void> {
   if (users.size === 0 && memo) await (await memo).cleanup();
 }
 
-async function writeCsv(path: string): Promise<void> {
-  const out = createWriteStream(path);
-  let seed = 12345;
-  const r = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
-  out.write('id,dim,m1,m2,m3,m4,m5\n');
-  let buf = '';
-  for (let i = 0; i < BENCH_ROWS; i++) {
-    buf += `ID${i},${DIM_VALUES[Math.floor(r() * 20)]},${Math.floor(r() * 1001) - 500},${(Math.floor(r() * 1001) - 500) / 10},${Math.floor(r() * 701)},${(Math.floor(r() * 501) / 100).toFixed(2)},${Math.floor(r() * 201) - 100}\n`;
-    if (buf.length > 1 << 20) {
-      if (!out.write(buf)) await once(out, 'drain');
-      buf = '';
-    }
-  }
-  out.end(buf);
-  await once(out, 'finish');
-}
+const writeCsv = (path: string): Promise<void> =>
+  writeGeneratedCsv(path, 'id,dim,m1,m2,m3,m4,m5', BENCH_ROWS, 12345, (i, r) =>
+    `ID${i},${DIM_VALUES[Math.floor(r() * 20)]},${Math.floor(r() * 1001) - 500},${(Math.floor(r() * 1001) - 500) / 10},${Math.floor(r() * 701)},${(Math.floor(r() * 501) / 100).toFixed(2)},${Math.floor(r() * 201) - 100}`);
 
 async function build(): Promise<BenchData> {
   const dir = mkdtempSync(join(tmpdir(), 'shuyu-bench-he-'));

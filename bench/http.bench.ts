@@ -9,12 +9,12 @@
  * BENCH_HTTP_JOBS=0 measures idle only; BENCH_HTTP_NODE_ARGS adds node flags to the server process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { emit, note } from './lib.js';
+import { emit, note, writeGeneratedCsv } from './lib.js';
 import { DatasetSchema } from '../contracts/dataset/schema.js';
 import { sealDataset } from '../client-sdk/dataset/seal.js';
 import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyFromPem, sm2Fingerprint } from '../enclave/crypto/index.js';
@@ -35,22 +35,9 @@ const schema = DatasetSchema.parse({
   ],
 });
 
-async function writeCsv(path: string): Promise<void> {
-  const out = createWriteStream(path);
-  let seed = 777;
-  const r = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
-  out.write('trip_id,route,fare,minutes\n');
-  let buf = '';
-  for (let i = 0; i < ROWS; i++) {
-    buf += `T${i},${DIMS[Math.floor(r() * DIMS.length)]},${(Math.floor(r() * 10_000) / 100).toFixed(2)},${Math.floor(r() * 301)}\n`;
-    if (buf.length > 1 << 20) {
-      if (!out.write(buf)) await once(out, 'drain');
-      buf = '';
-    }
-  }
-  out.end(buf);
-  await once(out, 'finish');
-}
+const writeCsv = (path: string): Promise<void> =>
+  writeGeneratedCsv(path, 'trip_id,route,fare,minutes', ROWS, 777, (i, r) =>
+    `T${i},${DIMS[Math.floor(r() * DIMS.length)]},${(Math.floor(r() * 10_000) / 100).toFixed(2)},${Math.floor(r() * 301)}`);
 
 function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const nodeArgs = (process.env.BENCH_HTTP_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);

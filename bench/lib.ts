@@ -5,6 +5,8 @@
  * `ratio` = value / baseline unless the bench file documents otherwise. Human notes go to stderr.
  */
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 
 export interface Figure {
   name: string;
@@ -56,4 +58,25 @@ export function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
   });
+}
+
+/**
+ * A generated CSV for the benches: `header`, then `rows` lines from `line(i, r)`, where r() is a seeded LCG
+ * in [0, 1) (the same table every run), written in ~1 MiB pieces with backpressure.
+ */
+export async function writeGeneratedCsv(path: string, header: string, rows: number, seed: number, line: (i: number, r: () => number) => string): Promise<void> {
+  const out = createWriteStream(path);
+  let state = seed;
+  const r = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296;
+  out.write(header + '\n');
+  let buf = '';
+  for (let i = 0; i < rows; i++) {
+    buf += line(i, r) + '\n';
+    if (buf.length > 1 << 20) {
+      if (!out.write(buf)) await once(out, 'drain');
+      buf = '';
+    }
+  }
+  out.end(buf);
+  await once(out, 'finish');
 }
