@@ -59,7 +59,10 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
     const info = await enclave.publicInfo();
     return { paramsId: info.he.paramsId, hePublicKeyFingerprint: info.he.publicKeyFingerprint, unwrapKeyFingerprint: info.unwrap.fingerprint };
-  });
+  }, withEnclave ? async (manifest, rowChunks) => {
+    if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
+    return (await enclave.client()).admitRows(manifest, rowChunks);
+  } : undefined);
   const signer = enclaveSigner(() => enclave);
   const shuyu = createApp({
     config,

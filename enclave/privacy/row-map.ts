@@ -58,10 +58,7 @@ export class RowMapStore {
  * per group, which the caller checks against the decrypted `_count` (the map must describe these ciphertexts).
  */
 export function heMembership(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, partitionCount: number): { membership: Membership; rowsPerGroup: number[] } {
-  const groupOfPartition = new Int32Array(partitionCount).fill(-1);
-  plan.groups.forEach((g, gi) => {
-    for (const p of g.partitions) groupOfPartition[p] = gi;
-  });
+  const groupOfPartition = groupsOfPartitions(plan, partitionCount);
   const rowsPerGroup = plan.groups.map(() => 0);
   const row = new Int32Array(map.partition.length);
   const group = new Int32Array(map.partition.length);
@@ -75,6 +72,42 @@ export function heMembership(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, p
     rowsPerGroup[g]!++;
   }
   return { membership: { row: row.subarray(0, n), group: group.subarray(0, n), mask: new Int32Array(n).fill(1) }, rowsPerGroup };
+}
+
+/** planned group index of each layout partition, −1 for partitions no group covers (filtered out) */
+function groupsOfPartitions(plan: Pick<AggregatePlan, 'groups'>, partitionCount: number): Int32Array {
+  const groupOfPartition = new Int32Array(partitionCount).fill(-1);
+  plan.groups.forEach((g, gi) => {
+    for (const p of g.partitions) groupOfPartition[p] = gi;
+  });
+  return groupOfPartition;
+}
+
+/**
+ * Rows and, when the map has subjects, distinct subjects of each planned group of an HE release — the
+ * minimum group size counts people where the schema has an identifier (issue 7 §3), and one person's
+ * many rows must not make a group look large. Distinct (group, subject) pairs are counted after a sort.
+ */
+export function heGroupSizes(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, partitionCount: number): { rows: number[]; subjects?: number[] } {
+  const groupOfPartition = groupsOfPartitions(plan, partitionCount);
+  const rows = plan.groups.map(() => 0);
+  const subjects = map.subjects;
+  let width = 1;
+  if (subjects) for (let i = 0; i < subjects.length; i++) width = Math.max(width, subjects[i]! + 1);
+  const pairs = subjects ? new Float64Array(map.partition.length) : undefined; // g·width + s < 2^53
+  let n = 0;
+  for (let i = 0; i < map.partition.length; i++) {
+    const p = map.partition[i]!;
+    const g = p >= 0 && p < partitionCount ? groupOfPartition[p]! : -1;
+    if (g < 0) continue;
+    rows[g]!++;
+    if (pairs) pairs[n++] = g * width + subjects![i]!;
+  }
+  if (!pairs) return { rows };
+  const sorted = pairs.subarray(0, n).sort();
+  const people = plan.groups.map(() => 0);
+  for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) people[Math.floor(sorted[i]! / width)]!++;
+  return { rows, subjects: people };
 }
 
 export interface HeDifferencingInput {

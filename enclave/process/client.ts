@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { DomainError } from '../../contracts/errors.js';
 import { newId } from '../../contracts/ids.js';
+import type { BundleManifest } from '../format/manifest.js';
 import {
+  AdmitRowsResponse,
   type AggregateReleaseRequest,
   AggregateReleaseResponse,
   EnclavePublicInfo,
@@ -163,6 +165,14 @@ export class EnclaveClient {
     }
   }
 
+  /**
+   * Before a dataset is published: the enclave authenticates every sealed row chunk and derives the row map
+   * its privacy gate uses (handlers/admit-rows.ts). Answers the row count it found.
+   */
+  async admitRows(manifest: BundleManifest, rowChunks: string[]): Promise<number> {
+    return (await this.call('admitRows', { manifest, rowChunks }, AdmitRowsResponse)).rows;
+  }
+
   signStatement(statement: PlatformStatement): Promise<z.output<typeof SignStatementResponse>> {
     return this.call('signStatement', { statement }, SignStatementResponse);
   }
@@ -179,3 +189,9 @@ export class EnclaveClient {
 }
 
 export type { AggregateReleaseRequest, AggregateReleaseResponse };
+
+/** A bundle's sealed row-chunk blobs in the manifest's row-chunk order, base64, as the enclave's messages take them. */
+export function rowChunkBlobs(manifest: BundleManifest, getBlob: (sm3: string) => Promise<Uint8Array>): Promise<string[]> {
+  const refs = manifest.chunks.flatMap((c) => (c.kind === 'rows' ? [c] : [])).sort((a, b) => a.index - b.index);
+  return Promise.all(refs.map(async (c) => Buffer.from(await getBlob(c.sm3)).toString('base64')));
+}

@@ -125,6 +125,13 @@ export const BudgetTerms = z
 /** Sealed row-chunk blobs (encodeSealedRowChunk), base64, in the manifest's row-chunk order. */
 export const RowChunkBlobs = z.array(z.string().min(1)).max(100_000);
 
+// ─── admitRows ──────────────────────────────────────────────────────────────────────────────────────
+
+/** An uploaded bundle's manifest and every sealed row chunk, sent before the dataset is published. */
+export const AdmitRowsRequest = z.object({ manifest: BundleManifest, rowChunks: RowChunkBlobs }).strict();
+/** Only the row count the enclave found: partitions and subjects stay in the enclave. */
+export const AdmitRowsResponse = z.object({ rows: z.number().int().min(0) }).strict();
+
 // ─── releaseAggregate ─────────────────────────────────────────────────────────────────────────────────
 
 export const AggregateReleaseRequest = z
@@ -191,4 +198,4 @@ export const SignStatementResponse = z
   .strict();
 
 /** Message type names handled by the enclave (D adds 'sql' and 'verify'). */
-export type EnclaveMessageType = 'ping' | 'publicInfo' | 'releaseAggregate' | 'signStatement' | 'sql' | 'verify' | (string & {});
+export type EnclaveMessageType = 'admitRows' | 'ping' | 'publicInfo' | 'releaseAggregate' | 'signStatement' | 'sql' | 'verify' | (string & {});

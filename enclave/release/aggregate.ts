@@ -2,16 +2,16 @@ import { AggregateComputation, type AggregateComputation as AggregateComputation
 import { scaleOf } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { computationHash, verifyApproval } from '../../contracts/review/approval.js';
-import { fromB64, sm2Fingerprint, sm3Hex } from '../crypto/index.js';
+import { fromB64, sm3Hex } from '../crypto/index.js';
 import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
 import { checkOverflow, measureSums, planAggregate } from '../he/layout.js';
 import type { HeDecryptor } from '../he/seal.js';
 import { applyOutputGate, type GroupResult, type OutputSpec } from '../privacy/gate.js';
 import { DifferencingGuard, differencingScope } from '../privacy/differencing.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
-import { heDifferencingCheck, RowMapStore, type RowMap } from '../privacy/row-map.js';
-import { mapRowsInSandbox, type SandboxLimits } from '../sql/sandbox.js';
-import { rowChunksOf } from '../sql/release.js';
+import { heDifferencingCheck, heGroupSizes, RowMapStore, type RowMap } from '../privacy/row-map.js';
+import type { SandboxLimits } from '../sql/sandbox.js';
+import { deriveRowMap, rowMapOf } from './row-map.js';
 import { signReceipt } from '../receipt.js';
 import type { Keystore } from '../keystore/keystore.js';
 import type { AggregateReleaseRequest, AggregateReleaseResponse, AggregateResult } from '../process/protocol.js';
@@ -26,7 +26,8 @@ import { buildReceiptPayload } from './payload.js';
  *     groups and columns the layout plans (no extra ciphertext gets decrypted);
  *  3. decrypt ONE value per group per column (the decryptor refuses per-slot vectors);
  *  4. compute the metrics exactly (BigInt fixed point), apply D's output gate (k-suppression on the
- *     enclave's own row counts; DP when the offer asks; for an exact release, the differencing guard on the
+ *     enclave's own counts — distinct identifiers from the row map where the schema has one, else the
+ *     decrypted row counts; DP when the offer asks; for an exact release, the differencing guard on the
  *     buyer's joint HE + SQL history, with the rows of each group taken from the row → partition map),
  *     and sign the receipt.
  */
@@ -90,12 +91,24 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     if (want.length !== got.length || want.some((c, j) => c !== got[j])) throw refuse('release-refused', `group ${i} does not carry exactly the columns ${want.join(', ') || '(none)'}`);
   });
 
-  // exact releases go through the differencing guard, which needs the rows of every planned group
+  if (req.policy.dp && req.policy.mode !== 'exact-for-tests' && !(req.budget && ctx.ledger)) {
+    // DP without a budget would let a buyer average noise away; refuse rather than release.
+    throw refuse('release-refused', 'a DP release needs the offer’s ε budget terms');
+  }
+
+  // The row → partition map (stored when the upload was admitted): exact releases go through the
+  // differencing guard, which needs the rows of every planned group, and where the schema has an
+  // identifier the minimum group size counts the people in each group, not its rows.
   const guardOn = !req.policy.dp && req.policy.mode !== 'exact-for-tests';
+  const countsPeople = manifest.schema.columns.some((c) => c.role === 'identifier');
   let rowMap: RowMap | undefined;
-  if (guardOn) {
-    if (!ctx.ledger) throw refuse('release-refused', "an exact release needs the enclave's privacy database (differencing guard)");
-    rowMap = await rowMapOf(manifest, req.rowChunks, ctx.ledger, ks, ctx.sandboxLimits);
+  const mapDeps = ctx.ledger ? { ledger: ctx.ledger, keystore: ks, ...(ctx.sandboxLimits ? { limits: ctx.sandboxLimits } : {}) } : undefined;
+  if (guardOn || (countsPeople && req.policy.mode !== 'exact-for-tests')) {
+    if (!mapDeps) throw refuse('release-refused', "this release needs the enclave's privacy database (row map for the differencing guard and k on people)");
+    rowMap = await rowMapOf(manifest, req.rowChunks, mapDeps);
+  } else if (countsPeople && mapDeps) {
+    // a test enclave's 'exact-for-tests' release: people are counted when the map is at hand
+    rowMap = new RowMapStore(mapDeps.ledger.database).get(commitment, manifest.rowCount) ?? (req.rowChunks ? await deriveRowMap(manifest, req.rowChunks, mapDeps) : undefined);
   }
 
   // 3. decrypt one value per group per column
@@ -144,13 +157,17 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     const key = plan.groups[gi]!.key.map((code, j) => dims[j]!.values![code]!);
     return { key, rows: Number(n), values };
   });
-  if (req.policy.dp && req.policy.mode !== 'exact-for-tests' && !(req.budget && ctx.ledger)) {
-    // DP without a budget would let a buyer average noise away; refuse rather than release.
-    throw refuse('release-refused', 'a DP release needs the offer’s ε budget terms');
+  if (rowMap) {
+    // the map must describe exactly these ciphertexts: same rows in every group as the decrypted _count
+    const sizes = heGroupSizes(plan, rowMap, manifest.layout.partitions.length);
+    groups.forEach((g, i) => {
+      if (sizes.rows[i] !== g.rows) throw refuse('privacy-row-map-mismatch', `group ${i}: the sealed rows and the HE ciphertexts disagree on its size`);
+      if (sizes.subjects) g.subjects = sizes.subjects[i]!;
+    });
   }
   const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
   let beforeRelease: ((released: GroupResult[]) => void) | undefined;
-  if (rowMap) {
+  if (rowMap && guardOn) {
     const record = heDifferencingCheck({
       guard: new DifferencingGuard(ctx.ledger!.database),
       buyerOrgId: req.trade.buyerOrgId,
@@ -185,32 +202,6 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
   const payload = buildReceiptPayload({ trade: req.trade, datasetCommitment: commitment, computation, result, privacy: { ...gate.privacy } });
   const receipt = signReceipt(payload, ks.signing);
   return { receipt, result, privacy: { ...gate.privacy } };
-}
-
-/**
- * The dataset version's row → partition map: from the enclave's privacy database, or derived once from the
- * sealed row chunks in a sandbox worker (checked against the manifest like the SQL path's) and stored.
- */
-async function rowMapOf(manifest: BundleManifest, rowChunks: string[] | undefined, ledger: PrivacyBudgetLedger, ks: Keystore, limits?: Partial<SandboxLimits>): Promise<RowMap> {
-  const store = new RowMapStore(ledger.database);
-  const cached = store.get(manifest.commitment, manifest.rowCount);
-  if (cached) return cached;
-  if (!rowChunks) {
-    throw refuse('privacy-row-map-missing', "an exact release needs the dataset's sealed row chunks once per dataset version (differencing guard); resend with rowChunks", {
-      datasetCommitment: manifest.commitment,
-    });
-  }
-  if (manifest.rows.unwrapKeyFingerprint !== sm2Fingerprint(ks.unwrap.publicKey)) throw refuse('release-refused', "the bundle's rows were not sealed to this enclave's unwrap key");
-  const map = await mapRowsInSandbox({
-    schema: manifest.schema,
-    layout: manifest.layout,
-    chunks: rowChunksOf(manifest, rowChunks),
-    unwrapPrivateKey: ks.unwrap.privateKey,
-    ...(limits ? { limits } : {}),
-  });
-  if (map.partition.length !== manifest.rowCount) throw refuse('privacy-row-map-mismatch', `the sealed rows hold ${map.partition.length} rows, the manifest ${manifest.rowCount}`);
-  store.put(manifest.commitment, map);
-  return map;
 }
 
 function metricValue(m: { op: string; measure?: string }, n: bigint, t: Record<string, bigint>, manifest: BundleManifest): number | null {

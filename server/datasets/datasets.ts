@@ -176,6 +176,11 @@ export class DatasetService {
     try {
       await this.bundle.verifyBundle(upload.manifest, (h) => this.blobs.get(h));
     } catch (e) {
+      if (e instanceof DomainError && (e.type === 'enclave-unavailable' || e.type === 'enclave-timeout')) {
+        // Not the bundle's fault: keep it (every blob stays) so completing again after the enclave is back works.
+        stmt(this.db, "UPDATE uploads SET state = 'open' WHERE id = ? AND state = 'completing'").run(upload.id);
+        throw e;
+      }
       const why = e instanceof Error ? e.message : String(e);
       this.abort(upload.id, 'failed verification');
       throw new DomainError('bundle-invalid', `the bundle failed verification and was discarded: ${why}`);

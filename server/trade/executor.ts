@@ -4,6 +4,7 @@ import type { Trade } from '../../contracts/trade/trade.js';
 import type { AggregateComputation } from '../../contracts/computation.js';
 import { HeEvaluator } from '../../enclave/he/evaluate.js';
 import { BundleManifest } from '../../enclave/format/manifest.js';
+import { rowChunkBlobs } from '../../enclave/process/client.js';
 import { SqlReleaseResponse } from '../../enclave/sql/release.js';
 import { VerifyReleaseResponse } from '../../enclave/verify/release.js';
 import type { DatasetService } from '../datasets/datasets.js';
@@ -100,10 +101,7 @@ export class TradeExecutor {
       throw e;
     };
     // Row chunks go to the enclave sealed (it unwraps them itself), in the manifest's order.
-    const loadRowChunks = (): Promise<string[]> => {
-      const refs = manifest.chunks.filter((c) => c.kind === 'rows').sort((a, b) => (a.kind === 'rows' && b.kind === 'rows' ? a.index - b.index : 0));
-      return Promise.all(refs.map(async (c) => Buffer.from(await this.d.blobs.get(c.sm3)).toString('base64')));
-    };
+    const loadRowChunks = (): Promise<string[]> => rowChunkBlobs(manifest, (h) => this.d.blobs.get(h));
     if (trade.computation.kind === 'sql' || trade.computation.kind === 'verify') {
       const rowChunks = await loadRowChunks();
       try {

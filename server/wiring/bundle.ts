@@ -1,6 +1,7 @@
 import { DomainError } from '../../contracts/errors.js';
 import { BundleManifest, manifestCommitment } from '../../enclave/format/manifest.js';
 import { verifyBundle, type VerifyBundleOptions } from '../../enclave/format/verify.js';
+import { rowChunkBlobs } from '../../enclave/process/client.js';
 import type { BundlePort, ManifestFacts } from '../datasets/bundle-port.js';
 import { issuesToErrors } from '../http/validation.js';
 
@@ -24,16 +25,25 @@ export function parseManifest(manifest: unknown): ManifestFacts {
   };
 }
 
+/** Hands a verified bundle's sealed rows to the enclave (EnclaveClient.admitRows); answers the rows it found. */
+export type AdmitRows = (manifest: BundleManifest, rowChunks: string[]) => Promise<number>;
+
 /**
  * `expected` gives the enclave's current keys when it is running, so a bundle sealed to another
- * domain's keys is refused before it becomes visible.
+ * domain's keys is refused before it becomes visible. `admitRows`, when there is an enclave, has it open
+ * every sealed row chunk: only the enclave can authenticate them (the server holds no key), and a chunk
+ * tampered under a valid commitment would otherwise be published and fail only at its first job.
  */
-export function createBundlePort(expected: () => Promise<VerifyBundleOptions['expected'] | undefined> = async () => undefined): BundlePort {
+export function createBundlePort(expected: () => Promise<VerifyBundleOptions['expected'] | undefined> = async () => undefined, admitRows?: AdmitRows): BundlePort {
   return {
     parseManifest,
     async verifyBundle(manifest, getBlob) {
       const exp = await expected();
       await verifyBundle(manifest, getBlob, exp ? { expected: exp } : {});
+      if (!admitRows) return;
+      const m = BundleManifest.parse(manifest);
+      const rows = await admitRows(m, await rowChunkBlobs(m, getBlob));
+      if (rows !== m.rowCount) throw new DomainError('bundle-invalid', `the sealed rows hold ${rows} rows, the manifest ${m.rowCount}`);
     },
   };
 }

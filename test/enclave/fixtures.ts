@@ -1,10 +1,16 @@
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { AggregateComputation } from '../../contracts/computation.js';
 import { certifyReviewer, computationHash, signApproval } from '../../contracts/review/approval.js';
 import { newId } from '../../contracts/ids.js';
 import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
+import { bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
+import type { HeEvaluator } from '../../enclave/he/evaluate.js';
+import { galoisKeysPath } from '../../enclave/keystore/keystore.js';
+import type { EnclaveClient } from '../../enclave/process/client.js';
+import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../enclave/process/protocol.js';
 
 /**
  * Generated test data for the HE/enclave tests: a deterministic (seeded) table with negative numbers,
@@ -140,3 +146,45 @@ export const newTrade = (datasetCommitment: string) => ({
   offerId: 'offer-1',
   offerVersion: 1,
 });
+
+/** What an HE release test sets up in before(): the bundle sealed into `dir`/bundle, the enclave's data in `dir`/enclave. */
+export interface HeSetup {
+  dir: string;
+  enclave: EnclaveClient;
+  evaluator: HeEvaluator;
+  info: EnclavePublicInfo;
+  sealed: SealResult;
+  parties: ReturnType<typeof makeParties>;
+}
+
+/**
+ * `evaluate`: the server's HE evaluation of a computation over the sealed bundle (public keys only);
+ * `releaseOf`: that evaluation released by the enclave for a fresh trade the reviewer approved.
+ */
+export function heReleaser(setup: () => HeSetup) {
+  const evaluate = (computation: AggregateComputation) => {
+    const s = setup();
+    return s.evaluator.evaluateAggregate({
+      manifest: s.sealed.manifest,
+      computation,
+      galoisKeys: { fingerprint: s.info.he.galoisKeysFingerprint, path: galoisKeysPath(join(s.dir, 'enclave', 'keystore')) },
+      blobPath: (h) => bundleBlobPath(join(s.dir, 'bundle'), h),
+    });
+  };
+  async function releaseOf(computation: AggregateComputation, policy: OutputPolicy, patch: Partial<AggregateReleaseRequest> = {}) {
+    const s = setup();
+    const trade = newTrade(s.sealed.manifest.commitment);
+    const encrypted = await evaluate(computation);
+    return s.enclave.releaseAggregate({
+      trade: { tradeId: trade.tradeId, datasetId: trade.datasetId, buyerOrgId: trade.buyerOrgId, offerId: trade.offerId, offerVersion: 1, priceFen: 12_345 },
+      manifest: s.sealed.manifest,
+      computation,
+      approval: s.parties.approve(trade, computation),
+      reviewerCertificate: s.parties.certificate,
+      policy,
+      encrypted,
+      ...patch,
+    });
+  }
+  return { evaluate, releaseOf };
+}

@@ -14,7 +14,7 @@ import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '.
 import { ping } from '../../enclave/process/handlers/ping.js';
 import { verifyReceipt } from '../../enclave/receipt.js';
 import { galoisKeysPath } from '../../enclave/keystore/keystore.js';
-import { generateRows, makeParties, newTrade, sqliteOf, testSchema, writeCsv, type TestRow } from './fixtures.js';
+import { generateRows, heReleaser, makeParties, newTrade, sqliteOf, testSchema, writeCsv, type TestRow } from './fixtures.js';
 
 /**
  * Issue 3 acceptance, end to end through the real parts: owner-side sealing of a generated CSV → server-side
@@ -60,29 +60,9 @@ describe('enclave: sealing → HE aggregation → release (issue 3)', function (
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const evaluate = (computation: AggregateComputation) =>
-    evaluator.evaluateAggregate({
-      manifest: sealed.manifest,
-      computation,
-      galoisKeys: { fingerprint: info.he.galoisKeysFingerprint, path: galoisKeysPath(join(dir, 'enclave', 'keystore')) },
-      blobPath: (h) => bundleBlobPath(join(dir, 'bundle'), h),
-    });
-
-  async function releaseOf(c: unknown, policy: OutputPolicy = exact, patch: Partial<AggregateReleaseRequest> = {}) {
-    const computation = AggregateComputation.parse(c);
-    const trade = newTrade(sealed.manifest.commitment);
-    const encrypted = await evaluate(computation);
-    return enclave.releaseAggregate({
-      trade: { tradeId: trade.tradeId, datasetId: trade.datasetId, buyerOrgId: trade.buyerOrgId, offerId: trade.offerId, offerVersion: 1, priceFen: 12_345 },
-      manifest: sealed.manifest,
-      computation,
-      approval: parties.approve(trade, computation),
-      reviewerCertificate: parties.certificate,
-      policy,
-      encrypted,
-      ...patch,
-    });
-  }
+  const he = heReleaser(() => ({ dir, enclave, evaluator, info, sealed, parties }));
+  const evaluate = he.evaluate;
+  const releaseOf = (c: unknown, policy: OutputPolicy = exact, patch: Partial<AggregateReleaseRequest> = {}) => he.releaseOf(AggregateComputation.parse(c), policy, patch);
 
   /** SQLite's answer: count, sum, mean, sample variance, stddev per group (same definitions as the enclave). */
   function sqlite(where: string, groupBy: string[]) {

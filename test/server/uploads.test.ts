@@ -22,6 +22,33 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
   });
   after(() => releaseLive());
 
+  /**
+   * An owner's forgery: fixture `g`'s manifest with its first row chunk replaced by `bytes(original)` under
+   * that body's own SM3 and size, re-committed; returns it with every blob by hash.
+   */
+  async function withFirstRowChunk(g: SealedFixture, bytes: (original: Buffer) => Buffer): Promise<{ manifest: Record<string, any>; blobs: Map<string, Buffer>; replaced: string }> {
+    const { sm3Hex } = await import('../../enclave/crypto/index.js');
+    const { withCommitment } = await import('../../enclave/format/manifest.js');
+    const body = structuredClone(g.manifest);
+    delete body.commitment;
+    const idx = body.chunks.findIndex((c: { kind: string }) => c.kind === 'rows');
+    const blobs = new Map(blobsOf(g).map((b) => [b.hash, b.bytes]));
+    const replacement = bytes(blobs.get(body.chunks[idx].sm3)!);
+    body.chunks[idx] = { ...body.chunks[idx], sm3: sm3Hex(replacement), size: replacement.length };
+    blobs.set(sm3Hex(replacement), replacement);
+    return { manifest: withCommitment(body as Parameters<typeof withCommitment>[0]), blobs, replaced: sm3Hex(replacement) };
+  }
+  /** Create an upload of `manifest`, send every blob it misses, complete it. */
+  async function uploadAndComplete(title: string, manifest: Record<string, any>, blobs: Map<string, Buffer>) {
+    const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title, manifest });
+    expect(up.status).to.equal(201);
+    for (const h of up.body.missing as string[]) {
+      const r = await l.http().put(`/v1/uploads/${up.body.id}/blobs/${h}`).set(owner.auth).set('Content-Type', 'application/octet-stream').send(blobs.get(h)!);
+      expect(r.status).to.equal(200);
+    }
+    return { upload: up.body, done: await l.http().post(`/v1/uploads/${up.body.id}/complete`).set(owner.auth).send() };
+  }
+
   const blobFile = (hash: string) => join(l.srv.config.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2));
   const datasetCount = () => (l.srv.db.prepare('SELECT COUNT(*) AS n FROM datasets').get() as { n: number }).n;
 
@@ -97,30 +124,32 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
     const g = await sealTourism(l, 12, 'bad');
     // Re-sealing with one corrupted ciphertext would need a new commitment: instead corrupt via a manifest
     // that names a different (valid-hash) blob body — a row chunk replaced by garbage with its own SM3.
-    const { sm3Hex } = await import('../../enclave/crypto/index.js');
-    const { withCommitment } = await import('../../enclave/format/manifest.js');
-    const garbage = Buffer.from('this is not a sealed row chunk at all, just bytes'.repeat(4));
-    const body = structuredClone(g.manifest);
-    delete body.commitment;
-    const idx = body.chunks.findIndex((c: { kind: string }) => c.kind === 'rows');
-    body.chunks[idx] = { ...body.chunks[idx], sm3: sm3Hex(garbage), size: garbage.length };
-    const forged = withCommitment(body as Parameters<typeof withCommitment>[0]);
+    const f2 = await withFirstRowChunk(g, () => Buffer.from('this is not a sealed row chunk at all, just bytes'.repeat(4)));
     const before = datasetCount();
-    const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title: 'Broken', manifest: forged });
-    expect(up.status).to.equal(201);
-    const blobs = new Map(blobsOf(g).map((b) => [b.hash, b.bytes]));
-    blobs.set(sm3Hex(garbage), garbage);
-    const hashes: string[] = up.body.missing;
-    for (const h of hashes) {
-      const r = await l.http().put(`/v1/uploads/${up.body.id}/blobs/${h}`).set(owner.auth).set('Content-Type', 'application/octet-stream').send(blobs.get(h)!);
-      expect(r.status).to.equal(200);
-    }
-    const done = await l.http().post(`/v1/uploads/${up.body.id}/complete`).set(owner.auth).send();
+    const { upload, done } = await uploadAndComplete('Broken', f2.manifest, f2.blobs);
     expect(done.status).to.equal(422);
     expect(done.body.type).to.match(/bundle-invalid$/);
     expect(datasetCount()).to.equal(before);
-    expect(existsSync(blobFile(sm3Hex(garbage)))).to.equal(false);
-    expect((await l.http().get(`/v1/uploads/${up.body.id}`).set(owner.auth)).status).to.equal(404);
+    expect(existsSync(blobFile(f2.replaced))).to.equal(false);
+    expect((await l.http().get(`/v1/uploads/${upload.id}`).set(owner.auth)).status).to.equal(404);
+  });
+
+  it('a row chunk tampered under a valid commitment is refused at completion by the enclave, and nothing remains', async () => {
+    const g = await sealTourism(l, 12, 'rowtamper');
+    const f2 = await withFirstRowChunk(g, (original) => {
+      const tampered = Buffer.from(original);
+      tampered[tampered.length - 40]! ^= 0x01; // well-formed blob, but its HMAC-SM3 no longer matches
+      return tampered;
+    });
+    const before = datasetCount();
+    const { upload, done } = await uploadAndComplete('Tampered rows', f2.manifest, f2.blobs);
+    expect(done.status).to.equal(422);
+    expect(done.headers['content-type']).to.match(PROBLEM);
+    expect(done.body.type).to.match(/bundle-invalid$/);
+    expect(done.body.detail).to.match(/row chunk \d+ failed authentication/);
+    expect(datasetCount()).to.equal(before);
+    expect(existsSync(blobFile(f2.replaced))).to.equal(false);
+    expect((await l.http().get(`/v1/uploads/${upload.id}`).set(owner.auth)).status).to.equal(404);
   });
 
   it('catalogue: search by sector, keyword and level; the sample is generated from the schema, never real rows', async () => {

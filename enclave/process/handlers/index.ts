@@ -1,3 +1,4 @@
+import { admitRows } from './admit-rows.js';
 import { ping } from './ping.js';
 import { publicInfo } from './public-info.js';
 import { releaseAggregate } from './release-aggregate.js';
@@ -11,6 +12,7 @@ import type { EnclaveHandler } from './types.js';
  * line here (e.g. `sql: sql,` after `import { sql } from './sql.js';`).
  */
 export const handlers: Record<string, EnclaveHandler> = {
+  admitRows,
   ping,
   publicInfo,
   releaseAggregate,

@@ -1,0 +1,114 @@
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AggregateComputation } from '../../contracts/computation.js';
+import { isDomainError } from '../../contracts/errors.js';
+import { sm3Hex } from '../../enclave/crypto/index.js';
+import { sealDataset, bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
+import { withCommitment, type BundleManifest } from '../../enclave/format/manifest.js';
+import { HeEvaluator } from '../../enclave/he/evaluate.js';
+import { EnclaveClient, rowChunkBlobs } from '../../enclave/process/client.js';
+import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../enclave/process/protocol.js';
+import { generateRows, heReleaser, makeParties, testSchema, writeCsv, type TestRow } from './fixtures.js';
+
+/**
+ * Row admission and k on people for HE releases (issue 7 §3: the minimum group size counts distinct
+ * identifiers where the schema has one). The enclave authenticates every sealed row chunk when an upload is
+ * admitted and keeps the row → partition/subject map; an HE group with many rows but few people is withheld.
+ * 'south' holds 24 rows of 3 customers and 'west' 12 rows of 2: both withheld at k = 5 although ≥ 5 rows.
+ */
+const K = 5;
+const rows: TestRow[] = generateRows(120, 11).map((r, i) => {
+  const region = i < 24 ? 'south' : i < 36 ? 'west' : i % 2 ? 'north' : 'east';
+  const customer = i < 24 ? `SOUTH-${i % 3}` : i < 36 ? `WEST-${i % 2}` : r.customer_id;
+  return { ...r, region, customer_id: customer };
+});
+
+describe('enclave: row admission at upload, and HE k-suppression on distinct people', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let enclave: EnclaveClient;
+  let info: EnclavePublicInfo;
+  let sealed: SealResult;
+  let evaluator: HeEvaluator;
+  const parties = makeParties();
+  const blob = (h: string) => Promise.resolve(new Uint8Array(readFileSync(bundleBlobPath(join(dir, 'bundle'), h))));
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'shuyu-admit-'));
+    writeCsv(join(dir, 'data.csv'), rows);
+    enclave = await EnclaveClient.start({ dataDir: join(dir, 'enclave'), masterSecret: 'test-master-secret-0123456789', operatorPublicKeyPem: parties.operatorPem });
+    info = await enclave.publicInfo();
+    evaluator = new HeEvaluator({ threads: 1 });
+    sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: info, outDir: join(dir, 'bundle'), rowsPerChunk: 25, evaluator });
+  });
+  after(async () => {
+    await enclave?.stop();
+    await evaluator?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const he = heReleaser(() => ({ dir, enclave, evaluator, info, sealed, parties }));
+  const release = (c: unknown, policy: OutputPolicy, extra: Partial<AggregateReleaseRequest> = {}) => he.releaseOf(AggregateComputation.parse(c), policy, extra);
+  const errorType = async (p: Promise<unknown>): Promise<string> => {
+    try {
+      await p;
+      return 'accepted';
+    } catch (e) {
+      return isDomainError(e) ? e.type : String(e);
+    }
+  };
+  /** The manifest with one row-chunk entry replaced by `bytes` (its own SM3 and size), re-committed as an owner could. */
+  function withRowChunk(index: number, bytes: Uint8Array): BundleManifest {
+    const body = structuredClone(sealed.manifest) as Partial<BundleManifest>;
+    delete body.commitment;
+    const at = body.chunks!.findIndex((c) => c.kind === 'rows' && c.index === index);
+    body.chunks![at] = { ...body.chunks![at]!, sm3: sm3Hex(bytes), size: bytes.length };
+    return withCommitment(body as Parameters<typeof withCommitment>[0]);
+  }
+
+  it('before admission an exact release asks for the rows; admission authenticates every chunk and stores the map', async () => {
+    const total = { kind: 'aggregate', metrics: [{ op: 'count' }] };
+    expect(await errorType(release(total, { minGroupSize: K, mode: 'enforce' }))).to.equal('privacy-row-map-missing');
+    const blobs = await rowChunkBlobs(sealed.manifest, blob);
+    expect(blobs).to.have.length(5);
+    expect(await enclave.admitRows(sealed.manifest, blobs)).to.equal(rows.length);
+    const out = await release(total, { minGroupSize: K, mode: 'enforce' }); // no rowChunks: the stored map serves
+    expect(out.result.groups[0]!.values.count).to.equal(rows.length);
+  });
+
+  it('refuses a row chunk tampered under a valid commitment, a swapped chunk and a missing one', async () => {
+    const blobs = await rowChunkBlobs(sealed.manifest, blob);
+    const chunk2 = Buffer.from(blobs[2]!, 'base64');
+    const flipped = Buffer.from(chunk2);
+    flipped[flipped.length - 40]! ^= 0x01; // inside the SM4-CTR ciphertext: the HMAC-SM3 tag no longer matches
+    const tampered = withRowChunk(2, flipped);
+    const forged = [...blobs];
+    forged[2] = flipped.toString('base64');
+    expect(await errorType(enclave.admitRows(tampered, forged))).to.equal('row-chunk-invalid');
+    // chunk 3's (authentic) bytes in position 2: its aad binds it to position 3
+    const swapped = withRowChunk(2, Buffer.from(blobs[3]!, 'base64'));
+    expect(await errorType(enclave.admitRows(swapped, [blobs[0]!, blobs[1]!, blobs[3]!, blobs[3]!, blobs[4]!]))).to.equal('row-chunk-invalid');
+    expect(await errorType(enclave.admitRows(sealed.manifest, blobs.slice(0, 4)))).to.equal('release-refused');
+  });
+
+  it('an exact HE release withholds groups with ≥ k rows but < k distinct customers', async () => {
+    const out = await release({ kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'] }, { minGroupSize: K, mode: 'enforce' });
+    const released = Object.fromEntries(out.result.groups.map((g) => [g.key[0], g.values.count]));
+    expect(released).to.deep.equal({ north: 42, east: 42 });
+    expect(out.result.suppressed).to.deep.include.members([['south'], ['west']]);
+    const steps = JSON.stringify(out.privacy);
+    expect(steps).to.match(/distinct identifiers/);
+  });
+
+  it('a DP HE release counts people for k as well', async () => {
+    const out = await release(
+      { kind: 'aggregate', metrics: [{ op: 'sum', measure: 'qty' }], groupBy: ['region'] },
+      { minGroupSize: K, mode: 'enforce', dp: { epsilon: 1 } },
+      { budget: { limitEpsilon: 10, chargeKey: 'dp-people' } },
+    );
+    expect(out.result.groups.map((g) => g.key[0]).sort()).to.deep.equal(['east', 'north']);
+    expect(out.result.suppressed).to.deep.include.members([['south'], ['west']]);
+  });
+});
