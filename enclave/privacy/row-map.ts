@@ -86,27 +86,45 @@ function groupsOfPartitions(plan: Pick<AggregatePlan, 'groups'>, partitionCount:
 /**
  * Rows and, when the map has subjects, distinct subjects of each planned group of an HE release — the
  * minimum group size counts people where the schema has an identifier (issue 7 §3), and one person's
- * many rows must not make a group look large. Distinct (group, subject) pairs are counted after a sort.
+ * many rows must not make a group look large. Linear: subjects are bucketed by group (counting sort), then
+ * each bucket is counted against a per-subject stamp of the last group that saw it.
  */
 export function heGroupSizes(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, partitionCount: number): { rows: number[]; subjects?: number[] } {
   const groupOfPartition = groupsOfPartitions(plan, partitionCount);
-  const rows = plan.groups.map(() => 0);
-  const subjects = map.subjects;
-  let width = 1;
-  if (subjects) for (let i = 0; i < subjects.length; i++) width = Math.max(width, subjects[i]! + 1);
-  const pairs = subjects ? new Float64Array(map.partition.length) : undefined; // g·width + s < 2^53
-  let n = 0;
+  const G = plan.groups.length;
+  const rowGroup = new Int32Array(map.partition.length);
+  const rows = new Array<number>(G).fill(0);
   for (let i = 0; i < map.partition.length; i++) {
     const p = map.partition[i]!;
     const g = p >= 0 && p < partitionCount ? groupOfPartition[p]! : -1;
-    if (g < 0) continue;
-    rows[g]!++;
-    if (pairs) pairs[n++] = g * width + subjects![i]!;
+    rowGroup[i] = g;
+    if (g >= 0) rows[g]!++;
   }
-  if (!pairs) return { rows };
-  const sorted = pairs.subarray(0, n).sort();
-  const people = plan.groups.map(() => 0);
-  for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) people[Math.floor(sorted[i]! / width)]!++;
+  const subjects = map.subjects;
+  if (!subjects) return { rows };
+  const start = new Int32Array(G + 1);
+  for (let g = 0; g < G; g++) start[g + 1] = start[g]! + rows[g]!;
+  const fill = start.slice(0, G);
+  const bucketed = new Int32Array(start[G]!);
+  let width = 0;
+  for (let i = 0; i < rowGroup.length; i++) {
+    const g = rowGroup[i]!;
+    if (g < 0) continue;
+    const s = subjects[i]!;
+    bucketed[fill[g]!++] = s;
+    if (s >= width) width = s + 1;
+  }
+  const stamp = new Int32Array(width).fill(-1);
+  const people = new Array<number>(G).fill(0);
+  for (let g = 0; g < G; g++) {
+    for (let j = start[g]!; j < start[g + 1]!; j++) {
+      const s = bucketed[j]!;
+      if (stamp[s] !== g) {
+        stamp[s] = g;
+        people[g]!++;
+      }
+    }
+  }
   return { rows, subjects: people };
 }
 
