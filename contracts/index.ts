@@ -14,6 +14,7 @@ import { TradeService } from './trade/service.js';
 import type { TradeState } from './trade/states.js';
 import type { Trade, TradeTransition } from './trade/trade.js';
 import { parseOrThrow } from './validate.js';
+import type { PolicyVersionInfo } from './store.js';
 
 export type { Actor, BuyerRef, ContractsOptions, DatasetRef } from './context.js';
 export type { Offer } from './offer/offer.js';
@@ -50,6 +51,13 @@ export function createContracts(options: ContractsOptions) {
         ctx.audit.append({ actor, entityType: 'policy', entityId: policy.policyId, action: 'policy.published', data: { version: policy.version, rules: policy.rules.length } });
       });
       return policy;
+    },
+    /** Every negative-list version published, newest first: findings name the version they were made under. */
+    policyHistory: (): PolicyVersionInfo[] => ctx.store.policies.history(),
+    policyVersion(policyId: string, version: number): PolicyDocument {
+      const doc = ctx.store.policies.get(policyId, version);
+      if (!doc) throw new DomainError('not-found', `no negative-list version ${policyId} v${version}`);
+      return doc;
     },
     evaluateListing: (dataset: DatasetRef, offerInput: Parameters<typeof evaluateListing>[2]): Evaluation => evaluateListing(ctx.policy(), dataset.schema, offerInput),
     evaluateTrade: (facts: Parameters<typeof evaluateTrade>[1]): Evaluation => evaluateTrade(ctx.policy(), facts),

@@ -28,6 +28,15 @@ export interface PolicyStore {
   put(doc: PolicyDocument, activatedAt: string): void;
   active(): PolicyDocument | undefined;
   get(policyId: string, version: number): PolicyDocument | undefined;
+  /** Every version ever published, newest activation first (the negative list's history). */
+  history(): PolicyVersionInfo[];
+}
+
+export interface PolicyVersionInfo {
+  policyId: string;
+  version: number;
+  rules: number;
+  activatedAt: string;
 }
 
 export interface QuoteStore {

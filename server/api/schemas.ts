@@ -243,3 +243,7 @@ export const Checkpoints = z.object({ checkpoints: z.array(SignedCheckpointSchem
 export const SignedCheckpoint = SignedCheckpointSchema;
 export const AuditVerification = z.object({ ok: z.boolean(), events: z.number().int(), checkpoints: z.number().int() }).passthrough();
 export const PolicyDocument = PolicyDocumentSchema;
+export const PolicyVersionParams = z.object({ policyId: PolicyDocumentSchema.shape.policyId, version: z.coerce.number().int().min(1).max(1_000_000) }).strict();
+export const PolicyHistory = z.object({
+  items: z.array(z.object({ policyId: z.string(), version: z.number().int(), rules: z.number().int(), activatedAt: z.string(), active: z.boolean() }).strict()),
+});

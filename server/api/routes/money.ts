@@ -3,7 +3,7 @@ import { defineRoute, type RouteDef } from '../../http/route.js';
 import { DomainError } from '../../../contracts/errors.js';
 import {
   Wallet, WalletQuery, Statement, StatementQuery, TopUpRequest, LedgerTxn, AuditEvents, AuditEventsQuery, Checkpoints, SignedCheckpoint, AuditVerification,
-  PolicyDocument,
+  PolicyDocument, PolicyHistory, PolicyVersionParams,
 } from '../schemas.js';
 import type { TradeDeps } from './trades.js';
 import type { Principal } from '../../http/route.js';
@@ -86,6 +86,20 @@ export function moneyRoutes(d: TradeDeps): RouteDef[] {
       id: 'get-policy', method: 'get', path: '/v1/policy', summary: 'Read the active negative list', roles: ['owner', 'buyer', 'reviewer', 'operator'],
       responses: { 200: PolicyDocument },
       handler: () => ({ status: 200, body: contracts.activePolicy() }),
+    }),
+    defineRoute({
+      id: 'policy-history', method: 'get', path: '/v1/policy/versions', summary: 'List every negative-list version published, newest first',
+      roles: ['owner', 'buyer', 'reviewer', 'operator'], responses: { 200: PolicyHistory },
+      handler: () => {
+        const active = contracts.activePolicy();
+        const items = contracts.policyHistory().map((v) => ({ ...v, active: v.policyId === active.policyId && v.version === active.version }));
+        return { status: 200, body: { items } };
+      },
+    }),
+    defineRoute({
+      id: 'get-policy-version', method: 'get', path: '/v1/policy/versions/:policyId/:version', summary: 'Read one negative-list version (findings name the version they were made under)',
+      roles: ['owner', 'buyer', 'reviewer', 'operator'], params: PolicyVersionParams, responses: { 200: PolicyDocument },
+      handler: ({ params }) => ({ status: 200, body: contracts.policyVersion(params.policyId, params.version) }),
     }),
     defineRoute({
       id: 'publish-policy', method: 'put', path: '/v1/policy', summary: 'Publish a new negative-list version', roles: ['operator'],

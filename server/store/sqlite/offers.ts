@@ -2,7 +2,7 @@ import type { Offer } from '../../../contracts/offer/offer.js';
 import type { PolicyDocument } from '../../../contracts/policy/schema.js';
 import type { SignedQuote } from '../../../contracts/pricing/quote.js';
 import type { Review } from '../../../contracts/review/review.js';
-import type { OfferStore, PolicyStore, QuoteStore, ReviewStore } from '../../../contracts/store.js';
+import type { OfferStore, PolicyStore, PolicyVersionInfo, QuoteStore, ReviewStore } from '../../../contracts/store.js';
 import type { Db } from '../db.js';
 
 type DocRow = { doc: string };
@@ -44,10 +44,14 @@ export function sqlitePolicyStore(db: Db): PolicyStore {
   const insert = db.prepare('INSERT INTO policies (policy_id, version, doc, activated_at) VALUES (?, ?, ?, ?)');
   const active = db.prepare('SELECT doc FROM policies ORDER BY activated_at DESC, rowid DESC LIMIT 1');
   const get = db.prepare('SELECT doc FROM policies WHERE policy_id = ? AND version = ?');
+  const history = db.prepare(
+    "SELECT policy_id AS policyId, version, json_array_length(doc, '$.rules') AS rules, activated_at AS activatedAt FROM policies ORDER BY activated_at DESC, rowid DESC",
+  );
   return {
     put: (doc, at) => void insert.run(doc.policyId, doc.version, JSON.stringify(doc), at),
     active: () => parse<PolicyDocument>(active.get()),
     get: (id, version) => parse<PolicyDocument>(get.get(id, version)),
+    history: () => history.all() as PolicyVersionInfo[],
   };
 }
 
