@@ -80,6 +80,10 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
             return (await enclave.publicInfo()) as unknown as Record<string, unknown>;
           },
           isUp: () => !!enclave?.isUp(),
+          budgetSpent: async (buyerOrgId, datasetId) => {
+            if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
+            return (await enclave.client()).budgetSpent(buyerOrgId, datasetId);
+          },
         }
       : null,
   });

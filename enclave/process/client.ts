@@ -8,6 +8,7 @@ import {
   AdmitRowsResponse,
   type AggregateReleaseRequest,
   AggregateReleaseResponse,
+  BudgetSpentResponse,
   EnclavePublicInfo,
   PROTOCOL_VERSION,
   ResponseEnvelope,
@@ -171,6 +172,10 @@ export class EnclaveClient {
    */
   async admitRows(manifest: BundleManifest, rowChunks: string[]): Promise<number> {
     return (await this.call('admitRows', { manifest, rowChunks }, AdmitRowsResponse)).rows;
+  }
+
+  budgetSpent(buyerOrgId: string, datasetId: string): Promise<z.output<typeof BudgetSpentResponse>> {
+    return this.call('budgetSpent', { buyerOrgId, datasetId }, BudgetSpentResponse);
   }
 
   signStatement(statement: PlatformStatement): Promise<z.output<typeof SignStatementResponse>> {

@@ -132,6 +132,12 @@ export const AdmitRowsRequest = z.object({ manifest: BundleManifest, rowChunks: 
 /** Only the row count the enclave found: partitions and subjects stay in the enclave. */
 export const AdmitRowsResponse = z.object({ rows: z.number().int().min(0) }).strict();
 
+// ─── budgetSpent ────────────────────────────────────────────────────────────────────────────────────
+
+/** What a buyer has spent of a dataset's ε budget (the ledger lives in the enclave); for reviewers. */
+export const BudgetSpentRequest = z.object({ buyerOrgId: z.string().min(1).max(200), datasetId: z.string().min(1).max(200) }).strict();
+export const BudgetSpentResponse = z.object({ epsilon: z.number().min(0), delta: z.number().min(0), charges: z.number().int().min(0) }).strict();
+
 // ─── releaseAggregate ─────────────────────────────────────────────────────────────────────────────────
 
 export const AggregateReleaseRequest = z
@@ -198,4 +204,4 @@ export const SignStatementResponse = z
   .strict();
 
 /** Message type names handled by the enclave (D adds 'sql' and 'verify'). */
-export type EnclaveMessageType = 'admitRows' | 'ping' | 'publicInfo' | 'releaseAggregate' | 'signStatement' | 'sql' | 'verify' | (string & {});
+export type EnclaveMessageType = 'admitRows' | 'budgetSpent' | 'ping' | 'publicInfo' | 'releaseAggregate' | 'signStatement' | 'sql' | 'verify' | (string & {});

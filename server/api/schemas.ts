@@ -206,9 +206,20 @@ export const Receipt = z.object({ algorithm: z.literal('SM2-SM3'), signerId: z.s
 export const TradeResult = z.object({ tradeId: Id, receipt: Receipt, result: z.unknown() });
 
 /** What a reviewer sees: the trade, every negative-list finding, price, privacy cost and purpose. */
+const Party = z.object({ orgId: z.string(), name: z.string(), region: z.string() });
 export const ReviewCase = z.object({
   trade: Trade,
   dataset: z.object({ id: z.string(), title: z.string(), sector: z.string(), maxLevel: z.number().int(), commitment: z.string() }),
+  /** Who buys and who sells, by name: a reviewer judges the buyer, not an id. */
+  buyer: Party,
+  owner: Party,
+  /** The buyer's earlier trades on this dataset (aggregation risk, seed 001: 防止因信息汇聚涉及国家秘密). */
+  buyerHistory: z.object({ trades: z.number().int(), settled: z.number().int(), underReviewOrRunning: z.number().int() }),
+  /**
+   * The offer's ε budget per buyer and what this buyer has spent of it (the enclave's ledger); `spentEpsilon`
+   * is null when the enclave could not be asked, `limitEpsilon` 0 when the offer releases exact results.
+   */
+  privacyBudget: z.object({ limitEpsilon: z.number(), epsilonPerQuery: z.number(), spentEpsilon: z.number().nullable(), remainingEpsilon: z.number().nullable() }),
   /** The approval statement to sign (signApproval), pre-filled from the trade. */
   approvalTemplate: z.record(z.string(), z.unknown()),
 });

@@ -11,6 +11,8 @@ import type { Metrics } from '../http/metrics.js';
 export interface EnclavePort {
   publicInfo(): Promise<Record<string, unknown>>;
   isUp(): boolean;
+  /** ε/δ a buyer has been charged on a dataset, from the enclave's privacy ledger (review cases). */
+  budgetSpent?(buyerOrgId: string, datasetId: string): Promise<{ epsilon: number; delta: number; charges: number }>;
 }
 
 /** Everything a route handler may use; built once by server/app.ts. */

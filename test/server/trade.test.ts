@@ -215,6 +215,14 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     const start = (await wallet(l, m.buyer.auth)).availableFen;
     const second = await quoteAndSubmit(l, dm);
     expect(second.status).to.equal(201);
+    // the reviewer sees who buys (by name), what they bought before here, and the ε left in the enclave's ledger
+    const rc = (await l.http().get(`/v1/reviews/${second.trade.id}`).set(m.reviewer.auth)).body;
+    expect(rc.buyer.orgId).to.equal(m.buyer.orgId);
+    expect(rc.buyer.name).to.be.a('string').and.not.equal('(unknown organisation)');
+    expect(rc.owner.orgId).to.equal(m.owner.orgId);
+    expect(rc.buyerHistory.settled).to.be.at.least(1);
+    expect(rc.buyerHistory.trades).to.be.at.least(rc.buyerHistory.settled);
+    expect(rc.privacyBudget).to.deep.equal({ limitEpsilon: 1.5, epsilonPerQuery: 1, spentEpsilon: 1, remainingEpsilon: 0.5 });
     await approve(l, dm, second.trade.id);
     const failed = await waitForTrade(l, m.buyer.auth, second.trade.id, ['settled', 'failed']);
     expect(failed.state).to.equal('failed');

@@ -1,4 +1,5 @@
 import { admitRows } from './admit-rows.js';
+import { budgetSpent } from './budget-spent.js';
 import { ping } from './ping.js';
 import { publicInfo } from './public-info.js';
 import { releaseAggregate } from './release-aggregate.js';
@@ -13,6 +14,7 @@ import type { EnclaveHandler } from './types.js';
  */
 export const handlers: Record<string, EnclaveHandler> = {
   admitRows,
+  budgetSpent,
   ping,
   publicInfo,
   releaseAggregate,

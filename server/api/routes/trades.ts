@@ -113,15 +113,40 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
     defineRoute({
       id: 'get-review-case', method: 'get', path: '/v1/reviews/:id', summary: 'Read a trade to review: findings, price, privacy cost, purpose',
       roles: ['reviewer'], params: IdParams, object: { resource: 'trade', param: 'id', scope: { reviewer: 'all' } }, responses: { 200: ReviewCase },
-      handler: ({ object, principal }) => {
+      handler: async ({ object, principal }) => {
         const t = object as TradeT;
         const ds = s.datasets.getDataset(t.datasetId)!;
         const me = s.identity.getUser(principal!.userId)!;
+        const party = (orgId: string) => {
+          const o = s.identity.getOrg(orgId);
+          return { orgId, name: o?.name ?? '(unknown organisation)', region: o?.region ?? '' };
+        };
+        const earlier = contracts.listTrades({ buyerOrgId: t.buyerOrgId, limit: 10_000 }).filter((x) => x.datasetId === t.datasetId && x.id !== t.id);
+        const terms = contracts.getOffer(t.offerId, t.offerVersion).terms;
+        let spent: number | null = null;
+        try {
+          spent = s.enclave?.budgetSpent ? (await s.enclave.budgetSpent(t.buyerOrgId, t.datasetId)).epsilon : null;
+        } catch {
+          spent = null; // the case stays readable while the enclave restarts
+        }
         return {
           status: 200,
           body: {
             trade: tradeView(d, t),
             dataset: { id: ds.id, title: ds.title, sector: ds.sector, maxLevel: ds.maxLevel, commitment: ds.commitment },
+            buyer: party(t.buyerOrgId),
+            owner: party(t.ownerOrgId),
+            buyerHistory: {
+              trades: earlier.length,
+              settled: earlier.filter((x) => x.state === 'settled').length,
+              underReviewOrRunning: earlier.filter((x) => ['submitted', 'screened', 'under_review', 'approved', 'executing', 'delivered'].includes(x.state)).length,
+            },
+            privacyBudget: {
+              limitEpsilon: terms.epsilonBudgetPerBuyer,
+              epsilonPerQuery: terms.epsilonPerQuery,
+              spentEpsilon: spent,
+              remainingEpsilon: spent === null ? null : Math.max(0, terms.epsilonBudgetPerBuyer - spent),
+            },
             approvalTemplate: {
               type: 'shuyu.approval.v1',
               tradeId: t.id,

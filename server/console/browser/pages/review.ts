@@ -46,7 +46,7 @@ export async function reviewTradePage(m: RouteMatch): Promise<Node> {
   const rc: ReviewCase = await client.case(m.params[0]!);
   const tr = rc.trade;
   const offer = await get<Offer>(`/offers/${tr.offerId}`).catch(() => null);
-  const remaining = (rc as { budget?: { epsilonRemaining?: unknown } }).budget?.epsilonRemaining;
+  const remaining = rc.privacyBudget.remainingEpsilon;
   const pending = tr.state === 'under_review';
   const status = h('div', { 'aria-live': 'assertive', class: 'decision-status' });
   const reason = h('textarea', { rows: 3, class: 'wide', minlength: 4, maxlength: 2000, name: 'reason' });
@@ -108,7 +108,7 @@ export async function reviewTradePage(m: RouteMatch): Promise<Node> {
     h(
       'div',
       { class: 'two-col' },
-      section(t('review.detail'), tradeFacts(tr, { datasetTitle: rc.dataset.title, offer, remainingEpsilon: typeof remaining === 'number' ? remaining : null })),
+      section(t('review.detail'), tradeFacts(tr, { datasetTitle: rc.dataset.title, buyerName: rc.buyer.name, offer, remainingEpsilon: remaining })),
       section(t('trade.computation'), computationBlock(tr, { open: true })),
     ),
     section(t('trade.findings'), findingsBlock(tr)),

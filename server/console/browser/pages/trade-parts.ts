@@ -47,7 +47,7 @@ export const epsilon = (milli: number): string => num(milli / 1000, 3);
 
 /**
  * The buyer's ε budget on this dataset: the total from the offer's terms, the remaining part when the
- * server reports it (`budget.epsilonRemaining` on a review case), else what is left after this trade at most.
+ * server reports it (`privacyBudget.remainingEpsilon` on a review case), else what is left after this trade at most.
  */
 export function budgetText(tr: Trade, offer: Offer | null, remaining: number | null): string {
   const total = offer?.terms.epsilonBudgetPerBuyer;
