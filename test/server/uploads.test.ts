@@ -152,6 +152,19 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
     expect((await l.http().get(`/v1/uploads/${upload.id}`).set(owner.auth)).status).to.equal(404);
   });
 
+  it('GET /v1/enclave is small (the Galois keys have their own route) and its fingerprints match what is served', async () => {
+    const { sm3Hex } = await import('../../enclave/crypto/index.js');
+    const info = await l.http().get('/v1/enclave');
+    expect(info.status).to.equal(200);
+    expect(info.text.length).to.be.lessThan(600_000); // HE public key + PEMs; was ≈ 5 MB with the Galois keys inline
+    expect(info.body.he).to.not.have.property('galoisKeys');
+    expect(sm3Hex(Buffer.from(info.body.he.publicKey, 'base64'))).to.equal(info.body.he.publicKeyFingerprint);
+    const g = await l.http().get(info.body.he.galoisKeysUrl);
+    expect(g.status).to.equal(200);
+    expect(g.body.fingerprint).to.equal(info.body.he.galoisKeysFingerprint);
+    expect(sm3Hex(Buffer.from(g.body.galoisKeys, 'base64'))).to.equal(g.body.fingerprint);
+  });
+
   it('catalogue: search by sector, keyword and level; the sample is generated from the schema, never real rows', async () => {
     const ds = await uploadBundle(l, owner, f, 'Searchable visitors');
     const bySector = await l.http().get('/v1/catalog').query({ sector: 'tourism' }).set(buyer.auth);

@@ -56,7 +56,24 @@ export function systemRoutes(s: Services, openapi: () => unknown): RouteDef[] {
       handler: async () => {
         if (!s.enclave) throw new HttpProblem('enclave-unavailable', 'this server runs without an enclave');
         // publicInfo() restarts a dead enclave child; only a failed restart is a 503.
-        return { status: 200, body: await s.enclave.publicInfo() };
+        // The HE Galois keys (≈ 4.4 MB of base64) only serve the server's own rotate-and-sum: every SDK start
+        // reads this route, so it carries their fingerprint and the keys have a route of their own.
+        const { he, ...rest } = await s.enclave.publicInfo();
+        const { galoisKeys: _keys, ...heRest } = he as Record<string, unknown>;
+        return { status: 200, body: { ...rest, he: { ...heRest, galoisKeysUrl: '/v1/enclave/galois-keys' } } };
+      },
+    }),
+    defineRoute({
+      id: 'enclave-galois-keys',
+      method: 'get',
+      path: '/v1/enclave/galois-keys',
+      summary: "Read the enclave's HE Galois keys (public; base64 of SEAL's serialisation, SM3 fingerprint beside)",
+      roles: 'public',
+      responses: { 200: z.object({ fingerprint: z.string(), galoisKeys: z.string() }) },
+      handler: async () => {
+        if (!s.enclave) throw new HttpProblem('enclave-unavailable', 'this server runs without an enclave');
+        const he = (await s.enclave.publicInfo()).he as { galoisKeys: string; galoisKeysFingerprint: string };
+        return { status: 200, body: { fingerprint: he.galoisKeysFingerprint, galoisKeys: he.galoisKeys } };
       },
     }),
   ];
