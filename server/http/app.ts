@@ -1,13 +1,15 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import helmet from 'helmet';
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { Logger } from 'pino';
 import { problem, toProblem, HttpProblem } from './problems.js';
-import { buildRouter, sendProblem, type RouterDeps } from './router.js';
+import { buildRouter, sendProblem, timedOut, type RouterDeps } from './router.js';
 import type { RouteDef } from './route.js';
 import type { Metrics } from './metrics.js';
+import { tokenHashOf } from './credentials.js';
+import { Deadlines } from './deadlines.js';
+import { securityHeadersMiddleware } from './security-headers.js';
 import { consoleRouter } from '../console/serve.js';
 
 export interface HttpOptions {
@@ -27,26 +29,30 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
 
+  // Request ids: a random per-process prefix and a counter — unique, and no randomness drawn per request.
+  const idPrefix = randomBytes(6).toString('base64url') + '-';
+  let requests = 0;
   app.use((req, res, next) => {
-    const start = process.hrtime.bigint();
-    const reqId = randomUUID();
+    const start = performance.now();
+    const reqId = idPrefix + (++requests).toString(36);
     res.setHeader('X-Request-Id', reqId);
-    res.on('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    // 'close' follows 'finish' on every response, and also ends one the client abandoned: one listener for both
+    res.once('close', () => {
       const route = (res.locals.routeId as string | undefined) ?? 'unmatched';
+      if (!res.writableFinished) {
+        deps.log.info({ reqId, method: req.method, route }, 'client closed the connection before the answer');
+        return;
+      }
+      const seconds = (performance.now() - start) / 1000;
       deps.metrics.observeRequest(route, req.method, res.statusCode, seconds);
       // Never the body, query string or headers: they may carry tokens, keys or sealed bytes.
-      const line = { reqId, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000), user: res.locals.principal?.userId };
-      if (res.statusCode >= 500) deps.log.error(line, 'request failed');
-      else deps.log.info(line, 'request');
-    });
-    res.on('close', () => {
-      if (!res.writableFinished) deps.log.info({ reqId, method: req.method, route: res.locals.routeId ?? 'unmatched' }, 'client closed the connection before the answer');
+      if (res.statusCode >= 500) deps.log.error({ reqId, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000), user: res.locals.principal?.userId }, 'request failed');
+      else if (deps.log.isLevelEnabled('info')) deps.log.info({ reqId, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000), user: res.locals.principal?.userId }, 'request');
     });
     next();
   });
 
-  app.use(helmet());
+  app.use(securityHeadersMiddleware());
 
   app.use(
     rateLimit({
@@ -57,7 +63,8 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
       // Per token (its hash, never the token itself), per address for anonymous calls.
       keyGenerator: (req) => {
         const auth = req.headers.authorization;
-        return auth ? 't:' + sm3Hex(auth) : 'ip:' + ipKeyGenerator(req.ip ?? '0.0.0.0');
+        if (!auth) return 'ip:' + ipKeyGenerator(req.ip ?? '0.0.0.0');
+        return 't:' + (tokenHashOf(req) ?? sm3Hex(auth));
       },
       handler: (_req, res) => sendProblem(res, problem('rate-limited', `more than ${opts.rateLimitPerMinute} requests in a minute; wait and retry (see the RateLimit headers)`)),
     }),
@@ -77,7 +84,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
 
   // The web console (engineer G, server/console/serve.ts): GET /, /console/ and its static bundle.
   app.use(consoleRouter());
-  app.use(buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs }));
+  app.use(buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs, deadlines: new Deadlines(opts.requestTimeoutMs, timedOut(opts.requestTimeoutMs)) }));
 
   app.use((req: Request, res: Response) => {
     sendProblem(res, problem('route-not-found', `no route ${req.method} ${req.path}; see GET /v1/openapi.json`));

@@ -73,6 +73,13 @@ export interface RouteDef<P = any, Q = any, B = any> {
   /** Long-running (uploads): no per-request timeout beyond the server's own. */
   longRunning?: boolean;
   handler: (ctx: HandlerCtx<P, Q, B>) => Promise<HandlerResult> | HandlerResult;
+  /**
+   * Successful answers served from a cache (server/http/response-cache.ts) until `version()` moves.
+   * Only for routes whose answer depends on nothing but `key`'s parts and data `version()` covers:
+   * the caller is NOT part of the key unless key() puts it there. Authentication, the role check,
+   * rate limiting and validation of the request still run on every request.
+   */
+  cache?: { version(): number | string; key(ctx: { params: P; query: Q; principal: Principal | null }): string };
 }
 
 /** Identity function that keeps the handler's parameter types inferred from the schemas. */

@@ -4,9 +4,13 @@ import { HttpProblem, problem, toProblem, type Problem } from './problems.js';
 import { parsePart } from './validation.js';
 import { IdempotencyStore, IDEMPOTENCY_KEY } from './idempotency.js';
 import { scopeFor, type Principal, type ResourceKind, type RouteDef } from './route.js';
+import { ResponseCache, type CachedResponse } from './response-cache.js';
+import { tokenHashOf } from './credentials.js';
+import { Deadlines } from './deadlines.js';
 
 export interface RouterDeps {
-  authenticate(authorizationHeader: string | undefined): Principal;
+  /** `tokenHash`: SM3 of the bearer token, when the request carries one (computed once per request). */
+  authenticate(authorizationHeader: string | undefined, tokenHash?: string | null): Principal;
   /** Returns the object and the organisations it belongs to, or null when there is no such object. */
   loadObject(kind: ResourceKind, id: string): { orgIds: string[]; value: unknown } | null;
   idempotency: IdempotencyStore;
@@ -14,10 +18,23 @@ export interface RouterDeps {
   log: Logger;
   /** Per-request deadline for routes not marked longRunning (uploads, bundle verification). */
   requestTimeoutMs: number;
+  /** One shared timer for every request's deadline (created by createHttpApp); a private one otherwise. */
+  deadlines?: Deadlines;
 }
 
 /** Express paths (/v1/x/:id) → OpenAPI paths (/v1/x/{id}). */
 export const openApiPath = (p: string): string => p.replace(/:([A-Za-z_]+)/g, '{$1}');
+
+/** A cached answer: the same bytes, type and ETag res.json would have produced (express answers 304 when fresh). */
+function sendCached(res: Response, c: CachedResponse): void {
+  if (res.headersSent) return;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('ETag', c.etag);
+  res.status(c.status).send(c.bytes);
+}
+
+export const timedOut = (ms: number) => (res: Response): void =>
+  sendProblem(res, problem('request-timeout', `the request took longer than ${ms} ms and was abandoned; retry later`));
 
 export function sendProblem(res: Response, p: Problem): void {
   if (res.headersSent) return;
@@ -32,18 +49,16 @@ export function sendProblem(res: Response, p: Problem): void {
  */
 export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Router {
   const router = Router();
+  const deadlines = deps.deadlines ?? new Deadlines(deps.requestTimeoutMs, timedOut(deps.requestTimeoutMs));
   for (const route of routes) {
+    if (route.cache && route.idempotent) throw new Error(`route ${route.id}: a cached route cannot take an Idempotency-Key`);
+    const cache = route.cache ? new ResponseCache() : null;
     router[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
       res.locals.routeId = route.id;
-      if (!route.longRunning) {
-        const t = setTimeout(() => {
-          sendProblem(res, problem('request-timeout', `the request took longer than ${deps.requestTimeoutMs} ms and was abandoned; retry later`));
-        }, deps.requestTimeoutMs);
-        res.once('close', () => clearTimeout(t));
-      }
+      if (!route.longRunning) deadlines.track(res);
       let idem: { userId: string; key: string } | null = null;
       try {
-        const principal = route.roles === 'public' ? null : deps.authenticate(req.headers.authorization);
+        const principal = route.roles === 'public' ? null : deps.authenticate(req.headers.authorization, tokenHashOf(req));
         if (principal) res.locals.principal = principal;
         if (principal && route.roles !== 'public' && !route.roles.includes(principal.role)) {
           throw new HttpProblem('forbidden', `role "${principal.role}" may not ${route.summary.toLowerCase()}; allowed: ${route.roles.join(', ')}`, { authz: 'role' });
@@ -76,10 +91,26 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Rout
           }
           idem = { userId: principal.userId, key };
         }
+        let cacheAt: { key: string; version: number | string } | null = null;
+        if (cache && route.cache) {
+          // the version is read BEFORE the handler runs: an answer is stored under the data it was read from
+          cacheAt = { key: route.cache.key({ params, query, principal }), version: route.cache.version() };
+          const hit = cache.get(cacheAt.key, cacheAt.version);
+          if (hit) return sendCached(res, hit);
+        }
         const out = await route.handler({ params, query, body, principal, object, idempotencyKey, req, res });
         if (out.streamed) return;
         const schema = route.responses[out.status];
         let payload = out.body;
+        if (cacheAt && cache && out.status === 200 && schema && payload !== undefined && !out.headers) {
+          const checked = schema.safeParse(payload);
+          if (checked.success) {
+            const bytes = Buffer.from(JSON.stringify(checked.data), 'utf8');
+            const entry = { status: out.status, bytes, etag: (req.app.get('etag fn') as (b: Buffer) => string)(bytes), value: checked.data };
+            cache.set(cacheAt.key, cacheAt.version, entry);
+            return sendCached(res, entry);
+          }
+        }
         if (schema) {
           const checked = schema.safeParse(payload);
           if (!checked.success) {

@@ -6,6 +6,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../enclave/crypto/index.js';
 import { HttpProblem } from '../http/problems.js';
 import type { Principal, RoleName } from '../http/route.js';
+import { bearerToken } from '../http/credentials.js';
 
 export interface OrgRow {
   id: string;
@@ -33,7 +34,18 @@ export const DEFAULT_TOKEN_TTL_MS = 90 * 24 * 3600_000;
 /** Appends one event to the SM3 audit chain (contracts/audit), inside the caller's transaction. */
 export type AuditSink = (e: { actor: string; entityType: string; entityId: string; action: string; data?: Record<string, unknown> }) => void;
 
+/**
+ * How long a token's principal is reused without reading the database again. Revocation through
+ * revokeToken drops it at once; the TTL only bounds how late a change made outside this process
+ * (another connection to the file) is seen. Expiry is checked on every request regardless.
+ */
+export const PRINCIPAL_CACHE_MS = 2_000;
+const PRINCIPAL_CACHE_MAX = 10_000;
+
 export class IdentityService {
+  /** SM3 of a token → its principal, for PRINCIPAL_CACHE_MS (valid, unrevoked tokens only; never the token). */
+  private principals = new Map<string, { principal: Principal; expiresAtMs: number; expiresAt: string; until: number }>();
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -109,20 +121,35 @@ export class IdentityService {
       const changed = stmt(this.db, 'UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(isoNow(this.clock), tokenId).changes;
       if (changed) this.audit({ actor: by.userId, entityType: 'token', entityId: tokenId, action: 'token.revoked', data: { userId: row.userId } });
     })();
+    for (const [hash, c] of this.principals) if (c.principal.tokenId === tokenId) this.principals.delete(hash);
   }
 
-  authenticate(header: string | undefined): Principal {
-    const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!m) throw new HttpProblem('unauthenticated', 'send your token as "Authorization: Bearer <token>"', { authz: 'token' });
-    const row = stmt(
-      this.db,
-      `SELECT t.id AS tokenId, t.expires_at AS expiresAt, t.revoked_at AS revokedAt, u.id AS userId, u.org_id AS orgId, u.role, u.name
-       FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
-    ).get(sm3Hex(m[1]!)) as (Principal & { expiresAt: string; revokedAt: string | null }) | undefined;
-    if (!row) throw new HttpProblem('unauthenticated', 'the token is not valid; ask an operator for a new one');
-    if (row.revokedAt) throw new HttpProblem('token-revoked', 'the token was revoked; ask an operator for a new one');
-    if (row.expiresAt <= isoNow(this.clock)) throw new HttpProblem('token-expired', `the token expired at ${row.expiresAt}; ask an operator for a new one`);
-    return { userId: row.userId, orgId: row.orgId, role: row.role, name: row.name, tokenId: row.tokenId };
+  /**
+   * The principal of an `Authorization: Bearer` header. `tokenHash` is the token's SM3 when the caller
+   * already has it (server/http/credentials.ts computes it once per request).
+   */
+  authenticate(header: string | undefined, tokenHash?: string | null): Principal {
+    const token = tokenHash ? null : bearerToken(header);
+    if (!tokenHash && token === null) throw new HttpProblem('unauthenticated', 'send your token as "Authorization: Bearer <token>"', { authz: 'token' });
+    const hash = tokenHash ?? sm3Hex(token!);
+    let c = this.principals.get(hash);
+    if (!c || c.until <= performance.now()) {
+      if (c) this.principals.delete(hash);
+      const row = stmt(
+        this.db,
+        `SELECT t.id AS tokenId, t.expires_at AS expiresAt, t.revoked_at AS revokedAt, u.id AS userId, u.org_id AS orgId, u.role, u.name
+         FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
+      ).get(hash) as (Principal & { expiresAt: string; revokedAt: string | null }) | undefined;
+      if (!row) throw new HttpProblem('unauthenticated', 'the token is not valid; ask an operator for a new one');
+      if (row.revokedAt) throw new HttpProblem('token-revoked', 'the token was revoked; ask an operator for a new one');
+      const principal: Principal = Object.freeze({ userId: row.userId, orgId: row.orgId, role: row.role, name: row.name, tokenId: row.tokenId });
+      c = { principal, expiresAt: row.expiresAt, expiresAtMs: Date.parse(row.expiresAt), until: performance.now() + PRINCIPAL_CACHE_MS };
+      if (this.principals.size >= PRINCIPAL_CACHE_MAX) this.principals.delete(this.principals.keys().next().value!);
+      this.principals.set(hash, c);
+    }
+    // on every request, by the injected clock (not only when the cache is refreshed)
+    if (c.expiresAtMs <= this.clock.now().getTime()) throw new HttpProblem('token-expired', `the token expired at ${c.expiresAt}; ask an operator for a new one`);
+    return c.principal;
   }
 
   registerKey(userId: string, publicKeyPem: string, fingerprint: string): void {

@@ -9,6 +9,7 @@ import { pageOf } from '../pagination.js';
 import type { Services } from '../services.js';
 import type { DatasetRow, UploadRow } from '../../datasets/datasets.js';
 import { generateSample } from '../../datasets/sample.js';
+import { catalogVersion } from '../../store/sqlite/catalog-version.js';
 
 export function uploadView(s: Services, u: UploadRow): z.infer<typeof Upload> {
   const blobs = s.datasets.uploadBlobs(u.id);
@@ -50,6 +51,7 @@ export function catalogView(d: DatasetRow, activeOffers: number): z.infer<typeof
 }
 
 export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): RouteDef[] {
+  const catalogAt = catalogVersion(s.db);
   return [
     defineRoute({
       id: 'create-upload', method: 'post', path: '/v1/uploads', summary: 'Start uploading a sealed bundle', roles: ['owner'],
@@ -112,6 +114,9 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
     defineRoute({
       id: 'search-catalog', method: 'get', path: '/v1/catalog', summary: 'Search the catalogue', roles: ['owner', 'buyer', 'reviewer', 'operator'],
       query: CatalogQuery, responses: { 200: page(CatalogEntry) },
+      // The page is the same for every signed-in caller (every role sees the whole catalogue) and is read
+      // from datasets and offers only, whose every change moves catalogAt (SQLite triggers).
+      cache: { version: catalogAt, key: ({ query }) => JSON.stringify([query.sector ?? null, query.q ?? null, query.level ?? null, query.cursor ?? null, query.limit]) },
       handler: ({ query }) => {
         const filter: { sector?: string; q?: string; maxLevel?: number } = {};
         if (query.sector) filter.sector = query.sector;

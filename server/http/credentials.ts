@@ -1,0 +1,24 @@
+import type { IncomingMessage } from 'node:http';
+import { sm3Hex } from '../../enclave/crypto/index.js';
+
+const BEARER = /^Bearer\s+(\S+)$/i;
+const HASH = Symbol('shuyu.tokenHash');
+
+/** The token of an `Authorization: Bearer <token>` header, or null when the header is absent or malformed. */
+export function bearerToken(header: string | undefined): string | null {
+  const m = header ? BEARER.exec(header) : null;
+  return m ? m[1]! : null;
+}
+
+/**
+ * SM3 (GB/T 32905) of the request's bearer token, computed once per request: the rate limiter keys on it
+ * and authentication looks the token up by it (the database stores only this hash). Null without a token.
+ */
+export function tokenHashOf(req: IncomingMessage): string | null {
+  const r = req as IncomingMessage & { [HASH]?: string | null };
+  if (r[HASH] === undefined) {
+    const token = bearerToken(req.headers.authorization);
+    r[HASH] = token === null ? null : sm3Hex(token);
+  }
+  return r[HASH];
+}

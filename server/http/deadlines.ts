@@ -1,0 +1,48 @@
+import type { ServerResponse } from 'node:http';
+
+/**
+ * Every request's deadline on one shared interval instead of a timer (and a 'close' listener to clear it)
+ * per request. All deadlines have the same length, so a response is overdue once `ms` have passed since
+ * it was tracked; a response that has started answering or has closed is simply dropped at the next tick.
+ * The deadline fires at most one tick (≤ 250 ms, ≤ ms/4) late.
+ */
+export class Deadlines<R extends ServerResponse = any> {
+  private live = new Map<R, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly tickMs: number;
+
+  constructor(
+    private readonly ms: number,
+    private readonly onOverdue: (res: R) => void,
+  ) {
+    this.tickMs = Math.max(5, Math.min(250, Math.floor(ms / 4)));
+  }
+
+  track(res: R): void {
+    this.live.set(res, performance.now() + this.ms);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.tick(), this.tickMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Responses tracked and not yet known to be answered (tests). */
+  get size(): number {
+    return this.live.size;
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    for (const [res, due] of this.live) {
+      if (res.headersSent || res.closed) this.live.delete(res);
+      else if (due <= now) {
+        this.live.delete(res);
+        this.onOverdue(res);
+      }
+    }
+    if (this.live.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
