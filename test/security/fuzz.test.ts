@@ -254,7 +254,7 @@ describe('security: seeded fuzz of every route and the upload path', function ()
       const id = idFor(r);
       const hasBody = r.method === 'post' || r.method === 'put';
       // big or whole-chain answers (enclave keys, OpenAPI, audit verification) get fewer, the rest the same share
-      const n = r.path === '/v1/enclave' || r.path === '/v1/openapi.json' ? 10 : r.path.startsWith('/v1/audit') ? Math.round(perRoute / 4) : perRoute;
+      const n = r.path.startsWith('/v1/enclave') || r.path === '/v1/openapi.json' ? 10 : r.path.startsWith('/v1/audit') ? Math.round(perRoute / 4) : perRoute;
       for (let i = 0; i < n; i++) {
         const kind = hasBody ? rng.int(10) : 7 + rng.int(3);
         let path = r.path.replace(':id', id).replace(':hash', '0'.repeat(64));
