@@ -48,12 +48,24 @@ export function sendProblem(res: Response, p: Problem): void {
  * Idempotency-Key, runs the handler and validates its response against the declared schema.
  */
 export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Router {
-  const router = Router();
+  // Routes by their second path segment (/v1/<group>/…): express tries a router's routes one by one, so a
+  // request is matched against its group's few routes instead of the whole table. Matching inside a group
+  // is express's own; two groups never match the same path (their literal second segments differ).
+  const groups = new Map<string, Router>();
+  const ungrouped = Router();
+  const routerFor = (path: string): Router => {
+    const g = GROUPED.exec(path)?.[1];
+    if (!g || g.startsWith(':')) return ungrouped;
+    const key = g.toLowerCase();
+    let r = groups.get(key);
+    if (!r) groups.set(key, (r = Router()));
+    return r;
+  };
   const deadlines = deps.deadlines ?? new Deadlines(deps.requestTimeoutMs, timedOut(deps.requestTimeoutMs));
   for (const route of routes) {
     if (route.cache && route.idempotent) throw new Error(`route ${route.id}: a cached route cannot take an Idempotency-Key`);
     const cache = route.cache ? new ResponseCache() : null;
-    router[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
+    routerFor(route.path)[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
       res.locals.routeId = route.id;
       if (!route.longRunning) deadlines.track(res);
       let idem: { userId: string; key: string } | null = null;
@@ -136,5 +148,16 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Rout
       }
     });
   }
+  const router = Router();
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    // express matches paths case-insensitively, on the raw (still percent-encoded) path, as here
+    const g = GROUPED.exec(req.path)?.[1];
+    const r = g ? groups.get(g.toLowerCase()) : undefined;
+    if (r) r(req, res, next);
+    else next();
+  });
+  router.use(ungrouped);
   return router;
 }
+
+const GROUPED = /^\/v1\/([^/]+)/i;
