@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps): ShuyuApp {
   const app = createHttpApp(
     routes,
     {
-      authenticate: (h) => identity.authenticate(h),
+      authenticate: (h, tokenHash) => identity.authenticate(h, tokenHash),
       loadObject: (kind, id) => loaders[kind](id),
       idempotency: new IdempotencyStore(deps.db),
       now: () => clock.now().toISOString(),

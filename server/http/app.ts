@@ -1,5 +1,5 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
+import { ipKeyGenerator } from 'express-rate-limit';
 import { randomBytes } from 'node:crypto';
 import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { Logger } from 'pino';
@@ -9,6 +9,7 @@ import type { RouteDef } from './route.js';
 import type { Metrics } from './metrics.js';
 import { tokenHashOf } from './credentials.js';
 import { Deadlines } from './deadlines.js';
+import { rateLimiter } from './rate-limit.js';
 import { securityHeadersMiddleware } from './security-headers.js';
 import { consoleRouter } from '../console/serve.js';
 
@@ -55,18 +56,16 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
   app.use(securityHeadersMiddleware());
 
   app.use(
-    rateLimit({
+    rateLimiter({
       windowMs: 60_000,
       limit: opts.rateLimitPerMinute,
-      standardHeaders: 'draft-7',
-      legacyHeaders: false,
       // Per token (its hash, never the token itself), per address for anonymous calls.
-      keyGenerator: (req) => {
+      key: (req) => {
         const auth = req.headers.authorization;
         if (!auth) return 'ip:' + ipKeyGenerator(req.ip ?? '0.0.0.0');
         return 't:' + (tokenHashOf(req) ?? sm3Hex(auth));
       },
-      handler: (_req, res) => sendProblem(res, problem('rate-limited', `more than ${opts.rateLimitPerMinute} requests in a minute; wait and retry (see the RateLimit headers)`)),
+      refuse: (_req, res) => sendProblem(res, problem('rate-limited', `more than ${opts.rateLimitPerMinute} requests in a minute; wait and retry (see the RateLimit headers)`)),
     }),
   );
 
