@@ -7,12 +7,13 @@ import { createLogger, type Logger } from './logger.js';
 import { openDatabase, type Db } from './store/db.js';
 import { BlobStore } from './blobs/blob-store.js';
 import { enclaveSigner } from './trade/enclave-signer.js';
-import { createApp, type ShuyuApp } from './app.js';
+import type { ShuyuApp } from './app.js';
 import { bootstrapOperator } from './identity/bootstrap.js';
+import { IdentityService } from './identity/identity.js';
 import { IdempotencyStore } from './http/idempotency.js';
 import { startEnclave, type EnclaveHandle } from './wiring/enclave.js';
-import { createBundlePort } from './wiring/bundle.js';
 import { DomainError } from '../contracts/errors.js';
+import { systemClock } from '../contracts/ids.js';
 
 export interface StartOptions extends Partial<ServerConfig> {
   env?: NodeJS.ProcessEnv;
@@ -54,74 +55,97 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   let enclave: EnclaveHandle | null = null;
   // Handed to the enclave only: its keystore, and so every secret key, is sealed under it.
   const master = withEnclave ? resolveMasterSecret(layout, env) : null;
-  const bundle = createBundlePort(async () => {
-    if (!withEnclave) return undefined;
-    if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
-    const info = await enclave.publicInfo();
-    return { paramsId: info.he.paramsId, hePublicKeyFingerprint: info.he.publicKeyFingerprint, unwrapKeyFingerprint: info.unwrap.fingerprint };
-  }, withEnclave ? async (manifest, rowChunks) => {
-    if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
-    return (await enclave.client()).admitRows(manifest, rowChunks);
-  } : undefined);
-  const signer = enclaveSigner(() => enclave);
-  const shuyu = createApp({
-    config,
-    db,
-    blobs,
-    log,
-    bundle,
-    // With an enclave, quotes and audit checkpoints are signed by its key (the server holds none);
-    // without one (in-process apps) createApp falls back to a platform key sealed under a fixed label.
-    ...(withEnclave ? { platformSigner: signer } : {}),
-    enclave: withEnclave
-      ? {
-          publicInfo: async () => {
-            if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
-            return (await enclave.publicInfo()) as unknown as Record<string, unknown>;
-          },
-          isUp: () => !!enclave?.isUp(),
-          budgetSpent: async (buyerOrgId, datasetId) => {
-            if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
-            return (await enclave.client()).budgetSpent(buyerOrgId, datasetId);
-          },
-        }
-      : null,
-  });
-  const swept = shuyu.services.datasets.sweep({ startup: true });
-  const cleared = new IdempotencyStore(db).clearPending();
-  if (swept.expired || swept.orphans || swept.temp || cleared) log.info({ ...swept, idempotencyCleared: cleared }, 'recovered from the previous run');
-
-  const server: Server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000 }, shuyu.app);
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-
-  const boot = bootstrapOperator(db, shuyu.services.identity, layout.bootstrapFile, () => url);
-  if (boot.created) log.info({ file: boot.file }, 'first run: operator identity created; credentials written to bootstrap.json (mode 0600)');
-
-  if (master) {
-    if (master.source === 'generated-default' || master.source === 'default-file') {
-      log.warn({ file: layout.masterSecretFile }, 'embedded default: the enclave master secret is a file in the data directory; production supplies SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE from outside it');
-    }
-    enclave = await startEnclave({ dataDir: layout.enclaveDir, masterSecret: master.secret, operatorPublicKeyPem: boot.operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
-    signer.publicKeyPem = (await enclave.publicInfo()).signing.publicKeyPem;
-    shuyu.trade.startWorker(enclave);
+  // The forked enclave takes seconds to load its modules and unseal its keystore: it is started as soon as
+  // the operator's key (which it pins) is known — on a restart that is now, from the database — and this
+  // process loads the API, recovers and listens meanwhile. On a first run it starts after the bootstrap.
+  let enclaveStarting: Promise<EnclaveHandle> | null = null;
+  const launchEnclave = (operatorPublicKeyPem: string): Promise<EnclaveHandle> => {
+    enclaveStarting = startEnclave({ dataDir: layout.enclaveDir, masterSecret: master!.secret, operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
+    enclaveStarting.catch(() => {}); // awaited (and its failure thrown) below; not an unhandled rejection meanwhile
+    return enclaveStarting;
+  };
+  const knownOperatorKey = master ? new IdentityService(db, systemClock).operator()?.publicKeyPem : null;
+  if (knownOperatorKey) launchEnclave(knownOperatorKey);
+  try {
+    return await startWithEnclave();
+  } catch (e) {
+    // a failed start leaves no enclave child behind
+    void (enclaveStarting as Promise<EnclaveHandle> | null)?.then((h) => h.stop(), () => {});
+    throw e;
   }
-  log.info({ url, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
 
-  let closing: Promise<void> | null = null;
-  const close = () =>
-    (closing ??= (async () => {
-      await shuyu.trade.stopWorker();
-      server.closeIdleConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-      await enclave?.stop();
-      db.close();
-      log.info('stopped');
-    })());
-  return { url, port, config, app: shuyu, db, log, bootstrap: boot, enclave: () => enclave, close };
+  async function startWithEnclave(): Promise<RunningServer> {
+    const [{ createApp }, { createBundlePort }] = await Promise.all([import('./app.js'), import('./wiring/bundle.js')]);
+    const bundle = createBundlePort(async () => {
+      if (!withEnclave) return undefined;
+      if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
+      const info = await enclave.publicInfo();
+      return { paramsId: info.he.paramsId, hePublicKeyFingerprint: info.he.publicKeyFingerprint, unwrapKeyFingerprint: info.unwrap.fingerprint };
+    }, withEnclave ? async (manifest, rowChunks) => {
+      if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
+      return (await enclave.client()).admitRows(manifest, rowChunks);
+    } : undefined);
+    const signer = enclaveSigner(() => enclave);
+    const shuyu = createApp({
+      config,
+      db,
+      blobs,
+      log,
+      bundle,
+      // With an enclave, quotes and audit checkpoints are signed by its key (the server holds none);
+      // without one (in-process apps) createApp falls back to a platform key sealed under a fixed label.
+      ...(withEnclave ? { platformSigner: signer } : {}),
+      enclave: withEnclave
+        ? {
+            publicInfo: async () => {
+              if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
+              return (await enclave.publicInfo()) as unknown as Record<string, unknown>;
+            },
+            isUp: () => !!enclave?.isUp(),
+            budgetSpent: async (buyerOrgId, datasetId) => {
+              if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
+              return (await enclave.client()).budgetSpent(buyerOrgId, datasetId);
+            },
+          }
+        : null,
+    });
+    const swept = shuyu.services.datasets.sweep({ startup: true });
+    const cleared = new IdempotencyStore(db).clearPending();
+    if (swept.expired || swept.orphans || swept.temp || cleared) log.info({ ...swept, idempotencyCleared: cleared }, 'recovered from the previous run');
+
+    const server: Server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000 }, shuyu.app);
+    server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+    const boot = bootstrapOperator(db, shuyu.services.identity, layout.bootstrapFile, () => url);
+    if (boot.created) log.info({ file: boot.file }, 'first run: operator identity created; credentials written to bootstrap.json (mode 0600)');
+
+    if (master) {
+      if (master.source === 'generated-default' || master.source === 'default-file') {
+        log.warn({ file: layout.masterSecretFile }, 'embedded default: the enclave master secret is a file in the data directory; production supplies SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE from outside it');
+      }
+      if (knownOperatorKey && knownOperatorKey !== boot.operatorPublicKeyPem) throw new Error('the operator key changed during start-up');
+      enclave = await (enclaveStarting ?? launchEnclave(boot.operatorPublicKeyPem));
+      signer.publicKeyPem = (await enclave.publicInfo()).signing.publicKeyPem;
+      shuyu.trade.startWorker(enclave);
+    }
+    log.info({ url, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
+
+    let closing: Promise<void> | null = null;
+    const close = () =>
+      (closing ??= (async () => {
+        await shuyu.trade.stopWorker();
+        server.closeIdleConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+        await enclave?.stop();
+        db.close();
+        log.info('stopped');
+      })());
+    return { url, port, config, app: shuyu, db, log, bootstrap: boot, enclave: () => enclave, close };
+  }
 }
