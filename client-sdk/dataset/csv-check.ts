@@ -61,6 +61,22 @@ function isDate(s: string): boolean {
 const INT = /^[+-]?\d{1,15}$/;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
+/** INT.test(s) ? Number(s) : null, by character code (at most 15 digits: always exact). */
+function parseIntNumber(s: string): number | null {
+  const n = s.length;
+  let i = 0;
+  const sign = s.charCodeAt(0);
+  if (sign === 43 || sign === 45) i = 1; // + -
+  if (n - i < 1 || n - i > 15) return null;
+  let v = 0;
+  for (; i < n; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return null;
+    v = v * 10 + d;
+  }
+  return sign === 45 ? -v : v;
+}
+
 const show = (s: string): string => (s.length > 40 ? `'${s.slice(0, 40)}…'` : `'${s}'`);
 
 /** Compiled per-column checks for one schema. */
@@ -125,15 +141,18 @@ export class RowValidator {
       const asNumber = lo >= -MAX_SAFE && hi <= MAX_SAFE;
       const [loN, hiN] = [Number(lo), Number(hi)];
       const isInt = c.type === 'int';
+      const unit = 10 ** scale;
       return (raw, row, out, issues) => {
         const s = raw.trim();
         if (s === '') return void fail(issues, row, 'is empty (measures need a value)');
         let v: number | bigint | null;
-        if (isInt) v = INT.test(s) ? (asNumber ? Number(s) : BigInt(s)) : null;
+        if (isInt) v = asNumber ? parseIntNumber(s) : INT.test(s) ? BigInt(s) : null;
         else v = asNumber ? parseFixedNumber(s, scale) : parseFixed(s, scale);
         if (v === null) return void fail(issues, row, `${show(s)} is not ${typeName}`);
         if (asNumber ? v < loN || v > hiN : v < lo || v > hi) return void fail(issues, row, `${show(s)} is outside the declared bounds [${c.bounds![0]}, ${c.bounds![1]}]`);
-        out.values[idx] = Number(s);
+        // = Number(s): v is exact (within ±2^53) and the division by 10^scale is correctly rounded, as is
+        // Number's reading of the decimal text (its digits past the scale are zeros)
+        out.values[idx] = asNumber ? (v as number) / unit : Number(s);
         out.measures.push(v);
       };
     }

@@ -5,7 +5,7 @@ import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { BundleLayout } from '../../enclave/format/manifest.js';
-import { encodeSealedRowChunk, rowChunkAad, sealRowChunk } from '../../enclave/format/row-chunk.js';
+import { RowChunkWriter, encodeSealedRowChunk, rowChunkAad, sealRowChunkPlaintext } from '../../enclave/format/row-chunk.js';
 import { type CsvIssue, RowValidator, type RowValue, CSV_PARSE_OPTIONS } from './csv-check.js';
 import { SegmentTotals, totalsPlan } from './he-totals.js';
 
@@ -34,23 +34,26 @@ export interface SealedSegment {
   errors: CsvIssue[];
 }
 
+const WRITE_BATCH = 2048;
+
 export class RowSealer {
   private readonly validator: RowValidator;
-  private readonly columnNames: string[];
+  private readonly writer: RowChunkWriter;
+  /** rows not yet in the writer's text (moved over a batch at a time) */
+  private pending: RowValue[][] = [];
   private totals: SegmentTotals;
-  private buffer: RowValue[][] = [];
   /** raw characters buffered (bounds a chunk's JSON size) */
   chars = 0;
   errors: CsvIssue[] = [];
 
   constructor(private readonly ctx: RowSealContext) {
     this.validator = new RowValidator(ctx.schema);
-    this.columnNames = ctx.schema.columns.map((c) => c.name);
+    this.writer = new RowChunkWriter(ctx.schema.columns.map((c) => c.name));
     this.totals = new SegmentTotals(totalsPlan(ctx.schema, ctx.layout));
   }
 
   get rows(): number {
-    return this.buffer.length;
+    return this.writer.rows + this.pending.length;
   }
 
   /** Validate and buffer one record (`row` numbers data rows from 1). After the first error nothing more is kept. */
@@ -60,25 +63,38 @@ export class RowSealer {
     const parsed = this.validator.parseRowInPlace(record, row, this.errors);
     if (!parsed || this.errors.length) return;
     this.totals.add(parsed.codes, parsed.measures);
-    this.buffer.push(parsed.values);
+    // into the chunk's JSON text a batch at a time: no array of all the chunk's rows kept, the values die young
+    this.pending.push(parsed.values);
+    if (this.pending.length === WRITE_BATCH) this.writePending();
     this.chars += chars;
+  }
+
+  private writePending(): void {
+    this.writer.addRows(this.pending);
+    this.pending = [];
   }
 
   /** Seal what is buffered as row chunk `index`, write it, and start a new segment. */
   seal(index: number): SealedSegment {
-    const rows = this.buffer;
+    const rows = this.rows;
+    if (this.errors.length === 0) this.writePending();
+    this.pending = [];
     const totals = this.totals.snapshot();
     const errors = this.errors;
-    this.buffer = [];
     this.chars = 0;
     this.errors = [];
     this.totals = new SegmentTotals(totalsPlan(this.ctx.schema, this.ctx.layout));
-    if (errors.length || rows.length === 0) return { rows: rows.length, totals, errors };
-    const bytes = encodeSealedRowChunk(sealRowChunk({ columns: this.columnNames, rows }, this.ctx.unwrapKey, rowChunkAad(this.ctx.bundleId, index)));
-    const sm3 = sm3Hex(bytes);
-    // synchronous: a blob per 32k rows, and the write is not what costs here
-    writeFileSync(join(this.ctx.blobDir, sm3), bytes);
-    return { rows: rows.length, blob: { sm3, size: bytes.length }, totals, errors };
+    try {
+      if (errors.length || rows === 0) return { rows, totals, errors };
+      const plain = this.writer.finish();
+      const bytes = encodeSealedRowChunk(sealRowChunkPlaintext(plain, this.ctx.unwrapKey, rowChunkAad(this.ctx.bundleId, index)));
+      const sm3 = sm3Hex(bytes);
+      // synchronous: a blob per 32k rows, and the write is not what costs here
+      writeFileSync(join(this.ctx.blobDir, sm3), bytes);
+      return { rows, blob: { sm3, size: bytes.length }, totals, errors };
+    } finally {
+      this.writer.reset();
+    }
   }
 }
 
@@ -99,16 +115,29 @@ export interface SealSegmentTask {
  */
 export const SEGMENT_PARSE_OPTIONS = { ...CSV_PARSE_OPTIONS, bom: false, quote: false } as const;
 
+const LF = 10;
+/** ~2,000 lines of a typical table per csv-parse call */
+const PIECE_BYTES = 64 * 1024;
+
 let cached: { bundleId: string; sealer: RowSealer } | undefined;
 
 export function sealSegment(task: SealSegmentTask): SealedSegment | { failed: { type: string; message: string } } {
   try {
     if (cached?.bundleId !== task.ctx.bundleId) cached = { bundleId: task.ctx.bundleId, sealer: new RowSealer(task.ctx) };
     const sealer = cached.sealer;
-    const records = parseCsvSync(Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength), SEGMENT_PARSE_OPTIONS) as string[][];
-    for (let i = 0; i < records.length; i++) {
-      sealer.add(records[i]!, task.firstRow + i);
-      if (sealer.errors.length >= task.maxErrors) break;
+    const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
+    // parsed in pieces of whole lines, so that a piece's records die young rather than all 32k of them
+    // surviving into the old generation (every line is one record: csv-split.ts checked)
+    let row = task.firstRow;
+    for (let from = 0; from < bytes.length && sealer.errors.length < task.maxErrors; ) {
+      const lf = bytes.indexOf(LF, Math.min(from + PIECE_BYTES, bytes.length - 1));
+      const to = lf === -1 ? bytes.length : lf + 1;
+      const records = parseCsvSync(bytes.subarray(from, to), SEGMENT_PARSE_OPTIONS) as string[][];
+      for (let i = 0; i < records.length; i++) {
+        sealer.add(records[i]!, row++);
+        if (sealer.errors.length >= task.maxErrors) break;
+      }
+      from = to;
     }
     return sealer.seal(task.index);
   } catch (e) {

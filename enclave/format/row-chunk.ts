@@ -33,9 +33,17 @@ export const rowChunkAad = (bundleId: string, index: number): Uint8Array =>
 
 export function sealRowChunk(plain: RowChunkPlain, enclaveUnwrapPublicKey: Uint8Array, aad: Uint8Array): SealedRowChunk {
   checkPlain(plain);
+  return sealRowChunkPlaintext(utf8(JSON.stringify(plain)), enclaveUnwrapPublicKey, aad);
+}
+
+/**
+ * Seal a row chunk's plaintext bytes as they are: the JSON text of a RowChunkPlain, as sealRowChunk or a
+ * RowChunkWriter produces it (callers do not pass anything else — the enclave checks the shape on open).
+ */
+export function sealRowChunkPlaintext(json: Uint8Array, enclaveUnwrapPublicKey: Uint8Array, aad: Uint8Array): SealedRowChunk {
   const key = newBoxKey();
   try {
-    const box = sealBox(key, utf8(JSON.stringify(plain)), aad);
+    const box = sealBox(key, json, aad);
     const wrappedKey = sm2Encrypt(enclaveUnwrapPublicKey, key);
     return { wrappedKey, box };
   } finally {
@@ -85,6 +93,83 @@ export function openRowChunkBox(dataKey: Uint8Array, box: Uint8Array, aad: Uint8
     throw new DomainError('row-chunk-invalid', `${label} does not have columns and rows`);
   }
   return parsed as { columns: string[]; rows: unknown[] };
+}
+
+/**
+ * A row chunk's plaintext written a batch of rows at a time: exactly the UTF-8 bytes of
+ * JSON.stringify({ columns, rows }), with every value checked as checkPlain checks it. The owner's sealer
+ * uses it so that a chunk's rows are not all held as arrays until one stringify at the end: a batch's
+ * values die young instead of surviving into the old generation (garbage collection was ~20% of sealing's
+ * CPU). One buffer, reused chunk after chunk.
+ */
+export class RowChunkWriter {
+  private readonly head: string;
+  private buf = Buffer.alloc(1 << 16);
+  private len = 0;
+  rows = 0;
+
+  constructor(readonly columns: string[]) {
+    if (!Array.isArray(columns) || columns.length === 0 || !columns.every((c) => typeof c === 'string')) {
+      throw new DomainError('row-chunk-invalid', 'row chunk: columns must be strings');
+    }
+    this.head = `{"columns":${JSON.stringify(columns)},"rows":[`;
+    this.write(this.head);
+  }
+
+  /** Bytes written so far (before the closing `]}`). */
+  get bytes(): number {
+    return this.len;
+  }
+
+  /**
+   * Append rows (each checked as checkPlain checks it). Pass a few thousand at a time: one JSON.stringify
+   * per call is far cheaper than per value, and the arrays can be dropped right after.
+   */
+  addRows(rows: readonly (readonly unknown[])[]): void {
+    if (rows.length === 0) return;
+    const width = this.columns.length;
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r];
+      if (!Array.isArray(row) || row.length !== width) throw this.bad(this.rows + r, 'has the wrong number of values');
+      for (let i = 0; i < width; i++) {
+        const v = row[i];
+        if (v !== null && typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) throw this.bad(this.rows + r, 'holds a non-scalar value');
+      }
+    }
+    const text = JSON.stringify(rows); // "[row,row,…]": its inside continues the chunk's rows array
+    if (this.rows > 0) this.write(',');
+    this.write(text.slice(1, -1));
+    this.rows += rows.length;
+  }
+
+  private bad(row: number, m: string): DomainError {
+    return new DomainError('row-chunk-invalid', `row chunk: row ${row} ${m}`);
+  }
+
+  /** The finished plaintext: a view of the writer's buffer, valid until `reset`. */
+  finish(): Uint8Array {
+    this.write(']}');
+    return this.buf.subarray(0, this.len);
+  }
+
+  /** Start the next chunk (the previous plaintext is zeroed). */
+  reset(): void {
+    this.buf.fill(0, 0, this.len);
+    this.len = 0;
+    this.rows = 0;
+    this.write(this.head);
+  }
+
+  private write(s: string): void {
+    // at most 3 UTF-8 bytes per UTF-16 unit
+    if (this.len + 3 * s.length > this.buf.length) {
+      const grown = Buffer.alloc(Math.max(2 * this.buf.length, this.len + 3 * s.length));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf.fill(0, 0, this.len);
+      this.buf = grown;
+    }
+    this.len += this.buf.write(s, this.len, 'utf8');
+  }
 }
 
 /** Structural check without zod: chunks hold thousands of rows and this runs on every one of them. */

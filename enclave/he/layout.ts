@@ -127,6 +127,34 @@ export function parseFixed(text: string, scale: number): bigint | null {
  * with bounds inside ±2^53 sees it out of bounds). No BigInt: the owner's sealer runs this per value.
  */
 export function parseFixedNumber(text: string, scale: number): number | null {
+  // the FIXED grammar below walked by character code, no match arrays or digit strings (the sealer's hot
+  // loop); when the value has more than 15 significant digits it may not be exact in a double: the general path
+  const t = text.trim();
+  const n = t.length;
+  let i = 0;
+  const sign = t.charCodeAt(0);
+  if (sign === 43 || sign === 45) i = 1; // + -
+  const intStart = i;
+  let v = 0;
+  for (let d; i < n && (d = t.charCodeAt(i) - 48) >= 0 && d <= 9; i++) v = v * 10 + d;
+  const intDigits = i - intStart;
+  if (intDigits === 0 || intDigits > 18) return null;
+  if (intDigits + scale > 15) return parseFixedNumberWide(text, scale);
+  let frac = 0;
+  if (i < n) {
+    if (t.charCodeAt(i++) !== 46 || i === n) return null; // '.' and at least one digit
+    for (; i < n; i++, frac++) {
+      const d = t.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return null;
+      if (frac < scale) v = v * 10 + d;
+      else if (d !== 0) return null;
+    }
+  }
+  for (; frac < scale; frac++) v *= 10;
+  return sign === 45 ? -v : v;
+}
+
+function parseFixedNumberWide(text: string, scale: number): number | null {
   const d = fixedDigits(text, scale);
   if (d === null) return null;
   const v = Number(d.digits);
