@@ -27,7 +27,11 @@ export default async function (): Promise<void> {
   let out = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns, limits: { maxOldGenerationSizeMb: 4096, maxSqliteHeapMb: 2048, timeoutMs: 600_000 } });
   out = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns, limits: { maxOldGenerationSizeMb: 4096, maxSqliteHeapMb: 2048, timeoutMs: 600_000 } });
   const s = out.stats;
-  note(`sql: sandbox wall ${Math.round(s.wallMs)} ms = worker start ${Math.round(s.workerStartMs)} + unseal ${Math.round(s.unsealMs)} + load ${Math.round(s.loadMs)} + query ${Math.round(s.queryMs)} (+ key unwrap/messaging)`);
+  const wait = s.unsealWaitMs ?? s.unsealMs;
+  note(
+    `sql: sandbox wall ${Math.round(s.wallMs)} ms = worker start ${Math.round(s.workerStartMs)} + waiting for unsealed chunks ${Math.round(wait)} + load ${Math.round(s.loadMs)} + query ${Math.round(s.queryMs)} (+ key unwrap/messaging); ` +
+      `unseal (open + JSON + checks) ${Math.round(s.unsealMs)} ms in the ${s.unsealThread ?? 'worker'} thread, ${s.unsealThread === 'helper' ? 'overlapped with the load' : 'not overlapped'}`,
+  );
 
   // plain sql.js in this thread: load (timed separately), then the same normalised query on loaded rows
   const SQL = await initSqlJs();
@@ -56,8 +60,11 @@ export default async function (): Promise<void> {
   emit({ name: 'sql.sandbox-query-only', value: s.queryMs, unit: 'ms', baseline: plainQueryMs });
   emit({ name: 'sql.plain-query-with-k-columns', value: plainExecutedMs, unit: 'ms', baseline: plainQueryMs });
   emit({ name: 'sql.sandbox-unseal', value: s.unsealMs, unit: 'ms', baseline: null });
+  emit({ name: 'sql.sandbox-unseal-wait', value: wait, unit: 'ms', baseline: null });
   emit({ name: 'sql.sandbox-load', value: s.loadMs, unit: 'ms', baseline: plainLoadMs });
   emit({ name: 'sql.sandbox-worker-start', value: s.workerStartMs, unit: 'ms', baseline: null });
   emit({ name: 'sql.sandbox-worker-js-heap-peak', value: s.jsHeapBytes / 1048576, unit: 'MiB', baseline: null });
+  // wasm memory only grows: its size at the end is the worker's SQLite peak (pages + heap)
+  if (s.wasmMemoryBytes !== undefined) emit({ name: 'sql.sandbox-worker-wasm-memory-peak', value: s.wasmMemoryBytes / 1048576, unit: 'MiB', baseline: null });
   emit({ name: 'sql.sandbox-process-rss-peak-delta', value: s.rssPeakDeltaBytes / 1048576, unit: 'MiB', baseline: null });
 }

@@ -19,6 +19,13 @@ export interface SandboxJob {
   groupCount: number;
   aggregates: number;
   sqliteHeapLimitBytes: number;
+  /** sql.js's wasm, compiled once by the enclave process (each worker only instantiates it) */
+  wasmModule: WebAssembly.Module;
+  /**
+   * When set, the worker opens and checks the chunks in one helper thread of its own (this code, these
+   * limits, an empty environment) while it loads the previous chunk; otherwise it does both itself.
+   */
+  unsealHelper?: { source: string; resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number; stackSizeMb: number } };
 }
 
 export interface SandboxMembership {
@@ -34,12 +41,18 @@ export interface SandboxMembership {
 
 export interface SandboxStats {
   rowsLoaded: number;
+  /** time spent opening and checking chunks (SM4-CTR + HMAC-SM3, JSON, per-value checks), in whichever thread did it */
   unsealMs: number;
+  /** time the loader waited for the next opened chunk (with a helper thread: the unseal cost not hidden behind loading) */
+  unsealWaitMs?: number;
+  unsealThread?: 'helper' | 'worker';
   loadMs: number;
   queryMs: number;
   totalMs: number;
   jsHeapBytes: number;
   jsHeapPeakMallocedBytes: number;
+  /** the worker's wasm linear memory at the end (SQLite's pages and heap live there, outside the JS heap) */
+  wasmMemoryBytes?: number;
   /** variables in the worker's environment (0: it inherits no secrets) */
   envKeys: number;
 }

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { DomainError } from '../../contracts/errors.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SealedRowChunk } from '../format/row-chunk.js';
@@ -96,6 +97,17 @@ function workerSource(): string {
   return bundled;
 }
 
+let wasmModule: WebAssembly.Module | undefined;
+/** sql.js's wasm compiled once per process; every sandbox worker instantiates this module (no compile, no file read). */
+function sqlWasmModule(): WebAssembly.Module {
+  if (wasmModule) return wasmModule;
+  const require = createRequire(import.meta.url);
+  wasmModule = new WebAssembly.Module(readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm')));
+  return wasmModule;
+}
+
+const workerResourceLimits = (limits: SandboxLimits) => ({ maxOldGenerationSizeMb: limits.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: 64, stackSizeMb: 4 });
+
 /**
  * Run a checked query over sealed rows in a fresh worker thread with resource limits and a wall-time limit.
  * Only aggregate rows (and, on request, membership bits kept inside the enclave) come back.
@@ -113,6 +125,9 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
     groupCount: input.plan.groupBy.length,
     aggregates: input.plan.aggregates,
     sqliteHeapLimitBytes: limits.maxSqliteHeapMb * 1024 * 1024,
+    wasmModule: sqlWasmModule(),
+    // two or more chunks: open chunk i+1 in the worker's helper thread while chunk i is loaded
+    ...(input.chunks.length > 1 ? { unsealHelper: { source: workerSource(), resourceLimits: workerResourceLimits(limits) } } : {}),
   };
   const t0 = performance.now();
   const rss0 = process.memoryUsage.rss();
@@ -182,7 +197,7 @@ function runWorkerJob<R>(job: { chunks: { dataKey: Uint8Array }[] }, limits: San
       env: {}, // no master secret, no configuration: the worker sees an empty environment
       stdout: true,
       stderr: true,
-      resourceLimits: { maxOldGenerationSizeMb: limits.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: 64, stackSizeMb: 4 },
+      resourceLimits: workerResourceLimits(limits),
     });
     onCreated?.();
     let settled = false;

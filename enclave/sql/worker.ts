@@ -1,7 +1,10 @@
-import { parentPort } from 'node:worker_threads';
+import { parentPort, Worker } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import initSqlJs from 'sql.js';
+import { DomainError } from '../../contracts/errors.js';
 import { openRowChunkBox } from '../format/row-chunk.js';
+import { ChunkDecoder, type EncodedChunk } from './encoded-chunk.js';
+import { RawTableLoader } from './raw-load.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
 import type { RowMapJob, RowMapReply, SandboxJob, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
 
@@ -14,8 +17,29 @@ import type { RowMapJob, RowMapReply, SandboxJob, SandboxMembership, SandboxRepl
  */
 
 // No top-level await: the sandbox runs this file as one CommonJS bundle (see sandbox.ts workerSource).
-const sqlReady = initSqlJs();
-type SqlJs = Awaited<typeof sqlReady>;
+type SqlJs = Awaited<ReturnType<typeof initSqlJs>>;
+interface SqlWasm {
+  SQL: SqlJs;
+  memory: WebAssembly.Memory;
+}
+
+/**
+ * sql.js on the wasm module the enclave compiled once (sandbox.ts): instantiating it is all a worker does,
+ * and the instance's memory is what the raw loader writes row bytes into.
+ */
+async function startSql(module: WebAssembly.Module): Promise<SqlWasm> {
+  let memory: WebAssembly.Memory | undefined;
+  const SQL = await initSqlJs({
+    instantiateWasm(imports, receive) {
+      const instance = new WebAssembly.Instance(module, imports);
+      memory = Object.values(instance.exports).find((x): x is WebAssembly.Memory => x instanceof WebAssembly.Memory);
+      receive(instance);
+      return instance.exports;
+    },
+  });
+  if (!memory) throw new Error('the sql.js module exports no memory');
+  return { SQL, memory };
+}
 
 function sqlType(type: string): string {
   if (type === 'int') return 'INTEGER';
@@ -25,87 +49,174 @@ function sqlType(type: string): string {
 
 const quote = (name: string): string => `"${name}"`; // names are schema-checked [a-z][a-z0-9_]*
 
-/** Open one chunk (enclave/format/row-chunk.ts, the one opener) and zero its data key whatever happens. */
-function openChunk(ch: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }, index: number): { columns: string[]; rows: unknown[] } {
+/** Where the loader gets its chunks from: the unseal helper thread, or this thread. */
+interface ChunkSource {
+  /** the next chunk in order, or null after the last */
+  next(): Promise<EncodedChunk | null>;
+  /** subject numbers of every row (after the last chunk), when asked for */
+  subjects(): Int32Array | undefined;
+  /** CPU-side time spent opening and checking chunks (in whichever thread did it) */
+  unsealMs(): number;
+  close(): void;
+}
+
+/** Chunks the helper may have decoded ahead of the loader (bounds the plaintext held at once). */
+const HELPER_WINDOW = 3;
+
+function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
+  const decoder = new ChunkDecoder(job.chunkColumns, job.columns, withSubjects);
+  let ci = 0;
+  let ms = 0;
+  let subjects: Int32Array | undefined;
+  return {
+    next: async () => {
+      if (ci >= job.chunks.length) {
+        if (withSubjects && !subjects) subjects = decoder.subjects();
+        return null;
+      }
+      const u0 = performance.now();
+      try {
+        return decoder.decode(job.chunks[ci]!, ci++);
+      } finally {
+        ms += performance.now() - u0;
+      }
+    },
+    subjects: () => subjects,
+    unsealMs: () => ms,
+    close: () => decoder.wipe(),
+  };
+}
+
+/**
+ * The unseal helper: one more thread started by this sandbox worker, with the same isolation (empty
+ * environment, no handles, the same resource limits), that opens and checks chunk i+1 while this thread
+ * loads chunk i. It receives the chunks with their data keys (zeroed there after use) and answers encoded
+ * chunks as transferred buffers; it is terminated with the job.
+ */
+function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHelper']>, withSubjects: boolean): ChunkSource {
+  const w = new Worker(helper.source, { eval: true, env: {}, stdout: true, stderr: true, resourceLimits: helper.resourceLimits });
+  const queue: HelperReply[] = [];
+  let wake: (() => void) | null = null;
+  let failure: Error | null = null;
+  let subjects: Int32Array | undefined;
+  let ms = 0;
+  let done = false;
+  const push = (m: HelperReply): void => {
+    queue.push(m);
+    wake?.();
+  };
+  w.on('message', push);
+  w.once('error', (e: Error & { code?: string }) =>
+    push({ kind: 'error', error: { type: e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'sql-resource-limit' : 'sql-sandbox-failed', message: `the unseal helper failed: ${e.message}` } }),
+  );
+  w.once('exit', (code) => push({ kind: 'error', error: { type: 'sql-sandbox-failed', message: `the unseal helper exited (code ${code})` } }));
+  const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, chunks: job.chunks };
+  w.postMessage(msg);
+  for (const ch of job.chunks) ch.dataKey.fill(0); // the helper has its copies
+  return {
+    async next() {
+      if (done) return null;
+      if (failure) throw failure;
+      while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      wake = null;
+      const m = queue.shift()!;
+      if (m.kind === 'chunk') {
+        w.postMessage('ack');
+        return m.chunk;
+      }
+      if (m.kind === 'done') {
+        done = true;
+        subjects = m.subjects;
+        ms = m.unsealMs;
+        return null;
+      }
+      failure = new DomainError(m.error.type, m.error.message);
+      throw failure;
+    },
+    subjects: () => subjects,
+    unsealMs: () => ms,
+    close: () => void w.terminate(),
+  };
+}
+
+type HelperReply =
+  | { kind: 'chunk'; chunk: EncodedChunk }
+  | { kind: 'done'; subjects?: Int32Array; unsealMs: number }
+  | { kind: 'error'; error: { type: string; message: string } };
+
+interface UnsealJob {
+  kind: 'unseal';
+  chunkColumns: string[];
+  columns: SandboxJob['columns'];
+  withSubjects: boolean;
+  chunks: SandboxJob['chunks'];
+}
+
+/** The helper's side: decode every chunk in order, at most HELPER_WINDOW ahead of the loader's acks. */
+async function unsealAll(job: UnsealJob): Promise<void> {
+  const port = parentPort!;
+  const decoder = new ChunkDecoder(job.chunkColumns, job.columns, job.withSubjects);
+  let credit = HELPER_WINDOW;
+  let wake: (() => void) | null = null;
+  port.on('message', () => {
+    credit++;
+    wake?.();
+  });
+  let ms = 0;
   try {
-    return openRowChunkBox(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`);
+    for (let ci = 0; ci < job.chunks.length; ci++) {
+      while (credit <= 0) await new Promise<void>((r) => (wake = r));
+      wake = null;
+      const u0 = performance.now();
+      const chunk = decoder.decode(job.chunks[ci]!, ci);
+      ms += performance.now() - u0;
+      credit--;
+      port.postMessage({ kind: 'chunk', chunk } satisfies HelperReply, [chunk.len.buffer, chunk.num.buffer, chunk.text.buffer] as ArrayBuffer[]);
+    }
+    const subjects = job.withSubjects ? decoder.subjects() : undefined;
+    port.postMessage({ kind: 'done', unsealMs: ms, ...(subjects ? { subjects } : {}) } satisfies HelperReply, subjects ? [subjects.buffer as ArrayBuffer] : []);
+  } catch (e) {
+    const err = e as { type?: string; message?: string };
+    port.postMessage({ kind: 'error', error: { type: typeof err.type === 'string' ? err.type : 'row-chunk-invalid', message: String(err.message ?? e).slice(0, 300) } } satisfies HelperReply);
   } finally {
-    ch.dataKey.fill(0);
+    decoder.wipe();
+    for (const ch of job.chunks) ch.dataKey.fill(0);
   }
 }
 
-function run(SQL: SqlJs, job: SandboxJob): SandboxReply {
+async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
   const t0 = performance.now();
-  const db = new SQL.Database();
+  const cols = job.columns;
+  // subjects for the differencing defence: identifier values become dense numbers and never leave
+  const idCol = job.membership ? cols.findIndex((c) => c.role === 'identifier') : -1;
+  const source = job.unsealHelper ? helperSource(job, job.unsealHelper, idCol >= 0) : inThreadSource(job, idCol >= 0);
+  const db = new sql.SQL.Database();
+  let loader: RawTableLoader | undefined;
   try {
     db.exec(`PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF;`);
-    const cols = job.columns;
     db.exec(`CREATE TABLE ${DATASET_TABLE} (${quote(ROW_COLUMN)} INTEGER PRIMARY KEY, ${cols.map((c) => `${quote(c.name)} ${sqlType(c.type)}`).join(', ')})`);
-    const width = cols.length + 1;
-    const batch = Math.max(1, Math.min(256, Math.floor(30000 / width)));
-    const tuple = `(${new Array(width).fill('?').join(',')})`;
-    const insertMany = db.prepare(`INSERT INTO ${DATASET_TABLE} VALUES ${new Array(batch).fill(tuple).join(',')}`);
-    const insertOne = db.prepare(`INSERT INTO ${DATASET_TABLE} VALUES ${tuple}`);
-    const numeric = cols.map((c) => c.type === 'int' || c.type.startsWith('decimal'));
-    // subjects for the differencing defence: identifier values become dense numbers here and never leave
-    const idCol = job.membership ? cols.findIndex((c) => c.role === 'identifier') : -1;
-    const subjectOf = new Map<string | number, number>();
-    const subjects: number[] = [];
-    let unsealMs = 0;
+    const batch = Math.max(1, Math.min(32, Math.floor(30000 / (cols.length + 1))));
+    loader = new RawTableLoader(sql.SQL, sql.memory, db, DATASET_TABLE, cols.length, batch);
     let heapPeak = 0;
     let loadMs = 0;
-    let rowId = 0;
-    const params: (string | number | null)[] = new Array(width * batch);
-    let filled = 0;
+    let waitMs = 0;
     db.exec('BEGIN');
-    for (let ci = 0; ci < job.chunks.length; ci++) {
-      const ch = job.chunks[ci]!;
-      const u0 = performance.now();
-      const plain = openChunk(ch, ci);
-      const u1 = performance.now();
-      unsealMs += u1 - u0;
-      // chunk column order → schema order
-      const pos = cols.map((c) => plain.columns.indexOf(c.name));
-      if (pos.some((p) => p < 0) || plain.columns.length !== job.chunkColumns.length || !job.chunkColumns.every((c) => plain.columns.includes(c))) {
-        return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: its columns do not match the dataset schema` } };
-      }
-      for (const r of plain.rows) {
-        if (!Array.isArray(r) || r.length !== job.chunkColumns.length) return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: a row has the wrong width` } };
-        params[filled * width] = ++rowId;
-        for (let j = 0; j < cols.length; j++) {
-          const raw: unknown = r[pos[j]!] ?? null;
-          if (raw !== null && typeof raw !== 'string' && typeof raw !== 'number') return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: a value is not a scalar` } };
-          let v = raw as string | number | null;
-          if (numeric[j] && v !== null) {
-            if (typeof v !== 'number') v = Number(v);
-            if (!Number.isFinite(v)) return { ok: false, error: { type: 'row-chunk-invalid', message: `chunk ${ci}: a ${cols[j]!.type} value is not a number` } };
-            const b = cols[j]!.bounds; // clamp step: every row's contribution within the schema bounds
-            if (b) v = Math.min(Math.max(v, b[0]), b[1]);
-          }
-          params[filled * width + 1 + j] = v;
-        }
-        if (idCol >= 0) {
-          const idv = (r[pos[idCol]!] ?? `\u0000row${rowId}`) as string | number; // a missing identifier is its own subject
-          let sIdx = subjectOf.get(idv);
-          if (sIdx === undefined) subjectOf.set(idv, (sIdx = subjectOf.size));
-          subjects.push(sIdx);
-        }
-        if (++filled === batch) {
-          insertMany.run(params);
-          filled = 0;
-        }
-      }
-      plain.rows.length = 0; // drop references to the plaintext as soon as it is loaded
+    for (;;) {
+      const w0 = performance.now();
+      const chunk = await source.next();
+      const l0 = performance.now();
+      waitMs += l0 - w0;
+      if (!chunk) break;
+      loader.load(chunk);
       heapPeak = Math.max(heapPeak, getHeapStatistics().used_heap_size);
-      loadMs += performance.now() - u1;
+      loadMs += performance.now() - l0;
     }
-    const l0 = performance.now();
-    for (let i = 0; i < filled; i++) insertOne.run(params.slice(i * width, (i + 1) * width));
-    params.fill(null);
-    insertMany.free();
-    insertOne.free();
+    const c0 = performance.now();
     db.exec('COMMIT');
-    loadMs += performance.now() - l0;
+    loadMs += performance.now() - c0;
+    const rowsLoaded = loader.rowsLoaded;
+    loader.close();
+    loader = undefined;
 
     const q0 = performance.now();
     const res = db.exec(job.executed, job.params ?? [])[0];
@@ -132,8 +243,8 @@ function run(SQL: SqlJs, job: SandboxJob): SandboxReply {
         maskArr.push(m);
       }
       stmt.free();
-      membership = { row: Int32Array.from(rowArr), group: Int32Array.from(grpArr), mask: Int32Array.from(maskArr), ...(idCol >= 0 ? { subjects: Int32Array.from(subjects) } : {}) };
-      subjectOf.clear();
+      const subjects = idCol >= 0 ? source.subjects() : undefined;
+      membership = { row: Int32Array.from(rowArr), group: Int32Array.from(grpArr), mask: Int32Array.from(maskArr), ...(subjects ? { subjects } : {}) };
     }
     db.exec(`DROP TABLE ${DATASET_TABLE}`); // secure_delete zeroes the freed pages
     const heap = getHeapStatistics();
@@ -143,13 +254,16 @@ function run(SQL: SqlJs, job: SandboxJob): SandboxReply {
       rows,
       ...(membership ? { membership } : {}),
       stats: {
-        rowsLoaded: rowId,
-        unsealMs,
+        rowsLoaded,
+        unsealMs: source.unsealMs(),
+        unsealWaitMs: waitMs,
+        unsealThread: job.unsealHelper ? 'helper' : 'worker',
         loadMs,
         queryMs,
         totalMs: performance.now() - t0,
         jsHeapBytes: Math.max(heapPeak, heap.used_heap_size),
         jsHeapPeakMallocedBytes: heap.peak_malloced_memory,
+        wasmMemoryBytes: sql.memory.buffer.byteLength,
         envKeys: Object.keys(process.env).length,
       },
     };
@@ -157,8 +271,19 @@ function run(SQL: SqlJs, job: SandboxJob): SandboxReply {
     const err = e as { type?: string; message?: string };
     return { ok: false, error: { type: typeof err.type === 'string' ? err.type : 'sql-execution-failed', message: String(err.message ?? e).slice(0, 300) } };
   } finally {
+    loader?.close();
+    source.close();
     db.close();
     for (const ch of job.chunks) ch.dataKey.fill(0);
+  }
+}
+
+/** Open one chunk (enclave/format/row-chunk.ts, the one opener) and zero its data key whatever happens. */
+function openChunk(ch: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }, index: number): { columns: string[]; rows: unknown[] } {
+  try {
+    return openRowChunkBox(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`);
+  } finally {
+    ch.dataKey.fill(0);
   }
 }
 
@@ -212,7 +337,11 @@ function mapRows(job: RowMapJob): RowMapReply {
     for (const ch of job.chunks) ch.dataKey.fill(0);
   }
 }
-parentPort!.once('message', async (job: SandboxJob | RowMapJob) => {
+parentPort!.once('message', async (job: SandboxJob | RowMapJob | UnsealJob) => {
+  if ('kind' in job && job.kind === 'unseal') {
+    await unsealAll(job);
+    return;
+  }
   if ('kind' in job && job.kind === 'row-map') {
     const reply = mapRows(job);
     const transfer = reply.ok ? [reply.map.partition.buffer, ...(reply.map.subjects ? [reply.map.subjects.buffer] : [])] : [];
@@ -220,15 +349,15 @@ parentPort!.once('message', async (job: SandboxJob | RowMapJob) => {
     return;
   }
   const sqlJob = job as SandboxJob;
-  let SQL: SqlJs;
+  let sql: SqlWasm;
   try {
-    SQL = await sqlReady;
+    sql = await startSql(sqlJob.wasmModule);
   } catch (e) {
     for (const ch of sqlJob.chunks) ch.dataKey.fill(0);
     parentPort!.postMessage({ ok: false, error: { type: 'sql-sandbox-failed', message: `sql.js did not start: ${String((e as Error)?.message ?? e).slice(0, 200)}` } } satisfies SandboxReply);
     return;
   }
-  const reply = run(SQL, sqlJob);
+  const reply = await run(sql, sqlJob);
   const m = reply.ok ? reply.membership : undefined;
   const transfer = m ? [m.row.buffer, m.group.buffer, m.mask.buffer, ...(m.subjects ? [m.subjects.buffer] : [])] : [];
   parentPort!.postMessage(reply, transfer as ArrayBuffer[]);

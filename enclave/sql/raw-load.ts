@@ -1,0 +1,152 @@
+import type { Database, SqlJsStatic } from 'sql.js';
+import { DomainError } from '../../contracts/errors.js';
+import { NULL_SLOT, NUMBER_SLOT, type EncodedChunk } from './encoded-chunk.js';
+
+/**
+ * Loads encoded chunks into a table through SQLite's C API as sql.js's module exports it
+ * (sqlite3_prepare_v2 / bind_* / step / reset), without sql.js's Statement wrapper: that wrapper copies
+ * every string into a fresh malloc'd C string and frees it after each step (most of the load's cost).
+ * Here a chunk's text bytes are copied into wasm memory once and every text value is bound by pointer and
+ * length as SQLITE_STATIC; numbers are bound as sql.js binds them (int when a 32-bit integer, else double),
+ * so column affinity turns them into the same stored values as before.
+ */
+
+/** The parts of sql.js's emscripten module used here (exported by its build, absent from its typings). */
+interface SqliteCApi {
+  _malloc(n: number): number;
+  _free(p: number): void;
+  _sqlite3_prepare_v2(db: number, sql: number, nByte: number, stmt: number, tail: number): number;
+  _sqlite3_bind_text(stmt: number, i: number, p: number, n: number, destructor: number): number;
+  _sqlite3_bind_double(stmt: number, i: number, v: number): number;
+  _sqlite3_bind_int(stmt: number, i: number, v: number): number;
+  _sqlite3_step(stmt: number): number;
+  _sqlite3_reset(stmt: number): number;
+  _sqlite3_finalize(stmt: number): number;
+  _sqlite3_errmsg(db: number): number;
+  UTF8ToString(p: number): string;
+}
+
+const SQLITE_DONE = 101;
+const SQLITE_STATIC = 0;
+
+export class RawTableLoader {
+  private readonly api: SqliteCApi;
+  private readonly dbPtr: number;
+  private readonly many: number;
+  private readonly one: number;
+  private rowId = 0;
+
+  /**
+   * @param width loaded columns (the table has `__row` first, then these)
+   * @param batch rows per multi-row INSERT statement
+   */
+  constructor(
+    SQL: SqlJsStatic,
+    private readonly memory: WebAssembly.Memory,
+    db: Database,
+    table: string,
+    private readonly width: number,
+    private readonly batch: number,
+  ) {
+    this.api = SQL as unknown as SqliteCApi;
+    this.dbPtr = (db as unknown as { db: number }).db;
+    const tuple = `(${new Array(width + 1).fill('?').join(',')})`;
+    this.many = this.prepare(`INSERT INTO ${table} VALUES ${new Array(batch).fill(tuple).join(',')}`);
+    try {
+      this.one = this.prepare(`INSERT INTO ${table} VALUES ${tuple}`);
+    } catch (e) {
+      this.api._sqlite3_finalize(this.many);
+      throw e;
+    }
+  }
+
+  get rowsLoaded(): number {
+    return this.rowId;
+  }
+
+  /** Insert one chunk's rows (numbered on from the previous chunk's); the chunk's bytes in wasm memory are zeroed after. */
+  load(chunk: EncodedChunk): void {
+    const api = this.api;
+    const w = this.width;
+    const textPtr = api._malloc(Math.max(1, chunk.text.length));
+    if (textPtr === 0) throw new DomainError('sql-resource-limit', 'the SQL sandbox could not allocate memory for a row chunk');
+    try {
+      new Uint8Array(this.memory.buffer, textPtr, chunk.text.length).set(chunk.text);
+      let at = textPtr;
+      let r = 0;
+      const full = chunk.rows - (chunk.rows % this.batch);
+      for (; r < full; r += this.batch) {
+        for (let k = 0; k < this.batch; k++) at = this.bindRow(this.many, k * (w + 1), chunk, r + k, at);
+        this.step(this.many);
+      }
+      for (; r < chunk.rows; r++) {
+        at = this.bindRow(this.one, 0, chunk, r, at);
+        this.step(this.one);
+      }
+    } finally {
+      new Uint8Array(this.memory.buffer, textPtr, chunk.text.length).fill(0);
+      api._free(textPtr);
+      chunk.text.fill(0);
+      chunk.num.fill(0);
+    }
+  }
+
+  /** Finalize the statements (before the database is closed). */
+  close(): void {
+    this.api._sqlite3_finalize(this.many);
+    this.api._sqlite3_finalize(this.one);
+  }
+
+  private bindRow(stmt: number, first: number, c: EncodedChunk, r: number, at: number): number {
+    const api = this.api;
+    const w = this.width;
+    api._sqlite3_bind_int(stmt, first + 1, ++this.rowId);
+    const base = r * w;
+    for (let j = 0; j < w; j++) {
+      const n = c.len[base + j]!;
+      const i = first + 2 + j;
+      if (n >= 0) {
+        api._sqlite3_bind_text(stmt, i, at, n, SQLITE_STATIC);
+        at += n;
+      } else if (n === NUMBER_SLOT) {
+        const v = c.num[base + j]!;
+        if (v === (v | 0)) api._sqlite3_bind_int(stmt, i, v);
+        else api._sqlite3_bind_double(stmt, i, v);
+      } else if (n === NULL_SLOT) {
+        api._sqlite3_bind_text(stmt, i, 0, 0, SQLITE_STATIC); // a NULL pointer binds NULL (sqlite3_bind_text)
+      } else {
+        throw new DomainError('row-chunk-invalid', 'an encoded row chunk has an unknown slot kind');
+      }
+    }
+    return at;
+  }
+
+  private step(stmt: number): void {
+    const rc = this.api._sqlite3_step(stmt);
+    this.api._sqlite3_reset(stmt);
+    if (rc !== SQLITE_DONE) this.fail(rc);
+  }
+
+  private prepare(sql: string): number {
+    const api = this.api;
+    const bytes = new TextEncoder().encode(sql);
+    const p = api._malloc(bytes.length + 1 + 8);
+    if (p === 0) throw new DomainError('sql-resource-limit', 'the SQL sandbox could not allocate memory');
+    try {
+      const heap = new Uint8Array(this.memory.buffer);
+      heap.set(bytes, p);
+      heap[p + bytes.length] = 0;
+      const out = (p + bytes.length + 1 + 3) & ~3;
+      const rc = api._sqlite3_prepare_v2(this.dbPtr, p, -1, out, 0);
+      if (rc !== 0) this.fail(rc);
+      return new DataView(this.memory.buffer).getInt32(out, true);
+    } finally {
+      api._free(p);
+    }
+  }
+
+  private fail(rc: number): never {
+    const msg = this.api.UTF8ToString(this.api._sqlite3_errmsg(this.dbPtr));
+    throw new DomainError('sql-execution-failed', `loading the rows failed (SQLite code ${rc}): ${msg}`.slice(0, 300)); // as sql.js reported it
+  }
+}
