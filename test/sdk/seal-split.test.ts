@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -14,7 +14,7 @@ import { HeContext } from '../../enclave/he/seal.js';
 import { galoisKeysPath, openOrCreateKeystore, publicInfoOf, type Keystore } from '../../enclave/keystore/keystore.js';
 import type { EnclavePublicInfo } from '../../enclave/process/protocol.js';
 import { lineSegments, splitPlan } from '../../client-sdk/dataset/csv-split.js';
-import { bundleBlobPath, sealDataset, type SealProgress, type SealResult } from '../../client-sdk/dataset/seal.js';
+import { bundleBlobPath, sealDataset, sealWorker, type SealProgress, type SealResult } from '../../client-sdk/dataset/seal.js';
 import { generateRows, testSchema, writeCsv } from '../enclave/fixtures.js';
 
 /**
@@ -142,6 +142,14 @@ describe('client-sdk/dataset: sealing split over threads = the streamed sealing'
       expect(cols.amount, key).to.equal(inGroup.reduce((s, r) => s + cents(r.amount), 0n));
       expect(cols.qty, key).to.equal(inGroup.reduce((s, r) => s + BigInt(r.qty), 0n));
     }
+  });
+
+  it('the sealing workers run the bundled plain-JS build of seal-rows.ts, without the parent loader flags', async () => {
+    const w = await sealWorker();
+    expect(w.name).to.equal('sealSegment');
+    expect(w.execArgv).to.deep.equal([]);
+    expect(w.filename).to.match(/node_modules\/\.cache\/shuyu\/seal-rows-[0-9a-f]{32}\.mjs$/);
+    expect(existsSync(new URL(w.filename))).to.equal(true);
   });
 
   it('row-precise errors name the right line when the file is split', async () => {
