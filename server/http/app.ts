@@ -33,7 +33,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
   // Request ids: a random per-process prefix and a counter — unique, and no randomness drawn per request.
   const idPrefix = randomBytes(6).toString('base64url') + '-';
   let requests = 0;
-  app.use((req, res, next) => {
+  const observe: Step = (req, res, next) => {
     const start = performance.now();
     const reqId = idPrefix + (++requests).toString(36);
     res.setHeader('X-Request-Id', reqId);
@@ -51,38 +51,38 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
       else if (deps.log.isLevelEnabled('info')) deps.log.info({ reqId, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000), user: res.locals.principal?.userId }, 'request');
     });
     next();
+  };
+
+  const limit = rateLimiter({
+    windowMs: 60_000,
+    limit: opts.rateLimitPerMinute,
+    // Per token (its hash, never the token itself), per address for anonymous calls.
+    key: (req) => {
+      const auth = req.headers.authorization;
+      if (!auth) return 'ip:' + ipKeyGenerator(req.ip ?? '0.0.0.0');
+      return 't:' + (tokenHashOf(req) ?? sm3Hex(auth));
+    },
+    refuse: (_req, res) => sendProblem(res, problem('rate-limited', `more than ${opts.rateLimitPerMinute} requests in a minute; wait and retry (see the RateLimit headers)`)),
   });
-
-  app.use(securityHeadersMiddleware());
-
-  app.use(
-    rateLimiter({
-      windowMs: 60_000,
-      limit: opts.rateLimitPerMinute,
-      // Per token (its hash, never the token itself), per address for anonymous calls.
-      key: (req) => {
-        const auth = req.headers.authorization;
-        if (!auth) return 'ip:' + ipKeyGenerator(req.ip ?? '0.0.0.0');
-        return 't:' + (tokenHashOf(req) ?? sm3Hex(auth));
-      },
-      refuse: (_req, res) => sendProblem(res, problem('rate-limited', `more than ${opts.rateLimitPerMinute} requests in a minute; wait and retry (see the RateLimit headers)`)),
-    }),
-  );
 
   // A declared length over the limit is refused from the headers: body-parser would wait for the whole
   // (possibly 2^40-byte) body to arrive before answering 413, holding the connection open meanwhile.
-  app.use((req: Request, res: Response, next: NextFunction) => {
+  const lengthGuard: Step = (req, res, next) => {
     const declared = Number(req.headers['content-length']);
     if (declared > opts.jsonBodyLimitBytes && req.is(['application/json', 'application/*+json'])) {
       res.setHeader('Connection', 'close');
       return sendProblem(res, problem('payload-too-large', `the JSON body exceeds the limit of ${opts.jsonBodyLimitBytes} bytes`, { limit: opts.jsonBodyLimitBytes }));
     }
     next();
-  });
+  };
+
+  // In this order for every request: id and request log, helmet's security headers, rate limit, length guard.
+  app.use(inOrder([observe, securityHeadersMiddleware(), limit, lengthGuard]));
   app.use(express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
 
   // The web console (engineer G, server/console/serve.ts): GET /, /console/ and its static bundle.
-  app.use(consoleRouter());
+  const consoleMw = consoleRouter();
+  app.use((req: Request, res: Response, next: NextFunction) => (CONSOLE_PATH.test(req.path) ? consoleMw(req, res, next) : next()));
   app.use(buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs, deadlines: new Deadlines(opts.requestTimeoutMs, timedOut(opts.requestTimeoutMs)) }));
 
   app.use((req: Request, res: Response) => {
@@ -108,4 +108,30 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
   });
 
   return app;
+}
+
+/** The paths consoleRouter() answers (GET /, /console, /console/…; express matches case-insensitively). */
+const CONSOLE_PATH = /^\/(?:console(?:\/.*)?)?$/i;
+
+type Step = (req: Request, res: Response, next: NextFunction) => void;
+
+/**
+ * Synchronous steps run one after the other as ONE middleware (each express layer costs a router pass
+ * per request); a step that answers simply does not call next. A thrown error goes to the error handler.
+ */
+function inOrder(steps: Step[]): Step {
+  return (req, res, next) => {
+    let i = 0;
+    const step = (err?: unknown): void => {
+      if (err !== undefined && err !== null && err !== 'route' && err !== 'router') return next(err);
+      const f = steps[i++];
+      if (!f) return next();
+      try {
+        f(req, res, step);
+      } catch (e) {
+        next(e);
+      }
+    };
+    step();
+  };
 }

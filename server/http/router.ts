@@ -1,4 +1,4 @@
-import { Router, type Request, type Response, type NextFunction } from 'express';
+import { Router, type Request, type RequestHandler, type Response, type NextFunction } from 'express';
 import type { Logger } from 'pino';
 import { HttpProblem, problem, toProblem, type Problem } from './problems.js';
 import { parsePart } from './validation.js';
@@ -47,7 +47,7 @@ export function sendProblem(res: Response, p: Problem): void {
  * organisation (else 404 — never reveal that another organisation's object exists), applies
  * Idempotency-Key, runs the handler and validates its response against the declared schema.
  */
-export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Router {
+export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): RequestHandler {
   // Routes by their second path segment (/v1/<group>/…): express tries a router's routes one by one, so a
   // request is matched against its group's few routes instead of the whole table. Matching inside a group
   // is express's own; two groups never match the same path (their literal second segments differ).
@@ -148,16 +148,15 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Rout
       }
     });
   }
-  const router = Router();
-  router.use((req: Request, res: Response, next: NextFunction) => {
+  const hasUngrouped = ungrouped.stack.length > 0;
+  return (req: Request, res: Response, next: NextFunction) => {
     // express matches paths case-insensitively, on the raw (still percent-encoded) path, as here
     const g = GROUPED.exec(req.path)?.[1];
     const r = g ? groups.get(g.toLowerCase()) : undefined;
-    if (r) r(req, res, next);
+    if (r) r(req, res, hasUngrouped ? (err?: unknown) => (err ? next(err) : ungrouped(req, res, next)) : next);
+    else if (hasUngrouped) ungrouped(req, res, next);
     else next();
-  });
-  router.use(ungrouped);
-  return router;
+  };
 }
 
 const GROUPED = /^\/v1\/([^/]+)/i;
