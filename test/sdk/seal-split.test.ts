@@ -80,6 +80,28 @@ describe('client-sdk/dataset: sealing split over threads = the streamed sealing'
     );
   });
 
+  it('csv-split: the plan is made exactly when every line is one record, whatever the read size (fast-check)', async () => {
+    const count = (t: string, p: string) => t.split(p).length - 1;
+    const model = (t: string): number | undefined => {
+      if (t.includes('"') || !t.includes('\n')) return undefined;
+      if (t.startsWith('\n') || t.startsWith('\r\n') || t.includes('\n\n') || t.includes('\n\r\n')) return undefined;
+      const cr = count(t, '\r');
+      if (cr && !(cr === count(t, '\r\n') && cr === count(t, '\n'))) return undefined;
+      return Buffer.byteLength(t.slice(0, t.indexOf('\n') + 1));
+    };
+    const text = fc.array(fc.constantFrom('a', 'b', ',', 'é', '\n', '\n', '\r\n', '\r', '"'), { maxLength: 24 }).map((p) => p.join(''));
+    await fc.assert(
+      fc.asyncProperty(text, fc.constantFrom(1, 2, 3, 5, 64), async (t, readBytes) => {
+        writeFileSync(join(dir, 'fc.csv'), t);
+        const plan = await splitPlan(join(dir, 'fc.csv'), readBytes);
+        const want = model(t);
+        expect(plan?.dataStart, JSON.stringify(t)).to.equal(want);
+        if (plan) expect(Buffer.from(plan.header).toString()).to.equal(t.slice(0, t.indexOf('\n') + 1));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('csv-split refuses files where a line is not exactly one record (quotes, blank lines, mixed line endings)', async () => {
     const plan = (text: string) => {
       writeFileSync(join(dir, 'p.csv'), text);
