@@ -29,6 +29,47 @@ interface SqliteCApi {
 const SQLITE_DONE = 101;
 const SQLITE_STATIC = 0;
 
+/**
+ * Rows per identifier value, counted in a fixed table indexed by a hash of the value's bytes: values that
+ * share a slot are counted together, so the largest count is an upper bound on the rows any one subject has
+ * (never below it). With it, a group of n rows with an identifier has at least ⌈(n − rows without one) / max⌉
+ * distinct identifiers: enough to decide k without counting them exactly (see worker.ts).
+ */
+export class SubjectRowBound {
+  private readonly table = new Int32Array(1 << 22);
+  nullRows = 0;
+
+  addBytes(bytes: Uint8Array, from: number, to: number): void {
+    let h = 0x811c9dc5; // FNV-1a (32 bit): a spreading hash, not a security function
+    for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+    this.table[(h >>> 0) & (this.table.length - 1)]!++;
+  }
+
+  /** false once a value was seen whose stored text this count cannot reproduce (then no bound is given) */
+  usable = true;
+
+  addNumber(v: number): void {
+    // a 32-bit integer is bound as an int and a TEXT column stores its decimal digits, exactly String(v), so it
+    // shares its slot with the same text; other numbers are stored as SQLite formats them: give up the bound
+    if (v !== (v | 0)) {
+      this.usable = false;
+      return;
+    }
+    const t = new TextEncoder().encode(String(v));
+    this.addBytes(t, 0, t.length);
+  }
+
+  maxRowsPerSubject(): number {
+    let m = 1;
+    for (let i = 0; i < this.table.length; i++) if (this.table[i]! > m) m = this.table[i]!;
+    return m;
+  }
+
+  wipe(): void {
+    this.table.fill(0);
+  }
+}
+
 export class RawTableLoader {
   private readonly api: SqliteCApi;
   private readonly dbPtr: number;
@@ -47,6 +88,8 @@ export class RawTableLoader {
     table: string,
     private readonly width: number,
     private readonly batch: number,
+    /** count rows per value of this loaded column (the identifier) into `bound` */
+    private readonly bound?: { column: number; rows: SubjectRowBound },
   ) {
     this.api = SQL as unknown as SqliteCApi;
     this.dbPtr = (db as unknown as { db: number }).db;
@@ -72,15 +115,15 @@ export class RawTableLoader {
     if (textPtr === 0) throw new DomainError('sql-resource-limit', 'the SQL sandbox could not allocate memory for a row chunk');
     try {
       new Uint8Array(this.memory.buffer, textPtr, chunk.text.length).set(chunk.text);
-      let at = textPtr;
+      let off = 0;
       let r = 0;
       const full = chunk.rows - (chunk.rows % this.batch);
       for (; r < full; r += this.batch) {
-        for (let k = 0; k < this.batch; k++) at = this.bindRow(this.many, k * (w + 1), chunk, r + k, at);
+        for (let k = 0; k < this.batch; k++) off = this.bindRow(this.many, k * (w + 1), chunk, r + k, textPtr, off);
         this.step(this.many);
       }
       for (; r < chunk.rows; r++) {
-        at = this.bindRow(this.one, 0, chunk, r, at);
+        off = this.bindRow(this.one, 0, chunk, r, textPtr, off);
         this.step(this.one);
       }
     } finally {
@@ -97,28 +140,32 @@ export class RawTableLoader {
     this.api._sqlite3_finalize(this.one);
   }
 
-  private bindRow(stmt: number, first: number, c: EncodedChunk, r: number, at: number): number {
+  private bindRow(stmt: number, first: number, c: EncodedChunk, r: number, textPtr: number, off: number): number {
     const api = this.api;
     const w = this.width;
+    const idCol = this.bound ? this.bound.column : -1;
     api._sqlite3_bind_int(stmt, first + 1, ++this.rowId);
     const base = r * w;
     for (let j = 0; j < w; j++) {
       const n = c.len[base + j]!;
       const i = first + 2 + j;
       if (n >= 0) {
-        api._sqlite3_bind_text(stmt, i, at, n, SQLITE_STATIC);
-        at += n;
+        api._sqlite3_bind_text(stmt, i, textPtr + off, n, SQLITE_STATIC);
+        if (j === idCol) this.bound!.rows.addBytes(c.text, off, off + n);
+        off += n;
       } else if (n === NUMBER_SLOT) {
         const v = c.num[base + j]!;
         if (v === (v | 0)) api._sqlite3_bind_int(stmt, i, v);
         else api._sqlite3_bind_double(stmt, i, v);
+        if (j === idCol) this.bound!.rows.addNumber(v);
       } else if (n === NULL_SLOT) {
         api._sqlite3_bind_text(stmt, i, 0, 0, SQLITE_STATIC); // a NULL pointer binds NULL (sqlite3_bind_text)
+        if (j === idCol) this.bound!.rows.nullRows++;
       } else {
         throw new DomainError('row-chunk-invalid', 'an encoded row chunk has an unknown slot kind');
       }
     }
-    return at;
+    return off;
   }
 
   private step(stmt: number): void {

@@ -75,6 +75,7 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
     // load only what the query reads, plus the identifier when k is counted on people
     columns: [...v.columnsUsed, ...req.schema.columns.filter((c) => c.role === 'identifier').map((c) => c.name)],
     membership: guardOn,
+    minGroupSize: req.policy.minGroupSize,
     ...(req.limits ? { limits: req.limits } : {}),
   });
 

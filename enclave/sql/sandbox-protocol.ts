@@ -12,6 +12,12 @@ export interface SandboxJob {
    */
   chunks: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }[];
   executed: string;
+  /**
+   * With `minSubjects` (k): `executed` without `__subjects`, run first; when every group's row count and a
+   * bound on rows per identifier decide "≥ k distinct identifiers" (or "< k") the exact count is skipped
+   */
+  executedWithoutSubjects?: string;
+  minSubjects?: number;
   /** values bound to `?` in `executed` (enclave-built queries such as verify; buyer SQL has none) */
   params?: (string | number | null)[];
   /** null: do not compute per-row membership */
@@ -46,6 +52,12 @@ export interface SandboxStats {
   /** time the loader waited for the next opened chunk (with a helper thread: the unseal cost not hidden behind loading) */
   unsealWaitMs?: number;
   unsealThread?: 'helper' | 'worker';
+  /**
+   * 'exact': `__subjects` is COUNT(DISTINCT identifier). 'bound': k was decided by bounds, and `__subjects`
+   * is a bound on that count on the same side of k (the row count below k, or ⌈(rows − rows without an
+   * identifier) / most rows of one identifier⌉ at or above k): the gate's k test, its only use, is unchanged.
+   */
+  subjectsCount?: 'exact' | 'bound';
   loadMs: number;
   queryMs: number;
   totalMs: number;

@@ -31,6 +31,11 @@ export interface SandboxInput {
   params?: (string | number | null)[];
   /** columns to load (default: all); the identifier is added when membership is asked for */
   columns?: string[];
+  /**
+   * The output gate's minimum group size k: lets the sandbox skip counting distinct identifiers when row
+   * counts already decide the k test (SandboxJob.minSubjects). Without it the count is always exact.
+   */
+  minGroupSize?: number;
   /** compute per-row membership for the differencing defence */
   membership?: boolean;
   limits?: Partial<SandboxLimits>;
@@ -120,6 +125,9 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
     columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.membership && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
     chunks: input.chunks.map((c, i) => ({ dataKey: keys[i]!, box: c.sealed.box, aad: c.aad })),
     executed: input.plan.executed,
+    ...(input.plan.executedWithoutSubjects && input.minGroupSize !== undefined && !input.params
+      ? { executedWithoutSubjects: input.plan.executedWithoutSubjects, minSubjects: input.minGroupSize }
+      : {}),
     ...(input.params ? { params: input.params } : {}),
     membership: input.membership ? input.plan.membership : null,
     groupCount: input.plan.groupBy.length,

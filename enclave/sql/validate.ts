@@ -48,6 +48,11 @@ export interface SqlRefusal {
 export interface SqlPlan {
   /** normalised query + hidden columns: `__g<i>` group values, `__rows`, and `__subjects` when there is an identifier */
   executed: string;
+  /**
+   * `executed` without its `__subjects` column (present only when the schema has an identifier): the
+   * sandbox runs this first and counts distinct identifiers only when a bound cannot decide k (sandbox.ts)
+   */
+  executedWithoutSubjects?: string;
   /** one row per dataset row that passes WHERE: `__row`, `__g<i>`, and `__m<j>` = 1 when the row feeds aggregate j */
   membership: string;
   groupBy: string[];
@@ -644,6 +649,7 @@ function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: N
       as: '__subjects',
     });
   }
+  const executedWithoutSubjects = identifier ? parser.sqlify({ ...ast, columns: [...ast.columns, ...hidden.slice(0, -1)] }, DIALECT) : undefined;
   const executed = parser.sqlify({ ...ast, columns: [...ast.columns, ...hidden] }, DIALECT);
 
   const membershipCols: Node[] = [
@@ -662,5 +668,5 @@ function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: N
     { ...ast, columns: membershipCols, groupby: null, having: null, orderby: [{ expr: colRef(ROW_COLUMN), type: 'ASC' }], limit: null },
     DIALECT,
   );
-  return { executed, membership, groupBy, aggregates: calls.length };
+  return { executed, ...(executedWithoutSubjects ? { executedWithoutSubjects } : {}), membership, groupBy, aggregates: calls.length };
 }

@@ -4,7 +4,7 @@ import initSqlJs from 'sql.js';
 import { DomainError } from '../../contracts/errors.js';
 import { openRowChunkBox } from '../format/row-chunk.js';
 import { ChunkDecoder, type EncodedChunk } from './encoded-chunk.js';
-import { RawTableLoader } from './raw-load.js';
+import { RawTableLoader, SubjectRowBound } from './raw-load.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
 import type { RowMapJob, RowMapReply, SandboxJob, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
 
@@ -184,6 +184,27 @@ async function unsealAll(job: UnsealJob): Promise<void> {
   }
 }
 
+/**
+ * The result of `executedWithoutSubjects` completed with a `__subjects` column when row counts decide k for
+ * every group: a group with n < k rows has fewer than k identifiers; one with ⌈(n − rows without an
+ * identifier) / (most rows of one identifier)⌉ ≥ k has at least k. Undefined when some group is not decided
+ * (or there are no groups): then the exact query runs.
+ */
+function decideKByBounds(res: { columns: string[]; values: unknown[][] } | undefined, k: number, bound: SubjectRowBound): { columns: string[]; values: unknown[][] } | undefined {
+  const rc = res ? res.columns.indexOf('__rows') : -1;
+  if (!res || rc < 0 || res.values.length === 0) return undefined;
+  const most = bound.maxRowsPerSubject();
+  const values: unknown[][] = [];
+  for (const r of res.values) {
+    const n = Number(r[rc]);
+    const atLeast = Math.ceil((n - bound.nullRows) / most);
+    if (n < k) values.push([...r, n]);
+    else if (atLeast >= k) values.push([...r, atLeast]);
+    else return undefined;
+  }
+  return { columns: [...res.columns, '__subjects'], values };
+}
+
 async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
   const t0 = performance.now();
   const cols = job.columns;
@@ -192,11 +213,19 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
   const source = job.unsealHelper ? helperSource(job, job.unsealHelper, idCol >= 0) : inThreadSource(job, idCol >= 0);
   const db = new sql.SQL.Database();
   let loader: RawTableLoader | undefined;
+  let subjectBound: SubjectRowBound | undefined;
   try {
-    db.exec(`PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF;`);
+    // cache_size: sql.js keeps the database in a file of its in-memory file system behind SQLite's default
+    // 2 MB page cache, so every page went through the VFS again and again while loading; a cache of up to
+    // three quarters of the heap limit (which still bounds it) keeps the table's pages in SQLite's cache.
+    const cacheKiB = Math.max(2000, Math.floor((job.sqliteHeapLimitBytes * 0.75) / 1024));
+    db.exec(`PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA cache_size=-${cacheKiB}; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF;`);
     db.exec(`CREATE TABLE ${DATASET_TABLE} (${quote(ROW_COLUMN)} INTEGER PRIMARY KEY, ${cols.map((c) => `${quote(c.name)} ${sqlType(c.type)}`).join(', ')})`);
     const batch = Math.max(1, Math.min(32, Math.floor(30000 / (cols.length + 1))));
-    loader = new RawTableLoader(sql.SQL, sql.memory, db, DATASET_TABLE, cols.length, batch);
+    // k on people decided from row counts when it can be (see SubjectRowBound): the identifier must be TEXT
+    const boundCol = job.minSubjects !== undefined && job.executedWithoutSubjects ? cols.findIndex((c) => c.role === 'identifier') : -1;
+    if (boundCol >= 0 && sqlType(cols[boundCol]!.type) === 'TEXT') subjectBound = new SubjectRowBound();
+    loader = new RawTableLoader(sql.SQL, sql.memory, db, DATASET_TABLE, cols.length, batch, subjectBound ? { column: boundCol, rows: subjectBound } : undefined);
     let heapPeak = 0;
     let loadMs = 0;
     let waitMs = 0;
@@ -219,7 +248,14 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
     loader = undefined;
 
     const q0 = performance.now();
-    const res = db.exec(job.executed, job.params ?? [])[0];
+    let res: { columns: string[]; values: unknown[][] } | undefined;
+    let subjectsCount: 'exact' | 'bound' = 'exact';
+    if (subjectBound?.usable && job.executedWithoutSubjects && job.minSubjects !== undefined) {
+      res = decideKByBounds(db.exec(job.executedWithoutSubjects)[0], job.minSubjects, subjectBound);
+      if (res) subjectsCount = 'bound';
+    }
+    subjectBound?.wipe();
+    res ??= db.exec(job.executed, job.params ?? [])[0];
     const columns = res?.columns ?? [];
     const rows = (res?.values ?? []) as (string | number | null)[][];
     const queryMs = performance.now() - q0;
@@ -258,6 +294,7 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
         unsealMs: source.unsealMs(),
         unsealWaitMs: waitMs,
         unsealThread: job.unsealHelper ? 'helper' : 'worker',
+        subjectsCount,
         loadMs,
         queryMs,
         totalMs: performance.now() - t0,

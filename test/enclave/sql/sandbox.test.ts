@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type Database from 'better-sqlite3';
 import { runSqlComputation } from '../../../enclave/sql/run.js';
 import { validateSql } from '../../../enclave/sql/validate.js';
+import { runSqlInSandbox } from '../../../enclave/sql/sandbox.js';
 import { isDomainError } from '../../../contracts/errors.js';
 import { makeRows, newKeys, referenceDb, schema, sealRows } from './fixture.js';
 
@@ -72,6 +73,23 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
     expect(gated.privacy.basis).to.equal('subjects');
     expect(gated.groups.map((g) => g.key[0])).to.deep.equal(want.filter((w) => w.p >= k).map((w) => w.region));
     expect(got.groups.length).to.equal(want.length);
+  });
+
+  it('decides k from row counts only when that equals the decision on exact distinct-identifier counts', async () => {
+    const q = "SELECT region, channel, COUNT(*) AS n FROM dataset WHERE channel = 'web' OR region = 'north' GROUP BY region, channel";
+    const v = validateSql(q, schema);
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    const people = ref.prepare(`SELECT region, channel, COUNT(DISTINCT person_id) AS p, COUNT(*) AS n FROM dataset WHERE channel = 'web' OR region = 'north' GROUP BY region, channel`).all() as { p: number; n: number }[];
+    const seen = new Set<string>();
+    // k values below, between and above the groups' sizes: bounds decide some runs, exact counts the others
+    for (const k of [1, 2, Math.min(...people.map((x) => x.n)), Math.floor(people[0]!.n / 2) + 1, people[0]!.p, people[0]!.p + 1, Math.max(...people.map((x) => x.n)) + 1]) {
+      const out = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns: [...v.columnsUsed, 'person_id'], minGroupSize: k });
+      seen.add(out.stats.subjectsCount!);
+      const subj = out.columns.indexOf('__subjects');
+      expect(out.rows.map((r) => Number(r[subj]) >= k), `k=${k}`).to.deep.equal(people.map((x) => x.p >= k));
+      if (out.stats.subjectsCount === 'exact') expect(out.rows.map((r) => r[subj])).to.deep.equal(people.map((x) => x.p));
+    }
+    expect([...seen].sort()).to.deep.equal(['bound', 'exact']);
   });
 
   it('refuses a query that fails the rules, naming them, before anything is unsealed', async () => {
