@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
+// The HE evaluator (node-seal, worker pool) and the SQL/verify release schemas (node-sql-parser, sql.js) are
+// imported by the first job that needs them: ~1.5 s of loading a server start does not need.
 import { DomainError } from '../../contracts/errors.js';
 import type { Trade } from '../../contracts/trade/trade.js';
 import type { AggregateComputation } from '../../contracts/computation.js';
-import { HeEvaluator } from '../../enclave/he/evaluate.js';
+import type { HeEvaluator } from '../../enclave/he/evaluate.js';
 import { BundleManifest } from '../../enclave/format/manifest.js';
 import { rowChunkBlobs } from '../../enclave/process/client.js';
-import { SqlReleaseResponse } from '../../enclave/sql/release.js';
-import { VerifyReleaseResponse } from '../../enclave/verify/release.js';
 import type { DatasetService } from '../datasets/datasets.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { IdentityService } from '../identity/identity.js';
@@ -106,10 +106,12 @@ export class TradeExecutor {
       const rowChunks = await loadRowChunks();
       try {
         if (trade.computation.kind === 'sql') {
+          const { SqlReleaseResponse } = await import('../../enclave/sql/release.js');
           const out = await client.call('sql', { ...common, manifest, computation: trade.computation, rowChunks }, SqlReleaseResponse);
           return { result: { ...out.result, privacy: out.privacy }, receipt: out.receipt };
         }
         const { budget: _noBudget, policy: _noPolicy, ...verifyCommon } = common;
+        const { VerifyReleaseResponse } = await import('../../enclave/verify/release.js');
         const out = await client.call('verify', { ...verifyCommon, manifest, computation: trade.computation, rowChunks }, VerifyReleaseResponse);
         return { result: { kind: 'verify', answer: out.result, privacy: out.privacy }, receipt: out.receipt };
       } catch (e) {
@@ -122,7 +124,10 @@ export class TradeExecutor {
     } catch (e) {
       throw new TransientJobError(`enclave unavailable: ${(e as Error).message}`);
     }
-    this.he ??= new HeEvaluator({ threads: this.d.heThreads });
+    if (!this.he) {
+      const { HeEvaluator } = await import('../../enclave/he/evaluate.js');
+      this.he ??= new HeEvaluator({ threads: this.d.heThreads });
+    }
     const encrypted = await this.he.evaluateAggregate({
       manifest,
       computation: trade.computation as AggregateComputation,

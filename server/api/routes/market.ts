@@ -59,7 +59,7 @@ export function marketRoutes(d: TradeDeps): RouteDef[] {
       handler: async ({ object, body, principal }) => {
         const offer = object as Offer;
         const ds = datasetOf(offer.datasetId);
-        const columnsUsed = columnsUsedFor(body.computation, ds.schema);
+        const columnsUsed = await columnsUsedFor(body.computation, ds.schema);
         const quote = await contracts.quote({
           request: { offerId: offer.id, computation: body.computation, purpose: body.purpose, destination: body.destination, ...(columnsUsed ? { columnsUsed } : {}) },
           dataset: datasetRef(ds),

@@ -41,10 +41,10 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
     defineRoute({
       id: 'submit-trade', method: 'post', path: '/v1/trades', summary: 'Submit a quoted computation as a trade (holds the price)', roles: ['buyer'],
       body: SubmitTradeRequest, idempotent: true, responses: { 201: Trade },
-      handler: ({ body, principal }) => {
+      handler: async ({ body, principal }) => {
         const ds = s.datasets.getDataset(body.quote.statement.datasetId);
         if (!ds) throw new DomainError('invalid-quote', 'the quote names a dataset that does not exist');
-        const columnsUsed = columnsUsedFor(body.computation, ds.schema);
+        const columnsUsed = await columnsUsedFor(body.computation, ds.schema);
         const t = contracts.submitTrade({
           request: { quote: body.quote, computation: body.computation, ...(columnsUsed ? { columnsUsed } : {}) },
           dataset: datasetRef(ds),
