@@ -5,7 +5,7 @@ import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { BundleLayout } from '../../enclave/format/manifest.js';
-import { RowChunkWriter, encodeSealedRowChunk, rowChunkAad, sealRowChunkPlaintext } from '../../enclave/format/row-chunk.js';
+import { type RowChunkKey, RowChunkWriter, encodeSealedRowChunk, newRowChunkKey, rowChunkAad, sealRowChunkWithKey } from '../../enclave/format/row-chunk.js';
 import { type CsvIssue, RowValidator, type RowValue, CSV_PARSE_OPTIONS } from './csv-check.js';
 import { SegmentTotals, totalsPlan } from './he-totals.js';
 
@@ -74,8 +74,11 @@ export class RowSealer {
     this.pending = [];
   }
 
-  /** Seal what is buffered as row chunk `index`, write it, and start a new segment. */
-  seal(index: number): SealedSegment {
+  /**
+   * Seal what is buffered as row chunk `index`, write it, and start a new segment. `dataKey`: the chunk's
+   * key made ahead by the caller (the sealer's thread, so the workers never run SM2), or a fresh one here.
+   */
+  seal(index: number, dataKey?: RowChunkKey): SealedSegment {
     const rows = this.rows;
     if (this.errors.length === 0) this.writePending();
     this.pending = [];
@@ -87,12 +90,15 @@ export class RowSealer {
     try {
       if (errors.length || rows === 0) return { rows, totals, errors };
       const plain = this.writer.finish();
-      const bytes = encodeSealedRowChunk(sealRowChunkPlaintext(plain, this.ctx.unwrapKey, rowChunkAad(this.ctx.bundleId, index)));
+      const key = dataKey ?? newRowChunkKey(this.ctx.unwrapKey);
+      dataKey = undefined; // used (and zeroed) once
+      const bytes = encodeSealedRowChunk(sealRowChunkWithKey(plain, key, rowChunkAad(this.ctx.bundleId, index)));
       const sm3 = sm3Hex(bytes);
       // synchronous: a blob per 32k rows, and the write is not what costs here
       writeFileSync(join(this.ctx.blobDir, sm3), bytes);
       return { rows, blob: { sm3, size: bytes.length }, totals, errors };
     } finally {
+      dataKey?.key.fill(0);
       this.writer.reset();
     }
   }
@@ -106,6 +112,8 @@ export interface SealSegmentTask {
   firstRow: number;
   index: number;
   maxErrors: number;
+  /** row chunk `index`'s data key, made on the sealer's thread (absent: made here) */
+  dataKey?: RowChunkKey;
 }
 
 /**
@@ -139,8 +147,9 @@ export function sealSegment(task: SealSegmentTask): SealedSegment | { failed: { 
       }
       from = to;
     }
-    return sealer.seal(task.index);
+    return sealer.seal(task.index, task.dataKey);
   } catch (e) {
+    task.dataKey?.key.fill(0);
     cached = undefined;
     if (e instanceof DomainError) return { failed: { type: e.type, message: e.message } };
     return { failed: { type: 'seal-failed', message: `sealing failed: ${e instanceof Error ? e.message : String(e)}` } };

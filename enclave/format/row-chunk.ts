@@ -41,13 +41,27 @@ export function sealRowChunk(plain: RowChunkPlain, enclaveUnwrapPublicKey: Uint8
  * RowChunkWriter produces it (callers do not pass anything else — the enclave checks the shape on open).
  */
 export function sealRowChunkPlaintext(json: Uint8Array, enclaveUnwrapPublicKey: Uint8Array, aad: Uint8Array): SealedRowChunk {
+  return sealRowChunkWithKey(json, newRowChunkKey(enclaveUnwrapPublicKey), aad);
+}
+
+/** A fresh data key for ONE row chunk and its SM2 wrapping (made ahead, e.g. on another thread than the sealing). */
+export interface RowChunkKey {
+  key: Uint8Array;
+  wrappedKey: Uint8Array;
+}
+
+export function newRowChunkKey(enclaveUnwrapPublicKey: Uint8Array): RowChunkKey {
   const key = newBoxKey();
+  return { key, wrappedKey: sm2Encrypt(enclaveUnwrapPublicKey, key) };
+}
+
+/** sealRowChunkPlaintext with a key from newRowChunkKey — used for this one chunk, and zeroed here. */
+export function sealRowChunkWithKey(json: Uint8Array, dataKey: RowChunkKey, aad: Uint8Array): SealedRowChunk {
   try {
-    const box = sealBox(key, json, aad);
-    const wrappedKey = sm2Encrypt(enclaveUnwrapPublicKey, key);
-    return { wrappedKey, box };
+    if (dataKey.key.length !== 32) throw new DomainError('row-chunk-invalid', 'row chunk data key must be 32 bytes');
+    return { wrappedKey: dataKey.wrappedKey, box: sealBox(dataKey.key, json, aad) };
   } finally {
-    key.fill(0);
+    dataKey.key.fill(0);
   }
 }
 
