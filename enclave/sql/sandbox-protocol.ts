@@ -31,7 +31,7 @@ export interface SandboxJob {
    * When set, the worker opens and checks the chunks in one helper thread of its own (this code, these
    * limits, an empty environment) while it loads the previous chunk; otherwise it does both itself.
    */
-  unsealHelper?: { source: string; resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number; stackSizeMb: number } };
+  unsealHelper?: { source: string; /** helper threads when subjects need not be numbered (default 1) */ threads?: number; resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number; stackSizeMb: number } };
 }
 
 export interface SandboxMembership {

@@ -88,54 +88,76 @@ function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
 }
 
 /**
- * The unseal helper: one more thread started by this sandbox worker, with the same isolation (empty
- * environment, no handles, the same resource limits), that opens and checks chunk i+1 while this thread
- * loads chunk i. It receives the chunks with their data keys (zeroed there after use) and answers encoded
- * chunks as transferred buffers; it is terminated with the job.
+ * The unseal helpers: one or two more threads started by this sandbox worker, with the same isolation
+ * (empty environment, no handles, the same resource limits), that open and check the next chunks while
+ * this thread loads the previous one. Chunk i goes to helper i mod n; each receives its chunks with their
+ * data keys (zeroed there after use) and answers encoded chunks as transferred buffers. All are terminated
+ * with the job. Subject numbering needs every chunk in order, so it is done with one helper.
  */
 function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHelper']>, withSubjects: boolean): ChunkSource {
-  const w = new Worker(helper.source, { eval: true, env: {}, stdout: true, stderr: true, resourceLimits: helper.resourceLimits });
-  const queue: HelperReply[] = [];
+  const n = withSubjects ? 1 : Math.max(1, Math.min(helper.threads ?? 1, job.chunks.length));
+  const queues: HelperReply[][] = [];
+  const workers: Worker[] = [];
   let wake: (() => void) | null = null;
   let failure: Error | null = null;
   let subjects: Int32Array | undefined;
   let ms = 0;
-  let done = false;
-  const push = (m: HelperReply): void => {
-    queue.push(m);
-    wake?.();
+  let ci = 0;
+  let finished = false;
+  for (let h = 0; h < n; h++) {
+    const queue: HelperReply[] = [];
+    queues.push(queue);
+    const push = (m: HelperReply): void => {
+      queue.push(m);
+      wake?.();
+    };
+    const w = new Worker(helper.source, { eval: true, env: {}, stdout: true, stderr: true, resourceLimits: helper.resourceLimits });
+    workers.push(w);
+    w.on('message', push);
+    w.once('error', (e: Error & { code?: string }) =>
+      push({ kind: 'error', error: { type: e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'sql-resource-limit' : 'sql-sandbox-failed', message: `the unseal helper failed: ${e.message}` } }),
+    );
+    w.once('exit', (code) => push({ kind: 'error', error: { type: 'sql-sandbox-failed', message: `the unseal helper exited (code ${code})` } }));
+    const mine = job.chunks.map((_, i) => i).filter((i) => i % n === h);
+    const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, chunks: mine.map((i) => job.chunks[i]!), indexes: mine };
+    w.postMessage(msg);
+  }
+  for (const ch of job.chunks) ch.dataKey.fill(0); // the helpers have their copies
+  const take = async (h: number): Promise<HelperReply> => {
+    while (queues[h]!.length === 0) await new Promise<void>((r) => (wake = r));
+    wake = null;
+    return queues[h]!.shift()!;
   };
-  w.on('message', push);
-  w.once('error', (e: Error & { code?: string }) =>
-    push({ kind: 'error', error: { type: e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'sql-resource-limit' : 'sql-sandbox-failed', message: `the unseal helper failed: ${e.message}` } }),
-  );
-  w.once('exit', (code) => push({ kind: 'error', error: { type: 'sql-sandbox-failed', message: `the unseal helper exited (code ${code})` } }));
-  const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, chunks: job.chunks };
-  w.postMessage(msg);
-  for (const ch of job.chunks) ch.dataKey.fill(0); // the helper has its copies
+  const fail = (m: HelperReply): never => {
+    failure = m.kind === 'error' ? new DomainError(m.error.type, m.error.message) : new DomainError('sql-sandbox-failed', 'an unseal helper ended early');
+    throw failure;
+  };
   return {
     async next() {
-      if (done) return null;
       if (failure) throw failure;
-      while (queue.length === 0) await new Promise<void>((r) => (wake = r));
-      wake = null;
-      const m = queue.shift()!;
-      if (m.kind === 'chunk') {
-        w.postMessage('ack');
+      if (finished) return null;
+      if (ci < job.chunks.length) {
+        const h = ci % n;
+        const m = await take(h);
+        if (m.kind !== 'chunk') return fail(m);
+        workers[h]!.postMessage('ack');
+        ci++;
         return m.chunk;
       }
-      if (m.kind === 'done') {
-        done = true;
-        subjects = m.subjects;
-        ms = m.unsealMs;
-        return null;
+      for (let h = 0; h < n; h++) {
+        const m = await take(h);
+        if (m.kind !== 'done') return fail(m);
+        ms += m.unsealMs;
+        if (m.subjects) subjects = m.subjects;
       }
-      failure = new DomainError(m.error.type, m.error.message);
-      throw failure;
+      finished = true;
+      return null;
     },
     subjects: () => subjects,
     unsealMs: () => ms,
-    close: () => void w.terminate(),
+    close: () => {
+      for (const w of workers) void w.terminate();
+    },
   };
 }
 
@@ -150,6 +172,8 @@ interface UnsealJob {
   columns: SandboxJob['columns'];
   withSubjects: boolean;
   chunks: SandboxJob['chunks'];
+  /** each chunk's position in the dataset (its label in errors) */
+  indexes: number[];
 }
 
 /** The helper's side: decode every chunk in order, at most HELPER_WINDOW ahead of the loader's acks. */
@@ -168,7 +192,7 @@ async function unsealAll(job: UnsealJob): Promise<void> {
       while (credit <= 0) await new Promise<void>((r) => (wake = r));
       wake = null;
       const u0 = performance.now();
-      const chunk = decoder.decode(job.chunks[ci]!, ci);
+      const chunk = decoder.decode(job.chunks[ci]!, job.indexes[ci]!);
       ms += performance.now() - u0;
       credit--;
       port.postMessage({ kind: 'chunk', chunk } satisfies HelperReply, [chunk.len.buffer, chunk.num.buffer, chunk.text.buffer] as ArrayBuffer[]);

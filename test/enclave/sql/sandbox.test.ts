@@ -92,6 +92,27 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
     expect([...seen].sort()).to.deep.equal(['bound', 'exact']);
   });
 
+  it('opens chunks the same in the worker, in one helper thread or in two (results, rows, errors)', async () => {
+    const v = validateSql('SELECT region, channel, COUNT(*) AS n, SUM(amount) AS s, AVG(nights) AS a FROM dataset GROUP BY region, channel', schema);
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    const tampered = chunks.map((c) => ({ ...c }));
+    const box = Uint8Array.from(tampered[2]!.sealed.box);
+    box[10]! ^= 1;
+    tampered[2] = { sealed: { ...tampered[2]!.sealed, box }, aad: tampered[2]!.aad };
+    const results: unknown[] = [];
+    for (const unsealThreads of [0, 1, 2]) {
+      const out = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns: [...v.columnsUsed, 'person_id'], unsealThreads });
+      expect(out.stats.rowsLoaded).to.equal(rows.length);
+      expect(out.stats.unsealThread).to.equal(unsealThreads === 0 ? 'worker' : 'helper');
+      results.push(out.rows);
+      const bad = await refusal(runSqlInSandbox({ schema, chunks: tampered, unwrapPrivateKey: keys.privateKey, plan: v.plan, unsealThreads }));
+      expect(bad.type).to.equal('row-chunk-invalid');
+      expect(bad.message).to.match(/row chunk 2 /);
+    }
+    expect(results[1]).to.deep.equal(results[0]);
+    expect(results[2]).to.deep.equal(results[0]);
+  });
+
   it('refuses a query that fails the rules, naming them, before anything is unsealed', async () => {
     const r = await refusal(runSqlComputation({ query: 'SELECT MIN(person_id) FROM dataset', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: EXACT }));
     expect(r.type).to.equal('sql-refused');
