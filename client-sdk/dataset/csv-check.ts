@@ -167,19 +167,22 @@ export class RowValidator {
         out.codes.push(code);
       };
     }
+    // the column's kind decided once here, not per value
+    const kind = c.type === 'int' ? 'int' : c.type.startsWith('decimal') ? 'decimal' : c.type === 'date' ? 'date' : 'text';
+    const scale = scaleOf(c.type);
     return (raw, row, out, issues) => {
       if (raw === '') {
         if (required) return void fail(issues, row, 'is empty');
         out.values[idx] = null;
         return;
       }
-      if (c.type === 'int') {
+      if (kind === 'int') {
         if (!INT.test(raw.trim())) return void fail(issues, row, `${show(raw)} is not an int`);
         out.values[idx] = Number(raw);
-      } else if (c.type.startsWith('decimal')) {
-        if (parseFixed(raw, scaleOf(c.type)) === null) return void fail(issues, row, `${show(raw)} is not a ${c.type}`);
+      } else if (kind === 'decimal') {
+        if (parseFixed(raw, scale) === null) return void fail(issues, row, `${show(raw)} is not a ${c.type}`);
         out.values[idx] = Number(raw);
-      } else if (c.type === 'date') {
+      } else if (kind === 'date') {
         if (!isDate(raw.trim())) return void fail(issues, row, `${show(raw)} is not a date (YYYY-MM-DD)`);
         out.values[idx] = raw.trim();
       } else {
