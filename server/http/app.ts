@@ -1,5 +1,5 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { ipKeyGenerator } from 'express-rate-limit';
+import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
 import { randomBytes } from 'node:crypto';
 import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { Logger } from 'pino';
@@ -9,7 +9,6 @@ import type { RouteDef } from './route.js';
 import type { Metrics } from './metrics.js';
 import { tokenHashOf } from './credentials.js';
 import { Deadlines } from './deadlines.js';
-import { rateLimiter } from './rate-limit.js';
 import { securityHeadersMiddleware } from './security-headers.js';
 import { consoleRouter } from '../console/serve.js';
 
@@ -53,17 +52,19 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
     next();
   };
 
-  const limit = rateLimiter({
+  const limit = rateLimit({
     windowMs: 60_000,
     limit: opts.rateLimitPerMinute,
-    // Per token (its hash, never the token itself), per address for anonymous calls.
-    key: (req) => {
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    // Per token (its hash, never the token itself; computed once per request), per address for anonymous calls.
+    keyGenerator: (req) => {
       const auth = req.headers.authorization;
       if (!auth) return 'ip:' + ipKeyGenerator(req.ip ?? '0.0.0.0');
       return 't:' + (tokenHashOf(req) ?? sm3Hex(auth));
     },
-    refuse: (_req, res) => sendProblem(res, problem('rate-limited', `more than ${opts.rateLimitPerMinute} requests in a minute; wait and retry (see the RateLimit headers)`)),
-  });
+    handler: (_req, res) => sendProblem(res, problem('rate-limited', `more than ${opts.rateLimitPerMinute} requests in a minute; wait and retry (see the RateLimit headers)`)),
+  }) as Step;
 
   // A declared length over the limit is refused from the headers: body-parser would wait for the whole
   // (possibly 2^40-byte) body to arrive before answering 413, holding the connection open meanwhile.
@@ -127,7 +128,9 @@ function inOrder(steps: Step[]): Step {
       const f = steps[i++];
       if (!f) return next();
       try {
-        f(req, res, step);
+        // express-rate-limit's middleware is async: a rejection goes to the error handler like a throw
+        const r = f(req, res, step) as unknown;
+        if (r instanceof Promise) r.catch(next);
       } catch (e) {
         next(e);
       }

@@ -95,6 +95,10 @@ describe('server: expired quotes and tokens (movable clock)', function () {
       const r = await tight.http.get('/v1/me').set(tight.operator.auth);
       expect(r.status).to.equal(429);
       expect(r.body.type).to.match(/rate-limited$/);
+      expect(r.headers['content-type']).to.match(/^application\/problem\+json/);
+      // IETF draft-7 headers (express-rate-limit's standardHeaders) tell the client when to retry
+      expect(r.headers['ratelimit-policy']).to.equal('5;w=60');
+      expect(r.headers['ratelimit']).to.match(/^limit=5, remaining=0, reset=\d+$/);
       // another token has its own budget
       expect((await tight.http.get('/v1/health')).status).to.equal(200);
     } finally {
