@@ -123,9 +123,7 @@ export class RowChunkWriter {
   rows = 0;
 
   constructor(readonly columns: string[]) {
-    if (!Array.isArray(columns) || columns.length === 0 || !columns.every((c) => typeof c === 'string')) {
-      throw new DomainError('row-chunk-invalid', 'row chunk: columns must be strings');
-    }
+    checkColumns(columns);
     this.head = `{"columns":${JSON.stringify(columns)},"rows":[`;
     this.write(this.head);
   }
@@ -136,28 +134,16 @@ export class RowChunkWriter {
   }
 
   /**
-   * Append rows (each checked as checkPlain checks it). Pass a few thousand at a time: one JSON.stringify
+   * Append rows (each checked by checkRow, as in checkPlain). Pass a few thousand at a time: one JSON.stringify
    * per call is far cheaper than per value, and the arrays can be dropped right after.
    */
   addRows(rows: readonly (readonly unknown[])[]): void {
     if (rows.length === 0) return;
-    const width = this.columns.length;
-    for (let r = 0; r < rows.length; r++) {
-      const row = rows[r];
-      if (!Array.isArray(row) || row.length !== width) throw this.bad(this.rows + r, 'has the wrong number of values');
-      for (let i = 0; i < width; i++) {
-        const v = row[i];
-        if (v !== null && typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) throw this.bad(this.rows + r, 'holds a non-scalar value');
-      }
-    }
+    for (let r = 0; r < rows.length; r++) checkRow(rows[r], this.columns.length, this.rows + r);
     const text = JSON.stringify(rows); // "[row,row,…]": its inside continues the chunk's rows array
     if (this.rows > 0) this.write(',');
     this.write(text.slice(1, -1));
     this.rows += rows.length;
-  }
-
-  private bad(row: number, m: string): DomainError {
-    return new DomainError('row-chunk-invalid', `row chunk: row ${row} ${m}`);
   }
 
   /** The finished plaintext: a view of the writer's buffer, valid until `reset`. */
@@ -191,13 +177,24 @@ function checkPlain(p: unknown): asserts p is RowChunkPlain {
   const bad = (m: string) => new DomainError('row-chunk-invalid', `row chunk: ${m}`);
   if (typeof p !== 'object' || p === null) throw bad('not an object');
   const { columns, rows } = p as Record<string, unknown>;
-  if (!Array.isArray(columns) || columns.length === 0 || !columns.every((c) => typeof c === 'string')) throw bad('columns must be strings');
+  checkColumns(columns);
   if (!Array.isArray(rows)) throw bad('rows must be an array');
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i];
-    if (!Array.isArray(r) || r.length !== columns.length) throw bad(`row ${i} has the wrong number of values`);
-    for (const v of r) {
-      if (v !== null && typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) throw bad(`row ${i} holds a non-scalar value`);
+  for (let i = 0; i < rows.length; i++) checkRow(rows[i], columns.length, i);
+}
+
+function checkColumns(columns: unknown): asserts columns is string[] {
+  if (!Array.isArray(columns) || columns.length === 0 || !columns.every((c) => typeof c === 'string')) {
+    throw new DomainError('row-chunk-invalid', 'row chunk: columns must be strings');
+  }
+}
+
+/** Row `index` of a chunk: `width` values, each a string, a finite number or null. */
+function checkRow(r: unknown, width: number, index: number): void {
+  if (!Array.isArray(r) || r.length !== width) throw new DomainError('row-chunk-invalid', `row chunk: row ${index} has the wrong number of values`);
+  for (let i = 0; i < width; i++) {
+    const v: unknown = r[i];
+    if (v !== null && typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) {
+      throw new DomainError('row-chunk-invalid', `row chunk: row ${index} holds a non-scalar value`);
     }
   }
 }

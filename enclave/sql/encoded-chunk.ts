@@ -26,12 +26,56 @@ type LoadColumn = SandboxJob['columns'][number];
 
 const invalid = (message: string): DomainError => new DomainError('row-chunk-invalid', message);
 
+type SealedChunk = { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array };
+
+/**
+ * Open chunk `index` (enclave/format/row-chunk.ts, the one opener; its data key is zeroed whatever happens)
+ * and check it holds exactly the dataset's columns. Rows are the caller's to check as it reads them.
+ */
+export function openCheckedChunk(ch: SealedChunk, index: number, chunkColumns: readonly string[]): { columns: string[]; rows: unknown[] } {
+  let plain: { columns: string[]; rows: unknown[] };
+  try {
+    plain = openRowChunkBox(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`);
+  } finally {
+    ch.dataKey.fill(0);
+  }
+  if (plain.columns.length !== chunkColumns.length || !chunkColumns.every((c) => plain.columns.includes(c))) {
+    throw invalid(`chunk ${index}: its columns do not match the dataset schema`);
+  }
+  return plain;
+}
+
+/**
+ * Dense subject numbers for the differencing defence, the same on the SQL path (ChunkDecoder) and the HE
+ * path's row map (worker.ts mapRows), which share one history: equal identifier values get one number, and
+ * a row without an identifier is a subject of its own.
+ */
+export class SubjectNumbers {
+  private readonly numberOf = new Map<unknown, number>();
+  private readonly list: number[] = [];
+
+  /** Number the subject of dataset row `row` (1-based) whose identifier value is `id`. */
+  add(id: unknown, row: number): void {
+    const key = id ?? `\u0000row${row}`;
+    let s = this.numberOf.get(key);
+    if (s === undefined) this.numberOf.set(key, (s = this.numberOf.size));
+    this.list.push(s);
+  }
+
+  /** The numbers of every row added so far (index = row − 1); forgets the identifier values. */
+  take(): Int32Array {
+    const out = Int32Array.from(this.list);
+    this.numberOf.clear();
+    this.list.length = 0;
+    return out;
+  }
+}
+
 /** Decodes a job's chunks in order; keeps the subject numbering (differencing defence) across chunks. */
 export class ChunkDecoder {
   private readonly numeric: boolean[];
   private readonly idCol: number;
-  private readonly subjectOf = new Map<string | number, number>();
-  private readonly subjectList: number[] = [];
+  private readonly subjectNumbers = new SubjectNumbers();
   private rowCount = 0;
   private text: Uint8Array = new Uint8Array(1 << 20);
 
@@ -46,13 +90,8 @@ export class ChunkDecoder {
   }
 
   /** Open chunk `index` (its data key is zeroed whatever happens) and check and lay out its rows. */
-  decode(ch: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }, index: number): EncodedChunk {
-    let plain: { columns: string[]; rows: unknown[] };
-    try {
-      plain = openRowChunkBox(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`);
-    } finally {
-      ch.dataKey.fill(0);
-    }
+  decode(ch: SealedChunk, index: number): EncodedChunk {
+    const plain = openCheckedChunk(ch, index, this.chunkColumns);
     try {
       return this.layOut(plain, index);
     } finally {
@@ -62,10 +101,7 @@ export class ChunkDecoder {
 
   /** Dense subject number of every row decoded so far (index = dataset row − 1). */
   subjects(): Int32Array {
-    const out = Int32Array.from(this.subjectList);
-    this.subjectOf.clear();
-    this.subjectList.length = 0;
-    return out;
+    return this.subjectNumbers.take();
   }
 
   /** Zero the reusable text buffer (the last chunk's plaintext bytes). */
@@ -77,11 +113,9 @@ export class ChunkDecoder {
     const cols = this.columns;
     const width = cols.length;
     const expected = this.chunkColumns.length;
-    // chunk column order → loaded column order
+    // chunk column order → loaded column order (openCheckedChunk checked the column set)
     const pos = cols.map((c) => plain.columns.indexOf(c.name));
-    if (pos.some((p) => p < 0) || plain.columns.length !== expected || !this.chunkColumns.every((c) => plain.columns.includes(c))) {
-      throw invalid(`chunk ${ci}: its columns do not match the dataset schema`);
-    }
+    if (pos.some((p) => p < 0)) throw invalid(`chunk ${ci}: its columns do not match the dataset schema`);
     const n = plain.rows.length;
     const len = new Int32Array(n * width);
     const num = new Float64Array(n * width);
@@ -124,12 +158,7 @@ export class ChunkDecoder {
           len[slot] = off - start;
         }
       }
-      if (this.idCol >= 0) {
-        const idv = (r[pos[this.idCol]!] ?? `\u0000row${this.rowCount}`) as string | number; // a missing identifier is its own subject
-        let s = this.subjectOf.get(idv);
-        if (s === undefined) this.subjectOf.set(idv, (s = this.subjectOf.size));
-        this.subjectList.push(s);
-      }
+      if (this.idCol >= 0) this.subjectNumbers.add(r[pos[this.idCol]!], this.rowCount);
     }
     const out = text.slice(0, off);
     text.fill(0, 0, off);

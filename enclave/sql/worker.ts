@@ -2,8 +2,7 @@ import { parentPort, Worker } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import initSqlJs from 'sql.js';
 import { DomainError } from '../../contracts/errors.js';
-import { openRowChunkBox } from '../format/row-chunk.js';
-import { ChunkDecoder, type EncodedChunk } from './encoded-chunk.js';
+import { ChunkDecoder, openCheckedChunk, SubjectNumbers, type EncodedChunk } from './encoded-chunk.js';
 import { RawTableLoader, SubjectRowBound } from './raw-load.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
 import type { RowMapJob, RowMapReply, SandboxJob, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
@@ -339,30 +338,17 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
   }
 }
 
-/** Open one chunk (enclave/format/row-chunk.ts, the one opener) and zero its data key whatever happens. */
-function openChunk(ch: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }, index: number): { columns: string[]; rows: unknown[] } {
-  try {
-    return openRowChunkBox(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`);
-  } finally {
-    ch.dataKey.fill(0);
-  }
-}
-
 /** Row → HE partition (and subject) numbers for the differencing guard; see RowMapJob. No SQL involved. */
 function mapRows(job: RowMapJob): RowMapReply {
   const t0 = performance.now();
   const partition: number[] = [];
-  const subjects: number[] = [];
-  const subjectOf = new Map<unknown, number>();
+  const subjects = new SubjectNumbers();
   const partIndex = new Map(job.partitionKeys.map((k, i) => [k, i]));
   const codeOf = job.partitionBy.map((d) => new Map(d.values.map((v, i) => [v, i])));
   const bad = (message: string): RowMapReply => ({ ok: false, error: { type: 'row-chunk-invalid', message } });
   try {
     for (let ci = 0; ci < job.chunks.length; ci++) {
-      const plain = openChunk(job.chunks[ci]!, ci);
-      if (plain.columns.length !== job.chunkColumns.length || !job.chunkColumns.every((c) => plain.columns.includes(c))) {
-        return bad(`chunk ${ci}: its columns do not match the dataset schema`);
-      }
+      const plain = openCheckedChunk(job.chunks[ci]!, ci, job.chunkColumns);
       const dimPos = job.partitionBy.map((d) => plain.columns.indexOf(d.name));
       const idPos = job.identifier === null ? -1 : plain.columns.indexOf(job.identifier);
       for (const r of plain.rows) {
@@ -376,19 +362,14 @@ function mapRows(job: RowMapJob): RowMapReply {
         const p = partIndex.get(codes.join(','));
         if (p === undefined) return bad(`chunk ${ci}: a row falls in no partition of the bundle's HE layout`);
         partition.push(p);
-        if (idPos >= 0) {
-          const idv: unknown = r[idPos] ?? `\u0000row${partition.length}`; // a missing identifier is its own subject (as in run())
-          let sIdx = subjectOf.get(idv);
-          if (sIdx === undefined) subjectOf.set(idv, (sIdx = subjectOf.size));
-          subjects.push(sIdx);
-        }
+        if (idPos >= 0) subjects.add(r[idPos], partition.length);
       }
       plain.rows.length = 0;
     }
-    subjectOf.clear();
+    const subjectNumbers = subjects.take();
     return {
       ok: true,
-      map: { partition: Int32Array.from(partition), ...(job.identifier !== null ? { subjects: Int32Array.from(subjects) } : {}) },
+      map: { partition: Int32Array.from(partition), ...(job.identifier !== null ? { subjects: subjectNumbers } : {}) },
       stats: { rows: partition.length, totalMs: performance.now() - t0 },
     };
   } catch (e) {
