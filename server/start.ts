@@ -76,15 +76,16 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
 
   async function startWithEnclave(): Promise<RunningServer> {
     const [{ createApp }, { createBundlePort }] = await Promise.all([import('./app.js'), import('./wiring/bundle.js')]);
+    // the enclave handle once start-up has it; calls that arrive earlier are told to retry
+    const started = (): EnclaveHandle => {
+      if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
+      return enclave;
+    };
     const bundle = createBundlePort(async () => {
       if (!withEnclave) return undefined;
-      if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
-      const info = await enclave.publicInfo();
+      const info = await started().publicInfo();
       return { paramsId: info.he.paramsId, hePublicKeyFingerprint: info.he.publicKeyFingerprint, unwrapKeyFingerprint: info.unwrap.fingerprint };
-    }, withEnclave ? async (manifest, rowChunks) => {
-      if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
-      return (await enclave.client()).admitRows(manifest, rowChunks);
-    } : undefined);
+    }, withEnclave ? async (manifest, rowChunks) => (await started().client()).admitRows(manifest, rowChunks) : undefined);
     const signer = enclaveSigner(() => enclave);
     const shuyu = createApp({
       config,
@@ -97,15 +98,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       ...(withEnclave ? { platformSigner: signer } : {}),
       enclave: withEnclave
         ? {
-            publicInfo: async () => {
-              if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
-              return (await enclave.publicInfo()) as unknown as Record<string, unknown>;
-            },
+            publicInfo: async () => (await started().publicInfo()) as unknown as Record<string, unknown>,
             isUp: () => !!enclave?.isUp(),
-            budgetSpent: async (buyerOrgId, datasetId) => {
-              if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
-              return (await enclave.client()).budgetSpent(buyerOrgId, datasetId);
-            },
+            budgetSpent: async (buyerOrgId, datasetId) => (await started().client()).budgetSpent(buyerOrgId, datasetId),
           }
         : null,
     });
