@@ -77,14 +77,16 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
     next();
   };
 
-  // In this order for every request: id and request log, helmet's security headers, rate limit, length guard.
-  app.use(inOrder([observe, securityHeadersMiddleware(), limit, lengthGuard]));
-  app.use(express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
-
+  const json = express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }) as Step;
   // The web console (engineer G, server/console/serve.ts): GET /, /console/ and its static bundle.
   const consoleMw = consoleRouter();
-  app.use((req: Request, res: Response, next: NextFunction) => (CONSOLE_PATH.test(req.path) ? consoleMw(req, res, next) : next()));
-  app.use(buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs, deadlines: new Deadlines(opts.requestTimeoutMs, timedOut(opts.requestTimeoutMs)) }));
+  const api = buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs, deadlines: new Deadlines(opts.requestTimeoutMs, timedOut(opts.requestTimeoutMs)) });
+  // console paths never reach the API (no route under /v1 is one): unanswered, they go on to the 404 below
+  const consoleOrApi: Step = (req, res, next) => (CONSOLE_PATH.test(req.path) ? consoleMw(req, res, next) : api(req, res, next));
+
+  // In this order for every request: id and request log, helmet's security headers, rate limit, length
+  // guard, JSON body, then the console or the API — one express layer, so one router pass per request.
+  app.use(inOrder([observe, securityHeadersMiddleware(), limit, lengthGuard, json, consoleOrApi]));
 
   app.use((req: Request, res: Response) => {
     sendProblem(res, problem('route-not-found', `no route ${req.method} ${req.path}; see GET /v1/openapi.json`));

@@ -7,6 +7,7 @@ import { scopeFor, type Principal, type ResourceKind, type RouteDef } from './ro
 import { ResponseCache, type CachedResponse } from './response-cache.js';
 import { tokenHashOf } from './credentials.js';
 import { Deadlines } from './deadlines.js';
+import { compilePath, matchPath, pathSegments, type PathPattern } from './path-match.js';
 
 export interface RouterDeps {
   /** `tokenHash`: SM3 of the bearer token, when the request carries one (computed once per request). */
@@ -25,12 +26,24 @@ export interface RouterDeps {
 /** Express paths (/v1/x/:id) → OpenAPI paths (/v1/x/{id}). */
 export const openApiPath = (p: string): string => p.replace(/:([A-Za-z_]+)/g, '{$1}');
 
-/** A cached answer: the same bytes, type and ETag res.json would have produced (express answers 304 when fresh). */
-function sendCached(res: Response, c: CachedResponse): void {
+/**
+ * A cached answer: the same bytes, headers and ETag res.json would have produced, and 304 when the client's
+ * copy is fresh — written here rather than through res.send, which would re-inspect the headers it is given.
+ */
+function sendCached(req: Request, res: Response, c: CachedResponse): void {
   if (res.headersSent) return;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.statusCode = c.status;
   res.setHeader('ETag', c.etag);
-  res.status(c.status).send(c.bytes);
+  // req.fresh: express's own If-None-Match / Cache-Control check (reads the status and ETag just set)
+  if (req.fresh) {
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', c.bytes.length);
+  if (req.method === 'HEAD') res.end();
+  else res.end(c.bytes);
 }
 
 export const timedOut = (ms: number) => (res: Response): void =>
@@ -61,11 +74,14 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
     if (!r) groups.set(key, (r = Router()));
     return r;
   };
+  // The same routes, found directly (server/http/path-match.ts) by their group and table order: one pass
+  // instead of a second express router and a Route per request. Any request it cannot place goes to express.
+  const direct = new Map<string, { method: string; pattern: PathPattern; handle: RouteHandler }[]>();
   const deadlines = deps.deadlines ?? new Deadlines(deps.requestTimeoutMs, timedOut(deps.requestTimeoutMs));
   for (const route of routes) {
     if (route.cache && route.idempotent) throw new Error(`route ${route.id}: a cached route cannot take an Idempotency-Key`);
     const cache = route.cache ? new ResponseCache() : null;
-    routerFor(route.path)[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
+    const handle: RouteHandler = async (req, res, next) => {
       res.locals.routeId = route.id;
       if (!route.longRunning) deadlines.track(res);
       let idem: { userId: string; key: string } | null = null;
@@ -108,7 +124,7 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
           // the version is read BEFORE the handler runs: an answer is stored under the data it was read from
           cacheAt = { key: route.cache.key({ params, query, principal }), version: route.cache.version() };
           const hit = cache.get(cacheAt.key, cacheAt.version);
-          if (hit) return sendCached(res, hit);
+          if (hit) return sendCached(req, res, hit);
         }
         const out = await route.handler({ params, query, body, principal, object, idempotencyKey, req, res });
         if (out.streamed) return;
@@ -120,7 +136,7 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
             const bytes = Buffer.from(JSON.stringify(checked.data), 'utf8');
             const entry = { status: out.status, bytes, etag: (req.app.get('etag fn') as (b: Buffer) => string)(bytes), value: checked.data };
             cache.set(cacheAt.key, cacheAt.version, entry);
-            return sendCached(res, entry);
+            return sendCached(req, res, entry);
           }
         }
         if (schema) {
@@ -146,10 +162,44 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
         if (p.status >= 500) next(err);
         else sendProblem(res, p);
       }
-    });
+    };
+    routerFor(route.path)[route.method](route.path, handle);
+    const pattern = compilePath(route.path);
+    const group = pattern && GROUPED.exec(route.path)?.[1];
+    if (pattern && group && !group.startsWith(':')) {
+      const key = group.toLowerCase();
+      if (!direct.has(key)) direct.set(key, []);
+      direct.get(key)!.push({ method: route.method.toUpperCase(), pattern, handle });
+    }
   }
   const hasUngrouped = ungrouped.stack.length > 0;
+  // express tries routes in order and the first whose path fits decides; a path that fits a route of
+  // another method is passed over, and HEAD is answered by a GET route (express's own rules, kept).
+  const findDirect = (req: Request): { handle: RouteHandler; params: Record<string, string> } | null => {
+    if (hasUngrouped || !DIRECT_METHODS.has(req.method)) return null;
+    const segments = pathSegments(req.url);
+    if (!segments || segments.length < 2 || segments[0]!.toLowerCase() !== 'v1') return null;
+    const candidates = direct.get(segments[1]!.toLowerCase());
+    if (!candidates) return null;
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    for (const c of candidates) {
+      const params = matchPath(c.pattern, segments);
+      if (params && c.method === method) return { handle: c.handle, params };
+    }
+    return null;
+  };
   return (req: Request, res: Response, next: NextFunction) => {
+    let found: ReturnType<typeof findDirect>;
+    try {
+      found = findDirect(req);
+    } catch (err) {
+      return next(err); // a malformed percent-encoding in a parameter: express's own 400 URIError
+    }
+    if (found) {
+      req.params = found.params;
+      void found.handle(req, res, next).catch(next);
+      return;
+    }
     // express matches paths case-insensitively, on the raw (still percent-encoded) path, as here
     const g = GROUPED.exec(req.path)?.[1];
     const r = g ? groups.get(g.toLowerCase()) : undefined;
@@ -160,3 +210,6 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
 }
 
 const GROUPED = /^\/v1\/([^/]+)/i;
+const DIRECT_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
+
+type RouteHandler = (req: Request, res: Response, next: NextFunction) => Promise<void>;
