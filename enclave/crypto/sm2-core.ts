@@ -111,13 +111,16 @@ export interface Sm2DecodedCiphertext {
   C2: Uint8Array;
 }
 
-/** Encryption, GB/T 32918.4 §6.1 steps A1–A8 (cofactor h = 1, so S = h·P_B is P_B itself). */
-export function sm2EncryptCore(curve: Sm2Curve, P: Sm2Point, M: Uint8Array, nonce: NonceSource): Sm2CiphertextParts {
+/**
+ * Encryption, GB/T 32918.4 §6.1 steps A1–A8 (cofactor h = 1, so S = h·P_B is P_B itself).
+ * `mulP`: k ↦ k·P_B for a key used often (curve.ephemeralMultiplier over a cached table); default P.multiply.
+ */
+export function sm2EncryptCore(curve: Sm2Curve, P: Sm2Point, M: Uint8Array, nonce: NonceSource, mulP?: (k: bigint) => { toAffine(): { x: bigint; y: bigint } }): Sm2CiphertextParts {
   if (M.length === 0) throw new CryptoError('bad-input', 'SM2 encryption of an empty message'); // t would be all-zero
   for (let attempt = 0; attempt < 64; attempt++) {
     const k = nonce(); // A1
     const C1 = curve.mulBaseEphemeral(k).toAffine(); // A2
-    const Q = P.multiply(k).toAffine(); // A4
+    const Q = (mulP ? mulP(k) : P.multiply(k)).toAffine(); // A4
     const x2 = bigToBytes(Q.x);
     const y2 = bigToBytes(Q.y);
     const t = kdfSm3(Buffer.concat([x2, y2]), M.length); // A5
