@@ -23,6 +23,7 @@ interface SqliteCApi {
   _sqlite3_reset(stmt: number): number;
   _sqlite3_finalize(stmt: number): number;
   _sqlite3_errmsg(db: number): number;
+  _sqlite3_changes(db: number): number;
   UTF8ToString(p: number): string;
 }
 
@@ -90,13 +91,25 @@ export class RawTableLoader {
     private readonly batch: number,
     /** count rows per value of this loaded column (the identifier) into `bound` */
     private readonly bound?: { column: number; rows: SubjectRowBound },
+    /** rows already in the table (numbering goes on from there) */
+    startRow = 0,
+    /**
+     * the table's key columns (loaded column positions) when it is keyed on them: a chunk's rows are then
+     * inserted grouped by their values there (stable), so consecutive inserts go to the same leaf pages
+     */
+    private readonly keyColumns: number[] = [],
   ) {
+    this.rowId = startRow;
     this.api = SQL as unknown as SqliteCApi;
     this.dbPtr = (db as unknown as { db: number }).db;
     const tuple = `(${new Array(width + 1).fill('?').join(',')})`;
-    this.many = this.prepare(`INSERT INTO ${table} VALUES ${new Array(batch).fill(tuple).join(',')}`);
+    // OR IGNORE: a statement that cannot abort halfway needs no statement journal — without it SQLite copies
+    // every existing page a multi-row INSERT touches inside the transaction, to undo a half-done statement.
+    // No row is ever ignored (__row is unique and set, the caller keeps NULLs out of key columns, columns
+    // have no other constraints): step() checks with sqlite3_changes that every row went in.
+    this.many = this.prepare(`INSERT OR IGNORE INTO ${table} VALUES ${new Array(batch).fill(tuple).join(',')}`);
     try {
-      this.one = this.prepare(`INSERT INTO ${table} VALUES ${tuple}`);
+      this.one = this.prepare(`INSERT OR IGNORE INTO ${table} VALUES ${tuple}`);
     } catch (e) {
       this.api._sqlite3_finalize(this.many);
       throw e;
@@ -115,17 +128,24 @@ export class RawTableLoader {
     if (textPtr === 0) throw new DomainError('sql-resource-limit', 'the SQL sandbox could not allocate memory for a row chunk');
     try {
       new Uint8Array(this.memory.buffer, textPtr, chunk.text.length).set(chunk.text);
+      const first = this.rowId + 1;
+      const { order, starts } = this.keyColumns.length > 0 ? this.orderByKey(chunk) : { order: null, starts: null };
       let off = 0;
       let r = 0;
       const full = chunk.rows - (chunk.rows % this.batch);
       for (; r < full; r += this.batch) {
-        for (let k = 0; k < this.batch; k++) off = this.bindRow(this.many, k * (w + 1), chunk, r + k, textPtr, off);
-        this.step(this.many);
+        for (let k = 0; k < this.batch; k++) {
+          if (order) this.bindRow(this.many, k * (w + 1), chunk, order[r + k]!, first + order[r + k]!, textPtr, starts[order[r + k]!]!);
+          else off = this.bindRow(this.many, k * (w + 1), chunk, r + k, first + r + k, textPtr, off);
+        }
+        this.step(this.many, this.batch);
       }
       for (; r < chunk.rows; r++) {
-        off = this.bindRow(this.one, 0, chunk, r, textPtr, off);
-        this.step(this.one);
+        if (order) this.bindRow(this.one, 0, chunk, order[r]!, first + order[r]!, textPtr, starts[order[r]!]!);
+        else off = this.bindRow(this.one, 0, chunk, r, first + r, textPtr, off);
+        this.step(this.one, 1);
       }
+      this.rowId += chunk.rows;
     } finally {
       new Uint8Array(this.memory.buffer, textPtr, chunk.text.length).fill(0);
       api._free(textPtr);
@@ -140,11 +160,52 @@ export class RawTableLoader {
     this.api._sqlite3_finalize(this.one);
   }
 
-  private bindRow(stmt: number, first: number, c: EncodedChunk, r: number, textPtr: number, off: number): number {
+  /**
+   * An insertion order for a chunk's rows with equal key values next to each other (rows of a key in
+   * dataset order), and where each row's text starts in `chunk.text`. Equal values are found by a hash of
+   * their bytes: two keys sharing a hash only share a run (any order inserts the same rows).
+   */
+  private orderByKey(c: EncodedChunk): { order: Int32Array; starts: Int32Array } {
+    const w = this.width;
+    const isKey = Array.from({ length: w }, (_, j) => this.keyColumns.includes(j));
+    const starts = new Int32Array(c.rows);
+    const codes = new Int32Array(c.rows);
+    const codeOf = new Map<number, number>();
+    const counts: number[] = [];
+    let off = 0;
+    for (let r = 0; r < c.rows; r++) {
+      starts[r] = off;
+      const base = r * w;
+      let h = 0x811c9dc5; // FNV-1a over the key values' bytes (or number bits): only to group rows, not a security function
+      for (let j = 0; j < w; j++) {
+        const n = c.len[base + j]!;
+        if (isKey[j]) {
+          if (n >= 0) for (let i = off; i < off + n; i++) h = Math.imul(h ^ c.text[i]!, 0x01000193);
+          else h = Math.imul(h ^ ((n === NUMBER_SLOT ? c.num[base + j]! * 1000003 : n) | 0), 0x01000193);
+          h = Math.imul(h ^ 0xff, 0x01000193); // value separator
+        }
+        if (n > 0) off += n;
+      }
+      let code = codeOf.get(h);
+      if (code === undefined) {
+        codeOf.set(h, (code = counts.length));
+        counts.push(0);
+      }
+      codes[r] = code;
+      counts[code]!++;
+    }
+    const next = new Int32Array(counts.length);
+    for (let k = 1; k < counts.length; k++) next[k] = next[k - 1]! + counts[k - 1]!;
+    const order = new Int32Array(c.rows);
+    for (let r = 0; r < c.rows; r++) order[next[codes[r]!]!++] = r;
+    return { order, starts };
+  }
+
+  private bindRow(stmt: number, first: number, c: EncodedChunk, r: number, rowNumber: number, textPtr: number, off: number): number {
     const api = this.api;
     const w = this.width;
     const idCol = this.bound ? this.bound.column : -1;
-    api._sqlite3_bind_int(stmt, first + 1, ++this.rowId);
+    api._sqlite3_bind_int(stmt, first + 1, rowNumber);
     const base = r * w;
     for (let j = 0; j < w; j++) {
       const n = c.len[base + j]!;
@@ -168,10 +229,13 @@ export class RawTableLoader {
     return off;
   }
 
-  private step(stmt: number): void {
+  private step(stmt: number, rows: number): void {
     const rc = this.api._sqlite3_step(stmt);
     this.api._sqlite3_reset(stmt);
     if (rc !== SQLITE_DONE) this.fail(rc);
+    if (this.api._sqlite3_changes(this.dbPtr) !== rows) {
+      throw new DomainError('sql-execution-failed', 'loading the rows failed: a row was not inserted');
+    }
   }
 
   private prepare(sql: string): number {

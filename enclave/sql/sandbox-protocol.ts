@@ -22,6 +22,13 @@ export interface SandboxJob {
   params?: (string | number | null)[];
   /** null: do not compute per-row membership */
   membership: string | null;
+  /**
+   * Loaded columns (the checked plan's GROUP BY) to lay the table out on: a WITHOUT ROWID table keyed
+   * (these…, __row), so the one query this database runs streams its groups instead of sorting every row.
+   * Absent: a rowid table. A NULL in one of them (not allowed in such a key) turns the table back into a
+   * rowid table before that chunk is loaded.
+   */
+  clusterBy?: string[];
   groupCount: number;
   aggregates: number;
   sqliteHeapLimitBytes: number;
@@ -58,6 +65,8 @@ export interface SandboxStats {
    * identifier) / most rows of one identifier⌉ at or above k): the gate's k test, its only use, is unchanged.
    */
   subjectsCount?: 'exact' | 'bound';
+  /** how the table was laid out: keyed on the GROUP BY columns, or by row */
+  tableLayout?: 'clustered' | 'rowid';
   loadMs: number;
   queryMs: number;
   totalMs: number;

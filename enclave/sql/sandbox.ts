@@ -40,6 +40,11 @@ export interface SandboxInput {
   unsealThreads?: number;
   /** compute per-row membership for the differencing defence */
   membership?: boolean;
+  /**
+   * 'grouped' (default): a grouped plan's table is keyed on its GROUP BY columns (SandboxJob.clusterBy);
+   * 'rowid': always a rowid table (tests compare the two layouts)
+   */
+  tableLayout?: 'grouped' | 'rowid';
   limits?: Partial<SandboxLimits>;
 }
 
@@ -132,6 +137,7 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
       : {}),
     ...(input.params ? { params: input.params } : {}),
     membership: input.membership ? input.plan.membership : null,
+    ...(input.tableLayout !== 'rowid' && input.plan.groupBy.length > 0 ? { clusterBy: [...input.plan.groupBy] } : {}),
     groupCount: input.plan.groupBy.length,
     aggregates: input.plan.aggregates,
     sqliteHeapLimitBytes: limits.maxSqliteHeapMb * 1024 * 1024,

@@ -53,7 +53,10 @@ export interface SqlPlan {
    * sandbox runs this first and counts distinct identifiers only when a bound cannot decide k (sandbox.ts)
    */
   executedWithoutSubjects?: string;
-  /** one row per dataset row that passes WHERE: `__row`, `__g<i>`, and `__m<j>` = 1 when the row feeds aggregate j */
+  /**
+   * one row per dataset row that passes WHERE: `__row`, `__g<i>`, and `__m<j>` = 1 when the row feeds aggregate j;
+   * in no particular order (the sandbox places each at its row: sorting would cost a sort of every row)
+   */
   membership: string;
   groupBy: string[];
   /** number of aggregate calls (membership columns) */
@@ -665,7 +668,7 @@ function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: N
     }),
   ];
   const membership = parser.sqlify(
-    { ...ast, columns: membershipCols, groupby: null, having: null, orderby: [{ expr: colRef(ROW_COLUMN), type: 'ASC' }], limit: null },
+    { ...ast, columns: membershipCols, groupby: null, having: null, orderby: null, limit: null },
     DIALECT,
   );
   return { executed, ...(executedWithoutSubjects ? { executedWithoutSubjects } : {}), membership, groupBy, aggregates: calls.length };

@@ -2,7 +2,7 @@ import { parentPort, Worker } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import initSqlJs from 'sql.js';
 import { DomainError } from '../../contracts/errors.js';
-import { ChunkDecoder, openCheckedChunk, SubjectNumbers, type EncodedChunk } from './encoded-chunk.js';
+import { ChunkDecoder, NULL_SLOT, openCheckedChunk, SubjectNumbers, type EncodedChunk } from './encoded-chunk.js';
 import { RawTableLoader, SubjectRowBound } from './raw-load.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
 import type { RowMapJob, RowMapReply, SandboxJob, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
@@ -228,6 +228,83 @@ function decideKByBounds(res: { columns: string[]; values: unknown[][] } | undef
   return { columns: [...res.columns, '__subjects'], values };
 }
 
+/**
+ * The dataset table. With key columns (positions in `cols`): WITHOUT ROWID, keyed (those columns…, __row),
+ * so rows are stored in group order and, inside a group, in dataset row order — the order a rowid table's
+ * GROUP BY feeds each group's aggregates, so sums come out the same doubles — and the GROUP BY reads
+ * them in key order with no sorter.
+ */
+function createTable(cols: SandboxJob['columns'], key: number[]): string {
+  const defs = cols.map((c) => `${quote(c.name)} ${sqlType(c.type)}`).join(', ');
+  if (key.length === 0) return `CREATE TABLE ${DATASET_TABLE} (${quote(ROW_COLUMN)} INTEGER PRIMARY KEY, ${defs})`;
+  const pk = [...key.map((p) => quote(cols[p]!.name)), quote(ROW_COLUMN)].join(', ');
+  return `CREATE TABLE ${DATASET_TABLE} (${quote(ROW_COLUMN)} INTEGER NOT NULL, ${defs}, PRIMARY KEY (${pk})) WITHOUT ROWID`;
+}
+
+/** The clustered table's rows moved into a rowid table of the same name (in the open transaction; secure_delete zeroes the old pages). */
+function toRowidTable(cols: SandboxJob['columns']): string {
+  const moved = `${DATASET_TABLE}__rowid`;
+  return [
+    createTable(cols, []).replace(`CREATE TABLE ${DATASET_TABLE} `, `CREATE TABLE ${moved} `),
+    `INSERT INTO ${moved} SELECT * FROM ${DATASET_TABLE} ORDER BY ${quote(ROW_COLUMN)}`,
+    `DROP TABLE ${DATASET_TABLE}`,
+    `ALTER TABLE ${moved} RENAME TO ${DATASET_TABLE}`,
+  ].join('; ');
+}
+
+/** Whether a row of the chunk has NULL in one of the given loaded columns. */
+function hasNull(chunk: EncodedChunk, width: number, positions: number[]): boolean {
+  for (let base = 0; base < chunk.len.length; base += width) for (const p of positions) if (chunk.len[base + p] === NULL_SLOT) return true;
+  return false;
+}
+
+/**
+ * Per-row membership (SandboxMembership) in dataset row order. The membership query has no ORDER BY (on a
+ * clustered table it would sort every row): dataset rows are numbered 1..rowsLoaded, so each answer is
+ * placed at its row and the rows that passed WHERE are then read out in order.
+ */
+function membershipByRow(
+  db: InstanceType<SqlJs['Database']>,
+  job: SandboxJob,
+  columns: string[],
+  rows: (string | number | null)[][],
+  rowsLoaded: number,
+): Omit<SandboxMembership, 'subjects'> {
+  const gIdx = job.groupCount > 0 ? job.groupCount : 0;
+  const keyCols = Array.from({ length: gIdx }, (_, i) => columns.indexOf(`__g${i}`));
+  const groupOf = new Map<string, number>();
+  rows.forEach((r, i) => groupOf.set(JSON.stringify(keyCols.map((k) => r[k] ?? null)), i));
+  const NOT_IN = -2; // the row did not pass WHERE (a passing row outside every released group is −1)
+  const groupAt = new Int32Array(rowsLoaded + 1).fill(NOT_IN);
+  const maskAt = new Int32Array(rowsLoaded + 1);
+  let passed = 0;
+  const stmt = db.prepare(job.membership!);
+  try {
+    while (stmt.step()) {
+      const v = stmt.get() as (string | number | null)[];
+      const row = v[0];
+      if (typeof row !== 'number' || !Number.isInteger(row) || row < 1 || row > rowsLoaded || groupAt[row] !== NOT_IN) {
+        throw new DomainError('sql-execution-failed', 'the membership query answered a row number outside the loaded rows');
+      }
+      groupAt[row] = groupOf.get(JSON.stringify(v.slice(1, 1 + gIdx))) ?? -1;
+      let m = 0;
+      for (let a = 0; a < job.aggregates; a++) if (v[1 + gIdx + a]) m |= 1 << a;
+      maskAt[row] = m;
+      passed++;
+    }
+  } finally {
+    stmt.free();
+  }
+  const out = { row: new Int32Array(passed), group: new Int32Array(passed), mask: new Int32Array(passed) };
+  for (let r = 1, i = 0; r <= rowsLoaded; r++) {
+    if (groupAt[r] === NOT_IN) continue;
+    out.row[i] = r;
+    out.group[i] = groupAt[r]!;
+    out.mask[i++] = maskAt[r]!;
+  }
+  return out;
+}
+
 async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
   const t0 = performance.now();
   const cols = job.columns;
@@ -242,13 +319,21 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
     // 2 MB page cache, so every page went through the VFS again and again while loading; a cache of up to
     // three quarters of the heap limit (which still bounds it) keeps the table's pages in SQLite's cache.
     const cacheKiB = Math.max(2000, Math.floor((job.sqliteHeapLimitBytes * 0.75) / 1024));
-    db.exec(`PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA cache_size=-${cacheKiB}; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF;`);
-    db.exec(`CREATE TABLE ${DATASET_TABLE} (${quote(ROW_COLUMN)} INTEGER PRIMARY KEY, ${cols.map((c) => `${quote(c.name)} ${sqlType(c.type)}`).join(', ')})`);
+    // journal in memory: the rows are loaded, queried and dropped in one transaction that is rolled back,
+    // never committed — the pages stay in that cache and are never written to the file (no commit cost, no
+    // plaintext pages in sql.js's file system); a fresh database has no pages of its own to journal
+    db.exec(`PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA cache_size=-${cacheKiB}; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF; PRAGMA journal_mode=MEMORY;`);
+    // the table laid out for the one query it serves: keyed on the GROUP BY columns when there are some
+    const clusterPos = (job.clusterBy ?? []).map((name) => cols.findIndex((c) => c.name === name));
+    let clustered = clusterPos.length > 0 && clusterPos.every((p) => p >= 0);
+    db.exec(createTable(cols, clustered ? clusterPos : []));
     const batch = Math.max(1, Math.min(32, Math.floor(30000 / (cols.length + 1))));
     // k on people decided from row counts when it can be (see SubjectRowBound): the identifier must be TEXT
     const boundCol = job.minSubjects !== undefined && job.executedWithoutSubjects ? cols.findIndex((c) => c.role === 'identifier') : -1;
     if (boundCol >= 0 && sqlType(cols[boundCol]!.type) === 'TEXT') subjectBound = new SubjectRowBound();
-    loader = new RawTableLoader(sql.SQL, sql.memory, db, DATASET_TABLE, cols.length, batch, subjectBound ? { column: boundCol, rows: subjectBound } : undefined);
+    const newLoader = (startRow: number): RawTableLoader =>
+      new RawTableLoader(sql.SQL, sql.memory, db, DATASET_TABLE, cols.length, batch, subjectBound ? { column: boundCol, rows: subjectBound } : undefined, startRow, clustered ? clusterPos : []);
+    loader = newLoader(0);
     let heapPeak = 0;
     let loadMs = 0;
     let waitMs = 0;
@@ -259,13 +344,19 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
       const l0 = performance.now();
       waitMs += l0 - w0;
       if (!chunk) break;
+      if (clustered && hasNull(chunk, cols.length, clusterPos)) {
+        // a key column of a WITHOUT ROWID table is NOT NULL: move the rows loaded so far to a rowid table
+        const from = loader.rowsLoaded;
+        loader.close();
+        loader = undefined;
+        db.exec(toRowidTable(cols));
+        clustered = false;
+        loader = newLoader(from);
+      }
       loader.load(chunk);
       heapPeak = Math.max(heapPeak, getHeapStatistics().used_heap_size);
       loadMs += performance.now() - l0;
     }
-    const c0 = performance.now();
-    db.exec('COMMIT');
-    loadMs += performance.now() - c0;
     const rowsLoaded = loader.rowsLoaded;
     loader.close();
     loader = undefined;
@@ -285,27 +376,11 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
 
     let membership: SandboxMembership | undefined;
     if (job.membership) {
-      const gIdx = job.groupCount > 0 ? job.groupCount : 0;
-      const keyCols = Array.from({ length: gIdx }, (_, i) => columns.indexOf(`__g${i}`));
-      const groupOf = new Map<string, number>();
-      rows.forEach((r, i) => groupOf.set(JSON.stringify(keyCols.map((k) => r[k] ?? null)), i));
-      const stmt = db.prepare(job.membership);
-      const rowArr: number[] = [];
-      const grpArr: number[] = [];
-      const maskArr: number[] = [];
-      while (stmt.step()) {
-        const v = stmt.get() as (string | number | null)[];
-        rowArr.push(v[0] as number);
-        grpArr.push(groupOf.get(JSON.stringify(v.slice(1, 1 + gIdx))) ?? -1);
-        let m = 0;
-        for (let a = 0; a < job.aggregates; a++) if (v[1 + gIdx + a]) m |= 1 << a;
-        maskArr.push(m);
-      }
-      stmt.free();
       const subjects = idCol >= 0 ? source.subjects() : undefined;
-      membership = { row: Int32Array.from(rowArr), group: Int32Array.from(grpArr), mask: Int32Array.from(maskArr), ...(subjects ? { subjects } : {}) };
+      membership = { ...membershipByRow(db, job, columns, rows, rowsLoaded), ...(subjects ? { subjects } : {}) };
     }
-    db.exec(`DROP TABLE ${DATASET_TABLE}`); // secure_delete zeroes the freed pages
+    db.exec(`DROP TABLE ${DATASET_TABLE}`); // secure_delete zeroes the freed pages (in the page cache)
+    db.exec('ROLLBACK');
     const heap = getHeapStatistics();
     return {
       ok: true,
@@ -318,6 +393,7 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
         unsealWaitMs: waitMs,
         unsealThread: job.unsealHelper ? 'helper' : 'worker',
         subjectsCount,
+        tableLayout: clustered ? 'clustered' : 'rowid',
         loadMs,
         queryMs,
         totalMs: performance.now() - t0,
