@@ -11,6 +11,7 @@ import { tokenHashOf } from './credentials.js';
 import { Deadlines } from './deadlines.js';
 import { securityHeadersMiddleware } from './security-headers.js';
 import { consoleRouter } from '../console/serve.js';
+import { fastRequestIp } from './request-ip.js';
 
 export interface HttpOptions {
   jsonBodyLimitBytes: number;
@@ -28,7 +29,9 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
+  fastRequestIp(app);
 
+  const deadlines = new Deadlines(opts.requestTimeoutMs, timedOut(opts.requestTimeoutMs));
   // Request ids: a random per-process prefix and a counter — unique, and no randomness drawn per request.
   const idPrefix = randomBytes(6).toString('base64url') + '-';
   let requests = 0;
@@ -38,6 +41,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
     res.setHeader('X-Request-Id', reqId);
     // 'close' follows 'finish' on every response, and also ends one the client abandoned: one listener for both
     res.once('close', () => {
+      deadlines.forget(res);
       const route = (res.locals.routeId as string | undefined) ?? 'unmatched';
       if (!res.writableFinished) {
         deps.log.info({ reqId, method: req.method, route }, 'client closed the connection before the answer');
@@ -80,7 +84,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
   const json = express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }) as Step;
   // The web console (engineer G, server/console/serve.ts): GET /, /console/ and its static bundle.
   const consoleMw = consoleRouter();
-  const api = buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs, deadlines: new Deadlines(opts.requestTimeoutMs, timedOut(opts.requestTimeoutMs)) });
+  const api = buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs, deadlines });
   // console paths never reach the API (no route under /v1 is one): unanswered, they go on to the 404 below
   const consoleOrApi: Step = (req, res, next) => (CONSOLE_PATH.test(req.path) ? consoleMw(req, res, next) : api(req, res, next));
 

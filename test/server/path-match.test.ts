@@ -25,7 +25,7 @@ type Outcome = { route: number; params: Record<string, string> } | { error: stri
 
 function viaExpress(method: string, url: string): Promise<Outcome> {
   const router = Router();
-  TABLE.forEach(([m, p], i) => (router as unknown as Record<string, (p: string, h: (req: Request) => void) => void>)[m]!(p, (req) => done({ route: i, params: { ...req.params } })));
+  TABLE.forEach(([m, p], i) => (router as unknown as Record<string, (p: string, h: (req: Request) => void) => void>)[m]!(p, (req) => done({ route: i, params: { ...req.params } as Record<string, string> })));
   let done!: (o: Outcome) => void;
   const out = new Promise<Outcome>((r) => (done = r));
   const req = { method, url, headers: {} } as unknown as Request;
