@@ -7,6 +7,7 @@ import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { BundleLayout } from '../../enclave/format/manifest.js';
 import { type RowChunkKey, RowChunkWriter, encodeSealedRowChunk, newRowChunkKey, rowChunkAad, sealRowChunkWithKey } from '../../enclave/format/row-chunk.js';
 import { type CsvIssue, RowValidator, type RowValue, CSV_PARSE_OPTIONS } from './csv-check.js';
+import { type KeySlot, takeKey } from './key-slot.js';
 import { SegmentTotals, totalsPlan } from './he-totals.js';
 
 /**
@@ -114,6 +115,8 @@ export interface SealSegmentTask {
   maxErrors: number;
   /** row chunk `index`'s data key, made on the sealer's thread (absent: made here) */
   dataKey?: RowChunkKey;
+  /** or where the sealer's thread puts that key after posting the task (key-slot.ts; workers only) */
+  keySlot?: KeySlot;
 }
 
 /**
@@ -147,9 +150,10 @@ export function sealSegment(task: SealSegmentTask): SealedSegment | { failed: { 
       }
       from = to;
     }
-    return sealer.seal(task.index, task.dataKey);
+    return sealer.seal(task.index, task.dataKey ?? (task.keySlot ? takeKey(task.keySlot) : undefined));
   } catch (e) {
     task.dataKey?.key.fill(0);
+    if (task.keySlot) new Uint8Array(task.keySlot).fill(0);
     cached = undefined;
     if (e instanceof DomainError) return { failed: { type: e.type, message: e.message } };
     return { failed: { type: 'seal-failed', message: `sealing failed: ${e instanceof Error ? e.message : String(e)}` } };
