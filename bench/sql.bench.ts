@@ -37,7 +37,8 @@ export default async function (): Promise<void> {
   const s = out.stats;
   const wait = s.unsealWaitMs ?? s.unsealMs;
   note(
-    `sql: sandbox wall ${Math.round(s.wallMs)} ms = worker start ${Math.round(s.workerStartMs)} + waiting for unsealed chunks ${Math.round(wait)} + load ${Math.round(s.loadMs)} + query ${Math.round(s.queryMs)} (+ key unwrap/messaging); ` +
+    `sql: sandbox wall ${Math.round(s.wallMs)} ms = worker start ${Math.round(s.workerStartMs)} + waiting for unsealed chunks ${Math.round(wait)} + load ${Math.round(s.loadMs)} + query ${Math.round(s.queryMs)} (+ messaging, table drop); ` +
+      `SM2 unwrap of ${chunks.length} chunk keys ${Math.round(s.keyUnwrapMs)} ms in this thread, inside the wall, overlapped with the worker; ` +
       `unseal (open + JSON + checks) ${Math.round(s.unsealMs)} ms in the ${s.unsealThread ?? 'worker'} thread, ${s.unsealThread === 'helper' ? 'overlapped with the load' : 'not overlapped'}; ` +
       `k=${k} decided on ${s.subjectsCount === 'bound' ? 'row-count bounds' : 'exact distinct-identifier counts'}`,
   );

@@ -7,10 +7,11 @@ export interface SandboxJob {
   /** the columns loaded into the table: only those the query needs (data minimisation, and faster) */
   columns: { name: string; type: string; role: string; bounds?: [number, number] }[];
   /**
-   * Row chunks with their data keys already unwrapped by the enclave process: the worker never holds the
-   * enclave's long-term SM2 unwrap key, only this dataset's per-chunk keys, which it zeroes after use.
+   * The sealed row chunks. Their data keys follow in SandboxKey messages, unwrapped by the enclave process
+   * while this worker starts and works: the worker never holds the enclave's long-term SM2 unwrap key, only
+   * this dataset's per-chunk keys, which it zeroes after use.
    */
-  chunks: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }[];
+  chunks: { box: Uint8Array; aad: Uint8Array }[];
   executed: string;
   /**
    * With `minSubjects` (k): `executed` without `__subjects`, run first; when every group's row count and a
@@ -39,6 +40,13 @@ export interface SandboxJob {
    * limits, an empty environment) while it loads the previous chunk; otherwise it does both itself.
    */
   unsealHelper?: { source: string; /** helper threads when subjects need not be numbered (default 1) */ threads?: number; resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number; stackSizeMb: number } };
+}
+
+/** The data key of chunk `index` (after the SandboxJob; the worker forwards it to the chunk's unseal helper). */
+export interface SandboxKey {
+  kind: 'key';
+  index: number;
+  key: Uint8Array;
 }
 
 export interface SandboxMembership {

@@ -7,7 +7,7 @@ import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SealedRowChunk } from '../format/row-chunk.js';
 import { sm2Decrypt } from '../crypto/index.js';
 import type { SqlPlan } from './validate.js';
-import type { RowMap, RowMapJob, RowMapReply, SandboxJob, SandboxMembership, SandboxReply, SandboxStats } from './sandbox-protocol.js';
+import type { RowMap, RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxMembership, SandboxReply, SandboxStats } from './sandbox-protocol.js';
 
 export type { RowMap, SandboxMembership, SandboxStats } from './sandbox-protocol.js';
 
@@ -52,7 +52,8 @@ export interface SandboxOutput {
   columns: string[];
   rows: (string | number | null)[][];
   membership?: SandboxMembership;
-  stats: SandboxStats & { workerStartMs: number; wallMs: number; rssPeakDeltaBytes: number };
+  /** wallMs: from the call (key unwrap included) to the answer; keyUnwrapMs: SM2 unwrap of the chunk keys, overlapped with the worker */
+  stats: SandboxStats & { workerStartMs: number; wallMs: number; keyUnwrapMs: number; rssPeakDeltaBytes: number };
 }
 
 /** SM2-unwrap one chunk's data key in the enclave process (GB/T 32918.4 decryption, C1C3C2). */
@@ -125,12 +126,12 @@ const workerResourceLimits = (limits: SandboxLimits) => ({ maxOldGenerationSizeM
  * Only aggregate rows (and, on request, membership bits kept inside the enclave) come back.
  */
 export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutput> {
+  const t0 = performance.now();
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
-  const keys = unwrapAll(input.chunks, input.unwrapPrivateKey);
   const job: SandboxJob = {
     chunkColumns: input.schema.columns.map((c) => c.name),
     columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.membership && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
-    chunks: input.chunks.map((c, i) => ({ dataKey: keys[i]!, box: c.sealed.box, aad: c.aad })),
+    chunks: input.chunks.map((c) => ({ box: c.sealed.box, aad: c.aad })),
     executed: input.plan.executed,
     ...(input.plan.executedWithoutSubjects && input.minGroupSize !== undefined && !input.params
       ? { executedWithoutSubjects: input.plan.executedWithoutSubjects, minSubjects: input.minGroupSize }
@@ -148,16 +149,31 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
       ? { unsealHelper: { source: workerSource(), threads: input.unsealThreads ?? 1, resourceLimits: workerResourceLimits(limits) } }
       : {}),
   };
-  const t0 = performance.now();
   const rss0 = process.memoryUsage.rss();
   let rssPeak = rss0;
   const sampler = setInterval(() => {
     rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
   }, 25);
   let startedAt = 0;
+  let unwrapMs = 0;
+  // the chunk keys are unwrapped here while the worker starts and opens the first chunks, each sent as soon
+  // as it is unwrapped (our copy zeroed once posted: postMessage has cloned it)
+  const feedKeys = async (post: (m: SandboxKey) => void, stopped: () => boolean): Promise<void> => {
+    for (let i = 0; i < input.chunks.length && !stopped(); i++) {
+      const u0 = performance.now();
+      const key = unwrapChunkKey(input.chunks[i]!.sealed.wrappedKey, input.unwrapPrivateKey, i);
+      unwrapMs += performance.now() - u0;
+      try {
+        post({ kind: 'key', index: i, key });
+      } finally {
+        key.fill(0);
+      }
+      if (i % 4 === 3) await new Promise<void>((r) => setImmediate(r)); // let the enclave's other work in
+    }
+  };
   let reply: SandboxReply;
   try {
-    reply = await runWorkerJob<SandboxReply>(job, limits, () => (startedAt = performance.now()));
+    reply = await runWorkerJob<SandboxReply>(job, [], limits, () => (startedAt = performance.now()), feedKeys);
   } finally {
     clearInterval(sampler);
   }
@@ -167,7 +183,13 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
     columns: reply.columns,
     rows: reply.rows,
     ...(reply.membership ? { membership: reply.membership } : {}),
-    stats: { ...reply.stats, workerStartMs: reply.stats.totalMs > 0 ? performance.now() - startedAt - reply.stats.totalMs : 0, wallMs: performance.now() - t0, rssPeakDeltaBytes: rssPeak - rss0 },
+    stats: {
+      ...reply.stats,
+      workerStartMs: reply.stats.totalMs > 0 ? performance.now() - startedAt - reply.stats.totalMs : 0,
+      wallMs: performance.now() - t0,
+      keyUnwrapMs: unwrapMs,
+      rssPeakDeltaBytes: rssPeak - rss0,
+    },
   };
 }
 
@@ -200,16 +222,23 @@ export async function mapRowsInSandbox(input: RowMapInput): Promise<RowMap> {
     partitionKeys: input.layout.partitions.map((p) => p.key.join(',')),
     identifier: input.schema.columns.find((c) => c.role === 'identifier')?.name ?? null,
   };
-  const reply = await runWorkerJob<RowMapReply>(job, limits);
+  const reply = await runWorkerJob<RowMapReply>(job, keys, limits);
   if (!reply.ok) throw new DomainError(reply.error.type, reply.error.message);
   return reply.map;
 }
 
 /**
  * One job in a fresh worker with the resource limits and the wall-time limit; the worker is terminated
- * after its one answer (or on timeout, error, exit), and the data keys we hold are zeroed in every case.
+ * after its one answer (or on timeout, error, exit, or `feed` failing), and the data keys we hold
+ * (`keys`) are zeroed in every case. `feed` posts further messages after the job (the chunk keys).
  */
-function runWorkerJob<R>(job: { chunks: { dataKey: Uint8Array }[] }, limits: SandboxLimits, onCreated?: () => void): Promise<R> {
+function runWorkerJob<R>(
+  job: object,
+  keys: Uint8Array[],
+  limits: SandboxLimits,
+  onCreated?: () => void,
+  feed?: (post: (m: SandboxKey) => void, stopped: () => boolean) => Promise<void>,
+): Promise<R> {
   return new Promise<R>((resolve, reject) => {
     const worker = new Worker(workerSource(), {
       eval: true,
@@ -224,7 +253,7 @@ function runWorkerJob<R>(job: { chunks: { dataKey: Uint8Array }[] }, limits: San
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      for (const c of job.chunks) c.dataKey.fill(0); // the worker zeroes its copies; these are ours
+      for (const k of keys) k.fill(0); // the worker zeroes its copies; these are ours
       void worker.terminate();
       fn();
     };
@@ -232,9 +261,9 @@ function runWorkerJob<R>(job: { chunks: { dataKey: Uint8Array }[] }, limits: San
       () => finish(() => reject(new DomainError('sql-timeout', `the SQL sandbox exceeded its ${limits.timeoutMs} ms wall-time limit and was stopped`))),
       limits.timeoutMs,
     );
-    worker.once('online', () => {
-      worker.postMessage(job);
-    });
+    // posted now (queued until the worker listens), so that `feed` runs while the worker starts
+    worker.postMessage(job);
+    feed?.((m) => worker.postMessage(m), () => settled).catch((e: unknown) => finish(() => reject(e)));
     worker.once('message', (reply: R) => finish(() => resolve(reply)));
     worker.once('error', (e: Error & { code?: string }) =>
       finish(() =>

@@ -5,7 +5,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { ChunkDecoder, NULL_SLOT, openCheckedChunk, SubjectNumbers, type EncodedChunk } from './encoded-chunk.js';
 import { RawTableLoader, SubjectRowBound } from './raw-load.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
-import type { RowMapJob, RowMapReply, SandboxJob, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
+import type { RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
 
 /**
  * The SQL sandbox worker: started for ONE job, then terminated. It receives everything by message (sealed
@@ -48,6 +48,43 @@ function sqlType(type: string): string {
 
 const quote = (name: string): string => `"${name}"`; // names are schema-checked [a-z][a-z0-9_]*
 
+/**
+ * Chunk data keys as they arrive by message after the job (the enclave unwraps them while this thread
+ * starts and works), each taken once by the one consumer that opens or forwards the chunks in order.
+ */
+class ChunkKeys {
+  private readonly keys = new Map<number, Uint8Array>();
+  private wake: (() => void) | null = null;
+
+  add(index: number, key: Uint8Array): void {
+    this.keys.get(index)?.fill(0);
+    this.keys.set(index, key);
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  async take(index: number): Promise<Uint8Array> {
+    for (;;) {
+      const key = this.keys.get(index);
+      if (key) {
+        this.keys.delete(index);
+        return key;
+      }
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+
+  /** Zero the keys not taken yet. */
+  wipe(): void {
+    for (const k of this.keys.values()) k.fill(0);
+    this.keys.clear();
+  }
+}
+
+/** This thread's keys: filled by the message handler at the end of this file. */
+const chunkKeys = new ChunkKeys();
+
 /** Where the loader gets its chunks from: the unseal helper thread, or this thread. */
 interface ChunkSource {
   /** the next chunk in order, or null after the last */
@@ -73,9 +110,10 @@ function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
         if (withSubjects && !subjects) subjects = decoder.subjects();
         return null;
       }
+      const dataKey = await chunkKeys.take(ci);
       const u0 = performance.now();
       try {
-        return decoder.decode(job.chunks[ci]!, ci++);
+        return decoder.decode({ ...job.chunks[ci]!, dataKey }, ci++);
       } finally {
         ms += performance.now() - u0;
       }
@@ -121,7 +159,18 @@ function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHel
     const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, chunks: mine.map((i) => job.chunks[i]!), indexes: mine };
     w.postMessage(msg);
   }
-  for (const ch of job.chunks) ch.dataKey.fill(0); // the helpers have their copies
+  let closed = false;
+  // each chunk's key to its helper as it arrives (our copy zeroed once posted: postMessage cloned it)
+  void (async () => {
+    for (let i = 0; i < job.chunks.length; i++) {
+      const key = await chunkKeys.take(i);
+      try {
+        if (!closed) workers[i % n]!.postMessage({ kind: 'key', index: i, key } satisfies SandboxKey);
+      } finally {
+        key.fill(0);
+      }
+    }
+  })();
   const take = async (h: number): Promise<HelperReply> => {
     while (queues[h]!.length === 0) await new Promise<void>((r) => (wake = r));
     wake = null;
@@ -155,6 +204,7 @@ function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHel
     subjects: () => subjects,
     unsealMs: () => ms,
     close: () => {
+      closed = true;
       for (const w of workers) void w.terminate();
     },
   };
@@ -175,23 +225,27 @@ interface UnsealJob {
   indexes: number[];
 }
 
+/** The helper's acks from the loader (one per chunk taken): the message handler at the end of this file calls it. */
+let onAck: (() => void) | null = null;
+
 /** The helper's side: decode every chunk in order, at most HELPER_WINDOW ahead of the loader's acks. */
 async function unsealAll(job: UnsealJob): Promise<void> {
   const port = parentPort!;
   const decoder = new ChunkDecoder(job.chunkColumns, job.columns, job.withSubjects);
   let credit = HELPER_WINDOW;
   let wake: (() => void) | null = null;
-  port.on('message', () => {
+  onAck = () => {
     credit++;
     wake?.();
-  });
+  };
   let ms = 0;
   try {
     for (let ci = 0; ci < job.chunks.length; ci++) {
       while (credit <= 0) await new Promise<void>((r) => (wake = r));
       wake = null;
+      const dataKey = await chunkKeys.take(job.indexes[ci]!);
       const u0 = performance.now();
-      const chunk = decoder.decode(job.chunks[ci]!, job.indexes[ci]!);
+      const chunk = decoder.decode({ ...job.chunks[ci]!, dataKey }, job.indexes[ci]!);
       ms += performance.now() - u0;
       credit--;
       port.postMessage({ kind: 'chunk', chunk } satisfies HelperReply, [chunk.len.buffer, chunk.num.buffer, chunk.text.buffer] as ArrayBuffer[]);
@@ -203,7 +257,7 @@ async function unsealAll(job: UnsealJob): Promise<void> {
     port.postMessage({ kind: 'error', error: { type: typeof err.type === 'string' ? err.type : 'row-chunk-invalid', message: String(err.message ?? e).slice(0, 300) } } satisfies HelperReply);
   } finally {
     decoder.wipe();
-    for (const ch of job.chunks) ch.dataKey.fill(0);
+    chunkKeys.wipe();
   }
 }
 
@@ -410,7 +464,7 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
     loader?.close();
     source.close();
     db.close();
-    for (const ch of job.chunks) ch.dataKey.fill(0);
+    chunkKeys.wipe();
   }
 }
 
@@ -455,7 +509,17 @@ function mapRows(job: RowMapJob): RowMapReply {
     for (const ch of job.chunks) ch.dataKey.fill(0);
   }
 }
-parentPort!.once('message', async (job: SandboxJob | RowMapJob | UnsealJob) => {
+// the first message is the job; after it come chunk keys (SandboxKey) and, in an unseal helper, the loader's acks
+let jobSeen = false;
+parentPort!.on('message', (m: SandboxJob | RowMapJob | UnsealJob | SandboxKey | 'ack') => {
+  if (!jobSeen) {
+    jobSeen = true;
+    void handleJob(m as SandboxJob | RowMapJob | UnsealJob);
+  } else if (m === 'ack') onAck?.();
+  else if (typeof m === 'object' && m !== null && 'kind' in m && m.kind === 'key' && m.key instanceof Uint8Array && Number.isInteger(m.index)) chunkKeys.add(m.index, m.key);
+});
+
+async function handleJob(job: SandboxJob | RowMapJob | UnsealJob): Promise<void> {
   if ('kind' in job && job.kind === 'unseal') {
     await unsealAll(job);
     return;
@@ -471,7 +535,7 @@ parentPort!.once('message', async (job: SandboxJob | RowMapJob | UnsealJob) => {
   try {
     sql = await startSql(sqlJob.wasmModule);
   } catch (e) {
-    for (const ch of sqlJob.chunks) ch.dataKey.fill(0);
+    chunkKeys.wipe();
     parentPort!.postMessage({ ok: false, error: { type: 'sql-sandbox-failed', message: `sql.js did not start: ${String((e as Error)?.message ?? e).slice(0, 200)}` } } satisfies SandboxReply);
     return;
   }
@@ -479,4 +543,4 @@ parentPort!.once('message', async (job: SandboxJob | RowMapJob | UnsealJob) => {
   const m = reply.ok ? reply.membership : undefined;
   const transfer = m ? [m.row.buffer, m.group.buffer, m.mask.buffer, ...(m.subjects ? [m.subjects.buffer] : [])] : [];
   parentPort!.postMessage(reply, transfer as ArrayBuffer[]);
-});
+}
