@@ -6,8 +6,10 @@
  */
 export interface CachedResponse {
   status: number;
-  /** UTF-8 JSON, exactly what res.json would have sent for `value`. */
-  bytes: Buffer;
+  /** The JSON text res.json would have sent for `value` (sent as UTF-8). */
+  text: string;
+  /** Its length in UTF-8 bytes (Content-Length). */
+  length: number;
   etag: string;
   /** The validated body (the idempotency store keeps objects, not bytes). */
   value: unknown;
@@ -35,15 +37,15 @@ export class ResponseCache {
 
   /** Stores an answer computed from `version` (read before computing it); a stale one is not kept. */
   set(key: string, version: number | string, r: CachedResponse): void {
-    if (version !== this.version || r.bytes.length > this.maxBytes) return;
+    if (version !== this.version || r.length > this.maxBytes) return;
     const old = this.entries.get(key);
-    if (old) (this.bytes -= old.bytes.length), this.entries.delete(key);
+    if (old) (this.bytes -= old.length), this.entries.delete(key);
     this.entries.set(key, r);
-    this.bytes += r.bytes.length;
+    this.bytes += r.length;
     for (const [k, e] of this.entries) {
       if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
       this.entries.delete(k);
-      this.bytes -= e.bytes.length;
+      this.bytes -= e.length;
     }
   }
 }

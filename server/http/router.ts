@@ -41,9 +41,10 @@ function sendCached(req: Request, res: Response, c: CachedResponse): void {
     return;
   }
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', c.bytes.length);
+  res.setHeader('Content-Length', c.length);
+  // as text, node writes the head and the body as one string (a Buffer body goes out as a second chunk)
   if (req.method === 'HEAD') res.end();
-  else res.end(c.bytes);
+  else res.end(c.text, 'utf8');
 }
 
 export const timedOut = (ms: number) => (res: Response): void =>
@@ -133,8 +134,8 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
         if (cacheAt && cache && out.status === 200 && schema && payload !== undefined && !out.headers) {
           const checked = schema.safeParse(payload);
           if (checked.success) {
-            const bytes = Buffer.from(JSON.stringify(checked.data), 'utf8');
-            const entry = { status: out.status, bytes, etag: (req.app.get('etag fn') as (b: Buffer) => string)(bytes), value: checked.data };
+            const text = JSON.stringify(checked.data);
+            const entry = { status: out.status, text, length: Buffer.byteLength(text, 'utf8'), etag: (req.app.get('etag fn') as (b: string, encoding: string) => string)(text, 'utf8'), value: checked.data };
             cache.set(cacheAt.key, cacheAt.version, entry);
             return sendCached(req, res, entry);
           }
