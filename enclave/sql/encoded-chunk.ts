@@ -1,4 +1,5 @@
 import { DomainError } from '../../contracts/errors.js';
+import { openBox } from '../crypto/index.js';
 import { openRowChunkBox } from '../format/row-chunk.js';
 import type { SandboxJob } from './sandbox-protocol.js';
 
@@ -78,12 +79,16 @@ export class ChunkDecoder {
   private readonly subjectNumbers = new SubjectNumbers();
   private rowCount = 0;
   private text: Uint8Array = new Uint8Array(1 << 20);
+  /** chunks read in place (the rest went the JSON.parse way) */
+  readInPlace = 0;
 
   constructor(
     private readonly chunkColumns: string[],
     private readonly columns: LoadColumn[],
     /** number the subjects (identifier values) of every row */
     withSubjects: boolean,
+    /** read chunks in JSON.stringify's layout byte by byte (false: always JSON.parse; tests compare the two) */
+    private readonly byteReader = true,
   ) {
     this.numeric = columns.map((c) => c.type === 'int' || c.type.startsWith('decimal'));
     this.idCol = withSubjects ? columns.findIndex((c) => c.role === 'identifier') : -1;
@@ -91,6 +96,32 @@ export class ChunkDecoder {
 
   /** Open chunk `index` (its data key is zeroed whatever happens) and check and lay out its rows. */
   decode(ch: SealedChunk, index: number): EncodedChunk {
+    if (this.byteReader) {
+      // the plaintext as the sealer writes it (JSON.stringify's bytes) is read in place; anything else —
+      // including every invalid chunk — goes the JSON.parse way below, whose checks name the error
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = openBox(ch.dataKey, ch.box, ch.aad);
+      } catch {
+        // not authentic: openRowChunkBox below fails the same way and says so
+      }
+      if (bytes) {
+        try {
+          const reader = new StringifiedChunkReader(bytes, this.chunkColumns, this.columns, this.numeric, this.idCol, this.text);
+          const out = reader.read();
+          this.text = reader.textBuffer();
+          if (out) {
+            if (this.idCol >= 0) for (const id of out.subjectIds) this.subjectNumbers.add(id, ++this.rowCount);
+            else this.rowCount += out.chunk.rows;
+            this.readInPlace++;
+            ch.dataKey.fill(0);
+            return out.chunk;
+          }
+        } finally {
+          bytes.fill(0);
+        }
+      }
+    }
     const plain = openCheckedChunk(ch, index, this.chunkColumns);
     try {
       return this.layOut(plain, index);
@@ -172,4 +203,233 @@ export class ChunkDecoder {
     this.text = grown;
     return grown;
   }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN = 0x5b;
+const CLOSE = 0x5d;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+/** 10^0 … 10^22: exactly representable doubles */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+
+/**
+ * A chunk's plaintext read in place when it is exactly in JSON.stringify's layout —
+ * `{"columns":[…],"rows":[[…],…]}` with no white space, strings of printable ASCII without escapes, numbers
+ * without exponents, `null` — laid out exactly as ChunkDecoder.layOut lays out JSON.parse's result
+ * (the same slots, bytes, clamped numbers). `read()` answers null at the first byte outside that layout or
+ * at anything layOut would refuse or convert (wrong width, a string in a numeric column, columns not the
+ * schema's): the caller then takes the JSON.parse way, whose checks and messages decide. So this reader
+ * never accepts what JSON.parse and layOut would refuse, and never refuses anything itself.
+ */
+class StringifiedChunkReader {
+  private i = 0;
+  /** the text bytes laid out so far (in `text`), and the slot arrays (`lens`, `nums`: grown by doubling) */
+  private off = 0;
+  private lens = new Int32Array(0);
+  private nums = new Float64Array(0);
+
+  constructor(
+    private readonly b: Uint8Array,
+    private readonly chunkColumns: string[],
+    private readonly columns: LoadColumn[],
+    private readonly numeric: boolean[],
+    private readonly idCol: number,
+    private text: Uint8Array,
+  ) {}
+
+  /** The chunk laid out, or null (then nothing of it is kept: every byte and number written is zeroed). */
+  read(): { chunk: EncodedChunk; subjectIds: (string | number | null)[] } | null {
+    const out = this.parse();
+    this.text.fill(0, 0, this.off);
+    if (!out) {
+      this.lens.fill(0);
+      this.nums.fill(0);
+    }
+    return out;
+  }
+
+  /** The reusable text buffer (grown if a chunk needed more), zeroed. */
+  textBuffer(): Uint8Array {
+    return this.text;
+  }
+
+  private parse(): { chunk: EncodedChunk; subjectIds: (string | number | null)[] } | null {
+    const b = this.b;
+    if (!this.literal('{"columns":[')) return null;
+    const names: string[] = [];
+    for (;;) {
+      const s = this.string();
+      if (s < 0) return null;
+      names.push(ascii(b, s, this.i - 1));
+      if (b[this.i] === COMMA) this.i++;
+      else break;
+    }
+    if (!this.literal('],"rows":[')) return null;
+    // openCheckedChunk's column check, and layOut's column positions
+    if (names.length !== this.chunkColumns.length || !this.chunkColumns.every((c) => names.includes(c))) return null;
+    const width = this.columns.length;
+    const cw = names.length;
+    const pos = this.columns.map((c) => names.indexOf(c.name));
+    // one row's values in chunk order: kind 0 null, 1 string bytes [start, end), 2 number
+    const kind = new Uint8Array(cw);
+    const start = new Int32Array(cw);
+    const end = new Int32Array(cw);
+    const value = new Float64Array(cw);
+    this.lens = new Int32Array(1024 * width);
+    this.nums = new Float64Array(1024 * width);
+    let rows = 0;
+    const subjectIds: (string | number | null)[] = [];
+    if (b[this.i] === CLOSE) this.i++;
+    else
+      for (;;) {
+        if (b[this.i++] !== OPEN) return null;
+        for (let v = 0; ; v++) {
+          if (v >= cw) return null; // too wide
+          const c = b[this.i]!;
+          if (c === QUOTE) {
+            const s = this.string();
+            if (s < 0) return null;
+            kind[v] = 1;
+            start[v] = s;
+            end[v] = this.i - 1;
+          } else if (c === 0x6e) {
+            if (!this.literal('null')) return null;
+            kind[v] = 0;
+          } else {
+            const x = this.number();
+            if (!Number.isFinite(x)) return null; // not a number here, or one layOut checks (too big)
+            kind[v] = 2;
+            value[v] = x;
+          }
+          const d = b[this.i++];
+          if (d === COMMA) continue;
+          if (d !== CLOSE || v !== cw - 1) return null; // not JSON, or too narrow
+          break;
+        }
+        if ((rows + 1) * width > this.lens.length) this.growSlots();
+        const lens = this.lens;
+        const nums = this.nums;
+        const base = rows * width;
+        for (let j = 0; j < width; j++) {
+          const v = pos[j]!;
+          const slot = base + j;
+          const k = kind[v];
+          if (k === 0) lens[slot] = NULL_SLOT;
+          else if (k === 2) {
+            const x = value[v]!;
+            const bounds = this.numeric[j] ? this.columns[j]!.bounds : undefined;
+            nums[slot] = bounds ? Math.min(Math.max(x, bounds[0]), bounds[1]) : x;
+            lens[slot] = NUMBER_SLOT;
+          } else {
+            if (this.numeric[j]) return null; // a string in a numeric column: layOut converts it (or refuses)
+            const from = start[v]!;
+            const n = end[v]! - from;
+            if (this.off + n > this.text.length) this.growText(this.off + n);
+            const text = this.text;
+            let o = this.off;
+            for (let k = 0; k < n; k++) text[o++] = b[from + k]!; // short values: cheaper than a subarray object each
+            this.off = o;
+            lens[slot] = n;
+          }
+        }
+        if (this.idCol >= 0) {
+          const v = pos[this.idCol]!;
+          subjectIds.push(kind[v] === 0 ? null : kind[v] === 2 ? value[v]! : ascii(b, start[v]!, end[v]!));
+        }
+        rows++;
+        const d = b[this.i++];
+        if (d === COMMA) continue;
+        if (d !== CLOSE) return null;
+        break;
+      }
+    if (b[this.i++] !== 0x7d || this.i !== b.length) return null;
+    // views of the slot arrays (their tails were never written); the text copied out of the reused buffer
+    const n = rows * width;
+    return { chunk: { rows, len: this.lens.subarray(0, n), num: this.nums.subarray(0, n), text: this.text.slice(0, this.off) }, subjectIds };
+  }
+
+  private growSlots(): void {
+    const lens = new Int32Array(this.lens.length * 2);
+    lens.set(this.lens);
+    this.lens.fill(0);
+    this.lens = lens;
+    const nums = new Float64Array(this.nums.length * 2);
+    nums.set(this.nums);
+    this.nums.fill(0);
+    this.nums = nums;
+  }
+
+  private growText(need: number): void {
+    const grown = new Uint8Array(Math.max(need, 2 * this.text.length));
+    grown.set(this.text.subarray(0, this.off));
+    this.text.fill(0);
+    this.text = grown;
+  }
+
+  private literal(s: string): boolean {
+    for (let k = 0; k < s.length; k++) if (this.b[this.i + k] !== s.charCodeAt(k)) return false;
+    this.i += s.length;
+    return true;
+  }
+
+  /** A string of printable ASCII without escapes: its first byte's index (this.i after the closing quote), or −1. */
+  private string(): number {
+    const b = this.b;
+    if (b[this.i] !== QUOTE) return -1;
+    const s = ++this.i;
+    for (;;) {
+      const c = b[this.i++];
+      if (c === QUOTE) return s;
+      if (c === undefined || c < 0x20 || c > 0x7f || c === BACKSLASH) return -1;
+    }
+  }
+
+  /**
+   * A JSON number without exponent, as JSON.parse reads it: up to 15 digits m with f decimals is m / 10^f
+   * (both exact doubles, so IEEE division rounds the exact decimal value once, as parsing does); longer
+   * ones are given to Number. NaN when the bytes are not such a number.
+   */
+  private number(): number {
+    const b = this.b;
+    const s = this.i;
+    let i = s;
+    const neg = b[i] === MINUS;
+    if (neg) i++;
+    let m = 0;
+    let digits = 0;
+    const first = b[i];
+    if (first === undefined || first < ZERO || first > NINE) return NaN;
+    if (first === ZERO) {
+      i++;
+      digits = 1;
+    } else
+      for (let c = b[i]; c !== undefined && c >= ZERO && c <= NINE; c = b[++i]) {
+        m = m * 10 + (c - ZERO);
+        digits++;
+      }
+    let f = 0;
+    if (b[i] === DOT) {
+      i++;
+      for (let c = b[i]; c !== undefined && c >= ZERO && c <= NINE; c = b[++i]) {
+        m = m * 10 + (c - ZERO);
+        f++;
+      }
+      if (f === 0) return NaN;
+    }
+    const after = b[i];
+    if (after === 0x65 || after === 0x45 || (after !== undefined && after >= ZERO && after <= NINE)) return NaN; // exponent, or a leading zero
+    this.i = i;
+    if (digits + f <= 15) return neg ? -(m / POW10[f]!) : m / POW10[f]!;
+    return Number(ascii(b, s, i));
+  }
+}
+
+/** Bytes [from, to) of ASCII text as a string. */
+function ascii(b: Uint8Array, from: number, to: number): string {
+  return Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('latin1');
 }
