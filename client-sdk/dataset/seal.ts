@@ -69,7 +69,8 @@ export interface SealResult {
   manifest: BundleManifest;
   manifestPath: string;
   blobDir: string;
-  stats: SealProgress & { seconds: number; rowsPerSecond: number };
+  /** encryptSeconds: the HE encryption after the last row (the evaluator's threads; part of `seconds`) */
+  stats: SealProgress & { seconds: number; rowsPerSecond: number; encryptSeconds: number };
 }
 
 /** Raw CSV characters per row chunk before it is flushed early (JSON adds quotes/escapes; 3 bytes per UTF-16 unit at most). */
@@ -165,6 +166,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   };
 
   let read: { rows: number; errors: CsvIssue[] };
+  let encryptSeconds = 0;
   try {
     const wantSplit = typeof opts.input === 'string' && threads >= 2 && (opts.split ?? statSync(opts.input).size >= SPLIT_MIN_BYTES);
     if (wantSplit) void sealWorker(); // built while the file is checked
@@ -175,6 +177,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     if (read.errors.length) throw csvInvalid({ errors: read.errors, truncated: read.errors.length >= maxErrors });
 
     // one ciphertext per partition and column: the owner-side totals (he-totals.ts)
+    const encryptStarted = performance.now();
     const colIds = layoutBase.columns.map((c) => c.id);
     await Promise.all(
       totals.keys.map(async (_, p) => {
@@ -192,6 +195,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
         progress.ciphertexts += cts.length;
       }),
     );
+    encryptSeconds = (performance.now() - encryptStarted) / 1000;
   } catch (e) {
     if (createdDir) await rm(opts.outDir, { recursive: true, force: true });
     if (!opts.evaluator) await evaluator.close();
@@ -223,7 +227,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   await writeFile(manifestPath, JSON.stringify(manifest, null, 1));
   opts.onProgress?.({ ...progress });
   const seconds = (performance.now() - started) / 1000;
-  return { manifest, manifestPath, blobDir, stats: { ...progress, seconds, rowsPerSecond: rowNo / seconds } };
+  return { manifest, manifestPath, blobDir, stats: { ...progress, seconds, rowsPerSecond: rowNo / seconds, encryptSeconds } };
 }
 
 interface ReadOptions {
