@@ -377,6 +377,9 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
     // never committed — the pages stay in that cache and are never written to the file (no commit cost, no
     // plaintext pages in sql.js's file system); a fresh database has no pages of its own to journal
     db.exec(`PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA cache_size=-${cacheKiB}; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF; PRAGMA journal_mode=MEMORY;`);
+    // 16 KiB pages (before the first table): a keyed table grows in the middle of its B-tree, and larger
+    // pages mean fewer levels and splits (1M rows loaded keyed: ~2.0–2.7 against 2.6–4.0 CPU-s with 4 KiB)
+    db.exec('PRAGMA page_size=16384');
     // the table laid out for the one query it serves: keyed on the GROUP BY columns when there are some
     const clusterPos = (job.clusterBy ?? []).map((name) => cols.findIndex((c) => c.name === name));
     let clustered = clusterPos.length > 0 && clusterPos.every((p) => p >= 0);
