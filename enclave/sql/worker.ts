@@ -375,8 +375,10 @@ async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
     const cacheKiB = Math.max(2000, Math.floor((job.sqliteHeapLimitBytes * 0.75) / 1024));
     // journal in memory: the rows are loaded, queried and dropped in one transaction that is rolled back,
     // never committed — the pages stay in that cache and are never written to the file (no commit cost, no
-    // plaintext pages in sql.js's file system); a fresh database has no pages of its own to journal
-    db.exec(`PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA cache_size=-${cacheKiB}; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF; PRAGMA journal_mode=MEMORY;`);
+    // plaintext pages in sql.js's file system, whose memory is freed unzeroed); a fresh database has no pages
+    // of its own to journal. cache_spill off: dirty pages are not spilled to that file either when the cache
+    // is full — the table then needs more of the SQLite heap, whose hard limit stops the job
+    db.exec(`PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA cache_size=-${cacheKiB}; PRAGMA cache_spill=OFF; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF; PRAGMA journal_mode=MEMORY;`);
     // 16 KiB pages (before the first table): a keyed table grows in the middle of its B-tree, and larger
     // pages mean fewer levels and splits (1M rows loaded keyed: ~2.0–2.7 against 2.6–4.0 CPU-s with 4 KiB)
     db.exec('PRAGMA page_size=16384');
