@@ -359,12 +359,17 @@ function membershipByRow(
   return out;
 }
 
-async function run(sql: SqlWasm, job: SandboxJob): Promise<SandboxReply> {
+/** The job's chunk source: started before sql.js so that the unseal helper boots while the wasm instantiates. */
+function chunkSource(job: SandboxJob): ChunkSource {
+  const withSubjects = !!job.membership && job.columns.some((c) => c.role === 'identifier'); // as run() numbers them
+  return job.unsealHelper ? helperSource(job, job.unsealHelper, withSubjects) : inThreadSource(job, withSubjects);
+}
+
+async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<SandboxReply> {
   const t0 = performance.now();
   const cols = job.columns;
   // subjects for the differencing defence: identifier values become dense numbers and never leave
   const idCol = job.membership ? cols.findIndex((c) => c.role === 'identifier') : -1;
-  const source = job.unsealHelper ? helperSource(job, job.unsealHelper, idCol >= 0) : inThreadSource(job, idCol >= 0);
   const db = new sql.SQL.Database();
   let loader: RawTableLoader | undefined;
   let subjectBound: SubjectRowBound | undefined;
@@ -537,15 +542,17 @@ async function handleJob(job: SandboxJob | RowMapJob | UnsealJob): Promise<void>
     return;
   }
   const sqlJob = job as SandboxJob;
+  const source = chunkSource(sqlJob);
   let sql: SqlWasm;
   try {
     sql = await startSql(sqlJob.wasmModule);
   } catch (e) {
+    source.close();
     chunkKeys.wipe();
     parentPort!.postMessage({ ok: false, error: { type: 'sql-sandbox-failed', message: `sql.js did not start: ${String((e as Error)?.message ?? e).slice(0, 200)}` } } satisfies SandboxReply);
     return;
   }
-  const reply = await run(sql, sqlJob);
+  const reply = await run(sql, sqlJob, source);
   const m = reply.ok ? reply.membership : undefined;
   const transfer = m ? [m.row.buffer, m.group.buffer, m.mask.buffer, ...(m.subjects ? [m.subjects.buffer] : [])] : [];
   parentPort!.postMessage(reply, transfer as ArrayBuffer[]);
