@@ -97,6 +97,9 @@ function xorInto(out: Uint8Array, a: Uint8Array, b: Uint8Array): void {
 
 const allZero = (t: Uint8Array): boolean => t.every((x) => x === 0);
 
+/** k ↦ k·X for a one-time k and a fixed point X (affine coordinates of the result only). */
+export type EphemeralMul = (k: bigint) => { toAffine(): { x: bigint; y: bigint } };
+
 /** C1 (affine), C3 = SM3(x2 ‖ M ‖ y2), C2 = M ⊕ t — as produced by encryption. */
 export interface Sm2CiphertextParts {
   C1: { x: bigint; y: bigint };
@@ -113,14 +116,15 @@ export interface Sm2DecodedCiphertext {
 
 /**
  * Encryption, GB/T 32918.4 §6.1 steps A1–A8 (cofactor h = 1, so S = h·P_B is P_B itself).
- * `mulP`: k ↦ k·P_B for a key used often (curve.ephemeralMultiplier over a cached table); default P.multiply.
+ * `tables`: k ↦ k·P_B for a key used often and k ↦ k·G (curve.ephemeralMultiplier over cached tables);
+ * by default P.multiply and curve.mulBaseEphemeral.
  */
-export function sm2EncryptCore(curve: Sm2Curve, P: Sm2Point, M: Uint8Array, nonce: NonceSource, mulP?: (k: bigint) => { toAffine(): { x: bigint; y: bigint } }): Sm2CiphertextParts {
+export function sm2EncryptCore(curve: Sm2Curve, P: Sm2Point, M: Uint8Array, nonce: NonceSource, tables: { kP?: EphemeralMul; kG?: EphemeralMul } = {}): Sm2CiphertextParts {
   if (M.length === 0) throw new CryptoError('bad-input', 'SM2 encryption of an empty message'); // t would be all-zero
   for (let attempt = 0; attempt < 64; attempt++) {
     const k = nonce(); // A1
-    const C1 = curve.mulBaseEphemeral(k).toAffine(); // A2
-    const Q = (mulP ? mulP(k) : P.multiply(k)).toAffine(); // A4
+    const C1 = (tables.kG ? tables.kG(k) : curve.mulBaseEphemeral(k)).toAffine(); // A2
+    const Q = (tables.kP ? tables.kP(k) : P.multiply(k)).toAffine(); // A4
     const x2 = bigToBytes(Q.x);
     const y2 = bigToBytes(Q.y);
     const t = kdfSm3(Buffer.concat([x2, y2]), M.length); // A5

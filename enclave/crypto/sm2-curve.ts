@@ -27,6 +27,8 @@ export interface Sm2Curve {
    * P must be a validated curve point (affine); read only the affine coordinates of the products.
    */
   readonly ephemeralMultiplier: (P: { x: bigint; y: bigint }, window: number) => (k: bigint) => { toAffine(): { x: bigint; y: bigint } };
+  /** whether mulBaseEphemeral's table exists yet (it is built on that function's first call) */
+  readonly baseTableBuilt: () => boolean;
   /** bytes of a field element / scalar (32 for every curve here) */
   readonly size: number;
 }
@@ -61,14 +63,18 @@ export function makeSm2Curve(c: Sm2CurveParams, baseWindow?: number): Sm2Curve {
   });
   // Base table for k·G (signing, encryption C1): built on first use (~150 ms once).
   if (baseWindow) Ephemeral.BASE.precompute(baseWindow, true);
-  const mulBaseEphemeral = (k: bigint) => Ephemeral.BASE.multiply(k);
+  let baseBuilt = false;
+  const mulBaseEphemeral = (k: bigint) => {
+    baseBuilt = true;
+    return Ephemeral.BASE.multiply(k);
+  };
   const ephemeralMultiplier = (P: { x: bigint; y: bigint }, window: number) => {
     const Q = Ephemeral.fromAffine(P);
     Q.assertValidity();
     Q.precompute(window, false); // the table lives as long as Q, i.e. as long as the returned function
     return (k: bigint) => Q.multiply(k);
   };
-  return { name: c.name, p: c.p, n: c.n, a: c.a, b: c.b, Point, G: Point.BASE, mulBaseEphemeral, ephemeralMultiplier, size: 32 };
+  return { name: c.name, p: c.p, n: c.n, a: c.a, b: c.b, Point, G: Point.BASE, mulBaseEphemeral, ephemeralMultiplier, baseTableBuilt: () => baseBuilt, size: 32 };
 }
 
 /** The recommended curve sm2p256v1, GB/T 32918.5-2017 §3 (OID 1.2.156.10197.1.301). */

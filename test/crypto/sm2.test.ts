@@ -65,6 +65,9 @@ describe('crypto: SM2 known answers (GB/T 32918, OpenSSL sm2_internal_test.c)', 
       const P = curve.G.multiply(d);
       const ct = encodeSm2Ciphertext(sm2EncryptCore(curve, P, utf8(v.message), fixed(v.k)));
       expect(toHex(ct)).to.equal(v.ciphertextDer.toLowerCase());
+      // the same with k·G and k·P_B over the window tables sm2Encrypt caches (W = 8, constant time)
+      const tables = { kG: curve.ephemeralMultiplier(curve.G.toAffine(), 8), kP: curve.ephemeralMultiplier(P.toAffine(), 8) };
+      expect(toHex(encodeSm2Ciphertext(sm2EncryptCore(curve, P, utf8(v.message), fixed(v.k), tables)))).to.equal(v.ciphertextDer.toLowerCase());
       expect(Buffer.from(sm2DecryptCore(d, decodeSm2Ciphertext(curve, ct))).toString()).to.equal(v.message);
       if (v.curve === 'sm2p256v1') {
         const pub = sm2PublicFromPrivate(fromHex(v.privateKey));
