@@ -86,7 +86,9 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
   const consoleMw = consoleRouter();
   const api = buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs, deadlines });
   // console paths never reach the API (no route under /v1 is one): unanswered, they go on to the 404 below
-  const consoleOrApi: Step = (req, res, next) => (CONSOLE_PATH.test(req.path) ? consoleMw(req, res, next) : api(req, res, next));
+  // (a URL starting /v1/ has a path starting /v1/ however express parses it: no need to parse it here)
+  const consoleOrApi: Step = (req, res, next) =>
+    !API_URL.test(req.url) && CONSOLE_PATH.test(req.path) ? consoleMw(req, res, next) : api(req, res, next);
 
   // In this order for every request: id and request log, helmet's security headers, rate limit, length
   // guard, JSON body, then the console or the API.
@@ -145,6 +147,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
 
 /** The paths consoleRouter() answers (GET /, /console, /console/…; express matches case-insensitively). */
 const CONSOLE_PATH = /^\/(?:console(?:\/.*)?)?$/i;
+const API_URL = /^\/v1\//i;
 
 type Step = (req: Request, res: Response, next: NextFunction) => void;
 
