@@ -13,6 +13,8 @@ import { createBundlePort } from './wiring/bundle.js';
 import type { BundlePort } from './datasets/bundle-port.js';
 import { Metrics } from './http/metrics.js';
 import { createHttpApp } from './http/app.js';
+// node's createServer takes the app's request/response classes from here (server/start.ts)
+export { httpClassesOf } from './http/app.js';
 import { IdempotencyStore } from './http/idempotency.js';
 import type { RouteDef } from './http/route.js';
 import { buildOpenApi } from './api/openapi.js';

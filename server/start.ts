@@ -75,7 +75,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   }
 
   async function startWithEnclave(): Promise<RunningServer> {
-    const [{ createApp }, { createBundlePort }] = await Promise.all([import('./app.js'), import('./wiring/bundle.js')]);
+    const [{ createApp, httpClassesOf }, { createBundlePort }] = await Promise.all([import('./app.js'), import('./wiring/bundle.js')]);
     // the enclave handle once start-up has it; calls that arrive earlier are told to retry
     const started = (): EnclaveHandle => {
       if (!enclave) throw new DomainError('enclave-unavailable', 'the enclave is still starting; retry shortly');
@@ -108,7 +108,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const cleared = new IdempotencyStore(db).clearPending();
     if (swept.expired || swept.orphans || swept.temp || cleared) log.info({ ...swept, idempotencyCleared: cleared }, 'recovered from the previous run');
 
-    const server: Server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000 }, shuyu.app);
+    const server: Server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000, ...httpClassesOf(shuyu.app) }, shuyu.app);
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
