@@ -58,5 +58,5 @@ async function sealingFigures(): Promise<void> {
   emit({ name: 'sealing: SM2 wrap of a row chunk key to the enclave key (warm, per CPU-second)', value: opsPerSecond(() => sm2Encrypt(unwrapKey, dataKey), 1000, 100), unit: 'ops/s', baseline: null });
   const bundleBytes = readdirSync(d.sealed.blobDir).reduce((s, f) => s + statSync(join(d.sealed.blobDir, f)).size, 0);
   emit({ name: 'sealed bundle size vs CSV size', value: bundleBytes / 1e6, unit: 'MB', baseline: d.csvBytes / 1e6 });
-  note(`sealing: ${d.sealed.stats.ciphertexts} ciphertexts, ${d.sealed.stats.rowChunks} row chunks in ${d.sealSeconds.toFixed(1)} s (${d.sealCpuSeconds.toFixed(1)} CPU-s; of the wall time ${d.sealed.stats.encryptSeconds.toFixed(2)} s HE encryption after the last row, on the evaluator's nice +10 threads); baseline ${plainSeconds.toFixed(1)} s (${plainCpuSeconds.toFixed(1)} CPU-s); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  note(`sealing: ${d.sealed.stats.ciphertexts} ciphertexts, ${d.sealed.stats.rowChunks} row chunks in ${d.sealSeconds.toFixed(1)} s (${d.sealCpuSeconds.toFixed(1)} CPU-s; of the wall time ${d.sealed.stats.encryptSeconds.toFixed(2)} s HE encryption after the last row); baseline ${plainSeconds.toFixed(1)} s (${plainCpuSeconds.toFixed(1)} CPU-s); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 }

@@ -144,7 +144,8 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   const blobDir = join(opts.outDir, 'blobs');
   const createdDir = !existsSync(opts.outDir);
   await mkdir(blobDir, { recursive: true });
-  const evaluator = opts.evaluator ?? new HeEvaluator({ threads: opts.threads });
+  // the owner's own machine: its encryption threads need not yield to anything (the server's pool runs at nice +10)
+  const evaluator = opts.evaluator ?? new HeEvaluator({ threads: opts.threads, niceIncrement: 0 });
   const progress: SealProgress = { rows: 0, ciphertexts: 0, rowChunks: 0, bytesWritten: 0 };
   const chunks: ChunkRef[] = [];
   const totals = new BundleTotals(layoutBase.columns.length);

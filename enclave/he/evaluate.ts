@@ -26,10 +26,13 @@ export interface EvaluateAggregateInput {
 
 const WORKER = new URL('./worker.mjs', import.meta.url).href;
 
-export function createHeWorkerPool(threads = Math.min(2, availableParallelism())): Piscina {
-  // niceIncrement: a long HE job yields the CPU to the HTTP thread (catalogue/quote latency during jobs, issue 9);
-  // the job still gets every cycle the server does not need. Linux applies nice per thread.
-  return new Piscina({ filename: WORKER, minThreads: 1, maxThreads: threads, idleTimeout: 30_000, niceIncrement: 10 });
+/**
+ * niceIncrement (default 10, the server's): a long HE job yields the CPU to the HTTP thread (catalogue/quote
+ * latency during jobs, issue 9); the job still gets every cycle the server does not need. Linux applies nice
+ * per thread. An owner's sealer has no HTTP thread to protect and passes 0.
+ */
+export function createHeWorkerPool(threads = Math.min(2, availableParallelism()), niceIncrement = 10): Piscina {
+  return new Piscina({ filename: WORKER, minThreads: 1, maxThreads: threads, idleTimeout: 30_000, niceIncrement });
 }
 
 export const computationHashOf = (c: AggregateComputation): string => sm3Hex(canonicalJson(c));
@@ -41,9 +44,9 @@ function unwrap<T>(out: T | WorkerFailure): T {
 
 export class HeEvaluator {
   private readonly pool: Piscina;
-  constructor(opts: { threads?: number } = {}) {
+  constructor(opts: { threads?: number; niceIncrement?: number } = {}) {
     this.threads = opts.threads ?? Math.min(2, availableParallelism());
-    this.pool = createHeWorkerPool(this.threads);
+    this.pool = createHeWorkerPool(this.threads, opts.niceIncrement);
   }
   private readonly threads: number;
   /** Timing of the last evaluation (for benches and metrics). */
