@@ -89,12 +89,20 @@ export function openRowChunk(sealed: SealedRowChunk, unwrapPrivateKey: Uint8Arra
  * The decrypted bytes are zeroed here; the key stays the caller's to zero. `label` names the chunk in errors.
  */
 export function openRowChunkBox(dataKey: Uint8Array, box: Uint8Array, aad: Uint8Array, label = 'row chunk'): { columns: string[]; rows: unknown[] } {
-  let bytes: Uint8Array;
+  return parseRowChunk(openRowChunkBytes(dataKey, box, aad, label), label);
+}
+
+/** Authenticate and decrypt a row chunk's box: its plaintext bytes, which the caller zeroes after use. */
+export function openRowChunkBytes(dataKey: Uint8Array, box: Uint8Array, aad: Uint8Array, label = 'row chunk'): Uint8Array {
   try {
-    bytes = openBox(dataKey, box, aad);
+    return openBox(dataKey, box, aad);
   } catch {
     throw new DomainError('row-chunk-invalid', `${label} failed authentication (tampered, or bound to another bundle/position)`);
   }
+}
+
+/** Parse an opened row chunk's plaintext ({ columns, rows }); the bytes are zeroed whatever happens. */
+export function parseRowChunk(bytes: Uint8Array, label = 'row chunk'): { columns: string[]; rows: unknown[] } {
   let parsed: { columns?: unknown; rows?: unknown };
   try {
     parsed = JSON.parse(fromUtf8(bytes)) as typeof parsed;

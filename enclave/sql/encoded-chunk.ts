@@ -1,6 +1,5 @@
 import { DomainError } from '../../contracts/errors.js';
-import { openBox } from '../crypto/index.js';
-import { openRowChunkBox } from '../format/row-chunk.js';
+import { openRowChunkBox, openRowChunkBytes, parseRowChunk } from '../format/row-chunk.js';
 import type { SandboxJob } from './sandbox-protocol.js';
 
 /**
@@ -40,6 +39,10 @@ export function openCheckedChunk(ch: SealedChunk, index: number, chunkColumns: r
   } finally {
     ch.dataKey.fill(0);
   }
+  return checkChunkColumns(plain, index, chunkColumns);
+}
+
+function checkChunkColumns(plain: { columns: string[]; rows: unknown[] }, index: number, chunkColumns: readonly string[]): { columns: string[]; rows: unknown[] } {
   if (plain.columns.length !== chunkColumns.length || !chunkColumns.every((c) => plain.columns.includes(c))) {
     throw invalid(`chunk ${index}: its columns do not match the dataset schema`);
   }
@@ -96,33 +99,32 @@ export class ChunkDecoder {
 
   /** Open chunk `index` (its data key is zeroed whatever happens) and check and lay out its rows. */
   decode(ch: SealedChunk, index: number): EncodedChunk {
+    let bytes: Uint8Array;
+    try {
+      bytes = openRowChunkBytes(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`);
+    } finally {
+      ch.dataKey.fill(0);
+    }
     if (this.byteReader) {
       // the plaintext as the sealer writes it (JSON.stringify's bytes) is read in place; anything else —
       // including every invalid chunk — goes the JSON.parse way below, whose checks name the error
-      let bytes: Uint8Array | undefined;
       try {
-        bytes = openBox(ch.dataKey, ch.box, ch.aad);
-      } catch {
-        // not authentic: openRowChunkBox below fails the same way and says so
-      }
-      if (bytes) {
-        try {
-          const reader = new StringifiedChunkReader(bytes, this.chunkColumns, this.columns, this.numeric, this.idCol, this.text);
-          const out = reader.read();
-          this.text = reader.textBuffer();
-          if (out) {
-            if (this.idCol >= 0) for (const id of out.subjectIds) this.subjectNumbers.add(id, ++this.rowCount);
-            else this.rowCount += out.chunk.rows;
-            this.readInPlace++;
-            ch.dataKey.fill(0);
-            return out.chunk;
-          }
-        } finally {
+        const reader = new StringifiedChunkReader(bytes, this.chunkColumns, this.columns, this.numeric, this.idCol, this.text);
+        const out = reader.read();
+        this.text = reader.textBuffer();
+        if (out) {
+          if (this.idCol >= 0) for (const id of out.subjectIds) this.subjectNumbers.add(id, ++this.rowCount);
+          else this.rowCount += out.chunk.rows;
+          this.readInPlace++;
           bytes.fill(0);
+          return out.chunk;
         }
+      } catch (e) {
+        bytes.fill(0);
+        throw e;
       }
     }
-    const plain = openCheckedChunk(ch, index, this.chunkColumns);
+    const plain = checkChunkColumns(parseRowChunk(bytes, `row chunk ${index}`), index, this.chunkColumns); // zeroes bytes
     try {
       return this.layOut(plain, index);
     } finally {
