@@ -28,6 +28,8 @@ interface SqliteCApi {
 }
 
 const SQLITE_DONE = 101;
+const SQLITE_NOMEM = 7;
+const SQLITE_FULL = 13;
 const SQLITE_STATIC = 0;
 
 /**
@@ -257,6 +259,10 @@ export class RawTableLoader {
   }
 
   private fail(rc: number): never {
+    // the table is held in SQLite's heap (cache_spill off), so a dataset larger than its limit ends here
+    if (rc === SQLITE_NOMEM || rc === SQLITE_FULL) {
+      throw new DomainError('sql-resource-limit', `the dataset's rows do not fit the SQL sandbox's memory limit (after ${this.rowId} rows); ask for fewer columns or a smaller dataset version`);
+    }
     const msg = this.api.UTF8ToString(this.api._sqlite3_errmsg(this.dbPtr));
     throw new DomainError('sql-execution-failed', `loading the rows failed (SQLite code ${rc}): ${msg}`.slice(0, 300)); // as sql.js reported it
   }

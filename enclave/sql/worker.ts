@@ -472,6 +472,10 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     };
   } catch (e) {
     const err = e as { type?: string; message?: string };
+    if (typeof err.type !== 'string' && /^(out of memory|database or disk is full)$/.test(String(err.message))) {
+      // sql.js reports SQLite's NOMEM/FULL by message only: the table or the query's work hit the heap limit
+      return { ok: false, error: { type: 'sql-resource-limit', message: `the query ran out of the SQL sandbox's memory limit (SQLite: ${err.message}); ask for fewer columns or groups, or a smaller dataset version` } };
+    }
     return { ok: false, error: { type: typeof err.type === 'string' ? err.type : 'sql-execution-failed', message: String(err.message ?? e).slice(0, 300) } };
   } finally {
     loader?.close();
