@@ -7,7 +7,6 @@ import { scopeFor, type Principal, type ResourceKind, type RouteDef } from './ro
 import { ResponseCache, type CachedResponse } from './response-cache.js';
 import { tokenHashOf } from './credentials.js';
 import { Deadlines } from './deadlines.js';
-import { compilePath, matchPath, pathSegments, type PathPattern } from './path-match.js';
 
 export interface RouterDeps {
   /** `tokenHash`: SM3 of the bearer token, when the request carries one (computed once per request). */
@@ -75,9 +74,6 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
     if (!r) groups.set(key, (r = Router()));
     return r;
   };
-  // The same routes, found directly (server/http/path-match.ts) by their group and table order: one pass
-  // instead of a second express router and a Route per request. Any request it cannot place goes to express.
-  const direct = new Map<string, { method: string; pattern: PathPattern; handle: RouteHandler }[]>();
   const deadlines = deps.deadlines ?? new Deadlines(deps.requestTimeoutMs, timedOut(deps.requestTimeoutMs));
   for (const route of routes) {
     if (route.cache && route.idempotent) throw new Error(`route ${route.id}: a cached route cannot take an Idempotency-Key`);
@@ -165,42 +161,9 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
       }
     };
     routerFor(route.path)[route.method](route.path, handle);
-    const pattern = compilePath(route.path);
-    const group = pattern && GROUPED.exec(route.path)?.[1];
-    if (pattern && group && !group.startsWith(':')) {
-      const key = group.toLowerCase();
-      if (!direct.has(key)) direct.set(key, []);
-      direct.get(key)!.push({ method: route.method.toUpperCase(), pattern, handle });
-    }
   }
   const hasUngrouped = ungrouped.stack.length > 0;
-  // express tries routes in order and the first whose path fits decides; a path that fits a route of
-  // another method is passed over, and HEAD is answered by a GET route (express's own rules, kept).
-  const findDirect = (req: Request): { handle: RouteHandler; params: Record<string, string> } | null => {
-    if (hasUngrouped || !DIRECT_METHODS.has(req.method)) return null;
-    const segments = pathSegments(req.url);
-    if (!segments || segments.length < 2 || segments[0]!.toLowerCase() !== 'v1') return null;
-    const candidates = direct.get(segments[1]!.toLowerCase());
-    if (!candidates) return null;
-    const method = req.method === 'HEAD' ? 'GET' : req.method;
-    for (const c of candidates) {
-      const params = matchPath(c.pattern, segments);
-      if (params && c.method === method) return { handle: c.handle, params };
-    }
-    return null;
-  };
   return (req: Request, res: Response, next: NextFunction) => {
-    let found: ReturnType<typeof findDirect>;
-    try {
-      found = findDirect(req);
-    } catch (err) {
-      return next(err); // a malformed percent-encoding in a parameter: express's own 400 URIError
-    }
-    if (found) {
-      req.params = found.params;
-      void found.handle(req, res, next).catch(next);
-      return;
-    }
     // express matches paths case-insensitively, on the raw (still percent-encoded) path, as here
     const g = GROUPED.exec(req.path)?.[1];
     const r = g ? groups.get(g.toLowerCase()) : undefined;
@@ -211,6 +174,5 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
 }
 
 const GROUPED = /^\/v1\/([^/]+)/i;
-const DIRECT_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
 
 type RouteHandler = (req: Request, res: Response, next: NextFunction) => Promise<void>;
