@@ -113,9 +113,7 @@ export interface SealSegmentTask {
   firstRow: number;
   index: number;
   maxErrors: number;
-  /** row chunk `index`'s data key, made on the sealer's thread (absent: made here) */
-  dataKey?: RowChunkKey;
-  /** or where the sealer's thread puts that key after posting the task (key-slot.ts; workers only) */
+  /** where the sealer's thread puts row chunk `index`'s data key after posting the task (key-slot.ts; workers); absent: made here */
   keySlot?: KeySlot;
 }
 
@@ -150,9 +148,8 @@ export function sealSegment(task: SealSegmentTask): SealedSegment | { failed: { 
       }
       from = to;
     }
-    return sealer.seal(task.index, task.dataKey ?? (task.keySlot ? takeKey(task.keySlot) : undefined));
+    return sealer.seal(task.index, task.keySlot ? takeKey(task.keySlot) : undefined);
   } catch (e) {
-    task.dataKey?.key.fill(0);
     if (task.keySlot) new Uint8Array(task.keySlot).fill(0);
     cached = undefined;
     if (e instanceof DomainError) return { failed: { type: e.type, message: e.message } };

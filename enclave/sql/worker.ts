@@ -290,18 +290,18 @@ function decideKByBounds(res: { columns: string[]; values: unknown[][] } | undef
  * GROUP BY feeds each group's aggregates, so sums come out the same doubles — and the GROUP BY reads
  * them in key order with no sorter.
  */
-function createTable(cols: SandboxJob['columns'], key: number[]): string {
+function createTable(cols: SandboxJob['columns'], key: number[], name = DATASET_TABLE): string {
   const defs = cols.map((c) => `${quote(c.name)} ${sqlType(c.type)}`).join(', ');
-  if (key.length === 0) return `CREATE TABLE ${DATASET_TABLE} (${quote(ROW_COLUMN)} INTEGER PRIMARY KEY, ${defs})`;
+  if (key.length === 0) return `CREATE TABLE ${name} (${quote(ROW_COLUMN)} INTEGER PRIMARY KEY, ${defs})`;
   const pk = [...key.map((p) => quote(cols[p]!.name)), quote(ROW_COLUMN)].join(', ');
-  return `CREATE TABLE ${DATASET_TABLE} (${quote(ROW_COLUMN)} INTEGER NOT NULL, ${defs}, PRIMARY KEY (${pk})) WITHOUT ROWID`;
+  return `CREATE TABLE ${name} (${quote(ROW_COLUMN)} INTEGER NOT NULL, ${defs}, PRIMARY KEY (${pk})) WITHOUT ROWID`;
 }
 
 /** The clustered table's rows moved into a rowid table of the same name (in the open transaction; secure_delete zeroes the old pages). */
 function toRowidTable(cols: SandboxJob['columns']): string {
   const moved = `${DATASET_TABLE}__rowid`;
   return [
-    createTable(cols, []).replace(`CREATE TABLE ${DATASET_TABLE} `, `CREATE TABLE ${moved} `),
+    createTable(cols, [], moved),
     `INSERT INTO ${moved} SELECT * FROM ${DATASET_TABLE} ORDER BY ${quote(ROW_COLUMN)}`,
     `DROP TABLE ${DATASET_TABLE}`,
     `ALTER TABLE ${moved} RENAME TO ${DATASET_TABLE}`,
@@ -361,17 +361,22 @@ function membershipByRow(
   return out;
 }
 
+/**
+ * The loaded identifier column whose values are numbered as subjects for the differencing defence (they
+ * become dense numbers and never leave), or −1: only when membership is asked for.
+ */
+const subjectColumn = (job: SandboxJob): number => (job.membership ? job.columns.findIndex((c) => c.role === 'identifier') : -1);
+
 /** The job's chunk source: started before sql.js so that the unseal helper boots while the wasm instantiates. */
 function chunkSource(job: SandboxJob): ChunkSource {
-  const withSubjects = !!job.membership && job.columns.some((c) => c.role === 'identifier'); // as run() numbers them
+  const withSubjects = subjectColumn(job) >= 0;
   return job.unsealHelper ? helperSource(job, job.unsealHelper, withSubjects) : inThreadSource(job, withSubjects);
 }
 
 async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<SandboxReply> {
   const t0 = performance.now();
   const cols = job.columns;
-  // subjects for the differencing defence: identifier values become dense numbers and never leave
-  const idCol = job.membership ? cols.findIndex((c) => c.role === 'identifier') : -1;
+  const idCol = subjectColumn(job);
   const db = new sql.SQL.Database();
   let loader: RawTableLoader | undefined;
   let subjectBound: SubjectRowBound | undefined;
