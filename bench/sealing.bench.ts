@@ -1,17 +1,15 @@
 /**
  * Owner-side sealing throughput (issue 3): CSV file → sealed bundle on disk, 1M rows, 5 measures, a 20-value
  * dimension; beside the plaintext baseline measured in the same run: the same CSV parsed the way the sealer
- * parses it (csv-parse over the same line-aligned segments, same options) and written back out as JSON
- * lines — what any import tool does without encryption. The sealer uses both cores and the baseline one, so
+ * parses it (the same line-aligned segments, split into records by unquotedRecords) and written back out as
+ * JSON lines — what any import tool does without encryption. The sealer uses both cores and the baseline one, so
  * both are also given per CPU-second (process.cpuUsage, all threads).
  */
 import { createWriteStream, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { loadavg } from 'node:os';
-import { parse as parseCsvSync } from 'csv-parse/sync';
-import { lineSegments, splitPlan } from '../client-sdk/dataset/csv-split.js';
-import { SEGMENT_PARSE_OPTIONS } from '../client-sdk/dataset/seal-rows.js';
+import { lineSegments, splitPlan, unquotedRecords } from '../client-sdk/dataset/csv-split.js';
 import { newBoxKey, sm2Encrypt, sm2PublicKeyFromPem } from '../enclave/crypto/index.js';
 import { emit, note, opsPerSecond } from './lib.js';
 import { BENCH_ROWS, benchData, doneWithBenchData } from './he-data.js';
@@ -33,7 +31,7 @@ async function sealingFigures(): Promise<void> {
   const plan = await splitPlan(d.csvPath);
   if (!plan) throw new Error('the bench CSV should be splittable');
   for await (const seg of lineSegments(d.csvPath, plan.dataStart, 32_768, 8 << 20)) {
-    const records = parseCsvSync(Buffer.from(seg.bytes.buffer, seg.bytes.byteOffset, seg.bytes.byteLength), SEGMENT_PARSE_OPTIONS) as string[][];
+    const records = unquotedRecords(seg.bytes);
     let text = '';
     for (const r of records) text += JSON.stringify(r) + '\n';
     if (!out.write(text)) await once(out, 'drain');

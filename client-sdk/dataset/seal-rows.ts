@@ -1,12 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseCsvSync } from 'csv-parse/sync';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { BundleLayout } from '../../enclave/format/manifest.js';
 import { type RowChunkKey, RowChunkWriter, encodeSealedRowChunk, newRowChunkKey, rowChunkAad, sealRowChunkWithKey } from '../../enclave/format/row-chunk.js';
-import { type CsvIssue, RowValidator, type RowValue, CSV_PARSE_OPTIONS } from './csv-check.js';
+import { type CsvIssue, RowValidator, type RowValue } from './csv-check.js';
+import { unquotedRecords } from './csv-split.js';
 import { type KeySlot, takeKey } from './key-slot.js';
 import { SegmentTotals, totalsPlan } from './he-totals.js';
 
@@ -117,13 +117,6 @@ export interface SealSegmentTask {
   keySlot?: KeySlot;
 }
 
-/**
- * The streamed path's csv-parse options, without the BOM (a segment never starts the file) and without quote
- * handling: a split file has no quote character at all (csv-split.ts), so the records are the same, and
- * csv-parse skips its per-byte quote checks (~15% of its time here).
- */
-export const SEGMENT_PARSE_OPTIONS = { ...CSV_PARSE_OPTIONS, bom: false, quote: false } as const;
-
 const LF = 10;
 /** ~2,000 lines of a typical table per csv-parse call */
 const PIECE_BYTES = 64 * 1024;
@@ -141,7 +134,7 @@ export function sealSegment(task: SealSegmentTask): SealedSegment | { failed: { 
     for (let from = 0; from < bytes.length && sealer.errors.length < task.maxErrors; ) {
       const lf = bytes.indexOf(LF, Math.min(from + PIECE_BYTES, bytes.length - 1));
       const to = lf === -1 ? bytes.length : lf + 1;
-      const records = parseCsvSync(bytes.subarray(from, to), SEGMENT_PARSE_OPTIONS) as string[][];
+      const records = unquotedRecords(bytes.subarray(from, to));
       for (let i = 0; i < records.length; i++) {
         sealer.add(records[i]!, row++);
         if (sealer.errors.length >= task.maxErrors) break;

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { parse as parseCsvSync } from 'csv-parse/sync';
 import { AggregateComputation } from '../../contracts/computation.js';
 import { isDomainError } from '../../contracts/errors.js';
 import { fromB64, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
@@ -13,7 +14,8 @@ import { BFV_N4096_T40 } from '../../enclave/he/params.js';
 import { HeContext } from '../../enclave/he/seal.js';
 import { galoisKeysPath, openOrCreateKeystore, publicInfoOf, type Keystore } from '../../enclave/keystore/keystore.js';
 import type { EnclavePublicInfo } from '../../enclave/process/protocol.js';
-import { lineSegments, splitPlan } from '../../client-sdk/dataset/csv-split.js';
+import { lineSegments, splitPlan, unquotedRecords } from '../../client-sdk/dataset/csv-split.js';
+import { CSV_PARSE_OPTIONS } from '../../client-sdk/dataset/csv-check.js';
 import { bundleBlobPath, sealDataset, sealWorker, type SealProgress, type SealResult } from '../../client-sdk/dataset/seal.js';
 import { generateRows, testSchema, writeCsv } from '../enclave/fixtures.js';
 
@@ -100,6 +102,29 @@ describe('client-sdk/dataset: sealing split over threads = the streamed sealing'
       }),
       { numRuns: 400 },
     );
+  });
+
+  it('csv-split: the records of an accepted file are csv-parse\'s records, split anywhere (fast-check differential, multi-byte and invalid UTF-8)', async () => {
+    // byte pieces of a line: no LF, no quote, no CR but in line endings (any file with those is not split, above)
+    const piece = fc.constantFrom(...['a', 'Z', '7', ',', ',', ' ', '\t', '-1.5', 'é', '中文', '\uFEFF', "'", '\\'].map((t) => Buffer.from(t)), Buffer.of(0xff), Buffer.of(0xe4), Buffer.of(0xe4, 0xb8));
+    const line = fc.array(piece, { minLength: 1, maxLength: 12 }).map((p) => Buffer.concat(p));
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 30 }), fc.boolean(), fc.boolean(), fc.integer({ min: 1, max: 7 }), async (lines, crlf, lastEol, maxLines) => {
+        const eol = Buffer.from(crlf ? '\r\n' : '\n');
+        const file = Buffer.concat([Buffer.from('h1,h2'), ...lines.flatMap((l) => [eol, l]), lastEol ? eol : Buffer.alloc(0)]);
+        const f = join(dir, 'records.csv');
+        writeFileSync(f, file);
+        const plan = await splitPlan(f);
+        if (!plan) return;
+        accepted++; // all of them: every generated file qualifies
+        const records: string[][] = [];
+        for await (const s of lineSegments(f, plan.dataStart, maxLines, 1 << 20)) records.push(...unquotedRecords(s.bytes));
+        expect(records, JSON.stringify(file.toString('latin1'))).to.deep.equal((parseCsvSync(file, CSV_PARSE_OPTIONS) as string[][]).slice(1));
+      }),
+      { numRuns: 300 },
+    );
+    expect(accepted).to.equal(300);
   });
 
   it('csv-split refuses files where a line is not exactly one record (quotes, blank lines, mixed line endings)', async () => {
