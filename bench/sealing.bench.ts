@@ -1,7 +1,7 @@
 /**
  * Owner-side sealing throughput (issue 3): CSV file → sealed bundle on disk, 1M rows, 5 measures, a 20-value
  * dimension; beside the plaintext baseline measured in the same run: the same CSV parsed the way the sealer
- * parses it (the same line-aligned segments, split into records by unquotedRecords) and written back out as
+ * parses it (the same segments, split into records by segmentRecords) and written back out as
  * JSON lines — what any import tool does without encryption. The sealer uses both cores and the baseline one, so
  * both are also given per CPU-second (process.cpuUsage, all threads).
  */
@@ -9,7 +9,7 @@ import { createWriteStream, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { loadavg } from 'node:os';
-import { lineSegments, splitPlan, unquotedRecords } from '../client-sdk/dataset/csv-split.js';
+import { recordSegments, splitPlan, segmentRecords } from '../client-sdk/dataset/csv-split.js';
 import { newBoxKey, sm2Encrypt, sm2PublicKeyFromPem } from '../enclave/crypto/index.js';
 import { emit, note, opsPerSecond } from './lib.js';
 import { BENCH_ROWS, benchData, doneWithBenchData } from './he-data.js';
@@ -30,8 +30,8 @@ async function sealingFigures(): Promise<void> {
   const out = createWriteStream(join(d.dir, 'plain.jsonl'));
   const plan = await splitPlan(d.csvPath);
   if (!plan) throw new Error('the bench CSV should be splittable');
-  for await (const seg of lineSegments(d.csvPath, plan.dataStart, 32_768, 8 << 20)) {
-    const records = unquotedRecords(seg.bytes);
+  for await (const seg of recordSegments(d.csvPath, plan.dataStart, 32_768, 8 << 20)) {
+    const records = segmentRecords(seg.bytes);
     let text = '';
     for (const r of records) text += JSON.stringify(r) + '\n';
     if (!out.write(text)) await once(out, 'drain');

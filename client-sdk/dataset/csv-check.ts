@@ -241,8 +241,7 @@ export async function checkCsv(input: string | Readable, schema: DatasetSchema, 
       }
     }
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    errors.push({ row: rows + 1, message: `CSV cannot be parsed near row ${rows + 1}: ${msg}` });
+    errors.push(csvParseIssue(e, 0, rows + 1));
   }
   if (header) errors.push({ row: 0, message: 'the CSV is empty (no header)' });
   schema.columns.forEach((c, i) => {
@@ -250,6 +249,20 @@ export async function checkCsv(input: string | Readable, schema: DatasetSchema, 
   });
   return { ok: errors.length === 0, rows, errors, truncated, stats };
 }
+
+/**
+ * What csv-parse refused, as a row-precise issue. `firstRow`: the data row number of the parsed input's first
+ * record (0 when that is the header); `rowIfUnknown` for errors that are not csv-parse's (a failed read).
+ * csv-parse's "at line N" is dropped: in a segment of a split file it counts from the segment's start.
+ */
+export function csvParseIssue(e: unknown, firstRow: number, rowIfUnknown: number): CsvIssue {
+  const records = (e as { records?: unknown } | null)?.records;
+  const row = typeof records === 'number' ? firstRow + records : rowIfUnknown;
+  const reason = (e instanceof Error ? e.message : String(e)).replace(/ at line \d+/, '');
+  return { row, message: `CSV cannot be parsed near row ${row}: ${reason}` };
+}
+
+export const csvParseFailure = (e: unknown, firstRow: number): DomainError => csvInvalid({ errors: [csvParseIssue(e, firstRow, firstRow)], truncated: false });
 
 export function csvInvalid(result: Pick<CsvCheckResult, 'errors' | 'truncated'>): DomainError {
   const first = result.errors.slice(0, 5).map((e) => e.message).join('; ');

@@ -1,11 +1,21 @@
 import { createReadStream } from 'node:fs';
 
+import { parse as parseCsvSync } from 'csv-parse/sync';
+import { CSV_PARSE_OPTIONS } from './csv-check.js';
+
 /**
- * Splitting a CSV file into byte ranges of whole lines, so the sealing workers can each parse one (csv-parse
- * on both cores). Only safe when a line IS a record, which `splitPlan` checks by reading the file once:
- * - no quote character anywhere (so no quoted newline, delimiter or escaped quote can span a split);
- * - no blank line (csv-parse skips those, which would shift the row numbers errors name);
- * - one line ending throughout: `\n`, or `\r\n` on every line (csv-parse detects the record delimiter once).
+ * Splitting a CSV file into byte ranges of whole records, so the sealing workers can each parse one (on both
+ * cores). Only safe when the file can be cut at line endings outside quotes, which `splitPlan` checks by
+ * reading the file once:
+ * - an even number of quote characters before the end of the file: the record ends are then exactly the line
+ *   endings with an even number of quotes before them (RFC 4180 §2.5–2.7: a quote opens or closes a quoted
+ *   field, or is doubled inside one). A file whose quoting is wrong anyway fails to parse in the segment where
+ *   the whole-file parse would fail (segments start where it would be at a record's start), and the error
+ *   names the same row;
+ * - no blank line, not even inside a quoted field (csv-parse skips blank lines, which would shift the row
+ *   numbers errors name);
+ * - one line ending throughout: `\n`, or `\r\n` on every line (csv-parse detects the record delimiter once
+ *   per parse).
  * Any other file is sealed by the single streamed parse. Memory stays bounded: both passes stream.
  */
 
@@ -16,42 +26,76 @@ const QUOTE = 0x22;
 const MAX_HEADER_BYTES = 1 << 24;
 
 export interface SplitPlan {
-  /** the header line's bytes (with its line ending) */
+  /** the header record's bytes (with its line ending) */
   header: Uint8Array;
-  /** byte offset of the first data line */
+  /** byte offset of the first data record */
   dataStart: number;
 }
 
 /**
- * The check by whole-buffer searches (memchr/memmem in native code): no quote, no CR (then every line ends
- * in `\n`), no `\n\n` — also across read boundaries and at the very start. ~10× cheaper than visiting every
- * line ending, which is what a file with any CR still gets (`splitPlanCountingLines`). `readBytes`: tests only.
+ * Finds the line endings outside quotes, one buffer at a time, carrying the quote parity across buffers.
+ * Without a quote in sight it is one native `indexOf` per line ending.
+ */
+export class RecordEnds {
+  inQuotes = false;
+  private chunk: Uint8Array = new Uint8Array(0);
+  private nextQuote = -1;
+
+  /** Scan `chunk` next (the bytes after the previous chunk's). */
+  reset(chunk: Uint8Array): void {
+    this.chunk = chunk;
+    this.nextQuote = chunk.indexOf(QUOTE);
+  }
+
+  /** The first record-ending `\n` at or after `from` (-1: none in this chunk), counting every quote passed since the last call. */
+  next(from: number): number {
+    const chunk = this.chunk;
+    for (let i = from; ; ) {
+      const lf = chunk.indexOf(LF, i);
+      const end = lf === -1 ? chunk.length : lf;
+      while (this.nextQuote !== -1 && this.nextQuote < end) {
+        this.inQuotes = !this.inQuotes;
+        this.nextQuote = chunk.indexOf(QUOTE, this.nextQuote + 1);
+      }
+      if (lf === -1 || !this.inQuotes) return lf;
+      i = lf + 1;
+    }
+  }
+}
+
+/**
+ * The check by whole-buffer searches (memchr/memmem in native code): no CR (then every line ends in `\n`), no
+ * `\n\n` — also across read boundaries and at the very start — and quotes only counted. ~10× cheaper than
+ * visiting every line ending, which is what a file with any CR still gets (`splitPlanCountingLines`).
+ * `readBytes`: tests only.
  */
 export async function splitPlan(path: string, readBytes = 1 << 20): Promise<SplitPlan | undefined> {
   let offset = 0;
   let headerEnd = -1;
   const head: Buffer[] = [];
+  const ends = new RecordEnds();
   // the last bytes before the current chunk; at the start a line ending, so that a file opening with one is blank
   let before = Buffer.of(LF);
   for await (const chunk of createReadStream(path, { highWaterMark: readBytes }) as AsyncIterable<Buffer>) {
-    if (chunk.indexOf(QUOTE) !== -1) return undefined;
     if (chunk.indexOf(CR) !== -1) return splitPlanCountingLines(path, readBytes);
     if (chunk.indexOf(LFLF) !== -1 || Buffer.concat([before, chunk.subarray(0, 1)]).indexOf(LFLF) !== -1) return undefined;
+    ends.reset(chunk);
     if (headerEnd === -1) {
-      const lf = chunk.indexOf(LF);
+      const lf = ends.next(0);
       if (lf !== -1) headerEnd = offset + lf + 1;
       head.push(chunk.subarray(0, lf === -1 ? chunk.length : lf + 1));
       if (headerEnd === -1 && offset > MAX_HEADER_BYTES) return undefined;
     }
+    ends.next(chunk.length); // the parity at the chunk's end
     before = Buffer.from(chunk.subarray(chunk.length - 1));
     offset += chunk.length;
   }
-  if (headerEnd === -1) return undefined;
+  if (headerEnd === -1 || ends.inQuotes) return undefined;
   return { header: Buffer.concat(head), dataStart: headerEnd };
 }
 const LFLF = Buffer.of(LF, LF);
 
-/** The same check visiting every line ending (for files with CRs: `\r\n` on every line, no blank line). */
+/** The same check visiting every line ending (for files with CRs: `\r\n` on every line, inside quotes too; no blank line). */
 async function splitPlanCountingLines(path: string, readBytes: number): Promise<SplitPlan | undefined> {
   let offset = 0;
   let prev1 = -1; // the byte before the current chunk
@@ -62,8 +106,14 @@ async function splitPlanCountingLines(path: string, readBytes: number): Promise<
   let headerEnd = -1;
   let headerDone = false;
   const head: Buffer[] = [];
+  const ends = new RecordEnds();
   for await (const chunk of createReadStream(path, { highWaterMark: readBytes }) as AsyncIterable<Buffer>) {
-    if (chunk.indexOf(QUOTE) !== -1) return undefined;
+    ends.reset(chunk);
+    if (headerEnd === -1) {
+      const end = ends.next(0);
+      if (end !== -1) headerEnd = offset + end + 1;
+    }
+    ends.next(chunk.length); // the parity at the chunk's end
     for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) cr++;
     for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
       const b1 = i > 0 ? chunk[i - 1]! : prev1;
@@ -71,7 +121,7 @@ async function splitPlanCountingLines(path: string, readBytes: number): Promise<
       if (b1 === CR) crlf++;
       // a blank line: the file starts with a line ending, or one line ending follows another
       if (b1 === -1 || b1 === LF || (b1 === CR && (b2 === LF || b2 === -1))) return undefined;
-      if (lf++ === 0) headerEnd = offset + i + 1;
+      lf++;
     }
     if (!headerDone) {
       head.push(chunk.subarray(0, headerEnd === -1 ? chunk.length : headerEnd - offset));
@@ -82,18 +132,28 @@ async function splitPlanCountingLines(path: string, readBytes: number): Promise<
     prev1 = chunk[chunk.length - 1]!;
     offset += chunk.length;
   }
-  if (headerEnd === -1) return undefined;
+  if (headerEnd === -1 || ends.inQuotes) return undefined;
   if (cr !== 0 && !(cr === crlf && crlf === lf)) return undefined;
   return { header: Buffer.concat(head), dataStart: headerEnd };
 }
 
 /**
- * The records of whole lines of a file `splitPlan` accepted (no quote character, no blank line, one line
- * ending throughout). In such a file a field never contains a delimiter or a line break (RFC 4180 §2.6: only
- * a quoted field can), so a record is its line split at commas: exactly what csv-parse returns for the same
- * bytes (a fast-check differential test in test/sdk/seal-split.test.ts holds the two together), at a quarter
- * of its cost — ~0.5 µs instead of ~2 µs for a 7-field row, where csv-parse's per-byte state machine was the
- * largest cost of sealing. Any other file never reaches this: it goes the streamed csv-parse way.
+ * The records of whole records of a file `splitPlan` accepted, as csv-parse returns them (the streamed path's
+ * options, without the BOM: a segment never starts the file). Bytes without a quote character are split at
+ * line endings and commas (`unquotedRecords`); bytes with one go through csv-parse.
+ */
+export function segmentRecords(bytes: Uint8Array): string[][] {
+  if (bytes.indexOf(QUOTE) === -1) return unquotedRecords(bytes);
+  return parseCsvSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), SEGMENT_PARSE_OPTIONS) as string[][];
+}
+const SEGMENT_PARSE_OPTIONS = { ...CSV_PARSE_OPTIONS, bom: false } as const;
+
+/**
+ * Records without any quote character, a record per line (no blank line, one line ending throughout). A field
+ * there never contains a delimiter or a line break (RFC 4180 §2.6: only a quoted field can), so a record is
+ * its line split at commas: exactly what csv-parse returns for the same bytes (a fast-check differential test
+ * in test/sdk/seal-split.test.ts holds the two together), at a quarter of its cost — ~0.5 µs instead of ~2 µs
+ * for a 7-field row, where csv-parse's per-byte state machine was the largest cost of sealing.
  */
 export function unquotedRecords(bytes: Uint8Array): string[][] {
   const lines = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8').split('\n');
@@ -107,11 +167,15 @@ export function unquotedRecords(bytes: Uint8Array): string[][] {
   return records;
 }
 
-/** Segments of at most `maxLines` lines (and about `maxBytes` bytes; a longer single line stays whole), in file order. */
-export async function* lineSegments(path: string, start: number, maxLines: number, maxBytes: number): AsyncGenerator<{ bytes: Uint8Array; lines: number }> {
+/**
+ * Segments of at most `maxRecords` records (and about `maxBytes` bytes; a longer single record stays whole), in
+ * file order, cut only at line endings outside quotes. `start` must be a record's start (`dataStart`).
+ */
+export async function* recordSegments(path: string, start: number, maxRecords: number, maxBytes: number): AsyncGenerator<{ bytes: Uint8Array; records: number }> {
   let parts: Buffer[] = [];
   let partBytes = 0;
-  let lines = 0;
+  let records = 0;
+  const ends = new RecordEnds();
   const take = (): Uint8Array => {
     // a fresh ArrayBuffer: it is transferred to a worker, and stream chunks may share pooled memory
     const out = new Uint8Array(partBytes);
@@ -126,13 +190,14 @@ export async function* lineSegments(path: string, start: number, maxLines: numbe
   };
   for await (const chunk of createReadStream(path, { start, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
     let from = 0;
-    for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
-      lines++;
-      if (lines === maxLines || partBytes + (i + 1 - from) >= maxBytes) {
+    ends.reset(chunk);
+    for (let i = ends.next(0); i !== -1; i = ends.next(i + 1)) {
+      records++;
+      if (records === maxRecords || partBytes + (i + 1 - from) >= maxBytes) {
         parts.push(chunk.subarray(from, i + 1));
         partBytes += i + 1 - from;
-        yield { bytes: take(), lines };
-        lines = 0;
+        yield { bytes: take(), records };
+        records = 0;
         from = i + 1;
       }
     }
@@ -144,6 +209,6 @@ export async function* lineSegments(path: string, start: number, maxLines: numbe
   if (partBytes > 0) {
     const last = parts[parts.length - 1]!;
     const bytes = take();
-    yield { bytes, lines: lines + (last[last.length - 1] === LF ? 0 : 1) };
+    yield { bytes, records: records + (last[last.length - 1] === LF ? 0 : 1) };
   }
 }

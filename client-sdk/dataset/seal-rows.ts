@@ -5,8 +5,8 @@ import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { BundleLayout } from '../../enclave/format/manifest.js';
 import { type RowChunkKey, RowChunkWriter, encodeSealedRowChunk, newRowChunkKey, rowChunkAad, sealRowChunkWithKey } from '../../enclave/format/row-chunk.js';
-import { type CsvIssue, RowValidator, type RowValue } from './csv-check.js';
-import { unquotedRecords } from './csv-split.js';
+import { type CsvIssue, RowValidator, type RowValue, csvParseFailure } from './csv-check.js';
+import { RecordEnds, segmentRecords } from './csv-split.js';
 import { type KeySlot, takeKey } from './key-slot.js';
 import { SegmentTotals, totalsPlan } from './he-totals.js';
 
@@ -105,11 +105,11 @@ export class RowSealer {
   }
 }
 
-/** A sealing worker's task: CSV bytes holding whole lines, no quotes, no blank lines (csv-split.ts checked). */
+/** A sealing worker's task: CSV bytes holding whole records, cut by csv-split.ts from a file its plan accepted. */
 export interface SealSegmentTask {
   ctx: RowSealContext;
   bytes: Uint8Array;
-  /** data row number of the first line */
+  /** data row number of the first record */
   firstRow: number;
   index: number;
   maxErrors: number;
@@ -117,24 +117,33 @@ export interface SealSegmentTask {
   keySlot?: KeySlot;
 }
 
-const LF = 10;
-/** ~2,000 lines of a typical table per csv-parse call */
+/** ~2,000 records of a typical table per piece */
 const PIECE_BYTES = 64 * 1024;
 
 let cached: { bundleId: string; sealer: RowSealer } | undefined;
 
-export function sealSegment(task: SealSegmentTask): SealedSegment | { failed: { type: string; message: string } } {
+export type SegmentFailure = { failed: { type: string; message: string; detail?: Record<string, unknown> } };
+
+export function sealSegment(task: SealSegmentTask): SealedSegment | SegmentFailure {
   try {
     if (cached?.bundleId !== task.ctx.bundleId) cached = { bundleId: task.ctx.bundleId, sealer: new RowSealer(task.ctx) };
     const sealer = cached.sealer;
     const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
-    // parsed in pieces of whole lines, so that a piece's records die young rather than all 32k of them
-    // surviving into the old generation (every line is one record: csv-split.ts checked)
+    // parsed in pieces of whole records, so that a piece's records die young rather than all 32k of them
+    // surviving into the old generation (the bytes hold whole records: csv-split.ts cut them)
+    const ends = new RecordEnds();
+    ends.reset(bytes);
     let row = task.firstRow;
     for (let from = 0; from < bytes.length && sealer.errors.length < task.maxErrors; ) {
-      const lf = bytes.indexOf(LF, Math.min(from + PIECE_BYTES, bytes.length - 1));
-      const to = lf === -1 ? bytes.length : lf + 1;
-      const records = unquotedRecords(bytes.subarray(from, to));
+      const end = ends.next(Math.min(from + PIECE_BYTES, bytes.length - 1));
+      const to = end === -1 ? bytes.length : end + 1;
+      let records: string[][];
+      try {
+        records = segmentRecords(bytes.subarray(from, to));
+      } catch (e) {
+        // quoting csv-parse refuses; the piece starts at a record's start, as the whole file's parse would be there
+        throw csvParseFailure(e, row);
+      }
       for (let i = 0; i < records.length; i++) {
         sealer.add(records[i]!, row++);
         if (sealer.errors.length >= task.maxErrors) break;
@@ -145,7 +154,7 @@ export function sealSegment(task: SealSegmentTask): SealedSegment | { failed: { 
   } catch (e) {
     if (task.keySlot) new Uint8Array(task.keySlot).fill(0);
     cached = undefined;
-    if (e instanceof DomainError) return { failed: { type: e.type, message: e.message } };
+    if (e instanceof DomainError) return { failed: { type: e.type, message: e.message, detail: e.detail } };
     return { failed: { type: 'seal-failed', message: `sealing failed: ${e instanceof Error ? e.message : String(e)}` } };
   }
 }

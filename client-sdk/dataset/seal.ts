@@ -15,11 +15,12 @@ import { newRowChunkKey } from '../../enclave/format/row-chunk.js';
 import { HeEvaluator } from '../../enclave/he/evaluate.js';
 import { planLayout } from '../../enclave/he/layout.js';
 import { BFV_PARAMS } from '../../enclave/he/params.js';
-import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, csvInvalid, csvParser, openCsv } from './csv-check.js';
-import { type SplitPlan, lineSegments, splitPlan } from './csv-split.js';
+import { CsvError } from 'csv-parse';
+import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, csvInvalid, csvParseFailure, csvParser, openCsv } from './csv-check.js';
+import { type SplitPlan, recordSegments, splitPlan } from './csv-split.js';
 import { BundleTotals, totalsPlan } from './he-totals.js';
 import { failKey, giveKey, newKeySlot } from './key-slot.js';
-import { type RowSealContext, RowSealer, type SealSegmentTask, type SealedSegment, sealSegment } from './seal-rows.js';
+import { type RowSealContext, RowSealer, type SealSegmentTask, type SealedSegment, type SegmentFailure, sealSegment } from './seal-rows.js';
 
 /**
  * Owner-side sealing (issue 3 §2): CSV → sealed bundle directory on the owner's disk, streaming and chunked.
@@ -59,8 +60,9 @@ export interface SealOptions {
   /** reuse an existing worker pool (the CLI and benches keep one warm) */
   evaluator?: HeEvaluator;
   /**
-   * Parse a file input on `threads` worker threads, split at line boundaries (default: files ≥ 4 MiB).
-   * Only files where every line is one record are split (no quotes, no blank lines); others stream.
+   * Parse a file input on `threads` worker threads, split at record boundaries (default: files ≥ 4 MiB).
+   * Only files that can be cut at line endings outside quotes are split (csv-split.ts: no blank lines, one
+   * line ending throughout, quotes balanced); others stream.
    */
   split?: boolean;
 }
@@ -252,17 +254,23 @@ async function sealStreamed(input: Readable, o: ReadOptions): Promise<{ rows: nu
     if (seg.blob) index++;
     o.merge(seg, index - 1, rowNo);
   };
-  for await (const record of input.pipe(csvParser()) as AsyncIterable<string[]>) {
-    if (header) {
-      header = false;
-      errors.push(...validator.checkHeader(record));
-      if (errors.length) return { rows: 0, errors };
-      continue;
+  try {
+    for await (const record of input.pipe(csvParser()) as AsyncIterable<string[]>) {
+      if (header) {
+        header = false;
+        errors.push(...validator.checkHeader(record));
+        if (errors.length) return { rows: 0, errors };
+        continue;
+      }
+      sealer.add(record, ++rowNo);
+      if (errors.length + sealer.errors.length >= o.maxErrors) break;
+      // wide rows: keep a chunk's JSON far below the 64 MB blob limit (MAX_ROW_CHUNK_BYTES, server maxBlobBytes)
+      if ((sealer.rows === o.rowsPerChunk || sealer.chars >= MAX_CHUNK_CHARS) && sealer.errors.length === 0) flush();
     }
-    sealer.add(record, ++rowNo);
-    if (errors.length + sealer.errors.length >= o.maxErrors) break;
-    // wide rows: keep a chunk's JSON far below the 64 MB blob limit (MAX_ROW_CHUNK_BYTES, server maxBlobBytes)
-    if ((sealer.rows === o.rowsPerChunk || sealer.chars >= MAX_CHUNK_CHARS) && sealer.errors.length === 0) flush();
+  } catch (e) {
+    // the same refusal, naming the same row, as a split file's segment gives (seal-rows.ts)
+    if (e instanceof CsvError) throw csvParseFailure(e, 0);
+    throw e;
   }
   flush();
   if (header) errors.push({ row: 0, message: 'the CSV is empty (no header)' });
@@ -270,7 +278,7 @@ async function sealStreamed(input: Readable, o: ReadOptions): Promise<{ rows: nu
 }
 
 /**
- * The file split at line boundaries (csv-split.ts) into one row chunk per segment, sealed on `threads`
+ * The file split at record boundaries (csv-split.ts) into one row chunk per segment, sealed on `threads`
  * threads: `threads − 1` workers plus this thread, which seals a segment itself whenever the workers already
  * have two each queued (so it also covers their start-up, ~1 s of module loading). Results are merged in file
  * order, so partition order, chunk numbering and row numbers in errors are the same on every run; at most
@@ -281,7 +289,7 @@ async function sealSplit(path: string, plan: SplitPlan, o: ReadOptions & { threa
   const header = parseCsvSync(Buffer.from(plan.header), CSV_PARSE_OPTIONS) as string[][];
   const errors = validator.checkHeader(header[0] ?? []);
   if (errors.length) return { rows: 0, errors };
-  type Out = SealedSegment | { failed: { type: string; message: string } };
+  type Out = SealedSegment | SegmentFailure;
   const workers = Math.max(1, o.threads - 1);
   // both of a worker's queued segments are posted to it at once (it seals them one after the other): otherwise the
   // second waits in piscina's queue on this thread, which is busy sealing a segment itself — the worker sat idle
@@ -306,14 +314,14 @@ async function sealSplit(path: string, plan: SplitPlan, o: ReadOptions & { threa
   let readBytes = 0;
   const mergeHead = (out: Out) => {
     const head = inflight.shift()!;
-    if ('failed' in out) throw new DomainError(out.failed.type, out.failed.message);
+    if ('failed' in out) throw new DomainError(out.failed.type, out.failed.message, out.failed.detail);
     if (errors.length < o.maxErrors) errors.push(...out.errors);
     o.merge(out, head.index, head.rowsSoFar);
   };
   try {
-    for await (const seg of lineSegments(path, plan.dataStart, o.rowsPerChunk, MAX_CHUNK_CHARS)) {
+    for await (const seg of recordSegments(path, plan.dataStart, o.rowsPerChunk, MAX_CHUNK_CHARS)) {
       const task: SealSegmentTask = { ctx: o.ctx, bytes: seg.bytes, firstRow: rows + 1, index, maxErrors: o.maxErrors };
-      rows += seg.lines;
+      rows += seg.records;
       readBytes += seg.bytes.length;
       const entry: (typeof inflight)[number] = { index, rowsSoFar: rows, result: undefined as never };
       // let the workers' finished results arrive (a macrotask) before deciding: sealing here is synchronous,
