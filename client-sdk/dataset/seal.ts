@@ -29,8 +29,8 @@ import { type RowSealContext, RowSealer, type SealSegmentTask, type SealedSegmen
  * Measures go only into BFV ciphertexts (each partition's column totals, added up here and encrypted on
  * worker threads under the enclave's HE public key — he-totals.ts); full rows only into sealed row chunks
  * (keys wrapped to the enclave's SM2 unwrap key); level ≤ 2 dimension codes appear only as partition keys.
- * Nothing else leaves the owner's machine. A large plain CSV file is parsed and sealed on all threads
- * (csv-split.ts, seal-rows.ts); anything else in one streamed parse.
+ * Nothing else leaves the owner's machine. A large CSV file that can be cut at its record ends is parsed and
+ * sealed on all threads (csv-split.ts, seal-rows.ts); anything else in one streamed parse.
  */
 
 /** The parts of the enclave's public info sealing needs (GET /v1/enclave gives all of it). */
