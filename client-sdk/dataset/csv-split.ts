@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import { CSV_PARSE_OPTIONS } from './csv-check.js';
 
@@ -138,9 +137,10 @@ async function splitPlanCountingLines(path: string, readBytes: number): Promise<
 }
 
 /**
- * The records of whole records of a file `splitPlan` accepted, as csv-parse returns them (the streamed path's
- * options, without the BOM: a segment never starts the file). Bytes without a quote character are split at
- * line endings and commas (`unquotedRecords`); bytes with one go through csv-parse.
+ * The records in `bytes` — whole records of a file `splitPlan` accepted — as csv-parse returns them (the
+ * streamed path's options, without the BOM: a segment never starts the file). Bytes without a quote character
+ * are split at line endings and commas (`unquotedRecords`); bytes with one go through csv-parse, which throws
+ * on broken quoting (`csvParseIssue` names the row).
  */
 export function segmentRecords(bytes: Uint8Array): string[][] {
   if (bytes.indexOf(QUOTE) === -1) return unquotedRecords(bytes);
