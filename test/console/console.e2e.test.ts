@@ -340,8 +340,9 @@ describe('console: the web console in headless Chromium (issue 8)', function () 
     for (const expected of ['NL-04', 'NL-05', '当前生效', '禁止']) expect(policy).to.include(expected);
     await shot(page, 'operator-policy');
     await go(page, '#/operator/audit');
-    await page.getByRole('button', { name: '立即签署检查点' }).click();
-    await page.waitForEvent('load');
+    // the page reloads once the checkpoint is signed: wait for that load from before the click (it can fire
+    // before a wait attached after the click resolves)
+    await Promise.all([page.waitForEvent('load'), page.getByRole('button', { name: '立即签署检查点' }).click()]);
     await ready(page);
     await page.locator('.verdict[data-verified]').waitFor({ timeout: 20_000 });
     expect(await page.locator('.verdict[data-verified]').getAttribute('data-verified')).to.equal('true');
