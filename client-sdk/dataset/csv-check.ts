@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { parse } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 import { type Column, type DatasetSchema, scaleOf } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { fixedBounds, parseFixed, parseFixedNumber } from '../../enclave/he/layout.js';
@@ -262,7 +262,9 @@ export function csvParseIssue(e: unknown, firstRow: number, rowIfUnknown: number
   return { row, message: `CSV cannot be parsed near row ${row}: ${reason}` };
 }
 
-export const csvParseFailure = (e: unknown, firstRow: number): DomainError => csvInvalid({ errors: [csvParseIssue(e, firstRow, firstRow)], truncated: false });
+/** What a sealing path throws for an error of its parse: csv-parse's refusal as csv-invalid naming its row, anything else as it is. */
+export const csvParseFailure = (e: unknown, firstRow: number): unknown =>
+  e instanceof CsvError ? csvInvalid({ errors: [csvParseIssue(e, firstRow, firstRow)], truncated: false }) : e;
 
 export function csvInvalid(result: Pick<CsvCheckResult, 'errors' | 'truncated'>): DomainError {
   const first = result.errors.slice(0, 5).map((e) => e.message).join('; ');

@@ -46,6 +46,11 @@ export class RecordEnds {
     this.nextQuote = chunk.indexOf(QUOTE);
   }
 
+  /** Count the quotes to the end of the chunk (the parity the next chunk starts with). */
+  finishChunk(): void {
+    this.next(this.chunk.length);
+  }
+
   /** The first record-ending `\n` at or after `from` (-1: none in this chunk), counting every quote passed since the last call. */
   next(from: number): number {
     const chunk = this.chunk;
@@ -85,7 +90,7 @@ export async function splitPlan(path: string, readBytes = 1 << 20): Promise<Spli
       head.push(chunk.subarray(0, lf === -1 ? chunk.length : lf + 1));
       if (headerEnd === -1 && offset > MAX_HEADER_BYTES) return undefined;
     }
-    ends.next(chunk.length); // the parity at the chunk's end
+    ends.finishChunk();
     before = Buffer.from(chunk.subarray(chunk.length - 1));
     offset += chunk.length;
   }
@@ -112,7 +117,7 @@ async function splitPlanCountingLines(path: string, readBytes: number): Promise<
       const end = ends.next(0);
       if (end !== -1) headerEnd = offset + end + 1;
     }
-    ends.next(chunk.length); // the parity at the chunk's end
+    ends.finishChunk();
     for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) cr++;
     for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
       const b1 = i > 0 ? chunk[i - 1]! : prev1;
@@ -155,7 +160,7 @@ const SEGMENT_PARSE_OPTIONS = { ...CSV_PARSE_OPTIONS, bom: false } as const;
  * in test/sdk/seal-split.test.ts holds the two together), at a quarter of its cost — ~0.5 µs instead of ~2 µs
  * for a 7-field row, where csv-parse's per-byte state machine was the largest cost of sealing.
  */
-export function unquotedRecords(bytes: Uint8Array): string[][] {
+function unquotedRecords(bytes: Uint8Array): string[][] {
   const lines = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8').split('\n');
   if (lines[lines.length - 1] === '') lines.pop(); // the last line's ending
   const records = new Array<string[]>(lines.length);

@@ -141,7 +141,7 @@ export function sealSegment(task: SealSegmentTask): SealedSegment | SegmentFailu
       try {
         records = segmentRecords(bytes.subarray(from, to));
       } catch (e) {
-        // quoting csv-parse refuses; the piece starts at a record's start, as the whole file's parse would be there
+        // quoting csv-parse refuses: the piece starts at a record's start, where the whole file's parse would be
         throw csvParseFailure(e, row);
       }
       for (let i = 0; i < records.length; i++) {

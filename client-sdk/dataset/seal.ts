@@ -15,7 +15,6 @@ import { newRowChunkKey } from '../../enclave/format/row-chunk.js';
 import { HeEvaluator } from '../../enclave/he/evaluate.js';
 import { planLayout } from '../../enclave/he/layout.js';
 import { BFV_PARAMS } from '../../enclave/he/params.js';
-import { CsvError } from 'csv-parse';
 import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, csvInvalid, csvParseFailure, csvParser, openCsv } from './csv-check.js';
 import { type SplitPlan, recordSegments, splitPlan } from './csv-split.js';
 import { BundleTotals, totalsPlan } from './he-totals.js';
@@ -269,8 +268,7 @@ async function sealStreamed(input: Readable, o: ReadOptions): Promise<{ rows: nu
     }
   } catch (e) {
     // the same refusal, naming the same row, as a split file's segment gives (seal-rows.ts)
-    if (e instanceof CsvError) throw csvParseFailure(e, 0);
-    throw e;
+    throw csvParseFailure(e, 0);
   }
   flush();
   if (header) errors.push({ row: 0, message: 'the CSV is empty (no header)' });
