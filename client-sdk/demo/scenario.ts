@@ -18,6 +18,9 @@ const terms = (purposes: string[], extra: Partial<OfferInput['terms']> = {}): Of
   minGroupSize: 5,
   epsilonPerQuery: 0,
   epsilonBudgetPerBuyer: 0,
+  maxRowsPerPerson: 1,
+  refusalAllowance: 3,
+  refusalFeeBps: 10_000,
   ...extra,
 });
 

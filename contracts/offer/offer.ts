@@ -28,6 +28,18 @@ export const OfferTerms = z
     epsilonPerQuery: z.number().min(0).max(10),
     /** ε a buyer may spend on this dataset in total; the enclave's own budget ledger enforces it. */
     epsilonBudgetPerBuyer: z.number().min(0).max(100),
+    /**
+     * DP only: rows one person (one identifier) may contribute; the enclave keeps at most this many rows of
+     * each person and calibrates noise to it. Without an identifier column every row is a person.
+     */
+    maxRowsPerPerson: z.number().int().min(1).max(1_000).default(1),
+    /**
+     * Data-dependent refusals (differencing guard, minimum group size) a buyer may receive on this dataset;
+     * once used up, further exact releases to that buyer are refused before anything is computed.
+     */
+    refusalAllowance: z.number().int().min(0).max(100).default(3),
+    /** Share of the quoted price charged when the enclave refuses a computation for privacy (basis points). */
+    refusalFeeBps: z.number().int().min(0).max(10_000).default(10_000),
   })
   .strict()
   .superRefine((t, ctx) => {

@@ -40,6 +40,9 @@ export function offerInput(over: Partial<OfferInput> = {}): OfferInput {
       minGroupSize: 10,
       epsilonPerQuery: 0.5,
       epsilonBudgetPerBuyer: 5,
+      maxRowsPerPerson: 1,
+      refusalAllowance: 3,
+      refusalFeeBps: 10_000,
     },
     ...over,
   };
