@@ -11,6 +11,17 @@ import { ColumnName } from './dataset/schema.js';
  * a reviewer approves and a receipt names.
  */
 
+/**
+ * DP only: clamp bounds a buyer chose per measure, inside the schema's declared bounds. Narrower bounds mean
+ * less noise (the sensitivity shrinks) and values outside them are clamped, so they change what runs and are
+ * part of the computation's hash. Absent: the schema's bounds.
+ */
+export const ClampBounds = z
+  .record(ColumnName, z.tuple([z.number().finite(), z.number().finite()]))
+  .refine((c) => Object.keys(c).length >= 1 && Object.keys(c).length <= 64, 'clamp names 1 to 64 measures')
+  .refine((c) => Object.values(c).every(([lo, hi]) => lo <= hi), 'clamp bounds need lo ≤ hi');
+export type ClampBounds = z.infer<typeof ClampBounds>;
+
 export const AggregateOp = z.enum(['count', 'sum', 'mean', 'variance', 'stddev']);
 export type AggregateOp = z.infer<typeof AggregateOp>;
 
@@ -28,6 +39,7 @@ export const AggregateComputation = z
       .max(16),
     groupBy: z.array(ColumnName).max(2).default([]),
     filters: z.array(DimensionFilter).max(8).default([]),
+    clamp: ClampBounds.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -40,7 +52,7 @@ export const AggregateComputation = z
 export type AggregateComputation = z.infer<typeof AggregateComputation>;
 
 export const SqlComputation = z
-  .object({ kind: z.literal('sql'), query: z.string().min(1).max(10_000) })
+  .object({ kind: z.literal('sql'), query: z.string().min(1).max(10_000), clamp: ClampBounds.optional() })
   .strict();
 export type SqlComputation = z.infer<typeof SqlComputation>;
 
