@@ -21,6 +21,7 @@ export const Problem = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
+    instance: z.string().optional(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .passthrough()
@@ -33,7 +34,13 @@ export const PageQuery = z
     limit: z.coerce.number().int().min(1).max(100).default(50),
   })
   .strict();
-export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: Id.nullable() });
+const pages = new WeakMap<z.ZodType, z.ZodType>();
+/** A page of `item`s; one schema per item schema, so OpenAPI describes each kind of page once. */
+export const page = <T extends z.ZodType>(item: T) => {
+  const made = pages.get(item) ?? z.object({ items: z.array(item), nextCursor: Id.nullable() });
+  pages.set(item, made);
+  return made as z.ZodObject<{ items: z.ZodArray<T>; nextCursor: z.ZodNullable<typeof Id> }>;
+};
 export const IdParams = z.object({ id: Id }).strict();
 
 // ── health, enclave ──────────────────────────────────────────────────────────

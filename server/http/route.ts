@@ -68,6 +68,17 @@ export interface RouteDef<P = any, Q = any, B = any> {
   rawBody?: { contentType: string };
   /** Successful responses: status → schema. */
   responses: Record<number, z.ZodType>;
+  /** A successful answer the handler streams itself (not JSON), for OpenAPI. */
+  rawResponse?: { status?: number; contentType: string };
+  /**
+   * Problem types (DomainError slugs) this route's own logic can answer, for OpenAPI; the ones every route
+   * of its kind can answer (authentication, validation, ownership, idempotency, limits) are added there.
+   */
+  problems?: readonly string[];
+  /** OpenAPI tag (area); by default the area of the path's first segment after /v1. */
+  tags?: readonly string[];
+  /** Longer OpenAPI description, when the summary is not enough. */
+  description?: string;
   /** POSTs that move money or privacy budget: an Idempotency-Key header is required. */
   idempotent?: boolean;
   /** Long-running (uploads): no per-request timeout beyond the server's own. */

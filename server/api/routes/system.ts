@@ -32,6 +32,7 @@ export function systemRoutes(s: Services, openapi: () => unknown): RouteDef[] {
       summary: 'Expose Prometheus metrics',
       roles: 'public',
       responses: {},
+      rawResponse: { contentType: 'text/plain' },
       handler: ({ res }) => {
         res.type('text/plain; version=0.0.4').send(s.metrics.render());
         return { status: 200, streamed: true };
