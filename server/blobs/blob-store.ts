@@ -14,7 +14,8 @@ export const SM3_HEX = /^[0-9a-f]{64}$/;
  * Content-addressed blob store on the file system: a blob's name is the SM3 hex of its bytes,
  * stored at `blobs/ab/cdef…`. Bytes arrive in `blobs/tmp/` and are renamed into place only after
  * their hash and size were checked, so an interrupted write never leaves an addressable blob.
- * The store holds only sealed bytes (ciphertexts, sealed row chunks, manifests).
+ * The store holds only sealed bytes (ciphertexts, sealed row chunks, manifests). It is shared by every
+ * organisation to save disk; who delivered which blob is recorded per upload, never inferred from here.
  */
 export class BlobStore {
   constructor(readonly dir: string) {
@@ -85,6 +86,8 @@ export class BlobStore {
         throw new DomainError('blob-size-mismatch', `blob has ${size} bytes, its manifest declares ${opts.expectedSize}`);
       }
       const dest = this.pathOf(hash);
+      // Same name, same bytes (just checked): a stored blob is left untouched and the copy dropped.
+      if (existsSync(dest)) return { hash, size };
       mkdirSync(join(this.dir, hash.slice(0, 2)), { recursive: true, mode: 0o700 });
       await rename(tmp, dest);
       return { hash, size };

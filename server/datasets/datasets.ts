@@ -63,6 +63,11 @@ function toDataset(r: Record<string, unknown>): DatasetRow {
  * size-limited, hash-checked, retryable) → complete (verifyBundle, then ONE transaction makes the
  * dataset visible). An aborted, failed or expired upload is deleted with every blob only it referenced,
  * so nothing partial is ever visible or left behind.
+ *
+ * Proof of possession: an upload completes only when it has itself delivered the bytes of every blob its
+ * manifest names. The store is content-addressed and shared (identical bytes are kept once), but a
+ * manifest alone — an organisation's leaked bundle listing — neither publishes a dataset nor reveals
+ * which blobs exist. A blob file is deleted only when no dataset and no open upload names it.
  */
 export class DatasetService {
   constructor(
@@ -112,12 +117,10 @@ export class DatasetService {
         )
         .run(row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), JSON.stringify(row.manifest), sm3Hex(canonicalJson(row.manifest)), total, row.createdAt, row.expiresAt);
       this.audit({ actor: row.userId, entityType: 'upload', entityId: row.id, action: 'upload.created', data: { orgId: row.orgId, commitment: facts.commitment, blobs: facts.blobs.length, bytes: total } });
-      const ins = stmt(this.db, 'INSERT OR IGNORE INTO upload_blobs (upload_id, hash, size, kind, received_at) VALUES (?, ?, ?, ?, ?)');
-      for (const b of facts.blobs) {
-        // Content addressing: a blob already stored (same bytes) needs no second transfer.
-        const present = this.blobs.size(b.hash) === b.size;
-        ins.run(row.id, b.hash, b.size, b.kind, present ? row.createdAt : null);
-      }
+      // Every blob starts missing, whatever the store holds: only bytes this upload delivers prove that its
+      // owner has them, and the answer must not tell anyone which blobs other organisations stored.
+      const ins = stmt(this.db, 'INSERT OR IGNORE INTO upload_blobs (upload_id, hash, size, kind, received_at) VALUES (?, ?, ?, ?, NULL)');
+      for (const b of facts.blobs) ins.run(row.id, b.hash, b.size, b.kind);
     })();
     return row;
   }
@@ -152,11 +155,20 @@ export class DatasetService {
     if (!entry) throw new DomainError('blob-not-in-manifest', `blob ${hash} is not listed in this upload's manifest`);
     let alreadyPresent = false;
     if (entry.received_at !== null && this.blobs.size(hash) === entry.size) {
+      // THIS upload delivered these bytes before (a retry): nothing more to prove.
       alreadyPresent = true;
       source.resume(); // drain what the client sends
     } else {
+      // The bytes are hashed as they arrive even when the store holds the blob already (another upload's):
+      // receipt is recorded per upload, the store only saves the disk.
       await this.blobs.put(source, { maxBytes: this.limits.maxBlobBytes, expectedHash: hash, expectedSize: entry.size });
-      stmt(this.db, 'UPDATE upload_blobs SET received_at = ? WHERE upload_id = ? AND hash = ?').run(isoNow(this.clock), upload.id, hash);
+      const recorded = stmt(this.db, "UPDATE upload_blobs SET received_at = ? WHERE upload_id = ? AND hash = ? AND upload_id IN (SELECT id FROM uploads WHERE state = 'open')")
+        .run(isoNow(this.clock), upload.id, hash).changes;
+      if (!recorded) {
+        // Aborted (or expired) while the bytes streamed in: drop them unless something else holds the blob.
+        if (!this.isReferenced(hash)) this.blobs.delete(hash);
+        throw new DomainError('upload-not-open', `upload ${upload.id} was closed while the blob was being received; start a new upload`);
+      }
     }
     const missing = (stmt(this.db, 'SELECT COUNT(*) AS n FROM upload_blobs WHERE upload_id = ? AND received_at IS NULL').get(upload.id) as { n: number }).n;
     return { hash, size: entry.size, alreadyPresent, missing };
@@ -211,7 +223,9 @@ export class DatasetService {
           JSON.stringify(schema), JSON.stringify(upload.manifest), sm3Hex(canonicalJson(upload.manifest)), row.commitment, row.version, row.createdAt);
       const ins = stmt(this.db, 'INSERT OR IGNORE INTO dataset_blobs (dataset_id, hash, size, kind) VALUES (?, ?, ?, ?)');
       for (const b of facts.blobs) ins.run(row.id, b.hash, b.size, b.kind);
-      stmt(this.db, "UPDATE uploads SET state = 'completed', dataset_id = ? WHERE id = ?").run(row.id, upload.id);
+      // Aborted while the enclave verified (its blobs may be gone): publish nothing.
+      const closed = stmt(this.db, "UPDATE uploads SET state = 'completed', dataset_id = ? WHERE id = ? AND state = 'completing'").run(row.id, upload.id).changes;
+      if (!closed) throw new DomainError('upload-not-open', `upload ${upload.id} was aborted while it was being completed`);
       this.audit({
         actor: upload.userId,
         entityType: 'dataset',

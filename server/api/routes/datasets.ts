@@ -93,6 +93,7 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
       handler: ({ object }) => {
         const u = object as UploadRow;
         if (u.state === 'completed') throw new HttpProblem('upload-not-open', 'this upload already became a dataset');
+        if (u.state === 'completing') throw new HttpProblem('upload-not-open', 'this upload is being verified; abort it after verification has ended');
         s.datasets.abort(u.id, 'aborted by the owner');
         return { status: 204 };
       },
