@@ -22,24 +22,114 @@ import {
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const Iso = z.iso.datetime();
 
-export const ApprovalStatement = z
+/**
+ * The privacy terms a reviewer approves with a trade (v2): the enclave refuses a release whose output policy or
+ * budget terms differ from them, so nothing the server sends at release time can loosen what was approved.
+ */
+export const ApprovedPrivacyTerms = z
   .object({
-    type: z.literal('shuyu.approval.v1'),
-    tradeId: z.string().min(1),
-    datasetId: z.string().min(1),
-    datasetCommitment: z.string().min(1),
-    buyerOrgId: z.string().min(1),
-    buyerUserId: z.string().min(1),
-    offerId: z.string().min(1),
-    offerVersion: z.number().int().min(1),
-    computationHash: Hex64,
-    reviewerId: z.string().min(1),
-    reviewerKeyFingerprint: Hex64,
-    decidedAt: Iso,
-    expiresAt: Iso,
+    /** minimum people per released group (k) */
+    minGroupSize: z.number().int().min(1).max(1_000_000),
+    /** ε of this release (the offer's ε per query); 0 = an exact release */
+    epsilon: z.number().min(0).max(100),
+    /** δ of this release; 0 = pure ε-DP */
+    delta: z.number().min(0).lt(1),
+    /** rows one person may contribute to a DP release */
+    maxRowsPerPerson: z.number().int().min(1).max(1_000),
+    /** ε this buyer may spend on the dataset */
+    epsilonBudgetPerBuyer: z.number().min(0).max(100),
+    /** data-dependent refusals this buyer may receive on the dataset */
+    refusalAllowance: z.number().int().min(0).max(100),
+    /** the dataset-wide budget, across all buyers */
+    epsilonBudgetTotal: z.number().min(0).max(1_000),
+    deltaBudgetTotal: z.number().min(0).lt(1),
   })
   .strict();
+export type ApprovedPrivacyTerms = z.infer<typeof ApprovedPrivacyTerms>;
+
+const statementFields = {
+  tradeId: z.string().min(1),
+  datasetId: z.string().min(1),
+  datasetCommitment: z.string().min(1),
+  buyerOrgId: z.string().min(1),
+  buyerUserId: z.string().min(1),
+  offerId: z.string().min(1),
+  offerVersion: z.number().int().min(1),
+  computationHash: Hex64,
+  reviewerId: z.string().min(1),
+  reviewerKeyFingerprint: Hex64,
+  decidedAt: Iso,
+  expiresAt: Iso,
+};
+/** v1: the trade only. Still verifiable (old approvals, test vectors); a production enclave releases only under v2. */
+export const ApprovalStatementV1 = z.object({ type: z.literal('shuyu.approval.v1'), ...statementFields }).strict();
+/** v2: the trade and the privacy terms approved with it. */
+export const ApprovalStatementV2 = z.object({ type: z.literal('shuyu.approval.v2'), ...statementFields, privacy: ApprovedPrivacyTerms }).strict();
+export const ApprovalStatement = z.discriminatedUnion('type', [ApprovalStatementV1, ApprovalStatementV2]);
 export type ApprovalStatement = z.infer<typeof ApprovalStatement>;
+export type ApprovalStatementV2 = z.infer<typeof ApprovalStatementV2>;
+
+/** What a statement is built from: the trade as the server records it, the terms, the reviewer and their key. */
+export interface ApprovalSubject {
+  trade: {
+    id: string;
+    datasetId: string;
+    datasetCommitment: string;
+    buyerOrgId: string;
+    buyerUserId: string;
+    offerId: string;
+    offerVersion: number;
+    computationHash: string;
+  };
+  /** null only to rebuild a v1 statement */
+  privacy: ApprovedPrivacyTerms | null;
+  reviewerId: string;
+  reviewerKeyFingerprint: string;
+}
+export type ApprovalTemplate = Omit<ApprovalStatement, 'decidedAt' | 'expiresAt'>;
+
+/**
+ * THE approval statement builder (server's template, SDK and console reviewers, tests): the same fields in the
+ * same shape everywhere. Without a validity window it returns the template a review case shows.
+ */
+export function approvalStatementFor(s: ApprovalSubject): ApprovalTemplate;
+export function approvalStatementFor(s: ApprovalSubject, window: { decidedAt: string; expiresAt: string }): ApprovalStatement;
+export function approvalStatementFor(s: ApprovalSubject, window?: { decidedAt: string; expiresAt: string }): ApprovalTemplate | ApprovalStatement {
+  const t = s.trade;
+  const fields = {
+    tradeId: t.id,
+    datasetId: t.datasetId,
+    datasetCommitment: t.datasetCommitment,
+    buyerOrgId: t.buyerOrgId,
+    buyerUserId: t.buyerUserId,
+    offerId: t.offerId,
+    offerVersion: t.offerVersion,
+    computationHash: t.computationHash,
+    reviewerId: s.reviewerId,
+    reviewerKeyFingerprint: s.reviewerKeyFingerprint,
+  };
+  const body = s.privacy
+    ? { type: 'shuyu.approval.v2' as const, ...fields, privacy: ApprovedPrivacyTerms.parse(s.privacy) }
+    : { type: 'shuyu.approval.v1' as const, ...fields };
+  if (!window) return body;
+  return ApprovalStatement.parse({ ...body, decidedAt: window.decidedAt, expiresAt: window.expiresAt });
+}
+
+/** The approved privacy terms of a statement, or null for a v1 statement (which approved none). */
+export const approvedPrivacyTerms = (statement: ApprovalStatement): ApprovedPrivacyTerms | null =>
+  statement.type === 'shuyu.approval.v2' ? statement.privacy : null;
+
+/**
+ * Which approved term a release's actual terms differ in (compared exactly: they come from the same numbers),
+ * or null when they all agree. `undefined` actual values are terms the release does not use.
+ */
+export function privacyTermsMismatch(approved: ApprovedPrivacyTerms, actual: Partial<Record<keyof ApprovedPrivacyTerms, number | undefined>>): string | null {
+  for (const k of Object.keys(approved) as (keyof ApprovedPrivacyTerms)[]) {
+    const v = actual[k];
+    if (v !== undefined && v !== approved[k]) return k;
+  }
+  return null;
+}
 
 export const SignedApproval = z.object({ statement: ApprovalStatement, signature: z.string().min(1) }).strict();
 export type SignedApproval = z.infer<typeof SignedApproval>;

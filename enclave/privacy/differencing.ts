@@ -14,14 +14,23 @@ import { DomainError } from '../../contracts/errors.js';
  * person alone in a block, so the second query is refused.
  *
  * DP releases are not tracked here: their cost composes in the ε ledger instead.
- * State: one label per dataset row per (buyer, dataset), in the enclave's privacy database.
+ * State: one label per dataset row per history (production: one per dataset commitment, across buyers —
+ * differencingHistory), in the enclave's privacy database.
  */
 
 /**
- * The history key: one joint history per buyer × dataset VERSION for both release paths (HE and SQL), so
- * their releases are checked together; row numbers are only meaningful within one commitment.
+ * Exact releases are checked against ONE history per dataset version, shared by both release paths (HE and
+ * SQL) and by ALL buyers: two organisations' complementary queries are checked together, so colluding
+ * buyers get no more than one buyer would. The version is its content commitment (what was sealed), so the
+ * same bundle published under another listing shares the history; row numbers mean something only within one.
  */
-export const differencingScope = (datasetId: string, commitment: string): string => `${datasetId}@${commitment}`;
+export const ALL_BUYERS = '*';
+export const differencingScope = (commitment: string): string => commitment;
+/** The guard's (buyerOrgId, datasetId) pair of a dataset version's joint history. */
+export const differencingHistory = (commitment: string): { buyerOrgId: string; datasetId: string } => ({
+  buyerOrgId: ALL_BUYERS,
+  datasetId: differencingScope(commitment),
+});
 
 export interface Membership {
   row: Int32Array;
@@ -30,7 +39,9 @@ export interface Membership {
 }
 
 export interface DifferencingCheck {
+  /** whose history: ALL_BUYERS in production (differencingHistory) */
   buyerOrgId: string;
+  /** the history's dataset key: the commitment in production */
   datasetId: string;
   /** rows in the dataset (row numbers are 1..rowCount) */
   rowCount: number;
@@ -55,6 +66,7 @@ export class DifferencingGuard {
         PRIMARY KEY (buyer_org_id, dataset_id)
       );
     `);
+    mergeBuyerHistories(db);
   }
 
   /** Check the release against this buyer's history and record it; throws `privacy-differencing-refused`. */
@@ -136,7 +148,7 @@ export class DifferencingGuard {
       if (people.some((n) => n > 0 && n < c.k)) {
         throw new DomainError(
           'privacy-differencing-refused',
-          `refused: combined with this buyer's earlier exact releases on the dataset, this result would single out fewer than ${c.k} people (coarsen the query, cover the withheld rows, or buy a differentially private release)`,
+          `refused: combined with the earlier exact releases on this dataset (by any buyer), this result would single out fewer than ${c.k} people (coarsen the query, cover the withheld rows, or buy a differentially private release)`,
           { k: c.k },
         );
       }
@@ -151,4 +163,56 @@ export class DifferencingGuard {
     });
     return tx.immediate();
   }
+}
+
+const labelsOf = (b: Buffer): Int32Array => new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+
+/**
+ * Histories recorded per buyer under `<listing id>@<commitment>` (before they were joint) become the joint
+ * history of their commitment: the common refinement of every buyer's partition, which is what all those
+ * releases together reveal. A refinement that already holds a block below k leaves every later exact
+ * release on that version refused — the conservative reading of what was released.
+ */
+function mergeBuyerHistories(db: Database.Database): void {
+  const legacy = db
+    .prepare(`SELECT buyer_org_id, dataset_id, row_count, labels, releases FROM privacy_partition WHERE buyer_org_id <> ? AND instr(dataset_id, '@') > 0`)
+    .all(ALL_BUYERS) as { buyer_org_id: string; dataset_id: string; row_count: number; labels: Buffer; releases: number }[];
+  if (legacy.length === 0) return;
+  db.transaction(() => {
+    const byCommitment = new Map<string, typeof legacy>();
+    for (const r of legacy) {
+      const c = r.dataset_id.slice(r.dataset_id.indexOf('@') + 1);
+      byCommitment.set(c, [...(byCommitment.get(c) ?? []), r]);
+    }
+    for (const [commitment, rows] of byCommitment) {
+      const h = differencingHistory(commitment);
+      const joint = db.prepare('SELECT row_count, labels, releases FROM privacy_partition WHERE buyer_org_id = ? AND dataset_id = ?').get(h.buyerOrgId, h.datasetId) as
+        | { row_count: number; labels: Buffer; releases: number }
+        | undefined;
+      const parts = [...(joint ? [joint] : []), ...rows];
+      const rowCount = parts[0]!.row_count;
+      if (parts.some((p) => p.row_count !== rowCount)) continue; // inconsistent state: left for the guard to report
+      let acc = new Int32Array(rowCount);
+      for (const p of parts) {
+        const other = labelsOf(p.labels);
+        const ids = new Map<number, number>();
+        const next = new Int32Array(rowCount);
+        const width = rowCount + 1;
+        for (let r = 0; r < rowCount; r++) {
+          const pair = (acc[r] as number) * width + (other[r] as number);
+          let id = ids.get(pair);
+          if (id === undefined) ids.set(pair, (id = ids.size));
+          next[r] = id;
+        }
+        acc = next;
+      }
+      const releases = parts.reduce((n, p) => n + p.releases, 0);
+      db.prepare(
+        `INSERT INTO privacy_partition (buyer_org_id, dataset_id, row_count, labels, releases, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (buyer_org_id, dataset_id) DO UPDATE SET labels = excluded.labels, releases = excluded.releases, updated_at = excluded.updated_at`,
+      ).run(h.buyerOrgId, h.datasetId, rowCount, Buffer.from(acc.buffer, acc.byteOffset, acc.byteLength), releases, new Date().toISOString());
+      const del = db.prepare('DELETE FROM privacy_partition WHERE buyer_org_id = ? AND dataset_id = ?');
+      for (const r of rows) del.run(r.buyer_org_id, r.dataset_id);
+    }
+  }).immediate();
 }

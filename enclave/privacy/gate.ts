@@ -43,8 +43,13 @@ export interface GateBudget {
   ledger: PrivacyBudgetLedger;
   buyerOrgId: string;
   datasetId: string;
+  /** what the budget is kept on: the dataset's content commitment (defaults to datasetId) */
+  datasetKey?: string;
   limitEpsilon: number;
   limitDelta?: number;
+  /** the dataset-wide budget across all buyers, charged in the same transaction */
+  datasetLimitEpsilon?: number;
+  datasetLimitDelta?: number;
   /** idempotency key of the release (e.g. the trade id): a retried job does not pay twice */
   chargeKey: string;
 }
@@ -180,7 +185,18 @@ export function applyOutputGate(groups: GroupResult[], policy: OutputPolicy, ctx
   if (ctx.budget) {
     const b = ctx.budget;
     const out = b.ledger.charge(
-      { chargeKey: b.chargeKey, buyerOrgId: b.buyerOrgId, datasetId: b.datasetId, epsilon, delta, limitEpsilon: b.limitEpsilon, limitDelta: b.limitDelta },
+      {
+        chargeKey: b.chargeKey,
+        buyerOrgId: b.buyerOrgId,
+        datasetId: b.datasetId,
+        ...(b.datasetKey !== undefined ? { datasetKey: b.datasetKey } : {}),
+        epsilon,
+        delta,
+        limitEpsilon: b.limitEpsilon,
+        limitDelta: b.limitDelta,
+        ...(b.datasetLimitEpsilon !== undefined ? { datasetLimitEpsilon: b.datasetLimitEpsilon } : {}),
+        ...(b.datasetLimitDelta !== undefined ? { datasetLimitDelta: b.datasetLimitDelta } : {}),
+      },
       produce,
     );
     released = out.result;

@@ -7,6 +7,10 @@ import { DomainError } from '../../contracts/errors.js';
  * with the released output: if producing the output throws, nothing is charged and nothing was released;
  * a retry with the same charge key gets the stored output back (same noise) and pays nothing again.
  * ε is stored in integer micro-ε so that ten charges of 0.1 add up to exactly 1.
+ *
+ * Budgets are kept on what was sealed — the dataset's content commitment — not on the listing: the same
+ * bundle published twice shares one per-buyer budget and one dataset-wide budget. The same file records the
+ * data-dependent refusals each buyer received (type and time, never values), which are limited per buyer.
  */
 
 const MICRO = 1_000_000;
@@ -15,11 +19,18 @@ const toMicro = (eps: number): number => Math.round(eps * MICRO);
 export interface ChargeRequest {
   chargeKey: string;
   buyerOrgId: string;
+  /** the listing the release was made under (recorded; matches charges made before budgets were keyed on content) */
   datasetId: string;
+  /** what the budget is kept on: the dataset's content commitment; defaults to datasetId */
+  datasetKey?: string;
   epsilon: number;
   delta?: number;
+  /** this buyer's budget on the dataset */
   limitEpsilon: number;
   limitDelta?: number;
+  /** the dataset-wide budget, across all buyers */
+  datasetLimitEpsilon?: number;
+  datasetLimitDelta?: number;
 }
 
 export interface ChargeOutcome<T> {
@@ -28,6 +39,27 @@ export interface ChargeOutcome<T> {
   replayed: boolean;
   epsilonSpent: number;
   epsilonRemaining: number;
+}
+
+/**
+ * Refusals whose occurrence depends on the data (or on other buyers' use of it): each is recorded against the
+ * buyer and counts towards the offer's refusal allowance. Data-independent refusals (a malformed query, an
+ * allowance already used up) are not.
+ */
+export const RECORDED_REFUSALS: ReadonlySet<string> = new Set([
+  'privacy-differencing-refused',
+  'privacy-budget-exhausted',
+  'privacy-min-group-refused',
+  'privacy-all-withheld',
+]);
+
+export interface RefusalRecord {
+  /** the release's idempotency key (the trade): a retried job records its refusal once */
+  chargeKey: string;
+  tradeId: string;
+  buyerOrgId: string;
+  datasetKey: string;
+  type: string;
 }
 
 export class PrivacyBudgetLedger {
@@ -48,7 +80,23 @@ export class PrivacyBudgetLedger {
         created_at    TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS privacy_charge_by_pair ON privacy_charge (buyer_org_id, dataset_id);
+      CREATE TABLE IF NOT EXISTS privacy_refusal (
+        charge_key   TEXT PRIMARY KEY,
+        trade_id     TEXT NOT NULL,
+        buyer_org_id TEXT NOT NULL,
+        dataset_key  TEXT NOT NULL,
+        type         TEXT NOT NULL,
+        created_at   TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS privacy_refusal_by_pair ON privacy_refusal (buyer_org_id, dataset_key);
     `);
+    // Charges made before budgets were keyed on the commitment have no dataset_key: they keep counting for
+    // the listing id they were made under (the key a lookup by listing id also matches).
+    const cols = db.prepare(`PRAGMA table_info(privacy_charge)`).all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'dataset_key')) {
+      db.exec(`ALTER TABLE privacy_charge ADD COLUMN dataset_key TEXT`);
+    }
+    db.exec(`CREATE INDEX IF NOT EXISTS privacy_charge_by_key ON privacy_charge (dataset_key, buyer_org_id)`);
     return new PrivacyBudgetLedger(db);
   }
 
@@ -57,31 +105,48 @@ export class PrivacyBudgetLedger {
     return this.db;
   }
 
-  spent(buyerOrgId: string, datasetId: string): { epsilon: number; delta: number; charges: number } {
+  /**
+   * What a buyer has been charged on a dataset (`datasetKey`: its commitment, or a listing id for charges made
+   * before budgets were keyed on content); `datasetId` also matches such older charges of that listing.
+   */
+  spent(buyerOrgId: string, datasetKey: string, datasetId: string = datasetKey): { epsilon: number; delta: number; charges: number } {
     const r = this.db
       .prepare(
         `SELECT COALESCE(SUM(epsilon_micro),0) AS e, COALESCE(SUM(delta),0) AS d, COUNT(*) AS n
-           FROM privacy_charge WHERE buyer_org_id = ? AND dataset_id = ?`,
+           FROM privacy_charge WHERE buyer_org_id = ? AND (dataset_key = ? OR (dataset_key IS NULL AND dataset_id IN (?, ?)))`,
       )
-      .get(buyerOrgId, datasetId) as { e: number; d: number; n: number };
+      .get(buyerOrgId, datasetKey, datasetId, datasetKey) as { e: number; d: number; n: number };
+    return { epsilon: r.e / MICRO, delta: r.d, charges: r.n };
+  }
+
+  /** What all buyers together have been charged on a dataset. */
+  spentByAll(datasetKey: string, datasetId: string = datasetKey): { epsilon: number; delta: number; charges: number } {
+    const r = this.db
+      .prepare(
+        `SELECT COALESCE(SUM(epsilon_micro),0) AS e, COALESCE(SUM(delta),0) AS d, COUNT(*) AS n
+           FROM privacy_charge WHERE dataset_key = ? OR (dataset_key IS NULL AND dataset_id IN (?, ?))`,
+      )
+      .get(datasetKey, datasetId, datasetKey) as { e: number; d: number; n: number };
     return { epsilon: r.e / MICRO, delta: r.d, charges: r.n };
   }
 
   /**
-   * Charge `req.epsilon` and run `produce` (which draws the noise and builds the released output) atomically.
-   * Refuses with `privacy-budget-exhausted` before `produce` runs when the charge would exceed the limit.
+   * Charge `req.epsilon` against the buyer's AND the dataset-wide budget and run `produce` (which draws the
+   * noise and builds the released output), all in one immediate transaction. Refuses with
+   * `privacy-budget-exhausted` (detail.limit says which) before `produce` runs when either would be exceeded.
    */
   charge<T>(req: ChargeRequest, produce: () => T): ChargeOutcome<T> {
-    if (!(req.epsilon >= 0) || !(req.limitEpsilon >= 0)) {
-      throw new DomainError('privacy-invalid-parameter', 'epsilon and its limit must be ≥ 0', { ...req });
+    if (!(req.epsilon >= 0) || !(req.limitEpsilon >= 0) || (req.datasetLimitEpsilon !== undefined && !(req.datasetLimitEpsilon >= 0))) {
+      throw new DomainError('privacy-invalid-parameter', 'epsilon and its limits must be ≥ 0', { ...req });
     }
+    const key = req.datasetKey ?? req.datasetId;
     const run = this.db.transaction((): ChargeOutcome<T> => {
       const prior = this.db
-        .prepare(`SELECT buyer_org_id, dataset_id, epsilon_micro, output_json FROM privacy_charge WHERE charge_key = ?`)
-        .get(req.chargeKey) as { buyer_org_id: string; dataset_id: string; epsilon_micro: number; output_json: string } | undefined;
-      const spentBefore = this.spent(req.buyerOrgId, req.datasetId);
+        .prepare(`SELECT buyer_org_id, dataset_id, dataset_key, epsilon_micro, output_json FROM privacy_charge WHERE charge_key = ?`)
+        .get(req.chargeKey) as { buyer_org_id: string; dataset_id: string; dataset_key: string | null; epsilon_micro: number; output_json: string } | undefined;
+      const spentBefore = this.spent(req.buyerOrgId, key, req.datasetId);
       if (prior) {
-        if (prior.buyer_org_id !== req.buyerOrgId || prior.dataset_id !== req.datasetId || prior.epsilon_micro !== toMicro(req.epsilon)) {
+        if (prior.buyer_org_id !== req.buyerOrgId || (prior.dataset_key ?? prior.dataset_id) !== key || prior.epsilon_micro !== toMicro(req.epsilon)) {
           throw new DomainError('privacy-charge-conflict', `charge key ${req.chargeKey} was used for a different charge`, {
             chargeKey: req.chargeKey,
           });
@@ -93,33 +158,100 @@ export class PrivacyBudgetLedger {
           epsilonRemaining: Math.max(0, (toMicro(req.limitEpsilon) - toMicro(spentBefore.epsilon)) / MICRO),
         };
       }
+      const delta = req.delta ?? 0;
+      const exhausted = (limit: 'buyer' | 'dataset', what: string, detail: Record<string, unknown>): DomainError =>
+        new DomainError('privacy-budget-exhausted', what, { limit, buyerOrgId: req.buyerOrgId, datasetId: req.datasetId, datasetKey: key, ...detail });
       const after = toMicro(spentBefore.epsilon) + toMicro(req.epsilon);
       if (after > toMicro(req.limitEpsilon)) {
-        throw new DomainError('privacy-budget-exhausted', `privacy budget spent: ${spentBefore.epsilon} of ε ${req.limitEpsilon} used, this release needs ${req.epsilon}`, {
-          buyerOrgId: req.buyerOrgId,
-          datasetId: req.datasetId,
+        throw exhausted('buyer', `privacy budget spent: ${spentBefore.epsilon} of this buyer's ε ${req.limitEpsilon} used, this release needs ${req.epsilon}`, {
           epsilonSpent: spentBefore.epsilon,
           epsilonLimit: req.limitEpsilon,
           epsilonRequested: req.epsilon,
         });
       }
-      const delta = req.delta ?? 0;
       if (req.limitDelta !== undefined && spentBefore.delta + delta > req.limitDelta * (1 + 1e-12)) {
-        throw new DomainError('privacy-budget-exhausted', `delta budget spent: ${spentBefore.delta} of δ ${req.limitDelta}`, {
-          buyerOrgId: req.buyerOrgId,
-          datasetId: req.datasetId,
-        });
+        throw exhausted('buyer', `delta budget spent: ${spentBefore.delta} of this buyer's δ ${req.limitDelta}`, { deltaSpent: spentBefore.delta, deltaLimit: req.limitDelta });
+      }
+      if (req.datasetLimitEpsilon !== undefined || req.datasetLimitDelta !== undefined) {
+        const all = this.spentByAll(key, req.datasetId);
+        if (req.datasetLimitEpsilon !== undefined && toMicro(all.epsilon) + toMicro(req.epsilon) > toMicro(req.datasetLimitEpsilon)) {
+          throw exhausted('dataset', `the dataset's privacy budget is spent: ${all.epsilon} of ε ${req.datasetLimitEpsilon} used by all buyers, this release needs ${req.epsilon}`, {
+            epsilonSpent: all.epsilon,
+            epsilonLimit: req.datasetLimitEpsilon,
+            epsilonRequested: req.epsilon,
+          });
+        }
+        if (req.datasetLimitDelta !== undefined && all.delta + delta > req.datasetLimitDelta * (1 + 1e-12)) {
+          throw exhausted('dataset', `the dataset's δ budget is spent: ${all.delta} of δ ${req.datasetLimitDelta} used by all buyers`, {
+            deltaSpent: all.delta,
+            deltaLimit: req.datasetLimitDelta,
+          });
+        }
       }
       const result = produce();
       this.db
         .prepare(
-          `INSERT INTO privacy_charge (charge_key, buyer_org_id, dataset_id, epsilon_micro, delta, output_json, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO privacy_charge (charge_key, buyer_org_id, dataset_id, dataset_key, epsilon_micro, delta, output_json, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(req.chargeKey, req.buyerOrgId, req.datasetId, toMicro(req.epsilon), delta, JSON.stringify(result), new Date().toISOString());
+        .run(req.chargeKey, req.buyerOrgId, req.datasetId, key, toMicro(req.epsilon), delta, JSON.stringify(result), new Date().toISOString());
       return { result, replayed: false, epsilonSpent: req.epsilon, epsilonRemaining: (toMicro(req.limitEpsilon) - after) / MICRO };
     });
     return run.immediate();
+  }
+
+  /**
+   * Record a data-dependent refusal in its own transaction (the release it refused was rolled back).
+   * Idempotent per charge key: a retried job that is refused again does not count twice.
+   */
+  recordRefusal(r: RefusalRecord): boolean {
+    const run = this.db.transaction(
+      () =>
+        this.db
+          .prepare(`INSERT OR IGNORE INTO privacy_refusal (charge_key, trade_id, buyer_org_id, dataset_key, type, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
+          .run(r.chargeKey, r.tradeId, r.buyerOrgId, r.datasetKey, r.type, new Date().toISOString()).changes === 1,
+    );
+    return run.immediate();
+  }
+
+  /** The buyer's recorded refusals on a dataset, oldest first (types and times only). */
+  refusals(buyerOrgId: string, datasetKey: string): { chargeKey: string; tradeId: string; type: string; at: string }[] {
+    return this.db
+      .prepare(`SELECT charge_key AS chargeKey, trade_id AS tradeId, type, created_at AS at FROM privacy_refusal WHERE buyer_org_id = ? AND dataset_key = ? ORDER BY created_at, rowid`)
+      .all(buyerOrgId, datasetKey) as { chargeKey: string; tradeId: string; type: string; at: string }[];
+  }
+
+  /**
+   * Refuse with `privacy-refusal-allowance-exhausted` when the buyer has received `allowance` recorded refusals
+   * on this dataset (other than this release's own, so a retried job is judged as it was the first time).
+   * Decided from the recorded count alone, before any row is opened: the refusal itself says nothing about the data.
+   */
+  assertRefusalAllowance(c: { buyerOrgId: string; datasetKey: string; allowance: number; chargeKey: string }): void {
+    const used = (
+      this.db
+        .prepare(`SELECT COUNT(*) AS n FROM privacy_refusal WHERE buyer_org_id = ? AND dataset_key = ? AND charge_key <> ?`)
+        .get(c.buyerOrgId, c.datasetKey, c.chargeKey) as { n: number }
+    ).n;
+    if (used >= c.allowance) {
+      throw new DomainError(
+        'privacy-refusal-allowance-exhausted',
+        `refused: this buyer has already received ${used} privacy refusal(s) on this dataset, the offer allows ${c.allowance}`,
+        { refusalsUsed: used, refusalAllowance: c.allowance },
+      );
+    }
+  }
+
+  /**
+   * Run a release; when it is refused for a data-dependent reason (RECORDED_REFUSALS), record the refusal
+   * — after the release's own transaction rolled back — and rethrow.
+   */
+  async recordingRefusals<T>(who: Omit<RefusalRecord, 'type'>, release: () => Promise<T>): Promise<T> {
+    try {
+      return await release();
+    } catch (e) {
+      if (e instanceof DomainError && RECORDED_REFUSALS.has(e.type)) this.recordRefusal({ ...who, type: e.type });
+      throw e;
+    }
   }
 
   close(): void {

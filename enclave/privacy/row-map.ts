@@ -131,7 +131,7 @@ export function heGroupSizes(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, p
 export interface HeDifferencingInput {
   guard: DifferencingGuard;
   buyerOrgId: string;
-  /** differencingScope(datasetId, commitment): the same history the SQL path records into */
+  /** differencingHistory(commitment).datasetId: the same history the SQL path records into */
   datasetId: string;
   rowCount: number;
   k: number;

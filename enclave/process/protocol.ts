@@ -117,9 +117,19 @@ export const TradeContext = z
   .strict();
 export type TradeContext = z.infer<typeof TradeContext>;
 
-/** ε budget the offer allows this buyer on this dataset; the ledger itself lives in the enclave. */
+/**
+ * Budget terms of a release (the ledger itself lives in the enclave): the ε the offer allows this buyer on this
+ * dataset, the dataset-wide ε/δ across all buyers, and the data-dependent refusals the buyer may receive.
+ * All are checked against the reviewer's signed approval (v2).
+ */
 export const BudgetTerms = z
-  .object({ limitEpsilon: z.number().positive(), chargeKey: z.string().min(1).max(200) })
+  .object({
+    limitEpsilon: z.number().min(0),
+    chargeKey: z.string().min(1).max(200),
+    refusalAllowance: z.number().int().min(0).max(100).default(3),
+    datasetLimitEpsilon: z.number().min(0).optional(),
+    datasetLimitDelta: z.number().min(0).lt(1).optional(),
+  })
   .strict();
 
 /** Sealed row-chunk blobs (encodeSealedRowChunk), base64, in the manifest's row-chunk order. */

@@ -7,7 +7,9 @@ import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
 import { checkOverflow, measureSums, planAggregate } from '../he/layout.js';
 import type { HeDecryptor } from '../he/seal.js';
 import { applyOutputGate, type GroupResult, type OutputSpec } from '../privacy/gate.js';
-import { DifferencingGuard, differencingScope } from '../privacy/differencing.js';
+import { checkApprovedTerms, DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
+import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
+import { RECORDED_REFUSALS } from '../privacy/ledger.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
 import { heDifferencingCheck, heGroupSizes, RowMapStore, type RowMap } from '../privacy/row-map.js';
 import type { SandboxLimits } from '../sql/sandbox.js';
@@ -73,6 +75,7 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     throw refuse('approval-invalid', 'release refused: the approval is for another offer or offer version');
   }
   if (req.policy.mode === 'exact-for-tests' && !ctx.testMode) throw refuse('release-refused', "policy mode 'exact-for-tests' is only accepted by a test enclave");
+  checkApprovedTerms(req.approval, { policy: req.policy, budget: req.budget }, ctx.testMode);
 
   // 2. the ciphertexts are for this dataset, these keys and this computation, in exactly the planned shape
   const enc = req.encrypted;
@@ -100,6 +103,13 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
   // differencing guard, which needs the rows of every planned group, and where the schema has an
   // identifier the minimum group size counts the people in each group, not its rows.
   const guardOn = !req.policy.dp && req.policy.mode !== 'exact-for-tests';
+  // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, exact
+  // releases are refused here, from the count alone, before anything is decrypted.
+  const who = { chargeKey: req.budget?.chargeKey ?? `trade:${req.trade.tradeId}`, tradeId: req.trade.tradeId, buyerOrgId: req.trade.buyerOrgId, datasetKey: commitment };
+  if (guardOn) {
+    if (!ctx.ledger) throw refuse('release-refused', "an exact release needs the enclave's privacy database");
+    ctx.ledger.assertRefusalAllowance({ ...who, allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+  }
   const countsPeople = manifest.schema.columns.some((c) => c.role === 'identifier');
   let rowMap: RowMap | undefined;
   const mapDeps = ctx.ledger ? { ledger: ctx.ledger, keystore: ks, ...(ctx.sandboxLimits ? { limits: ctx.sandboxLimits } : {}) } : undefined;
@@ -170,8 +180,7 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
   if (rowMap && guardOn) {
     const record = heDifferencingCheck({
       guard: new DifferencingGuard(ctx.ledger!.database),
-      buyerOrgId: req.trade.buyerOrgId,
-      datasetId: differencingScope(req.trade.datasetId, commitment),
+      ...differencingHistory(commitment),
       rowCount: manifest.rowCount,
       k: req.policy.minGroupSize,
       plan,
@@ -181,14 +190,32 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     });
     beforeRelease = (released) => record(new Set(released.map((g) => keyIndex.get(JSON.stringify(g.key)) as number)));
   }
-  const gate = applyOutputGate(groups, req.policy, {
-    bounds,
-    outputs: specs,
-    ...(beforeRelease ? { beforeRelease } : {}),
-    ...(req.budget && ctx.ledger
-      ? { budget: { ledger: ctx.ledger, buyerOrgId: req.trade.buyerOrgId, datasetId: req.trade.datasetId, limitEpsilon: req.budget.limitEpsilon, chargeKey: req.budget.chargeKey } }
-      : {}),
-  });
+  let gate: ReturnType<typeof applyOutputGate>;
+  try {
+    gate = applyOutputGate(groups, req.policy, {
+      bounds,
+      outputs: specs,
+      ...(beforeRelease ? { beforeRelease } : {}),
+      ...(req.budget && ctx.ledger
+        ? {
+            budget: {
+              ledger: ctx.ledger,
+              buyerOrgId: req.trade.buyerOrgId,
+              datasetId: req.trade.datasetId,
+              datasetKey: commitment,
+              limitEpsilon: req.budget.limitEpsilon,
+              chargeKey: req.budget.chargeKey,
+              ...(req.budget.datasetLimitEpsilon !== undefined ? { datasetLimitEpsilon: req.budget.datasetLimitEpsilon } : {}),
+              ...(req.budget.datasetLimitDelta !== undefined ? { datasetLimitDelta: req.budget.datasetLimitDelta } : {}),
+            },
+          }
+        : {}),
+    });
+  } catch (e) {
+    // recorded after the gate's transaction rolled back, so the refusal counts even though nothing was released
+    if (e instanceof DomainError && RECORDED_REFUSALS.has(e.type) && ctx.ledger) ctx.ledger.recordRefusal({ ...who, type: e.type });
+    throw e;
+  }
   const result: AggregateResult = {
     kind: 'aggregate',
     groupBy: plan.groupBy,

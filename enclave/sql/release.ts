@@ -7,7 +7,8 @@ import { fromB64, sm2Fingerprint, sm3Hex } from '../crypto/index.js';
 import { decodeSealedRowChunk, rowChunkAad, type SealedRowChunk } from '../format/row-chunk.js';
 import { BundleManifest, manifestCommitment } from '../format/manifest.js';
 import type { Keystore } from '../keystore/keystore.js';
-import { DifferencingGuard, differencingScope } from '../privacy/differencing.js';
+import { checkApprovedTerms, DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
+import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
 import { BudgetTerms, OutputPolicy, ReceiptSchema, RowChunkBlobs, TradeContext } from '../process/protocol.js';
 import { signReceipt } from '../receipt.js';
@@ -66,11 +67,23 @@ export interface SqlReleaseContext {
 
 const refuse = (type: string, message: string, detail: Record<string, unknown> = {}): DomainError => new DomainError(type, message, detail);
 
-/** Authority checks shared by the SQL and verify releases; returns the dataset commitment. */
+/**
+ * Authority checks shared by the SQL and verify releases; returns the dataset commitment. A release with an
+ * output policy must also carry exactly the privacy terms the approval states (approval v2).
+ */
 export function checkReleaseAuthority(
-  req: { trade: z.infer<typeof TradeContext>; manifest: BundleManifest; computation: Computation; approval: unknown; reviewerCertificate: unknown },
+  req: {
+    trade: z.infer<typeof TradeContext>;
+    manifest: BundleManifest;
+    computation: Computation;
+    approval: unknown;
+    reviewerCertificate: unknown;
+    policy?: z.infer<typeof OutputPolicy>;
+    budget?: z.infer<typeof BudgetTerms> | undefined;
+  },
   ks: Keystore,
   now: Date,
+  opts: { testMode?: boolean } = {},
 ): string {
   const commitment = manifestCommitment(req.manifest);
   if (commitment !== req.manifest.commitment) throw refuse('release-refused', 'the manifest does not match its commitment');
@@ -87,6 +100,7 @@ export function checkReleaseAuthority(
   if (st.offerId !== req.trade.offerId || st.offerVersion !== req.trade.offerVersion) {
     throw refuse('approval-invalid', 'release refused: the approval is for another offer or offer version');
   }
+  if (req.policy) checkApprovedTerms(req.approval, { policy: req.policy, budget: req.budget }, opts.testMode ?? false);
   if (req.manifest.rows.unwrapKeyFingerprint !== sm2Fingerprint(ks.unwrap.publicKey)) {
     throw refuse('release-refused', "the bundle's rows were not sealed to this enclave's unwrap key");
   }
@@ -114,27 +128,43 @@ export async function releaseSql(input: SqlReleaseRequest, ctx: SqlReleaseContex
   if (!parsed.success) throw refuse('release-invalid', `SQL release request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const req = parsed.data;
   const ks = ctx.keystore;
-  const commitment = checkReleaseAuthority(req, ks, (ctx.now ?? (() => new Date()))());
   if (req.policy.mode === 'exact-for-tests' && !ctx.testMode) throw refuse('release-refused', "policy mode 'exact-for-tests' is only accepted by a test enclave");
+  const commitment = checkReleaseAuthority(req, ks, (ctx.now ?? (() => new Date()))(), { testMode: ctx.testMode });
   if (req.policy.dp && req.policy.mode !== 'exact-for-tests' && !req.budget) throw refuse('release-refused', "a DP release needs the offer's ε budget terms");
+  // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, exact
+  // releases are refused here, from the count alone, before any row is opened.
+  const who = { chargeKey: req.budget?.chargeKey ?? `trade:${req.trade.tradeId}`, tradeId: req.trade.tradeId, buyerOrgId: req.trade.buyerOrgId, datasetKey: commitment };
+  if (!req.policy.dp && req.policy.mode !== 'exact-for-tests') {
+    ctx.ledger.assertRefusalAllowance({ ...who, allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+  }
   const chunks = rowChunksOf(req.manifest, req.rowChunks);
-  const run = await runSqlComputation({
+  const run = await ctx.ledger.recordingRefusals(who, () => runSqlComputation({
     query: req.computation.query,
     schema: req.manifest.schema,
     chunks,
     unwrapPrivateKey: ks.unwrap.privateKey,
     policy: req.policy,
     ...(req.budget
-      ? { budget: { ledger: ctx.ledger, buyerOrgId: req.trade.buyerOrgId, datasetId: req.trade.datasetId, limitEpsilon: req.budget.limitEpsilon, chargeKey: req.budget.chargeKey } }
+      ? {
+          budget: {
+            ledger: ctx.ledger,
+            buyerOrgId: req.trade.buyerOrgId,
+            datasetId: req.trade.datasetId,
+            datasetKey: commitment,
+            limitEpsilon: req.budget.limitEpsilon,
+            chargeKey: req.budget.chargeKey,
+            ...(req.budget.datasetLimitEpsilon !== undefined ? { datasetLimitEpsilon: req.budget.datasetLimitEpsilon } : {}),
+            ...(req.budget.datasetLimitDelta !== undefined ? { datasetLimitDelta: req.budget.datasetLimitDelta } : {}),
+          },
+        }
       : {}),
     differencing: {
       guard: new DifferencingGuard(ctx.ledger.database),
-      buyerOrgId: req.trade.buyerOrgId,
-      datasetId: differencingScope(req.trade.datasetId, commitment),
+      ...differencingHistory(commitment),
       rowCount: req.manifest.rowCount,
     },
     ...(ctx.limits ? { limits: ctx.limits } : {}),
-  });
+  }));
   const result: SqlResult = {
     kind: 'sql',
     normalizedQuery: run.normalizedQuery,

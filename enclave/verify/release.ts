@@ -47,7 +47,8 @@ export async function releaseVerify(
   const callId = log.admit({
     tradeId: req.trade.tradeId,
     buyerOrgId: req.trade.buyerOrgId,
-    datasetId: req.trade.datasetId,
+    // the limit is kept on what was sealed: the same bundle under another listing shares it
+    datasetId: commitment,
     columns: Object.keys(req.computation.match),
     now,
     limit: req.rateLimit ?? DEFAULT_VERIFY_RATE_LIMIT,

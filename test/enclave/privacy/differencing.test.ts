@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runSqlComputation, type SqlRunRequest } from '../../../enclave/sql/run.js';
-import { DifferencingGuard } from '../../../enclave/privacy/differencing.js';
+import { ALL_BUYERS, DifferencingGuard, differencingHistory } from '../../../enclave/privacy/differencing.js';
 import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
 import { makeRows, newKeys, referenceDb, refusedType, schema, sealRows } from '../sql/fixture.js';
 
@@ -47,18 +47,41 @@ describe('differencing attack, end to end through the SQL sandbox', function () 
     const total = await runSqlComputation(exact('SELECT SUM(amount) AS s, COUNT(*) AS n FROM dataset'));
     expect(total.groups).to.have.length(1);
     expect(await refusedType(runSqlComputation(exact("SELECT SUM(amount) AS s FROM dataset WHERE region <> 'west'")))).to.equal('privacy-differencing-refused');
-    expect(await refusedType(runSqlComputation(exact("SELECT SUM(CASE WHEN name <> 'name-8' THEN amount END) AS s FROM dataset")))).to.equal('privacy-differencing-refused');
+    expect(await refusedType(runSqlComputation(exact("SELECT SUM(amount) AS s FROM dataset WHERE region IN ('north', 'south', 'east')")))).to.equal('privacy-differencing-refused');
     // a grouped release whose withheld (suppressed) group is one person is the same attack
     expect(await refusedType(runSqlComputation(exact('SELECT region, SUM(amount) AS s FROM dataset GROUP BY region')))).to.equal('privacy-differencing-refused');
-    // another buyer has its own history; but a single query that isolates one person inside a big group is refused too
-    expect(await refusedType(runSqlComputation(exact("SELECT COUNT(*) AS n, SUM(CASE WHEN name = 'name-8' THEN amount END) AS s FROM dataset", 'buyer-b')))).to.equal('privacy-differencing-refused');
+    // on a history of its own, a single query whose withheld rows are one person is refused too
+    expect(await refusedType(runSqlComputation(exact("SELECT COUNT(*) AS n FROM dataset WHERE region <> 'west'", 'buyer-b')))).to.equal('privacy-differencing-refused');
+  });
+
+  it('the joint history: a second organisation cannot complete the first one\'s difference', async () => {
+    const joint = differencingHistory('commitment-1');
+    const as = (query: string): SqlRunRequest => ({ ...exact(query), differencing: { guard, ...joint, rowCount: rows.length } });
+    await runSqlComputation(as('SELECT SUM(amount) AS s FROM dataset')); // organisation A: the total
+    // organisation B asks for the rest: with per-buyer histories this was answered, and A − B is one person
+    expect(await refusedType(runSqlComputation(as("SELECT SUM(amount) AS s FROM dataset WHERE region <> 'west'")))).to.equal('privacy-differencing-refused');
+  });
+
+  it('per-buyer histories recorded before histories were joint are merged into their commitment\'s', async () => {
+    await runSqlComputation(exact("SELECT channel, SUM(amount) AS s FROM dataset GROUP BY channel", 'buyer-a'));
+    await runSqlComputation(exact('SELECT SUM(amount) AS s FROM dataset', 'buyer-b'));
+    // the shape of that state: (buyer, '<listing>@<commitment>')
+    ledger.database.prepare(`UPDATE privacy_partition SET dataset_id = 'ds-1@commitment-1'`).run();
+    const merged = new DifferencingGuard(ledger.database);
+    const rowsLeft = ledger.database.prepare('SELECT buyer_org_id AS b, dataset_id AS d, releases AS n FROM privacy_partition').all();
+    expect(rowsLeft).to.deep.equal([{ b: ALL_BUYERS, d: 'commitment-1', n: 2 }]);
+    const joint = differencingHistory('commitment-1');
+    const run = (query: string) => runSqlComputation({ ...exact(query), differencing: { guard: merged, ...joint, rowCount: rows.length } });
+    // A's split by channel is in the joint history: the same split again adds nothing and is answered
+    expect((await run("SELECT channel, COUNT(*) AS n FROM dataset GROUP BY channel")).groups).to.have.length(2);
+    expect(await refusedType(run("SELECT SUM(amount) AS s FROM dataset WHERE region <> 'west'"))).to.equal('privacy-differencing-refused');
   });
 
   it('exact releases that only ever split people into blocks of at least k are answered, and the history survives a restart', async () => {
     await runSqlComputation(exact('SELECT SUM(amount) AS s FROM dataset'));
     const byChannel = await runSqlComputation(exact('SELECT channel, COUNT(*) AS n, SUM(amount) AS s FROM dataset GROUP BY channel'));
     expect(byChannel.groups.map((g) => g.key[0])).to.deep.equal(['shop', 'web']);
-    await runSqlComputation(exact('SELECT SUM(CASE WHEN nights > 15 THEN amount END) AS s FROM dataset'));
+    await runSqlComputation(exact("SELECT SUM(CASE WHEN channel = 'shop' THEN amount END) AS s FROM dataset"));
     ledger.close();
     ledger = PrivacyBudgetLedger.open(join(dir, 'privacy.sqlite'));
     guard = new DifferencingGuard(ledger.database);

@@ -57,7 +57,7 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
   const keys = newKeys();
   const chunks = sealRows(rows, keys.publicKey, 150);
   const buyer = 'org-buyer';
-  const scope = differencingScope('dataset-1', 'c0mmitment');
+  const scope = differencingScope('c0mmitment');
   let dir: string;
   let ledger: PrivacyBudgetLedger;
   let guard: DifferencingGuard;
