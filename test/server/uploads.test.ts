@@ -84,6 +84,25 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
     expect(cat.body.schema.columns.map((c: { name: string }) => c.name)).to.include('spend');
   });
 
+  it('a stored bundle uploaded again sends every blob again; the SDK resumes with what this upload still lacks', async () => {
+    const { HttpClient, uploadBundle: sdkUpload } = await import('../../client-sdk/sdk/index.js');
+    const blobs = blobsOf(f); // already stored: the resumable test above published them
+    const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title: 'Again', manifest: f.manifest });
+    expect(up.body.missing, 'the store holding them proves nothing about this upload').to.have.length(blobs.length);
+    const first = await l.http().put(`/v1/uploads/${up.body.id}/blobs/${blobs[0]!.hash}`).set(owner.auth).set('Content-Type', 'application/octet-stream').send(blobs[0]!.bytes);
+    expect(first.body).to.include({ alreadyPresent: false, missing: blobs.length - 1 });
+    const sent: string[] = [];
+    const source = {
+      manifest: f.manifest,
+      readBlob: async (hash: string) => (sent.push(hash), blobs.find((b) => b.hash === hash)!.bytes),
+    };
+    const http = new HttpClient({ url: l.srv.url, token: owner.auth.Authorization.slice('Bearer '.length) });
+    const { upload, dataset } = await sdkUpload(http, source, { title: 'Again' }, { uploadId: up.body.id });
+    expect(sent.sort()).to.deep.equal(blobs.slice(1).map((b) => b.hash).sort());
+    expect(upload.state).to.equal('completed');
+    expect(dataset.commitment).to.equal(f.manifest.commitment);
+  });
+
   it('refuses a tampered or truncated blob (422) and stores nothing for it', async () => {
     const t = await sealTourism(l, 9, 'tamper'); // fresh blobs: content addressing would dedupe known ones
     const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title: 'Tampered', manifest: t.manifest });
