@@ -41,6 +41,8 @@ export interface ContractsOptions {
   reviewTtlMs?: number;
   /** How long an auto-approved trade may wait for execution (default 24 h). */
   autoApprovalTtlMs?: number;
+  /** Longest an approval may stay valid after the decision (default 7 days; never past the offer's validUntil). */
+  approvalMaxValidityMs?: number;
 }
 
 /** Shared wiring of the services: one store, one clock, one audit log, one ledger. */
@@ -53,6 +55,7 @@ export class Context {
   readonly quoteTtlMs: number;
   readonly reviewTtlMs: number;
   readonly autoApprovalTtlMs: number;
+  readonly approvalMaxValidityMs: number;
   private readonly operatorKey: ContractsOptions['operatorPublicKeyPem'];
 
   constructor(o: ContractsOptions) {
@@ -64,6 +67,7 @@ export class Context {
     this.quoteTtlMs = o.quoteTtlMs ?? 15 * 60_000;
     this.reviewTtlMs = o.reviewTtlMs ?? 72 * 3_600_000;
     this.autoApprovalTtlMs = o.autoApprovalTtlMs ?? 24 * 3_600_000;
+    this.approvalMaxValidityMs = o.approvalMaxValidityMs ?? 7 * 86_400_000;
     this.operatorKey = o.operatorPublicKeyPem;
   }
 

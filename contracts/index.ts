@@ -71,8 +71,8 @@ export function createContracts(options: ContractsOptions) {
     listOffers: (filter: { datasetId?: string; ownerOrgId?: string; status?: Offer['status'] } = {}): Offer[] => ctx.store.offers.list(filter),
 
     // ── quotes and trades ───────────────────────────────────────────────────────────
-    /** request: { offerId, computation, columnsUsed?, purpose: { code, statement }, destination }. */
-    quote: (args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Promise<SignedQuote> => issueQuote(ctx, args),
+    /** request: { offerId, computation, clamp?, sql?, purpose: { code, statement }, destination }; beforeSign: the caller's own last refusals. */
+    quote: (args: Parameters<typeof issueQuote>[1]): Promise<SignedQuote> => issueQuote(ctx, args),
     /** request: { quote, computation, columnsUsed? }. */
     submitTrade: (args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Trade => trades.submit(args),
     /** decision: { decision: 'approve', reason, approval } | { decision: 'reject', reason }. */

@@ -42,3 +42,30 @@ export function assertMayReview(reviewer: Reviewer, trade: Pick<Trade, 'id' | 'b
     throw new DomainError('separation-of-duties', "a reviewer from the data owner's organisation cannot review this trade", { tradeId: trade.id });
   }
 }
+
+/** Default cap on how long an approval stays valid after the decision (Context `approvalMaxValidityMs`). */
+export const DEFAULT_APPROVAL_MAX_VALIDITY_MS = 7 * 86_400_000;
+
+/**
+ * The latest moment a trade may still start running: the cap after `now`, and never past the offer's own
+ * validity (a trade cannot outlive the terms it was bought under).
+ */
+export function latestTradeDeadline(now: Date, offerValidUntil: string | undefined, capMs: number): Date {
+  return new Date(Math.min(now.getTime() + capMs, offerValidUntil ? Date.parse(offerValidUntil) : Infinity));
+}
+
+/**
+ * Approvals are bounded: an approval whose `expiresAt` lies beyond the cap after the decision, or beyond the
+ * offer's `validUntil`, is refused (`approval-validity-too-long`) rather than shortened, so the signed statement
+ * the enclave checks never claims more time than the trade has. The detail names the latest acceptable expiry.
+ */
+export function assertApprovalValidity(statement: { expiresAt: string }, now: Date, offerValidUntil: string | undefined, capMs: number): void {
+  const latest = latestTradeDeadline(now, offerValidUntil, capMs);
+  if (Date.parse(statement.expiresAt) > latest.getTime()) {
+    throw new DomainError(
+      'approval-validity-too-long',
+      `an approval may be valid until ${latest.toISOString()} at the latest (at most ${Math.round(capMs / 3_600_000)} h after the decision${offerValidUntil ? `, and not past the offer's validity ${offerValidUntil}` : ''})`,
+      { expiresAt: statement.expiresAt, maxExpiresAt: latest.toISOString(), maxValidityMs: capMs, ...(offerValidUntil ? { offerValidUntil } : {}) },
+    );
+  }
+}

@@ -6,7 +6,7 @@ import { newId } from '../ids.js';
 import { evaluateTrade } from '../policy/evaluate.js';
 import { quoteSignatureValid } from '../pricing/quote.js';
 import { computationHash, verifyApproval } from '../review/approval.js';
-import { assertMayReview, ReviewDecisionInput, type Review } from '../review/review.js';
+import { assertApprovalValidity, assertMayReview, latestTradeDeadline, ReviewDecisionInput, type Review } from '../review/review.js';
 import { parseOrThrow } from '../validate.js';
 import { admit } from './admission.js';
 import { assertTransition, type TradeState } from './states.js';
@@ -115,7 +115,7 @@ export class TradeService {
         reviewerId: null,
         failureReason: null,
         result: null,
-        expiresAt: new Date(now.getTime() + this.ctx.reviewTtlMs).toISOString(),
+        expiresAt: latestTradeDeadline(now, offer.terms.validUntil, this.ctx.reviewTtlMs).toISOString(),
         createdAt: at,
         updatedAt: at,
       };
@@ -145,7 +145,7 @@ export class TradeService {
         this.release(trade, 'system', 'released: denied by the negative list');
       } else if (screening.autoApprove) {
         trade = this.move(trade, 'approved', 'system', 'no rule fired and the policy allows auto-approval', {
-          expiresAt: new Date(now.getTime() + this.ctx.autoApprovalTtlMs).toISOString(),
+          expiresAt: latestTradeDeadline(now, offer.terms.validUntil, Math.min(this.ctx.autoApprovalTtlMs, this.ctx.approvalMaxValidityMs)).toISOString(),
         });
       } else {
         trade = this.move(trade, 'under_review', 'system', screening.decision === 'review' ? `review required: ${summary}` : 'every trade sees a reviewer under this policy');
@@ -192,6 +192,8 @@ export class TradeService {
       if (st.offerId !== trade.offerId || st.offerVersion !== trade.offerVersion || st.buyerUserId !== trade.buyerUserId) {
         throw new DomainError('invalid-approval', 'the approval names another offer version or buyer');
       }
+      const terms = this.ctx.store.offers.get(trade.offerId, trade.offerVersion)?.terms;
+      assertApprovalValidity(st, now, terms?.validUntil, this.ctx.approvalMaxValidityMs);
     }
     return this.ctx.store.transaction(() => {
       const review: Review = {

@@ -69,3 +69,63 @@ describe('contracts/review: the approval statement the enclave verifies', () => 
     expect(check(vector.approval, { ...vector.certificate, statement: { ...vector.certificate.statement, publicKeyPem: 'garbage' } }).ok).to.equal(false);
   });
 });
+
+describe('contracts/review: approvals are bounded by the policy cap and the offer’s validity', () => {
+  const approve = (w: Awaited<ReturnType<typeof setup>>['w'], trade: Awaited<ReturnType<typeof setup>>['trade'], expiresAt: string) =>
+    w.contracts.decideReview({ tradeId: trade.id, reviewer: w.reviewer, decision: { decision: 'approve', reason: 'aggregate by county', approval: w.approvalFor(trade, { expiresAt }) }, certificate: w.certificate });
+  const typeOf = (f: () => unknown): string => {
+    try {
+      f();
+      return 'no error';
+    } catch (e) {
+      return (e as { type?: string }).type ?? String(e);
+    }
+  };
+  async function setup(validUntil = '2027-12-31T00:00:00.000Z') {
+    const { world } = await import('./world.js');
+    const { offerInput } = await import('./fixtures.js');
+    const w = world();
+    const offer = w.listOffer({ terms: { ...offerInput().terms, destinations: ['CN'], validUntil } });
+    w.contracts.topUp({ orgId: w.buyer.orgId, amountFen: 100_000, idempotencyKey: 'v', actor: 'operator' });
+    const { trade } = await w.quoteAndSubmit({ offerId: offer.id, destination: 'CN' });
+    return { w, trade, offer };
+  }
+  const DAY = 86_400_000;
+
+  it('a 50-year approval is refused with approval-validity-too-long, naming the latest acceptable expiry; 7 days is accepted', async () => {
+    const { w, trade } = await setup();
+    expect(trade.state).to.equal('under_review');
+    const now = w.clock.now().getTime();
+    let err: { type?: string; detail?: Record<string, unknown> } = {};
+    try {
+      approve(w, trade, new Date(now + 50 * 365 * DAY).toISOString());
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err.type).to.equal('approval-validity-too-long');
+    expect(err.detail?.maxExpiresAt).to.equal(new Date(now + 7 * DAY).toISOString());
+    expect(w.contracts.getTrade(trade.id).state).to.equal('under_review'); // nothing changed
+    expect(typeOf(() => approve(w, trade, new Date(now + 7 * DAY + 1000).toISOString()))).to.equal('approval-validity-too-long');
+    const ok = approve(w, trade, new Date(now + 7 * DAY).toISOString());
+    expect(ok.state).to.equal('approved');
+    expect(ok.expiresAt).to.equal(new Date(now + 7 * DAY).toISOString());
+  });
+
+  it('never past the offer’s validUntil: approvals beyond it are refused, and the trade’s deadlines stay within it', async () => {
+    const validUntil = '2026-06-02T12:00:00.000Z'; // 36 h after the world's clock
+    const { w, trade } = await setup(validUntil);
+    // the review deadline (72 h by default) is cut at the offer's end
+    expect(trade.expiresAt).to.equal(validUntil);
+    expect(typeOf(() => approve(w, trade, '2026-06-03T00:00:00.000Z'))).to.equal('approval-validity-too-long');
+    const ok = approve(w, trade, validUntil);
+    expect(Date.parse(ok.expiresAt!)).to.be.at.most(Date.parse(validUntil));
+  });
+
+  it('the cap is a setting of the contracts context', async () => {
+    const { createContracts } = await import('../../contracts/index.js');
+    const { freshStore, testSigner } = await import('./helpers.js');
+    const c = createContracts({ store: freshStore().store, signer: testSigner(), approvalMaxValidityMs: 3_600_000 });
+    expect(c.context.approvalMaxValidityMs).to.equal(3_600_000);
+    expect(createContracts({ store: freshStore().store, signer: testSigner() }).context.approvalMaxValidityMs).to.equal(7 * DAY);
+  });
+});
