@@ -165,16 +165,40 @@ describe('security: uploads prove possession of every blob (real HTTP, real serv
     expect(done.body.commitment).to.equal(a.dataset.commitment);
   });
 
-  it('same bundle, same history: trades on either dataset run against the one commitment', async () => {
-    // The enclave keys a dataset's privacy state (budgets, differencing history, limits) by this
-    // commitment, so republishing a bundle under a new id starts no fresh history.
+  it('same bundle, same history: B’s listing shares the enclave’s privacy state of A’s (one ε budget per buyer and commitment)', async () => {
     const mine = (await l.http().get('/v1/datasets').set(b.auth)).body.items.find((d: { commitment: string }) => d.commitment === a.dataset.commitment);
     expect(mine, 'B’s dataset of the same bundle').to.exist;
+    // an exact trade on B's listing is delivered with A's figures, B credited
     const o = await l.http().post(`/v1/datasets/${mine.id}/offers`).set(b.auth).send(offerInput());
     expect(o.status, JSON.stringify(o.body)).to.equal(201);
     const trade = await tradeAndCheck({ ...a, owner: b, dataset: mine, offer: o.body.offer }, a.fixture);
     expect(trade.datasetCommitment).to.equal(a.dataset.commitment);
+
+    // a buyer spends its whole ε on A's listing; the same bundle under B's listing has nothing left for it
+    const dpTerms = { ...(offerInput().terms as object), epsilonPerQuery: 1, epsilonBudgetPerBuyer: 1 };
+    const dpOffer = async (owner: Actor, datasetId: string) => {
+      const r = await l.http().post(`/v1/datasets/${datasetId}/offers`).set(owner.auth).send(offerInput({ title: 'Visitors (DP)', terms: dpTerms }));
+      expect(r.status, JSON.stringify(r.body)).to.equal(201);
+      return r.body.offer;
+    };
+    const count = { kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'], filters: [] };
+    const onA = { ...a, offer: await dpOffer(a.owner, a.dataset.id) };
+    const onB = { ...a, owner: b, dataset: mine, offer: await dpOffer(b, mine.id) };
+    expect(await dpTrade(onA, count)).to.equal('settled');
+    const second = await dpTrade(onB, count);
+    expect(second, 'B’s listing must not reset the budget').to.not.equal('settled');
+    expect(second).to.match(/privacy-budget-exhausted|privacy budget spent/);
   });
+
+  /** A DP trade through review: 'settled', or where and why it was refused. */
+  async function dpTrade(m: Market, computation: Record<string, unknown>): Promise<string> {
+    const { trade, status } = await quoteAndSubmit(l, m, { computation }).catch((e: Error): { trade: Record<string, any>; status: number } => ({ trade: { error: e.message }, status: 0 }));
+    if (status !== 201) return `refused at quote or submit: ${JSON.stringify(trade)}`;
+    if (trade.state !== 'under_review') return `screened out: ${JSON.stringify(trade)}`;
+    expect((await approve(l, m, trade.id)).status).to.equal(200);
+    const done = await waitForTrade(l, m.buyer.auth, trade.id, ['settled', 'failed']);
+    return done.state === 'settled' ? 'settled' : `failed: ${JSON.stringify(done.job ?? done)}`;
+  }
 
   /** One approved aggregate trade on `m`'s offer: delivered with the fixture's figures, its owner credited. */
   async function tradeAndCheck(m: Market, f: SealedFixture): Promise<Record<string, any>> {
