@@ -14,8 +14,11 @@ import { emit, note } from './lib.js';
 export default async function (): Promise<void> {
   const N = Number(process.env.BENCH_SQL_ROWS ?? 1_000_000);
   const query = 'SELECT region, channel, COUNT(*) AS n, SUM(amount) AS total, AVG(nights) AS nights FROM dataset GROUP BY region, channel';
-  const v = validateSql(query, schema);
+  const v = validateSql(query, schema, { mode: 'exact' });
   if (!v.ok) throw new Error(JSON.stringify(v.errors));
+  // the same query as a DP release runs: arguments clamped in the executed SQL, at most one row per person
+  const vDp = validateSql(query, schema, { mode: 'dp' });
+  if (!vDp.ok) throw new Error(JSON.stringify(vDp.errors));
   const rows = makeRows(N);
   const keys = newKeys();
   let t0 = performance.now();
@@ -34,6 +37,9 @@ export default async function (): Promise<void> {
   out = await runSqlInSandbox(sandboxInput);
   const sandboxCpu = process.cpuUsage(cpu0);
   const sandboxCpuMs = (sandboxCpu.user + sandboxCpu.system) / 1000;
+  // DP: the per-person row cap (m = 1) deletes every person's rows after the first before the query runs
+  const dpOut = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: vDp.plan, columns, maxRowsPerPerson: 1, limits: sandboxInput.limits });
+  note(`sql: DP run (row cap m=1 dropped ${dpOut.stats.rowsCapped ?? 0} rows, clamped arguments): sandbox wall ${Math.round(dpOut.stats.wallMs)} ms, query ${Math.round(dpOut.stats.queryMs)} ms`);
   const s = out.stats;
   const wait = s.unsealWaitMs ?? s.unsealMs;
   note(
@@ -74,6 +80,7 @@ export default async function (): Promise<void> {
   emit({ name: `sql.sandbox-aggregate-${N}-rows-cpu`, value: sandboxCpuMs, unit: 'ms', baseline: plainQueryCpuMs });
   emit({ name: `sql.sandbox-aggregate-${N}-rows-vs-plain-load-and-query`, value: s.wallMs, unit: 'ms', baseline: plainLoadMs + plainQueryMs });
   emit({ name: 'sql.sandbox-query-only', value: s.queryMs, unit: 'ms', baseline: plainQueryMs });
+  emit({ name: `sql.sandbox-dp-row-cap-${N}-rows`, value: dpOut.stats.wallMs, unit: 'ms', baseline: plainQueryMs });
   emit({ name: 'sql.plain-query-with-k-columns', value: plainExecutedMs, unit: 'ms', baseline: plainQueryMs });
   emit({ name: 'sql.sandbox-unseal', value: s.unsealMs, unit: 'ms', baseline: null });
   emit({ name: 'sql.sandbox-unseal-wait', value: wait, unit: 'ms', baseline: null });

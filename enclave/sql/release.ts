@@ -32,8 +32,8 @@ export const SqlResult = z
     queryHash: z.string(),
     outputs: z.array(z.string()),
     groupBy: z.array(z.string()),
+    /** exact: released groups only (an absent key had no rows or was withheld; never said which); DP: the whole public domain */
     groups: z.array(z.object({ key: z.array(z.string()), values: z.record(z.string(), z.union([z.number(), z.string(), z.null()])) }).strict()),
-    suppressed: z.array(z.array(z.string())),
   })
   .strict();
 export type SqlResult = z.infer<typeof SqlResult>;
@@ -140,6 +140,7 @@ export async function releaseSql(input: SqlReleaseRequest, ctx: SqlReleaseContex
   const chunks = rowChunksOf(req.manifest, req.rowChunks);
   const run = await ctx.ledger.recordingRefusals(who, () => runSqlComputation({
     query: req.computation.query,
+    ...(req.computation.clamp ? { clamp: req.computation.clamp } : {}),
     schema: req.manifest.schema,
     chunks,
     unwrapPrivateKey: ks.unwrap.privateKey,
@@ -172,7 +173,6 @@ export async function releaseSql(input: SqlReleaseRequest, ctx: SqlReleaseContex
     outputs: run.outputs,
     groupBy: run.groupBy,
     groups: run.groups,
-    suppressed: run.suppressed,
   };
   const privacy = { ...run.privacy };
   const payload = buildReceiptPayload({ trade: req.trade, datasetCommitment: commitment, computation: req.computation, result, privacy });

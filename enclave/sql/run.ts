@@ -4,16 +4,20 @@ import type { SealedRowChunk } from '../format/row-chunk.js';
 import { applyOutputGate, type GateBudget, type GroupResult, type OutputPolicy, type OutputSpec, type PrivacyApplied } from '../privacy/gate.js';
 import type { DifferencingGuard } from '../privacy/differencing.js';
 import { runSqlInSandbox, type SandboxLimits, type SandboxStats } from './sandbox.js';
-import { validateSql } from './validate.js';
+import { dpDomain, validateSql, type SqlMode } from './validate.js';
 
 /**
- * A SQL computation end to end inside the enclave: check the query → run it in the sandbox → output gate
- * (k-suppression, DP and ε charge, differencing defence for exact releases) → the result a receipt names.
+ * A SQL computation end to end inside the enclave: check the query in the offer's language (exact or DP,
+ * validate.ts) → run it in the sandbox (DP: at most maxRowsPerPerson rows per person, arguments clamped) →
+ * output gate (exact: k-suppression and the differencing defence; DP: the whole public domain noised, ε
+ * charged) → the result a receipt names.
  */
 
 export interface SqlRunRequest {
   query: string;
   schema: DatasetSchema;
+  /** DP: the buyer's narrower clamp bounds per measure (part of the approved computation) */
+  clamp?: Record<string, [number, number]>;
   chunks: { sealed: SealedRowChunk; aad: Uint8Array }[];
   unwrapPrivateKey: Uint8Array;
   policy: OutputPolicy;
@@ -36,46 +40,39 @@ export interface SqlRunResult {
   queryHash: string;
   outputs: string[];
   groupBy: string[];
+  /** exact: the released groups only (an absent key is empty or withheld); DP: every key of the public domain */
   groups: SqlReleasedGroup[];
-  suppressed: string[][];
   privacy: PrivacyApplied;
   stats: SandboxStats & { wallMs: number };
 }
 
+/** The language a policy admits: DP when the offer noises its releases, exact otherwise (and in exact-for-tests). */
+export function sqlModeOf(policy: OutputPolicy): SqlMode {
+  return policy.dp && policy.mode !== 'exact-for-tests' ? 'dp' : 'exact';
+}
+
 export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResult> {
-  const v = validateSql(req.query, req.schema);
+  const mode = sqlModeOf(req.policy);
+  const v = validateSql(req.query, req.schema, { mode, ...(req.clamp ? { clamp: req.clamp } : {}) });
   if (!v.ok) {
     throw new DomainError('sql-refused', v.errors.map((e) => `${e.clause}: ${e.rule}: ${e.message}`).join('; '), { errors: v.errors });
   }
   if (req.approvedHash !== undefined && req.approvedHash !== v.hash) {
     throw new DomainError('computation-hash-mismatch', 'the query is not the one that was approved', { approved: req.approvedHash, actual: v.hash });
   }
-  const exact = req.policy.mode === 'exact-for-tests';
-  const dp = !!req.policy.dp && !exact;
-  if (dp) {
-    const bad = v.outputs.filter((o) => o.kind === 'derived' || (o.kind === 'aggregate' && !o.bounds));
-    if (bad.length > 0) {
-      throw new DomainError('privacy-unsupported-output', `a differentially private release needs each output to be one aggregate of bounded values; not: ${bad.map((o) => o.name).join(', ')}`, {
-        outputs: bad.map((o) => o.name),
-      });
-    }
-  } else if (!exact) {
-    const order = v.outputs.filter((o) => o.aggregate === 'min' || o.aggregate === 'max');
-    if (order.length > 0) {
-      throw new DomainError('privacy-order-statistic-needs-dp', `MIN/MAX release one person's exact value; they are released only with differential privacy (${order.map((o) => o.name).join(', ')})`);
-    }
-  }
-  const guardOn = !!req.differencing && !dp && !exact;
+  const dp = mode === 'dp';
+  const guardOn = !!req.differencing && !dp && req.policy.mode !== 'exact-for-tests';
+  const maxRowsPerPerson = dp ? (req.policy.maxRowsPerPerson ?? 1) : undefined;
 
   const out = await runSqlInSandbox({
     schema: req.schema,
     chunks: req.chunks,
     unwrapPrivateKey: req.unwrapPrivateKey,
     plan: v.plan,
-    // load only what the query reads, plus the identifier when k is counted on people
+    // load only what the query reads, plus the identifier (k counts people; DP caps rows per person)
     columns: [...v.columnsUsed, ...req.schema.columns.filter((c) => c.role === 'identifier').map((c) => c.name)],
     membership: guardOn,
-    minGroupSize: req.policy.minGroupSize,
+    ...(dp ? { maxRowsPerPerson } : { minGroupSize: req.policy.minGroupSize }),
     ...(req.limits ? { limits: req.limits } : {}),
   });
 
@@ -84,16 +81,12 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   const rowsCol = idx('__rows');
   const subjCol = idx('__subjects');
   const valueOutputs = v.outputs.filter((o) => o.kind !== 'dimension');
-  const nulls = new Map<number, Set<string>>();
+  const valueNames = [...valueOutputs.map((o) => o.name), ...v.plan.hidden];
   const groups: (GroupResult & { index: number })[] = out.rows.map((r, i) => {
-    const values: Record<string, number> = {};
-    for (const o of valueOutputs) {
-      const x = r[idx(o.name)];
-      if (typeof x === 'number') values[o.name] = x;
-      else {
-        if (!nulls.has(i)) nulls.set(i, new Set());
-        nulls.get(i)!.add(o.name);
-      }
+    const values: Record<string, number | null> = {};
+    for (const name of valueNames) {
+      const x = r[idx(name)];
+      values[name] = typeof x === 'number' ? x : null;
     }
     return {
       index: i,
@@ -108,17 +101,23 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   const specs: Record<string, OutputSpec> = {};
   for (const o of valueOutputs) {
     if (o.bounds) bounds[o.name] = o.bounds;
-    if (o.aggregate) specs[o.name] = { kind: o.aggregate === 'mean' ? 'mean' : o.aggregate, scale: o.scale };
+    if (o.aggregate) specs[o.name] = { kind: o.aggregate, scale: o.scale, ...(o.parts ? { parts: o.parts } : {}) };
+    if (o.parts && o.bounds) {
+      // a mean's parts: the clamped sum over its rows (per-row bounds of the mean) and the count of them
+      bounds[o.parts.sum] = o.bounds;
+      bounds[o.parts.count] = [0, 1];
+    }
   }
   const keyOf = (k: string[]): string => JSON.stringify(k);
   const indexByKey = new Map(groups.map((g) => [keyOf(g.key), g.index]));
 
   const gated = applyOutputGate(
-    groups.map(({ index: _i, ...g }) => g),
+    groups.map(({ index: _i, ...g }) => g) as GroupResult[],
     req.policy,
     {
       bounds,
       outputs: specs,
+      ...(dp ? { domain: dpDomain(req.schema, v.plan.groupBy), hidden: v.plan.hidden } : {}),
       ...(req.budget ? { budget: req.budget } : {}),
       ...(guardOn && req.differencing && out.membership
         ? {
@@ -140,11 +139,12 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   );
 
   const released: SqlReleasedGroup[] = gated.groups.map((g) => {
-    const i = indexByKey.get(keyOf(g.key)) as number;
+    const raw = dp ? undefined : groups[indexByKey.get(keyOf(g.key)) as number];
     const values: Record<string, number | string | null> = {};
     for (const o of v.outputs) {
       if (o.kind === 'dimension') values[o.name] = g.key[v.plan.groupBy.indexOf(o.column as string)] ?? null;
-      else values[o.name] = nulls.get(i)?.has(o.name) ? null : (g.values[o.name] as number);
+      // exact: an aggregate of no rows stays NULL, as in SQLite (the hidden parts are never copied out)
+      else values[o.name] = raw && raw.values[o.name] === null ? null : ((g.values[o.name] as number | null | undefined) ?? null);
     }
     return { key: g.key, values };
   });
@@ -155,7 +155,6 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
     outputs: v.outputs.map((o) => o.name),
     groupBy: v.plan.groupBy,
     groups: released,
-    suppressed: gated.suppressed,
     privacy: gated.privacy,
     stats: { ...out.stats, wallMs: out.stats.wallMs },
   };

@@ -23,6 +23,8 @@ export interface SandboxJob {
   params?: (string | number | null)[];
   /** null: do not compute per-row membership */
   membership: string | null;
+  /** DP: rows kept per identifier value (the first in dataset order); the rest are deleted before the query */
+  maxRowsPerPerson?: number;
   /**
    * Loaded columns (the checked plan's GROUP BY) to lay the table out on: a WITHOUT ROWID table keyed
    * (these…, __row), so the one query this database runs streams its groups instead of sorting every row.
@@ -62,6 +64,8 @@ export interface SandboxMembership {
 
 export interface SandboxStats {
   rowsLoaded: number;
+  /** DP: rows deleted by the per-person row cap before the query ran */
+  rowsCapped?: number;
   /** time spent opening and checking chunks (SM4-CTR + HMAC-SM3, JSON, per-value checks), in whichever thread did it */
   unsealMs: number;
   /** time the loader waited for the next opened chunk (with a helper thread: the unseal cost not hidden behind loading) */

@@ -41,6 +41,11 @@ export interface SandboxInput {
   /** compute per-row membership for the differencing defence */
   membership?: boolean;
   /**
+   * DP: keep at most this many rows per identifier value (the first ones in dataset order) before the query
+   * runs; the identifier column is loaded for it. Without an identifier every row is a person: nothing is dropped.
+   */
+  maxRowsPerPerson?: number;
+  /**
    * 'grouped' (default): a grouped plan's table is keyed on its GROUP BY columns (SandboxJob.clusterBy);
    * 'rowid': always a rowid table (tests compare the two layouts)
    */
@@ -130,7 +135,7 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
   const job: SandboxJob = {
     chunkColumns: input.schema.columns.map((c) => c.name),
-    columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.membership && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
+    columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || ((input.membership || input.maxRowsPerPerson !== undefined) && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
     chunks: input.chunks.map((c) => ({ box: c.sealed.box, aad: c.aad })),
     executed: input.plan.executed,
     ...(input.plan.executedWithoutSubjects && input.minGroupSize !== undefined && !input.params
@@ -138,6 +143,7 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
       : {}),
     ...(input.params ? { params: input.params } : {}),
     membership: input.membership ? input.plan.membership : null,
+    ...(input.maxRowsPerPerson !== undefined ? { maxRowsPerPerson: input.maxRowsPerPerson } : {}),
     ...(input.tableLayout !== 'rowid' && input.plan.groupBy.length > 0 ? { clusterBy: [...input.plan.groupBy] } : {}),
     groupCount: input.plan.groupBy.length,
     aggregates: input.plan.aggregates,

@@ -1,30 +1,44 @@
 import NodeSqlParser from 'node-sql-parser';
 import { sm3Hex } from '../crypto/index.js';
+import { DomainError } from '../../contracts/errors.js';
 import { scaleOf, type Column, type DatasetSchema } from '../../contracts/dataset/schema.js';
-import { leadingKeyword, scanQueryText } from './lexer.js';
+import { leadingKeyword, scanQueryText, unreadableCharacter } from './lexer.js';
+import { DATASET_TABLE, ROW_COLUMN } from './names.js';
 
 /**
  * Restricted, aggregate-only SQL, checked on node-sql-parser's parse tree (sqlite dialect), in the spirit of
  * SecretFlow SCQL's column control list. Everything is allow-listed: a node type, operator or function the
- * checker does not know is refused. Column rules (contracts/dataset/schema.ts roles):
- * - identifier: never anywhere in a query (it exists for verify/joins only);
- * - measure / attribute: only inside an aggregate's argument; attributes may only be counted or compared;
- * - dimension: may be grouped, filtered (WHERE), ordered, output when grouped, or used inside aggregates.
- * Inside an aggregate the argument is `*` (COUNT), a value expression, or `CASE WHEN <condition> THEN <value> END`
- * with ONE branch and no ELSE — so every aggregate is "a fixed function of a row, summed over the rows that meet
- * a condition", which is what the differencing defence (enclave/privacy/differencing.ts) reasons about.
- * The query executed is the parser's re-serialisation of the checked tree; its SM3 hash is what is approved.
+ * checker does not know is refused. The identifier column is never allowed anywhere. Two languages:
+ *
+ * - **exact** (releases without noise): rows are selected only by dimensions compared with their declared
+ *   values (`=`, `!=`, `IN`, `NOT IN`, AND/OR/NOT), in WHERE and in `CASE WHEN … THEN m|1 END`; aggregates
+ *   take bare columns (`COUNT(*)`, `SUM(m)`, `AVG(m)`, `COUNT(m)`, `COUNT(DISTINCT a)`); no arithmetic,
+ *   function or CAST at row level; MIN/MAX are refused. So every aggregate's rows are a union of dimension
+ *   cells, and its value a sum of a fixed per-row function over them — what the differencing defence
+ *   (enclave/privacy/differencing.ts) needs: membership is a function of the cell, never of a value.
+ * - **dp** (noised releases): conditions on measures (numeric ranges) and attributes (`=`, `!=`, `IN`),
+ *   value expressions, MIN/MAX. Each aggregate's argument is clamped to its per-row bounds in the executed
+ *   query, so the sensitivity the noise is scaled to holds whatever CAST, integer division or ROUND do.
+ *
+ * The query executed is the parser's re-serialisation of the checked tree (plus hidden columns); the SM3
+ * hash of that normalised text is what is approved.
  */
 
 const { Parser } = NodeSqlParser;
 const parser = new Parser();
 const DIALECT = { database: 'sqlite' };
 
-import { DATASET_TABLE, ROW_COLUMN } from './names.js';
-
 export { DATASET_TABLE, ROW_COLUMN };
 
 export type AggregateKind = 'count' | 'sum' | 'mean' | 'min' | 'max';
+export type SqlMode = 'exact' | 'dp';
+
+export interface ValidateOptions {
+  /** the offer's kind of release: exact (ε = 0) or differentially private */
+  mode: SqlMode;
+  /** DP: narrower per-row bounds for measures, inside the schema's (`clamp-outside-schema` otherwise) */
+  clamp?: Record<string, [number, number]>;
+}
 
 export interface SqlOutput {
   name: string;
@@ -32,10 +46,15 @@ export interface SqlOutput {
   /** dimension outputs: the column; aggregates: the column aggregated when it is a plain column */
   column?: string;
   aggregate?: AggregateKind;
-  /** per-row contribution bounds (from schema bounds by interval arithmetic); null when unbounded/unknown */
+  /**
+   * per-row contribution bounds: exact mode from the schema (null when not a bare measure); DP mode the
+   * bounds the executed query clamps the aggregate's argument to (never null for a DP aggregate)
+   */
   bounds: [number, number] | null;
   /** decimal places the value naturally has */
   scale: number;
+  /** DP means: the hidden executed columns holding the clamped sum and the count of the same rows */
+  parts?: { sum: string; count: string };
 }
 
 export interface SqlRefusal {
@@ -46,7 +65,11 @@ export interface SqlRefusal {
 
 /** What the sandbox runs, derived deterministically from the normalised query. */
 export interface SqlPlan {
-  /** normalised query + hidden columns: `__g<i>` group values, `__rows`, and `__subjects` when there is an identifier */
+  /**
+   * normalised query + hidden columns: `__g<i>` group values, `__rows`, `__subjects` when there is an
+   * identifier (exact mode), and in DP mode `__s<j>`/`__c<j>` (a mean's clamped sum and count); in DP mode every
+   * aggregate's argument is clamped to its bounds here
+   */
   executed: string;
   /**
    * `executed` without its `__subjects` column (present only when the schema has an identifier): the
@@ -54,17 +77,20 @@ export interface SqlPlan {
    */
   executedWithoutSubjects?: string;
   /**
-   * one row per dataset row that passes WHERE: `__row`, `__g<i>`, and `__m<j>` = 1 when the row feeds aggregate j;
-   * in no particular order (the sandbox places each at its row: sorting would cost a sort of every row)
+   * one row per dataset row that passes WHERE: `__row`, `__g<i>`, and `__m<j>` = 1 when aggregate j's CASE
+   * condition holds (always 1 without CASE): a function of the row's dimension cell in exact mode.
+   * In no particular order (the sandbox places each at its row: sorting would cost a sort of every row)
    */
   membership: string;
   groupBy: string[];
   /** number of aggregate calls (membership columns) */
   aggregates: number;
+  /** names of executed value columns that are inputs only (a mean's parts), never released */
+  hidden: string[];
 }
 
 export type SqlValidation =
-  | { ok: true; normalized: string; hash: string; columnsUsed: string[]; outputs: SqlOutput[]; plan: SqlPlan }
+  | { ok: true; mode: SqlMode; normalized: string; hash: string; columnsUsed: string[]; outputs: SqlOutput[]; plan: SqlPlan }
   | { ok: false; errors: SqlRefusal[] };
 
 /* The parser's AST is loosely typed; every access below is checked against an allow-list before use. */
@@ -73,12 +99,30 @@ type Node = any;
 
 const AGGREGATES = new Set(['COUNT', 'SUM', 'AVG', 'MIN', 'MAX', 'TOTAL']);
 const VALUE_FUNCTIONS = new Set(['ABS', 'ROUND', 'COALESCE', 'IFNULL']);
-const COMPARISON = new Set(['=', '==', '!=', '<>', '<', '>', '<=', '>=']);
+const EQUALITY = new Set(['=', '==', '!=', '<>']);
+const RANGE = new Set(['<', '>', '<=', '>=']);
 const ARITHMETIC = new Set(['+', '-', '*', '/', '%']);
 const CAST_TYPES = new Set(['INTEGER', 'INT', 'REAL', 'NUMERIC', 'DECIMAL', 'FLOAT', 'DOUBLE']);
 const MAX_GROUP_BY = 3;
 /** membership bits per row are a 31-bit mask */
 const MAX_AGGREGATES = 24;
+/** a DP release answers every key of its public domain: the product of the grouped dimensions' values */
+export const MAX_DP_DOMAIN = 4096;
+
+const DP_ONLY = 'run only under differential privacy (an offer with ε > 0)';
+
+interface AggInfo {
+  kind: AggregateKind;
+  bounds: [number, number] | null;
+  scale: number;
+  column?: string;
+  /** the argument node (null for COUNT(*)) */
+  arg: Node | null;
+  /** the CASE condition selecting the aggregate's rows, when its argument is a CASE */
+  cond: Node | null;
+  /** COUNT(…): its argument is counted, never clamped */
+  counted: boolean;
+}
 
 class Checker {
   readonly errors: SqlRefusal[] = [];
@@ -86,12 +130,24 @@ class Checker {
   private readonly byName: Map<string, Column>;
   tableAlias: string | null = null;
 
-  constructor(readonly schema: DatasetSchema) {
+  constructor(
+    readonly schema: DatasetSchema,
+    readonly mode: SqlMode,
+    /** DP: per-measure bounds narrowed by the buyer (already checked inside the schema's) */
+    readonly clamp: Record<string, [number, number]>,
+  ) {
     this.byName = new Map(schema.columns.map((c) => [c.name, c]));
   }
 
   refuse(clause: string, rule: string, message: string): void {
     if (!this.errors.some((e) => e.clause === clause && e.rule === rule && e.message === message)) this.errors.push({ clause, rule, message });
+  }
+
+  /** Per-row bounds of a measure: the buyer's narrower clamp (DP) or the schema's. */
+  measureBounds(col: Column): [number, number] | null {
+    const c = this.mode === 'dp' ? this.clamp[col.name] : undefined;
+    if (c) return [c[0], c[1]];
+    return col.bounds ? [col.bounds[0], col.bounds[1]] : null;
   }
 
   /** Resolve a column_ref (normalising its name to lower case in place); undefined when refused. */
@@ -104,6 +160,10 @@ class Checker {
     }
     if (name === '*') {
       this.refuse(clause, 'no-star', '`*` outputs rows; name aggregates instead (COUNT(*) is allowed)');
+      return undefined;
+    }
+    if (node.collate) {
+      this.refuse(clause, 'expression-allow-list', 'COLLATE is not allowed');
       return undefined;
     }
     if (node.table !== null && node.table !== undefined) {
@@ -128,7 +188,7 @@ class Checker {
     return col;
   }
 
-  /** Literal nodes allowed anywhere; returns true when the node is one. */
+  /** Literal nodes allowed anywhere; returns true when the node is one (refusing the kinds that are not allowed). */
   literal(node: Node, clause: string): boolean {
     switch (node?.type) {
       case 'number':
@@ -166,7 +226,39 @@ class Checker {
     return !!node && typeof node === 'object' && (node.ast !== undefined || node.type === 'select');
   }
 
-  /** A condition (WHERE, or CASE WHEN inside an aggregate). `insideAggregate` lets measures/attributes in. */
+  /** A numeric literal (optionally negated); its value, or undefined. */
+  numberOf(node: Node): number | undefined {
+    if (node?.type === 'number' || node?.type === 'bigint') {
+      const n = Number(node.value);
+      return Number.isFinite(n) ? n : undefined;
+    }
+    if (node?.type === 'unary_expr' && node.operator === '-' && !node.parentheses) {
+      const n = this.numberOf(node.expr);
+      return n === undefined ? undefined : -n;
+    }
+    return undefined;
+  }
+
+  /** A literal compared with a dimension: one of its declared values, single-quoted. */
+  dimensionValue(col: Column, node: Node, clause: string): void {
+    if (node?.type === 'single_quote_string' && typeof node.value === 'string') {
+      // the parser keeps the literal as written: '' is one quote (backslashes never reach here)
+      const value = node.value.replaceAll("''", "'");
+      if (!(col.values ?? []).includes(value)) this.refuse(clause, 'undeclared-value', `'${value.slice(0, 40)}' is not one of the declared values of "${col.name}"`);
+      return;
+    }
+    if (this.literal(node, clause)) {
+      this.refuse(clause, 'undeclared-value', `dimension "${col.name}" is compared only with its declared values, as single-quoted strings`);
+      return;
+    }
+    this.refuse(clause, this.mode === 'exact' ? 'exact-condition-form' : 'dp-comparison-form', `dimension "${col.name}" is compared only with its declared values, not with ${describe(node)}`);
+  }
+
+  /**
+   * A condition (WHERE, or CASE WHEN inside an aggregate): AND/OR/NOT over comparisons of ONE column with
+   * literals. Exact mode: dimensions only, with their declared values, no ranges. DP mode: WHERE takes
+   * dimensions only; inside an aggregate also measures (=, !=, ranges with numbers) and attributes (=, !=, IN).
+   */
   condition(node: Node, clause: string, insideAggregate: boolean): void {
     if (!node || typeof node !== 'object') return this.refuse(clause, 'expression-allow-list', 'empty condition');
     if (this.isSubquery(node)) return this.refuse(clause, 'no-subquery', 'subqueries are not allowed');
@@ -177,24 +269,29 @@ class Checker {
         this.condition(node.right, clause, insideAggregate);
         return;
       }
-      if (COMPARISON.has(op)) {
-        this.operand(node.left, clause, insideAggregate);
-        this.operand(node.right, clause, insideAggregate);
-        return;
+      if (EQUALITY.has(op) || RANGE.has(op)) {
+        const [colNode, lit] = node.left?.type === 'column_ref' ? [node.left, node.right] : [node.right, node.left];
+        if (colNode?.type !== 'column_ref' || lit?.type === 'column_ref') return this.comparisonForm(node, clause, insideAggregate, op);
+        const col = this.conditionColumn(colNode, clause, insideAggregate);
+        if (!col) return;
+        if (RANGE.has(op)) return this.rangeOn(col, [lit], clause, op);
+        return this.equalityOn(col, [lit], clause, op);
       }
       if (op === 'IN' || op === 'NOT IN' || op === 'BETWEEN' || op === 'NOT BETWEEN') {
-        this.operand(node.left, clause, insideAggregate);
+        if (node.left?.type !== 'column_ref') return this.comparisonForm(node, clause, insideAggregate, op);
         const list = node.right;
-        if (list?.type !== 'expr_list' || !Array.isArray(list.value)) return this.refuse(clause, 'no-subquery', `${op} takes a list of literals`);
-        for (const v of list.value) {
-          if (this.isSubquery(v)) this.refuse(clause, 'no-subquery', 'subqueries are not allowed');
-          else if (!this.literal(v, clause)) this.refuse(clause, 'literal-list', `${op} takes literals only`);
+        if (list?.type !== 'expr_list' || !Array.isArray(list.value) || list.value.some((v: Node) => this.isSubquery(v))) {
+          return this.refuse(clause, 'no-subquery', `${op} takes a list of literals`);
         }
-        return;
+        const col = this.conditionColumn(node.left, clause, insideAggregate);
+        if (!col) return;
+        if (op.endsWith('BETWEEN')) return this.rangeOn(col, list.value, clause, op);
+        return this.equalityOn(col, list.value, clause, op);
       }
       if (op === 'IS' || op === 'IS NOT') {
-        this.operand(node.left, clause, insideAggregate);
-        if (node.right?.type !== 'null') this.refuse(clause, 'operator-allow-list', `${op} is allowed only with NULL`);
+        if (this.mode === 'exact') return this.refuse(clause, 'exact-condition-form', `${op} NULL is not allowed in exact releases: select rows by dimension values (=, !=, IN, NOT IN); NULL tests ${DP_ONLY}`);
+        if (node.left?.type !== 'column_ref' || node.right?.type !== 'null') return this.refuse(clause, 'operator-allow-list', `${op} is allowed only as <column> ${op} NULL`);
+        this.conditionColumn(node.left, clause, insideAggregate);
         return;
       }
       return this.refuse(clause, 'operator-allow-list', `operator ${op} is not allowed in conditions (LIKE, GLOB, REGEXP, MATCH and || are string operations)`);
@@ -204,30 +301,98 @@ class Checker {
       return;
     }
     if (node.type === 'unary_expr' && String(node.operator).toUpperCase() === 'NOT') return this.condition(node.expr, clause, insideAggregate);
-    if (node.type === 'column_ref' || this.literal(node, clause)) return this.operand(node, clause, insideAggregate);
     if (node.type === 'function' && functionName(node) === 'EXISTS') return this.refuse(clause, 'no-subquery', 'EXISTS subqueries are not allowed');
-    this.refuse(clause, 'expression-allow-list', `${describe(node)} is not allowed in a condition`);
-  }
-
-  /** A comparison operand: a column or a literal (no functions over columns: no string functions over attributes). */
-  operand(node: Node, clause: string, insideAggregate: boolean): void {
-    if (this.isSubquery(node)) return this.refuse(clause, 'no-subquery', 'subqueries are not allowed');
-    if (node?.type === 'column_ref') {
-      const col = this.column(node, clause);
-      if (col && !insideAggregate && col.role !== 'dimension') {
-        this.refuse(clause, 'aggregate-only-column', `${col.role} column "${col.name}" may be used only inside an aggregate (e.g. SUM(CASE WHEN ${col.name} > … THEN … END))`);
-      }
+    if (node.type === 'column_ref') {
+      const col = this.conditionColumn(node, clause, insideAggregate);
+      if (col) this.refuse(clause, this.mode === 'exact' ? 'exact-condition-form' : 'dp-comparison-form', `a bare column is not a condition: compare "${col.name}" with a literal`);
       return;
     }
-    if (this.literal(node, clause)) return;
-    if (node?.type === 'unary_expr' && node.operator === '-' && (node.expr?.type === 'number' || node.expr?.type === 'bigint')) return;
-    if (node?.type === 'function' || node?.type === 'aggr_func') {
-      return this.refuse(clause, 'function-allow-list', `function ${functionName(node)}() is not allowed in a condition: compare columns with literals`);
-    }
-    this.refuse(clause, 'expression-allow-list', `${describe(node)} is not allowed as a comparison operand`);
+    if (this.literal(node, clause)) return this.refuse(clause, this.mode === 'exact' ? 'exact-condition-form' : 'dp-comparison-form', 'a literal alone is not a condition');
+    this.refuse(clause, this.mode === 'exact' ? 'exact-condition-form' : 'expression-allow-list', `${describe(node)} is not allowed in a condition: compare one column with literals`);
   }
 
-  /** A value expression inside an aggregate; returns per-row bounds (null = unbounded) and scale. */
+  /** The column of a comparison: its role decides where it may be compared. */
+  conditionColumn(node: Node, clause: string, insideAggregate: boolean): Column | undefined {
+    const col = this.column(node, clause);
+    if (!col || col.role === 'dimension') return col;
+    if (this.mode === 'exact') {
+      this.refuse(clause, 'exact-condition-column', `conditions on ${col.role} "${col.name}" ${DP_ONLY}; exact releases select rows by dimension values only`);
+      return undefined;
+    }
+    if (!insideAggregate) {
+      this.refuse(clause, 'aggregate-only-column', `${col.role} column "${col.name}" may be compared only inside an aggregate (e.g. SUM(CASE WHEN ${col.name} … THEN … END))`);
+      return undefined;
+    }
+    return col;
+  }
+
+  /** A comparison that is not "one column against literals": refused with the most useful rule. */
+  comparisonForm(node: Node, clause: string, insideAggregate: boolean, op: string): void {
+    // resolve columns anyway so that identifier/measure use is named
+    const cols: Column[] = [];
+    const visit = (n: Node): void => {
+      if (!n || typeof n !== 'object') return;
+      if (n.type === 'column_ref') {
+        const c = this.column(n, clause);
+        if (c) cols.push(c);
+        return;
+      }
+      if (this.isSubquery(n)) return this.refuse(clause, 'no-subquery', 'subqueries are not allowed');
+      for (const v of Object.values(n)) if (v && typeof v === 'object') visit(v);
+    };
+    visit(node);
+    if (this.mode === 'exact' && cols.some((c) => c.role !== 'dimension')) {
+      const c = cols.find((x) => x.role !== 'dimension')!;
+      return this.refuse(clause, 'exact-condition-column', `conditions on ${c.role} "${c.name}" ${DP_ONLY}; exact releases select rows by dimension values only`);
+    }
+    if (!insideAggregate && cols.some((c) => c.role !== 'dimension')) {
+      const c = cols.find((x) => x.role !== 'dimension')!;
+      return this.refuse(clause, 'aggregate-only-column', `${c.role} column "${c.name}" may be compared only inside an aggregate`);
+    }
+    const fn = (n: Node): boolean => !!n && typeof n === 'object' && (n.type === 'function' || n.type === 'aggr_func' || Object.values(n).some((v) => v && typeof v === 'object' && fn(v)));
+    if (fn(node)) return this.refuse(clause, 'function-allow-list', `functions are not allowed in a condition: compare one column with literals`);
+    this.refuse(
+      clause,
+      this.mode === 'exact' ? 'exact-condition-form' : 'dp-comparison-form',
+      `${op} compares one column with literals only (no arithmetic, no column against column)${this.mode === 'exact' ? `; row-level expressions ${DP_ONLY}` : ''}`,
+    );
+  }
+
+  /** `col = lit`, `col != lit`, `col IN (lits)`, `col NOT IN (lits)`. */
+  equalityOn(col: Column, lits: Node[], clause: string, op: string): void {
+    for (const lit of lits) {
+      if (col.role === 'dimension') {
+        this.dimensionValue(col, lit, clause);
+        continue;
+      }
+      // DP only from here (conditionColumn refused the rest)
+      if (col.role === 'measure') {
+        if (this.numberOf(lit) === undefined) {
+          if (!this.literal(lit, clause) || lit?.type === 'single_quote_string' || lit?.type === 'null' || lit?.type === 'bool') {
+            this.refuse(clause, 'dp-comparison-form', `measure "${col.name}" ${op} takes number literals only`);
+          }
+        }
+      } else if (lit?.type !== 'single_quote_string' && this.numberOf(lit) === undefined) {
+        if (!this.literal(lit, clause) || lit?.type === 'null' || lit?.type === 'bool') this.refuse(clause, 'dp-comparison-form', `attribute "${col.name}" ${op} takes string or number literals only`);
+      }
+    }
+  }
+
+  /** `<, <=, >, >=, BETWEEN`: numeric measures with number literals, DP only. */
+  rangeOn(col: Column, lits: Node[], clause: string, op: string): void {
+    if (this.mode === 'exact') {
+      // col is a dimension here (conditionColumn refused the others)
+      this.refuse(clause, 'exact-range-condition', `${op} on dimension "${col.name}" is not allowed in exact releases: list the values with IN (…)`);
+      return;
+    }
+    if (col.role !== 'measure') {
+      this.refuse(clause, 'dp-text-range', `${op} is allowed on measures only; "${col.name}" is a ${col.role}: use =, != or IN (…)`);
+      return;
+    }
+    if (lits.some((l) => this.numberOf(l) === undefined)) this.refuse(clause, 'dp-comparison-form', `${op} on measure "${col.name}" takes number literals only`);
+  }
+
+  /** DP: a value expression inside an aggregate; returns per-row bounds (null = unbounded) and scale. */
   value(node: Node, clause: string, agg: string): { bounds: [number, number] | null; scale: number; plain?: string } {
     const none = { bounds: null, scale: 0 };
     if (this.isSubquery(node)) {
@@ -246,7 +411,7 @@ class Checker {
           this.refuse(clause, 'aggregate-needs-measure', `${agg}() needs a measure; "${col.name}" is a dimension`);
           return none;
         }
-        return { bounds: col.bounds ? [col.bounds[0], col.bounds[1]] : null, scale: scaleOf(col.type), plain: col.name };
+        return { bounds: col.role === 'measure' ? this.measureBounds(col) : null, scale: scaleOf(col.type), plain: col.name };
       }
       case 'number':
       case 'bigint':
@@ -273,7 +438,10 @@ class Checker {
           this.refuse(clause, 'function-allow-list', `CAST to ${target || 'that type'} is not allowed (numeric types only)`);
           return none;
         }
-        return this.value(node.expr, clause, agg);
+        const v = this.value(node.expr, clause, agg);
+        // an integer CAST truncates toward zero (monotone): the bounds truncate with it
+        const int = target === 'INTEGER' || target === 'INT';
+        return { bounds: v.bounds && int ? [Math.trunc(v.bounds[0]), Math.trunc(v.bounds[1])] : v.bounds, scale: int ? 0 : v.scale };
       }
       case 'function': {
         const name = functionName(node);
@@ -310,10 +478,10 @@ class Checker {
     return none;
   }
 
-  /** An aggregate call; returns its output description (bounds/scale) and the argument node (null for COUNT(*)). */
-  aggregate(node: Node, clause: string): { kind: AggregateKind; bounds: [number, number] | null; scale: number; column?: string; arg: Node | null } {
+  /** An aggregate call: its kind, per-row bounds and scale, argument and CASE condition. */
+  aggregate(node: Node, clause: string): AggInfo {
     const name = functionName(node);
-    const fail = { kind: 'count' as AggregateKind, bounds: null, scale: 0, arg: null };
+    const fail: AggInfo = { kind: 'count', bounds: null, scale: 0, arg: null, cond: null, counted: true };
     if (!AGGREGATES.has(name)) {
       this.refuse(clause, 'function-allow-list', `aggregate ${name}() is not allowed (allowed: ${[...AGGREGATES].join(', ')})`);
       return fail;
@@ -333,11 +501,99 @@ class Checker {
       return fail;
     }
     const kind: AggregateKind = name === 'COUNT' ? 'count' : name === 'AVG' ? 'mean' : name === 'MIN' ? 'min' : name === 'MAX' ? 'max' : 'sum';
+    if (this.mode === 'exact' && (kind === 'min' || kind === 'max')) {
+      this.mentions(arg, clause);
+      this.refuse(clause, 'privacy-order-statistic-needs-dp', `${name}() releases one person's exact value; order statistics ${DP_ONLY}`);
+      return fail;
+    }
     if (arg?.type === 'star') {
       if (name !== 'COUNT') this.refuse(clause, 'no-star', `${name}(*) is not an aggregate`);
-      return { kind, bounds: [0, 1], scale: 0, arg: null };
+      return { kind, bounds: [0, 1], scale: 0, arg: null, cond: null, counted: true };
     }
+    if (node.args?.distinct) {
+      if (name !== 'COUNT' || arg?.type !== 'column_ref') {
+        this.refuse(clause, 'aggregate-form', `DISTINCT is allowed only as COUNT(DISTINCT <column>)`);
+        return fail;
+      }
+      const col = this.column(arg, clause);
+      if (col && this.mode === 'exact' && col.role === 'measure') {
+        this.refuse(clause, 'exact-aggregate-form', `COUNT(DISTINCT …) takes an attribute or dimension in exact releases; "${col.name}" is a measure`);
+      }
+      return { kind, bounds: [0, 1], scale: 0, ...(col ? { column: col.name } : {}), arg, cond: null, counted: true };
+    }
+    return this.mode === 'exact' ? this.exactAggregate(name, kind, arg, clause) : this.dpAggregate(name, kind, arg, clause);
+  }
+
+  /** Resolve every column and literal under a node (so that identifier use and bad literals are named). */
+  mentions(n: Node, clause: string): void {
+    if (!n || typeof n !== 'object') return;
+    if (n.type === 'column_ref') this.column(n, clause);
+    else if (!this.literal(n, clause)) for (const v of Object.values(n)) if (v && typeof v === 'object') this.mentions(v, clause);
+  }
+
+  /** Exact: SUM/AVG/TOTAL/COUNT(m), or SUM/AVG(CASE WHEN <dimcond> THEN m END), COUNT(CASE WHEN <dimcond> THEN 1 END). */
+  exactAggregate(name: string, kind: AggregateKind, arg: Node, clause: string): AggInfo {
+    const fail: AggInfo = { kind, bounds: null, scale: 0, arg: null, cond: null, counted: kind === 'count' };
+    let cond: Node | null = null;
+    let value: Node = arg;
+    if (arg?.type === 'case') {
+      const branches: Node[] = arg.args ?? [];
+      if (arg.expr || branches.length !== 1 || branches[0]?.type !== 'when') {
+        this.refuse(clause, 'case-form', 'inside an aggregate CASE has exactly one WHEN and no ELSE: AGG(CASE WHEN <condition> THEN <column> END)');
+        return fail;
+      }
+      cond = branches[0].cond;
+      this.condition(cond, clause, true);
+      value = branches[0].result;
+      if (kind === 'count') {
+        if (this.numberOf(value) !== 1 || value?.type !== 'number') {
+          this.refuse(clause, 'exact-aggregate-form', 'COUNT(CASE WHEN <condition> THEN 1 END) counts with the literal 1 only');
+          return fail;
+        }
+        return { kind, bounds: [0, 1], scale: 0, arg, cond, counted: true };
+      }
+    }
+    if (value?.type === 'column_ref') {
+      const col = this.column(value, clause);
+      if (!col) return fail;
+      if (col.role !== 'measure') {
+        this.refuse(
+          clause,
+          col.role === 'dimension' && kind !== 'count' ? 'aggregate-needs-measure' : col.role === 'attribute' && kind !== 'count' ? 'attribute-aggregate' : 'exact-aggregate-form',
+          `${name}() takes a measure in exact releases; "${col.name}" is a ${col.role} (count its distinct values with COUNT(DISTINCT …))`,
+        );
+        return fail;
+      }
+      const b = this.measureBounds(col);
+      if (kind === 'count') return { kind, bounds: [0, 1], scale: 0, column: col.name, arg, cond, counted: true };
+      return { kind, bounds: b, scale: kind === 'mean' ? Math.max(scaleOf(col.type), 4) : scaleOf(col.type), column: col.name, arg, cond, counted: false };
+    }
+    if (value?.type === 'case') {
+      this.refuse(clause, 'case-form', 'CASE is allowed only as the whole argument of an aggregate');
+      return fail;
+    }
+    if (value?.type === 'aggr_func') {
+      this.refuse(clause, 'nested-aggregate', 'aggregates cannot be nested');
+      return fail;
+    }
+    if (this.isSubquery(value)) {
+      this.refuse(clause, 'no-subquery', 'subqueries are not allowed');
+      return fail;
+    }
+    // name the columns and literals involved (identifier use is refused as such) before refusing the form
+    this.mentions(value, clause);
+    if (value?.type === 'function' && !VALUE_FUNCTIONS.has(functionName(value))) {
+      this.refuse(clause, 'function-allow-list', `function ${functionName(value)}() is not allowed`);
+    }
+    this.refuse(clause, 'exact-row-expression', `${name}() takes a bare measure column in exact releases, not ${describe(value)}: arithmetic, functions, CAST and literals at row level ${DP_ONLY}`);
+    return fail;
+  }
+
+  /** DP: a value expression, or CASE WHEN <condition> THEN <value> END (ELSE NULL at most), with bounds. */
+  dpAggregate(name: string, kind: AggregateKind, arg: Node, clause: string): AggInfo {
+    const fail: AggInfo = { kind, bounds: null, scale: 0, arg: null, cond: null, counted: kind === 'count' };
     let v: { bounds: [number, number] | null; scale: number; plain?: string };
+    let cond: Node | null = null;
     if (arg?.type === 'case') {
       const branches: Node[] = arg.args ?? [];
       const whens = branches.filter((b) => b.type === 'when');
@@ -346,18 +602,18 @@ class Checker {
         this.refuse(clause, 'case-form', 'inside an aggregate CASE must have one WHEN and no ELSE: AGG(CASE WHEN <condition> THEN <value> END)');
         return fail;
       }
-      this.condition(whens[0].cond, clause, true);
+      cond = whens[0].cond;
+      this.condition(cond, clause, true);
       v = this.value(whens[0].result, clause, name);
-      v = { bounds: hull(v.bounds, [0, 0]), scale: v.scale, ...(v.plain ? { plain: v.plain } : {}) };
     } else {
       v = this.value(arg, clause, name);
     }
-    if (name === 'COUNT') return { kind, bounds: [0, 1], scale: 0, ...(v.plain ? { column: v.plain } : {}), arg };
-    return { kind, bounds: v.bounds, scale: kind === 'mean' ? Math.max(v.scale, 4) : v.scale, ...(v.plain ? { column: v.plain } : {}), arg };
+    if (kind === 'count') return { kind, bounds: [0, 1], scale: 0, ...(v.plain ? { column: v.plain } : {}), arg, cond, counted: true };
+    return { kind, bounds: v.bounds, scale: kind === 'mean' ? Math.max(v.scale, 4) : v.scale, ...(v.plain ? { column: v.plain } : {}), arg, cond, counted: false };
   }
 
-  /** An output expression outside aggregates: aggregates, grouped dimensions, and arithmetic over aggregates. */
-  output(node: Node, clause: string, grouped: Set<string>, calls: Node[]): { kind: 'dimension' | 'aggregate' | 'derived'; agg?: ReturnType<Checker['aggregate']>; column?: string; hasAggregate: boolean } {
+  /** An output expression outside aggregates: aggregates, grouped dimensions, and (exact) arithmetic over aggregates. */
+  output(node: Node, clause: string, grouped: Set<string>, calls: Node[], aggs: AggInfo[]): { kind: 'dimension' | 'aggregate' | 'derived'; agg?: AggInfo; column?: string; hasAggregate: boolean } {
     if (this.isSubquery(node)) {
       this.refuse(clause, 'no-subquery', 'subqueries are not allowed');
       return { kind: 'derived', hasAggregate: true };
@@ -365,6 +621,7 @@ class Checker {
     if (node?.type === 'aggr_func' || (node?.type === 'function' && AGGREGATES.has(functionName(node)))) {
       const agg = this.aggregate(node, clause);
       calls.push(node);
+      aggs.push(agg);
       return { kind: 'aggregate', agg, hasAggregate: true };
     }
     if (node?.type === 'column_ref') {
@@ -378,17 +635,18 @@ class Checker {
     }
     if (this.literal(node, clause)) return { kind: 'derived', hasAggregate: false };
     if (node?.type === 'binary_expr' && ARITHMETIC.has(String(node.operator))) {
-      const l = this.output(node.left, clause, grouped, calls);
-      const r = this.output(node.right, clause, grouped, calls);
+      const l = this.output(node.left, clause, grouped, calls, aggs);
+      const r = this.output(node.right, clause, grouped, calls, aggs);
       if (l.kind === 'dimension' || r.kind === 'dimension') this.refuse(clause, 'output-must-aggregate', 'arithmetic on a dimension is not an aggregate');
       return { kind: 'derived', hasAggregate: l.hasAggregate || r.hasAggregate };
     }
     if (node?.type === 'unary_expr' && node.operator === '-') {
-      const e = this.output(node.expr, clause, grouped, calls);
+      const e = this.output(node.expr, clause, grouped, calls, aggs);
+      if (e.kind === 'dimension') this.refuse(clause, 'output-must-aggregate', 'arithmetic on a dimension is not an aggregate');
       return { kind: 'derived', hasAggregate: e.hasAggregate };
     }
     if (node?.type === 'function' && (functionName(node) === 'ROUND' || functionName(node) === 'ABS')) {
-      const parts = (node.args?.value ?? []).map((a: Node) => this.output(a, clause, grouped, calls));
+      const parts = (node.args?.value ?? []).map((a: Node) => this.output(a, clause, grouped, calls, aggs));
       if (parts.some((p: { kind: string }) => p.kind === 'dimension')) this.refuse(clause, 'output-must-aggregate', 'functions over a dimension are not aggregates');
       return { kind: 'derived', hasAggregate: parts.some((p: { hasAggregate: boolean }) => p.hasAggregate) };
     }
@@ -402,6 +660,10 @@ class Checker {
     }
     if (node?.type === 'binary_expr') {
       this.refuse(clause, 'operator-allow-list', `operator ${node.operator} is not allowed in the output`);
+      return { kind: 'derived', hasAggregate: true };
+    }
+    if (node?.type === 'cast' && this.mode === 'exact') {
+      this.refuse(clause, 'exact-row-expression', `CAST is not allowed in exact releases`);
       return { kind: 'derived', hasAggregate: true };
     }
     this.refuse(clause, 'expression-allow-list', `${describe(node)} is not allowed in the output`);
@@ -420,7 +682,9 @@ function functionName(node: Node): string {
 function describe(node: Node): string {
   if (!node || typeof node !== 'object') return 'an empty expression';
   if (node.type === 'binary_expr') return `operator ${node.operator}`;
+  if (node.type === 'unary_expr') return `unary ${node.operator}`;
   if (node.type === 'function' || node.type === 'aggr_func') return `function ${functionName(node)}()`;
+  if (node.type === 'cast') return 'CAST';
   return `a ${String(node.type ?? 'unknown')} expression`;
 }
 
@@ -447,7 +711,10 @@ function intervalOp(op: string, a: [number, number] | null, b: [number, number] 
     case '/': {
       if (b[0] <= 0 && b[1] >= 0) return null;
       const p = [a[0] / b[0], a[0] / b[1], a[1] / b[0], a[1] / b[1]];
-      return [Math.min(...p), Math.max(...p)];
+      const lo = Math.min(...p);
+      const hi = Math.max(...p);
+      // SQLite divides integers by truncating toward zero (monotone): include the truncated ends
+      return [Math.min(lo, Math.trunc(lo)), Math.max(hi, Math.trunc(hi))];
     }
     default:
       return null;
@@ -472,17 +739,39 @@ function parse(query: string): { ast?: Node; error?: SqlRefusal } {
   }
 }
 
-/** Check a buyer's query against the dataset schema; on success return the normalised query and its plan. */
-export function validateSql(query: string, schema: DatasetSchema): SqlValidation {
-  const first = checkOnce(query, schema);
+/**
+ * Check a buyer's query against the dataset schema in the offer's mode; on success return the normalised
+ * query and its plan. Refusals name the clause and the rule (`SqlRefusal`); callers raise them as
+ * `sql-refused` with `errors`.
+ */
+export function validateSql(query: string, schema: DatasetSchema, opts: ValidateOptions): SqlValidation {
+  const first = checkOnce(query, schema, opts);
   if (!first.ok) return first;
   // The normalised text must be a fixpoint: re-parsing it must pass the same checks and print the same text,
   // so what SQLite executes is exactly the tree that was checked.
-  const second = checkOnce(first.normalized, schema);
+  const second = checkOnce(first.normalized, schema, opts);
   if (!second.ok || second.normalized !== first.normalized) {
     return { ok: false, errors: [{ clause: 'statement', rule: 'normalisation-unstable', message: 'the query does not re-serialise to itself; rewrite it more plainly' }] };
   }
   return first;
+}
+
+/**
+ * The public domain of a DP release grouped by `groupBy`: every combination of the grouped dimensions'
+ * declared values, in declared order (one empty key when ungrouped). The release answers exactly these keys,
+ * whatever the data or the WHERE clause, so which groups exist reveals nothing.
+ */
+export function dpDomain(schema: DatasetSchema, groupBy: string[]): string[][] {
+  const lists = groupBy.map((g) => {
+    const col = schema.columns.find((c) => c.name === g);
+    if (!col || col.role !== 'dimension' || !col.values) throw new DomainError('sql-refused', `"${g}" is not a dimension with declared values`);
+    return col.values;
+  });
+  const size = lists.reduce((n, l) => n * l.length, 1);
+  if (size > MAX_DP_DOMAIN) throw new DomainError('dp-domain-too-large', `the grouped dimensions have ${size} combinations; a DP release answers at most ${MAX_DP_DOMAIN}`);
+  let keys: string[][] = [[]];
+  for (const l of lists) keys = keys.flatMap((k) => l.map((v) => [...k, v]));
+  return keys;
 }
 
 /**
@@ -503,8 +792,32 @@ function resolveQuotedNames(node: Node, columns: Set<string>): void {
   }
 }
 
-function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
+/** The buyer's clamp: measures only, each inside the schema's bounds. */
+function checkClamp(schema: DatasetSchema, opts: ValidateOptions): SqlRefusal[] {
+  const out: SqlRefusal[] = [];
+  for (const [name, b] of Object.entries(opts.clamp ?? {})) {
+    const col = schema.columns.find((c) => c.name === name);
+    if (opts.mode !== 'dp') {
+      out.push({ clause: 'clamp', rule: 'clamp-needs-dp', message: 'clamping bounds apply to differentially private releases only' });
+      break;
+    }
+    if (!col || col.role !== 'measure' || !col.bounds) {
+      out.push({ clause: 'clamp', rule: 'clamp-outside-schema', message: `"${name}" is not a measure of the dataset` });
+      continue;
+    }
+    const ok = Array.isArray(b) && b.length === 2 && Number.isFinite(b[0]) && Number.isFinite(b[1]) && b[0] <= b[1] && b[0] >= col.bounds[0] && b[1] <= col.bounds[1];
+    if (!ok) out.push({ clause: 'clamp', rule: 'clamp-outside-schema', message: `bounds for "${name}" must lie inside the schema's [${col.bounds[0]}, ${col.bounds[1]}] with lower ≤ upper` });
+  }
+  return out;
+}
+
+function checkOnce(query: string, schema: DatasetSchema, opts: ValidateOptions): SqlValidation {
   const errors: SqlRefusal[] = [];
+  const mode: SqlMode = opts.mode === 'dp' ? 'dp' : 'exact';
+  const bad = unreadableCharacter(query);
+  if (bad) {
+    return { ok: false, errors: [{ clause: 'query text', rule: 'query-text-character', message: `${bad.what} at offset ${bad.offset}: queries are printable text without backslashes or control characters, so that the checker and SQLite read the same tokens` }] };
+  }
   const keyword = leadingKeyword(query);
   if (keyword !== 'SELECT') {
     return { ok: false, errors: [{ clause: 'statement', rule: 'select-only', message: `only a single SELECT is allowed; ${keyword || 'this'} statements are refused (no PRAGMA, ATTACH, WITH, writes)` }] };
@@ -517,6 +830,7 @@ function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
   if (seps.length > 0) {
     errors.push({ clause: 'statement', rule: 'single-statement', message: 'exactly one statement, without `;`' });
   }
+  errors.push(...checkClamp(schema, opts));
   const parsed = parse(query);
   if (parsed.error) return { ok: false, errors: [...errors, parsed.error] };
   let ast = parsed.ast;
@@ -529,7 +843,8 @@ function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
     errors.push({ clause: 'statement', rule: 'select-only', message: `${String(ast?.type ?? 'this').toUpperCase()} statements are refused; only SELECT` });
     return { ok: false, errors };
   }
-  const c = new Checker(schema);
+  const clamp = mode === 'dp' && errors.length === 0 ? (opts.clamp ?? {}) : {};
+  const c = new Checker(schema, mode, clamp);
   c.errors.push(...errors);
 
   if (ast.with) c.refuse('WITH', 'no-cte', 'common table expressions are not allowed');
@@ -539,6 +854,7 @@ function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
   if (ast.having) c.refuse('HAVING', 'no-having', 'HAVING filters on exact aggregate values before noise, which would leak them');
   if (ast.into?.expr || ast.into?.type) c.refuse('INTO', 'select-only', 'SELECT … INTO writes');
   if (ast.options) c.refuse('SELECT', 'expression-allow-list', 'select options are not allowed');
+  if (ast.window) c.refuse('WINDOW', 'no-window', 'window functions are not allowed');
 
   // FROM: exactly the dataset table
   const from: Node[] = Array.isArray(ast.from) ? ast.from : [];
@@ -572,6 +888,10 @@ function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
     else grouped.add(col.name);
   }
   if (grouped.size > MAX_GROUP_BY) c.refuse('GROUP BY', 'group-by-dimension', `at most ${MAX_GROUP_BY} grouping columns`);
+  if (mode === 'dp') {
+    const size = [...grouped].reduce((n, g) => n * (schema.columns.find((x) => x.name === g)?.values?.length ?? 1), 1);
+    if (size > MAX_DP_DOMAIN) c.refuse('GROUP BY', 'dp-domain-too-large', `the grouped dimensions have ${size} combinations; a DP release answers every one of them, at most ${MAX_DP_DOMAIN}: group by fewer dimensions`);
+  }
 
   // WHERE: dimension conditions
   if (ast.where) c.condition(ast.where, 'WHERE', false);
@@ -579,11 +899,13 @@ function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
   // SELECT list
   const outputs: SqlOutput[] = [];
   const calls: Node[] = [];
+  const aggs: AggInfo[] = [];
   const cols: Node[] = Array.isArray(ast.columns) ? ast.columns : [];
   if (cols.length === 0 || ast.columns === '*') c.refuse('SELECT', 'no-star', '`*` outputs rows; name aggregates instead');
   const names = new Set<string>();
   cols.forEach((col: Node, i: number) => {
-    const o = c.output(col.expr, 'SELECT', grouped, calls);
+    const first = calls.length;
+    const o = c.output(col.expr, 'SELECT', grouped, calls, aggs);
     if (o.kind !== 'dimension' && !o.hasAggregate) c.refuse('SELECT', 'output-must-aggregate', `output ${i + 1} is neither an aggregate nor a grouped dimension`);
     let name: string;
     if (col.as !== null && col.as !== undefined) {
@@ -597,11 +919,26 @@ function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
     if (col.as && unique !== name) c.refuse('SELECT', 'duplicate-output', `output name "${name}" is used twice`);
     names.add(unique);
     col.as = unique;
+    if (mode === 'dp' && o.kind === 'derived' && o.hasAggregate) {
+      c.refuse('SELECT', 'privacy-unsupported-output', `output "${unique}" is arithmetic on aggregates; a DP release outputs single aggregates (combine the noised values afterwards)`);
+    }
+    if (mode === 'dp' && o.kind === 'aggregate' && o.agg && !o.agg.bounds && !c.errors.length) {
+      c.refuse('SELECT', 'privacy-unsupported-output', `output "${unique}" has no finite per-row bounds (e.g. division by a range containing 0, or %), so its noise cannot be scaled`);
+    }
+    const j = first;
     outputs.push(
       o.kind === 'dimension'
         ? { name: unique, kind: 'dimension', ...(o.column ? { column: o.column } : {}), bounds: null, scale: 0 }
         : o.kind === 'aggregate' && o.agg
-          ? { name: unique, kind: 'aggregate', aggregate: o.agg.kind, ...(o.agg.column ? { column: o.agg.column } : {}), bounds: o.agg.bounds, scale: o.agg.scale }
+          ? {
+              name: unique,
+              kind: 'aggregate',
+              aggregate: o.agg.kind,
+              ...(o.agg.column ? { column: o.agg.column } : {}),
+              bounds: o.agg.bounds,
+              scale: o.agg.scale,
+              ...(mode === 'dp' && o.agg.kind === 'mean' ? { parts: { sum: `__s${j}`, count: `__c${j}` } } : {}),
+            }
           : { name: unique, kind: 'derived', bounds: null, scale: 4 },
     );
   });
@@ -627,11 +964,12 @@ function checkOnce(query: string, schema: DatasetSchema): SqlValidation {
   const groupBy = [...grouped];
   return {
     ok: true,
+    mode,
     normalized,
     hash: sm3Hex(normalized),
     columnsUsed: [...c.used].sort(),
     outputs,
-    plan: buildPlan(ast, schema, groupBy, calls),
+    plan: buildPlan(ast, schema, groupBy, calls, aggs, mode, clamp),
   };
 }
 
@@ -639,37 +977,76 @@ function colRef(name: string): Node {
   return { type: 'column_ref', table: null, column: name };
 }
 
+const num = (x: number): Node => (x < 0 ? { type: 'unary_expr', operator: '-', expr: { type: 'number', value: -x } } : { type: 'number', value: x });
+const fn = (name: string, args: Node[]): Node => ({ type: 'function', name: { name: [{ type: 'default', value: name }] }, args: { type: 'expr_list', value: args }, over: null });
+/** SQLite's scalar MIN/MAX: NULL when the value is NULL, so a clamped CASE still skips its rows. */
+const clampNode = (e: Node, [lo, hi]: [number, number]): Node => fn('MAX', [fn('MIN', [e, num(hi)]), num(lo)]);
+
+/** Every reference to a measure the buyer narrowed, clamped to those bounds (DP value expressions). */
+function narrowMeasures(node: Node, clamp: Record<string, [number, number]>): Node {
+  if (!node || typeof node !== 'object') return node;
+  if (node.type === 'column_ref' && typeof node.column === 'string' && clamp[node.column]) return clampNode(node, clamp[node.column]!);
+  if (Array.isArray(node)) return node.map((n) => narrowMeasures(n, clamp));
+  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, narrowMeasures(v, clamp)]));
+}
+
+/** DP: the aggregate's argument as executed: narrowed measures, the whole clamped to the output's bounds. */
+function clampedArgument(agg: AggInfo, clamp: Record<string, [number, number]>): Node {
+  const arg = structuredClone(agg.arg);
+  if (arg.type === 'case') {
+    arg.args = arg.args.map((b: Node) => (b.type === 'when' ? { ...b, result: narrowMeasures(b.result, clamp) } : b));
+    return clampNode(arg, agg.bounds!);
+  }
+  return clampNode(narrowMeasures(arg, clamp), agg.bounds!);
+}
+
+/** An aggregate call node of `name` over `arg`, printed like the parser's own. */
+function call(name: string, arg: Node): Node {
+  return name === 'TOTAL' ? fn('TOTAL', [arg]) : { type: 'aggr_func', name, args: { expr: arg }, over: null };
+}
+
 /** Build the executed and membership queries from the checked tree (deterministic, no user text). */
-function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: Node[]): SqlPlan {
+function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: Node[], aggs: AggInfo[], mode: SqlMode, clamp: Record<string, [number, number]>): SqlPlan {
   const identifier = schema.columns.find((col) => col.role === 'identifier');
+  const hiddenNames: string[] = [];
+  let columns: Node[] = ast.columns;
+  if (mode === 'dp') {
+    // every aggregate's argument clamped to its bounds: the sensitivity holds by construction
+    const parts: Node[] = [];
+    columns = ast.columns.map((col: Node) => {
+      const j = calls.indexOf(col.expr);
+      const agg = aggs[j];
+      if (j < 0 || !agg || agg.counted || !agg.arg) return col;
+      const arg = clampedArgument(agg, clamp);
+      const name = functionName(col.expr);
+      if (agg.kind === 'mean') {
+        parts.push({ expr: call('SUM', structuredClone(arg)), as: `__s${j}` }, { expr: call('COUNT', structuredClone(arg)), as: `__c${j}` });
+        hiddenNames.push(`__s${j}`, `__c${j}`);
+      }
+      return { ...col, expr: call(name, arg) };
+    });
+    columns = [...columns, ...parts];
+  }
   const hidden: Node[] = [
     ...groupBy.map((g, i) => ({ expr: colRef(g), as: `__g${i}` })),
     { expr: { type: 'aggr_func', name: 'COUNT', args: { expr: { type: 'star', value: '*' } }, over: null }, as: '__rows' },
   ];
-  if (identifier) {
+  // k counts people in exact releases only; a DP release has no k (and skips the distinct count's cost)
+  if (identifier && mode === 'exact') {
     hidden.push({
       expr: { type: 'aggr_func', name: 'COUNT', args: { distinct: 'DISTINCT', expr: colRef(identifier.name), orderby: null }, over: null },
       as: '__subjects',
     });
   }
-  const executedWithoutSubjects = identifier ? parser.sqlify({ ...ast, columns: [...ast.columns, ...hidden.slice(0, -1)] }, DIALECT) : undefined;
-  const executed = parser.sqlify({ ...ast, columns: [...ast.columns, ...hidden] }, DIALECT);
+  const executedWithoutSubjects = identifier && mode === 'exact' ? parser.sqlify({ ...ast, columns: [...columns, ...hidden.slice(0, -1)] }, DIALECT) : undefined;
+  const executed = parser.sqlify({ ...ast, columns: [...columns, ...hidden] }, DIALECT);
 
+  // the rows an aggregate reads: its CASE condition (a function of the row's dimension cell in exact mode)
   const membershipCols: Node[] = [
     { expr: colRef(ROW_COLUMN), as: '__row' },
     ...groupBy.map((g, i) => ({ expr: colRef(g), as: `__g${i}` })),
-    ...calls.map((call, j) => {
-      const arg: Node = call.type === 'aggr_func' ? call.args?.expr : call.args?.value?.[0];
-      const feeds: Node =
-        !arg || arg.type === 'star'
-          ? { type: 'number', value: 1 }
-          : { type: 'binary_expr', operator: 'IS NOT', left: { ...structuredClone(arg), parentheses: true }, right: { type: 'null', value: null } };
-      return { expr: feeds, as: `__m${j}` };
-    }),
+    ...aggs.map((agg, j) => ({ expr: agg.cond ? { ...structuredClone(agg.cond), parentheses: true } : { type: 'number', value: 1 }, as: `__m${j}` })),
   ];
-  const membership = parser.sqlify(
-    { ...ast, columns: membershipCols, groupby: null, having: null, orderby: null, limit: null },
-    DIALECT,
-  );
-  return { executed, ...(executedWithoutSubjects ? { executedWithoutSubjects } : {}), membership, groupBy, aggregates: calls.length };
+  const membership = parser.sqlify({ ...ast, columns: membershipCols, groupby: null, having: null, orderby: null, limit: null }, DIALECT);
+  return { executed, ...(executedWithoutSubjects ? { executedWithoutSubjects } : {}), membership, groupBy, aggregates: calls.length, hidden: hiddenNames };
 }

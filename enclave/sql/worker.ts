@@ -365,7 +365,26 @@ function membershipByRow(
  * The loaded identifier column whose values are numbered as subjects for the differencing defence (they
  * become dense numbers and never leave), or −1: only when membership is asked for.
  */
-const subjectColumn = (job: SandboxJob): number => (job.membership ? job.columns.findIndex((c) => c.role === 'identifier') : -1);
+const subjectColumn = (job: SandboxJob): number => (job.membership || job.maxRowsPerPerson !== undefined ? job.columns.findIndex((c) => c.role === 'identifier') : -1);
+
+/**
+ * Per-person contribution bound of a DP release: keep the first `m` rows (in dataset order) of each subject
+ * and delete the rest, before the query runs. Subject numbers come from the loaded identifier (a row without
+ * one is its own subject). Returns the number of rows deleted.
+ */
+function capRowsPerPerson(db: InstanceType<SqlJs['Database']>, subjects: Int32Array, m: number): number {
+  const seen = new Int32Array(subjects.length + 1);
+  const drop: number[] = [];
+  for (let i = 0; i < subjects.length; i++) {
+    const s = subjects[i]!;
+    if (++seen[s]! > m) drop.push(i + 1);
+  }
+  if (drop.length > 0) {
+    // one statement: the row numbers as a JSON array bound as a parameter (no text built from data)
+    db.run(`DELETE FROM ${DATASET_TABLE} WHERE ${quote(ROW_COLUMN)} IN (SELECT value FROM json_each(?))`, [JSON.stringify(drop)]);
+  }
+  return drop.length;
+}
 
 /** The job's chunk source: started before sql.js so that the unseal helper boots while the wasm instantiates. */
 function chunkSource(job: SandboxJob): ChunkSource {
@@ -432,6 +451,12 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     const rowsLoaded = loader.rowsLoaded;
     loader.close();
     loader = undefined;
+    let rowsCapped: number | undefined;
+    if (job.maxRowsPerPerson !== undefined) {
+      const subjects = idCol >= 0 ? source.subjects() : undefined;
+      if (idCol >= 0 && (!subjects || subjects.length !== rowsLoaded)) throw new DomainError('sql-sandbox-failed', 'the rows per person could not be counted');
+      rowsCapped = subjects ? capRowsPerPerson(db, subjects, job.maxRowsPerPerson) : 0;
+    }
 
     const q0 = performance.now();
     let res: { columns: string[]; values: unknown[][] } | undefined;
@@ -461,6 +486,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
       ...(membership ? { membership } : {}),
       stats: {
         rowsLoaded,
+        ...(rowsCapped !== undefined ? { rowsCapped } : {}),
         unsealMs: source.unsealMs(),
         unsealWaitMs: waitMs,
         unsealThread: job.unsealHelper ? 'helper' : 'worker',

@@ -6,7 +6,7 @@ import {
   IdParams, SubmitTradeRequest, Trade, TradeDetail, TradeListQuery, CancelTradeRequest, TradeResult, ReviewCase, ReviewDecisionRequest, PageQuery, page,
 } from '../schemas.js';
 import { datasetRef, buyerRef, type Contracts } from '../../trade/contracts.js';
-import { columnsUsedFor } from '../../trade/columns.js';
+import { columnsUsedFor, sqlModeOfOffer } from '../../trade/columns.js';
 import type { JobQueue } from '../../jobs/queue.js';
 import type { Services } from '../services.js';
 import { pageOf } from '../pagination.js';
@@ -44,7 +44,7 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
       handler: async ({ body, principal }) => {
         const ds = s.datasets.getDataset(body.quote.statement.datasetId);
         if (!ds) throw new DomainError('invalid-quote', 'the quote names a dataset that does not exist');
-        const columnsUsed = await columnsUsedFor(body.computation, ds.schema);
+        const columnsUsed = await columnsUsedFor(body.computation, ds.schema, sqlModeOfOffer(contracts.getOffer(body.quote.statement.offerId, body.quote.statement.offerVersion)));
         const t = contracts.submitTrade({
           request: { quote: body.quote, computation: body.computation, ...(columnsUsed ? { columnsUsed } : {}) },
           dataset: datasetRef(ds),

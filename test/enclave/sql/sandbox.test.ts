@@ -31,14 +31,14 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
 
   const QUERIES = [
     'SELECT COUNT(*) AS n, SUM(amount) AS total, AVG(nights) AS nights, COUNT(amount) AS with_amount FROM dataset',
-    "SELECT region, channel, COUNT(*) AS n, SUM(amount) AS total, MIN(amount) AS lo, MAX(nights) AS hi FROM dataset WHERE region IN ('north', 'south', 'east') GROUP BY region, channel ORDER BY region, channel",
-    "SELECT region, SUM(CASE WHEN nights > 20 THEN amount END) AS long_total, COUNT(CASE WHEN name = 'name-3' OR nights BETWEEN 2 AND 4 THEN 1 END) AS c, COUNT(DISTINCT channel) AS ch, ROUND(AVG(amount), 2) AS avg2, SUM(amount) / COUNT(*) AS per_row, TOTAL(ABS(amount) * 2 + 1) AS t FROM dataset WHERE NOT channel = 'shop' GROUP BY region",
-    "SELECT channel, SUM(amount) AS s FROM dataset WHERE region = 'nowhere' GROUP BY channel",
+    "SELECT region, channel, COUNT(*) AS n, SUM(amount) AS total, TOTAL(nights) AS t FROM dataset WHERE region IN ('north', 'south', 'east') GROUP BY region, channel ORDER BY region, channel",
+    "SELECT region, SUM(CASE WHEN channel = 'web' THEN amount END) AS web_total, COUNT(CASE WHEN region = 'north' OR channel = 'shop' THEN 1 END) AS c, AVG(CASE WHEN channel != 'shop' THEN nights END) AS web_nights, COUNT(DISTINCT channel) AS ch, COUNT(DISTINCT name) AS names, ROUND(AVG(amount), 2) AS avg2, SUM(amount) / COUNT(*) AS per_row FROM dataset WHERE NOT channel = 'shop' GROUP BY region",
+    "SELECT channel, SUM(amount) AS s FROM dataset WHERE region = 'north' AND region = 'south' GROUP BY channel",
   ];
 
   for (const q of QUERIES) {
     it(q, async () => {
-      const v = validateSql(q, schema);
+      const v = validateSql(q, schema, { mode: 'exact' });
       if (!v.ok) throw new Error(JSON.stringify(v.errors));
       const got = await runSqlComputation({ query: q, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: EXACT, approvedHash: v.hash });
       const want = ref.prepare(v.normalized).all() as Record<string, number | string | null>[];
@@ -59,9 +59,9 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
   }
 
   it('the ungrouped query over no rows is withheld by the minimum group size, not released as zero', async () => {
-    const got = await runSqlComputation({ query: "SELECT COUNT(*) AS n, SUM(amount) AS s FROM dataset WHERE region = 'nowhere'", schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: 1 } });
-    expect(got.groups).to.deep.equal([]);
-    expect(got.suppressed).to.deep.equal([[]]);
+    const got = await runSqlComputation({ query: "SELECT COUNT(*) AS n, SUM(amount) AS s FROM dataset WHERE region = 'north' AND region = 'south'", schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: 1 } });
+    expect(got.groups).to.deep.equal([]); // absent, like an empty group: a withheld key is never listed
+    expect(got).to.not.have.property('suppressed');
   });
 
   it('counts k on distinct people, not rows', async () => {
@@ -77,7 +77,7 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
 
   it('decides k from row counts only when that equals the decision on exact distinct-identifier counts', async () => {
     const q = "SELECT region, channel, COUNT(*) AS n FROM dataset WHERE channel = 'web' OR region = 'north' GROUP BY region, channel";
-    const v = validateSql(q, schema);
+    const v = validateSql(q, schema, { mode: 'exact' });
     if (!v.ok) throw new Error(JSON.stringify(v.errors));
     const people = ref.prepare(`SELECT region, channel, COUNT(DISTINCT person_id) AS p, COUNT(*) AS n FROM dataset WHERE channel = 'web' OR region = 'north' GROUP BY region, channel`).all() as { p: number; n: number }[];
     const seen = new Set<string>();
@@ -93,7 +93,7 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
   });
 
   it('opens chunks the same in the worker, in one helper thread or in two (results, rows, errors)', async () => {
-    const v = validateSql('SELECT region, channel, COUNT(*) AS n, SUM(amount) AS s, AVG(nights) AS a FROM dataset GROUP BY region, channel', schema);
+    const v = validateSql('SELECT region, channel, COUNT(*) AS n, SUM(amount) AS s, AVG(nights) AS a FROM dataset GROUP BY region, channel', schema, { mode: 'exact' });
     if (!v.ok) throw new Error(JSON.stringify(v.errors));
     const tampered = chunks.map((c) => ({ ...c }));
     const box = Uint8Array.from(tampered[2]!.sealed.box);
@@ -124,9 +124,18 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
     expect(r.type).to.equal('computation-hash-mismatch');
   });
 
-  it('refuses exact MIN/MAX (one person\'s value) unless the release is differentially private', async () => {
-    const r = await refusal(runSqlComputation({ query: 'SELECT MAX(amount) FROM dataset', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: 5 } }));
-    expect(r.type).to.equal('privacy-order-statistic-needs-dp');
+  it('refuses exact MIN/MAX (one person\'s value) and row-level arithmetic unless the release is differentially private', async () => {
+    for (const [query, rule] of [
+      ['SELECT MAX(amount) FROM dataset', 'privacy-order-statistic-needs-dp'],
+      ['SELECT SUM(amount*(1-COALESCE((nights-7)/(nights-7),0))) AS v, SUM(1-COALESCE((nights-7)/(nights-7),0)) AS n FROM dataset', 'exact-row-expression'],
+      ['SELECT SUM(CASE WHEN nights = 7 THEN amount END) AS v FROM dataset', 'exact-condition-column'],
+    ]) {
+      for (const policy of [{ minGroupSize: 5 }, EXACT]) {
+        const r = await refusal(runSqlComputation({ query: query!, schema, chunks, unwrapPrivateKey: keys.privateKey, policy }));
+        expect(r.type).to.equal('sql-refused');
+        expect((r.detail.errors as { rule: string }[]).map((e) => e.rule)).to.include(rule);
+      }
+    }
   });
 
   it('a tampered chunk, a chunk from another position, or the wrong key is a typed error', async () => {
@@ -158,5 +167,63 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
     } finally {
       delete process.env.SHUYU_MASTER_SECRET_CANARY;
     }
+  });
+});
+
+describe('SQL sandbox: DP runs cap rows per person and clamp in the executed SQL', function () {
+  this.timeout(90_000);
+  // people P000000..: ids repeat (0.9 × row), so some people have two rows; the first 300 rows are 100 people of three
+  const rows = makeRows(1_500, 11).map((r, i) => (i < 300 ? [`Q${Math.floor(i / 3)}`, ...r.slice(1)] : r));
+  const keys = newKeys();
+  const chunks = sealRows(rows, keys.publicKey, 400);
+  let ref: Database.Database;
+  before(() => {
+    ref = referenceDb(rows);
+  });
+  after(() => ref.close());
+
+  const q = "SELECT region, COUNT(*) AS n, SUM(amount) AS s, AVG(CASE WHEN channel = 'web' THEN nights END) AS a FROM dataset GROUP BY region";
+
+  for (const m of [1, 2]) {
+    it(`keeps the first ${m} row(s) of each person, in dataset order, before the query runs`, async () => {
+      const v = validateSql(q, schema, { mode: 'dp' });
+      if (!v.ok) throw new Error(JSON.stringify(v.errors));
+      const out = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns: v.columnsUsed, maxRowsPerPerson: m });
+      const capped = `(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY __row) AS rn FROM dataset) WHERE rn <= ${m})`;
+      const want = ref.prepare(v.plan.executed.replace('FROM "dataset"', `FROM ${capped}`) + ' ORDER BY region').raw().all() as unknown[][];
+      const dropped = (ref.prepare(`SELECT COUNT(*) AS d FROM (SELECT ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY __row) AS rn FROM dataset) WHERE rn > ${m}`).get() as { d: number }).d;
+      expect(dropped).to.be.greaterThan(0);
+      expect(out.stats.rowsCapped).to.equal(dropped);
+      expect(out.stats.rowsLoaded).to.equal(rows.length);
+      const sorted = [...out.rows].sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+      expect(sorted.length).to.equal(want.length);
+      sorted.forEach((r, i) => r.forEach((x, j) => (typeof x === 'number' ? expect(x).to.be.closeTo(want[i]![j] as number, 1e-6) : expect(x).to.equal(want[i]![j]))));
+      expect(out.columns).to.include.members(['__s2', '__c2']); // the mean's parts over the rows its CASE selects
+      expect(out.columns).to.not.include('__subjects');
+    });
+  }
+
+  it('without an identifier every row is a person: nothing is dropped', async () => {
+    const noId = { ...schema, columns: schema.columns.map((c) => (c.role === 'identifier' ? { ...c, type: 'text' as const, role: 'attribute' as const } : c)) };
+    const v = validateSql(q, noId, { mode: 'dp' });
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    const out = await runSqlInSandbox({ schema: noId, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns: v.columnsUsed, maxRowsPerPerson: 1 });
+    expect(out.stats.rowsCapped).to.equal(0);
+    const n = out.rows.reduce((acc, r) => acc + Number(r[out.columns.indexOf('n')]), 0);
+    expect(n).to.equal(rows.length);
+  });
+
+  it('a DP release answers every key of the public domain with the outputs only (no hidden parts, no exact sizes)', async () => {
+    const policy = { minGroupSize: 5, dp: { epsilon: 1 }, maxRowsPerPerson: 1 };
+    const got = await runSqlComputation({ query: "SELECT region, COUNT(*) AS n, AVG(amount) AS a FROM dataset WHERE channel = 'web' GROUP BY region", schema, chunks, unwrapPrivateKey: keys.privateKey, policy });
+    expect(got.groups.map((g) => g.key)).to.deep.equal([['north'], ['south'], ['east'], ['west']]);
+    for (const g of got.groups) {
+      expect(Object.keys(g.values).sort()).to.deep.equal(['a', 'n', 'region']);
+      expect(g.values.n).to.be.a('number');
+      expect(g.values.a).to.be.a('number');
+    }
+    // the DP language is the one checked: a range on a measure runs, a range on text does not
+    const r = await refusal(runSqlComputation({ query: "SELECT COUNT(CASE WHEN name >= 'name-5' THEN 1 END) AS c FROM dataset", schema, chunks, unwrapPrivateKey: keys.privateKey, policy }));
+    expect((r.detail.errors as { rule: string }[]).map((e) => e.rule)).to.deep.equal(['dp-text-range']);
   });
 });
