@@ -1,9 +1,11 @@
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { type Readable, pipeline } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
+import { parse as parseCsvSync } from 'csv-parse/sync';
 import { type Column, type DatasetSchema, scaleOf } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { fixedBounds, parseFixed, parseFixedNumber } from '../../enclave/he/layout.js';
+import { BAD_BYTE_MARK, type ByteProblem, CsvBytes, describeByteProblem, guardBytes } from './csv-bytes.js';
 
 /**
  * Validation of an owner's CSV against its declared schema, on the owner's machine (issue 3 §1). Streaming
@@ -198,18 +200,90 @@ export const openCsv = (input: string | Readable): Readable => (typeof input ===
 export const CSV_PARSE_OPTIONS = { bom: true, relax_column_count: true, skip_empty_lines: true } as const;
 export const csvParser = () => parse(CSV_PARSE_OPTIONS);
 
-export async function checkCsv(input: string | Readable, schema: DatasetSchema, opts: { maxErrors?: number } = {}): Promise<CsvCheckResult> {
+/**
+ * The records of a CSV input whose bytes pass `check` (csv-bytes.ts): the first offending byte and everything
+ * after it are not parsed; a record holding BAD_BYTE_MARK in its field comes last instead (`badByteField`), or
+ * a quote left open by the cut makes csv-parse throw (`badByteIssueOfParseError`). A read error (a directory, a
+ * file that cannot be opened) rejects the iteration as `bad-input-file`; nothing is left unhandled.
+ */
+export function guardedRecords(input: string | Readable, check: CsvBytes, onBytes?: (bytes: number) => void): AsyncIterable<string[]> {
+  const parser = csvParser();
+  pipeline(guardBytes(openCsv(input), check, onBytes), parser, () => undefined);
+  const path = typeof input === 'string' ? input : undefined;
+  return {
+    async *[Symbol.asyncIterator]() {
+      try {
+        yield* parser as AsyncIterable<string[]>;
+      } catch (e) {
+        throw readFailure(e, path);
+      } finally {
+        parser.destroy();
+      }
+    },
+  };
+}
+
+/** An error of reading (not of parsing) as the input's problem; csv-parse's own errors stay as they are. */
+function readFailure(e: unknown, path: string | undefined): unknown {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (e instanceof CsvError || e instanceof DomainError || typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return e;
+  return new DomainError('bad-input-file', `cannot read ${path ?? 'the CSV'}: ${code === 'EISDIR' ? 'it is a directory' : code}`);
+}
+
+/** The field index holding the bad-byte mark (-1: none) — only ever looked at once `check.problem` is set. */
+export const badByteField = (record: string[]): number => record.findIndex((f) => f.includes(BAD_BYTE_MARK));
+
+/** The issue for an offending byte in data row `row` (0: the header), field `field` (-1: unknown). */
+export function byteIssue(problem: ByteProblem, row: number, field: number, names: readonly string[]): CsvIssue {
+  const what = describeByteProblem(problem);
+  if (row === 0) return { row: 0, message: `header${field >= 0 ? ` field ${field + 1}` : ''}: ${what}; the CSV is read no further` };
+  const column = field >= 0 ? (names[field] ?? `#${field + 1}`) : undefined;
+  return { row, ...(column ? { column } : {}), message: `row ${row}${column ? `, column ${column}` : ''}: ${what}; the CSV is read no further` };
+}
+
+/** csv-parse's refusal of the input cut at an offending byte inside quotes: where it was (row from `firstRow`). */
+export function badByteAtParseError(e: unknown, firstRow: number): { row: number; field: number } | undefined {
+  if (!(e instanceof CsvError) || e.code !== 'CSV_QUOTE_NOT_CLOSED') return undefined;
+  const { records, column } = e as unknown as { records?: number; column?: number };
+  return { row: firstRow + (records ?? 0), field: typeof column === 'number' ? column : -1 };
+}
+
+/**
+ * An offending byte at `at` in `bytes` (whole records from data row `firstRow`; 0: from the file's start, the
+ * header first): its row and field, and the records before it (as the streamed reader would have had them).
+ */
+export function locateBadByte(bytes: Uint8Array, at: number, firstRow: number): { row: number; field: number; before: string[][] } {
+  const text = Buffer.concat([bytes.subarray(0, at), Buffer.from(BAD_BYTE_MARK)]);
+  try {
+    const records = parseCsvSync(text, { ...CSV_PARSE_OPTIONS, bom: firstRow === 0 }) as string[][];
+    const i = records.findIndex((r) => badByteField(r) !== -1);
+    return i === -1 ? { row: firstRow + records.length, field: -1, before: records } : { row: firstRow + i, field: badByteField(records[i]!), before: records.slice(0, i) };
+  } catch (e) {
+    return { ...(badByteAtParseError(e, firstRow) ?? { row: firstRow, field: -1 }), before: [] };
+  }
+}
+
+export async function checkCsv(input: string | Readable, schema: DatasetSchema, opts: { maxErrors?: number; onBytes?: (bytes: number) => void } = {}): Promise<CsvCheckResult> {
   const maxErrors = opts.maxErrors ?? 100;
   const v = new RowValidator(schema);
   const errors: CsvIssue[] = [];
   const stats: Record<string, ColumnStats> = Object.fromEntries(schema.columns.map((c) => [c.name, { empty: 0 }]));
   const seen = schema.columns.map(() => new Set<string>());
+  const names = schema.columns.map((c) => c.name);
   let rows = 0;
   let truncated = false;
   let header = true;
-  const parser = openCsv(input).pipe(csvParser());
+  const bytes = new CsvBytes();
   try {
-    for await (const record of parser as AsyncIterable<string[]>) {
+    for await (const record of guardedRecords(input, bytes, opts.onBytes)) {
+      if (bytes.problem) {
+        const field = badByteField(record);
+        if (field !== -1) {
+          errors.push(byteIssue(bytes.problem, header ? 0 : rows + 1, field, names));
+          header = false;
+          break;
+        }
+      }
       if (header) {
         header = false;
         const hi = v.checkHeader(record);
@@ -241,7 +315,10 @@ export async function checkCsv(input: string | Readable, schema: DatasetSchema, 
       }
     }
   } catch (e) {
-    errors.push(csvParseIssue(e, 0, rows + 1));
+    if (!(e instanceof CsvError)) throw e;
+    const at = bytes.problem ? badByteAtParseError(e, 0) : undefined;
+    errors.push(at ? byteIssue(bytes.problem!, at.row, at.field, names) : csvParseIssue(e, 0, rows + 1));
+    header = false;
   }
   if (header) errors.push({ row: 0, message: 'the CSV is empty (no header)' });
   schema.columns.forEach((c, i) => {

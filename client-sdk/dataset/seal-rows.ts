@@ -5,7 +5,8 @@ import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../enclave/crypto/index.js';
 import type { BundleLayout } from '../../enclave/format/manifest.js';
 import { type RowChunkKey, RowChunkWriter, encodeSealedRowChunk, newRowChunkKey, rowChunkAad, sealRowChunkWithKey } from '../../enclave/format/row-chunk.js';
-import { type CsvIssue, RowValidator, type RowValue, csvParseFailure } from './csv-check.js';
+import { type CsvIssue, RowValidator, type RowValue, byteIssue, csvParseFailure, locateBadByte } from './csv-check.js';
+import { firstBadByte } from './csv-bytes.js';
 import { RecordEnds, segmentRecords } from './csv-split.js';
 import { type KeySlot, takeKey } from './key-slot.js';
 import { SegmentTotals, totalsPlan } from './he-totals.js';
@@ -111,6 +112,8 @@ export interface SealSegmentTask {
   bytes: Uint8Array;
   /** data row number of the first record */
   firstRow: number;
+  /** the file's byte offset of `bytes` (named when a byte breaks the rules) */
+  offset?: number;
   index: number;
   maxErrors: number;
   /** where the sealer's thread puts row chunk `index`'s data key after posting the task (key-slot.ts; workers); absent: made here */
@@ -128,7 +131,18 @@ export function sealSegment(task: SealSegmentTask): SealedSegment | SegmentFailu
   try {
     if (cached?.bundleId !== task.ctx.bundleId) cached = { bundleId: task.ctx.bundleId, sealer: new RowSealer(task.ctx) };
     const sealer = cached.sealer;
-    const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
+    let bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
+    // the bytes are the data (csv-bytes.ts): the records before an offending byte are sealed as the streamed path
+    // would, then the byte is the segment's error; checked whole first, natively, so the fast path stays fast
+    const bad = firstBadByte(bytes, task.offset ?? 0);
+    let badIssue: CsvIssue | undefined;
+    if (bad) {
+      const at = locateBadByte(bytes, bad.index, task.firstRow);
+      badIssue = byteIssue(bad.problem, at.row, at.field, task.ctx.schema.columns.map((c) => c.name));
+      let row = task.firstRow;
+      for (const record of at.before) if (sealer.errors.length < task.maxErrors) sealer.add(record, row++);
+      bytes = bytes.subarray(0, 0);
+    }
     // parsed in pieces of whole records, so that a piece's records die young rather than all 32k of them
     // surviving into the old generation (the bytes hold whole records: csv-split.ts cut them)
     const ends = new RecordEnds();
@@ -150,6 +164,7 @@ export function sealSegment(task: SealSegmentTask): SealedSegment | SegmentFailu
       }
       from = to;
     }
+    if (badIssue) sealer.errors.push(badIssue);
     return sealer.seal(task.index, task.keySlot ? takeKey(task.keySlot) : undefined);
   } catch (e) {
     if (task.keySlot) new Uint8Array(task.keySlot).fill(0);

@@ -15,7 +15,8 @@ import { newRowChunkKey } from '../../enclave/format/row-chunk.js';
 import { HeEvaluator } from '../../enclave/he/evaluate.js';
 import { planLayout } from '../../enclave/he/layout.js';
 import { BFV_PARAMS } from '../../enclave/he/params.js';
-import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, csvInvalid, csvParseFailure, csvParser, openCsv } from './csv-check.js';
+import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, badByteAtParseError, badByteField, byteIssue, csvInvalid, csvParseFailure, guardedRecords, locateBadByte } from './csv-check.js';
+import { CsvBytes, firstBadByte } from './csv-bytes.js';
 import { type SplitPlan, recordSegments, splitPlan } from './csv-split.js';
 import { BundleTotals, totalsPlan } from './he-totals.js';
 import { failKey, giveKey, newKeySlot } from './key-slot.js';
@@ -175,7 +176,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     const plan = wantSplit ? await splitPlan(opts.input as string) : undefined;
     read = plan
       ? await sealSplit(opts.input as string, plan, { ctx, threads, rowsPerChunk, maxErrors, merge })
-      : await sealStreamed(openCsv(opts.input), { ctx, rowsPerChunk, maxErrors, merge });
+      : await sealStreamed(opts.input, { ctx, rowsPerChunk, maxErrors, merge });
     if (read.errors.length) throw csvInvalid({ errors: read.errors, truncated: read.errors.length >= maxErrors });
 
     // one ciphertext per partition and column: the owner-side totals (he-totals.ts)
@@ -240,10 +241,12 @@ interface ReadOptions {
 }
 
 /** The single streamed parse on this thread (any CSV csv-parse reads, including quoted newlines). */
-async function sealStreamed(input: Readable, o: ReadOptions): Promise<{ rows: number; errors: CsvIssue[] }> {
+async function sealStreamed(input: string | Readable, o: ReadOptions): Promise<{ rows: number; errors: CsvIssue[] }> {
   const sealer = new RowSealer(o.ctx);
   const validator = new RowValidator(o.ctx.schema);
+  const names = o.ctx.schema.columns.map((c) => c.name);
   const errors: CsvIssue[] = [];
+  const bytes = new CsvBytes();
   let header = true;
   let rowNo = 0;
   let index = 0;
@@ -254,7 +257,13 @@ async function sealStreamed(input: Readable, o: ReadOptions): Promise<{ rows: nu
     o.merge(seg, index - 1, rowNo);
   };
   try {
-    for await (const record of input.pipe(csvParser()) as AsyncIterable<string[]>) {
+    for await (const record of guardedRecords(input, bytes)) {
+      // the CSV's bytes are the data: invalid UTF-8, a NUL or a stray BOM ends the reading (csv-bytes.ts)
+      if (bytes.problem && badByteField(record) !== -1) {
+        sealer.errors.push(byteIssue(bytes.problem, header ? 0 : rowNo + 1, badByteField(record), names));
+        header = false;
+        break;
+      }
       if (header) {
         header = false;
         errors.push(...validator.checkHeader(record));
@@ -267,8 +276,10 @@ async function sealStreamed(input: Readable, o: ReadOptions): Promise<{ rows: nu
       if ((sealer.rows === o.rowsPerChunk || sealer.chars >= MAX_CHUNK_CHARS) && sealer.errors.length === 0) flush();
     }
   } catch (e) {
-    // the same refusal, naming the same row, as a split file's segment gives (seal-rows.ts)
-    throw csvParseFailure(e, 0);
+    const at = bytes.problem ? badByteAtParseError(e, 0) : undefined;
+    if (!at) throw csvParseFailure(e, 0); // the same refusal, naming the same row, as a split file's segment gives (seal-rows.ts)
+    sealer.errors.push(byteIssue(bytes.problem!, at.row, at.field, names));
+    header = false;
   }
   flush();
   if (header) errors.push({ row: 0, message: 'the CSV is empty (no header)' });
@@ -284,6 +295,11 @@ async function sealStreamed(input: Readable, o: ReadOptions): Promise<{ rows: nu
  */
 async function sealSplit(path: string, plan: SplitPlan, o: ReadOptions & { threads: number }): Promise<{ rows: number; errors: CsvIssue[] }> {
   const validator = new RowValidator(o.ctx.schema);
+  const bad = firstBadByte(plan.header, 0);
+  if (bad) {
+    const at = locateBadByte(plan.header, bad.index, 0);
+    return { rows: 0, errors: [byteIssue(bad.problem, 0, at.field, [])] };
+  }
   const header = parseCsvSync(Buffer.from(plan.header), CSV_PARSE_OPTIONS) as string[][];
   const errors = validator.checkHeader(header[0] ?? []);
   if (errors.length) return { rows: 0, errors };
@@ -318,7 +334,7 @@ async function sealSplit(path: string, plan: SplitPlan, o: ReadOptions & { threa
   };
   try {
     for await (const seg of recordSegments(path, plan.dataStart, o.rowsPerChunk, MAX_CHUNK_CHARS)) {
-      const task: SealSegmentTask = { ctx: o.ctx, bytes: seg.bytes, firstRow: rows + 1, index, maxErrors: o.maxErrors };
+      const task: SealSegmentTask = { ctx: o.ctx, bytes: seg.bytes, firstRow: rows + 1, offset: plan.dataStart + readBytes, index, maxErrors: o.maxErrors };
       rows += seg.records;
       readBytes += seg.bytes.length;
       const entry: (typeof inflight)[number] = { index, rowsSoFar: rows, result: undefined as never };

@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../enclave/crypto/index.js';
@@ -38,16 +37,8 @@ export interface LocalCheckOptions {
 
 export async function checkCsvLocally(file: string, schema: DatasetSchema, opts: LocalCheckOptions = {}): Promise<OwnerCheckReport> {
   const total = (await stat(file)).size;
-  let done = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      done += chunk.length;
-      opts.onBytes?.(done, total);
-      cb(null, chunk);
-    },
-  });
   const [validation, pii] = await Promise.all([
-    checkCsv(createReadStream(file).pipe(counter), schema, { maxErrors: opts.maxErrors }),
+    checkCsv(file, schema, { maxErrors: opts.maxErrors, onBytes: (done) => opts.onBytes?.(done, total) }),
     scanCsvFile(file, { schema, maxRows: opts.piiRows }),
   ]);
   const piiUnderDeclared = pii.warnings.length > 0;

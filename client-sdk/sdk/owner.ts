@@ -11,7 +11,7 @@ import type { CreateUploadRequest, Dataset, Offer, OfferInput, OfferWritten, Pag
 /** The data owner: datasets (uploads of sealed bundles), offers on them, revenue. */
 export class OwnerClient extends ShuyuClient {
   /** Local only: a draft schema from a CSV sample (types, roles, bounds, PII-based levels and tags) for the owner to edit. */
-  async describe(file: string, opts: import('./describe.js').DescribeOptions): Promise<{ schema: DatasetSchema; rowsSampled: number }> {
+  async describe(file: string, opts: import('./describe.js').DescribeOptions): Promise<import('./describe.js').DescribeResult> {
     return (await import('./describe.js')).describeCsv(file, opts);
   }
 
