@@ -129,6 +129,41 @@ function merge(outS: Record<string, Json>, inS: Record<string, Json>, answers: s
   return { schemas, rename };
 }
 
+/**
+ * Problem types routes answer from their own logic, by operation, for routes that do not declare
+ * `problems` themselves (a route's declaration adds to these).
+ */
+const ROUTE_PROBLEMS: Record<string, readonly string[]> = {
+  'enclave-info': ['enclave-unavailable'],
+  'enclave-galois-keys': ['enclave-unavailable'],
+  'create-org': ['already-exists'],
+  'create-user': ['not-found', 'already-exists'],
+  'issue-token': ['not-found'],
+  'revoke-token': ['not-found', 'forbidden'],
+  'register-key': ['conflict'],
+  'submit-reviewer-certificate': ['invalid-certificate', 'key-not-registered'],
+  'get-reviewer-certificate': ['not-found'],
+  'create-upload': ['bundle-invalid', 'payload-too-large'],
+  'put-upload-blob': ['unsupported-media-type', 'payload-too-large', 'bad-blob-hash', 'blob-not-in-manifest', 'blob-hash-mismatch', 'blob-size-mismatch', 'upload-not-open', 'upload-interrupted'],
+  'complete-upload': ['upload-not-open', 'upload-incomplete', 'bundle-invalid', 'enclave-unavailable'],
+  'abort-upload': ['upload-not-open'],
+  'create-offer': ['invalid-offer', 'negative-list-denied'],
+  'revise-offer': ['invalid-offer', 'negative-list-denied', 'offer-withdrawn'],
+  'withdraw-offer': ['offer-withdrawn'],
+  'create-quote': [
+    'offer-withdrawn', 'offer-not-valid', 'computation-not-offered', 'invalid-computation', 'purpose-not-permitted', 'destination-not-permitted',
+    'quota-exhausted', 'budget-exhausted', 'invalid-clamp', 'verify-refused', 'sql-refused', 'policy-denied',
+  ],
+  'submit-trade': ['invalid-quote', 'quote-expired', 'quote-mismatch', 'offer-withdrawn', 'insufficient-funds', 'quota-exhausted', 'policy-denied'],
+  'cancel-trade': ['illegal-transition'],
+  'get-trade-result': ['result-not-ready'],
+  'decide-review': ['separation-of-duties', 'invalid-approval', 'invalid-certificate', 'illegal-transition'],
+  'get-wallet': ['not-found'],
+  'get-statement': ['not-found'],
+  'top-up': ['not-found', 'invalid-amount', 'idempotency-conflict'],
+  'get-policy-version': ['not-found'],
+};
+
 /** Problem types every route of this kind can answer, besides the route's own `problems`. */
 function problemTypes(r: RouteDef): string[] {
   const t = new Set<string>(['rate-limited']);
@@ -139,7 +174,7 @@ function problemTypes(r: RouteDef): string[] {
   if (r.object) t.add('not-found');
   if (r.idempotent) ['missing-idempotency-key', 'idempotency-key-reused', 'idempotency-in-progress'].forEach((x) => t.add(x));
   if (!r.longRunning) t.add('request-timeout');
-  for (const p of r.problems ?? []) t.add(p);
+  for (const p of [...(ROUTE_PROBLEMS[r.id] ?? []), ...(r.problems ?? [])]) t.add(p);
   return [...t];
 }
 
