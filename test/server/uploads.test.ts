@@ -103,6 +103,35 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
     expect(dataset.commitment).to.equal(f.manifest.commitment);
   });
 
+  it('a blob still streaming when its upload is aborted is refused (409) and not kept', async () => {
+    const t = await sealTourism(l, 9, 'late');
+    const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title: 'Late', manifest: t.manifest });
+    const b = blobsOf(t).sort((x, y) => y.bytes.length - x.bytes.length)[0]!;
+    const { request: httpRequest } = await import('node:http');
+    const answer = new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const req = httpRequest(new URL(`/v1/uploads/${up.body.id}/blobs/${b.hash}`, l.srv.url), {
+        method: 'PUT',
+        headers: { ...owner.auth, 'Content-Type': 'application/octet-stream', 'Content-Length': String(b.bytes.length) },
+      });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      });
+      req.write(b.bytes.subarray(0, b.bytes.length >> 1), () =>
+        setTimeout(async () => {
+          expect((await l.http().delete(`/v1/uploads/${up.body.id}`).set(owner.auth)).status).to.equal(204);
+          req.end(b.bytes.subarray(b.bytes.length >> 1));
+        }, 100),
+      );
+    });
+    const r = await answer;
+    expect(r.status).to.equal(409);
+    expect(r.body.type).to.match(/upload-not-open$/);
+    expect(existsSync(blobFile(b.hash))).to.equal(false);
+  });
+
   it('refuses a tampered or truncated blob (422) and stores nothing for it', async () => {
     const t = await sealTourism(l, 9, 'tamper'); // fresh blobs: content addressing would dedupe known ones
     const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title: 'Tampered', manifest: t.manifest });
