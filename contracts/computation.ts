@@ -12,9 +12,10 @@ import { ColumnName } from './dataset/schema.js';
  */
 
 /**
- * DP only: clamp bounds a buyer chose per measure, inside the schema's declared bounds. Narrower bounds mean
+ * DP SQL only: clamp bounds a buyer chose per measure, inside the schema's declared bounds. Narrower bounds mean
  * less noise (the sensitivity shrinks) and values outside them are clamped, so they change what runs and are
- * part of the computation's hash. Absent: the schema's bounds.
+ * part of the computation's hash. Absent: the schema's bounds. (`aggregate` computations sum sealed rows
+ * homomorphically, so no row can be clamped narrower than the bounds it was sealed under: they take none.)
  */
 export const ClampBounds = z
   .record(ColumnName, z.tuple([z.number().finite(), z.number().finite()]))
@@ -39,7 +40,6 @@ export const AggregateComputation = z
       .max(16),
     groupBy: z.array(ColumnName).max(2).default([]),
     filters: z.array(DimensionFilter).max(8).default([]),
-    clamp: ClampBounds.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
