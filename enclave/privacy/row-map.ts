@@ -17,6 +17,27 @@ export interface RowMap {
   partition: Int32Array;
   /** dense subject number of each dataset row, when the schema has an identifier */
   subjects?: Int32Array;
+  /**
+   * the most rows any one subject has (1 without subjects: every row is a person); stored with the map so a
+   * DP HE release can refuse an offer whose per-person row cap is below it (it cannot drop rows under HE)
+   */
+  maxRowsPerSubject?: number;
+}
+
+/** The most rows one subject has in the map (1 when rows are the subjects). */
+export function maxRowsPerSubject(map: RowMap): number {
+  if (map.maxRowsPerSubject !== undefined) return map.maxRowsPerSubject;
+  const s = map.subjects;
+  if (!s) return map.partition.length > 0 ? 1 : 0;
+  let width = 0;
+  for (let i = 0; i < s.length; i++) if (s[i]! >= width) width = s[i]! + 1;
+  const counts = new Int32Array(width);
+  let most = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = ++counts[s[i]!]!;
+    if (c > most) most = c;
+  }
+  return most;
 }
 
 const toBlob = (a: Int32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -33,21 +54,26 @@ export class RowMapStore {
         created_at         TEXT NOT NULL
       );
     `);
+    // maps stored before the per-subject maximum was kept get it computed on read
+    const cols = db.prepare('PRAGMA table_info(privacy_row_map)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'max_rows_per_subject')) db.exec('ALTER TABLE privacy_row_map ADD COLUMN max_rows_per_subject INTEGER');
   }
 
   get(commitment: string, rowCount: number): RowMap | undefined {
-    const r = this.db.prepare('SELECT row_count, partitions, subjects FROM privacy_row_map WHERE dataset_commitment = ?').get(commitment) as
-      | { row_count: number; partitions: Buffer; subjects: Buffer | null }
+    const r = this.db.prepare('SELECT row_count, partitions, subjects, max_rows_per_subject FROM privacy_row_map WHERE dataset_commitment = ?').get(commitment) as
+      | { row_count: number; partitions: Buffer; subjects: Buffer | null; max_rows_per_subject: number | null }
       | undefined;
     if (!r) return undefined;
     if (r.row_count !== rowCount) throw new DomainError('privacy-differencing-state', 'the recorded row map does not match the dataset size', { commitment });
-    return { partition: fromBlob(r.partitions), ...(r.subjects ? { subjects: fromBlob(r.subjects) } : {}) };
+    const map: RowMap = { partition: fromBlob(r.partitions), ...(r.subjects ? { subjects: fromBlob(r.subjects) } : {}) };
+    map.maxRowsPerSubject = r.max_rows_per_subject ?? maxRowsPerSubject(map);
+    return map;
   }
 
   put(commitment: string, map: RowMap): void {
     this.db
-      .prepare('INSERT OR IGNORE INTO privacy_row_map (dataset_commitment, row_count, partitions, subjects, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(commitment, map.partition.length, toBlob(map.partition), map.subjects ? toBlob(map.subjects) : null, new Date().toISOString());
+      .prepare('INSERT OR IGNORE INTO privacy_row_map (dataset_commitment, row_count, partitions, subjects, max_rows_per_subject, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(commitment, map.partition.length, toBlob(map.partition), map.subjects ? toBlob(map.subjects) : null, maxRowsPerSubject(map), new Date().toISOString());
   }
 }
 

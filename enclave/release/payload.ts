@@ -11,7 +11,11 @@ import type { TradeContext } from '../process/protocol.js';
 
 export interface ReceiptPrivacy {
   minGroupSize: number;
-  suppressedGroups: number;
+  /**
+   * What a key missing from the result means: 'empty-or-withheld' (exact: no rows, or below k — never
+   * which, and never counted) or 'none' (DP: every key of the public domain is released).
+   */
+  absentGroups?: 'empty-or-withheld' | 'none' | (string & {});
   mechanism: string;
   epsilonSpent: number;
   epsilonRemaining: number | null;

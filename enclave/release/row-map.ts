@@ -3,7 +3,7 @@ import { sm2Fingerprint } from '../crypto/index.js';
 import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
 import type { Keystore } from '../keystore/keystore.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
-import { RowMapStore, type RowMap } from '../privacy/row-map.js';
+import { maxRowsPerSubject, RowMapStore, type RowMap } from '../privacy/row-map.js';
 import { mapRowsInSandbox, type SandboxLimits } from '../sql/sandbox.js';
 import { rowChunksOf } from '../sql/release.js';
 
@@ -39,6 +39,7 @@ export async function deriveRowMap(manifest: BundleManifest, rowChunks: string[]
   if (map.partition.length !== manifest.rowCount) {
     throw new DomainError('privacy-row-map-mismatch', `the sealed rows hold ${map.partition.length} rows, the manifest ${manifest.rowCount}`);
   }
+  map.maxRowsPerSubject = maxRowsPerSubject(map);
   new RowMapStore(d.ledger.database).put(manifest.commitment, map);
   return map;
 }

@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyOutputGate, type GroupResult } from '../../../enclave/privacy/gate.js';
+import { applyOutputGate, type GateContext, type GroupResult } from '../../../enclave/privacy/gate.js';
 import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
+import { discreteLaplacePmf } from '../../../enclave/privacy/mechanisms.js';
+import { calibrate, discreteLaplaceHalfWidth95, meanHalfWidth95, planMeasurements } from '../../../contracts/privacy/calibration.js';
 import { isDomainError } from '../../../contracts/errors.js';
 
 const groups: GroupResult[] = [
@@ -12,30 +14,199 @@ const groups: GroupResult[] = [
   { key: ['west'], rows: 2, values: { n: 2, total: 10 } },
 ];
 
-describe('privacy gate: k-suppression', () => {
-  it('counts k on distinct identifiers when every group has them', () => {
+const typeOf = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (e) {
+    return isDomainError(e) ? e.type : String(e);
+  }
+  return undefined;
+};
+
+/** `n` empty keys: one call noises n values, a cheap sample of the noise distribution */
+const emptyDomain = (n: number): string[][] => Array.from({ length: n }, (_, i) => [`k${i}`]);
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const meanAbs = (xs: number[]): number => mean(xs.map(Math.abs));
+
+describe('privacy gate: exact releases', () => {
+  it('withholds groups below k on distinct identifiers; a withheld key appears nowhere in the outcome', () => {
     const g = groups.slice(0, 2);
     const out = applyOutputGate(g, { minGroupSize: 5 }, { bounds: {} });
     expect(out.privacy.basis).to.equal('subjects');
-    expect(out.suppressed).to.deep.equal([['north']]); // 12 rows but only 3 people
-    expect(out.groups.map((x) => x.key)).to.deep.equal([['south']]);
+    expect(out.groups.map((x) => x.key)).to.deep.equal([['south']]); // north: 12 rows but only 3 people
     expect(out.groups[0]!.values).to.deep.equal({ n: 40, total: 900 });
-    expect(out.privacy).to.include({ minGroupSize: 5, suppressedGroups: 1, mechanism: 'none', epsilonSpent: 0, epsilonRemaining: null });
+    expect(out.privacy).to.include({ minGroupSize: 5, absentGroups: 'empty-or-withheld', mechanism: 'none', epsilonSpent: 0, epsilonRemaining: null });
+    expect(out).to.not.have.property('suppressed');
+    expect(out.privacy).to.not.have.property('suppressedGroups');
+    expect(JSON.stringify(out)).to.not.include('north');
   });
 
-  it('falls back to rows, and suppresses empty groups', () => {
-    const out = applyOutputGate([...groups, { key: ['east'], rows: 0, values: { n: 0, total: 0 } }], { minGroupSize: 3 }, { bounds: {} });
+  it('gives the withheld keys to beforeRelease only (for the differencing guard)', () => {
+    let seen: { released: string[][]; withheld: string[][] } | undefined;
+    const out = applyOutputGate([...groups, { key: ['east'], rows: 0, values: { n: 0, total: null } }], { minGroupSize: 3 }, {
+      bounds: {},
+      beforeRelease: (released, withheld) => (seen = { released: released.map((g) => g.key), withheld }),
+    });
     expect(out.privacy.basis).to.equal('rows');
-    expect(out.suppressed).to.deep.equal([['west'], ['east']]);
+    expect(seen).to.deep.equal({ released: [['north'], ['south']], withheld: [['west'], ['east']] });
+    expect(JSON.stringify(out)).to.not.match(/west|east/);
+  });
+
+  it('never releases hidden inputs', () => {
+    const out = applyOutputGate([{ key: [], rows: 9, values: { avg: 2, _s: 18, _c: 9 } }], { minGroupSize: 1 }, { bounds: {}, hidden: ['_s', '_c'] });
+    expect(out.groups[0]!.values).to.deep.equal({ avg: 2 });
   });
 
   it('refuses a malformed policy with a typed error', () => {
     expect(() => applyOutputGate(groups, { minGroupSize: 0 }, { bounds: {} })).to.throw().that.satisfies(isDomainError);
     expect(() => applyOutputGate(groups, { minGroupSize: 2, dp: { epsilon: -1 } }, { bounds: {} })).to.throw(/policy/);
+    expect(typeOf(() => applyOutputGate(groups, { minGroupSize: 2, dp: { epsilon: 1 }, maxRowsPerPerson: 0 }, { bounds: {} }))).to.equal('privacy-invalid-policy');
   });
+});
+
+describe('privacy gate: DP releases', () => {
+  const sumCtx = (extra: Partial<GateContext> = {}): GateContext => ({ bounds: { s: [0, 100] }, outputs: { s: { kind: 'sum', scale: 0 } }, ...extra });
 
   it('refuses DP on a value with no declared bounds', () => {
-    expect(() => applyOutputGate(groups, { minGroupSize: 1, dp: { epsilon: 1 } }, { bounds: { n: [0, 1] } })).to.throw(/no declared bounds/);
+    expect(() => applyOutputGate(groups, { minGroupSize: 1, dp: { epsilon: 1 } }, { bounds: { n: [0, 1] }, domain: [['north'], ['south'], ['west']] })).to.throw(/no declared bounds/);
+  });
+
+  it('releases a NULL as its noised neutral value, never as NULL (SUM of no matching row)', () => {
+    const released: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const out = applyOutputGate([{ key: [], rows: 5, values: { s: null } }], { minGroupSize: 10, dp: { epsilon: 1 } }, sumCtx());
+      const v = out.groups[0]!.values.s;
+      expect(v).to.be.a('number');
+      released.push(v as number);
+    }
+    // the neutral value 0 plus noise of scale t = 100: a NULL looks like a sum of zero
+    expect(new Set(released).size).to.be.greaterThan(5);
+    expect(Math.abs(mean(released))).to.be.lessThan(100);
+  });
+
+  it('MIN of nothing is noised inside the bounds, not NULL', () => {
+    const out = applyOutputGate([], { minGroupSize: 1, dp: { epsilon: 1 } }, { bounds: { lo: [10, 20] }, outputs: { lo: { kind: 'min', scale: 0 } }, domain: emptyDomain(50) });
+    for (const g of out.groups) expect(g.values.lo).to.be.within(10, 20);
+  });
+
+  it('releases every key of the public domain, in its order, whatever the data holds', () => {
+    const domain = [['a'], ['b'], ['c'], ['d']];
+    const out = applyOutputGate([{ key: ['c'], rows: 1, subjects: 1, values: { n: 1 } }, { key: ['zz'], rows: 50, values: { n: 50 } }], { minGroupSize: 10, dp: { epsilon: 1 } }, {
+      bounds: { n: [0, 1] },
+      outputs: { n: { kind: 'count' } },
+      domain,
+    });
+    // a one-person group is released (no k-suppression under DP); a key outside the domain is not
+    expect(out.groups.map((g) => g.key)).to.deep.equal(domain);
+    for (const g of out.groups) expect(g.values.n).to.be.a('number').and.at.least(0);
+    expect(out.groups.every((g) => g.rows === 0 && g.subjects === undefined)).to.equal(true);
+    expect(out.privacy).to.include({ absentGroups: 'none', basis: 'none' });
+  });
+
+  it('empty keys are noised, not exact zeros', () => {
+    const out = applyOutputGate([], { minGroupSize: 1, dp: { epsilon: 1 } }, sumCtx({ domain: emptyDomain(200) }));
+    const vs = out.groups.map((g) => g.values.s as number);
+    expect(vs.filter((v) => v !== 0).length).to.be.greaterThan(150);
+  });
+
+  it('a grouped DP result without its domain is refused (the caller must pass it)', () => {
+    expect(typeOf(() => applyOutputGate([{ key: ['a'], rows: 3, values: { s: 3 } }], { minGroupSize: 1, dp: { epsilon: 1 } }, sumCtx()))).to.equal('privacy-invalid-domain');
+    expect(typeOf(() => applyOutputGate([], { minGroupSize: 1, dp: { epsilon: 1 } }, sumCtx({ domain: emptyDomain(4097) })))).to.equal('dp-domain-too-large');
+  });
+
+  it('a mean is noisy SUM / noisy COUNT of the rows it selects, from hidden parts never released', () => {
+    // 1000 rows in the group, but the mean's CASE selects 200 of them with mean 40
+    const g: GroupResult = { key: [], rows: 1000, values: { m: 40, _s: 8000, _c: 200 } };
+    const ctx: GateContext = { bounds: { m: [0, 50] }, outputs: { m: { kind: 'mean', scale: 2, parts: { sum: '_s', count: '_c' } } }, hidden: ['_s', '_c'] };
+    const vals: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const out = applyOutputGate([g], { minGroupSize: 1, dp: { epsilon: 20 } }, ctx);
+      expect(Object.keys(out.groups[0]!.values)).to.deep.equal(['m']);
+      vals.push(out.groups[0]!.values.m as number);
+      expect(out.privacy.measurements).to.equal(2);
+    }
+    expect(mean(vals)).to.be.closeTo(40, 1); // v·rows / rows-noise would sit near 8 or 40 with the wrong count
+    expect(typeOf(() => applyOutputGate([g], { minGroupSize: 1, dp: { epsilon: 1 } }, { bounds: { m: [0, 50] }, outputs: { m: { kind: 'mean' } }, hidden: ['_s', '_c'] }))).to.equal('privacy-unsupported-output');
+  });
+
+  it('a released count shared as a mean part is measured once; ε is split over the measurements made', () => {
+    const ctx: GateContext = {
+      bounds: { n: [0, 1], m: [0, 10] },
+      outputs: { n: { kind: 'count' }, m: { kind: 'mean', scale: 2, parts: { sum: '_s', count: 'n' } } },
+      hidden: ['_s'],
+      domain: [['x'], ['y']],
+    };
+    const out = applyOutputGate([{ key: ['y'], rows: 4, values: { n: 4, _s: 20 } }], { minGroupSize: 1, dp: { epsilon: 0.6 } }, ctx);
+    expect(out.privacy.measurements).to.equal(2);
+    const mech = out.privacy.steps.filter((s) => s.step === 'mechanism');
+    expect(mech.map((s) => s.epsilon)).to.deep.equal([0.3, 0.3]);
+    expect(mech.reduce((a, s) => a + s.epsilon, 0)).to.be.closeTo(0.6, 1e-12);
+  });
+
+  it('sensitivity is per person: Δ and the noise grow with maxRowsPerPerson', () => {
+    const run = (m: number) =>
+      applyOutputGate([], { minGroupSize: 1, dp: { epsilon: 1 }, maxRowsPerPerson: m }, { bounds: { n: [0, 1], s: [-30, 20] }, outputs: { n: { kind: 'count' }, s: { kind: 'sum' } }, domain: emptyDomain(1500) });
+    const one = run(1);
+    const four = run(4);
+    expect(one.privacy.accuracy!.n!.sensitivity).to.equal(1);
+    expect(four.privacy.accuracy!.n!.sensitivity).to.equal(4);
+    expect(four.privacy.accuracy!.s!.sensitivity).to.equal(120); // m · max(|lo|, |hi|)
+    expect(four.privacy.maxRowsPerPerson).to.equal(4);
+    // empirical: sums' noise (t = Δ/ε' with ε' = 0.5) scales by m
+    const spread = (o: typeof one) => meanAbs(o.groups.map((g) => g.values.s as number));
+    const ratio = spread(four) / spread(one);
+    expect(ratio).to.be.within(3.2, 4.8);
+  });
+
+  it('accuracy fields are present for every output and match calibration.ts', () => {
+    const ctx: GateContext = {
+      bounds: { n: [0, 1], s: [0, 100], m: [0, 100] },
+      outputs: { n: { kind: 'count' }, s: { kind: 'sum', scale: 2 }, m: { kind: 'mean', scale: 4, parts: { sum: 's', count: 'n' } } },
+      domain: [['a']],
+    };
+    const out = applyOutputGate([], { minGroupSize: 1, dp: { epsilon: 0.5 }, maxRowsPerPerson: 3 }, ctx);
+    const acc = out.privacy.accuracy!;
+    expect(Object.keys(acc).sort()).to.deep.equal(['m', 'n', 's']);
+    const M = planMeasurements([
+      { name: 'm', kind: 'mean', parts: { sum: 's', count: 'n' } },
+      { name: 'n', kind: 'count' },
+      { name: 's', kind: 'sum' },
+    ]).length;
+    expect(M).to.equal(2);
+    const { gridScale: _a, gridSensitivity: _b, ...n } = calibrate({ kind: 'count', bounds: [0, 1], scale: 0, maxRowsPerPerson: 3, epsilon: 0.5, measurements: M });
+    expect(acc.n).to.deep.equal(n);
+    expect(acc.s).to.include({ mechanism: 'discrete-laplace', sensitivity: 300, noiseScale: 1200 });
+    expect(acc.s!.halfWidth95).to.be.a('number');
+    expect(acc.m).to.include({ halfWidth95: null, sumHalfWidth: acc.s!.halfWidth95, countHalfWidth: acc.n!.halfWidth95 });
+    expect(acc.m!.formula).to.match(/n/);
+    expect(meanHalfWidth95(acc.m as never, [0, 100], 1e6)).to.be.lessThan(1);
+  });
+
+  it("the stated 95 % half-width covers about 95 % of the gate's draws", () => {
+    const out = applyOutputGate([], { minGroupSize: 1, dp: { epsilon: 0.5 } }, { bounds: { s: [0, 10] }, outputs: { s: { kind: 'sum' } }, domain: emptyDomain(4000) });
+    const w = out.privacy.accuracy!.s!.halfWidth95!;
+    const inside = out.groups.filter((g) => Math.abs(g.values.s as number) <= w).length / out.groups.length;
+    expect(inside).to.be.within(0.93, 0.97);
+  });
+
+  it('Gaussian: δ > 0 uses the discrete Gaussian with σ from calibration.ts; 1.96σ rounded up', () => {
+    const out = applyOutputGate([], { minGroupSize: 1, dp: { epsilon: 0.5, delta: 1e-6 }, maxRowsPerPerson: 2 }, { bounds: { n: [0, 1] }, outputs: { n: { kind: 'count' } }, domain: [['a']] });
+    const a = out.privacy.accuracy!.n!;
+    expect(a.mechanism).to.equal('discrete-gaussian');
+    expect(a.noiseScale).to.be.closeTo((2 * Math.sqrt(2 * Math.log(1.25e6))) / 0.5, 1e-9);
+    expect(a.halfWidth95).to.equal(Math.ceil(1.96 * a.noiseScale));
+  });
+});
+
+describe('calibration: discrete Laplace half-width', () => {
+  it('is the smallest w with P(|X| ≤ w) ≥ 0.95 under the exact pmf', () => {
+    for (const t of [0.3, 1, 2.5, 10, 77.7, 400]) {
+      const w = discreteLaplaceHalfWidth95(t);
+      let mass = discreteLaplacePmf(t, 0);
+      for (let x = 1; x <= w; x++) mass += 2 * discreteLaplacePmf(t, x);
+      expect(mass, `t ${t}`).to.be.at.least(0.95);
+      expect(mass - 2 * discreteLaplacePmf(t, w), `t ${t}`).to.be.lessThan(0.95);
+    }
   });
 });
 
@@ -51,9 +222,10 @@ describe('privacy gate: DP + budget', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const ctx = (chargeKey: string) => ({
+  const ctx = (chargeKey: string): GateContext => ({
     bounds: { n: [0, 1] as [number, number], total: [0, 100] as [number, number] },
     outputs: { n: { kind: 'count' as const } },
+    domain: [['south']],
     budget: { ledger, buyerOrgId: 'buyer-1', datasetId: 'ds-1', limitEpsilon: 1, chargeKey },
   });
 
@@ -66,13 +238,7 @@ describe('privacy gate: DP + budget', () => {
     expect(again.groups).to.deep.equal(a.groups); // same noise, not fresh noise
     expect(ledger.spent('buyer-1', 'ds-1').epsilon).to.equal(0.4);
     applyOutputGate(groups.slice(1, 2), { minGroupSize: 1, dp: { epsilon: 0.6 } }, ctx('t2'));
-    let err: unknown;
-    try {
-      applyOutputGate(groups.slice(1, 2), { minGroupSize: 1, dp: { epsilon: 0.1 } }, ctx('t3'));
-    } catch (e) {
-      err = e;
-    }
-    expect(isDomainError(err) && err.type).to.equal('privacy-budget-exhausted');
+    expect(typeOf(() => applyOutputGate(groups.slice(1, 2), { minGroupSize: 1, dp: { epsilon: 0.1 } }, ctx('t3')))).to.equal('privacy-budget-exhausted');
     expect(ledger.spent('buyer-1', 'ds-1')).to.deep.include({ epsilon: 1, charges: 2 });
   });
 
@@ -89,14 +255,14 @@ describe('privacy gate: DP + budget', () => {
   });
 
   it('noised values are on the output grid and counts are never negative', () => {
-    const out = applyOutputGate([{ key: [], rows: 3, values: { n: 3, total: 7 } }], { minGroupSize: 1, dp: { epsilon: 0.01 } }, ctx('t4'));
+    const out = applyOutputGate([{ key: [], rows: 3, values: { n: 3, total: 7 } }], { minGroupSize: 1, dp: { epsilon: 0.01 } }, { ...ctx('t4'), domain: [[]] });
     expect(Number.isInteger(out.groups[0]!.values.n)).to.equal(true);
     expect(out.groups[0]!.values.n).to.be.at.least(0);
   });
 });
 
 describe('privacy gate: invariants (fast-check)', () => {
-  it('k-suppression partitions the groups: released ones have ≥ k people, the rest are listed, values untouched without DP', async () => {
+  it('exact: released groups have ≥ k people, the rest are absent, values untouched', async () => {
     const fc = (await import('fast-check')).default;
     fc.assert(
       fc.property(
@@ -110,10 +276,12 @@ describe('privacy gate: invariants (fast-check)', () => {
             ...(withSubjects ? { subjects: s.rows } : {}),
             values: { v: s.v },
           }));
-          const out = applyOutputGate(input, { minGroupSize: k }, { bounds: {} });
+          let withheld: string[][] = [];
+          const out = applyOutputGate(input, { minGroupSize: k }, { bounds: {}, beforeRelease: (_r, w) => (withheld = w) });
           const size = (g: GroupResult) => (withSubjects && input.length > 0 ? (g.subjects as number) : g.rows);
           expect(out.groups.every((g) => size(g) >= k)).to.equal(true);
-          expect([...out.groups.map((g) => g.key[0]), ...out.suppressed.map((s) => s[0])].sort()).to.deep.equal(input.map((g) => g.key[0]).sort());
+          expect([...out.groups.map((g) => g.key[0]), ...withheld.map((s) => s[0])].sort()).to.deep.equal(input.map((g) => g.key[0]).sort());
+          for (const w of withheld) expect(JSON.stringify(out)).to.not.include(`"${w[0]}"`);
           for (const g of out.groups) expect(g.values).to.deep.equal(input.find((x) => x.key[0] === g.key[0])!.values);
         },
       ),
