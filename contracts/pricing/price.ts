@@ -85,3 +85,8 @@ export function epsilonToMilli(epsilon: number): number {
   }
   return milli;
 }
+
+/** What a privacy refusal of a trade costs the buyer: ⌊price × refusalFeeBps / 10000⌋ (stated in the quote). */
+export function refusalChargeOf(priceFen: number, refusalFeeBps: number): number {
+  return Number((BigInt(priceFen) * BigInt(refusalFeeBps)) / 10_000n);
+}

@@ -5,8 +5,41 @@ import type { Offer } from '../../../contracts/offer/offer.js';
 import { IdParams, OfferInput, Offer as OfferSchema, OfferList, OfferWritten, QuoteRequest, SignedQuote } from '../schemas.js';
 import type { DatasetRow } from '../../datasets/datasets.js';
 import { datasetRef, buyerRef } from '../../trade/contracts.js';
-import { columnsUsedFor } from '../../trade/columns.js';
+import { ClampBounds, type Computation } from '../../../contracts/computation.js';
+import type { DatasetSchema } from '../../../contracts/dataset/schema.js';
+import { sqlRefusal, type SqlFacts } from '../../../contracts/pricing/feasibility.js';
+import { quotedComputation } from '../../../contracts/pricing/quoting.js';
 import type { TradeDeps } from './trades.js';
+
+/** A quote request may narrow DP clamp bounds (`clamp`, or `computation.clamp`): part of what is quoted and approved. */
+const QuoteBody = QuoteRequest.extend({ clamp: ClampBounds.optional() }).strict();
+
+/**
+ * What the enclave's SQL validator finds for a query in the offer's mode (exact or DP, with the buyer's clamp):
+ * columns, outputs with their per-row bounds, grouping. A refusal there is the quote's refusal, with the same
+ * problem type. The validator and its parser load on the first SQL quote, not at every server start.
+ */
+async function sqlFactsFor(computation: Computation, schema: DatasetSchema, mode: 'exact' | 'dp'): Promise<SqlFacts | undefined> {
+  if (computation.kind !== 'sql') return undefined;
+  const { validateSql } = await import('../../../enclave/sql/validate.js');
+  const v = validateSql(computation.query, schema, { mode, ...(computation.clamp ? { clamp: computation.clamp } : {}) });
+  if (!v.ok) throw sqlRefusal(v.errors);
+  return { columnsUsed: v.columnsUsed, groupBy: v.plan.groupBy, outputs: v.outputs };
+}
+
+/** The homomorphic path's own limits, decidable from the sealed bundle's layout (partitioning, plain modulus). */
+async function checkHeLayout(computation: Computation, manifest: Record<string, unknown> | null): Promise<void> {
+  if (computation.kind !== 'aggregate' || !manifest) return;
+  const [{ BundleManifest }, { planAggregate, checkOverflow }, { BFV_PARAMS }] = await Promise.all([
+    import('../../../enclave/format/manifest.js'),
+    import('../../../enclave/he/layout.js'),
+    import('../../../enclave/he/params.js'),
+  ]);
+  const m = BundleManifest.parse(manifest);
+  planAggregate(m, computation);
+  const params = BFV_PARAMS[m.he.paramsId];
+  if (params) checkOverflow(m, computation, params);
+}
 
 /** Offers (listings) and quotes. Writing an offer needs the dataset's owner organisation; reading is for everyone signed in. */
 export function marketRoutes(d: TradeDeps): RouteDef[] {
@@ -55,15 +88,18 @@ export function marketRoutes(d: TradeDeps): RouteDef[] {
     }),
     defineRoute({
       id: 'create-quote', method: 'post', path: '/v1/offers/:id/quotes', summary: 'Get a signed, expiring quote for a computation', roles: ['buyer'],
-      params: IdParams, object: { resource: 'offer', param: 'id', scope: everyone }, body: QuoteRequest, responses: { 201: SignedQuote },
+      params: IdParams, object: { resource: 'offer', param: 'id', scope: everyone }, body: QuoteBody, responses: { 201: SignedQuote },
       handler: async ({ object, body, principal }) => {
-        const offer = object as Offer;
+        const offer = contracts.getOffer((object as Offer).id); // the latest version: the one quoted
         const ds = datasetOf(offer.datasetId);
-        const columnsUsed = await columnsUsedFor(body.computation, ds.schema);
+        const computation = quotedComputation(body);
+        const sql = await sqlFactsFor(computation, ds.schema, offer.terms.epsilonPerQuery > 0 ? 'dp' : 'exact');
         const quote = await contracts.quote({
-          request: { offerId: offer.id, computation: body.computation, purpose: body.purpose, destination: body.destination, ...(columnsUsed ? { columnsUsed } : {}) },
+          request: { offerId: offer.id, computation, purpose: body.purpose, destination: body.destination, ...(sql ? { sql } : {}) },
           dataset: datasetRef(ds),
           buyer: buyerRef(principal!, s.identity),
+          // after the offer's own checks (a kind it does not sell is refused as such), before signing
+          beforeSign: () => checkHeLayout(computation, s.datasets.manifestOf(ds.id)),
         });
         return { status: 201, body: quote };
       },
