@@ -39,7 +39,10 @@ export default async function (): Promise<void> {
   const sandboxCpuMs = (sandboxCpu.user + sandboxCpu.system) / 1000;
   // DP: the per-person row cap (m = 1) deletes every person's rows after the first before the query runs
   const dpOut = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: vDp.plan, columns, maxRowsPerPerson: 1, limits: sandboxInput.limits });
-  note(`sql: DP run (row cap m=1 dropped ${dpOut.stats.rowsCapped ?? 0} rows, clamped arguments): sandbox wall ${Math.round(dpOut.stats.wallMs)} ms, query ${Math.round(dpOut.stats.queryMs)} ms`);
+  note(
+    `sql: DP run (row cap m=1 dropped ${dpOut.stats.rowsCapped ?? 0} rows in ${Math.round(dpOut.stats.capMs ?? 0)} ms, clamped arguments): sandbox wall ${Math.round(dpOut.stats.wallMs)} ms, ` +
+      `unseal with subject numbering ${Math.round(dpOut.stats.unsealMs)} ms, query ${Math.round(dpOut.stats.queryMs)} ms`,
+  );
   const s = out.stats;
   const wait = s.unsealWaitMs ?? s.unsealMs;
   note(

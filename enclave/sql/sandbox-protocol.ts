@@ -66,6 +66,8 @@ export interface SandboxStats {
   rowsLoaded: number;
   /** DP: rows deleted by the per-person row cap before the query ran */
   rowsCapped?: number;
+  /** DP: time the row cap took (counting rows per person and deleting the rest) */
+  capMs?: number;
   /** time spent opening and checking chunks (SM4-CTR + HMAC-SM3, JSON, per-value checks), in whichever thread did it */
   unsealMs: number;
   /** time the loader waited for the next opened chunk (with a helper thread: the unseal cost not hidden behind loading) */

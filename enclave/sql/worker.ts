@@ -452,10 +452,13 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     loader.close();
     loader = undefined;
     let rowsCapped: number | undefined;
+    let capMs: number | undefined;
     if (job.maxRowsPerPerson !== undefined) {
+      const c0 = performance.now();
       const subjects = idCol >= 0 ? source.subjects() : undefined;
       if (idCol >= 0 && (!subjects || subjects.length !== rowsLoaded)) throw new DomainError('sql-sandbox-failed', 'the rows per person could not be counted');
       rowsCapped = subjects ? capRowsPerPerson(db, subjects, job.maxRowsPerPerson) : 0;
+      capMs = performance.now() - c0;
     }
 
     const q0 = performance.now();
@@ -486,7 +489,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
       ...(membership ? { membership } : {}),
       stats: {
         rowsLoaded,
-        ...(rowsCapped !== undefined ? { rowsCapped } : {}),
+        ...(rowsCapped !== undefined ? { rowsCapped, capMs } : {}),
         unsealMs: source.unsealMs(),
         unsealWaitMs: waitMs,
         unsealThread: job.unsealHelper ? 'helper' : 'worker',
