@@ -46,22 +46,22 @@ function draw(n: number, f: () => number): Int32Array {
   return out;
 }
 
-describe('DP noise: the samplers have the declared distributions (10⁶ samples)', function () {
+describe('DP noise: the samplers have the declared distributions (4·10⁵ samples)', function () {
   this.timeout(60_000);
 
   it('discrete Laplace from the mechanism (Δ = 5, ε = 0.5 → t = 10) passes chi-squared; one tenth the noise fails it', () => {
     const mech = discreteLaplaceMechanism(5, 0.5);
     expect(mech.scale).to.equal(10);
     const declared = (x: number) => discreteLaplacePmf(10, x);
-    const good = chiSquared(draw(1_000_000, mech.sample), declared);
+    const good = chiSquared(draw(400_000, mech.sample), declared);
     expect(good.stat, JSON.stringify(good)).to.be.lessThan(good.critical);
-    const weak = chiSquared(draw(1_000_000, () => sampleDiscreteLaplace(1)), declared); // the mutation
+    const weak = chiSquared(draw(200_000, () => sampleDiscreteLaplace(1)), declared); // the mutation
     expect(weak.stat, JSON.stringify(weak)).to.be.greaterThan(weak.critical * 100);
   });
 
   it('discrete Gaussian (σ = 10) passes chi-squared; one tenth the noise fails it', () => {
     const declared = (x: number) => discreteGaussianPmf(10, x);
-    const good = chiSquared(draw(1_000_000, () => sampleDiscreteGaussian(10)), declared);
+    const good = chiSquared(draw(400_000, () => sampleDiscreteGaussian(10)), declared);
     expect(good.stat, JSON.stringify(good)).to.be.lessThan(good.critical);
     const weak = chiSquared(draw(200_000, () => sampleDiscreteGaussian(1)), declared);
     expect(weak.stat).to.be.greaterThan(weak.critical * 100);
@@ -69,7 +69,10 @@ describe('DP noise: the samplers have the declared distributions (10⁶ samples)
 
   it('the Gaussian mechanism is calibrated as declared and refuses parameters it cannot honour', () => {
     const m = discreteGaussianMechanism(1, 0.5, 1e-6);
-    expect(m.scale).to.be.closeTo(Math.sqrt(2 * Math.log(1.25 / 1e-6)) / 0.5, 1e-9);
+    // σ² is rounded up onto a rational grid (relative step ≤ 2⁻²⁰): never below the formula, barely above it
+    const sigma = Math.sqrt(2 * Math.log(1.25 / 1e-6)) / 0.5;
+    expect(m.scale).to.be.at.least(sigma);
+    expect(m.scale).to.be.closeTo(sigma, sigma * 2 ** -20);
     expect(() => discreteGaussianMechanism(1, 2, 1e-6)).to.throw(/epsilon ≤ 1/);
     expect(() => discreteLaplaceMechanism(1, 0)).to.throw(/epsilon/);
   });
