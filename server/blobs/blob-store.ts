@@ -86,8 +86,9 @@ export class BlobStore {
         throw new DomainError('blob-size-mismatch', `blob has ${size} bytes, its manifest declares ${opts.expectedSize}`);
       }
       const dest = this.pathOf(hash);
-      // Same name, same bytes (just checked): a stored blob is left untouched and the copy dropped.
-      if (existsSync(dest)) return { hash, size };
+      // Same name, same bytes (just checked): a stored blob is left untouched and the copy dropped
+      // (a stored file of another length is damaged and gets replaced).
+      if (this.size(hash) === size) return { hash, size };
       mkdirSync(join(this.dir, hash.slice(0, 2)), { recursive: true, mode: 0o700 });
       await rename(tmp, dest);
       return { hash, size };
