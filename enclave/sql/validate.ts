@@ -792,6 +792,14 @@ function resolveQuotedNames(node: Node, columns: Set<string>): void {
   }
 }
 
+/** Whether a COLLATE clause or a literal suffix appears anywhere in the tree. */
+function hasCollation(node: Node): boolean {
+  if (!node || typeof node !== 'object') return false;
+  if (node.collate) return true;
+  if (node.suffix && typeof node.type === 'string' && node.type !== 'cast' && !(Array.isArray(node.suffix) && node.suffix.length === 0)) return true;
+  return Object.values(node).some((v) => v && typeof v === 'object' && hasCollation(v));
+}
+
 /** The buyer's clamp: measures only, each inside the schema's bounds. */
 function checkClamp(schema: DatasetSchema, opts: ValidateOptions): SqlRefusal[] {
   const out: SqlRefusal[] = [];
@@ -843,6 +851,7 @@ function checkOnce(query: string, schema: DatasetSchema, opts: ValidateOptions):
     errors.push({ clause: 'statement', rule: 'select-only', message: `${String(ast?.type ?? 'this').toUpperCase()} statements are refused; only SELECT` });
     return { ok: false, errors };
   }
+  if (hasCollation(ast)) errors.push({ clause: 'statement', rule: 'expression-allow-list', message: 'COLLATE and literal suffixes are not allowed: compare with the declared values as they are' });
   const clamp = mode === 'dp' && errors.length === 0 ? (opts.clamp ?? {}) : {};
   const c = new Checker(schema, mode, clamp);
   c.errors.push(...errors);
@@ -1041,7 +1050,11 @@ function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: N
   const executedWithoutSubjects = identifier && mode === 'exact' ? parser.sqlify({ ...ast, columns: [...columns, ...hidden.slice(0, -1)] }, DIALECT) : undefined;
   const executed = parser.sqlify({ ...ast, columns: [...columns, ...hidden] }, DIALECT);
 
-  // the rows an aggregate reads: its CASE condition (a function of the row's dimension cell in exact mode)
+  // The rows an aggregate covers: its CASE condition, a function of the row's dimension cell in exact mode —
+  // never "argument IS NOT NULL". The sealer refuses empty measures; were one NULL, it would add nothing to
+  // SUM/AVG/COUNT(m), a fixed per-row contribution like 0, so each released number stays a symmetric
+  // function of each block's rows while the guard's decision stays a function of the cells, not of values.
+  // A DP plan's membership is not used (DP releases are not partition-tracked).
   const membershipCols: Node[] = [
     { expr: colRef(ROW_COLUMN), as: '__row' },
     ...groupBy.map((g, i) => ({ expr: colRef(g), as: `__g${i}` })),

@@ -76,6 +76,8 @@ const REFUSED_BOTH: Case[] = [
   ["SELECT COUNT(*) FROM dataset WHERE region = 'nowhere'", 'WHERE', 'undeclared-value'],
   ["SELECT COUNT(*) FROM dataset WHERE region IN ('north', 'North')", 'WHERE', 'undeclared-value'],
   ["SELECT COUNT(CASE WHEN channel = 'fax' THEN 1 END) FROM dataset", 'SELECT', 'undeclared-value'],
+  ["SELECT COUNT(*) FROM dataset WHERE region = 'north' COLLATE NOCASE", 'statement', 'expression-allow-list'],
+  ["SELECT region, COUNT(*) FROM dataset GROUP BY region COLLATE NOCASE", 'statement', 'expression-allow-list'],
   // one reading of the text: backslashes, control and invisible characters
   ["SELECT COUNT(*) FROM dataset WHERE region = 'x\\' OR nights = 77 OR region = \\'north'", 'query text', 'query-text-character'],
   ["SELECT COUNT(*) FROM dataset WHERE region = 'north\\'", 'query text', 'query-text-character'],
