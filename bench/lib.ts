@@ -18,12 +18,15 @@ export interface Figure {
 
 const round = (x: number): number => (Math.abs(x) >= 100 ? Math.round(x * 10) / 10 : Math.round(x * 1000) / 1000);
 
+/** Every figure emitted in this process, in order (bench/run.ts writes them to bench/RESULTS.md). */
+export const emitted: Required<Figure>[] = [];
+
 export function emit(f: Figure): void {
   const baseline = f.baseline ?? null;
   const ratio = f.ratio !== undefined ? f.ratio : baseline ? f.value / baseline : null;
-  process.stdout.write(
-    `${JSON.stringify({ name: f.name, value: round(f.value), unit: f.unit, baseline: baseline === null ? null : round(baseline), ratio: ratio === null ? null : round(ratio) })}\n`,
-  );
+  const line = { name: f.name, value: round(f.value), unit: f.unit, baseline: baseline === null ? null : round(baseline), ratio: ratio === null ? null : round(ratio) };
+  emitted.push(line);
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
 export const note = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
