@@ -18,7 +18,17 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** The last resort: an error no command caught is one line on stderr and exit 1, never a stack trace (SHUYU_DEBUG=1 shows it). */
+function lastResort(e: unknown): void {
+  const message = (e instanceof Error ? e.message : String(e)).replace(/\s*[\r\n]+\s*/g, ' ');
+  process.stderr.write(`shuyu: ${message}\n`);
+  if (process.env.SHUYU_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  process.exit(1);
+}
+
 export async function main(argv: string[]): Promise<void> {
+  process.on('uncaughtException', lastResort);
+  process.on('unhandledRejection', lastResort);
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {
@@ -28,8 +38,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
-    process.stderr.write(`shuyu: ${(e as Error)?.message ?? String(e)}\n`);
-    process.exitCode = 1;
+    lastResort(e);
   }
 }
 

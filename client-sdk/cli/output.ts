@@ -107,7 +107,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       const report = errorReport(e);
       if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       const { type, title, detail, status } = report.error;
-      process.stderr.write(`shuyu: ${title}${detail ? ` — ${detail}` : ''}${status ? ` (${status} ${type})` : type !== 'internal' ? ` (${type})` : ''}\n`);
+      // one line, whatever the message holds (a multi-line message from a library included)
+      const line = `${title}${detail ? ` — ${detail}` : ''}${status ? ` (${status} ${type})` : type !== 'internal' ? ` (${type})` : ''}`.replace(/\s*[\r\n]+\s*/g, ' ');
+      process.stderr.write(`shuyu: ${line}\n`);
       if (report.error.type === 'internal' && process.env.SHUYU_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
       process.exitCode = exitCodeFor(e);
     }

@@ -75,9 +75,10 @@ export function register(program: Command): void {
       .option('--days <n>', 'validity in days', positiveInt, 365),
   ).action(
     action(async (reviewerId: string, opts: CommonOptions & { key?: string; days: number }) => {
+      const key = privateKey(opts);
       const op = operatorClient(opts);
       const reviewer = await op.http.get<{ id: string; orgId: string; role: string; publicKeyPem: string | null }>(`/users/${reviewerId}`);
-      const cert = reviewerCertificateFor(reviewer, privateKey(opts), { validDays: opts.days });
+      const cert = reviewerCertificateFor(reviewer, key, { validDays: opts.days });
       const r = await op.submitCertificate(reviewerId, cert);
       print(opts, r, () => `Certified reviewer ${reviewerId}: key ${r.fingerprint.slice(0, 16)}…, valid until ${r.expiresAt}.`);
     }),

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type CommonOptions, positiveInt, withCommon } from '../common.js';
+import { type CommonOptions, nonNegativeInt, positiveInt, withCommon } from '../common.js';
 import { EXIT_FAILED, action, print, table } from '../output.js';
 import { operatorClient } from '../sdk-factory.js';
 
@@ -15,7 +15,7 @@ export function register(program: Command): void {
     }),
   );
 
-  withCommon(audit.command('events').description('read audit events').option('--after <seq>', 'events after this sequence number', (v) => Number(v)).option('--limit <n>', '', positiveInt, 100).option('--entity <id>', 'only events about this trade/dataset/offer')).action(
+  withCommon(audit.command('events').description('read audit events').option('--after <seq>', 'events after this sequence number', nonNegativeInt).option('--limit <n>', '', positiveInt, 100).option('--entity <id>', 'only events about this trade/dataset/offer')).action(
     action(async (opts: CommonOptions & { after?: number; limit: number; entity?: string }) => {
       const r = await operatorClient(opts).auditEvents({ after: opts.after, limit: opts.limit, entityId: opts.entity });
       print(opts, r, () => table(r.events, [

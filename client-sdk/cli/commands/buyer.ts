@@ -1,9 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Computation } from '../../../contracts/computation.js';
 import type { Offer, SignedQuote, Trade } from '../../sdk/types.js';
 import type { BuyerClient } from '../../sdk/buyer.js';
-import { type CommonOptions, positiveInt, readJsonFile, withCommon } from '../common.js';
+import { type CommonOptions, outputFile, positiveInt, readJsonFile, withCommon, writeOutputFile } from '../common.js';
 import { UsageError, action, print, table, yuan } from '../output.js';
 import { buyerClient } from '../sdk-factory.js';
 import { offerRows, screeningLines } from './owner-offers.js';
@@ -51,8 +50,8 @@ export function register(program: Command): void {
 
   withRequest(buyer.command('quote <offerId>').description('get a signed, expiring price for a computation (nothing is held)')).action(
     action(async (offerId: string, opts: RequestOpts) => {
-      const { buyer: b } = await buyerClient(opts);
       const computation = readJsonFile(opts.computation, Computation, 'computation');
+      const { buyer: b } = await buyerClient(opts);
       const purpose = await purposeFor(b, offerId, opts);
       const q = await b.quote(offerId, { computation, purpose, destination: opts.destination });
       print(opts, q, () => `Quote ${q.statement.quoteId}: ${priceLine(q)}.`);
@@ -66,8 +65,8 @@ export function register(program: Command): void {
       .option('--idempotency-key <key>', 'reuse to retry safely (default: a fresh one)'),
   ).action(
     action(async (offerId: string, opts: RequestOpts & { idempotencyKey?: string }) => {
-      const { buyer: b } = await buyerClient(opts);
       const computation = readJsonFile(opts.computation, Computation, 'computation');
+      const { buyer: b } = await buyerClient(opts);
       const purpose = await purposeFor(b, offerId, opts);
       const r = await b.request(offerId, { computation, purpose, destination: opts.destination }, { idempotencyKey: opts.idempotencyKey });
       print(opts, r, () => {
@@ -121,6 +120,7 @@ export function register(program: Command): void {
       .option('--timeout <seconds>', 'how long --wait waits', positiveInt, 300),
   ).action(
     action(async (tradeId: string, opts: CommonOptions & { out: string; wait?: boolean; timeout: number }) => {
+      outputFile(opts.out, 'receipt');
       const { buyer: b, conn } = await buyerClient(opts);
       const r = await b.result(tradeId, {
         wait: opts.wait,
@@ -129,7 +129,7 @@ export function register(program: Command): void {
           if (!opts.json) process.stderr.write(`  ${t.state}\n`);
         },
       });
-      writeFileSync(opts.out, JSON.stringify(r.receipt, null, 2) + '\n');
+      writeOutputFile(opts.out, JSON.stringify(r.receipt, null, 2) + '\n', 'receipt');
       const fp = b.pinnedEnclave?.fingerprint ?? '';
       print(opts, { tradeId, receiptFile: opts.out, verified: true, pinnedFingerprint: fp, profile: conn.name, result: r.result, payload: r.payload }, () =>
         `Receipt verified against the pinned enclave key ${fp.slice(0, 16)}… and written to ${opts.out}.\nResult:\n${JSON.stringify(r.result, null, 2)}`);

@@ -16,8 +16,8 @@ export function register(program: Command): void {
   const key = program.command('key').description('your SM2 key (make one with: shuyu sm2 keygen --out DIR)');
   withCommon(key.command('register').description('register your SM2 public key with the server').requiredOption('--key <file>', 'your SM2 private key PEM')).action(
     action(async (opts: CommonOptions & { key: string }) => {
-      const conn = connection(opts);
       const pub = sm2PublicKeyToPem(sm2PublicFromPrivate(privateKey(opts)));
+      const conn = connection(opts);
       const r = await new ShuyuClient(conn).registerKey(pub);
       updateProfile(conn.name, { keyFile: resolve(opts.key) });
       print(opts, { ...r, keyFile: resolve(opts.key) }, () => `Registered key ${r.keyFingerprint} for user ${r.userId}; profile "${conn.name}" will sign with ${resolve(opts.key)}.`);

@@ -39,7 +39,8 @@ export function registerOfferCommands(owner: Command): void {
   );
   withCommon(owner.command('revise <offerId>').description('publish a new version of an offer').requiredOption('--file <offer.json>')).action(
     action(async (offerId: string, opts: CommonOptions & { file: string }) => {
-      const w = await ownerClient(opts).reviseOffer(offerId, readJsonFile(opts.file, OfferFile, 'offer') as never);
+      const input = readJsonFile(opts.file, OfferFile, 'offer') as never;
+      const w = await ownerClient(opts).reviseOffer(offerId, input);
       print(opts, w, () => `Offer ${w.offer.id} is now at version ${w.offer.version}.\n${screeningLines(w.screening)}`);
     }),
   );

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -8,7 +8,7 @@ import { SECTOR_SLUGS } from '../../../contracts/dataset/sectors.js';
 import { DomainError } from '../../../contracts/errors.js';
 import { z } from 'zod';
 import type { OwnerCheckReport } from '../../sdk/local-data.js';
-import { type CommonOptions, readJsonFile, withCommon } from '../common.js';
+import { type CommonOptions, dirPath, inputFile, outputFile, positiveInt, readJsonFile, withCommon, writeOutputFile } from '../common.js';
 import { EXIT_FAILED, UsageError, action, print, table } from '../output.js';
 import { startProgress } from '../progress.js';
 import { ownerClient } from '../sdk-factory.js';
@@ -79,17 +79,21 @@ export function register(program: Command): void {
   withCommon(
     owner
       .command('describe <file>')
-      .description('draft a schema from a CSV sample (types, roles, bounds, PII-based levels and tags) to edit before check/upload')
+      .description('draft a schema from a CSV sample (types, roles, coarse bounds, PII-based levels and tags) to edit before check/upload')
       .addOption(sectorOption().makeOptionMandatory())
-      .option('--out <file>', 'write the draft schema JSON here'),
+      .option('--out <file>', 'write the draft schema JSON here')
+      .option('--min-people <k>', 'leave out dimension values held by fewer than k people (identifiers, else rows)', positiveInt, 5),
   ).action(
-    action(async (file: string, opts: CommonOptions & { sector: (typeof SECTOR_SLUGS)[number]; out?: string }) => {
+    action(async (file: string, opts: CommonOptions & { sector: (typeof SECTOR_SLUGS)[number]; out?: string; minPeople: number }) => {
+      inputFile(file, 'CSV');
+      if (opts.out) outputFile(opts.out, 'draft schema');
       const { describeCsv } = await import('../../sdk/describe.js');
-      const d = await describeCsv(file, { sector: opts.sector });
-      if (opts.out) writeFileSync(opts.out, JSON.stringify(d.schema, null, 2) + '\n');
+      const d = await describeCsv(file, { sector: opts.sector, minPeople: opts.minPeople });
+      if (opts.out) writeOutputFile(opts.out, JSON.stringify(d.schema, null, 2) + '\n', 'draft schema');
       print(opts, d, () =>
         `Draft schema from ${d.rowsSampled} rows${opts.out ? `, written to ${opts.out}` : ''} — review every column before sealing:\n` +
-        schemaTable(d.schema.columns));
+        schemaTable(d.schema.columns) +
+        (d.warnings.length ? `\n\nReview:\n${d.warnings.map((w) => `  ! ${w}`).join('\n')}` : ''));
     }),
   );
 
@@ -99,9 +103,10 @@ export function register(program: Command): void {
       .description('check a CSV against its schema and scan it for personal information, locally (exit 1 if not OK)')
       .requiredOption('--schema <file>', 'dataset schema JSON (contracts/dataset/schema.ts)')
       .addOption(sectorOption())
-      .option('--max-errors <n>', 'stop collecting after this many problems', (v) => Number(v), 100),
+      .option('--max-errors <n>', 'stop collecting after this many problems', positiveInt, 100),
   ).action(
     action(async (file: string, opts: SchemaOpts & { maxErrors: number }) => {
+      inputFile(file, 'CSV');
       const schema = loadSchema(opts);
       const r = await runCheck(file, schema, opts);
       print(opts, r, () => describeCheck(r));
@@ -118,7 +123,9 @@ export function register(program: Command): void {
       .addOption(sectorOption()),
   ).action(
     action(async (file: string, opts: SchemaOpts & { out: string }) => {
+      inputFile(file, 'CSV');
       const schema = loadSchema(opts);
+      dirPath(opts.out, 'bundle directory');
       const r = await sealWithProgress(ownerClient(opts), file, schema, opts.out);
       print(opts, r, () => `Sealed ${r.rows} rows in ${r.seconds.toFixed(1)} s (${Math.round(r.rowsPerSecond).toLocaleString('en')} rows/s) into ${opts.out}; commitment ${r.commitment}.`);
     }),
@@ -138,7 +145,10 @@ export function register(program: Command): void {
       .option('--allow-pii', 'upload even if the PII scan says the schema under-declares levels or tags'),
   ).action(
     action(async (file: string, opts: SchemaOpts & { title: string; description: string; keywords: string; bundleDir?: string; resume?: string; allowPii?: boolean }) => {
+      // every local input is checked before a temporary bundle directory exists or a request is made
+      if (!opts.resume) inputFile(file, 'CSV');
       const schema = loadSchema(opts);
+      if (opts.bundleDir) dirPath(opts.bundleDir, 'bundle directory', { mustExist: Boolean(opts.resume) });
       const client = ownerClient(opts);
       const tmp = opts.bundleDir ? undefined : mkdtempSync(join(tmpdir(), 'shuyu-bundle-'));
       const dir = opts.bundleDir ?? join(tmp!, 'bundle');
@@ -148,10 +158,12 @@ export function register(program: Command): void {
         if (!opts.resume) {
           check = await runCheck(file, schema, opts);
           if (!check.validation.ok || (check.piiUnderDeclared && !opts.allowPii)) {
-            if (!opts.json) process.stderr.write(describeCheck(check) + '\n');
+            // one line: the first problem; `owner check` (or --json's error.extra.check) has them all
+            const first = check.validation.errors[0]?.message ?? check.pii.warnings[0] ?? '';
+            const more = check.validation.errors.length + check.pii.warnings.length > 1 ? ' …' : '';
             throw new DomainError('check-failed', check.validation.ok
-              ? 'the PII scan found personal information the schema does not declare; raise the levels/tags or pass --allow-pii'
-              : 'the CSV does not match its schema; run shuyu owner check for details', { check });
+              ? `the PII scan found personal information the schema does not declare (${first}${more}); raise the levels/tags or pass --allow-pii`
+              : `the CSV does not match its schema (${first}${more}); run shuyu owner check for all problems`, { check });
           }
           sealed = await sealWithProgress(client, file, schema, dir);
         }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type CommonOptions, withCommon } from '../common.js';
+import { type CommonOptions, positiveInt, withCommon } from '../common.js';
 import { action, print, table, yuan } from '../output.js';
 import { privateKey, reviewerClient } from '../sdk-factory.js';
 
@@ -42,10 +42,11 @@ export function register(program: Command): void {
       .description('approve: signs the approval statement with your SM2 key and submits it')
       .requiredOption('--reason <text>', 'why the trade may run (recorded in the audit chain)')
       .option('--key <file>', 'your SM2 private key PEM (default: the profile\'s)')
-      .option('--valid-hours <n>', 'how long the approval may be used', (v) => Number(v), 24),
+      .option('--valid-hours <n>', 'how long the approval may be used', positiveInt, 24),
   ).action(
     action(async (tradeId: string, opts: CommonOptions & { reason: string; key?: string; validHours: number }) => {
-      const t = await reviewerClient(opts).approve(tradeId, privateKey(opts), opts.reason, { validHours: opts.validHours });
+      const key = privateKey(opts);
+      const t = await reviewerClient(opts).approve(tradeId, key, opts.reason, { validHours: opts.validHours });
       print(opts, t, () => `Approved trade ${t.id}: now ${t.state}.`);
     }),
   );

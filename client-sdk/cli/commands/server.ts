@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { positiveInt, readTextFile } from '../common.js';
+import { dirPath, positiveInt, readTextFile } from '../common.js';
 import { action, print, UsageError } from '../output.js';
 
 /**
@@ -20,7 +20,10 @@ export function register(program: Command): void {
     .option('--json', 'print {url, dataDir, bootstrap} as JSON on stdout once listening')
     .action(
       action(async (opts: { dataDir?: string; port?: number; host?: string; json?: boolean }) => {
+        if (opts.dataDir) dirPath(opts.dataDir, 'data directory');
         const { startServer } = await import('../../../server/start.js');
+        // the console `npm start` builds and serves: the same bundle, rebuilt when its sources changed
+        await (await import('../../../scripts/build-console.js')).ensureConsole();
         const srv = await startServer({
           dataDir: opts.dataDir,
           port: opts.port,
@@ -56,6 +59,9 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (opts: { newSecretFile: string; dataDir?: string; json?: boolean }) => {
+        const newSecret = readTextFile(opts.newSecretFile, 'new master secret', { strict: true }).trim();
+        if (Buffer.byteLength(newSecret) < 16) throw new UsageError(`the new master secret in ${opts.newSecretFile} must be at least 16 bytes`);
+        if (opts.dataDir) dirPath(opts.dataDir, 'data directory', { mustExist: true });
         const [{ loadConfig }, { dataDirLayout, resolveMasterSecret }, { assertSecretOutside, rotateMasterSecret }] = await Promise.all([
           import('../../../server/config/config.js'),
           import('../../../server/config/data-dir.js'),
@@ -65,7 +71,6 @@ export function register(program: Command): void {
         if (!existsSync(join(layout.enclaveDir, 'keystore.json'))) {
           throw new UsageError(`no enclave keystore in ${layout.enclaveDir}: start the server once first`);
         }
-        const newSecret = readTextFile(opts.newSecretFile, 'new master secret').trim();
         try {
           assertSecretOutside(layout.enclaveDir, opts.newSecretFile);
         } catch (e) {

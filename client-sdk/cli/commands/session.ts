@@ -7,6 +7,8 @@ import { type PinnedEnclave, type Profile, configDir, profileName, profilesPath,
 import { DomainError, isDomainError } from '../../../contracts/errors.js';
 import { BuyerClient } from '../../sdk/buyer.js';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { inputFile, outputFile, writeOutputFile } from '../common.js';
+import { privateKey } from '../sdk-factory.js';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readJsonFile } from '../common.js';
@@ -43,6 +45,8 @@ export function register(program: Command): void {
       .option('--repin', 'accept a changed enclave signing key (only after checking it out of band)'),
   ).action(
     action(async (opts: CommonOptions & { url?: string; token?: string; key?: string; repin?: boolean; bootstrap?: string }) => {
+      // a key to remember must be one: checked before the token is
+      if (opts.key) privateKey({ key: inputFile(opts.key, 'private key') });
       if (opts.bootstrap) Object.assign(opts, fromBootstrap(opts.bootstrap, opts));
       if (!opts.url || !opts.token) throw new UsageError('give --url URL --token TOKEN (or --bootstrap DATA_DIR/bootstrap.json)');
       const { url, token } = opts;
@@ -91,13 +95,14 @@ export function register(program: Command): void {
       .option('--out <file>', 'also write the pinned public key PEM here (for openssl or shuyu verify --pub)'),
   ).action(
     action(async (opts: CommonOptions & { out?: string }) => {
+      if (opts.out) outputFile(opts.out, 'public key');
       const conn = connection(opts);
       let pin = conn.profile?.enclave;
       if (!pin) {
         pin = await new BuyerClient({ url: conn.url, token: conn.token }).pinEnclave();
         updateProfile(conn.name, { enclave: pin });
       }
-      if (opts.out) writeFileSync(opts.out, pin.publicKeyPem);
+      if (opts.out) writeOutputFile(opts.out, pin.publicKeyPem, 'public key');
       print(opts, { profile: conn.name, ...pin, ...(opts.out ? { file: opts.out } : {}) }, () =>
         `Enclave signing key pinned by profile "${conn.name}" on ${pin.pinnedAt}:\nSM3 fingerprint ${pin.fingerprint}\n${pin.publicKeyPem.trimEnd()}${opts.out ? `\nwritten to ${opts.out}` : ''}`);
     }),

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { sm2PublicKeyFromPem } from '../../../enclave/crypto/index.js';
 import { verifyReceipt } from '../../../enclave/receipt.js';
 import { type CommonOptions, readTextFile, withCommon } from '../common.js';
 import { EXIT_FAILED, EXIT_OK, UsageError, action, print } from '../output.js';
@@ -19,7 +20,15 @@ export function register(program: Command): void {
     action(async (receiptPath: string, opts: CommonOptions & { pub?: string }) => {
       const text = readTextFile(receiptPath, 'receipt');
       let anchor: { pem: string; source: string };
-      if (opts.pub) anchor = { pem: readTextFile(opts.pub, 'public key'), source: opts.pub };
+      if (opts.pub) {
+        const pem = readTextFile(opts.pub, 'public key');
+        try {
+          sm2PublicKeyFromPem(pem);
+        } catch {
+          throw new UsageError(`public key ${opts.pub} is not an SM2 public key PEM`);
+        }
+        anchor = { pem, source: opts.pub };
+      }
       else {
         const file = readProfiles();
         const name = profileName(opts.profile, process.env, file);
