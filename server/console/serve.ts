@@ -47,6 +47,8 @@ export function consoleRouter(opts: { distDir?: string } = {}): Router {
   });
   router.use(
     '/console',
+    // source maps are never served: they would hand out the sources and the paths of the machine that built them
+    (req, _res, next) => (/\.map$/i.test(req.path) ? next('router') : next()),
     (_req, res, next) => {
       withPolicy(res);
       next();
