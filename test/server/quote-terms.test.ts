@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { calibrate } from '../../contracts/privacy/calibration.js';
 import { signApproval } from '../../contracts/review/approval.js';
-import { liveServer, market, offerInput, quoteAndSubmit, releaseLive, SPEND_BY_REGION, type Live, type Market } from './fixture.js';
+import { approve, liveServer, market, offerInput, quoteAndSubmit, releaseLive, SPEND_BY_REGION, waitForTrade, type Live, type Market } from './fixture.js';
 
 /**
  * Quotes over real HTTP: what can never run is refused before any money moves, with the problem type the
@@ -75,6 +75,28 @@ describe('server: quotes state accuracy and refusal cost, refuse what can never 
     expect(mean.formula).to.include(`(${c.sumHalfWidth} + 60·${c.countHalfWidth}) / (n − ${c.countHalfWidth})`);
     // 60 rows over 3 regions cannot carry a sum of spend at ε 0.8: the buyer is told before buying
     expect(st.warnings.map((w: { output: string; code: string }) => `${w.code}:${w.output}`)).to.include('noise-exceeds-range:sum(spend)');
+  });
+
+  it('the HE release of a DP aggregate states the very accuracy its quote stated', async () => {
+    const computation = { ...SPEND_BY_REGION, metrics: [...SPEND_BY_REGION.metrics, { op: 'stddev', measure: 'spend' }] };
+    const { quote, trade, status } = await quoteAndSubmit(l, { ...m, offer: dpOffer }, { computation });
+    expect(status, JSON.stringify(trade)).to.equal(201);
+    const decided = await approve(l, m, trade.id);
+    expect(decided.status, JSON.stringify(decided.body)).to.equal(200);
+    const done = await waitForTrade(l, m.buyer.auth, trade.id, ['settled', 'failed']);
+    expect(done.state, JSON.stringify(done)).to.equal('settled');
+    const res = await l.http().get(`/v1/trades/${trade.id}/result`).set(m.buyer.auth);
+    const privacy = res.body.result.privacy;
+    const stated = quote.statement.accuracy;
+    expect(stated.measurements).to.equal(privacy.measurements);
+    expect(stated.outputs.map((o: { output: string }) => o.output).sort()).to.deep.equal(Object.keys(privacy.accuracy).sort());
+    for (const o of stated.outputs) {
+      const r = privacy.accuracy[o.output];
+      for (const f of ['mechanism', 'epsilon', 'sensitivity', 'noiseScale', 'halfWidth95', 'sumHalfWidth', 'countHalfWidth', 'sumSquaresHalfWidth']) {
+        if (typeof r[f] === 'number') expect(o[f], `${o.output}.${f}`).to.be.closeTo(r[f], 1e-9 * Math.max(1, Math.abs(r[f])));
+        else expect(o[f], `${o.output}.${f}`).to.equal(r[f]);
+      }
+    }
   });
 
   it('a narrower SQL clamp gives less noise and changes the computation hash; one outside the schema is a 422', async () => {
