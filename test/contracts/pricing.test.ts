@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { PriceModel } from '../../contracts/pricing/model.js';
-import { epsilonToMilli, priceOf, splitPrice } from '../../contracts/pricing/price.js';
+import { epsilonToMilli, priceOf, refusalChargeOf, splitPrice } from '../../contracts/pricing/price.js';
 
 const fen = fc.integer({ min: 0, max: 1_000_000 });
 const rowSizedModel: fc.Arbitrary<PriceModel> = fc.oneof(
@@ -86,5 +86,13 @@ describe('contracts/pricing', () => {
     expect(() => priceOf({ kind: 'fixed', perQueryFen: 1 }, { rows: 1.5, epsilonMilli: 0 })).to.throw().with.property('type', 'invalid-price-basis');
     expect(() => epsilonToMilli(0.0005)).to.throw().with.property('type', 'invalid-epsilon');
     expect(epsilonToMilli(0.1 + 0.2)).to.equal(300);
+  });
+
+  it('a refusal charge is ⌊price × bps / 10000⌋: an integer, never above the price, exact for any safe price', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.integer({ min: 0, max: 10_000 }), (price, bps) => {
+      const c = refusalChargeOf(price, bps);
+      return Number.isSafeInteger(c) && c >= 0 && c <= price && BigInt(c) === (BigInt(price) * BigInt(bps)) / 10_000n && (bps < 10_000 || c === price);
+    }), { numRuns: 2000 });
+    expect([refusalChargeOf(1_999, 2_500), refusalChargeOf(3_001, 1_500), refusalChargeOf(9_007_199_254_740_991, 9_999)]).to.deep.equal([499, 450, 9_006_298_534_815_516]);
   });
 });
