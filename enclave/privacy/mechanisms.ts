@@ -53,32 +53,40 @@ function ceilDiv(a: bigint, b: bigint): bigint {
 }
 
 const MICRO = 1_000_000n;
-const PICO = 1_000_000_000_000n;
+const SIGNIFICANT = 10n ** 9n; // ten significant digits: a relative step of at most 10⁻⁹
+
+/** x rounded onto ten significant decimal digits, down or up, exactly (x > 0). */
+function roundSignificant(x: number, up: boolean): Rational {
+  const r = exactRational(x);
+  let p = 1n;
+  while (r.num * p < SIGNIFICANT * r.den) p *= 10n;
+  const scaled = r.num * p;
+  return reduce(up ? ceilDiv(scaled, r.den) : scaled / r.den, p);
+}
 
 /**
  * ε as an exact rational. The ledger keeps micro-ε, so an ε that is a whole number of micro-units (up to the
  * double's own representation error) is read as exactly that; any other ε (an even split of a budget, say)
- * is rounded DOWN onto a 10⁻¹² grid, which only adds noise.
+ * is rounded DOWN at its tenth significant digit, which only adds noise.
  */
 export function epsilonRational(epsilon: number): Rational {
   checkEps(epsilon);
   const micro = Math.round(epsilon * 1e6);
   if (micro >= 1 && Math.abs(epsilon * 1e6 - micro) <= 4 * Number.EPSILON * micro) return reduce(BigInt(micro), MICRO);
-  const r = exactRational(epsilon);
-  const pico = (r.num * PICO) / r.den;
-  if (pico < 1n) throw new DomainError('privacy-invalid-parameter', `epsilon too small for the mechanism: ${epsilon}`);
-  return reduce(pico, PICO);
+  return roundSignificant(epsilon, false);
 }
 
-/** Sensitivity as an exact rational: integers exactly, anything else rounded UP onto a 10⁻⁶ grid (at least 10⁻⁶). */
+/**
+ * Sensitivity as an exact rational: integers exactly, anything else rounded UP at its tenth significant digit;
+ * a zero sensitivity is taken as 10⁻⁶ units so that every output still carries noise.
+ */
 export function sensitivityRational(sensitivity: number): Rational {
   if (!(sensitivity >= 0) || !Number.isFinite(sensitivity)) {
     throw new DomainError('privacy-invalid-parameter', `sensitivity must be a finite number ≥ 0, got ${sensitivity}`);
   }
   if (Number.isInteger(sensitivity) && sensitivity > 0) return { num: BigInt(sensitivity), den: 1n };
-  const r = exactRational(sensitivity);
-  const up = ceilDiv(r.num * MICRO, r.den);
-  return reduce(up > 0n ? up : 1n, MICRO);
+  if (sensitivity === 0) return { num: 1n, den: MICRO };
+  return roundSignificant(sensitivity, true);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -160,23 +168,13 @@ function geometricFastBig(n: bigint, d: bigint): bigint {
   return (u + n * v) / d;
 }
 
-/** ⌊x/d⌋ for safe integers x ≥ 0, d ≥ 1, corrected so the float division cannot misround it. */
+/** ⌊x/d⌋ for safe integers x ≥ 0, d ≥ 1: % on safe integers is exact, so is the division of x − x % d by d. */
 function floorDiv(x: number, d: number): number {
-  let q = Math.floor(x / d);
-  while (q * d > x) q--;
-  while ((q + 1) * d <= x) q++;
-  return q;
+  return (x - (x % d)) / d;
 }
 
-function toNumber(x: number | bigint): number {
-  // beyond 2⁵³ the exact draw is rounded to the nearest double: post-processing, so no privacy cost
-  return typeof x === 'number' ? x : Number(x);
-}
-
-/** A sampler of the discrete Laplace with rational scale n/d: P(x) ∝ exp(−|x|·d/n). */
-export function discreteLaplaceSampler(scale: Rational): () => number {
-  const { num, den } = reduce(scale.num, scale.den);
-  if (num <= 0n || den <= 0n) throw new DomainError('privacy-invalid-parameter', 'discrete Laplace scale must be > 0');
+/** The exact two-sided draw: a number while it is a safe integer, else a bigint. */
+function laplaceCore(num: bigint, den: bigint): () => number | bigint {
   const small = num <= BigInt(MAX_SAFE) && den <= BigInt(MAX_SAFE);
   const n = Number(num);
   const d = Number(den);
@@ -188,10 +186,22 @@ export function discreteLaplaceSampler(scale: Rational): () => number {
         if (positive) return 0;
         continue; // "−0": rejected so that 0 is not counted twice
       }
-      const x = toNumber(m);
-      return positive ? x : -x;
+      return positive ? m : -m;
     }
   };
+}
+
+function toNumber(x: number | bigint): number {
+  // beyond 2⁵³ the exact draw is rounded to the nearest double: post-processing, so no privacy cost
+  return typeof x === 'number' ? x : Number(x);
+}
+
+/** A sampler of the discrete Laplace with rational scale n/d: P(x) ∝ exp(−|x|·d/n). */
+export function discreteLaplaceSampler(scale: Rational): () => number {
+  const { num, den } = reduce(scale.num, scale.den);
+  if (num <= 0n || den <= 0n) throw new DomainError('privacy-invalid-parameter', 'discrete Laplace scale must be > 0');
+  const core = laplaceCore(num, den);
+  return () => toNumber(core());
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -215,22 +225,25 @@ export function discreteGaussianSampler(sigma2: Rational): () => number {
   if (num <= 0n || den <= 0n) throw new DomainError('privacy-invalid-parameter', 'discrete Gaussian variance must be > 0');
   const t = isqrt(num / den) + 1n;
   const { num: a, den: b } = reduce(num, den * t); // σ²/t
-  const laplace = discreteLaplaceSampler({ num: t, den: 1n });
+  const laplace = laplaceCore(t, 1n);
   const q = 2n * t * a * b;
   const safe = q <= BigInt(MAX_SAFE) && a <= 94_906_265n && b <= 94_906_265n;
   const [an, bn, qn] = [Number(a), Number(b), Number(q)];
   return () => {
     for (;;) {
       const y = laplace();
-      const ay = Math.abs(y);
-      if (safe && bn * ay + an <= 94_906_265) {
-        // |b|Y| − a| ≤ 94,906,265 < √(2⁵³): its square is an exact safe integer
-        const e = bn * ay - an;
-        if (bernExp(e * e, qn)) return y;
-      } else {
-        const e = b * BigInt(ay) - a;
-        if (bernExpBig(e * e, q)) return y;
+      if (typeof y === 'number') {
+        const ay = Math.abs(y);
+        if (safe && bn * ay + an <= 94_906_265) {
+          // |b|Y| − a| ≤ 94,906,265 < √(2⁵³): its square is an exact safe integer
+          const e = bn * ay - an;
+          if (bernExp(e * e, qn)) return y;
+          continue;
+        }
       }
+      const by = BigInt(y);
+      const e = b * (by < 0n ? -by : by) - a;
+      if (bernExpBig(e * e, q)) return toNumber(y);
     }
   };
 }

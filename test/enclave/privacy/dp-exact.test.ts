@@ -227,11 +227,14 @@ describe('DP mechanisms: exact parameters', () => {
   });
 
   it('an ε off the micro grid is rounded down (more noise), a fractional Δ up', () => {
-    const e = epsilonRational(0.1 / 3);
-    expect(Number(e.num) / Number(e.den)).to.be.at.most(0.1 / 3);
-    expect(0.1 / 3 - Number(e.num) / Number(e.den)).to.be.lessThan(1e-12);
-    const m = discreteLaplaceMechanism(2.5000001, 1);
-    expect(m.exact).to.deep.equal(r(2_500_001, 1_000_000));
+    for (const eps of [0.1 / 3, 1e-7 / 3, 0.7 / 9]) {
+      const e = epsilonRational(eps);
+      expect(Number(e.num) / Number(e.den)).to.be.at.most(eps);
+      expect(1 - Number(e.num) / Number(e.den) / eps).to.be.lessThan(1e-9);
+    }
+    expect(epsilonRational(0.1 / 3)).to.deep.equal(r(3_333_333_333, 10n ** 11n));
+    expect(discreteLaplaceMechanism(2.5000000001, 1).exact).to.deep.equal(r(2_500_000_001, 1_000_000_000));
+    expect(discreteLaplaceMechanism(1 / 3, 1).exact).to.deep.equal(r(1_666_666_667, 5_000_000_000));
     const z = discreteLaplaceMechanism(0, 1);
     expect(z.exact).to.deep.equal(r(1, 1_000_000));
   });
