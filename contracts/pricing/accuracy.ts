@@ -44,7 +44,7 @@ export const Accuracy = z
     /** measurements the release's ε is split over (sequential composition) */
     measurements: z.number().int().min(1),
     /** group keys the release covers (each is released, noised, even when empty) */
-    groups: z.number().int().min(1),
+    groups: z.number().int().min(0),
     outputs: z.array(OutputAccuracy),
   })
   .strict();
@@ -55,8 +55,8 @@ export const QuoteWarning = z
     code: z.literal('noise-exceeds-range'),
     output: z.string(),
     message: z.string(),
-    /** width of the 95 % interval and of the range it is compared with, at `groupRows` rows per group */
-    intervalWidth: Num,
+    /** width of the 95 % interval (null: unbounded at that group size) and of the range it is compared with, at `groupRows` rows per group */
+    intervalWidth: Num.nullable(),
     rangeWidth: Num,
     groupRows: Num.optional(),
     /** means: the group size from which the interval fits inside the range */
@@ -162,7 +162,7 @@ export function accuracyOf(a: {
           code: 'noise-exceeds-range',
           output: p.name,
           message: `at ${round(avgRows)} rows per group (the dataset's rows over ${groups} group(s)) the mean's 95 % interval is wider than its range [${lo}, ${hi}]; it fits from about ${needed} rows per group`,
-          intervalWidth: Number.isFinite(hw) ? round(2 * hw) : Number.MAX_VALUE,
+          intervalWidth: Number.isFinite(hw) ? round(2 * hw) : null,
           rangeWidth: width,
           groupRows: round(avgRows),
           ...(Number.isFinite(needed) ? { groupRowsNeeded: needed } : {}),

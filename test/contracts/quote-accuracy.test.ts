@@ -114,7 +114,7 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
 
   it('warns when an output’s interval is wider than its range, and names the group size from which a mean fits', async () => {
     const w = world();
-    const tiny = w.listOffer({ terms: dpTerms({ epsilonPerQuery: 0.001 }) });
+    const tiny = w.listOffer({ terms: dpTerms({ epsilonPerQuery: 0.001, queryQuotaPerBuyer: 50 }) });
     const small: DatasetRef = { ...w.dataset, rowCount: 300 };
     const st = (await quote(w, tiny.id, agg, {}, small)).statement;
     const warned = st.warnings.map((x) => x.output).sort();
@@ -123,6 +123,12 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
     expect(mw.code).to.equal('noise-exceeds-range');
     expect(mw.groupRows).to.equal(100);
     expect(mw.groupRowsNeeded).to.be.greaterThan(100);
+    // groups too small for the count's noise: the mean's interval is unbounded
+    const three: DatasetRef = { ...w.dataset, rowCount: 3 };
+    expect((await quote(w, tiny.id, agg, {}, three)).statement.warnings.find((x) => x.output === 'mean(cost)')!.intervalWidth).to.equal(null);
+    // filters with no value in common: a release of no group, quoted without noise to warn about
+    const none = (await quote(w, tiny.id, { ...agg, filters: [{ column: 'county', in: ['dali'] }, { column: 'county', in: ['lijiang'] }] })).statement;
+    expect(none.accuracy!.groups).to.equal(0);
     // generous ε on many rows: nothing to warn about
     const w2 = world();
     const generous = w2.listOffer({ terms: dpTerms({ epsilonPerQuery: 8, epsilonBudgetPerBuyer: 10 }) });
