@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { type Readable, pipeline } from 'node:stream';
 import { parse } from 'csv-parse';
 import { type DatasetSchema, type Level, type Tag, TAGS, columnByName } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
@@ -147,7 +147,9 @@ const pct = (r: number): string => `${round4(r * 100)}%`;
 
 /** Scans the first `maxRows` rows of a CSV stream (header row required). */
 export async function scanCsvStream(input: Readable, opts: PiiScanOptions & { schema?: DatasetSchema } = {}): Promise<PiiReport> {
-  const parser = input.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true }));
+  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true });
+  // pipeline, not pipe: a read error (a directory, a file that cannot be opened) must reach the loop below
+  pipeline(input, parser, () => undefined);
   let scanner: PiiScanner | undefined;
   try {
     for await (const record of parser as AsyncIterable<string[]>) {
@@ -159,8 +161,11 @@ export async function scanCsvStream(input: Readable, opts: PiiScanOptions & { sc
       if (scanner.full) break;
     }
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) throw new DomainError('bad-input-file', `cannot read the CSV: ${code}`);
     throw new DomainError('csv-unreadable', `cannot parse the CSV: ${(e as Error).message}`);
   } finally {
+    parser.destroy();
     input.destroy();
   }
   if (!scanner) throw new DomainError('csv-empty', 'the CSV has no header row');
