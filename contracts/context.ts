@@ -15,6 +15,8 @@ export interface DatasetRef {
   commitment: string;
   schema: DatasetSchema;
   rowCount: number;
+  /** the owner's dataset-wide privacy budget (all buyers together); defaults apply when absent */
+  privacyBudget?: { epsilonBudgetTotal: number; deltaBudgetTotal: number };
 }
 
 /** The acting person: user id and organisation id as the server authenticated them. */

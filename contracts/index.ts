@@ -79,7 +79,9 @@ export function createContracts(options: ContractsOptions) {
     decideReview: (args: { tradeId: string; reviewer: Actor; decision: unknown; certificate?: unknown }): Trade => trades.decideReview(args),
     startExecution: (args: { tradeId: string; actor: string }): Trade => trades.startExecution(args),
     deliver: (args: { tradeId: string; actor: string; result: Record<string, unknown> }): Trade => trades.deliver(args),
-    fail: (args: { tradeId: string; actor: string; reason: string }): Trade => trades.fail(args),
+    fail: (args: { tradeId: string; actor: string; reason: string; type?: string }): Trade => trades.fail(args),
+    /** The enclave refused for privacy: the trade fails and its refusal charge is taken, as quoted. */
+    refuseForPrivacy: (args: { tradeId: string; actor: string; type: string; params: Record<string, unknown>; message: string }): Trade => trades.refuseForPrivacy(args),
     cancel: (args: { tradeId: string; actor: Actor; reason?: string }): Trade => trades.cancel(args),
     expireDue: (now?: Date): Trade[] => trades.expireDue(now),
     getTrade: (tradeId: string): Trade => trades.get(tradeId),

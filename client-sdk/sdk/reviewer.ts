@@ -1,6 +1,6 @@
 import type { Computation } from '../../contracts/computation.js';
 import { DomainError } from '../../contracts/errors.js';
-import { ApprovalStatement, computationHash, signApproval } from '../../contracts/review/approval.js';
+import { approvalStatementFor, ApprovedPrivacyTerms, computationHash, signApproval } from '../../contracts/review/approval.js';
 import { sm2Fingerprint, sm2PublicFromPrivate } from '../../enclave/crypto/index.js';
 import { ShuyuClient } from './client.js';
 import type { Page, ReviewCase, Trade } from './types.js';
@@ -35,18 +35,23 @@ export class ReviewerClient extends ShuyuClient {
       throw new DomainError('key-mismatch', `this key (${fp.slice(0, 16)}…) is not the one registered for you (${String(registered).slice(0, 16)}…)`);
     }
     const now = opts.now ?? new Date();
-    const statement = ApprovalStatement.parse({
-      ...c.approvalTemplate,
-      computationHash: hash,
-      reviewerKeyFingerprint: fp,
-      decidedAt: new Date(now.getTime() - 1000).toISOString(),
-      expiresAt: new Date(now.getTime() + (opts.validHours ?? 24) * 3_600_000).toISOString(),
-    });
-    // the statement must describe the trade the reviewer was shown, field by field
+    const template = c.approvalTemplate as Record<string, unknown>;
+    // the template must describe the trade the reviewer was shown, field by field
     const shown = { ...t, tradeId: t.id } as Record<string, unknown>;
     for (const k of ['tradeId', 'datasetId', 'datasetCommitment', 'buyerOrgId', 'buyerUserId', 'offerId', 'offerVersion'] as const) {
-      if (statement[k] !== shown[k]) throw new DomainError('case-inconsistent', `the approval template's ${k} differs from the trade's`);
+      if (template[k] !== shown[k]) throw new DomainError('case-inconsistent', `the approval template's ${k} differs from the trade's`);
     }
+    // v2: the privacy terms the reviewer approves with the trade (shown in the case)
+    const privacy = template.type === 'shuyu.approval.v2' ? ApprovedPrivacyTerms.parse(template.privacy) : null;
+    const statement = approvalStatementFor(
+      {
+        trade: { ...t, computationHash: hash },
+        privacy,
+        reviewerId: String(template.reviewerId),
+        reviewerKeyFingerprint: fp,
+      },
+      { decidedAt: new Date(now.getTime() - 1000).toISOString(), expiresAt: new Date(now.getTime() + (opts.validHours ?? 24) * 3_600_000).toISOString() },
+    );
     return signApproval(statement, reviewerPrivateKey);
   }
 

@@ -143,6 +143,47 @@ export class Ledger {
     return this.post({ kind: 'capture', idempotencyKey: `capture:${input.tradeId}`, tradeId: input.tradeId, memo: 'capture on delivery', actor: input.actor, entries });
   }
 
+  /**
+   * On a privacy refusal: the trade's refusal charge goes to the owner and the platform (split as the price is),
+   * the rest of the escrow back to the buyer — one posting, under the trade's capture key, so a trade is charged
+   * at most once whether it is delivered or refused.
+   */
+  chargeRefusal(input: {
+    tradeId: string;
+    buyerOrgId: string;
+    ownerOrgId: string;
+    chargeFen: number;
+    ownerShareFen: number;
+    platformFeeFen: number;
+    actor: string;
+  }): LedgerTransaction | null {
+    const existing = this.store.transactionByKey(`capture:${input.tradeId}`);
+    if (existing) return existing;
+    const held = this.balance(accountIds.escrow(input.tradeId));
+    if (input.ownerShareFen + input.platformFeeFen !== input.chargeFen || input.chargeFen > held || input.ownerShareFen < 0 || input.platformFeeFen < 0) {
+      throw new DomainError('capture-mismatch', 'a refusal charge is owner share plus fee, and at most what is held', {
+        tradeId: input.tradeId,
+        held,
+        chargeFen: input.chargeFen,
+        ownerShareFen: input.ownerShareFen,
+        platformFeeFen: input.platformFeeFen,
+      });
+    }
+    if (held === 0) return null;
+    const entries: LedgerEntry[] = [{ accountId: accountIds.escrow(input.tradeId), amount: -held }];
+    if (input.ownerShareFen > 0) entries.push({ accountId: accountIds.revenue(input.ownerOrgId), amount: input.ownerShareFen });
+    if (input.platformFeeFen > 0) entries.push({ accountId: accountIds.fee, amount: input.platformFeeFen });
+    if (held - input.chargeFen > 0) entries.push({ accountId: accountIds.wallet(input.buyerOrgId), amount: held - input.chargeFen });
+    return this.post({
+      kind: 'capture',
+      idempotencyKey: `capture:${input.tradeId}`,
+      tradeId: input.tradeId,
+      memo: `privacy refusal: ${input.chargeFen} fen charged, ${held - input.chargeFen} fen returned`,
+      actor: input.actor,
+      entries,
+    });
+  }
+
   private post(req: { kind: LedgerTxnKind; idempotencyKey: string; tradeId: string | null; memo: string; actor: string; entries: LedgerEntry[] }): LedgerTransaction {
     if (!req.idempotencyKey || req.idempotencyKey.length > 200) {
       throw new DomainError('invalid-idempotency-key', 'an idempotency key of 1–200 characters is required');

@@ -115,6 +115,27 @@ export function approvalStatementFor(s: ApprovalSubject, window?: { decidedAt: s
   return ApprovalStatement.parse({ ...body, decidedAt: window.decidedAt, expiresAt: window.expiresAt });
 }
 
+/** The dataset-wide budget a dataset has until its owner sets one. */
+export const DEFAULT_DATASET_BUDGET = { epsilon: 10, delta: 1e-6 } as const;
+
+/** The privacy terms a trade runs under: its k and ε, the offer's caps and allowance, the dataset-wide budget. */
+export function privacyTermsFor(
+  trade: { minGroupSize: number; epsilonMilli: number },
+  offer: { maxRowsPerPerson?: number; epsilonBudgetPerBuyer: number; refusalAllowance?: number },
+  dataset: { epsilonBudgetTotal?: number | undefined; deltaBudgetTotal?: number | undefined },
+): ApprovedPrivacyTerms {
+  return ApprovedPrivacyTerms.parse({
+    minGroupSize: trade.minGroupSize,
+    epsilon: trade.epsilonMilli / 1000,
+    delta: 0, // offers release pure ε-DP (discrete Laplace)
+    maxRowsPerPerson: offer.maxRowsPerPerson ?? 1,
+    epsilonBudgetPerBuyer: offer.epsilonBudgetPerBuyer,
+    refusalAllowance: offer.refusalAllowance ?? 3,
+    epsilonBudgetTotal: dataset.epsilonBudgetTotal ?? DEFAULT_DATASET_BUDGET.epsilon,
+    deltaBudgetTotal: dataset.deltaBudgetTotal ?? DEFAULT_DATASET_BUDGET.delta,
+  });
+}
+
 /** The approved privacy terms of a statement, or null for a v1 statement (which approved none). */
 export const approvedPrivacyTerms = (statement: ApprovalStatement): ApprovedPrivacyTerms | null =>
   statement.type === 'shuyu.approval.v2' ? statement.privacy : null;

@@ -5,12 +5,12 @@ import { DomainError } from '../errors.js';
 import { newId } from '../ids.js';
 import { evaluateTrade } from '../policy/evaluate.js';
 import { quoteSignatureValid } from '../pricing/quote.js';
-import { computationHash, verifyApproval } from '../review/approval.js';
+import { approvedPrivacyTerms, computationHash, privacyTermsFor, privacyTermsMismatch, verifyApproval } from '../review/approval.js';
 import { assertApprovalValidity, assertMayReview, latestTradeDeadline, ReviewDecisionInput, type Review } from '../review/review.js';
 import { parseOrThrow } from '../validate.js';
 import { admit } from './admission.js';
 import { assertTransition, type TradeState } from './states.js';
-import type { Trade } from './trade.js';
+import { refusalCharge, refusalChargeFen, type Trade, type TradeFailure } from './trade.js';
 import { z } from 'zod';
 
 export const SubmitRequest = z
@@ -110,10 +110,14 @@ export class TradeService {
         priceFen: q.priceFen,
         ownerShareFen: q.ownerShareFen,
         platformFeeFen: q.platformFeeFen,
+        // as the quote states it; quotes that do not state it are charged by the offer's fee
+        refusalChargeFen: (q as { refusalChargeFen?: number }).refusalChargeFen ?? refusalChargeFen(q.priceFen, offer.terms.refusalFeeBps ?? 10_000),
+        privacyTerms: privacyTermsFor({ minGroupSize: offer.terms.minGroupSize, epsilonMilli: q.epsilonMilli }, offer.terms, args.dataset.privacyBudget ?? {}),
         screening: null,
         approval: null,
         reviewerId: null,
         failureReason: null,
+        failure: null,
         result: null,
         expiresAt: latestTradeDeadline(now, offer.terms.validUntil, this.ctx.reviewTtlMs).toISOString(),
         createdAt: at,
@@ -192,6 +196,13 @@ export class TradeService {
       if (st.offerId !== trade.offerId || st.offerVersion !== trade.offerVersion || st.buyerUserId !== trade.buyerUserId) {
         throw new DomainError('invalid-approval', 'the approval names another offer version or buyer');
       }
+      // the privacy terms the enclave will hold the release to: exactly the trade's
+      if (trade.privacyTerms) {
+        const approved = approvedPrivacyTerms(st);
+        if (!approved) throw new DomainError('invalid-approval', 'the approval does not state the privacy terms it approves (shuyu.approval.v2 is required)');
+        const differs = privacyTermsMismatch(trade.privacyTerms, approved);
+        if (differs) throw new DomainError('invalid-approval', `the approval states another ${differs} than the trade runs under`, { term: differs });
+      }
       const terms = this.ctx.store.offers.get(trade.offerId, trade.offerVersion)?.terms;
       assertApprovalValidity(st, now, terms?.validUntil, this.ctx.approvalMaxValidityMs);
     }
@@ -246,12 +257,35 @@ export class TradeService {
   }
 
   /** executing → failed with a reason the buyer can read; the hold is released. Idempotent. */
-  fail(args: { tradeId: string; actor: string; reason: string }): Trade {
+  fail(args: { tradeId: string; actor: string; reason: string; type?: string }): Trade {
     return this.ctx.store.transaction(() => {
       const trade = this.get(args.tradeId);
       if (trade.state === 'failed') return trade;
-      const failed = this.move(trade, 'failed', args.actor, args.reason, { failureReason: args.reason });
+      const failed = this.move(trade, 'failed', args.actor, args.reason, {
+        failureReason: args.reason,
+        failure: { code: 'execution-failed', type: args.type ?? 'execution-failed', params: {}, chargedFen: 0 },
+      });
       this.release(failed, args.actor, 'released: execution failed');
+      return failed;
+    });
+  }
+
+  /**
+   * executing → failed because the enclave refused the computation for privacy: the refusal charge the quote
+   * stated is captured (owner share and platform fee as for a delivery) and the rest of the hold returned, with
+   * the state change and its audit event, in one transaction. Idempotent.
+   */
+  refuseForPrivacy(args: { tradeId: string; actor: string; type: string; params: Record<string, unknown>; message: string }): Trade {
+    return this.ctx.store.transaction(() => {
+      const trade = this.get(args.tradeId);
+      if (trade.state === 'failed') return trade;
+      const charge = refusalCharge(trade);
+      const failure: TradeFailure = { code: 'privacy-refused', type: args.type, params: JSON.parse(canonicalJson(args.params ?? {})) as Record<string, unknown>, chargedFen: charge.chargeFen };
+      const failed = this.move(trade, 'failed', args.actor, `refused for privacy (${args.type}): ${args.message}; ${charge.chargeFen} fen charged as quoted`, {
+        failureReason: `refused for privacy (${args.type}): ${args.message}`,
+        failure,
+      });
+      this.ctx.ledger.chargeRefusal({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, ownerOrgId: trade.ownerOrgId, ...charge, actor: args.actor });
       return failed;
     });
   }

@@ -1,6 +1,6 @@
 import type { Computation } from '../computation.js';
 import type { Evaluation } from '../policy/schema.js';
-import type { SignedApproval } from '../review/approval.js';
+import type { ApprovedPrivacyTerms, SignedApproval } from '../review/approval.js';
 import type { TradeState } from './states.js';
 
 /**
@@ -32,10 +32,16 @@ export interface Trade {
   priceFen: number;
   ownerShareFen: number;
   platformFeeFen: number;
+  /** What a privacy refusal of this trade costs the buyer (⌊price × offer refusalFeeBps / 10000⌋, as quoted). */
+  refusalChargeFen: number;
+  /** The privacy terms the trade runs under and a reviewer approves (approval v2); null on trades recorded before. */
+  privacyTerms: ApprovedPrivacyTerms | null;
   screening: Evaluation | null;
   approval: SignedApproval | null;
   reviewerId: string | null;
   failureReason: string | null;
+  /** Why it failed, for machines: a privacy refusal carries the enclave's refusal type and its parameters. */
+  failure: TradeFailure | null;
   /** What delivery produced, e.g. { receiptId } — set by `deliver`. */
   result: Record<string, unknown> | null;
   /** The deadline of the current state (review deadline, then the approval's expiry); null once executing. */
@@ -53,3 +59,28 @@ export interface TradeTransition {
   reason: string;
   at: string;
 }
+
+/** A failed trade's machine-readable reason. */
+export interface TradeFailure {
+  /** 'privacy-refused': the enclave refused for privacy and the refusal charge was taken; 'execution-failed': nothing was taken */
+  code: 'privacy-refused' | 'execution-failed';
+  /** the enclave's refusal type, e.g. privacy-differencing-refused */
+  type: string;
+  params: Record<string, unknown>;
+  chargedFen: number;
+}
+
+/**
+ * Refusals for privacy that are charged as the quote states: every `privacy-*` refusal of the enclave except
+ * the ones that are the platform's own state or integrity, not the buyer's request.
+ */
+const NOT_CHARGED = new Set(['privacy-row-map-missing', 'privacy-row-map-mismatch', 'privacy-differencing-state', 'privacy-charge-conflict', 'privacy-invalid-parameter', 'privacy-invalid-policy']);
+export const isChargedPrivacyRefusal = (type: string): boolean => type.startsWith('privacy-') && !NOT_CHARGED.has(type);
+
+/** ⌊price × bps / 10000⌋, and its owner/platform split in the proportion of the price's. */
+export function refusalCharge(t: Pick<Trade, 'priceFen' | 'ownerShareFen' | 'platformFeeFen' | 'refusalChargeFen'>): { chargeFen: number; ownerShareFen: number; platformFeeFen: number } {
+  const chargeFen = Math.min(t.refusalChargeFen ?? t.priceFen, t.priceFen);
+  const platformFeeFen = t.priceFen > 0 ? Math.floor((chargeFen * t.platformFeeFen) / t.priceFen) : 0;
+  return { chargeFen, ownerShareFen: chargeFen - platformFeeFen, platformFeeFen };
+}
+export const refusalChargeFen = (priceFen: number, refusalFeeBps: number): number => Math.floor((priceFen * refusalFeeBps) / 10_000);

@@ -118,7 +118,15 @@ export const Dataset = z.object({
   commitment: Sm3Hex,
   version: z.number().int(),
   createdAt: IsoTime,
+  /** the owner's dataset-wide privacy budget: ε and δ all buyers together may spend on DP releases */
+  privacyBudget: z.object({ epsilonBudgetTotal: z.number(), deltaBudgetTotal: z.number() }).optional(),
 });
+export const PrivacyBudgetRequest = z
+  .object({
+    epsilonBudgetTotal: z.number().positive().max(1_000),
+    deltaBudgetTotal: z.number().min(0).lt(1).default(1e-6),
+  })
+  .strict();
 
 // ── catalogue ────────────────────────────────────────────────────────────────
 export const CatalogQuery = PageQuery.extend({
@@ -198,9 +206,15 @@ export const Trade = z.object({
   priceFen: z.number().int(),
   ownerShareFen: z.number().int(),
   platformFeeFen: z.number().int(),
+  /** what a privacy refusal of this trade costs, as quoted */
+  refusalChargeFen: z.number().int().optional(),
+  /** the privacy terms the trade runs under and its approval states */
+  privacyTerms: z.record(z.string(), z.number()).nullable().optional(),
   screening: Evaluation.nullable(),
   reviewerId: z.string().nullable(),
   failureReason: z.string().nullable(),
+  /** why it failed, for machines: { code: 'privacy-refused' | 'execution-failed', type, params, chargedFen } */
+  failure: z.object({ code: z.string(), type: z.string(), params: z.record(z.string(), z.unknown()), chargedFen: z.number().int() }).nullable().optional(),
   expiresAt: IsoTime.nullable(),
   createdAt: IsoTime,
   updatedAt: IsoTime,
@@ -221,7 +235,23 @@ export const ReviewCase = z.object({
   buyer: Party,
   owner: Party,
   /** The buyer's earlier trades on this dataset (aggregation risk, seed 001: 防止因信息汇聚涉及国家秘密). */
-  buyerHistory: z.object({ trades: z.number().int(), settled: z.number().int(), underReviewOrRunning: z.number().int() }),
+  buyerHistory: z.object({
+    trades: z.number().int(),
+    settled: z.number().int(),
+    underReviewOrRunning: z.number().int(),
+    /** releases and privacy refusals on this dataset's sealed content (any listing of it), the last ones first-to-last */
+    delivered: z.number().int().optional(),
+    lastDelivered: z.array(z.object({ tradeId: z.string(), kind: z.string(), epsilon: z.number(), at: IsoTime })).optional(),
+    privacyRefusals: z.number().int().optional(),
+    lastRefusals: z.array(z.object({ tradeId: z.string(), type: z.string(), chargedFen: z.number().int(), at: IsoTime })).optional(),
+    /** ε of the delivered DP releases, against the buyer's budget; refusals used against the allowance */
+    epsilonReleased: z.number().optional(),
+    epsilonBudget: z.number().optional(),
+    refusalsUsed: z.number().int().optional(),
+    refusalAllowance: z.number().int().optional(),
+  }),
+  /** The privacy terms the approval states (approval v2): k, ε, δ, caps, per-buyer and dataset-wide budgets, allowance. */
+  privacyTerms: z.record(z.string(), z.number()).optional(),
   /**
    * The offer's ε budget per buyer and what this buyer has spent of it (the enclave's ledger); `spentEpsilon`
    * is null when the enclave could not be asked, `limitEpsilon` 0 when the offer releases exact results.

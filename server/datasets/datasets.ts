@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { DomainError } from '../../contracts/errors.js';
 import { newId, isoNow, type Clock } from '../../contracts/ids.js';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
+import { DEFAULT_DATASET_BUDGET } from '../../contracts/review/approval.js';
 import { canonicalJson, sm3Hex } from '../../enclave/crypto/index.js';
 import type { BundlePort } from './bundle-port.js';
 import type { AuditSink } from '../identity/identity.js';
@@ -36,6 +37,9 @@ export interface DatasetRow extends Listing {
   commitment: string;
   version: number;
   createdAt: string;
+  /** dataset-wide privacy budget across all buyers (ε, δ), set by the owner */
+  epsilonBudgetTotal: number;
+  deltaBudgetTotal: number;
 }
 
 export interface DatasetLimits {
@@ -47,7 +51,8 @@ export interface DatasetLimits {
 // Not the manifest: it lists every blob (thousands for a large dataset) and only the job runner needs it
 // (manifestOf); the catalogue and quotes read datasets on every request.
 const DATASET_COLS = `id, org_id AS orgId, user_id AS userId, title, description, keywords_json, sector, max_level AS maxLevel,
-  row_count AS rowCount, schema_json, commitment, version, created_at AS createdAt`;
+  row_count AS rowCount, schema_json, commitment, version, created_at AS createdAt,
+  epsilon_budget_total AS epsilonBudgetTotal, delta_budget_total AS deltaBudgetTotal`;
 
 function toDataset(r: Record<string, unknown>): DatasetRow {
   const { keywords_json, schema_json, ...rest } = r as Record<string, string> & Record<string, unknown>;
@@ -213,6 +218,8 @@ export class DatasetService {
       commitment: facts.commitment,
       version: 1,
       createdAt: isoNow(this.clock),
+      epsilonBudgetTotal: DEFAULT_DATASET_BUDGET.epsilon,
+      deltaBudgetTotal: DEFAULT_DATASET_BUDGET.delta,
     };
     this.db.transaction(() => {
       stmt(this.db, 
@@ -278,6 +285,19 @@ export class DatasetService {
       }
     }
     return { expired: expired.length, orphans, temp };
+  }
+
+  /**
+   * The owner sets the dataset-wide privacy budget (ε, δ across all buyers). Trades submitted afterwards run
+   * under it (their approvals state it); the enclave charges every buyer's DP releases against it.
+   */
+  setPrivacyBudget(id: string, budget: { epsilonBudgetTotal: number; deltaBudgetTotal: number }, actor: string): DatasetRow {
+    this.db.transaction(() => {
+      const changed = stmt(this.db, 'UPDATE datasets SET epsilon_budget_total = ?, delta_budget_total = ? WHERE id = ?').run(budget.epsilonBudgetTotal, budget.deltaBudgetTotal, id).changes;
+      if (!changed) throw new DomainError('not-found', 'no such dataset', { datasetId: id });
+      this.audit({ actor, entityType: 'dataset', entityId: id, action: 'dataset.privacy-budget-set', data: { ...budget } });
+    })();
+    return this.getDataset(id)!;
   }
 
   getDataset(id: string): DatasetRow | null {

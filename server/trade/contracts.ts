@@ -19,7 +19,14 @@ export function contractsOn(db: Db, signer: Signer, clock: Clock, identity: Iden
   });
 }
 
-export const datasetRef = (d: DatasetRow): DatasetRef => ({ id: d.id, ownerOrgId: d.orgId, commitment: d.commitment, schema: d.schema, rowCount: d.rowCount });
+export const datasetRef = (d: DatasetRow): DatasetRef => ({
+  id: d.id,
+  ownerOrgId: d.orgId,
+  commitment: d.commitment,
+  schema: d.schema,
+  rowCount: d.rowCount,
+  privacyBudget: { epsilonBudgetTotal: d.epsilonBudgetTotal, deltaBudgetTotal: d.deltaBudgetTotal },
+});
 
 export function buyerRef(p: Principal, identity: IdentityService): BuyerRef {
   return { userId: p.userId, orgId: p.orgId, orgName: identity.getOrg(p.orgId)?.name ?? '' };

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 // The HE evaluator (node-seal, worker pool) and the SQL/verify release schemas (node-sql-parser, sql.js) are
 // imported by the first job that needs them: ~1.5 s of loading a server start does not need.
-import { DomainError } from '../../contracts/errors.js';
-import type { Trade } from '../../contracts/trade/trade.js';
+import { DomainError, isDomainError } from '../../contracts/errors.js';
+import { isChargedPrivacyRefusal, type Trade } from '../../contracts/trade/trade.js';
 import type { AggregateComputation } from '../../contracts/computation.js';
 import type { HeEvaluator } from '../../enclave/he/evaluate.js';
 import { BundleManifest } from '../../enclave/format/manifest.js';
@@ -34,6 +34,7 @@ export interface ExecutorDeps {
  * value per group, applies the output gate and signs the receipt; the receipt is stored with the job
  * BEFORE delivery, so a crash after the release re-delivers the same receipt; deliver captures the
  * escrow once (idempotent in contracts/). The enclave charges ε under the key `trade:<id>`, once.
+ * A privacy refusal (any charged `privacy-*` type) fails the trade and takes its quoted refusal charge.
  */
 export class TradeExecutor {
   private he: HeEvaluator | null = null;
@@ -47,7 +48,17 @@ export class TradeExecutor {
     trade = contracts.startExecution({ tradeId: trade.id, actor: 'worker' });
     let receipt = ctx.job.receipt as { payload: string } | null;
     if (!receipt) {
-      const out = await this.release(trade);
+      let out;
+      try {
+        out = await this.release(trade);
+      } catch (e) {
+        // A privacy refusal ends the trade here, charged as quoted, with its type and parameters; the job
+        // still fails (the worker then finds the trade failed and leaves it).
+        if (isDomainError(e) && isChargedPrivacyRefusal(e.type)) {
+          contracts.refuseForPrivacy({ tradeId: trade.id, actor: 'worker', type: e.type, params: e.detail, message: e.message });
+        }
+        throw e;
+      }
       ctx.saveRelease(out.result, out.receipt);
       receipt = out.receipt;
     }
@@ -63,7 +74,7 @@ export class TradeExecutor {
       type === 'execution-failed' || type === 'transient'
         ? 'the computation could not be run; no money was taken'
         : `refused while running (${type}): ${reason}`;
-    this.d.contracts.fail({ tradeId, actor: 'worker', reason: readable });
+    this.d.contracts.fail({ tradeId, actor: 'worker', reason: readable, type });
   }
 
   private async release(trade: Trade): Promise<{ result: unknown; receipt: { payload: string } }> {
@@ -74,6 +85,7 @@ export class TradeExecutor {
     const cert = trade.reviewerId ? this.d.identity.reviewerCertificate(trade.reviewerId) : null;
     if (!trade.approval || !cert) throw new DomainError('invalid-approval', 'the trade has no signed approval with a certified reviewer key');
     const epsilon = trade.epsilonMilli / 1000;
+    const terms = trade.privacyTerms ?? null;
     const common = {
       trade: {
         tradeId: trade.id,
@@ -86,8 +98,19 @@ export class TradeExecutor {
       },
       approval: trade.approval,
       reviewerCertificate: cert.certificate,
-      policy: { minGroupSize: trade.minGroupSize, mode: 'enforce' as const, ...(epsilon > 0 ? { dp: { epsilon } } : {}) },
-      ...(epsilon > 0 ? { budget: { limitEpsilon: offer.terms.epsilonBudgetPerBuyer, chargeKey: `trade:${trade.id}` } } : {}),
+      // The terms the trade runs under — the ones its approval (v2) states and the enclave checks.
+      policy: {
+        minGroupSize: terms?.minGroupSize ?? trade.minGroupSize,
+        mode: 'enforce' as const,
+        ...(epsilon > 0 ? { dp: { epsilon, ...(terms?.delta ? { delta: terms.delta } : {}) } } : {}),
+        maxRowsPerPerson: terms?.maxRowsPerPerson ?? offer.terms.maxRowsPerPerson,
+      },
+      budget: {
+        limitEpsilon: terms?.epsilonBudgetPerBuyer ?? offer.terms.epsilonBudgetPerBuyer,
+        chargeKey: `trade:${trade.id}`,
+        refusalAllowance: terms?.refusalAllowance ?? offer.terms.refusalAllowance ?? 3,
+        ...(terms ? { datasetLimitEpsilon: terms.epsilonBudgetTotal, datasetLimitDelta: terms.deltaBudgetTotal } : {}),
+      },
     };
     const manifest = BundleManifest.parse(this.d.datasets.manifestOf(ds.id));
     let client;

@@ -37,10 +37,13 @@ describe('contracts/trade: every service operation from every state obeys the tr
       priceFen: 0, // free: the money steps are no-ops, so only the state machine is under test here
       ownerShareFen: 0,
       platformFeeFen: 0,
+      refusalChargeFen: 0,
+      privacyTerms: null,
       screening: null,
       approval: null,
       reviewerId: null,
       failureReason: null,
+      failure: null,
       result: null,
       expiresAt: new Date(w.clock.now().getTime() + 3_600_000).toISOString(),
       createdAt: at,

@@ -1,6 +1,6 @@
 import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
 import { createContracts, type DatasetRef } from '../../contracts/index.js';
-import { certifyReviewer, signApproval, type ReviewerCertificate } from '../../contracts/review/approval.js';
+import { certifyReviewer, signApproval, type ReviewerCertificate, approvalStatementFor } from '../../contracts/review/approval.js';
 import type { Trade } from '../../contracts/trade/trade.js';
 import type { ContractsStore } from '../../contracts/store.js';
 import { biometricSchema, offerInput, schema } from './fixtures.js';
@@ -35,25 +35,11 @@ export function world(opts: { store?: ContractsStore; platform?: ReturnType<type
 
   function approvalFor(t: Trade, over: Record<string, unknown> = {}) {
     const now = clock.now();
-    return signApproval(
-      {
-        type: 'shuyu.approval.v1',
-        tradeId: t.id,
-        datasetId: t.datasetId,
-        datasetCommitment: t.datasetCommitment,
-        buyerOrgId: t.buyerOrgId,
-        buyerUserId: t.buyerUserId,
-        offerId: t.offerId,
-        offerVersion: t.offerVersion,
-        computationHash: t.computationHash,
-        reviewerId: reviewer.userId,
-        reviewerKeyFingerprint: sm2Fingerprint(reviewerKey.publicKey),
-        decidedAt: now.toISOString(),
-        expiresAt: new Date(now.getTime() + 3_600_000).toISOString(),
-        ...over,
-      },
-      reviewerKey.privateKey,
+    const statement = approvalStatementFor(
+      { trade: t, privacy: t.privacyTerms, reviewerId: reviewer.userId, reviewerKeyFingerprint: sm2Fingerprint(reviewerKey.publicKey) },
+      { decidedAt: now.toISOString(), expiresAt: new Date(now.getTime() + 3_600_000).toISOString() },
     );
+    return signApproval({ ...statement, ...over } as typeof statement, reviewerKey.privateKey);
   }
 
   const computation = { kind: 'aggregate' as const, metrics: [{ op: 'sum' as const, measure: 'cost' }], groupBy: ['county'], filters: [] };

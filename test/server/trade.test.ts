@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromB64 } from '../../enclave/crypto/index.js';
-import { liveServer, market, quoteAndSubmit, approve, waitForTrade, offerInput, type Live, type Market, releaseLive } from './fixture.js';
+import { liveServer, liveActor, market, quoteAndSubmit, approve, waitForTrade, offerInput, topUp, type Live, type Market, releaseLive } from './fixture.js';
 
 const buyerSupplied: string[] = [];
 const wallet = async (l: Live, auth: Record<string, string>) => (await l.http().get('/v1/ledger/wallet').set(auth)).body;
@@ -203,9 +203,9 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     expect(JSON.stringify(vr.body)).to.not.include(m.fixture.rows[8]![0]!);
   });
 
-  it('a job the enclave refuses (ε budget spent) fails with a reason the buyer can read, and the hold is released', async () => {
+  it('a job the enclave refuses for privacy (ε budget spent) fails with a machine-readable reason and is charged as quoted; the reviewer sees the history', async () => {
     const dpOffer = await l.http().post(`/v1/datasets/${m.dataset.id}/offers`).set(m.owner.auth).send(
-      offerInput({ title: 'DP counts', allowedKinds: ['aggregate'], terms: { ...(offerInput().terms as object), epsilonPerQuery: 1, epsilonBudgetPerBuyer: 1.5 } }),
+      offerInput({ title: 'DP counts', allowedKinds: ['aggregate'], terms: { ...(offerInput().terms as object), epsilonPerQuery: 1, epsilonBudgetPerBuyer: 1.5, refusalFeeBps: 2_000 } }),
     );
     expect(dpOffer.status, JSON.stringify(dpOffer.body)).to.equal(201);
     const dm = { ...m, offer: dpOffer.body.offer };
@@ -215,6 +215,7 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     const start = (await wallet(l, m.buyer.auth)).availableFen;
     const second = await quoteAndSubmit(l, dm);
     expect(second.status).to.equal(201);
+    expect(second.trade.refusalChargeFen).to.equal(1000); // ⌊5000 × 2000 / 10000⌋, as quoted
     // the reviewer sees who buys (by name), what they bought before here, and the ε left in the enclave's ledger
     const rc = (await l.http().get(`/v1/reviews/${second.trade.id}`).set(m.reviewer.auth)).body;
     expect(rc.buyer.orgId).to.equal(m.buyer.orgId);
@@ -222,18 +223,61 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     expect(rc.owner.orgId).to.equal(m.owner.orgId);
     expect(rc.buyerHistory.settled).to.be.at.least(1);
     expect(rc.buyerHistory.trades).to.be.at.least(rc.buyerHistory.settled);
+    expect(rc.buyerHistory.lastDelivered.find((x: { tradeId: string }) => x.tradeId === first.trade.id)).to.deep.include({ kind: 'aggregate', epsilon: 1 });
+    expect(rc.buyerHistory).to.deep.include({ privacyRefusals: 0, refusalsUsed: 0, refusalAllowance: 3, epsilonBudget: 1.5 });
     expect(rc.privacyBudget).to.deep.equal({ limitEpsilon: 1.5, epsilonPerQuery: 1, spentEpsilon: 1, remainingEpsilon: 0.5 });
+    // what the reviewer signs: the trade and its privacy terms (approval v2)
+    expect(rc.approvalTemplate.type).to.equal('shuyu.approval.v2');
+    expect(rc.approvalTemplate.privacy).to.deep.equal({ minGroupSize: 5, epsilon: 1, delta: 0, maxRowsPerPerson: 1, epsilonBudgetPerBuyer: 1.5, refusalAllowance: 3, epsilonBudgetTotal: 10, deltaBudgetTotal: 1e-6 });
     await approve(l, dm, second.trade.id);
     const failed = await waitForTrade(l, m.buyer.auth, second.trade.id, ['settled', 'failed']);
     expect(failed.state).to.equal('failed');
     expect(failed.failureReason).to.be.a('string').and.match(/budget|ε|epsilon/i);
+    expect(failed.failure).to.deep.include({ code: 'privacy-refused', type: 'privacy-budget-exhausted', chargedFen: 1000 });
+    expect(failed.failure.params).to.include({ limit: 'buyer' });
     const w = await wallet(l, m.buyer.auth);
-    expect(w.availableFen).to.equal(start);
+    expect(w.availableFen).to.equal(start - 1000);
     expect(w.heldFen).to.equal(0);
     const res = await l.http().get(`/v1/trades/${second.trade.id}/result`).set(m.buyer.auth);
     expect(res.status).to.equal(409);
     expect(res.body.detail).to.match(/failed/);
-    expect(l.srv.app.trade.contracts.tradeLedger(second.trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'release']);
+    expect(l.srv.app.trade.contracts.tradeLedger(second.trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'capture']);
+    // the next case on this dataset shows the refusal
+    const third = await quoteAndSubmit(l, dm);
+    const rc3 = (await l.http().get(`/v1/reviews/${third.trade.id}`).set(m.reviewer.auth)).body;
+    expect(rc3.buyerHistory).to.deep.include({ privacyRefusals: 1, refusalsUsed: 1 });
+    expect(rc3.buyerHistory.lastRefusals.map((x: { tradeId: string; type: string }) => [x.tradeId, x.type])).to.deep.equal([[second.trade.id, 'privacy-budget-exhausted']]);
+    await l.http().post(`/v1/trades/${third.trade.id}/cancel`).set(m.buyer.auth).set('Idempotency-Key', `cancel-${third.trade.id}`).send({ reason: 'not needed' });
+  });
+
+  it('the owner sets a dataset-wide privacy budget: two buyers together cannot spend more than it', async () => {
+    const dm0 = await market(l, { tag: 'dsbudget' });
+    const bad = await l.http().put(`/v1/datasets/${dm0.dataset.id}/privacy-budget`).set(dm0.owner.auth).send({ epsilonBudgetTotal: -1 });
+    expect(bad.status).to.equal(422);
+    const notOwner = await l.http().put(`/v1/datasets/${dm0.dataset.id}/privacy-budget`).set(dm0.buyer.auth).send({ epsilonBudgetTotal: 1.5 });
+    expect(notOwner.status).to.be.oneOf([403, 404]);
+    const set = await l.http().put(`/v1/datasets/${dm0.dataset.id}/privacy-budget`).set(dm0.owner.auth).send({ epsilonBudgetTotal: 1.5, deltaBudgetTotal: 1e-7 });
+    expect(set.status, JSON.stringify(set.body)).to.equal(200);
+    expect(set.body.privacyBudget).to.deep.equal({ epsilonBudgetTotal: 1.5, deltaBudgetTotal: 1e-7 });
+    const events = l.srv.app.trade.contracts.auditEvents({ entityId: dm0.dataset.id }).map((e) => e.action);
+    expect(events).to.include('dataset.privacy-budget-set');
+    const dpOffer = await l.http().post(`/v1/datasets/${dm0.dataset.id}/offers`).set(dm0.owner.auth).send(
+      offerInput({ title: 'DP counts', allowedKinds: ['aggregate'], terms: { ...(offerInput().terms as object), epsilonPerQuery: 1, epsilonBudgetPerBuyer: 5 } }),
+    );
+    const a = { ...dm0, offer: dpOffer.body.offer };
+    const otherBuyer = await liveActor(l, 'buyer');
+    await topUp(l, otherBuyer.orgId, 100_000);
+    const b = { ...a, buyer: otherBuyer };
+    const ta = await quoteAndSubmit(l, a);
+    expect(ta.trade.privacyTerms).to.include({ epsilonBudgetTotal: 1.5, deltaBudgetTotal: 1e-7 });
+    await approve(l, a, ta.trade.id);
+    expect((await waitForTrade(l, a.buyer.auth, ta.trade.id, ['settled', 'failed'])).state).to.equal('settled');
+    const tb = await quoteAndSubmit(l, b);
+    await approve(l, b, tb.trade.id);
+    const refused = await waitForTrade(l, b.buyer.auth, tb.trade.id, ['settled', 'failed']);
+    expect(refused.state).to.equal('failed');
+    expect(refused.failure).to.deep.include({ code: 'privacy-refused', type: 'privacy-budget-exhausted' });
+    expect(refused.failure.params).to.include({ limit: 'dataset', epsilonLimit: 1.5, epsilonSpent: 1 });
   });
 
   it('the enclave process killed while a job is queued or running: it is restarted and the job completes once', async () => {

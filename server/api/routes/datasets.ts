@@ -3,7 +3,7 @@ import { defineRoute, type RouteDef } from '../../http/route.js';
 import { HttpProblem } from '../../http/problems.js';
 import {
   CreateUploadRequest, Upload, IdParams, BlobParams, BlobReceived, Dataset, PageQuery, page, CatalogQuery, CatalogEntry,
-  SampleQuery, Sample,
+  SampleQuery, Sample, PrivacyBudgetRequest,
 } from '../schemas.js';
 import { pageOf } from '../pagination.js';
 import type { Services } from '../services.js';
@@ -40,6 +40,7 @@ export const datasetView = (d: DatasetRow): z.infer<typeof Dataset> => ({
   commitment: d.commitment,
   version: d.version,
   createdAt: d.createdAt,
+  privacyBudget: { epsilonBudgetTotal: d.epsilonBudgetTotal, deltaBudgetTotal: d.deltaBudgetTotal },
 });
 
 /** Offers count per dataset, provided by the trade wiring once contracts are available. */
@@ -111,6 +112,13 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
       id: 'get-dataset', method: 'get', path: '/v1/datasets/:id', summary: 'Read a dataset', roles: ['owner', 'operator'],
       params: IdParams, object: { resource: 'dataset', param: 'id' }, responses: { 200: Dataset },
       handler: ({ object }) => ({ status: 200, body: datasetView(object as DatasetRow) }),
+    }),
+    defineRoute({
+      id: 'set-dataset-privacy-budget', method: 'put', path: '/v1/datasets/:id/privacy-budget',
+      summary: "Set the dataset-wide privacy budget (ε, δ across all buyers)", roles: ['owner'],
+      params: IdParams, object: { resource: 'dataset', param: 'id' }, body: PrivacyBudgetRequest, responses: { 200: Dataset },
+      handler: ({ object, body, principal }) =>
+        ({ status: 200, body: datasetView(s.datasets.setPrivacyBudget((object as DatasetRow).id, body, principal!.userId)) }),
     }),
     defineRoute({
       id: 'search-catalog', method: 'get', path: '/v1/catalog', summary: 'Search the catalogue', roles: ['owner', 'buyer', 'reviewer', 'operator'],

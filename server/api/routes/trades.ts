@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import { DomainError } from '../../../contracts/errors.js';
 import type { Trade as TradeT } from '../../../contracts/trade/trade.js';
+import { approvalStatementFor, privacyTermsFor } from '../../../contracts/review/approval.js';
 import {
   IdParams, SubmitTradeRequest, Trade, TradeDetail, TradeListQuery, CancelTradeRequest, TradeResult, ReviewCase, ReviewDecisionRequest, PageQuery, page,
 } from '../schemas.js';
@@ -121,14 +122,22 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
           const o = s.identity.getOrg(orgId);
           return { orgId, name: o?.name ?? '(unknown organisation)', region: o?.region ?? '' };
         };
-        const earlier = contracts.listTrades({ buyerOrgId: t.buyerOrgId, limit: 10_000 }).filter((x) => x.datasetId === t.datasetId && x.id !== t.id);
+        // The buyer's history on what was sealed (this bundle under any listing), from the trades table
+        const earlier = contracts
+          .listTrades({ buyerOrgId: t.buyerOrgId, limit: 10_000 })
+          .filter((x) => (x.datasetId === t.datasetId || x.datasetCommitment === t.datasetCommitment) && x.id !== t.id);
         const terms = contracts.getOffer(t.offerId, t.offerVersion).terms;
+        const privacy = t.privacyTerms ?? privacyTermsFor(t, terms, ds);
+        const released = earlier.filter((x) => x.state === 'delivered' || x.state === 'settled').sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
+        const refused = earlier.filter((x) => x.failure?.code === 'privacy-refused').sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
+        const epsilonReleased = released.reduce((sum, x) => sum + x.epsilonMilli, 0) / 1000;
         let spent: number | null = null;
         try {
-          spent = s.enclave?.budgetSpent ? (await s.enclave.budgetSpent(t.buyerOrgId, t.datasetId)).epsilon : null;
+          spent = s.enclave?.budgetSpent ? (await s.enclave.budgetSpent(t.buyerOrgId, t.datasetCommitment)).epsilon : null;
         } catch {
           spent = null; // the case stays readable while the enclave restarts
         }
+        const LAST = 10;
         return {
           status: 200,
           body: {
@@ -140,6 +149,14 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
               trades: earlier.length,
               settled: earlier.filter((x) => x.state === 'settled').length,
               underReviewOrRunning: earlier.filter((x) => ['submitted', 'screened', 'under_review', 'approved', 'executing', 'delivered'].includes(x.state)).length,
+              delivered: released.length,
+              lastDelivered: released.slice(-LAST).map((x) => ({ tradeId: x.id, kind: x.computation.kind, epsilon: x.epsilonMilli / 1000, at: x.updatedAt })),
+              privacyRefusals: refused.length,
+              lastRefusals: refused.slice(-LAST).map((x) => ({ tradeId: x.id, type: x.failure!.type, chargedFen: x.failure!.chargedFen, at: x.updatedAt })),
+              epsilonReleased,
+              epsilonBudget: privacy.epsilonBudgetPerBuyer,
+              refusalsUsed: refused.length,
+              refusalAllowance: privacy.refusalAllowance,
             },
             privacyBudget: {
               limitEpsilon: terms.epsilonBudgetPerBuyer,
@@ -147,19 +164,8 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
               spentEpsilon: spent,
               remainingEpsilon: spent === null ? null : Math.max(0, terms.epsilonBudgetPerBuyer - spent),
             },
-            approvalTemplate: {
-              type: 'shuyu.approval.v1',
-              tradeId: t.id,
-              datasetId: t.datasetId,
-              datasetCommitment: t.datasetCommitment,
-              buyerOrgId: t.buyerOrgId,
-              buyerUserId: t.buyerUserId,
-              offerId: t.offerId,
-              offerVersion: t.offerVersion,
-              computationHash: t.computationHash,
-              reviewerId: me.id,
-              reviewerKeyFingerprint: me.keyFingerprint,
-            },
+            privacyTerms: privacy,
+            approvalTemplate: approvalStatementFor({ trade: t, privacy, reviewerId: me.id, reviewerKeyFingerprint: me.keyFingerprint as string }),
           },
         };
       },
