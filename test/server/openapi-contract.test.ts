@@ -151,6 +151,25 @@ describe('server: every operation of the OpenAPI document through a generated cl
     ok(await buyer.GET('/v1/orgs'), 403, 'wrong role');
     ok(await buyer.POST('/v1/trades/{id}/cancel', { params: { path: { id: trade.id } }, body: { reason: 'no key sent' } }), 400, 'no idempotency key');
 
+    // An operation the walk above does not know yet (a route added since) still gets one call: an allowed
+    // caller, real objects in its path and an empty body, and its answer (often a documented refusal) is checked.
+    const byRole: Record<string, ReturnType<ContractChecker['client']>> = { operator: op, owner: ow, buyer, reviewer: rv };
+    const objectFor: Record<string, string> = { users: reviewer.userId, uploads: upload.id, datasets: dataset.id, catalog: dataset.id, offers: offer.id, trades: trade.id, reviews: trade.id };
+    const generic: string[] = [];
+    for (const o of cc.operations()) {
+      if (cc.answers.some((a) => a.operationId === o.operationId)) continue;
+      const def = (cc.doc.paths[o.path] as Record<string, any>)[o.method];
+      const roles = def['x-roles'];
+      const client = roles === 'public' ? anon : byRole[roles[0]] ?? op;
+      const path: Record<string, string> = {};
+      for (const p of (def.parameters ?? []).filter((x: { in: string }) => x.in === 'path')) path[p.name] = objectFor[o.path.split('/')[2]!] ?? dataset.id;
+      const header = (def.parameters ?? []).some((x: { name: string }) => x.name === 'Idempotency-Key') ? { 'Idempotency-Key': idemKey() } : undefined;
+      const init = { params: { path, ...(header ? { header } : {}) }, ...(def.requestBody?.content?.['application/json'] ? { body: {} } : {}) };
+      await (client as any)[o.method.toUpperCase()](o.path, init);
+      generic.push(o.operationId);
+    }
+    if (generic.length) console.log(`      contract: called generically (add them to the walk): ${generic.join(', ')}`);
+
     const bad = cc.answers.filter((a) => a.errors.length || !a.declared);
     expect(bad, JSON.stringify(bad.slice(0, 8), null, 1)).to.deep.equal([]);
     const called = new Set(cc.answers.map((a) => a.operationId));
