@@ -98,6 +98,8 @@ export const OutputPolicy = z
     dp: z.object({ epsilon: z.number().positive().max(100), delta: z.number().min(0).max(1).optional() }).strict().optional(),
     /** 'exact-for-tests' is accepted only when the enclave runs with SHUYU_ENCLAVE_TEST_MODE=1. */
     mode: z.enum(['enforce', 'exact-for-tests']).default('enforce'),
+    /** DP: rows one person contributes at most (the offer's term); the noise is calibrated to it. Default 1. */
+    maxRowsPerPerson: z.number().int().min(1).max(1_000).optional(),
   })
   .strict();
 export type OutputPolicy = z.infer<typeof OutputPolicy>;
@@ -177,12 +179,14 @@ export const ReleasedGroup = z
 export const AggregateResult = z
   .object({
     kind: z.literal('aggregate'),
+    /**
+     * Exact: groups below the minimum group size are absent, exactly like groups with no rows (never listed).
+     * DP: every key of the public domain is present, each value noised.
+     */
     groupBy: z.array(z.string()),
     /** Output names in order, e.g. `count`, `sum(amount)`, `mean(amount)`. */
     outputs: z.array(z.string()),
     groups: z.array(ReleasedGroup),
-    /** Keys of groups withheld because they are below the minimum group size. */
-    suppressed: z.array(z.array(z.string())),
   })
   .strict();
 export type AggregateResult = z.infer<typeof AggregateResult>;

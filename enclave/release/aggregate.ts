@@ -6,12 +6,12 @@ import { fromB64, sm3Hex } from '../crypto/index.js';
 import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
 import { checkOverflow, measureSums, planAggregate } from '../he/layout.js';
 import type { HeDecryptor } from '../he/seal.js';
-import { applyOutputGate, type GroupResult, type OutputSpec } from '../privacy/gate.js';
+import { applyOutputGate, DP_DOMAIN_MAX, type GroupResult, type OutputSpec } from '../privacy/gate.js';
 import { checkApprovedTerms, DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
 import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
 import { RECORDED_REFUSALS } from '../privacy/ledger.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
-import { heDifferencingCheck, heGroupSizes, RowMapStore, type RowMap } from '../privacy/row-map.js';
+import { heDifferencingCheck, heGroupSizes, maxRowsPerSubject, RowMapStore, type RowMap } from '../privacy/row-map.js';
 import type { SandboxLimits } from '../sql/sandbox.js';
 import { deriveRowMap, rowMapOf } from './row-map.js';
 import { signReceipt } from '../receipt.js';
@@ -98,6 +98,22 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     // DP without a budget would let a buyer average noise away; refuse rather than release.
     throw refuse('release-refused', 'a DP release needs the offer’s ε budget terms');
   }
+  // DP releases every key of the public domain — the grouped dimensions' declared values (narrowed by the
+  // computation's own filters, which are public too) — so no group's presence depends on the data.
+  const dpOn = !!req.policy.dp && req.policy.mode !== 'exact-for-tests';
+  let domain: string[][] | undefined;
+  if (dpOn) {
+    const lists = plan.groupBy.map((name) => {
+      let vals = [...manifest.schema.columns.find((c) => c.name === name)!.values!];
+      for (const f of computation.filters) if (f.column === name) vals = vals.filter((v) => f.in.includes(v));
+      return vals;
+    });
+    const size = lists.reduce((a, l) => a * l.length, 1);
+    if (size > DP_DOMAIN_MAX) {
+      throw refuse('dp-domain-too-large', `a DP release noises every combination of the grouped values; ${size} groups exceed ${DP_DOMAIN_MAX} (group by fewer or filter)`, { groups: size });
+    }
+    domain = lists.reduce<string[][]>((acc, l) => acc.flatMap((k) => l.map((v) => [...k, v])), [[]]);
+  }
 
   // The row → partition map (stored when the upload was admitted): exact releases go through the
   // differencing guard, which needs the rows of every planned group, and where the schema has an
@@ -120,6 +136,17 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     // a test enclave's 'exact-for-tests' release: people are counted when the map is at hand
     rowMap = new RowMapStore(mapDeps.ledger.database).get(commitment, manifest.rowCount) ?? (req.rowChunks ? await deriveRowMap(manifest, req.rowChunks, mapDeps) : undefined);
   }
+  // DP is per person: where the schema has an identifier, a person's rows must not exceed the offer's cap m,
+  // which the noise is calibrated to. A homomorphic sum cannot drop a person's extra rows (the SQL path does),
+  // so the release is refused unless m covers the most rows any one person has (kept with the row map).
+  const rowCap = countsPeople ? (req.policy.maxRowsPerPerson ?? 1) : 1;
+  if (dpOn && countsPeople && maxRowsPerSubject(rowMap!) > rowCap) {
+    throw refuse(
+      'privacy-contribution-unbounded',
+      `some person has more than ${rowCap} row(s), the offer's per-person cap that the noise is calibrated to; a homomorphic aggregate cannot drop rows, so the owner must raise maxRowsPerPerson or the buyer use SQL, where rows beyond the cap are dropped`,
+      { maxRowsPerPerson: rowCap },
+    );
+  }
 
   // 3. decrypt one value per group per column
   const dims = plan.groupBy.map((n) => manifest.schema.columns.find((c) => c.name === n)!);
@@ -137,10 +164,18 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     return t;
   });
 
-  // 4. exact metrics, then the gate
+  // 4. metrics, then the gate.
+  // Exact: count, sum, mean, variance and stddev are computed from Σ1, Σx and Σx² — each a fixed per-row
+  // function summed over a union of whole cells — so every released number is a symmetric function of the
+  // rows of each differencing block, and the guard's argument holds (docs/privacy.md §4).
+  // DP: the gate is given those sums per group (hidden parts for a mean, variance or stddev), noises each with
+  // its per-person sensitivity and computes the released values from the noisy sums.
   const outputs = computation.metrics.map(metricName);
   const bounds: Record<string, [number, number]> = {};
   const specs: Record<string, OutputSpec> = {};
+  const hidden = new Set<string>();
+  const countPart = outputs.includes('count') ? 'count' : '_count';
+  const partsOf = new Map<string, { sum: string; sumSquares?: string; scale: number }>();
   for (const m of computation.metrics) {
     const name = metricName(m);
     if (m.op === 'count') {
@@ -148,8 +183,26 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
       specs[name] = { kind: 'count', scale: 0 };
     } else {
       const col = manifest.schema.columns.find((c) => c.name === m.measure)!;
+      const scale = scaleOf(col.type);
       bounds[name] = col.bounds as [number, number];
-      specs[name] = { kind: m.op, scale: m.op === 'sum' ? scaleOf(col.type) : scaleOf(col.type) + 4 };
+      specs[name] = { kind: m.op, scale: m.op === 'sum' ? scale : scale + 4 };
+      if (dpOn && m.op !== 'sum') {
+        const sum = outputs.includes(`sum(${m.measure})`) ? `sum(${m.measure})` : `_sum(${m.measure})`;
+        const sumSquares = m.op === 'mean' ? undefined : `_sumsq(${m.measure})`;
+        specs[name]!.parts = { sum, count: countPart, ...(sumSquares ? { sumSquares } : {}) };
+        const squares = sumSquares ?? partsOf.get(m.measure!)?.sumSquares;
+        partsOf.set(m.measure!, { sum, scale, ...(squares ? { sumSquares: squares } : {}) });
+        for (const [part, spec] of [
+          [sum, { kind: 'sum', scale }],
+          [countPart, { kind: 'count', scale: 0 }],
+          ...(sumSquares ? [[sumSquares, { kind: 'sum', scale: 2 * scale }]] : []),
+        ] as [string, OutputSpec][]) {
+          if (outputs.includes(part)) continue;
+          hidden.add(part);
+          specs[part] = spec;
+          if (spec.kind !== 'count') bounds[part] = col.bounds as [number, number];
+        }
+      }
     }
   }
   const nulls = new Map<number, Set<string>>();
@@ -157,11 +210,25 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     const n = t._count ?? 0n;
     const values: Record<string, number> = {};
     const nullSet = new Set<string>();
-    for (const m of computation.metrics) {
-      const name = metricName(m);
-      const v = metricValue(m, n, t, manifest);
-      if (v === null) nullSet.add(name);
-      else values[name] = v;
+    if (dpOn) {
+      // the sums the noise goes on; a group with no rows is left empty (the gate noises its neutral value)
+      values[countPart] = Number(n);
+      if (n > 0n) {
+        for (const m of computation.metrics) if (m.op === 'sum') values[metricName(m)] = metricValue(m, n, t, manifest)!;
+        for (const [measure, p] of partsOf) {
+          const unit = 10 ** p.scale;
+          const { s1, s2 } = measureSums(manifest.layout, measure, n, t);
+          values[p.sum] = Number(s1) / unit;
+          if (p.sumSquares && s2 !== undefined) values[p.sumSquares] = Number(s2) / (unit * unit);
+        }
+      }
+    } else {
+      for (const m of computation.metrics) {
+        const name = metricName(m);
+        const v = metricValue(m, n, t, manifest);
+        if (v === null) nullSet.add(name);
+        else values[name] = v;
+      }
     }
     nulls.set(gi, nullSet);
     const key = plan.groups[gi]!.key.map((code, j) => dims[j]!.values![code]!);
@@ -192,9 +259,11 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
   }
   let gate: ReturnType<typeof applyOutputGate>;
   try {
-    gate = applyOutputGate(groups, req.policy, {
+    gate = applyOutputGate(groups, { ...req.policy, maxRowsPerPerson: rowCap }, {
       bounds,
       outputs: specs,
+      ...(hidden.size > 0 ? { hidden: [...hidden] } : {}),
+      ...(domain ? { domain } : {}),
       ...(beforeRelease ? { beforeRelease } : {}),
       ...(req.budget && ctx.ledger
         ? {
@@ -224,7 +293,6 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
       const nullSet = nulls.get(keyIndex.get(JSON.stringify(g.key))!) ?? new Set<string>();
       return { key: g.key, values: Object.fromEntries(outputs.map((o) => [o, nullSet.has(o) ? null : (g.values[o] ?? null)])) };
     }),
-    suppressed: gate.suppressed,
   };
   const payload = buildReceiptPayload({ trade: req.trade, datasetCommitment: commitment, computation, result, privacy: { ...gate.privacy } });
   const receipt = signReceipt(payload, ks.signing);

@@ -66,7 +66,7 @@ export async function releaseVerify(
     log.failed(callId);
     throw e;
   }
-  const privacy = { minGroupSize: 1, suppressedGroups: 0, mechanism: 'none (yes/no answer only)', epsilonSpent: 0, epsilonRemaining: null, verifyCallId: callId };
+  const privacy = { minGroupSize: 1, mechanism: 'none (yes/no answer only)', epsilonSpent: 0, epsilonRemaining: null, verifyCallId: callId };
   const payload = buildReceiptPayload({ trade: req.trade, datasetCommitment: commitment, computation: req.computation, result, privacy });
   return { receipt: signReceipt(payload, ctx.keystore.signing), result, privacy, callId };
 }

@@ -14,7 +14,7 @@ const samplePayload = () => ({
   computation: { kind: 'aggregate', op: 'sum', column: '收入' },
   computationHash: 'cd'.repeat(32),
   result: { groups: [{ key: ['北京'], value: 1234 }] },
-  privacy: { minGroupSize: 10, suppressedGroups: 0, mechanism: 'laplace', epsilonSpent: 0.5 },
+  privacy: { minGroupSize: 10, absentGroups: 'none', mechanism: 'discrete-laplace', epsilonSpent: 0.5 },
   priceFen: 150000,
   issuedAt: '2026-11-23T07:00:00.000Z',
 });

@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AggregateComputation } from '../../contracts/computation.js';
 import { isDomainError } from '../../contracts/errors.js';
-import { sm3Hex } from '../../enclave/crypto/index.js';
+import { computationHash, signApproval } from '../../contracts/review/approval.js';
+import { sm2Fingerprint, sm3Hex } from '../../enclave/crypto/index.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
 import { withCommitment, type BundleManifest } from '../../enclave/format/manifest.js';
 import { HeEvaluator } from '../../enclave/he/evaluate.js';
 import { EnclaveClient, rowChunkBlobs } from '../../enclave/process/client.js';
 import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../enclave/process/protocol.js';
-import { generateRows, heReleaser, makeParties, testSchema, writeCsv, type TestRow } from './fixtures.js';
+import { generateRows, heReleaser, makeParties, newTrade, testSchema, writeCsv, type TestRow } from './fixtures.js';
 
 /**
  * Row admission and k on people for HE releases (issue 7 §3: the minimum group size counts distinct
@@ -50,7 +51,45 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
   });
 
   const he = heReleaser(() => ({ dir, enclave, evaluator, info, sealed, parties }));
-  const release = (c: unknown, policy: OutputPolicy, extra: Partial<AggregateReleaseRequest> = {}) => he.releaseOf(AggregateComputation.parse(c), policy, extra);
+  /**
+   * A release under a v2 approval (this enclave is a production one): the reviewer signs the privacy terms —
+   * k, ε, the per-person row cap, the budgets — that the release's policy and budget then carry.
+   */
+  const release = (c: unknown, policy: OutputPolicy, extra: Partial<AggregateReleaseRequest> = {}) => {
+    const computation = AggregateComputation.parse(c);
+    const t = newTrade(sealed.manifest.commitment);
+    const terms = {
+      minGroupSize: policy.minGroupSize,
+      epsilon: policy.dp?.epsilon ?? 0,
+      delta: policy.dp?.delta ?? 0,
+      maxRowsPerPerson: policy.maxRowsPerPerson ?? 1,
+      epsilonBudgetPerBuyer: 10,
+      refusalAllowance: 3,
+      epsilonBudgetTotal: 100,
+      deltaBudgetTotal: 1e-6,
+    };
+    const now = Date.now();
+    const approval = signApproval(
+      {
+        type: 'shuyu.approval.v2',
+        ...t,
+        buyerUserId: 'buyer-user-1',
+        computationHash: computationHash(computation),
+        reviewerId: 'reviewer-1',
+        reviewerKeyFingerprint: sm2Fingerprint(parties.reviewer.publicKey),
+        decidedAt: new Date(now - 1000).toISOString(),
+        expiresAt: new Date(now + 3600_000).toISOString(),
+        privacy: terms,
+      },
+      parties.reviewer.privateKey,
+    );
+    return he.releaseOf(computation, policy, {
+      trade: { tradeId: t.tradeId, datasetId: t.datasetId, buyerOrgId: t.buyerOrgId, offerId: t.offerId, offerVersion: 1, priceFen: 12_345 },
+      approval,
+      budget: { limitEpsilon: 10, chargeKey: `trade:${t.tradeId}`, refusalAllowance: 3, datasetLimitEpsilon: 100, datasetLimitDelta: 1e-6 },
+      ...extra,
+    });
+  };
   const errorType = async (p: Promise<unknown>): Promise<string> => {
     try {
       await p;
@@ -97,18 +136,37 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
     const out = await release({ kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'] }, { minGroupSize: K, mode: 'enforce' });
     const released = Object.fromEntries(out.result.groups.map((g) => [g.key[0], g.values.count]));
     expect(released).to.deep.equal({ north: 42, east: 42 });
-    expect(out.result.suppressed).to.deep.include.members([['south'], ['west']]);
+    // withheld groups are absent like empty ones: named nowhere in the result or the receipt
+    expect(JSON.stringify(out.result) + out.receipt.payload).to.not.match(/south|west/);
+    expect(JSON.parse(out.receipt.payload).privacy).to.include({ absentGroups: 'empty-or-withheld' }).and.not.have.property('suppressedGroups');
     const steps = JSON.stringify(out.privacy);
     expect(steps).to.match(/distinct identifiers/);
   });
 
-  it('a DP HE release counts people for k as well', async () => {
-    const out = await release(
-      { kind: 'aggregate', metrics: [{ op: 'sum', measure: 'qty' }], groupBy: ['region'] },
-      { minGroupSize: K, mode: 'enforce', dp: { epsilon: 1 } },
-      { budget: { limitEpsilon: 10, chargeKey: 'dp-people' } },
-    );
-    expect(out.result.groups.map((g) => g.key[0]).sort()).to.deep.equal(['east', 'north']);
-    expect(out.result.suppressed).to.deep.include.members([['south'], ['west']]);
+  // a customer of 'south' has 8 rows: the most any one person has
+  const mostRows = Math.max(...Object.values(rows.reduce<Record<string, number>>((a, r) => ((a[r.customer_id] = (a[r.customer_id] ?? 0) + 1), a), {})));
+  const dpSum = { kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'qty' }], groupBy: ['region'] };
+
+  it('a DP HE release is refused when a person has more rows than the offer caps (it cannot drop rows)', async () => {
+    expect(mostRows).to.equal(8);
+    for (const cap of [1, mostRows - 1]) {
+      const err = await release(dpSum, { minGroupSize: K, mode: 'enforce', dp: { epsilon: 1 }, maxRowsPerPerson: cap }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isDomainError(err) && err.type, String(err)).to.equal('privacy-contribution-unbounded');
+      expect((err as Error).message).to.match(/maxRowsPerPerson/).and.match(/SQL/);
+      expect(JSON.stringify(err)).to.not.include(String(mostRows)); // the dataset's maximum is not told
+    }
+  });
+
+  it('a DP HE release with the cap covering every person answers every region, noised with Δ = m per person, no k', async () => {
+    const out = await release(dpSum, { minGroupSize: K, mode: 'enforce', dp: { epsilon: 1 }, maxRowsPerPerson: mostRows });
+    expect(out.result.groups.map((g) => g.key)).to.deep.equal(testSchema.columns.find((c) => c.name === 'region')!.values!.map((v) => [v]));
+    for (const g of out.result.groups) for (const o of out.result.outputs) expect(g.values[o], `${g.key[0]} ${o}`).to.be.a('number');
+    const privacy = JSON.parse(out.receipt.payload).privacy;
+    expect(privacy).to.include({ absentGroups: 'none', maxRowsPerPerson: mostRows, measurements: 2 });
+    expect(privacy.accuracy.count).to.include({ sensitivity: mostRows, mechanism: 'discrete-laplace' });
+    expect(privacy.accuracy['sum(qty)']).to.include({ sensitivity: mostRows * 150 });
   });
 });

@@ -9,12 +9,12 @@ import { isDomainError } from '../../contracts/errors.js';
 import { fromB64, toB64 } from '../../enclave/crypto/index.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
 import { HeEvaluator } from '../../enclave/he/evaluate.js';
-import { EnclaveClient } from '../../enclave/process/client.js';
+import { EnclaveClient, rowChunkBlobs } from '../../enclave/process/client.js';
 import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../enclave/process/protocol.js';
 import { ping } from '../../enclave/process/handlers/ping.js';
 import { verifyReceipt } from '../../enclave/receipt.js';
 import { galoisKeysPath } from '../../enclave/keystore/keystore.js';
-import { generateRows, heReleaser, makeParties, newTrade, sqliteOf, testSchema, writeCsv, type TestRow } from './fixtures.js';
+import { CHANNELS, generateRows, heReleaser, makeParties, newTrade, REGIONS, sqliteOf, testSchema, writeCsv, type TestRow } from './fixtures.js';
 
 /**
  * Issue 3 acceptance, end to end through the real parts: owner-side sealing of a generated CSV → server-side
@@ -126,12 +126,12 @@ describe('enclave: sealing → HE aggregation → release (issue 3)', function (
     }
   });
 
-  it('GROUP BY region equals SQLite; the group below k is suppressed and listed; the empty group is absent', async () => {
+  it('GROUP BY region equals SQLite; the group below k and the empty group are both absent, named nowhere', async () => {
     const out = await releaseOf({ kind: 'aggregate', metrics: allMetrics, groupBy: ['region'] });
     const expected = sqlite('', ['region']);
     const small = expected.filter((e) => (e.n as number) < K).map((e) => [e.region]);
     expect(small, 'fixture has a group below k').to.deep.equal([['rare']]);
-    expect(out.result.suppressed).to.deep.equal(small);
+    expect(JSON.stringify(out.result) + out.receipt.payload).to.not.include('"rare"');
     const big = expected.filter((e) => (e.n as number) >= K);
     expect(out.result.groups.map((g) => g.key)).to.have.deep.members(big.map((e) => [e.region]));
     expect(out.result.groups.flatMap((g) => g.key)).to.not.include('unused');
@@ -144,7 +144,7 @@ describe('enclave: sealing → HE aggregation → release (issue 3)', function (
       expect(g.values['sum(qty)']).to.equal(e.s_qty);
       close(g.values['variance(qty)'], e.v_qty as number, `var qty ${e.region}`);
     }
-    expect(JSON.parse(out.receipt.payload).privacy.suppressedGroups).to.equal(1);
+    expect(JSON.parse(out.receipt.payload).privacy).to.include({ absentGroups: 'empty-or-withheld' }).and.not.have.property('suppressedGroups');
   });
 
   it('two dimensions with IN filters equal SQLite', async () => {
@@ -157,7 +157,9 @@ describe('enclave: sealing → HE aggregation → release (issue 3)', function (
     const expected = sqlite(`WHERE region IN ('north','east','rare') AND channel IN ('web','phone')`, ['channel', 'region']);
     const kept = expected.filter((e) => (e.n as number) >= K);
     expect(out.result.groups).to.have.length(kept.length);
-    expect(out.result.suppressed).to.have.deep.members(expected.filter((e) => (e.n as number) < K).map((e) => [e.channel, e.region]));
+    const withheld = expected.filter((e) => (e.n as number) < K).map((e) => [e.channel, e.region]);
+    for (const w of withheld) expect(out.result.groups.map((g) => g.key)).to.not.deep.include(w);
+    expect(out.result).to.not.have.property('suppressed');
     for (const e of kept) {
       const g = out.result.groups.find((x) => x.key[0] === e.channel && x.key[1] === e.region)!;
       expect(g, `${e.channel}/${e.region}`).to.exist;
@@ -168,12 +170,43 @@ describe('enclave: sealing → HE aggregation → release (issue 3)', function (
     }
   });
 
-  it('a filter matching no row gives count 0, suppressed (as SQLite: COUNT 0, SUM NULL)', async () => {
+  it('a filter matching no row gives no group at all (as SQLite: COUNT 0, SUM NULL — withheld like any group below k)', async () => {
     const out = await releaseOf({ kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'amount' }], filters: [{ column: 'region', in: ['unused'] }] }, { minGroupSize: 1, mode: 'exact-for-tests' });
     const [e] = sqlite(`WHERE region = 'unused'`, []);
     expect(e!.n).to.equal(0);
     expect(out.result.groups).to.deep.equal([]);
-    expect(out.result.suppressed).to.deep.equal([[]]);
+    expect(out.result).to.not.have.property('suppressed');
+  });
+
+  describe('DP releases (per person, public domain)', () => {
+    const dp = (epsilon: number): OutputPolicy => ({ minGroupSize: K, mode: 'enforce', dp: { epsilon }, maxRowsPerPerson: 1 });
+    const rowChunks = () => rowChunkBlobs(sealed.manifest, (h) => Promise.resolve(new Uint8Array(readFileSync(bundleBlobPath(join(dir, 'bundle'), h)))));
+
+    it('every region of the domain is released, each value noised — the group below k and the empty group too', async () => {
+      const c = { kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'qty' }, { op: 'mean', measure: 'amount' }, { op: 'variance', measure: 'qty' }], groupBy: ['region'] };
+      const out = await releaseOf(c, dp(1), { budget: { limitEpsilon: 10, chargeKey: 'dp-domain' }, rowChunks: await rowChunks() });
+      expect(out.result.groups.map((g) => g.key)).to.deep.equal(REGIONS.map((r) => [r]));
+      for (const g of out.result.groups) for (const o of out.result.outputs) expect(g.values[o], `${g.key[0]} ${o}`).to.be.a('number');
+      expect(Object.keys(out.result.groups[0]!.values).sort()).to.deep.equal([...out.result.outputs].sort()); // hidden parts stay inside
+      const privacy = JSON.parse(out.receipt.payload).privacy;
+      // count (shared by the mean and variance), sum(qty) (shared by the variance), Σamount, Σqty²
+      expect(privacy.measurements).to.equal(4);
+      expect(privacy).to.include({ absentGroups: 'none', epsilonSpent: 1 });
+      expect(privacy.accuracy['sum(qty)']).to.include({ sensitivity: 150 });
+      expect(privacy.accuracy['mean(amount)']).to.include({ halfWidth95: null }).and.have.property('formula');
+      const truth = sqlite('', ['region']);
+      for (const e of truth.filter((x) => (x.n as number) > 500)) {
+        const g = out.result.groups.find((x) => x.key[0] === e.region)!;
+        expect(Math.abs((g.values.count as number) - (e.n as number))).to.be.lessThan(6 * privacy.accuracy.count.halfWidth95);
+        expect(g.values['mean(amount)'] as number).to.be.closeTo(e.m_amount as number, 5);
+      }
+    });
+
+    it("the domain is narrowed only by the computation's own filters on the grouped column", async () => {
+      const c = { kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['channel', 'region'], filters: [{ column: 'region', in: ['unused', 'north'] }] };
+      const out = await releaseOf(c, dp(0.5), { budget: { limitEpsilon: 10, chargeKey: 'dp-filter' }, rowChunks: await rowChunks() });
+      expect(out.result.groups.map((g) => g.key)).to.deep.equal(CHANNELS.flatMap((ch) => ['north', 'unused'].map((r) => [ch, r])));
+    });
   });
 
   it('wide bounds are stored as digit columns: SUM/MEAN/VAR of a ±1,000,000.00 measure equal SQLite exactly', async () => {

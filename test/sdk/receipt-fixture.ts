@@ -9,7 +9,7 @@ export function sampleReceiptPayload(): Record<string, unknown> {
     computation: { kind: 'aggregate', metrics: [{ op: 'mean', measure: 'spend_yuan' }], groupBy: ['prefecture'], filters: [] },
     computationHash: 'b'.repeat(64),
     result: { groups: [{ key: ['昆明市'], values: { 'mean(spend_yuan)': 1234.5 } }] },
-    privacy: { minGroupSize: 10, suppressedGroups: 1, mechanism: 'none', epsilonSpent: 0 },
+    privacy: { minGroupSize: 10, absentGroups: 'empty-or-withheld', mechanism: 'none', epsilonSpent: 0 },
     priceFen: 12_000,
     issuedAt: '2026-11-23T07:00:00.000Z',
   };

@@ -77,7 +77,7 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
   });
 
   /** An exact HE release as aggregate.ts makes it: plan → group sizes → gate with the guard in beforeRelease. */
-  function heRelease(c: unknown): { released: string[][]; suppressed: string[][] } {
+  function heRelease(c: unknown): { released: string[][]; withheld: string[][] } {
     const computation = AggregateComputation.parse(c);
     const plan = planAggregate(manifest, computation);
     // group sizes as the decrypted _count would give them: counted on the plaintext, independently of the map
@@ -86,8 +86,15 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     const record = heDifferencingCheck({ guard, buyerOrgId: buyer, datasetId: scope, rowCount: rows.length, k: K, plan, map, partitionCount: partitions.length, groupRows });
     const groups = plan.groups.map((g, i) => ({ key: g.key.map((code, j) => (computation.groupBy[j] === 'region' ? regionValues : channelValues)[code]!), rows: groupRows[i]!, values: {} }));
     const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
-    const out = applyOutputGate(groups, { minGroupSize: K }, { bounds: {}, beforeRelease: (rel) => record(new Set(rel.map((g) => keyIndex.get(JSON.stringify(g.key))!))) });
-    return { released: out.groups.map((g) => g.key), suppressed: out.suppressed };
+    let withheld: string[][] = [];
+    const out = applyOutputGate(groups, { minGroupSize: K }, {
+      bounds: {},
+      beforeRelease: (rel, w) => {
+        withheld = w; // the guard's view only: the outcome names no withheld key
+        record(new Set(rel.map((g) => keyIndex.get(JSON.stringify(g.key))!)));
+      },
+    });
+    return { released: out.groups.map((g) => g.key), withheld };
   }
   const sql = (query: string) =>
     runSqlComputation({ query, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: K }, differencing: { guard, buyerOrgId: buyer, datasetId: scope, rowCount: rows.length } });
@@ -107,10 +114,10 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     expect(await refusedType(() => heRelease(rest))).to.equal('privacy-differencing-refused');
   });
 
-  it('grouped HE release with a suppressed one-person group, then the matching HE total: refused', async () => {
+  it('grouped HE release with a withheld one-person group, then the matching HE total: refused', async () => {
     const filter = [{ column: 'region', in: ['north', 'west'] }];
     const grouped = heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['region'], filters: filter });
-    expect(grouped.suppressed).to.deep.equal([['west']]);
+    expect(grouped.withheld).to.deep.equal([['west']]);
     expect(grouped.released).to.deep.equal([['north']]);
     expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights], filters: filter }))).to.equal('privacy-differencing-refused');
     // grouped over the whole table: its withheld rows (west) are one person, so the grouped release itself is refused

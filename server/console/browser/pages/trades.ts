@@ -91,7 +91,7 @@ function privacyFacts(p: Record<string, unknown> | undefined): HTMLElement | nul
   return dl([
     [t('trade.mechanism'), String(p.mechanism ?? '—')],
     [t('offer.minGroup'), String(p.minGroupSize ?? '—')],
-    [t('trade.suppressed'), String(p.suppressedGroups ?? 0)],
+    [t('trade.absentGroups'), p.absentGroups === 'none' ? t('trade.absentNone') : p.absentGroups === 'empty-or-withheld' ? t('trade.absentWithheld') : '—'],
     [t('trade.privacy'), eps === null ? '—' : `ε ${num(eps, 3)}`],
     [t('trade.budget'), left === null ? '—' : `ε ${num(left, 3)}`],
   ]);
