@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Computation } from '../computation.js';
 import { columnByName, scaleOf, type DatasetSchema } from '../dataset/schema.js';
+import { DomainError } from '../errors.js';
 import type { Offer } from '../offer/offer.js';
 import { calibrate, meanHalfWidth95, planMeasurements, type OutputKind, type PlannedOutput } from '../privacy/calibration.js';
 import { dpDomainSize, metricName, type SqlFacts } from './feasibility.js';
@@ -188,5 +189,10 @@ export function accuracyOf(a: {
     }
     return out;
   });
-  return { accuracy: { epsilon, delta, maxRowsPerPerson: m, measurements, groups, outputs }, warnings };
+  // bounds near the largest doubles can overflow a width or a scale: refuse rather than sign a non-number
+  const stated = z.object({ accuracy: Accuracy, warnings: z.array(QuoteWarning) }).safeParse({ accuracy: { epsilon, delta, maxRowsPerPerson: m, measurements, groups, outputs }, warnings });
+  if (!stated.success) {
+    throw new DomainError('privacy-invalid-parameter', 'the noise of this computation cannot be stated: its bounds are beyond the range of exact arithmetic');
+  }
+  return stated.data;
 }

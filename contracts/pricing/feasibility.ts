@@ -21,7 +21,7 @@ export const SqlOutputFact = z
     column: z.string().optional(),
     aggregate: z.enum(['count', 'sum', 'mean', 'min', 'max']).optional(),
     bounds: z.tuple([z.number(), z.number()]).nullable(),
-    scale: z.number().int().min(0).max(12),
+    scale: z.number().int().min(0).max(64),
     /** DP mean: the hidden sum and count it is computed from, when the validator names them */
     parts: z.object({ sum: z.string(), count: z.string(), sumSquares: z.string().optional() }).strict().optional(),
   })

@@ -179,6 +179,16 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
     expect(await q(dp.id, sql, { sql: derived })).to.equal('privacy-unsupported-output');
   });
 
+  it('bounds at the edge of the doubles are refused as privacy-invalid-parameter, never signed as a non-number', async () => {
+    const w = world();
+    const huge = DatasetSchema.parse({ ...schema, columns: schema.columns.map((c) => (c.name === 'cost' ? { ...c, bounds: [-1e308, 1e308] } : c)) });
+    const ds: DatasetRef = { ...w.dataset, schema: huge };
+    const offer = w.listOffer({ terms: dpTerms({ epsilonPerQuery: 10, epsilonBudgetPerBuyer: 10 }) }, ds);
+    for (const metrics of [[{ op: 'sum', measure: 'cost' }], [{ op: 'count' }, { op: 'stddev', measure: 'cost' }]]) {
+      expect(await typeOf(quote(w, offer.id, { ...agg, metrics }, {}, ds)), JSON.stringify(metrics)).to.equal('privacy-invalid-parameter');
+    }
+  });
+
   it('the validator’s refusals keep their own privacy type when one fired, else sql-refused, with every error', () => {
     const order = sqlRefusal([{ clause: 'SELECT', rule: 'exact-aggregate-form', message: 'x' }, { clause: 'SELECT', rule: 'privacy-order-statistic-needs-dp', message: 'MAX()' }]);
     expect(order.type).to.equal('privacy-order-statistic-needs-dp');
