@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem, sm2Sign } from '../enclave/crypto/index.js';
 import { createContracts } from '../contracts/index.js';
-import { certifyReviewer, signApproval } from '../contracts/review/approval.js';
+import { approvalStatementFor, certifyReviewer, signApproval } from '../contracts/review/approval.js';
 import { DatasetSchema } from '../contracts/dataset/schema.js';
 import { openDatabase } from '../server/store/db.js';
 import { sqliteContractsStore } from '../server/store/sqlite/contracts-store.js';
@@ -59,7 +59,13 @@ export default async function (): Promise<void> {
       const quote = await c.quote({ request: { offerId: offer.id, computation, purpose: { code: 'statistics', statement: '' }, destination: 'CN' }, dataset, buyer });
       const t = c.submitTrade({ request: { quote, computation }, dataset, buyer });
       const now = new Date();
-      const approval = signApproval({ type: 'shuyu.approval.v1', tradeId: t.id, datasetId: t.datasetId, datasetCommitment: t.datasetCommitment, buyerOrgId: t.buyerOrgId, buyerUserId: t.buyerUserId, offerId: t.offerId, offerVersion: t.offerVersion, computationHash: t.computationHash, reviewerId: 'rev', reviewerKeyFingerprint: certificate.statement.fingerprint, decidedAt: new Date(now.getTime() - 1000).toISOString(), expiresAt: new Date(now.getTime() + 3_600_000).toISOString() }, reviewerKey.privateKey);
+      const approval = signApproval(
+        approvalStatementFor(
+          { trade: t, privacy: t.privacyTerms, reviewerId: 'rev', reviewerKeyFingerprint: certificate.statement.fingerprint },
+          { decidedAt: new Date(now.getTime() - 1000).toISOString(), expiresAt: new Date(now.getTime() + 3_600_000).toISOString() },
+        ),
+        reviewerKey.privateKey,
+      );
       c.decideReview({ tradeId: t.id, reviewer: { userId: 'rev', orgId: 'org-rev' }, decision: { decision: 'approve', reason: 'bench approval', approval }, certificate });
       c.startExecution({ tradeId: t.id, actor: 'worker' });
       c.deliver({ tradeId: t.id, actor: 'worker', result: { receiptId: `r${i}` } });

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { AggregateComputation } from '../contracts/computation.js';
-import { certifyReviewer, computationHash, signApproval } from '../contracts/review/approval.js';
+import { approvalStatementFor, certifyReviewer, computationHash, signApproval } from '../contracts/review/approval.js';
 import { newId } from '../contracts/ids.js';
 import { bundleBlobPath } from '../client-sdk/dataset/seal.js';
 import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem, sm2Sign, toB64 } from '../enclave/crypto/index.js';
@@ -92,12 +92,26 @@ async function heFigures(): Promise<void> {
         .map((c) => toB64(readFileSync(bundleBlobPath(join(d.dir, 'bundle'), c.sm3))));
     const releaseOnce = async (computation: AggregateComputation, encrypted: Awaited<ReturnType<typeof d.evaluator.evaluateAggregate>>) => {
       const trade = { tradeId: newId(), datasetId: 'bench', buyerOrgId: 'org-buyer', offerId: 'offer', offerVersion: 1 };
+      // an exact release under the terms the reviewer approved (approval v2)
+      const privacy = { minGroupSize: 10, epsilon: 0, delta: 0, maxRowsPerPerson: 1, epsilonBudgetPerBuyer: 0, refusalAllowance: 3, epsilonBudgetTotal: 10, deltaBudgetTotal: 1e-6 };
       const approval = signApproval(
-        { type: 'shuyu.approval.v1', ...trade, datasetCommitment: d.sealed.manifest.commitment, buyerUserId: 'u', computationHash: computationHash(computation), reviewerId: 'r1', reviewerKeyFingerprint: sm2Fingerprint(reviewer.publicKey), decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
+        approvalStatementFor(
+          {
+            trade: { ...trade, id: trade.tradeId, datasetCommitment: d.sealed.manifest.commitment, buyerUserId: 'u', computationHash: computationHash(computation) },
+            privacy,
+            reviewerId: 'r1',
+            reviewerKeyFingerprint: sm2Fingerprint(reviewer.publicKey),
+          },
+          { decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
+        ),
         reviewer.privateKey,
       );
+      const budget = { limitEpsilon: 0, chargeKey: `trade:${trade.tradeId}`, refusalAllowance: 3, datasetLimitEpsilon: 10, datasetLimitDelta: 1e-6 };
       const t = performance.now();
-      await enclave.releaseAggregate({ trade: { ...trade, priceFen: 100 }, manifest: d.sealed.manifest, computation, approval, reviewerCertificate: certificate, policy: { minGroupSize: 10 }, encrypted }, { rowChunks });
+      await enclave.releaseAggregate(
+        { trade: { ...trade, priceFen: 100 }, manifest: d.sealed.manifest, computation, approval, reviewerCertificate: certificate, policy: { minGroupSize: 10, maxRowsPerPerson: 1 }, budget, encrypted },
+        { rowChunks },
+      );
       return performance.now() - t;
     };
     const encSum = await d.evaluator.evaluateAggregate(input(sum));

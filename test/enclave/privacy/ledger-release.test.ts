@@ -1,0 +1,188 @@
+import { expect } from 'chai';
+import Database from 'better-sqlite3';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isDomainError } from '../../../contracts/errors.js';
+import { newId } from '../../../contracts/ids.js';
+import { approvalStatementFor, computationHash, signApproval, type ApprovedPrivacyTerms } from '../../../contracts/review/approval.js';
+import { sealDataset, bundleBlobPath, type SealResult } from '../../../client-sdk/dataset/seal.js';
+import { sm2Fingerprint, toB64 } from '../../../enclave/crypto/index.js';
+import { HeEvaluator } from '../../../enclave/he/evaluate.js';
+import { EnclaveClient } from '../../../enclave/process/client.js';
+import { SqlReleaseResponse } from '../../../enclave/sql/release.js';
+import { generateRows, makeParties, testSchema, writeCsv } from '../fixtures.js';
+
+/**
+ * No free oracles, through a PRODUCTION enclave process (no test mode): releases run only under the privacy
+ * terms the reviewer signed (approval v2); data-dependent refusals are recorded per buyer × dataset commitment
+ * and, once the offer's allowance is used, refused before any row is opened; budgets and the differencing
+ * history are kept on the sealed content, whatever listing it is sold under.
+ */
+describe('enclave: approved privacy terms, recorded refusals and budgets on the commitment', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let enclave: EnclaveClient;
+  let sealed: SealResult;
+  let evaluator: HeEvaluator;
+  const parties = makeParties();
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'shuyu-noracle-'));
+    // 600 rows; region 'rare' holds 2 people
+    writeCsv(join(dir, 'data.csv'), generateRows(600));
+    enclave = await EnclaveClient.start({ dataDir: join(dir, 'enclave'), masterSecret: 'test-master-secret-0123456789', operatorPublicKeyPem: parties.operatorPem });
+    evaluator = new HeEvaluator({ threads: 1 });
+    sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: await enclave.publicInfo(), outDir: join(dir, 'bundle'), rowsPerChunk: 300, evaluator });
+  });
+  after(async () => {
+    await enclave?.stop();
+    await evaluator?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const rowChunks = (): string[] =>
+    sealed.manifest.chunks
+      .filter((c) => c.kind === 'rows')
+      .sort((a, b) => (a as { index: number }).index - (b as { index: number }).index)
+      .map((c) => toB64(readFileSync(bundleBlobPath(join(dir, 'bundle'), c.sm3))));
+
+  const TERMS: ApprovedPrivacyTerms = {
+    minGroupSize: 5,
+    epsilon: 0,
+    delta: 0,
+    maxRowsPerPerson: 1,
+    epsilonBudgetPerBuyer: 0,
+    refusalAllowance: 3,
+    epsilonBudgetTotal: 10,
+    deltaBudgetTotal: 1e-6,
+  };
+  interface Opts {
+    terms?: Partial<ApprovedPrivacyTerms>;
+    buyerOrgId?: string;
+    datasetId?: string;
+    tradeId?: string;
+    policy?: Record<string, unknown>;
+    budget?: Record<string, unknown> | null;
+    rowChunks?: string[];
+    v1?: boolean;
+  }
+  function request(query: string, o: Opts = {}) {
+    const terms = { ...TERMS, ...o.terms };
+    const computation = { kind: 'sql' as const, query };
+    const trade = { tradeId: o.tradeId ?? newId(), datasetId: o.datasetId ?? 'dataset-1', buyerOrgId: o.buyerOrgId ?? 'org-buyer', offerId: 'offer-1', offerVersion: 1 };
+    const now = Date.now();
+    const statement = approvalStatementFor(
+      {
+        trade: { ...trade, id: trade.tradeId, datasetCommitment: sealed.manifest.commitment, buyerUserId: 'buyer-user-1', computationHash: computationHash(computation) },
+        privacy: o.v1 ? null : terms,
+        reviewerId: 'reviewer-1',
+        reviewerKeyFingerprint: sm2Fingerprint(parties.reviewer.publicKey),
+      },
+      { decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
+    );
+    const policy = { minGroupSize: terms.minGroupSize, mode: 'enforce', maxRowsPerPerson: terms.maxRowsPerPerson, ...(terms.epsilon > 0 ? { dp: { epsilon: terms.epsilon } } : {}), ...o.policy };
+    const budget = {
+      limitEpsilon: terms.epsilonBudgetPerBuyer,
+      chargeKey: `trade:${trade.tradeId}`,
+      refusalAllowance: terms.refusalAllowance,
+      datasetLimitEpsilon: terms.epsilonBudgetTotal,
+      datasetLimitDelta: terms.deltaBudgetTotal,
+      ...o.budget,
+    };
+    return {
+      trade: { ...trade, priceFen: 500 },
+      manifest: sealed.manifest,
+      computation,
+      approval: signApproval(statement, parties.reviewer.privateKey),
+      reviewerCertificate: parties.certificate,
+      policy,
+      ...(o.budget === null ? {} : { budget }),
+      rowChunks: o.rowChunks ?? rowChunks(),
+    };
+  }
+  const outcome = async (req: unknown): Promise<{ type: string; message: string; detail: Record<string, unknown> }> => {
+    try {
+      await enclave.call('sql', req, SqlReleaseResponse);
+      return { type: 'released', message: '', detail: {} };
+    } catch (e) {
+      if (isDomainError(e)) return { type: e.type, message: e.message, detail: e.detail };
+      throw e;
+    }
+  };
+  /** as many 'row chunks' as the manifest names, none of them its chunks */
+  const GARBAGE = ['AAAA', 'AAAA'];
+  const refusals = (buyerOrgId: string): { trade_id: string; type: string; dataset_key: string }[] => {
+    const db = new Database(join(dir, 'enclave', 'keystore', 'privacy-budget.sqlite'), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare('SELECT trade_id, type, dataset_key FROM privacy_refusal WHERE buyer_org_id = ? ORDER BY rowid').all(buyerOrgId) as never;
+    } finally {
+      db.close();
+    }
+  };
+
+  it('releases only under the signed terms: another k, ε, per-person cap, allowance or dataset budget is refused; so is a v1 approval', async () => {
+    const q = 'SELECT channel, COUNT(*) AS n FROM dataset GROUP BY channel';
+    const tampered: [string, Opts][] = [
+      ['minGroupSize', { policy: { minGroupSize: 2 } }],
+      ['epsilon', { policy: { dp: { epsilon: 5 } }, terms: { epsilonBudgetPerBuyer: 10 } }],
+      ['maxRowsPerPerson', { policy: { maxRowsPerPerson: 50 } }],
+      ['refusalAllowance', { budget: { refusalAllowance: 100 } }],
+      ['epsilonBudgetTotal', { budget: { datasetLimitEpsilon: 1000 } }],
+      ['epsilonBudgetPerBuyer', { budget: { limitEpsilon: 99 } }],
+    ];
+    for (const [term, o] of tampered) {
+      const r = await outcome(request(q, o));
+      expect(r.type, term).to.equal('approval-invalid');
+      expect(r.message, term).to.include(term);
+    }
+    expect((await outcome(request(q, { budget: null }))).type).to.equal('release-refused');
+    const v1 = await outcome(request(q, { v1: true }));
+    expect(v1.type).to.equal('approval-invalid');
+    expect(v1.message).to.match(/v1/);
+    expect((await outcome(request(q))).type).to.equal('released');
+  });
+
+  it('a differencing refusal is recorded once per trade; with the allowance used, exact releases are refused before any row is opened', async () => {
+    const buyer = 'org-prober';
+    const o = (extra: Opts = {}): Opts => ({ buyerOrgId: buyer, terms: { refusalAllowance: 1 }, ...extra });
+    expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o()))).type).to.equal('released');
+    const probeId = newId();
+    const probe = request("SELECT COUNT(*) AS n FROM dataset WHERE region <> 'rare'", o({ tradeId: probeId }));
+    expect((await outcome(probe)).type).to.equal('privacy-differencing-refused');
+    expect((await outcome(probe)).type, 'the same job retried').to.equal('privacy-differencing-refused');
+    expect(refusals(buyer)).to.deep.equal([{ trade_id: probeId, type: 'privacy-differencing-refused', dataset_key: sealed.manifest.commitment }]);
+    // the allowance (1) is used: the next exact release is refused from the count alone — the sealed rows it
+    // was sent are not even looked at (they are garbage here; opening them would be row-chunk-invalid)
+    const next = await outcome(request('SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', o({ rowChunks: GARBAGE })));
+    expect(next.type).to.equal('privacy-refusal-allowance-exhausted');
+    expect(next.detail).to.include({ refusalsUsed: 1, refusalAllowance: 1 });
+    // under another listing of the same bundle too; another buyer has its own allowance
+    expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o({ datasetId: 'dataset-relisted', rowChunks: GARBAGE })))).type).to.equal('privacy-refusal-allowance-exhausted');
+    expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', { buyerOrgId: 'org-other', rowChunks: GARBAGE }))).type).to.equal('row-chunk-invalid');
+    expect(refusals(buyer)).to.have.length(1);
+  });
+
+  it('the differencing history is one per sealed content across listings and buyers: a colluding organisation cannot complete the difference', async () => {
+    // each of these two sets is large and so is its complement; together they isolate region 'rare' (2 people)
+    const a = await outcome(request("SELECT COUNT(*) AS n FROM dataset WHERE region IN ('north', 'south')", { buyerOrgId: 'org-colluder-a', datasetId: 'dataset-1' }));
+    expect(a.type).to.equal('released');
+    const b = await outcome(request("SELECT COUNT(*) AS n FROM dataset WHERE region IN ('north', 'south', 'rare')", { buyerOrgId: 'org-colluder-b', datasetId: 'dataset-relisted' }));
+    expect(b.type).to.equal('privacy-differencing-refused');
+    expect(refusals('org-colluder-b').map((x) => x.type)).to.deep.equal(['privacy-differencing-refused']);
+  });
+
+  it('DP budgets are kept on the sealed content: per buyer across relistings, and dataset-wide across buyers', async () => {
+    const dp = (buyerOrgId: string, datasetId: string) =>
+      outcome(request('SELECT COUNT(*) AS n FROM dataset', { buyerOrgId, datasetId, terms: { epsilon: 1, epsilonBudgetPerBuyer: 1.5, epsilonBudgetTotal: 2.5 } }));
+    expect((await dp('org-dp-a', 'listing-a')).type).to.equal('released');
+    const again = await dp('org-dp-a', 'listing-b'); // the same bundle relisted: the same buyer budget
+    expect(again.type).to.equal('privacy-budget-exhausted');
+    expect(again.detail).to.include({ limit: 'buyer', epsilonSpent: 1 });
+    expect((await dp('org-dp-b', 'listing-b')).type).to.equal('released');
+    const third = await dp('org-dp-c', 'listing-c'); // 2 of the dataset's 2.5 spent by two buyers
+    expect(third.type).to.equal('privacy-budget-exhausted');
+    expect(third.detail).to.include({ limit: 'dataset', epsilonSpent: 2, epsilonLimit: 2.5 });
+    expect(refusals('org-dp-c').map((x) => x.type)).to.deep.equal(['privacy-budget-exhausted']);
+  });
+});
