@@ -9,7 +9,8 @@ import { OfferService } from './offer/service.js';
 import { evaluateListing, evaluateTrade } from './policy/evaluate.js';
 import { PolicyDocument, type Evaluation } from './policy/schema.js';
 import type { SignedQuote } from './pricing/quote.js';
-import { issueQuote } from './pricing/quoting.js';
+import { issueQuote, quotedTermsOf, type QuotedTerms } from './pricing/quoting.js';
+import { latestTradeDeadline } from './review/review.js';
 import { TradeService } from './trade/service.js';
 import type { TradeState } from './trade/states.js';
 import type { Trade, TradeTransition } from './trade/trade.js';
@@ -73,6 +74,11 @@ export function createContracts(options: ContractsOptions) {
     // ── quotes and trades ───────────────────────────────────────────────────────────
     /** request: { offerId, computation, clamp?, sql?, purpose: { code, statement }, destination }; beforeSign: the caller's own last refusals. */
     quote: (args: Parameters<typeof issueQuote>[1]): Promise<SignedQuote> => issueQuote(ctx, args),
+    /** What the trade's buyer was quoted: refusal charge and allowance, each DP output's noise, warnings (null: quote gone). */
+    quotedTerms: (trade: Pick<Trade, 'quoteId'>): QuotedTerms | null => quotedTermsOf(ctx, trade),
+    /** The latest expiry an approval of this trade may state now: the validity cap, and never past the offer's validUntil. */
+    latestApprovalExpiry: (trade: Pick<Trade, 'offerId' | 'offerVersion'>): string =>
+      latestTradeDeadline(ctx.clock.now(), ctx.store.offers.get(trade.offerId, trade.offerVersion)?.terms.validUntil, ctx.approvalMaxValidityMs).toISOString(),
     /** request: { quote, computation, columnsUsed? }. */
     submitTrade: (args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Trade => trades.submit(args),
     /** decision: { decision: 'approve', reason, approval } | { decision: 'reject', reason }. */

@@ -5,10 +5,11 @@ import { newId } from '../ids.js';
 import { PurposeCode, RegionCode } from '../offer/offer.js';
 import { computationHash } from '../review/approval.js';
 import { admit, PAID_STATES, periodStart } from '../trade/admission.js';
+import type { Trade } from '../trade/trade.js';
 import { parseOrThrow } from '../validate.js';
 import { canonicalJson } from '../../enclave/crypto/index.js';
 import { z } from 'zod';
-import { accuracyOf } from './accuracy.js';
+import { Accuracy, accuracyOf, QuoteWarning } from './accuracy.js';
 import { assertCanRun, SqlFacts } from './feasibility.js';
 import { epsilonToMilli, priceOf, refusalChargeOf, splitPrice } from './price.js';
 import { type SignedQuote, signQuote } from './quote.js';
@@ -115,4 +116,30 @@ export async function issueQuote(
     });
   });
   return quote;
+}
+
+/** What the buyer was quoted for a trade, as its reviewer sees it: the refusal cost and each DP output's noise. */
+export const QuotedTerms = z
+  .object({
+    quoteId: z.string(),
+    priceFen: z.number().int(),
+    refusalChargeFen: z.number().int(),
+    refusalAllowance: z.number().int(),
+    accuracy: Accuracy.optional(),
+    warnings: z.array(QuoteWarning),
+  })
+  .strict();
+export type QuotedTerms = z.infer<typeof QuotedTerms>;
+
+export function quotedTermsOf(ctx: Context, trade: Pick<Trade, 'quoteId'>): QuotedTerms | null {
+  const q = ctx.store.quotes.get(trade.quoteId)?.statement;
+  if (!q) return null;
+  return {
+    quoteId: q.quoteId,
+    priceFen: q.priceFen,
+    refusalChargeFen: q.refusalChargeFen,
+    refusalAllowance: q.refusalAllowance,
+    ...(q.accuracy ? { accuracy: q.accuracy } : {}),
+    warnings: q.warnings,
+  };
 }

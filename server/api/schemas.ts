@@ -155,6 +155,7 @@ import { SignedQuote as SignedQuoteSchema } from '../../contracts/pricing/quote.
 import { SignedApproval as SignedApprovalSchema } from '../../contracts/review/approval.js';
 import { PurposeCode, RegionCode } from '../../contracts/offer/offer.js';
 import { Computation } from '../../contracts/computation.js';
+import { QuotedTerms } from '../../contracts/pricing/quoting.js';
 import { Finding, PolicyDocument as PolicyDocumentSchema } from '../../contracts/policy/schema.js';
 import { TRADE_STATES } from '../../contracts/trade/states.js';
 import { AuditEvent as AuditEventSchema, SignedCheckpoint as SignedCheckpointSchema } from '../../contracts/audit/chain.js';
@@ -257,6 +258,10 @@ export const ReviewCase = z.object({
    * is null when the enclave could not be asked, `limitEpsilon` 0 when the offer releases exact results.
    */
   privacyBudget: z.object({ limitEpsilon: z.number(), epsilonPerQuery: z.number(), spentEpsilon: z.number().nullable(), remainingEpsilon: z.number().nullable() }),
+  /** What the buyer was quoted: refusal charge and allowance, each DP output's noise and the warnings (null: quote gone). */
+  quoted: QuotedTerms.nullable().optional(),
+  /** The latest `expiresAt` an approval may state now (validity cap, offer's validUntil); later ones are refused. */
+  approvalMaxExpiresAt: IsoTime.optional(),
   /** The approval statement to sign (signApproval), pre-filled from the trade. */
   approvalTemplate: z.record(z.string(), z.unknown()),
 });

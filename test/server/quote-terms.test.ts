@@ -81,6 +81,17 @@ describe('server: quotes state accuracy and refusal cost, refuse what can never 
     const computation = { ...SPEND_BY_REGION, metrics: [...SPEND_BY_REGION.metrics, { op: 'stddev', measure: 'spend' }] };
     const { quote, trade, status } = await quoteAndSubmit(l, { ...m, offer: dpOffer }, { computation });
     expect(status, JSON.stringify(trade)).to.equal(201);
+    // the reviewer sees what the buyer was quoted: the same noise per output, warnings and refusal charge
+    const rc = await l.http().get(`/v1/reviews/${trade.id}`).set(m.reviewer.auth);
+    expect(rc.status, JSON.stringify(rc.body)).to.equal(200);
+    expect(rc.body.quoted).to.deep.equal({
+      quoteId: quote.statement.quoteId,
+      priceFen: 3_001,
+      refusalChargeFen: 450,
+      refusalAllowance: 2,
+      accuracy: quote.statement.accuracy,
+      warnings: quote.statement.warnings,
+    });
     const decided = await approve(l, m, trade.id);
     expect(decided.status, JSON.stringify(decided.body)).to.equal(200);
     const done = await waitForTrade(l, m.buyer.auth, trade.id, ['settled', 'failed']);
@@ -141,6 +152,12 @@ describe('server: quotes state accuracy and refusal cost, refuse what can never 
     const long = await l.http().post(`/v1/reviews/${trade.id}/decision`).set(m.reviewer.auth).send({ decision: 'approve', reason: 'aggregate only', approval: sign(new Date(now + 50 * 365 * 86_400_000).toISOString()) });
     expect(long.status, JSON.stringify(long.body)).to.equal(422);
     expect(long.body.type, JSON.stringify(long.body)).to.match(/approval-validity-too-long$/);
+    // the case names the latest acceptable expiry: a week at most, never past the offer's validity
+    const latest = Date.parse(c.body.approvalMaxExpiresAt);
+    expect(latest).to.be.at.most(Math.min(Date.parse(m.offer.terms.validUntil), Date.now() + 7 * 86_400_000));
+    expect(latest).to.be.at.least(now + 7 * 86_400_000 - 60_000);
+    const justOver = await l.http().post(`/v1/reviews/${trade.id}/decision`).set(m.reviewer.auth).send({ decision: 'approve', reason: 'aggregate only', approval: sign(new Date(latest + 60_000).toISOString()) });
+    expect(justOver.body.type).to.match(/approval-validity-too-long$/);
     const ok = await l.http().post(`/v1/reviews/${trade.id}/decision`).set(m.reviewer.auth).send({ decision: 'approve', reason: 'aggregate only', approval: sign(new Date(now + 3_600_000).toISOString()) });
     expect(ok.status, JSON.stringify(ok.body)).to.equal(200);
     expect(Date.parse(ok.body.expiresAt ?? m.offer.terms.validUntil)).to.be.at.most(Date.parse(m.offer.terms.validUntil));

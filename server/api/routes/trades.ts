@@ -165,6 +165,8 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
               remainingEpsilon: spent === null ? null : Math.max(0, terms.epsilonBudgetPerBuyer - spent),
             },
             privacyTerms: privacy,
+            quoted: contracts.quotedTerms(t),
+            approvalMaxExpiresAt: contracts.latestApprovalExpiry(t),
             approvalTemplate: approvalStatementFor({ trade: t, privacy, reviewerId: me.id, reviewerKeyFingerprint: me.keyFingerprint as string }),
           },
         };
