@@ -212,7 +212,7 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     const nullSet = new Set<string>();
     if (dpOn) {
       // the sums the noise goes on; a group with no rows is left empty (the gate noises its neutral value)
-      values[countPart] = Number(n);
+      if (specs[countPart]) values[countPart] = Number(n); // a row count only where an output or a part uses it
       if (n > 0n) {
         for (const m of computation.metrics) if (m.op === 'sum') values[metricName(m)] = metricValue(m, n, t, manifest)!;
         for (const [measure, p] of partsOf) {

@@ -203,9 +203,12 @@ describe('enclave: sealing → HE aggregation → release (issue 3)', function (
     });
 
     it("the domain is narrowed only by the computation's own filters on the grouped column", async () => {
-      const c = { kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['channel', 'region'], filters: [{ column: 'region', in: ['unused', 'north'] }] };
+      // a lone sum: the group's row count is used by no output and no part, so it is not given to the gate
+      const c = { kind: 'aggregate', metrics: [{ op: 'sum', measure: 'qty' }], groupBy: ['channel', 'region'], filters: [{ column: 'region', in: ['unused', 'north'] }] };
       const out = await releaseOf(c, dp(0.5), { budget: { limitEpsilon: 10, chargeKey: 'dp-filter' }, rowChunks: await rowChunks() });
       expect(out.result.groups.map((g) => g.key)).to.deep.equal(CHANNELS.flatMap((ch) => ['north', 'unused'].map((r) => [ch, r])));
+      expect(out.result.groups.every((g) => Object.keys(g.values).join() === 'sum(qty)' && typeof g.values['sum(qty)'] === 'number')).to.equal(true);
+      expect(JSON.parse(out.receipt.payload).privacy.measurements).to.equal(1);
     });
   });
 
