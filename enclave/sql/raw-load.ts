@@ -31,6 +31,7 @@ const SQLITE_DONE = 101;
 const SQLITE_NOMEM = 7;
 const SQLITE_FULL = 13;
 const SQLITE_STATIC = 0;
+const utf8 = new TextEncoder();
 
 /**
  * Rows per identifier value, counted in a fixed table indexed by a hash of the value's bytes: values that
@@ -73,6 +74,131 @@ export class SubjectRowBound {
   }
 }
 
+/**
+ * The per-person row cap of a DP release, decided row by row while loading: a row is kept when it is
+ * among the first `m` rows (in dataset order) of its identifier value, and the others are never inserted.
+ * A row without an identifier is a person of its own (always kept). Values are compared as the TEXT column
+ * stores them: a string by its UTF-8 bytes, a 32-bit integer by its decimal digits (the text SQLite stores
+ * for it); any other number by its JS text, apart from every string. The counts are kept in an
+ * open-addressing table over the values' bytes (exact: equal hashes are compared byte by byte), so no
+ * string is made per row, and the bytes it holds are zeroed by `wipe()`.
+ */
+export class PersonRowCap {
+  /** rows not loaded because their person already had `m` */
+  dropped = 0;
+  private slots = new Int32Array(1 << 12); // entry index + 1, 0 = empty
+  private arena = new Uint8Array(1 << 14); // the distinct values' bytes, one after another
+  private used = 0;
+  private start = new Int32Array(1 << 11);
+  private len = new Int32Array(1 << 11);
+  private hash = new Int32Array(1 << 11);
+  private count = new Int32Array(1 << 11);
+  private entries = 0;
+
+  /**
+   * @param column the identifier's position among the loaded columns
+   * @param m rows kept per person (≥ 1)
+   */
+  constructor(
+    readonly column: number,
+    private readonly m: number,
+  ) {
+    if (!Number.isInteger(m) || m < 1) throw new DomainError('sql-sandbox-failed', 'the rows kept per person must be a positive integer');
+  }
+
+  /** Count the row whose identifier is the text `bytes[from, to)`; whether it is kept. */
+  keepText(bytes: Uint8Array, from: number, to: number): boolean {
+    if (this.add(bytes, from, to) <= this.m) return true;
+    this.dropped++;
+    return false;
+  }
+
+  /** Count the row whose identifier is the number `v` (see the class comment for its identity). */
+  keepNumber(v: number): boolean {
+    if (v === (v | 0)) {
+      const t = utf8.encode(String(v));
+      return this.keepText(t, 0, t.length);
+    }
+    const t = utf8.encode(` ${String(v)}`);
+    t[0] = 0xff; // a byte that never occurs in UTF-8 text: such a number is apart from every string
+    return this.keepText(t, 0, t.length);
+  }
+
+  /** Forget every value (its bytes zeroed). */
+  wipe(): void {
+    this.arena.fill(0);
+    this.slots.fill(0);
+    this.hash.fill(0);
+    this.count.fill(0);
+    this.entries = 0;
+    this.used = 0;
+  }
+
+  /** Rows counted so far for the value `b[from, to)`, this one included. */
+  private add(b: Uint8Array, from: number, to: number): number {
+    let h = 0x811c9dc5; // FNV-1a then a final mix: a spreading hash for the table, not a security function
+    for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    const n = to - from;
+    const mask = this.slots.length - 1;
+    let s = h & mask;
+    for (;;) {
+      const e = this.slots[s]! - 1;
+      if (e < 0) break;
+      if (this.hash[e] === h && this.len[e] === n) {
+        const a = this.arena;
+        const st = this.start[e]! - from;
+        let k = from;
+        while (k < to && a[st + k] === b[k]) k++;
+        if (k === to) return ++this.count[e]!;
+      }
+      s = (s + 1) & mask;
+    }
+    const e = this.entries++;
+    if (e >= this.start.length) this.growEntries();
+    if (this.used + n > this.arena.length) {
+      const a = new Uint8Array(Math.max(2 * this.arena.length, this.used + n));
+      a.set(this.arena.subarray(0, this.used));
+      this.arena.fill(0);
+      this.arena = a;
+    }
+    this.arena.set(b.subarray(from, to), this.used);
+    this.start[e] = this.used;
+    this.len[e] = n;
+    this.hash[e] = h;
+    this.count[e] = 1;
+    this.used += n;
+    this.slots[s] = e + 1;
+    if (2 * this.entries > this.slots.length) this.rehash();
+    return 1;
+  }
+
+  private growEntries(): void {
+    const grow = (x: Int32Array) => {
+      const y = new Int32Array(2 * x.length);
+      y.set(x);
+      return y;
+    };
+    this.start = grow(this.start);
+    this.len = grow(this.len);
+    this.hash = grow(this.hash);
+    this.count = grow(this.count);
+  }
+
+  private rehash(): void {
+    const slots = new Int32Array(2 * this.slots.length);
+    const mask = slots.length - 1;
+    for (let e = 0; e < this.entries; e++) {
+      let s = this.hash[e]! & mask;
+      while (slots[s] !== 0) s = (s + 1) & mask;
+      slots[s] = e + 1;
+    }
+    this.slots = slots;
+  }
+}
+
 export class RawTableLoader {
   private readonly api: SqliteCApi;
   private readonly dbPtr: number;
@@ -100,6 +226,8 @@ export class RawTableLoader {
      * inserted grouped by their values there (stable), so consecutive inserts go to the same leaf pages
      */
     private readonly keyColumns: number[] = [],
+    /** DP: the per-person row cap (rows beyond it are counted and skipped, never inserted) */
+    private readonly cap?: PersonRowCap,
   ) {
     this.rowId = startRow;
     this.api = SQL as unknown as SqliteCApi;
@@ -122,7 +250,13 @@ export class RawTableLoader {
     return this.rowId;
   }
 
-  /** Insert one chunk's rows (numbered on from the previous chunk's); the chunk's bytes in wasm memory are zeroed after. */
+  /** time spent deciding the per-person row cap (included in the callers' load time) */
+  capMs = 0;
+
+  /**
+   * Insert one chunk's rows (numbered on from the previous chunk's, skipped rows included: a row's number is
+   * its position in the dataset); the chunk's bytes in wasm memory are zeroed after.
+   */
   load(chunk: EncodedChunk): void {
     const api = this.api;
     const w = this.width;
@@ -131,21 +265,34 @@ export class RawTableLoader {
     try {
       new Uint8Array(this.memory.buffer, textPtr, chunk.text.length).set(chunk.text);
       const first = this.rowId + 1;
-      const { order, starts } = this.keyColumns.length > 0 ? this.orderByKey(chunk) : { order: null, starts: null };
-      let off = 0;
       let r = 0;
-      const full = chunk.rows - (chunk.rows % this.batch);
-      for (; r < full; r += this.batch) {
-        for (let k = 0; k < this.batch; k++) {
-          if (order) this.bindRow(this.many, k * (w + 1), chunk, order[r + k]!, first + order[r + k]!, textPtr, starts[order[r + k]!]!);
-          else off = this.bindRow(this.many, k * (w + 1), chunk, r + k, first + r + k, textPtr, off);
+      if (!this.cap && this.keyColumns.length === 0) {
+        // every row, in order: text offsets follow from the rows bound before
+        let off = 0;
+        const full = chunk.rows - (chunk.rows % this.batch);
+        for (; r < full; r += this.batch) {
+          for (let k = 0; k < this.batch; k++) off = this.bindRow(this.many, k * (w + 1), chunk, r + k, first + r + k, textPtr, off);
+          this.step(this.many, this.batch);
         }
-        this.step(this.many, this.batch);
-      }
-      for (; r < chunk.rows; r++) {
-        if (order) this.bindRow(this.one, 0, chunk, order[r]!, first + order[r]!, textPtr, starts[order[r]!]!);
-        else off = this.bindRow(this.one, 0, chunk, r, first + r, textPtr, off);
-        this.step(this.one, 1);
+        for (; r < chunk.rows; r++) {
+          off = this.bindRow(this.one, 0, chunk, r, first + r, textPtr, off);
+          this.step(this.one, 1);
+        }
+      } else {
+        const { order, count, starts } = this.insertionOrder(chunk);
+        const full = count - (count % this.batch);
+        for (; r < full; r += this.batch) {
+          for (let k = 0; k < this.batch; k++) {
+            const row = order[r + k]!;
+            this.bindRow(this.many, k * (w + 1), chunk, row, first + row, textPtr, starts[row]!);
+          }
+          this.step(this.many, this.batch);
+        }
+        for (; r < count; r++) {
+          const row = order[r]!;
+          this.bindRow(this.one, 0, chunk, row, first + row, textPtr, starts[row]!);
+          this.step(this.one, 1);
+        }
       }
       this.rowId += chunk.rows;
     } finally {
@@ -163,31 +310,46 @@ export class RawTableLoader {
   }
 
   /**
-   * An insertion order for a chunk's rows with equal key values next to each other (rows of a key in
-   * dataset order), and where each row's text starts in `chunk.text`. Equal values are found by a hash of
-   * their bytes: two keys sharing a hash only share a run (any order inserts the same rows).
+   * The rows of a chunk to insert, in insertion order (`order[0, count)`), and where each row's text starts
+   * in `chunk.text`. With the row cap, only the rows it keeps (decided in dataset order). With key columns,
+   * rows with equal key values next to each other (rows of a key in dataset order); equal values are found
+   * by a hash of their bytes: two keys sharing a hash only share a run (any order inserts the same rows).
    */
-  private orderByKey(c: EncodedChunk): { order: Int32Array; starts: Int32Array } {
+  private insertionOrder(c: EncodedChunk): { order: Int32Array; count: number; starts: Int32Array } {
     const w = this.width;
+    const cap = this.cap;
+    const idCol = cap ? cap.column : -1;
+    const keyed = this.keyColumns.length > 0;
     const isKey = Array.from({ length: w }, (_, j) => this.keyColumns.includes(j));
+    const c0 = cap ? performance.now() : 0;
     const starts = new Int32Array(c.rows);
-    const codes = new Int32Array(c.rows);
+    const kept = new Int32Array(c.rows);
+    const codes = keyed ? new Int32Array(c.rows) : kept;
     const codeOf = new Map<number, number>();
     const counts: number[] = [];
+    let count = 0;
     let off = 0;
     for (let r = 0; r < c.rows; r++) {
       starts[r] = off;
       const base = r * w;
+      let keep = true;
       let h = 0x811c9dc5; // FNV-1a over the key values' bytes (or number bits): only to group rows, not a security function
       for (let j = 0; j < w; j++) {
         const n = c.len[base + j]!;
-        if (isKey[j]) {
+        if (j === idCol) {
+          if (n >= 0) keep = cap!.keepText(c.text, off, off + n);
+          else if (n === NUMBER_SLOT) keep = cap!.keepNumber(c.num[base + j]!);
+        }
+        if (keyed && isKey[j]) {
           if (n >= 0) for (let i = off; i < off + n; i++) h = Math.imul(h ^ c.text[i]!, 0x01000193);
           else h = Math.imul(h ^ ((n === NUMBER_SLOT ? c.num[base + j]! * 1000003 : n) | 0), 0x01000193);
           h = Math.imul(h ^ 0xff, 0x01000193); // value separator
         }
         if (n > 0) off += n;
       }
+      if (!keep) continue;
+      kept[count++] = r;
+      if (!keyed) continue;
       let code = codeOf.get(h);
       if (code === undefined) {
         codeOf.set(h, (code = counts.length));
@@ -196,11 +358,13 @@ export class RawTableLoader {
       codes[r] = code;
       counts[code]!++;
     }
+    if (cap) this.capMs += performance.now() - c0;
+    if (!keyed) return { order: kept, count, starts };
     const next = new Int32Array(counts.length);
     for (let k = 1; k < counts.length; k++) next[k] = next[k - 1]! + counts[k - 1]!;
-    const order = new Int32Array(c.rows);
-    for (let r = 0; r < c.rows; r++) order[next[codes[r]!]!++] = r;
-    return { order, starts };
+    const order = new Int32Array(count);
+    for (let i = 0; i < count; i++) order[next[codes[kept[i]!]!]!++] = kept[i]!;
+    return { order, count, starts };
   }
 
   private bindRow(stmt: number, first: number, c: EncodedChunk, r: number, rowNumber: number, textPtr: number, off: number): number {

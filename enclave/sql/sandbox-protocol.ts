@@ -23,7 +23,7 @@ export interface SandboxJob {
   params?: (string | number | null)[];
   /** null: do not compute per-row membership */
   membership: string | null;
-  /** DP: rows kept per identifier value (the first in dataset order); the rest are deleted before the query */
+  /** DP: rows kept per identifier value (the first in dataset order); the rest are skipped while loading, never inserted */
   maxRowsPerPerson?: number;
   /**
    * Loaded columns (the checked plan's GROUP BY) to lay the table out on: a WITHOUT ROWID table keyed
@@ -63,10 +63,11 @@ export interface SandboxMembership {
 }
 
 export interface SandboxStats {
+  /** rows read from the chunks (with the DP row cap, the skipped ones included) */
   rowsLoaded: number;
-  /** DP: rows deleted by the per-person row cap before the query ran */
+  /** DP: rows the per-person row cap skipped (never inserted) */
   rowsCapped?: number;
-  /** DP: time the row cap took (counting rows per person and deleting the rest) */
+  /** DP: time the row cap took while loading (counting rows per person), inside loadMs */
   capMs?: number;
   /** time spent opening and checking chunks (SM4-CTR + HMAC-SM3, JSON, per-value checks), in whichever thread did it */
   unsealMs: number;

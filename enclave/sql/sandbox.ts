@@ -41,8 +41,9 @@ export interface SandboxInput {
   /** compute per-row membership for the differencing defence */
   membership?: boolean;
   /**
-   * DP: keep at most this many rows per identifier value (the first ones in dataset order) before the query
-   * runs; the identifier column is loaded for it. Without an identifier every row is a person: nothing is dropped.
+   * DP: keep at most this many rows per identifier value (the first ones in dataset order; the others are
+   * never loaded); the identifier column is loaded for it. Without an identifier every row is a person:
+   * nothing is dropped.
    */
   maxRowsPerPerson?: number;
   /**
@@ -87,28 +88,29 @@ function unwrapAll(chunks: { sealed: SealedRowChunk }[], unwrapPrivateKey: Uint8
 
 let bundled: string | undefined;
 /**
- * The worker's code: worker.ts and the crypto it imports, bundled once per process by esbuild into one
- * CommonJS script (sql.js stays an external require of its installed file). Starting a worker on this
- * takes ~0.1 s instead of ~0.5 s through tsx's loader, which ran the module hooks on an extra thread and
- * transpiled every import again in each fresh worker. Same source, no second copy.
+ * The worker's code: worker.ts and the crypto it imports, bundled by esbuild (by `npm run build`, or once
+ * per process under tsx) into one CommonJS script (sql.js stays an external require of its installed file).
+ * Starting a worker on this takes ~0.1 s instead of ~0.5 s through tsx's loader, which ran the module hooks
+ * on an extra thread and transpiled every import again in each fresh worker. Same source, no second copy.
  */
 function workerSource(): string {
   if (bundled !== undefined) return bundled;
   const require = createRequire(import.meta.url);
   const sqlJsPath = require.resolve('sql.js');
-  const { buildSync } = require('esbuild') as typeof import('esbuild');
-  const out = buildSync({
-    entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))],
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    write: false,
-    logLevel: 'silent',
-    external: ['sql.js'],
-  });
+  // compiled (dist/): the bundle `npm run build` wrote beside this module; under tsx: the same bundle, made now
+  const code = import.meta.url.endsWith('.js')
+    ? readFileSync(new URL('./worker.bundle.cjs', import.meta.url), 'utf8')
+    : (require('esbuild') as typeof import('esbuild')).buildSync({
+        entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))],
+        bundle: true,
+        format: 'cjs',
+        platform: 'node',
+        target: 'node20',
+        write: false,
+        logLevel: 'silent',
+        external: ['sql.js'],
+      }).outputFiles[0]!.text;
   // an eval'd worker resolves bare requires from the cwd: point the one external at sql.js's installed file
-  const code = out.outputFiles[0]!.text;
   const bare = 'require("sql.js")';
   if (code.split(bare).length !== 2) throw new DomainError('sql-sandbox-failed', 'the SQL sandbox worker bundle does not require sql.js exactly once');
   bundled = code.replace(bare, `require(${JSON.stringify(sqlJsPath)})`);

@@ -3,7 +3,7 @@ import { getHeapStatistics } from 'node:v8';
 import initSqlJs from 'sql.js';
 import { DomainError } from '../../contracts/errors.js';
 import { ChunkDecoder, NULL_SLOT, openCheckedChunk, SubjectNumbers, type EncodedChunk } from './encoded-chunk.js';
-import { RawTableLoader, SubjectRowBound } from './raw-load.js';
+import { PersonRowCap, RawTableLoader, SubjectRowBound } from './raw-load.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
 import type { RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
 
@@ -363,28 +363,10 @@ function membershipByRow(
 
 /**
  * The loaded identifier column whose values are numbered as subjects for the differencing defence (they
- * become dense numbers and never leave), or −1: only when membership is asked for.
+ * become dense numbers and never leave), or −1: only when membership is asked for. (The DP row cap counts
+ * rows per identifier value in the loader instead: see PersonRowCap.)
  */
-const subjectColumn = (job: SandboxJob): number => (job.membership || job.maxRowsPerPerson !== undefined ? job.columns.findIndex((c) => c.role === 'identifier') : -1);
-
-/**
- * Per-person contribution bound of a DP release: keep the first `m` rows (in dataset order) of each subject
- * and delete the rest, before the query runs. Subject numbers come from the loaded identifier (a row without
- * one is its own subject). Returns the number of rows deleted.
- */
-function capRowsPerPerson(db: InstanceType<SqlJs['Database']>, subjects: Int32Array, m: number): number {
-  const seen = new Int32Array(subjects.length + 1);
-  const drop: number[] = [];
-  for (let i = 0; i < subjects.length; i++) {
-    const s = subjects[i]!;
-    if (++seen[s]! > m) drop.push(i + 1);
-  }
-  if (drop.length > 0) {
-    // one statement: the row numbers as a JSON array bound as a parameter (no text built from data)
-    db.run(`DELETE FROM ${DATASET_TABLE} WHERE ${quote(ROW_COLUMN)} IN (SELECT value FROM json_each(?))`, [JSON.stringify(drop)]);
-  }
-  return drop.length;
-}
+const subjectColumn = (job: SandboxJob): number => (job.membership ? job.columns.findIndex((c) => c.role === 'identifier') : -1);
 
 /** The job's chunk source: started before sql.js so that the unseal helper boots while the wasm instantiates. */
 function chunkSource(job: SandboxJob): ChunkSource {
@@ -399,6 +381,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
   const db = new sql.SQL.Database();
   let loader: RawTableLoader | undefined;
   let subjectBound: SubjectRowBound | undefined;
+  let cap: PersonRowCap | undefined;
   try {
     // cache_size: sql.js keeps the database in a file of its in-memory file system behind SQLite's default
     // 2 MB page cache, so every page went through the VFS again and again while loading; a cache of up to
@@ -422,8 +405,13 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     // k on people decided from row counts when it can be (see SubjectRowBound): the identifier must be TEXT
     const boundCol = job.minSubjects !== undefined && job.executedWithoutSubjects ? cols.findIndex((c) => c.role === 'identifier') : -1;
     if (boundCol >= 0 && sqlType(cols[boundCol]!.type) === 'TEXT') subjectBound = new SubjectRowBound();
+    // DP: each person's rows beyond the first m (dataset order) are skipped while loading, never inserted;
+    // without an identifier every row is a person and nothing is skipped
+    const capCol = job.maxRowsPerPerson !== undefined ? cols.findIndex((c) => c.role === 'identifier') : -1;
+    cap = capCol >= 0 ? new PersonRowCap(capCol, job.maxRowsPerPerson!) : undefined;
+    let capMs = 0;
     const newLoader = (startRow: number): RawTableLoader =>
-      new RawTableLoader(sql.SQL, sql.memory, db, DATASET_TABLE, cols.length, batch, subjectBound ? { column: boundCol, rows: subjectBound } : undefined, startRow, clustered ? clusterPos : []);
+      new RawTableLoader(sql.SQL, sql.memory, db, DATASET_TABLE, cols.length, batch, subjectBound ? { column: boundCol, rows: subjectBound } : undefined, startRow, clustered ? clusterPos : [], cap);
     loader = newLoader(0);
     let heapPeak = 0;
     let loadMs = 0;
@@ -438,6 +426,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
       if (clustered && hasNull(chunk, cols.length, clusterPos)) {
         // a key column of a WITHOUT ROWID table is NOT NULL: move the rows loaded so far to a rowid table
         const from = loader.rowsLoaded;
+        capMs += loader.capMs;
         loader.close();
         loader = undefined;
         db.exec(toRowidTable(cols));
@@ -449,17 +438,11 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
       loadMs += performance.now() - l0;
     }
     const rowsLoaded = loader.rowsLoaded;
+    capMs += loader.capMs;
     loader.close();
     loader = undefined;
-    let rowsCapped: number | undefined;
-    let capMs: number | undefined;
-    if (job.maxRowsPerPerson !== undefined) {
-      const c0 = performance.now();
-      const subjects = idCol >= 0 ? source.subjects() : undefined;
-      if (idCol >= 0 && (!subjects || subjects.length !== rowsLoaded)) throw new DomainError('sql-sandbox-failed', 'the rows per person could not be counted');
-      rowsCapped = subjects ? capRowsPerPerson(db, subjects, job.maxRowsPerPerson) : 0;
-      capMs = performance.now() - c0;
-    }
+    const rowsCapped = job.maxRowsPerPerson !== undefined ? (cap?.dropped ?? 0) : undefined;
+    cap?.wipe();
 
     const q0 = performance.now();
     let res: { columns: string[]; values: unknown[][] } | undefined;
@@ -513,6 +496,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     return { ok: false, error: { type: typeof err.type === 'string' ? err.type : 'sql-execution-failed', message: String(err.message ?? e).slice(0, 300) } };
   } finally {
     loader?.close();
+    cap?.wipe();
     source.close();
     db.close();
     chunkKeys.wipe();
