@@ -5,21 +5,23 @@ import type { Offer } from '../../../contracts/offer/offer.js';
 import { IdParams, OfferInput, Offer as OfferSchema, OfferList, OfferWritten, QuoteRequest, SignedQuote } from '../schemas.js';
 import type { DatasetRow } from '../../datasets/datasets.js';
 import { datasetRef, buyerRef } from '../../trade/contracts.js';
+import { sqlModeOfOffer, type SqlMode } from '../../trade/columns.js';
 import { ClampBounds, type Computation } from '../../../contracts/computation.js';
 import type { DatasetSchema } from '../../../contracts/dataset/schema.js';
 import { sqlRefusal, type SqlFacts } from '../../../contracts/pricing/feasibility.js';
 import { quotedComputation } from '../../../contracts/pricing/quoting.js';
 import type { TradeDeps } from './trades.js';
 
-/** A quote request may narrow DP clamp bounds (`clamp`, or `computation.clamp`): part of what is quoted and approved. */
+/** An SQL quote request may narrow DP clamp bounds (`clamp`, or `computation.clamp`): part of what is quoted and approved. */
 const QuoteBody = QuoteRequest.extend({ clamp: ClampBounds.optional() }).strict();
 
 /**
  * What the enclave's SQL validator finds for a query in the offer's mode (exact or DP, with the buyer's clamp):
- * columns, outputs with their per-row bounds, grouping. A refusal there is the quote's refusal, with the same
- * problem type. The validator and its parser load on the first SQL quote, not at every server start.
+ * columns, outputs with their per-row bounds, grouping. A refusal there is the quote's refusal: `sql-refused`
+ * with the validator's errors, or the privacy rule's own type when one fired (MIN/MAX in an exact release is
+ * `privacy-order-statistic-needs-dp`). The validator loads on the first SQL quote, not at every server start.
  */
-async function sqlFactsFor(computation: Computation, schema: DatasetSchema, mode: 'exact' | 'dp'): Promise<SqlFacts | undefined> {
+async function sqlFactsFor(computation: Computation, schema: DatasetSchema, mode: SqlMode): Promise<SqlFacts | undefined> {
   if (computation.kind !== 'sql') return undefined;
   const { validateSql } = await import('../../../enclave/sql/validate.js');
   const v = validateSql(computation.query, schema, { mode, ...(computation.clamp ? { clamp: computation.clamp } : {}) });
@@ -93,7 +95,7 @@ export function marketRoutes(d: TradeDeps): RouteDef[] {
         const offer = contracts.getOffer((object as Offer).id); // the latest version: the one quoted
         const ds = datasetOf(offer.datasetId);
         const computation = quotedComputation(body);
-        const sql = await sqlFactsFor(computation, ds.schema, offer.terms.epsilonPerQuery > 0 ? 'dp' : 'exact');
+        const sql = await sqlFactsFor(computation, ds.schema, sqlModeOfOffer(offer));
         const quote = await contracts.quote({
           request: { offerId: offer.id, computation, purpose: body.purpose, destination: body.destination, ...(sql ? { sql } : {}) },
           dataset: datasetRef(ds),
