@@ -19,7 +19,8 @@ import { DomainError } from '../errors.js';
  * A release of M measurements gives each ε' = ε/M and δ' = δ/M: by basic sequential composition the release is
  * (ε, δ)-DP. Means, variances and standard deviations are post-processing of noisy sums, sums of squares and
  * counts of the same rows (no extra cost). Values are noised on a fixed-point grid of `scale` decimals
- * (integers × 10^scale); per-row values must lie on that grid, so the grid sensitivity is ⌈Δ·10^scale⌉.
+ * (integers × 10^scale); each group's value is rounded onto that grid before noise, which can move each of the
+ * ≤ m groups a person touches by one unit more, so the grid sensitivity is ⌈Δ·10^scale⌉ + m (⌈Δ⌉ for counts).
  */
 
 export type OutputKind = 'count' | 'sum' | 'mean' | 'variance' | 'stddev' | 'min' | 'max' | 'median';
@@ -127,8 +128,11 @@ function checkInput(c: CalibrationInput): { m: number; eps: number; delta: numbe
 function measurement(kind: MeasurementKind, bounds: [number, number], scale: number, m: number, eps: number, delta: number): Calibration {
   const unit = 10 ** scale;
   const sensitivity = personSensitivity(kind, bounds, m);
-  // a zero range still gets one grid unit of noise: a degenerate output must not be released exactly
-  const gridSensitivity = Math.max(1, ceilTol(sensitivity * unit));
+  // A released value is rounded onto the grid once per group, and a row's value (an expression under DP) need not
+  // lie on the grid: rounding can move each of the ≤ m groups a person touches by one more unit. Counts are
+  // integers already. A zero range still gets one grid unit of noise: nothing is released exactly.
+  const roundingSlack = kind === 'count' ? 0 : m;
+  const gridSensitivity = Math.max(1, ceilTol(sensitivity * unit) + roundingSlack);
   const gaussian = delta > 0;
   const gridScale = gaussian ? (gridSensitivity * Math.sqrt(2 * Math.log(1.25 / delta))) / eps : gridSensitivity / eps;
   const half = gaussian ? discreteGaussianHalfWidth95(gridScale) : discreteLaplaceHalfWidth95(gridScale);

@@ -150,7 +150,7 @@ describe('privacy gate: DP releases', () => {
     const four = run(4);
     expect(one.privacy.accuracy!.n!.sensitivity).to.equal(1);
     expect(four.privacy.accuracy!.n!.sensitivity).to.equal(4);
-    expect(four.privacy.accuracy!.s!.sensitivity).to.equal(120); // m · max(|lo|, |hi|)
+    expect(four.privacy.accuracy!.s!.sensitivity).to.equal(124); // m · max(|lo|, |hi|) + m grid units of rounding
     expect(four.privacy.maxRowsPerPerson).to.equal(4);
     // empirical: sums' noise (t = Δ/ε' with ε' = 0.5) scales by m
     const spread = (o: typeof one) => meanAbs(o.groups.map((g) => g.values.s as number));
@@ -175,7 +175,7 @@ describe('privacy gate: DP releases', () => {
     expect(M).to.equal(2);
     const { gridScale: _a, gridSensitivity: _b, ...n } = calibrate({ kind: 'count', bounds: [0, 1], scale: 0, maxRowsPerPerson: 3, epsilon: 0.5, measurements: M });
     expect(acc.n).to.deep.equal(n);
-    expect(acc.s).to.include({ mechanism: 'discrete-laplace', sensitivity: 300, noiseScale: 1200 });
+    expect(acc.s).to.include({ mechanism: 'discrete-laplace', sensitivity: 300.03, noiseScale: 1200.12 }); // + m grid units of rounding
     expect(acc.s!.halfWidth95).to.be.a('number');
     expect(acc.m).to.include({ halfWidth95: null, sumHalfWidth: acc.s!.halfWidth95, countHalfWidth: acc.n!.halfWidth95 });
     expect(acc.m!.formula).to.match(/n/);
