@@ -792,6 +792,17 @@ function resolveQuotedNames(node: Node, columns: Set<string>): void {
   }
 }
 
+/**
+ * Drop the parentheses around every bare column reference: `(amount)` is `amount` to SQLite (its grammar keeps
+ * no trace of them), but the parser prints them as `("amount")`, which re-parses as a quoted name that
+ * resolveQuotedNames turns into a plain column, so the normalised text was not a fixpoint. Nothing else changes.
+ */
+function unwrapColumns(node: Node): void {
+  if (!node || typeof node !== 'object') return;
+  if (node.type === 'column_ref' && node.parentheses) delete node.parentheses;
+  for (const v of Object.values(node)) if (v && typeof v === 'object') unwrapColumns(v);
+}
+
 /** Whether a COLLATE clause or a literal suffix appears anywhere in the tree. */
 function hasCollation(node: Node): boolean {
   if (!node || typeof node !== 'object') return false;
@@ -843,6 +854,7 @@ function checkOnce(query: string, schema: DatasetSchema, opts: ValidateOptions):
   if (parsed.error) return { ok: false, errors: [...errors, parsed.error] };
   let ast = parsed.ast;
   resolveQuotedNames(ast, new Set(schema.columns.map((col) => col.name)));
+  unwrapColumns(ast);
   if (Array.isArray(ast)) {
     if (ast.length !== 1) errors.push({ clause: 'statement', rule: 'single-statement', message: `${ast.length} statements found; exactly one is allowed` });
     ast = ast[0];

@@ -382,6 +382,36 @@ describe('restricted SQL validator', () => {
     expect(a.hash).to.not.equal(c.hash);
   });
 
+  it('a parenthesised bare column is that column in both modes (same text and hash), and widens nothing', () => {
+    const spellings: [string, string][] = [
+      ['SELECT SUM((amount)) AS s FROM dataset', 'SELECT SUM(amount) AS s FROM dataset'],
+      ['SELECT COUNT(((amount))) AS c, COUNT(DISTINCT (name)) AS d FROM dataset', 'SELECT COUNT(amount) AS c, COUNT(DISTINCT name) AS d FROM dataset'],
+      ["SELECT (region), SUM(CASE WHEN (channel) = 'web' THEN (amount) END) AS s FROM dataset WHERE (region) IN ('north', 'south') GROUP BY (region)",
+        "SELECT region, SUM(CASE WHEN channel = 'web' THEN amount END) AS s FROM dataset WHERE region IN ('north', 'south') GROUP BY region"],
+    ];
+    for (const mode of ['exact', 'dp'] as const) {
+      for (const [paren, plain] of spellings) {
+        const a = validateSql(paren, schema, { mode });
+        const b = validateSql(plain, schema, { mode });
+        if (!a.ok) throw new Error(`${mode}: ${paren}: ${JSON.stringify(a.errors)}`);
+        if (!b.ok) throw new Error(`${mode}: ${plain}: ${JSON.stringify(b.errors)}`);
+        expect(a.normalized).to.equal(b.normalized);
+        expect(a.hash).to.equal(b.hash);
+        expect(a.plan.executed).to.equal(b.plan.executed);
+      }
+    }
+    // still refused in exact mode: row-level arithmetic and the identifier, parenthesised or not
+    refusedWith('SELECT SUM((amount) * 2) AS s FROM dataset', 'exact', 'SELECT', 'exact-row-expression');
+    refusedWith('SELECT SUM(-(amount)) AS s FROM dataset', 'exact', 'SELECT', 'exact-row-expression');
+    refusedWith('SELECT COUNT(DISTINCT (person_id)) AS s FROM dataset', 'exact', 'SELECT', 'identifier-column');
+    const rules = (q: string): string[] => {
+      const v = validateSql(q, schema, { mode: 'exact' });
+      return v.ok ? [] : v.errors.map((e) => `${e.clause}/${e.rule}`);
+    };
+    expect(rules('SELECT COUNT(*) AS n FROM dataset WHERE amount > 10')).to.not.deep.equal([]);
+    expect(rules('SELECT COUNT(*) AS n FROM dataset WHERE (amount) > 10')).to.deep.equal(rules('SELECT COUNT(*) AS n FROM dataset WHERE amount > 10'));
+  });
+
   it('never throws and never accepts a query that mentions the identifier (fast-check)', () => {
     const pieces = ['person_id', 'amount', 'region', 'name', 'nights', 'COUNT(', 'SUM(', 'MIN(', 'CASE WHEN ', ' THEN ', ' END', ')', ', ', ' = ', "'x'", "'north'", '1', ' FROM dataset', ' WHERE ', ' GROUP BY ', '*', ' AND ', ' || ', ' UNION SELECT ', ';', '--', '"person_id"', '(SELECT ', ' AS ', 'upper(', '\\', "\\'"];
     fc.assert(
