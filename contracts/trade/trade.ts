@@ -74,7 +74,15 @@ export interface TradeFailure {
  * Refusals for privacy that are charged as the quote states: every `privacy-*` refusal of the enclave except
  * the ones that are the platform's own state or integrity, not the buyer's request.
  */
-const NOT_CHARGED = new Set(['privacy-row-map-missing', 'privacy-row-map-mismatch', 'privacy-differencing-state', 'privacy-charge-conflict', 'privacy-invalid-parameter', 'privacy-invalid-policy']);
+const NOT_CHARGED = new Set([
+  'privacy-row-map-missing',
+  'privacy-row-map-mismatch',
+  'privacy-differencing-state',
+  'privacy-charge-conflict',
+  'privacy-invalid-parameter',
+  'privacy-invalid-policy',
+  'privacy-internal',
+]);
 export const isChargedPrivacyRefusal = (type: string): boolean => type.startsWith('privacy-') && !NOT_CHARGED.has(type);
 
 /** ⌊price × bps / 10000⌋, and its owner/platform split in the proportion of the price's. */

@@ -51,6 +51,8 @@ export const RECORDED_REFUSALS: ReadonlySet<string> = new Set([
   'privacy-budget-exhausted',
   'privacy-min-group-refused',
   'privacy-all-withheld',
+  // whether some person has more rows than the per-person cap is a fact about the data
+  'privacy-contribution-unbounded',
 ]);
 
 export interface RefusalRecord {
