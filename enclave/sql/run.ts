@@ -1,4 +1,5 @@
 import { DomainError } from '../../contracts/errors.js';
+import { sqlRefusal } from '../../contracts/pricing/feasibility.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SealedRowChunk } from '../format/row-chunk.js';
 import { applyOutputGate, type GateBudget, type GroupResult, type OutputPolicy, type OutputSpec, type PrivacyApplied } from '../privacy/gate.js';
@@ -55,7 +56,8 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   const mode = sqlModeOf(req.policy);
   const v = validateSql(req.query, req.schema, { mode, ...(req.clamp ? { clamp: req.clamp } : {}) });
   if (!v.ok) {
-    throw new DomainError('sql-refused', v.errors.map((e) => `${e.clause}: ${e.rule}: ${e.message}`).join('; '), { errors: v.errors });
+    // the same problem the quote gives for this query (a privacy rule's own type where one fired)
+    throw sqlRefusal(v.errors);
   }
   if (req.approvedHash !== undefined && req.approvedHash !== v.hash) {
     throw new DomainError('computation-hash-mismatch', 'the query is not the one that was approved', { approved: req.approvedHash, actual: v.hash });
