@@ -86,13 +86,12 @@ export class SubjectRowBound {
 export class PersonRowCap {
   /** rows not loaded because their person already had `m` */
   dropped = 0;
-  private slots = new Int32Array(1 << 12); // entry index + 1, 0 = empty
+  // open addressing, two ints a slot: the value's hash and its entry + 1 (0: empty), so a probe reads one
+  // cache line; an entry is three ints: where its bytes start in `arena`, their length, its row count
+  private slots = new Int32Array(2 << 12);
+  private entry = new Int32Array(3 << 11);
   private arena = new Uint8Array(1 << 14); // the distinct values' bytes, one after another
   private used = 0;
-  private start = new Int32Array(1 << 11);
-  private len = new Int32Array(1 << 11);
-  private hash = new Int32Array(1 << 11);
-  private count = new Int32Array(1 << 11);
   private entries = 0;
 
   /**
@@ -128,8 +127,7 @@ export class PersonRowCap {
   wipe(): void {
     this.arena.fill(0);
     this.slots.fill(0);
-    this.hash.fill(0);
-    this.count.fill(0);
+    this.entry.fill(0);
     this.entries = 0;
     this.used = 0;
   }
@@ -142,58 +140,56 @@ export class PersonRowCap {
     h = Math.imul(h, 0x85ebca6b);
     h ^= h >>> 13;
     const n = to - from;
-    const mask = this.slots.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
     let s = h & mask;
     for (;;) {
-      const e = this.slots[s]! - 1;
+      const e = slots[2 * s + 1]! - 1;
       if (e < 0) break;
-      if (this.hash[e] === h && this.len[e] === n) {
+      if (slots[2 * s] === h && this.entry[3 * e + 1] === n) {
         const a = this.arena;
-        const st = this.start[e]! - from;
+        const st = this.entry[3 * e]! - from;
         let k = from;
         while (k < to && a[st + k] === b[k]) k++;
-        if (k === to) return ++this.count[e]!;
+        if (k === to) return ++this.entry[3 * e + 2]!;
       }
       s = (s + 1) & mask;
     }
     const e = this.entries++;
-    if (e >= this.start.length) this.growEntries();
+    if (3 * e + 3 > this.entry.length) {
+      const grown = new Int32Array(2 * this.entry.length);
+      grown.set(this.entry);
+      this.entry = grown;
+    }
     if (this.used + n > this.arena.length) {
       const a = new Uint8Array(Math.max(2 * this.arena.length, this.used + n));
       a.set(this.arena.subarray(0, this.used));
       this.arena.fill(0);
       this.arena = a;
     }
-    this.arena.set(b.subarray(from, to), this.used);
-    this.start[e] = this.used;
-    this.len[e] = n;
-    this.hash[e] = h;
-    this.count[e] = 1;
+    const a = this.arena;
+    for (let i = from, o = this.used; i < to; i++, o++) a[o] = b[i]!; // short values: cheaper than a subarray object
+    this.entry[3 * e] = this.used;
+    this.entry[3 * e + 1] = n;
+    this.entry[3 * e + 2] = 1;
     this.used += n;
-    this.slots[s] = e + 1;
-    if (2 * this.entries > this.slots.length) this.rehash();
+    slots[2 * s] = h;
+    slots[2 * s + 1] = e + 1;
+    if (4 * this.entries > slots.length) this.rehash();
     return 1;
   }
 
-  private growEntries(): void {
-    const grow = (x: Int32Array) => {
-      const y = new Int32Array(2 * x.length);
-      y.set(x);
-      return y;
-    };
-    this.start = grow(this.start);
-    this.len = grow(this.len);
-    this.hash = grow(this.hash);
-    this.count = grow(this.count);
-  }
-
+  /** Twice the slots (at most half of them used), every entry placed again by its hash. */
   private rehash(): void {
-    const slots = new Int32Array(2 * this.slots.length);
-    const mask = slots.length - 1;
-    for (let e = 0; e < this.entries; e++) {
-      let s = this.hash[e]! & mask;
-      while (slots[s] !== 0) s = (s + 1) & mask;
-      slots[s] = e + 1;
+    const old = this.slots;
+    const slots = new Int32Array(2 * old.length);
+    const mask = (slots.length >> 1) - 1;
+    for (let t = 0; t < old.length; t += 2) {
+      if (old[t + 1] === 0) continue;
+      let s = old[t]! & mask;
+      while (slots[2 * s + 1] !== 0) s = (s + 1) & mask;
+      slots[2 * s] = old[t]!;
+      slots[2 * s + 1] = old[t + 1]!;
     }
     this.slots = slots;
   }
