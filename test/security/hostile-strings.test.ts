@@ -3,6 +3,8 @@ import { liveServer, releaseLive, liveActor, sealTourism, uploadBundle, blobsOf,
 import { certifyReviewer } from '../../contracts/review/approval.js';
 import { sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
 import type { Actor } from '../server/harness.js';
+import { OperatorClient } from '../../client-sdk/sdk/operator.js';
+import { ShuyuApiError } from '../../client-sdk/sdk/errors.js';
 
 /**
  * Every string field of every route in the served OpenAPI document (request body fields found by walking the
@@ -223,6 +225,15 @@ describe('security: hostile strings in every string field of every route', funct
     await Promise.all(Array.from({ length: 6 }, async () => {
       while (next < jobs.length) await jobs[next++]!();
     }));
+
+    // the SDK cannot send ill-formed text unnoticed: the refusal comes back as its typed error, naming the field
+    const sdk = new OperatorClient({ url: l.srv.url, token: l.operator.token });
+    for (const h of HOSTILE.filter((x) => x.illFormed)) {
+      const e = await sdk.createOrg({ name: h.value }).then(() => null, (err: unknown) => err);
+      expect(e, h.name).to.be.instanceOf(ShuyuApiError);
+      expect((e as ShuyuApiError).status, h.name).to.equal(422);
+      expect((e as ShuyuApiError).detail, h.name).to.match(/^body\.name: /);
+    }
 
     console.log(`      hostile-string sweep: ${routes} routes, ${fields} fields, ${requests} requests, ${fivexx.length} 5xx`);
     expect(fivexx, fivexx.slice(0, 10).join('\n')).to.deep.equal([]);
