@@ -99,7 +99,11 @@ let sealWorkerEntry: Promise<SealWorkerEntry> | undefined;
  * worker, every module resolved and transformed through it) before its first row, a bundled one ~0.17 CPU-s
  * and ~0.25 s. The same source, built once per process; if anything fails, seal-worker.mjs (tsx) as before.
  */
-export const sealWorker = (): Promise<SealWorkerEntry> => (sealWorkerEntry ??= bundleSealWorker().catch(() => ({ filename: SEAL_WORKER })));
+export const sealWorker = (): Promise<SealWorkerEntry> =>
+  // compiled (dist/): seal-rows.js is already plain JavaScript
+  (sealWorkerEntry ??= import.meta.url.endsWith('.js')
+    ? Promise.resolve({ filename: new URL('./seal-rows.js', import.meta.url).href, name: 'sealSegment', execArgv: [] })
+    : bundleSealWorker().catch(() => ({ filename: SEAL_WORKER })));
 
 async function bundleSealWorker(): Promise<SealWorkerEntry> {
   const entry = fileURLToPath(new URL('./seal-rows.ts', import.meta.url));

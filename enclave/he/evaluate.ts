@@ -24,7 +24,9 @@ export interface EvaluateAggregateInput {
   blobPath: (sm3: string) => string;
 }
 
-const WORKER = new URL('./worker.mjs', import.meta.url).href;
+// compiled (dist/): the implementation's `run` itself; under tsx: worker.mjs, which registers tsx in the thread first
+const COMPILED = import.meta.url.endsWith('.js');
+const WORKER = new URL(COMPILED ? './worker-impl.js' : './worker.mjs', import.meta.url).href;
 
 /**
  * niceIncrement (default 10, the server's): a long HE job yields the CPU to the HTTP thread (catalogue/quote
@@ -32,7 +34,7 @@ const WORKER = new URL('./worker.mjs', import.meta.url).href;
  * per thread. An owner's sealer has no HTTP thread to protect and passes 0.
  */
 export function createHeWorkerPool(threads = Math.min(2, availableParallelism()), niceIncrement = 10): Piscina {
-  return new Piscina({ filename: WORKER, minThreads: 1, maxThreads: threads, idleTimeout: 30_000, niceIncrement });
+  return new Piscina({ filename: WORKER, name: COMPILED ? 'run' : 'default', minThreads: 1, maxThreads: threads, idleTimeout: 30_000, niceIncrement });
 }
 
 export const computationHashOf = (c: AggregateComputation): string => sm3Hex(canonicalJson(c));

@@ -19,9 +19,9 @@ import {
 } from './protocol.js';
 
 /**
- * The server's handle on the enclave process: forks enclave/process/entry.ts (through tsx), sends typed
- * requests with ids and timeouts, validates every answer. Holds no key: the master secret is handed to the
- * child once at start and not kept here.
+ * The server's handle on the enclave process: forks enclave/process/entry (entry.js from dist/, or entry.ts
+ * through tsx), sends typed requests with ids and timeouts, validates every answer. Holds no key: the master
+ * secret is handed to the child once at start and not kept here.
  */
 
 export interface EnclaveStartOptions {
@@ -38,8 +38,11 @@ export interface EnclaveStartOptions {
   env?: Record<string, string>;
 }
 
-const ENTRY = fileURLToPath(new URL('./entry.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
+// compiled (dist/): entry.js on plain node; under tsx: entry.ts through the same loader (resolved only then)
+const COMPILED = import.meta.url.endsWith('.js');
+const ENTRY = fileURLToPath(new URL(COMPILED ? './entry.js' : './entry.ts', import.meta.url));
+// (resolved at the top level: tsx's CommonJS form of import.meta has no resolve() inside functions)
+const CHILD_EXEC_ARGV = COMPILED ? ['--expose-gc'] : ['--import', import.meta.resolve('tsx'), '--expose-gc'];
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -71,7 +74,7 @@ export class EnclaveClient {
   static async start(opts: EnclaveStartOptions): Promise<EnclaveClient> {
     const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };
     if (opts.masterSecret) delete env.SHUYU_MASTER_SECRET; // handed over IPC instead
-    const child = fork(ENTRY, [], { execArgv: ['--import', TSX, '--expose-gc'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(ENTRY, [], { execArgv: CHILD_EXEC_ARGV, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const startup = await new Promise<z.infer<typeof StartupMessage>>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');

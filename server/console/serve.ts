@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const CONSOLE_DIST_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/console');
+// dist/console/ from server/console/serve.ts, and from its compiled dist/server/console/serve.js
+export const CONSOLE_DIST_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), import.meta.url.endsWith('.js') ? '../../console' : '../../dist/console');
 
 export const CONSOLE_CSP = [
   "default-src 'self'",

@@ -22,8 +22,9 @@ export function register(program: Command): void {
       action(async (opts: { dataDir?: string; port?: number; host?: string; json?: boolean }) => {
         if (opts.dataDir) dirPath(opts.dataDir, 'data directory');
         const { startServer } = await import('../../../server/start.js');
-        // the console `npm start` builds and serves: the same bundle, rebuilt when its sources changed
-        await (await import('../../../scripts/build-console.js')).ensureConsole();
+        // the console `npm start` builds and serves: the same bundle, rebuilt when its sources changed (from
+        // TypeScript; compiled, `npm run build` made it and the bundler is not installed)
+        if (import.meta.url.endsWith('.ts')) await (await import('../../../scripts/build-console.js')).ensureConsole();
         const srv = await startServer({
           dataDir: opts.dataDir,
           port: opts.port,
