@@ -314,12 +314,14 @@ export class RawTableLoader {
   private insertionOrder(c: EncodedChunk): { order: Int32Array; count: number; starts: Int32Array } {
     const w = this.width;
     const starts = new Int32Array(c.rows);
-    const kept = new Int32Array(c.rows);
-    let count = 0;
     const cap = this.cap;
+    let kept: Int32Array | null = null;
+    let count = c.rows;
     if (cap) {
       // the cap first, in dataset order, timed on its own
       const c0 = performance.now();
+      kept = new Int32Array(c.rows);
+      count = 0;
       const id = cap.column;
       let off = 0;
       for (let r = 0; r < c.rows; r++) {
@@ -337,24 +339,18 @@ export class RawTableLoader {
         if (keep) kept[count++] = r;
       }
       this.capMs += performance.now() - c0;
-    } else {
-      let off = 0;
-      for (let r = 0; r < c.rows; r++) {
-        starts[r] = off;
-        kept[r] = r;
-        for (let j = r * w, e = j + w; j < e; j++) if (c.len[j]! > 0) off += c.len[j]!;
-      }
-      count = c.rows;
+      if (this.keyColumns.length === 0) return { order: kept, count, starts };
     }
-    if (this.keyColumns.length === 0) return { order: kept, count, starts };
+    // rows grouped by key (this.keyColumns is not empty here); without the cap, text offsets found on the way
     const isKey = Array.from({ length: w }, (_, j) => this.keyColumns.includes(j));
     const codes = new Int32Array(count);
     const codeOf = new Map<number, number>();
     const counts: number[] = [];
+    let next = 0;
     for (let i = 0; i < count; i++) {
-      const r = kept[i]!;
+      const r = kept ? kept[i]! : i;
       const base = r * w;
-      let off = starts[r]!;
+      let off = kept ? starts[r]! : (starts[r] = next);
       let h = 0x811c9dc5; // FNV-1a over the key values' bytes (or number bits): only to group rows, not a security function
       for (let j = 0; j < w; j++) {
         const n = c.len[base + j]!;
@@ -365,6 +361,7 @@ export class RawTableLoader {
         }
         if (n > 0) off += n;
       }
+      next = off;
       let code = codeOf.get(h);
       if (code === undefined) {
         codeOf.set(h, (code = counts.length));
@@ -373,10 +370,10 @@ export class RawTableLoader {
       codes[i] = code;
       counts[code]!++;
     }
-    const next = new Int32Array(counts.length);
-    for (let k = 1; k < counts.length; k++) next[k] = next[k - 1]! + counts[k - 1]!;
+    const first = new Int32Array(counts.length);
+    for (let k = 1; k < counts.length; k++) first[k] = first[k - 1]! + counts[k - 1]!;
     const order = new Int32Array(count);
-    for (let i = 0; i < count; i++) order[next[codes[i]!]!++] = kept[i]!;
+    for (let i = 0; i < count; i++) order[first[codes[i]!]!++] = kept ? kept[i]! : i;
     return { order, count, starts };
   }
 
