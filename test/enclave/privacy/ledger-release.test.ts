@@ -10,6 +10,8 @@ import { sealDataset, bundleBlobPath, type SealResult } from '../../../client-sd
 import { sm2Fingerprint, toB64 } from '../../../enclave/crypto/index.js';
 import { HeEvaluator } from '../../../enclave/he/evaluate.js';
 import { EnclaveClient } from '../../../enclave/process/client.js';
+import { galoisKeysPath } from '../../../enclave/keystore/keystore.js';
+import type { AggregateComputation } from '../../../contracts/computation.js';
 import { SqlReleaseResponse } from '../../../enclave/sql/release.js';
 import { generateRows, makeParties, testSchema, writeCsv } from '../fixtures.js';
 
@@ -67,9 +69,9 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     rowChunks?: string[];
     v1?: boolean;
   }
-  function request(query: string, o: Opts = {}) {
+  function request(query: string | AggregateComputation, o: Opts = {}) {
     const terms = { ...TERMS, ...o.terms };
-    const computation = { kind: 'sql' as const, query };
+    const computation = typeof query === 'string' ? { kind: 'sql' as const, query } : query;
     const trade = { tradeId: o.tradeId ?? newId(), datasetId: o.datasetId ?? 'dataset-1', buyerOrgId: o.buyerOrgId ?? 'org-buyer', offerId: 'offer-1', offerVersion: 1 };
     const now = Date.now();
     const statement = approvalStatementFor(
@@ -81,7 +83,7 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
       },
       { decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
     );
-    const policy = { minGroupSize: terms.minGroupSize, mode: 'enforce', maxRowsPerPerson: terms.maxRowsPerPerson, ...(terms.epsilon > 0 ? { dp: { epsilon: terms.epsilon } } : {}), ...o.policy };
+    const policy = { minGroupSize: terms.minGroupSize, mode: 'enforce' as const, maxRowsPerPerson: terms.maxRowsPerPerson, ...(terms.epsilon > 0 ? { dp: { epsilon: terms.epsilon } } : {}), ...o.policy };
     const budget = {
       limitEpsilon: terms.epsilonBudgetPerBuyer,
       chargeKey: `trade:${trade.tradeId}`,
@@ -170,6 +172,31 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     const b = await outcome(request("SELECT COUNT(*) AS n FROM dataset WHERE region IN ('north', 'south', 'rare')", { buyerOrgId: 'org-colluder-b', datasetId: 'dataset-relisted' }));
     expect(b.type).to.equal('privacy-differencing-refused');
     expect(refusals('org-colluder-b').map((x) => x.type)).to.deep.equal(['privacy-differencing-refused']);
+  });
+
+  it('the HE path records its differencing refusals in the same record and honours the same allowance', async () => {
+    const info = await enclave.publicInfo();
+    const computation: AggregateComputation = { kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: [], filters: [{ column: 'region', in: ['north', 'south', 'east', 'west'] }] };
+    const encrypted = await evaluator.evaluateAggregate({
+      manifest: sealed.manifest,
+      computation,
+      galoisKeys: { fingerprint: info.he.galoisKeysFingerprint, path: galoisKeysPath(join(dir, 'enclave', 'keystore')) },
+      blobPath: (h) => bundleBlobPath(join(dir, 'bundle'), h),
+    });
+    const he = async (o: Opts) => {
+      const { rowChunks: chunks, computation: _c, ...req } = request(computation, o);
+      try {
+        await enclave.releaseAggregate({ ...req, computation, encrypted }, { rowChunks: async () => chunks });
+        return 'released';
+      } catch (e) {
+        return isDomainError(e) ? e.type : String(e);
+      }
+    };
+    const buyer = 'org-he-prober';
+    // everything but region 'rare' (2 people): refused, and recorded although the gate's transaction rolled back
+    expect(await he({ buyerOrgId: buyer, terms: { refusalAllowance: 1 } })).to.equal('privacy-differencing-refused');
+    expect(refusals(buyer).map((x) => x.type)).to.deep.equal(['privacy-differencing-refused']);
+    expect(await he({ buyerOrgId: buyer, terms: { refusalAllowance: 1 } })).to.equal('privacy-refusal-allowance-exhausted');
   });
 
   it('DP budgets are kept on the sealed content: per buyer across relistings, and dataset-wide across buyers', async () => {
