@@ -263,9 +263,15 @@ export function buildOpenApi(routes: readonly RouteDef[], version: string): Reco
     const responses: Record<string, unknown> = {};
     for (const status of Object.keys(r.responses).map(Number)) {
       const name = answerName.get(r)![status];
-      responses[status] = name
-        ? { description: SUCCESS[status] ?? 'Success', content: { 'application/json': { schema: { $ref: REF + name } } } }
-        : { description: SUCCESS[status] ?? 'Success' };
+      const headers = {
+        ...(r.idempotent ? { 'Idempotent-Replayed': { description: 'Present when this is the stored answer to an earlier request with the same Idempotency-Key', schema: { type: 'string', const: 'true' } } } : {}),
+        ...(r.cache ? { ETag: { description: 'Send it back in If-None-Match: an unchanged answer is 304', schema: { type: 'string' } } } : {}),
+      };
+      responses[status] = {
+        description: SUCCESS[status] ?? 'Success',
+        ...(Object.keys(headers).length ? { headers } : {}),
+        ...(name ? { content: { 'application/json': { schema: { $ref: REF + name } } } } : {}),
+      };
     }
     if (r.rawResponse) responses[r.rawResponse.status ?? 200] = { description: SUCCESS[r.rawResponse.status ?? 200] ?? 'Success', content: { [r.rawResponse.contentType]: { schema: { type: 'string' } } } };
     if (r.cache) responses[304] = { description: 'Not modified: the If-None-Match ETag is current' };
