@@ -17,7 +17,8 @@ const operations = (doc: Doc) =>
   Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method, op })));
 
 describe('server: the served OpenAPI document', function () {
-  this.timeout(60_000);
+  // about 20 s alone (most of it tsc); the margin is for a loaded machine
+  this.timeout(120_000);
   let h: Harness;
   let doc: Doc;
   before(async () => {
