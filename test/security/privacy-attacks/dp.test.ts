@@ -82,6 +82,24 @@ describe('security: DP-release attacks over the API', function () {
     expect(ts[answers.length - 1]!).to.be.below(TARGET.income * 0.9);
   });
 
+  it('an empty selection comes back as noised numbers for every aggregate, never NULL', async () => {
+    const offer = await newOffer(w, { epsilonPerQuery: 1, epsilonBudgetPerBuyer: 1 }, DP_COLUMNS);
+    const buyer = await newBuyer(l);
+    const empty = `${isTarget} AND income > 70000`;
+    const b = await buy(
+      w,
+      offer,
+      buyer,
+      sql(
+        `SELECT COUNT(CASE WHEN ${empty} THEN 1 END) AS c, SUM(CASE WHEN ${empty} THEN income END) AS s, AVG(CASE WHEN ${empty} THEN income END) AS a, MIN(CASE WHEN ${empty} THEN age END) AS lo, MAX(CASE WHEN ${empty} THEN age END) AS hi FROM dataset`,
+      ),
+    );
+    const got = ['c', 's', 'a', 'lo', 'hi'].map((n) => only(b, n));
+    console.log(`      empty selection under DP (${brief(b)}): count ${got[0]}, sum ${got[1]}, mean ${got[2]}, min ${got[3]}, max ${got[4]}`);
+    expect(b.ok, JSON.stringify(b)).to.equal(true);
+    expect(got.every((x) => typeof x === 'number' && Number.isFinite(x)), 'a NULL output').to.equal(true);
+  });
+
   it('AVG(CASE …) averaging: five noisy means of one person do not get within a few yuan', async () => {
     const offer = await newOffer(w, { epsilonPerQuery: 1, epsilonBudgetPerBuyer: 5 }, DP_COLUMNS);
     const buyer = await newBuyer(l);

@@ -292,6 +292,7 @@ describe('security: exact-release attacks over the API', function () {
       const trackers: [string, Record<string, unknown>, (b: Bought) => number | null][] = [
         ['SQL WHERE', sql(`SELECT SUM(income) AS s FROM dataset WHERE ${notTarget}`), (b) => only(b, 's')],
         ['SQL CASE', sql(`SELECT SUM(CASE WHEN ${notTarget} THEN income END) AS s FROM dataset`), (b) => only(b, 's')],
+        ['SQL difference inside one query', sql(`SELECT SUM(income) - SUM(CASE WHEN ${notTarget} THEN income END) AS s FROM dataset`), (b) => (b.ok ? total - only(b, 's')! : null)],
         ['SQL CASE (in-list form)', sql("SELECT SUM(CASE WHEN district IN ('D1', 'D2', 'D3', 'D4', 'D5') OR plan IN ('basic', 'plus') OR cohort != 'c2019' THEN income END) AS s FROM dataset"), (b) => only(b, 's')],
         [
           'SQL GROUP BY complement',
