@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
-import { certifyReviewer, computationHash, signApproval, verifyApproval } from '../../contracts/review/approval.js';
+import { approvalStatementFor, certifyReviewer, computationHash, privacyTermsMismatch, signApproval, verifyApproval } from '../../contracts/review/approval.js';
 
 const vector = JSON.parse(readFileSync(new URL('../vectors/approval-v1.json', import.meta.url), 'utf8'));
 const st = vector.approval.statement;
@@ -58,6 +58,43 @@ describe('contracts/review: the approval statement the enclave verifies', () => 
     const cert = certifyReviewer({ ...vector.certificate.statement, orgId: st.buyerOrgId, publicKeyPem: sm2PublicKeyToPem(rk.publicKey), fingerprint: sm2Fingerprint(rk.publicKey) }, op.privateKey);
     const appr = signApproval({ ...st, reviewerKeyFingerprint: sm2Fingerprint(rk.publicKey) }, rk.privateKey);
     expect(check(appr, cert, expected(), sm2PublicKeyToPem(op.publicKey))).to.deep.equal({ ok: false, reason: "reviewer belongs to the buyer's organisation" });
+  });
+
+  it('v2 states the privacy terms it approves: one builder, signed with the trade, any changed term breaks it', () => {
+    const reviewerKey = sm2KeyPair();
+    const operator = sm2KeyPair();
+    const now = new Date('2026-06-01T00:00:00.000Z');
+    const certificate = certifyReviewer(
+      {
+        type: 'shuyu.reviewer-cert.v1',
+        reviewerId: 'u-reviewer',
+        orgId: 'org-compliance',
+        publicKeyPem: sm2PublicKeyToPem(reviewerKey.publicKey),
+        fingerprint: sm2Fingerprint(reviewerKey.publicKey),
+        issuedAt: '2026-01-01T00:00:00.000Z',
+        expiresAt: '2027-01-01T00:00:00.000Z',
+      },
+      operator.privateKey,
+    );
+    const privacy = { minGroupSize: 10, epsilon: 0.5, delta: 0, maxRowsPerPerson: 2, epsilonBudgetPerBuyer: 3, refusalAllowance: 3, epsilonBudgetTotal: 10, deltaBudgetTotal: 1e-6 };
+    const trade = { id: st.tradeId, datasetId: st.datasetId, datasetCommitment: st.datasetCommitment, buyerOrgId: st.buyerOrgId, buyerUserId: st.buyerUserId, offerId: st.offerId, offerVersion: st.offerVersion, computationHash: st.computationHash };
+    const subject = { trade, privacy, reviewerId: 'u-reviewer', reviewerKeyFingerprint: sm2Fingerprint(reviewerKey.publicKey) };
+    const template = approvalStatementFor(subject);
+    expect(template).to.not.have.property('decidedAt');
+    expect(template).to.deep.include({ type: 'shuyu.approval.v2', tradeId: st.tradeId, privacy });
+    const statement = approvalStatementFor(subject, { decidedAt: '2026-05-31T00:00:00.000Z', expiresAt: '2026-06-02T00:00:00.000Z' });
+    const approval = signApproval(statement, reviewerKey.privateKey);
+    const exp = { ...expected(), now };
+    const operatorPem = sm2PublicKeyToPem(operator.publicKey);
+    expect(verifyApproval(approval, certificate, operatorPem, exp)).to.deep.equal({ ok: true });
+    for (const term of Object.keys(privacy) as (keyof typeof privacy)[]) {
+      const changed = { ...approval, statement: { ...approval.statement, privacy: { ...privacy, [term]: privacy[term] + 1 } } };
+      expect(verifyApproval(changed, certificate, operatorPem, exp).ok, term).to.equal(false);
+      expect(privacyTermsMismatch(privacy, { ...privacy, [term]: privacy[term] + 1 }), term).to.equal(term);
+    }
+    expect(privacyTermsMismatch(privacy, { ...privacy, maxRowsPerPerson: undefined }), 'a term the release does not use').to.equal(null);
+    // v1 (no terms) is still built and verifiable, for approvals made before
+    expect(approvalStatementFor({ ...subject, privacy: null }).type).to.equal('shuyu.approval.v1');
   });
 
   it('never throws on bad input', () => {
