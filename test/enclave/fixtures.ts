@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { AggregateComputation } from '../../contracts/computation.js';
-import { certifyReviewer, computationHash, signApproval } from '../../contracts/review/approval.js';
+import { approvalStatementFor, certifyReviewer, computationHash, signApproval } from '../../contracts/review/approval.js';
 import { newId } from '../../contracts/ids.js';
 import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
 import { bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
@@ -123,16 +123,16 @@ export function makeParties() {
     key = reviewer.privateKey,
   ) =>
     signApproval(
-      {
-        type: 'shuyu.approval.v1',
-        ...t,
-        buyerUserId: 'buyer-user-1',
-        computationHash: computationHash(computation),
-        reviewerId: 'reviewer-1',
-        reviewerKeyFingerprint: sm2Fingerprint(reviewer.publicKey),
-        decidedAt: new Date(now - 1000).toISOString(),
-        expiresAt: new Date(now + 3600_000).toISOString(),
-      },
+      // v1 (no privacy terms): accepted by the test enclaves these tests start, which then skip the terms check
+      approvalStatementFor(
+        {
+          trade: { ...t, id: t.tradeId, buyerUserId: 'buyer-user-1', computationHash: computationHash(computation) },
+          privacy: null,
+          reviewerId: 'reviewer-1',
+          reviewerKeyFingerprint: sm2Fingerprint(reviewer.publicKey),
+        },
+        { decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
+      ),
       key,
     );
   return { operator, operatorPem: sm2PublicKeyToPem(operator.publicKey), reviewer, certificate, approve };
