@@ -7,6 +7,7 @@
  * Figures: http.<endpoint>.<idle|during-job>.{rps,p50_ms,p99_ms}; a during-job figure's baseline is the idle one.
  * BENCH_HTTP_ROWS / BENCH_HTTP_SECONDS / BENCH_HTTP_CONNECTIONS change the defaults (1e6 / 20 / 50);
  * BENCH_HTTP_JOBS=0 measures idle only; BENCH_HTTP_NODE_ARGS adds node flags to the server process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * BENCH_HTTP_ENTRY=dist/server/main.js runs the built server instead of server/main.ts through tsx.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -41,7 +42,9 @@ const writeCsv = (path: string): Promise<void> =>
 
 function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const nodeArgs = (process.env.BENCH_HTTP_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'server/main.ts', '--data-dir', dataDir, '--port', '0'], {
+  // BENCH_HTTP_ENTRY=dist/server/main.js: a built server (`npm run build`) on plain node, as `npm start` runs it
+  const entry = process.env.BENCH_HTTP_ENTRY ? [process.env.BENCH_HTTP_ENTRY] : ['--import', 'tsx', 'server/main.ts'];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry, '--data-dir', dataDir, '--port', '0'], {
     env: { ...process.env, SHUYU_MASTER_SECRET: 'http-bench-master-secret-0123456789', SHUYU_LOG_LEVEL: 'warn', SHUYU_RATE_LIMIT_PER_MINUTE: '100000000', SHUYU_JOB_POLL_MS: '100' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

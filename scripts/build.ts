@@ -68,8 +68,10 @@ function distIsCurrent(inputs: string[]): boolean {
 export async function buildDist(opts: { force?: boolean } = {}): Promise<{ built: boolean; ms: number; modules: number }> {
   const t0 = performance.now();
   const { ts, assets } = sources();
-  const inputs = [...ts, ...assets, path.join('scripts', 'build.ts'), 'package.json'];
+  // the lock too: the SQL sandbox worker bundle holds the code of the packages it imports (sql.js aside)
+  const inputs = [...ts, ...assets, path.join('scripts', 'build.ts'), 'package.json', 'package-lock.json'];
   const consoleBuild = ensureConsole();
+  consoleBuild.catch(() => {}); // awaited (and its failure thrown) below, after the server build
   if (!opts.force && distIsCurrent(inputs)) {
     await consoleBuild;
     return { built: false, ms: Math.round(performance.now() - t0), modules: ts.length };

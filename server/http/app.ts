@@ -83,7 +83,7 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
   };
 
   const json = express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }) as Step;
-  // The web console (engineer G, server/console/serve.ts): GET /, /console/ and its static bundle.
+  // The web console (server/console/serve.ts): GET /, /console/ and its static bundle.
   const consoleMw = consoleRouter();
   const api = buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs, deadlines });
   // console paths never reach the API (no route under /v1 is one): unanswered, they go on to the 404 below
@@ -185,36 +185,20 @@ type Step = (req: Request, res: Response, next: NextFunction) => void;
  * per request); a step that answers simply does not call next. A thrown error goes to the error handler.
  */
 function inOrder(steps: Step[]): Step {
-  return (req, res, next) => new InOrder(steps, req, res, next).step();
-}
-
-/**
- * One request's walk through the steps. A class rather than a closure made per request: under tsx
- * (esbuild keepNames) every named arrow function created per request also costs a defineProperty of its name.
- */
-class InOrder {
-  private i = 0;
-  readonly step: (err?: unknown) => void;
-
-  constructor(
-    private readonly steps: Step[],
-    private readonly req: Request,
-    private readonly res: Response,
-    private readonly next: NextFunction,
-  ) {
-    this.step = this.advance.bind(this);
-  }
-
-  private advance(err?: unknown): void {
-    if (err !== undefined && err !== null && err !== 'route' && err !== 'router') return this.next(err);
-    const f = this.steps[this.i++];
-    if (!f) return this.next();
-    try {
-      // express-rate-limit's middleware is async: a rejection goes to the error handler like a throw
-      const r = f(this.req, this.res, this.step) as unknown;
-      if (r instanceof Promise) r.catch(this.next);
-    } catch (e) {
-      this.next(e);
-    }
-  }
+  return (req, res, next) => {
+    let i = 0;
+    const step = (err?: unknown): void => {
+      if (err !== undefined && err !== null && err !== 'route' && err !== 'router') return next(err);
+      const f = steps[i++];
+      if (!f) return next();
+      try {
+        // express-rate-limit's middleware is async: a rejection goes to the error handler like a throw
+        const r = f(req, res, step) as unknown;
+        if (r instanceof Promise) r.catch(next);
+      } catch (e) {
+        next(e);
+      }
+    };
+    step();
+  };
 }
