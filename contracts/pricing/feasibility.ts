@@ -174,10 +174,12 @@ const OWN_TYPE_RULES = ['privacy-order-statistic-needs-dp', 'dp-domain-too-large
 
 /**
  * The problem for a query the validator refused: a privacy rule with its own type (e.g. MIN/MAX in an exact
- * release → `privacy-order-statistic-needs-dp`) when one fired, else `sql-refused`; always with every error.
+ * release → `privacy-order-statistic-needs-dp`) when only such rules fired, else `sql-refused` (a query that
+ * also breaks a language rule, such as naming the identifier, is refused for that first); always with every error.
  */
 export function sqlRefusal(errors: SqlRefusalFact[]): DomainError {
   const text = errors.map((e) => `${e.clause}: ${e.message} (rule ${e.rule})`).join('; ');
-  const own = OWN_TYPE_RULES.find((r) => errors.some((e) => e.rule === r));
+  const onlyOwn = errors.every((e) => (OWN_TYPE_RULES as readonly string[]).includes(e.rule));
+  const own = onlyOwn ? OWN_TYPE_RULES.find((r) => errors.some((e) => e.rule === r)) : undefined;
   return new DomainError(own ?? 'sql-refused', text, { errors });
 }

@@ -190,10 +190,12 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
     }
   });
 
-  it('the validator’s refusals keep their own privacy type when one fired, else sql-refused, with every error', () => {
-    const order = sqlRefusal([{ clause: 'SELECT', rule: 'exact-aggregate-form', message: 'x' }, { clause: 'SELECT', rule: 'privacy-order-statistic-needs-dp', message: 'MAX()' }]);
+  it('the validator’s refusals keep their own privacy type when only such rules fired, else sql-refused, with every error', () => {
+    const order = sqlRefusal([{ clause: 'SELECT', rule: 'privacy-order-statistic-needs-dp', message: 'MAX()' }]);
     expect(order.type).to.equal('privacy-order-statistic-needs-dp');
-    expect((order.detail.errors as unknown[]).length).to.equal(2);
+    const mixed = sqlRefusal([{ clause: 'SELECT', rule: 'identifier-column', message: 'x' }, { clause: 'SELECT', rule: 'privacy-order-statistic-needs-dp', message: 'MIN()' }]);
+    expect(mixed.type).to.equal('sql-refused');
+    expect((mixed.detail.errors as unknown[]).length).to.equal(2);
     expect(sqlRefusal([{ clause: 'GROUP BY', rule: 'dp-domain-too-large', message: 'y' }]).type).to.equal('dp-domain-too-large');
     expect(sqlRefusal([{ clause: 'statement', rule: 'select-only', message: 'z' }]).type).to.equal('sql-refused');
   });

@@ -192,7 +192,7 @@ describe('enclave: sealing → HE aggregation → release (issue 3)', function (
       // count (shared by the mean and variance), sum(qty) (shared by the variance), Σamount, Σqty²
       expect(privacy.measurements).to.equal(4);
       expect(privacy).to.include({ absentGroups: 'none', epsilonSpent: 1 });
-      expect(privacy.accuracy['sum(qty)']).to.include({ sensitivity: 150 });
+      expect(privacy.accuracy['sum(qty)']).to.include({ sensitivity: 151 }); // m·max|bound| + m grid units of rounding
       expect(privacy.accuracy['mean(amount)']).to.include({ halfWidth95: null }).and.have.property('formula');
       const truth = sqlite('', ['region']);
       for (const e of truth.filter((x) => (x.n as number) > 500)) {
