@@ -91,6 +91,11 @@ export class PrivacyBudgetLedger {
         created_at   TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS privacy_refusal_by_pair ON privacy_refusal (buyer_org_id, dataset_key);
+      CREATE TABLE IF NOT EXISTS privacy_dataset_limit (
+        dataset_key   TEXT PRIMARY KEY,
+        epsilon_micro INTEGER,
+        delta         REAL
+      );
     `);
     // Charges made before budgets were keyed on the commitment have no dataset_key: they keep counting for
     // the listing id they were made under (the key a lookup by listing id also matches).
@@ -130,6 +135,26 @@ export class PrivacyBudgetLedger {
       )
       .get(datasetKey, datasetId, datasetKey) as { e: number; d: number; n: number };
     return { epsilon: r.e / MICRO, delta: r.d, charges: r.n };
+  }
+
+  /**
+   * The dataset-wide limit in force for what was sealed: the smallest ever presented with a charge, whatever
+   * listing presented it, so republishing a bundle under a listing with a larger total buys no more budget.
+   * Called inside the charge transaction: it is kept only when a charge is committed.
+   */
+  private datasetLimit(key: string, epsilon: number | undefined, delta: number | undefined): { epsilon?: number; delta?: number } {
+    const row = this.db.prepare(`SELECT epsilon_micro, delta FROM privacy_dataset_limit WHERE dataset_key = ?`).get(key) as
+      | { epsilon_micro: number | null; delta: number | null }
+      | undefined;
+    const min = (a: number | undefined, b: number | null | undefined): number | undefined =>
+      a === undefined ? (b ?? undefined) : b === null || b === undefined ? a : Math.min(a, b);
+    const epsMicro = min(epsilon === undefined ? undefined : toMicro(epsilon), row?.epsilon_micro);
+    const d = min(delta, row?.delta);
+    this.db
+      .prepare(`INSERT INTO privacy_dataset_limit (dataset_key, epsilon_micro, delta) VALUES (?, ?, ?)
+                ON CONFLICT (dataset_key) DO UPDATE SET epsilon_micro = excluded.epsilon_micro, delta = excluded.delta`)
+      .run(key, epsMicro ?? null, d ?? null);
+    return { ...(epsMicro !== undefined ? { epsilon: epsMicro / MICRO } : {}), ...(d !== undefined ? { delta: d } : {}) };
   }
 
   /**
@@ -176,17 +201,18 @@ export class PrivacyBudgetLedger {
       }
       if (req.datasetLimitEpsilon !== undefined || req.datasetLimitDelta !== undefined) {
         const all = this.spentByAll(key, req.datasetId);
-        if (req.datasetLimitEpsilon !== undefined && toMicro(all.epsilon) + toMicro(req.epsilon) > toMicro(req.datasetLimitEpsilon)) {
-          throw exhausted('dataset', `the dataset's privacy budget is spent: ${all.epsilon} of ε ${req.datasetLimitEpsilon} used by all buyers, this release needs ${req.epsilon}`, {
+        const limit = this.datasetLimit(key, req.datasetLimitEpsilon, req.datasetLimitDelta);
+        if (limit.epsilon !== undefined && toMicro(all.epsilon) + toMicro(req.epsilon) > toMicro(limit.epsilon)) {
+          throw exhausted('dataset', `the dataset's privacy budget is spent: ${all.epsilon} of ε ${limit.epsilon} used by all buyers, this release needs ${req.epsilon}`, {
             epsilonSpent: all.epsilon,
-            epsilonLimit: req.datasetLimitEpsilon,
+            epsilonLimit: limit.epsilon,
             epsilonRequested: req.epsilon,
           });
         }
-        if (req.datasetLimitDelta !== undefined && all.delta + delta > req.datasetLimitDelta * (1 + 1e-12)) {
-          throw exhausted('dataset', `the dataset's δ budget is spent: ${all.delta} of δ ${req.datasetLimitDelta} used by all buyers`, {
+        if (limit.delta !== undefined && all.delta + delta > limit.delta * (1 + 1e-12)) {
+          throw exhausted('dataset', `the dataset's δ budget is spent: ${all.delta} of δ ${limit.delta} used by all buyers`, {
             deltaSpent: all.delta,
-            deltaLimit: req.datasetLimitDelta,
+            deltaLimit: limit.delta,
           });
         }
       }

@@ -71,6 +71,16 @@ describe('privacy budget ledger: per buyer and dataset-wide, keyed by the commit
     expect(refusal(() => ledger.charge(req({ chargeKey: 't4', datasetKey: 'commitment-2' }), () => 4))).to.equal('charged');
   });
 
+  it('the smallest dataset-wide total ever charged under binds every listing of the same bundle', () => {
+    // listing A (the owner's total ε 1.2) charges first; listing B of the same bundle then claims ε 100
+    expect(refusal(() => ledger.charge(req({ chargeKey: 'a1', datasetId: 'ds-a' }), () => 1))).to.equal('charged');
+    const r = refusal(() => ledger.charge(req({ chargeKey: 'b1', datasetId: 'ds-b', buyerOrgId: 'org-b', datasetLimitEpsilon: 100 }), () => 1));
+    expect(r).to.equal('charged'); // 0.5 + 0.5 ≤ 1.2
+    const third = refusal(() => ledger.charge(req({ chargeKey: 'b2', datasetId: 'ds-b', buyerOrgId: 'org-c', datasetLimitEpsilon: 100 }), () => 1));
+    expect(third).to.deep.include({ type: 'privacy-budget-exhausted' });
+    expect((third as { detail: Record<string, unknown> }).detail).to.include({ limit: 'dataset', epsilonLimit: 1.2 });
+  });
+
   it('a retried release is replayed, not charged twice; the key cannot be reused for another charge', () => {
     const a = ledger.charge(req({ chargeKey: 't1' }), () => ({ v: Math.random() }));
     const b = ledger.charge(req({ chargeKey: 't1' }), () => ({ v: -1 }));
