@@ -2,10 +2,12 @@
  * The production shape: `npm run build` compiles the product into dist/, and the built tree runs on plain
  * node with only the production dependencies installed. The tree under test is a copy of dist/ beside a
  * node_modules holding exactly what `npm ci --omit=dev` installs (the lock's non-dev packages, linked from
- * this checkout): tsx and esbuild are absent, so any run-time use of them fails the trade. One aggregate
- * and one SQL trade run end to end over HTTP, so the enclave process, the HE worker and the SQL sandbox
- * worker all start from compiled code; the dataset is sealed by the compiled SDK (its sealing and HE
- * encryption workers) in a node process of the same tree.
+ * this checkout): tsx and esbuild are absent, so any run-time use of them fails the trade. An aggregate,
+ * an SQL and a verification trade run end to end over HTTP, so the enclave process, the HE worker and the
+ * SQL sandbox worker all start from compiled code; the dataset is sealed by the compiled SDK (its sealing
+ * and HE encryption workers) in a node process of the same tree.
+ * SHUYU_DIST_TREE=DIR runs the same checks on a tree installed for real (dist/, package.json and the lock
+ * copied to DIR, then `npm ci --omit=dev` there).
  */
 import { expect } from 'chai';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -17,7 +19,7 @@ import request from 'supertest';
 import { buildDist, DIST } from '../../scripts/build.js';
 import { verifyReceipt } from '../../enclave/receipt.js';
 import { operatorFromBootstrap } from './harness.js';
-import { market, quoteAndSubmit, approve, waitForTrade, TOURISM_SCHEMA, type Live, type Market, type SealedFixture } from './fixture.js';
+import { market, offerInput, quoteAndSubmit, approve, waitForTrade, TOURISM_SCHEMA, type Live, type Market, type SealedFixture } from './fixture.js';
 import { enclavePidOf } from '../faults/process.js';
 
 const repo = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -49,13 +51,16 @@ describe('dist build: the compiled server on plain node with production dependen
   let m: Market;
 
   before(async function () {
-    await buildDist();
     root = mkdtempSync(join(tmpdir(), 'shuyu-dist-'));
-    app = join(root, 'app');
     dataDir = join(root, 'data');
-    cpSync(DIST, join(app, 'dist'), { recursive: true, filter: (src) => !/[\\/]\.building-/.test(src) });
-    cpSync(join(repo, 'package.json'), join(app, 'package.json'));
-    productionNodeModules(app);
+    if (process.env.SHUYU_DIST_TREE) app = resolve(process.env.SHUYU_DIST_TREE);
+    else {
+      await buildDist();
+      app = join(root, 'app');
+      cpSync(DIST, join(app, 'dist'), { recursive: true, filter: (src) => !/[\\/]\.building-/.test(src) });
+      cpSync(join(repo, 'package.json'), join(app, 'package.json'));
+      productionNodeModules(app);
+    }
 
     const env: NodeJS.ProcessEnv = { ...process.env, SHUYU_MASTER_SECRET: 'dist-build-master-secret-0123456789', SHUYU_ENCLAVE_TEST_MODE: '1', SHUYU_JOB_POLL_MS: '100', SHUYU_LOG_LEVEL: 'info' };
     delete env.NODE_OPTIONS; // nothing of this test runner's loader
@@ -92,7 +97,7 @@ describe('dist build: the compiled server on plain node with production dependen
     writeFileSync(csv, ['visitor_id,region,spend,nights,hometown', ...rows.map((r) => r.join(','))].join('\n') + '\n');
     const job = join(root, 'seal-job.json');
     writeFileSync(job, JSON.stringify({ input: csv, schema: TOURISM_SCHEMA, enclave: l.enclaveInfo, outDir: join(root, 'bundle'), threads: 2, rowsPerChunk: 32, split: true }));
-    const script = join(app, 'seal.mjs');
+    const script = join(app, `seal-${process.pid}.mjs`);
     writeFileSync(
       script,
       "import { readFileSync } from 'node:fs';\nimport { sealDataset } from './dist/client-sdk/dataset/seal.js';\n" +
@@ -104,6 +109,7 @@ describe('dist build: the compiled server on plain node with production dependen
     const out = await new Promise<string>((res, rej) =>
       execFile(process.execPath, [script, job], { cwd: app, env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => (err ? rej(new Error(`${err.message}\n${stderr}`)) : res(stdout))),
     );
+    rmSync(script);
     const sealed = JSON.parse(out) as { manifest: Record<string, any>; blobDir: string; execArgv: string[] };
     expect(sealed.execArgv).to.deep.equal([]);
     return { csv, rows, manifest: sealed.manifest, blobDir: sealed.blobDir, secrets: [] };
@@ -140,7 +146,7 @@ describe('dist build: the compiled server on plain node with production dependen
       const decided = await approve(l, m, s.trade.id);
       expect(decided.status, JSON.stringify(decided.body)).to.equal(200);
       const done = await waitForTrade(l, m.buyer.auth, s.trade.id, ['settled', 'failed'], 40_000);
-      expect(done.state, JSON.stringify(done)).to.equal('settled');
+      expect(done.state, `${JSON.stringify(done.failure)}\n${output.slice(-3000)}`).to.equal('settled');
       const res = await l.http().get(`/v1/trades/${s.trade.id}/result`).set(m.buyer.auth);
       expect(res.status).to.equal(200);
       expect(verifyReceipt(res.body.receipt, { pinnedPublicKeyPem: l.enclaveInfo.signing.publicKeyPem })).to.deep.include({ valid: true });
@@ -154,7 +160,24 @@ describe('dist build: the compiled server on plain node with production dependen
     });
   }
 
+  it('delivers a verification (核验) trade', async () => {
+    const vo = await l.http().post(`/v1/datasets/${m.dataset.id}/offers`).set(m.owner.auth)
+      .send(offerInput({ title: 'Visitor id check', allowedKinds: ['verify'], allowedColumns: ['visitor_id'], priceModel: { kind: 'fixed', perQueryFen: 100 } }));
+    expect(vo.status, JSON.stringify(vo.body)).to.equal(201);
+    const vm = { ...m, offer: vo.body.offer };
+    const v = await quoteAndSubmit(l, vm, { computation: { kind: 'verify', match: { visitor_id: m.fixture.rows[7]![0]! }, perAttribute: false } });
+    expect(v.status, JSON.stringify(v.body)).to.equal(201);
+    expect((await approve(l, vm, v.trade.id)).status).to.equal(200);
+    const done = await waitForTrade(l, m.buyer.auth, v.trade.id, ['settled', 'failed'], 40_000);
+    expect(done.state, `${JSON.stringify(done.failure)}\n${output.slice(-3000)}`).to.equal('settled');
+    const res = await l.http().get(`/v1/trades/${v.trade.id}/result`).set(m.buyer.auth);
+    expect(res.body.result.kind).to.equal('verify');
+    expect(JSON.stringify(res.body.result.answer)).to.match(/true/);
+    expect(verifyReceipt(res.body.receipt, { pinnedPublicKeyPem: l.enclaveInfo.signing.publicKeyPem })).to.deep.include({ valid: true });
+  });
+
+  const errorLines = (): string[] => output.split('\n').filter((s) => /"level":50|"status":5\d\d/.test(s));
   it('logged no server error', () => {
-    expect(output.split('\n').filter((s) => /"level":50|"status":5\d\d/.test(s))).to.deep.equal([]);
+    expect(errorLines()).to.deep.equal([]);
   });
 });
