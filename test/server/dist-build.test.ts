@@ -13,7 +13,7 @@ import { expect } from 'chai';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { buildDist, DIST } from '../../scripts/build.js';
@@ -57,7 +57,8 @@ describe('dist build: the compiled server on plain node with production dependen
     else {
       await buildDist();
       app = join(root, 'app');
-      cpSync(DIST, join(app, 'dist'), { recursive: true, filter: (src) => !/[\\/]\.building-/.test(src) });
+      // not another build's work in progress (this build's, or the console's: dist/console.building-…)
+      cpSync(DIST, join(app, 'dist'), { recursive: true, filter: (src) => !/\.building-|\.old(-|$)/.test(basename(src)) });
       cpSync(join(repo, 'package.json'), join(app, 'package.json'));
       productionNodeModules(app);
     }
