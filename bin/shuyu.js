@@ -11,9 +11,8 @@ const compiled = new URL('../dist/client-sdk/cli/main.js', import.meta.url);
 
 function distIsCurrent() {
   try {
-    const stamp = new URL('../dist/.build.json', import.meta.url);
-    const built = statSync(stamp).mtimeMs;
-    return JSON.parse(readFileSync(stamp, 'utf8')).inputs.every((f) => statSync(root + f).mtimeMs <= built);
+    const stamp = JSON.parse(readFileSync(new URL('../dist/.build.json', import.meta.url), 'utf8'));
+    return stamp.inputs.every((f) => statSync(root + f).mtimeMs <= stamp.sourcesAt);
   } catch {
     return false;
   }

@@ -56,10 +56,9 @@ function sources(): { ts: string[]; assets: string[] } {
 /** Whether dist/ holds a build of exactly these inputs, none changed since. */
 function distIsCurrent(inputs: string[]): boolean {
   try {
-    const stamp = JSON.parse(readFileSync(STAMP, 'utf8')) as { inputs: string[] };
+    const stamp = JSON.parse(readFileSync(STAMP, 'utf8')) as { inputs: string[]; sourcesAt: number };
     if (stamp.inputs.join('\n') !== inputs.join('\n')) return false;
-    const built = statSync(STAMP).mtimeMs;
-    return inputs.every((f) => statSync(path.join(root, f)).mtimeMs <= built);
+    return inputs.every((f) => statSync(path.join(root, f)).mtimeMs <= stamp.sourcesAt);
   } catch {
     return false;
   }
@@ -67,6 +66,8 @@ function distIsCurrent(inputs: string[]): boolean {
 
 export async function buildDist(opts: { force?: boolean } = {}): Promise<{ built: boolean; ms: number; modules: number }> {
   const t0 = performance.now();
+  // an input changed while the build reads it is newer than this: the next build is not skipped
+  const sourcesAt = Date.now();
   const { ts, assets } = sources();
   // the lock too: the SQL sandbox worker bundle holds the code of the packages it imports (sql.js aside)
   const inputs = [...ts, ...assets, path.join('scripts', 'build.ts'), 'package.json', 'package-lock.json'];
@@ -104,7 +105,7 @@ export async function buildDist(opts: { force?: boolean } = {}): Promise<{ built
       renameSync(path.join(tmp, tree), path.join(DIST, tree));
       rmSync(old, { recursive: true, force: true });
     }
-    writeFileSync(STAMP, JSON.stringify({ inputs }) + '\n');
+    writeFileSync(STAMP, JSON.stringify({ inputs, sourcesAt }) + '\n');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
