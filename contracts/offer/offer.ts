@@ -29,8 +29,9 @@ export const OfferTerms = z
     /** ε a buyer may spend on this dataset in total; the enclave's own budget ledger enforces it. */
     epsilonBudgetPerBuyer: z.number().min(0).max(100),
     /**
-     * DP only: rows one person (one identifier) may contribute; the enclave keeps at most this many rows of
-     * each person and calibrates noise to it. Without an identifier column every row is a person.
+     * Rows one person (one identifier) may contribute to any release, exact or DP: the enclave keeps at most
+     * this many rows of each person (an HE release is refused if some person has more) and calibrates DP noise
+     * to it. Without an identifier column every row is a person.
      */
     maxRowsPerPerson: z.number().int().min(1).max(1_000).default(1),
     /**

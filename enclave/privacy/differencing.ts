@@ -2,27 +2,32 @@ import type Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
 
 /**
- * Differencing defence for EXACT (un-noised) releases — see docs/privacy.md for the argument.
+ * Differencing defence for EXACT (un-noised) releases — see docs/privacy.md §4 for the argument.
  *
- * Every released aggregate is a sum (or count/min/max) of a fixed per-row function over a set of rows:
- * the rows of one released group that pass WHERE and the aggregate's own CASE condition. Partition the
- * dataset's rows by which released sets of this buyer (all earlier exact releases and this one) they belong to.
- * Rows in the same block are in exactly the same sets, so every released number — and every linear
- * combination of released numbers — is a symmetric function of each block's rows: nothing released tells
- * the buyer which row of a block is whose. The rule: every block, including the block of rows never
- * released, must hold 0 or at least k distinct subjects. "Total" and "total minus one person" put that
- * person alone in a block, so the second query is refused.
+ * Every released aggregate is a sum (or count) of a fixed per-row function over a *set* of rows, and in the
+ * exact languages (SQL exact mode, HE aggregates) that set is a predicate over dimension values: atoms
+ * `dim ∈ S` with S ⊆ the dimension's declared values, under AND/OR/NOT. The guard reasons on the DECLARED
+ * domain, never on which cells happen to hold rows: with the history's sets and the new release's, the
+ * declared values of each mentioned dimension fall into classes (values no atom tells apart), the product of
+ * those classes is the class-cells, and a *block* is the class-cells with one signature (the sets that contain
+ * them) — "in no set" included. A block exists whenever a declared class-cell has its signature, whether or
+ * not any row lies in it. The release is refused unless EVERY block holds at least k people — 0 included —
+ * so the decision depends on the data only through "does every declared block hold ≥ k people", and never
+ * separates an empty cell from a cell of one person.
+ *
+ * The history is the list of released sets (predicates as JSON), one per dataset commitment, joint across
+ * buyers and both release paths: state grows with releases, not with rows. People are counted from the
+ * enclave's row map (every row's dimension codes and subject number), over the rows exact releases read
+ * (each person's first maxRowsPerPerson rows).
  *
  * DP releases are not tracked here: their cost composes in the ε ledger instead.
- * State: one label per dataset row per history (production: one per dataset commitment, across buyers —
- * differencingHistory), in the enclave's privacy database.
  */
 
 /**
  * Exact releases are checked against ONE history per dataset version, shared by both release paths (HE and
  * SQL) and by ALL buyers: two organisations' complementary queries are checked together, so colluding
  * buyers get no more than one buyer would. The version is its content commitment (what was sealed), so the
- * same bundle published under another listing shares the history; row numbers mean something only within one.
+ * same bundle published under another listing shares the history.
  */
 export const ALL_BUYERS = '*';
 export const differencingScope = (commitment: string): string => commitment;
@@ -32,10 +37,35 @@ export const differencingHistory = (commitment: string): { buyerOrgId: string; d
   datasetId: differencingScope(commitment),
 });
 
-export interface Membership {
-  row: Int32Array;
-  group: Int32Array;
-  mask: Int32Array;
+/** A set of rows as a predicate over dimension values (JSON; `in` lists declared values). */
+export type DimPredicate = { all: true } | { dim: string; in: string[] } | { and: DimPredicate[] } | { or: DimPredicate[] } | { not: DimPredicate };
+
+/** The conjunction of predicates, flattened; `{ all: true }` when empty. */
+export function andOf(parts: (DimPredicate | null | undefined)[]): DimPredicate {
+  const flat: DimPredicate[] = [];
+  for (const p of parts) {
+    if (!p || 'all' in p) continue;
+    if ('and' in p) flat.push(...p.and);
+    else flat.push(p);
+  }
+  return flat.length === 0 ? { all: true } : flat.length === 1 ? flat[0]! : { and: flat };
+}
+
+/** A dimension of the schema with its declared values (codes are indexes into `values`). */
+export interface DeclaredDimension {
+  name: string;
+  values: readonly string[];
+}
+
+/** The rows the guard counts: every row's code per dimension and subject, and which rows exact releases read. */
+export interface GuardRows {
+  rowCount: number;
+  /** per dimension (by name): the code of each row's value (index r − 1) */
+  codes: Map<string, Uint16Array>;
+  /** dense subject number of each row; absent when every row is a person */
+  subjects?: Int32Array;
+  /** 1 for rows exact releases read (each person's first m rows); absent: all rows */
+  kept?: Uint8Array;
 }
 
 export interface DifferencingCheck {
@@ -43,176 +73,338 @@ export interface DifferencingCheck {
   buyerOrgId: string;
   /** the history's dataset key: the commitment in production */
   datasetId: string;
-  /** rows in the dataset (row numbers are 1..rowCount) */
-  rowCount: number;
   k: number;
-  /** subject number of each dataset row (index r-1); absent when rows are the subjects */
-  subjects?: Int32Array;
-  membership: Membership;
-  /** indexes (into the query's result rows) of the groups being released */
-  releasedGroups: Set<number>;
+  /** every dimension of the schema with its declared values */
+  dimensions: DeclaredDimension[];
+  rows: GuardRows;
+  /** the sets of the groups being released (withheld groups' sets are not in the release) */
+  sets: DimPredicate[];
 }
+
+/** Class-cells beyond this are refused before any row is read (a decision from the queries alone). */
+export const MAX_CLASS_CELLS = 100_000;
+/** Class-cells × predicate nodes evaluated, beyond which the history is too complex (queries alone, too). */
+export const MAX_CELL_WORK = 200_000_000;
+
+/** The declared blocks of a list of sets (see the module comment); a function of the queries only. */
+export interface DeclaredBlocks {
+  /** the mentioned dimensions, in `dimensions` order: class of each declared value, and stride in cell numbers */
+  dims: { name: string; classOf: Int32Array; classes: number; stride: number }[];
+  /** number of class-cells (product of the class counts) */
+  cells: number;
+  /** block of each class-cell */
+  blockOfCell: Int32Array;
+  blocks: number;
+}
+
+const tooComplex = (message: string, params: Record<string, unknown>): DomainError => new DomainError('privacy-history-too-complex', message, params);
+
+/** Classes, class-cells and blocks of `sets` over the declared domain; throws privacy-history-too-complex. */
+export function declaredBlocks(sets: DimPredicate[], dimensions: DeclaredDimension[]): DeclaredBlocks {
+  const dimIndex = new Map(dimensions.map((d, i) => [d.name, i]));
+  const codeOf = dimensions.map((d) => new Map(d.values.map((v, i) => [v, i])));
+  // atoms as code sets, collected per dimension
+  const atomsOf = new Map<number, Uint8Array[]>();
+  let nodes = 0;
+  type Compiled = { all: true } | { dim: number; member: Uint8Array } | { and: Compiled[] } | { or: Compiled[] } | { not: Compiled };
+  const compile = (p: DimPredicate, depth: number): Compiled => {
+    nodes++;
+    if (depth > 64) throw tooComplex('a released set is nested too deeply', {});
+    if (typeof p !== 'object' || p === null) throw new DomainError('privacy-differencing-state', 'a recorded set is not a predicate');
+    if ('all' in p) return { all: true };
+    if ('dim' in p) {
+      const d = dimIndex.get(p.dim);
+      if (d === undefined) throw new DomainError('privacy-differencing-state', `a released set names "${p.dim}", which is not a dimension of the dataset`);
+      const member = new Uint8Array(dimensions[d]!.values.length);
+      // a value that is not declared selects no row (the row map admits declared values only)
+      for (const v of p.in) {
+        const c = codeOf[d]!.get(v);
+        if (c !== undefined) member[c] = 1;
+      }
+      const list = atomsOf.get(d) ?? [];
+      list.push(member);
+      atomsOf.set(d, list);
+      return { dim: d, member };
+    }
+    if ('and' in p) return { and: p.and.map((q) => compile(q, depth + 1)) };
+    if ('or' in p) return { or: p.or.map((q) => compile(q, depth + 1)) };
+    if ('not' in p) return { not: compile(p.not, depth + 1) };
+    throw new DomainError('privacy-differencing-state', 'a recorded set is not a predicate');
+  };
+  const compiled = sets.map((s) => compile(s, 0));
+
+  // 1. classes per mentioned dimension: v ~ w iff every atom on the dimension holds both or neither
+  const mentioned = [...atomsOf.keys()].sort((a, b) => a - b);
+  const dims: DeclaredBlocks['dims'] = [];
+  let cells = 1;
+  for (const d of mentioned) {
+    const n = dimensions[d]!.values.length;
+    let classOf = new Int32Array(n);
+    let classes = 1;
+    for (const member of atomsOf.get(d)!) {
+      const pair = new Int32Array(classes * 2).fill(-1);
+      const next = new Int32Array(n);
+      let ids = 0;
+      for (let v = 0; v < n; v++) {
+        const key = classOf[v]! * 2 + member[v]!;
+        if (pair[key] === -1) pair[key] = ids++;
+        next[v] = pair[key]!;
+      }
+      classOf = next;
+      classes = ids;
+    }
+    dims.push({ name: dimensions[d]!.name, classOf, classes, stride: 0 });
+    cells *= classes;
+    if (cells > MAX_CLASS_CELLS) {
+      throw tooComplex(`the exact releases on this dataset, with this one, split its declared values into more than ${MAX_CLASS_CELLS} class-cells; ask fewer, coarser questions or buy a differentially private release`, { limit: MAX_CLASS_CELLS });
+    }
+  }
+  if (cells * nodes > MAX_CELL_WORK) {
+    throw tooComplex('the exact releases on this dataset, with this one, are too many to check together; buy a differentially private release', { limit: MAX_CELL_WORK });
+  }
+  let stride = 1;
+  for (let i = dims.length - 1; i >= 0; i--) {
+    dims[i]!.stride = stride;
+    stride *= dims[i]!.classes;
+  }
+  const slot = new Map(mentioned.map((d, i) => [d, i]));
+
+  // 2. each class-cell's membership of each set, evaluated on whole arrays of class-cells
+  const evaluate = (c: Compiled): Uint8Array => {
+    if ('all' in c) return new Uint8Array(cells).fill(1);
+    if ('dim' in c) {
+      const info = dims[slot.get(c.dim)!]!;
+      // the atom's value on each class (an atom holds a class whole, by construction)
+      const onClass = new Uint8Array(info.classes);
+      for (let v = 0; v < c.member.length; v++) if (c.member[v]) onClass[info.classOf[v]!] = 1;
+      const out = new Uint8Array(cells);
+      const { stride: s, classes: n } = info;
+      for (let cell = 0; cell < cells; cell++) out[cell] = onClass[Math.floor(cell / s) % n]!;
+      return out;
+    }
+    if ('not' in c) {
+      const a = evaluate(c.not);
+      for (let i = 0; i < cells; i++) a[i] = a[i]! ^ 1;
+      return a;
+    }
+    const parts = 'and' in c ? c.and : c.or;
+    if (parts.length === 0) return new Uint8Array(cells).fill('and' in c ? 1 : 0);
+    const acc = evaluate(parts[0]!);
+    for (let j = 1; j < parts.length; j++) {
+      const b = evaluate(parts[j]!);
+      if ('and' in c) for (let i = 0; i < cells; i++) acc[i] = acc[i]! & b[i]!;
+      else for (let i = 0; i < cells; i++) acc[i] = acc[i]! | b[i]!;
+    }
+    return acc;
+  };
+  // 3. signature refinement: a class-cell's block is the id of the sets that contain it ("none" included)
+  let sig = new Int32Array(cells);
+  let ids = 1;
+  for (const c of compiled) {
+    const bit = evaluate(c);
+    const pair = new Int32Array(ids * 2).fill(-1);
+    const next = new Int32Array(cells);
+    let n = 0;
+    for (let i = 0; i < cells; i++) {
+      const key = sig[i]! * 2 + bit[i]!;
+      if (pair[key] === -1) pair[key] = n++;
+      next[i] = pair[key]!;
+    }
+    sig = next;
+    ids = n;
+  }
+  return { dims, cells, blockOfCell: sig, blocks: ids };
+}
+
+/**
+ * Each person's first `m` rows (in row order) — the rows exact and DP SQL releases read (the sandbox's
+ * PersonRowCap). Without subjects every row is a person: all kept.
+ */
+export function keptRows(subjects: Int32Array | undefined, rowCount: number, m: number): Uint8Array | undefined {
+  if (!subjects) return undefined;
+  let width = 0;
+  for (let i = 0; i < rowCount; i++) if (subjects[i]! >= width) width = subjects[i]! + 1;
+  const seen = new Int32Array(width);
+  const kept = new Uint8Array(rowCount);
+  for (let i = 0; i < rowCount; i++) if (++seen[subjects[i]!]! <= m) kept[i] = 1;
+  return kept;
+}
+
+/** Block of every row (−1: not read by exact releases). */
+export function blockOfRows(b: DeclaredBlocks, rows: GuardRows): Int32Array {
+  const out = new Int32Array(rows.rowCount);
+  const cols = b.dims.map((d) => {
+    const codes = rows.codes.get(d.name);
+    if (!codes || codes.length !== rows.rowCount) throw new DomainError('privacy-row-map-missing', `the row map has no codes of dimension "${d.name}"; resend with rowChunks`);
+    return codes;
+  });
+  const classOf = b.dims.map((d) => d.classOf);
+  const strides = b.dims.map((d) => d.stride);
+  const D = cols.length;
+  const kept = rows.kept;
+  for (let r = 0; r < rows.rowCount; r++) {
+    if (kept && !kept[r]) {
+      out[r] = -1;
+      continue;
+    }
+    let cell = 0;
+    for (let j = 0; j < D; j++) {
+      const cls = classOf[j]![cols[j]![r]!];
+      if (cls === undefined) throw new DomainError('privacy-row-map-mismatch', `a row's ${b.dims[j]!.name} code is outside its declared values`);
+      cell += cls * strides[j]!;
+    }
+    out[r] = b.blockOfCell[cell]!;
+  }
+  return out;
+}
+
+/** Distinct people per block (rows when there are no subjects); rows with block −1 are not counted. */
+export function peoplePerBlock(blockOfRow: Int32Array, blocks: number, subjects?: Int32Array): Int32Array {
+  const people = new Int32Array(blocks);
+  if (!subjects) {
+    for (let r = 0; r < blockOfRow.length; r++) if (blockOfRow[r]! >= 0) people[blockOfRow[r]!]!++;
+    return people;
+  }
+  // bucket the rows' subjects by block (counting sort), then count each bucket against a per-subject stamp
+  const start = new Int32Array(blocks + 1);
+  let width = 0;
+  for (let r = 0; r < blockOfRow.length; r++) {
+    const b = blockOfRow[r]!;
+    if (b >= 0) start[b + 1]!++;
+    if (subjects[r]! >= width) width = subjects[r]! + 1;
+  }
+  for (let b = 0; b < blocks; b++) start[b + 1] = start[b + 1]! + start[b]!;
+  const fill = start.slice(0, blocks);
+  const bucketed = new Int32Array(start[blocks]!);
+  for (let r = 0; r < blockOfRow.length; r++) {
+    const b = blockOfRow[r]!;
+    if (b >= 0) bucketed[fill[b]!++] = subjects[r]!;
+  }
+  const stamp = new Int32Array(width).fill(-1);
+  for (let b = 0; b < blocks; b++) {
+    for (let j = start[b]!; j < start[b + 1]!; j++) {
+      const s = bucketed[j]!;
+      if (stamp[s] !== b) {
+        stamp[s] = b;
+        people[b]!++;
+      }
+    }
+  }
+  return people;
+}
+
+const canonical = (p: DimPredicate): string => JSON.stringify(p);
 
 export class DifferencingGuard {
   constructor(private readonly db: Database.Database) {
     db.exec(`
-      CREATE TABLE IF NOT EXISTS privacy_partition (
+      CREATE TABLE IF NOT EXISTS privacy_release_sets (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
         buyer_org_id TEXT NOT NULL,
         dataset_id   TEXT NOT NULL,
-        row_count    INTEGER NOT NULL,
-        labels       BLOB NOT NULL,
-        releases     INTEGER NOT NULL,
-        updated_at   TEXT NOT NULL,
-        PRIMARY KEY (buyer_org_id, dataset_id)
+        sets         TEXT NOT NULL,
+        created_at   TEXT NOT NULL
       );
+      CREATE INDEX IF NOT EXISTS privacy_release_sets_history ON privacy_release_sets (buyer_org_id, dataset_id);
     `);
-    mergeBuyerHistories(db);
   }
 
-  /** Check the release against this buyer's history and record it; throws `privacy-differencing-refused`. */
-  checkAndRecord(c: DifferencingCheck): { blocks: number } {
+  /** The history's released sets, distinct (in first-release order). */
+  history(buyerOrgId: string, datasetId: string): DimPredicate[] {
+    const rows = this.db.prepare('SELECT sets FROM privacy_release_sets WHERE buyer_org_id = ? AND dataset_id = ? ORDER BY id').all(buyerOrgId, datasetId) as { sets: string }[];
+    const seen = new Set<string>();
+    const out: DimPredicate[] = [];
+    for (const r of rows) {
+      for (const p of JSON.parse(r.sets) as DimPredicate[]) {
+        const key = canonical(p);
+        if (!seen.has(key)) {
+          seen.add(key);
+          out.push(p);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Check the release against the joint history and record its sets; throws `privacy-differencing-refused`
+   * (data-dependent: recorded and charged by the caller) or `privacy-history-too-complex` (from the queries
+   * alone, before any row is read).
+   */
+  checkAndRecord(c: DifferencingCheck): { blocks: number; classCells: number } {
     const tx = this.db.transaction(() => {
-      const prior = this.db
-        .prepare('SELECT row_count, labels, releases FROM privacy_partition WHERE buyer_org_id = ? AND dataset_id = ?')
-        .get(c.buyerOrgId, c.datasetId) as { row_count: number; labels: Buffer; releases: number } | undefined;
-      if (prior && prior.row_count !== c.rowCount) {
-        throw new DomainError('privacy-differencing-state', 'recorded partition does not match the dataset size', { datasetId: c.datasetId });
-      }
-      const old = prior ? new Int32Array(prior.labels.buffer.slice(prior.labels.byteOffset, prior.labels.byteOffset + prior.labels.byteLength)) : new Int32Array(c.rowCount);
-      // signature of each row in THIS release: 0 = in no released set, else (group, mask) id.
-      // Keys are numbers (group · 2^32 + mask, exact below 2^53): this loop runs once per row of a 1M-row dataset.
-      const sig = new Int32Array(c.rowCount);
-      const sigIds = new Map<number, number>();
-      const m = c.membership;
-      let lastKey = -1;
-      let lastId = 0;
-      for (let i = 0; i < m.row.length; i++) {
-        const r = (m.row[i] as number) - 1;
-        const g = m.group[i] as number;
-        if (r < 0 || r >= c.rowCount || g < 0 || !c.releasedGroups.has(g)) continue;
-        if (g >= 2_097_152) throw new DomainError('privacy-differencing-refused', 'too many groups in one query');
-        const key = g * 4_294_967_296 + ((m.mask[i] as number) >>> 0);
-        if (key !== lastKey) {
-          let id = sigIds.get(key);
-          if (id === undefined) sigIds.set(key, (id = sigIds.size + 1));
-          lastKey = key;
-          lastId = id;
-        }
-        sig[r] = lastId;
-      }
-      if (sigIds.size >= 1_048_576) throw new DomainError('privacy-differencing-refused', 'too many distinct released sets in one query');
-      // new label = id of the (old label, signature) pair; a dense table when small, a map otherwise
-      let oldLabels = 0;
-      for (let r = 0; r < c.rowCount; r++) if ((old[r] as number) >= oldLabels) oldLabels = (old[r] as number) + 1;
-      const sigs = sigIds.size + 1;
-      const table = oldLabels * sigs <= 4_194_304 ? new Int32Array(oldLabels * sigs).fill(-1) : null;
-      const labelIds = new Map<number, number>();
-      const next = new Int32Array(c.rowCount);
-      let labels = 0;
-      for (let r = 0; r < c.rowCount; r++) {
-        const pair = (old[r] as number) * sigs + (sig[r] as number);
-        let id: number | undefined;
-        if (table) {
-          id = table[pair] as number;
-          if (id < 0) table[pair] = id = labels++;
-        } else {
-          id = labelIds.get(pair);
-          if (id === undefined) labelIds.set(pair, (id = labels++));
-        }
-        next[r] = id;
-      }
-      // distinct subjects per label: rows are subjects unless the schema has an identifier
-      const people = new Int32Array(labels);
-      if (!c.subjects) {
-        for (let r = 0; r < c.rowCount; r++) people[next[r] as number]!++;
-      } else {
-        const subj = c.subjects;
-        let maxSubject = 0;
-        for (let r = 0; r < c.rowCount; r++) if ((subj[r] as number) > maxSubject) maxSubject = subj[r] as number;
-        const rowsOf = new Int32Array(maxSubject + 1);
-        for (let r = 0; r < c.rowCount; r++) rowsOf[subj[r] as number]!++;
-        const seen = new Set<number>(); // (label, subject) of subjects with several rows
-        for (let r = 0; r < c.rowCount; r++) {
-          const who = subj[r] as number;
-          const label = next[r] as number;
-          if (rowsOf[who] === 1) people[label]!++;
-          else {
-            const key = label * (maxSubject + 1) + who;
-            if (!seen.has(key)) {
-              seen.add(key);
-              people[label]!++;
-            }
-          }
+      const prior = this.history(c.buyerOrgId, c.datasetId);
+      const known = new Set(prior.map(canonical));
+      const fresh: DimPredicate[] = [];
+      for (const p of c.sets) {
+        const key = canonical(p);
+        if (!known.has(key)) {
+          known.add(key);
+          fresh.push(p);
         }
       }
-      if (people.some((n) => n > 0 && n < c.k)) {
+      const b = declaredBlocks([...prior, ...fresh], c.dimensions);
+      const blockOfRow = blockOfRows(b, c.rows);
+      const people = peoplePerBlock(blockOfRow, b.blocks, c.rows.subjects);
+      const legacy = legacyLabels(this.db, c.buyerOrgId, c.datasetId, c.rows.rowCount);
+      const legacyOk = !legacy || legacyRefinementOk(legacy, blockOfRow, b.blocks, c.rows.subjects, c.k);
+      // 0 people is refused like 1..k−1: an empty declared block must not be told apart from a small one
+      if (!legacyOk || people.some((n) => n < c.k)) {
         throw new DomainError(
           'privacy-differencing-refused',
-          `refused: combined with the earlier exact releases on this dataset (by any buyer), this result would single out fewer than ${c.k} people (coarsen the query, cover the withheld rows, or buy a differentially private release)`,
+          `refused: combined with the earlier exact releases on this dataset (by any buyer), this result would leave a combination of declared values holding fewer than ${c.k} people — possibly none (coarsen the query, cover the withheld values, or buy a differentially private release)`,
           { k: c.k },
         );
       }
-      const blob = Buffer.from(next.buffer, next.byteOffset, next.byteLength);
       this.db
-        .prepare(
-          `INSERT INTO privacy_partition (buyer_org_id, dataset_id, row_count, labels, releases, updated_at) VALUES (?, ?, ?, ?, 1, ?)
-           ON CONFLICT (buyer_org_id, dataset_id) DO UPDATE SET labels = excluded.labels, releases = releases + 1, updated_at = excluded.updated_at`,
-        )
-        .run(c.buyerOrgId, c.datasetId, c.rowCount, blob, new Date().toISOString());
-      return { blocks: labels };
+        .prepare('INSERT INTO privacy_release_sets (buyer_org_id, dataset_id, sets, created_at) VALUES (?, ?, ?, ?)')
+        .run(c.buyerOrgId, c.datasetId, JSON.stringify(fresh), new Date().toISOString());
+      return { blocks: b.blocks, classCells: b.cells };
     });
     return tx.immediate();
   }
 }
 
-const labelsOf = (b: Buffer): Int32Array => new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-
 /**
- * Histories recorded per buyer under `<listing id>@<commitment>` (before they were joint) become the joint
- * history of their commitment: the common refinement of every buyer's partition, which is what all those
- * releases together reveal. A refinement that already holds a block below k leaves every later exact
- * release on that version refused — the conservative reading of what was released.
+ * Histories recorded before the guard reasoned on declared cells were per-row labels (`privacy_partition`).
+ * They stay as a refinement: every non-empty (old label, block) part must hold ≥ k people as well.
  */
-function mergeBuyerHistories(db: Database.Database): void {
-  const legacy = db
-    .prepare(`SELECT buyer_org_id, dataset_id, row_count, labels, releases FROM privacy_partition WHERE buyer_org_id <> ? AND instr(dataset_id, '@') > 0`)
-    .all(ALL_BUYERS) as { buyer_org_id: string; dataset_id: string; row_count: number; labels: Buffer; releases: number }[];
-  if (legacy.length === 0) return;
-  db.transaction(() => {
-    const byCommitment = new Map<string, typeof legacy>();
-    for (const r of legacy) {
-      const c = r.dataset_id.slice(r.dataset_id.indexOf('@') + 1);
-      byCommitment.set(c, [...(byCommitment.get(c) ?? []), r]);
+function legacyLabels(db: Database.Database, buyerOrgId: string, datasetId: string, rowCount: number): Int32Array | undefined {
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'privacy_partition'").get();
+  if (!exists) return undefined;
+  const rows = db
+    .prepare("SELECT row_count, labels FROM privacy_partition WHERE (buyer_org_id = ? AND dataset_id = ?) OR (buyer_org_id <> ? AND instr(dataset_id, '@') > 0 AND substr(dataset_id, instr(dataset_id, '@') + 1) = ?)")
+    .all(buyerOrgId, datasetId, buyerOrgId, datasetId) as { row_count: number; labels: Buffer }[];
+  if (rows.length === 0) return undefined;
+  let acc = new Int32Array(rowCount);
+  for (const r of rows) {
+    if (r.row_count !== rowCount) throw new DomainError('privacy-differencing-state', 'a recorded partition does not match the dataset size', { datasetId });
+    const other = new Int32Array(r.labels.buffer.slice(r.labels.byteOffset, r.labels.byteOffset + r.labels.byteLength));
+    const ids = new Map<number, number>();
+    const next = new Int32Array(rowCount);
+    for (let i = 0; i < rowCount; i++) {
+      const pair = acc[i]! * (rowCount + 1) + other[i]!;
+      let id = ids.get(pair);
+      if (id === undefined) ids.set(pair, (id = ids.size));
+      next[i] = id;
     }
-    for (const [commitment, rows] of byCommitment) {
-      const h = differencingHistory(commitment);
-      const joint = db.prepare('SELECT row_count, labels, releases FROM privacy_partition WHERE buyer_org_id = ? AND dataset_id = ?').get(h.buyerOrgId, h.datasetId) as
-        | { row_count: number; labels: Buffer; releases: number }
-        | undefined;
-      const parts = [...(joint ? [joint] : []), ...rows];
-      const rowCount = parts[0]!.row_count;
-      if (parts.some((p) => p.row_count !== rowCount)) continue; // inconsistent state: left for the guard to report
-      let acc = new Int32Array(rowCount);
-      for (const p of parts) {
-        const other = labelsOf(p.labels);
-        const ids = new Map<number, number>();
-        const next = new Int32Array(rowCount);
-        const width = rowCount + 1;
-        for (let r = 0; r < rowCount; r++) {
-          const pair = (acc[r] as number) * width + (other[r] as number);
-          let id = ids.get(pair);
-          if (id === undefined) ids.set(pair, (id = ids.size));
-          next[r] = id;
-        }
-        acc = next;
-      }
-      const releases = parts.reduce((n, p) => n + p.releases, 0);
-      db.prepare(
-        `INSERT INTO privacy_partition (buyer_org_id, dataset_id, row_count, labels, releases, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (buyer_org_id, dataset_id) DO UPDATE SET labels = excluded.labels, releases = excluded.releases, updated_at = excluded.updated_at`,
-      ).run(h.buyerOrgId, h.datasetId, rowCount, Buffer.from(acc.buffer, acc.byteOffset, acc.byteLength), releases, new Date().toISOString());
-      const del = db.prepare('DELETE FROM privacy_partition WHERE buyer_org_id = ? AND dataset_id = ?');
-      for (const r of rows) del.run(r.buyer_org_id, r.dataset_id);
+    acc = next;
+  }
+  return acc;
+}
+
+function legacyRefinementOk(labels: Int32Array, blockOfRow: Int32Array, blocks: number, subjects: Int32Array | undefined, k: number): boolean {
+  const ids = new Map<number, number>();
+  const part = new Int32Array(blockOfRow.length);
+  for (let r = 0; r < blockOfRow.length; r++) {
+    if (blockOfRow[r]! < 0) {
+      part[r] = -1;
+      continue;
     }
-  }).immediate();
+    const key = labels[r]! * blocks + blockOfRow[r]!;
+    let id = ids.get(key);
+    if (id === undefined) ids.set(key, (id = ids.size));
+    part[r] = id;
+  }
+  return peoplePerBlock(part, ids.size, subjects).every((n) => n >= k);
 }

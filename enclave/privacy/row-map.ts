@@ -1,15 +1,17 @@
 import type Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
+import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { AggregatePlan } from '../he/layout.js';
-import type { DifferencingGuard, Membership } from './differencing.js';
+import { andOf, keptRows, type DeclaredDimension, type DifferencingGuard, type DimPredicate, type GuardRows } from './differencing.js';
 
 /**
- * Rows of an HE release, for the differencing guard (docs/privacy.md §4). An HE release's sets are unions of
- * the layout's partitions, so with each row's partition (and subject) the enclave expresses the release as
- * the same row membership the SQL path produces, and one joint history covers both paths.
+ * A dataset version's row map, for the differencing guard and k on people (docs/privacy.md §4): per row its
+ * HE layout partition, the code of every dimension (an index into its declared values) and a dense subject
+ * number. The guard places each row in its declared block from the codes; the HE path checks group sizes
+ * against its partitions.
  *
  * The map is derived inside the enclave from the sealed row chunks (enclave/sql/sandbox.ts mapRowsInSandbox)
- * once per dataset commitment and kept here: partition indexes and dense subject numbers, never values.
+ * once per dataset commitment and kept here: codes and dense subject numbers, never values.
  */
 
 export interface RowMap {
@@ -17,6 +19,8 @@ export interface RowMap {
   partition: Int32Array;
   /** dense subject number of each dataset row, when the schema has an identifier */
   subjects?: Int32Array;
+  /** every dimension's code of each row (index = row − 1); absent in maps stored before they were kept */
+  dimensions?: { name: string; codes: Uint16Array }[];
   /**
    * the most rows any one subject has (1 without subjects: every row is a person); stored with the map so a
    * DP HE release can refuse an offer whose per-person row cap is below it (it cannot drop rows under HE)
@@ -57,47 +61,54 @@ export class RowMapStore {
     // maps stored before the per-subject maximum was kept get it computed on read
     const cols = db.prepare('PRAGMA table_info(privacy_row_map)').all() as { name: string }[];
     if (!cols.some((c) => c.name === 'max_rows_per_subject')) db.exec('ALTER TABLE privacy_row_map ADD COLUMN max_rows_per_subject INTEGER');
+    // maps stored before every dimension's codes were kept lack them: derived again on first need
+    if (!cols.some((c) => c.name === 'dimension_names')) db.exec('ALTER TABLE privacy_row_map ADD COLUMN dimension_names TEXT; ALTER TABLE privacy_row_map ADD COLUMN dimension_codes BLOB');
   }
 
   get(commitment: string, rowCount: number): RowMap | undefined {
-    const r = this.db.prepare('SELECT row_count, partitions, subjects, max_rows_per_subject FROM privacy_row_map WHERE dataset_commitment = ?').get(commitment) as
-      | { row_count: number; partitions: Buffer; subjects: Buffer | null; max_rows_per_subject: number | null }
+    const r = this.db
+      .prepare('SELECT row_count, partitions, subjects, max_rows_per_subject, dimension_names, dimension_codes FROM privacy_row_map WHERE dataset_commitment = ?')
+      .get(commitment) as
+      | { row_count: number; partitions: Buffer; subjects: Buffer | null; max_rows_per_subject: number | null; dimension_names: string | null; dimension_codes: Buffer | null }
       | undefined;
     if (!r) return undefined;
     if (r.row_count !== rowCount) throw new DomainError('privacy-differencing-state', 'the recorded row map does not match the dataset size', { commitment });
     const map: RowMap = { partition: fromBlob(r.partitions), ...(r.subjects ? { subjects: fromBlob(r.subjects) } : {}) };
+    if (r.dimension_names !== null && r.dimension_codes) {
+      const names = JSON.parse(r.dimension_names) as string[];
+      const all = new Uint16Array(r.dimension_codes.buffer.slice(r.dimension_codes.byteOffset, r.dimension_codes.byteOffset + r.dimension_codes.byteLength));
+      if (all.length !== names.length * rowCount) throw new DomainError('privacy-differencing-state', 'the recorded dimension codes do not match the dataset size', { commitment });
+      map.dimensions = names.map((name, i) => ({ name, codes: all.slice(i * rowCount, (i + 1) * rowCount) }));
+    }
     map.maxRowsPerSubject = r.max_rows_per_subject ?? maxRowsPerSubject(map);
     return map;
   }
 
+  /** Store (or replace: a map derived again now carries the dimension codes) the map of a dataset version. */
   put(commitment: string, map: RowMap): void {
+    const n = map.partition.length;
+    let codes: Buffer | null = null;
+    if (map.dimensions) {
+      const all = new Uint16Array(map.dimensions.length * n);
+      map.dimensions.forEach((d, i) => all.set(d.codes, i * n));
+      codes = Buffer.from(all.buffer, all.byteOffset, all.byteLength);
+    }
     this.db
-      .prepare('INSERT OR IGNORE INTO privacy_row_map (dataset_commitment, row_count, partitions, subjects, max_rows_per_subject, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(commitment, map.partition.length, toBlob(map.partition), map.subjects ? toBlob(map.subjects) : null, maxRowsPerSubject(map), new Date().toISOString());
+      .prepare(
+        `INSERT OR REPLACE INTO privacy_row_map (dataset_commitment, row_count, partitions, subjects, max_rows_per_subject, dimension_names, dimension_codes, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        commitment,
+        n,
+        toBlob(map.partition),
+        map.subjects ? toBlob(map.subjects) : null,
+        maxRowsPerSubject(map),
+        map.dimensions ? JSON.stringify(map.dimensions.map((d) => d.name)) : null,
+        codes,
+        new Date().toISOString(),
+      );
   }
-}
-
-/**
- * The rows an HE release covers: a row is in planned group g when its partition is one of g's partitions
- * (filters are unions of partitions, so filtered-out rows are in no group). Every metric of an HE release is
- * over all rows of its group (no per-row conditions), so the aggregate mask is 1. Also returns the row count
- * per group, which the caller checks against the decrypted `_count` (the map must describe these ciphertexts).
- */
-export function heMembership(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, partitionCount: number): { membership: Membership; rowsPerGroup: number[] } {
-  const groupOfPartition = groupsOfPartitions(plan, partitionCount);
-  const rowsPerGroup = plan.groups.map(() => 0);
-  const row = new Int32Array(map.partition.length);
-  const group = new Int32Array(map.partition.length);
-  let n = 0;
-  for (let i = 0; i < map.partition.length; i++) {
-    const p = map.partition[i]!;
-    const g = p >= 0 && p < partitionCount ? groupOfPartition[p]! : -1;
-    if (g < 0) continue;
-    row[n] = i + 1;
-    group[n++] = g;
-    rowsPerGroup[g]!++;
-  }
-  return { membership: { row: row.subarray(0, n), group: group.subarray(0, n), mask: new Int32Array(n).fill(1) }, rowsPerGroup };
 }
 
 /** planned group index of each layout partition, −1 for partitions no group covers (filtered out) */
@@ -159,35 +170,59 @@ export interface HeDifferencingInput {
   buyerOrgId: string;
   /** differencingHistory(commitment).datasetId: the same history the SQL path records into */
   datasetId: string;
-  rowCount: number;
   k: number;
-  plan: Pick<AggregatePlan, 'groups'>;
+  schema: DatasetSchema;
+  /** the HE plan's grouped dimensions and groups (key = codes into each grouped dimension's values) */
+  plan: Pick<AggregatePlan, 'groups' | 'groupBy'>;
+  /** the computation's dimension filters */
+  filters: { column: string; in: string[] }[];
   map: RowMap;
-  partitionCount: number;
-  /** each planned group's row count as the HE release computed it (decrypted `_count`) */
-  groupRows: number[];
 }
 
 /**
- * Prepare the differencing check of an HE release: its row membership from the map, checked against the
- * group sizes the ciphertexts gave (the map must describe exactly these ciphertexts, else
- * privacy-row-map-mismatch). Returns the check to run in the gate's beforeRelease with the indexes (into
- * plan.groups) of the groups actually released; it throws privacy-differencing-refused or records the release.
+ * The differencing check of an HE release, run in the gate's beforeRelease with the indexes (into
+ * plan.groups) of the groups actually released: each released group's set is its key (equality on every
+ * grouped dimension) and the filters. An exact HE release reads every row (it is refused when a person has
+ * more rows than the offer's cap), so no row is left out of the count.
  */
 export function heDifferencingCheck(c: HeDifferencingInput): (releasedGroups: Set<number>) => void {
-  if (c.map.partition.length !== c.rowCount) throw new DomainError('privacy-row-map-mismatch', `the row map holds ${c.map.partition.length} rows, the dataset ${c.rowCount}`);
-  const { membership, rowsPerGroup } = heMembership(c.plan, c.map, c.partitionCount);
-  c.groupRows.forEach((n, i) => {
-    if (n !== rowsPerGroup[i]) throw new DomainError('privacy-row-map-mismatch', `group ${i}: the sealed rows and the HE ciphertexts disagree on its size`);
-  });
-  return (releasedGroups) =>
-    void c.guard.checkAndRecord({
-      buyerOrgId: c.buyerOrgId,
-      datasetId: c.datasetId,
-      rowCount: c.rowCount,
-      k: c.k,
-      ...(c.map.subjects ? { subjects: c.map.subjects } : {}),
-      membership,
-      releasedGroups,
+  const dimensions = declaredDimensions(c.schema);
+  const rows = guardRowsOf(c.map, undefined);
+  const filters = c.filters.map((f): DimPredicate => ({ dim: f.column, in: [...f.in] }));
+  return (releasedGroups) => {
+    const sets: DimPredicate[] = [];
+    c.plan.groups.forEach((g, i) => {
+      if (!releasedGroups.has(i)) return;
+      const key = g.key.map((code, j): DimPredicate => {
+        const dim = dimensions.find((d) => d.name === c.plan.groupBy[j])!;
+        return { dim: dim.name, in: [dim.values[code]!] };
+      });
+      sets.push(andOf([...key, ...filters]));
     });
+    c.guard.checkAndRecord({ buyerOrgId: c.buyerOrgId, datasetId: c.datasetId, k: c.k, dimensions, rows, sets });
+  };
+}
+
+/** Every dimension of the schema with its declared values. */
+export function declaredDimensions(schema: DatasetSchema): DeclaredDimension[] {
+  return schema.columns.filter((col) => col.role === 'dimension' && col.values).map((col) => ({ name: col.name, values: col.values! }));
+}
+
+/**
+ * The guard's view of the rows from the map: dimension codes, subjects and, with a per-person cap `m`, the
+ * rows exact releases read (each person's first m rows). Throws privacy-row-map-missing for a map stored
+ * before dimension codes were kept (the client resends the row chunks; the map is derived again).
+ */
+export function guardRowsOf(map: RowMap, m: number | undefined): GuardRows {
+  if (!map.dimensions) {
+    throw new DomainError('privacy-row-map-missing', "this dataset version's row map predates per-dimension codes; resend with rowChunks", {});
+  }
+  const rowCount = map.partition.length;
+  const kept = m === undefined ? undefined : keptRows(map.subjects, rowCount, m);
+  return {
+    rowCount,
+    codes: new Map(map.dimensions.map((d) => [d.name, d.codes])),
+    ...(map.subjects ? { subjects: map.subjects } : {}),
+    ...(kept ? { kept } : {}),
+  };
 }

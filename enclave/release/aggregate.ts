@@ -136,14 +136,15 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     // a test enclave's 'exact-for-tests' release: people are counted when the map is at hand
     rowMap = new RowMapStore(mapDeps.ledger.database).get(commitment, manifest.rowCount) ?? (req.rowChunks ? await deriveRowMap(manifest, req.rowChunks, mapDeps) : undefined);
   }
-  // DP is per person: where the schema has an identifier, a person's rows must not exceed the offer's cap m,
-  // which the noise is calibrated to. A homomorphic sum cannot drop a person's extra rows (the SQL path does),
-  // so the release is refused unless m covers the most rows any one person has (kept with the row map).
+  // Every release is per person: where the schema has an identifier, a person's rows must not exceed the
+  // offer's cap m — DP noise is calibrated to it, and an exact aggregate must not be dominated by one
+  // person's many rows. A homomorphic sum cannot drop a person's extra rows (the SQL path does), so the
+  // release is refused unless m covers the most rows any one person has (kept with the row map).
   const rowCap = countsPeople ? (req.policy.maxRowsPerPerson ?? 1) : 1;
-  if (dpOn && countsPeople && maxRowsPerSubject(rowMap!) > rowCap) {
+  if ((dpOn || guardOn) && countsPeople && maxRowsPerSubject(rowMap!) > rowCap) {
     throw refuse(
       'privacy-contribution-unbounded',
-      `some person has more than ${rowCap} row(s), the offer's per-person cap that the noise is calibrated to; a homomorphic aggregate cannot drop rows, so the owner must raise maxRowsPerPerson or the buyer use SQL, where rows beyond the cap are dropped`,
+      `some person has more than ${rowCap} row(s), the offer's per-person cap; a homomorphic aggregate cannot drop rows, so the owner must raise maxRowsPerPerson or the buyer use SQL, where rows beyond the cap are dropped`,
       { maxRowsPerPerson: rowCap },
     );
   }
@@ -248,12 +249,11 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     const record = heDifferencingCheck({
       guard: new DifferencingGuard(ctx.ledger!.database),
       ...differencingHistory(commitment),
-      rowCount: manifest.rowCount,
       k: req.policy.minGroupSize,
+      schema: manifest.schema,
       plan,
+      filters: computation.filters,
       map: rowMap,
-      partitionCount: manifest.layout.partitions.length,
-      groupRows: groups.map((g) => g.rows),
     });
     beforeRelease = (released) => record(new Set(released.map((g) => keyIndex.get(JSON.stringify(g.key)) as number)));
   }

@@ -8,7 +8,7 @@ import { mapRowsInSandbox, type SandboxLimits } from '../sql/sandbox.js';
 import { rowChunksOf } from '../sql/release.js';
 
 /**
- * A dataset version's row → partition map (and subject numbers), derived inside the enclave from the sealed
+ * A dataset version's row map (partition, dimension codes, subject numbers), derived inside the enclave from the sealed
  * row chunks in a sandbox worker and kept in the enclave's privacy database (docs/privacy.md §4).
  *
  * The server asks for it once, when an upload completes (`admitRows`): deriving it opens — and so
@@ -44,12 +44,15 @@ export async function deriveRowMap(manifest: BundleManifest, rowChunks: string[]
   return map;
 }
 
-/** The stored map, else derived from `rowChunks` when given, else privacy-row-map-missing (the client resends). */
+/**
+ * The stored map, else derived from `rowChunks` when given, else privacy-row-map-missing (the client
+ * resends). A map stored before every dimension's codes were kept counts as missing: it is derived again.
+ */
 export async function rowMapOf(manifest: BundleManifest, rowChunks: string[] | undefined, d: RowMapDeps): Promise<RowMap> {
   const cached = new RowMapStore(d.ledger.database).get(manifest.commitment, manifest.rowCount);
-  if (cached) return cached;
+  if (cached?.dimensions) return cached;
   if (!rowChunks) {
-    throw new DomainError('privacy-row-map-missing', "this release needs the dataset's sealed row chunks once per dataset version (row → partition map); resend with rowChunks", {
+    throw new DomainError('privacy-row-map-missing', "this release needs the dataset's sealed row chunks once per dataset version (row map); resend with rowChunks", {
       datasetCommitment: manifest.commitment,
     });
   }

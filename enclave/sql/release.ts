@@ -9,6 +9,7 @@ import { BundleManifest, manifestCommitment } from '../format/manifest.js';
 import type { Keystore } from '../keystore/keystore.js';
 import { checkApprovedTerms, DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
 import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
+import { rowMapOf } from '../release/row-map.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
 import { BudgetTerms, OutputPolicy, ReceiptSchema, RowChunkBlobs, TradeContext } from '../process/protocol.js';
 import { signReceipt } from '../receipt.js';
@@ -162,7 +163,8 @@ export async function releaseSql(input: SqlReleaseRequest, ctx: SqlReleaseContex
     differencing: {
       guard: new DifferencingGuard(ctx.ledger.database),
       ...differencingHistory(commitment),
-      rowCount: req.manifest.rowCount,
+      // the version's row map (dimension codes, subjects): stored at admission, derived here if missing
+      rowMap: () => rowMapOf(req.manifest, req.rowChunks, { ledger: ctx.ledger, keystore: ks, ...(ctx.limits ? { limits: ctx.limits } : {}) }),
     },
     ...(ctx.limits ? { limits: ctx.limits } : {}),
   }));

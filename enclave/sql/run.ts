@@ -3,13 +3,14 @@ import { sqlRefusal } from '../../contracts/pricing/feasibility.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SealedRowChunk } from '../format/row-chunk.js';
 import { applyOutputGate, type GateBudget, type GroupResult, type OutputPolicy, type OutputSpec, type PrivacyApplied } from '../privacy/gate.js';
-import type { DifferencingGuard } from '../privacy/differencing.js';
+import type { DifferencingGuard, DimPredicate } from '../privacy/differencing.js';
+import { declaredDimensions, guardRowsOf, type RowMap } from '../privacy/row-map.js';
 import { runSqlInSandbox, type SandboxLimits, type SandboxStats } from './sandbox.js';
-import { dpDomain, validateSql, type SqlMode } from './validate.js';
+import { dpDomain, exactReleaseSets, validateSql, type SqlMode } from './validate.js';
 
 /**
  * A SQL computation end to end inside the enclave: check the query in the offer's language (exact or DP,
- * validate.ts) → run it in the sandbox (DP: at most maxRowsPerPerson rows per person, arguments clamped) →
+ * validate.ts) → run it in the sandbox (at most maxRowsPerPerson rows per person; DP: arguments clamped) →
  * output gate (exact: k-suppression and the differencing defence; DP: the whole public domain noised, ε
  * charged) → the result a receipt names.
  */
@@ -25,8 +26,11 @@ export interface SqlRunRequest {
   /** the SM3 hash of the normalised query the reviewer approved; the run is refused if it differs */
   approvedHash?: string;
   budget?: GateBudget;
-  /** record exact releases per buyer × dataset and refuse differencing (required in production for exact releases) */
-  differencing?: { guard: DifferencingGuard; buyerOrgId: string; datasetId: string; rowCount: number };
+  /**
+   * record exact releases in the dataset version's history and refuse differencing (required in production
+   * for exact releases); `rowMap`: the version's row map (dimension codes, subjects), or how to get it
+   */
+  differencing?: { guard: DifferencingGuard; buyerOrgId: string; datasetId: string; rowMap: RowMap | (() => Promise<RowMap>) };
   limits?: Partial<SandboxLimits>;
 }
 
@@ -64,20 +68,29 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   }
   const dp = mode === 'dp';
   const guardOn = !!req.differencing && !dp && req.policy.mode !== 'exact-for-tests';
-  const maxRowsPerPerson = dp ? (req.policy.maxRowsPerPerson ?? 1) : undefined;
+  // the person is the unit on every path: each person's first m rows feed exact and DP releases alike
+  // (a test enclave's 'exact-for-tests' reads every row)
+  const maxRowsPerPerson = req.policy.mode === 'exact-for-tests' ? undefined : (req.policy.maxRowsPerPerson ?? 1);
+  // the guard's rows (from the row map, before any row is read here): a missing map fails the release early
+  const guardRows = guardOn
+    ? guardRowsOf(typeof req.differencing!.rowMap === 'function' ? await req.differencing!.rowMap() : req.differencing!.rowMap, maxRowsPerPerson)
+    : undefined;
 
   const out = await runSqlInSandbox({
     schema: req.schema,
     chunks: req.chunks,
     unwrapPrivateKey: req.unwrapPrivateKey,
     plan: v.plan,
-    // load only what the query reads, plus the identifier (k counts people; DP caps rows per person)
+    // load only what the query reads, plus the identifier (k counts people; rows are capped per person)
     columns: [...v.columnsUsed, ...req.schema.columns.filter((c) => c.role === 'identifier').map((c) => c.name)],
-    membership: guardOn,
-    ...(dp ? { maxRowsPerPerson } : { minGroupSize: req.policy.minGroupSize }),
+    ...(maxRowsPerPerson !== undefined ? { maxRowsPerPerson } : {}),
+    ...(dp ? {} : { minGroupSize: req.policy.minGroupSize }),
     ...(req.limits ? { limits: req.limits } : {}),
   });
 
+  if (guardRows && out.stats.rowsLoaded !== guardRows.rowCount) {
+    throw new DomainError('privacy-row-map-mismatch', `the row map holds ${guardRows.rowCount} rows, the sealed chunks ${out.stats.rowsLoaded}`);
+  }
   const idx = (name: string): number => out.columns.indexOf(name);
   const gCols = v.plan.groupBy.map((_, i) => idx(`__g${i}`));
   const rowsCol = idx('__rows');
@@ -121,18 +134,18 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
       outputs: specs,
       ...(dp ? { domain: dpDomain(req.schema, v.plan.groupBy), hidden: v.plan.hidden } : {}),
       ...(req.budget ? { budget: req.budget } : {}),
-      ...(guardOn && req.differencing && out.membership
+      ...(guardOn && guardRows
         ? {
             beforeRelease: (released: GroupResult[]) => {
               const d = req.differencing!;
+              const sets: DimPredicate[] = released.flatMap((g) => exactReleaseSets(v.plan, g.key));
               d.guard.checkAndRecord({
                 buyerOrgId: d.buyerOrgId,
                 datasetId: d.datasetId,
-                rowCount: d.rowCount,
                 k: req.policy.minGroupSize,
-                ...(out.membership!.subjects ? { subjects: out.membership!.subjects } : {}),
-                membership: out.membership!,
-                releasedGroups: new Set(released.map((g) => indexByKey.get(keyOf(g.key)) as number)),
+                dimensions: declaredDimensions(req.schema),
+                rows: guardRows,
+                sets,
               });
             },
           }

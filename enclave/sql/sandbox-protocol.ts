@@ -21,9 +21,7 @@ export interface SandboxJob {
   minSubjects?: number;
   /** values bound to `?` in `executed` (enclave-built queries such as verify; buyer SQL has none) */
   params?: (string | number | null)[];
-  /** null: do not compute per-row membership */
-  membership: string | null;
-  /** DP: rows kept per identifier value (the first in dataset order); the rest are skipped while loading, never inserted */
+  /** rows kept per identifier value (the first in dataset order); the rest are skipped while loading, never inserted */
   maxRowsPerPerson?: number;
   /**
    * Loaded columns (the checked plan's GROUP BY) to lay the table out on: a WITHOUT ROWID table keyed
@@ -51,23 +49,12 @@ export interface SandboxKey {
   key: Uint8Array;
 }
 
-export interface SandboxMembership {
-  /** dataset row number (1-based, chunk order) of each row that passed WHERE */
-  row: Int32Array;
-  /** index into `rows` of the group the row falls in */
-  group: Int32Array;
-  /** bit j set when the row feeds aggregate call j */
-  mask: Int32Array;
-  /** dense subject number of every dataset row (index = row − 1), when the schema has an identifier */
-  subjects?: Int32Array;
-}
-
 export interface SandboxStats {
   /** rows read from the chunks (with the DP row cap, the skipped ones included) */
   rowsLoaded: number;
-  /** DP: rows the per-person row cap skipped (never inserted) */
+  /** rows the per-person row cap skipped (never inserted) */
   rowsCapped?: number;
-  /** DP: time the row cap took while loading (counting rows per person), inside loadMs */
+  /** time the row cap took while loading (counting rows per person), inside loadMs */
   capMs?: number;
   /** time spent opening and checking chunks (SM4-CTR + HMAC-SM3, JSON, per-value checks), in whichever thread did it */
   unsealMs: number;
@@ -94,14 +81,14 @@ export interface SandboxStats {
 }
 
 export type SandboxReply =
-  | { ok: true; columns: string[]; rows: (string | number | null)[][]; membership?: SandboxMembership; stats: SandboxStats }
+  | { ok: true; columns: string[]; rows: (string | number | null)[][]; stats: SandboxStats }
   | { ok: false; error: { type: string; message: string } };
 
 /**
- * The row → partition map job (differencing defence for HE releases, docs/privacy.md §4): the worker opens
- * the sealed row chunks and answers, per dataset row (1..rowCount in chunk order, the SQL path's numbering),
- * the index of the HE layout partition the row was sealed into and, when the schema has an identifier, a
- * dense subject number. Never a value.
+ * The row map job (differencing defence, docs/privacy.md §4): the worker opens the sealed row chunks and
+ * answers, per dataset row (1..rowCount in chunk order, the SQL path's numbering), the index of the HE layout
+ * partition the row was sealed into, the code of each dimension's value and, when the schema has an
+ * identifier, a dense subject number. Never a value.
  */
 export interface RowMapJob {
   kind: 'row-map';
@@ -113,6 +100,8 @@ export interface RowMapJob {
   partitionKeys: string[];
   /** the identifier column whose values number the subjects (null: rows are the subjects) */
   identifier: string | null;
+  /** every dimension with its declared values: each row's code of each (a value not declared is refused) */
+  dimensions: { name: string; values: string[] }[];
 }
 
 export type { RowMap };

@@ -7,9 +7,9 @@ import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SealedRowChunk } from '../format/row-chunk.js';
 import { sm2Decrypt } from '../crypto/index.js';
 import type { SqlPlan } from './validate.js';
-import type { RowMap, RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxMembership, SandboxReply, SandboxStats } from './sandbox-protocol.js';
+import type { RowMap, RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxReply, SandboxStats } from './sandbox-protocol.js';
 
-export type { RowMap, SandboxMembership, SandboxStats } from './sandbox-protocol.js';
+export type { RowMap, SandboxStats } from './sandbox-protocol.js';
 
 export interface SandboxLimits {
   /** V8 old-generation heap of the worker (JS objects: decoded chunks, result rows) */
@@ -29,7 +29,7 @@ export interface SandboxInput {
   plan: SqlPlan;
   /** values bound to `?` in the plan's executed query (enclave-built queries only) */
   params?: (string | number | null)[];
-  /** columns to load (default: all); the identifier is added when membership is asked for */
+  /** columns to load (default: all); the identifier is added when rows are capped per person */
   columns?: string[];
   /**
    * The output gate's minimum group size k: lets the sandbox skip counting distinct identifiers when row
@@ -38,12 +38,10 @@ export interface SandboxInput {
   minGroupSize?: number;
   /** helper threads that open chunks while the worker loads (default 1; 0: the worker opens them itself) */
   unsealThreads?: number;
-  /** compute per-row membership for the differencing defence */
-  membership?: boolean;
   /**
-   * DP: keep at most this many rows per identifier value (the first ones in dataset order; the others are
-   * never loaded); the identifier column is loaded for it. Without an identifier every row is a person:
-   * nothing is dropped.
+   * Keep at most this many rows per identifier value (the first ones in dataset order; the others are
+   * never loaded), for exact and DP releases alike; the identifier column is loaded for it. Without an
+   * identifier every row is a person: nothing is dropped.
    */
   maxRowsPerPerson?: number;
   /**
@@ -57,7 +55,6 @@ export interface SandboxInput {
 export interface SandboxOutput {
   columns: string[];
   rows: (string | number | null)[][];
-  membership?: SandboxMembership;
   /** wallMs: from the call (key unwrap included) to the answer; keyUnwrapMs: SM2 unwrap of the chunk keys, overlapped with the worker */
   stats: SandboxStats & { workerStartMs: number; wallMs: number; keyUnwrapMs: number; rssPeakDeltaBytes: number };
 }
@@ -130,21 +127,20 @@ const workerResourceLimits = (limits: SandboxLimits) => ({ maxOldGenerationSizeM
 
 /**
  * Run a checked query over sealed rows in a fresh worker thread with resource limits and a wall-time limit.
- * Only aggregate rows (and, on request, membership bits kept inside the enclave) come back.
+ * Only aggregate rows come back.
  */
 export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutput> {
   const t0 = performance.now();
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
   const job: SandboxJob = {
     chunkColumns: input.schema.columns.map((c) => c.name),
-    columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || ((input.membership || input.maxRowsPerPerson !== undefined) && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
+    columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.maxRowsPerPerson !== undefined && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
     chunks: input.chunks.map((c) => ({ box: c.sealed.box, aad: c.aad })),
     executed: input.plan.executed,
     ...(input.plan.executedWithoutSubjects && input.minGroupSize !== undefined && !input.params
       ? { executedWithoutSubjects: input.plan.executedWithoutSubjects, minSubjects: input.minGroupSize }
       : {}),
     ...(input.params ? { params: input.params } : {}),
-    membership: input.membership ? input.plan.membership : null,
     ...(input.maxRowsPerPerson !== undefined ? { maxRowsPerPerson: input.maxRowsPerPerson } : {}),
     ...(input.tableLayout !== 'rowid' && input.plan.groupBy.length > 0 ? { clusterBy: [...input.plan.groupBy] } : {}),
     groupCount: input.plan.groupBy.length,
@@ -190,7 +186,6 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
   return {
     columns: reply.columns,
     rows: reply.rows,
-    ...(reply.membership ? { membership: reply.membership } : {}),
     stats: {
       ...reply.stats,
       workerStartMs: reply.stats.totalMs > 0 ? performance.now() - startedAt - reply.stats.totalMs : 0,
@@ -211,8 +206,9 @@ export interface RowMapInput {
 }
 
 /**
- * Row → HE partition map (and subject numbers) of a dataset, computed in a fresh sandbox worker from its
- * sealed row chunks: only Int32Arrays of partition indexes and subject numbers come back, never values.
+ * The row map of a dataset, computed in a fresh sandbox worker from its sealed row chunks: per row its HE
+ * partition, the code of every dimension (a value not declared is refused: row-chunk-invalid) and a subject
+ * number — typed arrays of indexes only, never values.
  */
 export async function mapRowsInSandbox(input: RowMapInput): Promise<RowMap> {
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
@@ -229,6 +225,7 @@ export async function mapRowsInSandbox(input: RowMapInput): Promise<RowMap> {
     partitionBy: dims,
     partitionKeys: input.layout.partitions.map((p) => p.key.join(',')),
     identifier: input.schema.columns.find((c) => c.role === 'identifier')?.name ?? null,
+    dimensions: input.schema.columns.filter((c) => c.role === 'dimension' && c.values).map((c) => ({ name: c.name, values: [...c.values!] })),
   };
   const reply = await runWorkerJob<RowMapReply>(job, keys, limits);
   if (!reply.ok) throw new DomainError(reply.error.type, reply.error.message);

@@ -4,6 +4,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { scaleOf, type Column, type DatasetSchema } from '../../contracts/dataset/schema.js';
 import { leadingKeyword, scanQueryText, unreadableCharacter } from './lexer.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
+import { andOf, type DimPredicate } from '../privacy/differencing.js';
 
 /**
  * Restricted, aggregate-only SQL, checked on node-sql-parser's parse tree (sqlite dialect), in the spirit of
@@ -76,15 +77,15 @@ export interface SqlPlan {
    * sandbox runs this first and counts distinct identifiers only when a bound cannot decide k (sandbox.ts)
    */
   executedWithoutSubjects?: string;
-  /**
-   * one row per dataset row that passes WHERE: `__row`, `__g<i>`, and `__m<j>` = 1 when aggregate j's CASE
-   * condition holds (always 1 without CASE): a function of the row's dimension cell in exact mode.
-   * In no particular order (the sandbox places each at its row: sorting would cost a sort of every row)
-   */
-  membership: string;
   groupBy: string[];
-  /** number of aggregate calls (membership columns) */
+  /** number of aggregate calls */
   aggregates: number;
+  /**
+   * Exact mode: the rows each aggregate reads, as dimension predicates for the differencing guard — WHERE
+   * and, per aggregate call, its CASE condition (null: none). A released group's sets follow with
+   * exactReleaseSets.
+   */
+  selection?: { where: DimPredicate | null; conditions: (DimPredicate | null)[] };
   /** names of executed value columns that are inputs only (a mean's parts), never released */
   hidden: string[];
 }
@@ -104,7 +105,6 @@ const RANGE = new Set(['<', '>', '<=', '>=']);
 const ARITHMETIC = new Set(['+', '-', '*', '/', '%']);
 const CAST_TYPES = new Set(['INTEGER', 'INT', 'REAL', 'NUMERIC', 'DECIMAL', 'FLOAT', 'DOUBLE']);
 const MAX_GROUP_BY = 3;
-/** membership bits per row are a 31-bit mask */
 const MAX_AGGREGATES = 24;
 /** a DP release answers every key of its public domain: the product of the grouped dimensions' values */
 export const MAX_DP_DOMAIN = 4096;
@@ -1026,7 +1026,7 @@ function call(name: string, arg: Node): Node {
   return name === 'TOTAL' ? fn('TOTAL', [arg]) : { type: 'aggr_func', name, args: { expr: arg }, over: null };
 }
 
-/** Build the executed and membership queries from the checked tree (deterministic, no user text). */
+/** Build the executed query and the exact selection predicates from the checked tree (deterministic, no user text). */
 function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: Node[], aggs: AggInfo[], mode: SqlMode, clamp: Record<string, [number, number]>): SqlPlan {
   const identifier = schema.columns.find((col) => col.role === 'identifier');
   const hiddenNames: string[] = [];
@@ -1062,16 +1062,100 @@ function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: N
   const executedWithoutSubjects = identifier && mode === 'exact' ? parser.sqlify({ ...ast, columns: [...columns, ...hidden.slice(0, -1)] }, DIALECT) : undefined;
   const executed = parser.sqlify({ ...ast, columns: [...columns, ...hidden] }, DIALECT);
 
-  // The rows an aggregate covers: its CASE condition, a function of the row's dimension cell in exact mode —
-  // never "argument IS NOT NULL". The sealer refuses empty measures; were one NULL, it would add nothing to
-  // SUM/AVG/COUNT(m), a fixed per-row contribution like 0, so each released number stays a symmetric
-  // function of each block's rows while the guard's decision stays a function of the cells, not of values.
-  // A DP plan's membership is not used (DP releases are not partition-tracked).
-  const membershipCols: Node[] = [
-    { expr: colRef(ROW_COLUMN), as: '__row' },
-    ...groupBy.map((g, i) => ({ expr: colRef(g), as: `__g${i}` })),
-    ...aggs.map((agg, j) => ({ expr: agg.cond ? { ...structuredClone(agg.cond), parentheses: true } : { type: 'number', value: 1 }, as: `__m${j}` })),
-  ];
-  const membership = parser.sqlify({ ...ast, columns: membershipCols, groupby: null, having: null, orderby: null, limit: null }, DIALECT);
-  return { executed, ...(executedWithoutSubjects ? { executedWithoutSubjects } : {}), membership, groupBy, aggregates: calls.length, hidden: hiddenNames };
+  // The rows an aggregate covers: WHERE and its CASE condition, functions of the row's dimension values in
+  // exact mode — never "argument IS NOT NULL". The sealer refuses empty measures; were one NULL, it would add
+  // nothing to SUM/AVG/COUNT(m), a fixed per-row contribution like 0, so each released number stays a
+  // symmetric function of each block's rows. DP releases are not partition-tracked.
+  const selection =
+    mode === 'exact' ? { where: ast.where ? conditionPredicate(ast.where, schema) : null, conditions: aggs.map((agg) => (agg.cond ? conditionPredicate(agg.cond, schema) : null)) } : undefined;
+  return { executed, ...(executedWithoutSubjects ? { executedWithoutSubjects } : {}), groupBy, aggregates: calls.length, hidden: hiddenNames, ...(selection ? { selection } : {}) };
+}
+
+/**
+ * An exact-mode condition (checked: AND/OR/NOT over `dim = | != | IN | NOT IN` declared values) as a
+ * dimension predicate for the differencing guard. Dimension values are never NULL in admitted data (the row
+ * map refuses a value that is not declared), so SQL's three-valued logic is two-valued here and `!=` is NOT `=`.
+ */
+export function conditionPredicate(node: Node, schema: DatasetSchema): DimPredicate {
+  const byName = new Map(schema.columns.map((col) => [col.name.toLowerCase(), col]));
+  const dimOf = (ref: Node): string => {
+    let name: unknown = ref?.column;
+    if (name && typeof name === 'object') name = (name as Node).expr?.value;
+    const col = typeof name === 'string' ? byName.get(name.toLowerCase()) : undefined;
+    if (ref?.type !== 'column_ref' || !col || col.role !== 'dimension') throw new DomainError('sql-refused', 'an exact condition compares dimensions only');
+    return col.name;
+  };
+  const valueOf = (lit: Node): string => {
+    if (lit?.type !== 'single_quote_string' || typeof lit.value !== 'string') throw new DomainError('sql-refused', 'an exact condition compares with declared values only');
+    return lit.value.replaceAll("''", "'");
+  };
+  const atom = (n: Node): DimPredicate => {
+    const op = String(n.operator).toUpperCase();
+    if (EQUALITY.has(op)) {
+      const [ref, lit] = n.left?.type === 'column_ref' ? [n.left, n.right] : [n.right, n.left];
+      const a: DimPredicate = { dim: dimOf(ref), in: [valueOf(lit)] };
+      return op === '=' || op === '==' ? a : { not: a };
+    }
+    if (op === 'IN' || op === 'NOT IN') {
+      const a: DimPredicate = { dim: dimOf(n.left), in: (n.right?.value ?? []).map(valueOf) };
+      return op === 'IN' ? a : { not: a };
+    }
+    throw new DomainError('sql-refused', `${describe(n)} is not an exact condition`);
+  };
+  // node-sql-parser does not always apply AND-before-OR precedence to its tree, and prints it flat (with
+  // parentheses only where they were written): SQLite reads that printed text. So the tree is read back as
+  // the printed token sequence and parsed again with SQLite's precedence (NOT, then AND, then OR).
+  type Token = 'AND' | 'OR' | 'NOT' | { pred: () => DimPredicate };
+  const isChain = (n: Node): boolean => n?.type === 'binary_expr' && ['AND', 'OR'].includes(String(n.operator).toUpperCase());
+  const tokens = (n: Node, outer: boolean): Token[] => {
+    if (n?.parentheses && !outer) return [{ pred: () => chain({ ...n, parentheses: false }) }];
+    if (isChain(n)) return [...tokens(n.left, false), String(n.operator).toUpperCase() as 'AND' | 'OR', ...tokens(n.right, false)];
+    if (n?.type === 'unary_expr' && String(n.operator).toUpperCase() === 'NOT') return ['NOT', ...tokens(n.expr, false)];
+    if (n?.type === 'function' && functionName(n) === 'NOT') {
+      // printed NOT(<arg>): its argument is parenthesised
+      const args: Node[] = n.args?.value ?? [];
+      if (args.length !== 1) throw new DomainError('sql-refused', 'NOT takes one condition');
+      return ['NOT', { pred: () => chain({ ...args[0], parentheses: false }) }];
+    }
+    if (n?.type === 'binary_expr') return [{ pred: () => atom(n) }];
+    throw new DomainError('sql-refused', `${describe(n)} is not an exact condition`);
+  };
+  const chain = (n: Node): DimPredicate => {
+    const ts = tokens(n, true);
+    let i = 0;
+    const operand = (): DimPredicate => {
+      const t = ts[i++];
+      if (t === 'NOT') return { not: operand() };
+      if (t === undefined || typeof t === 'string') throw new DomainError('sql-refused', 'a condition is malformed');
+      return t.pred();
+    };
+    const conj = (): DimPredicate => {
+      const parts = [operand()];
+      while (ts[i] === 'AND') {
+        i++;
+        parts.push(operand());
+      }
+      return parts.length === 1 ? parts[0]! : { and: parts };
+    };
+    const parts = [conj()];
+    while (ts[i] === 'OR') {
+      i++;
+      parts.push(conj());
+    }
+    if (i !== ts.length) throw new DomainError('sql-refused', 'a condition is malformed');
+    return parts.length === 1 ? parts[0]! : { or: parts };
+  };
+  const walk = (n: Node): DimPredicate => chain({ ...n, parentheses: false });
+  return walk(node);
+}
+
+/**
+ * The sets of rows one released group of an exact query covers, one per aggregate call: WHERE ∧ equality on
+ * every grouped dimension (the group's key) ∧ the call's CASE condition.
+ */
+export function exactReleaseSets(plan: SqlPlan, key: string[]): DimPredicate[] {
+  if (!plan.selection) throw new DomainError('sql-refused', 'only an exact plan has release sets');
+  const group = plan.groupBy.map((dim, i): DimPredicate => ({ dim, in: [key[i]!] }));
+  const conditions = plan.selection.conditions.length > 0 ? plan.selection.conditions : [null];
+  return conditions.map((cond) => andOf([plan.selection!.where, ...group, cond]));
 }

@@ -5,12 +5,12 @@ import { DomainError } from '../../contracts/errors.js';
 import { ChunkDecoder, NULL_SLOT, openCheckedChunk, SubjectNumbers, type EncodedChunk } from './encoded-chunk.js';
 import { PersonRowCap, RawTableLoader, SubjectRowBound } from './raw-load.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
-import type { RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxMembership, SandboxReply } from './sandbox-protocol.js';
+import type { RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxReply } from './sandbox-protocol.js';
 
 /**
  * The SQL sandbox worker: started for ONE job, then terminated. It receives everything by message (sealed
- * chunks, the unwrap key, the checked query) and answers only aggregate rows plus, for the differencing
- * defence, per-row group/aggregate membership bits (which never leave the enclave process).
+ * chunks, the unwrap key, the checked query) and answers only aggregate rows; a row-map job answers each
+ * row's partition, dimension codes and subject number for the differencing defence (never values).
  * It is given an empty environment (no master secret) and no handles; see docs/privacy.md for what a
  * worker thread does and does not isolate.
  */
@@ -314,70 +314,15 @@ function hasNull(chunk: EncodedChunk, width: number, positions: number[]): boole
   return false;
 }
 
-/**
- * Per-row membership (SandboxMembership) in dataset row order. The membership query has no ORDER BY (on a
- * clustered table it would sort every row): dataset rows are numbered 1..rowsLoaded, so each answer is
- * placed at its row and the rows that passed WHERE are then read out in order.
- */
-function membershipByRow(
-  db: InstanceType<SqlJs['Database']>,
-  job: SandboxJob,
-  columns: string[],
-  rows: (string | number | null)[][],
-  rowsLoaded: number,
-): Omit<SandboxMembership, 'subjects'> {
-  const gIdx = job.groupCount > 0 ? job.groupCount : 0;
-  const keyCols = Array.from({ length: gIdx }, (_, i) => columns.indexOf(`__g${i}`));
-  const groupOf = new Map<string, number>();
-  rows.forEach((r, i) => groupOf.set(JSON.stringify(keyCols.map((k) => r[k] ?? null)), i));
-  const NOT_IN = -2; // the row did not pass WHERE (a passing row outside every released group is −1)
-  const groupAt = new Int32Array(rowsLoaded + 1).fill(NOT_IN);
-  const maskAt = new Int32Array(rowsLoaded + 1);
-  let passed = 0;
-  const stmt = db.prepare(job.membership!);
-  try {
-    while (stmt.step()) {
-      const v = stmt.get() as (string | number | null)[];
-      const row = v[0];
-      if (typeof row !== 'number' || !Number.isInteger(row) || row < 1 || row > rowsLoaded || groupAt[row] !== NOT_IN) {
-        throw new DomainError('sql-execution-failed', 'the membership query answered a row number outside the loaded rows');
-      }
-      groupAt[row] = groupOf.get(JSON.stringify(v.slice(1, 1 + gIdx))) ?? -1;
-      let m = 0;
-      for (let a = 0; a < job.aggregates; a++) if (v[1 + gIdx + a]) m |= 1 << a;
-      maskAt[row] = m;
-      passed++;
-    }
-  } finally {
-    stmt.free();
-  }
-  const out = { row: new Int32Array(passed), group: new Int32Array(passed), mask: new Int32Array(passed) };
-  for (let r = 1, i = 0; r <= rowsLoaded; r++) {
-    if (groupAt[r] === NOT_IN) continue;
-    out.row[i] = r;
-    out.group[i] = groupAt[r]!;
-    out.mask[i++] = maskAt[r]!;
-  }
-  return out;
-}
-
-/**
- * The loaded identifier column whose values are numbered as subjects for the differencing defence (they
- * become dense numbers and never leave), or −1: only when membership is asked for. (The DP row cap counts
- * rows per identifier value in the loader instead: see PersonRowCap.)
- */
-const subjectColumn = (job: SandboxJob): number => (job.membership ? job.columns.findIndex((c) => c.role === 'identifier') : -1);
-
 /** The job's chunk source: started before sql.js so that the unseal helper boots while the wasm instantiates. */
 function chunkSource(job: SandboxJob): ChunkSource {
-  const withSubjects = subjectColumn(job) >= 0;
-  return job.unsealHelper ? helperSource(job, job.unsealHelper, withSubjects) : inThreadSource(job, withSubjects);
+  // subjects are numbered by the row map (admission), not while a query loads
+  return job.unsealHelper ? helperSource(job, job.unsealHelper, false) : inThreadSource(job, false);
 }
 
 async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<SandboxReply> {
   const t0 = performance.now();
   const cols = job.columns;
-  const idCol = subjectColumn(job);
   const db = new sql.SQL.Database();
   let loader: RawTableLoader | undefined;
   let subjectBound: SubjectRowBound | undefined;
@@ -457,11 +402,6 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     const rows = (res?.values ?? []) as (string | number | null)[][];
     const queryMs = performance.now() - q0;
 
-    let membership: SandboxMembership | undefined;
-    if (job.membership) {
-      const subjects = idCol >= 0 ? source.subjects() : undefined;
-      membership = { ...membershipByRow(db, job, columns, rows, rowsLoaded), ...(subjects ? { subjects } : {}) };
-    }
     db.exec(`DROP TABLE ${DATASET_TABLE}`); // secure_delete zeroes the freed pages (in the page cache)
     db.exec('ROLLBACK');
     const heap = getHeapStatistics();
@@ -469,7 +409,6 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
       ok: true,
       columns,
       rows,
-      ...(membership ? { membership } : {}),
       stats: {
         rowsLoaded,
         ...(rowsCapped !== undefined ? { rowsCapped, capMs } : {}),
@@ -503,39 +442,68 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
   }
 }
 
-/** Row → HE partition (and subject) numbers for the differencing guard; see RowMapJob. No SQL involved. */
+/** Row → HE partition, dimension codes and subject numbers for the differencing guard; see RowMapJob. No SQL involved. */
 function mapRows(job: RowMapJob): RowMapReply {
   const t0 = performance.now();
-  const partition: number[] = [];
+  let partition = new Int32Array(1 << 12);
+  let codes = job.dimensions.map(() => new Uint16Array(1 << 12));
+  let n = 0;
   const subjects = new SubjectNumbers();
   const partIndex = new Map(job.partitionKeys.map((k, i) => [k, i]));
-  const codeOf = job.partitionBy.map((d) => new Map(d.values.map((v, i) => [v, i])));
+  const codeOf = job.dimensions.map((d) => new Map(d.values.map((v, i) => [v, i])));
   const bad = (message: string): RowMapReply => ({ ok: false, error: { type: 'row-chunk-invalid', message } });
   try {
+    // the partition of a row follows from its codes of the partitioning dimensions
+    const partDims = job.partitionBy.map((p) => {
+      const j = job.dimensions.findIndex((d) => d.name === p.name);
+      if (j < 0 || job.dimensions[j]!.values.join('\u0000') !== p.values.join('\u0000')) throw new DomainError('row-map-failed', `partition column "${p.name}" is not a dimension of the schema`);
+      return j;
+    });
     for (let ci = 0; ci < job.chunks.length; ci++) {
       const plain = openCheckedChunk(job.chunks[ci]!, ci, job.chunkColumns);
-      const dimPos = job.partitionBy.map((d) => plain.columns.indexOf(d.name));
+      const dimPos = job.dimensions.map((d) => plain.columns.indexOf(d.name));
       const idPos = job.identifier === null ? -1 : plain.columns.indexOf(job.identifier);
+      const rowCodes = new Int32Array(dimPos.length);
       for (const r of plain.rows) {
         if (!Array.isArray(r) || r.length !== job.chunkColumns.length) return bad(`chunk ${ci}: a row has the wrong width`);
-        const codes: number[] = [];
         for (let j = 0; j < dimPos.length; j++) {
           const code = codeOf[j]!.get(r[dimPos[j]!] as string);
-          if (code === undefined) return bad(`chunk ${ci}: a row's ${job.partitionBy[j]!.name} is not one of its declared values`);
-          codes.push(code);
+          // every dimension value is one of the declared ones: the guard reasons on the declared domain
+          if (code === undefined) return bad(`chunk ${ci}: a row's ${job.dimensions[j]!.name} is not one of its declared values`);
+          rowCodes[j] = code;
         }
-        const p = partIndex.get(codes.join(','));
+        const p = partIndex.get(partDims.map((j) => rowCodes[j]).join(','));
         if (p === undefined) return bad(`chunk ${ci}: a row falls in no partition of the bundle's HE layout`);
-        partition.push(p);
-        if (idPos >= 0) subjects.add(r[idPos], partition.length);
+        if (n === partition.length) {
+          const grow = <T extends Int32Array | Uint16Array>(a: T): T => {
+            const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+            b.set(a);
+            return b;
+          };
+          partition = grow(partition);
+          codes = codes.map(grow);
+        }
+        partition[n] = p;
+        for (let j = 0; j < dimPos.length; j++) codes[j]![n] = rowCodes[j]!;
+        n++;
+        // identifiers as the SQL table stores them (TEXT): a 32-bit integer is its decimal text, as the
+        // sandbox's per-person row cap reads it, so both cap the same person's rows
+        if (idPos >= 0) {
+          const id = r[idPos];
+          subjects.add(typeof id === 'number' ? (id === (id | 0) ? String(id) : `\uffff${String(id)}`) : id, n);
+        }
       }
       plain.rows.length = 0;
     }
     const subjectNumbers = subjects.take();
     return {
       ok: true,
-      map: { partition: Int32Array.from(partition), ...(job.identifier !== null ? { subjects: subjectNumbers } : {}) },
-      stats: { rows: partition.length, totalMs: performance.now() - t0 },
+      map: {
+        partition: partition.slice(0, n),
+        ...(job.identifier !== null ? { subjects: subjectNumbers } : {}),
+        dimensions: job.dimensions.map((d, j) => ({ name: d.name, codes: codes[j]!.slice(0, n) })),
+      },
+      stats: { rows: n, totalMs: performance.now() - t0 },
     };
   } catch (e) {
     const err = e as { type?: string; message?: string };
@@ -561,7 +529,7 @@ async function handleJob(job: SandboxJob | RowMapJob | UnsealJob): Promise<void>
   }
   if ('kind' in job && job.kind === 'row-map') {
     const reply = mapRows(job);
-    const transfer = reply.ok ? [reply.map.partition.buffer, ...(reply.map.subjects ? [reply.map.subjects.buffer] : [])] : [];
+    const transfer = reply.ok ? [reply.map.partition.buffer, ...(reply.map.subjects ? [reply.map.subjects.buffer] : []), ...(reply.map.dimensions ?? []).map((d) => d.codes.buffer)] : [];
     parentPort!.postMessage(reply, transfer as ArrayBuffer[]);
     return;
   }
@@ -577,7 +545,5 @@ async function handleJob(job: SandboxJob | RowMapJob | UnsealJob): Promise<void>
     return;
   }
   const reply = await run(sql, sqlJob, source);
-  const m = reply.ok ? reply.membership : undefined;
-  const transfer = m ? [m.row.buffer, m.group.buffer, m.mask.buffer, ...(m.subjects ? [m.subjects.buffer] : [])] : [];
-  parentPort!.postMessage(reply, transfer as ArrayBuffer[]);
+  parentPort!.postMessage(reply);
 }

@@ -73,7 +73,7 @@ export async function answerVerify(input: {
     schema: input.schema,
     chunks: input.chunks,
     unwrapPrivateKey: input.unwrapPrivateKey,
-    plan: { executed: q.sql, membership: '', groupBy: [], aggregates: 0, hidden: [] },
+    plan: { executed: q.sql, groupBy: [], aggregates: 0, hidden: [] },
     params: q.params,
     columns: Object.keys(c.match),
     ...(input.limits ? { limits: input.limits } : {}),

@@ -2,63 +2,76 @@ import { expect } from 'chai';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { isDomainError } from '../../../contracts/errors.js';
-import { DifferencingGuard } from '../../../enclave/privacy/differencing.js';
+import { DifferencingGuard, type DimPredicate } from '../../../enclave/privacy/differencing.js';
 
 /**
- * The guard's block rule against a naive model written from docs/privacy.md §4: a row's label is the list of
- * (release, group, mask) sets it was in; a release is refused when some label's rows hold 1..k−1 distinct
- * subjects. Random histories of small releases, with and without subjects that own several rows.
+ * The guard's block rule against a naive model written from docs/privacy.md §4: every DECLARED cell (one
+ * value of every dimension) gets the list of released sets that contain it; cells with one list form a
+ * block; a release is refused when some block holds fewer than k distinct subjects — none included.
+ * Random histories of small predicates, with and without subjects that own several rows.
  */
-describe('differencing guard: the block rule equals a naive model', () => {
-  it('answers and refuses exactly as the model, release after release', () => {
-    const release = fc.record({
-      entries: fc.array(fc.record({ row: fc.integer({ min: 1, max: 24 }), group: fc.integer({ min: 0, max: 3 }), mask: fc.integer({ min: 1, max: 3 }) }), { maxLength: 30 }),
-      released: fc.uniqueArray(fc.integer({ min: 0, max: 3 }), { maxLength: 4 }),
-    });
+const DIMS = [
+  { name: 'a', values: ['a0', 'a1', 'a2'] },
+  { name: 'b', values: ['b0', 'b1', 'b2', 'b3'] },
+  { name: 'c', values: ['c0', 'c1'] },
+];
+
+const holds = (p: DimPredicate, cell: number[]): boolean => {
+  if ('all' in p) return true;
+  if ('dim' in p) {
+    const d = DIMS.findIndex((x) => x.name === p.dim);
+    return p.in.includes(DIMS[d]!.values[cell[d]!]!);
+  }
+  if ('and' in p) return p.and.every((q) => holds(q, cell));
+  if ('or' in p) return p.or.some((q) => holds(q, cell));
+  return !holds(p.not, cell);
+};
+
+const predicate: fc.Arbitrary<DimPredicate> = fc.letrec<{ p: DimPredicate }>((tie) => ({
+  p: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.constantFrom(...DIMS).chain((d) => fc.subarray(d.values).map((vals): DimPredicate => ({ dim: d.name, in: vals }))),
+    fc.array(tie('p'), { minLength: 1, maxLength: 3 }).map((ps): DimPredicate => ({ and: ps })),
+    fc.array(tie('p'), { minLength: 1, maxLength: 3 }).map((ps): DimPredicate => ({ or: ps })),
+    tie('p').map((p): DimPredicate => ({ not: p })),
+  ),
+})).p;
+
+describe('differencing guard: the declared-block rule equals a naive model', () => {
+  it('answers and refuses exactly as the model, release after release (empty blocks refused)', () => {
+    const ROWS = 30;
+    const row = fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 11 }));
     fc.assert(
-      fc.property(fc.boolean(), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 24, maxLength: 24 }), fc.integer({ min: 1, max: 4 }), fc.array(release, { minLength: 1, maxLength: 5 }), (withSubjects, subjectOf, k, releases) => {
-        const guard = new DifferencingGuard(new Database(':memory:'));
-        const rowCount = 24;
-        let model: string[] = Array.from({ length: rowCount }, () => '');
-        for (const rel of releases) {
-          // one entry per row (the last wins), as both release paths produce
-          const byRow = new Map<number, { group: number; mask: number }>();
-          for (const e of rel.entries) byRow.set(e.row, e);
-          const released = new Set(rel.released);
-          const next = model.map((label, r) => {
-            const e = byRow.get(r + 1);
-            return e && released.has(e.group) ? `${label}|${e.group}:${e.mask}` : `${label}|-`;
-          });
-          const people = new Map<string, Set<number>>();
-          next.forEach((label, r) => {
-            if (!people.has(label)) people.set(label, new Set());
-            people.get(label)!.add(withSubjects ? subjectOf[r]! : r);
-          });
-          const modelRefuses = [...people.values()].some((s) => s.size > 0 && s.size < k);
-          const rowsOf = [...byRow.keys()];
-          let refused = false;
-          try {
-            guard.checkAndRecord({
-              buyerOrgId: 'b',
-              datasetId: 'd',
-              rowCount,
-              k,
-              ...(withSubjects ? { subjects: Int32Array.from(subjectOf) } : {}),
-              membership: {
-                row: Int32Array.from(rowsOf),
-                group: Int32Array.from(rowsOf.map((r) => byRow.get(r)!.group)),
-                mask: Int32Array.from(rowsOf.map((r) => byRow.get(r)!.mask)),
-              },
-              releasedGroups: released,
-            });
-          } catch (e) {
-            if (!isDomainError(e) || e.type !== 'privacy-differencing-refused') throw e;
-            refused = true;
+      fc.property(
+        fc.boolean(),
+        fc.array(row, { minLength: ROWS, maxLength: ROWS }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.array(fc.array(predicate, { maxLength: 3 }), { minLength: 1, maxLength: 4 }),
+        (withSubjects, data, k, releases) => {
+          const guard = new DifferencingGuard(new Database(':memory:'));
+          const codes = new Map(DIMS.map((d, j) => [d.name, Uint16Array.from(data.map((r) => r[j]!))]));
+          const subjects = withSubjects ? Int32Array.from(data.map((r) => r[3]!)) : undefined;
+          let history: DimPredicate[] = [];
+          for (const sets of releases) {
+            const all = [...history, ...sets];
+            // naive: every declared cell's signature, then people per signature
+            const sigOf = (cell: number[]) => all.map((p) => (holds(p, cell) ? '1' : '0')).join('');
+            const people = new Map<string, Set<number>>();
+            for (let a = 0; a < 3; a++) for (let b = 0; b < 4; b++) for (let c = 0; c < 2; c++) people.set(sigOf([a, b, c]), new Set());
+            data.forEach((r, i) => people.get(sigOf([r[0]!, r[1]!, r[2]!]))!.add(withSubjects ? r[3]! : i));
+            const modelRefuses = [...people.values()].some((s) => s.size < k);
+            let refused = false;
+            try {
+              guard.checkAndRecord({ buyerOrgId: 'b', datasetId: 'd', k, dimensions: DIMS, rows: { rowCount: ROWS, codes, ...(subjects ? { subjects } : {}) }, sets });
+            } catch (e) {
+              if (!isDomainError(e) || e.type !== 'privacy-differencing-refused') throw e;
+              refused = true;
+            }
+            expect(refused).to.equal(modelRefuses);
+            if (!refused) history = all; // a refused release records nothing
           }
-          expect(refused).to.equal(modelRefuses);
-          if (!refused) model = next; // a refused release records nothing
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     );
   });

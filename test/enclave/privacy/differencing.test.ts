@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runSqlComputation, type SqlRunRequest } from '../../../enclave/sql/run.js';
-import { ALL_BUYERS, DifferencingGuard, differencingHistory } from '../../../enclave/privacy/differencing.js';
+import { DifferencingGuard, differencingHistory } from '../../../enclave/privacy/differencing.js';
+import type { RowMap } from '../../../enclave/privacy/row-map.js';
+import { mapRowsInSandbox } from '../../../enclave/sql/sandbox.js';
 import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
 import { makeRows, newKeys, referenceDb, refusedType, schema, sealRows } from '../sql/fixture.js';
 
@@ -24,6 +26,10 @@ describe('differencing attack, end to end through the SQL sandbox', function () 
   let dir: string;
   let ledger: PrivacyBudgetLedger;
   let guard: DifferencingGuard;
+  let map: RowMap;
+  before(async () => {
+    map = await mapRowsInSandbox({ schema, layout: { partitionBy: [], partitions: [{ key: [] }] }, chunks, unwrapPrivateKey: keys.privateKey });
+  });
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'shuyu-diff-'));
     ledger = PrivacyBudgetLedger.open(join(dir, 'privacy.sqlite'));
@@ -40,7 +46,7 @@ describe('differencing attack, end to end through the SQL sandbox', function () 
     chunks,
     unwrapPrivateKey: keys.privateKey,
     policy: { minGroupSize: 5 },
-    differencing: { guard, buyerOrgId: buyer, datasetId: 'ds-1', rowCount: rows.length },
+    differencing: { guard, buyerOrgId: buyer, datasetId: 'ds-1', rowMap: map },
   });
 
   it('exact releases: "total" then "total minus one person" is refused, whichever way the person is removed', async () => {
@@ -56,25 +62,51 @@ describe('differencing attack, end to end through the SQL sandbox', function () 
 
   it('the joint history: a second organisation cannot complete the first one\'s difference', async () => {
     const joint = differencingHistory('commitment-1');
-    const as = (query: string): SqlRunRequest => ({ ...exact(query), differencing: { guard, ...joint, rowCount: rows.length } });
+    const as = (query: string): SqlRunRequest => ({ ...exact(query), differencing: { guard, ...joint, rowMap: map } });
     await runSqlComputation(as('SELECT SUM(amount) AS s FROM dataset')); // organisation A: the total
     // organisation B asks for the rest: with per-buyer histories this was answered, and A − B is one person
     expect(await refusedType(runSqlComputation(as("SELECT SUM(amount) AS s FROM dataset WHERE region <> 'west'")))).to.equal('privacy-differencing-refused');
   });
 
-  it('per-buyer histories recorded before histories were joint are merged into their commitment\'s', async () => {
-    await runSqlComputation(exact("SELECT channel, SUM(amount) AS s FROM dataset GROUP BY channel", 'buyer-a'));
-    await runSqlComputation(exact('SELECT SUM(amount) AS s FROM dataset', 'buyer-b'));
-    // the shape of that state: (buyer, '<listing>@<commitment>')
-    ledger.database.prepare(`UPDATE privacy_partition SET dataset_id = 'ds-1@commitment-1'`).run();
-    const merged = new DifferencingGuard(ledger.database);
-    const rowsLeft = ledger.database.prepare('SELECT buyer_org_id AS b, dataset_id AS d, releases AS n FROM privacy_partition').all();
-    expect(rowsLeft).to.deep.equal([{ b: ALL_BUYERS, d: 'commitment-1', n: 2 }]);
+  it('histories recorded as per-row labels (before declared blocks) still refine the blocks', async () => {
+    // a per-buyer label history of the old shape ('<listing>@<commitment>') that sets row 8 (west) apart
+    ledger.database.exec(`CREATE TABLE IF NOT EXISTS privacy_partition (buyer_org_id TEXT NOT NULL, dataset_id TEXT NOT NULL, row_count INTEGER NOT NULL,
+      labels BLOB NOT NULL, releases INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (buyer_org_id, dataset_id))`);
+    const labels = new Int32Array(rows.length);
+    labels[8] = 1;
+    ledger.database.prepare('INSERT INTO privacy_partition VALUES (?, ?, ?, ?, 2, ?)').run('buyer-a', 'ds-1@commitment-1', rows.length, Buffer.from(labels.buffer), new Date().toISOString());
     const joint = differencingHistory('commitment-1');
-    const run = (query: string) => runSqlComputation({ ...exact(query), differencing: { guard: merged, ...joint, rowCount: rows.length } });
-    // A's split by channel is in the joint history: the same split again adds nothing and is answered
-    expect((await run("SELECT channel, COUNT(*) AS n FROM dataset GROUP BY channel")).groups).to.have.length(2);
-    expect(await refusedType(run("SELECT SUM(amount) AS s FROM dataset WHERE region <> 'west'"))).to.equal('privacy-differencing-refused');
+    const run = (query: string) => runSqlComputation({ ...exact(query), differencing: { guard, ...joint, rowMap: map } });
+    expect(await refusedType(run('SELECT COUNT(*) AS n FROM dataset'))).to.equal('privacy-differencing-refused');
+    // another version has no such history
+    expect(await refusedType(runSqlComputation({ ...exact('SELECT COUNT(*) AS n FROM dataset'), differencing: { guard, ...differencingHistory('commitment-2'), rowMap: map } }))).to.equal('released');
+  });
+
+  it('emptiness is no oracle: "all but an empty region" is refused like "all but one person"; a grouped query with an empty declared group is refused', async () => {
+    const noWest = rows.map((r) => (r[1] === 'west' ? [r[0], 'north', ...r.slice(2)] : r));
+    const sealed = sealRows(noWest, keys.publicKey, 400);
+    const emptyMap = await mapRowsInSandbox({ schema, layout: { partitionBy: [], partitions: [{ key: [] }] }, chunks: sealed, unwrapPrivateKey: keys.privateKey });
+    const on = (data: 'empty' | 'one', query: string, buyer: string) =>
+      runSqlComputation({ ...exact(query, buyer), ...(data === 'empty' ? { chunks: sealed } : {}), differencing: { guard, buyerOrgId: buyer, datasetId: data, rowMap: data === 'empty' ? emptyMap : map } });
+    for (const data of ['empty', 'one'] as const) {
+      expect(await refusedType(on(data, 'SELECT COUNT(*) AS n FROM dataset', 'x'))).to.equal('released');
+      expect(await refusedType(on(data, "SELECT COUNT(CASE WHEN NOT (region = 'west') THEN 1 END) AS n FROM dataset", 'x')), data).to.equal('privacy-differencing-refused');
+      expect(await refusedType(on(data, 'SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', 'x')), data).to.equal('privacy-differencing-refused');
+      expect(await refusedType(on(data, 'SELECT channel, COUNT(*) AS n FROM dataset GROUP BY channel', 'x')), data).to.equal('released');
+    }
+  });
+
+  it("exact releases read each person's first maxRowsPerPerson rows (default 1)", async () => {
+    const ref = referenceDb(rows);
+    const firstRows = ref.prepare('SELECT COUNT(*) AS n, SUM(amount) AS s FROM dataset WHERE rowid IN (SELECT MIN(rowid) FROM dataset GROUP BY person_id)').get() as { n: number; s: number };
+    const every = ref.prepare('SELECT COUNT(*) AS n FROM dataset').get() as { n: number };
+    ref.close();
+    expect(firstRows.n).to.be.lessThan(every.n);
+    const capped = await runSqlComputation(exact('SELECT COUNT(*) AS n, SUM(amount) AS s FROM dataset'));
+    expect(capped.groups[0]!.values.n).to.equal(firstRows.n);
+    expect(capped.groups[0]!.values.s).to.be.closeTo(firstRows.s, 1e-6);
+    const two = await runSqlComputation({ ...exact('SELECT COUNT(*) AS n FROM dataset', 'buyer-c'), policy: { minGroupSize: 5, maxRowsPerPerson: 2 } });
+    expect(two.groups[0]!.values.n).to.equal(every.n);
   });
 
   it('exact releases that only ever split people into blocks of at least k are answered, and the history survives a restart', async () => {
@@ -99,7 +131,7 @@ describe('differencing attack, end to end through the SQL sandbox', function () 
       unwrapPrivateKey: keys.privateKey,
       policy: { minGroupSize: 5, dp: { epsilon: 0.5 } },
       budget: { ledger, buyerOrgId: 'buyer-a', datasetId: 'ds-1', limitEpsilon: 1, chargeKey: key },
-      differencing: { guard, buyerOrgId: 'buyer-a', datasetId: 'ds-1', rowCount: rows.length },
+      differencing: { guard, buyerOrgId: 'buyer-a', datasetId: 'ds-1', rowMap: map },
     });
     const a = await runSqlComputation(dp('SELECT SUM(amount) AS s FROM dataset', 't-1'));
     const b = await runSqlComputation(dp("SELECT SUM(amount) AS s FROM dataset WHERE region <> 'west'", 't-2'));

@@ -8,15 +8,15 @@ import { planAggregate } from '../../../enclave/he/layout.js';
 import { DifferencingGuard, differencingScope } from '../../../enclave/privacy/differencing.js';
 import { applyOutputGate } from '../../../enclave/privacy/gate.js';
 import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
-import { heDifferencingCheck, RowMapStore, type RowMap } from '../../../enclave/privacy/row-map.js';
+import { guardRowsOf, heDifferencingCheck, heGroupSizes, RowMapStore, type RowMap } from '../../../enclave/privacy/row-map.js';
 import { mapRowsInSandbox } from '../../../enclave/sql/sandbox.js';
 import { runSqlComputation } from '../../../enclave/sql/run.js';
 import { COLUMNS, makeRows, newKeys, refusedType, schema, sealRows } from '../sql/fixture.js';
 
 /**
- * Issue 7, the HE differencing gap: exact HE releases are checked on the SAME row history as exact SQL
- * releases. The HE release's rows come from the row → partition map the sandbox derives from the sealed
- * rows; the gate and guard calls are the ones enclave/release/aggregate.ts makes.
+ * Exact HE releases are checked on the SAME history of released sets as exact SQL releases; people are
+ * counted from the row map the sandbox derives from the sealed rows; the gate and guard calls are the ones
+ * enclave/release/aggregate.ts makes.
  * 400 rows; exactly one person lives in 'west' (row 9, person P000007).
  */
 const K = 5;
@@ -83,7 +83,8 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     // group sizes as the decrypted _count would give them: counted on the plaintext, independently of the map
     const inGroup = (r: (typeof rows)[number], parts: number[]) => parts.includes(expectedPartition[rows.indexOf(r)]!);
     const groupRows = plan.groups.map((g) => rows.filter((r) => inGroup(r, g.partitions)).length);
-    const record = heDifferencingCheck({ guard, buyerOrgId: buyer, datasetId: scope, rowCount: rows.length, k: K, plan, map, partitionCount: partitions.length, groupRows });
+    expect(heGroupSizes(plan, map, partitions.length).rows, 'the map describes the ciphertexts').to.deep.equal(groupRows);
+    const record = heDifferencingCheck({ guard, buyerOrgId: buyer, datasetId: scope, k: K, schema, plan, filters: computation.filters, map });
     const groups = plan.groups.map((g, i) => ({ key: g.key.map((code, j) => (computation.groupBy[j] === 'region' ? regionValues : channelValues)[code]!), rows: groupRows[i]!, values: {} }));
     const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
     let withheld: string[][] = [];
@@ -97,7 +98,7 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     return { released: out.groups.map((g) => g.key), withheld };
   }
   const sql = (query: string) =>
-    runSqlComputation({ query, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: K }, differencing: { guard, buyerOrgId: buyer, datasetId: scope, rowCount: rows.length } });
+    runSqlComputation({ query, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: K }, differencing: { guard, buyerOrgId: buyer, datasetId: scope, rowMap: map } });
   const sumNights = { op: 'sum', measure: 'nights' };
 
   it('the sandbox row map gives every row its sealed partition and numbers subjects by identifier, never values', () => {
@@ -130,13 +131,12 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     expect(await refusedType(sql("SELECT SUM(nights) AS s FROM dataset WHERE region <> 'west'"))).to.equal('privacy-differencing-refused');
     // the other order, on a fresh history (another buyer)
     const other = (q: string) =>
-      runSqlComputation({ query: q, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: K }, differencing: { guard, buyerOrgId: 'org-other', datasetId: scope, rowCount: rows.length } });
+      runSqlComputation({ query: q, schema, chunks, unwrapPrivateKey: keys.privateKey, policy: { minGroupSize: K }, differencing: { guard, buyerOrgId: 'org-other', datasetId: scope, rowMap: map } });
     expect(await refusedType(other('SELECT COUNT(*) AS n, SUM(nights) AS s FROM dataset'))).to.equal('released');
     const heOther = () => {
       const c = AggregateComputation.parse({ kind: 'aggregate', metrics: [sumNights], filters: [{ column: 'region', in: ['north', 'south', 'east'] }] });
       const plan = planAggregate(manifest, c);
-      const groupRows = plan.groups.map((g) => expectedPartition.filter((p) => g.partitions.includes(p)).length);
-      heDifferencingCheck({ guard, buyerOrgId: 'org-other', datasetId: scope, rowCount: rows.length, k: K, plan, map, partitionCount: partitions.length, groupRows })(new Set([0]));
+      heDifferencingCheck({ guard, buyerOrgId: 'org-other', datasetId: scope, k: K, schema, plan, filters: c.filters, map })(new Set([0]));
     };
     expect(await refusedType(heOther)).to.equal('privacy-differencing-refused');
   });
@@ -150,11 +150,24 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     expect(await refusedType(sql('SELECT COUNT(*) AS n FROM dataset'))).to.equal('released');
   });
 
-  it('a row map that does not describe the ciphertexts is refused (group sizes checked)', async () => {
-    const c = AggregateComputation.parse({ kind: 'aggregate', metrics: [sumNights] });
-    const plan = planAggregate(manifest, c);
-    const bad = () => heDifferencingCheck({ guard, buyerOrgId: buyer, datasetId: scope, rowCount: rows.length, k: K, plan, map, partitionCount: partitions.length, groupRows: [rows.length - 1] });
-    expect(await refusedType(bad)).to.equal('privacy-row-map-mismatch');
+  it('the row map keeps every dimension\'s code per row; a map stored without them counts as missing', async () => {
+    for (const name of ['region', 'channel']) {
+      const values = schema.columns.find((c) => c.name === name)!.values!;
+      const codes = map.dimensions!.find((d) => d.name === name)!.codes;
+      expect([...codes].map((c) => values[c])).to.deep.equal(rows.map((r) => r[COLUMNS.indexOf(name)]));
+    }
+    const store = new RowMapStore(ledger.database);
+    store.put('old', { partition: map.partition, subjects: map.subjects! });
+    expect(store.get('old', rows.length)!.dimensions).to.equal(undefined);
+    expect(await refusedType(() => guardRowsOf(store.get('old', rows.length)!, 1))).to.equal('privacy-row-map-missing');
+    store.put('old', map); // derived again: replaced
+    expect(store.get('old', rows.length)!.dimensions!.map((d) => d.name)).to.deep.equal(['region', 'channel']);
+  });
+
+  it('a row whose dimension value is not declared is refused when the map is derived', async () => {
+    const odd = rows.map((r, i) => (i === 5 ? r.map((v, j) => (j === COLUMNS.indexOf('channel') ? 'phone' : v)) : r));
+    const sealed = sealRows(odd, keys.publicKey, 150);
+    expect(await refusedType(mapRowsInSandbox({ schema, layout: { partitionBy: [], partitions: [{ key: [] }] }, chunks: sealed, unwrapPrivateKey: keys.privateKey }))).to.equal('row-chunk-invalid');
   });
 
   it('the map is cached per dataset commitment in the privacy database; a tampered chunk is refused', async () => {

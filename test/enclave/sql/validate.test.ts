@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../../../contracts/dataset/schema.js';
 import { isDomainError } from '../../../contracts/errors.js';
-import { dpDomain, validateSql, type SqlMode } from '../../../enclave/sql/validate.js';
+import { conditionPredicate, dpDomain, exactReleaseSets, validateSql, type SqlMode } from '../../../enclave/sql/validate.js';
 import { sm3Hex } from '../../../enclave/crypto/index.js';
 import { schema } from './fixture.js';
 
@@ -232,7 +232,7 @@ describe('restricted SQL validator', () => {
     }
   });
 
-  it('exact mode: outputs, bounds from the schema, and membership = the CASE condition only', () => {
+  it('exact mode: outputs, bounds from the schema, and the rows read = the CASE condition only', () => {
     const v = validateSql("SELECT region, COUNT(*), SUM(amount) AS total, AVG(nights), SUM(CASE WHEN channel = 'web' THEN amount END), COUNT(amount) FROM dataset GROUP BY region", schema, { mode: 'exact' });
     if (!v.ok) throw new Error(JSON.stringify(v.errors));
     expect(v.outputs).to.deep.equal([
@@ -247,10 +247,9 @@ describe('restricted SQL validator', () => {
     expect(v.plan.groupBy).to.deep.equal(['region']);
     expect(v.plan.hidden).to.deep.equal([]);
     expect(v.plan.executed).to.contain('COUNT(DISTINCT "person_id") AS "__subjects"');
-    // no IS NOT NULL on a measure: which rows an aggregate covers never depends on a value
-    expect(v.plan.membership).to.equal(
-      'SELECT "__row" AS "__row", "region" AS "__g0", 1 AS "__m0", 1 AS "__m1", 1 AS "__m2", ("channel" = \'web\') AS "__m3", 1 AS "__m4" FROM "dataset"',
-    );
+    // the rows each aggregate reads, as dimension predicates: no IS NOT NULL on a measure, never a value
+    expect(v.plan.selection).to.deep.equal({ where: null, conditions: [null, null, null, { dim: 'channel', in: ['web'] }, null] });
+    expect(exactReleaseSets(v.plan, ['north'])[3]).to.deep.equal({ and: [{ dim: 'region', in: ['north'] }, { dim: 'channel', in: ['web'] }] });
     expect(v.plan.executed).to.not.contain('MAX(MIN(');
   });
 
