@@ -352,7 +352,7 @@ export class DifferencingGuard {
       if (!legacyOk || people.some((n) => n < c.k)) {
         throw new DomainError(
           'privacy-differencing-refused',
-          `refused: combined with the earlier exact releases on this dataset (by any buyer), this result would leave a combination of declared values holding fewer than ${c.k} people — possibly none (coarsen the query, cover the withheld values, or buy a differentially private release)`,
+          `refused: combined with the earlier exact releases on this dataset (by any buyer), this result would single out fewer than ${c.k} people: some combination of declared values would hold fewer than ${c.k}, possibly none (coarsen the query, cover the withheld values, or buy a differentially private release)`,
           { k: c.k },
         );
       }

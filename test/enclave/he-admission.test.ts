@@ -107,13 +107,15 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
     return withCommitment(body as Parameters<typeof withCommitment>[0]);
   }
 
+  // a customer of 'south' has 8 rows: the most any one person has
+  const mostRows = Math.max(...Object.values(rows.reduce<Record<string, number>>((a, r) => ((a[r.customer_id] = (a[r.customer_id] ?? 0) + 1), a), {})));
   it('before admission an exact release asks for the rows; admission authenticates every chunk and stores the map', async () => {
     const total = { kind: 'aggregate', metrics: [{ op: 'count' }] };
-    expect(await errorType(release(total, { minGroupSize: K, mode: 'enforce' }))).to.equal('privacy-row-map-missing');
+    expect(await errorType(release(total, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows }))).to.equal('privacy-row-map-missing');
     const blobs = await rowChunkBlobs(sealed.manifest, blob);
     expect(blobs).to.have.length(5);
     expect(await enclave.admitRows(sealed.manifest, blobs)).to.equal(rows.length);
-    const out = await release(total, { minGroupSize: K, mode: 'enforce' }); // no rowChunks: the stored map serves
+    const out = await release(total, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows }); // no rowChunks: the stored map serves
     expect(out.result.groups[0]!.values.count).to.equal(rows.length);
   });
 
@@ -132,8 +134,17 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
     expect(await errorType(enclave.admitRows(sealed.manifest, blobs.slice(0, 4)))).to.equal('release-refused');
   });
 
+  // an exact HE release cannot drop rows either: the offer's cap must cover every person's rows
+  it('an exact HE release is refused when a person has more rows than the offer caps', async () => {
+    const err = await release({ kind: 'aggregate', metrics: [{ op: 'count' }] }, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows - 1 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isDomainError(err) && err.type, String(err)).to.equal('privacy-contribution-unbounded');
+  });
+
   it('an exact HE release withholds groups with ≥ k rows but < k distinct customers', async () => {
-    const out = await release({ kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'] }, { minGroupSize: K, mode: 'enforce' });
+    const out = await release({ kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'] }, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows });
     const released = Object.fromEntries(out.result.groups.map((g) => [g.key[0], g.values.count]));
     expect(released).to.deep.equal({ north: 42, east: 42 });
     // withheld groups are absent like empty ones: named nowhere in the result or the receipt
@@ -143,8 +154,6 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
     expect(steps).to.match(/distinct identifiers/);
   });
 
-  // a customer of 'south' has 8 rows: the most any one person has
-  const mostRows = Math.max(...Object.values(rows.reduce<Record<string, number>>((a, r) => ((a[r.customer_id] = (a[r.customer_id] ?? 0) + 1), a), {})));
   const dpSum = { kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'qty' }], groupBy: ['region'] };
 
   it('a DP HE release is refused when a person has more rows than the offer caps (it cannot drop rows)', async () => {

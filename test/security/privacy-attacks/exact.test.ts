@@ -217,7 +217,8 @@ describe('security: exact-release attacks over the API', function () {
     let offer: Record<string, any>;
     before(async () => {
       w = await newWorld(l);
-      offer = await newOffer(w);
+      // an exact HE release cannot drop rows: the offer's per-person cap covers the target's rows
+      offer = await newOffer(w, { maxRowsPerPerson: TARGET_ROWS });
     });
 
     it("`… WHERE district = 'D6' GROUP BY plan, cohort`: the target's key and values appear nowhere", async () => {
@@ -279,7 +280,7 @@ describe('security: exact-release attacks over the API', function () {
     before(async () => {
       // the target is alone in D6 here (its neighbours moved to D5), so grouping by district leaves out only them
       w = await newWorld(l, telecomRows().map((r) => (r.district === 'D6' && r.id !== TARGET.id ? { ...r, district: 'D5' } : r)));
-      offer = await newOffer(w, { refusalAllowance: 20, refusalFeeBps: FEE_BPS });
+      offer = await newOffer(w, { refusalAllowance: 20, refusalFeeBps: FEE_BPS, maxRowsPerPerson: TARGET_ROWS });
     });
 
     it('via WHERE, CASE, GROUP BY complement and HE filters, mixed: refused, recorded and charged', async () => {
