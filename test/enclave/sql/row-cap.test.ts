@@ -1,12 +1,15 @@
 import { expect } from 'chai';
 import { validateSql } from '../../../enclave/sql/validate.js';
-import { runSqlInSandbox } from '../../../enclave/sql/sandbox.js';
+import { mapRowsInSandbox, runSqlInSandbox } from '../../../enclave/sql/sandbox.js';
+import { runSqlComputation, type SqlRunResult } from '../../../enclave/sql/run.js';
+import { keptRows } from '../../../enclave/privacy/differencing.js';
+import type { OutputPolicy } from '../../../enclave/privacy/gate.js';
 import { PersonRowCap } from '../../../enclave/sql/raw-load.js';
 import { newKeys, schema, sealRows } from './fixture.js';
 
 /**
- * The DP per-person row cap, decided while loading: exactly the first m rows (dataset order) of each person
- * reach the query, whatever the table layout, the unseal thread, or the chunk boundaries.
+ * The per-person row cap (exact and DP releases), decided while loading: exactly the first m rows (dataset
+ * order) of each person reach the query, whatever the table layout, the unseal thread, or the chunk boundaries.
  */
 describe('SQL sandbox: the per-person row cap keeps exactly each person’s first m rows', function () {
   this.timeout(60_000);
@@ -68,13 +71,26 @@ describe('SQL sandbox: the per-person row cap keeps exactly each person’s firs
     expect(out.stats.rowsCapped).to.equal(3);
   });
 
-  it('an exact release loads every row and counts nothing per person', async () => {
-    const ve = validateSql(q, schema, { mode: 'exact' });
-    if (!ve.ok) throw new Error(JSON.stringify(ve.errors));
-    const out = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: ve.plan, columns: [...ve.columnsUsed, 'person_id'] });
-    expect(out.stats.rowsCapped).to.equal(undefined);
-    expect(out.stats.capMs).to.equal(undefined);
-    expect(byRegion(out).east![0]).to.equal(5);
+  it("an exact release keeps each person's first m rows too (the offer's cap); only a test enclave's exact-for-tests reads every row", async () => {
+    const exact = (policy: OutputPolicy) => runSqlComputation({ query: q, schema, chunks, unwrapPrivateKey: keys.privateKey, policy });
+    const counts = (out: SqlRunResult) => Object.fromEntries(out.groups.map((g) => [g.key[0], g.values.n]));
+    // north keeps only its row without an identifier, which k (distinct identifiers) does not count: withheld
+    expect(counts(await exact({ minGroupSize: 1 }))).to.deep.equal({ east: expected(1).east![0], south: expected(1).south![0] });
+    expect(counts(await exact({ minGroupSize: 1, maxRowsPerPerson: 2 })).east).to.equal(2);
+    expect(counts(await exact({ minGroupSize: 1, mode: 'exact-for-tests' })).east).to.equal(5);
+  });
+
+  it("the guard's rows (first m rows per subject of the row map) are exactly the rows the sandbox keeps", async () => {
+    const map = await mapRowsInSandbox({ schema, layout: { partitionBy: [], partitions: [{ key: [] }] }, chunks, unwrapPrivateKey: keys.privateKey });
+    const regions = schema.columns.find((c) => c.name === 'region')!.values!;
+    const codes = map.dimensions!.find((d) => d.name === 'region')!.codes;
+    for (const m of [1, 2, 3]) {
+      const kept = keptRows(map.subjects, rows.length, m)!;
+      const fromMap: Record<string, number> = {};
+      for (let r = 0; r < rows.length; r++) if (kept[r]) fromMap[regions[codes[r]!]!] = (fromMap[regions[codes[r]!]!] ?? 0) + 1;
+      const out = byRegion(await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns: v.columnsUsed, maxRowsPerPerson: m }));
+      expect(fromMap, `m = ${m}`).to.deep.equal(Object.fromEntries(Object.entries(out).map(([k, [n]]) => [k, n])));
+    }
   });
 
   it('compares identifier values as stored: by bytes, a 32-bit integer as its digits, exactly (no hash merging)', () => {
