@@ -101,7 +101,7 @@ export interface RowMapJob {
   /** the identifier column whose values number the subjects (null: rows are the subjects) */
   identifier: string | null;
   /** every dimension with its declared values: each row's code of each (a value not declared is refused) */
-  dimensions: { name: string; values: string[] }[];
+  dimensions: { name: string; values: string[]; numeric?: boolean }[];
 }
 
 export type { RowMap };

@@ -225,7 +225,9 @@ export async function mapRowsInSandbox(input: RowMapInput): Promise<RowMap> {
     partitionBy: dims,
     partitionKeys: input.layout.partitions.map((p) => p.key.join(',')),
     identifier: input.schema.columns.find((c) => c.role === 'identifier')?.name ?? null,
-    dimensions: input.schema.columns.filter((c) => c.role === 'dimension' && c.values).map((c) => ({ name: c.name, values: [...c.values!] })),
+    dimensions: input.schema.columns
+      .filter((c) => c.role === 'dimension' && c.values)
+      .map((c) => ({ name: c.name, values: [...c.values!], ...(c.type === 'int' || c.type.startsWith('decimal') ? { numeric: true } : {}) })),
   };
   const reply = await runWorkerJob<RowMapReply>(job, keys, limits);
   if (!reply.ok) throw new DomainError(reply.error.type, reply.error.message);

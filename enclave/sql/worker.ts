@@ -459,6 +459,13 @@ function mapRows(job: RowMapJob): RowMapReply {
       if (j < 0 || job.dimensions[j]!.values.join('\u0000') !== p.values.join('\u0000')) throw new DomainError('row-map-failed', `partition column "${p.name}" is not a dimension of the schema`);
       return j;
     });
+    // a numeric dimension is compared as a number in SQL ('03' = 3 = '3'): its declared values must be the
+    // numbers' own spelling, so that one SQL value is one declared value
+    for (const d of job.dimensions) {
+      if (d.numeric && d.values.some((v) => String(Number(v)) !== v)) {
+        throw new DomainError('row-map-failed', `numeric dimension "${d.name}" declares a value that is not a number's plain spelling`);
+      }
+    }
     for (let ci = 0; ci < job.chunks.length; ci++) {
       const plain = openCheckedChunk(job.chunks[ci]!, ci, job.chunkColumns);
       const dimPos = job.dimensions.map((d) => plain.columns.indexOf(d.name));
@@ -467,7 +474,9 @@ function mapRows(job: RowMapJob): RowMapReply {
       for (const r of plain.rows) {
         if (!Array.isArray(r) || r.length !== job.chunkColumns.length) return bad(`chunk ${ci}: a row has the wrong width`);
         for (let j = 0; j < dimPos.length; j++) {
-          const code = codeOf[j]!.get(r[dimPos[j]!] as string);
+          const raw = r[dimPos[j]!];
+          // a numeric dimension's value may be sealed as a number: its plain spelling is the declared value
+          const code = codeOf[j]!.get(typeof raw === 'number' ? String(raw) : (raw as string));
           // every dimension value is one of the declared ones: the guard reasons on the declared domain
           if (code === undefined) return bad(`chunk ${ci}: a row's ${job.dimensions[j]!.name} is not one of its declared values`);
           rowCodes[j] = code;

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { AggregateComputation } from '../../../contracts/computation.js';
+import { DatasetSchema } from '../../../contracts/dataset/schema.js';
 import type { BundleManifest } from '../../../enclave/format/manifest.js';
 import { planAggregate } from '../../../enclave/he/layout.js';
 import { DifferencingGuard, differencingScope } from '../../../enclave/privacy/differencing.js';
@@ -168,6 +169,9 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     const odd = rows.map((r, i) => (i === 5 ? r.map((v, j) => (j === COLUMNS.indexOf('channel') ? 'phone' : v)) : r));
     const sealed = sealRows(odd, keys.publicKey, 150);
     expect(await refusedType(mapRowsInSandbox({ schema, layout: { partitionBy: [], partitions: [{ key: [] }] }, chunks: sealed, unwrapPrivateKey: keys.privateKey }))).to.equal('row-chunk-invalid');
+    // a numeric dimension whose declared values SQL would conflate ('03' = 3 = '3') cannot be mapped
+    const numeric = DatasetSchema.parse({ ...schema, columns: schema.columns.map((c) => (c.name === 'channel' ? { ...c, type: 'int', values: ['3', '03'] } : c)) });
+    expect(await refusedType(mapRowsInSandbox({ schema: numeric, layout: { partitionBy: [], partitions: [{ key: [] }] }, chunks, unwrapPrivateKey: keys.privateKey }))).to.equal('row-map-failed');
   });
 
   it('the map is cached per dataset commitment in the privacy database; a tampered chunk is refused', async () => {
