@@ -22,8 +22,8 @@ export interface RowMap {
   /** every dimension's code of each row (index = row − 1); absent in maps stored before they were kept */
   dimensions?: { name: string; codes: Uint16Array }[];
   /**
-   * the most rows any one subject has (1 without subjects: every row is a person); stored with the map so a
-   * DP HE release can refuse an offer whose per-person row cap is below it (it cannot drop rows under HE)
+   * the most rows any one subject has (1 without subjects: every row is a person); stored with the map so an
+   * HE release can refuse an offer whose per-person row cap is below it (it cannot drop rows under HE)
    */
   maxRowsPerSubject?: number;
 }
