@@ -59,6 +59,15 @@ export interface TradeStore {
   list(filter: { buyerOrgId?: string; ownerOrgId?: string; states?: readonly TradeState[]; afterId?: string; limit?: number }): Trade[];
 }
 
+/**
+ * The execution queue as contracts/ sees it: an approved trade is a job to run. The job is created by the
+ * same transaction that approves the trade, so no crash can leave an approval without its job.
+ */
+export interface JobStore {
+  /** Creates the queued job of this trade; a trade has one job, so a second call changes nothing. */
+  enqueue(tradeId: string, at: string): void;
+}
+
 export interface ReviewStore {
   insert(review: Review): void;
   forTrade(tradeId: string): Review | undefined;
@@ -95,6 +104,7 @@ export interface ContractsStore {
   quotes: QuoteStore;
   trades: TradeStore;
   reviews: ReviewStore;
+  jobs: JobStore;
   ledger: LedgerStore;
   audit: AuditStore;
   /** Runs `fn` atomically: everything it wrote commits together or not at all (nested calls join). */

@@ -27,7 +27,8 @@ const EXPIRABLE: readonly TradeState[] = ['submitted', 'screened', 'under_review
 /**
  * The trade lifecycle services. Each public method is ONE store transaction that changes the trade
  * through the transition table, records the transition (who, when, why), appends the audit events
- * and moves the money the step implies — so they all commit together or not at all.
+ * and moves the money the step implies (and, on approval, queues the execution job) — so they all
+ * commit together or not at all.
  */
 export class TradeService {
   constructor(private readonly ctx: Context) {}
@@ -47,6 +48,8 @@ export class TradeService {
       throw new DomainError('conflict', 'the trade changed meanwhile; reload it and retry', { tradeId: trade.id });
     }
     this.ctx.store.trades.appendTransition({ tradeId: trade.id, from: trade.state, to, actor, reason, at });
+    // Every way into `approved` (a reviewer, auto-approval) queues the execution in this same transaction.
+    if (to === 'approved') this.ctx.store.jobs.enqueue(trade.id, at);
     this.ctx.audit.append({ actor, entityType: 'trade', entityId: trade.id, action: `trade.${to}`, data: { from: trade.state, to, reason } });
     return next;
   }

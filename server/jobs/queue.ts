@@ -1,6 +1,7 @@
 import type { Db } from '../store/db.js';
 import { stmt } from '../store/statements.js';
-import { newId, type Clock } from '../../contracts/ids.js';
+import type { Clock } from '../../contracts/ids.js';
+import { insertQueuedJob } from '../store/sqlite/jobs.js';
 
 export interface JobRow {
   id: string;
@@ -47,7 +48,8 @@ export interface DurableQueue {
 
 /**
  * The durable job queue in SQLite: one job per approved trade (trade_id is UNIQUE, so enqueueing twice
- * is harmless). A worker leases a job until `lease_expires_at`; if the process dies, the lease expires
+ * is harmless). The job is created by the transaction that approves the trade (contracts/ through its
+ * JobStore port), so an approval never commits without its job. A worker leases a job until `lease_expires_at`; if the process dies, the lease expires
  * and the job is leased again. Steps inside a job are idempotent (stored receipt, idempotency keys in
  * the ledger and the enclave's budget), so a re-run never charges twice.
  */
@@ -58,9 +60,7 @@ export class JobQueue implements DurableQueue {
   ) {}
 
   enqueue(tradeId: string): JobRow {
-    const now = this.clock.now().toISOString();
-    stmt(this.db, "INSERT OR IGNORE INTO jobs (id, trade_id, state, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?)")
-      .run(newId(), tradeId, now, now);
+    insertQueuedJob(this.db, tradeId, this.clock.now().toISOString());
     return this.byTrade(tradeId)!;
   }
 
@@ -135,6 +135,16 @@ export class JobQueue implements DurableQueue {
    */
   expireLeasesAtStartup(): number {
     return stmt(this.db, "UPDATE jobs SET lease_expires_at = ? WHERE state = 'running'").run(new Date(0).toISOString()).changes;
+  }
+
+  /**
+   * Queues approved trades that have no job: data written before approval and job creation shared one
+   * transaction could hold such a trade, which would otherwise wait for its approval to expire.
+   */
+  adoptApprovedWithoutJob(): number {
+    const orphans = stmt(this.db, "SELECT id FROM trades WHERE state = 'approved' AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.trade_id = trades.id)").all() as { id: string }[];
+    for (const o of orphans) this.enqueue(o.id);
+    return orphans.length;
   }
 
   counts(): Record<string, number> {

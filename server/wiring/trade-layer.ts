@@ -69,6 +69,8 @@ export function tradeLayer(s: Services, signer: Signer): TradeLayer {
       const ex = executor;
       const expired = jobs.expireLeasesAtStartup();
       if (expired) s.log.info({ jobs: expired }, 'resuming jobs interrupted by the previous run');
+      const adopted = jobs.adoptApprovedWithoutJob();
+      if (adopted) s.log.info({ trades: adopted }, 'queued approved trades that had no job');
       worker = new JobWorker(
         jobs,
         (ctx) => ex.run(ctx),

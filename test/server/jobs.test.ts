@@ -68,4 +68,24 @@ describe('server: durable job queue (leases in SQLite)', () => {
     expect(q.byTrade('t-crashes')).to.include({ state: 'failed', attempts: 4, errorType: 'execution-failed' });
     expect(q.byTrade('t-crashed-twice')).to.include({ state: 'done', attempts: 3 });
   });
+
+  it('at start, an approved trade without a job (written before approval and job shared a transaction) is queued once', () => {
+    const db = openDatabase(':memory:');
+    const q = new JobQueue(db, clock);
+    const trade = (id: string, state: string) =>
+      db.prepare("INSERT INTO trades (id, state, quote_id, offer_id, offer_version, dataset_id, owner_org_id, buyer_org_id, expires_at, doc, created_at, updated_at) VALUES (?, ?, ?, 'o', 1, 'd', 'ow', 'b', NULL, '{}', ?, ?)")
+        .run(id, state, `q-${id}`, clock.now().toISOString(), clock.now().toISOString());
+    trade('t-orphan', 'approved');
+    trade('t-queued', 'approved');
+    trade('t-review', 'under_review');
+    trade('t-done', 'settled');
+    const queued = q.enqueue('t-queued');
+    expect(q.adoptApprovedWithoutJob()).to.equal(1);
+    expect(q.byTrade('t-orphan')).to.include({ state: 'queued', attempts: 0 });
+    expect(q.byTrade('t-queued')!.id).to.equal(queued.id);
+    expect(q.byTrade('t-review')).to.equal(null);
+    expect(q.byTrade('t-done')).to.equal(null);
+    expect(q.adoptApprovedWithoutJob()).to.equal(0);
+  });
 });
+

@@ -3,6 +3,7 @@ import { defineRoute, type RouteDef } from '../../http/route.js';
 import { DomainError } from '../../../contracts/errors.js';
 import type { Trade as TradeT } from '../../../contracts/trade/trade.js';
 import { approvalStatementFor, privacyTermsFor } from '../../../contracts/review/approval.js';
+import { hasResult, holdsMoney } from '../../../contracts/trade/states.js';
 import {
   IdParams, SubmitTradeRequest, Trade, TradeDetail, TradeListQuery, CancelTradeRequest, TradeResult, ReviewCase, ReviewDecisionRequest, PageQuery, page,
 } from '../schemas.js';
@@ -32,11 +33,14 @@ export function tradeView(d: TradeDeps, t: TradeT): z.infer<typeof Trade> {
 /** Trades (buyer), their receipts, and the review queue and decisions (reviewer). */
 export function tradeRoutes(d: TradeDeps): RouteDef[] {
   const { s, contracts } = d;
-  const enqueueIfApproved = (t: TradeT) => {
-    if (t.state === 'approved') {
-      d.jobs.enqueue(t.id);
-      d.kick();
-    }
+  // TEST-ONLY fault hook, read once per start: SHUYU_FAULT_AT=after-approve kills the process (SIGKILL) right
+  // after an approval committed, before anything else runs (the crash suite restarts it and checks the trade).
+  const dieAfterApprove = process.env.SHUYU_FAULT_AT === 'after-approve';
+  // The approval transaction already queued the job (contracts/ → JobStore); this only wakes the worker.
+  const kickIfApproved = (t: TradeT) => {
+    if (t.state !== 'approved') return;
+    if (dieAfterApprove) process.kill(process.pid, 'SIGKILL');
+    d.kick();
   };
   return [
     defineRoute({
@@ -51,7 +55,7 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
           dataset: datasetRef(ds),
           buyer: buyerRef(principal!, s.identity),
         });
-        enqueueIfApproved(t);
+        kickIfApproved(t);
         return { status: 201, body: tradeView(d, t) };
       },
     }),
@@ -92,7 +96,7 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
       handler: ({ object }) => {
         const t = object as TradeT;
         const job = d.jobs.byTrade(t.id);
-        if (!['delivered', 'settled'].includes(t.state) || !job?.receipt) {
+        if (!hasResult(t.state) || !job?.receipt) {
           const why = t.state === 'failed' ? `the trade failed: ${t.failureReason}` : `the trade is ${t.state}; the result is not ready`;
           throw new DomainError('result-not-ready', why, { state: t.state });
         }
@@ -128,7 +132,7 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
           .filter((x) => (x.datasetId === t.datasetId || x.datasetCommitment === t.datasetCommitment) && x.id !== t.id);
         const terms = contracts.getOffer(t.offerId, t.offerVersion).terms;
         const privacy = t.privacyTerms ?? privacyTermsFor(t, terms, ds);
-        const released = earlier.filter((x) => x.state === 'delivered' || x.state === 'settled').sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
+        const released = earlier.filter((x) => hasResult(x.state)).sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
         const refused = earlier.filter((x) => x.failure?.code === 'privacy-refused').sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
         const epsilonReleased = released.reduce((sum, x) => sum + x.epsilonMilli, 0) / 1000;
         let spent: number | null = null;
@@ -148,7 +152,8 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
             buyerHistory: {
               trades: earlier.length,
               settled: earlier.filter((x) => x.state === 'settled').length,
-              underReviewOrRunning: earlier.filter((x) => ['submitted', 'screened', 'under_review', 'approved', 'executing', 'delivered'].includes(x.state)).length,
+              // from submission until it settles or ends, the states that hold the buyer's money
+              underReviewOrRunning: earlier.filter((x) => holdsMoney(x.state)).length,
               delivered: released.length,
               lastDelivered: released.slice(-LAST).map((x) => ({ tradeId: x.id, kind: x.computation.kind, epsilon: x.epsilonMilli / 1000, at: x.updatedAt })),
               privacyRefusals: refused.length,
@@ -188,7 +193,7 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
           decision: body,
           ...(cert ? { certificate: cert.certificate } : {}),
         });
-        enqueueIfApproved(out);
+        kickIfApproved(out);
         return { status: 200, body: tradeView(d, out) };
       },
     }),

@@ -1,6 +1,7 @@
 import type { ContractsStore } from '../../../contracts/store.js';
 import type { Db } from '../db.js';
 import { sqliteAuditStore } from './audit.js';
+import { sqliteJobStore } from './jobs.js';
 import { sqliteLedgerStore } from './ledger.js';
 import { sqliteOfferStore, sqlitePolicyStore, sqliteQuoteStore, sqliteReviewStore } from './offers.js';
 import { sqliteTradeStore } from './trades.js';
@@ -17,6 +18,7 @@ export function sqliteContractsStore(db: Db): ContractsStore {
     quotes: sqliteQuoteStore(db),
     trades: sqliteTradeStore(db),
     reviews: sqliteReviewStore(db),
+    jobs: sqliteJobStore(db),
     ledger: sqliteLedgerStore(db),
     audit: sqliteAuditStore(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
