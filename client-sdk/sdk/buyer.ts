@@ -1,6 +1,7 @@
 import { verifyReceipt } from '../../enclave/receipt.js';
 import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../enclave/crypto/index.js';
 import { DomainError } from '../../contracts/errors.js';
+import { hasResult, isFinal } from '../../contracts/trade/states.js';
 import { ShuyuClient } from './client.js';
 import type { HttpClientOptions } from './http.js';
 import { newId } from '../../contracts/ids.js';
@@ -8,7 +9,7 @@ import type { Computation } from '../../contracts/computation.js';
 import type { CatalogEntry, CatalogQuery, Offer, Page, Purpose, Sample, SignedQuote, Statement, Trade, TradeDetail, TradeResult, TradeState, Wallet } from './types.js';
 
 /** States after which a trade will not change by itself any more (settled follows delivered). */
-export const FINAL_STATES: readonly TradeState[] = ['delivered', 'settled', 'rejected', 'failed', 'cancelled', 'expired'];
+export { FINAL_STATES } from '../../contracts/trade/states.js';
 
 export interface TradeRequest {
   computation: Computation;
@@ -134,7 +135,7 @@ export class BuyerClient extends ShuyuClient {
         last = t.state;
         opts.onState?.(t);
       }
-      if (FINAL_STATES.includes(t.state)) return t;
+      if (isFinal(t.state)) return t;
       if (Date.now() >= deadline) {
         throw new DomainError('wait-timeout', `trade ${tradeId} is still ${t.state} after ${Math.round((opts.timeoutMs ?? 120_000) / 1000)} s`, { state: t.state });
       }
@@ -154,7 +155,7 @@ export class BuyerClient extends ShuyuClient {
   async result(tradeId: string, opts: { wait?: boolean } & WaitOptions = {}): Promise<TradeResult & { payload: Record<string, unknown> }> {
     if (opts.wait) {
       const t = await this.waitForTrade(tradeId, opts);
-      if (!['delivered', 'settled'].includes(t.state)) {
+      if (!hasResult(t.state)) {
         const why = t.failureReason ?? t.transitions.at(-1)?.reason ?? '';
         throw new DomainError('trade-not-delivered', `trade ${tradeId} ended ${t.state}${why ? `: ${why}` : ''}`, { state: t.state });
       }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 // imported by the first job that needs them: ~1.5 s of loading a server start does not need.
 import { DomainError, isDomainError } from '../../contracts/errors.js';
 import { isChargedPrivacyRefusal, type Trade } from '../../contracts/trade/trade.js';
+import { isFinal } from '../../contracts/trade/states.js';
 import type { AggregateComputation } from '../../contracts/computation.js';
 import type { HeEvaluator } from '../../enclave/he/evaluate.js';
 import { BundleManifest } from '../../enclave/format/manifest.js';
@@ -14,9 +15,6 @@ import type { EnclaveHandle } from '../wiring/enclave.js';
 import type { JobContext } from '../jobs/worker.js';
 import { TransientJobError } from '../jobs/worker.js';
 import type { Contracts } from './contracts.js';
-
-/** States after which a job has nothing left to do. */
-const FINISHED = new Set(['delivered', 'settled', 'failed', 'rejected', 'cancelled', 'expired']);
 
 export interface ExecutorDeps {
   contracts: Contracts;
@@ -44,7 +42,7 @@ export class TradeExecutor {
   async run(ctx: JobContext): Promise<void> {
     const { contracts } = this.d;
     let trade = contracts.getTrade(ctx.job.tradeId);
-    if (FINISHED.has(trade.state)) return;
+    if (isFinal(trade.state)) return; // nothing left to do
     trade = contracts.startExecution({ tradeId: trade.id, actor: 'worker' });
     let receipt = ctx.job.receipt as { payload: string } | null;
     if (!receipt) {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import { DomainError } from '../../../contracts/errors.js';
+import { HOLDING_STATES } from '../../../contracts/trade/states.js';
 import {
   Wallet, WalletQuery, Statement, StatementQuery, TopUpRequest, LedgerTxn, AuditEvents, AuditEventsQuery, Checkpoints, SignedCheckpoint, AuditVerification,
   PolicyDocument, PolicyHistory, PolicyVersionParams,
@@ -27,7 +28,7 @@ export function moneyRoutes(d: TradeDeps): RouteDef[] {
         const accounts = contracts.accounts(orgId);
         const b = contracts.balances(orgId);
         const held = contracts
-          .listTrades({ buyerOrgId: orgId, states: ['submitted', 'screened', 'under_review', 'approved', 'executing', 'delivered'], limit: 10_000 })
+          .listTrades({ buyerOrgId: orgId, states: HOLDING_STATES, limit: 10_000 })
           .reduce((a, t) => a + t.priceFen, 0);
         return { status: 200, body: { orgId, accounts, availableFen: b.walletFen, heldFen: held, revenueFen: b.revenueFen } };
       },

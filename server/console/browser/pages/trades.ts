@@ -4,6 +4,7 @@
  * CLI), and the released result as a table and a bar chart.
  */
 import { barChart } from '../chart.js';
+import { hasResult, isFinal } from '../../../../contracts/trade/states.js';
 import { field, h, replace, table } from '../dom.js';
 import { dateTime, num, t, yuan } from '../i18n.js';
 import { describeComputation } from '../computation.js';
@@ -140,9 +141,9 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
     get<{ title: string }>(`/catalog/${tr.datasetId}`).catch(() => null),
   ]);
   // Receipts go to the buyer only (GET /v1/trades/:id/result is the buyer's).
-  const delivered = ['delivered', 'settled'].includes(tr.state) && me?.user.role === 'buyer';
+  const delivered = hasResult(tr.state) && me?.user.role === 'buyer';
 
-  const ended = ['rejected', 'failed', 'cancelled', 'expired'].includes(tr.state);
+  const ended = isFinal(tr.state) && !hasResult(tr.state);
   let receiptPart: Node = notice('info', t(ended ? 'trade.noReceipt' : 'trade.noResult'));
   let resultPart: Node | null = null;
   if (delivered) {
