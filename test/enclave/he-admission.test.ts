@@ -176,6 +176,6 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
     const privacy = JSON.parse(out.receipt.payload).privacy;
     expect(privacy).to.include({ absentGroups: 'none', maxRowsPerPerson: mostRows, measurements: 2 });
     expect(privacy.accuracy.count).to.include({ sensitivity: mostRows, mechanism: 'discrete-laplace' });
-    expect(privacy.accuracy['sum(qty)']).to.include({ sensitivity: mostRows * 150 });
+    expect(privacy.accuracy['sum(qty)']).to.include({ sensitivity: mostRows * 150 + mostRows }); // m · max(|lo|, |hi|) + m grid units of rounding
   });
 });
