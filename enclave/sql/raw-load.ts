@@ -75,7 +75,7 @@ export class SubjectRowBound {
 }
 
 /**
- * The per-person row cap of a DP release, decided row by row while loading: a row is kept when it is
+ * The per-person row cap of a release (exact or DP), decided row by row while loading: a row is kept when it is
  * among the first `m` rows (in dataset order) of its identifier value, and the others are never inserted.
  * A row without an identifier is a person of its own (always kept). Values are compared as the TEXT column
  * stores them: a string by its UTF-8 bytes, a 32-bit integer by its decimal digits (the text SQLite stores
@@ -222,7 +222,7 @@ export class RawTableLoader {
      * inserted grouped by their values there (stable), so consecutive inserts go to the same leaf pages
      */
     private readonly keyColumns: number[] = [],
-    /** DP: the per-person row cap (rows beyond it are counted and skipped, never inserted) */
+    /** the per-person row cap (rows beyond it are counted and skipped, never inserted) */
     private readonly cap?: PersonRowCap,
   ) {
     this.rowId = startRow;

@@ -350,7 +350,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     // k on people decided from row counts when it can be (see SubjectRowBound): the identifier must be TEXT
     const boundCol = job.minSubjects !== undefined && job.executedWithoutSubjects ? cols.findIndex((c) => c.role === 'identifier') : -1;
     if (boundCol >= 0 && sqlType(cols[boundCol]!.type) === 'TEXT') subjectBound = new SubjectRowBound();
-    // DP: each person's rows beyond the first m (dataset order) are skipped while loading, never inserted;
+    // each person's rows beyond the first m (dataset order) are skipped while loading, never inserted;
     // without an identifier every row is a person and nothing is skipped
     const capCol = job.maxRowsPerPerson !== undefined ? cols.findIndex((c) => c.role === 'identifier') : -1;
     cap = capCol >= 0 ? new PersonRowCap(capCol, job.maxRowsPerPerson!) : undefined;
