@@ -76,7 +76,7 @@ describe('contracts: privacy refusals are charged as quoted, once', () => {
 
   it('which refusals are charged: the buyer-facing privacy refusals, not the platform\'s own state', () => {
     for (const t of ['privacy-differencing-refused', 'privacy-budget-exhausted', 'privacy-refusal-allowance-exhausted', 'privacy-unsupported-output']) expect(isChargedPrivacyRefusal(t), t).to.equal(true);
-    for (const t of ['privacy-row-map-missing', 'privacy-row-map-mismatch', 'sql-refused', 'execution-failed', 'approval-invalid']) expect(isChargedPrivacyRefusal(t), t).to.equal(false);
+    for (const t of ['privacy-row-map-missing', 'privacy-row-map-mismatch', 'privacy-history-too-complex', 'sql-refused', 'execution-failed', 'approval-invalid']) expect(isChargedPrivacyRefusal(t), t).to.equal(false);
   });
 
   it('the approval must state exactly the trade\'s privacy terms (v2)', async () => {
