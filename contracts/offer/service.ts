@@ -14,6 +14,10 @@ export class OfferService {
   private screen(dataset: DatasetRef, input: OfferInput): Evaluation {
     const missing = input.allowedColumns.filter((c) => !columnByName(dataset.schema, c));
     if (missing.length) throw new DomainError('invalid-offer', `columns not in the dataset: ${missing.join(', ')}`, { columns: missing });
+    // a verification names one record by its identifier; without one it would only say whether a cell is empty
+    if (input.allowedKinds.includes('verify') && !dataset.schema.columns.some((c) => c.role === 'identifier')) {
+      throw new DomainError('invalid-offer', 'this dataset has no identifier column, so it cannot be offered for verify: a verification checks claims about one record the buyer names by its identifier', { kind: 'verify' });
+    }
     const screening = evaluateListing(this.ctx.policy(), dataset.schema, input);
     if (screening.decision === 'deny') {
       throw new DomainError('negative-list-denied', 'the negative list does not allow this offer', { findings: screening.findings });

@@ -69,24 +69,32 @@ function checkAggregate(c: AggregateComputation, schema: DatasetSchema): void {
 }
 
 /**
- * The enclave's verify refusals (`verify-refused`, enclave/verify/verify.ts checkVerifyComputation):
- * never measures; per-attribute flags describe one record, so they need the identifier and an attribute.
+ * The verify refusals (`verify-refused`), one implementation for the quote and the enclave
+ * (enclave/verify/verify.ts calls this). A verification checks claims about ONE record the buyer can
+ * already name: every match names the identifier column, and a schema without one cannot be verified at
+ * all — a match on dimensions or attributes alone would answer "is this cell empty?" with no k. Never
+ * measures (an equality oracle on amounts invites guessing games).
  */
-function checkVerify(c: VerifyComputation, schema: DatasetSchema): void {
+export function checkVerifyShape(c: VerifyComputation, schema: DatasetSchema): { identifier: string; others: string[] } {
   const names = Object.keys(c.match);
   if (names.length === 0) throw new DomainError('verify-refused', 'name at least one column to match');
   if (names.length > 16) throw new DomainError('verify-refused', 'at most 16 columns per verification');
-  let identifier = false;
-  let others = 0;
+  let identifier: string | undefined;
+  const others: string[] = [];
   for (const n of names) {
     const col = columnByName(schema, n);
     if (!col) throw new DomainError('verify-refused', `column "${n}" is not in the dataset's schema`, { column: n });
     if (col.role === 'measure') throw new DomainError('verify-refused', `measure "${n}" cannot be verified (identifier, attribute and dimension columns only)`, { column: n });
-    if (col.role === 'identifier') identifier = true;
-    else others++;
+    if (col.role === 'identifier') identifier = n;
+    else others.push(n);
   }
-  if (c.perAttribute && !identifier) throw new DomainError('verify-refused', 'per-attribute flags need the identifier (they describe that one record)');
-  if (c.perAttribute && others === 0) throw new DomainError('verify-refused', 'per-attribute flags need at least one attribute to compare');
+  const id = schema.columns.find((col) => col.role === 'identifier');
+  if (!id) throw new DomainError('verify-refused', 'this dataset has no identifier column, so it cannot be verified: a verification checks claims about one record the buyer names by its identifier');
+  if (!identifier) {
+    throw new DomainError('verify-refused', `a verification must name the identifier "${id.name}": it checks claims about one record the buyer can already name`, { identifier: id.name });
+  }
+  if (c.perAttribute && others.length === 0) throw new DomainError('verify-refused', 'per-attribute flags need at least one attribute to compare');
+  return { identifier, others };
 }
 
 /** Measures an SQL computation reads: the only columns a clamp may name. */
@@ -131,7 +139,7 @@ export function assertCanRun(a: { offer: Pick<Offer, 'terms'>; schema: DatasetSc
   const { offer, schema, computation: c, sql } = a;
   const dp = isDp(offer);
   if (c.kind === 'aggregate') checkAggregate(c, schema);
-  if (c.kind === 'verify') checkVerify(c, schema);
+  if (c.kind === 'verify') checkVerifyShape(c, schema);
   if (c.kind === 'sql') {
     if (!sql) throw new DomainError('invalid-request', 'an sql computation needs the SQL validator’s findings');
     if (dp) {

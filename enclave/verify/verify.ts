@@ -1,16 +1,16 @@
 import { z } from 'zod';
 import { VerifyComputation } from '../../contracts/computation.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
-import { DomainError } from '../../contracts/errors.js';
+import { checkVerifyShape } from '../../contracts/pricing/feasibility.js';
 import type { SealedRowChunk } from '../format/row-chunk.js';
 import { DATASET_TABLE } from '../sql/names.js';
 import { runSqlInSandbox, type SandboxLimits } from '../sql/sandbox.js';
 
 /**
- * Query-verification (核验): "does a record with these identifier/attribute values exist, and do these
- * attributes match?" answered inside the SQL sandbox. The answer is a yes/no and, when asked and an
- * identifier is given, one yes/no per attribute for that identifier's record — never a count, a value or
- * anything else. The lookup query is built here (not by the buyer) and the buyer's values are bound as
+ * Query-verification (核验): "does the record with this identifier exist with these attribute values?"
+ * answered inside the SQL sandbox. Every match names the identifier (a record the buyer already holds), so
+ * the answer is about that one record: a yes/no and, when asked, one yes/no per attribute — never a count,
+ * a value or anything else. It is outside k and the differencing guard by design (those protect groups). The lookup query is built here (not by the buyer) and the buyer's values are bound as
  * parameters, never spliced into SQL text. Values are compared as the text the owner sealed.
  */
 
@@ -19,25 +19,9 @@ export const VerifyAnswer = z
   .strict();
 export type VerifyAnswer = z.infer<typeof VerifyAnswer>;
 
-/** Which columns may be matched: never measures (an equality oracle on amounts invites guessing games). */
-export function checkVerifyComputation(c: VerifyComputation, schema: DatasetSchema): { identifier?: string; others: string[] } {
-  const names = Object.keys(c.match);
-  if (names.length === 0) throw new DomainError('verify-refused', 'name at least one column to match');
-  if (names.length > 16) throw new DomainError('verify-refused', 'at most 16 columns per verification');
-  let identifier: string | undefined;
-  const others: string[] = [];
-  for (const n of names) {
-    const col = schema.columns.find((x) => x.name === n);
-    if (!col) throw new DomainError('verify-refused', `column "${n}" is not in the dataset's schema`, { column: n });
-    if (col.role === 'measure') throw new DomainError('verify-refused', `measure "${n}" cannot be verified (identifier, attribute and dimension columns only)`, { column: n });
-    if (col.role === 'identifier') identifier = n;
-    else others.push(n);
-  }
-  if (c.perAttribute && !identifier) {
-    throw new DomainError('verify-refused', 'per-attribute flags need the identifier (they describe that one record)');
-  }
-  if (c.perAttribute && others.length === 0) throw new DomainError('verify-refused', 'per-attribute flags need at least one attribute to compare');
-  return { ...(identifier ? { identifier } : {}), others };
+/** The verify refusals: the quote's own check (one implementation), so a buyer sees one answer. */
+export function checkVerifyComputation(c: VerifyComputation, schema: DatasetSchema): { identifier: string; others: string[] } {
+  return checkVerifyShape(c, schema);
 }
 
 /** Build the lookup: bound parameters only; column names come from the schema (checked names). */
@@ -48,10 +32,10 @@ export function verifyQuery(c: VerifyComputation, schema: DatasetSchema): { sql:
     params.push(c.match[col] as string);
     return `(CAST("${col}" AS TEXT) IS ?)`;
   };
-  const all = [...(identifier ? [identifier] : []), ...others];
+  const all = [identifier, ...others];
   const parts = [`COALESCE(MAX(${all.map(eq).join(' AND ')}), 0) AS "match"`];
   const flags: string[] = [];
-  if (c.perAttribute && identifier) {
+  if (c.perAttribute) {
     others.forEach((o, i) => {
       parts.push(`COALESCE(MAX(CASE WHEN ${eq(identifier)} THEN ${eq(o)} END), 0) AS "f${i}"`);
       flags.push(o);

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import Database from 'better-sqlite3';
-import { answerVerify, verifyQuery } from '../../../enclave/verify/verify.js';
+import { answerVerify, checkVerifyComputation, verifyQuery } from '../../../enclave/verify/verify.js';
+import { assertCanRun } from '../../../contracts/pricing/feasibility.js';
 import { VerifyCallLog } from '../../../enclave/verify/calls.js';
 import { isDomainError } from '../../../contracts/errors.js';
 import { makeRows, newKeys, schema, sealRows } from '../sql/fixture.js';
@@ -23,14 +24,14 @@ describe('query-verification (核验)', function () {
     const partly = await ask({ person_id: pid!, region: region === 'north' ? 'south' : 'north', channel: channel! }, true);
     expect(partly).to.deep.equal({ kind: 'verify', match: false, perAttribute: { region: false, channel: true } });
     expect(await ask({ person_id: 'P999999' })).to.deep.equal({ kind: 'verify', match: false });
-    expect(await ask({ name: name! })).to.deep.equal({ kind: 'verify', match: true });
+    expect(await ask({ person_id: pid!, name: name! })).to.deep.equal({ kind: 'verify', match: true });
   });
 
   it('binds the buyer\'s values as parameters (an injection attempt is just a value that does not match)', async () => {
-    const q = verifyQuery({ kind: 'verify', match: { name: "x' OR 1=1 --" }, perAttribute: false }, schema);
+    const q = verifyQuery({ kind: 'verify', match: { person_id: pid!, name: "x' OR 1=1 --" }, perAttribute: false }, schema);
     expect(q.sql).to.not.contain('OR 1=1');
-    expect(q.params).to.deep.equal(["x' OR 1=1 --"]);
-    expect(await ask({ name: "x' OR 1=1 --" })).to.deep.equal({ kind: 'verify', match: false });
+    expect(q.params).to.deep.equal([pid!, "x' OR 1=1 --"]);
+    expect(await ask({ person_id: pid!, name: "x' OR 1=1 --" })).to.deep.equal({ kind: 'verify', match: false });
   });
 
   it('refuses measures, unknown columns, and per-attribute flags without an identifier', async () => {
@@ -42,6 +43,44 @@ describe('query-verification (核验)', function () {
         err = e;
       }
       expect(isDomainError(err) && err.type, JSON.stringify(match)).to.equal('verify-refused');
+    }
+  });
+
+  it('refuses a match that does not name the identifier: no cell-emptiness oracle without k', async () => {
+    const refusal = async (match: Record<string, string>, s = schema) => {
+      try {
+        await answerVerify({ computation: { kind: 'verify', match, perAttribute: false }, schema: s, chunks, unwrapPrivateKey: keys.privateKey });
+        return 'answered';
+      } catch (e) {
+        return isDomainError(e) ? `${e.type}: ${e.message}` : String(e);
+      }
+    };
+    // a cell of dimensions (and an attribute) alone is refused, however many rows it holds
+    expect(await refusal({ region: region!, channel: channel! })).to.match(/^verify-refused: .*identifier "person_id"/);
+    expect(await refusal({ name: name! })).to.match(/^verify-refused: .*identifier "person_id"/);
+    expect(() => verifyQuery({ kind: 'verify', match: { region: 'north' }, perAttribute: false }, schema)).to.throw(/identifier/);
+    // a schema without an identifier cannot be verified at all
+    const anonymous = { ...schema, columns: schema.columns.filter((c) => c.role !== 'identifier') };
+    expect(await refusal({ region: region!, channel: channel! }, anonymous)).to.match(/^verify-refused: this dataset has no identifier column/);
+    // the same shapes agree with the quote's check (one implementation)
+    for (const [match, s] of [[{ region: 'north' }, schema], [{ region: 'north' }, anonymous], [{ person_id: 'P1', region: 'north' }, schema]] as const) {
+      const quoted = (() => {
+        try {
+          assertCanRun({ offer: { terms: { epsilonPerQuery: 0 } as never }, schema: s, computation: { kind: 'verify', match, perAttribute: false } });
+          return 'ok';
+        } catch (e) {
+          return isDomainError(e) ? `${e.type}: ${e.message}` : String(e);
+        }
+      })();
+      const enclave = (() => {
+        try {
+          checkVerifyComputation({ kind: 'verify', match, perAttribute: false }, s);
+          return 'ok';
+        } catch (e) {
+          return isDomainError(e) ? `${e.type}: ${e.message}` : String(e);
+        }
+      })();
+      expect(quoted, JSON.stringify(match)).to.equal(enclave);
     }
   });
 
