@@ -122,6 +122,9 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
   // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, exact
   // releases are refused here, from the count alone, before anything is decrypted.
   const who = { chargeKey: req.budget?.chargeKey ?? `trade:${req.trade.tradeId}`, tradeId: req.trade.tradeId, buyerOrgId: req.trade.buyerOrgId, datasetKey: commitment };
+  const recordIfPrivacyRefusal = (e: unknown): void => {
+    if (e instanceof DomainError && RECORDED_REFUSALS.has(e.type) && ctx.ledger) ctx.ledger.recordRefusal({ ...who, type: e.type });
+  };
   if (guardOn) {
     if (!ctx.ledger) throw refuse('release-refused', "an exact release needs the enclave's privacy database");
     ctx.ledger.assertRefusalAllowance({ ...who, allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
@@ -142,11 +145,14 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
   // release is refused unless m covers the most rows any one person has (kept with the row map).
   const rowCap = countsPeople ? (req.policy.maxRowsPerPerson ?? 1) : 1;
   if ((dpOn || guardOn) && countsPeople && maxRowsPerSubject(rowMap!) > rowCap) {
-    throw refuse(
+    const e = refuse(
       'privacy-contribution-unbounded',
       `some person has more than ${rowCap} row(s), the offer's per-person cap; a homomorphic aggregate cannot drop rows, so the owner must raise maxRowsPerPerson or the buyer use SQL, where rows beyond the cap are dropped`,
       { maxRowsPerPerson: rowCap },
     );
+    // a fact about the data: recorded (and charged) like the gate's refusals below
+    recordIfPrivacyRefusal(e);
+    throw e;
   }
 
   // 3. decrypt one value per group per column
@@ -282,7 +288,7 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
     });
   } catch (e) {
     // recorded after the gate's transaction rolled back, so the refusal counts even though nothing was released
-    if (e instanceof DomainError && RECORDED_REFUSALS.has(e.type) && ctx.ledger) ctx.ledger.recordRefusal({ ...who, type: e.type });
+    recordIfPrivacyRefusal(e);
     throw e;
   }
   const result: AggregateResult = {

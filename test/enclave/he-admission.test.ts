@@ -55,9 +55,9 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
    * A release under a v2 approval (this enclave is a production one): the reviewer signs the privacy terms —
    * k, ε, the per-person row cap, the budgets — that the release's policy and budget then carry.
    */
-  const release = (c: unknown, policy: OutputPolicy, extra: Partial<AggregateReleaseRequest> = {}) => {
+  const release = (c: unknown, policy: OutputPolicy, extra: Partial<AggregateReleaseRequest> = {}, buyerOrgId = 'org-buyer') => {
     const computation = AggregateComputation.parse(c);
-    const t = newTrade(sealed.manifest.commitment);
+    const t = { ...newTrade(sealed.manifest.commitment), buyerOrgId };
     const terms = {
       minGroupSize: policy.minGroupSize,
       epsilon: policy.dp?.epsilon ?? 0,
@@ -141,6 +141,15 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
       (e: unknown) => e,
     );
     expect(isDomainError(err) && err.type, String(err)).to.equal('privacy-contribution-unbounded');
+  });
+
+  // whether some person has more rows than the cap is a fact about the data: recorded against the allowance
+  it('the over-cap refusal is recorded: after the allowance, the next exact release is refused from the count', async () => {
+    const total = { kind: 'aggregate', metrics: [{ op: 'count' }] };
+    const overCap = { minGroupSize: K, mode: 'enforce' as const, maxRowsPerPerson: mostRows - 1 };
+    for (let i = 0; i < 3; i++) expect(await errorType(release(total, overCap, {}, 'org-over-cap'))).to.equal('privacy-contribution-unbounded');
+    expect(await errorType(release(total, overCap, {}, 'org-over-cap'))).to.equal('privacy-refusal-allowance-exhausted');
+    expect(await errorType(release(total, { ...overCap, maxRowsPerPerson: mostRows }, {}, 'org-over-cap'))).to.equal('privacy-refusal-allowance-exhausted');
   });
 
   it('an exact HE release withholds groups with ≥ k rows but < k distinct customers', async () => {
