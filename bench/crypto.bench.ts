@@ -1,5 +1,5 @@
 /**
- * GM crypto figures (issue 2). Baselines are measured by `openssl speed` in the same run, one after
+ * GM crypto figures. Baselines are measured by `openssl speed` in the same run, one after
  * the other (never concurrently: 2 shared cores). Both sides count user CPU seconds.
  *   sm2.sign / sm2.verify   — ops/s, baseline `openssl speed -seconds 3 sm2`
  *                             (targets: sign ≥ 0.7× OpenSSL; verify ≥ 2,000/s with the per-key table cached)

@@ -1,5 +1,5 @@
 /**
- * Server-side HE aggregation and enclave release (issue 3), on the shared 1M-row table (bench/he-data.ts),
+ * Server-side HE aggregation and enclave release, on the shared 1M-row table (bench/he-data.ts),
  * each beside its plaintext baseline measured in the same run:
  *   HE SUM (evaluation on 2 worker threads, warm keys) vs SQLite `SELECT SUM(m1)` on a file database;
  *   HE GROUP BY of the 20-value dimension vs SQLite `GROUP BY` without an index;

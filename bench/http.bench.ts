@@ -1,5 +1,5 @@
 /**
- * HTTP load (issue 9, 3): autocannon against the catalogue (GET /v1/catalog) and the quote endpoint
+ * HTTP load: autocannon against the catalogue (GET /v1/catalog) and the quote endpoint
  * (POST /v1/offers/:id/quotes), 50 connections for 20 s each, first on an idle server, then while approved
  * HE jobs over a 1,000,000-row sealed dataset run. The server is the real `server/main.ts` in its own
  * process (with its forked enclave); the load generator is this process. Targets on the 2-core machines:

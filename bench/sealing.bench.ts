@@ -1,5 +1,5 @@
 /**
- * Owner-side sealing throughput (issue 3): CSV file → sealed bundle on disk, 1M rows, 5 measures, a 20-value
+ * Owner-side sealing throughput: CSV file → sealed bundle on disk, 1M rows, 5 measures, a 20-value
  * dimension; beside the plaintext baseline measured in the same run: the same CSV parsed the way the sealer
  * parses it (the same segments, split into records by segmentRecords) and written back out as
  * JSON lines — what any import tool does without encryption. The sealer uses both cores and the baseline one, so

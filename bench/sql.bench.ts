@@ -1,7 +1,7 @@
 /**
- * SQL sandbox figures (issue 7): a 1M-row grouped aggregate run in the sandbox — fresh worker thread, unwrap
+ * SQL sandbox figures: a 1M-row grouped aggregate run in the sandbox — fresh worker thread, unwrap
  * the chunk keys, unseal (SM4-CTR + HMAC-SM3), load into sql.js, query — beside the same normalised query in
- * plain sql.js on rows already loaded (the issue's baseline; target ≤ 2×), and beside plain sql.js load+query
+ * plain sql.js on rows already loaded (the baseline; target ≤ 2×), and beside plain sql.js load+query
  * (what the sandbox adds over loading plaintext). The same query as a DP release with the per-person row cap
  * (m = 1) beside the same baselines. Also the worker's peak memory.
  * BENCH_SQL_ROWS overrides the row count (default 1,000,000).

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ColumnName } from './dataset/schema.js';
 
 /**
- * A computation is a typed request, never free code (DESIGN.md). Three kinds:
+ * A computation is a typed request, never free code. Three kinds:
  * - `aggregate`: count/sum/mean/variance/stddev of measures, grouped by up to two dimensions,
  *   filtered by equality/IN on dimensions — runs homomorphically;
  * - `sql`: restricted aggregate-only SQL over the dataset's table — runs in the enclave's sql.js sandbox;

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import * as crypto from './commands/crypto.js';
-import * as sdkCommands from './commands/index.js'; // engineer F: login, owner, buyer, reviewer, catalog, verify, audit, admin, server
+import * as sdkCommands from './commands/index.js'; // login, owner, buyer, reviewer, catalog, verify, audit, admin, server
 
 const GROUPS: { register(program: Command): void }[] = [crypto, sdkCommands];
 

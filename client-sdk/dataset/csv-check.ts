@@ -8,7 +8,7 @@ import { fixedBounds, parseFixed, parseFixedNumber } from '../../enclave/he/layo
 import { BAD_BYTE_MARK, type ByteProblem, CsvBytes, describeByteProblem, guardBytes } from './csv-bytes.js';
 
 /**
- * Validation of an owner's CSV against its declared schema, on the owner's machine (issue 3 §1). Streaming
+ * Validation of an owner's CSV against its declared schema, on the owner's machine. Streaming
  * (csv-parse), row- and column-precise messages, stops collecting after `maxErrors`. The same row validator
  * is what the sealer uses, so a CSV that checks clean is exactly a CSV that seals.
  *

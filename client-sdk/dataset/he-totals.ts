@@ -5,7 +5,7 @@ import { columnRowMax, columnValue } from '../../enclave/he/layout.js';
 import type { BfvParams } from '../../enclave/he/params.js';
 
 /**
- * The owner's pre-addition of the HE columns (issue 3, session 2): every group and filter the HE path answers
+ * The owner's pre-addition of the HE columns: every group and filter the HE path answers
  * is a union of whole partitions, so the server never needs more than each partition's column totals. The
  * owner therefore adds up each partition's rows on its own machine and encrypts ONE ciphertext per partition
  * and column (the total mod t in slot 0, zeros elsewhere) instead of one per 4096-row block: the rotate-and-sum

@@ -23,7 +23,7 @@ import { failKey, giveKey, newKeySlot } from './key-slot.js';
 import { type RowSealContext, RowSealer, type SealSegmentTask, type SealedSegment, type SegmentFailure, sealSegment } from './seal-rows.js';
 
 /**
- * Owner-side sealing (issue 3 §2): CSV → sealed bundle directory on the owner's disk, streaming and chunked.
+ * Owner-side sealing: CSV → sealed bundle directory on the owner's disk, streaming and chunked.
  *   <outDir>/manifest.json        the manifest with its SM3 commitment
  *   <outDir>/blobs/<sm3 hex>      every ciphertext and sealed row chunk, named by its SM3 hash
  * Measures go only into BFV ciphertexts (each partition's column totals, added up here and encrypted on

@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
 
 /**
- * Deterministic demo data for three sectors of seed 001 (Yunnan): tourism spending by prefecture and
- * month, hospital outpatient visits by department, logistics freight by route. Same seed and row
+ * Deterministic demo data for three sectors (contracts/dataset/sectors.ts): tourism spending by prefecture
+ * and month, hospital outpatient visits by department, logistics freight by route. Same seed and row
  * count → byte-identical CSV, so demo output and tests are reproducible. Values are generated, not real.
  */
 

@@ -3,7 +3,7 @@ import type { OfferInput } from '../../contracts/offer/offer.js';
 import type { DemoKey } from './data.js';
 
 /**
- * The three demo trades (issue 6 §3): what each owner offers, what each buyer asks and why, and what
+ * The three demo trades: what each owner offers, what each buyer asks and why, and what
  * should happen — one approved and delivered, one rejected by the reviewer, one denied by the
  * negative list. The demo also writes these as JSON files, so every CLI command in the README can be
  * replayed by hand on the same inputs.

@@ -4,7 +4,7 @@ import { ShuyuApiError } from './errors.js';
 /**
  * The one HTTP transport of the SDK: fetch, bearer token, JSON in and out, problem+json → ShuyuApiError,
  * Idempotency-Key on the POSTs that move money or privacy budget. No server code is imported: the SDK
- * speaks HTTP only (DESIGN.md folders table).
+ * speaks HTTP only.
  */
 
 export interface HttpClientOptions {

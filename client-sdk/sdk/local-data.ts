@@ -12,8 +12,8 @@ import type { BundleSource } from './upload.js';
 
 /**
  * What an owner does on their own machine before anything is sent: check the CSV against its schema
- * (C's validator: types, bounds, declared values) together with the PII scan, and seal it into a bundle
- * directory (C's sealer). Nothing here talks to the network.
+ * (dataset/csv-check.ts: types, bounds, declared values) together with the PII scan, and seal it into a bundle
+ * directory (dataset/seal.ts). Nothing here talks to the network.
  */
 
 export interface OwnerCheckReport {

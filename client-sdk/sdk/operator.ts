@@ -85,7 +85,7 @@ export class OperatorClient extends ShuyuClient {
   }
 }
 
-/** Operator-side certificate of a reviewer's registered key (B's format), signed locally: the key never leaves. */
+/** Operator-side certificate of a reviewer's registered key (contracts/review/approval.ts format), signed locally: the key never leaves. */
 export function reviewerCertificateFor(
   reviewer: { id: string; orgId: string; publicKeyPem: string | null },
   operatorPrivateKey: Uint8Array,

@@ -7,7 +7,7 @@ import type { Page, ReviewCase, Trade } from './types.js';
 
 /**
  * The compliance reviewer: the queue, a trade's case (negative-list findings, price, privacy cost,
- * purpose), approvals signed locally with the reviewer's SM2 key (B's signApproval — the key never
+ * purpose), approvals signed locally with the reviewer's SM2 key (signApproval — the key never
  * leaves this machine), and rejections with a reason.
  */
 export class ReviewerClient extends ShuyuClient {

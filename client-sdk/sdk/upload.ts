@@ -2,7 +2,7 @@ import type { HttpClient } from './http.js';
 import type { BlobReceived, CreateUploadRequest, Dataset, Upload } from './types.js';
 
 /**
- * Resumable upload of a sealed bundle (issue 5): create the upload with the manifest, PUT each blob the
+ * Resumable upload of a sealed bundle: create the upload with the manifest, PUT each blob the
  * server still lists as missing (by SM3 hash, raw bytes), then complete — the server verifies the whole
  * bundle before the dataset becomes visible. Re-running with the upload id sends only what is missing.
  */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SECTOR_SLUGS } from './sectors.js';
 
 /**
- * A dataset's schema as its owner declares it (DESIGN.md "Domain vocabulary"). This is the one
+ * A dataset's schema as its owner declares it. This is the one
  * definition: the SDK validates CSVs against it, the negative list reads its levels and tags, the
  * enclave reads measure bounds for overflow checks and DP clamping.
  */

@@ -1,5 +1,5 @@
 /**
- * The 12 industries and 8 domains of seed 001's annex (云南省重点行业和领域大数据开放开发工作重点任务分工表),
+ * The 12 industries and 8 domains of the Yunnan big-data task list (云南省重点行业和领域大数据开放开发工作重点任务分工表),
  * in its order. The slug is what the API and the CLI take; the names are for people.
  */
 export const SECTORS = [

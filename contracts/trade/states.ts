@@ -1,7 +1,7 @@
 import { DomainError } from '../errors.js';
 
 /**
- * The trade lifecycle as ONE transition table (DESIGN.md "Trade"):
+ * The trade lifecycle as ONE transition table:
  *   submitted → screened → under_review → approved | rejected → executing → delivered | failed,
  *   delivered → settled, plus cancelled (by the buyer before execution) and expired (a deadline
  *   passed before execution). Anything not in TRANSITIONS is refused with DomainError('illegal-transition').

@@ -146,7 +146,7 @@ export const Sample = z.object({
   rows: z.array(z.array(z.union([z.string(), z.number(), z.null()]))),
 });
 
-// ── offers, quotes, trades, review (contracts/ by engineer B) ────────────────
+// ── offers, quotes, trades, review (contracts/) ──────────────────────────────
 export { OfferInput, Offer } from '../../contracts/offer/offer.js';
 export { SignedQuote } from '../../contracts/pricing/quote.js';
 export { SignedApproval } from '../../contracts/review/approval.js';
@@ -235,7 +235,7 @@ export const ReviewCase = z.object({
   /** Who buys and who sells, by name: a reviewer judges the buyer, not an id. */
   buyer: Party,
   owner: Party,
-  /** The buyer's earlier trades on this dataset (aggregation risk, seed 001: 防止因信息汇聚涉及国家秘密). */
+  /** The buyer's earlier trades on this dataset (aggregation risk: 防止因信息汇聚涉及国家秘密). */
   buyerHistory: z.object({
     trades: z.number().int(),
     settled: z.number().int(),

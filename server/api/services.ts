@@ -7,7 +7,7 @@ import type { IdentityService } from '../identity/identity.js';
 import type { DatasetService } from '../datasets/datasets.js';
 import type { Metrics } from '../http/metrics.js';
 
-/** What the enclave offers the API (a subset of C's EnclaveClient). */
+/** What the enclave offers the API (a subset of EnclaveClient). */
 export interface EnclavePort {
   publicInfo(): Promise<Record<string, unknown>>;
   isUp(): boolean;

@@ -51,6 +51,8 @@ export interface HandlerResult {
   streamed?: boolean;
 }
 
+// A route table mixes routes of different parameter, query and body types; each handler is typed by its route.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export interface RouteDef<P = any, Q = any, B = any> {
   /** Stable operation id (OpenAPI operationId, metrics label, idempotency scope). */
   id: string;

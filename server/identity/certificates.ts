@@ -3,7 +3,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { canonicalJson, fromB64, sm2Verify, sm2PublicKeyFromPem, sm2Fingerprint } from '../../enclave/crypto/index.js';
 import type { UserRow } from './identity.js';
 
-/** SM3 fingerprint of an SM2 public key PEM (A's sm2Fingerprint); a bad PEM is the caller's error. */
+/** SM3 fingerprint of an SM2 public key PEM (sm2Fingerprint); a bad PEM is the caller's error. */
 export function keyFingerprintOfPem(pem: string): string {
   try {
     return sm2Fingerprint(sm2PublicKeyFromPem(pem));
@@ -13,7 +13,7 @@ export function keyFingerprintOfPem(pem: string): string {
 }
 
 /**
- * The operator certifies a reviewer's key client-side (B's certifyReviewer) and submits the certificate.
+ * The operator certifies a reviewer's key client-side (certifyReviewer) and submits the certificate.
  * The server checks it before storing: the operator's signature, that it names this reviewer, its org
  * and its CURRENT registered key, and that it is in its validity window. The enclave checks it again.
  */

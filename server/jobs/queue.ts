@@ -33,7 +33,7 @@ function toJob(r: Record<string, unknown> | undefined): JobRow | null {
 
 /**
  * What the worker needs from a queue: the seam where a Redis- or PostgreSQL-backed queue with several
- * workers would replace the embedded one (DESIGN "Running it").
+ * workers would replace the embedded one (docs/deploy.md).
  */
 export interface DurableQueue {
   enqueue(tradeId: string): JobRow;

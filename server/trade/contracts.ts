@@ -9,7 +9,7 @@ import type { Principal } from '../http/route.js';
 
 export type { Contracts };
 
-/** contracts/ (engineer B) on the server's SQLite file, with the operator key read from the identities. */
+/** contracts/ on the server's SQLite file, with the operator key read from the identities. */
 export function contractsOn(db: Db, signer: Signer, clock: Clock, identity: IdentityService): Contracts {
   return createContracts({
     store: sqliteContractsStore(db),

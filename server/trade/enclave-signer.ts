@@ -7,7 +7,7 @@ import type { EnclaveHandle } from '../wiring/enclave.js';
 /**
  * contracts' Signer for quotes and audit checkpoints, backed by the enclave's SM2 key: the server
  * asks, the enclave validates the statement's type and shape and signs, and the key stays in the
- * enclave (DESIGN: the server holds no secret keys). The public key is known once the enclave has
+ * enclave (the server holds no secret keys). The public key is known once the enclave has
  * started; asking for it earlier is `enclave-unavailable`.
  */
 export function enclaveSigner(enclave: () => EnclaveHandle | null): Signer {

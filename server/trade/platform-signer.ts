@@ -7,7 +7,7 @@ import type { Signer } from '../../contracts/signer.js';
 /**
  * The platform key that signs price quotes and audit checkpoints (contracts' Signer). It is a
  * commercial key, not a data key: it never unwraps data and cannot sign receipts (those come only from
- * the enclave's key). At rest it is sealed (SM4-CTR + HMAC-SM3 box, A's sealBox) under a key derived
+ * the enclave's key). At rest it is sealed (SM4-CTR + HMAC-SM3 box, sealBox) under a key derived
  * from the master secret, in DATA_DIR/platform-signing-key.sealed (0600): a copy of the data directory
  * without the master secret cannot forge quotes or checkpoints.
  *

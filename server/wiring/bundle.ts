@@ -5,7 +5,7 @@ import { rowChunkBlobs } from '../../enclave/process/client.js';
 import type { BundlePort, ManifestFacts } from '../datasets/bundle-port.js';
 import { issuesToErrors } from '../http/validation.js';
 
-/** The bundle format as the server sees it: C's manifest schema, commitment and verifier — one implementation. */
+/** The bundle format as the server sees it: the enclave's manifest schema, commitment and verifier — one implementation. */
 export function parseManifest(manifest: unknown): ManifestFacts {
   const r = BundleManifest.safeParse(manifest);
   if (!r.success) {

@@ -13,7 +13,7 @@ import { tradeRoutes, type TradeDeps } from '../api/routes/trades.js';
 import { moneyRoutes } from '../api/routes/money.js';
 import type { EnclaveHandle } from './enclave.js';
 
-/** The offers/quotes/trades/review/ledger/audit part of the API on contracts/ (engineer B), plus the job worker. */
+/** The offers/quotes/trades/review/ledger/audit part of the API on contracts/, plus the job worker. */
 export interface TradeLayer {
   routes: RouteDef[];
   loaders: Partial<Record<ResourceKind, ObjectLoader>>;

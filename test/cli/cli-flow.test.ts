@@ -10,8 +10,8 @@ import { validMobile, validResidentId } from '../sdk/pii-gen.js';
 import { CliUser, type TestServer, startTestServer } from './harness.js';
 
 /**
- * Every `shuyu` command of the SDK side, spawned as a user runs it, against one real server (E's
- * startServer, temp data dir, the real enclave process), each asserted on its --json output:
+ * Every `shuyu` command of the SDK side, spawned as a user runs it, against one real server
+ * (startServer, temp data dir, the real enclave process), each asserted on its --json output:
  * operator set-up, owner check/seal/upload/offers, catalogue, buyer quote/request/result, reviewer
  * approve/reject, verify, audit, exit codes, and `shuyu server start` itself.
  */

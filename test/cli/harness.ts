@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import type { RunningServer } from '../../server/start.js';
 
 /**
- * Real server (E's startServer on a free port, temp data dir, silent logs) and the real `shuyu`
+ * Real server (startServer on a free port, temp data dir, silent logs) and the real `shuyu`
  * binary spawned as a user would run it, each with its own XDG_CONFIG_HOME so profiles are isolated.
  */
 

@@ -1,6 +1,6 @@
 /**
  * The web console end to end in real headless Chromium (Debian's chromium, driven by playwright-core):
- * a real server with its enclave (E's startServer), seeded through the SDK (F's), the console built by
+ * a real server with its enclave (startServer), seeded through the SDK, the console built by
  * scripts/build-console.ts. A reviewer rejects one trade with a reason and approves another with an
  * approval signed IN THE PAGE; the buyer sees the delivered result as a table and a bar chart and the
  * receipt verified in the page; catalogue, wallet and operator pages are visited too. Every page is
@@ -21,7 +21,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = path.resolve('test-artifacts/console');
 
-describe('console: the web console in headless Chromium (issue 8)', function () {
+describe('console: the web console in headless Chromium', function () {
   this.timeout(240_000);
   let s: Seeded;
   let browser: Browser;
@@ -82,7 +82,7 @@ describe('console: the web console in headless Chromium (issue 8)', function () 
     try {
       await page.waitForSelector('main[data-ready="true"]', { timeout: 30_000 });
     } catch (e) {
-      throw new Error(`${(e as Error).message.split('\n')[0]} at ${page.url()}; page problems: ${JSON.stringify(problems)}`);
+      throw new Error(`${(e as Error).message.split('\n')[0]} at ${page.url()}; page problems: ${JSON.stringify(problems)}`, { cause: e });
     }
   }
 

@@ -1,8 +1,8 @@
 /**
- * A real Shuyu deployment for the console tests: E's startServer (temp data dir, free port, the real
- * forked enclave and job worker), seeded only through F's SDK — organisations and users (operator),
+ * A real Shuyu deployment for the console tests: startServer (temp data dir, free port, the real
+ * forked enclave and job worker), seeded only through the SDK — organisations and users (operator),
  * sealed and uploaded demo datasets with offers (owners), a certified reviewer key, a funded buyer and
- * the three demo trades of seed 001 (client-sdk/demo/scenario.ts): two waiting for review, one denied
+ * the three demo trades (client-sdk/demo/scenario.ts): two waiting for review, one denied
  * by the negative list.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -92,7 +92,7 @@ export async function seed(): Promise<Seeded> {
     const reviewerUser = (await reviewerClient.me()).user;
     await op.submitCertificate(reviewerUser.id, reviewerCertificateFor(reviewerUser, sm2PrivateKeyFromPem(boot.privateKeyPem)));
 
-    // Owner-side sealing (C's sealDataset, as OwnerClient.seal does) with ONE warm HE worker pool for the
+    // Owner-side sealing (sealDataset, as OwnerClient.seal does) with ONE warm HE worker pool for the
     // three datasets: starting a pool per dataset costs more than the sealing itself.
     const owners = { tourism: tourismOwner, health: healthOwner, logistics: logisticsOwner };
     const target = sealTargetOf(await new OwnerClient({ url, token: tourismOwner.token }).enclave());

@@ -1,5 +1,5 @@
 /**
- * Acceptance of issue 2: 200 random messages each way against the `openssl` CLI (OpenSSL 3).
+ * GM crypto interoperability: 200 random messages each way against the `openssl` CLI (OpenSSL 3).
  * One openssl process per operation, at most two at a time (the machines have 2 shared cores).
  */
 import { randomBytes, randomInt } from 'node:crypto';

@@ -14,8 +14,8 @@ import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '.
 import { generateRows, heReleaser, makeParties, newTrade, testSchema, writeCsv, type TestRow } from './fixtures.js';
 
 /**
- * Row admission and k on people for HE releases (issue 7 §3: the minimum group size counts distinct
- * identifiers where the schema has one). The enclave authenticates every sealed row chunk when an upload is
+ * Row admission and k on people for HE releases (the minimum group size counts distinct identifiers
+ * where the schema has one). The enclave authenticates every sealed row chunk when an upload is
  * admitted and keeps the row → partition/subject map; an HE group with many rows but few people is withheld.
  * 'south' holds 24 rows of 3 customers and 'west' 12 rows of 2: both withheld at k = 5 although ≥ 5 rows.
  */

@@ -17,7 +17,7 @@ import { galoisKeysPath } from '../../enclave/keystore/keystore.js';
 import { CHANNELS, generateRows, heReleaser, makeParties, newTrade, REGIONS, sqliteOf, testSchema, writeCsv, type TestRow } from './fixtures.js';
 
 /**
- * Issue 3 acceptance, end to end through the real parts: owner-side sealing of a generated CSV → server-side
+ * HE releases end to end through the real parts: owner-side sealing of a generated CSV → server-side
  * HE evaluation on piscina workers (public keys only) → release in the forked enclave process over its
  * message interface → signed receipt; every answer compared with SQLite over the same rows.
  */
@@ -26,7 +26,7 @@ const ROWS = 3000;
 const K = 10;
 const exact: OutputPolicy = { minGroupSize: K, mode: 'exact-for-tests' };
 
-describe('enclave: sealing → HE aggregation → release (issue 3)', function () {
+describe('enclave: sealing → HE aggregation → release', function () {
   this.timeout(120_000);
   let dir: string;
   let rows: TestRow[];
@@ -113,7 +113,7 @@ describe('enclave: sealing → HE aggregation → release (issue 3)', function (
     expect(payload.privacy.minGroupSize).to.equal(K);
     expect(payload.receiptId).to.match(/^[0-9a-f-]{36}$/);
 
-    // DESIGN.md: must verify with plain OpenSSL
+    // A receipt must verify with plain OpenSSL (README "Receipts")
     const d = mkdtempSync(join(tmpdir(), 'shuyu-receipt-'));
     try {
       writeFileSync(join(d, 'payload'), out.receipt.payload);

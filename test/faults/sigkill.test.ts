@@ -11,7 +11,7 @@ import { brokenInvariants, bookCounts } from './books.js';
 import { PhaseClock } from './phases.js';
 
 /**
- * Crash faults (issue 9, 2): SIGKILL the real `server/main.ts` at seeded points while uploads, trades (jobs and
+ * Crash faults: SIGKILL the real `server/main.ts` at seeded points while uploads, trades (jobs and
  * their settlement) and top-ups are in flight; restart on the SAME data directory each time and check: SQLite
  * integrity_check ok, the ledger balances and matches its journal, no trade held, executed or charged twice,
  * no partial dataset visible, the audit chain verifies, retried Idempotency-Keys take effect once. Then the

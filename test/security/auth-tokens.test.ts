@@ -3,7 +3,7 @@ import { makeHarness, makeActor, type Harness } from '../server/harness.js';
 import { liveServer, market, idemKey, SPEND_BY_REGION, type Live, type Market } from '../server/fixture.js';
 
 /**
- * Token attacks (issue 9, 1c): missing, malformed, forged, expired, revoked and another user's tokens,
+ * Token attacks: missing, malformed, forged, expired, revoked and another user's tokens,
  * and replayed Idempotency-Keys with a different body. In-process app with a movable clock for expiry;
  * the live server (real enclave) for the money-moving routes.
  */

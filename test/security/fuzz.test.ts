@@ -10,7 +10,7 @@ import { planted, plantRows } from './planted.js';
 import { Rng, send, sendDeclared, rssOfTree, MiB, type Answer } from './lib.js';
 
 /**
- * The seeded fuzz run (issue 9, 1b): ≥ 10,000 malformed inputs across every route of THE route table and the
+ * The seeded fuzz run: ≥ 10,000 malformed inputs across every route of THE route table and the
  * upload path — JSON bodies and raw text, path parameters and query strings, bundle manifests, ciphertext
  * blobs (bit flips, truncation, extension, wrong names, giant declared sizes, hostile SEAL payloads under a
  * valid commitment), restricted SQL and verify computations, approvals and reviewer certificates (signature

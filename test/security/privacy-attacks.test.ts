@@ -8,7 +8,7 @@ import { Rng } from './lib.js';
 import { planted, plantRows } from './planted.js';
 
 /**
- * Privacy attacks end to end (issue 9, 1d): a buyer buys computations over the API, gets them approved by a
+ * Privacy attacks end to end: a buyer buys computations over the API, gets them approved by a
  * reviewer, and tries to learn about individuals from the signed results. Each attack has a pass criterion
  * and prints the figure it reached. Health-style data: region × age band × sex are quasi-identifiers,
  * `condition` is the sensitive 0/1 attribute, `cost` a measure.

@@ -7,7 +7,7 @@ import { dataDirLayout } from '../../server/config/data-dir.js';
 import { planted, plantRows } from './planted.js';
 
 /**
- * Issue 9, 1e: after the security suite (this file runs last in test/security), no private key, bearer token or
+ * Secrecy scan: after the security suite (this file runs last in test/security), no private key, bearer token or
  * plaintext row value is found in the live server's logs, in its answers to every readable route, in the SQLite
  * database (and its WAL) or in the blob store. The only files allowed to hold a secret in plaintext are the
  * operator's bootstrap.json and the embedded default's master secret file (both mode 0600); the platform signing key is sealed; the enclave keystore holds keys sealed only.

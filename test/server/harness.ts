@@ -16,7 +16,7 @@ import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyFromPem, sm2Fingerprint } f
 
 /**
  * Every response any test app produces is recorded; a root hook asserts that none was a 5xx
- * (issue 5: "no 500 in the whole suite").
+ * (no 500 in the whole suite).
  */
 export const serverErrors: { route: string; method: string; status: number }[] = [];
 class RecordingMetrics extends Metrics {

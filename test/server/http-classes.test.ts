@@ -9,7 +9,7 @@ import { httpClassesOf } from '../../server/app.js';
  * A server given httpClassesOf(app) answers exactly as the app does through supertest (whose server swaps
  * the prototypes per request): same status, headers and body — express's methods reach the born objects.
  */
-describe('server: request/response classes for createServer (issue 9)', () => {
+describe('server: request/response classes for createServer', () => {
   let h: Harness;
   before(() => {
     h = makeHarness();

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { fastRequestIp } from '../../server/http/request-ip.js';
 
 /** The short req.ip answers exactly what express's getter answers, with and without a trusted proxy. */
-describe('server: req.ip without the proxy walk (issue 9)', () => {
+describe('server: req.ip without the proxy walk', () => {
   const both = (trust: unknown) => {
     const app = express();
     app.set('trust proxy', trust);

@@ -10,10 +10,10 @@ import { securityHeadersMiddleware } from '../../server/http/security-headers.js
 import { Deadlines } from '../../server/http/deadlines.js';
 
 /**
- * Issue 9's caches must never serve a stale or foreign answer: the catalogue page (kept per data version)
+ * The server's caches must never serve a stale or foreign answer: the catalogue page (kept per data version)
  * shows every change on the next request, and a token's cached principal is dropped on revocation.
  */
-describe('server: catalogue page and token caches (issue 9)', function () {
+describe('server: catalogue page and token caches', function () {
   let h: Harness;
   let owner: Actor;
   let buyer: Actor;

@@ -9,7 +9,7 @@ import { ServerProcess } from '../faults/process.js';
 import { brokenInvariants } from '../faults/books.js';
 
 /**
- * Crash recovery of the real `server/main.ts` process (issue 5): SIGKILL while a job runs and while an
+ * Crash recovery of the real `server/main.ts` process: SIGKILL while a job runs and while an
  * upload is half sent (one blob in the middle of its stream), restart on the same data directory:
  * the job completes exactly once, the ledger balances, the half upload is not a dataset (and can be
  * resumed), no temp bytes are left.

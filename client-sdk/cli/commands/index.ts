@@ -10,7 +10,7 @@ import * as server from './server.js';
 import * as session from './session.js';
 import * as verify from './verify.js';
 
-/** The SDK-side command groups (engineer F's), registered on the `shuyu` program by main.ts. */
+/** The SDK-side command groups, registered on the `shuyu` program by main.ts. */
 export function register(program: Command): void {
   for (const m of [session, key, owner, catalog, buyer, reviewer, verify, audit, admin, server]) m.register(program);
 }

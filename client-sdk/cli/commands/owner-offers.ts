@@ -5,7 +5,7 @@ import { action, print, table, yuan } from '../output.js';
 import { ownerClient } from '../sdk-factory.js';
 import type { Evaluation, Offer } from '../../sdk/types.js';
 
-/** `shuyu owner offer|offers|revise|withdraw|trades|revenue`. The offer file is B's OfferInput (validated by the server). */
+/** `shuyu owner offer|offers|revise|withdraw|trades|revenue`. The offer file is an OfferInput (contracts/offer/offer.ts; validated by the server). */
 
 const OfferFile = z.record(z.string(), z.unknown());
 

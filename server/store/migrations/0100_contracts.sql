@@ -1,5 +1,5 @@
--- Engineer B's tables: offers, negative-list policies, quotes, trades and their transitions, reviews,
--- the double-entry ledger, and the audit chain. Users/orgs/datasets are referenced by id only
+-- The trade layer's tables (contracts/): offers, negative-list policies, quotes, trades and their
+-- transitions, reviews, the double-entry ledger, and the audit chain. Users/orgs/datasets are referenced by id only
 -- (no foreign keys: they live in 02xx migrations owned by the server).
 
 CREATE TABLE offers (

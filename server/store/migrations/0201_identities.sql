@@ -1,4 +1,4 @@
--- Engineer E: organisations, users (one role each), bearer tokens (SM3 hash only), SM2 keys, reviewer certificates.
+-- Identities: organisations, users (one role each), bearer tokens (SM3 hash only), SM2 keys, reviewer certificates.
 CREATE TABLE orgs (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,

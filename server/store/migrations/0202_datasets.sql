@@ -1,4 +1,4 @@
--- Engineer E: uploads in progress (never visible) and datasets (visible only after verifyBundle).
+-- Uploads in progress (never visible) and datasets (visible only after verifyBundle).
 CREATE TABLE uploads (
   id TEXT PRIMARY KEY,
   org_id TEXT NOT NULL,

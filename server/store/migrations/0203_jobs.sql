@@ -1,4 +1,4 @@
--- Engineer E: the durable job queue. One job per approved trade; a lease (owner + expiry) marks who runs
+-- The durable job queue. One job per approved trade; a lease (owner + expiry) marks who runs
 -- it; an expired lease lets the next worker (e.g. after a crash and restart) pick it up again.
 CREATE TABLE jobs (
   id TEXT PRIMARY KEY,

@@ -1,4 +1,4 @@
--- Engineer H (issue 9): one counter bumped by SQLite itself on every change to a table the catalogue
+-- One counter bumped by SQLite itself on every change to a table the catalogue
 -- shows (datasets, offers). The server caches catalogue pages per counter value; triggers (rather than
 -- the code paths that write) also catch writes by another connection or tool, so no change is missed.
 CREATE TABLE catalog_version (

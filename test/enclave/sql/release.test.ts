@@ -17,7 +17,7 @@ import { generateRows, makeParties, newTrade, sqliteOf, testSchema, writeCsv, ty
 
 /**
  * SQL and verify over the enclave's message interface, end to end with the real parts: the owner's sealer
- * (engineer C) → the forked enclave process → `sql` / `verify` handlers → signed receipts (engineer A).
+ * → the forked enclave process → `sql` / `verify` handlers → signed receipts.
  */
 describe('enclave process: sql and verify messages', function () {
   this.timeout(120_000);

@@ -87,7 +87,7 @@ export async function usersPage(): Promise<Node> {
 }
 
 /**
- * Reviewers, their registered keys and the operator's certificates of them. Certifying signs B's
+ * Reviewers, their registered keys and the operator's certificates of them. Certifying signs the
  * certificate statement with the operator's key in this page (the SDK's reviewerCertificateFor) and
  * submits it; the server checks it against the operator's pinned key.
  */
@@ -174,7 +174,7 @@ export async function policyPage(): Promise<Node> {
 const TRUSTED_CHECKPOINT = 'shuyu.auditCheckpoint';
 
 /**
- * Verifies the whole audit chain in this page with B's verifyAuditLog (every hash recomputed, every
+ * Verifies the whole audit chain in this page with verifyAuditLog (every hash recomputed, every
  * checkpoint's signature checked against the enclave's signing key — the key pinned in this browser, as
  * for receipts), like an outside monitor: the latest checkpoint seen is remembered here too, so a
  * rewritten or rolled-back chain fails in the page even if the server's own verification said otherwise.

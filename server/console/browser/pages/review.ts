@@ -1,5 +1,5 @@
 /**
- * The reviewer's queue and one trade's review. Approving signs B's approval statement
+ * The reviewer's queue and one trade's review. Approving signs the approval statement
  * (contracts/review/approval.ts signApproval) with the reviewer's SM2 private key IN THIS PAGE: the PEM
  * is read from a file or pasted, parsed into memory, and never sent, stored or logged.
  */
@@ -90,7 +90,7 @@ export async function reviewTradePage(m: RouteMatch): Promise<Node> {
     replace(status, notice('info', t('review.signing')));
     try {
       // The SDK builds the statement from the case (recomputing the computation hash, checking the key
-      // is the registered one) and signs it with B's signApproval — here, in the page.
+      // is the registered one) and signs it with signApproval — here, in the page.
       const approval = ReviewerClient.approvalFor(rc, reviewerKey.privateKey);
       await client.http.post(`/reviews/${tr.id}/decision`, { decision: 'approve', reason: r, approval });
       replace(status, notice('ok', t('review.approved', { fp: shortHash(reviewerKey.fingerprint) })));
