@@ -13,13 +13,17 @@ import { andOf, type DimPredicate } from '../privacy/differencing.js';
  *
  * - **exact** (releases without noise): rows are selected only by dimensions compared with their declared
  *   values (`=`, `!=`, `IN`, `NOT IN`, AND/OR/NOT), in WHERE and in `CASE WHEN … THEN m|1 END`; aggregates
- *   take bare columns (`COUNT(*)`, `SUM(m)`, `AVG(m)`, `COUNT(m)`, `COUNT(DISTINCT a)`); no arithmetic,
- *   function or CAST at row level; MIN/MAX are refused. So every aggregate's rows are a union of dimension
+ *   take bare columns (`COUNT(*)`, `SUM(m)`, `AVG(m)`, `COUNT(m)`); no arithmetic, function or CAST at row
+ *   level; MIN/MAX and COUNT(DISTINCT …) are refused. So every aggregate's rows are a union of dimension
  *   cells, and its value a sum of a fixed per-row function over them — what the differencing defence
  *   (enclave/privacy/differencing.ts) needs: membership is a function of the cell, never of a value.
  * - **dp** (noised releases): conditions on measures (numeric ranges) and attributes (`=`, `!=`, `IN`),
- *   value expressions, MIN/MAX. Each aggregate's argument is clamped to its per-row bounds in the executed
- *   query, so the sensitivity the noise is scaled to holds whatever CAST, integer division or ROUND do.
+ *   value expressions, MIN/MAX, COUNT(DISTINCT …). Each aggregate's argument is clamped to its per-row bounds
+ *   in the executed query, so the sensitivity the noise is scaled to holds whatever CAST, integer division or
+ *   ROUND do.
+ *
+ * In both languages the executed form cannot raise an SQLite error (cannotRaise): an error after the rows are
+ * opened would be a yes/no answer about them.
  *
  * The query executed is the parser's re-serialisation of the checked tree (plus hidden columns); the SM3
  * hash of that normalised text is what is approved.
@@ -516,8 +520,11 @@ class Checker {
         return fail;
       }
       const col = this.column(arg, clause);
-      if (col && this.mode === 'exact' && col.role === 'measure') {
-        this.refuse(clause, 'exact-aggregate-form', `COUNT(DISTINCT …) takes an attribute or dimension in exact releases; "${col.name}" is a measure`);
+      // the distinct count of a group changes with which values occur in it, not with which cells it covers:
+      // the differencing guard cannot bound that (one person's value shows as one more distinct value)
+      if (this.mode === 'exact') {
+        this.refuse(clause, 'exact-aggregate-form', `COUNT(DISTINCT …): distinct counts reveal which values occur in a group; they ${DP_ONLY}`);
+        return fail;
       }
       return { kind, bounds: [0, 1], scale: 0, ...(col ? { column: col.name } : {}), arg, cond: null, counted: true };
     }
@@ -560,7 +567,7 @@ class Checker {
         this.refuse(
           clause,
           col.role === 'dimension' && kind !== 'count' ? 'aggregate-needs-measure' : col.role === 'attribute' && kind !== 'count' ? 'attribute-aggregate' : 'exact-aggregate-form',
-          `${name}() takes a measure in exact releases; "${col.name}" is a ${col.role} (count its distinct values with COUNT(DISTINCT …))`,
+          `${name}() takes a measure in exact releases; "${col.name}" is a ${col.role} (count rows with COUNT(*))`,
         );
         return fail;
       }
@@ -943,7 +950,8 @@ function checkOnce(query: string, schema: DatasetSchema, opts: ValidateOptions):
     if (mode === 'dp' && o.kind === 'derived' && o.hasAggregate) {
       c.refuse('SELECT', 'privacy-unsupported-output', `output "${unique}" is arithmetic on aggregates; a DP release outputs single aggregates (combine the noised values afterwards)`);
     }
-    if (mode === 'dp' && o.kind === 'aggregate' && o.agg && !o.agg.bounds && !c.errors.length) {
+    // bounds past the doubles (literals like 1e308 multiplied) cannot be written in the executed clamp
+    if (mode === 'dp' && o.kind === 'aggregate' && o.agg && (!o.agg.bounds || !o.agg.bounds.every(Number.isFinite)) && !c.errors.length) {
       c.refuse('SELECT', 'privacy-unsupported-output', `output "${unique}" has no finite per-row bounds (e.g. division by a range containing 0, or %), so its noise cannot be scaled`);
     }
     const j = first;
@@ -1026,6 +1034,29 @@ function call(name: string, arg: Node): Node {
   return name === 'TOTAL' ? fn('TOTAL', [arg]) : { type: 'aggr_func', name, args: { expr: arg }, over: null };
 }
 
+const castReal = (e: Node): Node => ({ type: 'cast', keyword: 'cast', expr: e, symbol: 'as', target: [{ dataType: 'REAL', suffix: [] }] });
+
+/**
+ * The executed form of an output, rewritten so that SQLite cannot raise on any data. Among what the languages
+ * allow only two constructs raise: ABS of the most negative integer and SUM's integer overflow (+, -, * fall
+ * back to REAL on overflow, / and % by zero are NULL, CAST saturates, TOTAL and AVG sum in floating point).
+ * So every ABS reads its argument as REAL, and in DP mode every sum runs as TOTAL (of no rows 0.0, the
+ * gate's neutral sum, where SUM gives NULL, which the gate also reads as the neutral value). An exact SUM
+ * over a bare bounded measure is kept (an empty group's NULL is part of the exact result); its overflow
+ * would need |bounds| × rows beyond 2^63, and any error is a recorded, charged refusal (run.ts).
+ */
+function cannotRaise(node: Node, mode: SqlMode): Node {
+  if (!node || typeof node !== 'object') return node;
+  if (Array.isArray(node)) return node.map((n) => cannotRaise(n, mode));
+  if (node.type === 'function' && functionName(node) === 'ABS' && Array.isArray(node.args?.value)) {
+    return { ...node, args: { ...node.args, value: node.args.value.map((a: Node) => castReal(cannotRaise(a, mode))) } };
+  }
+  if (mode === 'dp' && node.type === 'aggr_func' && String(node.name).toUpperCase() === 'SUM') {
+    return { ...fn('TOTAL', [cannotRaise(node.args?.expr, mode)]), ...(node.parentheses ? { parentheses: true } : {}) };
+  }
+  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, cannotRaise(v, mode)]));
+}
+
 /** Build the executed query and the exact selection predicates from the checked tree (deterministic, no user text). */
 function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: Node[], aggs: AggInfo[], mode: SqlMode, clamp: Record<string, [number, number]>): SqlPlan {
   const identifier = schema.columns.find((col) => col.role === 'identifier');
@@ -1041,13 +1072,14 @@ function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: N
       const arg = clampedArgument(agg, clamp);
       const name = functionName(col.expr);
       if (agg.kind === 'mean') {
-        parts.push({ expr: call('SUM', structuredClone(arg)), as: `__s${j}` }, { expr: call('COUNT', structuredClone(arg)), as: `__c${j}` });
+        parts.push({ expr: call('TOTAL', structuredClone(arg)), as: `__s${j}` }, { expr: call('COUNT', structuredClone(arg)), as: `__c${j}` });
         hiddenNames.push(`__s${j}`, `__c${j}`);
       }
       return { ...col, expr: call(name, arg) };
     });
     columns = [...columns, ...parts];
   }
+  columns = columns.map((col: Node) => ({ ...col, expr: cannotRaise(col.expr, mode) }));
   const hidden: Node[] = [
     ...groupBy.map((g, i) => ({ expr: colRef(g), as: `__g${i}` })),
     { expr: { type: 'aggr_func', name: 'COUNT', args: { expr: { type: 'star', value: '*' } }, over: null }, as: '__rows' },

@@ -32,7 +32,7 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
   const QUERIES = [
     'SELECT COUNT(*) AS n, SUM(amount) AS total, AVG(nights) AS nights, COUNT(amount) AS with_amount FROM dataset',
     "SELECT region, channel, COUNT(*) AS n, SUM(amount) AS total, TOTAL(nights) AS t FROM dataset WHERE region IN ('north', 'south', 'east') GROUP BY region, channel ORDER BY region, channel",
-    "SELECT region, SUM(CASE WHEN channel = 'web' THEN amount END) AS web_total, COUNT(CASE WHEN region = 'north' OR channel = 'shop' THEN 1 END) AS c, AVG(CASE WHEN channel != 'shop' THEN nights END) AS web_nights, COUNT(DISTINCT channel) AS ch, COUNT(DISTINCT name) AS names, ROUND(AVG(amount), 2) AS avg2, SUM(amount) / COUNT(*) AS per_row FROM dataset WHERE NOT channel = 'shop' GROUP BY region",
+    "SELECT region, SUM(CASE WHEN channel = 'web' THEN amount END) AS web_total, COUNT(CASE WHEN region = 'north' OR channel = 'shop' THEN 1 END) AS c, AVG(CASE WHEN channel != 'shop' THEN nights END) AS web_nights, ROUND(AVG(amount), 2) AS avg2, SUM(amount) / COUNT(*) AS per_row FROM dataset WHERE NOT channel = 'shop' GROUP BY region",
     "SELECT channel, SUM(amount) AS s FROM dataset WHERE region = 'north' AND region = 'south' GROUP BY channel",
   ];
 
