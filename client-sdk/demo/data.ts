@@ -50,7 +50,7 @@ export const DEMO_DATASETS: readonly DemoDataset[] = [
   {
     key: 'tourism',
     title: '云南省游客消费（按州市、月份）Tourist spending by prefecture and month',
-    description: 'One row per trip: destination prefecture, month, origin, spending in yuan and nights stayed. Generated demo data, seed 001.',
+    description: 'One row per trip: destination prefecture, month, origin, spending in yuan and nights stayed. Generated demo data.',
     schema: DatasetSchema.parse({
       sector: 'tourism',
       columns: [
@@ -72,7 +72,7 @@ export const DEMO_DATASETS: readonly DemoDataset[] = [
   {
     key: 'health',
     title: '门诊就诊统计（按医院、科室）Hospital outpatient visits by department',
-    description: 'One row per outpatient visit: hospital, department, month and fee. Health data, level 3. Generated demo data, seed 001.',
+    description: 'One row per outpatient visit: hospital, department, month and fee. Health data, level 3. Generated demo data.',
     schema: DatasetSchema.parse({
       sector: 'health',
       columns: [
@@ -92,7 +92,7 @@ export const DEMO_DATASETS: readonly DemoDataset[] = [
   {
     key: 'logistics',
     title: '干线货运量（按线路）Freight volume by route',
-    description: 'One row per consignment: route, month, mode, tonnes and freight revenue. Generated demo data, seed 001.',
+    description: 'One row per consignment: route, month, mode, tonnes and freight revenue. Generated demo data.',
     schema: DatasetSchema.parse({
       sector: 'transport-logistics',
       columns: [

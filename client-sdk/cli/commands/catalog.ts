@@ -27,7 +27,7 @@ export function register(program: Command): void {
     program
       .command('catalog')
       .description('search the catalogue of datasets')
-      .addOption(new Option('--sector <slug>', 'one of the 20 sectors of seed 001').choices(SECTOR_SLUGS))
+      .addOption(new Option('--sector <slug>', 'one of the 20 industries and domains of the Yunnan guidance on opening industry big data').choices(SECTOR_SLUGS))
       .option('--q <text>', 'keyword in title, description, keywords or column names')
       .option('--level <n>', 'only datasets whose most sensitive column is at most this level', positiveInt)
       .option('--limit <n>', 'at most this many', positiveInt, 50),
