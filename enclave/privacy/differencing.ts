@@ -79,6 +79,45 @@ export interface DifferencingCheck {
   rows: GuardRows;
   /** the sets of the groups being released (withheld groups' sets are not in the release) */
   sets: DimPredicate[];
+  /**
+   * The query's planned groups, released or not (production callers always pass it): the classes and the
+   * complexity caps are computed from these, so `privacy-history-too-complex` depends on the queries alone.
+   * Without it the released sets stand for the plan (right only when every planned group is released).
+   */
+  planned?: PlannedSets;
+}
+
+/**
+ * What a query would release if every planned group passed k — a function of the query and the schema only.
+ * Its atoms are each grouped dimension split into all its declared values, plus every atom of the predicates;
+ * every released set of the query is built from these atoms, so their classes refine the released sets'.
+ */
+export interface PlannedSets {
+  /** grouped dimensions: each planned group is one declared value of each */
+  groupBy: string[];
+  /** the query's other dimension predicates: WHERE and each aggregate's CASE condition (SQL), filters (HE) */
+  predicates: DimPredicate[];
+  /** sets one planned group releases (SQL: one per aggregate call; HE: 1) */
+  setsPerGroup: number;
+}
+
+const countNodes = (p: DimPredicate): number => {
+  if (typeof p !== 'object' || p === null) return 1;
+  if ('and' in p) return 1 + p.and.reduce((a, q) => a + countNodes(q), 0);
+  if ('or' in p) return 1 + p.or.reduce((a, q) => a + countNodes(q), 0);
+  if ('not' in p) return 1 + countNodes(p.not);
+  return 1;
+};
+
+/**
+ * An upper bound on the predicate nodes the plan's released sets can have (every planned group released):
+ * groups × sets per group × (the conjunction, one equality per grouped dimension, the predicates' nodes).
+ */
+export function plannedNodes(plan: PlannedSets, dimensions: DeclaredDimension[]): number {
+  let groups = 1;
+  for (const g of plan.groupBy) groups *= dimensions.find((d) => d.name === g)?.values.length ?? 1;
+  const perSet = 1 + plan.groupBy.length + plan.predicates.reduce((a, p) => a + countNodes(p), 0);
+  return groups * Math.max(1, plan.setsPerGroup) * perSet;
 }
 
 /** Class-cells beyond this are refused before any row is read (a decision from the queries alone). */
@@ -99,16 +138,29 @@ export interface DeclaredBlocks {
 
 const tooComplex = (message: string, params: Record<string, unknown>): DomainError => new DomainError('privacy-history-too-complex', message, params);
 
+/**
+ * The queries behind `sets`, for the caps: dimensions split into every declared value, further predicates whose
+ * atoms refine the classes (a refinement of the sets' own classes leaves the blocks as they are), and the
+ * predicate nodes the caps charge instead of the sets' own. With it, the caps depend on the queries alone.
+ */
+export interface PlannedPartition {
+  split: string[];
+  predicates: DimPredicate[];
+  nodes: number;
+}
+
 /** Classes, class-cells and blocks of `sets` over the declared domain; throws privacy-history-too-complex. */
-export function declaredBlocks(sets: DimPredicate[], dimensions: DeclaredDimension[]): DeclaredBlocks {
+export function declaredBlocks(sets: DimPredicate[], dimensions: DeclaredDimension[], planned?: PlannedPartition): DeclaredBlocks {
   const dimIndex = new Map(dimensions.map((d, i) => [d.name, i]));
   const codeOf = dimensions.map((d) => new Map(d.values.map((v, i) => [v, i])));
   // atoms as code sets, collected per dimension
   const atomsOf = new Map<number, Uint8Array[]>();
+  const split = new Set<number>();
   let nodes = 0;
   type Compiled = { all: true } | { dim: number; member: Uint8Array } | { and: Compiled[] } | { or: Compiled[] } | { not: Compiled };
   const compile = (p: DimPredicate, depth: number): Compiled => {
     nodes++;
+    // a planned predicate sits one level below its set's conjunction: 63 for it is 64 for the set
     if (depth > 64) throw tooComplex('a released set is nested too deeply', {});
     if (typeof p !== 'object' || p === null) throw new DomainError('privacy-differencing-state', 'a recorded set is not a predicate');
     if ('all' in p) return { all: true };
@@ -131,7 +183,20 @@ export function declaredBlocks(sets: DimPredicate[], dimensions: DeclaredDimensi
     if ('not' in p) return { not: compile(p.not, depth + 1) };
     throw new DomainError('privacy-differencing-state', 'a recorded set is not a predicate');
   };
+  if (planned) {
+    for (const name of planned.split) {
+      const d = dimIndex.get(name);
+      if (d === undefined) throw new DomainError('privacy-differencing-state', `a planned grouping names "${name}", which is not a dimension of the dataset`);
+      split.add(d);
+      if (!atomsOf.has(d)) atomsOf.set(d, []);
+    }
+    // compiled for their atoms (and depth) only: they are not sets, and the caps count planned.nodes instead
+    for (const p of planned.predicates) compile(p, 1);
+  }
+  const plannedWork = planned ? planned.nodes : 0;
+  nodes = 0;
   const compiled = sets.map((s) => compile(s, 0));
+  if (planned) nodes = plannedWork;
 
   // 1. classes per mentioned dimension: v ~ w iff every atom on the dimension holds both or neither
   const mentioned = [...atomsOf.keys()].sort((a, b) => a - b);
@@ -139,8 +204,9 @@ export function declaredBlocks(sets: DimPredicate[], dimensions: DeclaredDimensi
   let cells = 1;
   for (const d of mentioned) {
     const n = dimensions[d]!.values.length;
-    let classOf = new Int32Array(n);
-    let classes = 1;
+    // a grouped dimension of a planned query: every declared value is a group, so its own class
+    let classOf = split.has(d) ? Int32Array.from({ length: n }, (_, v) => v) : new Int32Array(n);
+    let classes = split.has(d) ? n : 1;
     for (const member of atomsOf.get(d)!) {
       const pair = new Int32Array(classes * 2).fill(-1);
       const next = new Int32Array(n);
@@ -294,6 +360,25 @@ export function peoplePerBlock(blockOfRow: Int32Array, blocks: number, subjects?
 }
 
 const canonical = (p: DimPredicate): string => JSON.stringify(p);
+const canonicalPlan = (p: PlannedSets): string => JSON.stringify({ groupBy: p.groupBy, predicates: p.predicates, setsPerGroup: p.setsPerGroup });
+
+/**
+ * The partition the caps are computed on: every distinct planned query of the history and this release's
+ * (grouped dimensions split into all declared values, their predicates' atoms) — plus, for releases recorded
+ * without a plan, their released sets. The nodes charged are the plans' bounds, so neither cap depends on
+ * which groups passed k.
+ */
+function plannedPartition(history: { planned: PlannedSets[]; unplanned: DimPredicate[] }, c: DifferencingCheck, fresh: DimPredicate[]): PlannedPartition | undefined {
+  const plans = [...history.planned];
+  if (c.planned && !plans.some((p) => canonicalPlan(p) === canonicalPlan(c.planned!))) plans.push(c.planned);
+  if (plans.length === 0) return undefined;
+  const loose = c.planned ? history.unplanned : [...history.unplanned, ...fresh];
+  return {
+    split: [...new Set(plans.flatMap((p) => p.groupBy))],
+    predicates: [...plans.flatMap((p) => p.predicates), ...loose],
+    nodes: plans.reduce((a, p) => a + plannedNodes(p, c.dimensions), 0) + loose.reduce((a, p) => a + countNodes(p), 0),
+  };
+}
 
 export class DifferencingGuard {
   constructor(private readonly db: Database.Database) {
@@ -307,6 +392,38 @@ export class DifferencingGuard {
       );
       CREATE INDEX IF NOT EXISTS privacy_release_sets_history ON privacy_release_sets (buyer_org_id, dataset_id);
     `);
+    // each release's plan (JSON PlannedSets): the caps are computed from every planned group, not the released ones
+    const cols = db.prepare('PRAGMA table_info(privacy_release_sets)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'planned')) db.exec('ALTER TABLE privacy_release_sets ADD COLUMN planned TEXT');
+  }
+
+  /**
+   * The history's planned queries, distinct, and the released sets of releases recorded without a plan (they
+   * stand for their own plan).
+   */
+  plans(buyerOrgId: string, datasetId: string): { planned: PlannedSets[]; unplanned: DimPredicate[] } {
+    const rows = this.db.prepare('SELECT sets, planned FROM privacy_release_sets WHERE buyer_org_id = ? AND dataset_id = ? ORDER BY id').all(buyerOrgId, datasetId) as {
+      sets: string;
+      planned: string | null;
+    }[];
+    const seen = new Set<string>();
+    const planned: PlannedSets[] = [];
+    const unplanned: DimPredicate[] = [];
+    for (const r of rows) {
+      if (r.planned === null) {
+        for (const p of JSON.parse(r.sets) as DimPredicate[]) {
+          const key = `set:${canonical(p)}`;
+          if (!seen.has(key)) {
+            seen.add(key);
+            unplanned.push(p);
+          }
+        }
+      } else if (!seen.has(r.planned)) {
+        seen.add(r.planned);
+        planned.push(JSON.parse(r.planned) as PlannedSets);
+      }
+    }
+    return { planned, unplanned };
   }
 
   /** The history's released sets, distinct (in first-release order). */
@@ -343,7 +460,7 @@ export class DifferencingGuard {
           fresh.push(p);
         }
       }
-      const b = declaredBlocks([...prior, ...fresh], c.dimensions);
+      const b = declaredBlocks([...prior, ...fresh], c.dimensions, plannedPartition(this.plans(c.buyerOrgId, c.datasetId), c, fresh));
       const blockOfRow = blockOfRows(b, c.rows);
       const people = peoplePerBlock(blockOfRow, b.blocks, c.rows.subjects);
       const legacy = legacyLabels(this.db, c.buyerOrgId, c.datasetId, c.rows.rowCount);
@@ -357,8 +474,8 @@ export class DifferencingGuard {
         );
       }
       this.db
-        .prepare('INSERT INTO privacy_release_sets (buyer_org_id, dataset_id, sets, created_at) VALUES (?, ?, ?, ?)')
-        .run(c.buyerOrgId, c.datasetId, JSON.stringify(fresh), new Date().toISOString());
+        .prepare('INSERT INTO privacy_release_sets (buyer_org_id, dataset_id, sets, planned, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(c.buyerOrgId, c.datasetId, JSON.stringify(fresh), c.planned ? canonicalPlan(c.planned) : null, new Date().toISOString());
       return { blocks: b.blocks, classCells: b.cells };
     });
     return tx.immediate();

@@ -199,7 +199,9 @@ export function heDifferencingCheck(c: HeDifferencingInput): (releasedGroups: Se
       });
       sets.push(andOf([...key, ...filters]));
     });
-    c.guard.checkAndRecord({ buyerOrgId: c.buyerOrgId, datasetId: c.datasetId, k: c.k, dimensions, rows, sets });
+    // the plan (every group, released or not) decides the guard's complexity caps, never the data
+    const planned = { groupBy: [...c.plan.groupBy], predicates: filters, setsPerGroup: 1 };
+    c.guard.checkAndRecord({ buyerOrgId: c.buyerOrgId, datasetId: c.datasetId, k: c.k, dimensions, rows, sets, planned });
   };
 }
 

@@ -146,6 +146,12 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
                 dimensions: declaredDimensions(req.schema),
                 rows: guardRows,
                 sets,
+                // every group of the query, released or not: the guard's complexity caps depend on the query alone
+                planned: {
+                  groupBy: v.plan.groupBy,
+                  predicates: [v.plan.selection!.where, ...v.plan.selection!.conditions].filter((p): p is DimPredicate => p !== null),
+                  setsPerGroup: Math.max(1, v.plan.selection!.conditions.length),
+                },
               });
             },
           }
