@@ -53,6 +53,8 @@ export const RECORDED_REFUSALS: ReadonlySet<string> = new Set([
   'privacy-all-withheld',
   // whether some person has more rows than the per-person cap is a fact about the data
   'privacy-contribution-unbounded',
+  // the buyer's query failed over the rows (enclave/sql/run.ts): whether it does is a fact about the data
+  'privacy-execution-refused',
 ]);
 
 export interface RefusalRecord {

@@ -132,12 +132,11 @@ export async function releaseSql(input: SqlReleaseRequest, ctx: SqlReleaseContex
   if (req.policy.mode === 'exact-for-tests' && !ctx.testMode) throw refuse('release-refused', "policy mode 'exact-for-tests' is only accepted by a test enclave");
   const commitment = checkReleaseAuthority(req, ks, (ctx.now ?? (() => new Date()))(), { testMode: ctx.testMode });
   if (req.policy.dp && req.policy.mode !== 'exact-for-tests' && !req.budget) throw refuse('release-refused', "a DP release needs the offer's ε budget terms");
-  // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, exact
-  // releases are refused here, from the count alone, before any row is opened.
+  // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, every
+  // SQL release (exact or DP: a DP query can be refused on the rows too) is refused here, from the count
+  // alone, before any row is opened.
   const who = { chargeKey: req.budget?.chargeKey ?? `trade:${req.trade.tradeId}`, tradeId: req.trade.tradeId, buyerOrgId: req.trade.buyerOrgId, datasetKey: commitment };
-  if (!req.policy.dp && req.policy.mode !== 'exact-for-tests') {
-    ctx.ledger.assertRefusalAllowance({ ...who, allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
-  }
+  ctx.ledger.assertRefusalAllowance({ ...who, allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
   const chunks = rowChunksOf(req.manifest, req.rowChunks);
   const run = await ctx.ledger.recordingRefusals(who, () => runSqlComputation({
     query: req.computation.query,

@@ -1,4 +1,4 @@
-import { DomainError } from '../../contracts/errors.js';
+import { DomainError, isDomainError } from '../../contracts/errors.js';
 import { sqlRefusal } from '../../contracts/pricing/feasibility.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SealedRowChunk } from '../format/row-chunk.js';
@@ -56,6 +56,16 @@ export function sqlModeOf(policy: OutputPolicy): SqlMode {
   return policy.dp && policy.mode !== 'exact-for-tests' ? 'dp' : 'exact';
 }
 
+/**
+ * An error once the rows are open is a yes/no answer about them (the executed form is built not to raise,
+ * validate.ts): a privacy refusal, recorded and charged like any data-dependent one, and never SQLite's text.
+ * Resource limits (memory, time) keep their own types.
+ */
+export function asPrivacyRefusal(e: unknown): unknown {
+  if (!isDomainError(e) || e.type !== 'sql-execution-failed') return e;
+  return new DomainError('privacy-execution-refused', 'refused: the query could not be evaluated over the rows; the refusal is recorded and charged');
+}
+
 export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResult> {
   const mode = sqlModeOf(req.policy);
   const v = validateSql(req.query, req.schema, { mode, ...(req.clamp ? { clamp: req.clamp } : {}) });
@@ -86,6 +96,8 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
     ...(maxRowsPerPerson !== undefined ? { maxRowsPerPerson } : {}),
     ...(dp ? {} : { minGroupSize: req.policy.minGroupSize }),
     ...(req.limits ? { limits: req.limits } : {}),
+  }).catch((e: unknown) => {
+    throw asPrivacyRefusal(e);
   });
 
   if (guardRows && out.stats.rowsLoaded !== guardRows.rowCount) {

@@ -327,6 +327,8 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
   let loader: RawTableLoader | undefined;
   let subjectBound: SubjectRowBound | undefined;
   let cap: PersonRowCap | undefined;
+  /** the buyer's query is running over the loaded rows (its errors are about the data) */
+  let querying = false;
   try {
     // cache_size: sql.js keeps the database in a file of its in-memory file system behind SQLite's default
     // 2 MB page cache, so every page went through the VFS again and again while loading; a cache of up to
@@ -389,6 +391,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     const rowsCapped = job.maxRowsPerPerson !== undefined ? (cap?.dropped ?? 0) : undefined;
     cap?.wipe();
 
+    querying = true;
     const q0 = performance.now();
     let res: { columns: string[]; values: unknown[][] } | undefined;
     let subjectsCount: 'exact' | 'bound' = 'exact';
@@ -432,6 +435,8 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
       // sql.js reports SQLite's NOMEM/FULL by message only: the table or the query's work hit the heap limit
       return { ok: false, error: { type: 'sql-resource-limit', message: `the query ran out of the SQL sandbox's memory limit (SQLite: ${err.message}); ask for fewer columns or groups, or a smaller dataset version` } };
     }
+    // SQLite's text about the buyer's query over the rows is data-dependent: it never leaves the sandbox
+    if (querying && typeof err.type !== 'string') return { ok: false, error: { type: 'sql-execution-failed', message: 'the query failed while it ran over the rows' } };
     return { ok: false, error: { type: typeof err.type === 'string' ? err.type : 'sql-execution-failed', message: String(err.message ?? e).slice(0, 300) } };
   } finally {
     loader?.close();

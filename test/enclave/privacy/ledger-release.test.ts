@@ -13,6 +13,8 @@ import { EnclaveClient } from '../../../enclave/process/client.js';
 import { galoisKeysPath } from '../../../enclave/keystore/keystore.js';
 import type { AggregateComputation } from '../../../contracts/computation.js';
 import { SqlReleaseResponse } from '../../../enclave/sql/release.js';
+import { RECORDED_REFUSALS } from '../../../enclave/privacy/ledger.js';
+import { isChargedPrivacyRefusal } from '../../../contracts/trade/trade.js';
 import { generateRows, makeParties, testSchema, writeCsv } from '../fixtures.js';
 
 /**
@@ -197,6 +199,21 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     expect(await he({ buyerOrgId: buyer, terms: { refusalAllowance: 1 } })).to.equal('privacy-differencing-refused');
     expect(refusals(buyer).map((x) => x.type)).to.deep.equal(['privacy-differencing-refused']);
     expect(await he({ buyerOrgId: buyer, terms: { refusalAllowance: 1 } })).to.equal('privacy-refusal-allowance-exhausted');
+  });
+
+  it('with the allowance used, DP releases are refused before any row is opened too; an execution failure is a recorded refusal', async () => {
+    expect(RECORDED_REFUSALS.has('privacy-execution-refused')).to.equal(true);
+    expect(isChargedPrivacyRefusal('privacy-execution-refused'), 'the server charges it').to.equal(true);
+    const buyer = 'org-dp-prober';
+    // a buyer budget below one query's ε (nothing is spent on this bundle, whose dataset budget other tests use)
+    const o = (extra: Opts = {}): Opts => ({ buyerOrgId: buyer, terms: { epsilon: 1, epsilonBudgetPerBuyer: 0.5, refusalAllowance: 1 }, ...extra });
+    // the budget refuses: a recorded refusal (the first of the allowance of 1)
+    expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o()))).type).to.equal('privacy-budget-exhausted');
+    // the next DP release is refused from the count alone: its garbage chunks are not even looked at
+    const next = await outcome(request('SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', o({ rowChunks: GARBAGE })));
+    expect(next.type).to.equal('privacy-refusal-allowance-exhausted');
+    expect(next.detail).to.include({ refusalsUsed: 1, refusalAllowance: 1 });
+    expect(refusals(buyer).map((x) => x.type)).to.deep.equal(['privacy-budget-exhausted']);
   });
 
   it('DP budgets are kept on the sealed content: per buyer across relistings, and dataset-wide across buyers', async () => {

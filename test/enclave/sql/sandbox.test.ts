@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import type Database from 'better-sqlite3';
-import { runSqlComputation } from '../../../enclave/sql/run.js';
+import { asPrivacyRefusal, runSqlComputation } from '../../../enclave/sql/run.js';
 import { validateSql } from '../../../enclave/sql/validate.js';
 import { runSqlInSandbox } from '../../../enclave/sql/sandbox.js';
-import { isDomainError } from '../../../contracts/errors.js';
+import { DomainError, isDomainError } from '../../../contracts/errors.js';
 import { makeRows, newKeys, referenceDb, schema, sealRows } from './fixture.js';
 
 const EXACT = { minGroupSize: 1, mode: 'exact-for-tests' as const };
@@ -159,6 +159,30 @@ describe('SQL sandbox: results equal SQLite on the plaintext (gate in exact mode
       expect(r.type, `${mb} MB`).to.equal('sql-resource-limit');
       expect(r.message).to.match(/memory limit/i);
     }
+  });
+
+  it('an error while the query runs over the rows is a generic execution failure, a privacy refusal for the release', async () => {
+    // a plan whose executed text raises only on some data (the validator never builds one: cannot-raise.test.ts)
+    const v = validateSql("SELECT region, COUNT(*) AS n FROM dataset GROUP BY region", schema, { mode: 'exact' });
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    const raising = v.plan.executed.replace('COUNT(*) AS "n"', 'ABS(COUNT(*) - COUNT(*) - 9223372036854775807 - 1) AS "n"');
+    expect(raising).to.not.equal(v.plan.executed);
+    let caught: unknown;
+    try {
+      await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: { ...v.plan, executed: raising }, columns: [...v.columnsUsed, 'person_id'] });
+    } catch (e) {
+      caught = e;
+    }
+    expect(isDomainError(caught) && caught.type, String(caught)).to.equal('sql-execution-failed');
+    expect((caught as Error).message, "SQLite's text never leaves the sandbox").to.not.match(/overflow|integer|ABS/i);
+    const refused = asPrivacyRefusal(caught);
+    expect(isDomainError(refused) && refused.type).to.equal('privacy-execution-refused');
+    expect((refused as Error).message).to.not.match(/overflow/i);
+    // resource limits and other failures keep their own types
+    const limit = await refusal(runSqlComputation({ query: 'SELECT COUNT(*) FROM dataset', schema, chunks, unwrapPrivateKey: keys.privateKey, policy: EXACT, limits: { timeoutMs: 5 } }));
+    expect(limit.type).to.equal('sql-timeout');
+    const invalid = new DomainError('row-chunk-invalid', 'x');
+    expect(asPrivacyRefusal(invalid)).to.equal(invalid);
   });
 
   it('the worker sees an empty environment', async () => {
