@@ -15,7 +15,12 @@ import { DomainError } from '../../contracts/errors.js';
  * so the decision depends on the data only through "does every declared block hold ≥ k people", and never
  * separates an empty cell from a cell of one person.
  *
- * The history is the list of released sets (predicates as JSON), one per dataset commitment, joint across
+ * The classes (and the caps on their number, `privacy-history-too-complex`, which is neither recorded nor
+ * charged) come from every PLANNED group of each release — its grouped dimensions split into all their
+ * declared values, its WHERE/CASE atoms or HE filters — not only the released ones, so they depend on the
+ * buyers' queries alone. That partition refines the released sets' classes, so the blocks are the same.
+ *
+ * The history is the list of released sets (predicates as JSON) and each release's plan, one per dataset commitment, joint across
  * buyers and both release paths: state grows with releases, not with rows. People are counted from the
  * enclave's row map (every row's dimension codes and subject number), over the rows exact releases read
  * (each person's first maxRowsPerPerson rows).
