@@ -1,5 +1,5 @@
 /**
- * The receipt of a delivered trade (DESIGN.md "Formats that must interoperate"): the exact canonical
+ * The receipt of a delivered trade, in the format buyers verify (README "Receipts"): the exact canonical
  * JSON string that was signed, an SM2-SM3 signature over it (DER, base64, default user ID) and the
  * signer's public key as PEM — checkable offline with plain OpenSSL:
  *   openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -digest sm3 \

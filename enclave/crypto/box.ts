@@ -1,5 +1,5 @@
 /**
- * Authenticated sealing ("box"): SM4-CTR + HMAC-SM3, encrypt-then-MAC (DESIGN.md "Formats").
+ * Authenticated sealing ("box"): SM4-CTR + HMAC-SM3, encrypt-then-MAC.
  * One 32-byte box key; the SM4 key and the MAC key are derived from it with kdfSm3 under distinct
  * labels, so the same bytes are never used as both cipher and MAC key.
  *

@@ -3,7 +3,7 @@ import { DatasetSchema, ColumnName } from '../../contracts/dataset/schema.js';
 import { canonicalJson, sm3Hex } from '../crypto/index.js';
 
 /**
- * The sealed bundle's manifest (issue 3 §2). The dataset's commitment is SM3 over the canonical JSON of the
+ * The sealed bundle's manifest. The dataset's commitment is SM3 over the canonical JSON of the
  * manifest without its `commitment` field; every blob is named by its SM3 hex (content-addressed), so the
  * commitment pins every byte of the bundle.
  *

@@ -2,7 +2,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { fromUtf8, newBoxKey, openBox, sealBox, sm2Decrypt, sm2Encrypt, utf8 } from '../crypto/index.js';
 
 /**
- * Row chunks: every full row of a dataset, sealed for the enclave's SQL sandbox (issue 3 §2, issue 7).
+ * Row chunks: every full row of a dataset, sealed for the enclave's SQL sandbox.
  * Each chunk has its own random 32-byte data key (sealBox = SM4-CTR + HMAC-SM3, encrypt-then-MAC); the key
  * is wrapped with SM2 encryption (GB/T 32918.4, C1C3C2) to the enclave's unwrap key. The aad binds the
  * chunk to its bundle and position so chunks cannot be swapped or replayed into another dataset.

@@ -7,7 +7,7 @@ import { BundleManifest, manifestCommitment } from './manifest.js';
 import { decodeSealedRowChunk, MAX_ROW_CHUNK_BYTES } from './row-chunk.js';
 
 /**
- * Checks a sealed bundle before the server lets it become visible (issue 3 §2, issue 5 uploads): the
+ * Checks a sealed bundle before the server lets it become visible (and at the end of an upload): the
  * manifest's schema and commitment, the layout's consistency with the schema, and every blob's size, SM3
  * name and structure (ciphertexts through SEAL's checked load against the parameters; row chunks framed).
  * Throws DomainError('bundle-invalid') listing what is wrong; returns the parsed manifest otherwise.

@@ -30,7 +30,7 @@ const WORKER = new URL(COMPILED ? './worker-impl.js' : './worker.mjs', import.me
 
 /**
  * niceIncrement (default 10, the server's): a long HE job yields the CPU to the HTTP thread (catalogue/quote
- * latency during jobs, issue 9); the job still gets every cycle the server does not need. Linux applies nice
+ * latency during jobs); the job still gets every cycle the server does not need. Linux applies nice
  * per thread. An owner's sealer has no HTTP thread to protect and passes 0.
  */
 export function createHeWorkerPool(threads = Math.min(2, availableParallelism()), niceIncrement = 10): Piscina {

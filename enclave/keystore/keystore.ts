@@ -24,7 +24,7 @@ import { type BfvParams, BFV_PARAMS, DEFAULT_BFV_PARAMS } from '../he/params.js'
 import type { EnclavePublicInfo } from '../process/protocol.js';
 
 /**
- * The enclave's keystore (issue 3 §3), created on first start in the enclave's data directory:
+ * The enclave's keystore, created on first start in the enclave's data directory:
  *   keystore.json       SM2 signing key, SM2 unwrap key, BFV secret key, the pinned operator key and the
  *                       SM3 hashes of the public HE files — sealed (sealBox) under a key derived from the
  *                       master secret with PBKDF2-HMAC-SM3 (RFC 8018 §5.2, PRF = HMAC-SM3)

@@ -122,7 +122,7 @@ function groupsOfPartitions(plan: Pick<AggregatePlan, 'groups'>, partitionCount:
 
 /**
  * Rows and, when the map has subjects, distinct subjects of each planned group of an HE release — the
- * minimum group size counts people where the schema has an identifier (issue 7 §3), and one person's
+ * minimum group size counts people where the schema has an identifier, and one person's
  * many rows must not make a group look large. Linear: subjects are bucketed by group (counting sort), then
  * each bucket is counted against a per-subject stamp of the last group that saw it.
  */

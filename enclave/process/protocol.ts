@@ -6,8 +6,8 @@ import { BundleManifest } from '../format/manifest.js';
 import { EncryptedAggregate } from '../he/result.js';
 
 /**
- * The enclave's message interface (DESIGN.md: "a separate OS process with a narrow, typed message
- * interface"). The server talks to the forked enclave only through these envelopes; both sides validate
+ * The enclave's message interface: a separate OS process with a narrow, typed message
+ * interface. The server talks to the forked enclave only through these envelopes; both sides validate
  * every message with zod. Each request carries an id; the enclave answers exactly once per id.
  *
  * Adding a message type: define its request/response schemas next to its handler in
@@ -157,7 +157,7 @@ export const AggregateReleaseRequest = z
     trade: TradeContext,
     manifest: BundleManifest,
     computation: AggregateComputation,
-    /** B's SignedApproval and ReviewerCertificate, verified in the enclave (unknown here on purpose). */
+    /** The SignedApproval and ReviewerCertificate (contracts/review/approval.ts), verified in the enclave (unknown here on purpose). */
     approval: z.unknown().optional(),
     reviewerCertificate: z.unknown().optional(),
     policy: OutputPolicy,

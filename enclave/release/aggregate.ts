@@ -21,13 +21,13 @@ import { AggregateReleaseRequest as AggregateReleaseRequestSchema } from '../pro
 import { buildReceiptPayload } from './payload.js';
 
 /**
- * Release of a homomorphic aggregate (issue 3 §5), inside the enclave process:
- *  1. re-verify the approval (B's verifyApproval, the operator key pinned at first start) against the
+ * Release of a homomorphic aggregate, inside the enclave process:
+ *  1. re-verify the approval (verifyApproval, the operator key pinned at first start) against the
  *     trade, the dataset commitment recomputed from the manifest, and the computation's hash;
  *  2. check that the encrypted aggregate is for exactly this dataset and computation and has exactly the
  *     groups and columns the layout plans (no extra ciphertext gets decrypted);
  *  3. decrypt ONE value per group per column (the decryptor refuses per-slot vectors);
- *  4. compute the metrics exactly (BigInt fixed point), apply D's output gate (k-suppression on the
+ *  4. compute the metrics exactly (BigInt fixed point), apply the output gate (k-suppression on the
  *     enclave's own counts — distinct identifiers from the row map where the schema has one, else the
  *     decrypted row counts; DP when the offer asks; for an exact release, the differencing guard on the
  *     buyer's joint HE + SQL history, with the rows of each group taken from the row → partition map),

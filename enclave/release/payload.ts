@@ -4,8 +4,8 @@ import { canonicalJson, sm3Hex } from '../crypto/index.js';
 import type { TradeContext } from '../process/protocol.js';
 
 /**
- * The receipt payload (DESIGN.md "Receipt", must): what a delivered trade's signed result names. Shared by
- * the HE release and the SQL/verify paths (engineer D) so every receipt has one shape. `signReceipt`
+ * The receipt payload: what a delivered trade's signed result names. Shared by
+ * the HE release and the SQL/verify paths so every receipt has one shape. `signReceipt`
  * (enclave/receipt.ts) adds the signing key's fingerprint and signs canonicalJson of it.
  */
 

@@ -19,5 +19,5 @@ export const handlers: Record<string, EnclaveHandler> = {
   publicInfo,
   releaseAggregate,
   signStatement,
-  sql, verify, // engineer D: SQL sandbox and query-verification
+  sql, verify, // SQL sandbox and query-verification
 };
