@@ -80,6 +80,8 @@ const ceilTol = (x: number): number => Math.ceil(x - 1e-9 * Math.max(1, Math.abs
  */
 export function discreteLaplaceHalfWidth95(t: number): number {
   if (!(t > 0) || !Number.isFinite(t)) throw refuse(`discrete Laplace scale must be > 0, got ${t}`);
+  // past 2^52 a double cannot step w by one: the search below would never end
+  if (t > 2 ** 52) throw refuse(`the noise scale ${t} is too large: narrow the per-row bounds (clamp) or the literals in the query`);
   const q = Math.exp(-1 / t);
   const tail = (w: number): number => (2 * Math.exp(-(w + 1) / t)) / (1 + q);
   let w = Math.max(0, Math.ceil(-t * Math.log(0.025 * (1 + q))) - 1);
