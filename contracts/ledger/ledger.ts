@@ -136,11 +136,7 @@ export class Ledger {
         platformFeeFen: input.platformFeeFen,
       });
     }
-    if (held === 0) return null;
-    const entries: LedgerEntry[] = [{ accountId: accountIds.escrow(input.tradeId), amount: -held }];
-    if (input.ownerShareFen > 0) entries.push({ accountId: accountIds.revenue(input.ownerOrgId), amount: input.ownerShareFen });
-    if (input.platformFeeFen > 0) entries.push({ accountId: accountIds.fee, amount: input.platformFeeFen });
-    return this.post({ kind: 'capture', idempotencyKey: `capture:${input.tradeId}`, tradeId: input.tradeId, memo: 'capture on delivery', actor: input.actor, entries });
+    return this.captureEscrow({ ...input, held, memo: 'capture on delivery' });
   }
 
   /**
@@ -169,19 +165,31 @@ export class Ledger {
         platformFeeFen: input.platformFeeFen,
       });
     }
-    if (held === 0) return null;
-    const entries: LedgerEntry[] = [{ accountId: accountIds.escrow(input.tradeId), amount: -held }];
-    if (input.ownerShareFen > 0) entries.push({ accountId: accountIds.revenue(input.ownerOrgId), amount: input.ownerShareFen });
-    if (input.platformFeeFen > 0) entries.push({ accountId: accountIds.fee, amount: input.platformFeeFen });
-    if (held - input.chargeFen > 0) entries.push({ accountId: accountIds.wallet(input.buyerOrgId), amount: held - input.chargeFen });
-    return this.post({
-      kind: 'capture',
-      idempotencyKey: `capture:${input.tradeId}`,
-      tradeId: input.tradeId,
+    return this.captureEscrow({
+      ...input,
+      held,
+      refund: { buyerOrgId: input.buyerOrgId, fen: held - input.chargeFen },
       memo: `privacy refusal: ${input.chargeFen} fen charged, ${held - input.chargeFen} fen returned`,
-      actor: input.actor,
-      entries,
     });
+  }
+
+  /** Empty a trade's escrow to the owner's share and the platform's fee (and a refund), under its capture key. */
+  private captureEscrow(c: {
+    tradeId: string;
+    ownerOrgId: string;
+    ownerShareFen: number;
+    platformFeeFen: number;
+    held: number;
+    refund?: { buyerOrgId: string; fen: number };
+    memo: string;
+    actor: string;
+  }): LedgerTransaction | null {
+    if (c.held === 0) return null;
+    const entries: LedgerEntry[] = [{ accountId: accountIds.escrow(c.tradeId), amount: -c.held }];
+    if (c.ownerShareFen > 0) entries.push({ accountId: accountIds.revenue(c.ownerOrgId), amount: c.ownerShareFen });
+    if (c.platformFeeFen > 0) entries.push({ accountId: accountIds.fee, amount: c.platformFeeFen });
+    if (c.refund && c.refund.fen > 0) entries.push({ accountId: accountIds.wallet(c.refund.buyerOrgId), amount: c.refund.fen });
+    return this.post({ kind: 'capture', idempotencyKey: `capture:${c.tradeId}`, tradeId: c.tradeId, memo: c.memo, actor: c.actor, entries });
   }
 
   private post(req: { kind: LedgerTxnKind; idempotencyKey: string; tradeId: string | null; memo: string; actor: string; entries: LedgerEntry[] }): LedgerTransaction {

@@ -71,6 +71,25 @@ export interface GateBudget {
   chargeKey: string;
 }
 
+/** The gate's budget for a release: the approved budget terms, kept on what was sealed (its commitment). */
+export function releaseBudget(
+  ledger: PrivacyBudgetLedger,
+  trade: { buyerOrgId: string; datasetId: string },
+  commitment: string,
+  terms: { limitEpsilon: number; chargeKey: string; datasetLimitEpsilon?: number | undefined; datasetLimitDelta?: number | undefined },
+): GateBudget {
+  return {
+    ledger,
+    buyerOrgId: trade.buyerOrgId,
+    datasetId: trade.datasetId,
+    datasetKey: commitment,
+    limitEpsilon: terms.limitEpsilon,
+    chargeKey: terms.chargeKey,
+    ...(terms.datasetLimitEpsilon !== undefined ? { datasetLimitEpsilon: terms.datasetLimitEpsilon } : {}),
+    ...(terms.datasetLimitDelta !== undefined ? { datasetLimitDelta: terms.datasetLimitDelta } : {}),
+  };
+}
+
 export interface GateContext {
   /** per output value: inclusive bounds of ONE row's contribution (clamping and sensitivity) */
   bounds: Record<string, [number, number]>;

@@ -6,7 +6,7 @@ import { fromB64, sm3Hex } from '../crypto/index.js';
 import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
 import { checkOverflow, measureSums, planAggregate } from '../he/layout.js';
 import type { HeDecryptor } from '../he/seal.js';
-import { applyOutputGate, DP_DOMAIN_MAX, type GroupResult, type OutputSpec } from '../privacy/gate.js';
+import { applyOutputGate, releaseBudget, DP_DOMAIN_MAX, type GroupResult, type OutputSpec } from '../privacy/gate.js';
 import { checkApprovedTerms, DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
 import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
 import { RECORDED_REFUSALS } from '../privacy/ledger.js';
@@ -271,20 +271,7 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
       ...(hidden.size > 0 ? { hidden: [...hidden] } : {}),
       ...(domain ? { domain } : {}),
       ...(beforeRelease ? { beforeRelease } : {}),
-      ...(req.budget && ctx.ledger
-        ? {
-            budget: {
-              ledger: ctx.ledger,
-              buyerOrgId: req.trade.buyerOrgId,
-              datasetId: req.trade.datasetId,
-              datasetKey: commitment,
-              limitEpsilon: req.budget.limitEpsilon,
-              chargeKey: req.budget.chargeKey,
-              ...(req.budget.datasetLimitEpsilon !== undefined ? { datasetLimitEpsilon: req.budget.datasetLimitEpsilon } : {}),
-              ...(req.budget.datasetLimitDelta !== undefined ? { datasetLimitDelta: req.budget.datasetLimitDelta } : {}),
-            },
-          }
-        : {}),
+      ...(req.budget && ctx.ledger ? { budget: releaseBudget(ctx.ledger, req.trade, commitment, req.budget) } : {}),
     });
   } catch (e) {
     // recorded after the gate's transaction rolled back, so the refusal counts even though nothing was released

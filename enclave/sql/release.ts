@@ -9,6 +9,7 @@ import { BundleManifest, manifestCommitment } from '../format/manifest.js';
 import type { Keystore } from '../keystore/keystore.js';
 import { checkApprovedTerms, DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
 import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
+import { releaseBudget } from '../privacy/gate.js';
 import { rowMapOf } from '../release/row-map.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
 import { BudgetTerms, OutputPolicy, ReceiptSchema, RowChunkBlobs, TradeContext } from '../process/protocol.js';
@@ -145,20 +146,7 @@ export async function releaseSql(input: SqlReleaseRequest, ctx: SqlReleaseContex
     chunks,
     unwrapPrivateKey: ks.unwrap.privateKey,
     policy: req.policy,
-    ...(req.budget
-      ? {
-          budget: {
-            ledger: ctx.ledger,
-            buyerOrgId: req.trade.buyerOrgId,
-            datasetId: req.trade.datasetId,
-            datasetKey: commitment,
-            limitEpsilon: req.budget.limitEpsilon,
-            chargeKey: req.budget.chargeKey,
-            ...(req.budget.datasetLimitEpsilon !== undefined ? { datasetLimitEpsilon: req.budget.datasetLimitEpsilon } : {}),
-            ...(req.budget.datasetLimitDelta !== undefined ? { datasetLimitDelta: req.budget.datasetLimitDelta } : {}),
-          },
-        }
-      : {}),
+    ...(req.budget ? { budget: releaseBudget(ctx.ledger, req.trade, commitment, req.budget) } : {}),
     differencing: {
       guard: new DifferencingGuard(ctx.ledger.database),
       ...differencingHistory(commitment),
