@@ -4,13 +4,14 @@ import type { Actor, BuyerRef, Context, DatasetRef } from '../context.js';
 import { DomainError } from '../errors.js';
 import { newId } from '../ids.js';
 import { evaluateTrade } from '../policy/evaluate.js';
+import { refusalChargeOf } from '../pricing/price.js';
 import { quoteSignatureValid } from '../pricing/quote.js';
 import { approvedPrivacyTerms, computationHash, privacyTermsFor, privacyTermsMismatch, verifyApproval } from '../review/approval.js';
 import { assertApprovalValidity, assertMayReview, latestTradeDeadline, ReviewDecisionInput, type Review } from '../review/review.js';
 import { parseOrThrow } from '../validate.js';
 import { admit } from './admission.js';
 import { assertTransition, type TradeState } from './states.js';
-import { refusalCharge, refusalChargeFen, type Trade, type TradeFailure } from './trade.js';
+import { refusalCharge, type Trade, type TradeFailure } from './trade.js';
 import { z } from 'zod';
 
 export const SubmitRequest = z
@@ -114,7 +115,7 @@ export class TradeService {
         ownerShareFen: q.ownerShareFen,
         platformFeeFen: q.platformFeeFen,
         // as the quote states it; quotes that do not state it are charged by the offer's fee
-        refusalChargeFen: (q as { refusalChargeFen?: number }).refusalChargeFen ?? refusalChargeFen(q.priceFen, offer.terms.refusalFeeBps ?? 10_000),
+        refusalChargeFen: (q as { refusalChargeFen?: number }).refusalChargeFen ?? refusalChargeOf(q.priceFen, offer.terms.refusalFeeBps ?? 10_000),
         privacyTerms: privacyTermsFor({ minGroupSize: offer.terms.minGroupSize, epsilonMilli: q.epsilonMilli }, offer.terms, args.dataset.privacyBudget ?? {}),
         screening: null,
         approval: null,

@@ -87,10 +87,9 @@ const NOT_CHARGED = new Set([
 ]);
 export const isChargedPrivacyRefusal = (type: string): boolean => type.startsWith('privacy-') && !NOT_CHARGED.has(type);
 
-/** ⌊price × bps / 10000⌋, and its owner/platform split in the proportion of the price's. */
+/** The trade's refusal charge (set at submit: refusalChargeOf, pricing/price.ts) split owner/platform as its price is. */
 export function refusalCharge(t: Pick<Trade, 'priceFen' | 'ownerShareFen' | 'platformFeeFen' | 'refusalChargeFen'>): { chargeFen: number; ownerShareFen: number; platformFeeFen: number } {
   const chargeFen = Math.min(t.refusalChargeFen ?? t.priceFen, t.priceFen);
   const platformFeeFen = t.priceFen > 0 ? Math.floor((chargeFen * t.platformFeeFen) / t.priceFen) : 0;
   return { chargeFen, ownerShareFen: chargeFen - platformFeeFen, platformFeeFen };
 }
-export const refusalChargeFen = (priceFen: number, refusalFeeBps: number): number => Math.floor((priceFen * refusalFeeBps) / 10_000);
