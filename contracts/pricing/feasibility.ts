@@ -10,8 +10,9 @@ import type { Offer } from '../offer/offer.js';
  * problem types are the ones the enclave gives for the same computation, so a buyer sees one answer.
  */
 
-/** The largest group-key domain a DP release covers: every key of the domain is released, noised, even empty ones. */
-export const MAX_DP_DOMAIN = 4096;
+import { MAX_DP_DOMAIN } from '../privacy/calibration.js';
+
+export { MAX_DP_DOMAIN };
 
 /** One output of an SQL query as the enclave's validator describes it (the server passes these in). */
 export const SqlOutputFact = z

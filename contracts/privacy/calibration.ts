@@ -23,6 +23,9 @@ import { DomainError } from '../errors.js';
  * ≤ m groups a person touches by one unit more, so the grid sensitivity is ⌈Δ·10^scale⌉ + m (⌈Δ⌉ for counts).
  */
 
+/** The largest group-key domain a DP release covers: every key of the domain is released, noised, even empty ones. */
+export const MAX_DP_DOMAIN = 4096;
+
 export type OutputKind = 'count' | 'sum' | 'mean' | 'variance' | 'stddev' | 'min' | 'max' | 'median';
 /** What one noise draw measures. */
 export type MeasurementKind = 'count' | 'sum' | 'sumSquares' | 'min' | 'max' | 'median';

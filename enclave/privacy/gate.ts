@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DomainError } from '../../contracts/errors.js';
-import { calibrate, planMeasurements, type Calibration, type MeasurementKind, type OutputKind } from '../../contracts/privacy/calibration.js';
+import { calibrate, MAX_DP_DOMAIN, planMeasurements, type Calibration, type MeasurementKind, type OutputKind } from '../../contracts/privacy/calibration.js';
 import { PrivacyBudgetLedger } from './ledger.js';
 import { discreteGaussianMechanism, discreteLaplaceMechanism, type Mechanism } from './mechanisms.js';
 
@@ -146,9 +146,6 @@ export interface GateOutcome {
   privacy: PrivacyApplied;
 }
 
-/** Largest public domain a DP release noises (groups × outputs noise draws, all released). */
-export const DP_DOMAIN_MAX = 4096;
-
 const PolicySchema = z
   .object({
     minGroupSize: z.number().int().min(1).max(1_000_000),
@@ -289,8 +286,8 @@ function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon
 
   // The public domain: released in full, in its order, whatever the data holds.
   const domain = ctx.domain ?? [[]];
-  if (domain.length > DP_DOMAIN_MAX) {
-    throw new DomainError('dp-domain-too-large', `a DP release noises every group of its public domain; ${domain.length} groups exceed ${DP_DOMAIN_MAX}`, { groups: domain.length });
+  if (domain.length > MAX_DP_DOMAIN) {
+    throw new DomainError('dp-domain-too-large', `a DP release noises every group of its public domain; ${domain.length} groups exceed ${MAX_DP_DOMAIN}`, { groups: domain.length });
   }
   const domainKeys = new Set(domain.map((k) => JSON.stringify(k)));
   if (domainKeys.size !== domain.length) throw new DomainError('privacy-invalid-domain', 'the DP domain lists a group key twice');

@@ -6,7 +6,9 @@ import { fromB64, sm3Hex } from '../crypto/index.js';
 import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
 import { checkOverflow, measureSums, planAggregate } from '../he/layout.js';
 import type { HeDecryptor } from '../he/seal.js';
-import { applyOutputGate, releaseBudget, DP_DOMAIN_MAX, type GroupResult, type OutputSpec } from '../privacy/gate.js';
+import { applyOutputGate, releaseBudget, type GroupResult, type OutputSpec } from '../privacy/gate.js';
+import { MAX_DP_DOMAIN } from '../../contracts/privacy/calibration.js';
+import { metricName } from '../../contracts/pricing/feasibility.js';
 import { checkApprovedTerms, DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
 import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
 import { RECORDED_REFUSALS } from '../privacy/ledger.js';
@@ -47,7 +49,6 @@ export interface ReleaseContext {
 
 const refuse = (type: string, message: string, detail: Record<string, unknown> = {}) => new DomainError(type, message, detail);
 
-export const metricName = (m: { op: string; measure?: string }): string => (m.op === 'count' ? 'count' : `${m.op}(${m.measure})`);
 
 export async function releaseAggregate(input: AggregateReleaseRequest, ctx: ReleaseContext): Promise<AggregateReleaseResponse> {
   const parsed = AggregateReleaseRequestSchema.safeParse(input);
@@ -109,8 +110,8 @@ export async function releaseAggregate(input: AggregateReleaseRequest, ctx: Rele
       return vals;
     });
     const size = lists.reduce((a, l) => a * l.length, 1);
-    if (size > DP_DOMAIN_MAX) {
-      throw refuse('dp-domain-too-large', `a DP release noises every combination of the grouped values; ${size} groups exceed ${DP_DOMAIN_MAX} (group by fewer or filter)`, { groups: size });
+    if (size > MAX_DP_DOMAIN) {
+      throw refuse('dp-domain-too-large', `a DP release noises every combination of the grouped values; ${size} groups exceed ${MAX_DP_DOMAIN} (group by fewer or filter)`, { groups: size });
     }
     domain = lists.reduce<string[][]>((acc, l) => acc.flatMap((k) => l.map((v) => [...k, v])), [[]]);
   }

@@ -1,6 +1,7 @@
 import NodeSqlParser from 'node-sql-parser';
 import { sm3Hex } from '../crypto/index.js';
 import { DomainError } from '../../contracts/errors.js';
+import { MAX_DP_DOMAIN } from '../../contracts/privacy/calibration.js';
 import { scaleOf, type Column, type DatasetSchema } from '../../contracts/dataset/schema.js';
 import { leadingKeyword, scanQueryText, unreadableCharacter } from './lexer.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
@@ -111,7 +112,7 @@ const CAST_TYPES = new Set(['INTEGER', 'INT', 'REAL', 'NUMERIC', 'DECIMAL', 'FLO
 const MAX_GROUP_BY = 3;
 const MAX_AGGREGATES = 24;
 /** a DP release answers every key of its public domain: the product of the grouped dimensions' values */
-export const MAX_DP_DOMAIN = 4096;
+export { MAX_DP_DOMAIN };
 
 const DP_ONLY = 'run only under differential privacy (an offer with ε > 0)';
 
