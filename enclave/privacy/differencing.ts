@@ -212,18 +212,7 @@ export function declaredBlocks(sets: DimPredicate[], dimensions: DeclaredDimensi
     // a grouped dimension of a planned query: every declared value is a group, so its own class
     let classOf = split.has(d) ? Int32Array.from({ length: n }, (_, v) => v) : new Int32Array(n);
     let classes = split.has(d) ? n : 1;
-    for (const member of atomsOf.get(d)!) {
-      const pair = new Int32Array(classes * 2).fill(-1);
-      const next = new Int32Array(n);
-      let ids = 0;
-      for (let v = 0; v < n; v++) {
-        const key = classOf[v]! * 2 + member[v]!;
-        if (pair[key] === -1) pair[key] = ids++;
-        next[v] = pair[key]!;
-      }
-      classOf = next;
-      classes = ids;
-    }
+    for (const member of atomsOf.get(d)!) ({ ids: classOf, count: classes } = refine(classOf, classes, member));
     dims.push({ name: dimensions[d]!.name, classOf, classes, stride: 0 });
     cells *= classes;
     if (cells > MAX_CLASS_CELLS) {
@@ -271,20 +260,24 @@ export function declaredBlocks(sets: DimPredicate[], dimensions: DeclaredDimensi
   // 3. signature refinement: a class-cell's block is the id of the sets that contain it ("none" included)
   let sig = new Int32Array(cells);
   let ids = 1;
-  for (const c of compiled) {
-    const bit = evaluate(c);
-    const pair = new Int32Array(ids * 2).fill(-1);
-    const next = new Int32Array(cells);
-    let n = 0;
-    for (let i = 0; i < cells; i++) {
-      const key = sig[i]! * 2 + bit[i]!;
-      if (pair[key] === -1) pair[key] = n++;
-      next[i] = pair[key]!;
-    }
-    sig = next;
-    ids = n;
-  }
+  for (const c of compiled) ({ ids: sig, count: ids } = refine(sig, ids, evaluate(c)));
   return { dims, cells, blockOfCell: sig, blocks: ids };
+}
+
+/**
+ * Split a partition (ids 0..count−1 per element) by one bit per element: elements stay together only when they
+ * shared an id and have the same bit. New ids are dense, in order of first appearance.
+ */
+function refine(ids: Int32Array, count: number, bits: Uint8Array): { ids: Int32Array<ArrayBuffer>; count: number } {
+  const pair = new Int32Array(count * 2).fill(-1);
+  const next = new Int32Array(ids.length);
+  let n = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const key = ids[i]! * 2 + bits[i]!;
+    if (pair[key] === -1) pair[key] = n++;
+    next[i] = pair[key]!;
+  }
+  return { ids: next, count: n };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { liveServer, releaseLive, uploadBundle, type Live } from '../../server/fixture.js';
-import { brief, buy, he, newBuyer, newOffer, newWorld, only, quote, sql, TARGET, TARGET_ROWS, type Bought, type World } from './world.js';
+import { brief, buy, he, newBuyer, newOffer, newWorld, only, quote, setDatasetEpsilonTotal, sql, TARGET, TARGET_ROWS, type Bought, type World } from './world.js';
 
 /**
  * Attacks on differentially private offers end to end over the API: NULL and empty outputs as an oracle,
@@ -18,8 +18,7 @@ describe('security: DP-release attacks over the API', function () {
     l = await liveServer();
     w = await newWorld(l);
     // the attacks below share this dataset; its dataset-wide budget must not be what stops them
-    const set = await l.http().put(`/v1/datasets/${w.dataset.id}/privacy-budget`).set(w.owner.auth).send({ epsilonBudgetTotal: 100 });
-    expect(set.status, JSON.stringify(set.body)).to.equal(200);
+    await setDatasetEpsilonTotal(w, 100);
   });
   after(() => releaseLive());
 
@@ -166,8 +165,7 @@ describe('security: DP-release attacks over the API', function () {
 
   it('two organisations share the dataset-wide budget: once all buyers together spend it, the next is refused', async () => {
     const v = await newWorld(l);
-    const set = await l.http().put(`/v1/datasets/${v.dataset.id}/privacy-budget`).set(v.owner.auth).send({ epsilonBudgetTotal: 1 });
-    expect(set.status, JSON.stringify(set.body)).to.equal(200);
+    await setDatasetEpsilonTotal(v, 1);
     const offer = await newOffer(v, { epsilonPerQuery: 0.5, epsilonBudgetPerBuyer: 1 }, DP_COLUMNS);
     const q = sql('SELECT SUM(income) AS s FROM dataset');
     const a = await newBuyer(l);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { liveServer, releaseLive, type Live } from '../../server/fixture.js';
-import { brief, buy, newBuyer, newOffer, newWorld, quote, sql, TARGET, wallet, type Bought, type World } from './world.js';
+import { brief, buy, newBuyer, newOffer, newWorld, quote, setDatasetEpsilonTotal, sql, TARGET, wallet, type Bought, type World } from './world.js';
 
 /**
  * Runtime errors as an oracle, end to end over the API. A DP value expression that made SQLite raise on some
@@ -18,8 +18,7 @@ describe('security: runtime errors and distinct counts as oracles', function () 
   before(async () => {
     l = await liveServer();
     w = await newWorld(l);
-    const set = await l.http().put(`/v1/datasets/${w.dataset.id}/privacy-budget`).set(w.owner.auth).send({ epsilonBudgetTotal: 100 });
-    expect(set.status, JSON.stringify(set.body)).to.equal(200);
+    await setDatasetEpsilonTotal(w, 100);
   });
   after(() => releaseLive());
 

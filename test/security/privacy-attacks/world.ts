@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { liveActor, certify, uploadBundle, offerInput, topUp, approve, waitForTrade, idemKey, type Live, type SealedFixture } from '../../server/fixture.js';
@@ -101,6 +102,12 @@ export async function newWorld(l: Live, rows = telecomRows()): Promise<World> {
   const fixture = await sealRows(l, rows);
   const dataset = await uploadBundle(l, owner, fixture, 'Telecom bills by district');
   return { l, owner, reviewer, rows, fixture, dataset };
+}
+
+/** The owner sets the dataset-wide ε total (what all buyers together may spend on it). */
+export async function setDatasetEpsilonTotal(w: World, epsilonBudgetTotal: number): Promise<void> {
+  const set = await w.l.http().put(`/v1/datasets/${w.dataset.id}/privacy-budget`).set(w.owner.auth).send({ epsilonBudgetTotal });
+  expect(set.status, JSON.stringify(set.body)).to.equal(200);
 }
 
 export const PRICE = 5000;
