@@ -158,9 +158,13 @@ describe('security: privacy attacks end to end over the API', function () {
 
   it('differencing (HE aggregate, exact): a filter that leaves out one patient is refused', async () => {
     const target = rows.find((r) => r.age === '65+')!;
+    // a buyer of its own: the shared buyer's earlier refusals count towards its refusal allowance, and the
+    // two trades below run in either order
+    const buyer = await liveActor(l, 'buyer');
+    await topUp(l, buyer.orgId, 10_000_000);
     const [all, rest] = await Promise.all([
-      buy({ kind: 'aggregate', metrics: [{ op: 'sum', measure: 'cost' }], groupBy: [], filters: [] }),
-      buy({ kind: 'aggregate', metrics: [{ op: 'sum', measure: 'cost' }], groupBy: [], filters: [{ column: 'age_band', in: ['18-39', '40-64'] }] }),
+      buy({ kind: 'aggregate', metrics: [{ op: 'sum', measure: 'cost' }], groupBy: [], filters: [] }, m.offer, buyer),
+      buy({ kind: 'aggregate', metrics: [{ op: 'sum', measure: 'cost' }], groupBy: [], filters: [{ column: 'age_band', in: ['18-39', '40-64'] }] }, m.offer, buyer),
     ]);
     const learned = all.ok && rest.ok ? Number(all.result.groups[0].values['sum(cost)']) - Number(rest.result.groups[0].values['sum(cost)']) : null;
     const refusal = [all, rest].find((a) => !a.ok) as { stage: string; reason: string } | undefined;
