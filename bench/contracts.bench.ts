@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem, sm2Sign } from '../enclave/crypto/index.js';
+import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem, sm2Sign } from '../crypto/index.js';
 import { createContracts } from '../contracts/index.js';
 import { approvalStatementFor, certifyReviewer, signApproval } from '../contracts/review/approval.js';
 import { DatasetSchema } from '../contracts/dataset/schema.js';

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { newBoxKey, openBox, sealBox, sm2KeyPair, sm2Sign, sm2Verify, sm3, sm4Ctr, sm4CtrCipher } from '../enclave/crypto/index.js';
+import { newBoxKey, openBox, sealBox, sm2KeyPair, sm2Sign, sm2Verify, sm3, sm4Ctr, sm4CtrCipher } from '../crypto/index.js';
 import { cpuMs, emit, megabytesPerSecond, note, opsPerSecond, run } from './lib.js';
 
 async function opensslSm2(): Promise<{ sign: number; verify: number } | null> {

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../contracts/dataset/schema.js';
 import { writeGeneratedCsv } from './lib.js';
-import { sm2KeyPair, sm2PublicKeyToPem } from '../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem } from '../crypto/index.js';
 import { sealDataset, type SealResult } from '../client-sdk/dataset/seal.js';
-import { HeEvaluator } from '../enclave/he/evaluate.js';
+import { HeEvaluator } from '../he/evaluate.js';
 import { openOrCreateKeystore, publicInfoOf, type Keystore } from '../enclave/keystore/keystore.js';
-import type { EnclavePublicInfo } from '../enclave/process/protocol.js';
+import type { EnclavePublicInfo } from '../formats/enclave-protocol.js';
 
 export const BENCH_ROWS = Number(process.env.BENCH_HE_ROWS ?? 1_000_000);
 export const DIM_VALUES = Array.from({ length: 20 }, (_, i) => `d${String(i).padStart(2, '0')}`);

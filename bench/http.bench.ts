@@ -18,7 +18,7 @@ import autocannon from 'autocannon';
 import { emit, note, writeGeneratedCsv } from './lib.js';
 import { DatasetSchema } from '../contracts/dataset/schema.js';
 import { sealDataset } from '../client-sdk/dataset/seal.js';
-import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyFromPem, sm2Fingerprint } from '../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyFromPem, sm2Fingerprint } from '../crypto/index.js';
 import { certifyReviewer, signApproval } from '../contracts/review/approval.js';
 
 const ROWS = Number(process.env.BENCH_HTTP_ROWS ?? 1_000_000);

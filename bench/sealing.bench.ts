@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { loadavg } from 'node:os';
 import { recordSegments, splitPlan, segmentRecords } from '../client-sdk/dataset/csv-split.js';
-import { newBoxKey, sm2Encrypt, sm2PublicKeyFromPem } from '../enclave/crypto/index.js';
+import { newBoxKey, sm2Encrypt, sm2PublicKeyFromPem } from '../crypto/index.js';
 import { emit, note, opsPerSecond } from './lib.js';
 import { BENCH_ROWS, benchData, doneWithBenchData } from './he-data.js';
 

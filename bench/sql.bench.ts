@@ -7,8 +7,8 @@
  * BENCH_SQL_ROWS overrides the row count (default 1,000,000).
  */
 import initSqlJs from 'sql.js';
-import { validateSql } from '../enclave/sql/validate.js';
-import { runSqlInSandbox } from '../enclave/sql/sandbox.js';
+import { validateSql } from '../query/validate.js';
+import { runSqlInSandbox } from '../enclave/sandbox/sandbox.js';
 import { makeRows, newKeys, schema, sealRows } from '../test/enclave/sql/fixture.js';
 import { emit, note } from './lib.js';
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const compiled = new URL('../dist/client-sdk/cli/main.js', import.meta.url);
+const compiled = new URL('../dist/cli/main.js', import.meta.url);
 
 function distIsCurrent() {
   try {
@@ -28,9 +28,9 @@ async function tsx() {
 
 const hasDist = existsSync(compiled);
 const loader = hasDist && distIsCurrent() ? null : await tsx();
-if (loader && existsSync(new URL('../client-sdk/cli/main.ts', import.meta.url))) {
+if (loader && existsSync(new URL('../cli/main.ts', import.meta.url))) {
   loader.register();
-  await import('../client-sdk/cli/main.ts');
+  await import('../cli/main.ts');
 } else if (hasDist) {
   await import(compiled.href);
 } else {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canonicalJson, sm3Hex } from '../crypto/index.js';
 import { ColumnName } from './dataset/schema.js';
 
 /**
@@ -7,7 +8,7 @@ import { ColumnName } from './dataset/schema.js';
  *   filtered by equality/IN on dimensions — runs homomorphically;
  * - `sql`: restricted aggregate-only SQL over the dataset's table — runs in the enclave's sql.js sandbox;
  * - `verify`: query-verification (核验) — does a record with these values exist — yes/no.
- * The canonical JSON of a parsed computation (enclave/crypto canonicalJson) and its SM3 hash are what
+ * The canonical JSON of a parsed computation (crypto canonicalJson) and its SM3 hash are what
  * a reviewer approves and a receipt names.
  */
 
@@ -70,3 +71,6 @@ export type VerifyComputation = z.infer<typeof VerifyComputation>;
 export const Computation = z.discriminatedUnion('kind', [AggregateComputation, SqlComputation, VerifyComputation]);
 export type Computation = z.infer<typeof Computation>;
 export type ComputationKind = Computation['kind'];
+
+/** sm3 hex of the computation's canonical JSON: the identity of "what runs". */
+export const computationHash = (computation: Computation): string => sm3Hex(canonicalJson(computation));

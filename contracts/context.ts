@@ -11,7 +11,7 @@ import type { ContractsStore } from './store.js';
 export interface DatasetRef {
   id: string;
   ownerOrgId: string;
-  /** SM3 commitment over the sealed manifest (enclave/format). */
+  /** SM3 commitment over the sealed manifest (formats). */
   commitment: string;
   schema: DatasetSchema;
   rowCount: number;

@@ -5,11 +5,11 @@ import { type Actor, type BuyerRef, Context, type ContractsOptions, type Dataset
 import { DomainError } from './errors.js';
 import { accountIds, type LedgerAccount, type LedgerTransaction } from './ledger/ledger.js';
 import type { Offer } from './offer/offer.js';
-import { OfferService } from './offer/service.js';
+import { OfferService } from './catalogue/offers.js';
 import { evaluateListing, evaluateTrade } from './policy/evaluate.js';
 import { PolicyDocument, type Evaluation } from './policy/schema.js';
 import type { SignedQuote } from './pricing/quote.js';
-import { issueQuote, quotedTermsOf, type QuotedTerms } from './pricing/quoting.js';
+import { issueQuote, quotedTermsOf, type QuotedTerms } from './trade/quoting.js';
 import { latestTradeDeadline } from './review/review.js';
 import { TradeService } from './trade/service.js';
 import type { TradeState } from './trade/states.js';

@@ -1,5 +1,5 @@
-import type { AuditEvent, SignedCheckpoint } from './audit/chain.js';
-import type { LedgerAccount, LedgerTransaction } from './ledger/ledger.js';
+import type { LedgerStore } from './ledger/ledger.js';
+import type { AuditStore } from './audit/log.js';
 import type { Offer } from './offer/offer.js';
 import type { PolicyDocument } from './policy/schema.js';
 import type { SignedQuote } from './pricing/quote.js';
@@ -73,30 +73,7 @@ export interface ReviewStore {
   forTrade(tradeId: string): Review | undefined;
 }
 
-export interface LedgerStore {
-  account(id: string): LedgerAccount | undefined;
-  /** Creates the account with balance 0 if it does not exist. */
-  ensureAccount(account: Omit<LedgerAccount, 'balance'>): void;
-  transactionByKey(idempotencyKey: string): LedgerTransaction | undefined;
-  /**
-   * Appends the transaction with its entries and applies the entries to the balances. The domain has
-   * already checked balance and limits; the store's own constraints are a last line of defence.
-   */
-  post(txn: LedgerTransaction): void;
-  /** Journal in posting order; `accountId` filters to transactions touching that account. */
-  transactions(filter: { accountId?: string; tradeId?: string; afterSeq?: number; limit?: number }): LedgerTransaction[];
-  accounts(filter?: { ownerId?: string }): LedgerAccount[];
-}
-
-export interface AuditStore {
-  last(): AuditEvent | undefined;
-  append(event: AuditEvent): void;
-  /** Events with seq > afterSeq, ascending. */
-  events(filter: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string }): AuditEvent[];
-  putCheckpoint(cp: SignedCheckpoint): void;
-  latestCheckpoint(): SignedCheckpoint | undefined;
-  checkpoints(): SignedCheckpoint[];
-}
+export type { AuditStore, LedgerStore };
 
 export interface ContractsStore {
   offers: OfferStore;

@@ -1,8 +1,8 @@
 /**
- * Builds the web console (server/console/browser → dist/console/) with esbuild: one JS bundle, one CSS
+ * Builds the web console (console → dist/console/) with esbuild: one JS bundle, one CSS
  * file and index.html — everything the page needs, served by the server on the API's origin, so the page
- * makes no external request. `node:crypto` (used by enclave/crypto) is aliased to the browser SM3/HMAC in
- * server/console/browser/node-crypto.ts, whose `Buffer` is injected as the global: the console signs
+ * makes no external request. `node:crypto` (used by crypto) is aliased to the browser SM3/HMAC in
+ * console/node-crypto.ts, whose `Buffer` is injected as the global: the console signs
  * approvals and verifies receipts with THE crypto implementation, not a copy.
  *
  *   npm run build:console          (npm start and the console tests run it first)
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const src = path.join(root, 'server/console/browser');
+const src = path.join(root, 'console');
 const shim = path.join(src, 'node-crypto.ts');
 export const CONSOLE_DIST = path.join(root, 'dist/console');
 

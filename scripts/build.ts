@@ -2,12 +2,12 @@
  * `npm run build`: compiles the product into dist/ so that production runs plain JavaScript on node — no
  * TypeScript loader, no bundler at run time (neither is installed by `npm ci --omit=dev`).
  *
- *   dist/{server,enclave,contracts,client-sdk}/…  every module transpiled one to one by esbuild (types are
+ *   dist/{crypto,formats,he,query,contracts,server,enclave,client-sdk,cli}/…  every module transpiled one to one by esbuild (types are
  *       erased, not checked: `npm run typecheck` does that), beside the assets the code finds next to itself
  *       (SQL migrations, the default policy JSON). One file per module keeps every `import.meta.url`-relative
  *       path valid and lets each worker/child entry (server, enclave process, HE worker, sealing worker, CLI)
  *       start on its own module without bundling the shared code into each.
- *   dist/enclave/sql/worker.bundle.cjs  the SQL sandbox worker as the one script it runs eval'd (sql.js external)
+ *   dist/enclave/sandbox/worker.bundle.cjs  the SQL sandbox worker as the one script it runs eval'd (sql.js external)
  *   dist/console/                        the web console (scripts/build-console.ts)
  *
  * Skipped when dist/ was built from the sources as they are now (`--force` rebuilds). Takes about a second.
@@ -21,16 +21,14 @@ import { ensureConsole } from './build-console.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST = path.join(root, 'dist');
 /** The compiled trees. */
-const TREES = ['server', 'enclave', 'contracts', 'client-sdk'];
-/** Compiled by build-console.ts for the browser, not for node. */
-const BROWSER = path.join('server', 'console', 'browser');
+const TREES = ['crypto', 'formats', 'he', 'query', 'contracts', 'server', 'enclave', 'client-sdk', 'cli'];
 /** Files the code reads beside itself at run time (the .mjs files are tsx entries for the TypeScript tree only). */
 const ASSET = /\.(sql|json)$/;
 const STAMP = path.join(DIST, '.build.json');
 
-/** The SQL sandbox worker bundle: enclave/sql/sandbox.ts reads it from beside itself in dist/ (under tsx it bundles the same way). */
+/** The SQL sandbox worker bundle: enclave/sandbox/sandbox.ts reads it from beside itself in dist/ (under tsx it bundles the same way). */
 export const SANDBOX_WORKER_BUNDLE: BuildOptions = {
-  entryPoints: [path.join(root, 'enclave/sql/worker.ts')],
+  entryPoints: [path.join(root, 'enclave/sandbox/worker.ts')],
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -45,7 +43,6 @@ function sources(): { ts: string[]; assets: string[] } {
   for (const tree of TREES) {
     for (const f of readdirSync(path.join(root, tree), { recursive: true, encoding: 'utf8' })) {
       const rel = path.join(tree, f);
-      if (rel.startsWith(BROWSER + path.sep)) continue;
       if (rel.endsWith('.ts') && !rel.endsWith('.d.ts')) ts.push(rel);
       else if (ASSET.test(rel)) assets.push(rel);
     }
@@ -94,7 +91,7 @@ export async function buildDist(opts: { force?: boolean } = {}): Promise<{ built
       supported: { 'import-attributes': true },
       logLevel: 'warning',
     });
-    await build({ ...SANDBOX_WORKER_BUNDLE, absWorkingDir: root, outfile: path.join(tmp, 'enclave/sql/worker.bundle.cjs') });
+    await build({ ...SANDBOX_WORKER_BUNDLE, absWorkingDir: root, outfile: path.join(tmp, 'enclave/sandbox/worker.bundle.cjs') });
     for (const a of assets) {
       mkdirSync(path.dirname(path.join(tmp, a)), { recursive: true });
       copyFileSync(path.join(root, a), path.join(tmp, a));

@@ -11,7 +11,7 @@ import type { ShuyuApp } from './app.js';
 import { bootstrapOperator } from './identity/bootstrap.js';
 import { IdentityService } from './identity/identity.js';
 import { IdempotencyStore } from './http/idempotency.js';
-import { startEnclave, type EnclaveHandle } from './wiring/enclave.js';
+import { startEnclave, type EnclaveHandle } from './enclave/handle.js';
 import { DomainError } from '../contracts/errors.js';
 import { systemClock } from '../contracts/ids.js';
 

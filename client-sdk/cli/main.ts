@@ -1,20 +1,23 @@
 /**
- * The `shuyu` command line. Command groups live in ./commands/*.ts, each exporting
- * `register(program)`; add one import line and one entry in GROUPS for a new group.
+ * The `shuyu` command line of the client SDK. Command groups live in ./commands/*.ts, each exporting
+ * `register(program)`; cli/main.ts adds the server's operator commands and runs it.
  * Exit codes: 0 ok, 1 invalid / failed check, 2 usage error (commander's own parse errors included).
  */
 import { Command, CommanderError } from 'commander';
 import * as crypto from './commands/crypto.js';
-import * as sdkCommands from './commands/index.js'; // login, owner, buyer, reviewer, catalog, verify, audit, admin, server
+import * as sdkCommands from './commands/index.js';
 
-const GROUPS: { register(program: Command): void }[] = [crypto, sdkCommands];
+export interface CommandGroup {
+  register(program: Command): void;
+}
+const GROUPS: CommandGroup[] = [crypto, sdkCommands];
 
-export function buildProgram(): Command {
+export function buildProgram(extra: CommandGroup[] = []): Command {
   const program = new Command('shuyu');
   // exitOverride before registering: subcommands inherit it, so a usage error anywhere throws
   // a CommanderError here instead of calling process.exit(1).
   program.description('Shuyu (数域) command line').version('0.1.0').exitOverride().showHelpAfterError(false);
-  for (const g of GROUPS) g.register(program);
+  for (const g of [...GROUPS, ...extra]) g.register(program);
   return program;
 }
 
@@ -26,11 +29,11 @@ function lastResort(e: unknown): void {
   process.exit(1);
 }
 
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], extra: CommandGroup[] = []): Promise<void> {
   process.on('uncaughtException', lastResort);
   process.on('unhandledRejection', lastResort);
   try {
-    await buildProgram().parseAsync(argv);
+    await buildProgram(extra).parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help / --version exit 0; every other commander error is a usage error (missing option,
@@ -41,5 +44,3 @@ export async function main(argv: string[]): Promise<void> {
     lastResort(e);
   }
 }
-
-await main(process.argv);

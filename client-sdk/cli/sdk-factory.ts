@@ -1,4 +1,4 @@
-import { sm2PrivateKeyFromPem } from '../../enclave/crypto/index.js';
+import { sm2PrivateKeyFromPem } from '../../crypto/index.js';
 import { DomainError } from '../../contracts/errors.js';
 import { BuyerClient } from '../sdk/buyer.js';
 import { OperatorClient } from '../sdk/operator.js';

@@ -4,7 +4,7 @@ import { CsvError, parse } from 'csv-parse';
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import { type Column, type DatasetSchema, scaleOf } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
-import { fixedBounds, parseFixed, parseFixedNumber } from '../../enclave/he/layout.js';
+import { fixedBounds, parseFixed, parseFixedNumber } from '../../he/layout.js';
 import { BAD_BYTE_MARK, type ByteProblem, CsvBytes, describeByteProblem, guardBytes } from './csv-bytes.js';
 
 /**

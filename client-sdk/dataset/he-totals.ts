@@ -1,8 +1,8 @@
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
-import type { BundleLayout } from '../../enclave/format/manifest.js';
-import { columnRowMax, columnValue } from '../../enclave/he/layout.js';
-import type { BfvParams } from '../../enclave/he/params.js';
+import type { BundleLayout } from '../../formats/manifest.js';
+import { columnRowMax, columnValue } from '../../he/layout.js';
+import type { BfvParams } from '../../he/params.js';
 
 /**
  * The owner's pre-addition of the HE columns: every group and filter the HE path answers

@@ -1,5 +1,5 @@
 import { DomainError } from '../../contracts/errors.js';
-import type { RowChunkKey } from '../../enclave/format/row-chunk.js';
+import type { RowChunkKey } from '../../formats/row-chunk.js';
 
 /**
  * A row chunk's data key (and its SM2 wrapping) handed to a sealing worker AFTER its task was posted. The worker

@@ -2,9 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
-import { sm3Hex } from '../../enclave/crypto/index.js';
-import type { BundleLayout } from '../../enclave/format/manifest.js';
-import { type RowChunkKey, RowChunkWriter, encodeSealedRowChunk, newRowChunkKey, rowChunkAad, sealRowChunkWithKey } from '../../enclave/format/row-chunk.js';
+import { sm3Hex } from '../../crypto/index.js';
+import type { BundleLayout } from '../../formats/manifest.js';
+import { type RowChunkKey, RowChunkWriter, encodeSealedRowChunk, newRowChunkKey, rowChunkAad, sealRowChunkWithKey } from '../../formats/row-chunk.js';
 import { type CsvIssue, RowValidator, type RowValue, byteIssue, csvParseFailure, locateBadByte } from './csv-check.js';
 import { firstBadByte } from './csv-bytes.js';
 import { RecordEnds, segmentRecords } from './csv-split.js';
@@ -15,7 +15,7 @@ import { SegmentTotals, totalsPlan } from './he-totals.js';
  * One row chunk's worth of sealing, the same code on the sealer's thread (streamed CSV) and on the sealing
  * workers (a byte range of the CSV split at line boundaries): validate each record against the schema, add
  * its HE column values into the segment's partition totals, keep its row values, then seal them as row chunk
- * `index` (enclave/format/row-chunk.ts — one implementation of that format) and write the blob.
+ * `index` (formats/row-chunk.ts — one implementation of that format) and write the blob.
  */
 
 export interface RowSealContext {

@@ -1,5 +1,5 @@
-import { verifyReceipt } from '../../enclave/receipt.js';
-import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../enclave/crypto/index.js';
+import { verifyReceipt } from '../../formats/receipt.js';
+import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../crypto/index.js';
 import { DomainError } from '../../contracts/errors.js';
 import { hasResult, isFinal } from '../../contracts/trade/states.js';
 import { ShuyuClient } from './client.js';

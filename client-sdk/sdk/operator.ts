@@ -1,6 +1,6 @@
 import { DomainError } from '../../contracts/errors.js';
 import { type ReviewerCertificate, type ReviewerCertificateStatement, certifyReviewer } from '../../contracts/review/approval.js';
-import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../enclave/crypto/index.js';
+import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../crypto/index.js';
 import { ShuyuClient } from './client.js';
 import { newId } from '../../contracts/ids.js';
 import type {

@@ -1,7 +1,8 @@
 import type { Computation } from '../../contracts/computation.js';
 import { DomainError } from '../../contracts/errors.js';
-import { approvalStatementFor, ApprovedPrivacyTerms, computationHash, signApproval } from '../../contracts/review/approval.js';
-import { sm2Fingerprint, sm2PublicFromPrivate } from '../../enclave/crypto/index.js';
+import { approvalStatementFor, ApprovedPrivacyTerms, signApproval } from '../../contracts/review/approval.js';
+import { computationHash } from '../../contracts/computation.js';
+import { sm2Fingerprint, sm2PublicFromPrivate } from '../../crypto/index.js';
 import { ShuyuClient } from './client.js';
 import type { Page, ReviewCase, Trade } from './types.js';
 

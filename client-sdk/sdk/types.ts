@@ -1,8 +1,8 @@
 import type { z } from 'zod';
-import type * as S from '../../server/api/schemas.js';
+import type * as S from '../../formats/http-api.js';
 
 /**
- * The SDK's types, derived from the server's zod schemas (server/api/schemas.ts) — type-only import,
+ * The SDK's types, derived from the server's zod schemas (formats/http-api.ts) — type-only import,
  * so nothing of the server is loaded at run time and no schema is written twice. `In<>` is what a
  * request may send (defaults optional), `Out<>` what a response holds.
  */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { canonicalJson, concatBytes, fromHex, sm3Hex, utf8 } from '../../enclave/crypto/index.js';
+import { canonicalJson, concatBytes, fromHex, sm3Hex, utf8 } from '../../crypto/index.js';
 
 /**
  * The audit chain: every state change of every entity becomes one event, hash-chained with SM3.

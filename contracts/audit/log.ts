@@ -1,8 +1,18 @@
-import { canonicalJson, sm2Fingerprint, sm2PublicKeyFromPem, toB64, utf8 } from '../../enclave/crypto/index.js';
+import { canonicalJson, sm2Fingerprint, sm2PublicKeyFromPem, toB64, utf8 } from '../../crypto/index.js';
 import { type Clock, newId } from '../ids.js';
 import type { Signer } from '../signer.js';
-import type { AuditStore } from '../store.js';
 import { type AuditEvent, chainEvent, type CheckpointStatement, GENESIS_HASH, type SignedCheckpoint } from './chain.js';
+
+/** The audit chain's storage port (contracts/store.ts gathers the ports). */
+export interface AuditStore {
+  last(): AuditEvent | undefined;
+  append(event: AuditEvent): void;
+  /** Events with seq > afterSeq, ascending. */
+  events(filter: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string }): AuditEvent[];
+  putCheckpoint(cp: SignedCheckpoint): void;
+  latestCheckpoint(): SignedCheckpoint | undefined;
+  checkpoints(): SignedCheckpoint[];
+}
 
 export interface AuditInput {
   actor: string;

@@ -1,4 +1,4 @@
-import { canonicalJson, fromB64, sm2Fingerprint, sm2PublicKeyFromPem, sm2Verify, utf8 } from '../../enclave/crypto/index.js';
+import { canonicalJson, fromB64, sm2Fingerprint, sm2PublicKeyFromPem, sm2Verify, utf8 } from '../../crypto/index.js';
 import { AuditEvent, GENESIS_HASH, leafHash, linkHash, SignedCheckpoint } from './chain.js';
 
 export type AuditVerification =

@@ -1,8 +1,23 @@
-import { canonicalJson, sm3Hex } from '../../enclave/crypto/index.js';
+import { canonicalJson, sm3Hex } from '../../crypto/index.js';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../errors.js';
 import { type Clock, newId } from '../ids.js';
-import type { LedgerStore } from '../store.js';
+
+/** The ledger's storage port (contracts/store.ts gathers the ports; the SQLite adapter implements them). */
+export interface LedgerStore {
+  account(id: string): LedgerAccount | undefined;
+  /** Creates the account with balance 0 if it does not exist. */
+  ensureAccount(account: Omit<LedgerAccount, 'balance'>): void;
+  transactionByKey(idempotencyKey: string): LedgerTransaction | undefined;
+  /**
+   * Appends the transaction with its entries and applies the entries to the balances. The domain has
+   * already checked balance and limits; the store's own constraints are a last line of defence.
+   */
+  post(txn: LedgerTransaction): void;
+  /** Journal in posting order; `accountId` filters to transactions touching that account. */
+  transactions(filter: { accountId?: string; tradeId?: string; afterSeq?: number; limit?: number }): LedgerTransaction[];
+  accounts(filter?: { ownerId?: string }): LedgerAccount[];
+}
 
 /**
  * Settlement ledger: double entry in integer fen. Accounts:

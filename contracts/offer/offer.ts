@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ColumnName } from '../dataset/schema.js';
-import { FeeBps, PriceModel } from '../pricing/model.js';
+import { FeeBps, PriceModel } from './price-model.js';
 
 /**
  * An offer (listing) on a dataset: which computations a buyer may buy, at what price, under which

@@ -171,7 +171,7 @@ export function assertCanRun(a: { offer: Pick<Offer, 'terms'>; schema: DatasetSc
   }
 }
 
-/** One refusal of the SQL validator (enclave/sql/validate.ts SqlRefusal). */
+/** One refusal of the SQL validator (query/validate.ts SqlRefusal). */
 export interface SqlRefusalFact {
   clause: string;
   rule: string;

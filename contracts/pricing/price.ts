@@ -1,5 +1,5 @@
 import { DomainError } from '../errors.js';
-import type { PriceModel } from './model.js';
+import type { PriceModel } from '../offer/price-model.js';
 
 /**
  * The size of one computation, as far as price is concerned. Integers only: rows touched and ε in

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { canonicalJson, fromB64, sm2FingerprintFromPem, sm2PublicKeyFromPem, sm2Verify, toB64, utf8 } from '../../enclave/crypto/index.js';
+import { canonicalJson, fromB64, sm2FingerprintFromPem, sm2PublicKeyFromPem, sm2Verify, toB64, utf8 } from '../../crypto/index.js';
 import type { Signer } from '../signer.js';
 import { Accuracy, QuoteWarning } from './accuracy.js';
 

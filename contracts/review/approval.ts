@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { Computation } from '../computation.js';
 import {
   canonicalJson,
   fromB64,
@@ -7,10 +6,9 @@ import {
   sm2PublicKeyFromPem,
   sm2Sign,
   sm2Verify,
-  sm3Hex,
   toB64,
   utf8,
-} from '../../enclave/crypto/index.js';
+} from '../../crypto/index.js';
 
 /**
  * The approval a compliance reviewer signs, and the operator's certificate of the reviewer's key.
@@ -170,9 +168,6 @@ export type ReviewerCertificateStatement = z.infer<typeof ReviewerCertificateSta
 
 export const ReviewerCertificate = z.object({ statement: ReviewerCertificateStatement, signature: z.string().min(1) }).strict();
 export type ReviewerCertificate = z.infer<typeof ReviewerCertificate>;
-
-/** sm3 hex of the computation's canonical JSON: the identity of "what runs". */
-export const computationHash = (computation: Computation): string => sm3Hex(canonicalJson(computation));
 
 export function signApproval(statement: ApprovalStatement, reviewerPrivateKey: Uint8Array): SignedApproval {
   const s = ApprovalStatement.parse(statement);

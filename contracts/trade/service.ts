@@ -1,4 +1,4 @@
-import { canonicalJson } from '../../enclave/crypto/index.js';
+import { canonicalJson } from '../../crypto/index.js';
 import { Computation } from '../computation.js';
 import type { Actor, BuyerRef, Context, DatasetRef } from '../context.js';
 import { DomainError } from '../errors.js';
@@ -6,7 +6,8 @@ import { newId } from '../ids.js';
 import { evaluateTrade } from '../policy/evaluate.js';
 import { refusalChargeOf } from '../pricing/price.js';
 import { quoteSignatureValid } from '../pricing/quote.js';
-import { approvedPrivacyTerms, computationHash, privacyTermsFor, privacyTermsMismatch, verifyApproval } from '../review/approval.js';
+import { approvedPrivacyTerms, privacyTermsFor, privacyTermsMismatch, verifyApproval } from '../review/approval.js';
+import { computationHash } from '../computation.js';
 import { assertApprovalValidity, assertMayReview, latestTradeDeadline, ReviewDecisionInput, type Review } from '../review/review.js';
 import { parseOrThrow } from '../validate.js';
 import { admit } from './admission.js';

@@ -18,10 +18,10 @@ import {
   sm3Hex,
   toB64,
   utf8,
-} from '../crypto/index.js';
-import { HeContext } from '../he/seal.js';
-import { type BfvParams, BFV_PARAMS, DEFAULT_BFV_PARAMS } from '../he/params.js';
-import type { EnclavePublicInfo } from '../process/protocol.js';
+} from '../../crypto/index.js';
+import { HeContext } from '../../he/seal.js';
+import { type BfvParams, BFV_PARAMS, DEFAULT_BFV_PARAMS } from '../../he/params.js';
+import type { EnclavePublicInfo } from '../../formats/enclave-protocol.js';
 
 /**
  * The enclave's keystore, created on first start in the enclave's data directory:

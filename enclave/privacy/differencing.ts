@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
+import { type DimPredicate } from '../../query/predicates.js';
 
 /**
  * Differencing defence for EXACT (un-noised) releases — see docs/privacy.md §4 for the argument.
@@ -41,20 +42,6 @@ export const differencingHistory = (commitment: string): { buyerOrgId: string; d
   buyerOrgId: ALL_BUYERS,
   datasetId: differencingScope(commitment),
 });
-
-/** A set of rows as a predicate over dimension values (JSON; `in` lists declared values). */
-export type DimPredicate = { all: true } | { dim: string; in: string[] } | { and: DimPredicate[] } | { or: DimPredicate[] } | { not: DimPredicate };
-
-/** The conjunction of predicates, flattened; `{ all: true }` when empty. */
-export function andOf(parts: (DimPredicate | null | undefined)[]): DimPredicate {
-  const flat: DimPredicate[] = [];
-  for (const p of parts) {
-    if (!p || 'all' in p) continue;
-    if ('and' in p) flat.push(...p.and);
-    else flat.push(p);
-  }
-  return flat.length === 0 ? { all: true } : flat.length === 1 ? flat[0]! : { and: flat };
-}
 
 /** A dimension of the schema with its declared values (codes are indexes into `values`). */
 export interface DeclaredDimension {

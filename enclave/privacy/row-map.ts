@@ -1,8 +1,9 @@
 import type Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
-import type { AggregatePlan } from '../he/layout.js';
-import { andOf, keptRows, type DeclaredDimension, type DifferencingGuard, type DimPredicate, type GuardRows } from './differencing.js';
+import type { AggregatePlan } from '../../he/layout.js';
+import { keptRows, type DeclaredDimension, type DifferencingGuard, type GuardRows } from './differencing.js';
+import { andOf, type DimPredicate } from '../../query/predicates.js';
 
 /**
  * A dataset version's row map, for the differencing guard and k on people (docs/privacy.md §4): per row its
@@ -10,7 +11,7 @@ import { andOf, keptRows, type DeclaredDimension, type DifferencingGuard, type D
  * number. The guard places each row in its declared block from the codes; the HE path checks group sizes
  * against its partitions.
  *
- * The map is derived inside the enclave from the sealed row chunks (enclave/sql/sandbox.ts mapRowsInSandbox)
+ * The map is derived inside the enclave from the sealed row chunks (enclave/sandbox/sandbox.ts mapRowsInSandbox)
  * once per dataset commitment and kept here: codes and dense subject numbers, never values.
  */
 

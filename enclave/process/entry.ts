@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError } from '../../contracts/errors.js';
-import { HeContext } from '../he/seal.js';
+import { HeContext } from '../../he/seal.js';
 import { assertSecretOutside, openOrCreateKeystore, publicInfoOf } from '../keystore/keystore.js';
 import { PrivacyBudgetLedger } from '../privacy/ledger.js';
 import { handlers } from './handlers/index.js';
 import type { EnclaveContext } from './handlers/types.js';
-import { InitMessage, PROTOCOL_VERSION, RequestEnvelope, type ResponseEnvelope, type WireError } from './protocol.js';
+import { InitMessage, PROTOCOL_VERSION, RequestEnvelope, type ResponseEnvelope, type WireError } from '../../formats/enclave-protocol.js';
 
 /**
  * The enclave process (forked by EnclaveClient). It holds every secret key; its only way in or out is the

@@ -1,11 +1,12 @@
 import { AggregateComputation, type AggregateComputation as AggregateComputationT } from '../../contracts/computation.js';
 import { scaleOf } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
-import { computationHash, verifyApproval } from '../../contracts/review/approval.js';
-import { fromB64, sm3Hex } from '../crypto/index.js';
-import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
-import { checkOverflow, measureSums, planAggregate } from '../he/layout.js';
-import type { HeDecryptor } from '../he/seal.js';
+import { verifyApproval } from '../../contracts/review/approval.js';
+import { computationHash } from '../../contracts/computation.js';
+import { fromB64, sm3Hex } from '../../crypto/index.js';
+import { manifestCommitment, type BundleManifest } from '../../formats/manifest.js';
+import { checkOverflow, measureSums, planAggregate } from '../../he/layout.js';
+import type { HeDecryptor } from '../../he/seal.js';
 import { applyOutputGate, releaseBudget, type GroupResult, type OutputSpec } from '../privacy/gate.js';
 import { MAX_DP_DOMAIN } from '../../contracts/privacy/calibration.js';
 import { metricName } from '../../contracts/pricing/feasibility.js';
@@ -14,13 +15,13 @@ import { DifferencingGuard, differencingHistory } from '../privacy/differencing.
 import { RECORDED_REFUSALS } from '../privacy/ledger.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
 import { heDifferencingCheck, heGroupSizes, maxRowsPerSubject, RowMapStore, type RowMap } from '../privacy/row-map.js';
-import type { SandboxLimits } from '../sql/sandbox.js';
+import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { deriveRowMap, rowMapOf } from './row-map.js';
-import { signReceipt } from '../receipt.js';
+import { signReceipt } from '../../formats/receipt.js';
 import type { Keystore } from '../keystore/keystore.js';
-import type { AggregateReleaseRequest, AggregateReleaseResponse, AggregateResult } from '../process/protocol.js';
-import { AggregateReleaseRequest as AggregateReleaseRequestSchema } from '../process/protocol.js';
-import { buildReceiptPayload } from './payload.js';
+import type { AggregateReleaseRequest, AggregateReleaseResponse, AggregateResult } from '../../formats/enclave-protocol.js';
+import { AggregateReleaseRequest as AggregateReleaseRequestSchema } from '../../formats/enclave-protocol.js';
+import { buildReceiptPayload } from '../../formats/receipt-payload.js';
 
 /**
  * Release of a homomorphic aggregate, inside the enclave process:

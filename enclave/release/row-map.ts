@@ -1,11 +1,11 @@
 import { DomainError } from '../../contracts/errors.js';
-import { sm2Fingerprint } from '../crypto/index.js';
-import { manifestCommitment, type BundleManifest } from '../format/manifest.js';
+import { sm2Fingerprint } from '../../crypto/index.js';
+import { manifestCommitment, type BundleManifest } from '../../formats/manifest.js';
 import type { Keystore } from '../keystore/keystore.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
 import { maxRowsPerSubject, RowMapStore, type RowMap } from '../privacy/row-map.js';
-import { mapRowsInSandbox, type SandboxLimits } from '../sql/sandbox.js';
-import { rowChunksOf } from '../sql/release.js';
+import { mapRowsInSandbox, type SandboxLimits } from '../sandbox/sandbox.js';
+import { rowChunksOf } from './row-chunks.js';
 
 /**
  * A dataset version's row map (partition, dimension codes, subject numbers), derived inside the enclave from the sealed

@@ -1,12 +1,13 @@
 import { DomainError, isDomainError } from '../../contracts/errors.js';
 import { sqlRefusal } from '../../contracts/pricing/feasibility.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
-import type { SealedRowChunk } from '../format/row-chunk.js';
+import type { SealedRowChunk } from '../../formats/row-chunk.js';
 import { applyOutputGate, type GateBudget, type GroupResult, type OutputPolicy, type OutputSpec, type PrivacyApplied } from '../privacy/gate.js';
-import type { DifferencingGuard, DimPredicate } from '../privacy/differencing.js';
+import type { DifferencingGuard } from '../privacy/differencing.js';
+import type { DimPredicate } from '../../query/predicates.js';
 import { declaredDimensions, guardRowsOf, type RowMap } from '../privacy/row-map.js';
-import { runSqlInSandbox, type SandboxLimits, type SandboxStats } from './sandbox.js';
-import { dpDomain, exactReleaseSets, validateSql, type SqlMode } from './validate.js';
+import { runSqlInSandbox, type SandboxLimits, type SandboxStats } from '../sandbox/sandbox.js';
+import { dpDomain, exactReleaseSets, validateSql, type SqlMode } from '../../query/validate.js';
 
 /**
  * A SQL computation end to end inside the enclave: check the query in the offer's language (exact or DP,

@@ -1,36 +1,14 @@
-import { z } from 'zod';
-import { VerifyComputation } from '../../contracts/computation.js';
 import { DomainError } from '../../contracts/errors.js';
-import { BundleManifest } from '../format/manifest.js';
 import type { Keystore } from '../keystore/keystore.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
-import { ReceiptSchema, TradeContext } from '../process/protocol.js';
-import { signReceipt } from '../receipt.js';
-import { buildReceiptPayload } from '../release/payload.js';
-import { checkReleaseAuthority, rowChunksOf } from '../sql/release.js';
-import type { SandboxLimits } from '../sql/sandbox.js';
+import { VerifyReleaseRequest, type VerifyAnswer, type VerifyReleaseResponse } from '../../formats/enclave-protocol.js';
+import { signReceipt } from '../../formats/receipt.js';
+import { buildReceiptPayload } from '../../formats/receipt-payload.js';
+import { checkReleaseAuthority } from '../release/authority.js';
+import { rowChunksOf } from '../release/row-chunks.js';
+import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { DEFAULT_VERIFY_RATE_LIMIT, VerifyCallLog } from './calls.js';
-import { answerVerify, checkVerifyComputation, VerifyAnswer } from './verify.js';
-
-/** One verification call = one approved trade priced per call; the receipt carries the yes/no only. */
-export const VerifyReleaseRequest = z
-  .object({
-    trade: TradeContext,
-    manifest: BundleManifest,
-    computation: VerifyComputation,
-    approval: z.unknown(),
-    reviewerCertificate: z.unknown(),
-    /** the offer's per-buyer limit; the enclave caps it at 1,000 calls per window */
-    rateLimit: z.object({ maxCalls: z.number().int().min(1).max(1000), windowMs: z.number().int().min(1000).max(31 * 24 * 3600 * 1000) }).strict().optional(),
-    rowChunks: z.array(z.string().min(1)).max(100_000),
-  })
-  .strict();
-export type VerifyReleaseRequest = z.input<typeof VerifyReleaseRequest>;
-
-export const VerifyReleaseResponse = z
-  .object({ receipt: ReceiptSchema, result: VerifyAnswer, privacy: z.record(z.string(), z.unknown()), callId: z.string() })
-  .strict();
-export type VerifyReleaseResponse = z.infer<typeof VerifyReleaseResponse>;
+import { answerVerify, checkVerifyComputation } from './verify.js';
 
 export async function releaseVerify(
   input: VerifyReleaseRequest,

@@ -1,10 +1,10 @@
-import { z } from 'zod';
 import { VerifyComputation } from '../../contracts/computation.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { checkVerifyShape } from '../../contracts/pricing/feasibility.js';
-import type { SealedRowChunk } from '../format/row-chunk.js';
-import { DATASET_TABLE } from '../sql/names.js';
-import { runSqlInSandbox, type SandboxLimits } from '../sql/sandbox.js';
+import type { SealedRowChunk } from '../../formats/row-chunk.js';
+import { DATASET_TABLE } from '../../query/names.js';
+import { runSqlInSandbox, type SandboxLimits } from '../sandbox/sandbox.js';
+import { VerifyAnswer } from '../../formats/enclave-protocol.js';
 
 /**
  * Query-verification (核验): "does the record with this identifier exist with these attribute values?"
@@ -13,11 +13,6 @@ import { runSqlInSandbox, type SandboxLimits } from '../sql/sandbox.js';
  * a value or anything else. It is outside k and the differencing guard by design (those protect groups). The lookup query is built here (not by the buyer) and the buyer's values are bound as
  * parameters, never spliced into SQL text. Values are compared as the text the owner sealed.
  */
-
-export const VerifyAnswer = z
-  .object({ kind: z.literal('verify'), match: z.boolean(), perAttribute: z.record(z.string(), z.boolean()).optional() })
-  .strict();
-export type VerifyAnswer = z.infer<typeof VerifyAnswer>;
 
 /** The verify refusals: the quote's own check (one implementation), so a buyer sees one answer. */
 export function checkVerifyComputation(c: VerifyComputation, schema: DatasetSchema): { identifier: string; others: string[] } {

@@ -3,7 +3,7 @@ import type { RouteDef } from '../http/route.js';
 import { openApiPath } from '../http/router.js';
 import { PROBLEM_BASE, PROBLEM_STATUS, TITLES } from '../http/problems.js';
 import { IDEMPOTENCY_KEY } from '../http/idempotency.js';
-import * as api from './schemas.js';
+import * as api from '../../formats/http-api.js';
 import * as computation from '../../contracts/computation.js';
 import * as datasetSchema from '../../contracts/dataset/schema.js';
 import * as offer from '../../contracts/offer/offer.js';

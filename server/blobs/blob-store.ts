@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { DomainError } from '../../contracts/errors.js';
-import { createSm3 } from '../../enclave/crypto/index.js';
+import { createSm3 } from '../../crypto/index.js';
 
 export const SM3_HEX = /^[0-9a-f]{64}$/;
 

@@ -1,6 +1,6 @@
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 
-/** What the server needs to know about a sealed bundle's manifest (enclave/format owns the format). */
+/** What the server needs to know about a sealed bundle's manifest (formats owns the format). */
 export interface ManifestFacts {
   schema: DatasetSchema;
   rowCount: number;
@@ -11,7 +11,7 @@ export interface ManifestFacts {
 /**
  * The server's view of the bundle format: parse a manifest (throw DomainError('bundle-invalid', …)
  * with a message naming what is wrong) and verify a complete bundle blob by blob. Implemented by
- * server/wiring/bundle.ts on top of enclave/format — one implementation of the format.
+ * server/wiring/bundle.ts on top of formats — one implementation of the format.
  */
 export interface BundlePort {
   parseManifest(manifest: unknown): ManifestFacts;

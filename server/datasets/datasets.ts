@@ -6,7 +6,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { newId, isoNow, type Clock } from '../../contracts/ids.js';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { DEFAULT_DATASET_BUDGET } from '../../contracts/review/approval.js';
-import { canonicalJson, sm3Hex } from '../../enclave/crypto/index.js';
+import { canonicalJson, sm3Hex } from '../../crypto/index.js';
 import type { BundlePort } from './bundle-port.js';
 import type { AuditSink } from '../identity/identity.js';
 

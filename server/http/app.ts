@@ -2,7 +2,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
 import { randomBytes } from 'node:crypto';
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { sm3Hex } from '../../enclave/crypto/index.js';
+import { sm3Hex } from '../../crypto/index.js';
 import type { Logger } from 'pino';
 import { problem, toProblem, HttpProblem } from './problems.js';
 import { buildRouter, sendProblem, timedOut, type RouterDeps } from './router.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { sm3Hex } from '../../enclave/crypto/index.js';
+import { sm3Hex } from '../../crypto/index.js';
 
 const BEARER = /^Bearer\s+(\S+)$/i;
 const HASH = Symbol('shuyu.tokenHash');

@@ -1,6 +1,6 @@
 import type { Db } from '../store/db.js';
 import { stmt } from '../store/statements.js';
-import { sm3Hex, canonicalJson } from '../../enclave/crypto/index.js';
+import { sm3Hex, canonicalJson } from '../../crypto/index.js';
 import { HttpProblem } from './problems.js';
 
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_\-.:]{8,200}$/;

@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
-import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyToPem, sm2Fingerprint } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyToPem, sm2Fingerprint } from '../../crypto/index.js';
 import type { IdentityService } from './identity.js';
 import type { Db } from '../store/db.js';
 

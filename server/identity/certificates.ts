@@ -1,6 +1,6 @@
 import { ReviewerCertificate } from '../../contracts/review/approval.js';
 import { DomainError } from '../../contracts/errors.js';
-import { canonicalJson, fromB64, sm2Verify, sm2PublicKeyFromPem, sm2Fingerprint } from '../../enclave/crypto/index.js';
+import { canonicalJson, fromB64, sm2Verify, sm2PublicKeyFromPem, sm2Fingerprint } from '../../crypto/index.js';
 import type { UserRow } from './identity.js';
 
 /** SM3 fingerprint of an SM2 public key PEM (sm2Fingerprint); a bad PEM is the caller's error. */

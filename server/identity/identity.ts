@@ -3,7 +3,7 @@ import type { Db } from '../store/db.js';
 import { stmt } from '../store/statements.js';
 import { newId, isoNow, type Clock } from '../../contracts/ids.js';
 import { DomainError } from '../../contracts/errors.js';
-import { sm3Hex } from '../../enclave/crypto/index.js';
+import { sm3Hex } from '../../crypto/index.js';
 import { HttpProblem } from '../http/problems.js';
 import type { Principal, RoleName } from '../http/route.js';
 import { bearerToken } from '../http/credentials.js';

@@ -16,7 +16,7 @@ export const sqlModeOfOffer = (offer: { terms: { epsilonPerQuery: number } }): S
  */
 export async function columnsUsedFor(computation: Computation, schema: DatasetSchema, mode: SqlMode): Promise<string[] | undefined> {
   if (computation.kind !== 'sql') return undefined;
-  const { validateSql } = await import('../../enclave/sql/validate.js');
+  const { validateSql } = await import('../../query/validate.js');
   const v = validateSql(computation.query, schema, { mode, ...(computation.clamp ? { clamp: computation.clamp } : {}) });
   if (!v.ok) {
     throw new DomainError('sql-refused', v.errors.map((e) => `${e.clause}: ${e.message} (rule ${e.rule})`).join('; '), { errors: v.errors });

@@ -1,8 +1,8 @@
 import type { Signer } from '../../contracts/signer.js';
 import { DomainError } from '../../contracts/errors.js';
-import { PlatformStatement } from '../../enclave/process/protocol.js';
-import { fromB64, fromUtf8 } from '../../enclave/crypto/index.js';
-import type { EnclaveHandle } from '../wiring/enclave.js';
+import { PlatformStatement } from '../../formats/enclave-protocol.js';
+import { fromB64, fromUtf8 } from '../../crypto/index.js';
+import type { EnclaveHandle } from '../enclave/handle.js';
 
 /**
  * contracts' Signer for quotes and audit checkpoints, backed by the enclave's SM2 key: the server

@@ -5,13 +5,14 @@ import { DomainError, isDomainError } from '../../contracts/errors.js';
 import { isChargedPrivacyRefusal, type Trade } from '../../contracts/trade/trade.js';
 import { isFinal } from '../../contracts/trade/states.js';
 import type { AggregateComputation } from '../../contracts/computation.js';
-import type { HeEvaluator } from '../../enclave/he/evaluate.js';
-import { BundleManifest } from '../../enclave/format/manifest.js';
-import { rowChunkBlobs } from '../../enclave/process/client.js';
+import type { HeEvaluator } from '../../he/evaluate.js';
+import { BundleManifest } from '../../formats/manifest.js';
+import { SqlReleaseResponse, VerifyReleaseResponse } from '../../formats/enclave-protocol.js';
+import { rowChunkBlobs } from '../enclave/client.js';
 import type { DatasetService } from '../datasets/datasets.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { IdentityService } from '../identity/identity.js';
-import type { EnclaveHandle } from '../wiring/enclave.js';
+import type { EnclaveHandle } from '../enclave/handle.js';
 import type { JobContext } from '../jobs/worker.js';
 import { TransientJobError } from '../jobs/worker.js';
 import type { Contracts } from './contracts.js';
@@ -127,12 +128,10 @@ export class TradeExecutor {
       const rowChunks = await loadRowChunks();
       try {
         if (trade.computation.kind === 'sql') {
-          const { SqlReleaseResponse } = await import('../../enclave/sql/release.js');
           const out = await client.call('sql', { ...common, manifest, computation: trade.computation, rowChunks }, SqlReleaseResponse);
           return { result: { ...out.result, privacy: out.privacy }, receipt: out.receipt };
         }
         const { budget: _noBudget, policy: _noPolicy, ...verifyCommon } = common;
-        const { VerifyReleaseResponse } = await import('../../enclave/verify/release.js');
         const out = await client.call('verify', { ...verifyCommon, manifest, computation: trade.computation, rowChunks }, VerifyReleaseResponse);
         return { result: { kind: 'verify', answer: out.result, privacy: out.privacy }, receipt: out.receipt };
       } catch (e) {
@@ -146,7 +145,7 @@ export class TradeExecutor {
       throw new TransientJobError(`enclave unavailable: ${(e as Error).message}`);
     }
     if (!this.he) {
-      const { HeEvaluator } = await import('../../enclave/he/evaluate.js');
+      const { HeEvaluator } = await import('../../he/evaluate.js');
       this.he ??= new HeEvaluator({ threads: this.d.heThreads });
     }
     const encrypted = await this.he.evaluateAggregate({

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import {
   kdfSm3, openBox, sealBox, sm2KeyPair, sm2PrivateKeyFromDer, sm2PrivateKeyToDer, sm2PublicFromPrivate, sm2PublicKeyToPem, sm2Sign, utf8,
-} from '../../enclave/crypto/index.js';
+} from '../../crypto/index.js';
 import type { Signer } from '../../contracts/signer.js';
 
 /**

@@ -1,7 +1,7 @@
 import { DomainError } from '../../contracts/errors.js';
-import { BundleManifest, manifestCommitment } from '../../enclave/format/manifest.js';
-import { verifyBundle, type VerifyBundleOptions } from '../../enclave/format/verify.js';
-import { rowChunkBlobs } from '../../enclave/process/client.js';
+import { BundleManifest, manifestCommitment } from '../../formats/manifest.js';
+import { verifyBundle, type VerifyBundleOptions } from '../../he/bundle-check.js';
+import { rowChunkBlobs } from '../enclave/client.js';
 import type { BundlePort, ManifestFacts } from '../datasets/bundle-port.js';
 import { issuesToErrors } from '../http/validation.js';
 

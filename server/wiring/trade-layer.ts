@@ -11,7 +11,7 @@ import { TradeExecutor } from '../trade/executor.js';
 import { marketRoutes } from '../api/routes/market.js';
 import { tradeRoutes, type TradeDeps } from '../api/routes/trades.js';
 import { moneyRoutes } from '../api/routes/money.js';
-import type { EnclaveHandle } from './enclave.js';
+import type { EnclaveHandle } from '../enclave/handle.js';
 
 /** The offers/quotes/trades/review/ledger/audit part of the API on contracts/, plus the job worker. */
 export interface TradeLayer {

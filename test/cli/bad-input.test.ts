@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { sm2KeyPair, sm2PrivateKeyToPem, sm2PublicKeyToPem, sm2Sign } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PrivateKeyToPem, sm2PublicKeyToPem, sm2Sign } from '../../crypto/index.js';
 import { CliUser, type TestServer, startTestServer } from './harness.js';
 
 /**

@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { demoDataset, writeDemoCsv } from '../../client-sdk/demo/data.js';
-import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
-import { DEMO_TRADES } from '../../client-sdk/demo/scenario.js';
+import { demoDataset, writeDemoCsv } from '../../cli/demo/data.js';
+import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
+import { DEMO_TRADES } from '../../cli/demo/scenario.js';
 import { validMobile, validResidentId } from '../sdk/pii-gen.js';
 import { CliUser, type TestServer, startTestServer } from './harness.js';
 

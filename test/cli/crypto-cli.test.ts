@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
-import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../enclave/crypto/index.js';
+import { sm2Fingerprint, sm2PublicKeyFromPem } from '../../crypto/index.js';
 import { openssl, opensslOk, tempDir } from '../crypto/openssl.js';
 
 const BIN = join(resolve(import.meta.dirname, '../..'), 'bin/shuyu.js');

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDomainError } from '../../contracts/errors.js';
-import { sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
 import { openKeystore, openOrCreateKeystore, publicInfoOf, rotateMasterSecret } from '../../enclave/keystore/keystore.js';
 import { CliUser } from './harness.js';
 

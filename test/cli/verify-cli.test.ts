@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { fromB64, sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem, toB64 } from '../../enclave/crypto/index.js';
-import { signReceipt } from '../../enclave/receipt.js';
+import { fromB64, sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem, toB64 } from '../../crypto/index.js';
+import { signReceipt } from '../../formats/receipt.js';
 import { saveProfile } from '../../client-sdk/cli/profiles.js';
 import { sampleReceiptPayload } from '../sdk/receipt-fixture.js';
 import { CliUser } from './harness.js';

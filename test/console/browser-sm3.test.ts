@@ -1,12 +1,12 @@
 /**
- * The console's browser SM3/HMAC-SM3 (server/console/browser/node-crypto.ts, aliased for node:crypto by
+ * The console's browser SM3/HMAC-SM3 (console/node-crypto.ts, aliased for node:crypto by
  * the console build) must equal node:crypto's (OpenSSL) on every input, and the GB/T 32905 vectors.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { createHash as nodeHash, createHmac as nodeHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createHash, createHmac, randomBytes, sm3, timingSafeEqual } from '../../server/console/browser/node-crypto.js';
+import { createHash, createHmac, randomBytes, sm3, timingSafeEqual } from '../../console/node-crypto.js';
 
 const vectors = JSON.parse(readFileSync(new URL('../vectors/sm3.json', import.meta.url), 'utf8')) as {
   vectors: { name: string; messageHex: string; digestHex: string }[];

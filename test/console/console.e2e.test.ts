@@ -14,7 +14,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildConsole } from '../../scripts/build-console.js';
 import { BuyerClient } from '../../client-sdk/sdk/buyer.js';
-import { canonicalJson, sm2PrivateKeyFromPem, toHex } from '../../enclave/crypto/index.js';
+import { canonicalJson, sm2PrivateKeyFromPem, toHex } from '../../crypto/index.js';
 import { seed, type Seeded } from './seed.js';
 
 const CHROMIUM = '/usr/bin/chromium';

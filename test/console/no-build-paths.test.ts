@@ -63,7 +63,7 @@ describe('console: no build paths served', function () {
     await buildConsole({ outDir: out });
     expect(await consoleIsCurrent(out)).to.equal(true);
     const inputs = JSON.parse(readFileSync(join(out, '.inputs.json'), 'utf8')) as string[];
-    expect(inputs).to.include('server/console/browser/main.ts');
+    expect(inputs).to.include('console/main.ts');
     const later = join(dir, 'later.ts');
     writeFileSync(later, '');
     utimesSync(later, new Date(), new Date(Date.now() + 60_000));
@@ -76,7 +76,7 @@ describe('console: no build paths served', function () {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
     expect(pkg.scripts.start).to.match(/^npm run build &&/);
     expect(readFileSync(join(root, 'scripts/build.ts'), 'utf8')).to.match(/import \{ ensureConsole \} from '\.\/build-console\.js'/);
-    const cli = readFileSync(join(root, 'client-sdk/cli/commands/server.ts'), 'utf8');
-    expect(cli).to.match(/import\('..\/..\/..\/scripts\/build-console\.js'\)\)\.ensureConsole\(\)/);
+    const cli = readFileSync(join(root, 'server/cli/commands.ts'), 'utf8');
+    expect(cli).to.match(/import\('..\/..\/scripts\/build-console\.js'\)\)\.ensureConsole\(\)/);
   });
 });

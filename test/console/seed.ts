@@ -2,7 +2,7 @@
  * A real Shuyu deployment for the console tests: startServer (temp data dir, free port, the real
  * forked enclave and job worker), seeded only through the SDK — organisations and users (operator),
  * sealed and uploaded demo datasets with offers (owners), a certified reviewer key, a funded buyer and
- * the three demo trades (client-sdk/demo/scenario.ts): two waiting for review, one denied
+ * the three demo trades (cli/demo/scenario.ts): two waiting for review, one denied
  * by the negative list.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,10 +16,10 @@ import { ReviewerClient } from '../../client-sdk/sdk/reviewer.js';
 import type { Offer, Trade, User } from '../../client-sdk/sdk/types.js';
 import { sealTargetOf } from '../../client-sdk/sdk/local-data.js';
 import { sealDataset } from '../../client-sdk/dataset/seal.js';
-import { HeEvaluator } from '../../enclave/he/evaluate.js';
-import { demoDataset, writeDemoCsv } from '../../client-sdk/demo/data.js';
-import { DEMO_TRADES, type DemoTrade } from '../../client-sdk/demo/scenario.js';
-import { sm2KeyPair, sm2PrivateKeyFromPem, sm2PrivateKeyToPem, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
+import { HeEvaluator } from '../../he/evaluate.js';
+import { demoDataset, writeDemoCsv } from '../../cli/demo/data.js';
+import { DEMO_TRADES, type DemoTrade } from '../../cli/demo/scenario.js';
+import { sm2KeyPair, sm2PrivateKeyFromPem, sm2PrivateKeyToPem, sm2PublicKeyToPem } from '../../crypto/index.js';
 
 export interface Person {
   user: User;

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
-import { approvalStatementFor, certifyReviewer, computationHash, privacyTermsMismatch, signApproval, verifyApproval } from '../../contracts/review/approval.js';
+import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
+import { approvalStatementFor, certifyReviewer, privacyTermsMismatch, signApproval, verifyApproval } from '../../contracts/review/approval.js';
+import { computationHash } from '../../contracts/computation.js';
 
 const vector = JSON.parse(readFileSync(new URL('../vectors/approval-v1.json', import.meta.url), 'utf8'));
 const st = vector.approval.statement;

@@ -1,4 +1,4 @@
-import { sm2KeyPair, sm2PublicKeyToPem, sm2Sign } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem, sm2Sign } from '../../crypto/index.js';
 import type { Clock } from '../../contracts/ids.js';
 import type { Signer } from '../../contracts/signer.js';
 import { openDatabase, type Db } from '../../server/store/db.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { isDomainError } from '../../contracts/errors.js';
 import { newId } from '../../contracts/ids.js';
-import { computationHash } from '../../contracts/review/approval.js';
+import { computationHash } from '../../contracts/computation.js';
 import { TRADE_STATES, TRANSITIONS, type TradeState } from '../../contracts/trade/states.js';
 import type { Trade } from '../../contracts/trade/trade.js';
 import { world } from './world.js';

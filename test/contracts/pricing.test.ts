@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { PriceModel } from '../../contracts/pricing/model.js';
+import { PriceModel } from '../../contracts/offer/price-model.js';
 import { epsilonToMilli, priceOf, refusalChargeOf, splitPrice } from '../../contracts/pricing/price.js';
 
 const fen = fc.integer({ min: 0, max: 1_000_000 });

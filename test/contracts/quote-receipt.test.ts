@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { accuracyOf } from '../../contracts/pricing/accuracy.js';
 import type { SqlFacts } from '../../contracts/pricing/feasibility.js';
 import { runSqlComputation } from '../../enclave/sql/run.js';
-import { validateSql } from '../../enclave/sql/validate.js';
+import { validateSql } from '../../query/validate.js';
 import { makeRows, newKeys, schema, sealRows } from '../enclave/sql/fixture.js';
 
 /**

@@ -1,4 +1,4 @@
-import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
+import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
 import { createContracts, type DatasetRef } from '../../contracts/index.js';
 import { certifyReviewer, signApproval, type ReviewerCertificate, approvalStatementFor } from '../../contracts/review/approval.js';
 import type { Trade } from '../../contracts/trade/trade.js';

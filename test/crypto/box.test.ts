@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { BOX_OVERHEAD, boxSubkeys, fromHex, sealBoxWithIv, newBoxKey, openBox, sealBox, toHex, utf8 } from '../../enclave/crypto/index.js';
+import { BOX_OVERHEAD, boxSubkeys, fromHex, sealBoxWithIv, newBoxKey, openBox, sealBox, toHex, utf8 } from '../../crypto/index.js';
 import { errorCode, loadVectors } from './helpers.js';
 
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { canonicalJson, fromB64, fromHex, fromUtf8, isCanonicalJson, parseCanonicalJson, toB64, toHex, utf8 } from '../../enclave/crypto/index.js';
+import { canonicalJson, fromB64, fromHex, fromUtf8, isCanonicalJson, parseCanonicalJson, toB64, toHex, utf8 } from '../../crypto/index.js';
 import { errorCode } from './helpers.js';
 
 

@@ -1,6 +1,6 @@
 /** Shared helpers of the crypto tests: vector files and typed-error assertions. */
 import { readFileSync } from 'node:fs';
-import { CryptoError } from '../../enclave/crypto/index.js';
+import { CryptoError } from '../../crypto/index.js';
 
 export function loadVectors<T>(name: string): T {
   return JSON.parse(readFileSync(new URL(`../vectors/${name}`, import.meta.url), 'utf8')) as T;

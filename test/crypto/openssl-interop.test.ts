@@ -17,7 +17,7 @@ import {
   sm2Verify,
   toHex,
   type Sm2KeyPair,
-} from '../../enclave/crypto/index.js';
+} from '../../crypto/index.js';
 import { openssl, opensslOk, runLimited, tempDir } from './openssl.js';
 
 const COUNT = 200;

@@ -15,7 +15,7 @@ import {
   sm3Hex,
   toB64,
   toHex,
-} from '../../enclave/crypto/index.js';
+} from '../../crypto/index.js';
 import { errorCode } from './helpers.js';
 import { opensslOk, tempDir } from './openssl.js';
 

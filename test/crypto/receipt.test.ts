@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { canonicalJson, fromB64, sm2Fingerprint, sm2KeyPair, sm2PublicKeyFromPem, sm2PublicKeyToPem, sm2Sign, toB64, toHex } from '../../enclave/crypto/index.js';
-import { Receipt, signReceipt, verifyReceipt } from '../../enclave/receipt.js';
+import { canonicalJson, fromB64, sm2Fingerprint, sm2KeyPair, sm2PublicKeyFromPem, sm2PublicKeyToPem, sm2Sign, toB64, toHex } from '../../crypto/index.js';
+import { Receipt, signReceipt, verifyReceipt } from '../../formats/receipt.js';
 import { errorCode } from './helpers.js';
 import { openssl, tempDir } from './openssl.js';
 

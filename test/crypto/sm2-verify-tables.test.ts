@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { invert } from '@noble/curves/abstract/modular.js';
-import { fromHex, sm2KeyPair, sm2Sign, sm2Verify } from '../../enclave/crypto/index.js';
-import { SM2P256V1 as C } from '../../enclave/crypto/sm2-curve.js';
-import { bytesToBig } from '../../enclave/crypto/sm2-core.js';
-import { canonicalize, fe, feAdd, feFromBig, feMul, feSub, feToBig, P } from '../../enclave/crypto/sm2-field.js';
-import { sm2PublicCacheStats, sm2SetPublicCacheLimits, sm2VerifyDigestFor } from '../../enclave/crypto/sm2.js';
-import { AffineTable, Jacobian, multiplyOnce, toAffine, xMatches } from '../../enclave/crypto/sm2-table.js';
+import { fromHex, sm2KeyPair, sm2Sign, sm2Verify } from '../../crypto/index.js';
+import { SM2P256V1 as C } from '../../crypto/sm2-curve.js';
+import { bytesToBig } from '../../crypto/sm2-core.js';
+import { canonicalize, fe, feAdd, feFromBig, feMul, feSub, feToBig, P } from '../../crypto/sm2-field.js';
+import { sm2PublicCacheStats, sm2SetPublicCacheLimits, sm2VerifyDigestFor } from '../../crypto/sm2.js';
+import { AffineTable, Jacobian, multiplyOnce, toAffine, xMatches } from '../../crypto/sm2-table.js';
 
 const n = C.n;
 const mod = (x: bigint, m = P): bigint => ((x % m) + m) % m;

@@ -12,10 +12,10 @@ import {
   sm2Verify,
   toHex,
   utf8,
-} from '../../enclave/crypto/index.js';
-import { makeSm2Curve, SM2P256V1, type Sm2Curve } from '../../enclave/crypto/sm2-curve.js';
-import { bytesToBig, sm2DecryptCore, sm2Digest, sm2EncryptCore, sm2SignDigest, sm2VerifyDigest } from '../../enclave/crypto/sm2-core.js';
-import { decodeSm2Ciphertext, encodeSm2Ciphertext, sm2EncryptWithNonce, sm2PublicCacheStats, sm2SignWithNonce } from '../../enclave/crypto/sm2.js';
+} from '../../crypto/index.js';
+import { makeSm2Curve, SM2P256V1, type Sm2Curve } from '../../crypto/sm2-curve.js';
+import { bytesToBig, sm2DecryptCore, sm2Digest, sm2EncryptCore, sm2SignDigest, sm2VerifyDigest } from '../../crypto/sm2-core.js';
+import { decodeSm2Ciphertext, encodeSm2Ciphertext, sm2EncryptWithNonce, sm2PublicCacheStats, sm2SignWithNonce } from '../../crypto/sm2.js';
 import { errorCode, loadVectors } from './helpers.js';
 
 type CurveHex = Record<'p' | 'a' | 'b' | 'Gx' | 'Gy' | 'n', string>;

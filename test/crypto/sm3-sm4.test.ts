@@ -1,6 +1,6 @@
 import { createCipheriv, createHmac } from 'node:crypto';
 import { expect } from 'chai';
-import { CryptoError, fromHex, hmacSm3, kdfSm3, sm3, sm3Hex, sm4Ctr, sm4CtrCipher, sm4EncryptBlocks, toHex } from '../../enclave/crypto/index.js';
+import { CryptoError, fromHex, hmacSm3, kdfSm3, sm3, sm3Hex, sm4Ctr, sm4CtrCipher, sm4EncryptBlocks, toHex } from '../../crypto/index.js';
 import { loadVectors } from './helpers.js';
 
 type Sm3Vec = { name: string; messageHex: string; digestHex: string };

@@ -4,20 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { isDomainError } from '../../contracts/errors.js';
-import { sm2KeyPair, sm2PublicKeyToPem, sm3Hex } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem, sm3Hex } from '../../crypto/index.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
-import { type BundleManifest, withCommitment } from '../../enclave/format/manifest.js';
-import { decodeSealedRowChunk, encodeSealedRowChunk, openRowChunk, rowChunkAad, sealRowChunk } from '../../enclave/format/row-chunk.js';
-import { verifyBundle } from '../../enclave/format/verify.js';
-import { HeContext, loadSeal } from '../../enclave/he/seal.js';
-import { BFV_N4096_T40 } from '../../enclave/he/params.js';
-import { HeEvaluator } from '../../enclave/he/evaluate.js';
+import { type BundleManifest, withCommitment } from '../../formats/manifest.js';
+import { decodeSealedRowChunk, encodeSealedRowChunk, openRowChunk, rowChunkAad, sealRowChunk } from '../../formats/row-chunk.js';
+import { verifyBundle } from '../../he/bundle-check.js';
+import { HeContext, loadSeal } from '../../he/seal.js';
+import { BFV_N4096_T40 } from '../../he/params.js';
+import { HeEvaluator } from '../../he/evaluate.js';
 import { openOrCreateKeystore, publicInfoOf, type Keystore } from '../../enclave/keystore/keystore.js';
-import type { EnclavePublicInfo } from '../../enclave/process/protocol.js';
+import type { EnclavePublicInfo } from '../../formats/enclave-protocol.js';
 import { generateRows, testSchema, writeCsv } from './fixtures.js';
 
 /** Sealed-bundle format: verifyBundle rejects every tampered piece; ciphertext loading never crashes. */
-describe('enclave/format: sealed bundles, row chunks and ciphertext loading', function () {
+describe('formats: sealed bundles, row chunks and ciphertext loading', function () {
   this.timeout(60_000);
   let dir: string;
   let ks: Keystore;

@@ -10,11 +10,11 @@ import { isDomainError } from '../../contracts/errors.js';
 import { checkCsv } from '../../client-sdk/dataset/csv-check.js';
 import { CsvBytes, firstInvalidUtf8 } from '../../client-sdk/dataset/csv-bytes.js';
 import { sealDataset } from '../../client-sdk/dataset/seal.js';
-import { sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
-import { HeEvaluator } from '../../enclave/he/evaluate.js';
-import { parseFixed } from '../../enclave/he/layout.js';
+import { sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
+import { HeEvaluator } from '../../he/evaluate.js';
+import { parseFixed } from '../../he/layout.js';
 import { openOrCreateKeystore, publicInfoOf } from '../../enclave/keystore/keystore.js';
-import type { EnclavePublicInfo } from '../../enclave/process/protocol.js';
+import type { EnclavePublicInfo } from '../../formats/enclave-protocol.js';
 import { generateRows, testSchema, writeCsv } from './fixtures.js';
 
 const schema = DatasetSchema.parse({

@@ -3,14 +3,15 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { AggregateComputation } from '../../contracts/computation.js';
-import { approvalStatementFor, certifyReviewer, computationHash, signApproval } from '../../contracts/review/approval.js';
+import { approvalStatementFor, certifyReviewer, signApproval } from '../../contracts/review/approval.js';
+import { computationHash } from '../../contracts/computation.js';
 import { newId } from '../../contracts/ids.js';
-import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
+import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
 import { bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
-import type { HeEvaluator } from '../../enclave/he/evaluate.js';
+import type { HeEvaluator } from '../../he/evaluate.js';
 import { galoisKeysPath } from '../../enclave/keystore/keystore.js';
-import type { EnclaveClient } from '../../enclave/process/client.js';
-import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../enclave/process/protocol.js';
+import type { EnclaveClient } from '../../server/enclave/client.js';
+import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../formats/enclave-protocol.js';
 
 /**
  * Generated test data for the HE/enclave tests: a deterministic (seeded) table with negative numbers,

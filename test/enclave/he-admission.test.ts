@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AggregateComputation } from '../../contracts/computation.js';
 import { isDomainError } from '../../contracts/errors.js';
-import { computationHash, signApproval } from '../../contracts/review/approval.js';
-import { sm2Fingerprint, sm3Hex } from '../../enclave/crypto/index.js';
+import { signApproval } from '../../contracts/review/approval.js';
+import { computationHash } from '../../contracts/computation.js';
+import { sm2Fingerprint, sm3Hex } from '../../crypto/index.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
-import { withCommitment, type BundleManifest } from '../../enclave/format/manifest.js';
-import { HeEvaluator } from '../../enclave/he/evaluate.js';
-import { EnclaveClient, rowChunkBlobs } from '../../enclave/process/client.js';
-import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../enclave/process/protocol.js';
+import { withCommitment, type BundleManifest } from '../../formats/manifest.js';
+import { HeEvaluator } from '../../he/evaluate.js';
+import { EnclaveClient, rowChunkBlobs } from '../../server/enclave/client.js';
+import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../formats/enclave-protocol.js';
 import { generateRows, heReleaser, makeParties, newTrade, testSchema, writeCsv, type TestRow } from './fixtures.js';
 
 /**

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { AggregateComputation } from '../../contracts/computation.js';
 import { isDomainError } from '../../contracts/errors.js';
-import { fromB64, toB64 } from '../../enclave/crypto/index.js';
+import { fromB64, toB64 } from '../../crypto/index.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
-import { HeEvaluator } from '../../enclave/he/evaluate.js';
-import { EnclaveClient, rowChunkBlobs } from '../../enclave/process/client.js';
-import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../enclave/process/protocol.js';
+import { HeEvaluator } from '../../he/evaluate.js';
+import { EnclaveClient, rowChunkBlobs } from '../../server/enclave/client.js';
+import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../formats/enclave-protocol.js';
 import { ping } from '../../enclave/process/handlers/ping.js';
-import { verifyReceipt } from '../../enclave/receipt.js';
+import { verifyReceipt } from '../../formats/receipt.js';
 import { galoisKeysPath } from '../../enclave/keystore/keystore.js';
 import { CHANNELS, generateRows, heReleaser, makeParties, newTrade, REGIONS, sqliteOf, testSchema, writeCsv, type TestRow } from './fixtures.js';
 
@@ -227,8 +227,8 @@ describe('enclave: sealing → HE aggregation → release', function () {
   });
 
   it('refuses computations the layout or the plain modulus cannot answer exactly', async () => {
-    const { checkOverflow } = await import('../../enclave/he/layout.js');
-    const { BFV_N4096_T40 } = await import('../../enclave/he/params.js');
+    const { checkOverflow } = await import('../../he/layout.js');
+    const { BFV_N4096_T40 } = await import('../../he/params.js');
     const huge = { ...sealed.manifest, rowCount: 30_000_000 };
     expect(() => checkOverflow(huge, AggregateComputation.parse({ kind: 'aggregate', metrics: [{ op: 'variance', measure: 'qty' }] }), BFV_N4096_T40)).to.throw(/could overflow/);
     expect(() => checkOverflow(huge, AggregateComputation.parse({ kind: 'aggregate', metrics: [{ op: 'sum', measure: 'qty' }] }), BFV_N4096_T40)).to.not.throw();
@@ -312,7 +312,7 @@ describe('enclave: sealing → HE aggregation → release', function () {
 
     it('a missing approval', () => refused((b) => ({ ...b, approval: undefined }), 'approval-invalid', /malformed/));
     it('a forged approval (signed by a key the operator never certified)', async () => {
-      const { sm2KeyPair } = await import('../../enclave/crypto/index.js');
+      const { sm2KeyPair } = await import('../../crypto/index.js');
       const mallory = sm2KeyPair();
       return refused((b) => ({ ...b, approval: parties.approve(newTradeFrom(b), c, mallory.privateKey) }), 'approval-invalid', /signature/);
     });
@@ -333,7 +333,7 @@ describe('enclave: sealing → HE aggregation → release', function () {
       refused((b) => ({ ...b, trade: { ...b.trade, buyerOrgId: 'org-other' } }), 'approval-invalid', /buyer/));
     it('a reviewer certificate not signed by the pinned operator key', async () => {
       const { certifyReviewer } = await import('../../contracts/review/approval.js');
-      const { sm2KeyPair } = await import('../../enclave/crypto/index.js');
+      const { sm2KeyPair } = await import('../../crypto/index.js');
       const fakeOperator = sm2KeyPair();
       return refused((b) => ({ ...b, reviewerCertificate: certifyReviewer(parties.certificate.statement, fakeOperator.privateKey) }), 'approval-invalid', /operator/);
     });

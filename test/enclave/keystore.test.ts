@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDomainError } from '../../contracts/errors.js';
-import { sm2KeyPair, sm2PublicKeyToPem, toB64, toHex } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem, toB64, toHex } from '../../crypto/index.js';
 import { assertSecretOutside, openKeystore, openOrCreateKeystore, publicInfoOf } from '../../enclave/keystore/keystore.js';
-import { EnclaveClient } from '../../enclave/process/client.js';
+import { EnclaveClient } from '../../server/enclave/client.js';
 import { ping } from '../../enclave/process/handlers/ping.js';
 import { z } from 'zod';
 

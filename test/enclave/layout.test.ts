@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
-import { columnValue, measureSums, planLayout, ROW_CAP } from '../../enclave/he/layout.js';
-import { BFV_N4096_T40, maxExactMagnitude } from '../../enclave/he/params.js';
+import { columnValue, measureSums, planLayout, ROW_CAP } from '../../he/layout.js';
+import { BFV_N4096_T40, maxExactMagnitude } from '../../he/params.js';
 
 /** The HE layout's exactness invariants, independent of SEAL. */
-describe('enclave/he layout: fixed point, digit columns, exact recombination', () => {
+describe('he layout: fixed point, digit columns, exact recombination', () => {
   const schemaWith = (bounds: [number, number], type = 'decimal(2)') =>
     DatasetSchema.parse({ sector: 'credit', columns: [{ name: 'm', type, role: 'measure', level: 2, bounds }] });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { verifyReceipt } from '../../enclave/receipt.js';
+import { verifyReceipt } from '../../formats/receipt.js';
 import { approve, market, quoteAndSubmit, waitForTrade } from '../server/fixture.js';
 import { ServerProcess } from './process.js';
 import { brokenInvariants } from './books.js';

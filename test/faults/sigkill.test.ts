@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { market, quoteAndSubmit, approve, sealTourism, blobsOf, type Live, type Market, type SealedFixture } from '../server/fixture.js';
-import { withCommitment, type BundleManifest } from '../../enclave/format/manifest.js';
+import { withCommitment, type BundleManifest } from '../../formats/manifest.js';
 import { Rng } from '../security/lib.js';
 import { ServerProcess, enclavePidOf } from './process.js';
 import { brokenInvariants, bookCounts } from './books.js';

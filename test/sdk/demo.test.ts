@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
-import { verifyReceipt } from '../../enclave/receipt.js';
+import { verifyReceipt } from '../../formats/receipt.js';
 
 /** `npm run demo` at a small size: its own server, three trades with the intended outcomes, receipts that verify. */
 describe('npm run demo (small: --rows 120)', function () {
@@ -13,7 +13,7 @@ describe('npm run demo (small: --rows 120)', function () {
 
   it('walks the three trades, writes a verifiable receipt, prints ledger and audit, exits 0', async () => {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
-      execFile(process.execPath, ['--import', 'tsx', resolve('client-sdk/demo.ts'), '--out', out, '--rows', '120'], { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      execFile(process.execPath, ['--import', 'tsx', resolve('cli/demo.ts'), '--out', out, '--rows', '120'], { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
         res({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });

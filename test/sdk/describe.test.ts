@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { coarseBounds, describeCsv, powerOfTenAbove } from '../../client-sdk/sdk/describe.js';
 import { checkCsvLocally } from '../../client-sdk/sdk/local-data.js';
-import { demoDataset, writeDemoCsv } from '../../client-sdk/demo/data.js';
+import { demoDataset, writeDemoCsv } from '../../cli/demo/data.js';
 import { isDomainError } from '../../contracts/errors.js';
 import { validMobile, validResidentId } from './pii-gen.js';
 

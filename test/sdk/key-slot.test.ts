@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { Worker } from 'node:worker_threads';
 import { DomainError } from '../../contracts/errors.js';
-import { sm2Decrypt, sm2KeyPair } from '../../enclave/crypto/index.js';
-import { newRowChunkKey } from '../../enclave/format/row-chunk.js';
+import { sm2Decrypt, sm2KeyPair } from '../../crypto/index.js';
+import { newRowChunkKey } from '../../formats/row-chunk.js';
 import { failKey, giveKey, newKeySlot, takeKey } from '../../client-sdk/dataset/key-slot.js';
 
 const typeOf = (f: () => unknown): string | undefined => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { fromB64, sm2KeyPair, sm2PublicKeyToPem, toB64 } from '../../enclave/crypto/index.js';
-import { signReceipt } from '../../enclave/receipt.js';
+import { fromB64, sm2KeyPair, sm2PublicKeyToPem, toB64 } from '../../crypto/index.js';
+import { signReceipt } from '../../formats/receipt.js';
 import { BuyerClient } from '../../client-sdk/sdk/buyer.js';
 import { sampleReceiptPayload } from './receipt-fixture.js';
 

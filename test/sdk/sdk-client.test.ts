@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { sm2KeyPair, sm2Fingerprint } from '../../enclave/crypto/index.js';
-import { computationHash } from '../../contracts/review/approval.js';
+import { sm2KeyPair, sm2Fingerprint } from '../../crypto/index.js';
+import { computationHash } from '../../contracts/computation.js';
 import { OperatorClient, ReviewerClient, ShuyuApiError, ShuyuClient } from '../../client-sdk/sdk/index.js';
 import type { ReviewCase } from '../../client-sdk/sdk/index.js';
 import { type TestServer, startTestServer } from '../cli/harness.js';

@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { isDomainError } from '../../contracts/errors.js';
-import { RowChunkWriter } from '../../enclave/format/row-chunk.js';
-import { parseFixed, parseFixedNumber } from '../../enclave/he/layout.js';
+import { RowChunkWriter } from '../../formats/row-chunk.js';
+import { parseFixed, parseFixedNumber } from '../../he/layout.js';
 import { type CsvIssue, RowValidator } from '../../client-sdk/dataset/csv-check.js';
 
 /**

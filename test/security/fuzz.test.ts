@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { liveServer, market, quoteAndSubmit, approve, waitForTrade, liveActor, sealTourism, blobsOf, offerInput, SPEND_BY_REGION, type Live, type Market, type SealedFixture } from '../server/fixture.js';
 import { signApproval, certifyReviewer } from '../../contracts/review/approval.js';
-import { withCommitment, type BundleManifest } from '../../enclave/format/manifest.js';
-import { verifyReceipt } from '../../enclave/receipt.js';
-import { sm2KeyPair, sm3Hex, sm2Fingerprint, sm2PublicKeyFromPem } from '../../enclave/crypto/index.js';
+import { withCommitment, type BundleManifest } from '../../formats/manifest.js';
+import { verifyReceipt } from '../../formats/receipt.js';
+import { sm2KeyPair, sm3Hex, sm2Fingerprint, sm2PublicKeyFromPem } from '../../crypto/index.js';
 import type { RouteDef } from '../../server/http/route.js';
 import type { Actor } from '../server/harness.js';
 import { planted, plantRows } from './planted.js';

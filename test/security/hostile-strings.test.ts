@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { liveServer, releaseLive, liveActor, sealTourism, uploadBundle, blobsOf, offerInput, topUp, certify, idemKey, SPEND_BY_REGION, type Live } from '../server/fixture.js';
 import { certifyReviewer } from '../../contracts/review/approval.js';
-import { sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
 import type { Actor } from '../server/harness.js';
 import { OperatorClient } from '../../client-sdk/sdk/operator.js';
 import { ShuyuApiError } from '../../client-sdk/sdk/errors.js';

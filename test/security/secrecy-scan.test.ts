@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { liveServer, market, quoteAndSubmit, approve, waitForTrade, type Live } from '../server/fixture.js';
-import { toB64 } from '../../enclave/crypto/index.js';
+import { toB64 } from '../../crypto/index.js';
 import { dataDirLayout } from '../../server/config/data-dir.js';
 import { planted, plantRows } from './planted.js';
 

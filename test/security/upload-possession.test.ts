@@ -7,8 +7,8 @@ import {
   type Live, type Market, type SealedFixture, releaseLive,
 } from '../server/fixture.js';
 import type { Actor } from '../server/harness.js';
-import { withCommitment } from '../../enclave/format/manifest.js';
-import { sm3Hex } from '../../enclave/crypto/index.js';
+import { withCommitment } from '../../formats/manifest.js';
+import { sm3Hex } from '../../crypto/index.js';
 
 /**
  * Proof of possession: an owner who knows another organisation's bundle manifest (its `--bundle-dir`

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { liveServer, market, quoteAndSubmit, liveActor, certify, type Live, type Market, releaseLive } from './fixture.js';
 import { signApproval, certifyReviewer } from '../../contracts/review/approval.js';
-import { sm2KeyPair } from '../../enclave/crypto/index.js';
+import { sm2KeyPair } from '../../crypto/index.js';
 import type { RoleName } from '../../server/http/route.js';
 import type { Actor } from './harness.js';
 

@@ -17,7 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { buildDist, DIST } from '../../scripts/build.js';
-import { verifyReceipt } from '../../enclave/receipt.js';
+import { verifyReceipt } from '../../formats/receipt.js';
 import { operatorFromBootstrap } from './harness.js';
 import { market, offerInput, quoteAndSubmit, approve, waitForTrade, TOURISM_SCHEMA, type Live, type Market, type SealedFixture } from './fixture.js';
 import { enclavePidOf } from '../faults/process.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { startServer, type RunningServer } from '../../server/start.js';
 import { sealDataset } from '../../client-sdk/dataset/seal.js';
-import { sm2KeyPair, sm2PublicKeyToPem, sm2Fingerprint } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem, sm2Fingerprint } from '../../crypto/index.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { operatorFromBootstrap, type Actor } from './harness.js';
 

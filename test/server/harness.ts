@@ -12,7 +12,7 @@ import { Metrics } from '../../server/http/metrics.js';
 import { bootstrapOperator } from '../../server/identity/bootstrap.js';
 import type { EnclavePort } from '../../server/api/services.js';
 import type { Clock } from '../../contracts/ids.js';
-import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyFromPem, sm2Fingerprint } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem, sm2PrivateKeyFromPem, sm2Fingerprint } from '../../crypto/index.js';
 
 /**
  * Every response any test app produces is recorded; a root hook asserts that none was a 5xx

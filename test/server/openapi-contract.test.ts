@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { sm2KeyPair, sm2PublicKeyToPem } from '../../enclave/crypto/index.js';
+import { sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
 import { certifyReviewer } from '../../contracts/review/approval.js';
 import { liveServer, releaseLive, liveActor, sealTourism, blobsOf, offerInput, approve, SPEND_BY_REGION, idemKey, type Live, type Market } from './fixture.js';
 import { ContractChecker } from './openapi-client.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromB64 } from '../../enclave/crypto/index.js';
+import { fromB64 } from '../../crypto/index.js';
 import { liveServer, liveActor, market, quoteAndSubmit, approve, waitForTrade, offerInput, topUp, type Live, type Market, releaseLive } from './fixture.js';
 
 const buyerSupplied: string[] = [];

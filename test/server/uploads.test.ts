@@ -27,8 +27,8 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
    * that body's own SM3 and size, re-committed; returns it with every blob by hash.
    */
   async function withFirstRowChunk(g: SealedFixture, bytes: (original: Buffer) => Buffer): Promise<{ manifest: Record<string, any>; blobs: Map<string, Buffer>; replaced: string }> {
-    const { sm3Hex } = await import('../../enclave/crypto/index.js');
-    const { withCommitment } = await import('../../enclave/format/manifest.js');
+    const { sm3Hex } = await import('../../crypto/index.js');
+    const { withCommitment } = await import('../../formats/manifest.js');
     const body = structuredClone(g.manifest);
     delete body.commitment;
     const idx = body.chunks.findIndex((c: { kind: string }) => c.kind === 'rows');
@@ -201,7 +201,7 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
   });
 
   it('GET /v1/enclave is small (the Galois keys have their own route) and its fingerprints match what is served', async () => {
-    const { sm3Hex } = await import('../../enclave/crypto/index.js');
+    const { sm3Hex } = await import('../../crypto/index.js');
     const info = await l.http().get('/v1/enclave');
     expect(info.status).to.equal(200);
     expect(info.text.length).to.be.lessThan(600_000); // HE public key + PEMs; was ≈ 5 MB with the Galois keys inline

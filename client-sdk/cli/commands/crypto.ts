@@ -23,7 +23,7 @@ import {
   sm2PublicKeyToPem,
   sm2Sign,
   sm2Verify,
-} from '../../../enclave/crypto/index.js';
+} from '../../../crypto/index.js';
 import { action, EXIT_FAILED, print, UsageError } from '../output.js';
 
 interface JsonOpt {

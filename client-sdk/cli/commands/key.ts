@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { sm2PublicFromPrivate, sm2PublicKeyToPem } from '../../../enclave/crypto/index.js';
+import { sm2PublicFromPrivate, sm2PublicKeyToPem } from '../../../crypto/index.js';
 import { ShuyuClient } from '../../sdk/client.js';
 import { type CommonOptions, connection, withCommon } from '../common.js';
 import { action, print } from '../output.js';

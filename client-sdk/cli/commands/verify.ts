@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { sm2PublicKeyFromPem } from '../../../enclave/crypto/index.js';
-import { verifyReceipt } from '../../../enclave/receipt.js';
+import { sm2PublicKeyFromPem } from '../../../crypto/index.js';
+import { verifyReceipt } from '../../../formats/receipt.js';
 import { type CommonOptions, readTextFile, withCommon } from '../common.js';
 import { EXIT_FAILED, EXIT_OK, UsageError, action, print } from '../output.js';
 import { readProfiles, profileName } from '../profiles.js';

@@ -1,5 +1,5 @@
 import { deriveRowMap } from '../../release/row-map.js';
-import { AdmitRowsRequest, AdmitRowsResponse } from '../protocol.js';
+import { AdmitRowsRequest, AdmitRowsResponse } from '../../../formats/enclave-protocol.js';
 import { defineHandler } from './types.js';
 
 /**

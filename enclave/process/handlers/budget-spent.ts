@@ -1,4 +1,4 @@
-import { BudgetSpentRequest, BudgetSpentResponse } from '../protocol.js';
+import { BudgetSpentRequest, BudgetSpentResponse } from '../../../formats/enclave-protocol.js';
 import { defineHandler } from './types.js';
 
 /** `budgetSpent`: ε and δ a buyer has been charged on a dataset (totals only), so a reviewer sees what is left. */

@@ -1,4 +1,4 @@
-import { EmptyPayload, EnclavePublicInfo } from '../protocol.js';
+import { EmptyPayload, EnclavePublicInfo } from '../../../formats/enclave-protocol.js';
 import { defineHandler } from './types.js';
 
 export const publicInfo = defineHandler({

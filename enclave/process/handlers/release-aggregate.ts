@@ -1,5 +1,5 @@
 import { releaseAggregate as release } from '../../release/aggregate.js';
-import { AggregateReleaseRequest, AggregateReleaseResponse } from '../protocol.js';
+import { AggregateReleaseRequest, AggregateReleaseResponse } from '../../../formats/enclave-protocol.js';
 import { defineHandler } from './types.js';
 
 export const releaseAggregate = defineHandler({

@@ -1,5 +1,5 @@
-import { canonicalJson, sm2Fingerprint, sm2PublicKeyToPem, sm2Sign, toB64 } from '../../crypto/index.js';
-import { SignStatementRequest, SignStatementResponse } from '../protocol.js';
+import { canonicalJson, sm2Fingerprint, sm2PublicKeyToPem, sm2Sign, toB64 } from '../../../crypto/index.js';
+import { SignStatementRequest, SignStatementResponse } from '../../../formats/enclave-protocol.js';
 import { defineHandler } from './types.js';
 
 /**

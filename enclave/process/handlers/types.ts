@@ -1,8 +1,8 @@
 import type { z } from 'zod';
-import type { HeContext, HeDecryptor } from '../../he/seal.js';
+import type { HeContext, HeDecryptor } from '../../../he/seal.js';
 import type { Keystore } from '../../keystore/keystore.js';
 import type { PrivacyBudgetLedger } from '../../privacy/ledger.js';
-import type { EnclavePublicInfo } from '../protocol.js';
+import type { EnclavePublicInfo } from '../../../formats/enclave-protocol.js';
 
 /** What every handler may use inside the enclave process. */
 export interface EnclaveContext {

@@ -1,4 +1,5 @@
-import { releaseVerify, VerifyReleaseRequest, VerifyReleaseResponse } from '../../verify/release.js';
+import { VerifyReleaseRequest, VerifyReleaseResponse } from '../../../formats/enclave-protocol.js';
+import { releaseVerify } from '../../verify/release.js';
 import { defineHandler } from './types.js';
 
 /** `verify`: query-verification (核验) — yes/no (and per-attribute flags) only, rate-limited, every call recorded. */

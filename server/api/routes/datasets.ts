@@ -4,7 +4,7 @@ import { HttpProblem } from '../../http/problems.js';
 import {
   CreateUploadRequest, Upload, IdParams, BlobParams, BlobReceived, Dataset, PageQuery, page, CatalogQuery, CatalogEntry,
   SampleQuery, Sample, PrivacyBudgetRequest,
-} from '../schemas.js';
+} from '../../../formats/http-api.js';
 import { pageOf } from '../pagination.js';
 import type { Services } from '../services.js';
 import type { DatasetRow, UploadRow } from '../../datasets/datasets.js';

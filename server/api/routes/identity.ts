@@ -4,7 +4,7 @@ import { DomainError } from '../../../contracts/errors.js';
 import {
   CreateOrgRequest, Org, PageQuery, page, CreateUserRequest, CreateUserResponse, User, IdParams, IssueTokenRequest, TokenIssued,
   Me, RegisterKeyRequest, RegisterKeyResponse, SubmitCertificateRequest, CertificateResponse, Id,
-} from '../schemas.js';
+} from '../../../formats/http-api.js';
 import { pageOf } from '../pagination.js';
 import type { Services } from '../services.js';
 import type { UserRow } from '../../identity/identity.js';

@@ -1,15 +1,14 @@
-import { z } from 'zod';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import { DomainError } from '../../../contracts/errors.js';
 import type { Offer } from '../../../contracts/offer/offer.js';
-import { IdParams, OfferInput, Offer as OfferSchema, OfferList, OfferWritten, QuoteRequest, SignedQuote } from '../schemas.js';
+import { IdParams, OfferInput, Offer as OfferSchema, OfferList, OfferWritten, QuoteRequest, SignedQuote } from '../../../formats/http-api.js';
 import type { DatasetRow } from '../../datasets/datasets.js';
 import { datasetRef, buyerRef } from '../../trade/contracts.js';
 import { sqlModeOfOffer, type SqlMode } from '../../trade/columns.js';
 import { ClampBounds, type Computation } from '../../../contracts/computation.js';
 import type { DatasetSchema } from '../../../contracts/dataset/schema.js';
 import { sqlRefusal, type SqlFacts } from '../../../contracts/pricing/feasibility.js';
-import { quotedComputation } from '../../../contracts/pricing/quoting.js';
+import { quotedComputation } from '../../../contracts/trade/quoting.js';
 import type { TradeDeps } from './trades.js';
 
 /** An SQL quote request may narrow DP clamp bounds (`clamp`, or `computation.clamp`): part of what is quoted and approved. */
@@ -23,7 +22,7 @@ const QuoteBody = QuoteRequest.extend({ clamp: ClampBounds.optional() }).strict(
  */
 async function sqlFactsFor(computation: Computation, schema: DatasetSchema, mode: SqlMode): Promise<SqlFacts | undefined> {
   if (computation.kind !== 'sql') return undefined;
-  const { validateSql } = await import('../../../enclave/sql/validate.js');
+  const { validateSql } = await import('../../../query/validate.js');
   const v = validateSql(computation.query, schema, { mode, ...(computation.clamp ? { clamp: computation.clamp } : {}) });
   if (!v.ok) throw sqlRefusal(v.errors);
   return { columnsUsed: v.columnsUsed, groupBy: v.plan.groupBy, outputs: v.outputs };
@@ -33,9 +32,9 @@ async function sqlFactsFor(computation: Computation, schema: DatasetSchema, mode
 async function checkHeLayout(computation: Computation, manifest: Record<string, unknown> | null): Promise<void> {
   if (computation.kind !== 'aggregate' || !manifest) return;
   const [{ BundleManifest }, { planAggregate, checkOverflow }, { BFV_PARAMS }] = await Promise.all([
-    import('../../../enclave/format/manifest.js'),
-    import('../../../enclave/he/layout.js'),
-    import('../../../enclave/he/params.js'),
+    import('../../../formats/manifest.js'),
+    import('../../../he/layout.js'),
+    import('../../../he/params.js'),
   ]);
   const m = BundleManifest.parse(manifest);
   planAggregate(m, computation);

@@ -5,7 +5,7 @@ import { HOLDING_STATES } from '../../../contracts/trade/states.js';
 import {
   Wallet, WalletQuery, Statement, StatementQuery, TopUpRequest, LedgerTxn, AuditEvents, AuditEventsQuery, Checkpoints, SignedCheckpoint, AuditVerification,
   PolicyDocument, PolicyHistory, PolicyVersionParams,
-} from '../schemas.js';
+} from '../../../formats/http-api.js';
 import type { TradeDeps } from './trades.js';
 import type { Principal } from '../../http/route.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineRoute, type RouteDef } from '../../http/route.js';
-import { Health, EnclaveInfo } from '../schemas.js';
+import { Health, EnclaveInfo } from '../../../formats/http-api.js';
 import { HttpProblem } from '../../http/problems.js';
 import type { Services } from '../services.js';
 import { stmt } from '../../store/statements.js';

@@ -6,7 +6,7 @@ import { approvalStatementFor, privacyTermsFor } from '../../../contracts/review
 import { hasResult, holdsMoney } from '../../../contracts/trade/states.js';
 import {
   IdParams, SubmitTradeRequest, Trade, TradeDetail, TradeListQuery, CancelTradeRequest, TradeResult, ReviewCase, ReviewDecisionRequest, PageQuery, page,
-} from '../schemas.js';
+} from '../../../formats/http-api.js';
 import { datasetRef, buyerRef, type Contracts } from '../../trade/contracts.js';
 import { columnsUsedFor, sqlModeOfOffer } from '../../trade/columns.js';
 import type { JobQueue } from '../../jobs/queue.js';

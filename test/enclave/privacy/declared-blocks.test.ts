@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import Database from 'better-sqlite3';
 import { isDomainError } from '../../../contracts/errors.js';
 import { RECORDED_REFUSALS } from '../../../enclave/privacy/ledger.js';
-import { declaredBlocks, DifferencingGuard, keptRows, MAX_CLASS_CELLS, type DimPredicate, type GuardRows } from '../../../enclave/privacy/differencing.js';
+import { declaredBlocks, DifferencingGuard, keptRows, MAX_CLASS_CELLS, type GuardRows } from '../../../enclave/privacy/differencing.js';
+import type { DimPredicate } from '../../../query/predicates.js';
 
 const BANDS = Array.from({ length: 16 }, (_, i) => `b${String(i).padStart(2, '0')}`);
 const DIMS = [

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
 import { isDomainError } from '../../../contracts/errors.js';
-import { declaredBlocks, DifferencingGuard, MAX_CLASS_CELLS, type DimPredicate, type GuardRows, type PlannedSets } from '../../../enclave/privacy/differencing.js';
+import { declaredBlocks, DifferencingGuard, MAX_CLASS_CELLS, type GuardRows, type PlannedSets } from '../../../enclave/privacy/differencing.js';
+import type { DimPredicate } from '../../../query/predicates.js';
 
 /**
  * `privacy-history-too-complex` is neither recorded nor charged, so it must follow from the buyers' queries

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { isDomainError } from '../../../contracts/errors.js';
-import { DifferencingGuard, type DimPredicate } from '../../../enclave/privacy/differencing.js';
+import { DifferencingGuard } from '../../../enclave/privacy/differencing.js';
+import type { DimPredicate } from '../../../query/predicates.js';
 
 /**
  * The guard's block rule against a naive model written from docs/privacy.md §4: every DECLARED cell (one

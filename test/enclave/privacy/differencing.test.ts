@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { runSqlComputation, type SqlRunRequest } from '../../../enclave/sql/run.js';
 import { DifferencingGuard, differencingHistory } from '../../../enclave/privacy/differencing.js';
 import type { RowMap } from '../../../enclave/privacy/row-map.js';
-import { mapRowsInSandbox } from '../../../enclave/sql/sandbox.js';
+import { mapRowsInSandbox } from '../../../enclave/sandbox/sandbox.js';
 import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
 import { makeRows, newKeys, referenceDb, refusedType, schema, sealRows } from '../sql/fixture.js';
 

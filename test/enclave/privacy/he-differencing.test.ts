@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { AggregateComputation } from '../../../contracts/computation.js';
 import { DatasetSchema } from '../../../contracts/dataset/schema.js';
-import type { BundleManifest } from '../../../enclave/format/manifest.js';
-import { planAggregate } from '../../../enclave/he/layout.js';
+import type { BundleManifest } from '../../../formats/manifest.js';
+import { planAggregate } from '../../../he/layout.js';
 import { DifferencingGuard, differencingScope } from '../../../enclave/privacy/differencing.js';
 import { applyOutputGate } from '../../../enclave/privacy/gate.js';
 import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
 import { guardRowsOf, heDifferencingCheck, heGroupSizes, RowMapStore, type RowMap } from '../../../enclave/privacy/row-map.js';
-import { mapRowsInSandbox } from '../../../enclave/sql/sandbox.js';
+import { mapRowsInSandbox } from '../../../enclave/sandbox/sandbox.js';
 import { runSqlComputation } from '../../../enclave/sql/run.js';
 import { COLUMNS, makeRows, newKeys, refusedType, schema, sealRows } from '../sql/fixture.js';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import initSqlJs, { type Database } from 'sql.js';
-import { validateSql, type SqlMode } from '../../../enclave/sql/validate.js';
+import { validateSql, type SqlMode } from '../../../query/validate.js';
 import { schema } from './fixture.js';
 
 /**

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { rowChunkAad, sealRowChunkWithKey } from '../../../enclave/format/row-chunk.js';
-import { ChunkDecoder, type EncodedChunk } from '../../../enclave/sql/encoded-chunk.js';
+import { rowChunkAad, sealRowChunkWithKey } from '../../../formats/row-chunk.js';
+import { ChunkDecoder, type EncodedChunk } from '../../../enclave/sandbox/encoded-chunk.js';
 import { COLUMNS, makeRows, schema } from './fixture.js';
 
 /**

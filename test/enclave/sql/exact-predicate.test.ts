@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import type { DimPredicate } from '../../../enclave/privacy/differencing.js';
-import { exactReleaseSets, validateSql } from '../../../enclave/sql/validate.js';
+import type { DimPredicate } from '../../../query/predicates.js';
+import { exactReleaseSets, validateSql } from '../../../query/validate.js';
 import { schema } from './fixture.js';
 
 /**

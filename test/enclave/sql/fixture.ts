@@ -1,8 +1,8 @@
 import { isDomainError } from '../../../contracts/errors.js';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../../../contracts/dataset/schema.js';
-import { sm2KeyPair } from '../../../enclave/crypto/index.js';
-import { rowChunkAad, sealRowChunk, type SealedRowChunk } from '../../../enclave/format/row-chunk.js';
+import { sm2KeyPair } from '../../../crypto/index.js';
+import { rowChunkAad, sealRowChunk, type SealedRowChunk } from '../../../formats/row-chunk.js';
 
 /** A small dataset with every role, sealed into row chunks exactly as an owner's machine would. */
 export const schema = DatasetSchema.parse({

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type Database from 'better-sqlite3';
-import { validateSql } from '../../../enclave/sql/validate.js';
-import { runSqlInSandbox, type SandboxInput } from '../../../enclave/sql/sandbox.js';
+import { validateSql } from '../../../query/validate.js';
+import { runSqlInSandbox, type SandboxInput } from '../../../enclave/sandbox/sandbox.js';
 import { makeRows, newKeys, referenceDb, schema, sealRows } from './fixture.js';
 
 /**

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import NodeSqlParser from 'node-sql-parser';
 import { DatasetSchema } from '../../../contracts/dataset/schema.js';
-import { validateSql } from '../../../enclave/sql/validate.js';
+import { validateSql } from '../../../query/validate.js';
 import { schema } from './fixture.js';
 
 /**

@@ -5,14 +5,13 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Computation } from '../../../contracts/computation.js';
 import { isDomainError } from '../../../contracts/errors.js';
-import { toB64 } from '../../../enclave/crypto/index.js';
+import { toB64 } from '../../../crypto/index.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../../client-sdk/dataset/seal.js';
-import { HeEvaluator } from '../../../enclave/he/evaluate.js';
-import { EnclaveClient } from '../../../enclave/process/client.js';
-import type { OutputPolicy } from '../../../enclave/process/protocol.js';
-import { verifyReceipt } from '../../../enclave/receipt.js';
-import { SqlReleaseResponse } from '../../../enclave/sql/release.js';
-import { VerifyReleaseResponse } from '../../../enclave/verify/release.js';
+import { HeEvaluator } from '../../../he/evaluate.js';
+import { EnclaveClient } from '../../../server/enclave/client.js';
+import type { OutputPolicy } from '../../../formats/enclave-protocol.js';
+import { verifyReceipt } from '../../../formats/receipt.js';
+import { SqlReleaseResponse, VerifyReleaseResponse } from '../../../formats/enclave-protocol.js';
 import { generateRows, makeParties, newTrade, sqliteOf, testSchema, writeCsv, type TestRow } from '../fixtures.js';
 
 /**

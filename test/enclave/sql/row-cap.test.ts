@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { validateSql } from '../../../enclave/sql/validate.js';
-import { mapRowsInSandbox, runSqlInSandbox } from '../../../enclave/sql/sandbox.js';
+import { validateSql } from '../../../query/validate.js';
+import { mapRowsInSandbox, runSqlInSandbox } from '../../../enclave/sandbox/sandbox.js';
 import { runSqlComputation, type SqlRunResult } from '../../../enclave/sql/run.js';
 import { keptRows } from '../../../enclave/privacy/differencing.js';
 import type { OutputPolicy } from '../../../enclave/privacy/gate.js';
-import { PersonRowCap } from '../../../enclave/sql/raw-load.js';
+import { PersonRowCap } from '../../../enclave/sandbox/raw-load.js';
 import { newKeys, schema, sealRows } from './fixture.js';
 
 /**

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type Database from 'better-sqlite3';
 import { asPrivacyRefusal, runSqlComputation } from '../../../enclave/sql/run.js';
-import { validateSql } from '../../../enclave/sql/validate.js';
-import { runSqlInSandbox } from '../../../enclave/sql/sandbox.js';
+import { validateSql } from '../../../query/validate.js';
+import { runSqlInSandbox } from '../../../enclave/sandbox/sandbox.js';
 import { DomainError, isDomainError } from '../../../contracts/errors.js';
 import { makeRows, newKeys, referenceDb, schema, sealRows } from './fixture.js';
 

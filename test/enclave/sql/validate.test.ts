@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../../../contracts/dataset/schema.js';
 import { isDomainError } from '../../../contracts/errors.js';
-import { conditionPredicate, dpDomain, exactReleaseSets, validateSql, type SqlMode } from '../../../enclave/sql/validate.js';
-import { sm3Hex } from '../../../enclave/crypto/index.js';
+import { conditionPredicate, dpDomain, exactReleaseSets, validateSql, type SqlMode } from '../../../query/validate.js';
+import { sm3Hex } from '../../../crypto/index.js';
 import { schema } from './fixture.js';
 
 type Case = [query: string, clause: string, rule: string];

@@ -1,0 +1,101 @@
+import type { Command } from 'commander';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dirPath, positiveInt, readTextFile } from '../../client-sdk/cli/common.js';
+import { action, print, UsageError } from '../../client-sdk/cli/output.js';
+
+/**
+ * `shuyu server start`: runs a Shuyu server in this process (the same startServer as `npm start`) until
+ * SIGINT/SIGTERM. `shuyu server rotate-master-secret`: re-seals a stopped server's enclave keystore under a new
+ * master secret. The operator's commands, registered into `shuyu` by cli/main.ts; the server code is imported
+ * lazily, so every other command starts without it.
+ */
+export function register(program: Command): void {
+  const server = program.command('server').description('run a Shuyu server');
+  server
+    .command('start')
+    .description('start the server on its data directory (created on first run) and serve until Ctrl-C')
+    .option('--data-dir <dir>', 'data directory (default var/, or SHUYU_DATA_DIR)')
+    .option('--port <n>', 'port (default 8080, or SHUYU_PORT; 0 picks a free one)', (v) => (v === '0' ? 0 : positiveInt(v)))
+    .option('--host <host>', 'interface to listen on (default 127.0.0.1, or SHUYU_HOST)')
+    .option('--json', 'print {url, dataDir, bootstrap} as JSON on stdout once listening')
+    .action(
+      action(async (opts: { dataDir?: string; port?: number; host?: string; json?: boolean }) => {
+        if (opts.dataDir) dirPath(opts.dataDir, 'data directory');
+        const { startServer } = await import('../start.js');
+        // the console `npm start` builds and serves: the same bundle, rebuilt when its sources changed (from
+        // TypeScript; compiled, `npm run build` made it and the bundler is not installed)
+        if (import.meta.url.endsWith('.ts')) await (await import('../../scripts/build-console.js')).ensureConsole();
+        const srv = await startServer({
+          dataDir: opts.dataDir,
+          port: opts.port,
+          host: opts.host,
+          // with --json, stdout carries exactly one JSON document: logs go to stderr
+          ...(opts.json ? { logDestination: process.stderr } : {}),
+        });
+        print(opts, { url: srv.url, port: srv.port, dataDir: srv.config.dataDir, bootstrap: srv.bootstrap }, () => '');
+        process.stderr.write(`Shuyu (数域) listening on ${srv.url}  (data: ${srv.config.dataDir})\n`);
+        if (srv.bootstrap.created) {
+          process.stderr.write(`First run: operator credentials written to ${srv.bootstrap.file} (mode 0600). Log in with: shuyu login --bootstrap ${srv.bootstrap.file}\n`);
+        }
+        await new Promise<void>((resolve) => {
+          let stopping = false;
+          const stop = (): void => {
+            if (stopping) return;
+            stopping = true;
+            const force = setTimeout(() => process.exit(1), 15_000);
+            force.unref();
+            srv.close().then(resolve, resolve);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+      }),
+    );
+
+  server
+    .command('rotate-master-secret')
+    .description("re-seal a STOPPED server's enclave keystore under a new master secret (keys and fingerprints stay the same)")
+    .requiredOption('--new-secret-file <file>', 'file holding the new master secret (≥ 16 bytes), kept outside the data directory')
+    .option('--data-dir <dir>', 'data directory (default var/, or SHUYU_DATA_DIR); the current secret comes from SHUYU_MASTER_SECRET[_FILE] or the embedded default')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (opts: { newSecretFile: string; dataDir?: string; json?: boolean }) => {
+        const newSecret = readTextFile(opts.newSecretFile, 'new master secret', { strict: true }).trim();
+        if (Buffer.byteLength(newSecret) < 16) throw new UsageError(`the new master secret in ${opts.newSecretFile} must be at least 16 bytes`);
+        if (opts.dataDir) dirPath(opts.dataDir, 'data directory', { mustExist: true });
+        const [{ loadConfig }, { dataDirLayout, resolveMasterSecret }, { assertSecretOutside, rotateMasterSecret }] = await Promise.all([
+          import('../config/config.js'),
+          import('../config/data-dir.js'),
+          import('../../enclave/keystore/keystore.js'),
+        ]);
+        const layout = dataDirLayout(loadConfig(opts.dataDir ? { dataDir: opts.dataDir } : {}, process.env).dataDir);
+        if (!existsSync(join(layout.enclaveDir, 'keystore.json'))) {
+          throw new UsageError(`no enclave keystore in ${layout.enclaveDir}: start the server once first`);
+        }
+        try {
+          assertSecretOutside(layout.enclaveDir, opts.newSecretFile);
+        } catch (e) {
+          throw new UsageError(e instanceof Error ? e.message : String(e));
+        }
+        if (!process.env.SHUYU_MASTER_SECRET && !process.env.SHUYU_MASTER_SECRET_FILE && !existsSync(layout.masterSecretFile)) {
+          throw new UsageError('the current master secret is not set: give it in SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE, as the server was started');
+        }
+        // the current secret, exactly as startServer resolves it
+        const current = resolveMasterSecret(layout, process.env);
+        const { fingerprint } = await rotateMasterSecret(layout.enclaveDir, current.secret, newSecret);
+        let next: string;
+        if (current.source === 'default-file') {
+          // embedded default: keep `npm start` working by replacing DATA_DIR/master.secret as well
+          writeFileSync(`${layout.masterSecretFile}.new`, newSecret + '\n', { mode: 0o600 });
+          renameSync(`${layout.masterSecretFile}.new`, layout.masterSecretFile);
+          next = `the embedded default ${layout.masterSecretFile} now holds the new secret`;
+        } else {
+          next = `restart with SHUYU_MASTER_SECRET_FILE=${opts.newSecretFile} (or the new value in SHUYU_MASTER_SECRET)`;
+        }
+        print(opts, { rotated: true, keystore: layout.enclaveDir, signingKeyFingerprint: fingerprint, previousSource: current.source }, () =>
+          `keystore re-sealed under the new master secret (signing key ${fingerprint.slice(0, 16)}… unchanged); ${next}`,
+        );
+      }),
+    );
+}
