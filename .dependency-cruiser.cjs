@@ -9,10 +9,13 @@
  *   client-sdk/                  owners', buyers' and reviewers' machines: shared code only
  *   console/                     the web console, in the browser: shared code and the SDK's clients only
  *   cli/                         programs that join both sides: `shuyu` (client-sdk/cli + server/cli), the demo
+ *   store/                       the database engine both servers and enclave workers use (SQLite or PostgreSQL
+ *                                through Kysely, transactions, migrations runner): imports nothing of ours; each
+ *                                side keeps its own tables and migrations
  *
  * `npm run lint` runs it; test/architecture.test.ts shows it failing on a forbidden import.
  */
-const PRODUCT = '^(crypto|contracts|formats|he|query|enclave|server|client-sdk|console|cli)/';
+const PRODUCT = '^(crypto|contracts|formats|he|query|store|enclave|server|client-sdk|console|cli)/';
 const SHARED = '^(formats|he|query)/';
 
 module.exports = {
@@ -23,6 +26,20 @@ module.exports = {
       severity: 'error',
       from: { path: '^crypto/' },
       to: { path: PRODUCT, pathNot: '^crypto/' },
+    },
+    {
+      name: 'store-is-an-engine',
+      comment: 'store/ opens databases, runs transactions and migrations; it knows no table of the server or the enclave',
+      severity: 'error',
+      from: { path: '^store/' },
+      to: { path: PRODUCT, pathNot: '^store/' },
+    },
+    {
+      name: 'clients-never-open-the-store',
+      comment: 'the SDK, the console and shared code never reach the database',
+      severity: 'error',
+      from: { path: '^(client-sdk|console|formats|he|query|contracts|crypto)/' },
+      to: { path: '^store/' },
     },
     {
       name: 'contracts-are-pure',

@@ -36,7 +36,7 @@ export interface ContractsOptions {
   signer: Signer;
   clock?: Clock;
   /** The operator key that certifies reviewer keys (read when a review is decided). */
-  operatorPublicKeyPem?: string | (() => string | undefined);
+  operatorPublicKeyPem?: string | (() => Promise<string | undefined> | string | undefined);
   /** How long a quote stays valid (default 15 min). */
   quoteTtlMs?: number;
   /** How long a trade may wait for a reviewer before it expires (default 72 h). */
@@ -77,19 +77,19 @@ export class Context {
     return this.clock.now().toISOString();
   }
 
-  operatorPublicKeyPem(): string | undefined {
-    return typeof this.operatorKey === 'function' ? this.operatorKey() : this.operatorKey;
+  async operatorPublicKeyPem(): Promise<string | undefined> {
+    return typeof this.operatorKey === 'function' ? await this.operatorKey() : this.operatorKey;
   }
 
   /** The active negative list; the shipped default is installed on first use. */
-  policy(): PolicyDocument {
-    const active = this.store.policies.active();
+  async policy(): Promise<PolicyDocument> {
+    const active = await this.store.policies.active();
     if (active) return active;
-    this.store.transaction(() => {
-      if (this.store.policies.active()) return;
-      this.store.policies.put(DEFAULT_POLICY, this.nowIso());
-      this.audit.append({ actor: 'system', entityType: 'policy', entityId: DEFAULT_POLICY.policyId, action: 'policy.published', data: { version: DEFAULT_POLICY.version, default: true } });
+    await this.store.transaction(async () => {
+      if (await this.store.policies.active()) return;
+      await this.store.policies.put(DEFAULT_POLICY, this.nowIso());
+      await this.audit.append({ actor: 'system', entityType: 'policy', entityId: DEFAULT_POLICY.policyId, action: 'policy.published', data: { version: DEFAULT_POLICY.version, default: true } });
     });
-    return this.store.policies.active()!;
+    return (await this.store.policies.active())!;
   }
 }

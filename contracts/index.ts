@@ -39,74 +39,74 @@ export function createContracts(options: ContractsOptions) {
     context: ctx,
 
     // ── negative list ───────────────────────────────────────────────────────────────
-    activePolicy: (): PolicyDocument => ctx.policy(),
+    activePolicy: (): Promise<PolicyDocument> => ctx.policy(),
     /** Publishes a new policy version (must be newer than the active one of the same id) and activates it. */
-    publishPolicy(doc: unknown, actor: string): PolicyDocument {
+    async publishPolicy(doc: unknown, actor: string): Promise<PolicyDocument> {
       const policy = parseOrThrow(PolicyDocument, doc, 'invalid-policy');
-      const active = ctx.policy();
+      const active = await ctx.policy();
       if (policy.policyId === active.policyId && policy.version <= active.version) {
         throw new DomainError('invalid-policy', `version must be above the active ${active.version}`);
       }
-      ctx.store.transaction(() => {
-        ctx.store.policies.put(policy, ctx.nowIso());
-        ctx.audit.append({ actor, entityType: 'policy', entityId: policy.policyId, action: 'policy.published', data: { version: policy.version, rules: policy.rules.length } });
+      await ctx.store.transaction(async () => {
+        await ctx.store.policies.put(policy, ctx.nowIso());
+        await ctx.audit.append({ actor, entityType: 'policy', entityId: policy.policyId, action: 'policy.published', data: { version: policy.version, rules: policy.rules.length } });
       });
       return policy;
     },
     /** Every negative-list version published, newest first: findings name the version they were made under. */
-    policyHistory: (): PolicyVersionInfo[] => ctx.store.policies.history(),
-    policyVersion(policyId: string, version: number): PolicyDocument {
-      const doc = ctx.store.policies.get(policyId, version);
+    policyHistory: (): Promise<PolicyVersionInfo[]> => ctx.store.policies.history(),
+    async policyVersion(policyId: string, version: number): Promise<PolicyDocument> {
+      const doc = await ctx.store.policies.get(policyId, version);
       if (!doc) throw new DomainError('not-found', `no negative-list version ${policyId} v${version}`);
       return doc;
     },
-    evaluateListing: (dataset: DatasetRef, offerInput: Parameters<typeof evaluateListing>[2]): Evaluation => evaluateListing(ctx.policy(), dataset.schema, offerInput),
-    evaluateTrade: (facts: Parameters<typeof evaluateTrade>[1]): Evaluation => evaluateTrade(ctx.policy(), facts),
+    evaluateListing: async (dataset: DatasetRef, offerInput: Parameters<typeof evaluateListing>[2]): Promise<Evaluation> => evaluateListing(await ctx.policy(), dataset.schema, offerInput),
+    evaluateTrade: async (facts: Parameters<typeof evaluateTrade>[1]): Promise<Evaluation> => evaluateTrade(await ctx.policy(), facts),
 
     // ── offers ──────────────────────────────────────────────────────────────────────
     createOffer: (args: { dataset: DatasetRef; input: unknown; actor: Actor }) => offers.create(args),
     reviseOffer: (args: { offerId: string; dataset: DatasetRef; input: unknown; actor: Actor }) => offers.revise(args),
-    withdrawOffer: (args: { offerId: string; actor: Actor }): Offer => offers.withdraw(args),
-    getOffer: (offerId: string, version?: number): Offer => offers.get(offerId, version),
-    offerVersions: (offerId: string): Offer[] => ctx.store.offers.versions(offerId),
-    listOffers: (filter: { datasetId?: string; ownerOrgId?: string; status?: Offer['status'] } = {}): Offer[] => ctx.store.offers.list(filter),
+    withdrawOffer: (args: { offerId: string; actor: Actor }): Promise<Offer> => offers.withdraw(args),
+    getOffer: (offerId: string, version?: number): Promise<Offer> => offers.get(offerId, version),
+    offerVersions: (offerId: string): Promise<Offer[]> => ctx.store.offers.versions(offerId),
+    listOffers: (filter: { datasetId?: string; ownerOrgId?: string; status?: Offer['status'] } = {}): Promise<Offer[]> => ctx.store.offers.list(filter),
 
     // ── quotes and trades ───────────────────────────────────────────────────────────
     /** request: { offerId, computation, clamp?, sql?, purpose: { code, statement }, destination }; beforeSign: the caller's own last refusals. */
     quote: (args: Parameters<typeof issueQuote>[1]): Promise<SignedQuote> => issueQuote(ctx, args),
     /** What the trade's buyer was quoted: refusal charge and allowance, each DP output's noise, warnings (null: quote gone). */
-    quotedTerms: (trade: Pick<Trade, 'quoteId'>): QuotedTerms | null => quotedTermsOf(ctx, trade),
+    quotedTerms: (trade: Pick<Trade, 'quoteId'>): Promise<QuotedTerms | null> => quotedTermsOf(ctx, trade),
     /** The latest expiry an approval of this trade may state now: the validity cap, and never past the offer's validUntil. */
-    latestApprovalExpiry: (trade: Pick<Trade, 'offerId' | 'offerVersion'>): string =>
-      latestTradeDeadline(ctx.clock.now(), ctx.store.offers.get(trade.offerId, trade.offerVersion)?.terms.validUntil, ctx.approvalMaxValidityMs).toISOString(),
+    latestApprovalExpiry: async (trade: Pick<Trade, 'offerId' | 'offerVersion'>): Promise<string> =>
+      latestTradeDeadline(ctx.clock.now(), (await ctx.store.offers.get(trade.offerId, trade.offerVersion))?.terms.validUntil, ctx.approvalMaxValidityMs).toISOString(),
     /** request: { quote, computation, columnsUsed? }. */
-    submitTrade: (args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Trade => trades.submit(args),
+    submitTrade: (args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Promise<Trade> => trades.submit(args),
     /** decision: { decision: 'approve', reason, approval } | { decision: 'reject', reason }. */
-    decideReview: (args: { tradeId: string; reviewer: Actor; decision: unknown; certificate?: unknown }): Trade => trades.decideReview(args),
-    startExecution: (args: { tradeId: string; actor: string }): Trade => trades.startExecution(args),
-    deliver: (args: { tradeId: string; actor: string; result: Record<string, unknown> }): Trade => trades.deliver(args),
-    fail: (args: { tradeId: string; actor: string; reason: string; type?: string }): Trade => trades.fail(args),
+    decideReview: (args: { tradeId: string; reviewer: Actor; decision: unknown; certificate?: unknown }): Promise<Trade> => trades.decideReview(args),
+    startExecution: (args: { tradeId: string; actor: string }): Promise<Trade> => trades.startExecution(args),
+    deliver: (args: { tradeId: string; actor: string; result: Record<string, unknown> }): Promise<Trade> => trades.deliver(args),
+    fail: (args: { tradeId: string; actor: string; reason: string; type?: string }): Promise<Trade> => trades.fail(args),
     /** The enclave refused for privacy: the trade fails and its refusal charge is taken, as quoted. */
-    refuseForPrivacy: (args: { tradeId: string; actor: string; type: string; params: Record<string, unknown>; message: string }): Trade => trades.refuseForPrivacy(args),
-    cancel: (args: { tradeId: string; actor: Actor; reason?: string }): Trade => trades.cancel(args),
-    expireDue: (now?: Date): Trade[] => trades.expireDue(now),
-    getTrade: (tradeId: string): Trade => trades.get(tradeId),
-    tradeTransitions: (tradeId: string): TradeTransition[] => ctx.store.trades.transitions(tradeId),
-    listTrades: (filter: { buyerOrgId?: string; ownerOrgId?: string; states?: readonly TradeState[]; afterId?: string; limit?: number }): Trade[] => ctx.store.trades.list(filter),
+    refuseForPrivacy: (args: { tradeId: string; actor: string; type: string; params: Record<string, unknown>; message: string }): Promise<Trade> => trades.refuseForPrivacy(args),
+    cancel: (args: { tradeId: string; actor: Actor; reason?: string }): Promise<Trade> => trades.cancel(args),
+    expireDue: (now?: Date): Promise<Trade[]> => trades.expireDue(now),
+    getTrade: (tradeId: string): Promise<Trade> => trades.get(tradeId),
+    tradeTransitions: (tradeId: string): Promise<TradeTransition[]> => ctx.store.trades.transitions(tradeId),
+    listTrades: (filter: { buyerOrgId?: string; ownerOrgId?: string; states?: readonly TradeState[]; afterId?: string; limit?: number }): Promise<Trade[]> => ctx.store.trades.list(filter),
     review: (tradeId: string) => ctx.store.reviews.forTrade(tradeId),
 
     // ── ledger ──────────────────────────────────────────────────────────────────────
-    topUp: (args: { orgId: string; amountFen: number; idempotencyKey: string; actor: string; memo?: string }): LedgerTransaction => ctx.ledger.topUp(args),
+    topUp: (args: { orgId: string; amountFen: number; idempotencyKey: string; actor: string; memo?: string }): Promise<LedgerTransaction> => ctx.ledger.topUp(args),
     /** An organisation's wallet (spendable) and revenue (earned as owner), in fen. */
-    balances: (orgId: string): { walletFen: number; revenueFen: number } => ({
-      walletFen: ctx.ledger.balance(accountIds.wallet(orgId)),
-      revenueFen: ctx.ledger.balance(accountIds.revenue(orgId)),
+    balances: async (orgId: string): Promise<{ walletFen: number; revenueFen: number }> => ({
+      walletFen: await ctx.ledger.balance(accountIds.wallet(orgId)),
+      revenueFen: await ctx.ledger.balance(accountIds.revenue(orgId)),
     }),
-    platformFeeFen: (): number => ctx.ledger.balance(accountIds.fee),
+    platformFeeFen: (): Promise<number> => ctx.ledger.balance(accountIds.fee),
     /** Journal lines touching one account, in posting order (cursor: afterSeq). */
-    statement: (accountId: string, page: { afterSeq?: number; limit?: number } = {}): LedgerTransaction[] => ctx.store.ledger.transactions({ accountId, ...page }),
-    tradeLedger: (tradeId: string): LedgerTransaction[] => ctx.store.ledger.transactions({ tradeId }),
-    accounts: (ownerId?: string): LedgerAccount[] => ctx.store.ledger.accounts(ownerId ? { ownerId } : undefined),
+    statement: (accountId: string, page: { afterSeq?: number; limit?: number } = {}): Promise<LedgerTransaction[]> => ctx.store.ledger.transactions({ accountId, ...page }),
+    tradeLedger: (tradeId: string): Promise<LedgerTransaction[]> => ctx.store.ledger.transactions({ tradeId }),
+    accounts: (ownerId?: string): Promise<LedgerAccount[]> => ctx.store.ledger.accounts(ownerId ? { ownerId } : undefined),
     accountIds,
 
     // ── audit ───────────────────────────────────────────────────────────────────────
@@ -114,16 +114,16 @@ export function createContracts(options: ContractsOptions) {
      * Appends an event for an entity contracts/ does not own (users, organisations, datasets, keys)
      * to the same chain. Call it inside `transaction` together with the write it records.
      */
-    recordEvent: (input: AuditInput): AuditEvent => ctx.store.transaction(() => ctx.audit.append(input)),
+    recordEvent: (input: AuditInput): Promise<AuditEvent> => ctx.store.transaction(() => ctx.audit.append(input)),
     /** One atomic unit over the shared database: the server's own writes and recordEvent commit together. */
-    transaction: <T>(fn: () => T): T => ctx.store.transaction(fn),
+    transaction: <T>(fn: () => Promise<T>): Promise<T> => ctx.store.transaction(fn),
     auditEvents: (filter: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string } = {}) => ctx.store.audit.events(filter),
     /** Signs the current head with the platform key (call periodically, e.g. every minute). */
     checkpoint: (): Promise<SignedCheckpoint> => ctx.audit.checkpoint(ctx.signer),
-    checkpoints: (): SignedCheckpoint[] => ctx.store.audit.checkpoints(),
+    checkpoints: (): Promise<SignedCheckpoint[]> => ctx.store.audit.checkpoints(),
     /** Verifies the whole stored chain against the platform key; pass the last checkpoint a monitor kept to catch rollbacks. */
-    verifyAudit: (trusted?: unknown): AuditVerification =>
-      verifyAuditLog({ events: ctx.store.audit.events({}), checkpoints: ctx.store.audit.checkpoints() }, ctx.signer.publicKeyPem, trusted),
+    verifyAudit: async (trusted?: unknown): Promise<AuditVerification> =>
+      verifyAuditLog({ events: await ctx.store.audit.events({}), checkpoints: await ctx.store.audit.checkpoints() }, ctx.signer.publicKeyPem, trusted),
   };
 }
 

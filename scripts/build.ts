@@ -2,7 +2,7 @@
  * `npm run build`: compiles the product into dist/ so that production runs plain JavaScript on node — no
  * TypeScript loader, no bundler at run time (neither is installed by `npm ci --omit=dev`).
  *
- *   dist/{crypto,formats,he,query,contracts,server,enclave,client-sdk,cli}/…  every module transpiled one to one by esbuild (types are
+ *   dist/{crypto,formats,he,query,contracts,store,server,enclave,client-sdk,cli}/…  every module transpiled one to one by esbuild (types are
  *       erased, not checked: `npm run typecheck` does that), beside the assets the code finds next to itself
  *       (SQL migrations, the default policy JSON). One file per module keeps every `import.meta.url`-relative
  *       path valid and lets each worker/child entry (server, enclave process, HE worker, sealing worker, CLI)
@@ -21,7 +21,7 @@ import { ensureConsole } from './build-console.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST = path.join(root, 'dist');
 /** The compiled trees. */
-const TREES = ['crypto', 'formats', 'he', 'query', 'contracts', 'server', 'enclave', 'client-sdk', 'cli'];
+const TREES = ['crypto', 'formats', 'he', 'query', 'contracts', 'store', 'server', 'enclave', 'client-sdk', 'cli'];
 /** Files the code reads beside itself at run time (the .mjs files are tsx entries for the TypeScript tree only). */
 const ASSET = /\.(sql|json)$/;
 const STAMP = path.join(DIST, '.build.json');

@@ -1,13 +1,12 @@
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { Db } from './store/db.js';
-import { stmt } from './store/statements.js';
 import { systemClock, type Clock } from '../contracts/ids.js';
 import type { ServerConfig } from './config/config.js';
 import type { BlobStore } from './blobs/blob-store.js';
 import { IdentityService, type AuditSink } from './identity/identity.js';
 import { AuditLog } from '../contracts/audit/log.js';
-import { sqliteContractsStore } from './store/sqlite/contracts-store.js';
+import { auditStore } from './store/tables/audit.js';
 import { DatasetService } from './datasets/datasets.js';
 import { createBundlePort } from './wiring/bundle.js';
 import type { BundlePort } from './datasets/bundle-port.js';
@@ -57,8 +56,8 @@ export function createApp(deps: AppDeps): ShuyuApp {
   const clock = deps.clock ?? systemClock;
   const metrics = deps.metrics ?? new Metrics();
   // Server-side state changes (identities, uploads, datasets) join the same SM3 audit chain as contracts/.
-  const auditLog = new AuditLog(sqliteContractsStore(deps.db).audit, clock);
-  const audit: AuditSink = (e) => void auditLog.append(e);
+  const auditLog = new AuditLog(auditStore(deps.db), clock);
+  const audit: AuditSink = (e) => auditLog.append(e);
   const identity = new IdentityService(deps.db, clock, audit);
   const datasets = new DatasetService(deps.db, deps.blobs, deps.bundle ?? createBundlePort(), clock, deps.config, audit);
   const services: Services = {
@@ -90,19 +89,17 @@ export function createApp(deps: AppDeps): ShuyuApp {
     if (ids.has(r.id)) throw new Error(`route id ${r.id} is used twice`);
     ids.add(r.id);
   }
-  metrics.gauge('shuyu_jobs', () =>
-    Object.fromEntries((stmt(deps.db, 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n])),
-  );
-  metrics.gauge('shuyu_uploads', () =>
-    Object.fromEntries((stmt(deps.db, 'SELECT state, COUNT(*) AS n FROM uploads GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n])),
-  );
+  const countByState = async (table: 'jobs' | 'uploads') =>
+    Object.fromEntries((await deps.db.all<{ state: string; n: number }>(`SELECT state, COUNT(*) AS n FROM ${table} GROUP BY state`)).map((r) => [r.state, r.n]));
+  metrics.gauge('shuyu_jobs', () => countByState('jobs'));
+  metrics.gauge('shuyu_uploads', () => countByState('uploads'));
   const loaders = objectLoaders(services, trade.loaders);
   const app = createHttpApp(
     routes,
     {
       authenticate: (h, tokenHash) => identity.authenticate(h, tokenHash),
       loadObject: (kind, id) => loaders[kind](id),
-      idempotency: new IdempotencyStore(deps.db),
+      idempotency: new IdempotencyStore(deps.db, deps.config.requestTimeoutMs * 2),
       now: () => clock.now().toISOString(),
       log: deps.log,
       metrics,

@@ -23,6 +23,11 @@ export interface StartOptions extends Partial<ServerConfig> {
   enclave?: boolean;
   /** Extra environment for the enclave child (tests: { SHUYU_ENCLAVE_TEST_MODE: '1' }). */
   enclaveEnv?: Record<string, string>;
+  /**
+   * Run trades in this process (default true, or SHUYU_SERVER_JOBS=0 for false): a cluster's API servers leave
+   * them to `shuyu enclave worker` processes and only answer requests.
+   */
+  jobs?: boolean;
 }
 
 export interface RunningServer {
@@ -45,12 +50,16 @@ export interface RunningServer {
  */
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const env = opts.env ?? process.env;
-  const { env: _e, logDestination, enclave: withEnclave = true, enclaveEnv: _ee, ...flags } = opts;
+  const { env: _e, logDestination, enclave: withEnclave = true, enclaveEnv: _ee, jobs, ...flags } = opts;
+  const runJobs = jobs ?? env.SHUYU_SERVER_JOBS !== '0';
   const config = loadConfig(flags, env);
   const layout = ensureDataDir(config.dataDir);
   const log = createLogger(config.logLevel, logDestination);
-  const db = openDatabase(layout.dbFile);
-  const blobs = new BlobStore(layout.blobDir);
+  // Cluster mode: the store is PostgreSQL, shared with other servers and workers — nothing found in it at
+  // start-up (a running lease, a pending upload or idempotency key) belongs to a dead process of this one.
+  const clustered = !!config.databaseUrl;
+  const db = await openDatabase(config.databaseUrl ?? layout.dbFile, { ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) });
+  const blobs = new BlobStore(config.blobDir ?? layout.blobDir);
 
   let enclave: EnclaveHandle | null = null;
   // Handed to the enclave only: its keystore, and so every secret key, is sealed under it.
@@ -64,7 +73,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     enclaveStarting.catch(() => {}); // awaited (and its failure thrown) below; not an unhandled rejection meanwhile
     return enclaveStarting;
   };
-  const knownOperatorKey = master ? new IdentityService(db, systemClock).operator()?.publicKeyPem : null;
+  const knownOperatorKey = master ? (await new IdentityService(db, systemClock).operator())?.publicKeyPem : null;
   if (knownOperatorKey) launchEnclave(knownOperatorKey);
   try {
     return await startWithEnclave();
@@ -104,8 +113,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
           }
         : null,
     });
-    const swept = shuyu.services.datasets.sweep({ startup: true });
-    const cleared = new IdempotencyStore(db).clearPending();
+    const swept = await shuyu.services.datasets.sweep({ startup: !clustered });
+    const cleared = clustered ? 0 : await new IdempotencyStore(db).clearPending();
     if (swept.expired || swept.orphans || swept.temp || cleared) log.info({ ...swept, idempotencyCleared: cleared }, 'recovered from the previous run');
 
     const server: Server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000, ...httpClassesOf(shuyu.app) }, shuyu.app);
@@ -117,7 +126,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-    const boot = bootstrapOperator(db, shuyu.services.identity, layout.bootstrapFile, () => url);
+    const boot = await bootstrapOperator(db, shuyu.services.identity, layout.bootstrapFile, () => url);
     if (boot.created) log.info({ file: boot.file }, 'first run: operator identity created; credentials written to bootstrap.json (mode 0600)');
 
     if (master) {
@@ -127,7 +136,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       if (knownOperatorKey && knownOperatorKey !== boot.operatorPublicKeyPem) throw new Error('the operator key changed during start-up');
       enclave = await (enclaveStarting ?? launchEnclave(boot.operatorPublicKeyPem));
       signer.publicKeyPem = (await enclave.publicInfo()).signing.publicKeyPem;
-      shuyu.trade.startWorker(enclave);
+      if (runJobs) await shuyu.trade.startWorker(enclave, { embedded: !clustered });
     }
     log.info({ url, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
 
@@ -138,7 +147,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         server.closeIdleConnections();
         await new Promise<void>((r) => server.close(() => r()));
         await enclave?.stop();
-        db.close();
+        await db.close();
         log.info('stopped');
       })());
     return { url, port, config, app: shuyu, db, log, bootstrap: boot, enclave: () => enclave, close };

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 const root = resolve(import.meta.dirname, '..');
-const PRODUCT = ['crypto', 'contracts', 'formats', 'he', 'query', 'enclave', 'server', 'client-sdk', 'console', 'cli'];
+const PRODUCT = ['crypto', 'contracts', 'formats', 'he', 'query', 'store', 'enclave', 'server', 'client-sdk', 'console', 'cli'];
 const run = promisify(execFile);
 
 interface Cruise {

@@ -5,13 +5,13 @@ import { type AuditEvent, chainEvent, type CheckpointStatement, GENESIS_HASH, ty
 
 /** The audit chain's storage port (contracts/store.ts gathers the ports). */
 export interface AuditStore {
-  last(): AuditEvent | undefined;
-  append(event: AuditEvent): void;
+  last(): Promise<AuditEvent | undefined>;
+  append(event: AuditEvent): Promise<void>;
   /** Events with seq > afterSeq, ascending. */
-  events(filter: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string }): AuditEvent[];
-  putCheckpoint(cp: SignedCheckpoint): void;
-  latestCheckpoint(): SignedCheckpoint | undefined;
-  checkpoints(): SignedCheckpoint[];
+  events(filter: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string }): Promise<AuditEvent[]>;
+  putCheckpoint(cp: SignedCheckpoint): Promise<void>;
+  latestCheckpoint(): Promise<SignedCheckpoint | undefined>;
+  checkpoints(): Promise<SignedCheckpoint[]>;
 }
 
 export interface AuditInput {
@@ -25,7 +25,8 @@ export interface AuditInput {
 /**
  * Appends events to the chain. Call `append` inside the store transaction of the change it records,
  * so the event and the change commit together; seq and prevHash come from the last stored event in
- * that same transaction, which keeps the chain linear (SQLite serialises writers).
+ * that same transaction, which keeps the chain linear (SQLite serialises writers; on PostgreSQL two
+ * appends from one head conflict on seq and one transaction is re-run).
  */
 export class AuditLog {
   constructor(
@@ -33,8 +34,8 @@ export class AuditLog {
     private readonly clock: Clock,
   ) {}
 
-  append(input: AuditInput): AuditEvent {
-    const prev = this.store.last();
+  async append(input: AuditInput): Promise<AuditEvent> {
+    const prev = await this.store.last();
     const data = JSON.parse(canonicalJson(input.data ?? {})) as Record<string, unknown>; // refuses undefined/NaN early
     const event = chainEvent(
       {
@@ -49,7 +50,7 @@ export class AuditLog {
       },
       prev,
     );
-    this.store.append(event);
+    await this.store.append(event);
     return event;
   }
 
@@ -59,8 +60,8 @@ export class AuditLog {
    * the next checkpoint.
    */
   async checkpoint(signer: Signer): Promise<SignedCheckpoint> {
-    const last = this.store.last();
-    const latest = this.store.latestCheckpoint();
+    const last = await this.store.last();
+    const latest = await this.store.latestCheckpoint();
     if (latest && last && latest.statement.seq === last.seq) return latest;
     const statement: CheckpointStatement = {
       type: 'shuyu.audit-checkpoint.v1',
@@ -72,9 +73,11 @@ export class AuditLog {
     };
     const signature = toB64(await signer.sign(utf8(canonicalJson(statement))));
     const cp: SignedCheckpoint = { statement, signature, publicKeyPem: signer.publicKeyPem };
-    const again = this.store.latestCheckpoint();
+    const again = await this.store.latestCheckpoint();
     if (again && again.statement.seq !== latest?.statement.seq) return again; // another caller got there first
-    this.store.putCheckpoint(cp);
-    return cp;
+    await this.store.putCheckpoint(cp);
+    // another caller (another server) may have stored a checkpoint of the same head meanwhile: that one stands
+    const stored = await this.store.latestCheckpoint();
+    return stored && stored.statement.seq === cp.statement.seq ? stored : cp;
   }
 }

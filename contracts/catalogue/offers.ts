@@ -11,14 +11,14 @@ import { type Offer, OfferInput } from '../offer/offer.js';
 export class OfferService {
   constructor(private readonly ctx: Context) {}
 
-  private screen(dataset: DatasetRef, input: OfferInput): Evaluation {
+  private async screen(dataset: DatasetRef, input: OfferInput): Promise<Evaluation> {
     const missing = input.allowedColumns.filter((c) => !columnByName(dataset.schema, c));
     if (missing.length) throw new DomainError('invalid-offer', `columns not in the dataset: ${missing.join(', ')}`, { columns: missing });
     // a verification names one record by its identifier; without one it would only say whether a cell is empty
     if (input.allowedKinds.includes('verify') && !dataset.schema.columns.some((c) => c.role === 'identifier')) {
       throw new DomainError('invalid-offer', 'this dataset has no identifier column, so it cannot be offered for verify: a verification checks claims about one record the buyer names by its identifier', { kind: 'verify' });
     }
-    const screening = evaluateListing(this.ctx.policy(), dataset.schema, input);
+    const screening = evaluateListing(await this.ctx.policy(), dataset.schema, input);
     if (screening.decision === 'deny') {
       throw new DomainError('negative-list-denied', 'the negative list does not allow this offer', { findings: screening.findings });
     }
@@ -30,10 +30,10 @@ export class OfferService {
   }
 
   /** New offer, version 1. Findings of `review` rules are returned and audited, not blocking. */
-  create(args: { dataset: DatasetRef; input: unknown; actor: Actor }): { offer: Offer; screening: Evaluation } {
+  async create(args: { dataset: DatasetRef; input: unknown; actor: Actor }): Promise<{ offer: Offer; screening: Evaluation }> {
     this.assertOwner(args.dataset, args.actor);
     const input = parseOrThrow(OfferInput, args.input, 'invalid-offer');
-    const screening = this.screen(args.dataset, input);
+    const screening = await this.screen(args.dataset, input);
     const offer: Offer = {
       ...input,
       id: newId(),
@@ -48,36 +48,36 @@ export class OfferService {
   }
 
   /** A change is a new version under the same id; trades keep the version they were quoted under. */
-  revise(args: { offerId: string; dataset: DatasetRef; input: unknown; actor: Actor }): { offer: Offer; screening: Evaluation } {
-    const current = this.get(args.offerId);
+  async revise(args: { offerId: string; dataset: DatasetRef; input: unknown; actor: Actor }): Promise<{ offer: Offer; screening: Evaluation }> {
+    const current = await this.get(args.offerId);
     this.assertOwner(args.dataset, args.actor);
     if (current.datasetId !== args.dataset.id) throw new DomainError('invalid-offer', 'an offer stays on its dataset');
     if (current.status !== 'active') throw new DomainError('offer-withdrawn', 'a withdrawn offer cannot be revised');
     const input = parseOrThrow(OfferInput, args.input, 'invalid-offer');
-    const screening = this.screen(args.dataset, input);
+    const screening = await this.screen(args.dataset, input);
     const offer: Offer = { ...current, ...input, version: current.version + 1, createdAt: this.ctx.nowIso(), createdBy: args.actor.userId };
     return this.write(offer, 'offer.versioned', args.actor, screening);
   }
 
   /** Withdrawal writes a final version with status `withdrawn`: no new quotes or submissions. */
-  withdraw(args: { offerId: string; actor: Actor }): Offer {
-    const current = this.get(args.offerId);
+  async withdraw(args: { offerId: string; actor: Actor }): Promise<Offer> {
+    const current = await this.get(args.offerId);
     if (current.ownerOrgId !== args.actor.orgId) throw new DomainError('forbidden', "only the owner's organisation can withdraw its offer");
     if (current.status === 'withdrawn') return current;
     const offer: Offer = { ...current, status: 'withdrawn', version: current.version + 1, createdAt: this.ctx.nowIso(), createdBy: args.actor.userId };
-    return this.write(offer, 'offer.withdrawn', args.actor, null).offer;
+    return (await this.write(offer, 'offer.withdrawn', args.actor, null)).offer;
   }
 
-  get(offerId: string, version?: number): Offer {
-    const offer = this.ctx.store.offers.get(offerId, version);
+  async get(offerId: string, version?: number): Promise<Offer> {
+    const offer = await this.ctx.store.offers.get(offerId, version);
     if (!offer) throw new DomainError('not-found', 'no such offer', { offerId, version });
     return offer;
   }
 
-  private write<S extends Evaluation | null>(offer: Offer, action: string, actor: Actor, screening: S): { offer: Offer; screening: S } {
-    this.ctx.store.transaction(() => {
-      this.ctx.store.offers.insert(offer);
-      this.ctx.audit.append({
+  private async write<S extends Evaluation | null>(offer: Offer, action: string, actor: Actor, screening: S): Promise<{ offer: Offer; screening: S }> {
+    await this.ctx.store.transaction(async () => {
+      await this.ctx.store.offers.insert(offer);
+      await this.ctx.audit.append({
         actor: actor.userId,
         entityType: 'offer',
         entityId: offer.id,

@@ -5,18 +5,18 @@ import { type Clock, newId } from '../ids.js';
 
 /** The ledger's storage port (contracts/store.ts gathers the ports; the SQLite adapter implements them). */
 export interface LedgerStore {
-  account(id: string): LedgerAccount | undefined;
+  account(id: string): Promise<LedgerAccount | undefined>;
   /** Creates the account with balance 0 if it does not exist. */
-  ensureAccount(account: Omit<LedgerAccount, 'balance'>): void;
-  transactionByKey(idempotencyKey: string): LedgerTransaction | undefined;
+  ensureAccount(account: Omit<LedgerAccount, 'balance'>): Promise<void>;
+  transactionByKey(idempotencyKey: string): Promise<LedgerTransaction | undefined>;
   /**
    * Appends the transaction with its entries and applies the entries to the balances. The domain has
    * already checked balance and limits; the store's own constraints are a last line of defence.
    */
-  post(txn: LedgerTransaction): void;
+  post(txn: LedgerTransaction): Promise<void>;
   /** Journal in posting order; `accountId` filters to transactions touching that account. */
-  transactions(filter: { accountId?: string; tradeId?: string; afterSeq?: number; limit?: number }): LedgerTransaction[];
-  accounts(filter?: { ownerId?: string }): LedgerAccount[];
+  transactions(filter: { accountId?: string; tradeId?: string; afterSeq?: number; limit?: number }): Promise<LedgerTransaction[]>;
+  accounts(filter?: { ownerId?: string }): Promise<LedgerAccount[]>;
 }
 
 /**
@@ -79,15 +79,15 @@ export class Ledger {
     private readonly store: LedgerStore,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-    private readonly transaction: <T>(fn: () => T) => T,
+    private readonly transaction: <T>(fn: () => Promise<T>) => Promise<T>,
   ) {}
 
-  balance(accountId: string): number {
-    return this.store.account(accountId)?.balance ?? 0;
+  async balance(accountId: string): Promise<number> {
+    return (await this.store.account(accountId))?.balance ?? 0;
   }
 
   /** The operator credits an organisation's wallet (money arriving from outside). */
-  topUp(input: { orgId: string; amountFen: number; idempotencyKey: string; actor: string; memo?: string }): LedgerTransaction {
+  topUp(input: { orgId: string; amountFen: number; idempotencyKey: string; actor: string; memo?: string }): Promise<LedgerTransaction> {
     assertFen(input.amountFen, 'a top-up');
     return this.post({
       kind: 'top-up',
@@ -103,7 +103,7 @@ export class Ledger {
   }
 
   /** Moves the trade's price from the buyer's wallet into the trade's escrow. */
-  hold(input: { tradeId: string; buyerOrgId: string; amountFen: number; actor: string }): LedgerTransaction | null {
+  async hold(input: { tradeId: string; buyerOrgId: string; amountFen: number; actor: string }): Promise<LedgerTransaction | null> {
     if (input.amountFen === 0) return null; // a free trade holds nothing
     assertFen(input.amountFen, 'a hold');
     return this.post({
@@ -120,10 +120,10 @@ export class Ledger {
   }
 
   /** Returns whatever the trade's escrow holds to the buyer (reject, fail, expire, cancel). */
-  release(input: { tradeId: string; buyerOrgId: string; actor: string; memo: string }): LedgerTransaction | null {
-    const existing = this.store.transactionByKey(`release:${input.tradeId}`);
+  async release(input: { tradeId: string; buyerOrgId: string; actor: string; memo: string }): Promise<LedgerTransaction | null> {
+    const existing = await this.store.transactionByKey(`release:${input.tradeId}`);
     if (existing) return existing;
-    const held = this.balance(accountIds.escrow(input.tradeId));
+    const held = await this.balance(accountIds.escrow(input.tradeId));
     if (held === 0) return null;
     return this.post({
       kind: 'release',
@@ -139,10 +139,10 @@ export class Ledger {
   }
 
   /** On delivery: the escrow goes to the owner (share) and the platform (fee); the two must add up to what is held. */
-  capture(input: { tradeId: string; ownerOrgId: string; ownerShareFen: number; platformFeeFen: number; actor: string }): LedgerTransaction | null {
-    const existing = this.store.transactionByKey(`capture:${input.tradeId}`);
+  async capture(input: { tradeId: string; ownerOrgId: string; ownerShareFen: number; platformFeeFen: number; actor: string }): Promise<LedgerTransaction | null> {
+    const existing = await this.store.transactionByKey(`capture:${input.tradeId}`);
     if (existing) return existing;
-    const held = this.balance(accountIds.escrow(input.tradeId));
+    const held = await this.balance(accountIds.escrow(input.tradeId));
     if (input.ownerShareFen + input.platformFeeFen !== held) {
       throw new DomainError('capture-mismatch', 'owner share plus fee must equal the amount held', {
         tradeId: input.tradeId,
@@ -159,7 +159,7 @@ export class Ledger {
    * the rest of the escrow back to the buyer — one posting, under the trade's capture key, so a trade is charged
    * at most once whether it is delivered or refused.
    */
-  chargeRefusal(input: {
+  async chargeRefusal(input: {
     tradeId: string;
     buyerOrgId: string;
     ownerOrgId: string;
@@ -167,10 +167,10 @@ export class Ledger {
     ownerShareFen: number;
     platformFeeFen: number;
     actor: string;
-  }): LedgerTransaction | null {
-    const existing = this.store.transactionByKey(`capture:${input.tradeId}`);
+  }): Promise<LedgerTransaction | null> {
+    const existing = await this.store.transactionByKey(`capture:${input.tradeId}`);
     if (existing) return existing;
-    const held = this.balance(accountIds.escrow(input.tradeId));
+    const held = await this.balance(accountIds.escrow(input.tradeId));
     if (input.ownerShareFen + input.platformFeeFen !== input.chargeFen || input.chargeFen > held || input.ownerShareFen < 0 || input.platformFeeFen < 0) {
       throw new DomainError('capture-mismatch', 'a refusal charge is owner share plus fee, and at most what is held', {
         tradeId: input.tradeId,
@@ -198,8 +198,8 @@ export class Ledger {
     refund?: { buyerOrgId: string; fen: number };
     memo: string;
     actor: string;
-  }): LedgerTransaction | null {
-    if (c.held === 0) return null;
+  }): Promise<LedgerTransaction | null> {
+    if (c.held === 0) return Promise.resolve(null);
     const entries: LedgerEntry[] = [{ accountId: accountIds.escrow(c.tradeId), amount: -c.held }];
     if (c.ownerShareFen > 0) entries.push({ accountId: accountIds.revenue(c.ownerOrgId), amount: c.ownerShareFen });
     if (c.platformFeeFen > 0) entries.push({ accountId: accountIds.fee, amount: c.platformFeeFen });
@@ -207,13 +207,13 @@ export class Ledger {
     return this.post({ kind: 'capture', idempotencyKey: `capture:${c.tradeId}`, tradeId: c.tradeId, memo: c.memo, actor: c.actor, entries });
   }
 
-  private post(req: { kind: LedgerTxnKind; idempotencyKey: string; tradeId: string | null; memo: string; actor: string; entries: LedgerEntry[] }): LedgerTransaction {
+  private post(req: { kind: LedgerTxnKind; idempotencyKey: string; tradeId: string | null; memo: string; actor: string; entries: LedgerEntry[] }): Promise<LedgerTransaction> {
     if (!req.idempotencyKey || req.idempotencyKey.length > 200) {
       throw new DomainError('invalid-idempotency-key', 'an idempotency key of 1–200 characters is required');
     }
     const requestHash = sm3Hex(canonicalJson({ kind: req.kind, tradeId: req.tradeId, entries: req.entries }));
-    return this.transaction(() => {
-      const prior = this.store.transactionByKey(req.idempotencyKey);
+    return this.transaction(async () => {
+      const prior = await this.store.transactionByKey(req.idempotencyKey);
       if (prior) {
         if (prior.requestHash !== requestHash) {
           throw new DomainError('idempotency-conflict', 'this idempotency key was already used for a different request', {
@@ -228,12 +228,13 @@ export class Ledger {
       for (const e of req.entries) {
         if (!Number.isSafeInteger(e.amount) || e.amount === 0) throw new DomainError('invalid-amount', 'entries are non-zero whole fen');
         const kind = kindOf(e.accountId);
-        this.store.ensureAccount({ id: e.accountId, kind, ownerId: ownerOf(e.accountId) });
-        const after = this.balance(e.accountId) + e.amount;
+        await this.store.ensureAccount({ id: e.accountId, kind, ownerId: ownerOf(e.accountId) });
+        const balance = await this.balance(e.accountId);
+        const after = balance + e.amount;
         if (kind !== 'external' && after < 0) {
           throw new DomainError('insufficient-funds', `account ${e.accountId} would go below zero`, {
             accountId: e.accountId,
-            balance: this.balance(e.accountId),
+            balance,
             needed: -e.amount,
           });
         }
@@ -249,15 +250,15 @@ export class Ledger {
         at: this.clock.now().toISOString(),
         entries: req.entries,
       };
-      this.store.post(txn);
-      this.audit.append({
+      await this.store.post(txn);
+      await this.audit.append({
         actor: req.actor,
         entityType: 'ledger-transaction',
         entityId: txn.id,
         action: req.kind,
         data: { idempotencyKey: txn.idempotencyKey, tradeId: txn.tradeId, entries: txn.entries, memo: txn.memo },
       });
-      return this.store.transactionByKey(req.idempotencyKey)!;
+      return (await this.store.transactionByKey(req.idempotencyKey))!;
     });
   }
 }

@@ -28,7 +28,7 @@ export interface AdmissionInput {
   destination: string;
 }
 
-export function admit(ctx: Context, a: AdmissionInput): void {
+export async function admit(ctx: Context, a: AdmissionInput): Promise<void> {
   const { offer, dataset } = a;
   if (offer.status !== 'active') throw new DomainError('offer-withdrawn', 'this offer has been withdrawn', { offerId: offer.id });
   if (offer.datasetId !== dataset.id) throw new DomainError('invalid-request', 'the offer is not on this dataset');
@@ -56,7 +56,7 @@ export function admit(ctx: Context, a: AdmissionInput): void {
   if (!permitted) {
     throw new DomainError('destination-not-permitted', `the offer does not permit results to go to ${a.destination}`, { destinations: offer.terms.destinations });
   }
-  const used = ctx.store.trades.countByBuyer(a.buyerOrgId, offer.id, QUOTA_STATES);
+  const used = await ctx.store.trades.countByBuyer(a.buyerOrgId, offer.id, QUOTA_STATES);
   if (used >= offer.terms.queryQuotaPerBuyer) {
     throw new DomainError('quota-exhausted', `the offer allows ${offer.terms.queryQuotaPerBuyer} queries per buyer`, { used, quota: offer.terms.queryQuotaPerBuyer });
   }

@@ -60,11 +60,11 @@ export async function issueQuote(
   args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef; beforeSign?: (computation: Computation) => void | Promise<void> },
 ): Promise<SignedQuote> {
   const req = parseOrThrow(QuoteRequest, args.request, 'invalid-request');
-  const offer = ctx.store.offers.get(req.offerId);
+  const offer = await ctx.store.offers.get(req.offerId);
   if (!offer) throw new DomainError('not-found', 'no such offer', { offerId: req.offerId });
   const computation = quotedComputation(req);
   const columnsUsed = req.sql?.columnsUsed ?? req.columnsUsed;
-  admit(ctx, { offer, dataset: args.dataset, computation, columnsUsed, buyerOrgId: args.buyer.orgId, purpose: req.purpose, destination: req.destination });
+  await admit(ctx, { offer, dataset: args.dataset, computation, columnsUsed, buyerOrgId: args.buyer.orgId, purpose: req.purpose, destination: req.destination });
   if (computation.kind === 'sql' && !req.sql) {
     throw new DomainError('invalid-request', 'an sql computation needs the SQL validator’s findings (sql: { columnsUsed, outputs, groupBy })');
   }
@@ -77,7 +77,7 @@ export async function issueQuote(
   const now = ctx.clock.now();
   const usedInPeriod =
     offer.priceModel.kind === 'subscription'
-      ? ctx.store.trades.countByBuyer(args.buyer.orgId, offer.id, PAID_STATES, periodStart(offer, now, offer.priceModel.periodDays))
+      ? await ctx.store.trades.countByBuyer(args.buyer.orgId, offer.id, PAID_STATES, periodStart(offer, now, offer.priceModel.periodDays))
       : 0;
   const priceFen = priceOf(offer.priceModel, { rows: args.dataset.rowCount, epsilonMilli, usedInPeriod });
   const quote = await signQuote(
@@ -105,9 +105,9 @@ export async function issueQuote(
     },
     ctx.signer,
   );
-  ctx.store.transaction(() => {
-    ctx.store.quotes.insert(quote);
-    ctx.audit.append({
+  await ctx.store.transaction(async () => {
+    await ctx.store.quotes.insert(quote);
+    await ctx.audit.append({
       actor: args.buyer.userId,
       entityType: 'quote',
       entityId: quote.statement.quoteId,
@@ -131,8 +131,8 @@ export const QuotedTerms = z
   .strict();
 export type QuotedTerms = z.infer<typeof QuotedTerms>;
 
-export function quotedTermsOf(ctx: Context, trade: Pick<Trade, 'quoteId'>): QuotedTerms | null {
-  const q = ctx.store.quotes.get(trade.quoteId)?.statement;
+export async function quotedTermsOf(ctx: Context, trade: Pick<Trade, 'quoteId'>): Promise<QuotedTerms | null> {
+  const q = (await ctx.store.quotes.get(trade.quoteId))?.statement;
   if (!q) return null;
   return {
     quoteId: q.quoteId,

@@ -35,29 +35,29 @@ const EXPIRABLE: readonly TradeState[] = ['submitted', 'screened', 'under_review
 export class TradeService {
   constructor(private readonly ctx: Context) {}
 
-  get(tradeId: string): Trade {
-    const t = this.ctx.store.trades.get(tradeId);
+  async get(tradeId: string): Promise<Trade> {
+    const t = await this.ctx.store.trades.get(tradeId);
     if (!t) throw new DomainError('not-found', 'no such trade', { tradeId });
     return t;
   }
 
   /** Moves a trade through one transition of the table (inside the caller's transaction). */
-  private move(trade: Trade, to: TradeState, actor: string, reason: string, patch: Partial<Trade> = {}): Trade {
+  private async move(trade: Trade, to: TradeState, actor: string, reason: string, patch: Partial<Trade> = {}): Promise<Trade> {
     assertTransition(trade.id, trade.state, to);
     const at = this.ctx.nowIso();
     const next: Trade = { ...trade, ...patch, state: to, updatedAt: at };
-    if (!this.ctx.store.trades.update(next, trade.state)) {
+    if (!await this.ctx.store.trades.update(next, trade.state)) {
       throw new DomainError('conflict', 'the trade changed meanwhile; reload it and retry', { tradeId: trade.id });
     }
-    this.ctx.store.trades.appendTransition({ tradeId: trade.id, from: trade.state, to, actor, reason, at });
+    await this.ctx.store.trades.appendTransition({ tradeId: trade.id, from: trade.state, to, actor, reason, at });
     // Every way into `approved` (a reviewer, auto-approval) queues the execution in this same transaction.
-    if (to === 'approved') this.ctx.store.jobs.enqueue(trade.id, at);
-    this.ctx.audit.append({ actor, entityType: 'trade', entityId: trade.id, action: `trade.${to}`, data: { from: trade.state, to, reason } });
+    if (to === 'approved') await this.ctx.store.jobs.enqueue(trade.id, at);
+    await this.ctx.audit.append({ actor, entityType: 'trade', entityId: trade.id, action: `trade.${to}`, data: { from: trade.state, to, reason } });
     return next;
   }
 
-  private release(trade: Trade, actor: string, memo: string): void {
-    this.ctx.ledger.release({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, actor, memo });
+  private async release(trade: Trade, actor: string, memo: string): Promise<void> {
+    await this.ctx.ledger.release({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, actor, memo });
   }
 
   /**
@@ -67,14 +67,14 @@ export class TradeService {
    * or approved when the policy allows auto-approval. Resubmitting the same quote returns the
    * same trade (idempotent).
    */
-  submit(args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Trade {
+  async submit(args: { request: unknown; dataset: DatasetRef; buyer: BuyerRef }): Promise<Trade> {
     const req = parseOrThrow(SubmitRequest, args.request, 'invalid-request');
     if (!quoteSignatureValid(req.quote, this.ctx.signer.publicKeyPem)) throw new DomainError('invalid-quote', 'the quote is malformed or its signature does not verify');
     const q = req.quote.statement;
-    const stored = this.ctx.store.quotes.get(q.quoteId);
+    const stored = await this.ctx.store.quotes.get(q.quoteId);
     if (!stored || canonicalJson(stored) !== canonicalJson(req.quote)) throw new DomainError('invalid-quote', 'this quote was not issued here');
     if (q.buyerOrgId !== args.buyer.orgId || q.buyerUserId !== args.buyer.userId) throw new DomainError('invalid-quote', 'the quote was issued to another buyer');
-    const existing = this.ctx.store.trades.getByQuote(q.quoteId);
+    const existing = await this.ctx.store.trades.getByQuote(q.quoteId);
     if (existing) return existing;
     const now = this.ctx.clock.now();
     if (now.getTime() >= Date.parse(q.expiresAt)) throw new DomainError('quote-expired', 'the quote has expired; ask for a new one', { expiresAt: q.expiresAt });
@@ -82,16 +82,16 @@ export class TradeService {
     if (q.datasetId !== args.dataset.id || q.datasetCommitment !== args.dataset.commitment) {
       throw new DomainError('quote-mismatch', 'the dataset changed since the quote was issued');
     }
-    const offer = this.ctx.store.offers.get(q.offerId, q.offerVersion);
-    const latest = this.ctx.store.offers.get(q.offerId);
+    const offer = await this.ctx.store.offers.get(q.offerId, q.offerVersion);
+    const latest = await this.ctx.store.offers.get(q.offerId);
     if (!offer || !latest) throw new DomainError('invalid-quote', 'the quoted offer does not exist');
     if (latest.status !== 'active') throw new DomainError('offer-withdrawn', 'this offer has been withdrawn since the quote');
 
-    const policy = this.ctx.policy();
-    return this.ctx.store.transaction(() => {
-      const raced = this.ctx.store.trades.getByQuote(q.quoteId); // another process submitted it meanwhile
+    const policy = await this.ctx.policy();
+    return this.ctx.store.transaction(async () => {
+      const raced = await this.ctx.store.trades.getByQuote(q.quoteId); // another process submitted it meanwhile
       if (raced) return raced;
-      admit(this.ctx, { offer, dataset: args.dataset, computation: req.computation, columnsUsed: req.columnsUsed, buyerOrgId: q.buyerOrgId, purpose: q.purpose, destination: q.destination });
+      await admit(this.ctx, { offer, dataset: args.dataset, computation: req.computation, columnsUsed: req.columnsUsed, buyerOrgId: q.buyerOrgId, purpose: q.purpose, destination: q.destination });
       const at = now.toISOString();
       let trade: Trade = {
         id: newId(),
@@ -128,15 +128,15 @@ export class TradeService {
         createdAt: at,
         updatedAt: at,
       };
-      this.ctx.store.trades.insert(trade);
-      this.ctx.audit.append({
+      await this.ctx.store.trades.insert(trade);
+      await this.ctx.audit.append({
         actor: args.buyer.userId,
         entityType: 'trade',
         entityId: trade.id,
         action: 'trade.submitted',
         data: { quoteId: q.quoteId, offerId: q.offerId, offerVersion: q.offerVersion, computationHash: q.computationHash, priceFen: q.priceFen },
       });
-      this.ctx.ledger.hold({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, amountFen: trade.priceFen, actor: args.buyer.userId });
+      await this.ctx.ledger.hold({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, amountFen: trade.priceFen, actor: args.buyer.userId });
 
       const screening = evaluateTrade(policy, {
         schema: args.dataset.schema,
@@ -148,16 +148,16 @@ export class TradeService {
         purpose: q.purpose,
       });
       const summary = screening.findings.map((f) => f.ruleId).join(', ') || 'no rule fired';
-      trade = this.move(trade, 'screened', 'system', `negative list ${policy.policyId} v${policy.version}: ${screening.decision} (${summary})`, { screening });
+      trade = await this.move(trade, 'screened', 'system', `negative list ${policy.policyId} v${policy.version}: ${screening.decision} (${summary})`, { screening });
       if (screening.decision === 'deny') {
-        trade = this.move(trade, 'rejected', 'system', `denied by the negative list: ${summary}`, { expiresAt: null });
-        this.release(trade, 'system', 'released: denied by the negative list');
+        trade = await this.move(trade, 'rejected', 'system', `denied by the negative list: ${summary}`, { expiresAt: null });
+        await this.release(trade, 'system', 'released: denied by the negative list');
       } else if (screening.autoApprove) {
-        trade = this.move(trade, 'approved', 'system', 'no rule fired and the policy allows auto-approval', {
+        trade = await this.move(trade, 'approved', 'system', 'no rule fired and the policy allows auto-approval', {
           expiresAt: latestTradeDeadline(now, offer.terms.validUntil, Math.min(this.ctx.autoApprovalTtlMs, this.ctx.approvalMaxValidityMs)).toISOString(),
         });
       } else {
-        trade = this.move(trade, 'under_review', 'system', screening.decision === 'review' ? `review required: ${summary}` : 'every trade sees a reviewer under this policy');
+        trade = await this.move(trade, 'under_review', 'system', screening.decision === 'review' ? `review required: ${summary}` : 'every trade sees a reviewer under this policy');
       }
       return trade;
     });
@@ -169,9 +169,9 @@ export class TradeService {
    * certificate (the same check the enclave repeats) and binds this trade, dataset, commitment,
    * computation, buyer and offer version. A rejection releases the held funds.
    */
-  decideReview(args: { tradeId: string; reviewer: Actor; decision: unknown; certificate?: unknown }): Trade {
+  async decideReview(args: { tradeId: string; reviewer: Actor; decision: unknown; certificate?: unknown }): Promise<Trade> {
     const input = parseOrThrow(ReviewDecisionInput, args.decision, 'invalid-review');
-    const trade = this.get(args.tradeId);
+    const trade = await this.get(args.tradeId);
     assertMayReview(args.reviewer, trade);
     const to = input.decision === 'approve' ? 'approved' : 'rejected';
     // The table also lets `screened` reach approved/rejected, but only the screening itself takes
@@ -182,7 +182,7 @@ export class TradeService {
     assertTransition(trade.id, trade.state, to);
     const now = this.ctx.clock.now();
     if (input.decision === 'approve') {
-      const operatorPem = this.ctx.operatorPublicKeyPem();
+      const operatorPem = await this.ctx.operatorPublicKeyPem();
       if (!operatorPem) throw new DomainError('not-configured', 'no operator key is configured to check reviewer certificates');
       const cert = args.certificate as { statement?: { reviewerId?: unknown; orgId?: unknown } } | undefined;
       if (cert?.statement?.reviewerId !== args.reviewer.userId || cert?.statement?.orgId !== args.reviewer.orgId) {
@@ -208,10 +208,10 @@ export class TradeService {
         const differs = privacyTermsMismatch(trade.privacyTerms, approved);
         if (differs) throw new DomainError('invalid-approval', `the approval states another ${differs} than the trade runs under`, { term: differs });
       }
-      const terms = this.ctx.store.offers.get(trade.offerId, trade.offerVersion)?.terms;
+      const terms = (await this.ctx.store.offers.get(trade.offerId, trade.offerVersion))?.terms;
       assertApprovalValidity(st, now, terms?.validUntil, this.ctx.approvalMaxValidityMs);
     }
-    return this.ctx.store.transaction(() => {
+    return this.ctx.store.transaction(async () => {
       const review: Review = {
         id: newId(),
         tradeId: trade.id,
@@ -222,55 +222,55 @@ export class TradeService {
         approval: input.decision === 'approve' ? input.approval : null,
         decidedAt: now.toISOString(),
       };
-      this.ctx.store.reviews.insert(review);
-      this.ctx.audit.append({ actor: args.reviewer.userId, entityType: 'review', entityId: review.id, action: `review.${input.decision}`, data: { tradeId: trade.id, reason: input.reason } });
+      await this.ctx.store.reviews.insert(review);
+      await this.ctx.audit.append({ actor: args.reviewer.userId, entityType: 'review', entityId: review.id, action: `review.${input.decision}`, data: { tradeId: trade.id, reason: input.reason } });
       if (input.decision === 'approve') {
-        return this.move(trade, 'approved', args.reviewer.userId, input.reason, {
+        return await this.move(trade, 'approved', args.reviewer.userId, input.reason, {
           approval: input.approval,
           reviewerId: args.reviewer.userId,
           expiresAt: input.approval.statement.expiresAt,
         });
       }
-      const rejected = this.move(trade, 'rejected', args.reviewer.userId, input.reason, { reviewerId: args.reviewer.userId, expiresAt: null });
-      this.release(rejected, args.reviewer.userId, 'released: rejected by the reviewer');
+      const rejected = await this.move(trade, 'rejected', args.reviewer.userId, input.reason, { reviewerId: args.reviewer.userId, expiresAt: null });
+      await this.release(rejected, args.reviewer.userId, 'released: rejected by the reviewer');
       return rejected;
     });
   }
 
   /** approved → executing. Returns the trade unchanged if it is already executing (a job picked up again after a crash). */
-  startExecution(args: { tradeId: string; actor: string }): Trade {
-    return this.ctx.store.transaction(() => {
-      const trade = this.get(args.tradeId);
+  async startExecution(args: { tradeId: string; actor: string }): Promise<Trade> {
+    return this.ctx.store.transaction(async () => {
+      const trade = await this.get(args.tradeId);
       if (trade.state === 'executing') return trade;
       if (trade.state === 'approved' && trade.expiresAt && this.ctx.clock.now().getTime() >= Date.parse(trade.expiresAt)) {
         throw new DomainError('trade-expired', 'the approval expired before execution started', { tradeId: trade.id, expiresAt: trade.expiresAt });
       }
-      return this.move(trade, 'executing', args.actor, 'execution started', { expiresAt: null });
+      return await this.move(trade, 'executing', args.actor, 'execution started', { expiresAt: null });
     });
   }
 
   /** executing → delivered → settled: captures the escrow as owner share plus platform fee. Idempotent. */
-  deliver(args: { tradeId: string; actor: string; result: Record<string, unknown> }): Trade {
-    return this.ctx.store.transaction(() => {
-      let trade = this.get(args.tradeId);
+  async deliver(args: { tradeId: string; actor: string; result: Record<string, unknown> }): Promise<Trade> {
+    return this.ctx.store.transaction(async () => {
+      let trade = await this.get(args.tradeId);
       if (trade.state === 'settled') return trade;
       const result = JSON.parse(canonicalJson(args.result)) as Record<string, unknown>;
-      trade = this.move(trade, 'delivered', args.actor, 'result delivered', { result });
-      this.ctx.ledger.capture({ tradeId: trade.id, ownerOrgId: trade.ownerOrgId, ownerShareFen: trade.ownerShareFen, platformFeeFen: trade.platformFeeFen, actor: args.actor });
-      return this.move(trade, 'settled', args.actor, `captured ${trade.ownerShareFen} fen to the owner and ${trade.platformFeeFen} fen fee`);
+      trade = await this.move(trade, 'delivered', args.actor, 'result delivered', { result });
+      await this.ctx.ledger.capture({ tradeId: trade.id, ownerOrgId: trade.ownerOrgId, ownerShareFen: trade.ownerShareFen, platformFeeFen: trade.platformFeeFen, actor: args.actor });
+      return await this.move(trade, 'settled', args.actor, `captured ${trade.ownerShareFen} fen to the owner and ${trade.platformFeeFen} fen fee`);
     });
   }
 
   /** executing → failed with a reason the buyer can read; the hold is released. Idempotent. */
-  fail(args: { tradeId: string; actor: string; reason: string; type?: string }): Trade {
-    return this.ctx.store.transaction(() => {
-      const trade = this.get(args.tradeId);
+  async fail(args: { tradeId: string; actor: string; reason: string; type?: string }): Promise<Trade> {
+    return this.ctx.store.transaction(async () => {
+      const trade = await this.get(args.tradeId);
       if (trade.state === 'failed') return trade;
-      const failed = this.move(trade, 'failed', args.actor, args.reason, {
+      const failed = await this.move(trade, 'failed', args.actor, args.reason, {
         failureReason: args.reason,
         failure: { code: 'execution-failed', type: args.type ?? 'execution-failed', params: {}, chargedFen: 0 },
       });
-      this.release(failed, args.actor, 'released: execution failed');
+      await this.release(failed, args.actor, 'released: execution failed');
       return failed;
     });
   }
@@ -280,43 +280,43 @@ export class TradeService {
    * stated is captured (owner share and platform fee as for a delivery) and the rest of the hold returned, with
    * the state change and its audit event, in one transaction. Idempotent.
    */
-  refuseForPrivacy(args: { tradeId: string; actor: string; type: string; params: Record<string, unknown>; message: string }): Trade {
-    return this.ctx.store.transaction(() => {
-      const trade = this.get(args.tradeId);
+  async refuseForPrivacy(args: { tradeId: string; actor: string; type: string; params: Record<string, unknown>; message: string }): Promise<Trade> {
+    return this.ctx.store.transaction(async () => {
+      const trade = await this.get(args.tradeId);
       if (trade.state === 'failed') return trade;
       const charge = refusalCharge(trade);
       const failure: TradeFailure = { code: 'privacy-refused', type: args.type, params: JSON.parse(canonicalJson(args.params ?? {})) as Record<string, unknown>, chargedFen: charge.chargeFen };
-      const failed = this.move(trade, 'failed', args.actor, `refused for privacy (${args.type}): ${args.message}; ${charge.chargeFen} fen charged as quoted`, {
+      const failed = await this.move(trade, 'failed', args.actor, `refused for privacy (${args.type}): ${args.message}; ${charge.chargeFen} fen charged as quoted`, {
         failureReason: `refused for privacy (${args.type}): ${args.message}`,
         failure,
       });
-      this.ctx.ledger.chargeRefusal({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, ownerOrgId: trade.ownerOrgId, ...charge, actor: args.actor });
+      await this.ctx.ledger.chargeRefusal({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, ownerOrgId: trade.ownerOrgId, ...charge, actor: args.actor });
       return failed;
     });
   }
 
   /** The buyer withdraws a trade before execution; the hold is released. */
-  cancel(args: { tradeId: string; actor: Actor; reason?: string }): Trade {
-    return this.ctx.store.transaction(() => {
-      const trade = this.get(args.tradeId);
+  async cancel(args: { tradeId: string; actor: Actor; reason?: string }): Promise<Trade> {
+    return this.ctx.store.transaction(async () => {
+      const trade = await this.get(args.tradeId);
       if (trade.buyerOrgId !== args.actor.orgId) throw new DomainError('forbidden', "only the buyer's organisation can cancel its trade");
       if (trade.state === 'cancelled') return trade;
-      const cancelled = this.move(trade, 'cancelled', args.actor.userId, args.reason ?? 'cancelled by the buyer', { expiresAt: null });
-      this.release(cancelled, args.actor.userId, 'released: cancelled by the buyer');
+      const cancelled = await this.move(trade, 'cancelled', args.actor.userId, args.reason ?? 'cancelled by the buyer', { expiresAt: null });
+      await this.release(cancelled, args.actor.userId, 'released: cancelled by the buyer');
       return cancelled;
     });
   }
 
   /** Expires every trade whose deadline passed before execution, releasing its hold. Each in its own transaction. */
-  expireDue(now: Date = this.ctx.clock.now()): Trade[] {
+  async expireDue(now: Date = this.ctx.clock.now()): Promise<Trade[]> {
     const out: Trade[] = [];
-    for (const due of this.ctx.store.trades.due(EXPIRABLE, now.toISOString())) {
+    for (const due of await this.ctx.store.trades.due(EXPIRABLE, now.toISOString())) {
       try {
-        const done = this.ctx.store.transaction(() => {
-            const t = this.get(due.id);
+        const done = await this.ctx.store.transaction(async () => {
+            const t = await this.get(due.id);
             if (!t.expiresAt || Date.parse(t.expiresAt) > now.getTime()) return undefined; // moved on meanwhile
-            const expired = this.move(t, 'expired', 'system', `deadline ${t.expiresAt} passed in state ${t.state}`, { expiresAt: null });
-            this.release(expired, 'system', 'released: expired');
+            const expired = await this.move(t, 'expired', 'system', `deadline ${t.expiresAt} passed in state ${t.state}`, { expiresAt: null });
+            await this.release(expired, 'system', 'released: expired');
             return expired;
         });
         if (done) out.push(done);

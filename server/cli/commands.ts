@@ -18,9 +18,12 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'data directory (default var/, or SHUYU_DATA_DIR)')
     .option('--port <n>', 'port (default 8080, or SHUYU_PORT; 0 picks a free one)', (v) => (v === '0' ? 0 : positiveInt(v)))
     .option('--host <host>', 'interface to listen on (default 127.0.0.1, or SHUYU_HOST)')
+    .option('--database-url <url>', 'postgres://… to keep the store on PostgreSQL, shared by a cluster of servers (default: SQLite in the data directory, or SHUYU_DATABASE_URL)')
+    .option('--blob-dir <dir>', 'blob store directory, shared by a cluster (default DATA_DIR/blobs, or SHUYU_BLOB_DIR)')
     .option('--json', 'print {url, dataDir, bootstrap} as JSON on stdout once listening')
     .action(
-      action(async (opts: { dataDir?: string; port?: number; host?: string; json?: boolean }) => {
+      action(async (opts: { dataDir?: string; port?: number; host?: string; databaseUrl?: string; blobDir?: string; json?: boolean }) => {
+        if (opts.databaseUrl && !/^postgres(ql)?:\/\//.test(opts.databaseUrl)) throw new UsageError('--database-url must be a postgres:// URL');
         if (opts.dataDir) dirPath(opts.dataDir, 'data directory');
         const { startServer } = await import('../start.js');
         // the console `npm start` builds and serves: the same bundle, rebuilt when its sources changed (from
@@ -30,6 +33,8 @@ export function register(program: Command): void {
           dataDir: opts.dataDir,
           port: opts.port,
           host: opts.host,
+          databaseUrl: opts.databaseUrl,
+          blobDir: opts.blobDir,
           // with --json, stdout carries exactly one JSON document: logs go to stderr
           ...(opts.json ? { logDestination: process.stderr } : {}),
         });
@@ -96,6 +101,49 @@ export function register(program: Command): void {
         print(opts, { rotated: true, keystore: layout.enclaveDir, signingKeyFingerprint: fingerprint, previousSource: current.source }, () =>
           `keystore re-sealed under the new master secret (signing key ${fingerprint.slice(0, 16)}… unchanged); ${next}`,
         );
+      }),
+    );
+}
+
+/**
+ * `shuyu enclave worker`: runs trades from the shared store until SIGINT/SIGTERM (server/worker.ts). The
+ * operator starts M of them beside N API servers (docs/deploy.md, cluster deployment).
+ */
+export function registerWorker(program: Command): void {
+  // `shuyu enclave` (the client's pinned enclave key) exists already: the worker is its subcommand
+  const enclave = program.commands.find((c) => c.name() === 'enclave') ?? program.command('enclave');
+  enclave
+    .command('worker')
+    .description('lease trades from the shared store and run them in this process’s own enclave, until Ctrl-C')
+    .option('--data-dir <dir>', 'data directory holding the enclave keystore (default var/, or SHUYU_DATA_DIR)')
+    .option('--database-url <url>', 'the cluster’s PostgreSQL (postgres://…, or SHUYU_DATABASE_URL)')
+    .option('--blob-dir <dir>', 'the shared blob store directory (default DATA_DIR/blobs, or SHUYU_BLOB_DIR)')
+    .option('--json', 'print {worker, dataDir} as JSON on stdout once running')
+    .action(
+      action(async (opts: { dataDir?: string; databaseUrl?: string; blobDir?: string; json?: boolean }) => {
+        if (opts.databaseUrl && !/^postgres(ql)?:\/\//.test(opts.databaseUrl)) throw new UsageError('--database-url must be a postgres:// URL');
+        if (opts.dataDir) dirPath(opts.dataDir, 'data directory');
+        const { startEnclaveWorker } = await import('../worker.js');
+        const w = await startEnclaveWorker({
+          dataDir: opts.dataDir,
+          databaseUrl: opts.databaseUrl,
+          blobDir: opts.blobDir,
+          ...(opts.json ? { logDestination: process.stderr } : {}),
+        });
+        print(opts, { worker: w.owner, pid: process.pid }, () => '');
+        process.stderr.write(`Shuyu enclave worker ${w.owner} running\n`);
+        await new Promise<void>((resolve) => {
+          let stopping = false;
+          const stop = (): void => {
+            if (stopping) return;
+            stopping = true;
+            const force = setTimeout(() => process.exit(1), 15_000);
+            force.unref();
+            w.close().then(resolve, resolve);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
       }),
     );
 }

@@ -23,6 +23,12 @@ export const ServerConfig = z
     jobPollMs: z.number().int().positive(),
     jobMaxAttempts: z.number().int().positive(),
     heWorkerThreads: z.number().int().min(1).max(8),
+    /** postgres://… puts the store on PostgreSQL (cluster mode); absent, it is the SQLite file in dataDir. */
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
+    /** PostgreSQL schema of the server's tables (default public). */
+    databaseSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional(),
+    /** The blob store's directory (default dataDir/blobs); a cluster's servers and workers share one. */
+    blobDir: z.string().min(1).optional(),
   })
   .strict();
 export type ServerConfig = z.infer<typeof ServerConfig>;
@@ -59,6 +65,9 @@ const ENV: Record<string, keyof ServerConfig> = {
   SHUYU_JOB_POLL_MS: 'jobPollMs',
   SHUYU_JOB_MAX_ATTEMPTS: 'jobMaxAttempts',
   SHUYU_HE_WORKERS: 'heWorkerThreads',
+  SHUYU_DATABASE_URL: 'databaseUrl',
+  SHUYU_DATABASE_SCHEMA: 'databaseSchema',
+  SHUYU_BLOB_DIR: 'blobDir',
 };
 
 /** Builds the config; throws a readable message naming the bad setting. */
@@ -75,5 +84,5 @@ export function loadConfig(opts: Partial<ServerConfig> = {}, env: NodeJS.Process
     const issue = parsed.error.issues[0]!;
     throw new Error(`invalid server setting ${issue.path.join('.')}: ${issue.message}`);
   }
-  return { ...parsed.data, dataDir: resolve(parsed.data.dataDir) };
+  return { ...parsed.data, dataDir: resolve(parsed.data.dataDir), ...(parsed.data.blobDir ? { blobDir: resolve(parsed.data.blobDir) } : {}) };
 }

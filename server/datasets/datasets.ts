@@ -1,5 +1,4 @@
 import type { Db } from '../store/db.js';
-import { stmt } from '../store/statements.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { Readable } from 'node:stream';
 import { DomainError } from '../../contracts/errors.js';
@@ -50,9 +49,9 @@ export interface DatasetLimits {
 
 // Not the manifest: it lists every blob (thousands for a large dataset) and only the job runner needs it
 // (manifestOf); the catalogue and quotes read datasets on every request.
-const DATASET_COLS = `id, org_id AS orgId, user_id AS userId, title, description, keywords_json, sector, max_level AS maxLevel,
-  row_count AS rowCount, schema_json, commitment, version, created_at AS createdAt,
-  epsilon_budget_total AS epsilonBudgetTotal, delta_budget_total AS deltaBudgetTotal`;
+const DATASET_COLS = `id, org_id AS "orgId", user_id AS "userId", title, description, keywords_json, sector, max_level AS "maxLevel",
+  row_count AS "rowCount", schema_json, commitment, version, created_at AS "createdAt",
+  epsilon_budget_total AS "epsilonBudgetTotal", delta_budget_total AS "deltaBudgetTotal"`;
 
 function toDataset(r: Record<string, unknown>): DatasetRow {
   const { keywords_json, schema_json, ...rest } = r as Record<string, string> & Record<string, unknown>;
@@ -84,7 +83,7 @@ export class DatasetService {
     private readonly audit: AuditSink = () => {},
   ) {}
 
-  createUpload(input: { orgId: string; userId: string; title: string; description: string; keywords: string[]; manifest: Record<string, unknown> }): UploadRow {
+  async createUpload(input: { orgId: string; userId: string; title: string; description: string; keywords: string[]; manifest: Record<string, unknown> }): Promise<UploadRow> {
     const facts = this.bundle.parseManifest(input.manifest);
     const schema = DatasetSchema.safeParse(facts.schema);
     if (!schema.success) throw new DomainError('bundle-invalid', `the manifest's schema is invalid: ${schema.error.issues[0]?.message}`);
@@ -115,48 +114,43 @@ export class DatasetService {
       expiresAt: new Date(now.getTime() + this.limits.uploadTtlMs).toISOString(),
       datasetId: null,
     };
-    this.db.transaction(() => {
-      stmt(this.db, 
-          `INSERT INTO uploads (id, org_id, user_id, title, description, keywords_json, manifest_json, manifest_hash, state, total_bytes, created_at, expires_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`,
-        )
-        .run(row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), JSON.stringify(row.manifest), sm3Hex(canonicalJson(row.manifest)), total, row.createdAt, row.expiresAt);
-      this.audit({ actor: row.userId, entityType: 'upload', entityId: row.id, action: 'upload.created', data: { orgId: row.orgId, commitment: facts.commitment, blobs: facts.blobs.length, bytes: total } });
+    await this.db.transaction(async () => {
+      await this.db.run(
+        `INSERT INTO uploads (id, org_id, user_id, title, description, keywords_json, manifest_json, manifest_hash, state, total_bytes, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`,
+        row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), JSON.stringify(row.manifest), sm3Hex(canonicalJson(row.manifest)), total, row.createdAt, row.expiresAt,
+      );
+      await this.audit({ actor: row.userId, entityType: 'upload', entityId: row.id, action: 'upload.created', data: { orgId: row.orgId, commitment: facts.commitment, blobs: facts.blobs.length, bytes: total } });
       // Every blob starts missing, whatever the store holds: only bytes this upload delivers prove that its
       // owner has them, and the answer must not tell anyone which blobs other organisations stored.
-      const ins = stmt(this.db, 'INSERT OR IGNORE INTO upload_blobs (upload_id, hash, size, kind, received_at) VALUES (?, ?, ?, ?, NULL)');
-      for (const b of facts.blobs) ins.run(row.id, b.hash, b.size, b.kind);
-    })();
+      let seq = 0;
+      for (const b of facts.blobs) {
+        await this.db.run('INSERT INTO upload_blobs (upload_id, hash, size, kind, received_at, seq) VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (upload_id, hash) DO NOTHING', row.id, b.hash, b.size, b.kind, ++seq);
+      }
+    });
     return row;
   }
 
-  getUpload(id: string): UploadRow | null {
-    const r = stmt(this.db, 
-        `SELECT id, org_id AS orgId, user_id AS userId, title, description, keywords_json, manifest_json, state, total_bytes AS totalBytes,
-                created_at AS createdAt, expires_at AS expiresAt, dataset_id AS datasetId FROM uploads WHERE id = ?`,
-      )
-      .get(id) as (Record<string, unknown> & { keywords_json: string; manifest_json: string }) | undefined;
+  async getUpload(id: string): Promise<UploadRow | null> {
+    const r = await this.db.get<Record<string, unknown> & { keywords_json: string; manifest_json: string }>(
+      `SELECT id, org_id AS "orgId", user_id AS "userId", title, description, keywords_json, manifest_json, state, total_bytes AS "totalBytes",
+              created_at AS "createdAt", expires_at AS "expiresAt", dataset_id AS "datasetId" FROM uploads WHERE id = ?`,
+      id,
+    );
     if (!r) return null;
     const { keywords_json, manifest_json, ...rest } = r;
     return { ...(rest as unknown as UploadRow), keywords: JSON.parse(keywords_json), manifest: JSON.parse(manifest_json) };
   }
 
-  uploadBlobs(uploadId: string): { hash: string; size: number; kind: string; received: boolean }[] {
+  async uploadBlobs(uploadId: string): Promise<{ hash: string; size: number; kind: string; received: boolean }[]> {
     return (
-      stmt(this.db, 'SELECT hash, size, kind, received_at FROM upload_blobs WHERE upload_id = ? ORDER BY rowid').all(uploadId) as {
-        hash: string;
-        size: number;
-        kind: string;
-        received_at: string | null;
-      }[]
+      await this.db.all<{ hash: string; size: number; kind: string; received_at: string | null }>('SELECT hash, size, kind, received_at FROM upload_blobs WHERE upload_id = ? ORDER BY seq', uploadId)
     ).map((b) => ({ hash: b.hash, size: b.size, kind: b.kind, received: b.received_at !== null }));
   }
 
   async putBlob(upload: UploadRow, hash: string, source: Readable): Promise<{ hash: string; size: number; alreadyPresent: boolean; missing: number }> {
     if (upload.state !== 'open') throw new DomainError('upload-not-open', `upload ${upload.id} is ${upload.state}; start a new upload`);
-    const entry = stmt(this.db, 'SELECT size, received_at FROM upload_blobs WHERE upload_id = ? AND hash = ?').get(upload.id, hash) as
-      | { size: number; received_at: string | null }
-      | undefined;
+    const entry = await this.db.get<{ size: number; received_at: string | null }>('SELECT size, received_at FROM upload_blobs WHERE upload_id = ? AND hash = ?', upload.id, hash);
     if (!entry) throw new DomainError('blob-not-in-manifest', `blob ${hash} is not listed in this upload's manifest`);
     let alreadyPresent = false;
     if (entry.received_at !== null && this.blobs.size(hash) === entry.size) {
@@ -167,39 +161,38 @@ export class DatasetService {
       // The bytes are hashed as they arrive even when the store holds the blob already (another upload's):
       // receipt is recorded per upload, the store only saves the disk.
       await this.blobs.put(source, { maxBytes: this.limits.maxBlobBytes, expectedHash: hash, expectedSize: entry.size });
-      const recorded = stmt(this.db, "UPDATE upload_blobs SET received_at = ? WHERE upload_id = ? AND hash = ? AND upload_id IN (SELECT id FROM uploads WHERE state = 'open')")
-        .run(isoNow(this.clock), upload.id, hash).changes;
+      const recorded = await this.db.run("UPDATE upload_blobs SET received_at = ? WHERE upload_id = ? AND hash = ? AND upload_id IN (SELECT id FROM uploads WHERE state = 'open')", isoNow(this.clock), upload.id, hash);
       if (!recorded) {
         // Aborted (or expired) while the bytes streamed in: drop them unless something else holds the blob.
-        if (!this.isReferenced(hash)) this.blobs.delete(hash);
+        if (!(await this.isReferenced(hash))) this.blobs.delete(hash);
         throw new DomainError('upload-not-open', `upload ${upload.id} was closed while the blob was being received; start a new upload`);
       }
     }
-    const missing = (stmt(this.db, 'SELECT COUNT(*) AS n FROM upload_blobs WHERE upload_id = ? AND received_at IS NULL').get(upload.id) as { n: number }).n;
+    const missing = (await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM upload_blobs WHERE upload_id = ? AND received_at IS NULL', upload.id))!.n;
     return { hash, size: entry.size, alreadyPresent, missing };
   }
 
   /** Verifies the whole bundle; on success the dataset appears in one transaction, on failure nothing remains. */
   async complete(upload: UploadRow): Promise<DatasetRow> {
     if (upload.state !== 'open') throw new DomainError('upload-not-open', `upload ${upload.id} is ${upload.state}`);
-    const missing = this.uploadBlobs(upload.id).filter((b) => !b.received || this.blobs.size(b.hash) !== b.size);
+    const missing = (await this.uploadBlobs(upload.id)).filter((b) => !b.received || this.blobs.size(b.hash) !== b.size);
     if (missing.length) {
       throw new DomainError('upload-incomplete', `${missing.length} blob(s) are still missing; PUT them, then complete again`, {
         missing: missing.slice(0, 50).map((b) => b.hash),
       });
     }
-    const moved = stmt(this.db, "UPDATE uploads SET state = 'completing' WHERE id = ? AND state = 'open'").run(upload.id).changes;
+    const moved = await this.db.run("UPDATE uploads SET state = 'completing' WHERE id = ? AND state = 'open'", upload.id);
     if (!moved) throw new DomainError('upload-not-open', `upload ${upload.id} is being completed already`);
     try {
       await this.bundle.verifyBundle(upload.manifest, (h) => this.blobs.get(h));
     } catch (e) {
       if (e instanceof DomainError && (e.type === 'enclave-unavailable' || e.type === 'enclave-timeout')) {
         // Not the bundle's fault: keep it (every blob stays) so completing again after the enclave is back works.
-        stmt(this.db, "UPDATE uploads SET state = 'open' WHERE id = ? AND state = 'completing'").run(upload.id);
+        await this.db.run("UPDATE uploads SET state = 'open' WHERE id = ? AND state = 'completing'", upload.id);
         throw e;
       }
       const why = e instanceof Error ? e.message : String(e);
-      this.abort(upload.id, 'failed verification');
+      await this.abort(upload.id, 'failed verification');
       throw new DomainError('bundle-invalid', `the bundle failed verification and was discarded: ${why}`);
     }
     const facts = this.bundle.parseManifest(upload.manifest);
@@ -221,64 +214,64 @@ export class DatasetService {
       epsilonBudgetTotal: DEFAULT_DATASET_BUDGET.epsilon,
       deltaBudgetTotal: DEFAULT_DATASET_BUDGET.delta,
     };
-    this.db.transaction(() => {
-      stmt(this.db, 
-          `INSERT INTO datasets (id, org_id, user_id, title, description, keywords_json, sector, max_level, row_count, schema_json, manifest_json, manifest_hash, commitment, version, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), row.sector, row.maxLevel, row.rowCount,
-          JSON.stringify(schema), JSON.stringify(upload.manifest), sm3Hex(canonicalJson(upload.manifest)), row.commitment, row.version, row.createdAt);
-      const ins = stmt(this.db, 'INSERT OR IGNORE INTO dataset_blobs (dataset_id, hash, size, kind) VALUES (?, ?, ?, ?)');
-      for (const b of facts.blobs) ins.run(row.id, b.hash, b.size, b.kind);
+    await this.db.transaction(async () => {
+      await this.db.run(
+        `INSERT INTO datasets (id, org_id, user_id, title, description, keywords_json, sector, max_level, row_count, schema_json, manifest_json, manifest_hash, commitment, version, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        row.id, row.orgId, row.userId, row.title, row.description, JSON.stringify(row.keywords), row.sector, row.maxLevel, row.rowCount,
+        JSON.stringify(schema), JSON.stringify(upload.manifest), sm3Hex(canonicalJson(upload.manifest)), row.commitment, row.version, row.createdAt,
+      );
+      for (const b of facts.blobs) await this.db.run('INSERT INTO dataset_blobs (dataset_id, hash, size, kind) VALUES (?, ?, ?, ?) ON CONFLICT (dataset_id, hash) DO NOTHING', row.id, b.hash, b.size, b.kind);
       // Aborted while the enclave verified (its blobs may be gone): publish nothing.
-      const closed = stmt(this.db, "UPDATE uploads SET state = 'completed', dataset_id = ? WHERE id = ? AND state = 'completing'").run(row.id, upload.id).changes;
+      const closed = await this.db.run("UPDATE uploads SET state = 'completed', dataset_id = ? WHERE id = ? AND state = 'completing'", row.id, upload.id);
       if (!closed) throw new DomainError('upload-not-open', `upload ${upload.id} was aborted while it was being completed`);
-      this.audit({
+      await this.audit({
         actor: upload.userId,
         entityType: 'dataset',
         entityId: row.id,
         action: 'dataset.published',
         data: { orgId: row.orgId, uploadId: upload.id, sector: row.sector, rowCount: row.rowCount, commitment: row.commitment },
       });
-      stmt(this.db, 'DELETE FROM upload_blobs WHERE upload_id = ?').run(upload.id);
-    })();
+      await this.db.run('DELETE FROM upload_blobs WHERE upload_id = ?', upload.id);
+    });
     return row;
   }
 
   /** Aborts an upload and deletes every blob no dataset or other open upload references. */
-  abort(uploadId: string, reason = 'aborted'): void {
-    const hashes = this.db.transaction(() => {
-      const hs = (stmt(this.db, 'SELECT hash FROM upload_blobs WHERE upload_id = ?').all(uploadId) as { hash: string }[]).map((r) => r.hash);
-      const moved = stmt(this.db, "UPDATE uploads SET state = 'aborted' WHERE id = ? AND state IN ('open', 'completing')").run(uploadId).changes;
-      if (moved) this.audit({ actor: 'system', entityType: 'upload', entityId: uploadId, action: 'upload.aborted', data: { reason } });
-      stmt(this.db, 'DELETE FROM upload_blobs WHERE upload_id = ?').run(uploadId);
+  async abort(uploadId: string, reason = 'aborted'): Promise<void> {
+    const hashes = await this.db.transaction(async () => {
+      const hs = (await this.db.all<{ hash: string }>('SELECT hash FROM upload_blobs WHERE upload_id = ?', uploadId)).map((r) => r.hash);
+      const moved = await this.db.run("UPDATE uploads SET state = 'aborted' WHERE id = ? AND state IN ('open', 'completing')", uploadId);
+      if (moved) await this.audit({ actor: 'system', entityType: 'upload', entityId: uploadId, action: 'upload.aborted', data: { reason } });
+      await this.db.run('DELETE FROM upload_blobs WHERE upload_id = ?', uploadId);
       return hs;
-    })();
-    for (const h of hashes) if (!this.isReferenced(h)) this.blobs.delete(h);
+    });
+    for (const h of hashes) if (!(await this.isReferenced(h))) this.blobs.delete(h);
   }
 
-  private isReferenced(hash: string): boolean {
+  private async isReferenced(hash: string): Promise<boolean> {
     return !!(
-      stmt(this.db, 'SELECT 1 FROM dataset_blobs WHERE hash = ? LIMIT 1').get(hash) ||
-      stmt(this.db, "SELECT 1 FROM upload_blobs ub JOIN uploads u ON u.id = ub.upload_id WHERE ub.hash = ? AND u.state IN ('open', 'completing') LIMIT 1").get(hash)
+      (await this.db.get('SELECT 1 AS one FROM dataset_blobs WHERE hash = ? LIMIT 1', hash)) ||
+      (await this.db.get("SELECT 1 AS one FROM upload_blobs ub JOIN uploads u ON u.id = ub.upload_id WHERE ub.hash = ? AND u.state IN ('open', 'completing') LIMIT 1", hash))
     );
   }
 
   /**
    * Start-up and periodic housekeeping: uploads interrupted while completing go back to open (their
    * blobs are intact and verification is repeatable); expired uploads are aborted; blob files nobody
-   * references (e.g. written just before a crash) and temp files are deleted.
+   * references (e.g. written just before a crash) and temp files are deleted. A server of a cluster never
+   * sweeps at start-up: the other servers' uploads and blob writes are in flight, not interrupted.
    */
-  sweep(opts: { startup: boolean }): { expired: number; orphans: number; temp: number } {
-    if (opts.startup) stmt(this.db, "UPDATE uploads SET state = 'open' WHERE state = 'completing'").run();
-    const expired = stmt(this.db, "SELECT id FROM uploads WHERE state = 'open' AND expires_at <= ?").all(isoNow(this.clock)) as { id: string }[];
-    for (const u of expired) this.abort(u.id, 'expired');
+  async sweep(opts: { startup: boolean }): Promise<{ expired: number; orphans: number; temp: number }> {
+    if (opts.startup) await this.db.run("UPDATE uploads SET state = 'open' WHERE state = 'completing'");
+    const expired = await this.db.all<{ id: string }>("SELECT id FROM uploads WHERE state = 'open' AND expires_at <= ?", isoNow(this.clock));
+    for (const u of expired) await this.abort(u.id, 'expired');
     let orphans = 0;
     let temp = 0;
     if (opts.startup) {
       temp = this.blobs.clearTemp();
       for (const h of this.blobs.listHashes()) {
-        if (!this.isReferenced(h)) {
+        if (!(await this.isReferenced(h))) {
           this.blobs.delete(h);
           orphans++;
         }
@@ -291,27 +284,27 @@ export class DatasetService {
    * The owner sets the dataset-wide privacy budget (ε, δ across all buyers). Trades submitted afterwards run
    * under it (their approvals state it); the enclave charges every buyer's DP releases against it.
    */
-  setPrivacyBudget(id: string, budget: { epsilonBudgetTotal: number; deltaBudgetTotal: number }, actor: string): DatasetRow {
-    this.db.transaction(() => {
-      const changed = stmt(this.db, 'UPDATE datasets SET epsilon_budget_total = ?, delta_budget_total = ? WHERE id = ?').run(budget.epsilonBudgetTotal, budget.deltaBudgetTotal, id).changes;
+  async setPrivacyBudget(id: string, budget: { epsilonBudgetTotal: number; deltaBudgetTotal: number }, actor: string): Promise<DatasetRow> {
+    await this.db.transaction(async () => {
+      const changed = await this.db.run('UPDATE datasets SET epsilon_budget_total = ?, delta_budget_total = ? WHERE id = ?', budget.epsilonBudgetTotal, budget.deltaBudgetTotal, id);
       if (!changed) throw new DomainError('not-found', 'no such dataset', { datasetId: id });
-      this.audit({ actor, entityType: 'dataset', entityId: id, action: 'dataset.privacy-budget-set', data: { ...budget } });
-    })();
-    return this.getDataset(id)!;
+      await this.audit({ actor, entityType: 'dataset', entityId: id, action: 'dataset.privacy-budget-set', data: { ...budget } });
+    });
+    return (await this.getDataset(id))!;
   }
 
-  getDataset(id: string): DatasetRow | null {
-    const r = stmt(this.db, `SELECT ${DATASET_COLS} FROM datasets WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
+  async getDataset(id: string): Promise<DatasetRow | null> {
+    const r = await this.db.get(`SELECT ${DATASET_COLS} FROM datasets WHERE id = ?`, id);
     return r ? toDataset(r) : null;
   }
 
   /** The bundle manifest a dataset was published with (every blob it consists of), or null. */
-  manifestOf(id: string): Record<string, unknown> | null {
-    const r = stmt(this.db, 'SELECT manifest_json FROM datasets WHERE id = ?').get(id) as { manifest_json: string } | undefined;
+  async manifestOf(id: string): Promise<Record<string, unknown> | null> {
+    const r = await this.db.get<{ manifest_json: string }>('SELECT manifest_json FROM datasets WHERE id = ?', id);
     return r ? JSON.parse(r.manifest_json) : null;
   }
 
-  listDatasets(filter: { orgId?: string; sector?: string; q?: string; maxLevel?: number }, after: string | undefined, limit: number): DatasetRow[] {
+  async listDatasets(filter: { orgId?: string; sector?: string; q?: string; maxLevel?: number }, after: string | undefined, limit: number): Promise<DatasetRow[]> {
     const where: string[] = ['id > ?'];
     const args: unknown[] = [after ?? ''];
     if (filter.orgId) (where.push('org_id = ?'), args.push(filter.orgId));
@@ -323,6 +316,6 @@ export class DatasetService {
       args.push(like, like, like, like);
     }
     args.push(limit);
-    return (stmt(this.db, `SELECT ${DATASET_COLS} FROM datasets WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as Record<string, unknown>[]).map(toDataset);
+    return (await this.db.all(`SELECT ${DATASET_COLS} FROM datasets WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`, ...args)).map(toDataset);
   }
 }

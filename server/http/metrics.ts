@@ -8,7 +8,7 @@ export class Metrics {
   private requests = new Map<string, number>();
   private hist = new Map<string, { buckets: number[]; sum: number; count: number }>();
   private counters = new Map<string, number>();
-  private gauges = new Map<string, () => Record<string, number>>();
+  private gauges = new Map<string, () => Promise<Record<string, number>> | Record<string, number>>();
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
     const k = `route="${route}",method="${method}",status="${status}"`;
@@ -28,11 +28,11 @@ export class Metrics {
   }
 
   /** A gauge family: fn returns label-value → value, e.g. { queued: 2, running: 1 } for label `state`. */
-  gauge(name: string, fn: () => Record<string, number>): void {
+  gauge(name: string, fn: () => Promise<Record<string, number>> | Record<string, number>): void {
     this.gauges.set(name, fn);
   }
 
-  render(): string {
+  async render(): Promise<string> {
     const out: string[] = [];
     out.push('# HELP shuyu_http_requests_total HTTP requests by route, method and status.', '# TYPE shuyu_http_requests_total counter');
     for (const [k, v] of this.requests) out.push(`shuyu_http_requests_total{${k}} ${v}`);
@@ -46,7 +46,7 @@ export class Metrics {
     for (const [name, fn] of this.gauges) {
       out.push(`# TYPE ${name} gauge`);
       try {
-        for (const [label, v] of Object.entries(fn())) out.push(`${name}{state="${label}"} ${v}`);
+        for (const [label, v] of Object.entries(await fn())) out.push(`${name}{state="${label}"} ${v}`);
       } catch {
         /* a gauge that cannot be read right now is left out rather than failing the scrape */
       }

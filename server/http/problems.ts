@@ -1,4 +1,5 @@
 import { isDomainError } from '../../contracts/errors.js';
+import { isStoreUnavailable } from '../../store/errors.js';
 
 /**
  * RFC 9457 problem details. `type` is `https://shuyu.local/problems/<slug>` where the slug is the
@@ -56,6 +57,7 @@ export const PROBLEM_STATUS: Record<string, number> = {
   'rate-limited': 429,
   'request-timeout': 503,
   'enclave-unavailable': 503,
+  'store-unavailable': 503,
   'enclave-timeout': 503,
   'not-configured': 503,
   'enclave-bad-response': 502,
@@ -116,6 +118,8 @@ export function toProblem(err: unknown): Problem {
     const extra = Object.keys(err.detail).length ? { context: safeDetail(err.detail) } : {};
     return problem(err.type, err.message, extra);
   }
+  // The database is unreachable (a PostgreSQL restart): nothing was written; retrying later succeeds.
+  if (isStoreUnavailable(err)) return problem('store-unavailable', 'the database is unavailable; retry shortly (nothing was changed)');
   return problem('internal', 'an internal error occurred; it has been logged');
 }
 

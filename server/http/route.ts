@@ -92,7 +92,7 @@ export interface RouteDef<P = any, Q = any, B = any> {
    * the caller is NOT part of the key unless key() puts it there. Authentication, the role check,
    * rate limiting and validation of the request still run on every request.
    */
-  cache?: { version(): number | string; key(ctx: { params: P; query: Q; principal: Principal | null }): string };
+  cache?: { version(): Promise<number | string> | number | string; key(ctx: { params: P; query: Q; principal: Principal | null }): string };
 }
 
 /** Identity function that keeps the handler's parameter types inferred from the schemas. */

@@ -10,9 +10,9 @@ import { Deadlines } from './deadlines.js';
 
 export interface RouterDeps {
   /** `tokenHash`: SM3 of the bearer token, when the request carries one (computed once per request). */
-  authenticate(authorizationHeader: string | undefined, tokenHash?: string | null): Principal;
+  authenticate(authorizationHeader: string | undefined, tokenHash?: string | null): Promise<Principal> | Principal;
   /** Returns the object and the organisations it belongs to, or null when there is no such object. */
-  loadObject(kind: ResourceKind, id: string): { orgIds: string[]; value: unknown } | null;
+  loadObject(kind: ResourceKind, id: string): Promise<{ orgIds: string[]; value: unknown } | null>;
   idempotency: IdempotencyStore;
   now(): string;
   log: Logger;
@@ -83,7 +83,7 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
       if (!route.longRunning) deadlines.track(res);
       let idem: { userId: string; key: string } | null = null;
       try {
-        const principal = route.roles === 'public' ? null : deps.authenticate(req.headers.authorization, tokenHashOf(req));
+        const principal = route.roles === 'public' ? null : await deps.authenticate(req.headers.authorization, tokenHashOf(req));
         if (principal) res.locals.principal = principal;
         if (principal && route.roles !== 'public' && !route.roles.includes(principal.role)) {
           throw new HttpProblem('forbidden', `role "${principal.role}" may not ${route.summary.toLowerCase()}; allowed: ${route.roles.join(', ')}`, { authz: 'role' });
@@ -92,7 +92,7 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
         let object: unknown = null;
         if (route.object && principal) {
           const id = (params as Record<string, string>)[route.object.param]!;
-          const found = deps.loadObject(route.object.resource, id);
+          const found = await deps.loadObject(route.object.resource, id);
           const visible =
             found !== null && (scopeFor(route.object, principal.role) === 'all' || found.orgIds.includes(principal.orgId));
           if (!visible) throw new HttpProblem('not-found', `no ${route.object.resource} with id ${id}`, { authz: 'object' });
@@ -107,7 +107,7 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
             throw new HttpProblem('missing-idempotency-key', 'this request moves money or privacy budget: send an Idempotency-Key header (8–200 characters of A–Z a–z 0–9 _ - . :), and reuse it when you retry');
           }
           idempotencyKey = key;
-          const begun = deps.idempotency.begin(principal.userId, route.id, key, IdempotencyStore.requestHash(params, body), deps.now());
+          const begun = await deps.idempotency.begin(principal.userId, route.id, key, IdempotencyStore.requestHash(params, body), deps.now());
           if (begun.kind === 'replay') {
             res.setHeader('Idempotent-Replayed', 'true');
             if (begun.status >= 400) sendProblem(res, begun.body as Problem);
@@ -119,7 +119,7 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
         let cacheAt: { key: string; version: number | string } | null = null;
         if (cache && route.cache) {
           // the version is read BEFORE the handler runs: an answer is stored under the data it was read from
-          cacheAt = { key: route.cache.key({ params, query, principal }), version: route.cache.version() };
+          cacheAt = { key: route.cache.key({ params, query, principal }), version: await route.cache.version() };
           const hit = cache.get(cacheAt.key, cacheAt.version);
           if (hit) return sendCached(req, res, hit);
         }
@@ -144,7 +144,7 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
           }
           payload = checked.data;
         }
-        if (idem) deps.idempotency.finish(idem.userId, route.id, idem.key, out.status, payload);
+        if (idem) await deps.idempotency.finish(idem.userId, route.id, idem.key, out.status, payload);
         for (const [h, v] of Object.entries(out.headers ?? {})) res.setHeader(h, v);
         if (payload === undefined) res.status(out.status).end();
         else res.status(out.status).json(payload);
@@ -153,8 +153,12 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
         if (route.rawBody && !req.readableEnded) req.resume(); // drain an unread upload so the client sees the answer
         if (idem) {
           // A refusal is a result (replayed for the same request); a server fault is not.
-          if (p.status < 500) deps.idempotency.finish(idem.userId, route.id, idem.key, p.status, p);
-          else deps.idempotency.release(idem.userId, route.id, idem.key);
+          try {
+            if (p.status < 500) await deps.idempotency.finish(idem.userId, route.id, idem.key, p.status, p);
+            else await deps.idempotency.release(idem.userId, route.id, idem.key);
+          } catch {
+            // the store is unreachable: the reservation is taken over once it is stale (IdempotencyStore.begin)
+          }
         }
         if (p.status >= 500) next(err);
         else sendProblem(res, p);

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.js';
-import { stmt } from '../store/statements.js';
 import { newId, isoNow, type Clock } from '../../contracts/ids.js';
 import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../crypto/index.js';
@@ -32,7 +31,7 @@ export const DEFAULT_TOKEN_TTL_MS = 90 * 24 * 3600_000;
  * is stored, so a copy of the database does not let anyone log in.
  */
 /** Appends one event to the SM3 audit chain (contracts/audit), inside the caller's transaction. */
-export type AuditSink = (e: { actor: string; entityType: string; entityId: string; action: string; data?: Record<string, unknown> }) => void;
+export type AuditSink = (e: { actor: string; entityType: string; entityId: string; action: string; data?: Record<string, unknown> }) => Promise<unknown> | void;
 
 /**
  * How long a token's principal is reused without reading the database again. Revocation through
@@ -41,6 +40,8 @@ export type AuditSink = (e: { actor: string; entityType: string; entityId: strin
  */
 export const PRINCIPAL_CACHE_MS = 2_000;
 const PRINCIPAL_CACHE_MAX = 10_000;
+const USER_SELECT =
+  'SELECT id, org_id AS "orgId", name, role, public_key_pem AS "publicKeyPem", key_fingerprint AS "keyFingerprint", created_at AS "createdAt" FROM users';
 
 export class IdentityService {
   /** SM3 of a token → its principal, for PRINCIPAL_CACHE_MS (valid, unrevoked tokens only; never the token). */
@@ -52,75 +53,67 @@ export class IdentityService {
     private readonly audit: AuditSink = () => {},
   ) {}
 
-  createOrg(name: string, region = 'CN', actor = 'system'): OrgRow {
-    const exists = stmt(this.db, 'SELECT 1 FROM orgs WHERE name = ?').get(name);
+  async createOrg(name: string, region = 'CN', actor = 'system'): Promise<OrgRow> {
+    const exists = await this.db.get('SELECT 1 AS one FROM orgs WHERE name = ?', name);
     if (exists) throw new DomainError('already-exists', `an organisation named "${name}" already exists`);
     const row: OrgRow = { id: newId(), name, region, createdAt: isoNow(this.clock) };
-    this.db.transaction(() => {
-      stmt(this.db, 'INSERT INTO orgs (id, name, region, created_at) VALUES (?, ?, ?, ?)').run(row.id, row.name, row.region, row.createdAt);
-      this.audit({ actor, entityType: 'org', entityId: row.id, action: 'org.created', data: { name, region } });
-    })();
+    await this.db.transaction(async () => {
+      await this.db.run('INSERT INTO orgs (id, name, region, created_at) VALUES (?, ?, ?, ?)', row.id, row.name, row.region, row.createdAt);
+      await this.audit({ actor, entityType: 'org', entityId: row.id, action: 'org.created', data: { name, region } });
+    });
     return row;
   }
 
-  getOrg(id: string): OrgRow | null {
-    const r = stmt(this.db, 'SELECT id, name, region, created_at AS createdAt FROM orgs WHERE id = ?').get(id) as OrgRow | undefined;
-    return r ?? null;
+  async getOrg(id: string): Promise<OrgRow | null> {
+    return (await this.db.get<OrgRow>('SELECT id, name, region, created_at AS "createdAt" FROM orgs WHERE id = ?', id)) ?? null;
   }
 
-  listOrgs(after: string | undefined, limit: number): OrgRow[] {
-    return stmt(this.db, 'SELECT id, name, region, created_at AS createdAt FROM orgs WHERE id > ? ORDER BY id LIMIT ?')
-      .all(after ?? '', limit) as OrgRow[];
+  listOrgs(after: string | undefined, limit: number): Promise<OrgRow[]> {
+    return this.db.all<OrgRow>('SELECT id, name, region, created_at AS "createdAt" FROM orgs WHERE id > ? ORDER BY id LIMIT ?', after ?? '', limit);
   }
 
-  createUser(orgId: string, name: string, role: RoleName, actor = 'system'): UserRow {
-    if (!this.getOrg(orgId)) throw new DomainError('not-found', `no organisation with id ${orgId}`);
+  async createUser(orgId: string, name: string, role: RoleName, actor = 'system'): Promise<UserRow> {
+    if (!(await this.getOrg(orgId))) throw new DomainError('not-found', `no organisation with id ${orgId}`);
     const row: UserRow = { id: newId(), orgId, name, role, publicKeyPem: null, keyFingerprint: null, createdAt: isoNow(this.clock) };
-    this.db.transaction(() => {
-      stmt(this.db, 'INSERT INTO users (id, org_id, name, role, created_at) VALUES (?, ?, ?, ?, ?)').run(row.id, orgId, name, role, row.createdAt);
-      this.audit({ actor, entityType: 'user', entityId: row.id, action: 'user.created', data: { orgId, role } });
-    })();
+    await this.db.transaction(async () => {
+      await this.db.run('INSERT INTO users (id, org_id, name, role, created_at) VALUES (?, ?, ?, ?, ?)', row.id, orgId, name, role, row.createdAt);
+      await this.audit({ actor, entityType: 'user', entityId: row.id, action: 'user.created', data: { orgId, role } });
+    });
     return row;
   }
 
-  getUser(id: string): UserRow | null {
-    const r = stmt(this.db, 'SELECT id, org_id AS orgId, name, role, public_key_pem AS publicKeyPem, key_fingerprint AS keyFingerprint, created_at AS createdAt FROM users WHERE id = ?')
-      .get(id) as UserRow | undefined;
-    return r ?? null;
+  async getUser(id: string): Promise<UserRow | null> {
+    return (await this.db.get<UserRow>(`${USER_SELECT} WHERE id = ?`, id)) ?? null;
   }
 
-  listUsers(orgId: string | null, after: string | undefined, limit: number): UserRow[] {
-    const sel = 'SELECT id, org_id AS orgId, name, role, public_key_pem AS publicKeyPem, key_fingerprint AS keyFingerprint, created_at AS createdAt FROM users';
-    return (
-      orgId
-        ? stmt(this.db, `${sel} WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`).all(orgId, after ?? '', limit)
-        : stmt(this.db, `${sel} WHERE id > ? ORDER BY id LIMIT ?`).all(after ?? '', limit)
-    ) as UserRow[];
+  listUsers(orgId: string | null, after: string | undefined, limit: number): Promise<UserRow[]> {
+    return orgId
+      ? this.db.all<UserRow>(`${USER_SELECT} WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`, orgId, after ?? '', limit)
+      : this.db.all<UserRow>(`${USER_SELECT} WHERE id > ? ORDER BY id LIMIT ?`, after ?? '', limit);
   }
 
-  issueToken(userId: string, ttlMs = DEFAULT_TOKEN_TTL_MS, actor = 'system'): { id: string; token: string; expiresAt: string } {
-    if (!this.getUser(userId)) throw new DomainError('not-found', `no user with id ${userId}`);
+  async issueToken(userId: string, ttlMs = DEFAULT_TOKEN_TTL_MS, actor = 'system'): Promise<{ id: string; token: string; expiresAt: string }> {
+    if (!(await this.getUser(userId))) throw new DomainError('not-found', `no user with id ${userId}`);
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const now = this.clock.now();
     const id = newId();
     const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
-    this.db.transaction(() => {
-      stmt(this.db, 'INSERT INTO tokens (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
-        .run(id, userId, sm3Hex(token), now.toISOString(), expiresAt);
+    await this.db.transaction(async () => {
+      await this.db.run('INSERT INTO tokens (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', id, userId, sm3Hex(token), now.toISOString(), expiresAt);
       // the token id and expiry only: never the token or its hash
-      this.audit({ actor, entityType: 'token', entityId: id, action: 'token.issued', data: { userId, expiresAt } });
-    })();
+      await this.audit({ actor, entityType: 'token', entityId: id, action: 'token.issued', data: { userId, expiresAt } });
+    });
     return { id, token, expiresAt };
   }
 
   /** Revokes a token; `byUser` may revoke only its own tokens unless it is an operator. */
-  revokeToken(tokenId: string, by: Principal): void {
-    const row = stmt(this.db, 'SELECT user_id AS userId FROM tokens WHERE id = ?').get(tokenId) as { userId: string } | undefined;
+  async revokeToken(tokenId: string, by: Principal): Promise<void> {
+    const row = await this.db.get<{ userId: string }>('SELECT user_id AS "userId" FROM tokens WHERE id = ?', tokenId);
     if (!row || (by.role !== 'operator' && row.userId !== by.userId)) throw new DomainError('not-found', `no token with id ${tokenId}`);
-    this.db.transaction(() => {
-      const changed = stmt(this.db, 'UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(isoNow(this.clock), tokenId).changes;
-      if (changed) this.audit({ actor: by.userId, entityType: 'token', entityId: tokenId, action: 'token.revoked', data: { userId: row.userId } });
-    })();
+    await this.db.transaction(async () => {
+      const changed = await this.db.run('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', isoNow(this.clock), tokenId);
+      if (changed) await this.audit({ actor: by.userId, entityType: 'token', entityId: tokenId, action: 'token.revoked', data: { userId: row.userId } });
+    });
     for (const [hash, c] of this.principals) if (c.principal.tokenId === tokenId) this.principals.delete(hash);
   }
 
@@ -128,18 +121,18 @@ export class IdentityService {
    * The principal of an `Authorization: Bearer` header. `tokenHash` is the token's SM3 when the caller
    * already has it (server/http/credentials.ts computes it once per request).
    */
-  authenticate(header: string | undefined, tokenHash?: string | null): Principal {
+  async authenticate(header: string | undefined, tokenHash?: string | null): Promise<Principal> {
     const token = tokenHash ? null : bearerToken(header);
     if (!tokenHash && token === null) throw new HttpProblem('unauthenticated', 'send your token as "Authorization: Bearer <token>"', { authz: 'token' });
     const hash = tokenHash ?? sm3Hex(token!);
     let c = this.principals.get(hash);
     if (!c || c.until <= performance.now()) {
       if (c) this.principals.delete(hash);
-      const row = stmt(
-        this.db,
-        `SELECT t.id AS tokenId, t.expires_at AS expiresAt, t.revoked_at AS revokedAt, u.id AS userId, u.org_id AS orgId, u.role, u.name
+      const row = await this.db.get<Principal & { expiresAt: string; revokedAt: string | null }>(
+        `SELECT t.id AS "tokenId", t.expires_at AS "expiresAt", t.revoked_at AS "revokedAt", u.id AS "userId", u.org_id AS "orgId", u.role, u.name
          FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
-      ).get(hash) as (Principal & { expiresAt: string; revokedAt: string | null }) | undefined;
+        hash,
+      );
       if (!row) throw new HttpProblem('unauthenticated', 'the token is not valid; ask an operator for a new one');
       if (row.revokedAt) throw new HttpProblem('token-revoked', 'the token was revoked; ask an operator for a new one');
       const principal: Principal = Object.freeze({ userId: row.userId, orgId: row.orgId, role: row.role, name: row.name, tokenId: row.tokenId });
@@ -152,36 +145,44 @@ export class IdentityService {
     return c.principal;
   }
 
-  registerKey(userId: string, publicKeyPem: string, fingerprint: string): void {
-    this.db.transaction(() => {
-      stmt(this.db, 'UPDATE users SET public_key_pem = ?, key_fingerprint = ? WHERE id = ?').run(publicKeyPem, fingerprint, userId);
-      this.audit({ actor: userId, entityType: 'user', entityId: userId, action: 'user.key-registered', data: { fingerprint } });
-    })();
+  async registerKey(userId: string, publicKeyPem: string, fingerprint: string): Promise<void> {
+    await this.db.transaction(async () => {
+      await this.db.run('UPDATE users SET public_key_pem = ?, key_fingerprint = ? WHERE id = ?', publicKeyPem, fingerprint, userId);
+      await this.audit({ actor: userId, entityType: 'user', entityId: userId, action: 'user.key-registered', data: { fingerprint } });
+    });
   }
 
-  operator(): UserRow | null {
-    const r = stmt(this.db, "SELECT id FROM users WHERE role = 'operator' ORDER BY id LIMIT 1").get() as { id: string } | undefined;
+  async operator(): Promise<UserRow | null> {
+    const r = await this.db.get<{ id: string }>("SELECT id FROM users WHERE role = 'operator' ORDER BY id LIMIT 1");
     return r ? this.getUser(r.id) : null;
   }
 
-  saveReviewerCertificate(reviewerId: string, fingerprint: string, certificate: unknown, issuedAt: string, expiresAt: string, actor = 'system'): string {
+  async saveReviewerCertificate(reviewerId: string, fingerprint: string, certificate: unknown, issuedAt: string, expiresAt: string, actor = 'system'): Promise<string> {
     const id = newId();
-    this.db.transaction(() => {
-      stmt(this.db, 'INSERT INTO reviewer_certificates (id, reviewer_id, fingerprint, certificate_json, issued_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(id, reviewerId, fingerprint, JSON.stringify(certificate), issuedAt, expiresAt, isoNow(this.clock));
-      this.audit({ actor, entityType: 'user', entityId: reviewerId, action: 'reviewer.certified', data: { certificateId: id, fingerprint, expiresAt } });
-    })();
+    await this.db.transaction(async () => {
+      await this.db.run(
+        'INSERT INTO reviewer_certificates (id, reviewer_id, fingerprint, certificate_json, issued_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        id,
+        reviewerId,
+        fingerprint,
+        JSON.stringify(certificate),
+        issuedAt,
+        expiresAt,
+        isoNow(this.clock),
+      );
+      await this.audit({ actor, entityType: 'user', entityId: reviewerId, action: 'reviewer.certified', data: { certificateId: id, fingerprint, expiresAt } });
+    });
     return id;
   }
 
   /** The newest certificate of a reviewer for its current key, or null. */
-  reviewerCertificate(reviewerId: string): { certificate: unknown; fingerprint: string; expiresAt: string } | null {
-    const r = stmt(this.db, 
-        `SELECT c.certificate_json AS cert, c.fingerprint, c.expires_at AS expiresAt FROM reviewer_certificates c
-         JOIN users u ON u.id = c.reviewer_id AND u.key_fingerprint = c.fingerprint
-         WHERE c.reviewer_id = ? ORDER BY c.id DESC LIMIT 1`,
-      )
-      .get(reviewerId) as { cert: string; fingerprint: string; expiresAt: string } | undefined;
+  async reviewerCertificate(reviewerId: string): Promise<{ certificate: unknown; fingerprint: string; expiresAt: string } | null> {
+    const r = await this.db.get<{ cert: string; fingerprint: string; expiresAt: string }>(
+      `SELECT c.certificate_json AS cert, c.fingerprint, c.expires_at AS "expiresAt" FROM reviewer_certificates c
+       JOIN users u ON u.id = c.reviewer_id AND u.key_fingerprint = c.fingerprint
+       WHERE c.reviewer_id = ? ORDER BY c.id DESC LIMIT 1`,
+      reviewerId,
+    );
     return r ? { certificate: JSON.parse(r.cert), fingerprint: r.fingerprint, expiresAt: r.expiresAt } : null;
   }
 }

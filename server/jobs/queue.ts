@@ -1,7 +1,6 @@
 import type { Db } from '../store/db.js';
-import { stmt } from '../store/statements.js';
 import type { Clock } from '../../contracts/ids.js';
-import { insertQueuedJob } from '../store/sqlite/jobs.js';
+import { insertQueuedJob } from '../store/tables/jobs.js';
 
 export interface JobRow {
   id: string;
@@ -18,8 +17,8 @@ export interface JobRow {
   updatedAt: string;
 }
 
-const COLS = `id, trade_id AS tradeId, state, attempts, lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt,
-  result_json, receipt_json, error_type AS errorType, error_message AS errorMessage, created_at AS createdAt, updated_at AS updatedAt`;
+const COLS = `id, trade_id AS "tradeId", state, attempts, lease_owner AS "leaseOwner", lease_expires_at AS "leaseExpiresAt",
+  result_json, receipt_json, error_type AS "errorType", error_message AS "errorMessage", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 function toJob(r: Record<string, unknown> | undefined): JobRow | null {
   if (!r) return null;
@@ -31,26 +30,26 @@ function toJob(r: Record<string, unknown> | undefined): JobRow | null {
   };
 }
 
-/**
- * What the worker needs from a queue: the seam where a Redis- or PostgreSQL-backed queue with several
- * workers would replace the embedded one (docs/deploy.md).
- */
+/** What the worker needs from a queue; the store's jobs table on either engine implements it. */
 export interface DurableQueue {
-  enqueue(tradeId: string): JobRow;
-  byTrade(tradeId: string): JobRow | null;
-  lease(owner: string, leaseMs: number): JobRow | null;
-  renew(id: string, owner: string, leaseMs: number): boolean;
-  saveRelease(id: string, owner: string, result: unknown, receipt: unknown): boolean;
-  finish(id: string, owner: string): boolean;
-  fail(id: string, owner: string, errorType: string, message: string): boolean;
-  requeue(id: string, owner: string): boolean;
+  enqueue(tradeId: string): Promise<JobRow>;
+  byTrade(tradeId: string): Promise<JobRow | null>;
+  lease(owner: string, leaseMs: number): Promise<JobRow | null>;
+  renew(id: string, owner: string, leaseMs: number): Promise<boolean>;
+  saveRelease(id: string, owner: string, result: unknown, receipt: unknown): Promise<boolean>;
+  finish(id: string, owner: string): Promise<boolean>;
+  fail(id: string, owner: string, errorType: string, message: string): Promise<boolean>;
+  requeue(id: string, owner: string): Promise<boolean>;
 }
 
 /**
- * The durable job queue in SQLite: one job per approved trade (trade_id is UNIQUE, so enqueueing twice
+ * The durable job queue in the store: one job per approved trade (trade_id is UNIQUE, so enqueueing twice
  * is harmless). The job is created by the transaction that approves the trade (contracts/ through its
- * JobStore port), so an approval never commits without its job. A worker leases a job until `lease_expires_at`; if the process dies, the lease expires
- * and the job is leased again. Steps inside a job are idempotent (stored receipt, idempotency keys in
+ * JobStore port), so an approval never commits without its job. A worker leases a job until
+ * `lease_expires_at` and renews the lease while it runs; if its process dies, the lease expires and another
+ * worker (any process on the same database) leases the job again. On PostgreSQL the lease is one
+ * statement whose candidate row is taken `FOR UPDATE SKIP LOCKED`, so workers never wait on each other
+ * and never take the same job. Steps inside a job are idempotent (stored receipt, idempotency keys in
  * the ledger and the enclave's budget), so a re-run never charges twice.
  */
 export class JobQueue implements DurableQueue {
@@ -59,95 +58,100 @@ export class JobQueue implements DurableQueue {
     private readonly clock: Clock,
   ) {}
 
-  enqueue(tradeId: string): JobRow {
-    insertQueuedJob(this.db, tradeId, this.clock.now().toISOString());
-    return this.byTrade(tradeId)!;
+  async enqueue(tradeId: string): Promise<JobRow> {
+    await insertQueuedJob(this.db, tradeId, this.clock.now().toISOString());
+    return (await this.byTrade(tradeId))!;
   }
 
-  byTrade(tradeId: string): JobRow | null {
-    return toJob(stmt(this.db, `SELECT ${COLS} FROM jobs WHERE trade_id = ?`).get(tradeId) as Record<string, unknown> | undefined);
+  async byTrade(tradeId: string): Promise<JobRow | null> {
+    return toJob(await this.db.get(`SELECT ${COLS} FROM jobs WHERE trade_id = ?`, tradeId));
   }
 
-  get(id: string): JobRow | null {
-    return toJob(stmt(this.db, `SELECT ${COLS} FROM jobs WHERE id = ?`).get(id) as Record<string, unknown> | undefined);
+  async get(id: string): Promise<JobRow | null> {
+    return toJob(await this.db.get(`SELECT ${COLS} FROM jobs WHERE id = ?`, id));
   }
 
   /** Leases the oldest runnable job: queued, or running with an expired lease. */
-  lease(owner: string, leaseMs: number): JobRow | null {
-    return this.db.transaction(() => {
-      const now = this.clock.now();
-      const nowIso = now.toISOString();
-      const r = stmt(this.db, 
-          `SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_expires_at <= ?) ORDER BY created_at, id LIMIT 1`,
-        )
-        .get(nowIso) as { id: string } | undefined;
-      if (!r) return null;
-      stmt(this.db, "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?")
-        .run(owner, new Date(now.getTime() + leaseMs).toISOString(), nowIso, r.id);
-      return this.get(r.id);
-    })();
+  async lease(owner: string, leaseMs: number): Promise<JobRow | null> {
+    const now = this.clock.now();
+    const nowIso = now.toISOString();
+    const skipLocked = this.db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    const r = await this.db.get<{ id: string }>(
+      `UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, updated_at = ?
+       WHERE id = (SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_expires_at <= ?) ORDER BY created_at, id LIMIT 1${skipLocked})
+       RETURNING id`,
+      owner,
+      new Date(now.getTime() + leaseMs).toISOString(),
+      nowIso,
+      nowIso,
+    );
+    return r ? this.get(r.id) : null;
   }
 
   /** Extends a lease the caller still holds; false if it lost it. */
-  renew(id: string, owner: string, leaseMs: number): boolean {
+  async renew(id: string, owner: string, leaseMs: number): Promise<boolean> {
     const now = this.clock.now();
     return (
-      stmt(this.db, "UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'")
-        .run(new Date(now.getTime() + leaseMs).toISOString(), now.toISOString(), id, owner).changes === 1
+      (await this.db.run("UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'", new Date(now.getTime() + leaseMs).toISOString(), now.toISOString(), id, owner)) === 1
     );
   }
 
   /** Keeps the enclave's answer so a re-run after a crash delivers it instead of releasing again. */
-  saveRelease(id: string, owner: string, result: unknown, receipt: unknown): boolean {
+  async saveRelease(id: string, owner: string, result: unknown, receipt: unknown): Promise<boolean> {
     return (
-      stmt(this.db, "UPDATE jobs SET result_json = ?, receipt_json = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'")
-        .run(JSON.stringify(result), JSON.stringify(receipt), this.clock.now().toISOString(), id, owner).changes === 1
+      (await this.db.run(
+        "UPDATE jobs SET result_json = ?, receipt_json = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+        JSON.stringify(result),
+        JSON.stringify(receipt),
+        this.clock.now().toISOString(),
+        id,
+        owner,
+      )) === 1
     );
   }
 
-  finish(id: string, owner: string): boolean {
-    return (
-      stmt(this.db, "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?")
-        .run(this.clock.now().toISOString(), id, owner).changes === 1
-    );
+  async finish(id: string, owner: string): Promise<boolean> {
+    return (await this.db.run("UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?", this.clock.now().toISOString(), id, owner)) === 1;
   }
 
-  fail(id: string, owner: string, errorType: string, message: string): boolean {
+  async fail(id: string, owner: string, errorType: string, message: string): Promise<boolean> {
     return (
-      stmt(this.db, 
-          "UPDATE jobs SET state = 'failed', error_type = ?, error_message = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?",
-        )
-        .run(errorType, message, this.clock.now().toISOString(), id, owner).changes === 1
+      (await this.db.run(
+        "UPDATE jobs SET state = 'failed', error_type = ?, error_message = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?",
+        errorType,
+        message,
+        this.clock.now().toISOString(),
+        id,
+        owner,
+      )) === 1
     );
   }
 
   /** Gives a job back for another attempt (transient failure). */
-  requeue(id: string, owner: string): boolean {
-    return (
-      stmt(this.db, "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?")
-        .run(this.clock.now().toISOString(), id, owner).changes === 1
-    );
+  async requeue(id: string, owner: string): Promise<boolean> {
+    return (await this.db.run("UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?", this.clock.now().toISOString(), id, owner)) === 1;
   }
 
   /**
    * Embedded mode: one server process owns the data directory, so at start every `running` lease
-   * belongs to a dead process and is expired at once instead of waiting out the lease.
+   * belongs to a dead process and is expired at once instead of waiting out the lease. (A cluster never
+   * does this: other workers' leases are alive; a dead worker's lease simply runs out.)
    */
-  expireLeasesAtStartup(): number {
-    return stmt(this.db, "UPDATE jobs SET lease_expires_at = ? WHERE state = 'running'").run(new Date(0).toISOString()).changes;
+  async expireLeasesAtStartup(): Promise<number> {
+    return this.db.run("UPDATE jobs SET lease_expires_at = ? WHERE state = 'running'", new Date(0).toISOString());
   }
 
   /**
    * Queues approved trades that have no job: data written before approval and job creation shared one
    * transaction could hold such a trade, which would otherwise wait for its approval to expire.
    */
-  adoptApprovedWithoutJob(): number {
-    const orphans = stmt(this.db, "SELECT id FROM trades WHERE state = 'approved' AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.trade_id = trades.id)").all() as { id: string }[];
-    for (const o of orphans) this.enqueue(o.id);
+  async adoptApprovedWithoutJob(): Promise<number> {
+    const orphans = await this.db.all<{ id: string }>("SELECT id FROM trades WHERE state = 'approved' AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.trade_id = trades.id)");
+    for (const o of orphans) await this.enqueue(o.id);
     return orphans.length;
   }
 
-  counts(): Record<string, number> {
-    return Object.fromEntries((stmt(this.db, 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n]));
+  async counts(): Promise<Record<string, number>> {
+    return Object.fromEntries((await this.db.all<{ state: string; n: number }>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state')).map((r) => [r.state, r.n]));
   }
 }

@@ -7,7 +7,7 @@ export interface JobContext {
   job: JobRow;
   owner: string;
   /** Saves the enclave's release with the job (see JobQueue.saveRelease). */
-  saveRelease(result: unknown, receipt: unknown): void;
+  saveRelease(result: unknown, receipt: unknown): Promise<unknown>;
 }
 
 /** Thrown by a job runner for a failure that another attempt could fix (enclave restarting…). */
@@ -70,7 +70,7 @@ export class JobWorker {
   private async tick(): Promise<void> {
     let didWork = false;
     try {
-      const job = this.queue.lease(this.owner, this.opts.leaseMs);
+      const job = await this.queue.lease(this.owner, this.opts.leaseMs);
       if (job) {
         didWork = true;
         await this.runOne(job);
@@ -89,19 +89,19 @@ export class JobWorker {
       this.log.warn({ job: job.id, trade: job.tradeId, attempt: job.attempts }, 'job interrupted too often; failing it');
       try {
         await this.onFinalFailure(job, 'execution-failed', `the job was interrupted ${job.attempts - 1} times (limit ${this.opts.maxAttempts})`);
-        this.queue.fail(job.id, this.owner, 'execution-failed', `interrupted ${job.attempts - 1} times; attempts are limited to ${this.opts.maxAttempts}`);
+        await this.queue.fail(job.id, this.owner, 'execution-failed', `interrupted ${job.attempts - 1} times; attempts are limited to ${this.opts.maxAttempts}`);
       } catch (e) {
         this.log.error({ job: job.id, err: (e as Error).message }, 'could not record the failure; the job will be retried');
-        this.queue.requeue(job.id, this.owner);
+        await this.requeue(job);
       }
       return;
     }
-    const heartbeat = setInterval(() => this.queue.renew(job.id, this.owner, this.opts.leaseMs), Math.max(50, this.opts.leaseMs / 3));
+    const heartbeat = setInterval(() => void this.queue.renew(job.id, this.owner, this.opts.leaseMs).catch(() => {}), Math.max(50, this.opts.leaseMs / 3));
     heartbeat.unref?.();
     const started = Date.now();
     try {
       await this.run({ job, owner: this.owner, saveRelease: (result, receipt) => this.queue.saveRelease(job.id, this.owner, result, receipt) });
-      this.queue.finish(job.id, this.owner);
+      await this.queue.finish(job.id, this.owner);
       this.log.info({ job: job.id, trade: job.tradeId, attempt: job.attempts, ms: Date.now() - started }, 'job done');
     } catch (e) {
       const final = isDomainError(e) || job.attempts >= this.opts.maxAttempts;
@@ -111,16 +111,25 @@ export class JobWorker {
       if (final) {
         try {
           await this.onFinalFailure(job, type, reason);
-          this.queue.fail(job.id, this.owner, type, reason);
+          await this.queue.fail(job.id, this.owner, type, reason);
         } catch (e2) {
           this.log.error({ job: job.id, err: (e2 as Error).message }, 'could not record the failure; the job will be retried');
-          this.queue.requeue(job.id, this.owner);
+          await this.requeue(job);
         }
       } else {
-        this.queue.requeue(job.id, this.owner);
+        await this.requeue(job);
       }
     } finally {
       clearInterval(heartbeat);
+    }
+  }
+
+  /** Gives the job back; if even that fails (the store is down), its lease runs out and it is leased again. */
+  private async requeue(job: JobRow): Promise<void> {
+    try {
+      await this.queue.requeue(job.id, this.owner);
+    } catch (e) {
+      this.log.warn({ job: job.id, err: (e as Error).message }, 'could not give the job back; it is leased again when its lease runs out');
     }
   }
 }

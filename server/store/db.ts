@@ -1,43 +1,32 @@
-import Database from 'better-sqlite3';
-import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isPostgresUrl, openStore, type Store } from '../../store/engine.js';
+import { migratePostgres, migrateSqlite } from '../../store/migrate.js';
 
-export type Db = Database.Database;
+export type Db = Store;
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
-/**
- * Opens (creating if needed) the SQLite file in WAL mode and applies pending migrations.
- * Migrations are `server/store/migrations/NNNN_name.sql`, applied once each in file-name order,
- * each inside its own transaction. Pass ':memory:' for a throwaway database in tests.
- */
-export function openDatabase(file: string): Db {
-  const db = new Database(file);
-  if (file !== ':memory:') db.pragma('journal_mode = WAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  migrate(db);
-  return db;
+export interface OpenDatabaseOptions {
+  /** PostgreSQL: the schema of the server's tables (default public); tests give each store a schema of its own. */
+  schema?: string;
+  poolSize?: number;
 }
 
-export function migrate(db: Db): string[] {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`);
-  const done = new Set(
-    db.prepare('SELECT name FROM schema_migrations').all().map((r) => (r as { name: string }).name),
-  );
-  const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
-  const applied: string[] = [];
-  for (const f of files) {
-    if (done.has(f)) continue;
-    const sql = readFileSync(join(MIGRATIONS_DIR, f), 'utf8');
-    db.transaction(() => {
-      db.exec(sql);
-      db.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)').run(f, new Date().toISOString());
-    })();
-    applied.push(f);
+/**
+ * Opens the server's store and applies pending migrations (server/store/migrations, the same files on
+ * both engines): a SQLite file (created if needed; WAL) or ':memory:', or a postgres:// URL.
+ */
+export async function openDatabase(location: string, o: OpenDatabaseOptions = {}): Promise<Db> {
+  const { store, sqlite } = openStore({ location, ...o });
+  try {
+    if (sqlite) migrateSqlite(sqlite, MIGRATIONS_DIR);
+    else await migratePostgres(store, MIGRATIONS_DIR, `shuyu:server-migrations:${o.schema ?? 'public'}`, { schema: o.schema });
+  } catch (e) {
+    await store.close();
+    throw e;
   }
-  return applied;
+  return store;
 }
+
+export { isPostgresUrl };

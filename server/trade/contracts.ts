@@ -1,5 +1,5 @@
 import { createContracts, type Contracts, type DatasetRef, type BuyerRef } from '../../contracts/index.js';
-import { sqliteContractsStore } from '../store/sqlite/contracts-store.js';
+import { contractsStore } from '../store/tables/contracts-store.js';
 import type { Signer } from '../../contracts/signer.js';
 import type { Clock } from '../../contracts/ids.js';
 import type { Db } from '../store/db.js';
@@ -9,13 +9,13 @@ import type { Principal } from '../http/route.js';
 
 export type { Contracts };
 
-/** contracts/ on the server's SQLite file, with the operator key read from the identities. */
+/** contracts/ on the server's store (SQLite or PostgreSQL), with the operator key read from the identities. */
 export function contractsOn(db: Db, signer: Signer, clock: Clock, identity: IdentityService): Contracts {
   return createContracts({
-    store: sqliteContractsStore(db),
+    store: contractsStore(db),
     signer,
     clock,
-    operatorPublicKeyPem: () => identity.operator()?.publicKeyPem ?? undefined,
+    operatorPublicKeyPem: async () => (await identity.operator())?.publicKeyPem ?? undefined,
   });
 }
 
@@ -28,6 +28,6 @@ export const datasetRef = (d: DatasetRow): DatasetRef => ({
   privacyBudget: { epsilonBudgetTotal: d.epsilonBudgetTotal, deltaBudgetTotal: d.deltaBudgetTotal },
 });
 
-export function buyerRef(p: Principal, identity: IdentityService): BuyerRef {
-  return { userId: p.userId, orgId: p.orgId, orgName: identity.getOrg(p.orgId)?.name ?? '' };
+export async function buyerRef(p: Principal, identity: IdentityService): Promise<BuyerRef> {
+  return { userId: p.userId, orgId: p.orgId, orgName: (await identity.getOrg(p.orgId))?.name ?? '' };
 }

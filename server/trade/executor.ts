@@ -42,9 +42,9 @@ export class TradeExecutor {
 
   async run(ctx: JobContext): Promise<void> {
     const { contracts } = this.d;
-    let trade = contracts.getTrade(ctx.job.tradeId);
+    let trade = await contracts.getTrade(ctx.job.tradeId);
     if (isFinal(trade.state)) return; // nothing left to do
-    trade = contracts.startExecution({ tradeId: trade.id, actor: 'worker' });
+    trade = await contracts.startExecution({ tradeId: trade.id, actor: 'worker' });
     let receipt = ctx.job.receipt as { payload: string } | null;
     if (!receipt) {
       let out;
@@ -54,34 +54,34 @@ export class TradeExecutor {
         // A privacy refusal ends the trade here, charged as quoted, with its type and parameters; the job
         // still fails (the worker then finds the trade failed and leaves it).
         if (isDomainError(e) && isChargedPrivacyRefusal(e.type)) {
-          contracts.refuseForPrivacy({ tradeId: trade.id, actor: 'worker', type: e.type, params: e.detail, message: e.message });
+          await contracts.refuseForPrivacy({ tradeId: trade.id, actor: 'worker', type: e.type, params: e.detail, message: e.message });
         }
         throw e;
       }
-      ctx.saveRelease(out.result, out.receipt);
+      await ctx.saveRelease(out.result, out.receipt);
       receipt = out.receipt;
     }
     const payload = JSON.parse(receipt.payload) as { receiptId?: string };
-    contracts.deliver({ tradeId: trade.id, actor: 'worker', result: { receiptId: payload.receiptId ?? null } });
+    await contracts.deliver({ tradeId: trade.id, actor: 'worker', result: { receiptId: payload.receiptId ?? null } });
   }
 
   /** A final failure: the trade fails with a reason the buyer can read and the hold is released. */
-  onFinalFailure(tradeId: string, type: string, reason: string): void {
-    const t = this.d.contracts.getTrade(tradeId);
+  async onFinalFailure(tradeId: string, type: string, reason: string): Promise<void> {
+    const t = await this.d.contracts.getTrade(tradeId);
     if (t.state !== 'executing') return; // not started (e.g. approval expired): expiry handles it
     const readable =
       type === 'execution-failed' || type === 'transient'
         ? 'the computation could not be run; no money was taken'
         : `refused while running (${type}): ${reason}`;
-    this.d.contracts.fail({ tradeId, actor: 'worker', reason: readable, type });
+    await this.d.contracts.fail({ tradeId, actor: 'worker', reason: readable, type });
   }
 
   private async release(trade: Trade): Promise<{ result: unknown; receipt: { payload: string } }> {
-    const ds = this.d.datasets.getDataset(trade.datasetId);
+    const ds = await this.d.datasets.getDataset(trade.datasetId);
     if (!ds) throw new DomainError('dataset-missing', 'the dataset of this trade no longer exists');
     if (ds.commitment !== trade.datasetCommitment) throw new DomainError('dataset-changed', 'the dataset changed after the trade was approved');
-    const offer = this.d.contracts.getOffer(trade.offerId, trade.offerVersion);
-    const cert = trade.reviewerId ? this.d.identity.reviewerCertificate(trade.reviewerId) : null;
+    const offer = await this.d.contracts.getOffer(trade.offerId, trade.offerVersion);
+    const cert = trade.reviewerId ? await this.d.identity.reviewerCertificate(trade.reviewerId) : null;
     if (!trade.approval || !cert) throw new DomainError('invalid-approval', 'the trade has no signed approval with a certified reviewer key');
     const epsilon = trade.epsilonMilli / 1000;
     const terms = trade.privacyTerms ?? null;
@@ -111,7 +111,7 @@ export class TradeExecutor {
         ...(terms ? { datasetLimitEpsilon: terms.epsilonBudgetTotal, datasetLimitDelta: terms.deltaBudgetTotal } : {}),
       },
     };
-    const manifest = BundleManifest.parse(this.d.datasets.manifestOf(ds.id));
+    const manifest = BundleManifest.parse(await this.d.datasets.manifestOf(ds.id));
     let client;
     try {
       client = await this.d.enclave.client();

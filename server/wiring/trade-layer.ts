@@ -5,7 +5,7 @@ import type { Signer } from '../../contracts/signer.js';
 import { isDomainError } from '../../contracts/errors.js';
 import { contractsOn, type Contracts } from '../trade/contracts.js';
 import { JobQueue } from '../jobs/queue.js';
-import { sqliteActiveOfferCount } from '../store/sqlite/offers.js';
+import { activeOfferCount } from '../store/tables/offers.js';
 import { JobWorker } from '../jobs/worker.js';
 import { TradeExecutor } from '../trade/executor.js';
 import { marketRoutes } from '../api/routes/market.js';
@@ -17,11 +17,14 @@ import type { EnclaveHandle } from '../enclave/handle.js';
 export interface TradeLayer {
   routes: RouteDef[];
   loaders: Partial<Record<ResourceKind, ObjectLoader>>;
-  activeOffers: (datasetId: string) => number;
+  activeOffers: (datasetId: string) => Promise<number>;
   contracts: Contracts;
   jobs: JobQueue;
-  startWorker(enclave: EnclaveHandle): void;
+  /** `embedded`: this process owns the store, so leases left running at start-up belong to a dead run. */
+  startWorker(enclave: EnclaveHandle, o?: { embedded: boolean }): Promise<void>;
   stopWorker(): Promise<void>;
+  /** The lease owner name of this process's job worker (null before startWorker). */
+  workerOwner(): string | null;
 }
 
 const HOUSEKEEPING_MS = 30_000;
@@ -33,9 +36,9 @@ export function tradeLayer(s: Services, signer: Signer): TradeLayer {
   let executor: TradeExecutor | null = null;
   let housekeeping: NodeJS.Timeout | null = null;
   const d: TradeDeps = { s, contracts, jobs, kick: () => worker?.kick() };
-  const orNull = <T>(f: () => T): T | null => {
+  const orNull = async <T>(f: () => Promise<T>): Promise<T | null> => {
     try {
-      return f();
+      return await f();
     } catch (e) {
       if (isDomainError(e) && e.type === 'not-found') return null;
       throw e;
@@ -44,19 +47,19 @@ export function tradeLayer(s: Services, signer: Signer): TradeLayer {
   return {
     routes: [...marketRoutes(d), ...tradeRoutes(d), ...moneyRoutes(d)],
     loaders: {
-      offer: (id) => {
-        const o = orNull(() => contracts.getOffer(id));
+      offer: async (id) => {
+        const o = await orNull(() => contracts.getOffer(id));
         return o ? { orgIds: [o.ownerOrgId], value: o } : null;
       },
-      trade: (id) => {
-        const t = orNull(() => contracts.getTrade(id));
+      trade: async (id) => {
+        const t = await orNull(() => contracts.getTrade(id));
         return t ? { orgIds: [t.buyerOrgId, t.ownerOrgId], value: t } : null;
       },
     },
-    activeOffers: sqliteActiveOfferCount(s.db),
+    activeOffers: activeOfferCount(s.db),
     contracts,
     jobs,
-    startWorker(enclave) {
+    async startWorker(enclave, o = { embedded: true }) {
       executor = new TradeExecutor({
         contracts,
         datasets: s.datasets,
@@ -67,9 +70,9 @@ export function tradeLayer(s: Services, signer: Signer): TradeLayer {
         heThreads: s.config.heWorkerThreads,
       });
       const ex = executor;
-      const expired = jobs.expireLeasesAtStartup();
+      const expired = o.embedded ? await jobs.expireLeasesAtStartup() : 0;
       if (expired) s.log.info({ jobs: expired }, 'resuming jobs interrupted by the previous run');
-      const adopted = jobs.adoptApprovedWithoutJob();
+      const adopted = await jobs.adoptApprovedWithoutJob();
       if (adopted) s.log.info({ trades: adopted }, 'queued approved trades that had no job');
       worker = new JobWorker(
         jobs,
@@ -81,9 +84,9 @@ export function tradeLayer(s: Services, signer: Signer): TradeLayer {
       worker.start();
       const tidy = async () => {
         try {
-          const gone = contracts.expireDue();
+          const gone = await contracts.expireDue();
           if (gone.length) s.log.info({ trades: gone.length }, 'expired trades released');
-          s.datasets.sweep({ startup: false });
+          await s.datasets.sweep({ startup: false });
           await contracts.checkpoint();
         } catch (e) {
           s.log.warn({ err: (e as Error).message }, 'housekeeping failed; retrying next round');
@@ -92,6 +95,7 @@ export function tradeLayer(s: Services, signer: Signer): TradeLayer {
       housekeeping = setInterval(() => void tidy(), HOUSEKEEPING_MS);
       housekeeping.unref();
     },
+    workerOwner: () => worker?.owner ?? null,
     async stopWorker() {
       if (housekeeping) clearInterval(housekeeping);
       await worker?.stop();

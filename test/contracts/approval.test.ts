@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
 import { approvalStatementFor, certifyReviewer, privacyTermsMismatch, signApproval, verifyApproval } from '../../contracts/review/approval.js';
 import { computationHash } from '../../contracts/computation.js';
+import { onEngines } from '../store/engines.js';
 
 const vector = JSON.parse(readFileSync(new URL('../vectors/approval-v1.json', import.meta.url), 'utf8'));
 const st = vector.approval.statement;
@@ -17,7 +18,7 @@ const expected = () => ({
 const check = (approval: unknown = vector.approval, certificate: unknown = vector.certificate, exp = expected(), operatorPem: string = vector.operatorPublicKeyPem) =>
   verifyApproval(approval, certificate, operatorPem, exp);
 
-describe('contracts/review: the approval statement the enclave verifies', () => {
+onEngines('contracts/review: the approval statement the enclave verifies', () => {
   it('the committed vector verifies (format stability for enclave/ and client-sdk/)', () => {
     expect(check()).to.deep.equal({ ok: true });
     expect(computationHash(vector.computation)).to.equal(vector.computationHash);
@@ -108,12 +109,12 @@ describe('contracts/review: the approval statement the enclave verifies', () => 
   });
 });
 
-describe('contracts/review: approvals are bounded by the policy cap and the offer’s validity', () => {
-  const approve = (w: Awaited<ReturnType<typeof setup>>['w'], trade: Awaited<ReturnType<typeof setup>>['trade'], expiresAt: string) =>
-    w.contracts.decideReview({ tradeId: trade.id, reviewer: w.reviewer, decision: { decision: 'approve', reason: 'aggregate by county', approval: w.approvalFor(trade, { expiresAt }) }, certificate: w.certificate });
-  const typeOf = (f: () => unknown): string => {
+onEngines('contracts/review: approvals are bounded by the policy cap and the offer’s validity', () => {
+  const approve = async (w: Awaited<ReturnType<typeof setup>>['w'], trade: Awaited<ReturnType<typeof setup>>['trade'], expiresAt: string) =>
+    await w.contracts.decideReview({ tradeId: trade.id, reviewer: w.reviewer, decision: { decision: 'approve', reason: 'aggregate by county', approval: w.approvalFor(trade, { expiresAt }) }, certificate: w.certificate });
+  const typeOf = async (f: () => unknown): Promise<string> => {
     try {
-      f();
+      await f();
       return 'no error';
     } catch (e) {
       return (e as { type?: string }).type ?? String(e);
@@ -122,9 +123,9 @@ describe('contracts/review: approvals are bounded by the policy cap and the offe
   async function setup(validUntil = '2027-12-31T00:00:00.000Z') {
     const { world } = await import('./world.js');
     const { offerInput } = await import('./fixtures.js');
-    const w = world();
-    const offer = w.listOffer({ terms: { ...offerInput().terms, destinations: ['CN'], validUntil } });
-    w.contracts.topUp({ orgId: w.buyer.orgId, amountFen: 100_000, idempotencyKey: 'v', actor: 'operator' });
+    const w = await world();
+    const offer = await w.listOffer({ terms: { ...offerInput().terms, destinations: ['CN'], validUntil } });
+    await w.contracts.topUp({ orgId: w.buyer.orgId, amountFen: 100_000, idempotencyKey: 'v', actor: 'operator' });
     const { trade } = await w.quoteAndSubmit({ offerId: offer.id, destination: 'CN' });
     return { w, trade, offer };
   }
@@ -136,15 +137,15 @@ describe('contracts/review: approvals are bounded by the policy cap and the offe
     const now = w.clock.now().getTime();
     let err: { type?: string; detail?: Record<string, unknown> } = {};
     try {
-      approve(w, trade, new Date(now + 50 * 365 * DAY).toISOString());
+      await approve(w, trade, new Date(now + 50 * 365 * DAY).toISOString());
     } catch (e) {
       err = e as typeof err;
     }
     expect(err.type).to.equal('approval-validity-too-long');
     expect(err.detail?.maxExpiresAt).to.equal(new Date(now + 7 * DAY).toISOString());
-    expect(w.contracts.getTrade(trade.id).state).to.equal('under_review'); // nothing changed
-    expect(typeOf(() => approve(w, trade, new Date(now + 7 * DAY + 1000).toISOString()))).to.equal('approval-validity-too-long');
-    const ok = approve(w, trade, new Date(now + 7 * DAY).toISOString());
+    expect((await w.contracts.getTrade(trade.id)).state).to.equal('under_review'); // nothing changed
+    expect(await typeOf(() => approve(w, trade, new Date(now + 7 * DAY + 1000).toISOString()))).to.equal('approval-validity-too-long');
+    const ok = await approve(w, trade, new Date(now + 7 * DAY).toISOString());
     expect(ok.state).to.equal('approved');
     expect(ok.expiresAt).to.equal(new Date(now + 7 * DAY).toISOString());
   });
@@ -154,16 +155,16 @@ describe('contracts/review: approvals are bounded by the policy cap and the offe
     const { w, trade } = await setup(validUntil);
     // the review deadline (72 h by default) is cut at the offer's end
     expect(trade.expiresAt).to.equal(validUntil);
-    expect(typeOf(() => approve(w, trade, '2026-06-03T00:00:00.000Z'))).to.equal('approval-validity-too-long');
-    const ok = approve(w, trade, validUntil);
+    expect(await typeOf(() => approve(w, trade, '2026-06-03T00:00:00.000Z'))).to.equal('approval-validity-too-long');
+    const ok = await approve(w, trade, validUntil);
     expect(Date.parse(ok.expiresAt!)).to.be.at.most(Date.parse(validUntil));
   });
 
   it('the cap is a setting of the contracts context', async () => {
     const { createContracts } = await import('../../contracts/index.js');
     const { freshStore, testSigner } = await import('./helpers.js');
-    const c = createContracts({ store: freshStore().store, signer: testSigner(), approvalMaxValidityMs: 3_600_000 });
+    const c = createContracts({ store: (await freshStore()).store, signer: testSigner(), approvalMaxValidityMs: 3_600_000 });
     expect(c.context.approvalMaxValidityMs).to.equal(3_600_000);
-    expect(createContracts({ store: freshStore().store, signer: testSigner() }).context.approvalMaxValidityMs).to.equal(7 * DAY);
+    expect(createContracts({ store: (await freshStore()).store, signer: testSigner() }).context.approvalMaxValidityMs).to.equal(7 * DAY);
   });
 });

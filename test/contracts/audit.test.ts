@@ -4,20 +4,21 @@ import { type AuditEvent, chainEvent, GENESIS_HASH, leafHash, linkHash, type Sig
 import { AuditLog } from '../../contracts/audit/log.js';
 import { verifyAuditLog } from '../../contracts/audit/verify.js';
 import { freshStore, testClock, testSigner } from './helpers.js';
+import { onEngines } from '../store/engines.js';
 
 const signer = testSigner();
 
 /** A real log in SQLite: 60 events, checkpoints after 20, 40 and 60. */
 async function buildLog() {
-  const { store } = freshStore();
+  const { store } = await freshStore();
   const clock = testClock();
   const log = new AuditLog(store.audit, clock);
   for (let i = 1; i <= 60; i++) {
     clock.advance(1000);
-    store.transaction(() => log.append({ actor: `user-${i % 7}`, entityType: i % 3 ? 'trade' : 'offer', entityId: `e-${i % 11}`, action: `act-${i % 5}`, data: { n: i, note: `event ${i}` } }));
+    await store.transaction(() => log.append({ actor: `user-${i % 7}`, entityType: i % 3 ? 'trade' : 'offer', entityId: `e-${i % 11}`, action: `act-${i % 5}`, data: { n: i, note: `event ${i}` } }));
     if (i % 20 === 0) await log.checkpoint(signer);
   }
-  return { events: store.audit.events({}), checkpoints: store.audit.checkpoints() };
+  return { events: await store.audit.events({}), checkpoints: await store.audit.checkpoints() };
 }
 
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
@@ -126,7 +127,7 @@ const TAMPERS: Tamper[] = [
   },
 ];
 
-describe('contracts/audit: SM3 hash chain with signed checkpoints', () => {
+onEngines('contracts/audit: SM3 hash chain with signed checkpoints', () => {
   let events: AuditEvent[];
   let checkpoints: SignedCheckpoint[];
   before(async () => {
@@ -188,12 +189,12 @@ describe('contracts/audit: SM3 hash chain with signed checkpoints', () => {
   });
 
   it('checkpoint() is idempotent at an unchanged head', async () => {
-    const { store } = freshStore();
+    const { store } = await freshStore();
     const log = new AuditLog(store.audit, testClock());
-    store.transaction(() => log.append({ actor: 'a', entityType: 't', entityId: '1', action: 'x' }));
+    await store.transaction(() => log.append({ actor: 'a', entityType: 't', entityId: '1', action: 'x' }));
     const a = await log.checkpoint(signer);
     const b = await log.checkpoint(signer);
     expect(b).to.deep.equal(a);
-    expect(store.audit.checkpoints().length).to.equal(1);
+    expect((await store.audit.checkpoints()).length).to.equal(1);
   });
 });

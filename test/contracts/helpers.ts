@@ -1,13 +1,26 @@
 import { sm2KeyPair, sm2PublicKeyToPem, sm2Sign } from '../../crypto/index.js';
 import type { Clock } from '../../contracts/ids.js';
 import type { Signer } from '../../contracts/signer.js';
-import { openDatabase, type Db } from '../../server/store/db.js';
-import { sqliteContractsStore } from '../../server/store/sqlite/contracts-store.js';
+import type { Db } from '../../server/store/db.js';
+import { contractsStore } from '../../server/store/tables/contracts-store.js';
+import { openTestDb } from '../store/engines.js';
 
-/** A real in-memory SQLite database with every migration applied, and the contracts store on it. */
-export function freshStore(): { db: Db; store: ReturnType<typeof sqliteContractsStore> } {
-  const db = openDatabase(':memory:');
-  return { db, store: sqliteContractsStore(db) };
+/** A real database of the suite's engine (test/store/engines.ts) with every migration applied, and the contracts store on it. */
+export async function freshStore(): Promise<{ db: Db; store: ReturnType<typeof contractsStore> }> {
+  const db = await openTestDb();
+  return { db, store: contractsStore(db) };
+}
+
+/** What `fn` threw (sync or async), as a function that throws it again, for chai's `expect(…).to.throw()`. */
+export async function thrown(fn: () => unknown): Promise<() => void> {
+  try {
+    await fn();
+  } catch (e) {
+    return () => {
+      throw e;
+    };
+  }
+  return () => {};
 }
 
 /** A clock tests can move. */

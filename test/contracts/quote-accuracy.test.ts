@@ -9,22 +9,23 @@ import { validateSql } from '../../query/validate.js';
 import { checkVerifyComputation } from '../../enclave/verify/verify.js';
 import { offerInput, schema } from './fixtures.js';
 import { world } from './world.js';
+import { onEngines } from '../store/engines.js';
 
 const dpTerms = (over: Record<string, unknown> = {}) => ({ ...offerInput().terms, destinations: ['CN'], epsilonPerQuery: 0.5, maxRowsPerPerson: 2, refusalFeeBps: 2_500, refusalAllowance: 4, ...over });
 const purpose = { code: 'statistics', statement: 'county cost trends' };
 const typeOf = async (p: Promise<unknown>): Promise<string> => p.then(() => 'no error', (e) => (e as { type?: string }).type ?? String(e));
 
-async function quote(w: ReturnType<typeof world>, offerId: string, computation: unknown, extra: Record<string, unknown> = {}, dataset: DatasetRef = w.dataset) {
-  return w.contracts.quote({ request: { offerId, computation, purpose, destination: 'CN', ...extra }, dataset, buyer: w.buyer });
+async function quote(w: Awaited<ReturnType<typeof world>>, offerId: string, computation: unknown, extra: Record<string, unknown> = {}, dataset: DatasetRef = w.dataset) {
+  return await w.contracts.quote({ request: { offerId, computation, purpose, destination: 'CN', ...extra }, dataset, buyer: w.buyer });
 }
 
-describe('contracts/pricing: a quote states accuracy and refusal cost, and refuses what can never run', () => {
+onEngines('contracts/pricing: a quote states accuracy and refusal cost, and refuses what can never run', () => {
   const metrics = [{ op: 'count' }, { op: 'sum', measure: 'cost' }, { op: 'mean', measure: 'cost' }];
   const agg = { kind: 'aggregate', metrics, groupBy: ['county'], filters: [] };
 
   it('a DP quote states each output’s mechanism, scale and 95 % half-width, exactly as calibration.ts computes them', async () => {
-    const w = world();
-    const offer = w.listOffer({ priceModel: { kind: 'fixed', perQueryFen: 1_999 }, terms: dpTerms() });
+    const w = await world();
+    const offer = await w.listOffer({ priceModel: { kind: 'fixed', perQueryFen: 1_999 }, terms: dpTerms() });
     const q = await quote(w, offer.id, agg);
     expect(quoteSignatureValid(q, w.platform.publicKeyPem)).to.equal(true);
     const st = q.statement;
@@ -64,12 +65,12 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
     return { columnsUsed: v.columnsUsed, groupBy: v.plan.groupBy, outputs: v.outputs };
   };
   const sumSql = { kind: 'sql', query: 'SELECT county, SUM(cost) AS total, AVG(cost) AS avg_cost FROM dataset GROUP BY county' };
-  const sqlOffer = (w: ReturnType<typeof world>, over: Record<string, unknown> = {}) =>
-    w.listOffer({ allowedKinds: ['aggregate', 'sql'], terms: dpTerms({ queryQuotaPerBuyer: 50, ...over }) });
+  const sqlOffer = async (w: Awaited<ReturnType<typeof world>>, over: Record<string, unknown> = {}) =>
+    await w.listOffer({ allowedKinds: ['aggregate', 'sql'], terms: dpTerms({ queryQuotaPerBuyer: 50, ...over }) });
 
   it('a buyer’s narrower clamp gives a smaller half-width, is part of the computation hash, and must be submitted as quoted', async () => {
-    const w = world();
-    const offer = sqlOffer(w);
+    const w = await world();
+    const offer = await sqlOffer(w);
     const wide = await quote(w, offer.id, sumSql, { sql: facts(sumSql.query, 'dp') });
     const narrow = await quote(w, offer.id, sumSql, { clamp: { cost: [0, 1_000] }, sql: facts(sumSql.query, 'dp', { cost: [0, 1_000] }) });
     const hw = (q: typeof wide, name: string) => q.statement.accuracy!.outputs.find((o) => o.output === name)!;
@@ -81,15 +82,15 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
     expect(narrow.statement.computationHash).to.equal(computationHash(clamped as never)).and.not.equal(wide.statement.computationHash);
     // the clamp may also come inside the computation: same hash
     expect((await quote(w, offer.id, clamped, { sql: facts(sumSql.query, 'dp', { cost: [0, 1_000] }) })).statement.computationHash).to.equal(narrow.statement.computationHash);
-    w.contracts.topUp({ orgId: w.buyer.orgId, amountFen: 100_000, idempotencyKey: 'c', actor: 'operator' });
-    const submit = (computation: unknown) => w.contracts.submitTrade({ request: { quote: narrow, computation, columnsUsed: ['cost', 'county'] }, dataset: w.dataset, buyer: w.buyer });
+    await w.contracts.topUp({ orgId: w.buyer.orgId, amountFen: 100_000, idempotencyKey: 'c', actor: 'operator' });
+    const submit = async (computation: unknown) => await w.contracts.submitTrade({ request: { quote: narrow, computation, columnsUsed: ['cost', 'county'] }, dataset: w.dataset, buyer: w.buyer });
     expect(await typeOf(Promise.resolve().then(() => submit(sumSql)))).to.equal('quote-mismatch');
-    expect(submit(clamped).computation).to.deep.include({ clamp: { cost: [0, 1_000] } });
+    expect((await submit(clamped)).computation).to.deep.include({ clamp: { cost: [0, 1_000] } });
   });
 
   it('a clamp outside the schema’s bounds, on a measure the query does not read, on an aggregate or on an exact offer is refused', async () => {
-    const w = world();
-    const dp = sqlOffer(w);
+    const w = await world();
+    const dp = await sqlOffer(w);
     const countSql = { kind: 'sql', query: 'SELECT county, COUNT(*) AS n FROM dataset GROUP BY county' };
     const dpFacts = facts(sumSql.query, 'dp');
     expect(await typeOf(quote(w, dp.id, sumSql, { clamp: { cost: [-1, 10] }, sql: dpFacts }))).to.equal('invalid-clamp');
@@ -100,13 +101,13 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
     // sums of sealed rows cannot be clamped row by row: the homomorphic path takes no clamp
     expect(await typeOf(quote(w, dp.id, agg, { clamp: { cost: [0, 10] } }))).to.equal('invalid-clamp');
     expect(await typeOf(quote(w, dp.id, { ...agg, clamp: { cost: [0, 10] } }))).to.equal('invalid-request');
-    const exact = w.listOffer({ allowedKinds: ['aggregate', 'sql'], terms: dpTerms({ epsilonPerQuery: 0, epsilonBudgetPerBuyer: 0 }) });
+    const exact = await w.listOffer({ allowedKinds: ['aggregate', 'sql'], terms: dpTerms({ epsilonPerQuery: 0, epsilonBudgetPerBuyer: 0 }) });
     expect(await typeOf(quote(w, exact.id, sumSql, { clamp: { cost: [0, 10] }, sql: facts(sumSql.query, 'exact') }))).to.equal('invalid-clamp');
   });
 
   it('an exact quote states no noise, but does state the refusal charge', async () => {
-    const w = world();
-    const exact = w.listOffer({ priceModel: { kind: 'fixed', perQueryFen: 1_000 }, terms: dpTerms({ epsilonPerQuery: 0, epsilonBudgetPerBuyer: 0, refusalFeeBps: 3_333 }) });
+    const w = await world();
+    const exact = await w.listOffer({ priceModel: { kind: 'fixed', perQueryFen: 1_000 }, terms: dpTerms({ epsilonPerQuery: 0, epsilonBudgetPerBuyer: 0, refusalFeeBps: 3_333 }) });
     const st = (await quote(w, exact.id, agg)).statement;
     expect(st.accuracy).to.equal(undefined);
     expect(st.warnings).to.deep.equal([]);
@@ -114,8 +115,8 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
   });
 
   it('warns when an output’s interval is wider than its range, and names the group size from which a mean fits', async () => {
-    const w = world();
-    const tiny = w.listOffer({ terms: dpTerms({ epsilonPerQuery: 0.001, queryQuotaPerBuyer: 50 }) });
+    const w = await world();
+    const tiny = await w.listOffer({ terms: dpTerms({ epsilonPerQuery: 0.001, queryQuotaPerBuyer: 50 }) });
     const small: DatasetRef = { ...w.dataset, rowCount: 300 };
     const st = (await quote(w, tiny.id, agg, {}, small)).statement;
     const warned = st.warnings.map((x) => x.output).sort();
@@ -131,23 +132,23 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
     const none = (await quote(w, tiny.id, { ...agg, filters: [{ column: 'county', in: ['dali'] }, { column: 'county', in: ['lijiang'] }] })).statement;
     expect(none.accuracy!.groups).to.equal(0);
     // generous ε on many rows: nothing to warn about
-    const w2 = world();
-    const generous = w2.listOffer({ terms: dpTerms({ epsilonPerQuery: 8, epsilonBudgetPerBuyer: 10 }) });
+    const w2 = await world();
+    const generous = await w2.listOffer({ terms: dpTerms({ epsilonPerQuery: 8, epsilonBudgetPerBuyer: 10 }) });
     const big: DatasetRef = { ...w2.dataset, rowCount: 3_000_000 };
     expect((await quote(w2, generous.id, agg, {}, big)).statement.warnings).to.deep.equal([]);
   });
 
   it('refuses at quote time, with the enclave’s own problem types, what can never run', async () => {
-    const w = world();
+    const w = await world();
     const wide = DatasetSchema.parse({
       ...schema,
       columns: [...schema.columns, { name: 'town', type: 'category', role: 'dimension', level: 1, values: Array.from({ length: 100 }, (_, i) => `t${i}`) }, { name: 'street', type: 'category', role: 'dimension', level: 1, values: Array.from({ length: 50 }, (_, i) => `s${i}`) }],
     });
     const ds: DatasetRef = { ...w.dataset, schema: wide };
     const allCols = ['county', 'sex', 'cost', 'town', 'street'];
-    const dp = w.listOffer({ allowedKinds: ['aggregate', 'sql'], allowedColumns: allCols, terms: dpTerms({ queryQuotaPerBuyer: 100 }) }, ds);
-    const exact = w.listOffer({ allowedKinds: ['aggregate', 'sql'], allowedColumns: allCols, terms: dpTerms({ epsilonPerQuery: 0, epsilonBudgetPerBuyer: 0 }) }, ds);
-    const verifyOnly = w.listOffer({ allowedKinds: ['verify'], allowedColumns: ['county', 'cost', 'patient_id'], terms: dpTerms({ queryQuotaPerBuyer: 100 }) }, ds);
+    const dp = await w.listOffer({ allowedKinds: ['aggregate', 'sql'], allowedColumns: allCols, terms: dpTerms({ queryQuotaPerBuyer: 100 }) }, ds);
+    const exact = await w.listOffer({ allowedKinds: ['aggregate', 'sql'], allowedColumns: allCols, terms: dpTerms({ epsilonPerQuery: 0, epsilonBudgetPerBuyer: 0 }) }, ds);
+    const verifyOnly = await w.listOffer({ allowedKinds: ['verify'], allowedColumns: ['county', 'cost', 'patient_id'], terms: dpTerms({ queryQuotaPerBuyer: 100 }) }, ds);
     const q = (offerId: string, c: unknown, extra: Record<string, unknown> = {}) => typeOf(quote(w, offerId, c, extra, ds));
 
     // kinds and columns the offer does not sell
@@ -181,10 +182,10 @@ describe('contracts/pricing: a quote states accuracy and refusal cost, and refus
   });
 
   it('bounds at the edge of the doubles are refused as privacy-invalid-parameter, never signed as a non-number', async () => {
-    const w = world();
+    const w = await world();
     const huge = DatasetSchema.parse({ ...schema, columns: schema.columns.map((c) => (c.name === 'cost' ? { ...c, bounds: [-1e308, 1e308] } : c)) });
     const ds: DatasetRef = { ...w.dataset, schema: huge };
-    const offer = w.listOffer({ terms: dpTerms({ epsilonPerQuery: 10, epsilonBudgetPerBuyer: 10 }) }, ds);
+    const offer = await w.listOffer({ terms: dpTerms({ epsilonPerQuery: 10, epsilonBudgetPerBuyer: 10 }) }, ds);
     for (const metrics of [[{ op: 'sum', measure: 'cost' }], [{ op: 'count' }, { op: 'stddev', measure: 'cost' }]]) {
       expect(await typeOf(quote(w, offer.id, { ...agg, metrics }, {}, ds)), JSON.stringify(metrics)).to.equal('privacy-invalid-parameter');
     }

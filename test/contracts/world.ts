@@ -6,9 +6,9 @@ import type { ContractsStore } from '../../contracts/store.js';
 import { biometricSchema, offerInput, schema } from './fixtures.js';
 import { freshStore, testClock, testSigner } from './helpers.js';
 
-/** A small world: an owner, a buyer, a reviewer from a third organisation, the operator, real keys and a real SQLite store. */
-export function world(opts: { store?: ContractsStore; platform?: ReturnType<typeof testSigner> } = {}) {
-  const base = opts.store ? { db: undefined, store: opts.store } : freshStore();
+/** A small world: an owner, a buyer, a reviewer from a third organisation, the operator, real keys and a real store (SQLite or PostgreSQL). */
+export async function world(opts: { store?: ContractsStore; platform?: ReturnType<typeof testSigner> } = {}) {
+  const base = opts.store ? { db: undefined, store: opts.store } : await freshStore();
   const clock = testClock('2026-06-01T00:00:00.000Z');
   const platform = opts.platform ?? testSigner();
   const operator = sm2KeyPair();
@@ -52,11 +52,11 @@ export function world(opts: { store?: ContractsStore; platform?: ReturnType<type
       dataset: ds,
       buyer,
     });
-    return { quote, trade: contracts.submitTrade({ request: { quote, computation: comp }, dataset: ds, buyer }) };
+    return { quote, trade: await contracts.submitTrade({ request: { quote, computation: comp }, dataset: ds, buyer }) };
   }
 
-  const listOffer = (over: Parameters<typeof offerInput>[0] = {}, ds: DatasetRef = dataset) =>
-    contracts.createOffer({ dataset: ds, input: offerInput({ terms: { ...offerInput().terms, destinations: ['CN', 'HK', 'US'] }, ...over }), actor: owner }).offer;
+  const listOffer = async (over: Parameters<typeof offerInput>[0] = {}, ds: DatasetRef = dataset) =>
+    (await contracts.createOffer({ dataset: ds, input: offerInput({ terms: { ...offerInput().terms, destinations: ['CN', 'HK', 'US'] }, ...over }), actor: owner })).offer;
 
   return { ...base, contracts, clock, platform, operator, reviewerKey, owner, buyer, reviewer, dataset, bioDataset, certificate, approvalFor, computation, quoteAndSubmit, listOffer };
 }

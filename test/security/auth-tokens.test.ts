@@ -11,8 +11,8 @@ describe('security: token attacks', function () {
   this.timeout(120_000);
   let offset = 0;
   let h: Harness;
-  before(() => {
-    h = makeHarness({ clock: { now: () => new Date(Date.now() + offset) } });
+  before(async () => {
+    h = await makeHarness({ clock: { now: () => new Date(Date.now() + offset) } });
   });
   after(() => h.close());
 
@@ -84,7 +84,7 @@ describe('security: token attacks', function () {
     expect((await h.http.get('/v1/me').set({ Authorization: `Bearer ${b2.body.token}` })).body.type).to.match(/token-revoked$/);
     expect((await h.http.get('/v1/me').set(b.auth)).status).to.equal(200);
     // the database holds only hashes of the tokens
-    const rows = h.db.prepare('SELECT token_hash FROM tokens').all() as { token_hash: string }[];
+    const rows = (await h.db.all('SELECT token_hash FROM tokens')) as { token_hash: string }[];
     for (const t of [a.token, b.token, a2.body.token, b2.body.token, h.operator.token]) {
       expect(rows.some((x) => x.token_hash.includes(t))).to.equal(false);
     }

@@ -120,7 +120,7 @@ describe('security: uploads prove possession of every blob (real HTTP, real serv
     for (const x of [...leaked, ...freshBlobs]) expect(existsSync(blobFile(x.hash)), x.hash).to.equal(true);
 
     // B cannot reach A's upload or dataset to delete anything
-    const aUpload = (l.srv.db.prepare('SELECT id FROM uploads WHERE dataset_id = ?').get(a.dataset.id) as { id: string }).id;
+    const aUpload = ((await l.srv.db.get('SELECT id FROM uploads WHERE dataset_id = ?', a.dataset.id)) as { id: string }).id;
     for (const path of [`/v1/uploads/${aUpload}`, `/v1/uploads/${upA.body.id}`, `/v1/datasets/${a.dataset.id}`]) {
       const r = await l.http().delete(path).set(b.auth);
       expect(r.status, path).to.be.oneOf([404, 405]);

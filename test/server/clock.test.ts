@@ -16,10 +16,10 @@ describe('server: expired quotes and tokens (movable clock)', function () {
   before(async () => {
     l = await liveServer(); // only to seal bundles with real enclave keys
     f = await sealTourism(l, 15, 'clock');
-    h = makeHarness({ clock: { now: () => new Date(Date.now() + offset) } });
+    h = await makeHarness({ clock: { now: () => new Date(Date.now() + offset) } });
   });
-  after(() => {
-    h.close();
+  after(async () => {
+    await h.close();
     releaseLive();
   });
 
@@ -79,7 +79,7 @@ describe('server: expired quotes and tokens (movable clock)', function () {
     expect((await h.http.put(`/v1/uploads/${up2.body.id}/blobs/${b.hash}`).set(owner.auth).set('Content-Type', 'application/octet-stream').send(b.bytes)).status).to.equal(200);
     expect(h.shuyu.services.blobs.has(b.hash)).to.equal(true);
     offset += 25 * 3600_000; // uploads live 24 h
-    const swept = h.shuyu.services.datasets.sweep({ startup: false });
+    const swept = await h.shuyu.services.datasets.sweep({ startup: false });
     expect(swept.expired).to.be.at.least(2);
     expect(h.shuyu.services.blobs.has(b.hash)).to.equal(false);
     for (const x of g) expect(h.shuyu.services.blobs.has(x.hash), 'blobs of the completed dataset stay').to.equal(true);
@@ -87,7 +87,7 @@ describe('server: expired quotes and tokens (movable clock)', function () {
   });
 
   it('rate-limits per token with 429 problem+json', async () => {
-    const tight = makeHarness({ config: { rateLimitPerMinute: 5 } });
+    const tight = await makeHarness({ config: { rateLimitPerMinute: 5 } });
     try {
       const codes: number[] = [];
       for (let i = 0; i < 7; i++) codes.push((await tight.http.get('/v1/me').set(tight.operator.auth)).status);
@@ -102,7 +102,7 @@ describe('server: expired quotes and tokens (movable clock)', function () {
       // another token has its own budget
       expect((await tight.http.get('/v1/health')).status).to.equal(200);
     } finally {
-      tight.close();
+      await tight.close();
     }
   });
 });

@@ -60,17 +60,17 @@ export interface Harness {
   shuyu: ShuyuApp;
   http: ReturnType<typeof request>;
   operator: Actor & { privateKey: Uint8Array };
-  close(): void;
+  close(): Promise<void>;
 }
 
-export function makeHarness(opts: { enclave?: EnclavePort | null; clock?: Clock; config?: Partial<ServerConfig> } = {}): Harness {
+export async function makeHarness(opts: { enclave?: EnclavePort | null; clock?: Clock; config?: Partial<ServerConfig> } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'shuyu-e-'));
   const config = loadConfig({ dataDir: dir, logLevel: 'silent', rateLimitPerMinute: 1_000_000, ...opts.config }, {});
   const layout = ensureDataDir(dir);
-  const db = openDatabase(layout.dbFile);
+  const db = await openDatabase(layout.dbFile);
   const blobs = new BlobStore(layout.blobDir);
   const shuyu = createApp({ config, db, blobs, log: createLogger('silent'), enclave: opts.enclave ?? null, metrics: new RecordingMetrics(), ...(opts.clock ? { clock: opts.clock } : {}) });
-  bootstrapOperator(db, shuyu.services.identity, layout.bootstrapFile, () => 'http://test');
+  await bootstrapOperator(db, shuyu.services.identity, layout.bootstrapFile, () => 'http://test');
   const operator = operatorFromBootstrap(layout.bootstrapFile);
   return {
     dir,
@@ -79,8 +79,8 @@ export function makeHarness(opts: { enclave?: EnclavePort | null; clock?: Clock;
     shuyu,
     http: request(shuyu.app),
     operator,
-    close() {
-      db.close();
+    async close() {
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -11,8 +11,8 @@ import { httpClassesOf } from '../../server/app.js';
  */
 describe('server: request/response classes for createServer', () => {
   let h: Harness;
-  before(() => {
-    h = makeHarness();
+  before(async () => {
+    h = await makeHarness();
   });
   after(() => h.close());
 

@@ -5,8 +5,8 @@ const PROBLEM = /^application\/problem\+json/;
 
 describe('server: HTTP foundation (problems, validation, tokens, pagination, OpenAPI)', () => {
   let h: Harness;
-  before(() => {
-    h = makeHarness({ config: { jsonBodyLimitBytes: 4096 } });
+  before(async () => {
+    h = await makeHarness({ config: { jsonBodyLimitBytes: 4096 } });
   });
   after(() => h.close());
 
@@ -71,7 +71,7 @@ describe('server: HTTP foundation (problems, validation, tokens, pagination, Ope
       cursor = r.body.nextCursor;
     } while (cursor);
     expect(new Set(seen).size).to.equal(seen.length);
-    expect(seen.length).to.equal((h.db.prepare('SELECT COUNT(*) AS n FROM orgs').get() as { n: number }).n);
+    expect(seen.length).to.equal(((await h.db.get('SELECT COUNT(*) AS n FROM orgs')) as { n: number }).n);
   });
 
   it('OpenAPI 3.1 lists every route of the route table with its roles', async () => {
@@ -103,7 +103,7 @@ describe('server: HTTP foundation (problems, validation, tokens, pagination, Ope
 
 describe('server: request timeout', () => {
   it('answers 503 request-timeout when a handler does not finish in time (an enclave that never answers)', async () => {
-    const h = makeHarness({ config: { requestTimeoutMs: 200 }, enclave: { isUp: () => true, publicInfo: () => new Promise(() => {}) } });
+    const h = await makeHarness({ config: { requestTimeoutMs: 200 }, enclave: { isUp: () => true, publicInfo: () => new Promise(() => {}) } });
     try {
       const started = Date.now();
       const r = await h.http.get('/v1/enclave');
@@ -115,7 +115,7 @@ describe('server: request timeout', () => {
       expect(i).to.be.at.least(0);
       serverErrors.splice(i, 1);
     } finally {
-      h.close();
+      await h.close();
     }
   });
 });

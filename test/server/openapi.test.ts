@@ -22,7 +22,7 @@ describe('server: the served OpenAPI document', function () {
   let h: Harness;
   let doc: Doc;
   before(async () => {
-    h = makeHarness();
+    h = await makeHarness();
     const r = await h.http.get('/v1/openapi.json');
     expect(r.status).to.equal(200);
     doc = r.body;

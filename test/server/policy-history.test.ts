@@ -8,8 +8,8 @@ import { makeHarness, makeActor, type Harness } from './harness.js';
 describe('server: negative-list versions', function () {
   this.timeout(30_000);
   let h: Harness;
-  before(() => {
-    h = makeHarness();
+  before(async () => {
+    h = await makeHarness();
   });
   after(() => h.close());
 

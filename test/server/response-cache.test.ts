@@ -26,11 +26,10 @@ describe('server: catalogue page and token caches', function () {
     ],
   });
   // a published dataset as another writer (a second connection, a tool) would leave it: the triggers see it
-  const insertDataset = (title: string): string => {
+  const insertDataset = async (title: string): Promise<string> => {
     const id = newId();
-    h.db.prepare(`INSERT INTO datasets (id, org_id, user_id, title, description, keywords_json, sector, max_level, row_count, schema_json, manifest_json, manifest_hash, commitment, version, created_at)
-      VALUES (?, ?, ?, ?, '', '[]', 'transport-logistics', 3, 100, ?, '{}', ?, ?, 1, ?)`)
-      .run(id, owner.orgId, owner.userId, title, JSON.stringify(schema), 'a'.repeat(64), 'b'.repeat(64), new Date().toISOString());
+    (await h.db.run(`INSERT INTO datasets (id, org_id, user_id, title, description, keywords_json, sector, max_level, row_count, schema_json, manifest_json, manifest_hash, commitment, version, created_at)
+      VALUES (?, ?, ?, ?, '', '[]', 'transport-logistics', 3, 100, ?, '{}', ?, ?, 1, ?)`, id, owner.orgId, owner.userId, title, JSON.stringify(schema), 'a'.repeat(64), 'b'.repeat(64), new Date().toISOString()));
     return id;
   };
   const catalog = async (query: Record<string, string> = {}, headers: Record<string, string> = {}) =>
@@ -38,14 +37,14 @@ describe('server: catalogue page and token caches', function () {
   const entry = (r: { body: { items: { id: string }[] } }, id: string) => r.body.items.find((d) => d.id === id) as Record<string, unknown> | undefined;
 
   before(async () => {
-    h = makeHarness();
+    h = await makeHarness();
     owner = await makeActor(h, 'owner', 'Cache owner org');
     buyer = await makeActor(h, 'buyer', 'Cache buyer org');
   });
   after(() => h.close());
 
   it('a catalogue change (dataset, offer listed, revised, withdrawn) is visible on the very next request', async () => {
-    const id = insertDataset('Cached trips');
+    const id = await insertDataset('Cached trips');
     const first = await catalog();
     expect(first.status).to.equal(200);
     expect(entry(first, id)).to.include({ title: 'Cached trips', activeOffers: 0 });
@@ -76,17 +75,17 @@ describe('server: catalogue page and token caches', function () {
     expect(entry(await catalog(), id)).to.include({ activeOffers: 0 });
 
     // edited and deleted behind the server's back (another connection): seen at once too
-    h.db.prepare('UPDATE datasets SET title = ? WHERE id = ?').run('Renamed trips', id);
+    (await h.db.run('UPDATE datasets SET title = ? WHERE id = ?', 'Renamed trips', id));
     expect(entry(await catalog(), id)).to.include({ title: 'Renamed trips' });
-    const other = insertDataset('Second trips');
+    const other = await insertDataset('Second trips');
     expect(entry(await catalog(), other)).to.include({ title: 'Second trips' });
-    h.db.prepare('DELETE FROM datasets WHERE id = ?').run(other);
+    (await h.db.run('DELETE FROM datasets WHERE id = ?', other));
     expect(entry(await catalog(), other)).to.equal(undefined);
   });
 
   it('pages are kept per query: filters, limits and cursors never share an answer; bad queries are still refused', async () => {
-    insertDataset('Query trips one');
-    insertDataset('Query trips two');
+    await insertDataset('Query trips one');
+    await insertDataset('Query trips two');
     const all = await catalog({ limit: '100' });
     const one = await catalog({ limit: '1' });
     expect(one.body.items).to.have.length(1);
@@ -111,7 +110,7 @@ describe('server: catalogue page and token caches', function () {
     const t2 = await h.http.post(`/v1/users/${buyer.userId}/tokens`).set(h.operator.auth).send({});
     const auth2 = { Authorization: `Bearer ${t2.body.token}` };
     expect((await h.http.get('/v1/catalog').set(auth2)).status).to.equal(200);
-    h.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ?').run(new Date().toISOString(), t2.body.tokenId);
+    (await h.db.run('UPDATE tokens SET revoked_at = ? WHERE id = ?', new Date().toISOString(), t2.body.tokenId));
     await new Promise((r) => setTimeout(r, PRINCIPAL_CACHE_MS + 50));
     expect((await h.http.get('/v1/catalog').set(auth2)).body.type).to.match(/token-revoked$/);
   });

@@ -72,18 +72,18 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     expect(after.heldFen).to.equal(0);
     const ownerWallet = await wallet(l, m.owner.auth);
     expect(ownerWallet.revenueFen).to.equal(4500);
-    const fee = l.srv.app.trade.contracts.platformFeeFen();
+    const fee = await l.srv.app.trade.contracts.platformFeeFen();
     expect(fee).to.be.at.least(500);
     const st = await l.http().get('/v1/ledger/statements').set(m.buyer.auth);
     expect(st.body.transactions.map((t: { kind: string }) => t.kind)).to.deep.equal(['top-up', 'hold']);
-    expect(l.srv.app.trade.contracts.tradeLedger(trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'capture']);
+    expect((await l.srv.app.trade.contracts.tradeLedger(trade.id)).map((t) => t.kind)).to.deep.equal(['hold', 'capture']);
     const ost = await l.http().get('/v1/ledger/statements').set(m.owner.auth);
     const cap = ost.body.transactions.find((t: { kind: string }) => t.kind === 'capture');
     expect(cap.entries).to.deep.include({ accountId: `revenue:${m.owner.orgId}`, amount: 4500 });
     expect(cap.entries).to.deep.include({ accountId: 'fee:platform', amount: 500 });
 
     // the job ran exactly once, the audit chain verifies
-    const job = l.srv.db.prepare('SELECT state, attempts FROM jobs WHERE trade_id = ?').get(trade.id) as { state: string; attempts: number };
+    const job = (await l.srv.db.get('SELECT state, attempts FROM jobs WHERE trade_id = ?', trade.id)) as { state: string; attempts: number };
     expect(job).to.deep.equal({ state: 'done', attempts: 1 });
     const cp = await l.http().post('/v1/audit/checkpoints').set(l.operator.auth);
     expect(cp.status).to.equal(201);
@@ -241,7 +241,7 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     const res = await l.http().get(`/v1/trades/${second.trade.id}/result`).set(m.buyer.auth);
     expect(res.status).to.equal(409);
     expect(res.body.detail).to.match(/failed/);
-    expect(l.srv.app.trade.contracts.tradeLedger(second.trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'capture']);
+    expect((await l.srv.app.trade.contracts.tradeLedger(second.trade.id)).map((t) => t.kind)).to.deep.equal(['hold', 'capture']);
     // the next case on this dataset shows the refusal
     const third = await quoteAndSubmit(l, dm);
     const rc3 = (await l.http().get(`/v1/reviews/${third.trade.id}`).set(m.reviewer.auth)).body;
@@ -259,7 +259,7 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     const set = await l.http().put(`/v1/datasets/${dm0.dataset.id}/privacy-budget`).set(dm0.owner.auth).send({ epsilonBudgetTotal: 1.5, deltaBudgetTotal: 1e-7 });
     expect(set.status, JSON.stringify(set.body)).to.equal(200);
     expect(set.body.privacyBudget).to.deep.equal({ epsilonBudgetTotal: 1.5, deltaBudgetTotal: 1e-7 });
-    const events = l.srv.app.trade.contracts.auditEvents({ entityId: dm0.dataset.id }).map((e) => e.action);
+    const events = (await l.srv.app.trade.contracts.auditEvents({ entityId: dm0.dataset.id })).map((e) => e.action);
     expect(events).to.include('dataset.privacy-budget-set');
     const dpOffer = await l.http().post(`/v1/datasets/${dm0.dataset.id}/offers`).set(dm0.owner.auth).send(
       offerInput({ title: 'DP counts', allowedKinds: ['aggregate'], terms: { ...(offerInput().terms as object), epsilonPerQuery: 1, epsilonBudgetPerBuyer: 5 } }),
@@ -289,7 +289,7 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     expect(done.state, JSON.stringify(done)).to.equal('settled');
     expect(l.srv.enclave()!.pid()).to.not.equal(before);
     expect((await l.http().get('/v1/health')).body.enclave).to.equal('up');
-    expect(l.srv.app.trade.contracts.tradeLedger(trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'capture']);
+    expect((await l.srv.app.trade.contracts.tradeLedger(trade.id)).map((t) => t.kind)).to.deep.equal(['hold', 'capture']);
   });
 
   it('after the full trade, neither the data directory nor the logs hold any of the CSV\'s identifier, measure or attribute values', async () => {

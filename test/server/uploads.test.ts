@@ -50,7 +50,7 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
   }
 
   const blobFile = (hash: string) => join(l.srv.config.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2));
-  const datasetCount = () => (l.srv.db.prepare('SELECT COUNT(*) AS n FROM datasets').get() as { n: number }).n;
+  const datasetCount = async () => ((await l.srv.db.get('SELECT COUNT(*) AS n FROM datasets')) as { n: number }).n;
 
   it('is resumable: blobs arrive in any order over several requests, GET shows what is missing, complete publishes', async () => {
     const up = await l.http().post('/v1/uploads').set(owner.auth).send({ title: 'Resumable', manifest: f.manifest });
@@ -173,11 +173,11 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
     // Re-sealing with one corrupted ciphertext would need a new commitment: instead corrupt via a manifest
     // that names a different (valid-hash) blob body — a row chunk replaced by garbage with its own SM3.
     const f2 = await withFirstRowChunk(g, () => Buffer.from('this is not a sealed row chunk at all, just bytes'.repeat(4)));
-    const before = datasetCount();
+    const before = await datasetCount();
     const { upload, done } = await uploadAndComplete('Broken', f2.manifest, f2.blobs);
     expect(done.status).to.equal(422);
     expect(done.body.type).to.match(/bundle-invalid$/);
-    expect(datasetCount()).to.equal(before);
+    expect(await datasetCount()).to.equal(before);
     expect(existsSync(blobFile(f2.replaced))).to.equal(false);
     expect((await l.http().get(`/v1/uploads/${upload.id}`).set(owner.auth)).status).to.equal(404);
   });
@@ -189,13 +189,13 @@ describe('server: sealed bundle uploads and the catalogue (real HTTP, real encla
       tampered[tampered.length - 40]! ^= 0x01; // well-formed blob, but its HMAC-SM3 no longer matches
       return tampered;
     });
-    const before = datasetCount();
+    const before = await datasetCount();
     const { upload, done } = await uploadAndComplete('Tampered rows', f2.manifest, f2.blobs);
     expect(done.status).to.equal(422);
     expect(done.headers['content-type']).to.match(PROBLEM);
     expect(done.body.type).to.match(/bundle-invalid$/);
     expect(done.body.detail).to.match(/row chunk \d+ failed authentication/);
-    expect(datasetCount()).to.equal(before);
+    expect(await datasetCount()).to.equal(before);
     expect(existsSync(blobFile(f2.replaced))).to.equal(false);
     expect((await l.http().get(`/v1/uploads/${upload.id}`).set(owner.auth)).status).to.equal(404);
   });

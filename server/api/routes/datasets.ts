@@ -9,10 +9,10 @@ import { pageOf } from '../pagination.js';
 import type { Services } from '../services.js';
 import type { DatasetRow, UploadRow } from '../../datasets/datasets.js';
 import { generateSample } from '../../datasets/sample.js';
-import { catalogVersion } from '../../store/sqlite/catalog-version.js';
+import { catalogVersion } from '../../store/tables/catalog-version.js';
 
-export function uploadView(s: Services, u: UploadRow): z.infer<typeof Upload> {
-  const blobs = s.datasets.uploadBlobs(u.id);
+export async function uploadView(s: Services, u: UploadRow): Promise<z.infer<typeof Upload>> {
+  const blobs = await s.datasets.uploadBlobs(u.id);
   return {
     id: u.id,
     state: u.state,
@@ -44,7 +44,7 @@ export const datasetView = (d: DatasetRow): z.infer<typeof Dataset> => ({
 });
 
 /** Offers count per dataset, provided by the trade wiring once contracts are available. */
-export type ActiveOfferCounter = (datasetId: string) => number;
+export type ActiveOfferCounter = (datasetId: string) => Promise<number>;
 
 export function catalogView(d: DatasetRow, activeOffers: number): z.infer<typeof CatalogEntry> {
   const { schema: _schema, ...rest } = datasetView(d);
@@ -57,15 +57,15 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
     defineRoute({
       id: 'create-upload', method: 'post', path: '/v1/uploads', summary: 'Start uploading a sealed bundle', roles: ['owner'],
       body: CreateUploadRequest, responses: { 201: Upload },
-      handler: ({ body, principal }) => {
-        const u = s.datasets.createUpload({ orgId: principal!.orgId, userId: principal!.userId, ...body });
-        return { status: 201, body: uploadView(s, u) };
+      handler: async ({ body, principal }) => {
+        const u = await s.datasets.createUpload({ orgId: principal!.orgId, userId: principal!.userId, ...body });
+        return { status: 201, body: await uploadView(s, u) };
       },
     }),
     defineRoute({
       id: 'get-upload', method: 'get', path: '/v1/uploads/:id', summary: 'Read an upload and the blobs it still needs', roles: ['owner'],
       params: IdParams, object: { resource: 'upload', param: 'id' }, responses: { 200: Upload },
-      handler: ({ object }) => ({ status: 200, body: uploadView(s, object as UploadRow) }),
+      handler: async ({ object }) => ({ status: 200, body: await uploadView(s, object as UploadRow) }),
     }),
     defineRoute({
       id: 'put-upload-blob', method: 'put', path: '/v1/uploads/:id/blobs/:hash', summary: 'Send one blob of an upload (streamed, by SM3 hash)',
@@ -91,19 +91,19 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
     defineRoute({
       id: 'abort-upload', method: 'delete', path: '/v1/uploads/:id', summary: 'Abort an upload and delete its blobs', roles: ['owner'],
       params: IdParams, object: { resource: 'upload', param: 'id' }, responses: { 204: z.undefined() },
-      handler: ({ object }) => {
+      handler: async ({ object }) => {
         const u = object as UploadRow;
         if (u.state === 'completed') throw new HttpProblem('upload-not-open', 'this upload already became a dataset');
         if (u.state === 'completing') throw new HttpProblem('upload-not-open', 'this upload is being verified; abort it after verification has ended');
-        s.datasets.abort(u.id, 'aborted by the owner');
+        await s.datasets.abort(u.id, 'aborted by the owner');
         return { status: 204 };
       },
     }),
     defineRoute({
       id: 'list-datasets', method: 'get', path: '/v1/datasets', summary: "List the organisation's datasets", roles: ['owner', 'operator'],
       query: PageQuery, responses: { 200: page(Dataset) },
-      handler: ({ query, principal }) => {
-        const rows = s.datasets.listDatasets(principal!.role === 'operator' ? {} : { orgId: principal!.orgId }, query.cursor, query.limit + 1);
+      handler: async ({ query, principal }) => {
+        const rows = await s.datasets.listDatasets(principal!.role === 'operator' ? {} : { orgId: principal!.orgId }, query.cursor, query.limit + 1);
         const p = pageOf(rows, query.limit);
         return { status: 200, body: { items: p.items.map(datasetView), nextCursor: p.nextCursor } };
       },
@@ -111,28 +111,31 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
     defineRoute({
       id: 'get-dataset', method: 'get', path: '/v1/datasets/:id', summary: 'Read a dataset', roles: ['owner', 'operator'],
       params: IdParams, object: { resource: 'dataset', param: 'id' }, responses: { 200: Dataset },
-      handler: ({ object }) => ({ status: 200, body: datasetView(object as DatasetRow) }),
+      handler: async ({ object }) => ({ status: 200, body: datasetView(object as DatasetRow) }),
     }),
     defineRoute({
       id: 'set-dataset-privacy-budget', method: 'put', path: '/v1/datasets/:id/privacy-budget',
       summary: "Set the dataset-wide privacy budget (ε, δ across all buyers)", roles: ['owner'],
       params: IdParams, object: { resource: 'dataset', param: 'id' }, body: PrivacyBudgetRequest, responses: { 200: Dataset },
-      handler: ({ object, body, principal }) =>
-        ({ status: 200, body: datasetView(s.datasets.setPrivacyBudget((object as DatasetRow).id, body, principal!.userId)) }),
+      handler: async ({ object, body, principal }) =>
+        ({ status: 200, body: datasetView(await s.datasets.setPrivacyBudget((object as DatasetRow).id, body, principal!.userId)) }),
     }),
     defineRoute({
       id: 'search-catalog', method: 'get', path: '/v1/catalog', summary: 'Search the catalogue', roles: ['owner', 'buyer', 'reviewer', 'operator'],
       query: CatalogQuery, responses: { 200: page(CatalogEntry) },
       // The page is the same for every signed-in caller (every role sees the whole catalogue) and is read
-      // from datasets and offers only, whose every change moves catalogAt (SQLite triggers).
+      // from datasets and offers only, whose every change moves catalogAt (the database's triggers, so a
+      // change made through any server of a cluster moves every server's version).
       cache: { version: catalogAt, key: ({ query }) => JSON.stringify([query.sector ?? null, query.q ?? null, query.level ?? null, query.cursor ?? null, query.limit]) },
-      handler: ({ query }) => {
+      handler: async ({ query }) => {
         const filter: { sector?: string; q?: string; maxLevel?: number } = {};
         if (query.sector) filter.sector = query.sector;
         if (query.q) filter.q = query.q;
         if (query.level !== undefined) filter.maxLevel = query.level;
-        const p = pageOf(s.datasets.listDatasets(filter, query.cursor, query.limit + 1), query.limit);
-        return { status: 200, body: { items: p.items.map((d) => catalogView(d, activeOffers(d.id))), nextCursor: p.nextCursor } };
+        const p = pageOf(await s.datasets.listDatasets(filter, query.cursor, query.limit + 1), query.limit);
+        const items = [];
+        for (const d of p.items) items.push(catalogView(d, await activeOffers(d.id)));
+        return { status: 200, body: { items, nextCursor: p.nextCursor } };
       },
     }),
     defineRoute({
@@ -140,9 +143,9 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
       roles: ['owner', 'buyer', 'reviewer', 'operator'], params: IdParams,
       object: { resource: 'catalog-entry', param: 'id', scope: { owner: 'all', buyer: 'all', reviewer: 'all', operator: 'all' } },
       responses: { 200: CatalogEntry.extend({ schema: Dataset.shape.schema }) },
-      handler: ({ object }) => {
+      handler: async ({ object }) => {
         const d = object as DatasetRow;
-        return { status: 200, body: { ...catalogView(d, activeOffers(d.id)), schema: d.schema } };
+        return { status: 200, body: { ...catalogView(d, await activeOffers(d.id)), schema: d.schema } };
       },
     }),
     defineRoute({
@@ -150,7 +153,7 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
       roles: ['owner', 'buyer', 'reviewer', 'operator'], params: IdParams, query: SampleQuery,
       object: { resource: 'catalog-entry', param: 'id', scope: { owner: 'all', buyer: 'all', reviewer: 'all', operator: 'all' } },
       responses: { 200: Sample },
-      handler: ({ object, query }) => {
+      handler: async ({ object, query }) => {
         const d = object as DatasetRow;
         return {
           status: 200,

@@ -45,8 +45,8 @@ async function checkHeLayout(computation: Computation, manifest: Record<string, 
 /** Offers (listings) and quotes. Writing an offer needs the dataset's owner organisation; reading is for everyone signed in. */
 export function marketRoutes(d: TradeDeps): RouteDef[] {
   const { s, contracts } = d;
-  const datasetOf = (id: string): DatasetRow => {
-    const ds = s.datasets.getDataset(id);
+  const datasetOf = async (id: string): Promise<DatasetRow> => {
+    const ds = await s.datasets.getDataset(id);
     if (!ds) throw new DomainError('not-found', `no dataset with id ${id}`);
     return ds;
   };
@@ -55,52 +55,52 @@ export function marketRoutes(d: TradeDeps): RouteDef[] {
     defineRoute({
       id: 'create-offer', method: 'post', path: '/v1/datasets/:id/offers', summary: 'List an offer on a dataset', roles: ['owner'],
       params: IdParams, object: { resource: 'dataset', param: 'id' }, body: OfferInput, responses: { 201: OfferWritten },
-      handler: ({ object, body, principal }) => ({
+      handler: async ({ object, body, principal }) => ({
         status: 201,
-        body: contracts.createOffer({ dataset: datasetRef(object as DatasetRow), input: body, actor: { userId: principal!.userId, orgId: principal!.orgId } }),
+        body: await contracts.createOffer({ dataset: datasetRef(object as DatasetRow), input: body, actor: { userId: principal!.userId, orgId: principal!.orgId } }),
       }),
     }),
     defineRoute({
       id: 'list-dataset-offers', method: 'get', path: '/v1/catalog/:id/offers', summary: "List a dataset's active offers",
       roles: ['owner', 'buyer', 'reviewer', 'operator'], params: IdParams, object: { resource: 'catalog-entry', param: 'id', scope: everyone },
       responses: { 200: OfferList },
-      handler: ({ params }) => ({ status: 200, body: { items: contracts.listOffers({ datasetId: params.id, status: 'active' }) } }),
+      handler: async ({ params }) => ({ status: 200, body: { items: await contracts.listOffers({ datasetId: params.id, status: 'active' }) } }),
     }),
     defineRoute({
       id: 'get-offer', method: 'get', path: '/v1/offers/:id', summary: 'Read the latest version of an offer', roles: ['owner', 'buyer', 'reviewer', 'operator'],
       params: IdParams, object: { resource: 'offer', param: 'id', scope: everyone }, responses: { 200: OfferSchema },
-      handler: ({ object }) => ({ status: 200, body: object as Offer }),
+      handler: async ({ object }) => ({ status: 200, body: object as Offer }),
     }),
     defineRoute({
       id: 'revise-offer', method: 'post', path: '/v1/offers/:id/versions', summary: 'Publish a new version of an offer', roles: ['owner'],
       params: IdParams, object: { resource: 'offer', param: 'id' }, body: OfferInput, responses: { 201: OfferWritten },
-      handler: ({ object, body, principal }) => {
+      handler: async ({ object, body, principal }) => {
         const offer = object as Offer;
         return {
           status: 201,
-          body: contracts.reviseOffer({ offerId: offer.id, dataset: datasetRef(datasetOf(offer.datasetId)), input: body, actor: { userId: principal!.userId, orgId: principal!.orgId } }),
+          body: await contracts.reviseOffer({ offerId: offer.id, dataset: datasetRef(await datasetOf(offer.datasetId)), input: body, actor: { userId: principal!.userId, orgId: principal!.orgId } }),
         };
       },
     }),
     defineRoute({
       id: 'withdraw-offer', method: 'post', path: '/v1/offers/:id/withdraw', summary: 'Withdraw an offer', roles: ['owner'],
       params: IdParams, object: { resource: 'offer', param: 'id' }, responses: { 200: OfferSchema },
-      handler: ({ object, principal }) => ({ status: 200, body: contracts.withdrawOffer({ offerId: (object as Offer).id, actor: { userId: principal!.userId, orgId: principal!.orgId } }) }),
+      handler: async ({ object, principal }) => ({ status: 200, body: await contracts.withdrawOffer({ offerId: (object as Offer).id, actor: { userId: principal!.userId, orgId: principal!.orgId } }) }),
     }),
     defineRoute({
       id: 'create-quote', method: 'post', path: '/v1/offers/:id/quotes', summary: 'Get a signed, expiring quote for a computation', roles: ['buyer'],
       params: IdParams, object: { resource: 'offer', param: 'id', scope: everyone }, body: QuoteBody, responses: { 201: SignedQuote },
       handler: async ({ object, body, principal }) => {
-        const offer = contracts.getOffer((object as Offer).id); // the latest version: the one quoted
-        const ds = datasetOf(offer.datasetId);
+        const offer = await contracts.getOffer((object as Offer).id); // the latest version: the one quoted
+        const ds = await datasetOf(offer.datasetId);
         const computation = quotedComputation(body);
         const sql = await sqlFactsFor(computation, ds.schema, sqlModeOfOffer(offer));
         const quote = await contracts.quote({
           request: { offerId: offer.id, computation, purpose: body.purpose, destination: body.destination, ...(sql ? { sql } : {}) },
           dataset: datasetRef(ds),
-          buyer: buyerRef(principal!, s.identity),
+          buyer: await buyerRef(principal!, s.identity),
           // after the offer's own checks (a kind it does not sell is refused as such), before signing
-          beforeSign: () => checkHeLayout(computation, s.datasets.manifestOf(ds.id)),
+          beforeSign: async () => checkHeLayout(computation, await s.datasets.manifestOf(ds.id)),
         });
         return { status: 201, body: quote };
       },

@@ -3,7 +3,6 @@ import { defineRoute, type RouteDef } from '../../http/route.js';
 import { Health, EnclaveInfo } from '../../../formats/http-api.js';
 import { HttpProblem } from '../../http/problems.js';
 import type { Services } from '../services.js';
-import { stmt } from '../../store/statements.js';
 
 export function systemRoutes(s: Services, openapi: () => unknown): RouteDef[] {
   return [
@@ -14,10 +13,8 @@ export function systemRoutes(s: Services, openapi: () => unknown): RouteDef[] {
       summary: 'Report liveness',
       roles: 'public',
       responses: { 200: Health },
-      handler: () => {
-        const jobs = Object.fromEntries(
-          (stmt(s.db, 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[]).map((r) => [r.state, r.n]),
-        );
+      handler: async () => {
+        const jobs = Object.fromEntries((await s.db.all<{ state: string; n: number }>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state')).map((r) => [r.state, r.n]));
         const enclave = s.enclave ? (s.enclave.isUp() ? 'up' : 'down') : 'not-configured';
         return {
           status: 200,
@@ -33,8 +30,8 @@ export function systemRoutes(s: Services, openapi: () => unknown): RouteDef[] {
       roles: 'public',
       responses: {},
       rawResponse: { contentType: 'text/plain' },
-      handler: ({ res }) => {
-        res.type('text/plain; version=0.0.4').send(s.metrics.render());
+      handler: async ({ res }) => {
+        res.type('text/plain; version=0.0.4').send(await s.metrics.render());
         return { status: 200, streamed: true };
       },
     }),

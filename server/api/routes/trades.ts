@@ -21,8 +21,8 @@ export interface TradeDeps {
   kick(): void;
 }
 
-export function tradeView(d: TradeDeps, t: TradeT): z.infer<typeof Trade> {
-  const job = d.jobs.byTrade(t.id);
+export async function tradeView(d: TradeDeps, t: TradeT): Promise<z.infer<typeof Trade>> {
+  const job = await d.jobs.byTrade(t.id);
   return {
     ...t,
     screening: t.screening as z.infer<typeof Trade>['screening'],
@@ -47,22 +47,22 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
       id: 'submit-trade', method: 'post', path: '/v1/trades', summary: 'Submit a quoted computation as a trade (holds the price)', roles: ['buyer'],
       body: SubmitTradeRequest, idempotent: true, responses: { 201: Trade },
       handler: async ({ body, principal }) => {
-        const ds = s.datasets.getDataset(body.quote.statement.datasetId);
+        const ds = await s.datasets.getDataset(body.quote.statement.datasetId);
         if (!ds) throw new DomainError('invalid-quote', 'the quote names a dataset that does not exist');
-        const columnsUsed = await columnsUsedFor(body.computation, ds.schema, sqlModeOfOffer(contracts.getOffer(body.quote.statement.offerId, body.quote.statement.offerVersion)));
-        const t = contracts.submitTrade({
+        const columnsUsed = await columnsUsedFor(body.computation, ds.schema, sqlModeOfOffer(await contracts.getOffer(body.quote.statement.offerId, body.quote.statement.offerVersion)));
+        const t = await contracts.submitTrade({
           request: { quote: body.quote, computation: body.computation, ...(columnsUsed ? { columnsUsed } : {}) },
           dataset: datasetRef(ds),
-          buyer: buyerRef(principal!, s.identity),
+          buyer: await buyerRef(principal!, s.identity),
         });
         kickIfApproved(t);
-        return { status: 201, body: tradeView(d, t) };
+        return { status: 201, body: await tradeView(d, t) };
       },
     }),
     defineRoute({
       id: 'list-trades', method: 'get', path: '/v1/trades', summary: "List the organisation's trades", roles: ['owner', 'buyer', 'operator'],
       query: TradeListQuery, responses: { 200: page(Trade) },
-      handler: ({ query, principal }) => {
+      handler: async ({ query, principal }) => {
         const p = principal!;
         const filter = {
           ...(p.role === 'buyer' ? { buyerOrgId: p.orgId } : p.role === 'owner' ? { ownerOrgId: p.orgId } : {}),
@@ -70,32 +70,32 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
           ...(query.cursor ? { afterId: query.cursor } : {}),
           limit: query.limit + 1,
         };
-        const r = pageOf(contracts.listTrades(filter), query.limit);
-        return { status: 200, body: { items: r.items.map((t) => tradeView(d, t)), nextCursor: r.nextCursor } };
+        const r = pageOf(await contracts.listTrades(filter), query.limit);
+        return { status: 200, body: { items: await Promise.all(r.items.map((t) => tradeView(d, t))), nextCursor: r.nextCursor } };
       },
     }),
     defineRoute({
       id: 'get-trade', method: 'get', path: '/v1/trades/:id', summary: 'Read a trade with its transitions', roles: ['owner', 'buyer', 'reviewer', 'operator'],
       params: IdParams, object: { resource: 'trade', param: 'id', scope: { reviewer: 'all', operator: 'all' } }, responses: { 200: TradeDetail },
-      handler: ({ object }) => {
+      handler: async ({ object }) => {
         const t = object as TradeT;
-        return { status: 200, body: { ...tradeView(d, t), transitions: contracts.tradeTransitions(t.id) } };
+        return { status: 200, body: { ...(await tradeView(d, t)), transitions: await contracts.tradeTransitions(t.id) } };
       },
     }),
     defineRoute({
       id: 'cancel-trade', method: 'post', path: '/v1/trades/:id/cancel', summary: 'Cancel a trade before it runs (releases the hold)', roles: ['buyer'],
       params: IdParams, object: { resource: 'trade', param: 'id' }, body: CancelTradeRequest, idempotent: true, responses: { 200: Trade },
-      handler: ({ object, body, principal }) => ({
+      handler: async ({ object, body, principal }) => ({
         status: 200,
-        body: tradeView(d, contracts.cancel({ tradeId: (object as TradeT).id, actor: { userId: principal!.userId, orgId: principal!.orgId }, reason: body.reason })),
+        body: await tradeView(d, await contracts.cancel({ tradeId: (object as TradeT).id, actor: { userId: principal!.userId, orgId: principal!.orgId }, reason: body.reason })),
       }),
     }),
     defineRoute({
       id: 'get-trade-result', method: 'get', path: '/v1/trades/:id/result', summary: 'Fetch the signed receipt of a delivered trade', roles: ['buyer'],
       params: IdParams, object: { resource: 'trade', param: 'id' }, responses: { 200: TradeResult },
-      handler: ({ object }) => {
+      handler: async ({ object }) => {
         const t = object as TradeT;
-        const job = d.jobs.byTrade(t.id);
+        const job = await d.jobs.byTrade(t.id);
         if (!hasResult(t.state) || !job?.receipt) {
           const why = t.state === 'failed' ? `the trade failed: ${t.failureReason}` : `the trade is ${t.state}; the result is not ready`;
           throw new DomainError('result-not-ready', why, { state: t.state });
@@ -106,13 +106,13 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
     defineRoute({
       id: 'review-queue', method: 'get', path: '/v1/reviews', summary: 'List trades waiting for review', roles: ['reviewer', 'operator'],
       query: PageQuery, responses: { 200: page(Trade) },
-      handler: ({ query, principal }) => {
+      handler: async ({ query, principal }) => {
         const p = principal!;
         // A reviewer sees only trades they may decide (separation of duties).
-        const all = contracts.listTrades({ states: ['under_review'], ...(query.cursor ? { afterId: query.cursor } : {}), limit: 1000 });
+        const all = await contracts.listTrades({ states: ['under_review'], ...(query.cursor ? { afterId: query.cursor } : {}), limit: 1000 });
         const mine = all.filter((t) => p.role === 'operator' || (t.buyerOrgId !== p.orgId && t.ownerOrgId !== p.orgId));
         const r = pageOf(mine.slice(0, query.limit + 1), query.limit);
-        return { status: 200, body: { items: r.items.map((t) => tradeView(d, t)), nextCursor: r.nextCursor } };
+        return { status: 200, body: { items: await Promise.all(r.items.map((t) => tradeView(d, t))), nextCursor: r.nextCursor } };
       },
     }),
     defineRoute({
@@ -120,17 +120,15 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
       roles: ['reviewer'], params: IdParams, object: { resource: 'trade', param: 'id', scope: { reviewer: 'all' } }, responses: { 200: ReviewCase },
       handler: async ({ object, principal }) => {
         const t = object as TradeT;
-        const ds = s.datasets.getDataset(t.datasetId)!;
-        const me = s.identity.getUser(principal!.userId)!;
-        const party = (orgId: string) => {
-          const o = s.identity.getOrg(orgId);
+        const ds = (await s.datasets.getDataset(t.datasetId))!;
+        const me = (await s.identity.getUser(principal!.userId))!;
+        const party = async (orgId: string) => {
+          const o = await s.identity.getOrg(orgId);
           return { orgId, name: o?.name ?? '(unknown organisation)', region: o?.region ?? '' };
         };
         // The buyer's history on what was sealed (this bundle under any listing), from the trades table
-        const earlier = contracts
-          .listTrades({ buyerOrgId: t.buyerOrgId, limit: 10_000 })
-          .filter((x) => (x.datasetId === t.datasetId || x.datasetCommitment === t.datasetCommitment) && x.id !== t.id);
-        const terms = contracts.getOffer(t.offerId, t.offerVersion).terms;
+        const earlier = (await contracts.listTrades({ buyerOrgId: t.buyerOrgId, limit: 10_000 })).filter((x) => (x.datasetId === t.datasetId || x.datasetCommitment === t.datasetCommitment) && x.id !== t.id);
+        const terms = (await contracts.getOffer(t.offerId, t.offerVersion)).terms;
         const privacy = t.privacyTerms ?? privacyTermsFor(t, terms, ds);
         const released = earlier.filter((x) => hasResult(x.state)).sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
         const refused = earlier.filter((x) => x.failure?.code === 'privacy-refused').sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
@@ -145,10 +143,10 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
         return {
           status: 200,
           body: {
-            trade: tradeView(d, t),
+            trade: await tradeView(d, t),
             dataset: { id: ds.id, title: ds.title, sector: ds.sector, maxLevel: ds.maxLevel, commitment: ds.commitment },
-            buyer: party(t.buyerOrgId),
-            owner: party(t.ownerOrgId),
+            buyer: await party(t.buyerOrgId),
+            owner: await party(t.ownerOrgId),
             buyerHistory: {
               trades: earlier.length,
               settled: earlier.filter((x) => x.state === 'settled').length,
@@ -170,8 +168,8 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
               remainingEpsilon: spent === null ? null : Math.max(0, terms.epsilonBudgetPerBuyer - spent),
             },
             privacyTerms: privacy,
-            quoted: contracts.quotedTerms(t),
-            approvalMaxExpiresAt: contracts.latestApprovalExpiry(t),
+            quoted: await contracts.quotedTerms(t),
+            approvalMaxExpiresAt: await contracts.latestApprovalExpiry(t),
             approvalTemplate: approvalStatementFor({ trade: t, privacy, reviewerId: me.id, reviewerKeyFingerprint: me.keyFingerprint as string }),
           },
         };
@@ -181,20 +179,20 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
       id: 'decide-review', method: 'post', path: '/v1/reviews/:id/decision', summary: 'Approve (with a signed approval) or reject a trade',
       roles: ['reviewer'], params: IdParams, object: { resource: 'trade', param: 'id', scope: { reviewer: 'all' } }, body: ReviewDecisionRequest,
       responses: { 200: Trade },
-      handler: ({ object, body, principal }) => {
+      handler: async ({ object, body, principal }) => {
         const t = object as TradeT;
-        const cert = s.identity.reviewerCertificate(principal!.userId);
+        const cert = await s.identity.reviewerCertificate(principal!.userId);
         if (body.decision === 'approve' && !cert) {
           throw new DomainError('invalid-certificate', 'you have no operator certificate for your current key; ask the operator to certify it');
         }
-        const out = contracts.decideReview({
+        const out = await contracts.decideReview({
           tradeId: t.id,
           reviewer: { userId: principal!.userId, orgId: principal!.orgId },
           decision: body,
           ...(cert ? { certificate: cert.certificate } : {}),
         });
         kickIfApproved(out);
-        return { status: 200, body: tradeView(d, out) };
+        return { status: 200, body: await tradeView(d, out) };
       },
     }),
   ];
