@@ -102,6 +102,8 @@ export const Upload = z.object({
   blobs: z.array(UploadBlob),
   missing: z.array(Sm3Hex),
 });
+/** GET /v1/uploads: the caller's organisation's uploads still open or being verified (at most 100, oldest first). */
+export const UploadList = z.object({ items: z.array(Upload) });
 export const BlobParams = z.object({ id: Id, hash: Sm3Hex }).strict();
 export const BlobReceived = z.object({ hash: Sm3Hex, size: z.number().int(), alreadyPresent: z.boolean(), missing: z.number().int() });
 

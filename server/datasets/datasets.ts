@@ -141,6 +141,12 @@ export class DatasetService {
     return { ...(rest as unknown as UploadRow), keywords: JSON.parse(keywords_json), manifest: JSON.parse(manifest_json) };
   }
 
+  /** The organisation's uploads not yet a dataset (open, or being verified), oldest first. */
+  openUploads(orgId: string): UploadRow[] {
+    const ids = stmt(this.db, "SELECT id FROM uploads WHERE org_id = ? AND state IN ('open', 'completing') ORDER BY created_at, id LIMIT 100").all(orgId) as { id: string }[];
+    return ids.map((r) => this.getUpload(r.id)).filter((u): u is UploadRow => u !== null);
+  }
+
   uploadBlobs(uploadId: string): { hash: string; size: number; kind: string; received: boolean }[] {
     return (
       stmt(this.db, 'SELECT hash, size, kind, received_at FROM upload_blobs WHERE upload_id = ? ORDER BY rowid').all(uploadId) as {
