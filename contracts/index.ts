@@ -65,6 +65,7 @@ export function createContracts(options: ContractsOptions) {
 
     // ── offers ──────────────────────────────────────────────────────────────────────
     createOffer: (args: { dataset: DatasetRef; input: unknown; actor: Actor }) => offers.create(args),
+    screenOffer: (args: { dataset: DatasetRef; input: unknown; actor: Actor }): Evaluation => offers.preview(args),
     reviseOffer: (args: { offerId: string; dataset: DatasetRef; input: unknown; actor: Actor }) => offers.revise(args),
     withdrawOffer: (args: { offerId: string; actor: Actor }): Offer => offers.withdraw(args),
     getOffer: (offerId: string, version?: number): Offer => offers.get(offerId, version),

@@ -165,6 +165,8 @@ import { AuditEvent as AuditEventSchema, SignedCheckpoint as SignedCheckpointSch
 export const OfferList = z.object({ items: z.array(OfferSchema) });
 /** A new offer or version, with the negative list's listing-time findings (review findings do not block). */
 export const OfferWritten = z.object({ offer: OfferSchema, screening: z.lazy(() => Evaluation) });
+/** The negative list's verdict on an offer not yet listed (nothing written): every finding, deny included. */
+export const OfferScreening = z.object({ screening: z.lazy(() => Evaluation) });
 export const Purpose = z.object({ code: PurposeCode, statement: z.string().trim().min(10).max(2000) }).strict();
 export const QuoteRequest = z
   .object({
@@ -198,6 +200,8 @@ export const Trade = z.object({
   datasetCommitment: z.string(),
   ownerOrgId: z.string(),
   buyerOrgId: z.string(),
+  /** the buying organisation's name, for the owner and the operator */
+  buyerOrgName: z.string().optional(),
   buyerUserId: z.string(),
   computation: Computation,
   computationHash: Sm3Hex,

@@ -11,14 +11,19 @@ import { type Offer, OfferInput } from '../offer/offer.js';
 export class OfferService {
   constructor(private readonly ctx: Context) {}
 
-  private screen(dataset: DatasetRef, input: OfferInput): Evaluation {
+  /** The negative list's verdict on a listing, deny included; what cannot be listed at all is refused. */
+  private evaluate(dataset: DatasetRef, input: OfferInput): Evaluation {
     const missing = input.allowedColumns.filter((c) => !columnByName(dataset.schema, c));
     if (missing.length) throw new DomainError('invalid-offer', `columns not in the dataset: ${missing.join(', ')}`, { columns: missing });
     // a verification names one record by its identifier; without one it would only say whether a cell is empty
     if (input.allowedKinds.includes('verify') && !dataset.schema.columns.some((c) => c.role === 'identifier')) {
       throw new DomainError('invalid-offer', 'this dataset has no identifier column, so it cannot be offered for verify: a verification checks claims about one record the buyer names by its identifier', { kind: 'verify' });
     }
-    const screening = evaluateListing(this.ctx.policy(), dataset.schema, input);
+    return evaluateListing(this.ctx.policy(), dataset.schema, input);
+  }
+
+  private screen(dataset: DatasetRef, input: OfferInput): Evaluation {
+    const screening = this.evaluate(dataset, input);
     if (screening.decision === 'deny') {
       throw new DomainError('negative-list-denied', 'the negative list does not allow this offer', { findings: screening.findings });
     }
@@ -27,6 +32,12 @@ export class OfferService {
 
   private assertOwner(dataset: DatasetRef, actor: Actor): void {
     if (dataset.ownerOrgId !== actor.orgId) throw new DomainError('forbidden', "only the dataset owner's organisation can list it");
+  }
+
+  /** What listing this offer would find, written nowhere: the owner sees every finding, deny included, before listing. */
+  preview(args: { dataset: DatasetRef; input: unknown; actor: Actor }): Evaluation {
+    this.assertOwner(args.dataset, args.actor);
+    return this.evaluate(args.dataset, parseOrThrow(OfferInput, args.input, 'invalid-offer'));
   }
 
   /** New offer, version 1. Findings of `review` rules are returned and audited, not blocking. */

@@ -84,6 +84,22 @@ describe('contracts: the whole trade lifecycle through the facade, on SQLite', (
     expect(w.contracts.tradeTransitions(trade.id).at(-1)!.reason).to.contain('NL-02');
   });
 
+  it('screening an offer before listing shows every finding, deny included, and writes nothing', () => {
+    const w = world();
+    w.contracts.activePolicy(); // the first use of the default list records it
+    const events = w.contracts.auditEvents({}).length;
+    const denied = w.contracts.screenOffer({ dataset: w.bioDataset, input: offerInput({ allowedColumns: ['gate', 'visits'] }), actor: w.owner });
+    expect(denied.decision).to.equal('deny');
+    expect(denied.findings.map((f) => f.ruleId)).to.include('NL-02');
+    const review = w.contracts.screenOffer({ dataset: w.dataset, input: offerInput({ terms: { ...offerInput().terms, destinations: ['CN', 'HK'] } }), actor: w.owner });
+    expect(review.decision).to.equal('review');
+    expect(review.findings.map((f) => f.ruleId)).to.deep.equal(['NL-07']);
+    expect(w.contracts.listOffers({ datasetId: w.dataset.id })).to.deep.equal([]);
+    expect(w.contracts.auditEvents({}).length).to.equal(events);
+    expectType(() => w.contracts.screenOffer({ dataset: w.dataset, input: offerInput(), actor: w.buyer }), 'forbidden');
+    expectType(() => w.contracts.screenOffer({ dataset: w.dataset, input: offerInput({ allowedColumns: ['nope'] }), actor: w.owner }), 'invalid-offer');
+  });
+
   it('a cross-border destination goes to review with the NL-07 finding', async () => {
     const w = world();
     const offer = w.listOffer();

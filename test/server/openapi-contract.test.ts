@@ -91,6 +91,7 @@ describe('server: every operation of the OpenAPI document through a generated cl
     ok(await buyer.GET('/v1/catalog/{id}/sample', { params: { path: { id: dataset.id }, query: { rows: 3 } } }), 200, 'sample');
 
     // ── market ──
+    ok(await ow.POST('/v1/datasets/{id}/offers/screen', { params: { path: { id: dataset.id } }, body: offerInput() }), 200, 'screen offer');
     const written = ok<any>(await ow.POST('/v1/datasets/{id}/offers', { params: { path: { id: dataset.id } }, body: offerInput() }), 201, 'create offer');
     const offer = written.offer;
     ok(await buyer.GET('/v1/catalog/{id}/offers', { params: { path: { id: dataset.id } } }), 200, 'list offers');

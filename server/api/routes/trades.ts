@@ -25,6 +25,8 @@ export function tradeView(d: TradeDeps, t: TradeT): z.infer<typeof Trade> {
   const job = d.jobs.byTrade(t.id);
   return {
     ...t,
+    // the owner sees who buys its data by name, not only by an id it cannot look up
+    buyerOrgName: d.s.identity.getOrg(t.buyerOrgId)?.name ?? '',
     screening: t.screening as z.infer<typeof Trade>['screening'],
     job: job ? { state: job.state, attempts: job.attempts, error: job.errorMessage } : null,
   };
