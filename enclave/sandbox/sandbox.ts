@@ -96,7 +96,7 @@ function workerSource(): string {
   const sqlJsPath = require.resolve('sql.js');
   // compiled (dist/): the bundle `npm run build` wrote beside this module; under tsx: the same bundle, made now
   const code = import.meta.url.endsWith('.js')
-    ? readFileSync(new URL('../sql/worker.bundle.cjs', import.meta.url), 'utf8')
+    ? readFileSync(new URL('./worker.bundle.cjs', import.meta.url), 'utf8')
     : (require('esbuild') as typeof import('esbuild')).buildSync({
         entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))],
         bundle: true,
