@@ -89,6 +89,8 @@ export const BundleManifestBody = z
       .object({
         /** sm2Fingerprint of the enclave unwrap key the row-chunk data keys are wrapped to. */
         unwrapKeyFingerprint: Sm3HexString,
+        /** The row chunks' plaintext format (formats/row-chunk.ts); absent in bundles sealed before v2: 1. */
+        chunkFormat: z.union([z.literal(1), z.literal(2)]).optional(),
       })
       .strict(),
     layout: BundleLayout,

@@ -11,7 +11,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { newId } from '../../contracts/ids.js';
 import { fromB64, sm2Fingerprint, sm2PublicKeyFromPem, sm3Hex } from '../../crypto/index.js';
 import { type BundleManifest, type ChunkRef, withCommitment } from '../../formats/manifest.js';
-import { newRowChunkKey } from '../../formats/row-chunk.js';
+import { ROW_CHUNK_FORMAT, type RowChunkFormat, newRowChunkKey } from '../../formats/row-chunk.js';
 import { HeEvaluator } from '../../he/evaluate.js';
 import { planLayout } from '../../he/layout.js';
 import { BFV_PARAMS } from '../../he/params.js';
@@ -65,6 +65,8 @@ export interface SealOptions {
    * line ending throughout, quotes balanced); others stream.
    */
   split?: boolean;
+  /** the row chunks' plaintext format (default v2; v1 only to make bundles as older sealers did, for tests and benches) */
+  rowFormat?: RowChunkFormat;
 }
 
 export interface SealResult {
@@ -75,7 +77,7 @@ export interface SealResult {
   stats: SealProgress & { seconds: number; rowsPerSecond: number; encryptSeconds: number };
 }
 
-/** Raw CSV characters per row chunk before it is flushed early (JSON adds quotes/escapes; 3 bytes per UTF-16 unit at most). */
+/** Raw CSV characters per row chunk before it is flushed early (bounds a chunk's plaintext: 3 bytes per UTF-16 unit at most, plus offsets). */
 const MAX_CHUNK_CHARS = 8 * 1024 * 1024;
 
 export const bundleBlobPath = (outDir: string, sm3: string): string => join(outDir, 'blobs', sm3);
@@ -155,7 +157,8 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   const progress: SealProgress = { rows: 0, ciphertexts: 0, rowChunks: 0, bytesWritten: 0 };
   const chunks: ChunkRef[] = [];
   const totals = new BundleTotals(layoutBase.columns.length);
-  const ctx: RowSealContext = { schema, layout: layoutBase, bundleId, unwrapKey, blobDir };
+  const rowFormat = opts.rowFormat ?? ROW_CHUNK_FORMAT;
+  const ctx: RowSealContext = { schema, layout: layoutBase, bundleId, unwrapKey, blobDir, rowFormat };
   let nextProgress = progressEvery;
   /** Merge one sealed segment (in file order): its partition totals, its row chunk, progress. */
   const merge = (seg: SealedSegment, index: number, rowsSoFar: number) => {
@@ -226,7 +229,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     schema,
     rowCount: rowNo,
     he: { paramsId: params.id, publicKeyFingerprint: opts.enclave.he.publicKeyFingerprint },
-    rows: { unwrapKeyFingerprint: opts.enclave.unwrap.fingerprint },
+    rows: { unwrapKeyFingerprint: opts.enclave.unwrap.fingerprint, chunkFormat: rowFormat },
     layout: { ...layoutBase, partitions: totals.keys.map((key) => ({ key })) },
     chunks,
   });
