@@ -10,10 +10,14 @@
  * `{name:msg=prefix.}` renders the catalogue entry `prefix.<value>` (e.g. a decision or a refusal type).
  */
 
+import type { FailureCode, FindingCode, LedgerMemoCode, ReasonParam, TradeReasonCode } from '../contracts/trade/reasons.js';
+
+export type { FailureCode, FindingCode, LedgerMemoCode, TradeReasonCode } from '../contracts/trade/reasons.js';
+
 export type Lang = 'zh' | 'en';
 export const LANGS: readonly Lang[] = ['zh', 'en'];
 
-export type ParamValue = string | number | boolean | null | { zh: string; en: string } | readonly (string | number)[];
+export type ParamValue = ReasonParam;
 export type MessageParams = Record<string, ParamValue | undefined>;
 
 interface Template {
@@ -171,7 +175,7 @@ const PROBLEMS = {
 } as const satisfies Record<string, Template>;
 
 /** Steps of a trade's timeline (TradeTransition.code). */
-const TRADE = {
+const TRADE: Record<TradeReasonCode, Template> = {
   'trade.screened': {
     zh: '负面清单 {policyId} 第 {policyVersion} 版筛查结果：{decision:msg=decision.}（{rules}）',
     en: 'negative list {policyId} v{policyVersion}: {decision:msg=decision.} ({rules})',
@@ -202,19 +206,19 @@ const TRADE = {
   'trade.expired': { zh: '在“{state:msg=state.}”状态下超过期限 {deadline}', en: 'deadline {deadline} passed in state {state}' },
   /** A step recorded before reasons had codes: its text as it was. */
   'trade.note': { zh: '{text}', en: '{text}' },
-} as const satisfies Record<string, Template>;
+};
 
 /** Why a trade failed (Trade.failure.message). */
-const FAILURE = {
+const FAILURE: Record<FailureCode, Template> = {
   'failure.privacy-refused': {
     zh: '出于隐私保护被拒绝：{type:msg=problem.} 按询价单收取 {chargedFen:yuan}，其余退回。',
     en: 'Refused for privacy ({type}); {chargedFen} fen charged as quoted, the rest returned.',
   },
   'failure.execution-failed': { zh: '执行失败：{type:msg=problem.} 未收取费用。', en: 'Execution failed ({type}); nothing was charged.' },
-} as const satisfies Record<string, Template>;
+};
 
 /** Ledger statement memos (LedgerTxn.code). */
-const LEDGER = {
+const LEDGER: Record<LedgerMemoCode, Template> = {
   'ledger.top-up': { zh: '充值', en: 'top-up' },
   'ledger.top-up-memo': { zh: '充值：{memo}', en: 'top-up: {memo}' },
   'ledger.hold': { zh: '提交交易时冻结 {amountFen:yuan}', en: 'hold on submit: {amountFen} fen' },
@@ -233,10 +237,10 @@ const LEDGER = {
   },
   /** A posting recorded before memos had codes: its memo as it was. */
   'ledger.note': { zh: '{text}', en: '{text}' },
-} as const satisfies Record<string, Template>;
+};
 
 /** Negative-list findings (Finding.code) and screening words. */
-const POLICY = {
+const POLICY: Record<FindingCode | `decision.${'allow' | 'review' | 'deny'}`, Template> = {
   'negative-list.deny': {
     zh: '被规则 {ruleId}「{title}」禁止；依据：{basis}',
     en: 'Denied by rule {ruleId} “{title}”; basis: {basis}',
@@ -252,7 +256,7 @@ const POLICY = {
   'decision.allow': { zh: '允许', en: 'allow' },
   'decision.review': { zh: '需审核', en: 'review' },
   'decision.deny': { zh: '禁止', en: 'deny' },
-} as const satisfies Record<string, Template>;
+};
 
 /** Trade states, for timeline sentences. */
 const STATES = {
@@ -272,10 +276,6 @@ const STATES = {
 export const MESSAGES = { ...STATUS, ...PROBLEMS, ...TRADE, ...FAILURE, ...LEDGER, ...POLICY, ...STATES } as const;
 
 export type MessageCode = keyof typeof MESSAGES;
-export type TradeReasonCode = keyof typeof TRADE;
-export type LedgerMemoCode = keyof typeof LEDGER;
-export type FailureCode = keyof typeof FAILURE;
-export type FindingCode = 'negative-list.deny' | 'negative-list.review' | 'negative-list.statement-flagged';
 
 /** A reason as data: the code and its parameters (numbers in fen, ids, names). */
 export interface Message<C extends string = MessageCode> {

@@ -51,7 +51,7 @@ describe('contracts: approval queues the execution job in the same transaction',
   it('auto-approval at screening queues the job in the submission transaction', async () => {
     const w = world();
     const db = w.db!;
-    w.contracts.publishPolicy({ ...w.contracts.activePolicy(), version: 2, autoApprove: { enabled: true, maxLevel: 4 } }, 'operator');
+    w.contracts.publishPolicy({ ...w.contracts.activePolicy(), version: w.contracts.activePolicy().version + 1, autoApprove: { enabled: true, maxLevel: 4 } }, 'operator');
     const offer = w.listOffer();
     w.contracts.topUp({ orgId: w.buyer.orgId, amountFen: 10_000, idempotencyKey: 't', actor: 'operator' });
     const { trade } = await w.quoteAndSubmit({ offerId: offer.id });

@@ -68,7 +68,7 @@ describe('contracts: the whole trade lifecycle through the facade, on SQLite', (
     const w = world();
     // Listing such a dataset is denied too; list it under a permissive policy to reach trade time.
     expectType(() => w.listOffer({ allowedColumns: ['gate', 'visits'] }, w.bioDataset), 'negative-list-denied');
-    const permissive = { ...w.contracts.activePolicy(), version: 2, rules: w.contracts.activePolicy().rules.map((r) => ({ ...r, stages: r.id === 'NL-02' ? ['trade'] : r.stages })) };
+    const permissive = { ...w.contracts.activePolicy(), version: w.contracts.activePolicy().version + 1, rules: w.contracts.activePolicy().rules.map((r) => ({ ...r, stages: r.id === 'NL-02' ? ['trade'] : r.stages })) };
     w.contracts.publishPolicy(permissive, 'operator');
     const offer = w.listOffer({ allowedColumns: ['gate', 'visits'] }, w.bioDataset);
     w.contracts.topUp({ orgId: w.buyer.orgId, amountFen: 5_000, idempotencyKey: 't', actor: 'operator' });
@@ -78,10 +78,15 @@ describe('contracts: the whole trade lifecycle through the facade, on SQLite', (
     const f = trade.screening!.findings.find((x) => x.ruleId === 'NL-02')!;
     expect(f.reason.en).to.contain('biometric');
     expect(f.reason.zh).to.contain('生物识别');
-    expect(f.policyVersion).to.equal(2);
+    expect(f.policyVersion).to.equal(permissive.version);
     expect(w.contracts.balances(w.buyer.orgId).walletFen).to.equal(5_000);
-    expect(w.contracts.tradeLedger(trade.id).map((t) => t.kind)).to.deep.equal(['hold', 'release']);
-    expect(w.contracts.tradeTransitions(trade.id).at(-1)!.reason).to.contain('NL-02');
+    expect(w.contracts.tradeLedger(trade.id).map((t) => [t.kind, t.code, t.params])).to.deep.equal([
+      ['hold', 'ledger.hold', { amountFen: trade.priceFen }],
+      ['release', 'ledger.release-denied', { amountFen: trade.priceFen }],
+    ]);
+    const last = w.contracts.tradeTransitions(trade.id).at(-1)!;
+    expect(last.reason).to.contain('NL-02');
+    expect(last).to.deep.include({ code: 'trade.denied', params: { rules: ['NL-02'] } });
   });
 
   it('screening an offer before listing shows every finding, deny included, and writes nothing', () => {

@@ -3,14 +3,14 @@ import type { LedgerStore } from '../../../contracts/store.js';
 import type { Db } from '../db.js';
 import { stmt } from '../statements.js';
 
-type TxnRow = { seq: number; id: string; idempotency_key: string; kind: LedgerTransaction['kind']; trade_id: string | null; memo: string; request_hash: string; at: string };
+type TxnRow = { seq: number; id: string; idempotency_key: string; kind: LedgerTransaction['kind']; trade_id: string | null; memo: string; code: string | null; params: string | null; request_hash: string; at: string };
 type AccountRow = { id: string; kind: LedgerAccount['kind']; owner_id: string; balance: number };
 
 export function sqliteLedgerStore(db: Db): LedgerStore {
   const account = db.prepare('SELECT id, kind, owner_id, balance FROM ledger_accounts WHERE id = ?');
   const ensure = db.prepare('INSERT OR IGNORE INTO ledger_accounts (id, kind, owner_id, balance) VALUES (?, ?, ?, 0)');
   const byKey = db.prepare('SELECT * FROM ledger_transactions WHERE idempotency_key = ?');
-  const insertTxn = db.prepare('INSERT INTO ledger_transactions (id, idempotency_key, kind, trade_id, memo, request_hash, at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const insertTxn = db.prepare('INSERT INTO ledger_transactions (id, idempotency_key, kind, trade_id, memo, code, params, request_hash, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
   const insertEntry = db.prepare('INSERT INTO ledger_entries (transaction_id, account_id, amount) VALUES (?, ?, ?)');
   const apply = db.prepare('UPDATE ledger_accounts SET balance = balance + ? WHERE id = ?');
   const entries = db.prepare('SELECT account_id, amount FROM ledger_entries WHERE transaction_id = ? ORDER BY seq');
@@ -22,6 +22,8 @@ export function sqliteLedgerStore(db: Db): LedgerStore {
     kind: r.kind,
     tradeId: r.trade_id,
     memo: r.memo,
+    // postings recorded before memos had codes read back as their text
+    ...(r.code ? { code: r.code as LedgerTransaction['code'], params: JSON.parse(r.params ?? '{}') as LedgerTransaction['params'] } : { code: 'ledger.note' as const, params: { text: r.memo } }),
     requestHash: r.request_hash,
     at: r.at,
     entries: (entries.all(r.id) as { account_id: string; amount: number }[]).map((e) => ({ accountId: e.account_id, amount: e.amount })),
@@ -37,7 +39,7 @@ export function sqliteLedgerStore(db: Db): LedgerStore {
       return r && toTxn(r);
     },
     post: (t) => {
-      insertTxn.run(t.id, t.idempotencyKey, t.kind, t.tradeId, t.memo, t.requestHash, t.at);
+      insertTxn.run(t.id, t.idempotencyKey, t.kind, t.tradeId, t.memo, t.code, JSON.stringify(t.params), t.requestHash, t.at);
       for (const e of t.entries) {
         insertEntry.run(t.id, e.accountId, e.amount);
         apply.run(e.amount, e.accountId);

@@ -13,8 +13,8 @@ export function sqliteTradeStore(db: Db): TradeStore {
   const get = db.prepare('SELECT doc FROM trades WHERE id = ?');
   const byQuote = db.prepare('SELECT doc FROM trades WHERE quote_id = ?');
   const update = db.prepare('UPDATE trades SET state = @state, expires_at = @expiresAt, doc = @doc, updated_at = @updatedAt WHERE id = @id AND state = @expected');
-  const addTransition = db.prepare('INSERT INTO trade_transitions (trade_id, from_state, to_state, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?)');
-  const transitions = db.prepare('SELECT trade_id, from_state, to_state, actor, reason, at FROM trade_transitions WHERE trade_id = ? ORDER BY seq');
+  const addTransition = db.prepare('INSERT INTO trade_transitions (trade_id, from_state, to_state, actor, reason, code, params, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const transitions = db.prepare('SELECT trade_id, from_state, to_state, actor, reason, code, params, at FROM trade_transitions WHERE trade_id = ? ORDER BY seq');
   const row = (t: Trade) => ({
     id: t.id,
     state: t.state,
@@ -34,14 +34,16 @@ export function sqliteTradeStore(db: Db): TradeStore {
     get: (id) => parse(get.get(id)),
     getByQuote: (q) => parse(byQuote.get(q)),
     update: (t, expected) => update.run({ id: t.id, state: t.state, expiresAt: t.expiresAt, doc: JSON.stringify(t), updatedAt: t.updatedAt, expected }).changes === 1,
-    appendTransition: (t: TradeTransition) => void addTransition.run(t.tradeId, t.from, t.to, t.actor, t.reason, t.at),
+    appendTransition: (t: TradeTransition) => void addTransition.run(t.tradeId, t.from, t.to, t.actor, t.reason, t.code, JSON.stringify(t.params), t.at),
     transitions: (id) =>
-      (transitions.all(id) as { trade_id: string; from_state: TradeState; to_state: TradeState; actor: string; reason: string; at: string }[]).map((r) => ({
+      (transitions.all(id) as { trade_id: string; from_state: TradeState; to_state: TradeState; actor: string; reason: string; code: string | null; params: string | null; at: string }[]).map((r) => ({
         tradeId: r.trade_id,
         from: r.from_state,
         to: r.to_state,
         actor: r.actor,
         reason: r.reason,
+        // steps recorded before reasons had codes read back as their text
+        ...(r.code ? { code: r.code as TradeTransition['code'], params: JSON.parse(r.params ?? '{}') as TradeTransition['params'] } : { code: 'trade.note' as const, params: { text: r.reason } }),
         at: r.at,
       })),
     due: (states, now) =>
