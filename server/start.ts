@@ -60,7 +60,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   // process loads the API, recovers and listens meanwhile. On a first run it starts after the bootstrap.
   let enclaveStarting: Promise<EnclaveHandle> | null = null;
   const launchEnclave = (operatorPublicKeyPem: string): Promise<EnclaveHandle> => {
-    enclaveStarting = startEnclave({ dataDir: layout.enclaveDir, masterSecret: master!.secret, operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
+    enclaveStarting = startEnclave({ dataDir: layout.enclaveDir, blobDir: layout.blobDir, masterSecret: master!.secret, operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
     enclaveStarting.catch(() => {}); // awaited (and its failure thrown) below; not an unhandled rejection meanwhile
     return enclaveStarting;
   };
@@ -85,7 +85,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       if (!withEnclave) return undefined;
       const info = await started().publicInfo();
       return { paramsId: info.he.paramsId, hePublicKeyFingerprint: info.he.publicKeyFingerprint, unwrapKeyFingerprint: info.unwrap.fingerprint };
-    }, withEnclave ? async (manifest, rowChunks) => (await started().client()).admitRows(manifest, rowChunks) : undefined);
+    }, withEnclave ? async (manifest) => (await started().client()).admitRows(manifest) : undefined);
     const signer = enclaveSigner(() => enclave);
     const shuyu = createApp({
       config,

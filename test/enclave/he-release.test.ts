@@ -9,7 +9,7 @@ import { isDomainError } from '../../contracts/errors.js';
 import { fromB64, toB64 } from '../../crypto/index.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
 import { HeEvaluator } from '../../he/evaluate.js';
-import { EnclaveClient, rowChunkBlobs } from '../../server/enclave/client.js';
+import { EnclaveClient } from '../../server/enclave/client.js';
 import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../formats/enclave-protocol.js';
 import { ping } from '../../enclave/process/handlers/ping.js';
 import { verifyReceipt } from '../../formats/receipt.js';
@@ -47,6 +47,8 @@ describe('enclave: sealing → HE aggregation → release', function () {
       masterSecret: 'test-master-secret-0123456789',
       operatorPublicKeyPem: parties.operatorPem,
       env: { SHUYU_ENCLAVE_TEST_MODE: '1' },
+      // the enclave reads the sealed row chunks itself, from the bundle the sealer writes below
+      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
     });
     info = await enclave.publicInfo();
     evaluator = new HeEvaluator({ threads: 2 });
@@ -180,11 +182,10 @@ describe('enclave: sealing → HE aggregation → release', function () {
 
   describe('DP releases (per person, public domain)', () => {
     const dp = (epsilon: number): OutputPolicy => ({ minGroupSize: K, mode: 'enforce', dp: { epsilon }, maxRowsPerPerson: 1 });
-    const rowChunks = () => rowChunkBlobs(sealed.manifest, (h) => Promise.resolve(new Uint8Array(readFileSync(bundleBlobPath(join(dir, 'bundle'), h)))));
 
     it('every region of the domain is released, each value noised — the group below k and the empty group too', async () => {
       const c = { kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'qty' }, { op: 'mean', measure: 'amount' }, { op: 'variance', measure: 'qty' }], groupBy: ['region'] };
-      const out = await releaseOf(c, dp(1), { budget: { limitEpsilon: 10, chargeKey: 'dp-domain' }, rowChunks: await rowChunks() });
+      const out = await releaseOf(c, dp(1), { budget: { limitEpsilon: 10, chargeKey: 'dp-domain' } });
       expect(out.result.groups.map((g) => g.key)).to.deep.equal(REGIONS.map((r) => [r]));
       for (const g of out.result.groups) for (const o of out.result.outputs) expect(g.values[o], `${g.key[0]} ${o}`).to.be.a('number');
       expect(Object.keys(out.result.groups[0]!.values).sort()).to.deep.equal([...out.result.outputs].sort()); // hidden parts stay inside
@@ -205,7 +206,7 @@ describe('enclave: sealing → HE aggregation → release', function () {
     it("the domain is narrowed only by the computation's own filters on the grouped column", async () => {
       // a lone sum: the group's row count is used by no output and no part, so it is not given to the gate
       const c = { kind: 'aggregate', metrics: [{ op: 'sum', measure: 'qty' }], groupBy: ['channel', 'region'], filters: [{ column: 'region', in: ['unused', 'north'] }] };
-      const out = await releaseOf(c, dp(0.5), { budget: { limitEpsilon: 10, chargeKey: 'dp-filter' }, rowChunks: await rowChunks() });
+      const out = await releaseOf(c, dp(0.5), { budget: { limitEpsilon: 10, chargeKey: 'dp-filter' } });
       expect(out.result.groups.map((g) => g.key)).to.deep.equal(CHANNELS.flatMap((ch) => ['north', 'unused'].map((r) => [ch, r])));
       expect(out.result.groups.every((g) => Object.keys(g.values).join() === 'sum(qty)' && typeof g.values['sum(qty)'] === 'number')).to.equal(true);
       expect(JSON.parse(out.receipt.payload).privacy.measurements).to.equal(1);

@@ -5,6 +5,5 @@ import { defineHandler } from './types.js';
 export const releaseAggregate = defineHandler({
   request: AggregateReleaseRequest,
   response: AggregateReleaseResponse,
-  handle: (payload, ctx) =>
-    release(payload, { keystore: ctx.keystore, decryptor: ctx.decryptor, ledger: ctx.ledger, testMode: ctx.testMode }),
+  handle: (payload, ctx) => release(payload, ctx.release),
 });

@@ -6,5 +6,5 @@ import { defineHandler } from './types.js';
 export const sql = defineHandler({
   request: SqlReleaseRequest,
   response: SqlReleaseResponse,
-  handle: (payload, ctx) => releaseSql(payload, { keystore: ctx.keystore, ledger: ctx.ledger, testMode: ctx.testMode }),
+  handle: (payload, ctx) => releaseSql(payload, ctx.release),
 });

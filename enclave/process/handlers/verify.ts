@@ -6,5 +6,5 @@ import { defineHandler } from './types.js';
 export const verify = defineHandler({
   request: VerifyReleaseRequest,
   response: VerifyReleaseResponse,
-  handle: (payload, ctx) => releaseVerify(payload, { keystore: ctx.keystore, ledger: ctx.ledger }),
+  handle: (payload, ctx) => releaseVerify(payload, ctx.release),
 });

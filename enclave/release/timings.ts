@@ -1,0 +1,27 @@
+/**
+ * Phase timings of a release, written to stderr as one JSON line when the enclave runs with
+ * SHUYU_ENCLAVE_TIMINGS=1 (the HE bench uses it to show where a release's time goes). Off, it costs nothing.
+ */
+export interface PhaseClock {
+  mark(phase: string): void;
+  done(): void;
+}
+
+const off: PhaseClock = { mark: () => {}, done: () => {} };
+
+export function phaseClock(label: string): PhaseClock {
+  if (process.env.SHUYU_ENCLAVE_TIMINGS !== '1') return off;
+  const phases: Record<string, number> = {};
+  const start = performance.now();
+  let last = start;
+  return {
+    mark(phase) {
+      const t = performance.now();
+      phases[phase] = Math.round(((phases[phase] ?? 0) + t - last) * 100) / 100;
+      last = t;
+    },
+    done() {
+      process.stderr.write(`${JSON.stringify({ enclaveRelease: label, totalMs: Math.round((performance.now() - start) * 100) / 100, phases })}\n`);
+    },
+  };
+}
