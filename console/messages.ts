@@ -1,6 +1,8 @@
 /** The console's texts. `en` is typed against `zh`: every key exists in both. */
+import { manageEn, manageZh } from './messages-manage.js';
 
 export const zh = {
+  ...manageZh,
   'app.name': '数域',
   'app.tagline': '原始数据不出域，数据可用不可见',
   'nav.main': '主导航',
@@ -278,6 +280,7 @@ export const zh = {
 export type MessageKey = keyof typeof zh;
 
 export const en: Record<MessageKey, string> = {
+  ...manageEn,
   'app.name': 'Shuyu',
   'app.tagline': 'Raw data stays in the domain: usable, not visible',
   'nav.main': 'Main navigation',
