@@ -4,8 +4,10 @@ import { BuyerClient } from '../sdk/buyer.js';
 import { OperatorClient } from '../sdk/operator.js';
 import { OwnerClient } from '../sdk/owner.js';
 import { ReviewerClient } from '../sdk/reviewer.js';
-import { type CommonOptions, connection, readTextFile } from './common.js';
-import { type Connection, updateProfile } from './profiles.js';
+import { type CommonOptions, readTextFile } from './common.js';
+import { type Connection, resolveConnection, updateProfile } from './profiles.js';
+
+export const connection = (opts: CommonOptions): Connection => resolveConnection(opts.profile);
 
 /** Role clients for a CLI invocation, built from the resolved profile/env connection. */
 
