@@ -202,6 +202,8 @@ export const Trade = z.object({
   buyerOrgId: z.string(),
   /** the buying organisation's name, for the owner and the operator */
   buyerOrgName: z.string().optional(),
+  /** the selling organisation's name, for the buyer */
+  ownerOrgName: z.string().optional(),
   buyerUserId: z.string(),
   computation: Computation,
   computationHash: Sm3Hex,

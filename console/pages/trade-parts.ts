@@ -7,6 +7,7 @@ import { isMessageCode, render, type MessageParams } from '../../formats/message
 import { h, table } from '../dom.js';
 import { bi, dateTime, lang, num, t, yuan } from '../i18n.js';
 import type { Me } from '../session.js';
+import { purposeName } from './purposes.js';
 import type { MessageKey } from '../messages.js';
 import { describeComputation } from '../computation.js';
 import type { Offer, Trade } from '../endpoints.js';
@@ -75,7 +76,7 @@ export function tradeFacts(tr: Trade, x: TradeFactsExtra = {}): HTMLElement {
     [t('trade.state'), stateBadge(tr.state)],
     [t('trade.buyer'), x.buyerName ?? mono(tr.buyerOrgId)],
     x.ownerName ? [t('trade.owner'), x.ownerName] : null,
-    [t('trade.purpose'), h('span', null, mono(tr.purpose.code), ' ', tr.purpose.statement)],
+    [t('trade.purpose'), h('span', null, h('strong', null, purposeName(tr.purpose.code)), ' ', mono(tr.purpose.code), ' ', tr.purpose.statement)],
     [t('trade.dataset'), h('a', { href: `#/datasets/${tr.datasetId}` }, x.datasetTitle ?? shortHash(tr.datasetId))],
     [t('trade.offer'), `${x.offer?.title ?? shortHash(tr.offerId)} · ${t('offer.version', { v: tr.offerVersion })}`],
     [t('trade.destination'), tr.destination],
@@ -151,7 +152,8 @@ export function stepReason(x: { reason: string; code?: string; params?: unknown 
 
 /** Why a trade failed, in the reader's language when the failure carries a code. */
 export function failureText(tr: Trade): string {
-  const f = tr.failure;
+  const f = tr.failure as (Trade['failure'] & { message?: { code: string; params: unknown } }) | null | undefined;
+  if (f?.message && isMessageCode(f.message.code)) return render(f.message.code, f.message.params as MessageParams, lang());
   if (f && isMessageCode(`failure.${f.code}`)) return render(`failure.${f.code}`, { ...(f.params as MessageParams), type: f.type, chargedFen: f.chargedFen }, lang());
   return tr.failureReason ?? '';
 }

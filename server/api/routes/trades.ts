@@ -27,6 +27,7 @@ export function tradeView(d: TradeDeps, t: TradeT): z.infer<typeof Trade> {
     ...t,
     // the owner sees who buys its data by name, not only by an id it cannot look up
     buyerOrgName: d.s.identity.getOrg(t.buyerOrgId)?.name ?? '',
+    ownerOrgName: d.s.identity.getOrg(t.ownerOrgId)?.name ?? '',
     screening: t.screening as z.infer<typeof Trade>['screening'],
     job: job ? { state: job.state, attempts: job.attempts, error: job.errorMessage } : null,
   };
