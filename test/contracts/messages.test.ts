@@ -1,5 +1,33 @@
 import { expect } from 'chai';
-import { formatYuan, LANGS, MESSAGES, negotiateLang, render } from '../../formats/messages.js';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatYuan, isMessageCode, LANGS, MESSAGES, negotiateLang, render } from '../../formats/messages.js';
+import { FAILURE_CODES, FINDING_CODES, LEDGER_MEMO_CODES, TRADE_REASON_CODES } from '../../contracts/trade/reasons.js';
+import { TRADE_STATES } from '../../contracts/trade/states.js';
+
+/** Every problem slug the code can answer with: thrown DomainErrors and HttpProblems, problem(), parse refusals, privacy refusal types. */
+function problemSlugs(): Set<string> {
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (p.endsWith('.ts')) files.push(p);
+    }
+  };
+  for (const d of ['contracts', 'server', 'formats', 'enclave', 'query', 'he']) walk(d);
+  const patterns = [
+    /(?:new\s+(?:DomainError|HttpProblem)|\bproblem)\(\s*'([a-z][a-z0-9-]+)'/g,
+    /parseOrThrow\([^;]*?,\s*'([a-z][a-z0-9-]+)'\)/g,
+    /'(privacy-[a-z0-9-]+)'/g,
+  ];
+  const slugs = new Set<string>();
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8');
+    for (const re of patterns) for (const m of text.matchAll(re)) slugs.add(m[1]!);
+  }
+  return slugs;
+}
 
 const HAN = /[\u4e00-\u9fff]/;
 
@@ -12,6 +40,14 @@ describe('formats/messages: the message catalogue', () => {
       // English may say more (the old text) but Chinese never needs a parameter English lacks
       for (const n of names(t.zh)) expect(names(t.en), `${code}: {${n}}`).to.include(n);
     }
+  });
+
+  it('has a template for every code a route or contract can emit', () => {
+    const slugs = problemSlugs();
+    expect(slugs.size).to.be.greaterThan(80);
+    for (const slug of slugs) expect(isMessageCode(`problem.${slug}`), `problem.${slug}`).to.equal(true);
+    for (const code of [...TRADE_REASON_CODES, ...FAILURE_CODES, ...LEDGER_MEMO_CODES, ...FINDING_CODES]) expect(isMessageCode(code), code).to.equal(true);
+    for (const state of TRADE_STATES) expect(isMessageCode(`state.${state}`), state).to.equal(true);
   });
 
   it('renders a settlement in both languages, fen as yuan in Chinese and as the old text in English', () => {

@@ -144,6 +144,8 @@ describe('server: every operation of the OpenAPI document through a generated cl
     ok(await op.GET('/v1/audit/verify'), 200, 'verify audit');
     const policy = ok<any>(await buyer.GET('/v1/policy'), 200, 'policy');
     ok(await buyer.GET('/v1/policy/versions'), 200, 'policy versions');
+    const purposes = ok<any>(await buyer.GET('/v1/purposes'), 200, 'purposes');
+    expect(purposes.purposes.find((p: { code: string }) => p.code === 'tourism-planning').name.zh).to.equal('旅游规划与服务');
     ok(await buyer.GET('/v1/policy/versions/{policyId}/{version}', { params: { path: { policyId: policy.policyId, version: policy.version } } }), 200, 'policy version');
     // publishing changes the negative list every other test on this server sees: its documented refusal instead
     ok(await op.PUT('/v1/policy', { body: { policyId: policy.policyId } }), 422, 'publish policy (refused)');
