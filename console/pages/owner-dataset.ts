@@ -11,6 +11,7 @@ import { currentUser } from '../session.js';
 import { button, dl, errorText, mono, notice, pageHeader, section, stateBadge } from '../ui.js';
 import { levelBadge, sectorName } from './catalog.js';
 import { priceText } from './dataset.js';
+import { purposeName } from './purposes.js';
 import { type Dataset, type Offer, offersOf, ownTrades, revenueByTrade, type Trade } from './owner-data.js';
 
 function offerCard(o: Offer, status: HTMLElement): HTMLElement {
@@ -45,7 +46,7 @@ function offerCard(o: Offer, status: HTMLElement): HTMLElement {
       [t('offer.price'), priceText(o.priceModel)],
       [t('offer.kinds'), list(o.allowedKinds.map((k) => t(`kind.${k}`)))],
       [t('offer.columns'), o.allowedColumns.join(', ')],
-      [t('offer.purposes'), list(o.terms.purposes)],
+      [t('offer.purposes'), list(o.terms.purposes.map(purposeName))],
       [t('offer.destinations'), o.terms.destinations.join(', ')],
       [t('offer.validity'), `${dateTime(o.terms.validFrom)} – ${dateTime(o.terms.validUntil)}`],
       [t('offer.fee'), `${num(o.platformFeeBps / 100)}%`],
@@ -62,7 +63,7 @@ function tradesTable(trades: Trade[], revenue: ReadonlyMap<string, number>): HTM
     trades.map((tr) => [
       dateTime(tr.createdAt),
       tr.buyerOrgName || mono(tr.buyerOrgId),
-      h('span', { title: tr.purpose.statement }, mono(tr.purpose.code)),
+      h('span', { title: tr.purpose.statement }, purposeName(tr.purpose.code)),
       stateBadge(tr.state),
       yuan(tr.priceFen),
       yuan(tr.ownerShareFen),

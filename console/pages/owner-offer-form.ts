@@ -5,7 +5,8 @@
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { OfferInput } from '../../client-sdk/sdk/types.js';
 import { field, h } from '../dom.js';
-import { t } from '../i18n.js';
+import { bi, t } from '../i18n.js';
+import { PURPOSES } from '../../contracts/policy/purposes.js';
 import type { MessageKey } from '../messages.js';
 import { safeT } from '../ui.js';
 import { priceText } from './dataset.js';
@@ -80,7 +81,16 @@ export function offerForm(schema: DatasetSchema, current: Offer | null): OfferFo
   syncPrice();
 
   const terms = c?.terms;
-  const purposes = h('input', { type: 'text', class: 'wide', required: true, value: terms?.purposes.join(', ') ?? '' });
+  // the published catalogue, bundled: the purposes for this dataset's sector, those for any sector, and any already offered
+  const chosen = new Set(terms?.purposes ?? []);
+  const purposes = checks(
+    t('offerEdit.purposes'),
+    'purposes',
+    PURPOSES.purposes
+      .filter((p) => !p.sectors || p.sectors.includes(schema.sector) || chosen.has(p.code))
+      .map((p) => ({ value: p.code, label: `${bi(p.name)} (${p.code})`, checked: chosen.has(p.code) })),
+    t('offerEdit.purposesHint'),
+  );
   const destinations = h('input', { type: 'text', required: true, value: terms?.destinations.join(', ') ?? 'CN' });
   const validFrom = h('input', { type: 'date', required: true, value: day(terms?.validFrom ?? now.toISOString()) });
   const validUntil = h('input', { type: 'date', required: true, value: day(terms?.validUntil ?? new Date(now.getTime() + 365 * 86_400_000).toISOString()) });
@@ -101,7 +111,7 @@ export function offerForm(schema: DatasetSchema, current: Offer | null): OfferFo
       'fieldset',
       null,
       h('legend', null, t('offerEdit.terms')),
-      field(t('offerEdit.purposes'), purposes, t('offerEdit.purposesHint')),
+      purposes,
       field(t('offerEdit.destinations'), destinations, t('offerEdit.destinationsHint')),
       h('div', { class: 'inline-form' }, field(t('offerEdit.validFrom'), validFrom), field(t('offerEdit.validUntil'), validUntil)),
     ),
@@ -142,8 +152,8 @@ export function offerForm(schema: DatasetSchema, current: Offer | null): OfferFo
         priceModel = { kind: 'per-row', fenPerThousandRows: a, minimumFen: min };
       }
     }
-    const purposeCodes = codes(purposes.value);
-    if (!purposeCodes.length) return fail(t('offerEdit.badList'), purposes);
+    const purposeCodes = ticked(purposes);
+    if (!purposeCodes.length) return fail(t('offerEdit.pickOne'), purposes);
     const regions = codes(destinations.value).map((r) => r.toUpperCase());
     if (!regions.length) return fail(t('offerEdit.badList'), destinations);
     const bps = (input: HTMLInputElement) => Math.round(Number(input.value) * 100);
