@@ -126,9 +126,10 @@ export function openRowChunk(sealed: SealedRowChunk, unwrapPrivateKey: Uint8Arra
 
 /**
  * Open a row chunk's box with its already-unwrapped data key: authenticate and decrypt (SM4-CTR + HMAC-SM3),
- * decode it (v2, or v1's JSON) as rows and check only its outer shape (columns are strings, rows an array) — callers that load
- * every value check each one as they go (the SQL sandbox), the rest call checkPlain via openRowChunk.
- * The decrypted bytes are zeroed here; the key stays the caller's to zero. `label` names the chunk in errors.
+ * decode it (v2, or v1's JSON) as rows and check only its outer shape (columns are strings, rows an array) —
+ * callers that load every value check each one as they go, the rest call checkPlain via openRowChunk.
+ * With `expectedFormat` (the manifest's), a chunk in another format is refused. The decrypted bytes are
+ * zeroed here; the key stays the caller's to zero. `label` names the chunk in errors.
  */
 export function openRowChunkBox(dataKey: Uint8Array, box: Uint8Array, aad: Uint8Array, label = 'row chunk', expectedFormat?: RowChunkFormat): { columns: string[]; rows: unknown[] } {
   const bytes = openRowChunkBytes(dataKey, box, aad, label);
@@ -189,11 +190,10 @@ export function parseRowChunkV1(bytes: Uint8Array, label = 'row chunk'): { colum
 }
 
 /**
- * A v1 row chunk's plaintext (kept to seal v1 bundles in tests and benches) written a batch of rows at a time: exactly the UTF-8 bytes of
+ * A v1 row chunk's plaintext written a batch of rows at a time: exactly the UTF-8 bytes of
  * JSON.stringify({ columns, rows }), with every value checked as checkPlain checks it. The owner's sealer
- * uses it so that a chunk's rows are not all held as arrays until one stringify at the end: a batch's
- * values die young instead of surviving into the old generation (garbage collection was ~20% of sealing's
- * CPU). One buffer, reused chunk after chunk.
+ * uses it only when asked for v1 (tests and benches of older bundles); batches keep a chunk's rows from all
+ * being held as arrays until one stringify at the end. One buffer, reused chunk after chunk.
  */
 export class RowChunkWriter {
   private readonly head: string;

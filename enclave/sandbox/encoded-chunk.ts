@@ -192,6 +192,7 @@ export class ChunkDecoder {
           rowStart[r + 1]! += k;
         }
       }
+      if (values && values !== (s as { values?: Float64Array }).values) values.fill(0); // numbers read from text: plaintext
     }
     for (let r = 0; r < n; r++) rowStart[r + 1]! += rowStart[r]!;
     // the text bytes in row order, each row's values in loaded-column order (as the loader reads them)
