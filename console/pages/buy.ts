@@ -200,7 +200,7 @@ export function buyPanel(schema: DatasetSchema, offers: Offer[]): HTMLElement {
   const draw = () => replace(body, offerForm(schema, offers.find((o) => o.id === offerSel.value)!));
   offerSel.addEventListener('change', draw);
   draw();
-  return section(t('buy.title'), offers.length > 1 ? field(t('buy.offer'), offerSel) : null, body);
+  return section(t('buy.title'), field(t('buy.offer'), offerSel), body);
 }
 
 function offerForm(schema: DatasetSchema, offer: Offer): HTMLElement {

@@ -89,7 +89,7 @@ describe('console: the buyer trades in the browser', function () {
       body: JSON.stringify({ epsilonBudgetTotal: 50 }),
     });
     expect(put.status, await put.text()).to.equal(200);
-    exactOffer = (await owner.createOffer(w.dataset.id, EXACT_OFFER)).offer;
+    // the exact offer is listed by its owner in the browser (the complete trade, below)
     dpOffer = (await owner.createOffer(w.dataset.id, DP_OFFER)).offer;
   });
 
@@ -125,7 +125,16 @@ describe('console: the buyer trades in the browser', function () {
     await page.getByLabel('要约', { exact: true }).selectOption(offer.id);
   }
 
+  /** A list field of the owner's offer form: ticked in its checkbox set when it has one, else typed. */
+  async function tickOrType(page: Page, name: string, label: string, values: readonly string[]): Promise<void> {
+    const set = page.locator(`fieldset[data-name="${name}"]`);
+    if (!(await set.count())) return page.getByLabel(label).fill(values.join(', '));
+    for (const box of await set.locator('input[type=checkbox]:checked').all()) await box.uncheck();
+    for (const v of values) await set.locator(`input[value="${v}"]`).check();
+  }
+
   async function askQuote(page: Page): Promise<void> {
+    await page.getByLabel('用途', { exact: true }).selectOption('tourism-planning');
     await page.getByLabel('用途说明').fill(STATEMENT);
     await page.getByLabel('结果目的地').selectOption('CN-53');
     await page.getByRole('button', { name: '询价' }).click();
@@ -244,7 +253,31 @@ describe('console: the buyer trades in the browser', function () {
     await b.ready(page);
   });
 
-  it('one trade only in browsers: buyer quotes and submits, the reviewer approves signing in the page, the buyer reads, downloads and verifies, the owner sees it delivered', async () => {
+  it('one trade only in browsers: the owner lists an offer, the buyer quotes and submits, the reviewer approves signing in the page, the buyer reads, downloads and verifies, the owner sees it delivered', async () => {
+    // the owner lists the exact offer on its own pages, after previewing its screening
+    const owner = await b.tab('owner');
+    await b.signIn(owner, w.owner.token);
+    await b.go(owner, `#/owner/datasets/${w.dataset.id}/offers/new`);
+    await owner.getByLabel('要约标题').fill(EXACT_OFFER.title);
+    await tickOrType(owner, 'purposes', '允许用途', EXACT_OFFER.terms.purposes);
+    await tickOrType(owner, 'destinations', '允许目的地', EXACT_OFFER.terms.destinations);
+    await owner.getByLabel('金额（元）').fill('2.00');
+    await owner.getByLabel('最低价格（元）').fill('50.00');
+    await owner.getByLabel('最小分组规模').fill('5');
+    await owner.getByLabel('隐私拒绝收费比例（%）').fill('20');
+    await owner.getByRole('button', { name: '预览负面清单筛查' }).click();
+    await owner.locator('.screening[data-decision]').waitFor();
+    await owner.evaluate(() => document.querySelector('main')?.removeAttribute('data-ready'));
+    await owner.getByRole('button', { name: '上架要约' }).click();
+    await owner.waitForFunction(() => /^#\/owner\/datasets\/[^/]+$/.test(location.hash));
+    await b.ready(owner);
+    await b.shot(owner, 'owner-offer-listed');
+    exactOffer = (await api.offers(w.dataset.id)).find((o) => o.title === EXACT_OFFER.title)!;
+    expect(exactOffer, 'the offer listed in the browser').to.not.equal(undefined);
+    expect(exactOffer).to.deep.include({ allowedKinds: ['aggregate'], allowedColumns: EXACT_OFFER.allowedColumns, priceModel: EXACT_OFFER.priceModel, platformFeeBps: 1_000 });
+    expect(exactOffer.terms).to.deep.include({ minGroupSize: 5, epsilonPerQuery: 0, refusalFeeBps: 2_000 });
+    expect(exactOffer.terms.purposes).to.have.members(EXACT_OFFER.terms.purposes);
+
     const page = buyerPage;
     await openDataset(page, exactOffer);
     await page.getByRole('button', { name: '添加指标' }).click();
@@ -318,14 +351,12 @@ describe('console: the buyer trades in the browser', function () {
     expect(api.verifyReceipt(receipt).valid).to.equal(true);
 
     // the owner: delivered to the buyer (by name), its revenue, never "not delivered yet"
-    const owner = await b.tab('owner');
-    await b.signIn(owner, w.owner.token);
     await b.go(owner, `#/trades/${tradeId}`);
     const ownerText = await mainText(owner);
     expect(ownerText).to.include('结果已交付给需求方');
     expect(ownerText).to.not.include('结果尚未交付');
     expect(await owner.locator('.money-state').innerText()).to.include(yuanZh(done.ownerShareFen));
-    if ((done as { buyerOrgName?: string }).buyerOrgName !== undefined) expect(ownerText).to.include(w.buyer.orgName);
+    expect(ownerText).to.include(w.buyer.orgName);
     await b.shot(owner, 'owner-trade-delivered');
     await owner.context().close();
   });
