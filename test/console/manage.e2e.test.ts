@@ -298,10 +298,10 @@ describe('console: owners and operators manage in the browser', function () {
     const revenueFen = await w.settled;
     const page = await tab('owner');
     await signIn(page, w.owner.token);
-    await page.getByRole('link', { name: '我的数据' }).click();
-    await page.waitForFunction(() => location.hash === '#/owner/datasets');
-    await ready(page);
+    // an owner lands on its own data
+    expect(await page.evaluate(() => location.hash)).to.equal('#/owner/datasets');
     expect(await page.locator('h1').innerText()).to.equal('我的数据');
+    expect(await page.locator('nav a[aria-current="page"]').innerText()).to.equal('我的数据');
     const row = page.locator('table.my-datasets tbody tr');
     expect(await row.count()).to.equal(1);
     const cells = await row.locator('td').allInnerTexts();
