@@ -67,6 +67,10 @@ describe('server: reasons as codes with parameters, problems in the reader’s l
     const [f] = trade.screening.findings;
     expect(f).to.deep.include({ ruleId: 'NL-12', effect: 'review', code: 'negative-list.statement-flagged', detail: { field: 'purpose.statement', resembles: ['individual-tracking'] } });
     expect(JSON.stringify(trade.screening)).to.not.contain('follow');
+    // the free text is the reviewer's (and its writer's); the data owner reads the purpose code only
+    expect(trade.purpose).to.deep.equal({ code: 'tourism-planning', statement });
+    expect((await l.http().get(`/v1/trades/${trade.id}`).set(m.owner.auth)).body.purpose).to.deep.equal({ code: 'tourism-planning', statement: '' });
+    expect((await l.http().get(`/v1/reviews/${trade.id}`).set(m.reviewer.auth)).body.trade.purpose.statement).to.equal(statement);
 
     expect((await approve(l, m, trade.id)).status).to.equal(200);
     const done = await waitForTrade(l, m.buyer.auth, trade.id, ['settled', 'failed']);
