@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError } from '../../contracts/errors.js';
+import { sm2PublicKeyFromPem, sm2Sign, sm2Verify } from '../../crypto/index.js';
 import { HeContext } from '../../he/seal.js';
 import { assertSecretOutside, openOrCreateKeystore, publicInfoOf } from '../keystore/keystore.js';
 import { PrivacyBudgetLedger } from '../privacy/ledger.js';
@@ -48,6 +49,11 @@ async function init(msg: InitMessage): Promise<void> {
   const blobs = blobReaderOf(msg.blobStore);
   const rowMaps = new RowMaps({ ledger, keystore });
   const testMode = process.env.SHUYU_ENCLAVE_TEST_MODE === '1';
+  // The first SM2 use of a key builds its precomputed tables (~0.5 s on a busy machine): paid here, at start,
+  // for the base point, the signing key and the operator key, not by the first release.
+  const probe = sm2Sign(keystore.signing.privateKey, 'warm-up');
+  sm2Verify(keystore.signing.publicKey, 'warm-up', probe);
+  sm2Verify(sm2PublicKeyFromPem(keystore.operatorPublicKeyPem), 'warm-up', probe);
   ctx = {
     dataDir: msg.dataDir,
     keystore,
