@@ -1,7 +1,7 @@
 /** Pieces of a trade shown to its reviewer, its buyer and its owner, each in their own terms. */
 import type { Finding } from '../../contracts/policy/schema.js';
 import type { TradeState } from '../../contracts/trade/states.js';
-import { hasResult, holdsMoney } from '../../contracts/trade/states.js';
+import { hasResult, holdsMoney, isFinal } from '../../contracts/trade/states.js';
 import { canonicalJson } from '../../crypto/index.js';
 import { isMessageCode, render, type MessageParams } from '../../formats/messages.js';
 import { h, table } from '../dom.js';
@@ -58,6 +58,7 @@ export function budgetText(tr: Trade, offer: Offer | null, remaining: number | n
   const total = offer?.terms.epsilonBudgetPerBuyer;
   if (remaining !== null) return total === undefined ? `ε ${num(remaining, 3)}` : t('trade.budgetOf', { left: `ε ${num(remaining, 3)}`, total: `ε ${num(total, 3)}` });
   if (total === undefined) return '—';
+  if (total === 0) return t('trade.budgetExact');
   return t('trade.budgetTotal', { total: `ε ${num(total, 3)}`, after: `ε ${num(Math.max(0, total - tr.epsilonMilli / 1000), 3)}` });
 }
 
@@ -80,7 +81,10 @@ export function tradeFacts(tr: Trade, x: TradeFactsExtra = {}): HTMLElement {
     [t('trade.dataset'), h('a', { href: `#/datasets/${tr.datasetId}` }, x.datasetTitle ?? shortHash(tr.datasetId))],
     [t('trade.offer'), `${x.offer?.title ?? shortHash(tr.offerId)} · ${t('offer.version', { v: tr.offerVersion })}`],
     [t('trade.destination'), tr.destination],
-    [t('trade.price'), h('span', null, h('strong', null, yuan(tr.priceFen)), ` (${t('trade.ownerShare')} ${yuan(tr.ownerShareFen)} · ${t('trade.fee')} ${yuan(tr.platformFeeFen)})`)],
+    // a trade that ended without a result shows what was quoted, not a split of money that never moved
+    isFinal(tr.state) && !hasResult(tr.state)
+      ? [t('trade.quotedPrice'), h('strong', null, yuan(tr.priceFen))]
+      : [t('trade.price'), h('span', null, h('strong', null, yuan(tr.priceFen)), ` (${t('trade.ownerShare')} ${yuan(tr.ownerShareFen)} · ${t('trade.fee')} ${yuan(tr.platformFeeFen)})`)],
     [t('trade.money'), h('span', { class: 'money-state' }, moneyText(tr, x.party ?? 'buyer'))],
     [t('trade.privacy'), `${t('trade.epsilon', { e: epsilon(tr.epsilonMilli) })} · ${t('trade.minGroup', { n: tr.minGroupSize })}`],
     [t('trade.budget'), budgetText(tr, x.offer ?? null, x.remainingEpsilon ?? null)],

@@ -140,7 +140,7 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
   const ended = isFinal(tr.state) && !hasResult(tr.state);
   let receiptPart: Node = hasResult(tr.state)
     ? notice('ok', t('trade.deliveredToBuyer', { buyer: names.buyer }))
-    : notice('info', t(ended ? 'trade.noReceipt' : 'trade.noResult'));
+    : notice('info', t(tr.state === 'failed' ? (tr.failure?.code === 'privacy-refused' ? 'trade.noReceiptRefused' : 'trade.noReceiptFailed') : ended ? 'trade.noReceipt' : 'trade.noResult'));
   let resultPart: Node | null = null;
   if (delivered) {
     try {

@@ -10,7 +10,7 @@
  * test-artifacts/console/buyer-*.png.
  */
 import { expect } from 'chai';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { buildConsole } from '../../scripts/build-console.js';
 import { BuyerClient } from '../../client-sdk/sdk/buyer.js';
@@ -77,6 +77,8 @@ describe('console: the buyer trades in the browser', function () {
       console.log(`      (skipped: ${CHROMIUM} is not installed; apt-get install chromium — in CI this fails instead)`);
       this.skip();
     }
+    // this file's screenshots only (the other console tests write theirs beside them)
+    for (const f of existsSync(ARTIFACTS) ? readdirSync(ARTIFACTS) : []) if (f.startsWith('buyer-')) rmSync(path.join(ARTIFACTS, f));
     await buildConsole();
     [w, browser] = await Promise.all([buyerWorld(), launch()]);
     b = watched(browser, w.url, 'buyer-');
@@ -385,6 +387,9 @@ describe('console: the buyer trades in the browser', function () {
     expect(outcome).to.include('被隐私防护拒绝');
     expect(outcome).to.include(yuanZh(refused.failure!.chargedFen));
     expect(await page.locator('.money-state').innerText()).to.not.include('已支付');
+    const refusedText = await mainText(page);
+    expect(refusedText).to.include('隐私防护拒绝发布结果，因此没有回执');
+    expect(refusedText).to.not.include('提供方所得');
     await b.shot(page, 'trade-privacy-refused');
     await page.context().close();
   });
