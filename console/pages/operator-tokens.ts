@@ -8,7 +8,6 @@ import { all } from '../api.js';
 import { field, h, replace, table } from '../dom.js';
 import { dateTime, t } from '../i18n.js';
 import { operatorClient } from '../endpoints.js';
-import { go } from '../router.js';
 import { currentUser } from '../session.js';
 import { button, errorText, mono, notice, pageHeader, section, shortHash } from '../ui.js';
 
@@ -60,6 +59,7 @@ export async function tokensPage(): Promise<Node> {
           const r = await operatorClient().issueToken(user.value, Number(ttl.value));
           // shown once, here: the server cannot show it again
           replace(status, notice('ok', t('tokens.issued', { name: who?.name ?? user.value, id: r.tokenId }), ' ', h('code', { class: 'mono issued-token' }, r.token)));
+          await refresh();
         } catch (err) {
           replace(status, notice('error', errorText(err)));
         }
@@ -70,7 +70,7 @@ export async function tokensPage(): Promise<Node> {
     h('button', { type: 'submit', class: 'primary' }, t('tokens.issue')),
   );
 
-  const now = Date.now();
+  let now = Date.now();
   const revokeCell = (r: TokenRow): HTMLElement | string => {
     if (r.revokedAt || Date.parse(r.expiresAt) <= now) return '';
     const cell = h('div', { class: 'actions' });
@@ -83,7 +83,7 @@ export async function tokensPage(): Promise<Node> {
           try {
             await operatorClient().revokeToken(r.id);
             replace(status, notice('ok', t('tokens.revokedOk', { name, id: shortHash(r.id) })));
-            setTimeout(() => go('#/operator/tokens'), 600);
+            await refresh();
           } catch (err) {
             replace(status, notice('error', errorText(err)));
             confirm.disabled = false;
@@ -104,33 +104,40 @@ export async function tokensPage(): Promise<Node> {
         ? h('span', { class: 'badge warn' }, t('tokens.expired'))
         : h('span', { class: 'badge ok' }, t('tokens.active'));
 
+  const listOf = (rows: TokenRow[]): HTMLElement =>
+    rows.length
+      ? table(
+          t('tokens.title'),
+          [t('tokens.user'), t('users.role'), t('tokens.id'), t('tokens.issuedAt'), t('tokens.expiresAt'), t('tokens.status'), ''],
+          rows.map((r) => {
+            const u = userById.get(r.userId);
+            return [
+              h('span', { 'data-token': r.id }, nameOf(r.userId), r.userId === me.id ? t('tokens.you') : ''),
+              u ? t(`role.${u.role}`) : '—',
+              mono(shortHash(r.id), r.id),
+              dateTime(r.issuedAt),
+              dateTime(r.expiresAt),
+              state(r),
+              revokeCell(r),
+            ];
+          }),
+          { className: 'tokens' },
+        )
+      : notice('info', t('tokens.none'));
+  const list = h('div', { class: 'token-list' }, listOf(tokens));
+  // the list is re-read in place, so a token just issued stays on screen while its row appears
+  async function refresh(): Promise<void> {
+    const rows = await tokenRows();
+    now = Date.now();
+    replace(list, listOf(rows));
+  }
+
   return h(
     'div',
     null,
     pageHeader(t('tokens.title')),
     notice('info', t('tokens.intro')),
     section(t('tokens.issue'), issue, status),
-    section(
-      t('tokens.title'),
-      tokens.length
-        ? table(
-            t('tokens.title'),
-            [t('tokens.user'), t('users.role'), t('tokens.id'), t('tokens.issuedAt'), t('tokens.expiresAt'), t('tokens.status'), ''],
-            tokens.map((r) => {
-              const u = userById.get(r.userId);
-              return [
-                h('span', { 'data-token': r.id }, nameOf(r.userId), r.userId === me.id ? t('tokens.you') : ''),
-                u ? t(`role.${u.role}`) : '—',
-                mono(shortHash(r.id), r.id),
-                dateTime(r.issuedAt),
-                dateTime(r.expiresAt),
-                state(r),
-                revokeCell(r),
-              ];
-            }),
-            { className: 'tokens' },
-          )
-        : notice('info', t('tokens.none')),
-    ),
+    section(t('tokens.title'), list),
   );
 }
