@@ -3,7 +3,6 @@ import { AggregateComputation, type AggregateComputation as AggregateComputation
 import { scaleOf } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { computationHash } from '../../contracts/computation.js';
-import { fromB64 } from '../../crypto/index.js';
 import type { BundleManifest } from '../../formats/manifest.js';
 import { checkOverflow, measureSums, planAggregate, type AggregatePlan } from '../../he/layout.js';
 import { applyOutputGate, releaseBudget, type GroupResult, type OutputSpec } from '../privacy/gate.js';
@@ -153,12 +152,8 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
     const totals = enc.groups.map((e, i) => {
       const t: Record<string, bigint> = {};
       for (const [col, b64] of Object.entries(e.columns)) {
-        let bytes: Uint8Array;
-        try {
-          bytes = fromB64(b64);
-        } catch {
-          throw refuse('he-ciphertext-invalid', `group ${i} column ${col}: not base64`);
-        }
+        const bytes = ciphertextBytes(b64);
+        if (!bytes) throw refuse('he-ciphertext-invalid', `group ${i} column ${col}: not base64`);
         t[col] = decryptor.decryptAggregate(bytes, `group ${i} column ${col}`);
       }
       return t;
@@ -295,6 +290,19 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
 /** Release an HE aggregate through the release front. */
 export function releaseAggregate(input: unknown, deps: ReleaseDeps): Promise<AggregateReleaseResponse> {
   return release(aggregateKind, input, deps) as Promise<AggregateReleaseResponse>;
+}
+
+/**
+ * A ciphertext's bytes from its base64, or undefined when the text is not whole base64 (its decoded length
+ * gives that away). SEAL's checked load then judges the bytes, so the stricter canonical-form check (a regex
+ * and a re-encoding, ~0.5 ms per 100 KB ciphertext, 40 of them in a 20-group release) would add nothing.
+ */
+function ciphertextBytes(b64: string): Uint8Array | undefined {
+  if (b64.length === 0 || b64.length % 4 !== 0) return undefined;
+  const bytes = Buffer.from(b64, 'base64');
+  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  if (bytes.length !== (b64.length / 4) * 3 - pad) return undefined;
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function metricValue(m: { op: string; measure?: string }, n: bigint, t: Record<string, bigint>, manifest: BundleManifest): number | null {
