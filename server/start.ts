@@ -4,6 +4,7 @@ import type { DestinationStream } from 'pino';
 import { loadConfig, type ServerConfig } from './config/config.js';
 import { ensureDataDir, resolveMasterSecret } from './config/data-dir.js';
 import { createLogger, type Logger } from './logger.js';
+import { prettyDestination } from './cli/pretty-log.js';
 import { openDatabase, type Db } from './store/db.js';
 import { BlobStore } from './blobs/blob-store.js';
 import { enclaveSigner } from './trade/enclave-signer.js';
@@ -48,7 +49,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const { env: _e, logDestination, enclave: withEnclave = true, enclaveEnv: _ee, ...flags } = opts;
   const config = loadConfig(flags, env);
   const layout = ensureDataDir(config.dataDir);
-  const log = createLogger(config.logLevel, logDestination);
+  // a person at a terminal reads lines; anything else (a file, a pipe, a collector) gets pino's JSON
+  const log = createLogger(config.logLevel, logDestination ?? (process.stdout.isTTY ? prettyDestination(process.stdout) : undefined));
   const db = openDatabase(layout.dbFile);
   const blobs = new BlobStore(layout.blobDir);
 
@@ -129,7 +131,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       signer.publicKeyPem = (await enclave.publicInfo()).signing.publicKeyPem;
       shuyu.trade.startWorker(enclave);
     }
-    log.info({ url, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
+    log.info({ url, console: `${url}/console/`, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
 
     let closing: Promise<void> | null = null;
     const close = () =>

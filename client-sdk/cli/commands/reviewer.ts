@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { DomainError } from '../../../contracts/errors.js';
 import { type CommonOptions, positiveInt, withCommon } from '../common.js';
 import { action, print, table, yuan } from '../output.js';
 import { privateKey, reviewerClient } from '../sdk-factory.js';
@@ -45,8 +46,17 @@ export function register(program: Command): void {
       .option('--valid-hours <n>', 'how long the approval may be used', positiveInt, 24),
   ).action(
     action(async (tradeId: string, opts: CommonOptions & { reason: string; key?: string; validHours: number }) => {
-      const key = privateKey(opts);
-      const t = await reviewerClient(opts).approve(tradeId, key, opts.reason, { validHours: opts.validHours });
+      const client = reviewerClient(opts);
+      let key: Uint8Array;
+      try {
+        key = privateKey(opts);
+      } catch (e) {
+        // "pass --key" helps a reviewer only: anyone else is told that approving is not theirs to do
+        const me = await client.me();
+        if (me.user.role !== 'reviewer') throw new DomainError('forbidden', `only a reviewer can approve trades; this profile signs in as ${me.user.name} (${me.user.role})`);
+        throw e;
+      }
+      const t = await client.approve(tradeId, key, opts.reason, { validHours: opts.validHours });
       print(opts, t, () => `Approved trade ${t.id}: now ${t.state}.`);
     }),
   );
