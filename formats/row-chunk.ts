@@ -29,18 +29,22 @@ import { fromUtf8, newBoxKey, openBox, sealBox, sm2Decrypt, sm2Encrypt, utf8 } f
  *   12      2  u16          c: columns (≥ 1)
  *   14      2               zero
  *   16      …               c directory entries: u8 name length ‖ UTF-8 name ‖ u8 encoding
- *                           (1 number, 2 text, 3 dictionary); zero padding to 8
+ *                           (1 number, 2 text, 3 dictionary, 4 scaled number); zero padding to 8
  *   …       …               c column blocks, in directory order, each:
  *             ⌈n/8⌉         null bitmap: bit (r mod 8) of byte ⌊r/8⌋ set = row r is NULL (unused bits zero);
  *                           zero padding to 8
- *     number: 8n  f64       the values (finite; 0 where NULL)
- *     text:   4(n+1) u32    offsets (off[0] = 0, non-decreasing; a NULL is empty) ‖ off[n] bytes of UTF-8
- *     dictionary: u32 e ‖ 4(e+1) u32 entry offsets ‖ entry bytes (UTF-8) ‖ zero padding to 4 ‖
+ *     1 number: 8n f64      the values (finite; 0 where NULL)
+ *     4 scaled: u8 s ‖ 3 zero ‖ n × i32 v
+ *                           fixed point: the value is v / 10^s (s ≤ 9), exact by construction — the writer
+ *                           uses it only when every value round-trips bit for bit (ints, decimals with few digits)
+ *     2 text:   4(n+1) u32  offsets (off[0] = 0, non-decreasing; a NULL is empty) ‖ off[n] bytes of UTF-8
+ *     3 dictionary: u32 e ‖ 4(e+1) u32 entry offsets ‖ entry bytes (UTF-8) ‖ zero padding to 4 ‖
  *                 n codes of w bytes (w = 1 when e ≤ 256, 2 when e ≤ 65,536, else 4; each < e; 0 where NULL)
  *             …             zero padding to 8 (the chunk ends exactly after the last block)
  *
- * Values: number columns carry JS numbers (ints and decimals as float64, as v1's JSON did); text and
- * dictionary columns carry strings (dictionary for low-cardinality columns such as dimensions).
+ * Values: number columns carry JS numbers (float64, or scaled int32 when that is exact: v1's JSON numbers
+ * read back to the same doubles); text and dictionary columns carry strings (dictionary for columns with
+ * few distinct values, such as dimensions). Text is UTF-8: a lone surrogate is written as U+FFFD.
  */
 
 export interface RowChunkPlain {
