@@ -18,7 +18,8 @@ import { download, resultSection } from './result-view.js';
 
 export async function tradesPage(): Promise<Node> {
   const { items } = await buyerClient().trades({ limit: 100 });
-  const role = currentUser()?.user.role ?? 'buyer';
+  const me = currentUser();
+  const role = me?.user.role ?? 'buyer';
   return h(
     'div',
     null,
@@ -26,16 +27,17 @@ export async function tradesPage(): Promise<Node> {
     items.length
       ? table(
           t('trades.title'),
-          [t('trade.submitted'), t('trade.purpose'), t('trade.computation'), t('trade.money'), t('trade.state'), ''],
+          [t('trade.submitted'), role === 'owner' ? t('trade.buyer') : t('trade.owner'), t('trade.purpose'), t('trade.computation'), t('trade.money'), t('trade.state'), ''],
           items.map((tr) => [
             dateTime(tr.createdAt),
+            role === 'owner' ? partyNames(tr, me).buyer : partyNames(tr, me).owner,
             tr.purpose.statement,
             describeComputation(tr.computation),
             moneyText(tr, role),
             stateBadge(tr.state),
             h('a', { href: `#/trades/${tr.id}`, 'aria-label': `${t('common.more')}: ${tr.purpose.statement}` }, t('common.more')),
           ]),
-          { numeric: [3] },
+          { numeric: [4] },
         )
       : notice('info', t('trades.empty')),
   );

@@ -7,7 +7,7 @@
  * approves signing in the page, the buyer reads and downloads the result and verifies the receipt, the
  * owner sees it delivered); a DP result shows ± intervals and a heat map, a privacy refusal says what it
  * cost. Every effect is checked on the server through the SDK. Both languages; screenshots to
- * test-artifacts/console/buyer-*.png.
+ * test-artifacts/console/buyer-*.png, and with SHUYU_DOC_SCREENSHOTS=1 docs/console/buyer-quote.png.
  */
 import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -167,6 +167,7 @@ describe('console: the buyer trades in the browser', function () {
     expect(accText).to.match(/± \d/); // the count's 95 % interval
     expect(await page.locator('.wallet-line').innerText()).to.include('¥50,000.00');
     await b.shot(page, 'quote-aggregate-dp');
+    if (process.env.SHUYU_DOC_SCREENSHOTS === '1') await page.locator('section:has(form.buy-form)').screenshot({ path: path.resolve('docs/console/buyer-quote.png') });
 
     // SQL: a query outside the restricted language is refused with the validator's own message, inline
     await page.getByLabel('计算类型').selectOption('sql');
