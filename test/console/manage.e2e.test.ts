@@ -245,7 +245,7 @@ describe('console: owners and operators manage in the browser', function () {
     // the page re-renders with the new balances
     await page.waitForFunction(() => !document.querySelector('.topup-status .notice'));
     await ready(page);
-    await shot(page, 'operator-topups', 'operator');
+    await shot(page, 'operator-topups');
 
     // a new organisation and a user in it
     await go(page, '#/operator/orgs');
@@ -437,8 +437,13 @@ describe('console: owners and operators manage in the browser', function () {
     await page.context().close();
   });
 
-  it('role screenshots for the docs: reviewer and buyer', async function () {
+  it('role screenshots for the docs: operator (once the trade settled), reviewer and buyer', async function () {
     if (!DOC_SHOTS) this.skip();
+    const operator = await tab('operator-doc');
+    await signIn(operator, w.operatorToken);
+    await go(operator, '#/operator/topups');
+    await shot(operator, 'operator-balances', 'operator');
+    await operator.context().close();
     const buyer = await tab('buyer');
     await signIn(buyer, w.buyer.token);
     await shot(buyer, 'buyer-trades', 'buyer');
