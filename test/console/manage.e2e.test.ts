@@ -336,6 +336,11 @@ describe('console: owners and operators manage in the browser', function () {
     expect(trades[0]).to.not.include(w.buyer.user.orgId);
     expect(await page.locator('.dataset-revenue').innerText()).to.equal(revenue);
     await shot(page, 'owner-dataset');
+    // and on the trades page shared with buyers
+    await go(page, '#/trades');
+    const listed = await mainText(page);
+    expect(listed).to.include(TOURISM.buyer.split(' ')[0]!);
+    expect(listed).to.not.include(w.buyer.user.orgId);
     await page.context().close();
   });
 
