@@ -170,7 +170,7 @@ import { Computation } from '../contracts/computation.js';
 import { QuotedTerms } from '../contracts/trade/quoting.js';
 import { Finding, PolicyDocument as PolicyDocumentSchema } from '../contracts/policy/schema.js';
 import { TRADE_STATES } from '../contracts/trade/states.js';
-import { FAILURE_CODES, LEDGER_MEMO_CODES, TRADE_REASON_CODES } from '../contracts/trade/reasons.js';
+import { FAILURE_CODES, LEDGER_MEMO_CODES, TRADE_REASON_CODES } from '../contracts/reasons.js';
 import { PurposeEntry } from '../contracts/policy/purposes.js';
 import { AuditEvent as AuditEventSchema, SignedCheckpoint as SignedCheckpointSchema } from '../contracts/audit/chain.js';
 

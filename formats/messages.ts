@@ -10,9 +10,9 @@
  * `{name:msg=prefix.}` renders the catalogue entry `prefix.<value>` (e.g. a decision or a refusal type).
  */
 
-import type { FailureCode, FindingCode, LedgerMemoCode, ReasonParam, TradeReasonCode } from '../contracts/trade/reasons.js';
+import type { FailureCode, FindingCode, LedgerMemoCode, ReasonParam, TradeReasonCode } from '../contracts/reasons.js';
 
-export type { FailureCode, FindingCode, LedgerMemoCode, TradeReasonCode } from '../contracts/trade/reasons.js';
+export type { FailureCode, FindingCode, LedgerMemoCode, TradeReasonCode } from '../contracts/reasons.js';
 
 export type Lang = 'zh' | 'en';
 export const LANGS: readonly Lang[] = ['zh', 'en'];
@@ -121,7 +121,7 @@ const PROBLEMS = {
   'problem.approval-invalid': { zh: '审批声明无效。', en: 'The approval is not valid.' },
   'problem.approval-validity-too-long': { zh: '审批有效期超过上限。', en: 'The approval is valid for longer than allowed.' },
   'problem.policy-denied': { zh: '负面清单禁止该交易。', en: 'The negative list denies this.' },
-  'problem.negative-list-denied': { zh: '负面清单禁止该交易。', en: 'The negative list denies this.' },
+  'problem.negative-list-denied': { zh: '负面清单不允许此项，原因见各条规则的结论（findings）。', en: 'The negative list does not allow this; its findings say why.' },
   'problem.budget-exhausted': { zh: '隐私预算已用完。', en: 'The privacy budget is used up.' },
   // computations refused before or while running
   'problem.sql-refused': { zh: 'SQL 查询不符合受限语言的要求。', en: 'The SQL query is outside the restricted language.' },

@@ -3,6 +3,7 @@ import { columnByName } from '../dataset/schema.js';
 import { DomainError } from '../errors.js';
 import { newId } from '../ids.js';
 import { evaluateListing } from '../policy/evaluate.js';
+import { isCataloguedPurpose } from '../policy/purposes.js';
 import type { Evaluation } from '../policy/schema.js';
 import { parseOrThrow } from '../validate.js';
 import { type Offer, OfferInput } from '../offer/offer.js';
@@ -15,6 +16,9 @@ export class OfferService {
   private evaluate(dataset: DatasetRef, input: OfferInput): Evaluation {
     const missing = input.allowedColumns.filter((c) => !columnByName(dataset.schema, c));
     if (missing.length) throw new DomainError('invalid-offer', `columns not in the dataset: ${missing.join(', ')}`, { columns: missing });
+    // purposes are a controlled vocabulary: an offer lists codes of the published catalogue (GET /v1/purposes)
+    const unknown = input.terms.purposes.filter((p) => !isCataloguedPurpose(p));
+    if (unknown.length) throw new DomainError('invalid-offer', `not purposes of the published catalogue: ${unknown.join(', ')}`, { purposes: unknown });
     // a verification names one record by its identifier; without one it would only say whether a cell is empty
     if (input.allowedKinds.includes('verify') && !dataset.schema.columns.some((c) => c.role === 'identifier')) {
       throw new DomainError('invalid-offer', 'this dataset has no identifier column, so it cannot be offered for verify: a verification checks claims about one record the buyer names by its identifier', { kind: 'verify' });

@@ -2,7 +2,7 @@ import { canonicalJson, sm3Hex } from '../../crypto/index.js';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../errors.js';
 import { type Clock, newId } from '../ids.js';
-import type { LedgerMemoCode, ReasonParams } from '../trade/reasons.js';
+import type { LedgerMemoCode, ReasonParams } from '../reasons.js';
 
 /** The ledger's storage port (contracts/store.ts gathers the ports; the SQLite adapter implements them). */
 export interface LedgerStore {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { ColumnName } from '../dataset/schema.js';
-import { isCataloguedPurpose, PurposeCode } from '../policy/purposes.js';
 import { FeeBps, PriceModel } from './price-model.js';
 
 /**
@@ -9,8 +8,11 @@ import { FeeBps, PriceModel } from './price-model.js';
  * (id, version) it was quoted under, so a later price change never reprices a running trade.
  */
 
-/** Purpose codes come from the published catalogue (policy/purposes.json); the negative list names prohibited ones. */
-export { PurposeCode };
+/**
+ * Purpose codes a buyer declares: codes of the published purpose catalogue (policy/purposes.json, checked when an
+ * offer is listed: catalogue/offers.ts); the negative list names prohibited ones.
+ */
+export const PurposeCode = z.string().regex(/^[a-z][a-z0-9-]{1,63}$/, 'purpose codes are lower-case slugs');
 
 /** ISO 3166-1 alpha-2, optionally with a subdivision: CN, CN-53 (Yunnan), HK, DE … */
 export const RegionCode = z.string().regex(/^[A-Z]{2}(-[A-Z0-9]{1,3})?$/, 'regions are ISO 3166 codes like CN or CN-53');
@@ -45,11 +47,6 @@ export const OfferTerms = z
   })
   .strict()
   .superRefine((t, ctx) => {
-    t.purposes.forEach((code, i) => {
-      if (!isCataloguedPurpose(code)) {
-        ctx.addIssue({ code: 'custom', path: ['purposes', i], message: `"${code}" is not a purpose of the published catalogue (GET /v1/purposes)` });
-      }
-    });
     if (Date.parse(t.validUntil) <= Date.parse(t.validFrom)) {
       ctx.addIssue({ code: 'custom', message: 'validUntil must be after validFrom' });
     }

@@ -1,7 +1,7 @@
 import type { Computation, ComputationKind } from '../computation.js';
 import type { Column, DatasetSchema } from '../dataset/schema.js';
 import type { Offer } from '../offer/offer.js';
-import type { FindingCode } from '../trade/reasons.js';
+import type { FindingCode } from '../reasons.js';
 import type { Decision, Effect, Evaluation, Finding, PolicyDocument, PolicyRule, Stage } from './schema.js';
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SECTOR_SLUGS } from '../dataset/sectors.js';
+import { PurposeCode } from '../offer/offer.js';
 import raw from './purposes.json' with { type: 'json' };
 import { Bilingual } from './schema.js';
 
@@ -9,9 +10,6 @@ import { Bilingual } from './schema.js';
  * purpose is one of its offer's codes, plus free text for the reviewer. The negative list names prohibited
  * purposes by these codes; the catalogue names the policy version it was published with.
  */
-
-/** Purpose codes are lower-case slugs (the catalogue below is the list of valid ones). */
-export const PurposeCode = z.string().regex(/^[a-z][a-z0-9-]{1,63}$/, 'purpose codes are lower-case slugs');
 
 export const PurposeEntry = z
   .object({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Level, Tag } from '../dataset/schema.js';
-import { FINDING_CODES } from '../trade/reasons.js';
+import { FINDING_CODES } from '../reasons.js';
 
 /**
  * The negative list (负面清单) as data: a versioned document of declarative rules that one engine

@@ -12,7 +12,7 @@ import { assertApprovalValidity, assertMayReview, latestTradeDeadline, ReviewDec
 import { parseOrThrow } from '../validate.js';
 import { admit } from './admission.js';
 import { assertTransition, type TradeState } from './states.js';
-import type { LedgerMemoCode, Reason, TradeReasonCode } from './reasons.js';
+import type { LedgerMemoCode, Reason, TradeReasonCode } from '../reasons.js';
 import { refusalCharge, type Trade, type TradeFailure } from './trade.js';
 import { z } from 'zod';
 

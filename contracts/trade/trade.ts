@@ -1,7 +1,7 @@
 import type { Computation } from '../computation.js';
 import type { Evaluation } from '../policy/schema.js';
 import type { ApprovedPrivacyTerms, SignedApproval } from '../review/approval.js';
-import type { FailureCode, ReasonParams, TradeReasonCode } from './reasons.js';
+import type { FailureCode, ReasonParams, TradeReasonCode } from '../reasons.js';
 import type { TradeState } from './states.js';
 
 /**

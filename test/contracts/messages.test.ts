@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatYuan, isMessageCode, LANGS, MESSAGES, negotiateLang, render } from '../../formats/messages.js';
-import { FAILURE_CODES, FINDING_CODES, LEDGER_MEMO_CODES, TRADE_REASON_CODES } from '../../contracts/trade/reasons.js';
+import { FAILURE_CODES, FINDING_CODES, LEDGER_MEMO_CODES, TRADE_REASON_CODES } from '../../contracts/reasons.js';
 import { TRADE_STATES } from '../../contracts/trade/states.js';
 
 /** Every problem slug the code can answer with: thrown DomainErrors and HttpProblems, problem(), parse refusals, privacy refusal types. */
