@@ -8,7 +8,8 @@ import type { Computation } from '../../contracts/computation.js';
 import type { Column, DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { SignedQuote } from '../../client-sdk/sdk/types.js';
 import { field, h, nextId, replace, table } from '../dom.js';
-import { dateTime, list, num, t, yuan } from '../i18n.js';
+import { dateTime, lang, list, num, t, yuan } from '../i18n.js';
+import { isMessageCode, render, type MessageParams } from '../../formats/messages.js';
 import { buyerClient, type Offer } from '../endpoints.js';
 import { go } from '../router.js';
 import { describeComputation } from '../computation.js';
@@ -16,6 +17,18 @@ import { asProblem, errorText, notice, section } from '../ui.js';
 import { purposeName } from './purposes.js';
 
 type Kind = Offer['allowedKinds'][number];
+
+/**
+ * A refusal in the reader's language from the message catalogue (problem.<type>), with the server's own
+ * detail — which names the column or rule — beneath it; anything else as the server said it.
+ */
+function problemText(e: unknown): Node {
+  const p = asProblem(e);
+  const code = p ? `problem.${p.slug}` : '';
+  if (!p || !isMessageCode(code)) return document.createTextNode(errorText(e));
+  const params = ((e as { problem?: { params?: unknown } }).problem?.params ?? {}) as MessageParams;
+  return h('span', null, render(code, params, lang()), p.detail ? h('small', { class: 'detail' }, ` (${p.detail})`) : null);
+}
 const AGG_OPS = ['count', 'sum', 'mean'] as const;
 
 interface Builder {
@@ -244,7 +257,7 @@ function offerForm(schema: DatasetSchema, offer: Offer): HTMLElement {
       if (c.kind === 'sql' && p && builder.showRefusal && (p.slug === 'sql-refused' || p.slug.startsWith('privacy-') || p.slug === 'dp-domain-too-large')) {
         builder.showRefusal(err);
         replace(quoteBox, notice('error', t('buy.quoteRefused')));
-      } else replace(quoteBox, notice('error', t('buy.quoteFailed'), ' ', errorText(err)));
+      } else replace(quoteBox, notice('error', t('buy.quoteFailed'), ' ', problemText(err)));
     } finally {
       quoteBtn.disabled = false;
     }
@@ -264,7 +277,7 @@ function offerForm(schema: DatasetSchema, offer: Offer): HTMLElement {
         go(`#/trades/${trade.id}`);
       } catch (err) {
         submit.disabled = false;
-        replace(status, notice('error', t('buy.submitFailed'), ' ', errorText(err)));
+        replace(status, notice('error', t('buy.submitFailed'), ' ', problemText(err)));
       }
     });
     replace(

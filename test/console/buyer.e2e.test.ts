@@ -392,6 +392,17 @@ describe('console: the buyer trades in the browser', function () {
     expect(refusedText).to.include('隐私防护拒绝发布结果，因此没有回执');
     expect(refusedText).to.not.include('提供方所得');
     await b.shot(page, 'trade-privacy-refused');
+
+    // a phone: the builder and the heat map fit the screen (the heat map scrolls inside its own box)
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const hash of [`#/trades/${dp.id}`, `#/datasets/${w.dataset.id}`]) {
+      await b.go(page, '#/trades');
+      await b.go(page, hash);
+      if (hash.startsWith('#/trades/')) await page.locator('svg.heatmap').waitFor({ timeout: 20_000 });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(overflow, `horizontal overflow on a phone at ${hash}`).to.be.at.most(0);
+    }
+    await b.shot(page, 'dataset-phone');
     await page.context().close();
   });
 });
