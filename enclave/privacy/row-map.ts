@@ -112,6 +112,15 @@ export class RowMapStore {
   }
 }
 
+/**
+ * Computes once what every release on the map reuses (rows per partition, the guard's view): at admission,
+ * so the first release on a new dataset version does not pay for it.
+ */
+export function prepareRowMap(map: RowMap, partitionCount: number): void {
+  rowsPerPartition(map, partitionCount);
+  if (map.dimensions) guardRowsOf(map, undefined);
+}
+
 const partitionCounts = new WeakMap<RowMap, Int32Array>();
 
 /** Rows of each layout partition (rows outside 0..partitionCount−1 are in none), kept with the map. */

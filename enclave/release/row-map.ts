@@ -3,7 +3,7 @@ import { sm2Fingerprint } from '../../crypto/index.js';
 import { manifestCommitment, type BundleManifest } from '../../formats/manifest.js';
 import type { Keystore } from '../keystore/keystore.js';
 import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
-import { maxRowsPerSubject, RowMapStore, type RowMap } from '../privacy/row-map.js';
+import { maxRowsPerSubject, prepareRowMap, RowMapStore, type RowMap } from '../privacy/row-map.js';
 import { mapRowsInSandbox, type SandboxLimits } from '../sandbox/sandbox.js';
 import type { RowChunks } from './row-chunks.js';
 
@@ -70,7 +70,7 @@ export class RowMaps {
       return hit;
     }
     const map = this.store.get(manifest.commitment, manifest.rowCount);
-    if (map?.dimensions) this.keep(manifest.commitment, map);
+    if (map?.dimensions) this.keep(manifest, map);
     return map;
   }
 
@@ -83,11 +83,13 @@ export class RowMaps {
 
   async derive(manifest: BundleManifest, chunks: RowChunks): Promise<RowMap> {
     const map = await deriveRowMap(manifest, chunks, this.d);
-    this.keep(manifest.commitment, map);
+    this.keep(manifest, map);
     return map;
   }
 
-  private keep(commitment: string, map: RowMap): void {
+  private keep(manifest: BundleManifest, map: RowMap): void {
+    const commitment = manifest.commitment;
+    prepareRowMap(map, manifest.layout.partitions.length);
     this.kept.delete(commitment);
     this.kept.set(commitment, map);
     while (this.kept.size > KEPT) this.kept.delete(this.kept.keys().next().value!);
