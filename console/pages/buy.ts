@@ -210,17 +210,18 @@ function quoteView(q: SignedQuote['statement']): HTMLElement {
 export function buyPanel(schema: DatasetSchema, offers: Offer[]): HTMLElement {
   const offerSel = h('select', { name: 'offer' }, offers.map((o) => h('option', { value: o.id }, `${o.title} · ${t('offer.version', { v: o.version })}`)));
   const body = h('div');
-  const draw = () => replace(body, offerForm(schema, offers.find((o) => o.id === offerSel.value)!));
+  const draw = () => replace(body, requestForm(schema, offers.find((o) => o.id === offerSel.value)!));
   offerSel.addEventListener('change', draw);
   draw();
   return section(t('buy.title'), field(t('buy.offer'), offerSel), body);
 }
 
-function offerForm(schema: DatasetSchema, offer: Offer): HTMLElement {
+/** The request under one offer: the builder of the chosen kind, purpose and destination, quote, submit. */
+function requestForm(schema: DatasetSchema, offer: Offer): HTMLElement {
   const kinds = offer.allowedKinds as Kind[];
   const kindSel = h('select', { name: 'kind' }, kinds.map((k) => h('option', { value: k }, t(`kind.${k}`))));
   const holder = h('div', { class: 'builder-holder' });
-  let builder: Builder & { showRefusal?: (e: unknown) => void; clear?: () => void } = aggregateBuilder(schema, offer);
+  let builder!: Builder & { showRefusal?: (e: unknown) => void; clear?: () => void };
   const makeBuilder = () => {
     const k = kindSel.value as Kind;
     builder = k === 'sql' ? sqlBuilder(schema, offer) : k === 'verify' ? verifyBuilder(schema, offer) : aggregateBuilder(schema, offer);
@@ -312,7 +313,6 @@ function offerForm(schema: DatasetSchema, offer: Offer): HTMLElement {
     h('div', { class: 'actions' }, quoteBtn),
     quoteBox,
   );
-  replace(holder, builder.node);
   makeBuilder();
   return form;
 }
