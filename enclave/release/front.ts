@@ -104,9 +104,14 @@ const refuse = (type: string, message: string): DomainError => new DomainError(t
 type ReleaseResponse<R> = { receipt: Receipt; result: R; privacy: Record<string, unknown> } & Record<string, unknown>;
 
 /** Steps 1–6 for a request of `kind` as it arrived (untrusted input). */
-export async function release<Req extends ReleaseRequestBase, R, P>(kind: ReleaseKind<Req, R, P>, input: unknown, deps: ReleaseDeps): Promise<ReleaseResponse<R>> {
+export async function release<Req extends ReleaseRequestBase, R, P>(
+  kind: ReleaseKind<Req, R, P>,
+  input: unknown,
+  deps: ReleaseDeps,
+): Promise<ReleaseResponse<R>> {
   const parsed = kind.request.safeParse(input);
-  if (!parsed.success) throw refuse('release-invalid', `${kind.label} release request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw refuse('release-invalid', `${kind.label} release request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return releaseParsed(kind, parsed.data, deps);
 }
 
@@ -114,9 +119,14 @@ export async function release<Req extends ReleaseRequestBase, R, P>(kind: Releas
  * Steps 2–6 for a request already parsed with `kind.request` (the process's message dispatcher validates every
  * payload with the same schema; parsing a large manifest and ciphertext set twice would only cost time).
  */
-export async function releaseParsed<Req extends ReleaseRequestBase, R, P>(kind: ReleaseKind<Req, R, P>, req: Req, deps: ReleaseDeps): Promise<ReleaseResponse<R>> {
+export async function releaseParsed<Req extends ReleaseRequestBase, R, P>(
+  kind: ReleaseKind<Req, R, P>,
+  req: Req,
+  deps: ReleaseDeps,
+): Promise<ReleaseResponse<R>> {
   const clock = phaseClock(kind.label);
-  if (req.policy?.mode === 'exact-for-tests' && !deps.testMode) throw refuse('release-refused', "policy mode 'exact-for-tests' is only accepted by a test enclave");
+  if (req.policy?.mode === 'exact-for-tests' && !deps.testMode)
+    throw refuse('release-refused', "policy mode 'exact-for-tests' is only accepted by a test enclave");
   const now = (deps.now ?? (() => new Date()))();
   const commitment = checkReleaseAuthority(req, deps.keystore, now, { testMode: deps.testMode });
   clock.mark('authority');
@@ -135,7 +145,13 @@ export async function releaseParsed<Req extends ReleaseRequestBase, R, P>(kind: 
   clock.mark('row map');
 
   const out = await kind.compute(req, { ...subject, rowMap }, deps, prepared);
-  const payload = buildReceiptPayload({ trade: req.trade, datasetCommitment: commitment, computation: req.computation, result: out.result, privacy: out.privacy });
+  const payload = buildReceiptPayload({
+    trade: req.trade,
+    datasetCommitment: commitment,
+    computation: req.computation,
+    result: out.result,
+    privacy: out.privacy,
+  });
   const receipt = signReceipt(payload, deps.keystore.signing);
   clock.mark('sign');
   clock.done();

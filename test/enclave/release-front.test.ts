@@ -42,7 +42,14 @@ describe('enclave release front: row chunks by reference, one call per release',
       blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
     });
     evaluator = new HeEvaluator({ threads: 1 });
-    sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: await enclave.publicInfo(), outDir: join(dir, 'bundle'), rowsPerChunk: 80, evaluator });
+    sealed = await sealDataset({
+      input: join(dir, 'data.csv'),
+      schema: testSchema,
+      enclave: await enclave.publicInfo(),
+      outDir: join(dir, 'bundle'),
+      rowsPerChunk: 80,
+      evaluator,
+    });
     // the IPC log: node sets `send` on the child object itself, so it is wrapped there
     const child = (enclave as unknown as { child: ChildProcess }).child;
     const send = child.send.bind(child);
@@ -62,7 +69,16 @@ describe('enclave release front: row chunks by reference, one call per release',
 
   const rowChunkRefs = () => sealed.manifest.chunks.flatMap((c) => (c.kind === 'rows' ? [c] : []));
   const blobPath = (sm3: string) => bundleBlobPath(join(dir, 'bundle'), sm3);
-  const TERMS: ApprovedPrivacyTerms = { minGroupSize: 5, epsilon: 0, delta: 0, maxRowsPerPerson: 1, epsilonBudgetPerBuyer: 5, refusalAllowance: 3, epsilonBudgetTotal: 10, deltaBudgetTotal: 1e-6 };
+  const TERMS: ApprovedPrivacyTerms = {
+    minGroupSize: 5,
+    epsilon: 0,
+    delta: 0,
+    maxRowsPerPerson: 1,
+    epsilonBudgetPerBuyer: 5,
+    refusalAllowance: 3,
+    epsilonBudgetTotal: 10,
+    deltaBudgetTotal: 1e-6,
+  };
 
   /** A release request under a v2 approval of exactly these terms. */
   function request(computation: Computation, buyerOrgId: string, terms: Partial<ApprovedPrivacyTerms> = {}) {
@@ -71,7 +87,13 @@ describe('enclave release front: row chunks by reference, one call per release',
     const now = Date.now();
     const statement = approvalStatementFor(
       {
-        trade: { ...trade, id: trade.tradeId, datasetCommitment: sealed.manifest.commitment, buyerUserId: 'buyer-user-1', computationHash: computationHash(computation) },
+        trade: {
+          ...trade,
+          id: trade.tradeId,
+          datasetCommitment: sealed.manifest.commitment,
+          buyerUserId: 'buyer-user-1',
+          computationHash: computationHash(computation),
+        },
         privacy: t,
         reviewerId: 'reviewer-1',
         reviewerKeyFingerprint: sm2Fingerprint(parties.reviewer.publicKey),
@@ -84,8 +106,19 @@ describe('enclave release front: row chunks by reference, one call per release',
       computation,
       approval: signApproval(statement, parties.reviewer.privateKey),
       reviewerCertificate: parties.certificate,
-      policy: { minGroupSize: t.minGroupSize, mode: 'enforce' as const, maxRowsPerPerson: t.maxRowsPerPerson, ...(t.epsilon > 0 ? { dp: { epsilon: t.epsilon } } : {}) },
-      budget: { limitEpsilon: t.epsilonBudgetPerBuyer, chargeKey: `trade:${trade.tradeId}`, refusalAllowance: t.refusalAllowance, datasetLimitEpsilon: t.epsilonBudgetTotal, datasetLimitDelta: t.deltaBudgetTotal },
+      policy: {
+        minGroupSize: t.minGroupSize,
+        mode: 'enforce' as const,
+        maxRowsPerPerson: t.maxRowsPerPerson,
+        ...(t.epsilon > 0 ? { dp: { epsilon: t.epsilon } } : {}),
+      },
+      budget: {
+        limitEpsilon: t.epsilonBudgetPerBuyer,
+        chargeKey: `trade:${trade.tradeId}`,
+        refusalAllowance: t.refusalAllowance,
+        datasetLimitEpsilon: t.epsilonBudgetTotal,
+        datasetLimitDelta: t.deltaBudgetTotal,
+      },
     };
   }
   const count: AggregateComputation = { kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'qty' }], groupBy: [], filters: [] };
@@ -99,7 +132,11 @@ describe('enclave release front: row chunks by reference, one call per release',
     });
     return enclave.releaseAggregate({ ...request(count, buyerOrgId), computation: count, encrypted });
   }
-  const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'released', (e: unknown) => (isDomainError(e) ? e.type : String(e)));
+  const outcome = (p: Promise<unknown>): Promise<string> =>
+    p.then(
+      () => 'released',
+      (e: unknown) => (isDomainError(e) ? e.type : String(e)),
+    );
   const refusals = (buyerOrgId: string): unknown[] => {
     const db = new Database(join(dir, 'enclave', 'keystore', 'privacy-budget.sqlite'), { readonly: true, fileMustExist: true });
     try {
@@ -147,7 +184,8 @@ describe('enclave release front: row chunks by reference, one call per release',
   it('a release whose row chunk was altered on disk is refused with a typed error and nothing is charged or recorded', async () => {
     // an exact HE release before admission (it must build the row map from the chunks) and a DP SQL release
     const dp = { epsilon: 1 };
-    const sql = () => enclave.call('sql', request({ kind: 'sql', query: 'SELECT region, COUNT(*) AS n FROM dataset GROUP BY region' }, 'org-altered', dp), SqlReleaseResponse);
+    const sql = () =>
+      enclave.call('sql', request({ kind: 'sql', query: 'SELECT region, COUNT(*) AS n FROM dataset GROUP BY region' }, 'org-altered', dp), SqlReleaseResponse);
     await withAlteredChunk(async () => {
       expect(await outcome(heRelease('org-altered'))).to.equal('row-chunk-invalid');
       expect(await outcome(sql())).to.equal('row-chunk-invalid');
@@ -163,7 +201,14 @@ describe('enclave release front: row chunks by reference, one call per release',
   it('an exact release on a dataset whose row map was never stored works in one call; no row byte crosses IPC', async () => {
     const fresh = await (async () => {
       // a second sealing of the same rows: a new dataset version the enclave has never seen
-      const out = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: await enclave.publicInfo(), outDir: join(dir, 'bundle-2'), rowsPerChunk: 60, evaluator });
+      const out = await sealDataset({
+        input: join(dir, 'data.csv'),
+        schema: testSchema,
+        enclave: await enclave.publicInfo(),
+        outDir: join(dir, 'bundle-2'),
+        rowsPerChunk: 60,
+        evaluator,
+      });
       cpSync(join(dir, 'bundle-2', 'blobs'), join(dir, 'bundle', 'blobs'), { recursive: true }); // uploaded to the same store
       const old = sealed;
       sealed = out;

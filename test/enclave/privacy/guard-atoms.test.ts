@@ -16,8 +16,14 @@ const DIMS = [
   { name: 'b', values: ['b0', 'b1', 'b2', 'b3'] },
 ];
 
-const atom: fc.Arbitrary<DimPredicate> = fc.constantFrom(...DIMS).chain((d) => fc.subarray(d.values, { minLength: 1 }).map((vals): DimPredicate => ({ dim: d.name, in: vals })));
-const predicate: fc.Arbitrary<DimPredicate> = fc.oneof(atom, fc.array(atom, { minLength: 1, maxLength: 2 }).map((ps): DimPredicate => ({ and: ps })), atom.map((p): DimPredicate => ({ not: p })));
+const atom: fc.Arbitrary<DimPredicate> = fc
+  .constantFrom(...DIMS)
+  .chain((d) => fc.subarray(d.values, { minLength: 1 }).map((vals): DimPredicate => ({ dim: d.name, in: vals })));
+const predicate: fc.Arbitrary<DimPredicate> = fc.oneof(
+  atom,
+  fc.array(atom, { minLength: 1, maxLength: 2 }).map((ps): DimPredicate => ({ and: ps })),
+  atom.map((p): DimPredicate => ({ not: p })),
+);
 
 const outcome = (guard: DifferencingGuard, rows: ReturnType<typeof guardRowsOf>, sets: DimPredicate[]): string => {
   try {
