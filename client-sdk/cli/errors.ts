@@ -51,6 +51,8 @@ export interface ErrorReport {
 
 const DOMAIN_USAGE = new Set(['not-logged-in', 'no-profile', 'bad-profiles-file', 'bad-input-file', 'usage']);
 const API_USAGE = new Set(['validation-failed', 'malformed-url', 'malformed-json']);
+/** problems about a whole document the user gave as a file (its fields in the detail) */
+const FILE_PROBLEMS = new Set(['invalid-policy']);
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 /** `tradeId` → "trade id" */
@@ -93,6 +95,7 @@ export function plainMessage(message: string): string {
   if ((r = /^Invalid input: expected (\w+), received (\w+)/.exec(m))) return r[2] === 'undefined' ? `is missing (a ${r[1]})` : `must be a ${r[1]}, not a ${r[2]}`;
   if ((r = /^Invalid option: expected one of (.+)$/.exec(m))) return `must be one of ${r[1]!.replace(/"/g, '').split('|').join(', ')}`;
   if ((r = /^Unrecognized keys?: (.+)$/.exec(m))) return `has unknown field(s) ${r[1]}`;
+  if ((r = /^Invalid discriminator value\. Expected (.+)$/.exec(m))) return `must be one of ${r[1]!.replace(/'/g, '').split(' | ').join(', ')}`;
   if (/^Invalid UUID/i.test(m)) return 'is not a valid id (ids are UUIDs such as 01936a5e-7c1b-7c3e-9a51-3f0d2b8e4c10)';
   if (/^Invalid (ISO )?datetime/i.test(m)) return 'must be a UTC time such as 2026-01-31T12:00:00Z';
   if ((r = /^Invalid string: must match pattern/.exec(m))) return 'has the wrong form';
@@ -113,6 +116,11 @@ function userField(path: string, ctx: ErrorContext): string {
     return name ? `${words(name)}${value !== undefined ? ` "${String(value)}"` : ''}` : `the ${key} in the URL`;
   }
   if (part === 'query' && rest[0] && names.includes(rest[0])) return `--${kebab(rest[0])}`;
+  const argAt = rest.length === 1 ? (ctx.args ?? []).findIndex((a) => a.toLowerCase() === rest[0]!.toLowerCase()) : -1;
+  if ((part === 'body' || part === 'query') && argAt >= 0) {
+    const value = ctx.argValues?.[argAt];
+    return `${words(ctx.args![argAt]!)}${value !== undefined ? ` "${String(value)}"` : ''}`;
+  }
   if (part === 'body' && rest.length) {
     const alias: Record<string, string> = { 'purpose.statement': 'purpose', 'purpose.code': 'purposeCode' };
     const joined = rest.join('.');
@@ -121,10 +129,19 @@ function userField(path: string, ctx: ErrorContext): string {
     // a document read from a file: the computation's own fields, or the whole body (offers, policies)
     if (rest[0] === 'computation' && typeof opts.computation === 'string') return `${opts.computation}: ${fieldName(rest.slice(1), readDoc(opts.computation))}`;
     if (names.includes(rest[0]!)) return `--${kebab(rest[0]!)} ${fieldName(rest.slice(1))}`;
-    if (typeof opts.file === 'string') return `${opts.file}: ${fieldName(rest, readDoc(opts.file))}`;
+    const file = docFile(ctx);
+    if (file) return `${file}: ${fieldName(rest, readDoc(file))}`;
     return fieldName(rest);
   }
   return path;
+}
+
+/** The file holding the request's document: `--file`, or a FILE argument. */
+function docFile(ctx: ErrorContext): string | undefined {
+  if (typeof ctx.options?.file === 'string') return ctx.options.file;
+  const at = (ctx.args ?? []).indexOf('file');
+  const v = at >= 0 ? ctx.argValues?.[at] : undefined;
+  return typeof v === 'string' ? v : undefined;
 }
 
 /** The document an option named, for naming array elements; nothing if it cannot be read again. */
@@ -175,12 +192,24 @@ export function describeError(e: unknown, ctx: ErrorContext = {}): { line: strin
     let line: string;
     let code: number;
     if (e.status === 0 || slug === 'unreachable') {
-      const cause = /: (\w+)$/.exec(e.detail ?? '')?.[1];
-      line = `cannot reach the server at ${/ (https?:\/\/\S+?):/.exec(e.detail ?? '')?.[1] ?? 'its URL'}${cause ? ` (${cause === 'TimeoutError' ? 'no answer in time' : cause})` : ''}; is it running, and is the profile's URL right? (shuyu whoami shows it)`;
+      // the SDK's detail is "METHOD URL: cause"
+      const rest = (e.detail ?? '').replace(/^[A-Z]+ /, '');
+      const at = rest.lastIndexOf(': ');
+      const url = at > 0 ? rest.slice(0, at) : 'its URL';
+      const cause = at > 0 ? rest.slice(at + 2) : '';
+      const why: Record<string, string> = { ECONNREFUSED: 'connection refused', ENOTFOUND: 'no such host', TimeoutError: 'no answer in time', ECONNRESET: 'connection reset', EHOSTUNREACH: 'host unreachable', TypeError: 'connection failed' };
+      line = `cannot reach the server at ${url}${cause ? ` (${why[cause] ?? cause})` : ''}: is it running, and is the URL right? (shuyu profiles shows each profile's URL)`;
       code = EXIT_UNAVAILABLE;
+      return { line, code, report: { error: { type: e.type, title: 'server unreachable', status: 0, detail: line } } };
     } else if (errors.length && API_USAGE.has(slug)) {
       const first = errors[0]!;
       line = `${userField(first.path ?? '', ctx)} ${plainMessage(first.message ?? 'is invalid')}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`;
+      code = EXIT_USAGE;
+    } else if (FILE_PROBLEMS.has(slug) && docFile(ctx)) {
+      // "path: message; path: message" about the document the user gave in --file / FILE
+      const first = /^([\w.]+): (.+?)(?:; |$)/.exec(e.detail ?? '');
+      const file = docFile(ctx)!;
+      line = first ? `${file}: ${fieldName(first[1]!.split('.'), readDoc(file))} ${plainMessage(first[2]!)}` : `${file}: ${e.detail ?? e.title}`;
       code = EXIT_USAGE;
     } else if (slug === 'sql-refused' && sqlSyntax(errors) !== undefined) {
       const where = typeof ctx.options?.computation === 'string' ? ` in ${ctx.options.computation}` : '';
@@ -203,7 +232,7 @@ export function describeError(e: unknown, ctx: ErrorContext = {}): { line: strin
     return {
       line: `${e.message} (${e.type})`,
       code,
-      report: { error: { type: e.type, title: e.message, status: code === EXIT_USAGE ? 400 : 422, detail: e.message, ...(Object.keys(e.detail).length ? { extra: e.detail } : {}) } },
+      report: { error: { type: e.type, title: e.message, status: code === EXIT_USAGE ? 400 : e.type === 'forbidden' ? 403 : 422, detail: e.message, ...(Object.keys(e.detail).length ? { extra: e.detail } : {}) } },
     };
   }
   if (e instanceof UsageError || (e as { name?: string } | null)?.name === 'UsageError') {

@@ -41,6 +41,23 @@ export function privateKey(opts: CommonOptions & { key?: string }): Uint8Array {
   }
 }
 
+/**
+ * The key for a command only one role may run (approving, certifying): without one, a person in another role
+ * is told the command is not theirs, rather than asked for a key they could never use.
+ */
+export async function signingKeyFor(opts: CommonOptions & { key?: string }, role: 'reviewer' | 'operator', doing: string): Promise<Uint8Array> {
+  try {
+    return privateKey(opts);
+  } catch (e) {
+    if (opts.key) throw e;
+    const me = await new OperatorClient(connection(opts)).me();
+    if (me.user.role !== role) {
+      throw new DomainError('forbidden', `only ${role === 'operator' ? 'an operator' : 'a reviewer'} can ${doing}; this profile signs in as ${me.user.name} (${me.user.role})`);
+    }
+    throw e;
+  }
+}
+
 function connectionOrUndefined(opts: CommonOptions): Connection | undefined {
   try {
     return connection(opts);

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { DomainError } from '../../../contracts/errors.js';
 import { type CommonOptions, positiveInt, withCommon } from '../common.js';
 import { action, print, table, yuan } from '../output.js';
-import { privateKey, reviewerClient } from '../sdk-factory.js';
+import { reviewerClient, signingKeyFor } from '../sdk-factory.js';
 
 /** `shuyu reviewer queue|show|approve|reject`: approvals are signed here with your SM2 key (--key or the profile's). */
 export function register(program: Command): void {
@@ -47,15 +46,7 @@ export function register(program: Command): void {
   ).action(
     action(async (tradeId: string, opts: CommonOptions & { reason: string; key?: string; validHours: number }) => {
       const client = reviewerClient(opts);
-      let key: Uint8Array;
-      try {
-        key = privateKey(opts);
-      } catch (e) {
-        // "pass --key" helps a reviewer only: anyone else is told that approving is not theirs to do
-        const me = await client.me();
-        if (me.user.role !== 'reviewer') throw new DomainError('forbidden', `only a reviewer can approve trades; this profile signs in as ${me.user.name} (${me.user.role})`);
-        throw e;
-      }
+      const key = await signingKeyFor(opts, 'reviewer', 'approve trades');
       const t = await client.approve(tradeId, key, opts.reason, { validHours: opts.validHours });
       print(opts, t, () => `Approved trade ${t.id}: now ${t.state}.`);
     }),
