@@ -366,6 +366,26 @@ export class HeDecryptor {
     }
   }
 
+  get plainModulus(): bigint {
+    return this.he.params.plainModulus;
+  }
+
+  /**
+   * Decrypt a packed block of partition totals (layout v2) and return its slots; the caller reads only the
+   * slots of the planned partitions and columns and wipes the array.
+   */
+  decryptSlots(bytes: Uint8Array, what = 'block'): BigInt64Array {
+    const ct = this.he.loadCiphertext(bytes, what);
+    try {
+      return guard('he-internal', 'decrypt', () => {
+        this.dec.decrypt(ct, this.plain);
+        return this.he.encoder.decodeBigInt(this.plain, true) as BigInt64Array;
+      });
+    } finally {
+      ct.delete();
+    }
+  }
+
   delete(): void {
     this.plain.delete();
     this.dec.delete();

@@ -13,7 +13,7 @@ import { fromB64, sm2Fingerprint, sm2PublicKeyFromPem, sm3Hex } from '../../cryp
 import { type BundleManifest, type ChunkRef, withCommitment } from '../../formats/manifest.js';
 import { ROW_CHUNK_FORMAT, type RowChunkFormat, newRowChunkKey } from '../../formats/row-chunk.js';
 import { HeEvaluator } from '../../he/evaluate.js';
-import { planLayout } from '../../he/layout.js';
+import { packingFor, planLayout } from '../../he/layout.js';
 import { BFV_PARAMS } from '../../he/params.js';
 import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, badByteAtParseError, badByteField, byteIssue, csvInvalid, csvParseFailure, guardedRecords, locateBadByte } from './csv-check.js';
 import { CsvBytes, firstBadByte } from './csv-bytes.js';
@@ -67,6 +67,8 @@ export interface SealOptions {
   split?: boolean;
   /** the row chunks' plaintext format (default v2; v1 only to make bundles as older sealers did, for tests and benches) */
   rowFormat?: RowChunkFormat;
+  /** the HE layout (default 2, partition totals packed into slots; 1 only to make bundles as older sealers did, for tests and benches) */
+  heLayout?: 1 | 2;
 }
 
 export interface SealResult {
@@ -138,7 +140,8 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     throw new DomainError('enclave-key-mismatch', 'the SM2 unwrap key does not match its published fingerprint');
   }
 
-  const layoutBase = planLayout(schema, params);
+  const planned = planLayout(schema, params);
+  const layoutBase = opts.heLayout === 1 ? planned : { ...planned, packing: packingFor(planned.columns.length, params) };
   // 32,768 rows per chunk: each chunk costs one SM2 key wrap (~6 ms of CPU), which dominated row sealing at 8,192
   const rowsPerChunk = opts.rowsPerChunk ?? 32_768;
   if (!Number.isInteger(rowsPerChunk) || rowsPerChunk < 1 || rowsPerChunk > totalsPlan(schema, layoutBase).maxSegmentRows) {
@@ -186,11 +189,27 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
       : await sealStreamed(opts.input, { ctx, rowsPerChunk, maxErrors, merge });
     if (read.errors.length) throw csvInvalid({ errors: read.errors, truncated: read.errors.length >= maxErrors });
 
-    // one ciphertext per partition and column: the owner-side totals (he-totals.ts)
+    // the owner-side totals (he-totals.ts): packed into a few ciphertexts (v2), or one per partition and column (v1)
     const encryptStarted = performance.now();
     const colIds = layoutBase.columns.map((c) => c.id);
+    const packing = layoutBase.packing;
+    if (packing) {
+      const blocks = Math.ceil(totals.keys.length / packing.partitionsPerCiphertext);
+      const cts = await evaluator.encrypt({
+        paramsId: params.id,
+        publicKey: { fingerprint: opts.enclave.he.publicKeyFingerprint, bytes: hePublicKey },
+        vectors: Array.from({ length: blocks }, (_, b) => totals.blockVector(b, packing.partitionsPerCiphertext, params)),
+      });
+      cts.forEach((ct, b) => {
+        const sm3 = sm3Hex(ct);
+        writeFileSync(join(blobDir, sm3), ct);
+        progress.bytesWritten += ct.length;
+        chunks.push({ kind: 'he', block: b, seq: 0, sm3, size: ct.length });
+      });
+      progress.ciphertexts += cts.length;
+    }
     await Promise.all(
-      totals.keys.map(async (_, p) => {
+      (packing ? [] : totals.keys).map(async (_, p) => {
         const cts = await evaluator.encrypt({
           paramsId: params.id,
           publicKey: { fingerprint: opts.enclave.he.publicKeyFingerprint, bytes: hePublicKey },
@@ -219,7 +238,9 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   chunks.sort((a, b) => {
     if (a.kind !== b.kind) return a.kind === 'he' ? -1 : 1;
     if (a.kind === 'rows' && b.kind === 'rows') return a.index - b.index;
-    if (a.kind === 'he' && b.kind === 'he') return a.partition - b.partition || order.get(a.column)! - order.get(b.column)! || a.seq - b.seq;
+    if (a.kind === 'he' && b.kind === 'he') {
+      return (a.block ?? 0) - (b.block ?? 0) || (a.partition ?? 0) - (b.partition ?? 0) || (order.get(a.column ?? '') ?? 0) - (order.get(b.column ?? '') ?? 0) || a.seq - b.seq;
+    }
     return 0;
   });
   const manifest = withCommitment({

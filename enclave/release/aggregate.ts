@@ -16,6 +16,7 @@ import type { AggregateReleaseResponse, AggregateResult } from '../../formats/en
 import { AggregateReleaseRequest } from '../../formats/enclave-protocol.js';
 import { release, type ReleaseDeps, type ReleaseKind } from './front.js';
 import { keyFingerprints } from './key-facts.js';
+import { checkEncryptedShape, decryptGroupTotals } from './he-totals.js';
 
 /**
  * Release of a homomorphic aggregate, the `aggregate` kind of the release front (front.ts does the approval,
@@ -74,15 +75,7 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
     if (manifest.he.publicKeyFingerprint !== keyFingerprints(ks).he) throw refuse('release-refused', "the bundle was not sealed to this enclave's HE key");
     const plan = planAggregate(manifest, computation);
     checkOverflow(manifest, computation, ks.he.params);
-    if (enc.groups.length !== plan.groups.length) throw refuse('release-refused', `expected ${plan.groups.length} groups, got ${enc.groups.length}`);
-    plan.groups.forEach((g, i) => {
-      const e = enc.groups[i]!;
-      if (e.key.length !== g.key.length || e.key.some((k, j) => k !== g.key[j])) throw refuse('release-refused', `group ${i} has an unexpected key`);
-      const want = g.partitions.length === 0 ? [] : [...plan.columns].sort();
-      const got = Object.keys(e.columns).sort();
-      if (want.length !== got.length || want.some((c, j) => c !== got[j]))
-        throw refuse('release-refused', `group ${i} does not carry exactly the columns ${want.join(', ') || '(none)'}`);
-    });
+    checkEncryptedShape(manifest, plan, enc);
 
     const { dpOn, guardOn, countsPeople } = modes(req);
     if (dpOn && !req.budget) {
@@ -149,15 +142,7 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
 
     // 3. decrypt one value per group per column
     const dims = plan.groupBy.map((n) => manifest.schema.columns.find((c) => c.name === n)!);
-    const totals = enc.groups.map((e, i) => {
-      const t: Record<string, bigint> = {};
-      for (const [col, b64] of Object.entries(e.columns)) {
-        const bytes = ciphertextBytes(b64);
-        if (!bytes) throw refuse('he-ciphertext-invalid', `group ${i} column ${col}: not base64`);
-        t[col] = decryptor.decryptAggregate(bytes, `group ${i} column ${col}`);
-      }
-      return t;
-    });
+    const totals = decryptGroupTotals(manifest, plan, enc, decryptor);
     s.clock.mark('decrypt');
 
     // 4. metrics, then the gate.

@@ -249,7 +249,8 @@ describe('enclave: sealing → HE aggregation → release', function () {
 
   it("a blob swapped on the server's disk fails evaluation with a typed error (not a worker crash)", async () => {
     const hes = sealed.manifest.chunks.filter((x) => x.kind === 'he');
-    const swapped = (h: string) => bundleBlobPath(join(dir, 'bundle'), h === hes[0]!.sm3 ? hes[1]!.sm3 : h);
+    const other = (hes[1] ?? sealed.manifest.chunks.find((x) => x.kind === 'rows')!).sm3;
+    const swapped = (h: string) => bundleBlobPath(join(dir, 'bundle'), h === hes[0]!.sm3 ? other : h);
     const r = await evaluator
       .evaluateAggregate({
         manifest: sealed.manifest,
@@ -364,13 +365,12 @@ describe('enclave: sealing → HE aggregation → release', function () {
       const other = await evaluate(AggregateComputation.parse({ kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'] }));
       return refused((b) => ({ ...b, encrypted: other }), 'release-refused', /another computation/);
     });
-    it('a per-slot vector instead of a summed aggregate (one raw partition ciphertext)', async () => {
-      const chunk = sealed.manifest.chunks.find((x) => x.kind === 'he' && x.column === '_count')!;
-      const raw = toB64(readFileSync(bundleBlobPath(join(dir, 'bundle'), chunk.sm3)));
-      return refused((b) => ({ ...b, encrypted: { ...b.encrypted, groups: [{ key: [], columns: { _count: raw } }] } }), 'he-not-aggregate');
+    it('a packed block that is not the ciphertext the bundle sealed (one of the server’s own making)', async () => {
+      const [forged] = await evaluator.encrypt({ paramsId: info.he.paramsId, publicKey: { fingerprint: info.he.publicKeyFingerprint, bytes: fromB64(info.he.publicKey) }, vectors: [new BigInt64Array(4096).fill(1n)] });
+      return refused((b) => ({ ...b, encrypted: { ...b.encrypted, blocks: [{ block: 0, ciphertext: toB64(forged!) }] } }), 'he-ciphertext-invalid', /not the ciphertext the bundle sealed/);
     });
     it('malformed, truncated and oversized ciphertexts — and stays alive', async () => {
-      const good = (await evaluate(c)).groups[0]!.columns._count!;
+      const good = (await evaluate(c)).blocks![0]!.ciphertext;
       const bytes = fromB64(good);
       const variants: [string, string][] = [
         ['garbage', toB64(new Uint8Array(200).fill(7))],
@@ -380,7 +380,7 @@ describe('enclave: sealing → HE aggregation → release', function () {
         ['not base64', '%%%'],
       ];
       for (const [what, col] of variants) {
-        await refused((b) => ({ ...b, encrypted: { ...b.encrypted, groups: [{ key: [], columns: { _count: col } }] } }), 'he-ciphertext-invalid').catch((e) => {
+        await refused((b) => ({ ...b, encrypted: { ...b.encrypted, blocks: [{ block: 0, ciphertext: col }] } }), 'he-ciphertext-invalid').catch((e) => {
           throw new Error(`${what}: ${e}`);
         });
       }
