@@ -10,7 +10,7 @@ import { computationHash, type Computation } from '../../../contracts/computatio
 import { sealDataset, type SealResult } from '../../../client-sdk/dataset/seal.js';
 import { sm2Fingerprint } from '../../../crypto/index.js';
 import { EnclaveClient } from '../../../server/enclave/client.js';
-import { SqlReleaseResponse } from '../../../formats/enclave-protocol.js';
+import { SqlReleaseResponse, VerifyReleaseResponse } from '../../../formats/enclave-protocol.js';
 import { generateRows, makeParties, testSchema, writeCsv } from '../../enclave/fixtures.js';
 
 /**
@@ -71,7 +71,7 @@ describe('review: the release front binds the charge key to the approved trade',
   }
   const sql = (query: string): Computation => ({ kind: 'sql', query });
   const run = (req: unknown) => enclave.call('sql', req, SqlReleaseResponse);
-  const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'released', (e: unknown) => (isDomainError(e) ? e.type : String(e)));
+  const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'released', (e: unknown) => (isDomainError(e) ? (process.env.REVIEW_DEBUG ? `${e.type}: ${e.message}` : e.type) : String(e)));
   const refusalRows = (buyerOrgId: string): number => {
     const db = new Database(join(dir, 'enclave', 'keystore', 'privacy-budget.sqlite'), { readonly: true, fileMustExist: true });
     try {
@@ -113,6 +113,21 @@ describe('review: the release front binds the charge key to the approved trade',
     expect(outcomes[0]).to.equal('privacy-differencing-refused');
     // with per-trade keys the 4th trade is refused from the count alone; one reused key must not change that
     expect(outcomes.slice(3), 'data-dependent refusals beyond the allowance').to.not.include('privacy-differencing-refused');
+  });
+
+  it('a verify release takes no rate limit from the server: the approval states none, so the request cannot raise it', async () => {
+    const row = generateRows(240, 5)[0]!;
+    const verify: Computation = { kind: 'verify', match: { customer_id: row.customer_id, region: row.region }, perAttribute: false };
+    const { policy: _p, budget: _b, ...req } = request(verify, 'org-verify', {});
+    const call = (rateLimit: { maxCalls: number; windowMs: number }) => outcome(enclave.call('verify', { ...req, rateLimit }, VerifyReleaseResponse));
+    const tight = { maxCalls: 1, windowMs: 3600_000 };
+    const first = await call(tight);
+    const second = await call(tight);
+    // 1,000 calls a second instead of the enclave's 60 an hour: a bulk lookup, if the enclave takes the server's word
+    const loosened = await call({ maxCalls: 1000, windowMs: 1000 });
+    console.log(`      verify under the server's limits: 1/h ${first}, 1/h again ${second}, then 1000/s ${loosened}`);
+    expect(second).to.equal('verify-rate-limited');
+    expect(loosened, 'the server raised the verify rate limit after it was reached').to.not.equal('released');
   });
 
   it('control: with per-trade charge keys the allowance holds (3 refusals, then refused from the count)', async () => {
