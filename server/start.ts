@@ -4,7 +4,7 @@ import type { DestinationStream } from 'pino';
 import { loadConfig, type ServerConfig } from './config/config.js';
 import { ensureDataDir, resolveMasterSecret } from './config/data-dir.js';
 import { createLogger, type Logger } from './logger.js';
-import { prettyDestination } from './cli/pretty-log.js';
+import { prettyDestination } from './log/pretty.js';
 import { openDatabase, type Db } from './store/db.js';
 import { BlobStore } from './blobs/blob-store.js';
 import { enclaveSigner } from './trade/enclave-signer.js';
