@@ -390,6 +390,7 @@ export const zh = {
   'trade.quotedPrice': '报价',
   'trade.noReceiptRefused': '隐私防护拒绝发布结果，因此没有回执',
   'trade.noReceiptFailed': '执行失败，没有结果，因此没有回执',
+  'buy.ofSum': '（其和的部分）',
 };
 
 export type MessageKey = keyof typeof zh;
@@ -783,4 +784,5 @@ export const en: Record<MessageKey, string> = {
   'trade.quotedPrice': 'Quoted price',
   'trade.noReceiptRefused': 'The privacy guard refused to release a result, so there is no receipt',
   'trade.noReceiptFailed': 'Execution failed with no result, so there is no receipt',
+  'buy.ofSum': '(of its sum part)',
 };

@@ -196,7 +196,8 @@ function quoteView(q: SignedQuote['statement']): HTMLElement {
           acc.outputs.map((o) => [
             h('code', null, o.output),
             t(`buy.mech.${o.mechanism}`),
-            num(o.noiseScale, 4),
+            // a mean's (variance's, stddev's) scale is that of its noisy sum part (contracts/pricing/accuracy.ts)
+            o.formula ? `${num(o.noiseScale, 4)} ${t('buy.ofSum')}` : num(o.noiseScale, 4),
             o.halfWidth95 !== null ? `± ${num(o.halfWidth95, 4)}` : h('span', null, t('buy.intervalBySize'), o.formula ? h('small', { class: 'formula' }, ` ${o.formula}`) : null),
           ]),
           { className: 'accuracy', numeric: [2] },
