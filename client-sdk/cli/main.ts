@@ -59,7 +59,18 @@ export async function buildProgram(extra: LazyGroup[] = [], args: string[] = [])
   const program = new Command('shuyu');
   // exitOverride before registering: subcommands inherit it, so a usage error anywhere throws
   // a CommanderError here instead of calling process.exit(1).
-  program.description('Shuyu (数域) command line').version('0.1.0').exitOverride().showHelpAfterError(false);
+  program
+    .description('Shuyu (数域) command line')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError(false)
+    // commander's own usage errors in the same one-line form as every other error (subcommands inherit this)
+    .configureOutput({
+      outputError: (text, write) => {
+        const line = text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
+        write(`shuyu: ${line} (${/command/.test(line) ? 'shuyu --help lists the commands' : '--help lists the options'})\n`);
+      },
+    });
   const groups = [...GROUPS, ...extra];
   const name = commandName(args);
   const wanted = groups.find((g) => name !== undefined && Object.hasOwn(g.commands, name));
@@ -89,6 +100,11 @@ export async function main(argv: string[], extra: LazyGroup[] = []): Promise<voi
       // --help / --version exit 0; every other commander error is a usage error (missing option,
       // unknown command, no command at all) and exits 2. Commander already printed the message.
       process.exitCode = e.exitCode === 0 ? 0 : 2;
+      // a script asked for JSON: it gets the usage error as a document too, as for every other error
+      if (e.exitCode !== 0 && argv.includes('--json')) {
+        const detail = e.message.replace(/^error: /, '');
+        process.stdout.write(JSON.stringify({ error: { type: 'usage', title: 'usage error', status: 400, detail } }, null, 2) + '\n');
+      }
       return;
     }
     lastResort(e);
