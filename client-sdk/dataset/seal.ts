@@ -14,7 +14,8 @@ import { type BundleManifest, type ChunkRef, withCommitment } from '../../format
 import { ROW_CHUNK_FORMAT, type RowChunkFormat, newRowChunkKey } from '../../formats/row-chunk.js';
 import { HeEvaluator } from '../../he/evaluate.js';
 import { packingFor, planLayout } from '../../he/layout.js';
-import { BFV_PARAMS } from '../../he/params.js';
+import { BFV_PARAMS, type BfvParams } from '../../he/params.js';
+import { HeContext } from '../../he/seal.js';
 import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, badByteAtParseError, badByteField, byteIssue, csvInvalid, csvParseFailure, guardedRecords, locateBadByte } from './csv-check.js';
 import { CsvBytes, firstBadByte } from './csv-bytes.js';
 import { type SplitPlan, recordSegments, splitPlan } from './csv-split.js';
@@ -155,8 +156,15 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   const blobDir = join(opts.outDir, 'blobs');
   const createdDir = !existsSync(opts.outDir);
   await mkdir(blobDir, { recursive: true });
-  // the owner's own machine: its encryption threads need not yield to anything (the server's pool runs at nice +10)
-  const evaluator = opts.evaluator ?? new HeEvaluator({ threads: opts.threads, niceIncrement: 0 });
+  // the owner's own machine: its encryption threads need not yield to anything (the server's pool runs at nice +10).
+  // Started only for a v1 layout: a packed one has a few ciphertexts, encrypted on this thread (encryptHere).
+  let ownPool: HeEvaluator | undefined;
+  const encrypt = (vectors: BigInt64Array[]): Promise<Uint8Array[]> => {
+    const publicKey = { fingerprint: opts.enclave.he.publicKeyFingerprint, bytes: hePublicKey };
+    if (!opts.evaluator && layoutBase.packing) return encryptHere(params, publicKey.bytes, vectors);
+    const pool = opts.evaluator ?? (ownPool ??= new HeEvaluator({ threads: opts.threads, niceIncrement: 0 }));
+    return pool.encrypt({ paramsId: params.id, publicKey, vectors });
+  };
   const progress: SealProgress = { rows: 0, ciphertexts: 0, rowChunks: 0, bytesWritten: 0 };
   const chunks: ChunkRef[] = [];
   const totals = new BundleTotals(layoutBase.columns.length);
@@ -195,11 +203,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     const packing = layoutBase.packing;
     if (packing) {
       const blocks = Math.ceil(totals.keys.length / packing.partitionsPerCiphertext);
-      const cts = await evaluator.encrypt({
-        paramsId: params.id,
-        publicKey: { fingerprint: opts.enclave.he.publicKeyFingerprint, bytes: hePublicKey },
-        vectors: Array.from({ length: blocks }, (_, b) => totals.blockVector(b, packing.partitionsPerCiphertext, params)),
-      });
+      const cts = await encrypt(Array.from({ length: blocks }, (_, b) => totals.blockVector(b, packing.partitionsPerCiphertext, params)));
       cts.forEach((ct, b) => {
         const sm3 = sm3Hex(ct);
         writeFileSync(join(blobDir, sm3), ct);
@@ -210,11 +214,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     }
     await Promise.all(
       (packing ? [] : totals.keys).map(async (_, p) => {
-        const cts = await evaluator.encrypt({
-          paramsId: params.id,
-          publicKey: { fingerprint: opts.enclave.he.publicKeyFingerprint, bytes: hePublicKey },
-          vectors: colIds.map((_, c) => totals.vector(p, c, params)),
-        });
+        const cts = await encrypt(colIds.map((_, c) => totals.vector(p, c, params)));
         cts.forEach((ct, c) => {
           const sm3 = sm3Hex(ct);
           writeFileSync(join(blobDir, sm3), ct);
@@ -227,11 +227,11 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     encryptSeconds = (performance.now() - encryptStarted) / 1000;
   } catch (e) {
     if (createdDir) await rm(opts.outDir, { recursive: true, force: true });
-    if (!opts.evaluator) await evaluator.close();
+    await ownPool?.close();
     if (e instanceof DomainError) throw e;
     throw new DomainError('seal-failed', `sealing failed: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (!opts.evaluator) await evaluator.close();
+  await ownPool?.close();
   const rowNo = read.rows;
 
   const order = new Map(layoutBase.columns.map((c, i) => [c.id, i]));
@@ -259,6 +259,24 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   opts.onProgress?.({ ...progress });
   const seconds = (performance.now() - started) / 1000;
   return { manifest, manifestPath, blobDir, stats: { ...progress, seconds, rowsPerSecond: rowNo / seconds, encryptSeconds } };
+}
+
+/**
+ * Encrypt a packed layout's few block vectors on this thread: starting the worker pool (a thread, its SEAL
+ * instance and, under tsx, its loader) costs ~1.5 s; one context and ≤ a few encryptions here ~0.3 s.
+ */
+async function encryptHere(params: BfvParams, publicKey: Uint8Array, vectors: BigInt64Array[]): Promise<Uint8Array[]> {
+  const he = await HeContext.create(params);
+  try {
+    const enc = he.encryptor(publicKey);
+    try {
+      return vectors.map((v) => enc.encryptVector(v));
+    } finally {
+      enc.delete();
+    }
+  } finally {
+    he.delete();
+  }
 }
 
 interface ReadOptions {
