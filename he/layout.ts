@@ -9,12 +9,10 @@ import { type BfvParams, maxExactMagnitude } from './params.js';
  * enclave's release (one implementation).
  *
  * Rows are partitioned at sealing time by the codes of up to two level ≤ 2 dimensions, so every group and
- * every dimension filter the HE path answers is a union of WHOLE partitions: the server only adds
- * ciphertexts (no multiplyPlain masks, which at N = 4096 / t ≈ 2^40 would exhaust the noise budget) and
- * runs one rotate-and-sum per group and column. Each partition holds ONE ciphertext per column: the owner
- * adds up the partition's rows before encrypting (client-sdk/dataset/he-totals.ts) and encrypts the total
- * (mod t) — `_count` (number of rows), and per measure Σx and Σx² (fixed-point), so MEAN and VARIANCE need no
- * ciphertext multiplication.
+ * every dimension filter the HE path answers is a union of WHOLE partitions, and no ciphertext is ever
+ * multiplied. The owner adds up each partition's rows before encrypting (client-sdk/dataset/he-totals.ts)
+ * and encrypts one total (mod t) per partition and column — `_count` (number of rows), and per measure Σx and
+ * Σx² (fixed-point), so MEAN and VARIANCE need no ciphertext multiplication.
  *
  * Layout v2 (packed, `layout.packing`): the partition totals fill the N slots of as few ciphertexts as possible,
  * partition p and column c at block ⌊p / P⌋, slot (p mod P) · columns + c, so a bundle's ciphertext bytes grow
