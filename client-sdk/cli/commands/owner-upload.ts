@@ -109,7 +109,7 @@ async function upload(file: string, opts: UploadOpts): Promise<void> {
     const lead = progressEnabled() ? '\n' : '';
     let line: string;
     if (phase === 'local') {
-      line = 'interrupted before anything was sent; nothing to resume';
+      line = `interrupted before anything was sent; nothing to resume${opts.bundleDir ? ` (${resolve(opts.bundleDir)} may hold a partly sealed bundle: run the same command again)` : ''}`;
       if (tmp) rmSync(tmp, { recursive: true, force: true });
     } else if (!uploadId) {
       line = `interrupted while the upload was being created; \`shuyu owner uploads\` shows its id; the sealed bundle is kept in ${dir}; resume with: ${resumeCommand(file, opts, 'UPLOAD', dir)}`;
