@@ -155,6 +155,10 @@ const PROBLEMS = {
   'problem.privacy-history-too-complex': { zh: '历史发布记录过于复杂，无法检查差分风险。', en: 'The release history is too complex to check for differencing.' },
   'problem.privacy-differencing-state': { zh: '差分防护状态不可用。', en: 'The differencing guard’s state is unavailable.' },
   'problem.privacy-charge-conflict': { zh: '隐私计费记录冲突。', en: 'The privacy charge record conflicts.' },
+  'problem.privacy-row-cap-conflict': {
+    zh: '该数据集版本的精确发布已按另一个每人行数上限进行；请使用相同上限或差分隐私发布。',
+    en: 'Exact releases on this dataset version already use another per-person row cap; use the same cap or a differentially private release.',
+  },
   'problem.privacy-row-map-missing': { zh: '缺少个人行映射。', en: 'The per-person row map is missing.' },
   'problem.privacy-row-map-mismatch': { zh: '个人行映射与数据集不符。', en: 'The per-person row map does not match the dataset.' },
   'problem.privacy-internal': { zh: '隐私模块内部错误。', en: 'The privacy module failed.' },

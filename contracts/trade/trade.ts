@@ -89,6 +89,8 @@ const NOT_CHARGED = new Set([
   'privacy-internal',
   // the joint history grew past what the guard enumerates: decided from the released queries, not the data
   'privacy-history-too-complex',
+  // an exact release under another per-person row cap than the version's first: decided from the terms alone
+  'privacy-row-cap-conflict',
 ]);
 export const isChargedPrivacyRefusal = (type: string): boolean => type.startsWith('privacy-') && !NOT_CHARGED.has(type);
 

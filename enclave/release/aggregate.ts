@@ -11,6 +11,7 @@ import { metricName } from '../../contracts/pricing/feasibility.js';
 import { DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
 import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
 import { RECORDED_REFUSALS } from '../privacy/ledger.js';
+import { pinExactRowCap } from '../privacy/row-cap.js';
 import { heDifferencingCheck, heGroupSizes, maxRowsPerSubject } from '../privacy/row-map.js';
 import type { AggregateReleaseResponse, AggregateResult } from '../../formats/enclave-protocol.js';
 import { AggregateReleaseRequest } from '../../formats/enclave-protocol.js';
@@ -104,6 +105,8 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
     // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, exact
     // releases are refused here, from the count alone, before anything is decrypted.
     if (guardOn) deps.ledger.assertRefusalAllowance({ ...who(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+    // one per-person row cap for every exact release of the version (from the terms alone, before any row)
+    if (guardOn) pinExactRowCap(deps.ledger.database, { commitment: s.commitment, schema: manifest.schema, maxRowsPerPerson: req.policy.maxRowsPerPerson, tradeId: req.trade.tradeId });
     return { computation, plan, dpOn, guardOn, countsPeople, domain };
   },
 

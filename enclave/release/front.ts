@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Computation } from '../../contracts/computation.js';
+import { computationHash, type Computation } from '../../contracts/computation.js';
 import { DomainError } from '../../contracts/errors.js';
 import type { BundleManifest } from '../../formats/manifest.js';
 import type { BudgetTerms, OutputPolicy, TradeContext } from '../../formats/enclave-protocol.js';
@@ -7,7 +7,7 @@ import { signReceipt, type Receipt } from '../../formats/receipt.js';
 import { buildReceiptPayload, type ReceiptPrivacy } from '../../formats/receipt-payload.js';
 import type { HeDecryptor } from '../../he/seal.js';
 import type { Keystore } from '../keystore/keystore.js';
-import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
+import { chargeKeyOf, type PrivacyBudgetLedger } from '../privacy/ledger.js';
 import type { RowMap } from '../privacy/row-map.js';
 import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { checkReleaseAuthority } from './authority.js';
@@ -129,6 +129,8 @@ export async function releaseParsed<Req extends ReleaseRequestBase, R, P>(
     throw refuse('release-refused', "policy mode 'exact-for-tests' is only accepted by a test enclave");
   const now = (deps.now ?? (() => new Date()))();
   const commitment = checkReleaseAuthority(req, deps.keystore, now, { testMode: deps.testMode });
+  // the charge key (the server's word) stands for this approved trade and computation only
+  deps.ledger.bindChargeKey({ chargeKey: chargeKeyOf(req), tradeId: req.trade.tradeId, computationHash: computationHash(req.computation) });
   clock.mark('authority');
 
   let chunks: Promise<RowChunks> | undefined;

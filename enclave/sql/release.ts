@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
 import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
 import { releaseBudget } from '../privacy/gate.js';
+import { pinExactRowCap } from '../privacy/row-cap.js';
 import { release, type ReleaseDeps, type ReleaseKind } from '../release/front.js';
 import { SqlReleaseRequest, type SqlReleaseResponse, type SqlResult } from '../../formats/enclave-protocol.js';
 import { runSqlComputation, sqlModeOf } from './run.js';
@@ -34,6 +35,9 @@ export const sqlKind: ReleaseKind<Req, SqlResult> = {
     // SQL release (exact or DP: a DP query can be refused on the rows too) is refused here, from the count
     // alone, before any row is opened.
     deps.ledger.assertRefusalAllowance({ ...whoOf(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+    // one per-person row cap for every exact release of the version (from the terms alone, before any row)
+    if (sqlModeOf(req.policy) === 'exact' && req.policy.mode !== 'exact-for-tests')
+      pinExactRowCap(deps.ledger.database, { commitment: s.commitment, schema: req.manifest.schema, maxRowsPerPerson: req.policy.maxRowsPerPerson, tradeId: req.trade.tradeId });
   },
 
   // an exact release goes through the differencing guard, which reads the version's row map — asked for once

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { VerifyReleaseRequest, type VerifyAnswer, type VerifyReleaseResponse } from '../../formats/enclave-protocol.js';
 import { release, type ReleaseDeps, type ReleaseKind } from '../release/front.js';
-import { DEFAULT_VERIFY_RATE_LIMIT, VerifyCallLog } from './calls.js';
+import { VerifyCallLog, verifyRateLimitOf } from './calls.js';
 import { answerVerify, checkVerifyComputation } from './verify.js';
 
 /**
@@ -17,6 +17,7 @@ export const verifyKind: ReleaseKind<Req, VerifyAnswer> = {
   request: VerifyReleaseRequest,
   admit(req) {
     checkVerifyComputation(req.computation, req.manifest.schema);
+    verifyRateLimitOf(req.rateLimit);
   },
   rowMap: () => 'none',
   async compute(req, s, deps) {
@@ -29,7 +30,7 @@ export const verifyKind: ReleaseKind<Req, VerifyAnswer> = {
       datasetId: s.commitment,
       columns: Object.keys(req.computation.match),
       now: s.now,
-      limit: req.rateLimit ?? DEFAULT_VERIFY_RATE_LIMIT,
+      limit: verifyRateLimitOf(req.rateLimit),
     });
     let result: VerifyAnswer;
     try {
