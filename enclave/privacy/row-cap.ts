@@ -11,10 +11,11 @@ import type { DatasetSchema } from '../../contracts/dataset/schema.js';
  * exact release under any other cap is refused with `privacy-row-cap-conflict`.
  *
  * The decision reads only the terms of earlier exact releases and this one's, never a row or a result, so it is
- * neither recorded nor charged. With one declared cap c, every exact release reads the same rows: SQL keeps
- * each person's first c rows; HE reads all rows but releases only when no person has more than c, when all rows
- * are exactly the first c. Pinning the effective view min(c, most rows of a person) instead would let m = 1 and
- * m = 10 coexist where nobody has two rows, but that decision would depend on the data.
+ * neither recorded nor charged. With one pinned cap c, every exact release reads the same rows: SQL, under
+ * exactly c, keeps each person's first c rows. HE reads all rows, so it needs no conflict: under its own cap m it
+ * releases only when no person has more than min(m, c) rows (else `privacy-contribution-unbounded`, recorded
+ * and charged as before), and then all rows are exactly each person's first c. Letting SQL under m ≠ c through
+ * where nobody has more than min(m, c) rows would be sound too, but that decision would read the data.
  */
 
 /** The cap that decides which rows an exact release reads: m where rows are grouped into people, else 1. */
@@ -40,29 +41,35 @@ export class ExactRowCaps {
     return (this.db.prepare('SELECT row_cap FROM privacy_exact_row_cap WHERE dataset_key = ?').get(datasetKey) as { row_cap: number } | undefined)?.row_cap;
   }
 
-  /** Pin `rowCap` for the version (first attempt) or refuse when another cap is pinned; one immediate transaction. */
-  pin(c: { datasetKey: string; rowCap: number; tradeId: string }): void {
+  /** Pin `rowCap` for the version unless a cap is pinned already; returns the pinned cap (one immediate transaction). */
+  pin(c: { datasetKey: string; rowCap: number; tradeId: string }): number {
     const tx = this.db.transaction((): number => {
       this.db
         .prepare('INSERT OR IGNORE INTO privacy_exact_row_cap (dataset_key, row_cap, trade_id, created_at) VALUES (?, ?, ?, ?)')
         .run(c.datasetKey, c.rowCap, c.tradeId, new Date().toISOString());
       return this.pinned(c.datasetKey)!;
     });
-    const pinned = tx.immediate();
-    if (pinned !== c.rowCap) {
-      throw new DomainError(
-        'privacy-row-cap-conflict',
-        `refused: exact releases on this dataset version read at most ${pinned} row(s) per person; this offer's cap is ${c.rowCap}, and two caps would difference the rows between them (use the same cap, or a differentially private release)`,
-        { pinnedRowCap: pinned, rowCap: c.rowCap },
-      );
-    }
+    return tx.immediate();
   }
 }
 
-/** Pin (or check) the row cap of an exact release, before any row is read. */
+/**
+ * Pin (or check) the row cap of an exact release, before any row is read, and return the version's cap. A release
+ * that drops rows beyond the cap (SQL) is refused under another cap; one that reads every row (HE) gets the
+ * pinned cap back and must release only when no person has more than the smaller of it and its own.
+ */
 export function pinExactRowCap(
   db: Database.Database,
-  c: { commitment: string; schema: DatasetSchema; maxRowsPerPerson: number | undefined; tradeId: string },
-): void {
-  new ExactRowCaps(db).pin({ datasetKey: c.commitment, rowCap: exactRowCapOf(c.schema, c.maxRowsPerPerson), tradeId: c.tradeId });
+  c: { commitment: string; schema: DatasetSchema; maxRowsPerPerson: number | undefined; tradeId: string; readsAllRows?: boolean },
+): number {
+  const rowCap = exactRowCapOf(c.schema, c.maxRowsPerPerson);
+  const pinned = new ExactRowCaps(db).pin({ datasetKey: c.commitment, rowCap, tradeId: c.tradeId });
+  if (pinned !== rowCap && !c.readsAllRows) {
+      throw new DomainError(
+        'privacy-row-cap-conflict',
+        `refused: exact releases on this dataset version read at most ${pinned} row(s) per person; this offer's cap is ${rowCap}, and two caps would difference the rows between them (use the same cap, or a differentially private release)`,
+        { pinnedRowCap: pinned, rowCap },
+      );
+  }
+  return pinned;
 }

@@ -42,6 +42,8 @@ interface Prepared {
   guardOn: boolean;
   countsPeople: boolean;
   domain: string[][] | undefined;
+  /** the version's pinned row cap of exact releases (row-cap.ts); undefined under DP */
+  pinnedRowCap: number | undefined;
 }
 
 const modes = (req: Req) => {
@@ -105,9 +107,12 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
     // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, exact
     // releases are refused here, from the count alone, before anything is decrypted.
     if (guardOn) deps.ledger.assertRefusalAllowance({ ...who(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
-    // one per-person row cap for every exact release of the version (from the terms alone, before any row)
-    if (guardOn) pinExactRowCap(deps.ledger.database, { commitment: s.commitment, schema: manifest.schema, maxRowsPerPerson: req.policy.maxRowsPerPerson, tradeId: req.trade.tradeId });
-    return { computation, plan, dpOn, guardOn, countsPeople, domain };
+    // one per-person row cap for every exact release of the version (from the terms alone, before any row); HE
+    // reads every row, so it releases only when no person exceeds the smaller of that cap and the offer's
+    const pinnedRowCap = guardOn
+      ? pinExactRowCap(deps.ledger.database, { commitment: s.commitment, schema: manifest.schema, maxRowsPerPerson: req.policy.maxRowsPerPerson, tradeId: req.trade.tradeId, readsAllRows: true })
+      : undefined;
+    return { computation, plan, dpOn, guardOn, countsPeople, domain, pinnedRowCap };
   },
 
   rowMap(req) {
@@ -119,7 +124,7 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
 
   async compute(req, s, deps, prepared) {
     const { manifest } = req;
-    const { computation, plan, dpOn, guardOn, countsPeople, domain } = prepared;
+    const { computation, plan, dpOn, guardOn, countsPeople, domain, pinnedRowCap } = prepared;
     const { commitment, rowMap } = s;
     const recordIfPrivacyRefusal = (e: unknown): void => {
       if (e instanceof DomainError && RECORDED_REFUSALS.has(e.type)) deps.ledger.recordRefusal({ ...who(req, commitment), type: e.type });
@@ -131,7 +136,7 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
     // offer's cap m — DP noise is calibrated to it, and an exact aggregate must not be dominated by one
     // person's many rows. A homomorphic sum cannot drop a person's extra rows (the SQL path does), so the
     // release is refused unless m covers the most rows any one person has (kept with the row map).
-    const rowCap = countsPeople ? (req.policy.maxRowsPerPerson ?? 1) : 1;
+    const rowCap = countsPeople ? Math.min(req.policy.maxRowsPerPerson ?? 1, pinnedRowCap ?? Infinity) : 1;
     if ((dpOn || guardOn) && countsPeople && maxRowsPerSubject(rowMap!) > rowCap) {
       const e = refuse(
         'privacy-contribution-unbounded',

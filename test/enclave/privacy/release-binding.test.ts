@@ -44,6 +44,10 @@ describe('release binding: row cap per version, charge key per trade, verify cei
     expect(pin('v1', 1), 'a refused cap does not move the pin').to.equal('ok');
     expect(pin('v2', 10), 'another version has its own pin').to.equal('ok');
     expect(pin('v2', 1)).to.equal('privacy-row-cap-conflict');
+    // HE reads every row: it gets the pinned cap back and releases only when nobody exceeds min(own, pinned)
+    expect(pinExactRowCap(ledger.database, { commitment: 'v2', schema: testSchema, maxRowsPerPerson: 3, tradeId: 'he', readsAllRows: true })).to.equal(10);
+    expect(pinExactRowCap(ledger.database, { commitment: 'v3', schema: testSchema, maxRowsPerPerson: 3, tradeId: 'he', readsAllRows: true }), 'and pins its own cap first').to.equal(3);
+    expect(pin('v3', 10)).to.equal('privacy-row-cap-conflict');
     // it reads no row and no result: neither recorded against the buyer nor charged
     expect(RECORDED_REFUSALS.has('privacy-row-cap-conflict')).to.equal(false);
     expect(isChargedPrivacyRefusal('privacy-row-cap-conflict')).to.equal(false);
