@@ -34,6 +34,8 @@ export async function deriveRowMap(manifest: BundleManifest, chunks: RowChunks, 
     schema: manifest.schema,
     layout: manifest.layout,
     chunks,
+    // every chunk in the format the manifest (pinned by the commitment) names: no downgrade to another reader
+    rowFormat: manifest.rows.chunkFormat ?? 1,
     unwrapPrivateKey: d.keystore.unwrap.privateKey,
     ...(d.limits ? { limits: d.limits } : {}),
   });
