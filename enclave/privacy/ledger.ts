@@ -148,9 +148,12 @@ export class PrivacyBudgetLedger {
       }
       const byTrade = this.db.prepare(`SELECT charge_key FROM privacy_charge_key WHERE trade_id = ?`).get(c.tradeId) as { charge_key: string } | undefined;
       if (byTrade) return 'is not the key this trade was released under';
-      // keys used before binding: a refusal recorded under the key names its trade
+      // keys used before binding: a refusal recorded under the key names its trade; a charge made then names
+      // none, and the server keyed those by trade id, so only that trade may replay it
       const legacy = this.db.prepare(`SELECT trade_id FROM privacy_refusal WHERE charge_key = ?`).get(c.chargeKey) as { trade_id: string } | undefined;
       if (legacy && legacy.trade_id !== c.tradeId) return 'was used by another trade';
+      const charged = this.db.prepare(`SELECT trade_id FROM privacy_charge WHERE charge_key = ?`).get(c.chargeKey) as { trade_id: string | null } | undefined;
+      if (charged && (charged.trade_id ?? (c.chargeKey === `trade:${c.tradeId}` ? c.tradeId : null)) !== c.tradeId) return 'was used by another trade';
       this.db
         .prepare(`INSERT INTO privacy_charge_key (charge_key, trade_id, computation_hash, created_at) VALUES (?, ?, ?, ?)`)
         .run(c.chargeKey, c.tradeId, c.computationHash, new Date().toISOString());

@@ -77,6 +77,11 @@ describe('release binding: row cap per version, charge key per trade, verify cei
     ledger.recordRefusal({ chargeKey: 'old', tradeId: 'trade-old', buyerOrgId: 'org', datasetKey: 'c', type: 'privacy-differencing-refused' });
     expect(typeOf(() => ledger.bindChargeKey({ chargeKey: 'old', tradeId: 'trade-new', computationHash: 'c'.repeat(64) }))).to.equal('privacy-charge-conflict');
 
+    // a charge made before keys were bound names no trade: only the trade its key was derived from replays it
+    ledger.charge({ chargeKey: 'trade:old', buyerOrgId: 'org', datasetId: 'ds', datasetKey: 'c', epsilon: 0.1, limitEpsilon: 5 }, () => 7);
+    expect(typeOf(() => ledger.bindChargeKey({ chargeKey: 'trade:old', tradeId: 'trade-other', computationHash: 'e'.repeat(64) }))).to.equal('privacy-charge-conflict');
+    expect(typeOf(() => ledger.bindChargeKey({ chargeKey: 'trade:old', tradeId: 'old', computationHash: 'e'.repeat(64) }))).to.equal('ok');
+
     ledger.bindChargeKey({ chargeKey: 'k', tradeId: 'trade-a', computationHash: 'd'.repeat(64) });
     const req: ChargeRequest = { chargeKey: 'k', tradeId: 'trade-a', buyerOrgId: 'org', datasetId: 'ds', datasetKey: 'c', epsilon: 0.5, limitEpsilon: 5 };
     expect(ledger.charge(req, () => 41).result).to.equal(41);
