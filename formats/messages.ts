@@ -138,6 +138,7 @@ const PROBLEMS = {
   'problem.he-overflow': { zh: '同态加密计算会溢出。', en: 'The HE computation would overflow.' },
   'problem.he-internal': { zh: '同态加密计算出错。', en: 'The HE computation failed.' },
   'problem.he-unsupported-layout': { zh: '不支持该同态加密布局。', en: 'This HE layout is not supported.' },
+  'problem.he-ciphertext-invalid': { zh: '同态密文不是数据包密封时的那一份。', en: 'An HE ciphertext is not the one the bundle sealed.' },
   'problem.privacy-refused': { zh: '出于隐私保护拒绝发布结果。', en: 'Refused for privacy.' },
   'problem.privacy-differencing-refused': { zh: '与您之前获得的结果相减可推出个别人的数据（差分攻击防护），拒绝发布。', en: 'Subtracting it from your earlier results would single out people (differencing guard); refused.' },
   'problem.privacy-min-group-refused': { zh: '有分组人数少于最小分组规模，拒绝发布。', en: 'A group is smaller than the minimum group size; refused.' },
