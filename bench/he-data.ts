@@ -59,14 +59,15 @@ export async function doneWithBenchData(file: string): Promise<void> {
   if (users.size === 0 && memo) await (await memo).cleanup();
 }
 
-const writeCsv = (path: string): Promise<void> =>
-  writeGeneratedCsv(path, 'id,dim,m1,m2,m3,m4,m5', BENCH_ROWS, 12345, (i, r) =>
+/** The bench table's CSV with `rows` rows (the same generator for the 1M-row figures and the small-bundle cases). */
+export const writeBenchCsv = (path: string, rows: number): Promise<void> =>
+  writeGeneratedCsv(path, 'id,dim,m1,m2,m3,m4,m5', rows, 12345, (i, r) =>
     `ID${i},${DIM_VALUES[Math.floor(r() * 20)]},${Math.floor(r() * 1001) - 500},${(Math.floor(r() * 1001) - 500) / 10},${Math.floor(r() * 701)},${(Math.floor(r() * 501) / 100).toFixed(2)},${Math.floor(r() * 201) - 100}`);
 
 async function build(): Promise<BenchData> {
   const dir = mkdtempSync(join(tmpdir(), 'shuyu-bench-he-'));
   const csvPath = join(dir, 'table.csv');
-  await writeCsv(csvPath);
+  await writeBenchCsv(csvPath, BENCH_ROWS);
   const operator = sm2KeyPair();
   const operatorPem = sm2PublicKeyToPem(operator.publicKey);
   const masterSecret = 'bench-master-secret-0123456789';

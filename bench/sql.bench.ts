@@ -4,11 +4,14 @@
  * plain sql.js on rows already loaded (the baseline; target ≤ 2×), and beside plain sql.js load+query
  * (what the sandbox adds over loading plaintext). The same query as a DP release with the per-person row cap
  * (m = 1) beside the same baselines. Also the worker's peak memory.
+ * Row chunk formats: the same rows sealed as v2 (binary, columnar: what new bundles carry) and as v1 (JSON,
+ * older bundles), their sealed size and the sandbox's rate of opening + loading them, in the same run.
  * BENCH_SQL_ROWS overrides the row count (default 1,000,000).
  */
 import initSqlJs from 'sql.js';
 import { validateSql } from '../query/validate.js';
-import { runSqlInSandbox } from '../enclave/sandbox/sandbox.js';
+import { runSqlInSandbox, type SandboxOutput } from '../enclave/sandbox/sandbox.js';
+import { encodeSealedRowChunk } from '../formats/row-chunk.js';
 import { makeRows, newKeys, schema, sealRows } from '../test/enclave/sql/fixture.js';
 import { emit, note } from './lib.js';
 
@@ -24,7 +27,10 @@ export default async function (): Promise<void> {
   const keys = newKeys();
   let t0 = performance.now();
   const chunks = sealRows(rows, keys.publicKey, 20_000);
-  note(`sql: sealed ${N} rows into ${chunks.length} chunks in ${Math.round(performance.now() - t0)} ms`);
+  note(`sql: sealed ${N} rows into ${chunks.length} v2 chunks in ${Math.round(performance.now() - t0)} ms`);
+  t0 = performance.now();
+  const chunksV1 = sealRows(rows, keys.publicKey, 20_000, 1);
+  note(`sql: sealed the same rows into ${chunksV1.length} v1 (JSON) chunks in ${Math.round(performance.now() - t0)} ms`);
 
   // sandbox, end to end (twice; the second run is reported, the first warms the OS file cache for tsx/sql.js)
   // as runSqlComputation calls it: the columns the query reads plus the identifier, and the policy's k
@@ -52,7 +58,7 @@ export default async function (): Promise<void> {
   note(
     `sql: sandbox wall ${Math.round(s.wallMs)} ms = worker start ${Math.round(s.workerStartMs)} + waiting for unsealed chunks ${Math.round(wait)} + load ${Math.round(s.loadMs)} + query ${Math.round(s.queryMs)} (+ messaging, table drop); ` +
       `SM2 unwrap of ${chunks.length} chunk keys ${Math.round(s.keyUnwrapMs)} ms in this thread, inside the wall, overlapped with the worker; ` +
-      `unseal (open + JSON + checks) ${Math.round(s.unsealMs)} ms in the ${s.unsealThread ?? 'worker'} thread, ${s.unsealThread === 'helper' ? 'overlapped with the load' : 'not overlapped'}; ` +
+      `unseal (open + decode + checks) ${Math.round(s.unsealMs)} ms in the ${s.unsealThread ?? 'worker'} thread, ${s.unsealThread === 'helper' ? 'overlapped with the load' : 'not overlapped'}; ` +
       `k=${k} decided on ${s.subjectsCount === 'bound' ? 'row-count bounds' : 'exact distinct-identifier counts'}`,
   );
 
@@ -101,4 +107,30 @@ export default async function (): Promise<void> {
   // wasm memory only grows: its size at the end is the worker's SQLite peak (pages + heap)
   if (s.wasmMemoryBytes !== undefined) emit({ name: 'sql.sandbox-worker-wasm-memory-peak', value: s.wasmMemoryBytes / 1048576, unit: 'MiB', baseline: null });
   emit({ name: 'sql.sandbox-process-rss-peak-delta', value: s.rssPeakDeltaBytes / 1048576, unit: 'MiB', baseline: null });
+
+  // row chunk formats on the same rows: sealed size, and open + load in the worker's own thread (no unseal
+  // helper, so opening and loading are one thread's work, timed inside the worker); runs alternate, best of 2
+  const blobBytes = (cs: typeof chunks): number => cs.reduce((n, c) => n + encodeSealedRowChunk(c.sealed).length, 0);
+  emit({ name: `sql.row-chunks-size-v2-vs-v1-${N}-rows`, value: blobBytes(chunks) / 1e6, unit: 'MB', baseline: blobBytes(chunksV1) / 1e6 });
+  // (also each run's CPU time, all threads: on a shared machine the timings inside the worker include waiting for a core)
+  const best: Record<1 | 2, SandboxOutput['stats'] | undefined> = { 1: undefined, 2: undefined };
+  const bestCpuMs: Record<1 | 2, number> = { 1: Infinity, 2: Infinity };
+  for (let rep = 0; rep < 2; rep++) {
+    for (const format of [1, 2] as const) {
+      const c0 = process.cpuUsage();
+      const o = await runSqlInSandbox({ ...sandboxInput, chunks: format === 1 ? chunksV1 : chunks, rowFormat: format, unsealThreads: 0 });
+      const c = process.cpuUsage(c0);
+      bestCpuMs[format] = Math.min(bestCpuMs[format], (c.user + c.system) / 1000);
+      if (o.rows.length !== sandboxGroups) throw new Error(`v${format} chunks answer another number of groups`);
+      const b = best[format];
+      if (!b || o.stats.unsealMs + o.stats.loadMs < b.unsealMs + b.loadMs) best[format] = o.stats;
+    }
+  }
+  const [b1, b2] = [best[1]!, best[2]!];
+  const perSecond = (ms: number): number => N / (ms / 1000);
+  note(`sql: open + load in the worker thread, v1 ${Math.round(b1.unsealMs)} + ${Math.round(b1.loadMs)} ms, v2 ${Math.round(b2.unsealMs)} + ${Math.round(b2.loadMs)} ms (open + decode + checks + SQLite load)`);
+  emit({ name: `sql.sandbox-open-and-load-v2-vs-v1-${N}-rows`, value: perSecond(b2.unsealMs + b2.loadMs), unit: 'rows/s', baseline: perSecond(b1.unsealMs + b1.loadMs) });
+  emit({ name: `sql.sandbox-open-v2-vs-v1-${N}-rows`, value: perSecond(b2.unsealMs), unit: 'rows/s', baseline: perSecond(b1.unsealMs) });
+  // the whole sandbox run (worker start, key unwrap, open, load, query), per CPU-second of all threads
+  emit({ name: `sql.sandbox-run-per-cpu-s-v2-vs-v1-${N}-rows`, value: perSecond(bestCpuMs[2]), unit: 'rows/cpu-s', baseline: perSecond(bestCpuMs[1]) });
 }

@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { sm2KeyPair, sm2PrivateKeyFromPem, sm2PrivateKeyToPem, sm2PublicKeyToPem } from '../crypto/index.js';
 import { verifyReceipt } from '../formats/receipt.js';
 import { yuan } from '../client-sdk/cli/output.js';
+import { resultText } from '../client-sdk/cli/result-view.js';
 import { DEMO_DATASETS, type DemoKey, demoDataset, writeDemoCsv } from './demo/data.js';
 import { DEMO_TRADES, type DemoTrade } from './demo/scenario.js';
 import { BuyerClient } from '../client-sdk/sdk/buyer.js';
@@ -190,7 +191,7 @@ async function walk({ url, operator, operatorKey }: Cast): Promise<number> {
         const again = verifyReceipt(JSON.parse(readFileSync(file, 'utf8')), { pinnedPublicKeyPem: pin.publicKeyPem });
         detail(`price split on delivery: owner ${money(final.ownerShareFen)}, platform fee ${money(final.platformFeeFen)}.`);
         detail(`delivered. Receipt ${String(r.payload.receiptId ?? '')} written to ${file}; verified offline against the pinned key: ${again.valid ? 'VALID' : `INVALID (${again.reason})`}.`);
-        detail(`result (after the enclave's output gate):\n${summariseResult(r.result)}`);
+        detail(`result (after the enclave's output gate):\n${resultText(r.result, { schema: dataset.schema, privacy: r.payload.privacy as Record<string, unknown> | undefined, computation: t.computation, maxRows: 12 }).replace(/^/gm, '    ')}`);
         if (!again.valid) trade = { ...trade, state: 'failed' };
       } else detail(`the trade ended ${final.state}: ${final.failureReason ?? ''}`);
     }
@@ -226,11 +227,6 @@ function describe(t: DemoTrade): string {
   if (c.kind !== 'aggregate') return c.kind;
   const m = c.metrics.map((x) => (x.measure ? `${x.op}(${x.measure})` : x.op)).join(', ');
   return `${m}${c.groupBy.length ? ` by ${c.groupBy.join(' × ')}` : ''}${c.filters.length ? ` where ${c.filters.map((f) => `${f.column} ∈ {${f.in.join(', ')}}`).join(' and ')}` : ''}`;
-}
-
-function summariseResult(result: unknown): string {
-  const text = JSON.stringify(result, null, 1).replace(/\n\s*/g, ' ');
-  return text.length > 900 ? `${text.slice(0, 900)} …` : text;
 }
 
 main().then(

@@ -16,12 +16,22 @@ import { datasetPage } from './pages/dataset.js';
 import { reviewQueuePage, reviewTradePage } from './pages/review.js';
 import { tradesPage, tradePage } from './pages/trades.js';
 import { walletPage } from './pages/wallet.js';
-import { orgsPage, usersPage, certificatesPage, policyPage, auditPage } from './pages/operator.js';
+import { orgsPage, usersPage, certificatesPage, auditPage } from './pages/operator.js';
+import { policyPage } from './pages/operator-policy.js';
+import { tokensPage } from './pages/operator-tokens.js';
+import { topUpsPage } from './pages/operator-topups.js';
+import { myDatasetsPage } from './pages/owner-datasets.js';
+import { myDatasetPage } from './pages/owner-dataset.js';
+import { newOfferPage, reviseOfferPage } from './pages/owner-offer.js';
 
 const ALL = ['owner', 'buyer', 'reviewer', 'operator'] as const;
 
 const routes: PageRoute[] = [
   { pattern: /^\/signin$/, roles: 'public', render: signInPage },
+  { pattern: /^\/owner\/datasets$/, roles: ['owner'], nav: 'nav.myData', href: '#/owner/datasets', render: myDatasetsPage },
+  { pattern: /^\/owner\/datasets\/([^/]+)$/, roles: ['owner'], render: myDatasetPage },
+  { pattern: /^\/owner\/datasets\/([^/]+)\/offers\/new$/, roles: ['owner'], render: newOfferPage },
+  { pattern: /^\/owner\/offers\/([^/]+)\/revise$/, roles: ['owner'], render: reviseOfferPage },
   { pattern: /^\/catalog$/, roles: ALL, nav: 'nav.catalog', href: '#/catalog', render: catalogPage },
   { pattern: /^\/datasets\/([^/]+)$/, roles: ALL, render: datasetPage },
   { pattern: /^\/review$/, roles: ['reviewer'], nav: 'nav.review', href: '#/review', render: reviewQueuePage },
@@ -31,6 +41,8 @@ const routes: PageRoute[] = [
   { pattern: /^\/wallet$/, roles: ['buyer', 'owner', 'operator'], nav: 'nav.wallet', href: '#/wallet', render: walletPage },
   { pattern: /^\/operator\/orgs$/, roles: ['operator'], nav: 'nav.orgs', href: '#/operator/orgs', render: orgsPage },
   { pattern: /^\/operator\/users$/, roles: ['operator'], nav: 'nav.users', href: '#/operator/users', render: usersPage },
+  { pattern: /^\/operator\/tokens$/, roles: ['operator'], nav: 'nav.tokens', href: '#/operator/tokens', render: tokensPage },
+  { pattern: /^\/operator\/topups$/, roles: ['operator'], nav: 'nav.topups', href: '#/operator/topups', render: topUpsPage },
   { pattern: /^\/operator\/certificates$/, roles: ['operator'], nav: 'nav.certs', href: '#/operator/certificates', render: certificatesPage },
   { pattern: /^\/operator\/policy$/, roles: ['operator'], nav: 'nav.policy', href: '#/operator/policy', render: policyPage },
   { pattern: /^\/operator\/audit$/, roles: ['operator'], nav: 'nav.audit', href: '#/operator/audit', render: auditPage },

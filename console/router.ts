@@ -40,4 +40,4 @@ export const go = (hash: string): void => {
 };
 
 /** Where each role lands after signing in. */
-export const HOME: Record<RoleName, string> = { owner: '#/catalog', buyer: '#/trades', reviewer: '#/review', operator: '#/operator/orgs' };
+export const HOME: Record<RoleName, string> = { owner: '#/owner/datasets', buyer: '#/trades', reviewer: '#/review', operator: '#/operator/orgs' };

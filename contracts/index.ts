@@ -65,6 +65,7 @@ export function createContracts(options: ContractsOptions) {
 
     // ── offers ──────────────────────────────────────────────────────────────────────
     createOffer: (args: { dataset: DatasetRef; input: unknown; actor: Actor }) => offers.create(args),
+    screenOffer: (args: { dataset: DatasetRef; input: unknown; actor: Actor }): Promise<Evaluation> => offers.preview(args),
     reviseOffer: (args: { offerId: string; dataset: DatasetRef; input: unknown; actor: Actor }) => offers.revise(args),
     withdrawOffer: (args: { offerId: string; actor: Actor }): Promise<Offer> => offers.withdraw(args),
     getOffer: (offerId: string, version?: number): Promise<Offer> => offers.get(offerId, version),

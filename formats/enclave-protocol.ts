@@ -33,6 +33,16 @@ export const ResponseEnvelope = z.discriminatedUnion('ok', [
 export type ResponseEnvelope = z.infer<typeof ResponseEnvelope>;
 
 /**
+ * The blob store the enclave reads sealed row chunks from, read-only: a local directory, named by SM3 hex —
+ * `sharded` is the server's store (`ab/cdef…`), `flat` a bundle directory as the sealer writes it (`blobs/<sm3>`).
+ * The enclave re-hashes every blob against the manifest, so the store need not be trusted.
+ */
+export const BlobStoreLocation = z
+  .object({ kind: z.literal('directory'), dir: z.string().min(1).max(4096), layout: z.enum(['sharded', 'flat']).default('sharded') })
+  .strict();
+export type BlobStoreLocation = z.input<typeof BlobStoreLocation>;
+
+/**
  * First message the parent sends: where the keystore lives and the operator key to pin (first start) or
  * check (later starts). The master secret travels over the IPC channel, not argv or the child's environment;
  * without it the child falls back to SHUYU_MASTER_SECRET / SHUYU_MASTER_SECRET_FILE.
@@ -45,6 +55,8 @@ export const InitMessage = z
     operatorPublicKeyPem: z.string().min(1),
     masterSecret: z.string().min(16).optional(),
     masterSecretFile: z.string().min(1).optional(),
+    /** Where the enclave reads sealed row chunks itself (by SM3 name); releases never carry row bytes. */
+    blobStore: BlobStoreLocation.optional(),
   })
   .strict();
 export type InitMessage = z.infer<typeof InitMessage>;
@@ -134,13 +146,13 @@ export const BudgetTerms = z
   })
   .strict();
 
-/** Sealed row-chunk blobs (encodeSealedRowChunk), base64, in the manifest's row-chunk order. */
-export const RowChunkBlobs = z.array(z.string().min(1)).max(100_000);
-
 // ─── admitRows ──────────────────────────────────────────────────────────────────────────────────────
 
-/** An uploaded bundle's manifest and every sealed row chunk, sent before the dataset is published. */
-export const AdmitRowsRequest = z.object({ manifest: BundleManifest, rowChunks: RowChunkBlobs }).strict();
+/**
+ * An uploaded bundle's manifest, sent before the dataset is published; the enclave reads the row chunks the
+ * manifest names from its blob store (no row bytes in the message).
+ */
+export const AdmitRowsRequest = z.object({ manifest: BundleManifest }).strict();
 /** Only the row count the enclave found: partitions and subjects stay in the enclave. */
 export const AdmitRowsResponse = z.object({ rows: z.number().int().min(0) }).strict();
 
@@ -163,12 +175,6 @@ export const AggregateReleaseRequest = z
     policy: OutputPolicy,
     budget: BudgetTerms.optional(),
     encrypted: EncryptedAggregate,
-    /**
-     * The dataset's sealed row chunks, needed once per dataset version for an EXACT release: the enclave
-     * derives each row's partition from them for the differencing guard (docs/privacy.md §4) and caches the
-     * map; without a cached map and without these, an exact release is refused with privacy-row-map-missing.
-     */
-    rowChunks: RowChunkBlobs.optional(),
   })
   .strict();
 export type AggregateReleaseRequest = z.input<typeof AggregateReleaseRequest>;
@@ -228,7 +234,6 @@ export const SqlReleaseRequest = z
     reviewerCertificate: z.unknown(),
     policy: OutputPolicy,
     budget: BudgetTerms.optional(),
-    rowChunks: RowChunkBlobs,
   })
   .strict();
 export type SqlReleaseRequest = z.input<typeof SqlReleaseRequest>;
@@ -255,7 +260,6 @@ export const VerifyReleaseRequest = z
     reviewerCertificate: z.unknown(),
     /** the offer's per-buyer limit; the enclave caps it at 1,000 calls per window */
     rateLimit: z.object({ maxCalls: z.number().int().min(1).max(1000), windowMs: z.number().int().min(1000).max(31 * 24 * 3600 * 1000) }).strict().optional(),
-    rowChunks: z.array(z.string().min(1)).max(100_000),
   })
   .strict();
 export type VerifyReleaseRequest = z.input<typeof VerifyReleaseRequest>;
@@ -280,5 +284,5 @@ export const SignStatementResponse = z
   .object({ payload: z.string(), signature: z.string(), publicKeyPem: z.string(), fingerprint: Hex64 })
   .strict();
 
-/** Message type names handled by the enclave (D adds 'sql' and 'verify'). */
+/** Message type names handled by the enclave. */
 export type EnclaveMessageType = 'admitRows' | 'budgetSpent' | 'ping' | 'publicInfo' | 'releaseAggregate' | 'signStatement' | 'sql' | 'verify' | (string & {});

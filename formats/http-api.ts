@@ -15,12 +15,22 @@ export const RoleName = z.enum(['owner', 'buyer', 'reviewer', 'operator']);
 export const Sm3Hex = z.string().regex(/^[0-9a-f]{64}$/, 'an SM3 digest as 64 lower-case hex characters');
 export const PemPublicKey = z.string().min(50).max(2000).regex(/-----BEGIN PUBLIC KEY-----/, 'a PEM SubjectPublicKeyInfo ("-----BEGIN PUBLIC KEY-----")');
 
+/**
+ * A reason as a message catalogue code with its parameters (formats/messages.ts: render(code, params, lang));
+ * amounts in fen, ids, names, and `{ zh, en }` pairs for names the policy document gives in both languages.
+ */
+export const MessageParams = z.record(z.string(), z.unknown()).describe('parameters of the message code: fen, ids, names');
+
 export const Problem = z
   .object({
     type: z.string(),
+    /** In the request's language: Accept-Language: zh (or ?lang=zh) gives Chinese title and detail. */
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
+    /** The catalogue code of this problem (`problem.<type slug>`) and its parameters. */
+    code: z.string().optional(),
+    params: MessageParams.optional(),
     instance: z.string().optional(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
@@ -102,6 +112,8 @@ export const Upload = z.object({
   blobs: z.array(UploadBlob),
   missing: z.array(Sm3Hex),
 });
+/** GET /v1/uploads: the caller's organisation's uploads still open or being verified (at most 100, oldest first). */
+export const UploadList = z.object({ items: z.array(Upload) });
 export const BlobParams = z.object({ id: Id, hash: Sm3Hex }).strict();
 export const BlobReceived = z.object({ hash: Sm3Hex, size: z.number().int(), alreadyPresent: z.boolean(), missing: z.number().int() });
 
@@ -158,11 +170,15 @@ import { Computation } from '../contracts/computation.js';
 import { QuotedTerms } from '../contracts/trade/quoting.js';
 import { Finding, PolicyDocument as PolicyDocumentSchema } from '../contracts/policy/schema.js';
 import { TRADE_STATES } from '../contracts/trade/states.js';
+import { FAILURE_CODES, LEDGER_MEMO_CODES, TRADE_REASON_CODES } from '../contracts/reasons.js';
+import { PurposeEntry } from '../contracts/policy/purposes.js';
 import { AuditEvent as AuditEventSchema, SignedCheckpoint as SignedCheckpointSchema } from '../contracts/audit/chain.js';
 
 export const OfferList = z.object({ items: z.array(OfferSchema) });
 /** A new offer or version, with the negative list's listing-time findings (review findings do not block). */
 export const OfferWritten = z.object({ offer: OfferSchema, screening: z.lazy(() => Evaluation) });
+/** The negative list's verdict on an offer not yet listed (nothing written): every finding, deny included. */
+export const OfferScreening = z.object({ screening: z.lazy(() => Evaluation) });
 export const Purpose = z.object({ code: PurposeCode, statement: z.string().trim().min(10).max(2000) }).strict();
 export const QuoteRequest = z
   .object({
@@ -180,7 +196,16 @@ export const Evaluation = z.object({
   decision: z.enum(['deny', 'review', 'allow']),
   findings: z.array(Finding),
 }).passthrough();
-export const TradeTransition = z.object({ from: TradeState, to: TradeState, actor: z.string(), reason: z.string(), at: IsoTime });
+/** One timeline step: `reason` is the English text as before; `code` and `params` the same for the message catalogue. */
+export const TradeTransition = z.object({
+  from: TradeState,
+  to: TradeState,
+  actor: z.string(),
+  reason: z.string(),
+  code: z.enum(TRADE_REASON_CODES),
+  params: MessageParams,
+  at: IsoTime,
+});
 export const JobStatus = z.object({
   state: z.enum(['queued', 'running', 'done', 'failed']),
   attempts: z.number().int(),
@@ -196,6 +221,10 @@ export const Trade = z.object({
   datasetCommitment: z.string(),
   ownerOrgId: z.string(),
   buyerOrgId: z.string(),
+  /** the buying organisation's name, for the owner and the operator */
+  buyerOrgName: z.string().optional(),
+  /** the selling organisation's name, for the buyer */
+  ownerOrgName: z.string().optional(),
   buyerUserId: z.string(),
   computation: Computation,
   computationHash: Sm3Hex,
@@ -215,7 +244,17 @@ export const Trade = z.object({
   reviewerId: z.string().nullable(),
   failureReason: z.string().nullable(),
   /** why it failed, for machines: { code: 'privacy-refused' | 'execution-failed', type, params, chargedFen } */
-  failure: z.object({ code: z.string(), type: z.string(), params: z.record(z.string(), z.unknown()), chargedFen: z.number().int() }).nullable().optional(),
+  failure: z
+    .object({
+      code: z.string(),
+      type: z.string(),
+      params: z.record(z.string(), z.unknown()),
+      chargedFen: z.number().int(),
+      /** the reason as a message: failure.privacy-refused | failure.execution-failed with { type, chargedFen } */
+      message: z.object({ code: z.enum(FAILURE_CODES), params: MessageParams }).optional(),
+    })
+    .nullable()
+    .optional(),
   expiresAt: IsoTime.nullable(),
   createdAt: IsoTime,
   updatedAt: IsoTime,
@@ -279,7 +318,10 @@ export const LedgerTxn = z.object({
   seq: z.number().int().optional(),
   kind: z.string(),
   tradeId: z.string().nullable(),
+  /** English text as before; `code` and `params` say the same for the message catalogue (fen amounts as numbers). */
   memo: z.string(),
+  code: z.enum(LEDGER_MEMO_CODES),
+  params: MessageParams,
   at: IsoTime,
   entries: z.array(z.object({ accountId: z.string(), amount: z.number().int() })),
 });
@@ -297,6 +339,23 @@ export const SignedCheckpoint = SignedCheckpointSchema;
 export const AuditVerification = z.object({ ok: z.boolean(), events: z.number().int(), checkpoints: z.number().int() }).passthrough();
 export const PolicyDocument = PolicyDocumentSchema;
 export const PolicyVersionParams = z.object({ policyId: PolicyDocumentSchema.shape.policyId, version: z.coerce.number().int().min(1).max(1_000_000) }).strict();
+/** GET /v1/purposes: the purpose catalogue, each purpose marked by what the active negative list says of it. */
+export const PurposeList = z.object({
+  catalogueId: z.string(),
+  version: z.number().int(),
+  /** the negative-list version the catalogue was published with, and the one in force now */
+  policy: z.object({ policyId: z.string(), version: z.number().int() }),
+  activePolicy: z.object({ policyId: z.string(), version: z.number().int() }),
+  title: z.object({ zh: z.string(), en: z.string() }),
+  purposes: z.array(
+    PurposeEntry.extend({
+      /** a deny rule of the active negative list names it: offers listing it and trades declaring it are denied */
+      prohibited: z.boolean(),
+      /** the purpose rules of the active negative list that name it */
+      ruleIds: z.array(z.string()),
+    }),
+  ),
+});
 export const PolicyHistory = z.object({
   items: z.array(z.object({ policyId: z.string(), version: z.number().int(), rules: z.number().int(), activatedAt: z.string(), active: z.boolean() }).strict()),
 });

@@ -8,8 +8,8 @@ import { canonicalJson, sm3Hex } from '../crypto/index.js';
  * commitment pins every byte of the bundle.
  *
  * What the server learns from a manifest: the schema, the row count, and which level ≤ 2 dimension-code
- * combinations (partitions) exist. Nothing else: the owner's sealer writes one ciphertext per partition and
- * HE column whatever the partition's size (the rows are pre-added), so ciphertext counts no longer reveal it.
+ * combinations (partitions) exist. Nothing else: the owner's sealer pre-adds each partition's rows, so the
+ * number of ciphertexts depends on the partition and column counts only, never on a partition's size.
  */
 
 export const Sm3HexString = z.string().regex(/^[0-9a-f]{64}$/, 'SM3 hex digest (64 lower-case hex digits)');
@@ -33,11 +33,16 @@ export const HeColumn = z
   .strict();
 export type HeColumn = z.infer<typeof HeColumn>;
 
+/**
+ * One ciphertext. Layout v1: the totals of one partition and column (`partition`, `column`, in slot 0).
+ * Layout v2 (packed): `block` b holds the totals of partitions b·P … b·P + P − 1, every column (layout.packing).
+ */
 export const HeChunkRef = z
   .object({
     kind: z.literal('he'),
-    partition: z.number().int().min(0),
-    column: z.string(),
+    partition: z.number().int().min(0).optional(),
+    column: z.string().optional(),
+    block: z.number().int().min(0).optional(),
     seq: z.number().int().min(0),
     sm3: Sm3HexString,
     size: z.number().int().min(1),
@@ -67,6 +72,14 @@ export const BundleLayout = z
     /** Each partition's codes, one per partitionBy column (indexes into the dimension's declared values). */
     partitions: z.array(z.object({ key: z.array(z.number().int().min(0)) }).strict()),
     slotsPerCiphertext: z.number().int().positive(),
+    /**
+     * Layout v2: partition totals packed into the slots of as few ciphertexts as possible — partition p, column
+     * c in block ⌊p / P⌋, slot (p mod P) · columns + c. Absent: v1, one ciphertext per partition and column.
+     */
+    packing: z
+      .object({ version: z.literal(2), partitionsPerCiphertext: z.number().int().positive() })
+      .strict()
+      .optional(),
   })
   .strict();
 export type BundleLayout = z.infer<typeof BundleLayout>;
@@ -89,6 +102,8 @@ export const BundleManifestBody = z
       .object({
         /** sm2Fingerprint of the enclave unwrap key the row-chunk data keys are wrapped to. */
         unwrapKeyFingerprint: Sm3HexString,
+        /** The row chunks' plaintext format (formats/row-chunk.ts); absent in bundles sealed before v2: 1. */
+        chunkFormat: z.union([z.literal(1), z.literal(2)]).optional(),
       })
       .strict(),
     layout: BundleLayout,

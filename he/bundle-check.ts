@@ -1,6 +1,6 @@
 import { DomainError } from '../contracts/errors.js';
 import { sm3Hex } from '../crypto/index.js';
-import { planLayout } from './layout.js';
+import { blockCount, packingFor, planLayout } from './layout.js';
 import { BFV_PARAMS, maxCiphertextBytes } from './params.js';
 import { HeContext, isPackedCiphertext } from './seal.js';
 import { BundleManifest, manifestCommitment } from '../formats/manifest.js';
@@ -57,6 +57,8 @@ export async function verifyBundle(
   if (JSON.stringify(base.partitionBy) !== JSON.stringify(m.layout.partitionBy)) problem('layout partitions by other columns than the schema allows');
   if (JSON.stringify(base.columns) !== JSON.stringify(m.layout.columns)) problem('layout columns do not match the schema');
   if (m.layout.slotsPerCiphertext !== params!.polyModulusDegree) problem('layout slot count does not match the HE parameters');
+  const packing = m.layout.packing;
+  if (packing && JSON.stringify(packing) !== JSON.stringify(packingFor(base.columns.length, params!))) problem('layout packing does not match the columns and HE parameters');
   const dims = m.layout.partitionBy.map((n) => m.schema.columns.find((c) => c.name === n)!);
   const seenKeys = new Set<string>();
   m.layout.partitions.forEach((p, i) => {
@@ -66,7 +68,8 @@ export async function verifyBundle(
     seenKeys.add(k);
   });
 
-  // chunks: every partition has the same contiguous run of ciphertexts for every column; row chunks 0..n-1
+  // chunks: v1, every partition has the same contiguous run of ciphertexts for every column; v2, every block
+  // 0..blocks-1 a contiguous run; row chunks 0..n-1
   const colIds = new Set(m.layout.columns.map((c) => c.id));
   const seqs = new Map<string, number[]>();
   const names = new Set<string>();
@@ -75,9 +78,15 @@ export async function verifyBundle(
   for (const c of m.chunks) {
     if (names.has(c.sm3)) problem(`blob ${c.sm3} is listed twice`);
     names.add(c.sm3);
-    if (c.kind === 'he') {
-      if (c.partition >= m.layout.partitions.length) problem(`ciphertext ${c.sm3} names partition ${c.partition}, which does not exist`);
-      if (!colIds.has(c.column)) problem(`ciphertext ${c.sm3} names unknown column ${c.column}`);
+    if (c.kind === 'he' && packing) {
+      if (c.block === undefined || c.partition !== undefined || c.column !== undefined) problem(`ciphertext ${c.sm3} of a packed layout must name a block, not a partition or column`);
+      else if (c.block >= blockCount(m.layout)) problem(`ciphertext ${c.sm3} names block ${c.block}, which does not exist`);
+      const k = `b${c.block}`;
+      (seqs.get(k) ?? seqs.set(k, []).get(k)!).push(c.seq);
+    } else if (c.kind === 'he') {
+      if (c.partition === undefined || c.column === undefined || c.block !== undefined) problem(`ciphertext ${c.sm3} must name a partition and a column`);
+      else if (c.partition >= m.layout.partitions.length) problem(`ciphertext ${c.sm3} names partition ${c.partition}, which does not exist`);
+      if (c.column !== undefined && !colIds.has(c.column)) problem(`ciphertext ${c.sm3} names unknown column ${c.column}`);
       const k = `${c.partition}|${c.column}`;
       (seqs.get(k) ?? seqs.set(k, []).get(k)!).push(c.seq);
     } else {
@@ -85,7 +94,12 @@ export async function verifyBundle(
       rowIdx.push(c.index);
     }
   }
-  m.layout.partitions.forEach((_, pi) => {
+  const contiguous = (k: string): boolean => {
+    const s = (seqs.get(k) ?? []).sort((a, b) => a - b);
+    return s.length > 0 && s.every((v, i) => v === i);
+  };
+  for (let b = 0; b < blockCount(m.layout); b++) if (!contiguous(`b${b}`)) problem(`block ${b} has a missing or repeated ciphertext`);
+  (packing ? [] : m.layout.partitions).forEach((_, pi) => {
     const counts = [...colIds].map((col) => {
       const s = (seqs.get(`${pi}|${col}`) ?? []).sort((a, b) => a - b);
       if (s.length === 0 || s.some((v, i) => v !== i)) problem(`partition ${pi} column ${col} has a missing or repeated ciphertext`);

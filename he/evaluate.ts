@@ -5,14 +5,16 @@ import { AggregateComputation as AggregateComputationSchema } from '../contracts
 import { DomainError } from '../contracts/errors.js';
 import { canonicalJson, sm3Hex } from '../crypto/index.js';
 import type { BundleManifest } from '../formats/manifest.js';
-import { checkOverflow, planAggregate } from './layout.js';
+import { blocksFor, checkOverflow, planAggregate, type AggregatePlan } from './layout.js';
 import { BFV_PARAMS } from './params.js';
 import type { EncryptedAggregate } from '../formats/encrypted-aggregate.js';
 import type { BlobRef, EncryptOutput, EncryptTask, EvaluateOutput, EvaluateTask, WorkerFailure } from './worker-impl.js';
 
 /**
- * Server-side HE evaluation (public keys only): sums the ciphertexts of each group's partitions and
- * rotate-and-sums them on piscina worker threads, so the HTTP thread stays responsive.
+ * Server-side HE evaluation (public keys only), on piscina worker threads so the HTTP thread stays
+ * responsive. Layout v1: sums the ciphertexts of each group's partitions and rotate-and-sums them. Layout v2
+ * (packed): passes on each block the computation touches (adding its ciphertexts when it has several); the
+ * enclave adds the planned slots (he/layout.ts says why).
  */
 
 export interface EvaluateAggregateInput {
@@ -63,11 +65,12 @@ export class HeEvaluator {
     if (!params) throw new DomainError('he-params', `unknown HE parameter set ${manifest.he.paramsId}`);
     const plan = planAggregate(manifest, computation);
     checkOverflow(manifest, computation, params);
+    if (manifest.layout.packing) return this.passBlocks(input, computation, plan);
 
     // ciphertext refs per (partition, column), in seq order
     const refs = new Map<string, BlobRef[]>();
     for (const c of manifest.chunks) {
-      if (c.kind !== 'he') continue;
+      if (c.kind !== 'he' || c.partition === undefined) continue;
       const k = `${c.partition}|${c.column}`;
       let list = refs.get(k);
       if (!list) refs.set(k, (list = []));
@@ -119,6 +122,51 @@ export class HeEvaluator {
       computationHash: computationHashOf(computation),
       groupBy: plan.groupBy,
       groups: merged,
+    };
+  }
+
+  /** Layout v2: the touched blocks, each block's ciphertexts added (one task per thread, blocks spread evenly). */
+  private async passBlocks(input: EvaluateAggregateInput, computation: AggregateComputation, plan: AggregatePlan): Promise<EncryptedAggregate> {
+    const { manifest } = input;
+    const refs = new Map<number, BlobRef[]>();
+    for (const c of manifest.chunks) {
+      if (c.kind !== 'he' || c.block === undefined) continue;
+      let list = refs.get(c.block);
+      if (!list) refs.set(c.block, (list = []));
+      list[c.seq] = { sm3: c.sm3, path: input.blobPath(c.sm3) };
+    }
+    const blocks = blocksFor(manifest.layout, plan);
+    const shares = Array.from({ length: Math.min(this.threads, blocks.length) }, (_, t) => blocks.filter((_, i) => i % this.threads === t));
+    const stats: EvaluateOutput['stats'][] = [];
+    const parts = await Promise.all(
+      shares.map(async (share) => {
+        const task: EvaluateTask = {
+          kind: 'evaluate',
+          paramsId: manifest.he.paramsId,
+          galoisKeys: input.galoisKeys,
+          rotate: false,
+          groups: share.map((b) => ({ key: [b], columns: { block: refs.get(b) ?? [] } })),
+        };
+        const out = unwrap((await this.pool.run(task)) as EvaluateOutput | WorkerFailure);
+        stats.push(out.stats);
+        return out.groups.map((g) => ({ block: g.key[0]!, ciphertext: g.columns.block! }));
+      }),
+    );
+    this.lastStats = {
+      loadMs: Math.max(0, ...stats.map((s) => s.loadMs)),
+      opsMs: Math.max(0, ...stats.map((s) => s.opsMs)),
+      ciphertexts: stats.reduce((n, s) => n + s.ciphertexts, 0),
+    };
+    const missing = parts.flat().find((b) => b.ciphertext === undefined);
+    if (missing) throw new DomainError('he-ciphertext-invalid', `block ${missing.block} has no ciphertext in the manifest`);
+    return {
+      format: 'shuyu.he-aggregate.v1',
+      paramsId: manifest.he.paramsId,
+      datasetCommitment: manifest.commitment,
+      computationHash: computationHashOf(computation),
+      groupBy: plan.groupBy,
+      groups: plan.groups.map((g) => ({ key: g.key, columns: {} })),
+      blocks: parts.flat().sort((a, b) => a.block - b.block),
     };
   }
 

@@ -9,16 +9,29 @@ import { type BfvParams, maxExactMagnitude } from './params.js';
  * enclave's release (one implementation).
  *
  * Rows are partitioned at sealing time by the codes of up to two level ≤ 2 dimensions, so every group and
- * every dimension filter the HE path answers is a union of WHOLE partitions: the server only adds
- * ciphertexts (no multiplyPlain masks, which at N = 4096 / t ≈ 2^40 would exhaust the noise budget) and
- * runs one rotate-and-sum per group and column. Each partition holds ONE ciphertext per column: the owner
- * adds up the partition's rows before encrypting (client-sdk/dataset/he-totals.ts) and encrypts the total
- * (mod t) in slot 0 — `_count` (number of rows), and per measure Σx and Σx² (fixed-point), so MEAN and
- * VARIANCE need no ciphertext multiplication. Bundles sealed earlier with one ciphertext per 4096-row block
- * (seq 0, 1, …) evaluate unchanged: the server adds whatever ciphertexts a partition lists.
+ * every dimension filter the HE path answers is a union of WHOLE partitions, and no ciphertext is ever
+ * multiplied. The owner adds up each partition's rows before encrypting (client-sdk/dataset/he-totals.ts)
+ * and encrypts one total (mod t) per partition and column — `_count` (number of rows), and per measure Σx and
+ * Σx² (fixed-point), so MEAN and VARIANCE need no ciphertext multiplication.
+ *
+ * Layout v2 (packed, `layout.packing`): the partition totals fill the N slots of as few ciphertexts as possible,
+ * partition p and column c at block ⌊p / P⌋, slot (p mod P) · columns + c, so a bundle's ciphertext bytes grow
+ * with ⌈partitions · columns / N⌉, not with the partition count (a 2,000-row table: a few ciphertexts instead
+ * of partitions × columns of them). The server passes each block the computation touches to the enclave (adding
+ * a block's ciphertexts when it has several), and the enclave — the key holder, which already reads the rows
+ * for SQL — decrypts each block once and adds the planned partitions' slots per group and column
+ * (enclave/release/he-totals.ts); the output gate still decides what is released. Why not per-group masked
+ * rotations on the server: at N = 4096 / t ≈ 2^40 a fresh ciphertext has ~25 bits of noise budget and one
+ * multiplyPlain by a 0/1 mask spends all of it (measured: 25 → 0 bits, the rotate-and-sum then decrypts to
+ * garbage), and a bigger N would multiply every ciphertext's size and cost.
+ *
+ * Layout v1 (no `packing`): one ciphertext per partition and column, the total in slot 0 (bundles sealed
+ * earlier with one ciphertext per 4096-row block, seq 0, 1, …, too); the server adds a group's partitions'
+ * ciphertexts and rotate-and-sums them, the enclave decrypts one value per group and column. Still evaluated
+ * and released unchanged.
  */
 
-/** Upper bound on the number of partitions a layout may create (one ciphertext per partition and column). */
+/** Upper bound on the number of partitions a layout may create (v1: one ciphertext per partition and column). */
 export const MAX_PARTITIONS = 1024;
 
 const absBig = (v: bigint): bigint => (v < 0n ? -v : v);
@@ -66,6 +79,33 @@ export function planLayout(schema: DatasetSchema, params: BfvParams): Omit<Bundl
     }
   }
   return { partitionBy, columns, slotsPerCiphertext };
+}
+
+/** The packing of layout v2 for these columns: as many partitions' column totals per ciphertext as fit. */
+export function packingFor(columns: number, params: BfvParams): NonNullable<BundleLayout['packing']> {
+  const per = Math.floor(params.polyModulusDegree / columns);
+  if (per < 1) throw new DomainError('he-unsupported-layout', `${columns} HE columns do not fit one ciphertext's ${params.polyModulusDegree} slots`);
+  return { version: 2, partitionsPerCiphertext: per };
+}
+
+/** 1: one ciphertext per partition and column; 2: partition totals packed into slots. */
+export const layoutVersion = (layout: Pick<BundleLayout, 'packing'>): 1 | 2 => (layout.packing ? 2 : 1);
+
+/** Number of packed ciphertexts (blocks) a v2 layout with this many partitions has. */
+export const blockCount = (layout: Pick<BundleLayout, 'packing' | 'partitions'>): number =>
+  layout.packing ? Math.ceil(layout.partitions.length / layout.packing.partitionsPerCiphertext) : 0;
+
+/** Where partition p's total of column index c lives in a v2 layout. */
+export function slotOf(layout: Pick<BundleLayout, 'packing' | 'columns'>, p: number, c: number): { block: number; slot: number } {
+  const per = layout.packing!.partitionsPerCiphertext;
+  return { block: Math.floor(p / per), slot: (p % per) * layout.columns.length + c };
+}
+
+/** The blocks of a v2 layout that hold any partition of the plan's groups (ascending). */
+export function blocksFor(layout: Pick<BundleLayout, 'packing' | 'columns'>, plan: Pick<AggregatePlan, 'groups'>): number[] {
+  const blocks = new Set<number>();
+  for (const g of plan.groups) for (const p of g.partitions) blocks.add(slotOf(layout, p, 0).block);
+  return [...blocks].sort((a, b) => a - b);
 }
 
 /** The integer one row puts into a layout column (x, x², or a digit of u = x − offset or of u²). */

@@ -3,9 +3,9 @@
  * manifest schema can name them cheaply). The adapter (he/seal.ts) builds the SEAL context from
  * these and checks that SEAL agrees (e.g. on the plain modulus prime).
  *
- * Why N = 4096 with a 40-bit plain modulus: a group is always a sum of WHOLE ciphertexts (rows are
+ * Why N = 4096 with a 40-bit plain modulus: a group is always made of WHOLE partitions (rows are
  * partitioned by dimension codes at sealing time, see layout.ts), so the server never multiplies, and the
- * only noise spent is additions (~log2 #ciphertexts bits) plus one rotate-and-sum (~10 bits). N = 4096
+ * only noise spent is additions (~log2 #ciphertexts bits) plus, for v1 layouts, one rotate-and-sum (~10 bits). N = 4096
  * leaves ~25 bits of fresh budget at t ≈ 2^40 — enough for that, and 3× cheaper than N = 8192 in time and
  * size (≈ 21.6 bytes per value). t ≈ 2^40 keeps 1M-row sums of 16-bit values exact (notes).
  */

@@ -203,6 +203,11 @@ export class HeContext {
     return guard('he-internal', 'saving ciphertext', () => ct.saveArray(this.seal.ComprModeType.zstd));
   }
 
+  /** Packed when every coefficient fits (a copy loop each way, ~2.4× smaller than base64 of zstd), else zstd. */
+  saveCiphertextPacked(ct: CipherText): Uint8Array {
+    return guard('he-internal', 'saving ciphertext', () => packCiphertext(ct.saveArray(this.seal.ComprModeType.none), coefficientCount(this.params)) ?? ct.saveArray(this.seal.ComprModeType.zstd));
+  }
+
   /** Checked load of Galois keys (public) — caller deletes. */
   loadGaloisKeys(bytes: Uint8Array): GaloisKeys {
     checkSealHeader(bytes, 256 * 1024 * 1024, 'Galois keys');
@@ -356,6 +361,26 @@ export class HeDecryptor {
       slots.fill(0n);
       if (!uniform) throw new HeError('he-not-aggregate', `${what}: is not a fully summed aggregate (slots differ); refused`);
       return v;
+    } finally {
+      ct.delete();
+    }
+  }
+
+  get plainModulus(): bigint {
+    return this.he.params.plainModulus;
+  }
+
+  /**
+   * Decrypt a packed block of partition totals (layout v2) and return its slots; the caller reads only the
+   * slots of the planned partitions and columns and wipes the array.
+   */
+  decryptSlots(bytes: Uint8Array, what = 'block'): BigInt64Array {
+    const ct = this.he.loadCiphertext(bytes, what);
+    try {
+      return guard('he-internal', 'decrypt', () => {
+        this.dec.decrypt(ct, this.plain);
+        return this.he.encoder.decodeBigInt(this.plain, true) as BigInt64Array;
+      });
     } finally {
       ct.delete();
     }

@@ -20,6 +20,11 @@ export interface EvaluateTask {
   paramsId: string;
   galoisKeys: { fingerprint: string; path?: string; bytes?: Uint8Array };
   groups: { key: number[]; columns: Record<string, BlobRef[]> }[];
+  /**
+   * false: only add the listed ciphertexts (layout v2 blocks, summed by slot in the enclave); a single one is
+   * passed on as its stored bytes, so the enclave can match it to the manifest's SM3. Default true.
+   */
+  rotate?: boolean;
 }
 export interface EvaluateOutput {
   groups: { key: number[]; columns: Record<string, string> }[];
@@ -75,13 +80,21 @@ function readBlob(ref: BlobRef): Uint8Array {
 
 async function evaluate(task: EvaluateTask): Promise<EvaluateOutput> {
   const he = await contextFor(task.paramsId);
-  const gk = galoisKeysFor(he, task.galoisKeys);
+  const rotate = task.rotate ?? true;
+  const gk = rotate ? galoisKeysFor(he, task.galoisKeys) : undefined;
   const out: EvaluateOutput['groups'] = [];
   const stats = { loadMs: 0, opsMs: 0, ciphertexts: 0 };
   for (const g of task.groups) {
     const columns: Record<string, string> = {};
     for (const [col, refs] of Object.entries(g.columns)) {
       if (refs.length === 0) continue;
+      if (!rotate && refs.length === 1) {
+        const t0 = performance.now();
+        columns[col] = toB64(readBlob(refs[0]!));
+        stats.loadMs += performance.now() - t0;
+        stats.ciphertexts++;
+        continue;
+      }
       let acc: CipherText | undefined;
       try {
         for (const ref of refs) {
@@ -101,10 +114,11 @@ async function evaluate(task: EvaluateTask): Promise<EvaluateOutput> {
           stats.opsMs += performance.now() - t1;
         }
         const t2 = performance.now();
-        const total = he.totalOfAllSlots(acc!, gk);
+        const total = gk ? he.totalOfAllSlots(acc!, gk) : acc!;
         acc = total;
         stats.opsMs += performance.now() - t2;
-        columns[col] = toB64(he.saveCiphertext(total));
+        // packed: the enclave loads it with a copy loop instead of zstd, and the release message is smaller
+        columns[col] = toB64(he.saveCiphertextPacked(total));
       } finally {
         acc?.delete();
       }

@@ -838,6 +838,12 @@ function checkClamp(schema: DatasetSchema, opts: ValidateOptions): SqlRefusal[] 
   return out;
 }
 
+/** SQLite's statement keywords other than SELECT: refused as statements of another kind (SQLite's lang.html). */
+const STATEMENT_KEYWORDS: ReadonlySet<string> = new Set([
+  'ALTER', 'ANALYZE', 'ATTACH', 'BEGIN', 'COMMIT', 'CREATE', 'DELETE', 'DETACH', 'DROP', 'END', 'EXPLAIN', 'INSERT',
+  'PRAGMA', 'REINDEX', 'RELEASE', 'REPLACE', 'ROLLBACK', 'SAVEPOINT', 'UPDATE', 'UPSERT', 'VACUUM', 'VALUES', 'WITH',
+]);
+
 function checkOnce(query: string, schema: DatasetSchema, opts: ValidateOptions): SqlValidation {
   const errors: SqlRefusal[] = [];
   const mode: SqlMode = opts.mode === 'dp' ? 'dp' : 'exact';
@@ -846,8 +852,12 @@ function checkOnce(query: string, schema: DatasetSchema, opts: ValidateOptions):
     return { ok: false, errors: [{ clause: 'query text', rule: 'query-text-character', message: `${bad.what} at offset ${bad.offset}: queries are printable text without backslashes or control characters, so that the checker and SQLite read the same tokens` }] };
   }
   const keyword = leadingKeyword(query);
+  if (keyword !== 'SELECT' && !STATEMENT_KEYWORDS.has(keyword)) {
+    // a typo such as SELEC is a syntax error, not a statement of another kind
+    return { ok: false, errors: [{ clause: 'statement', rule: 'syntax', message: `not valid SQL: a query starts with SELECT, not ${keyword ? `"${keyword}"` : 'this'}` }] };
+  }
   if (keyword !== 'SELECT') {
-    return { ok: false, errors: [{ clause: 'statement', rule: 'select-only', message: `only a single SELECT is allowed; ${keyword || 'this'} statements are refused (no PRAGMA, ATTACH, WITH, writes)` }] };
+    return { ok: false, errors: [{ clause: 'statement', rule: 'select-only', message: `only a single SELECT is allowed; ${keyword} statements are refused (no PRAGMA, ATTACH, WITH, writes)` }] };
   }
   const text = scanQueryText(query);
   if (text.some((f) => f.kind === 'comment')) {

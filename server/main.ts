@@ -29,7 +29,8 @@ const srv = await startServer({
   process.exit(1);
 });
 
-process.stderr.write(`Shuyu (数域) listening on ${srv.url}  (data: ${srv.config.dataDir})\n`);
+// at a terminal the log's first line already says this (server/log/pretty.ts)
+if (!process.stdout.isTTY) process.stderr.write(`Shuyu (数域) listening on ${srv.url} — web console at ${srv.url}/console/  (data: ${srv.config.dataDir})\n`);
 if (srv.bootstrap.created) process.stderr.write(`First run: operator credentials written to ${srv.bootstrap.file} (mode 0600)\n`);
 
 let stopping = false;

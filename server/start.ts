@@ -4,6 +4,7 @@ import type { DestinationStream } from 'pino';
 import { loadConfig, type ServerConfig } from './config/config.js';
 import { ensureDataDir, resolveMasterSecret } from './config/data-dir.js';
 import { createLogger, type Logger } from './logger.js';
+import { prettyDestination } from './log/pretty.js';
 import { openDatabase, type Db } from './store/db.js';
 import { BlobStore } from './blobs/blob-store.js';
 import { enclaveSigner } from './trade/enclave-signer.js';
@@ -54,7 +55,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const runJobs = jobs ?? env.SHUYU_SERVER_JOBS !== '0';
   const config = loadConfig(flags, env);
   const layout = ensureDataDir(config.dataDir);
-  const log = createLogger(config.logLevel, logDestination);
+  // a person at a terminal reads lines; anything else (a file, a pipe, a collector) gets pino's JSON
+  const log = createLogger(config.logLevel, logDestination ?? (process.stdout.isTTY ? prettyDestination(process.stdout) : undefined));
   // Cluster mode: the store is PostgreSQL, shared with other servers and workers — nothing found in it at
   // start-up (a running lease, a pending upload or idempotency key) belongs to a dead process of this one.
   const clustered = !!config.databaseUrl;
@@ -69,7 +71,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   // process loads the API, recovers and listens meanwhile. On a first run it starts after the bootstrap.
   let enclaveStarting: Promise<EnclaveHandle> | null = null;
   const launchEnclave = (operatorPublicKeyPem: string): Promise<EnclaveHandle> => {
-    enclaveStarting = startEnclave({ dataDir: layout.enclaveDir, masterSecret: master!.secret, operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
+    enclaveStarting = startEnclave({ dataDir: layout.enclaveDir, blobDir: layout.blobDir, masterSecret: master!.secret, operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
     enclaveStarting.catch(() => {}); // awaited (and its failure thrown) below; not an unhandled rejection meanwhile
     return enclaveStarting;
   };
@@ -94,7 +96,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       if (!withEnclave) return undefined;
       const info = await started().publicInfo();
       return { paramsId: info.he.paramsId, hePublicKeyFingerprint: info.he.publicKeyFingerprint, unwrapKeyFingerprint: info.unwrap.fingerprint };
-    }, withEnclave ? async (manifest, rowChunks) => (await started().client()).admitRows(manifest, rowChunks) : undefined);
+    }, withEnclave ? async (manifest) => (await started().client()).admitRows(manifest) : undefined);
     const signer = enclaveSigner(() => enclave);
     const shuyu = createApp({
       config,
@@ -138,7 +140,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       signer.publicKeyPem = (await enclave.publicInfo()).signing.publicKeyPem;
       if (runJobs) await shuyu.trade.startWorker(enclave, { embedded: !clustered });
     }
-    log.info({ url, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
+    log.info({ url, console: `${url}/console/`, dataDir: config.dataDir }, `Shuyu listening on ${url}`);
 
     let closing: Promise<void> | null = null;
     const close = () =>

@@ -87,7 +87,8 @@ export const DEMO_TRADES: readonly DemoTrade[] = [
   {
     dataset: 'logistics',
     owner: '云南物流枢纽运营公司 Yunnan Logistics Hub Operator',
-    buyer: '某保理公司 A factoring company',
+    // on the negative list's entity list (NL-06): the purpose is a permitted one, the buyer is not
+    buyer: 'Example Prohibited Data Broker Ltd',
     offer: {
       title: '干线货运量与运费 Freight volume and revenue by route',
       description: 'Sums and means of tonnes and freight revenue, by route and mode.',
@@ -95,13 +96,13 @@ export const DEMO_TRADES: readonly DemoTrade[] = [
       allowedColumns: ['route', 'mode', 'tonnes', 'revenue_yuan'],
       priceModel: { kind: 'fixed', perQueryFen: 8_000 },
       platformFeeBps: 1_000,
-      terms: terms(['logistics-planning', 'credit-assessment']),
+      terms: terms(['transport-planning', 'credit-assessment']),
     },
     computation: { kind: 'aggregate', metrics: [{ op: 'sum', measure: 'tonnes' }, { op: 'sum', measure: 'revenue_yuan' }], groupBy: ['route'], filters: [] },
-    purpose: { code: 'credit-assessment', statement: 'Build a blacklist of carriers on routes with falling freight revenue before extending credit.' },
+    purpose: { code: 'credit-assessment', statement: 'Assess the credit of carriers on routes with falling freight revenue before extending credit.' },
     destination: 'CN',
     expected: 'denied-by-negative-list',
     reviewerReason: '',
-    story: 'a factoring company wants route revenues to build a blacklist of carriers',
+    story: 'a data broker on the entity list of prohibited counterparties asks for route revenues',
   },
 ];

@@ -1,8 +1,7 @@
 import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { z } from 'zod';
-import { type Connection, resolveConnection } from './profiles.js';
-import { UsageError } from './output.js';
+import { UsageError, fieldName, plainMessage } from './errors.js';
 
 /** Options every command of the SDK side takes. */
 export interface CommonOptions {
@@ -15,8 +14,6 @@ export function withCommon(cmd: Command): Command {
     .option('--json', 'print one JSON document on stdout (for scripts) instead of text')
     .option('--profile <name>', 'profile in ~/.config/shuyu/profiles.json (default: SHUYU_PROFILE, the current one, or "default")');
 }
-
-export const connection = (opts: CommonOptions): Connection => resolveConnection(opts.profile);
 
 /** Why a path cannot be used, in a few words (the errno code, or what it means for the common ones). */
 export function fsReason(e: unknown): string {
@@ -99,7 +96,7 @@ export function readJsonFile<T extends z.ZodType>(path: string, schema: T, what:
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new UsageError(`${what} ${path}: ${issue.path.length ? issue.path.join('.') + ': ' : ''}${issue.message.split('\n')[0]}`);
+    throw new UsageError(`${what} ${path}: ${issue.path.length ? fieldName(issue.path as (string | number)[], json) + ' ' : ''}${plainMessage(issue.message)}`);
   }
   return parsed.data;
 }

@@ -1,19 +1,12 @@
-import { DomainError, isDomainError } from '../../contracts/errors.js';
+import { type ErrorContext, describeError } from './errors.js';
+
+export { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, UsageError } from './errors.js';
 
 /**
  * One way for every command to answer: `--json` → exactly one JSON document on stdout and nothing
- * else there; otherwise a short human text or table. Exit codes: 0 ok, 1 failed (invalid receipt,
- * refused request, failed check), 2 usage (bad arguments, unreadable input files).
+ * else there; otherwise a short human text or table. Errors: one line on stderr and the README's exit
+ * codes (errors.ts).
  */
-
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
-
-/** Raised by commands for a usage problem the parser cannot see (missing file, malformed JSON input). */
-export class UsageError extends Error {
-  readonly exitCode = EXIT_USAGE;
-}
 
 export interface OutputOptions {
   json?: boolean;
@@ -71,47 +64,36 @@ export const yuan = (fen: number): string => {
   return `${sign}¥${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
 };
 
-/** Anything an API error or domain error carries, in one shape for both outputs. */
-export interface ErrorReport {
-  error: { type: string; title: string; status?: number; detail?: string; extra?: Record<string, unknown> };
-}
-
-export function errorReport(e: unknown): ErrorReport {
-  const err = e as { name?: string; status?: number; type?: string; title?: string; detail?: string; message?: string };
-  if (err && err.name === 'ShuyuApiError') {
-    return { error: { type: err.type ?? 'about:blank', title: err.title ?? 'request failed', status: err.status, detail: err.detail } };
-  }
-  if (isDomainError(e)) return { error: { type: e.type, title: e.message, extra: (e as DomainError).detail } };
-  if (e instanceof UsageError) return { error: { type: 'usage', title: e.message } };
-  return { error: { type: 'internal', title: (e as Error)?.message ?? String(e) } };
-}
-
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof UsageError) return EXIT_USAGE;
-  if (isDomainError(e) && ['not-logged-in', 'no-profile', 'bad-profiles-file', 'bad-input-file'].includes(e.type)) return EXIT_USAGE;
-  return EXIT_FAILED;
-}
-
-/** Wraps a command action: errors become a printed report and an exit code, never a stack trace. */
+/** Wraps a command action: errors become one printed line (and a --json document) and an exit code, never a stack trace. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     // commander passes (...positionals, options, command). Options of a parent command (e.g. `--json`
     // given to `catalog` before or after `show`) belong to this invocation too: merge them in.
-    const cmd = args[args.length - 1] as { optsWithGlobals?: () => OutputOptions } | undefined;
-    const opts = (cmd?.optsWithGlobals?.() ?? args[args.length - 2] ?? {}) as OutputOptions;
+    const cmd = args[args.length - 1] as CommandLike | undefined;
+    const opts = (cmd?.optsWithGlobals?.() ?? args[args.length - 2] ?? {}) as OutputOptions & Record<string, unknown>;
     if (args.length >= 2 && cmd?.optsWithGlobals) args[args.length - 2] = opts;
     try {
       const code = await fn(...args);
       if (typeof code === 'number' && code !== 0) process.exitCode = code;
     } catch (e) {
-      const report = errorReport(e);
+      const ctx: ErrorContext = {
+        args: cmd?.registeredArguments?.map((a) => a.name()),
+        argValues: args.slice(0, Math.max(0, args.length - 2)),
+        options: opts,
+        optionNames: cmd?.options?.map((o) => o.attributeName()),
+      };
+      const { line, code, report } = describeError(e, ctx);
       if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      const { type, title, detail, status } = report.error;
       // one line, whatever the message holds (a multi-line message from a library included)
-      const line = `${title}${detail ? ` — ${detail}` : ''}${status ? ` (${status} ${type})` : type !== 'internal' ? ` (${type})` : ''}`.replace(/\s*[\r\n]+\s*/g, ' ');
-      process.stderr.write(`shuyu: ${line}\n`);
+      process.stderr.write(`shuyu: ${line.replace(/\s*[\r\n]+\s*/g, ' ')}\n`);
       if (report.error.type === 'internal' && process.env.SHUYU_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
-      process.exitCode = exitCodeFor(e);
+      process.exitCode = code;
     }
   };
+}
+
+interface CommandLike {
+  optsWithGlobals?: () => unknown;
+  registeredArguments?: { name(): string }[];
+  options?: { attributeName(): string }[];
 }

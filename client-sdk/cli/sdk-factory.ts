@@ -4,8 +4,10 @@ import { BuyerClient } from '../sdk/buyer.js';
 import { OperatorClient } from '../sdk/operator.js';
 import { OwnerClient } from '../sdk/owner.js';
 import { ReviewerClient } from '../sdk/reviewer.js';
-import { type CommonOptions, connection, readTextFile } from './common.js';
-import { type Connection, updateProfile } from './profiles.js';
+import { type CommonOptions, readTextFile } from './common.js';
+import { type Connection, resolveConnection, updateProfile } from './profiles.js';
+
+export const connection = (opts: CommonOptions): Connection => resolveConnection(opts.profile);
 
 /** Role clients for a CLI invocation, built from the resolved profile/env connection. */
 
@@ -36,6 +38,23 @@ export function privateKey(opts: CommonOptions & { key?: string }): Uint8Array {
   } catch (e) {
     if ((e as Error).name === 'UsageError') throw e;
     throw new DomainError('bad-input-file', `${file} is not an SM2 private key PEM: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The key for a command only one role may run (approving, certifying): without one, a person in another role
+ * is told the command is not theirs, rather than asked for a key they could never use.
+ */
+export async function signingKeyFor(opts: CommonOptions & { key?: string }, role: 'reviewer' | 'operator', doing: string): Promise<Uint8Array> {
+  try {
+    return privateKey(opts);
+  } catch (e) {
+    if (opts.key) throw e;
+    const me = await new OperatorClient(connection(opts)).me();
+    if (me.user.role !== role) {
+      throw new DomainError('forbidden', `only ${role === 'operator' ? 'an operator' : 'a reviewer'} can ${doing}; this profile signs in as ${me.user.name} (${me.user.role})`);
+    }
+    throw e;
   }
 }
 

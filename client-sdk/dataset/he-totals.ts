@@ -6,11 +6,10 @@ import type { BfvParams } from '../../he/params.js';
 
 /**
  * The owner's pre-addition of the HE columns: every group and filter the HE path answers
- * is a union of whole partitions, so the server never needs more than each partition's column totals. The
- * owner therefore adds up each partition's rows on its own machine and encrypts ONE ciphertext per partition
- * and column (the total mod t in slot 0, zeros elsewhere) instead of one per 4096-row block: the rotate-and-sum
- * the server runs gives exactly the same aggregate, the partial sums never leave the owner's machine in
- * plaintext, and the server no longer learns a partition's size from its ciphertext count.
+ * is a union of whole partitions, so nothing more than each partition's column totals is needed. The
+ * owner therefore adds up each partition's rows on its own machine and encrypts the totals — packed into the
+ * slots of a few ciphertexts (layout v2, he/layout.ts), or one per partition and column in slot 0 (v1): the
+ * partial sums never leave the owner's machine in plaintext, and no ciphertext count reveals a partition's size.
  *
  * Two stages, both exact:
  * - `SegmentTotals` (one row chunk's rows, on whichever thread parsed them): float64 sums. Every value a row
@@ -123,12 +122,32 @@ export class BundleTotals {
    * slot 0, zeros elsewhere (ciphertext addition is mod t too, so the released aggregate is the same).
    */
   vector(p: number, c: number, params: BfvParams): BigInt64Array {
-    const t = params.plainModulus;
-    let v = this.totals[p]![c]! % t;
-    if (v > (t - 1n) / 2n) v -= t;
-    else if (v < -((t - 1n) / 2n)) v += t;
     const out = new BigInt64Array(params.polyModulusDegree);
-    out[0] = v;
+    out[0] = centred(this.totals[p]![c]!, params);
     return out;
   }
+
+  /**
+   * Layout v2: the plaintext vector of packed block b — partition p's column c at slot (p mod P) · columns + c
+   * for the P partitions of the block (he/layout.ts slotOf), zeros in the slots left over.
+   */
+  blockVector(b: number, partitionsPerCiphertext: number, params: BfvParams): BigInt64Array {
+    const out = new BigInt64Array(params.polyModulusDegree);
+    const first = b * partitionsPerCiphertext;
+    const last = Math.min(this.totals.length, first + partitionsPerCiphertext);
+    for (let p = first; p < last; p++) {
+      const at = (p - first) * this.columns;
+      for (let c = 0; c < this.columns; c++) out[at + c] = centred(this.totals[p]![c]!, params);
+    }
+    return out;
+  }
+}
+
+/** A total reduced into BFV's centred range mod t. */
+function centred(total: bigint, params: BfvParams): bigint {
+  const t = params.plainModulus;
+  let v = total % t;
+  if (v > (t - 1n) / 2n) v -= t;
+  else if (v < -((t - 1n) / 2n)) v += t;
+  return v;
 }

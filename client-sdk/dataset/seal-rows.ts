@@ -4,7 +4,18 @@ import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { DomainError } from '../../contracts/errors.js';
 import { sm3Hex } from '../../crypto/index.js';
 import type { BundleLayout } from '../../formats/manifest.js';
-import { type RowChunkKey, RowChunkWriter, encodeSealedRowChunk, newRowChunkKey, rowChunkAad, sealRowChunkWithKey } from '../../formats/row-chunk.js';
+import {
+  type ColumnEncoding,
+  ColumnarRowChunkWriter,
+  ROW_CHUNK_FORMAT,
+  type RowChunkFormat,
+  type RowChunkKey,
+  RowChunkWriter,
+  encodeSealedRowChunk,
+  newRowChunkKey,
+  rowChunkAad,
+  sealRowChunkWithKey,
+} from '../../formats/row-chunk.js';
 import { type CsvIssue, RowValidator, type RowValue, byteIssue, csvParseFailure, locateBadByte } from './csv-check.js';
 import { firstBadByte } from './csv-bytes.js';
 import { RecordEnds, segmentRecords } from './csv-split.js';
@@ -25,6 +36,16 @@ export interface RowSealContext {
   /** the enclave's SM2 unwrap public key (raw point bytes) */
   unwrapKey: Uint8Array;
   blobDir: string;
+  /** the row chunks' plaintext format (default ROW_CHUNK_FORMAT, v2; v1 only to make old-style bundles in tests and benches) */
+  rowFormat?: RowChunkFormat;
+}
+
+/**
+ * Each column's v2 encoding, from the schema: numeric columns as numbers, dimensions (a closed set of
+ * declared values, sealed as their spelling) as dictionary codes, everything else as text.
+ */
+export function rowChunkEncodings(schema: DatasetSchema): ColumnEncoding[] {
+  return schema.columns.map((c) => (c.role === 'dimension' ? 'dictionary' : c.type === 'int' || c.type.startsWith('decimal') ? 'number' : 'text'));
 }
 
 export interface SealedSegment {
@@ -40,7 +61,7 @@ const WRITE_BATCH = 2048;
 
 export class RowSealer {
   private readonly validator: RowValidator;
-  private readonly writer: RowChunkWriter;
+  private readonly writer: RowChunkWriter | ColumnarRowChunkWriter;
   /** rows not yet in the writer's text (moved over a batch at a time) */
   private pending: RowValue[][] = [];
   private totals: SegmentTotals;
@@ -50,7 +71,8 @@ export class RowSealer {
 
   constructor(private readonly ctx: RowSealContext) {
     this.validator = new RowValidator(ctx.schema);
-    this.writer = new RowChunkWriter(ctx.schema.columns.map((c) => c.name));
+    const names = ctx.schema.columns.map((c) => c.name);
+    this.writer = (ctx.rowFormat ?? ROW_CHUNK_FORMAT) === 1 ? new RowChunkWriter(names) : new ColumnarRowChunkWriter(names, rowChunkEncodings(ctx.schema));
     this.totals = new SegmentTotals(totalsPlan(ctx.schema, ctx.layout));
   }
 
@@ -65,7 +87,7 @@ export class RowSealer {
     const parsed = this.validator.parseRowInPlace(record, row, this.errors);
     if (!parsed || this.errors.length) return;
     this.totals.add(parsed.codes, parsed.measures);
-    // into the chunk's JSON text a batch at a time: no array of all the chunk's rows kept, the values die young
+    // into the chunk's columns a batch at a time: no array of all the chunk's rows kept, the values die young
     this.pending.push(parsed.values);
     if (this.pending.length === WRITE_BATCH) this.writePending();
     this.chars += chars;

@@ -11,10 +11,11 @@ import { DomainError } from '../../contracts/errors.js';
 import { newId } from '../../contracts/ids.js';
 import { fromB64, sm2Fingerprint, sm2PublicKeyFromPem, sm3Hex } from '../../crypto/index.js';
 import { type BundleManifest, type ChunkRef, withCommitment } from '../../formats/manifest.js';
-import { newRowChunkKey } from '../../formats/row-chunk.js';
+import { ROW_CHUNK_FORMAT, type RowChunkFormat, newRowChunkKey } from '../../formats/row-chunk.js';
 import { HeEvaluator } from '../../he/evaluate.js';
-import { planLayout } from '../../he/layout.js';
-import { BFV_PARAMS } from '../../he/params.js';
+import { packingFor, planLayout } from '../../he/layout.js';
+import { BFV_PARAMS, type BfvParams } from '../../he/params.js';
+import { HeContext } from '../../he/seal.js';
 import { CSV_PARSE_OPTIONS, type CsvIssue, RowValidator, badByteAtParseError, badByteField, byteIssue, csvInvalid, csvParseFailure, guardedRecords, locateBadByte } from './csv-check.js';
 import { CsvBytes, firstBadByte } from './csv-bytes.js';
 import { type SplitPlan, recordSegments, splitPlan } from './csv-split.js';
@@ -65,6 +66,10 @@ export interface SealOptions {
    * line ending throughout, quotes balanced); others stream.
    */
   split?: boolean;
+  /** the row chunks' plaintext format (default v2; v1 only to make bundles as older sealers did, for tests and benches) */
+  rowFormat?: RowChunkFormat;
+  /** the HE layout (default 2, partition totals packed into slots; 1 only to make bundles as older sealers did, for tests and benches) */
+  heLayout?: 1 | 2;
 }
 
 export interface SealResult {
@@ -75,7 +80,7 @@ export interface SealResult {
   stats: SealProgress & { seconds: number; rowsPerSecond: number; encryptSeconds: number };
 }
 
-/** Raw CSV characters per row chunk before it is flushed early (JSON adds quotes/escapes; 3 bytes per UTF-16 unit at most). */
+/** Raw CSV characters per row chunk before it is flushed early (bounds a chunk's plaintext: 3 bytes per UTF-16 unit at most, plus offsets). */
 const MAX_CHUNK_CHARS = 8 * 1024 * 1024;
 
 export const bundleBlobPath = (outDir: string, sm3: string): string => join(outDir, 'blobs', sm3);
@@ -136,7 +141,8 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     throw new DomainError('enclave-key-mismatch', 'the SM2 unwrap key does not match its published fingerprint');
   }
 
-  const layoutBase = planLayout(schema, params);
+  const planned = planLayout(schema, params);
+  const layoutBase = opts.heLayout === 1 ? planned : { ...planned, packing: packingFor(planned.columns.length, params) };
   // 32,768 rows per chunk: each chunk costs one SM2 key wrap (~6 ms of CPU), which dominated row sealing at 8,192
   const rowsPerChunk = opts.rowsPerChunk ?? 32_768;
   if (!Number.isInteger(rowsPerChunk) || rowsPerChunk < 1 || rowsPerChunk > totalsPlan(schema, layoutBase).maxSegmentRows) {
@@ -150,12 +156,20 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   const blobDir = join(opts.outDir, 'blobs');
   const createdDir = !existsSync(opts.outDir);
   await mkdir(blobDir, { recursive: true });
-  // the owner's own machine: its encryption threads need not yield to anything (the server's pool runs at nice +10)
-  const evaluator = opts.evaluator ?? new HeEvaluator({ threads: opts.threads, niceIncrement: 0 });
+  // the owner's own machine: its encryption threads need not yield to anything (the server's pool runs at nice +10).
+  // Started only for a v1 layout: a packed one has a few ciphertexts, encrypted on this thread (encryptHere).
+  let ownPool: HeEvaluator | undefined;
+  const encrypt = (vectors: BigInt64Array[]): Promise<Uint8Array[]> => {
+    const publicKey = { fingerprint: opts.enclave.he.publicKeyFingerprint, bytes: hePublicKey };
+    if (!opts.evaluator && layoutBase.packing) return encryptHere(params, publicKey.bytes, vectors);
+    const pool = opts.evaluator ?? (ownPool ??= new HeEvaluator({ threads: opts.threads, niceIncrement: 0 }));
+    return pool.encrypt({ paramsId: params.id, publicKey, vectors });
+  };
   const progress: SealProgress = { rows: 0, ciphertexts: 0, rowChunks: 0, bytesWritten: 0 };
   const chunks: ChunkRef[] = [];
   const totals = new BundleTotals(layoutBase.columns.length);
-  const ctx: RowSealContext = { schema, layout: layoutBase, bundleId, unwrapKey, blobDir };
+  const rowFormat = opts.rowFormat ?? ROW_CHUNK_FORMAT;
+  const ctx: RowSealContext = { schema, layout: layoutBase, bundleId, unwrapKey, blobDir, rowFormat };
   let nextProgress = progressEvery;
   /** Merge one sealed segment (in file order): its partition totals, its row chunk, progress. */
   const merge = (seg: SealedSegment, index: number, rowsSoFar: number) => {
@@ -183,16 +197,24 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
       : await sealStreamed(opts.input, { ctx, rowsPerChunk, maxErrors, merge });
     if (read.errors.length) throw csvInvalid({ errors: read.errors, truncated: read.errors.length >= maxErrors });
 
-    // one ciphertext per partition and column: the owner-side totals (he-totals.ts)
+    // the owner-side totals (he-totals.ts): packed into a few ciphertexts (v2), or one per partition and column (v1)
     const encryptStarted = performance.now();
     const colIds = layoutBase.columns.map((c) => c.id);
+    const packing = layoutBase.packing;
+    if (packing) {
+      const blocks = Math.ceil(totals.keys.length / packing.partitionsPerCiphertext);
+      const cts = await encrypt(Array.from({ length: blocks }, (_, b) => totals.blockVector(b, packing.partitionsPerCiphertext, params)));
+      cts.forEach((ct, b) => {
+        const sm3 = sm3Hex(ct);
+        writeFileSync(join(blobDir, sm3), ct);
+        progress.bytesWritten += ct.length;
+        chunks.push({ kind: 'he', block: b, seq: 0, sm3, size: ct.length });
+      });
+      progress.ciphertexts += cts.length;
+    }
     await Promise.all(
-      totals.keys.map(async (_, p) => {
-        const cts = await evaluator.encrypt({
-          paramsId: params.id,
-          publicKey: { fingerprint: opts.enclave.he.publicKeyFingerprint, bytes: hePublicKey },
-          vectors: colIds.map((_, c) => totals.vector(p, c, params)),
-        });
+      (packing ? [] : totals.keys).map(async (_, p) => {
+        const cts = await encrypt(colIds.map((_, c) => totals.vector(p, c, params)));
         cts.forEach((ct, c) => {
           const sm3 = sm3Hex(ct);
           writeFileSync(join(blobDir, sm3), ct);
@@ -205,18 +227,20 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     encryptSeconds = (performance.now() - encryptStarted) / 1000;
   } catch (e) {
     if (createdDir) await rm(opts.outDir, { recursive: true, force: true });
-    if (!opts.evaluator) await evaluator.close();
+    await ownPool?.close();
     if (e instanceof DomainError) throw e;
     throw new DomainError('seal-failed', `sealing failed: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (!opts.evaluator) await evaluator.close();
+  await ownPool?.close();
   const rowNo = read.rows;
 
   const order = new Map(layoutBase.columns.map((c, i) => [c.id, i]));
   chunks.sort((a, b) => {
     if (a.kind !== b.kind) return a.kind === 'he' ? -1 : 1;
     if (a.kind === 'rows' && b.kind === 'rows') return a.index - b.index;
-    if (a.kind === 'he' && b.kind === 'he') return a.partition - b.partition || order.get(a.column)! - order.get(b.column)! || a.seq - b.seq;
+    if (a.kind === 'he' && b.kind === 'he') {
+      return (a.block ?? 0) - (b.block ?? 0) || (a.partition ?? 0) - (b.partition ?? 0) || (order.get(a.column ?? '') ?? 0) - (order.get(b.column ?? '') ?? 0) || a.seq - b.seq;
+    }
     return 0;
   });
   const manifest = withCommitment({
@@ -226,7 +250,7 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
     schema,
     rowCount: rowNo,
     he: { paramsId: params.id, publicKeyFingerprint: opts.enclave.he.publicKeyFingerprint },
-    rows: { unwrapKeyFingerprint: opts.enclave.unwrap.fingerprint },
+    rows: { unwrapKeyFingerprint: opts.enclave.unwrap.fingerprint, chunkFormat: rowFormat },
     layout: { ...layoutBase, partitions: totals.keys.map((key) => ({ key })) },
     chunks,
   });
@@ -235,6 +259,24 @@ export async function sealDataset(opts: SealOptions): Promise<SealResult> {
   opts.onProgress?.({ ...progress });
   const seconds = (performance.now() - started) / 1000;
   return { manifest, manifestPath, blobDir, stats: { ...progress, seconds, rowsPerSecond: rowNo / seconds, encryptSeconds } };
+}
+
+/**
+ * Encrypt a packed layout's few block vectors on this thread: starting the worker pool (a thread, its SEAL
+ * instance and, under tsx, its loader) costs ~1.5 s; one context and ≤ a few encryptions here ~0.3 s.
+ */
+async function encryptHere(params: BfvParams, publicKey: Uint8Array, vectors: BigInt64Array[]): Promise<Uint8Array[]> {
+  const he = await HeContext.create(params);
+  try {
+    const enc = he.encryptor(publicKey);
+    try {
+      return vectors.map((v) => enc.encryptVector(v));
+    } finally {
+      enc.delete();
+    }
+  } finally {
+    he.delete();
+  }
 }
 
 interface ReadOptions {

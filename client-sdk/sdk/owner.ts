@@ -36,6 +36,11 @@ export class OwnerClient extends ShuyuClient {
     return uploadBundle(this.http, source, meta, opts);
   }
 
+  /** The organisation's uploads not yet published (open, or being verified), with the blobs each still needs. */
+  async uploads(): Promise<Upload[]> {
+    return (await this.http.get<{ items: Upload[] }>('/uploads')).items;
+  }
+
   getUpload(uploadId: string): Promise<Upload> {
     return this.http.get<Upload>(`/uploads/${uploadId}`);
   }

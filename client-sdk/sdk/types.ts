@@ -55,3 +55,10 @@ export type Checkpoints = Out<typeof S.Checkpoints>;
 export type AuditVerification = Out<typeof S.AuditVerification>;
 export type PolicyDocument = Out<typeof S.PolicyDocument>;
 export type PolicyDocumentInput = In<typeof S.PolicyDocument>;
+/** GET /v1/purposes: the purpose catalogue with Chinese and English names, marked by the active negative list. */
+export type PurposeList = Out<typeof S.PurposeList>;
+export type PurposeEntry = PurposeList['purposes'][number];
+/** A timeline step (`code`/`params` render with formats/messages.ts). */
+export type TradeTransition = Out<typeof S.TradeTransition>;
+/** A problem+json answer: `code`/`params` render with formats/messages.ts; title/detail follow Accept-Language. */
+export type Problem = Out<typeof S.Problem>;

@@ -10,6 +10,9 @@ import type { RouteMatch } from '../router.js';
 import type { Offer } from '../endpoints.js';
 import { dl, mono, notice, pageHeader, safeT, section } from '../ui.js';
 import { levelBadge, sectorName } from './catalog.js';
+import { currentUser } from '../session.js';
+import { buyPanel } from './buy.js';
+import { purposeName } from './purposes.js';
 
 export const tagChip = (tag: string): HTMLElement => h('span', { class: `tag tag-${tag}` }, safeT(`tag.${tag}` as MessageKey, tag));
 
@@ -38,7 +41,7 @@ function offerCard(o: Offer): HTMLElement {
       [t('offer.price'), priceText(o.priceModel)],
       [t('offer.kinds'), list(o.allowedKinds.map((k) => t(`kind.${k}`)))],
       [t('offer.columns'), o.allowedColumns.join(', ')],
-      [t('offer.purposes'), o.terms.purposes.join(', ')],
+      [t('offer.purposes'), list(o.terms.purposes.map(purposeName))],
       [t('offer.validity'), `${dateTime(o.terms.validFrom)} – ${dateTime(o.terms.validUntil)}`],
       [t('offer.epsilon'), `${o.terms.epsilonPerQuery} / ${o.terms.epsilonBudgetPerBuyer}`],
       [t('offer.minGroup'), String(o.terms.minGroupSize)],
@@ -91,6 +94,8 @@ export async function datasetPage(m: RouteMatch): Promise<Node> {
     ),
     section(t('dataset.schema'), schemaTable(entry.schema)),
     section(t('dataset.offers'), offersBody),
+    // buyers build, quote and submit a computation here, limited to what the offers sell
+    currentUser()?.user.role === 'buyer' && offers.items.length ? buyPanel(entry.schema, offers.items) : null,
     section(
       t('dataset.sample'),
       notice('info', t('dataset.sampleNote')),

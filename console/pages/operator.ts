@@ -1,4 +1,4 @@
-/** Operator pages: organisations, users, reviewer certificates, negative-list versions, audit verification. */
+/** Operator pages: organisations, users, reviewer certificates, audit verification (tokens, top-ups and the negative list have pages of their own). */
 import type { Org, User } from '../../client-sdk/sdk/types.js';
 import { verifyAuditLog } from '../../contracts/audit/verify.js';
 import { all, ApiError, get } from '../api.js';
@@ -144,30 +144,6 @@ export async function certificatesPage(): Promise<Node> {
     notice('info', t('certs.hint')),
     section(t('certs.title'), table(t('certs.title'), [t('certs.reviewer'), t('users.key'), t('certs.fingerprint'), t('certs.expires')], rows), status),
     certifyButtons.length ? section(t('review.key'), keyLoader(() => certifyButtons.forEach((b) => (b.disabled = false)))) : null,
-  );
-}
-
-/** The negative list in force (the API serves the active version; each publish is a new version). */
-export async function policyPage(): Promise<Node> {
-  const doc = await operatorClient().policy();
-  return h(
-    'div',
-    null,
-    pageHeader(t('policy.title')),
-    section(
-      `${bi(doc.title)} · ${t('policy.version')} ${doc.version}`,
-      h('p', null, h('span', { class: 'badge ok' }, t('policy.active')), ' ', mono(doc.policyId)),
-      dl([
-        [t('policy.version'), String(doc.version)],
-        [t('policy.autoApprove'), doc.autoApprove.enabled ? `${t('common.yes')} (≤ L${doc.autoApprove.maxLevel})` : t('common.no')],
-        [t('policy.rules'), String(doc.rules.length)],
-      ]),
-      table(
-        t('policy.rules'),
-        [t('policy.rule'), t('policy.kind'), t('policy.effect'), t('policy.reason')],
-        doc.rules.map((r) => [mono(r.id), r.kind, h('span', { class: `badge effect-${r.effect}` }, safeT(`effect.${r.effect}` as MessageKey, r.effect)), bi(r.reason)]),
-      ),
-    ),
   );
 }
 

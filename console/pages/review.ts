@@ -27,7 +27,7 @@ export async function reviewQueuePage(): Promise<Node> {
           [t('trade.submitted'), t('trade.buyer'), t('trade.purpose'), t('trade.computation'), t('trade.price'), t('trade.privacy'), t('trade.state'), ''],
           items.map((tr) => [
             dateTime(tr.createdAt),
-            mono(shortHash(tr.buyerOrgId)),
+            tr.buyerOrgName || mono(shortHash(tr.buyerOrgId)),
             tr.purpose.statement,
             describeComputation(tr.computation),
             yuan(tr.priceFen),

@@ -3,7 +3,7 @@
  * the page against the pinned enclave key with the SDK's BuyerClient — the same verifyReceipt as the
  * CLI), and the released result as a table and a bar chart.
  */
-import { barChart } from '../chart.js';
+import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { hasResult, isFinal } from '../../contracts/trade/states.js';
 import { field, h, replace, table } from '../dom.js';
 import { dateTime, num, t, yuan } from '../i18n.js';
@@ -11,13 +11,15 @@ import { describeComputation } from '../computation.js';
 import { buyerClient, savePin, type Offer, type TradeDetail } from '../endpoints.js';
 import { get } from '../api.js';
 import { currentUser } from '../session.js';
-import { bars, resultTable } from '../result.js';
-import type { RouteMatch } from '../router.js';
+import { go, type RouteMatch } from '../router.js';
 import { dl, errorBox, errorText, mono, notice, pageHeader, section, shortHash, stateBadge } from '../ui.js';
-import { computationBlock, findingsBlock, tradeFacts } from './trade-parts.js';
+import { CANCELLABLE, computationBlock, failureText, findingsBlock, moneyText, outcomeNotice, partyNames, stepReason, tradeFacts } from './trade-parts.js';
+import { download, resultSection } from './result-view.js';
 
 export async function tradesPage(): Promise<Node> {
   const { items } = await buyerClient().trades({ limit: 100 });
+  const me = currentUser();
+  const role = me?.user.role ?? 'buyer';
   return h(
     'div',
     null,
@@ -25,16 +27,17 @@ export async function tradesPage(): Promise<Node> {
     items.length
       ? table(
           t('trades.title'),
-          [t('trade.submitted'), t('trade.purpose'), t('trade.computation'), t('trade.price'), t('trade.state'), ''],
+          [t('trade.submitted'), role === 'owner' ? t('trade.buyer') : t('trade.owner'), t('trade.purpose'), t('trade.computation'), t('trade.money'), t('trade.state'), ''],
           items.map((tr) => [
             dateTime(tr.createdAt),
+            role === 'owner' ? partyNames(tr, me).buyer : partyNames(tr, me).owner,
             tr.purpose.statement,
             describeComputation(tr.computation),
-            yuan(tr.priceFen),
+            moneyText(tr, role),
             stateBadge(tr.state),
             h('a', { href: `#/trades/${tr.id}`, 'aria-label': `${t('common.more')}: ${tr.purpose.statement}` }, t('common.more')),
           ]),
-          { numeric: [3] },
+          { numeric: [4] },
         )
       : notice('info', t('trades.empty')),
   );
@@ -45,7 +48,7 @@ export async function tradesPage(): Promise<Node> {
 function timeline(tr: TradeDetail): HTMLElement {
   const steps = [
     { at: tr.createdAt, to: 'submitted', actor: tr.buyerUserId, reason: '' },
-    ...[...tr.transitions].sort((a, b) => a.at.localeCompare(b.at)).map((x) => ({ at: x.at, to: x.to as string, actor: x.actor, reason: x.reason })),
+    ...[...tr.transitions].sort((a, b) => a.at.localeCompare(b.at)).map((x) => ({ at: x.at, to: x.to as string, actor: x.actor, reason: stepReason(x) })),
   ];
   return h(
     'ol',
@@ -76,15 +79,6 @@ async function verifyInPage(receipt: unknown): Promise<{ valid: true; fingerprin
   }
 }
 
-function download(name: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
-  const a = h('a', { href: url, download: name, hidden: true });
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
 function privacyFacts(p: Record<string, unknown> | undefined): HTMLElement | null {
   if (!p) return null;
   const eps = typeof p.epsilonSpent === 'number' ? p.epsilonSpent : null;
@@ -98,36 +92,36 @@ function privacyFacts(p: Record<string, unknown> | undefined): HTMLElement | nul
   ]);
 }
 
-function resultSection(title: string, result: unknown): HTMLElement {
-  const tbl = resultTable(result);
-  if (!tbl) return section(title, h('pre', null, JSON.stringify(result, null, 2)));
-  const chartBox = h('figure', { class: 'chart-box' });
-  let column = tbl.numericColumns[0] ?? 0;
-  let drawnWidth = 0;
-  const drawChart = (col: number): void => {
-    column = col;
-    drawnWidth = Math.round(chartBox.clientWidth) || 560;
-    replace(chartBox, barChart(tbl.columns[col]!, bars(tbl, col), Math.max(280, drawnWidth)), h('figcaption', null, `${t('trade.chart')}: ${tbl.columns[col]}`));
-  };
-  // Redrawn at the width it is shown at (after it is attached, and when the layout changes width).
-  new ResizeObserver(() => {
-    if (Math.round(chartBox.clientWidth) !== drawnWidth) requestAnimationFrame(() => drawChart(column));
-  }).observe(chartBox);
-  let picker: HTMLElement | null = null;
-  if (tbl.numericColumns.length > 1) {
-    const sel = h('select', null, tbl.numericColumns.map((c) => h('option', { value: String(c) }, tbl.columns[c]!)));
-    sel.addEventListener('change', () => drawChart(Number(sel.value)));
-    picker = field(t('trade.chart'), sel);
-  }
-  if (tbl.numericColumns.length) drawChart(tbl.numericColumns[0]!);
-  return section(
-    title,
-    h(
-      'div',
-      { class: 'result' },
-      table(title, tbl.columns, tbl.rows.map((r) => r.map((c) => (c === null ? '∅' : typeof c === 'number' ? num(c, 4) : String(c)))), { numeric: tbl.numericColumns, className: 'result-table' }),
-      tbl.numericColumns.length ? h('div', null, picker, chartBox) : null,
-    ),
+// ── cancel ───────────────────────────────────────────────────────────────────
+/** While a trade has not started running its buyer may cancel it; the hold is released. */
+function cancelForm(tr: TradeDetail): HTMLElement {
+  const reason = h('textarea', { rows: 2, maxlength: 2000, name: 'cancel-reason' });
+  const status = h('div', { class: 'cancel-status', 'aria-live': 'polite' });
+  const btn = h('button', { type: 'submit', class: 'danger' }, t('cancel.button'));
+  return h(
+    'form',
+    {
+      class: 'cancel-form',
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        if (!reason.value.trim()) {
+          reason.setAttribute('aria-invalid', 'true');
+          return replace(status, notice('warn', t('cancel.needReason')));
+        }
+        btn.disabled = true;
+        try {
+          await buyerClient().cancel(tr.id, reason.value.trim());
+          go(location.hash);
+        } catch (err) {
+          btn.disabled = false;
+          replace(status, errorBox(err));
+        }
+      },
+    },
+    h('p', null, t('cancel.explain', { price: yuan(tr.priceFen) })),
+    field(t('cancel.reason'), reason),
+    h('div', { class: 'actions' }, btn),
+    status,
   );
 }
 
@@ -136,15 +130,19 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
   const client = buyerClient();
   const tr = await client.trade(id);
   const me = currentUser();
+  const role = me?.user.role ?? 'buyer';
   const [offer, entry] = await Promise.all([
     get<Offer>(`/offers/${tr.offerId}`).catch(() => null),
-    get<{ title: string }>(`/catalog/${tr.datasetId}`).catch(() => null),
+    get<{ title: string; schema: DatasetSchema }>(`/catalog/${tr.datasetId}`).catch(() => null),
   ]);
   // Receipts go to the buyer only (GET /v1/trades/:id/result is the buyer's).
-  const delivered = hasResult(tr.state) && me?.user.role === 'buyer';
+  const delivered = hasResult(tr.state) && role === 'buyer';
+  const names = partyNames(tr, me);
 
   const ended = isFinal(tr.state) && !hasResult(tr.state);
-  let receiptPart: Node = notice('info', t(ended ? 'trade.noReceipt' : 'trade.noResult'));
+  let receiptPart: Node = hasResult(tr.state)
+    ? notice('ok', t('trade.deliveredToBuyer', { buyer: names.buyer }))
+    : notice('info', t(tr.state === 'failed' ? (tr.failure?.code === 'privacy-refused' ? 'trade.noReceiptRefused' : 'trade.noReceiptFailed') : ended ? 'trade.noReceipt' : 'trade.noResult'));
   let resultPart: Node | null = null;
   if (delivered) {
     try {
@@ -155,9 +153,10 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
       // The released numbers are shown only once their receipt verified in this page.
       const holder = h('div', { class: 'result-holder' }, section(t('trade.result'), notice('info', t('common.loading'))));
       resultPart = holder;
+      const privacy = payload.privacy as Record<string, unknown> | undefined;
       const runVerify = async (): Promise<void> => {
         const v = await verifyInPage(receipt);
-        replace(holder, v.valid ? resultSection(t('trade.result'), payload.result) : section(t('trade.result'), notice('error', t('trade.resultWithheld'))));
+        replace(holder, v.valid ? resultSection(t('trade.result'), payload.result, { tradeId: tr.id, schema: entry?.schema ?? null, computation: tr.computation, privacy }) : section(t('trade.result'), notice('error', t('trade.resultWithheld'))));
         replace(verdict, v.valid ? notice('ok', t('trade.verified', { fp: shortHash(v.fingerprint) })) : notice('error', t('trade.invalid', { reason: v.reason })));
         verdict.dataset.verified = String(v.valid);
       };
@@ -178,7 +177,7 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
         ),
         verdict,
         h('h3', null, t('trade.privacyApplied')),
-        privacyFacts(payload.privacy as Record<string, unknown> | undefined),
+        privacyFacts(privacy),
         h('details', null, h('summary', null, 'receipt.json'), h('pre', { class: 'receipt-json' }, text)),
       );
       void runVerify();
@@ -187,14 +186,21 @@ export async function tradePage(m: RouteMatch): Promise<Node> {
     }
   }
 
+  const cancellable = role === 'buyer' && CANCELLABLE.includes(tr.state);
   return h(
     'div',
     null,
     pageHeader(describeComputation(tr.computation), h('p', { class: 'sub' }, stateBadge(tr.state), ' ', mono(tr.id))),
-    tr.failureReason ? notice('error', h('strong', null, t('trade.failure')), ': ', tr.failureReason) : null,
+    outcomeNotice(tr, role, names),
+    tr.failure || tr.failureReason ? notice('error', h('strong', null, t('trade.failure')), ': ', failureText(tr)) : null,
+    cancellable ? section(t('cancel.title'), cancelForm(tr)) : null,
     h('div', { class: 'two-col' }, section(t('trade.timeline'), timeline(tr)), section(t('trade.receipt'), receiptPart)),
     resultPart,
-    h('div', { class: 'two-col' }, section(t('trade.details'), tradeFacts(tr, { offer, datasetTitle: entry?.title ?? null, buyerName: me?.org.id === tr.buyerOrgId ? `${me.org.name} · ${me.user.name}` : null })), section(t('trade.computation'), computationBlock(tr), h('h3', null, t('trade.findings')), findingsBlock(tr))),
+    h(
+      'div',
+      { class: 'two-col' },
+      section(t('trade.details'), tradeFacts(tr, { offer, datasetTitle: entry?.title ?? null, buyerName: names.buyer, ownerName: names.owner, party: role })),
+      section(t('trade.computation'), computationBlock(tr), h('h3', null, t('trade.findings')), findingsBlock(tr)),
+    ),
   );
 }
-

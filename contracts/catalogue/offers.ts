@@ -3,6 +3,7 @@ import { columnByName } from '../dataset/schema.js';
 import { DomainError } from '../errors.js';
 import { newId } from '../ids.js';
 import { evaluateListing } from '../policy/evaluate.js';
+import { isCataloguedPurpose } from '../policy/purposes.js';
 import type { Evaluation } from '../policy/schema.js';
 import { parseOrThrow } from '../validate.js';
 import { type Offer, OfferInput } from '../offer/offer.js';
@@ -11,14 +12,22 @@ import { type Offer, OfferInput } from '../offer/offer.js';
 export class OfferService {
   constructor(private readonly ctx: Context) {}
 
-  private async screen(dataset: DatasetRef, input: OfferInput): Promise<Evaluation> {
+  /** The negative list's verdict on a listing, deny included; what cannot be listed at all is refused. */
+  private async evaluate(dataset: DatasetRef, input: OfferInput): Promise<Evaluation> {
     const missing = input.allowedColumns.filter((c) => !columnByName(dataset.schema, c));
     if (missing.length) throw new DomainError('invalid-offer', `columns not in the dataset: ${missing.join(', ')}`, { columns: missing });
+    // purposes are a controlled vocabulary: an offer lists codes of the published catalogue (GET /v1/purposes)
+    const unknown = input.terms.purposes.filter((p) => !isCataloguedPurpose(p));
+    if (unknown.length) throw new DomainError('invalid-offer', `not purposes of the published catalogue: ${unknown.join(', ')}`, { purposes: unknown });
     // a verification names one record by its identifier; without one it would only say whether a cell is empty
     if (input.allowedKinds.includes('verify') && !dataset.schema.columns.some((c) => c.role === 'identifier')) {
       throw new DomainError('invalid-offer', 'this dataset has no identifier column, so it cannot be offered for verify: a verification checks claims about one record the buyer names by its identifier', { kind: 'verify' });
     }
-    const screening = evaluateListing(await this.ctx.policy(), dataset.schema, input);
+    return evaluateListing(await this.ctx.policy(), dataset.schema, input);
+  }
+
+  private async screen(dataset: DatasetRef, input: OfferInput): Promise<Evaluation> {
+    const screening = await this.evaluate(dataset, input);
     if (screening.decision === 'deny') {
       throw new DomainError('negative-list-denied', 'the negative list does not allow this offer', { findings: screening.findings });
     }
@@ -27,6 +36,12 @@ export class OfferService {
 
   private assertOwner(dataset: DatasetRef, actor: Actor): void {
     if (dataset.ownerOrgId !== actor.orgId) throw new DomainError('forbidden', "only the dataset owner's organisation can list it");
+  }
+
+  /** What listing this offer would find, written nowhere: the owner sees every finding, deny included, before listing. */
+  async preview(args: { dataset: DatasetRef; input: unknown; actor: Actor }): Promise<Evaluation> {
+    this.assertOwner(args.dataset, args.actor);
+    return await this.evaluate(args.dataset, parseOrThrow(OfferInput, args.input, 'invalid-offer'));
   }
 
   /** New offer, version 1. Findings of `review` rules are returned and audited, not blocking. */

@@ -2,6 +2,7 @@ import { canonicalJson, sm3Hex } from '../../crypto/index.js';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../errors.js';
 import { type Clock, newId } from '../ids.js';
+import type { LedgerMemoCode, ReasonParams } from '../reasons.js';
 
 /** The ledger's storage port (contracts/store.ts gathers the ports; the SQLite adapter implements them). */
 export interface LedgerStore {
@@ -51,7 +52,10 @@ export interface LedgerTransaction {
   idempotencyKey: string;
   kind: LedgerTxnKind;
   tradeId: string | null;
+  /** English text (as before codes); `code` and `params` say the same for the message catalogue. */
   memo: string;
+  code: LedgerMemoCode;
+  params: ReasonParams;
   requestHash: string;
   at: string;
   entries: LedgerEntry[];
@@ -94,6 +98,8 @@ export class Ledger {
       idempotencyKey: input.idempotencyKey,
       tradeId: null,
       memo: input.memo ?? 'top-up',
+      code: input.memo ? 'ledger.top-up-memo' : 'ledger.top-up',
+      params: { amountFen: input.amountFen, ...(input.memo ? { memo: input.memo } : {}) },
       actor: input.actor,
       entries: [
         { accountId: accountIds.topup, amount: -input.amountFen },
@@ -111,6 +117,8 @@ export class Ledger {
       idempotencyKey: `hold:${input.tradeId}`,
       tradeId: input.tradeId,
       memo: 'hold on submit',
+      code: 'ledger.hold',
+      params: { amountFen: input.amountFen },
       actor: input.actor,
       entries: [
         { accountId: accountIds.wallet(input.buyerOrgId), amount: -input.amountFen },
@@ -120,7 +128,7 @@ export class Ledger {
   }
 
   /** Returns whatever the trade's escrow holds to the buyer (reject, fail, expire, cancel). */
-  async release(input: { tradeId: string; buyerOrgId: string; actor: string; memo: string }): Promise<LedgerTransaction | null> {
+  async release(input: { tradeId: string; buyerOrgId: string; actor: string; memo: string; code: LedgerMemoCode }): Promise<LedgerTransaction | null> {
     const existing = await this.store.transactionByKey(`release:${input.tradeId}`);
     if (existing) return existing;
     const held = await this.balance(accountIds.escrow(input.tradeId));
@@ -130,6 +138,8 @@ export class Ledger {
       idempotencyKey: `release:${input.tradeId}`,
       tradeId: input.tradeId,
       memo: input.memo,
+      code: input.code,
+      params: { amountFen: held },
       actor: input.actor,
       entries: [
         { accountId: accountIds.escrow(input.tradeId), amount: -held },
@@ -151,7 +161,13 @@ export class Ledger {
         platformFeeFen: input.platformFeeFen,
       });
     }
-    return this.captureEscrow({ ...input, held, memo: 'capture on delivery' });
+    return this.captureEscrow({
+      ...input,
+      held,
+      memo: 'capture on delivery',
+      code: 'ledger.capture',
+      params: { ownerShareFen: input.ownerShareFen, platformFeeFen: input.platformFeeFen },
+    });
   }
 
   /**
@@ -185,6 +201,8 @@ export class Ledger {
       held,
       refund: { buyerOrgId: input.buyerOrgId, fen: held - input.chargeFen },
       memo: `privacy refusal: ${input.chargeFen} fen charged, ${held - input.chargeFen} fen returned`,
+      code: 'ledger.refusal-charge',
+      params: { chargedFen: input.chargeFen, returnedFen: held - input.chargeFen, ownerShareFen: input.ownerShareFen, platformFeeFen: input.platformFeeFen },
     });
   }
 
@@ -197,6 +215,8 @@ export class Ledger {
     held: number;
     refund?: { buyerOrgId: string; fen: number };
     memo: string;
+    code: LedgerMemoCode;
+    params: ReasonParams;
     actor: string;
   }): Promise<LedgerTransaction | null> {
     if (c.held === 0) return Promise.resolve(null);
@@ -204,10 +224,19 @@ export class Ledger {
     if (c.ownerShareFen > 0) entries.push({ accountId: accountIds.revenue(c.ownerOrgId), amount: c.ownerShareFen });
     if (c.platformFeeFen > 0) entries.push({ accountId: accountIds.fee, amount: c.platformFeeFen });
     if (c.refund && c.refund.fen > 0) entries.push({ accountId: accountIds.wallet(c.refund.buyerOrgId), amount: c.refund.fen });
-    return this.post({ kind: 'capture', idempotencyKey: `capture:${c.tradeId}`, tradeId: c.tradeId, memo: c.memo, actor: c.actor, entries });
+    return this.post({ kind: 'capture', idempotencyKey: `capture:${c.tradeId}`, tradeId: c.tradeId, memo: c.memo, code: c.code, params: c.params, actor: c.actor, entries });
   }
 
-  private post(req: { kind: LedgerTxnKind; idempotencyKey: string; tradeId: string | null; memo: string; actor: string; entries: LedgerEntry[] }): Promise<LedgerTransaction> {
+  private post(req: {
+    kind: LedgerTxnKind;
+    idempotencyKey: string;
+    tradeId: string | null;
+    memo: string;
+    code: LedgerMemoCode;
+    params: ReasonParams;
+    actor: string;
+    entries: LedgerEntry[];
+  }): Promise<LedgerTransaction> {
     if (!req.idempotencyKey || req.idempotencyKey.length > 200) {
       throw new DomainError('invalid-idempotency-key', 'an idempotency key of 1–200 characters is required');
     }
@@ -246,6 +275,8 @@ export class Ledger {
         kind: req.kind,
         tradeId: req.tradeId,
         memo: req.memo,
+        code: req.code,
+        params: req.params,
         requestHash,
         at: this.clock.now().toISOString(),
         entries: req.entries,

@@ -8,7 +8,10 @@ import { FeeBps, PriceModel } from './price-model.js';
  * (id, version) it was quoted under, so a later price change never reprices a running trade.
  */
 
-/** Purpose codes a buyer declares; the negative list names prohibited ones (policy/default-policy.json). */
+/**
+ * Purpose codes a buyer declares: codes of the published purpose catalogue (policy/purposes.json, checked when an
+ * offer is listed: catalogue/offers.ts); the negative list names prohibited ones.
+ */
 export const PurposeCode = z.string().regex(/^[a-z][a-z0-9-]{1,63}$/, 'purpose codes are lower-case slugs');
 
 /** ISO 3166-1 alpha-2, optionally with a subdivision: CN, CN-53 (Yunnan), HK, DE … */

@@ -1,7 +1,8 @@
 import type { Computation, ComputationKind } from '../computation.js';
 import type { Column, DatasetSchema } from '../dataset/schema.js';
 import type { Offer } from '../offer/offer.js';
-import type { Decision, Evaluation, Finding, PolicyDocument, PolicyRule, Stage } from './schema.js';
+import type { FindingCode } from '../reasons.js';
+import type { Decision, Effect, Evaluation, Finding, PolicyDocument, PolicyRule, Stage } from './schema.js';
 
 /**
  * The negative-list engine: one interpreter for every rule kind of schema.ts. It never stops at the
@@ -61,8 +62,19 @@ const country = (region: string): string => region.slice(0, 2);
 const normalise = (s: string): string => s.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
 const isDpAggregate = (kind: ComputationKind, dp: boolean): boolean => dp && (kind === 'aggregate' || kind === 'sql');
 
+/** What a purpose statement resembles, by the patterns of a purpose-statement rule (the codes, never the words). */
+function resembles(patterns: { resembles: string; match: string[] }[], statement: string): string[] {
+  const text = normalise(statement);
+  if (!text) return [];
+  return [...new Set(patterns.filter((p) => p.match.some((m) => new RegExp(m, 'iu').test(text))).map((p) => p.resembles))];
+}
+
+/** A statement flag never decides: it sends the trade to a reviewer, whatever the rule's own effect. */
+const FLAGGED = Symbol('statement-flagged');
+type Fired = Record<string, unknown> & { [FLAGGED]?: true };
+
 /** Returns the finding detail when the rule fires, undefined when it does not. */
-function fires(rule: PolicyRule, ctx: Context): Record<string, unknown> | undefined {
+function fires(rule: PolicyRule, ctx: Context): Fired | undefined {
   switch (rule.kind) {
     case 'level': {
       const hit = ctx.touched.filter((c) => c.level >= rule.minLevel);
@@ -82,9 +94,15 @@ function fires(rule: PolicyRule, ctx: Context): Record<string, unknown> | undefi
     }
     case 'purpose': {
       const codes = ctx.purposes.filter((p) => rule.purposes.includes(p));
+      if (codes.length) return { purposes: codes };
+      // documents written before the catalogue: a keyword in the statement only flags it for a reviewer
       const text = normalise(ctx.purposeText);
-      const words = rule.keywords.filter((k) => text.includes(normalise(k)));
-      return codes.length || words.length ? { purposes: codes, keywords: words } : undefined;
+      const flagged = (rule.keywords ?? []).some((k) => text.includes(normalise(k)));
+      return flagged ? { field: 'purpose.statement', [FLAGGED]: true } : undefined;
+    }
+    case 'purpose-statement': {
+      const hit = resembles(rule.patterns, ctx.purposeText);
+      return hit.length ? { field: 'purpose.statement', resembles: hit, [FLAGGED]: true } : undefined;
     }
     case 'buyer': {
       if (!ctx.buyer) return undefined;
@@ -112,12 +130,33 @@ function fires(rule: PolicyRule, ctx: Context): Record<string, unknown> | undefi
   }
 }
 
+/** One finding: the rule's id, title and basis as data and as a catalogue message; `detail` says what fired it. */
+function finding(policy: PolicyDocument, rule: PolicyRule, fired: Fired): Finding {
+  const flagged = fired[FLAGGED] === true;
+  const effect: Effect = flagged ? 'review' : rule.effect;
+  const code: FindingCode = flagged ? 'negative-list.statement-flagged' : effect === 'deny' ? 'negative-list.deny' : 'negative-list.review';
+  const title = rule.title ?? rule.reason;
+  const basis = rule.basis ?? '';
+  const { [FLAGGED]: _flag, ...detail } = fired;
+  return {
+    ruleId: rule.id,
+    policyVersion: policy.version,
+    effect,
+    title,
+    ...(rule.basis ? { basis: rule.basis } : {}),
+    reason: rule.reason,
+    code,
+    params: { ruleId: rule.id, title, basis },
+    detail,
+  };
+}
+
 function run(policy: PolicyDocument, ctx: Context): Evaluation {
   const findings: Finding[] = [];
   for (const rule of policy.rules) {
-    if (!rule.stages.includes(ctx.stage)) continue;
-    const detail = fires(rule, ctx);
-    if (detail) findings.push({ ruleId: rule.id, policyVersion: policy.version, effect: rule.effect, reason: rule.reason, detail });
+    if (!(rule.stages as Stage[]).includes(ctx.stage)) continue;
+    const fired = fires(rule, ctx);
+    if (fired) findings.push(finding(policy, rule, fired));
   }
   const decision: Decision = findings.some((f) => f.effect === 'deny')
     ? 'deny'

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Level, Tag } from '../dataset/schema.js';
+import { FINDING_CODES } from '../reasons.js';
 
 /**
  * The negative list (负面清单) as data: a versioned document of declarative rules that one engine
@@ -19,6 +20,8 @@ const Kind = z.enum(['aggregate', 'sql', 'verify']);
 
 const base = {
   id: z.string().regex(/^[A-Z]{2,6}-\d{2,4}$/, 'rule ids look like NL-01'),
+  /** A short name for the rule, shown with its id and basis when it fires (older documents have none). */
+  title: Bilingual.optional(),
   effect: Effect,
   reason: Bilingual,
   /** Where the rule is evaluated; both by default. */
@@ -45,13 +48,46 @@ export const TagRule = z
   })
   .strict();
 
-/** Fires on a declared purpose code in the list, or a purpose statement containing a keyword. */
+/**
+ * Fires on a declared purpose code in the list (codes of the purpose catalogue, policy/purposes.json).
+ * `keywords` is read only from documents written before the catalogue: a keyword in the free-text statement
+ * no longer decides anything, it sends the trade to a reviewer (as a purpose-statement rule does).
+ */
 export const PurposeRule = z
   .object({
     ...base,
     kind: z.literal('purpose'),
     purposes: z.array(z.string()).default([]),
-    keywords: z.array(z.string().min(2)).default([]),
+    keywords: z.array(z.string().min(2)).optional(),
+  })
+  .strict();
+
+/** A regular expression the engine can compile (matched case-insensitively against the normalised statement). */
+const Pattern = z
+  .string()
+  .min(2)
+  .max(1000)
+  .refine((p) => {
+    try {
+      new RegExp(p, 'iu');
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'not a valid regular expression');
+
+/**
+ * Screens the buyer's free-text purpose statement for obviously prohibited intent. A hit never decides on
+ * its own: the effect is always `review`, and the finding names which prohibited purpose the statement
+ * resembles (a catalogue code), never the words that matched, so the reviewer judges the text itself.
+ */
+export const PurposeStatementRule = z
+  .object({
+    ...base,
+    kind: z.literal('purpose-statement'),
+    effect: z.literal('review'),
+    stages: z.array(z.literal('trade')).min(1).default(['trade']),
+    patterns: z.array(z.object({ resembles: z.string(), match: z.array(Pattern).min(1).max(100) }).strict()).min(1).max(50),
   })
   .strict();
 
@@ -91,7 +127,7 @@ export const KindRule = z
   })
   .strict();
 
-export const PolicyRule = z.discriminatedUnion('kind', [LevelRule, TagRule, PurposeRule, BuyerRule, DestinationRule, CombinationRule, KindRule]);
+export const PolicyRule = z.discriminatedUnion('kind', [LevelRule, TagRule, PurposeRule, PurposeStatementRule, BuyerRule, DestinationRule, CombinationRule, KindRule]);
 export type PolicyRule = z.infer<typeof PolicyRule>;
 
 export const PolicyDocument = z
@@ -118,8 +154,14 @@ export const Finding = z.object({
   ruleId: z.string(),
   policyVersion: z.number().int(),
   effect: Effect,
+  /** The rule's name and the clause it implements (findings made before rules had titles lack them). */
+  title: Bilingual.optional(),
+  basis: z.string().optional(),
   reason: Bilingual,
-  /** What made it fire: the columns, tags, purpose or region involved. */
+  /** The finding as a catalogue message (formats/messages.ts): negative-list.deny | .review | .statement-flagged, with { ruleId, title, basis }. */
+  code: z.enum(FINDING_CODES).optional(),
+  params: z.record(z.string(), z.unknown()).optional(),
+  /** What made it fire: the columns, tags, purpose codes or region involved — never the words of a statement. */
   detail: z.record(z.string(), z.unknown()),
 });
 export type Finding = z.infer<typeof Finding>;

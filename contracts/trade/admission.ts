@@ -50,7 +50,7 @@ export async function admit(ctx: Context, a: AdmissionInput): Promise<void> {
     throw new DomainError('computation-not-offered', `the offer does not include columns: ${notOffered.join(', ')}`, { columns: notOffered });
   }
   if (!offer.terms.purposes.includes(a.purpose.code)) {
-    throw new DomainError('purpose-not-permitted', `the offer does not permit the purpose "${a.purpose.code}"`, { purposes: offer.terms.purposes });
+    throw new DomainError('purpose-not-permitted', `the offer does not permit the purpose "${a.purpose.code}"`, { purpose: a.purpose.code, purposes: offer.terms.purposes });
   }
   const permitted = offer.terms.destinations.some((d) => d === a.destination || (d.length === 2 && a.destination.startsWith(`${d}-`)));
   if (!permitted) {

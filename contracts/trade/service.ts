@@ -12,6 +12,7 @@ import { assertApprovalValidity, assertMayReview, latestTradeDeadline, ReviewDec
 import { parseOrThrow } from '../validate.js';
 import { admit } from './admission.js';
 import { assertTransition, type TradeState } from './states.js';
+import type { LedgerMemoCode, Reason, TradeReasonCode } from '../reasons.js';
 import { refusalCharge, type Trade, type TradeFailure } from './trade.js';
 import { z } from 'zod';
 
@@ -41,23 +42,26 @@ export class TradeService {
     return t;
   }
 
-  /** Moves a trade through one transition of the table (inside the caller's transaction). */
-  private async move(trade: Trade, to: TradeState, actor: string, reason: string, patch: Partial<Trade> = {}): Promise<Trade> {
+  /**
+   * Moves a trade through one transition of the table (inside the caller's transaction). `reason` is the English
+   * text older clients read; `why` the same as a catalogue code with parameters.
+   */
+  private async move(trade: Trade, to: TradeState, actor: string, reason: string, why: Reason<TradeReasonCode>, patch: Partial<Trade> = {}): Promise<Trade> {
     assertTransition(trade.id, trade.state, to);
     const at = this.ctx.nowIso();
     const next: Trade = { ...trade, ...patch, state: to, updatedAt: at };
     if (!await this.ctx.store.trades.update(next, trade.state)) {
       throw new DomainError('conflict', 'the trade changed meanwhile; reload it and retry', { tradeId: trade.id });
     }
-    await this.ctx.store.trades.appendTransition({ tradeId: trade.id, from: trade.state, to, actor, reason, at });
+    await this.ctx.store.trades.appendTransition({ tradeId: trade.id, from: trade.state, to, actor, reason, code: why.code, params: why.params, at });
     // Every way into `approved` (a reviewer, auto-approval) queues the execution in this same transaction.
     if (to === 'approved') await this.ctx.store.jobs.enqueue(trade.id, at);
     await this.ctx.audit.append({ actor, entityType: 'trade', entityId: trade.id, action: `trade.${to}`, data: { from: trade.state, to, reason } });
     return next;
   }
 
-  private async release(trade: Trade, actor: string, memo: string): Promise<void> {
-    await this.ctx.ledger.release({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, actor, memo });
+  private async release(trade: Trade, actor: string, memo: string, code: LedgerMemoCode): Promise<void> {
+    await this.ctx.ledger.release({ tradeId: trade.id, buyerOrgId: trade.buyerOrgId, actor, memo, code });
   }
 
   /**
@@ -147,17 +151,28 @@ export class TradeService {
         buyer: { orgId: args.buyer.orgId, name: args.buyer.orgName, destination: q.destination },
         purpose: q.purpose,
       });
-      const summary = screening.findings.map((f) => f.ruleId).join(', ') || 'no rule fired';
-      trade = await this.move(trade, 'screened', 'system', `negative list ${policy.policyId} v${policy.version}: ${screening.decision} (${summary})`, { screening });
+      const rules = screening.findings.map((f) => f.ruleId);
+      const summary = rules.join(', ') || 'no rule fired';
+      const screened = { policyId: policy.policyId, policyVersion: policy.version, decision: screening.decision, rules };
+      trade = await this.move(
+        trade,
+        'screened',
+        'system',
+        `negative list ${policy.policyId} v${policy.version}: ${screening.decision} (${summary})`,
+        { code: rules.length ? 'trade.screened' : 'trade.screened-clean', params: screened },
+        { screening },
+      );
       if (screening.decision === 'deny') {
-        trade = await this.move(trade, 'rejected', 'system', `denied by the negative list: ${summary}`, { expiresAt: null });
-        await this.release(trade, 'system', 'released: denied by the negative list');
+        trade = await this.move(trade, 'rejected', 'system', `denied by the negative list: ${summary}`, { code: 'trade.denied', params: { rules } }, { expiresAt: null });
+        await this.release(trade, 'system', 'released: denied by the negative list', 'ledger.release-denied');
       } else if (screening.autoApprove) {
-        trade = await this.move(trade, 'approved', 'system', 'no rule fired and the policy allows auto-approval', {
+        trade = await this.move(trade, 'approved', 'system', 'no rule fired and the policy allows auto-approval', { code: 'trade.auto-approved', params: {} }, {
           expiresAt: latestTradeDeadline(now, offer.terms.validUntil, Math.min(this.ctx.autoApprovalTtlMs, this.ctx.approvalMaxValidityMs)).toISOString(),
         });
+      } else if (screening.decision === 'review') {
+        trade = await this.move(trade, 'under_review', 'system', `review required: ${summary}`, { code: 'trade.review-required', params: { rules } });
       } else {
-        trade = await this.move(trade, 'under_review', 'system', screening.decision === 'review' ? `review required: ${summary}` : 'every trade sees a reviewer under this policy');
+        trade = await this.move(trade, 'under_review', 'system', 'every trade sees a reviewer under this policy', { code: 'trade.review-always', params: {} });
       }
       return trade;
     });
@@ -225,14 +240,17 @@ export class TradeService {
       await this.ctx.store.reviews.insert(review);
       await this.ctx.audit.append({ actor: args.reviewer.userId, entityType: 'review', entityId: review.id, action: `review.${input.decision}`, data: { tradeId: trade.id, reason: input.reason } });
       if (input.decision === 'approve') {
-        return await this.move(trade, 'approved', args.reviewer.userId, input.reason, {
+        return await this.move(trade, 'approved', args.reviewer.userId, input.reason, { code: 'trade.reviewer-approved', params: { reason: input.reason } }, {
           approval: input.approval,
           reviewerId: args.reviewer.userId,
           expiresAt: input.approval.statement.expiresAt,
         });
       }
-      const rejected = await this.move(trade, 'rejected', args.reviewer.userId, input.reason, { reviewerId: args.reviewer.userId, expiresAt: null });
-      await this.release(rejected, args.reviewer.userId, 'released: rejected by the reviewer');
+      const rejected = await this.move(trade, 'rejected', args.reviewer.userId, input.reason, { code: 'trade.reviewer-rejected', params: { reason: input.reason } }, {
+        reviewerId: args.reviewer.userId,
+        expiresAt: null,
+      });
+      await this.release(rejected, args.reviewer.userId, 'released: rejected by the reviewer', 'ledger.release-rejected');
       return rejected;
     });
   }
@@ -245,7 +263,7 @@ export class TradeService {
       if (trade.state === 'approved' && trade.expiresAt && this.ctx.clock.now().getTime() >= Date.parse(trade.expiresAt)) {
         throw new DomainError('trade-expired', 'the approval expired before execution started', { tradeId: trade.id, expiresAt: trade.expiresAt });
       }
-      return await this.move(trade, 'executing', args.actor, 'execution started', { expiresAt: null });
+      return await this.move(trade, 'executing', args.actor, 'execution started', { code: 'trade.execution-started', params: {} }, { expiresAt: null });
     });
   }
 
@@ -255,9 +273,12 @@ export class TradeService {
       let trade = await this.get(args.tradeId);
       if (trade.state === 'settled') return trade;
       const result = JSON.parse(canonicalJson(args.result)) as Record<string, unknown>;
-      trade = await this.move(trade, 'delivered', args.actor, 'result delivered', { result });
+      trade = await this.move(trade, 'delivered', args.actor, 'result delivered', { code: 'trade.delivered', params: {} }, { result });
       await this.ctx.ledger.capture({ tradeId: trade.id, ownerOrgId: trade.ownerOrgId, ownerShareFen: trade.ownerShareFen, platformFeeFen: trade.platformFeeFen, actor: args.actor });
-      return await this.move(trade, 'settled', args.actor, `captured ${trade.ownerShareFen} fen to the owner and ${trade.platformFeeFen} fen fee`);
+      return await this.move(trade, 'settled', args.actor, `captured ${trade.ownerShareFen} fen to the owner and ${trade.platformFeeFen} fen fee`, {
+        code: 'trade.settled',
+        params: { ownerShareFen: trade.ownerShareFen, platformFeeFen: trade.platformFeeFen },
+      });
     });
   }
 
@@ -266,11 +287,12 @@ export class TradeService {
     return this.ctx.store.transaction(async () => {
       const trade = await this.get(args.tradeId);
       if (trade.state === 'failed') return trade;
-      const failed = await this.move(trade, 'failed', args.actor, args.reason, {
+      const type = args.type ?? 'execution-failed';
+      const failed = await this.move(trade, 'failed', args.actor, args.reason, { code: 'trade.failed', params: { type, reason: args.reason } }, {
         failureReason: args.reason,
-        failure: { code: 'execution-failed', type: args.type ?? 'execution-failed', params: {}, chargedFen: 0 },
+        failure: { code: 'execution-failed', type, params: {}, chargedFen: 0, message: { code: 'failure.execution-failed', params: { type } } },
       });
-      await this.release(failed, args.actor, 'released: execution failed');
+      await this.release(failed, args.actor, 'released: execution failed', 'ledger.release-failed');
       return failed;
     });
   }
@@ -285,8 +307,15 @@ export class TradeService {
       const trade = await this.get(args.tradeId);
       if (trade.state === 'failed') return trade;
       const charge = refusalCharge(trade);
-      const failure: TradeFailure = { code: 'privacy-refused', type: args.type, params: JSON.parse(canonicalJson(args.params ?? {})) as Record<string, unknown>, chargedFen: charge.chargeFen };
-      const failed = await this.move(trade, 'failed', args.actor, `refused for privacy (${args.type}): ${args.message}; ${charge.chargeFen} fen charged as quoted`, {
+      const failure: TradeFailure = {
+        code: 'privacy-refused',
+        type: args.type,
+        params: JSON.parse(canonicalJson(args.params ?? {})) as Record<string, unknown>,
+        chargedFen: charge.chargeFen,
+        message: { code: 'failure.privacy-refused', params: { type: args.type, chargedFen: charge.chargeFen } },
+      };
+      const why = { code: 'trade.refused-for-privacy', params: { type: args.type, message: args.message, chargedFen: charge.chargeFen } } as const;
+      const failed = await this.move(trade, 'failed', args.actor, `refused for privacy (${args.type}): ${args.message}; ${charge.chargeFen} fen charged as quoted`, why, {
         failureReason: `refused for privacy (${args.type}): ${args.message}`,
         failure,
       });
@@ -301,8 +330,9 @@ export class TradeService {
       const trade = await this.get(args.tradeId);
       if (trade.buyerOrgId !== args.actor.orgId) throw new DomainError('forbidden', "only the buyer's organisation can cancel its trade");
       if (trade.state === 'cancelled') return trade;
-      const cancelled = await this.move(trade, 'cancelled', args.actor.userId, args.reason ?? 'cancelled by the buyer', { expiresAt: null });
-      await this.release(cancelled, args.actor.userId, 'released: cancelled by the buyer');
+      const why: Reason<TradeReasonCode> = args.reason ? { code: 'trade.cancelled-with-reason', params: { reason: args.reason } } : { code: 'trade.cancelled', params: {} };
+      const cancelled = await this.move(trade, 'cancelled', args.actor.userId, args.reason ?? 'cancelled by the buyer', why, { expiresAt: null });
+      await this.release(cancelled, args.actor.userId, 'released: cancelled by the buyer', 'ledger.release-cancelled');
       return cancelled;
     });
   }
@@ -315,8 +345,9 @@ export class TradeService {
         const done = await this.ctx.store.transaction(async () => {
             const t = await this.get(due.id);
             if (!t.expiresAt || Date.parse(t.expiresAt) > now.getTime()) return undefined; // moved on meanwhile
-            const expired = await this.move(t, 'expired', 'system', `deadline ${t.expiresAt} passed in state ${t.state}`, { expiresAt: null });
-            await this.release(expired, 'system', 'released: expired');
+            const why = { code: 'trade.expired', params: { deadline: t.expiresAt, state: t.state } } as const;
+            const expired = await this.move(t, 'expired', 'system', `deadline ${t.expiresAt} passed in state ${t.state}`, why, { expiresAt: null });
+            await this.release(expired, 'system', 'released: expired', 'ledger.release-expired');
             return expired;
         });
         if (done) out.push(done);

@@ -1,6 +1,7 @@
 import type { Computation } from '../computation.js';
 import type { Evaluation } from '../policy/schema.js';
 import type { ApprovedPrivacyTerms, SignedApproval } from '../review/approval.js';
+import type { FailureCode, ReasonParams, TradeReasonCode } from '../reasons.js';
 import type { TradeState } from './states.js';
 
 /**
@@ -50,13 +51,15 @@ export interface Trade {
   updatedAt: string;
 }
 
-/** One recorded step of a trade: who moved it, when, and why. */
+/** One recorded step of a trade: who moved it, when, and why (English text, and as a code with parameters). */
 export interface TradeTransition {
   tradeId: string;
   from: TradeState;
   to: TradeState;
   actor: string;
   reason: string;
+  code: TradeReasonCode;
+  params: ReasonParams;
   at: string;
 }
 
@@ -68,6 +71,8 @@ export interface TradeFailure {
   type: string;
   params: Record<string, unknown>;
   chargedFen: number;
+  /** The reason as a catalogue code with parameters (formats/messages.ts); absent on trades failed before codes. */
+  message?: { code: FailureCode; params: ReasonParams };
 }
 
 /**
@@ -84,6 +89,8 @@ const NOT_CHARGED = new Set([
   'privacy-internal',
   // the joint history grew past what the guard enumerates: decided from the released queries, not the data
   'privacy-history-too-complex',
+  // an exact release under another per-person row cap than the version's first: decided from the terms alone
+  'privacy-row-cap-conflict',
 ]);
 export const isChargedPrivacyRefusal = (type: string): boolean => type.startsWith('privacy-') && !NOT_CHARGED.has(type);
 

@@ -58,6 +58,11 @@ export interface GuardRows {
   subjects?: Int32Array;
   /** 1 for rows exact releases read (each person's first m rows); absent: all rows */
   kept?: Uint8Array;
+  /**
+   * Only when every row read is a different person: the rows' distinct combinations of dimension codes and the
+   * rows of each, so people per block are counted per combination instead of per row (same answer, less work).
+   */
+  atoms?: { count: number; codes: Map<string, Uint16Array>; rows: Int32Array };
 }
 
 export interface DifferencingCheck {
@@ -344,6 +349,13 @@ export function peoplePerBlock(blockOfRow: Int32Array, blocks: number, subjects?
   return people;
 }
 
+/** Rows per block of weighted rows (atoms: a combination of codes and its row count). */
+function rowsPerBlock(blockOfAtom: Int32Array, rows: Int32Array, blocks: number): Int32Array {
+  const out = new Int32Array(blocks);
+  for (let a = 0; a < blockOfAtom.length; a++) if (blockOfAtom[a]! >= 0) out[blockOfAtom[a]!]! += rows[a]!;
+  return out;
+}
+
 const canonical = (p: DimPredicate): string => JSON.stringify(p);
 const canonicalPlan = (p: PlannedSets): string => JSON.stringify({ groupBy: p.groupBy, predicates: p.predicates, setsPerGroup: p.setsPerGroup });
 
@@ -446,10 +458,11 @@ export class DifferencingGuard {
         }
       }
       const b = declaredBlocks([...prior, ...fresh], c.dimensions, plannedPartition(this.plans(c.buyerOrgId, c.datasetId), c, fresh));
-      const blockOfRow = blockOfRows(b, c.rows);
-      const people = peoplePerBlock(blockOfRow, b.blocks, c.rows.subjects);
       const legacy = legacyLabels(this.db, c.buyerOrgId, c.datasetId, c.rows.rowCount);
-      const legacyOk = !legacy || legacyRefinementOk(legacy, blockOfRow, b.blocks, c.rows.subjects, c.k);
+      const atoms = legacy ? undefined : c.rows.atoms;
+      const blockOfRow = atoms ? undefined : blockOfRows(b, c.rows);
+      const people = atoms ? rowsPerBlock(blockOfRows(b, { rowCount: atoms.count, codes: atoms.codes }), atoms.rows, b.blocks) : peoplePerBlock(blockOfRow!, b.blocks, c.rows.subjects);
+      const legacyOk = !legacy || legacyRefinementOk(legacy, blockOfRow!, b.blocks, c.rows.subjects, c.k);
       // 0 people is refused like 1..k−1: an empty declared block must not be told apart from a small one
       if (!legacyOk || people.some((n) => n < c.k)) {
         throw new DomainError(

@@ -69,12 +69,14 @@ export interface GateBudget {
   datasetLimitDelta?: number;
   /** idempotency key of the release (e.g. the trade id): a retried job does not pay twice */
   chargeKey: string;
+  /** the approved trade the key is bound to: a charge under the key for another trade is refused */
+  tradeId?: string;
 }
 
 /** The gate's budget for a release: the approved budget terms, kept on what was sealed (its commitment). */
 export function releaseBudget(
   ledger: PrivacyBudgetLedger,
-  trade: { buyerOrgId: string; datasetId: string },
+  trade: { buyerOrgId: string; datasetId: string; tradeId?: string },
   commitment: string,
   terms: { limitEpsilon: number; chargeKey: string; datasetLimitEpsilon?: number | undefined; datasetLimitDelta?: number | undefined },
 ): GateBudget {
@@ -85,6 +87,7 @@ export function releaseBudget(
     datasetKey: commitment,
     limitEpsilon: terms.limitEpsilon,
     chargeKey: terms.chargeKey,
+    ...(trade.tradeId !== undefined ? { tradeId: trade.tradeId } : {}),
     ...(terms.datasetLimitEpsilon !== undefined ? { datasetLimitEpsilon: terms.datasetLimitEpsilon } : {}),
     ...(terms.datasetLimitDelta !== undefined ? { datasetLimitDelta: terms.datasetLimitDelta } : {}),
   };
@@ -404,6 +407,7 @@ function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon
     const out = b.ledger.charge(
       {
         chargeKey: b.chargeKey,
+        ...(b.tradeId !== undefined ? { tradeId: b.tradeId } : {}),
         buyerOrgId: b.buyerOrgId,
         datasetId: b.datasetId,
         ...(b.datasetKey !== undefined ? { datasetKey: b.datasetKey } : {}),

@@ -18,6 +18,8 @@ const toMicro = (eps: number): number => Math.round(eps * MICRO);
 
 export interface ChargeRequest {
   chargeKey: string;
+  /** the approved trade the key is bound to (bindChargeKey); a charge under the key for another trade is refused */
+  tradeId?: string;
   buyerOrgId: string;
   /** the listing the release was made under (recorded; matches charges made before budgets were keyed on content) */
   datasetId: string;
@@ -57,6 +59,9 @@ export const RECORDED_REFUSALS: ReadonlySet<string> = new Set([
   'privacy-execution-refused',
 ]);
 
+/** A release's charge key: the server's, else one derived from the trade (bound to the trade either way). */
+export const chargeKeyOf = (req: { trade: { tradeId: string }; budget?: { chargeKey: string } | undefined }): string => req.budget?.chargeKey ?? `trade:${req.trade.tradeId}`;
+
 export interface RefusalRecord {
   /** the release's idempotency key (the trade): a retried job records its refusal once */
   chargeKey: string;
@@ -93,6 +98,12 @@ export class PrivacyBudgetLedger {
         created_at   TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS privacy_refusal_by_pair ON privacy_refusal (buyer_org_id, dataset_key);
+      CREATE TABLE IF NOT EXISTS privacy_charge_key (
+        charge_key       TEXT PRIMARY KEY,
+        trade_id         TEXT NOT NULL UNIQUE,
+        computation_hash TEXT NOT NULL,
+        created_at       TEXT NOT NULL
+      );
       CREATE TABLE IF NOT EXISTS privacy_dataset_limit (
         dataset_key   TEXT PRIMARY KEY,
         epsilon_micro INTEGER,
@@ -105,6 +116,9 @@ export class PrivacyBudgetLedger {
     if (!cols.some((c) => c.name === 'dataset_key')) {
       db.exec(`ALTER TABLE privacy_charge ADD COLUMN dataset_key TEXT`);
     }
+    // the trade and computation a charge paid for (null for charges made before keys were bound to trades)
+    if (!cols.some((c) => c.name === 'trade_id')) db.exec(`ALTER TABLE privacy_charge ADD COLUMN trade_id TEXT`);
+    if (!cols.some((c) => c.name === 'computation_hash')) db.exec(`ALTER TABLE privacy_charge ADD COLUMN computation_hash TEXT`);
     db.exec(`CREATE INDEX IF NOT EXISTS privacy_charge_by_key ON privacy_charge (dataset_key, buyer_org_id)`);
     return new PrivacyBudgetLedger(db);
   }
@@ -112,6 +126,46 @@ export class PrivacyBudgetLedger {
   /** The underlying database, for the other enclave-side privacy tables (differencing state). */
   get database(): Database.Database {
     return this.db;
+  }
+
+  /**
+   * Bind a release's charge key to its approved trade and computation, or refuse with `privacy-charge-conflict`.
+   * The key comes from the server, and it decides which stored output a release replays and which refusal is
+   * the release's own (not counted against the allowance); the approval binds the trade id to one computation.
+   * Keys and trades are bound one to one, at first use, before any row is read: a key used by another trade,
+   * a trade sent under another key, or a key sent with another computation is refused, so every key stands for
+   * exactly one approved trade. Decided from the requests alone: neither recorded nor charged.
+   */
+  bindChargeKey(c: { chargeKey: string; tradeId: string; computationHash: string }): void {
+    const run = this.db.transaction((): string | null => {
+      const byKey = this.db.prepare(`SELECT trade_id, computation_hash FROM privacy_charge_key WHERE charge_key = ?`).get(c.chargeKey) as
+        | { trade_id: string; computation_hash: string }
+        | undefined;
+      if (byKey) {
+        if (byKey.trade_id !== c.tradeId) return 'was used by another trade';
+        if (byKey.computation_hash !== c.computationHash) return 'was used for another computation';
+        return null;
+      }
+      const byTrade = this.db.prepare(`SELECT charge_key FROM privacy_charge_key WHERE trade_id = ?`).get(c.tradeId) as { charge_key: string } | undefined;
+      if (byTrade) return 'is not the key this trade was released under';
+      // keys used before binding: a refusal recorded under the key names its trade; a charge made then names
+      // none, and the server keyed those by trade id, so only that trade may replay it
+      const legacy = this.db.prepare(`SELECT trade_id FROM privacy_refusal WHERE charge_key = ?`).get(c.chargeKey) as { trade_id: string } | undefined;
+      if (legacy && legacy.trade_id !== c.tradeId) return 'was used by another trade';
+      const charged = this.db.prepare(`SELECT trade_id FROM privacy_charge WHERE charge_key = ?`).get(c.chargeKey) as { trade_id: string | null } | undefined;
+      if (charged && (charged.trade_id ?? (c.chargeKey === `trade:${c.tradeId}` ? c.tradeId : null)) !== c.tradeId) return 'was used by another trade';
+      this.db
+        .prepare(`INSERT INTO privacy_charge_key (charge_key, trade_id, computation_hash, created_at) VALUES (?, ?, ?, ?)`)
+        .run(c.chargeKey, c.tradeId, c.computationHash, new Date().toISOString());
+      return null;
+    });
+    const conflict = run.immediate();
+    if (conflict) {
+      throw new DomainError('privacy-charge-conflict', `release refused: the charge key ${conflict}; a charge key belongs to one approved trade and computation`, {
+        chargeKey: c.chargeKey,
+        tradeId: c.tradeId,
+      });
+    }
   }
 
   /**
@@ -171,11 +225,19 @@ export class PrivacyBudgetLedger {
     const key = req.datasetKey ?? req.datasetId;
     const run = this.db.transaction((): ChargeOutcome<T> => {
       const prior = this.db
-        .prepare(`SELECT buyer_org_id, dataset_id, dataset_key, epsilon_micro, output_json FROM privacy_charge WHERE charge_key = ?`)
-        .get(req.chargeKey) as { buyer_org_id: string; dataset_id: string; dataset_key: string | null; epsilon_micro: number; output_json: string } | undefined;
+        .prepare(`SELECT buyer_org_id, dataset_id, dataset_key, epsilon_micro, output_json, trade_id FROM privacy_charge WHERE charge_key = ?`)
+        .get(req.chargeKey) as
+        | { buyer_org_id: string; dataset_id: string; dataset_key: string | null; epsilon_micro: number; output_json: string; trade_id: string | null }
+        | undefined;
+      // the key's approved trade and computation (bindChargeKey, at the release front)
+      const bound = req.tradeId === undefined ? undefined : this.boundChargeKey(req.chargeKey);
+      if (bound && bound.tradeId !== req.tradeId) {
+        throw new DomainError('privacy-charge-conflict', `charge key ${req.chargeKey} is not bound to this trade`, { chargeKey: req.chargeKey });
+      }
       const spentBefore = this.spent(req.buyerOrgId, key, req.datasetId);
       if (prior) {
-        if (prior.buyer_org_id !== req.buyerOrgId || (prior.dataset_key ?? prior.dataset_id) !== key || prior.epsilon_micro !== toMicro(req.epsilon)) {
+        const otherTrade = req.tradeId !== undefined && prior.trade_id !== null && prior.trade_id !== req.tradeId;
+        if (otherTrade || prior.buyer_org_id !== req.buyerOrgId || (prior.dataset_key ?? prior.dataset_id) !== key || prior.epsilon_micro !== toMicro(req.epsilon)) {
           throw new DomainError('privacy-charge-conflict', `charge key ${req.chargeKey} was used for a different charge`, {
             chargeKey: req.chargeKey,
           });
@@ -221,13 +283,31 @@ export class PrivacyBudgetLedger {
       const result = produce();
       this.db
         .prepare(
-          `INSERT INTO privacy_charge (charge_key, buyer_org_id, dataset_id, dataset_key, epsilon_micro, delta, output_json, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO privacy_charge (charge_key, buyer_org_id, dataset_id, dataset_key, epsilon_micro, delta, output_json, created_at, trade_id, computation_hash)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(req.chargeKey, req.buyerOrgId, req.datasetId, key, toMicro(req.epsilon), delta, JSON.stringify(result), new Date().toISOString());
+        .run(
+          req.chargeKey,
+          req.buyerOrgId,
+          req.datasetId,
+          key,
+          toMicro(req.epsilon),
+          delta,
+          JSON.stringify(result),
+          new Date().toISOString(),
+          req.tradeId ?? null,
+          bound?.computationHash ?? null,
+        );
       return { result, replayed: false, epsilonSpent: req.epsilon, epsilonRemaining: (toMicro(req.limitEpsilon) - after) / MICRO };
     });
     return run.immediate();
+  }
+
+  /** The trade and computation a charge key is bound to, if any. */
+  boundChargeKey(chargeKey: string): { tradeId: string; computationHash: string } | undefined {
+    return this.db.prepare(`SELECT trade_id AS tradeId, computation_hash AS computationHash FROM privacy_charge_key WHERE charge_key = ?`).get(chargeKey) as
+      | { tradeId: string; computationHash: string }
+      | undefined;
   }
 
   /**

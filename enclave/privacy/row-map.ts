@@ -112,6 +112,30 @@ export class RowMapStore {
   }
 }
 
+/**
+ * Computes once what every release on the map reuses (rows per partition, the guard's view): at admission,
+ * so the first release on a new dataset version does not pay for it.
+ */
+export function prepareRowMap(map: RowMap, partitionCount: number): void {
+  rowsPerPartition(map, partitionCount);
+  if (map.dimensions) guardRowsOf(map, undefined);
+}
+
+const partitionCounts = new WeakMap<RowMap, Int32Array>();
+
+/** Rows of each layout partition (rows outside 0..partitionCount−1 are in none), kept with the map. */
+function rowsPerPartition(map: RowMap, partitionCount: number): Int32Array {
+  const kept = partitionCounts.get(map);
+  if (kept && kept.length === partitionCount) return kept;
+  const counts = new Int32Array(partitionCount);
+  for (let i = 0; i < map.partition.length; i++) {
+    const p = map.partition[i]!;
+    if (p >= 0 && p < partitionCount) counts[p]!++;
+  }
+  partitionCounts.set(map, counts);
+  return counts;
+}
+
 /** planned group index of each layout partition, −1 for partitions no group covers (filtered out) */
 function groupsOfPartitions(plan: Pick<AggregatePlan, 'groups'>, partitionCount: number): Int32Array {
   const groupOfPartition = new Int32Array(partitionCount).fill(-1);
@@ -130,6 +154,13 @@ function groupsOfPartitions(plan: Pick<AggregatePlan, 'groups'>, partitionCount:
 export function heGroupSizes(plan: Pick<AggregatePlan, 'groups'>, map: RowMap, partitionCount: number): { rows: number[]; subjects?: number[] } {
   const groupOfPartition = groupsOfPartitions(plan, partitionCount);
   const G = plan.groups.length;
+  if (!map.subjects || maxRowsPerSubject(map) <= 1) {
+    // every row is its own person: sizes add up per partition (counted once per map, not per release)
+    const perPartition = rowsPerPartition(map, partitionCount);
+    const rows = new Array<number>(G).fill(0);
+    for (let p = 0; p < partitionCount; p++) if (groupOfPartition[p]! >= 0) rows[groupOfPartition[p]!]! += perPartition[p]!;
+    return map.subjects ? { rows, subjects: [...rows] } : { rows };
+  }
   const rowGroup = new Int32Array(map.partition.length);
   const rows = new Array<number>(G).fill(0);
   for (let i = 0; i < map.partition.length; i++) {
@@ -213,19 +244,67 @@ export function declaredDimensions(schema: DatasetSchema): DeclaredDimension[] {
 
 /**
  * The guard's view of the rows from the map: dimension codes, subjects and, with a per-person cap `m`, the
- * rows exact releases read (each person's first m rows). Throws privacy-row-map-missing for a map stored
- * before dimension codes were kept (the client resends the row chunks; the map is derived again).
+ * rows exact releases read (each person's first m rows). Where no person has more than one row, the rows'
+ * distinct code combinations with their row counts (atoms) come along: the guard then counts people per block
+ * over those, not over every row. Kept with the map per cap. Throws privacy-row-map-missing for a map stored
+ * before dimension codes were kept (it is derived again from the row chunks).
  */
 export function guardRowsOf(map: RowMap, m: number | undefined): GuardRows {
   if (!map.dimensions) {
-    throw new DomainError('privacy-row-map-missing', "this dataset version's row map predates per-dimension codes; resend with rowChunks", {});
+    throw new DomainError('privacy-row-map-missing', "this dataset version's row map predates per-dimension codes; it is derived again from the row chunks", {});
   }
+  const oneRowEach = !map.subjects || maxRowsPerSubject(map) <= 1;
+  const key = oneRowEach ? 'all' : String(m ?? 'all');
+  let byCap = guardRowsKept.get(map);
+  const hit = byCap?.get(key);
+  if (hit) return hit;
   const rowCount = map.partition.length;
-  const kept = m === undefined ? undefined : keptRows(map.subjects, rowCount, m);
-  return {
+  // with one row per person every row is read whatever the cap
+  const kept = m === undefined || oneRowEach ? undefined : keptRows(map.subjects, rowCount, m);
+  const atoms = oneRowEach ? atomsOf(map.dimensions, rowCount) : undefined;
+  const rows: GuardRows = {
     rowCount,
     codes: new Map(map.dimensions.map((d) => [d.name, d.codes])),
     ...(map.subjects ? { subjects: map.subjects } : {}),
     ...(kept ? { kept } : {}),
+    ...(atoms ? { atoms } : {}),
+  };
+  if (!byCap) guardRowsKept.set(map, (byCap = new Map()));
+  byCap.set(key, rows);
+  return rows;
+}
+
+const guardRowsKept = new WeakMap<RowMap, Map<string, GuardRows>>();
+
+/** The distinct combinations of every dimension's code among the rows, each with its row count. */
+function atomsOf(dimensions: { name: string; codes: Uint16Array }[], rowCount: number): NonNullable<GuardRows['atoms']> | undefined {
+  const radix = dimensions.map((d) => {
+    let most = 0;
+    for (let i = 0; i < rowCount; i++) if (d.codes[i]! > most) most = d.codes[i]!;
+    return most + 1;
+  });
+  const space = radix.reduce((a, r) => a * r, 1);
+  if (space > 2 ** 40) return undefined; // too many combinations to key by number: the guard reads the rows
+  const direct = space <= 1 << 22 ? new Int32Array(space).fill(-1) : undefined;
+  const ids = direct ? undefined : new Map<number, number>();
+  const first: number[] = [];
+  const counts: number[] = [];
+  for (let i = 0; i < rowCount; i++) {
+    let k = 0;
+    for (let j = 0; j < dimensions.length; j++) k = k * radix[j]! + dimensions[j]!.codes[i]!;
+    let id = direct ? direct[k]! : (ids!.get(k) ?? -1);
+    if (id < 0) {
+      id = first.length;
+      first.push(i);
+      counts.push(0);
+      if (direct) direct[k] = id;
+      else ids!.set(k, id);
+    }
+    counts[id]!++;
+  }
+  return {
+    count: first.length,
+    codes: new Map(dimensions.map((d) => [d.name, Uint16Array.from(first, (i) => d.codes[i]!)])),
+    rows: Int32Array.from(counts),
   };
 }

@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError } from '../../contracts/errors.js';
+import { sm2PublicKeyFromPem, sm2Sign, sm2Verify } from '../../crypto/index.js';
 import { HeContext } from '../../he/seal.js';
 import { assertSecretOutside, openOrCreateKeystore, publicInfoOf } from '../keystore/keystore.js';
 import { PrivacyBudgetLedger } from '../privacy/ledger.js';
+import { blobReaderOf } from '../release/blob-reader.js';
+import { RowMaps } from '../release/row-map.js';
 import { handlers } from './handlers/index.js';
 import type { EnclaveContext } from './handlers/types.js';
 import { InitMessage, PROTOCOL_VERSION, RequestEnvelope, type ResponseEnvelope, type WireError } from '../../formats/enclave-protocol.js';
@@ -41,14 +44,27 @@ async function init(msg: InitMessage): Promise<void> {
   const { keystore, created } = await openOrCreateKeystore({ dir: keystoreDir, masterSecret: secret, operatorPublicKeyPem: msg.operatorPublicKeyPem });
   secret = undefined;
   const he = await HeContext.create(keystore.he.params);
+  const decryptor = he.decryptor(keystore.he.secretKey);
+  const ledger = PrivacyBudgetLedger.open(join(keystoreDir, 'privacy-budget.sqlite'));
+  const blobs = blobReaderOf(msg.blobStore);
+  const rowMaps = new RowMaps({ ledger, keystore });
+  const testMode = process.env.SHUYU_ENCLAVE_TEST_MODE === '1';
+  // The first SM2 use of a key builds its precomputed tables (~0.5 s on a busy machine): paid here, at start,
+  // for the base point, the signing key and the operator key, not by the first release.
+  const probe = sm2Sign(keystore.signing.privateKey, 'warm-up');
+  sm2Verify(keystore.signing.publicKey, 'warm-up', probe);
+  sm2Verify(sm2PublicKeyFromPem(keystore.operatorPublicKeyPem), 'warm-up', probe);
   ctx = {
     dataDir: msg.dataDir,
     keystore,
     he,
-    decryptor: he.decryptor(keystore.he.secretKey),
-    ledger: PrivacyBudgetLedger.open(join(keystoreDir, 'privacy-budget.sqlite')),
+    decryptor,
+    ledger,
     publicInfo: publicInfoOf(keystore),
-    testMode: process.env.SHUYU_ENCLAVE_TEST_MODE === '1',
+    testMode,
+    blobs,
+    rowMaps,
+    release: { keystore, ledger, blobs, rowMaps, decryptor, testMode },
   };
   send({ v: PROTOCOL_VERSION, kind: 'ready', created });
 }

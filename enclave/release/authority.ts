@@ -3,25 +3,28 @@ import type { Computation } from '../../contracts/computation.js';
 import { DomainError } from '../../contracts/errors.js';
 import { computationHash } from '../../contracts/computation.js';
 import { verifyApproval } from '../../contracts/review/approval.js';
-import { sm2Fingerprint } from '../../crypto/index.js';
 import { type BundleManifest, manifestCommitment } from '../../formats/manifest.js';
 import type { BudgetTerms, OutputPolicy, TradeContext } from '../../formats/enclave-protocol.js';
 import type { Keystore } from '../keystore/keystore.js';
 import { checkApprovedTerms } from '../privacy/approved-terms.js';
+import { keyFingerprints } from './key-facts.js';
 
 const refuse = (type: string, message: string, detail: Record<string, unknown> = {}): DomainError => new DomainError(type, message, detail);
 
 /**
- * Authority checks shared by the SQL and verify releases; returns the dataset commitment. A release with an
- * output policy must also carry exactly the privacy terms the approval states (approval v2).
+ * The authority of a release, of any kind (run once by the release front, front.ts); returns the dataset
+ * commitment. The approval is re-verified with the operator key pinned at first start and bound to the trade,
+ * the commitment recomputed from the manifest, the computation's hash and the buyer; a release with an output
+ * policy must carry exactly the privacy terms the approval states (approval v2); the rows must be sealed to
+ * this enclave's unwrap key.
  */
 export function checkReleaseAuthority(
   req: {
     trade: z.infer<typeof TradeContext>;
     manifest: BundleManifest;
     computation: Computation;
-    approval: unknown;
-    reviewerCertificate: unknown;
+    approval?: unknown;
+    reviewerCertificate?: unknown;
     policy?: z.infer<typeof OutputPolicy>;
     budget?: z.infer<typeof BudgetTerms> | undefined;
   },
@@ -45,7 +48,7 @@ export function checkReleaseAuthority(
     throw refuse('approval-invalid', 'release refused: the approval is for another offer or offer version');
   }
   if (req.policy) checkApprovedTerms(req.approval, { policy: req.policy, budget: req.budget }, opts.testMode ?? false);
-  if (req.manifest.rows.unwrapKeyFingerprint !== sm2Fingerprint(ks.unwrap.publicKey)) {
+  if (req.manifest.rows.unwrapKeyFingerprint !== keyFingerprints(ks).unwrap) {
     throw refuse('release-refused', "the bundle's rows were not sealed to this enclave's unwrap key");
   }
   return commitment;

@@ -1,10 +1,23 @@
 import { DomainError } from '../../contracts/errors.js';
-import { openRowChunkBox, openRowChunkBytes, parseRowChunk } from '../../formats/row-chunk.js';
+import {
+  type ColumnarRowChunk,
+  columnarRows,
+  decodeRowChunkV2,
+  isNullAt,
+  openRowChunkBox,
+  openRowChunkBytes,
+  parseRowChunkV1,
+  type RowChunkColumn,
+  type RowChunkFormat,
+  rowChunkFormat,
+  wipeColumnarRowChunk,
+} from '../../formats/row-chunk.js';
 import type { SandboxJob } from './protocol.js';
 
 /**
  * One sealed row chunk opened, checked value by value and laid out for binding into SQLite: the sandbox's
- * unseal stage. It runs in the sandbox's unseal helper thread (or in the sandbox worker itself) and hands
+ * unseal stage. A v2 chunk's typed columns (formats/row-chunk.ts decodes them) go straight into the slots; a
+ * v1 chunk (older bundles) is read by JSON.parse and its values checked one by one. It runs in the sandbox's unseal helper thread (or in the sandbox worker itself) and hands
  * the loader flat typed arrays (transferable, no per-value JS objects on the loading thread).
  *
  * Slot `row * columns.length + j` holds the value of loaded column j:
@@ -32,10 +45,10 @@ type SealedChunk = { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array };
  * Open chunk `index` (formats/row-chunk.ts, the one opener; its data key is zeroed whatever happens)
  * and check it holds exactly the dataset's columns. Rows are the caller's to check as it reads them.
  */
-export function openCheckedChunk(ch: SealedChunk, index: number, chunkColumns: readonly string[]): { columns: string[]; rows: unknown[] } {
+export function openCheckedChunk(ch: SealedChunk, index: number, chunkColumns: readonly string[], expectedFormat?: RowChunkFormat): { columns: string[]; rows: unknown[] } {
   let plain: { columns: string[]; rows: unknown[] };
   try {
-    plain = openRowChunkBox(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`);
+    plain = openRowChunkBox(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`, expectedFormat);
   } finally {
     ch.dataKey.fill(0);
   }
@@ -82,16 +95,16 @@ export class ChunkDecoder {
   private readonly subjectNumbers = new SubjectNumbers();
   private rowCount = 0;
   private text: Uint8Array = new Uint8Array(1 << 20);
-  /** chunks read in place (the rest went the JSON.parse way) */
-  readInPlace = 0;
+  /** chunks decoded per plaintext format (v2 columns straight into slots; v1 through JSON.parse) */
+  readonly formats = { v1: 0, v2: 0 };
 
   constructor(
     private readonly chunkColumns: string[],
     private readonly columns: LoadColumn[],
     /** number the subjects (identifier values) of every row */
     withSubjects: boolean,
-    /** read chunks in JSON.stringify's layout byte by byte (false: always JSON.parse; tests compare the two) */
-    private readonly byteReader = true,
+    /** the format the bundle's manifest says its chunks are in: a chunk in another is refused */
+    private readonly expectedFormat?: RowChunkFormat,
   ) {
     this.numeric = columns.map((c) => c.type === 'int' || c.type.startsWith('decimal'));
     this.idCol = withSubjects ? columns.findIndex((c) => c.role === 'identifier') : -1;
@@ -99,34 +112,35 @@ export class ChunkDecoder {
 
   /** Open chunk `index` (its data key is zeroed whatever happens) and check and lay out its rows. */
   decode(ch: SealedChunk, index: number): EncodedChunk {
+    const label = `row chunk ${index}`;
     let bytes: Uint8Array;
     try {
-      bytes = openRowChunkBytes(ch.dataKey, ch.box, ch.aad, `row chunk ${index}`);
+      bytes = openRowChunkBytes(ch.dataKey, ch.box, ch.aad, label);
     } finally {
       ch.dataKey.fill(0);
     }
-    if (this.byteReader) {
-      // the plaintext as the sealer writes it (JSON.stringify's bytes) is read in place; anything else —
-      // including every invalid chunk — goes the JSON.parse way below, whose checks name the error
+    const format = rowChunkFormat(bytes);
+    if (this.expectedFormat !== undefined && format !== this.expectedFormat) {
+      bytes.fill(0);
+      throw invalid(`${label} is in row chunk format v${format}, its bundle's in v${this.expectedFormat}`);
+    }
+    if (format === 2) {
+      let chunk: ColumnarRowChunk | undefined;
       try {
-        const reader = new StringifiedChunkReader(bytes, this.chunkColumns, this.columns, this.numeric, this.idCol, this.text);
-        const out = reader.read();
-        this.text = reader.textBuffer();
-        if (out) {
-          if (this.idCol >= 0) for (const id of out.subjectIds) this.subjectNumbers.add(id, ++this.rowCount);
-          else this.rowCount += out.chunk.rows;
-          this.readInPlace++;
-          bytes.fill(0);
-          return out.chunk;
-        }
-      } catch (e) {
+        chunk = decodeRowChunkV2(bytes, label);
+        const out = this.layOutColumns(chunk, index);
+        this.formats.v2++;
+        return out;
+      } finally {
+        if (chunk) wipeColumnarRowChunk(chunk);
         bytes.fill(0);
-        throw e;
       }
     }
-    const plain = checkChunkColumns(parseRowChunk(bytes, `row chunk ${index}`), index, this.chunkColumns); // zeroes bytes
+    const plain = checkChunkColumns(parseRowChunkV1(bytes, label), index, this.chunkColumns); // zeroes bytes
     try {
-      return this.layOut(plain, index);
+      const out = this.layOut(plain, index);
+      this.formats.v1++;
+      return out;
     } finally {
       plain.rows.length = 0; // drop references to the plaintext as soon as it is laid out
     }
@@ -140,6 +154,73 @@ export class ChunkDecoder {
   /** Zero the reusable text buffer (the last chunk's plaintext bytes). */
   wipe(): void {
     this.text.fill(0);
+  }
+
+  /**
+   * A v2 chunk's typed columns into slots, with the checks layOut makes on v1's values: the dataset's
+   * columns exactly, numbers (finite: the decoder checked) in numeric columns, clamped to the schema
+   * bounds; text as its UTF-8 bytes (the decoder checked them), a number in a text column bound as a number.
+   */
+  private layOutColumns(chunk: ColumnarRowChunk, ci: number): EncodedChunk {
+    const cols = this.columns;
+    const width = cols.length;
+    const names = chunk.columns.map((c) => c.name);
+    if (names.length !== this.chunkColumns.length || !this.chunkColumns.every((c) => names.includes(c))) {
+      throw invalid(`chunk ${ci}: its columns do not match the dataset schema`);
+    }
+    const src = cols.map((c) => chunk.columns[names.indexOf(c.name)]!);
+    const n = chunk.rows;
+    const len = new Int32Array(n * width);
+    const num = new Float64Array(n * width);
+    // slot kinds and text lengths column by column (the source's order); row r's text starts at rowStart[r]
+    const rowStart = new Int32Array(n + 1);
+    for (let j = 0; j < width; j++) {
+      const s = src[j]!;
+      // a numeric column sealed as text (the sealer writes a numeric dimension's declared spelling): Number(text), as v1
+      const values = s.encoding === 'number' ? s.values : this.numeric[j] ? numbersOfText(s, n, ci, cols[j]!.type) : undefined;
+      const b = this.numeric[j] ? cols[j]!.bounds : undefined; // clamp step: every row's contribution within the schema bounds
+      for (let r = 0, slot = j; r < n; r++, slot += width) {
+        if (isNullAt(s, r)) {
+          len[slot] = NULL_SLOT;
+        } else if (values) {
+          const v = values[r]!;
+          num[slot] = b ? Math.min(Math.max(v, b[0]), b[1]) : v;
+          len[slot] = NUMBER_SLOT;
+        } else if (s.encoding !== 'number') {
+          const k = s.encoding === 'text' ? s.offsets[r + 1]! - s.offsets[r]! : s.entryOffsets[s.codes[r]! + 1]! - s.entryOffsets[s.codes[r]!]!;
+          len[slot] = k;
+          rowStart[r + 1]! += k;
+        }
+      }
+      if (values && values !== (s as { values?: Float64Array }).values) values.fill(0); // numbers read from text: plaintext
+    }
+    for (let r = 0; r < n; r++) rowStart[r + 1]! += rowStart[r]!;
+    // the text bytes in row order, each row's values in loaded-column order (as the loader reads them)
+    const text = new Uint8Array(rowStart[n]!);
+    const cursor = rowStart; // advanced column by column: ends as the next row's start
+    for (let j = 0; j < width; j++) {
+      const s = src[j]!;
+      if (s.encoding === 'number' || this.numeric[j]) continue;
+      const from = s.encoding === 'text' ? s.bytes : s.entryBytes;
+      for (let r = 0, slot = j; r < n; r++, slot += width) {
+        const k = len[slot]!;
+        if (k <= 0) continue;
+        const a = s.encoding === 'text' ? s.offsets[r]! : s.entryOffsets[s.codes[r]!]!;
+        let o = cursor[r]!;
+        if (k < 16) for (let t = a; t < a + k; t++) text[o++] = from[t]!; // short values: cheaper than a subarray object each
+        else {
+          text.set(from.subarray(a, a + k), o);
+          o += k;
+        }
+        cursor[r] = o;
+      }
+    }
+    if (this.idCol >= 0) {
+      const s = src[this.idCol]!;
+      const rows = columnarRows({ rows: n, columns: [s], buffers: [] });
+      for (const [id] of rows) this.subjectNumbers.add(id, ++this.rowCount);
+    } else this.rowCount += n;
+    return { rows: n, len, num, text };
   }
 
   private layOut(plain: { columns: string[]; rows: unknown[] }, ci: number): EncodedChunk {
@@ -207,231 +288,16 @@ export class ChunkDecoder {
   }
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const OPEN = 0x5b;
-const CLOSE = 0x5d;
-const MINUS = 0x2d;
-const DOT = 0x2e;
-const ZERO = 0x30;
-const NINE = 0x39;
-/** 10^0 … 10^22: exactly representable doubles */
-const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
-
-/**
- * A chunk's plaintext read in place when it is exactly in JSON.stringify's layout —
- * `{"columns":[…],"rows":[[…],…]}` with no white space, strings of printable ASCII without escapes, numbers
- * without exponents, `null` — laid out exactly as ChunkDecoder.layOut lays out JSON.parse's result
- * (the same slots, bytes, clamped numbers). `read()` answers null at the first byte outside that layout or
- * at anything layOut would refuse or convert (wrong width, a string in a numeric column, columns not the
- * schema's): the caller then takes the JSON.parse way, whose checks and messages decide. So this reader
- * never accepts what JSON.parse and layOut would refuse, and never refuses anything itself.
- */
-class StringifiedChunkReader {
-  private i = 0;
-  /** the text bytes laid out so far (in `text`), and the slot arrays (`lens`, `nums`: grown by doubling) */
-  private off = 0;
-  private lens = new Int32Array(0);
-  private nums = new Float64Array(0);
-
-  constructor(
-    private readonly b: Uint8Array,
-    private readonly chunkColumns: string[],
-    private readonly columns: LoadColumn[],
-    private readonly numeric: boolean[],
-    private readonly idCol: number,
-    private text: Uint8Array,
-  ) {}
-
-  /** The chunk laid out, or null (then nothing of it is kept: every byte and number written is zeroed). */
-  read(): { chunk: EncodedChunk; subjectIds: (string | number | null)[] } | null {
-    const out = this.parse();
-    this.text.fill(0, 0, this.off);
-    if (!out) {
-      this.lens.fill(0);
-      this.nums.fill(0);
-    }
-    return out;
+/** A text column's values read as numbers (Number(text), finite, as v1's layOut reads a numeric string). */
+function numbersOfText(s: Exclude<RowChunkColumn, { encoding: 'number' }>, n: number, ci: number, type: string): Float64Array {
+  const out = new Float64Array(n);
+  const text = (bytes: Uint8Array, a: number, b: number): string => Buffer.from(bytes.buffer, bytes.byteOffset + a, b - a).toString('utf8');
+  const entries = s.encoding === 'dictionary' ? Array.from({ length: s.entryOffsets.length - 1 }, (_, i) => Number(text(s.entryBytes, s.entryOffsets[i]!, s.entryOffsets[i + 1]!))) : [];
+  for (let r = 0; r < n; r++) {
+    if (isNullAt(s, r)) continue;
+    const v = s.encoding === 'text' ? Number(text(s.bytes, s.offsets[r]!, s.offsets[r + 1]!)) : entries[s.codes[r]!]!;
+    if (!Number.isFinite(v)) throw invalid(`chunk ${ci}: a ${type} value is not a number`);
+    out[r] = v;
   }
-
-  /** The reusable text buffer (grown if a chunk needed more), zeroed. */
-  textBuffer(): Uint8Array {
-    return this.text;
-  }
-
-  private parse(): { chunk: EncodedChunk; subjectIds: (string | number | null)[] } | null {
-    const b = this.b;
-    if (!this.literal('{"columns":[')) return null;
-    const names: string[] = [];
-    for (;;) {
-      const s = this.string();
-      if (s < 0) return null;
-      names.push(ascii(b, s, this.i - 1));
-      if (b[this.i] === COMMA) this.i++;
-      else break;
-    }
-    if (!this.literal('],"rows":[')) return null;
-    // openCheckedChunk's column check, and layOut's column positions
-    if (names.length !== this.chunkColumns.length || !this.chunkColumns.every((c) => names.includes(c))) return null;
-    const width = this.columns.length;
-    const cw = names.length;
-    const pos = this.columns.map((c) => names.indexOf(c.name));
-    // one row's values in chunk order: kind 0 null, 1 string bytes [start, end), 2 number
-    const kind = new Uint8Array(cw);
-    const start = new Int32Array(cw);
-    const end = new Int32Array(cw);
-    const value = new Float64Array(cw);
-    this.lens = new Int32Array(1024 * width);
-    this.nums = new Float64Array(1024 * width);
-    let rows = 0;
-    const subjectIds: (string | number | null)[] = [];
-    if (b[this.i] === CLOSE) this.i++;
-    else
-      for (;;) {
-        if (b[this.i++] !== OPEN) return null;
-        for (let v = 0; ; v++) {
-          if (v >= cw) return null; // too wide
-          const c = b[this.i]!;
-          if (c === QUOTE) {
-            const s = this.string();
-            if (s < 0) return null;
-            kind[v] = 1;
-            start[v] = s;
-            end[v] = this.i - 1;
-          } else if (c === 0x6e) {
-            if (!this.literal('null')) return null;
-            kind[v] = 0;
-          } else {
-            const x = this.number();
-            if (!Number.isFinite(x)) return null; // not a number here, or one layOut checks (too big)
-            kind[v] = 2;
-            value[v] = x;
-          }
-          const d = b[this.i++];
-          if (d === COMMA) continue;
-          if (d !== CLOSE || v !== cw - 1) return null; // not JSON, or too narrow
-          break;
-        }
-        if ((rows + 1) * width > this.lens.length) this.growSlots();
-        const lens = this.lens;
-        const nums = this.nums;
-        const base = rows * width;
-        for (let j = 0; j < width; j++) {
-          const v = pos[j]!;
-          const slot = base + j;
-          const k = kind[v];
-          if (k === 0) lens[slot] = NULL_SLOT;
-          else if (k === 2) {
-            const x = value[v]!;
-            const bounds = this.numeric[j] ? this.columns[j]!.bounds : undefined;
-            nums[slot] = bounds ? Math.min(Math.max(x, bounds[0]), bounds[1]) : x;
-            lens[slot] = NUMBER_SLOT;
-          } else {
-            if (this.numeric[j]) return null; // a string in a numeric column: layOut converts it (or refuses)
-            const from = start[v]!;
-            const n = end[v]! - from;
-            if (this.off + n > this.text.length) this.growText(this.off + n);
-            const text = this.text;
-            let o = this.off;
-            for (let k = 0; k < n; k++) text[o++] = b[from + k]!; // short values: cheaper than a subarray object each
-            this.off = o;
-            lens[slot] = n;
-          }
-        }
-        if (this.idCol >= 0) {
-          const v = pos[this.idCol]!;
-          subjectIds.push(kind[v] === 0 ? null : kind[v] === 2 ? value[v]! : ascii(b, start[v]!, end[v]!));
-        }
-        rows++;
-        const d = b[this.i++];
-        if (d === COMMA) continue;
-        if (d !== CLOSE) return null;
-        break;
-      }
-    if (b[this.i++] !== 0x7d || this.i !== b.length) return null;
-    // views of the slot arrays (their tails were never written); the text copied out of the reused buffer
-    const n = rows * width;
-    return { chunk: { rows, len: this.lens.subarray(0, n), num: this.nums.subarray(0, n), text: this.text.slice(0, this.off) }, subjectIds };
-  }
-
-  private growSlots(): void {
-    const lens = new Int32Array(this.lens.length * 2);
-    lens.set(this.lens);
-    this.lens.fill(0);
-    this.lens = lens;
-    const nums = new Float64Array(this.nums.length * 2);
-    nums.set(this.nums);
-    this.nums.fill(0);
-    this.nums = nums;
-  }
-
-  private growText(need: number): void {
-    const grown = new Uint8Array(Math.max(need, 2 * this.text.length));
-    grown.set(this.text.subarray(0, this.off));
-    this.text.fill(0);
-    this.text = grown;
-  }
-
-  private literal(s: string): boolean {
-    for (let k = 0; k < s.length; k++) if (this.b[this.i + k] !== s.charCodeAt(k)) return false;
-    this.i += s.length;
-    return true;
-  }
-
-  /** A string of printable ASCII without escapes: its first byte's index (this.i after the closing quote), or −1. */
-  private string(): number {
-    const b = this.b;
-    if (b[this.i] !== QUOTE) return -1;
-    const s = ++this.i;
-    for (;;) {
-      const c = b[this.i++];
-      if (c === QUOTE) return s;
-      if (c === undefined || c < 0x20 || c > 0x7f || c === BACKSLASH) return -1;
-    }
-  }
-
-  /**
-   * A JSON number without exponent, as JSON.parse reads it: up to 15 digits m with f decimals is m / 10^f
-   * (both exact doubles, so IEEE division rounds the exact decimal value once, as parsing does); longer
-   * ones are given to Number. NaN when the bytes are not such a number.
-   */
-  private number(): number {
-    const b = this.b;
-    const s = this.i;
-    let i = s;
-    const neg = b[i] === MINUS;
-    if (neg) i++;
-    let m = 0;
-    let digits = 0;
-    const first = b[i];
-    if (first === undefined || first < ZERO || first > NINE) return NaN;
-    if (first === ZERO) {
-      i++;
-      digits = 1;
-    } else
-      for (let c = b[i]; c !== undefined && c >= ZERO && c <= NINE; c = b[++i]) {
-        m = m * 10 + (c - ZERO);
-        digits++;
-      }
-    let f = 0;
-    if (b[i] === DOT) {
-      i++;
-      for (let c = b[i]; c !== undefined && c >= ZERO && c <= NINE; c = b[++i]) {
-        m = m * 10 + (c - ZERO);
-        f++;
-      }
-      if (f === 0) return NaN;
-    }
-    const after = b[i];
-    if (after === 0x65 || after === 0x45 || (after !== undefined && after >= ZERO && after <= NINE)) return NaN; // exponent, or a leading zero
-    this.i = i;
-    if (digits + f <= 15) return neg ? -(m / POW10[f]!) : m / POW10[f]!;
-    return Number(ascii(b, s, i));
-  }
-}
-
-/** Bytes [from, to) of ASCII text as a string. */
-function ascii(b: Uint8Array, from: number, to: number): string {
-  return Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('latin1');
+  return out;
 }

@@ -1,3 +1,4 @@
+import type { RowChunkFormat } from '../../formats/row-chunk.js';
 import type { RowMap } from '../privacy/row-map.js';
 
 /** Messages between the enclave and its SQL sandbox worker (structured clone; no handles). */
@@ -12,6 +13,8 @@ export interface SandboxJob {
    * this dataset's per-chunk keys, which it zeroes after use.
    */
   chunks: { box: Uint8Array; aad: Uint8Array }[];
+  /** the row chunk format the bundle's manifest says (rows.chunkFormat, absent: 1): a chunk in another is refused */
+  rowFormat?: RowChunkFormat;
   executed: string;
   /**
    * With `minSubjects` (k): `executed` without `__subjects`, run first; when every group's row count and a
@@ -56,7 +59,7 @@ export interface SandboxStats {
   rowsCapped?: number;
   /** time the row cap took while loading (counting rows per person), inside loadMs */
   capMs?: number;
-  /** time spent opening and checking chunks (SM4-CTR + HMAC-SM3, JSON, per-value checks), in whichever thread did it */
+  /** time spent opening, decoding and checking chunks (SM4-CTR + HMAC-SM3, v2 columns or v1 JSON, per-value checks), in whichever thread did it */
   unsealMs: number;
   /** time the loader waited for the next opened chunk (with a helper thread: the unseal cost not hidden behind loading) */
   unsealWaitMs?: number;
@@ -94,6 +97,8 @@ export interface RowMapJob {
   kind: 'row-map';
   chunkColumns: string[];
   chunks: { dataKey: Uint8Array; box: Uint8Array; aad: Uint8Array }[];
+  /** as SandboxJob.rowFormat */
+  rowFormat?: RowChunkFormat;
   /** the layout's partitionBy dimensions, each with its declared values (code = index in values) */
   partitionBy: { name: string; values: string[] }[];
   /** the layout's partitions in order: key = codes joined by ',' */

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { DomainError } from '../../contracts/errors.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
-import type { SealedRowChunk } from '../../formats/row-chunk.js';
+import type { RowChunkFormat, SealedRowChunk } from '../../formats/row-chunk.js';
 import { sm2Decrypt } from '../../crypto/index.js';
 import type { SqlPlan } from '../../query/validate.js';
 import type { RowMap, RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxReply, SandboxStats } from './protocol.js';
@@ -25,6 +25,8 @@ export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { maxOldGenerationSizeMb: 1
 export interface SandboxInput {
   schema: DatasetSchema;
   chunks: { sealed: SealedRowChunk; aad: Uint8Array }[];
+  /** the row chunk format the bundle's manifest says (rows.chunkFormat ?? 1); absent: each chunk's own */
+  rowFormat?: RowChunkFormat;
   unwrapPrivateKey: Uint8Array;
   plan: SqlPlan;
   /** values bound to `?` in the plan's executed query (enclave-built queries only) */
@@ -96,7 +98,7 @@ function workerSource(): string {
   const sqlJsPath = require.resolve('sql.js');
   // compiled (dist/): the bundle `npm run build` wrote beside this module; under tsx: the same bundle, made now
   const code = import.meta.url.endsWith('.js')
-    ? readFileSync(new URL('../sql/worker.bundle.cjs', import.meta.url), 'utf8')
+    ? readFileSync(new URL('./worker.bundle.cjs', import.meta.url), 'utf8')
     : (require('esbuild') as typeof import('esbuild')).buildSync({
         entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))],
         bundle: true,
@@ -136,6 +138,7 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
     chunkColumns: input.schema.columns.map((c) => c.name),
     columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.maxRowsPerPerson !== undefined && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
     chunks: input.chunks.map((c) => ({ box: c.sealed.box, aad: c.aad })),
+    ...(input.rowFormat ? { rowFormat: input.rowFormat } : {}),
     executed: input.plan.executed,
     ...(input.plan.executedWithoutSubjects && input.minGroupSize !== undefined && !input.params
       ? { executedWithoutSubjects: input.plan.executedWithoutSubjects, minSubjects: input.minGroupSize }
@@ -201,6 +204,8 @@ export interface RowMapInput {
   /** the manifest layout's partitionBy and partitions (he/layout.ts planLayout / the sealer) */
   layout: { partitionBy: string[]; partitions: { key: number[] }[] };
   chunks: { sealed: SealedRowChunk; aad: Uint8Array }[];
+  /** as SandboxInput.rowFormat */
+  rowFormat?: RowChunkFormat;
   unwrapPrivateKey: Uint8Array;
   limits?: Partial<SandboxLimits>;
 }
@@ -222,6 +227,7 @@ export async function mapRowsInSandbox(input: RowMapInput): Promise<RowMap> {
     kind: 'row-map',
     chunkColumns: input.schema.columns.map((c) => c.name),
     chunks: input.chunks.map((c, i) => ({ dataKey: keys[i]!, box: c.sealed.box, aad: c.aad })),
+    ...(input.rowFormat ? { rowFormat: input.rowFormat } : {}),
     partitionBy: dims,
     partitionKeys: input.layout.partitions.map((p) => p.key.join(',')),
     identifier: input.schema.columns.find((c) => c.role === 'identifier')?.name ?? null,

@@ -100,7 +100,7 @@ interface ChunkSource {
 const HELPER_WINDOW = 3;
 
 function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
-  const decoder = new ChunkDecoder(job.chunkColumns, job.columns, withSubjects);
+  const decoder = new ChunkDecoder(job.chunkColumns, job.columns, withSubjects, job.rowFormat);
   let ci = 0;
   let ms = 0;
   let subjects: Int32Array | undefined;
@@ -156,7 +156,7 @@ function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHel
     );
     w.once('exit', (code) => push({ kind: 'error', error: { type: 'sql-sandbox-failed', message: `the unseal helper exited (code ${code})` } }));
     const mine = job.chunks.map((_, i) => i).filter((i) => i % n === h);
-    const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, chunks: mine.map((i) => job.chunks[i]!), indexes: mine };
+    const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, chunks: mine.map((i) => job.chunks[i]!), indexes: mine, ...(job.rowFormat ? { rowFormat: job.rowFormat } : {}) };
     // one helper has all the chunks: move their buffers to it instead of copying ~the dataset's size again
     // (this thread does not read them itself then)
     w.postMessage(msg, n === 1 ? [...new Set(msg.chunks.flatMap((c) => [c.box.buffer, c.aad.buffer]))].filter((x): x is ArrayBuffer => x instanceof ArrayBuffer) : []);
@@ -223,6 +223,7 @@ interface UnsealJob {
   columns: SandboxJob['columns'];
   withSubjects: boolean;
   chunks: SandboxJob['chunks'];
+  rowFormat?: SandboxJob['rowFormat'];
   /** each chunk's position in the dataset (its label in errors) */
   indexes: number[];
 }
@@ -233,7 +234,7 @@ let onAck: (() => void) | null = null;
 /** The helper's side: decode every chunk in order, at most HELPER_WINDOW ahead of the loader's acks. */
 async function unsealAll(job: UnsealJob): Promise<void> {
   const port = parentPort!;
-  const decoder = new ChunkDecoder(job.chunkColumns, job.columns, job.withSubjects);
+  const decoder = new ChunkDecoder(job.chunkColumns, job.columns, job.withSubjects, job.rowFormat);
   let credit = HELPER_WINDOW;
   let wake: (() => void) | null = null;
   onAck = () => {
@@ -472,7 +473,7 @@ function mapRows(job: RowMapJob): RowMapReply {
       }
     }
     for (let ci = 0; ci < job.chunks.length; ci++) {
-      const plain = openCheckedChunk(job.chunks[ci]!, ci, job.chunkColumns);
+      const plain = openCheckedChunk(job.chunks[ci]!, ci, job.chunkColumns, job.rowFormat);
       const dimPos = job.dimensions.map((d) => plain.columns.indexOf(d.name));
       const idPos = job.identifier === null ? -1 : plain.columns.indexOf(job.identifier);
       const rowCodes = new Int32Array(dimPos.length);

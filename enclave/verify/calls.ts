@@ -15,6 +15,25 @@ export interface VerifyRateLimit {
 
 export const DEFAULT_VERIFY_RATE_LIMIT: VerifyRateLimit = { maxCalls: 60, windowMs: 60 * 60 * 1000 };
 
+/**
+ * The limit a call is admitted under. The approval states no verify limit, so the enclave's own is the ceiling:
+ * the server may ask for a tighter one (an offer's stricter per-buyer limit: no more calls in no shorter a window)
+ * and never a looser one, which is refused from the request alone. Every call admitted under a tighter limit
+ * passes the ceiling's check too: a window of the ceiling's length lies inside one of the tighter limit's.
+ */
+export function verifyRateLimitOf(requested: VerifyRateLimit | undefined): VerifyRateLimit {
+  const ceiling = DEFAULT_VERIFY_RATE_LIMIT;
+  if (!requested) return ceiling;
+  if (requested.maxCalls > ceiling.maxCalls || requested.windowMs < ceiling.windowMs) {
+    throw new DomainError(
+      'release-refused',
+      `a verify rate limit looser than the enclave's (${ceiling.maxCalls} per ${ceiling.windowMs / 60000} min per buyer and dataset) is refused: the approval states none`,
+      { maxCalls: requested.maxCalls, windowMs: requested.windowMs },
+    );
+  }
+  return requested;
+}
+
 export class VerifyCallLog {
   constructor(private readonly db: Database.Database) {
     db.exec(`

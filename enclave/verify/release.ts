@@ -1,50 +1,56 @@
-import { DomainError } from '../../contracts/errors.js';
-import type { Keystore } from '../keystore/keystore.js';
-import type { PrivacyBudgetLedger } from '../privacy/ledger.js';
+import type { z } from 'zod';
 import { VerifyReleaseRequest, type VerifyAnswer, type VerifyReleaseResponse } from '../../formats/enclave-protocol.js';
-import { signReceipt } from '../../formats/receipt.js';
-import { buildReceiptPayload } from '../../formats/receipt-payload.js';
-import { checkReleaseAuthority } from '../release/authority.js';
-import { rowChunksOf } from '../release/row-chunks.js';
-import type { SandboxLimits } from '../sandbox/sandbox.js';
-import { DEFAULT_VERIFY_RATE_LIMIT, VerifyCallLog } from './calls.js';
+import { release, type ReleaseDeps, type ReleaseKind } from '../release/front.js';
+import { VerifyCallLog, verifyRateLimitOf } from './calls.js';
 import { answerVerify, checkVerifyComputation } from './verify.js';
 
-export async function releaseVerify(
-  input: VerifyReleaseRequest,
-  ctx: { keystore: Keystore; ledger: PrivacyBudgetLedger; now?: () => Date; limits?: Partial<SandboxLimits> },
-): Promise<VerifyReleaseResponse> {
-  const parsed = VerifyReleaseRequest.safeParse(input);
-  if (!parsed.success) throw new DomainError('release-invalid', `verify request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const req = parsed.data;
-  const now = (ctx.now ?? (() => new Date()))();
-  const commitment = checkReleaseAuthority(req, ctx.keystore, now);
-  checkVerifyComputation(req.computation, req.manifest.schema);
-  const chunks = rowChunksOf(req.manifest, req.rowChunks);
-  const log = new VerifyCallLog(ctx.ledger.database);
-  const callId = log.admit({
-    tradeId: req.trade.tradeId,
-    buyerOrgId: req.trade.buyerOrgId,
-    // the limit is kept on what was sealed: the same bundle under another listing shares it
-    datasetId: commitment,
-    columns: Object.keys(req.computation.match),
-    now,
-    limit: req.rateLimit ?? DEFAULT_VERIFY_RATE_LIMIT,
-  });
-  let result: VerifyAnswer;
-  try {
-    result = await answerVerify({
-      computation: req.computation,
-      schema: req.manifest.schema,
-      chunks,
-      unwrapPrivateKey: ctx.keystore.unwrap.privateKey,
-      ...(ctx.limits ? { limits: ctx.limits } : {}),
+/**
+ * Query-verification (核验), the `verify` kind of the release front (front.ts: authority, signed receipt): the
+ * lookup's shape, then the row chunks (read and re-hashed by the enclave), then a rate-limit slot, then the
+ * yes/no answer. A missing or altered chunk is refused before a slot is taken.
+ */
+
+type Req = z.infer<typeof VerifyReleaseRequest>;
+
+export const verifyKind: ReleaseKind<Req, VerifyAnswer> = {
+  label: 'verify',
+  request: VerifyReleaseRequest,
+  admit(req) {
+    checkVerifyComputation(req.computation, req.manifest.schema);
+    verifyRateLimitOf(req.rateLimit);
+  },
+  rowMap: () => 'none',
+  async compute(req, s, deps) {
+    const chunks = await s.rows.chunks();
+    const log = new VerifyCallLog(deps.ledger.database);
+    const callId = log.admit({
+      tradeId: req.trade.tradeId,
+      buyerOrgId: req.trade.buyerOrgId,
+      // the limit is kept on what was sealed: the same bundle under another listing shares it
+      datasetId: s.commitment,
+      columns: Object.keys(req.computation.match),
+      now: s.now,
+      limit: verifyRateLimitOf(req.rateLimit),
     });
-  } catch (e) {
-    log.failed(callId);
-    throw e;
-  }
-  const privacy = { minGroupSize: 1, mechanism: 'none (yes/no answer only)', epsilonSpent: 0, epsilonRemaining: null, verifyCallId: callId };
-  const payload = buildReceiptPayload({ trade: req.trade, datasetCommitment: commitment, computation: req.computation, result, privacy });
-  return { receipt: signReceipt(payload, ctx.keystore.signing), result, privacy, callId };
+    let result: VerifyAnswer;
+    try {
+      result = await answerVerify({
+        computation: req.computation,
+        schema: req.manifest.schema,
+        chunks,
+        unwrapPrivateKey: deps.keystore.unwrap.privateKey,
+        ...(deps.limits ? { limits: deps.limits } : {}),
+      });
+    } catch (e) {
+      log.failed(callId);
+      throw e;
+    }
+    const privacy = { minGroupSize: 1, mechanism: 'none (yes/no answer only)', epsilonSpent: 0, epsilonRemaining: null, verifyCallId: callId };
+    return { result, privacy, extra: { callId } };
+  },
+};
+
+/** Release a verification answer through the release front. */
+export function releaseVerify(input: unknown, deps: ReleaseDeps): Promise<VerifyReleaseResponse> {
+  return release(verifyKind, input, deps) as Promise<VerifyReleaseResponse>;
 }

@@ -188,7 +188,7 @@ const AREA: Record<string, string> = {
   health: 'system', metrics: 'system', 'openapi.json': 'system', enclave: 'system',
   orgs: 'identity', users: 'identity', tokens: 'identity', me: 'identity',
   uploads: 'datasets', datasets: 'datasets', catalog: 'catalog', offers: 'market',
-  trades: 'trades', reviews: 'reviews', ledger: 'ledger', audit: 'audit', policy: 'policy',
+  trades: 'trades', reviews: 'reviews', ledger: 'ledger', audit: 'audit', policy: 'policy', purposes: 'policy',
 };
 export const TAGS: { name: string; description: string }[] = [
   { name: 'system', description: 'Liveness, metrics, this document and the enclave’s public keys (no token needed)' },
@@ -200,7 +200,7 @@ export const TAGS: { name: string; description: string }[] = [
   { name: 'reviews', description: 'Reviewers read review cases and decide them' },
   { name: 'ledger', description: 'Wallets, statements and top-ups (amounts in integer fen)' },
   { name: 'audit', description: 'Operators read and verify the audit chain and its signed checkpoints' },
-  { name: 'policy', description: 'The negative list: everyone reads it, operators publish versions' },
+  { name: 'policy', description: 'The negative list: everyone reads it, operators publish versions; the purpose catalogue buyers declare from' },
 ];
 const tagOf = (r: RouteDef): string => r.tags?.[0] ?? (/\/offers$/.test(r.path) ? 'market' : AREA[r.path.split('/')[2] ?? ''] ?? 'system');
 
@@ -251,6 +251,11 @@ export function buildOpenApi(routes: readonly RouteDef[], version: string): Reco
         });
       }
     }
+    // every answer's problem+json follows the reader's language (server/http/router.ts sendProblem)
+    parameters.push(
+      { name: 'Accept-Language', in: 'header', required: false, description: 'zh gives problem+json title and detail in Chinese (from the message catalogue); English otherwise', schema: { type: 'string' } },
+      { name: 'lang', in: 'query', required: false, description: 'zh or en: the language of problem+json answers, over Accept-Language', schema: { type: 'string', enum: ['zh', 'en'] } },
+    );
     if (r.idempotent) {
       parameters.push({
         name: 'Idempotency-Key',
@@ -314,7 +319,10 @@ export function buildOpenApi(routes: readonly RouteDef[], version: string): Reco
     info: {
       title: 'Shuyu (数域) API',
       version,
-      description: 'Privacy-preserving data trading: raw data does not leave the domain. Errors are RFC 9457 problem details (application/problem+json).',
+      description:
+        'Privacy-preserving data trading: raw data does not leave the domain. Errors are RFC 9457 problem details (application/problem+json). ' +
+        'Every reason given to people (problems, trade timeline steps, failures, ledger memos, negative-list findings) carries a stable `code` and its `params`; ' +
+        'formats/messages.ts renders them in Chinese or English. Accept-Language: zh (or ?lang=zh) gives problem titles and details in Chinese.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [{ url: '/' }],

@@ -39,7 +39,8 @@ export function register(program: Command): void {
           ...(opts.json ? { logDestination: process.stderr } : {}),
         });
         print(opts, { url: srv.url, port: srv.port, dataDir: srv.config.dataDir, bootstrap: srv.bootstrap }, () => '');
-        process.stderr.write(`Shuyu (数域) listening on ${srv.url}  (data: ${srv.config.dataDir})\n`);
+        // at a terminal without --json the log's first line already says this (server/log/pretty.ts)
+        if (opts.json || !process.stdout.isTTY) process.stderr.write(`Shuyu (数域) listening on ${srv.url} — web console at ${srv.url}/console/  (data: ${srv.config.dataDir})\n`);
         if (srv.bootstrap.created) {
           process.stderr.write(`First run: operator credentials written to ${srv.bootstrap.file} (mode 0600). Log in with: shuyu login --bootstrap ${srv.bootstrap.file}\n`);
         }

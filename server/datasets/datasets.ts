@@ -142,6 +142,17 @@ export class DatasetService {
     return { ...(rest as unknown as UploadRow), keywords: JSON.parse(keywords_json), manifest: JSON.parse(manifest_json) };
   }
 
+  /** The organisation's uploads not yet a dataset (open, or being verified), oldest first. */
+  async openUploads(orgId: string): Promise<UploadRow[]> {
+    const ids = await this.db.all<{ id: string }>("SELECT id FROM uploads WHERE org_id = ? AND state IN ('open', 'completing') ORDER BY created_at, id LIMIT 100", orgId);
+    const out: UploadRow[] = [];
+    for (const r of ids) {
+      const u = await this.getUpload(r.id);
+      if (u) out.push(u);
+    }
+    return out;
+  }
+
   async uploadBlobs(uploadId: string): Promise<{ hash: string; size: number; kind: string; received: boolean }[]> {
     return (
       await this.db.all<{ hash: string; size: number; kind: string; received_at: string | null }>('SELECT hash, size, kind, received_at FROM upload_blobs WHERE upload_id = ? ORDER BY seq', uploadId)

@@ -8,6 +8,7 @@ import {
   AdmitRowsResponse,
   type AggregateReleaseRequest,
   AggregateReleaseResponse,
+  type BlobStoreLocation,
   BudgetSpentResponse,
   EnclavePublicInfo,
   PROTOCOL_VERSION,
@@ -36,6 +37,11 @@ export interface EnclaveStartOptions {
   startTimeoutMs?: number;
   /** extra environment for the child, e.g. { SHUYU_ENCLAVE_TEST_MODE: '1' } in tests */
   env?: Record<string, string>;
+  /**
+   * The blob store the enclave reads sealed row chunks from by SM3 name (read-only); requests carry no row
+   * bytes. Without it, every release or admission that needs rows is refused (blob-store-unavailable).
+   */
+  blobStore?: BlobStoreLocation;
 }
 
 // compiled (dist/): entry.js on plain node; under tsx: entry.ts through the same loader (resolved only then)
@@ -104,6 +110,7 @@ export class EnclaveClient {
         operatorPublicKeyPem: opts.operatorPublicKeyPem,
         ...(opts.masterSecret ? { masterSecret: opts.masterSecret } : {}),
         ...(opts.masterSecretFile ? { masterSecretFile: opts.masterSecretFile } : {}),
+        ...(opts.blobStore ? { blobStore: opts.blobStore } : {}),
       });
     });
     if (startup.kind === 'start-failed') {
@@ -155,26 +162,20 @@ export class EnclaveClient {
   }
 
   /**
-   * Release an HE aggregate. An exact release needs the dataset's row → partition map in the enclave (the
-   * differencing guard, docs/privacy.md §4); the enclave keeps it per dataset version, so the sealed row
-   * chunks are sent only when it answers privacy-row-map-missing: pass `rowChunks` to load them (base64 blobs
-   * in the manifest's row-chunk order, as for the SQL path) and the request is retried once with them.
+   * Release an HE aggregate, in one call: the enclave reads the row map it keeps per dataset version (built at
+   * admission), or derives it from the row chunks it reads itself from its blob store.
    */
-  async releaseAggregate(req: AggregateReleaseRequest, opts: { rowChunks?: () => Promise<string[]> } = {}): Promise<AggregateReleaseResponse> {
-    try {
-      return await this.call('releaseAggregate', req, AggregateReleaseResponse);
-    } catch (e) {
-      if (!(e instanceof DomainError && e.type === 'privacy-row-map-missing' && opts.rowChunks && !req.rowChunks)) throw e;
-      return this.call('releaseAggregate', { ...req, rowChunks: await opts.rowChunks() }, AggregateReleaseResponse);
-    }
+  releaseAggregate(req: AggregateReleaseRequest): Promise<AggregateReleaseResponse> {
+    return this.call('releaseAggregate', req, AggregateReleaseResponse);
   }
 
   /**
-   * Before a dataset is published: the enclave authenticates every sealed row chunk and derives the row map
-   * its privacy gate uses (handlers/admit-rows.ts). Answers the row count it found.
+   * Before a dataset is published: the enclave reads and authenticates every sealed row chunk the manifest names
+   * (from its blob store) and stores the row map its privacy gate uses (handlers/admit-rows.ts). Answers the row
+   * count it found.
    */
-  async admitRows(manifest: BundleManifest, rowChunks: string[]): Promise<number> {
-    return (await this.call('admitRows', { manifest, rowChunks }, AdmitRowsResponse)).rows;
+  async admitRows(manifest: BundleManifest): Promise<number> {
+    return (await this.call('admitRows', { manifest }, AdmitRowsResponse)).rows;
   }
 
   budgetSpent(buyerOrgId: string, datasetId: string): Promise<z.output<typeof BudgetSpentResponse>> {
@@ -197,9 +198,3 @@ export class EnclaveClient {
 }
 
 export type { AggregateReleaseRequest, AggregateReleaseResponse };
-
-/** A bundle's sealed row-chunk blobs in the manifest's row-chunk order, base64, as the enclave's messages take them. */
-export function rowChunkBlobs(manifest: BundleManifest, getBlob: (sm3: string) => Promise<Uint8Array>): Promise<string[]> {
-  const refs = manifest.chunks.flatMap((c) => (c.kind === 'rows' ? [c] : [])).sort((a, b) => a.index - b.index);
-  return Promise.all(refs.map(async (c) => Buffer.from(await getBlob(c.sm3)).toString('base64')));
-}

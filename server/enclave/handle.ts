@@ -10,6 +10,8 @@ export interface EnclaveStart {
   operatorPublicKeyPem: string;
   log: Logger;
   env?: Record<string, string>;
+  /** the server's blob store directory: the enclave reads sealed row chunks from it, read-only */
+  blobDir?: string;
 }
 
 /**
@@ -55,6 +57,7 @@ export class EnclaveHandle {
       masterSecret: this.opts.masterSecret,
       operatorPublicKeyPem: this.opts.operatorPublicKeyPem,
       ...(this.opts.env ? { env: this.opts.env } : {}),
+      ...(this.opts.blobDir ? { blobStore: { kind: 'directory' as const, dir: this.opts.blobDir, layout: 'sharded' as const } } : {}),
     })
       .then((c) => {
         this.opts.log.info({ pid: c.pid, created: c.created }, c.created ? 'enclave started: keystore created' : 'enclave started');

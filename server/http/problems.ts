@@ -1,5 +1,6 @@
 import { isDomainError } from '../../contracts/errors.js';
 import { isStoreUnavailable } from '../../store/errors.js';
+import { isMessageCode, render, type Lang, type MessageParams } from '../../formats/messages.js';
 
 /**
  * RFC 9457 problem details. `type` is `https://shuyu.local/problems/<slug>` where the slug is the
@@ -88,6 +89,9 @@ export interface Problem {
   title: string;
   status: number;
   detail: string;
+  /** The message catalogue code (`problem.<slug>`) and its parameters, for clients that show their own language. */
+  code?: string;
+  params?: Record<string, unknown>;
   instance?: string;
   errors?: { path: string; message: string }[];
   [extension: string]: unknown;
@@ -95,9 +99,28 @@ export interface Problem {
 
 export const statusOf = (slug: string): number => PROBLEM_STATUS[slug] ?? 422;
 
+/** Scalar facts (and lists of them) of a problem's context: what a catalogue template may name. */
+function paramsOf(extra: Record<string, unknown>): Record<string, unknown> {
+  const ctx = (extra.context && typeof extra.context === 'object' ? extra.context : extra) as Record<string, unknown>;
+  const scalar = (v: unknown) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+  return Object.fromEntries(Object.entries(ctx).filter(([k, v]) => k !== 'errors' && (scalar(v) || (Array.isArray(v) && v.every(scalar)))));
+}
+
 export function problem(slug: string, detail: string, extra: Record<string, unknown> = {}): Problem {
   const status = statusOf(slug);
-  return { type: PROBLEM_BASE + slug, title: TITLES[status] ?? 'Error', status, detail, ...extra };
+  return { type: PROBLEM_BASE + slug, title: TITLES[status] ?? 'Error', status, detail, code: `problem.${slug}`, params: paramsOf(extra), ...extra };
+}
+
+/**
+ * The problem in the reader's language. English keeps the specific detail the code wrote; Chinese takes the
+ * title and detail from the message catalogue (the same code and parameters), so no English prose reaches
+ * a Chinese reader except field-level validation messages.
+ */
+export function localise(p: Problem, lang: Lang): Problem {
+  if (lang === 'en') return p;
+  const code = p.code && isMessageCode(p.code) ? p.code : null;
+  const title = render(`status.${p.status}`, {}, lang);
+  return { ...p, title: isMessageCode(`status.${p.status}`) ? title : p.title, detail: code ? render(code, (p.params ?? {}) as MessageParams, lang) : title };
 }
 
 /** An error thrown inside the HTTP layer that already knows its problem. */

@@ -1,6 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response, type NextFunction } from 'express';
 import type { Logger } from 'pino';
-import { HttpProblem, problem, toProblem, type Problem } from './problems.js';
+import { HttpProblem, localise, problem, toProblem, type Problem } from './problems.js';
+import { negotiateLang } from '../../formats/messages.js';
 import { parsePart } from './validation.js';
 import { IdempotencyStore, IDEMPOTENCY_KEY } from './idempotency.js';
 import { scopeFor, type Principal, type ResourceKind, type RouteDef } from './route.js';
@@ -49,9 +50,15 @@ function sendCached(req: Request, res: Response, c: CachedResponse): void {
 export const timedOut = (ms: number) => (res: Response): void =>
   sendProblem(res, problem('request-timeout', `the request took longer than ${ms} ms and was abandoned; retry later`));
 
+/** Sends a problem in the language the request asks for (Accept-Language, or ?lang=zh|en). */
 export function sendProblem(res: Response, p: Problem): void {
   if (res.headersSent) return;
-  res.status(p.status).type('application/problem+json').send(JSON.stringify(p));
+  const req = res.req as Request | undefined;
+  const q = req?.query?.lang;
+  const lang = negotiateLang(req?.get('accept-language'), typeof q === 'string' ? q : undefined);
+  res.setHeader('Content-Language', lang);
+  res.vary('Accept-Language');
+  res.status(p.status).type('application/problem+json').send(JSON.stringify(localise(p, lang)));
 }
 
 /**
@@ -98,7 +105,9 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
           if (!visible) throw new HttpProblem('not-found', `no ${route.object.resource} with id ${id}`, { authz: 'object' });
           object = found!.value;
         }
-        const query = route.query ? parsePart(route.query, req.query, 'query') : {};
+        // ?lang= picks the language of problem answers on every route; it is no route's own parameter
+        const { lang: _lang, ...ownQuery } = req.query;
+        const query = route.query ? parsePart(route.query, ownQuery, 'query') : {};
         const body = route.body ? parsePart(route.body, req.body, 'body') : undefined;
         let idempotencyKey: string | null = null;
         if (route.idempotent && principal) {

@@ -8,7 +8,6 @@ import type { AggregateComputation } from '../../contracts/computation.js';
 import type { HeEvaluator } from '../../he/evaluate.js';
 import { BundleManifest } from '../../formats/manifest.js';
 import { SqlReleaseResponse, VerifyReleaseResponse } from '../../formats/enclave-protocol.js';
-import { rowChunkBlobs } from '../enclave/client.js';
 import type { DatasetService } from '../datasets/datasets.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { IdentityService } from '../identity/identity.js';
@@ -122,17 +121,16 @@ export class TradeExecutor {
       if (e instanceof DomainError && (e.type === 'enclave-unavailable' || e.type === 'enclave-timeout')) throw new TransientJobError(e.message);
       throw e;
     };
-    // Row chunks go to the enclave sealed (it unwraps them itself), in the manifest's order.
-    const loadRowChunks = (): Promise<string[]> => rowChunkBlobs(manifest, (h) => this.d.blobs.get(h));
+    // The enclave reads the sealed row chunks itself from the blob store (by the manifest's SM3 names, re-hashed
+    // there): no row byte goes over IPC.
     if (trade.computation.kind === 'sql' || trade.computation.kind === 'verify') {
-      const rowChunks = await loadRowChunks();
       try {
         if (trade.computation.kind === 'sql') {
-          const out = await client.call('sql', { ...common, manifest, computation: trade.computation, rowChunks }, SqlReleaseResponse);
+          const out = await client.call('sql', { ...common, manifest, computation: trade.computation }, SqlReleaseResponse);
           return { result: { ...out.result, privacy: out.privacy }, receipt: out.receipt };
         }
         const { budget: _noBudget, policy: _noPolicy, ...verifyCommon } = common;
-        const out = await client.call('verify', { ...verifyCommon, manifest, computation: trade.computation, rowChunks }, VerifyReleaseResponse);
+        const out = await client.call('verify', { ...verifyCommon, manifest, computation: trade.computation }, VerifyReleaseResponse);
         return { result: { kind: 'verify', answer: out.result, privacy: out.privacy }, receipt: out.receipt };
       } catch (e) {
         return transient(e);
@@ -155,9 +153,8 @@ export class TradeExecutor {
       blobPath: (h) => this.d.blobs.pathOf(h),
     });
     try {
-      // An exact release needs the dataset's row → partition map in the enclave (differencing guard); the
-      // client sends the row chunks only when the enclave has not derived it yet for this dataset version.
-      const out = await client.releaseAggregate({ ...common, manifest, computation: trade.computation as AggregateComputation, encrypted }, { rowChunks: loadRowChunks });
+      // one call: the enclave keeps the dataset version's row map (built at admission) or derives it itself
+      const out = await client.releaseAggregate({ ...common, manifest, computation: trade.computation as AggregateComputation, encrypted });
       return { result: { ...out.result, privacy: out.privacy }, receipt: out.receipt };
     } catch (e) {
       return transient(e);

@@ -1,7 +1,6 @@
 import { DomainError } from '../../contracts/errors.js';
 import { BundleManifest, manifestCommitment } from '../../formats/manifest.js';
 import { verifyBundle, type VerifyBundleOptions } from '../../he/bundle-check.js';
-import { rowChunkBlobs } from '../enclave/client.js';
 import type { BundlePort, ManifestFacts } from '../datasets/bundle-port.js';
 import { issuesToErrors } from '../http/validation.js';
 
@@ -25,8 +24,11 @@ export function parseManifest(manifest: unknown): ManifestFacts {
   };
 }
 
-/** Hands a verified bundle's sealed rows to the enclave (EnclaveClient.admitRows); answers the rows it found. */
-export type AdmitRows = (manifest: BundleManifest, rowChunks: string[]) => Promise<number>;
+/**
+ * Has the enclave admit a verified bundle's sealed rows (EnclaveClient.admitRows: it reads them from the blob
+ * store itself and keeps the row map); answers the rows it found.
+ */
+export type AdmitRows = (manifest: BundleManifest) => Promise<number>;
 
 /**
  * `expected` gives the enclave's current keys when it is running, so a bundle sealed to another
@@ -42,7 +44,7 @@ export function createBundlePort(expected: () => Promise<VerifyBundleOptions['ex
       await verifyBundle(manifest, getBlob, exp ? { expected: exp } : {});
       if (!admitRows) return;
       const m = BundleManifest.parse(manifest);
-      const rows = await admitRows(m, await rowChunkBlobs(m, getBlob));
+      const rows = await admitRows(m);
       if (rows !== m.rowCount) throw new DomainError('bundle-invalid', `the sealed rows hold ${rows} rows, the manifest ${m.rowCount}`);
     },
   };

@@ -211,7 +211,7 @@ describe('shuyu CLI: bad paths and bad input files are one-line errors with the 
       expect(r.stderr.trimEnd().split('\n'), r.stderr).to.have.length(1);
       expect(r.stderr).to.not.match(/^\s+at /m);
     }
-    expect(runs[0]!.stderr).to.match(/^shuyu: cannot read CSV .*a-directory: it is a directory, not a file \(usage\)$/m);
+    expect(runs[0]!.stderr).to.match(/^shuyu: cannot read CSV .*a-directory: it is a directory, not a file$/m);
     expect(runs[1]!.stderr).to.match(/row 2, column trip_id: holds a NUL byte/);
     expect(readdirSync(spawnTmp).filter((f) => f.startsWith('shuyu-'))).to.deep.equal([]);
   });

@@ -57,7 +57,11 @@ async function runInProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Cli
   if (running) throw new Error('in-process CLI runs must not overlap');
   running = true;
   const { Command, CommanderError } = await import('commander');
-  const groups = [await import('../../client-sdk/cli/commands/crypto.js'), await import('../../client-sdk/cli/commands/index.js')];
+  const groups = [
+    await import('../../client-sdk/cli/commands/crypto.js'),
+    await import('../../client-sdk/cli/commands/index.js'),
+    await import('../../server/cli/commands.js'),
+  ];
   const program = new Command('shuyu').exitOverride();
   for (const g of groups) g.register(program);
   const saved = { env: process.env, out: process.stdout.write, err: process.stderr.write, code: process.exitCode };

@@ -179,7 +179,8 @@ describe('console: the web console in headless Chromium', function () {
     const page = (buyerPage = await tab('buyer'));
     await signIn(page, s.buyer.token);
     expect(await page.locator('h1').innerText()).to.equal('我的交易');
-    expect(await page.locator('main tbody tr').count()).to.equal(3);
+    // the delivered and the rejected trade; the denied one belongs to the entity-listed buyer
+    expect(await page.locator('main tbody tr').count()).to.equal(2);
     const listText = await mainText(page);
     for (const st of ['已结算', '已驳回']) expect(listText).to.include(st);
     await shot(page, 'buyer-trades');
@@ -235,11 +236,15 @@ describe('console: the web console in headless Chromium', function () {
     await go(page, `#/trades/${s.trades['rejected-by-reviewer'].id}`);
     expect(await page.locator('ol.timeline').innerText()).to.include('驳回');
     await shot(page, 'buyer-trade-rejected');
-    await go(page, `#/trades/${s.trades['denied-by-negative-list'].id}`);
-    const denied = await mainText(page);
-    expect(denied).to.include('NL-05');
+    // the denied trade, as its buyer (an organisation on the entity list) sees it
+    const listed = await tab('listed-buyer');
+    await signIn(listed, s.listedBuyer.token);
+    await go(listed, `#/trades/${s.trades['denied-by-negative-list'].id}`);
+    const denied = await mainText(listed);
+    expect(denied).to.include('NL-06');
     expect(denied).to.include('禁止');
-    await shot(page, 'buyer-trade-denied');
+    await shot(listed, 'buyer-trade-denied');
+    await listed.close();
 
     // a phone-sized screen: the same page, laid out in one column
     await page.setViewportSize({ width: 390, height: 844 });

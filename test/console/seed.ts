@@ -36,6 +36,8 @@ export interface Seeded {
   newReviewer: Person;
   reviewer: Person & { privateKeyPem: string };
   buyer: Person;
+  /** the buyer of the demo's denied trade: an organisation on the negative list's entity list */
+  listedBuyer: Person;
   owner: Person;
   /** the demo trades by expected outcome */
   trades: Record<DemoTrade['expected'], Trade>;
@@ -116,11 +118,15 @@ export async function seed(): Promise<Seeded> {
     }
 
     lap('datasets sealed, uploaded, offered');
+    const listedName = DEMO_TRADES.find((t) => t.expected === 'denied-by-negative-list')!.buyer;
+    const listedBuyer = await person(listedName, '黑名单买方', 'buyer');
     await op.topUp(buyer.user.orgId, 5_000_000, { memo: '测试充值 test top-up' });
+    await op.topUp(listedBuyer.user.orgId, 5_000_000, { memo: '测试充值 test top-up' });
     const b = new BuyerClient({ url, token: buyer.token });
+    const listed = new BuyerClient({ url, token: listedBuyer.token });
     const trades = {} as Record<DemoTrade['expected'], Trade>;
     for (const [i, t] of DEMO_TRADES.entries()) {
-      const { trade } = await b.request(offers[i]!.id, { computation: t.computation, purpose: t.purpose, destination: t.destination });
+      const { trade } = await (t.expected === 'denied-by-negative-list' ? listed : b).request(offers[i]!.id, { computation: t.computation, purpose: t.purpose, destination: t.destination });
       trades[t.expected] = trade;
     }
     lap('trades submitted');
@@ -133,6 +139,7 @@ export async function seed(): Promise<Seeded> {
       newReviewer,
       reviewer: { ...reviewerP, user: reviewerUser, privateKeyPem: sm2PrivateKeyToPem(kp.privateKey) },
       buyer,
+      listedBuyer,
       owner: tourismOwner,
       trades,
       close,

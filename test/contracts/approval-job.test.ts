@@ -53,7 +53,7 @@ onEngines('contracts: approval queues the execution job in the same transaction'
   it('auto-approval at screening queues the job in the submission transaction', async () => {
     const w = await world();
     const db = w.db!;
-    await w.contracts.publishPolicy({ ...await w.contracts.activePolicy(), version: 2, autoApprove: { enabled: true, maxLevel: 4 } }, 'operator');
+    await w.contracts.publishPolicy({ ...await w.contracts.activePolicy(), version: (await w.contracts.activePolicy()).version + 1, autoApprove: { enabled: true, maxLevel: 4 } }, 'operator');
     const offer = await w.listOffer();
     await w.contracts.topUp({ orgId: w.buyer.orgId, amountFen: 10_000, idempotencyKey: 't', actor: 'operator' });
     const { trade } = await w.quoteAndSubmit({ offerId: offer.id });

@@ -75,7 +75,7 @@ onEngines('contracts/ledger: double entry in integer fen', (engine) => {
                 const buyer = buyerOf.get(o.trade);
                 if (buyer === undefined) break;
                 const held = model.get(accountIds.escrow(`t${o.trade}`)) ?? 0;
-                await ledger.release({ tradeId: `t${o.trade}`, buyerOrgId: org(buyer), actor: 'system', memo: 'test' });
+                await ledger.release({ tradeId: `t${o.trade}`, buyerOrgId: org(buyer), actor: 'system', memo: 'test', code: 'ledger.release-cancelled' });
                 bump(accountIds.escrow(`t${o.trade}`), -held);
                 bump(accountIds.wallet(org(buyer)), held);
                 break;
@@ -144,7 +144,7 @@ onEngines('contracts/ledger: double entry in integer fen', (engine) => {
     await ledger.capture({ tradeId: 't', ownerOrgId: 'o', ownerShareFen: 54, platformFeeFen: 6, actor: 's' });
     expect(await ledger.balance(accountIds.revenue('o'))).to.equal(54);
     expect(await ledger.balance(accountIds.fee)).to.equal(6);
-    expect(await ledger.release({ tradeId: 't', buyerOrgId: 'b', actor: 's', memo: 'late' })).to.equal(null); // nothing left to release
+    expect(await ledger.release({ tradeId: 't', buyerOrgId: 'b', actor: 's', memo: 'late', code: 'ledger.release-cancelled' })).to.equal(null); // nothing left to release
   });
 
   it('a ledger step and its audit event commit together: a failure injected after the ledger write rolls back both', async () => {

@@ -46,7 +46,7 @@ describe('contracts/policy: the default negative list', () => {
     expect(e.decision).to.equal('deny');
     const f = e.findings.find((x) => x.ruleId === 'NL-02')!;
     expect(f.effect).to.equal('deny');
-    expect(f.policyVersion).to.equal(1);
+    expect(f.policyVersion).to.equal(DEFAULT_POLICY.version);
     expect(f.detail).to.deep.include({ columns: ['face_template'], tags: ['biometric'] });
     expect(f.reason.zh).to.contain('生物识别');
     expect(f.reason.en).to.contain('biometric');
@@ -72,8 +72,8 @@ describe('contracts/policy: the default negative list', () => {
       }),
     );
     expect(e.decision).to.equal('deny');
-    expect(ruleIds(e)).to.deep.equal(['NL-04', 'NL-05', 'NL-06', 'NL-07', 'NL-08']);
-    expect(e.findings.find((f) => f.ruleId === 'NL-05')!.detail).to.deep.equal({ purposes: ['individual-profiling'], keywords: ['个人画像', '黑名单'] });
+    expect(ruleIds(e)).to.deep.equal(['NL-04', 'NL-05', 'NL-06', 'NL-07', 'NL-08', 'NL-12']);
+    expect(e.findings.find((f) => f.ruleId === 'NL-05')!.detail).to.deep.equal({ purposes: ['individual-profiling'] });
   });
 
   it('matches the entity list by normalised name as well as by id', () => {
@@ -81,10 +81,50 @@ describe('contracts/policy: the default negative list', () => {
     expect(ruleIds(e)).to.deep.equal(['NL-06']);
   });
 
-  it('denies prohibited purposes by keyword in the statement even under an innocent code', () => {
-    const e = evaluateTrade(DEFAULT_POLICY, facts({ purpose: { code: 'statistics', statement: 'We will re-identify customers' } }));
+  it('denies a prohibited purpose code naming the rule, its title and its basis — and no words of the statement', () => {
+    const e = evaluateTrade(DEFAULT_POLICY, facts({ purpose: { code: 'credit-blacklisting', statement: 'keep a blacklist of late payers' } }));
     expect(e.decision).to.equal('deny');
-    expect(e.findings[0]!.detail).to.deep.equal({ purposes: [], keywords: ['re-identif'] });
+    const f = e.findings.find((x) => x.ruleId === 'NL-05')!;
+    expect(f.effect).to.equal('deny');
+    expect(f.code).to.equal('negative-list.deny');
+    expect(f.title).to.deep.equal({ zh: '禁止的用途', en: 'Prohibited purposes' });
+    expect(f.basis).to.contain('§三(三)1');
+    expect(f.params).to.deep.equal({ ruleId: 'NL-05', title: f.title, basis: f.basis });
+    expect(f.detail).to.deep.equal({ purposes: ['credit-blacklisting'] });
+    // whatever the buyer can read of the screening never quotes what matched in their text
+    expect(JSON.stringify(e)).to.not.match(/keyword|late payers/i);
+  });
+
+  it('flags prohibited intent in the free text for a reviewer (never allow, never an automatic deny), naming no words', () => {
+    for (const statement of ['We will re-identify customers', 'Count visitors at each gate so we can follow them around', '跟踪游客的行踪']) {
+      const e = evaluateTrade(DEFAULT_POLICY, facts({ purpose: { code: 'statistics', statement } }));
+      expect(e.decision, statement).to.equal('review');
+      expect(ruleIds(e), statement).to.deep.equal(['NL-12']);
+      const f = e.findings[0]!;
+      expect(f.code).to.equal('negative-list.statement-flagged');
+      expect(Object.keys(f.detail).sort()).to.deep.equal(['field', 'resembles']);
+      expect(JSON.stringify(f)).to.not.contain('follow').and.not.contain('re-identify').and.not.contain('跟踪');
+    }
+    expect(evaluateTrade(DEFAULT_POLICY, facts({ purpose: { code: 'statistics', statement: 'so we can follow them around' } })).findings[0]!.detail).to.deep.equal({
+      field: 'purpose.statement',
+      resembles: ['individual-tracking'],
+    });
+    // ordinary statements about counting people are not flagged
+    for (const statement of ['track visitor numbers by month', 'Follow the seasonal pattern of tourists across prefectures', '追踪疫情趋势']) {
+      expect(evaluateTrade(DEFAULT_POLICY, facts({ purpose: { code: 'statistics', statement } })).decision, statement).to.equal('allow');
+    }
+  });
+
+  it('reads documents written before the catalogue: a purpose keyword only flags the statement for review', () => {
+    const old = PolicyDocument.parse({
+      ...DEFAULT_POLICY,
+      version: 1,
+      rules: [{ id: 'NL-05', kind: 'purpose', purposes: ['re-identification'], keywords: ['blacklist'], effect: 'deny', reason: { zh: '禁止', en: 'no' } }],
+    });
+    const e = evaluateTrade(old, facts({ purpose: { code: 'statistics', statement: 'a blacklist of big spenders' } }));
+    expect(e.decision).to.equal('review');
+    expect(e.findings[0]).to.deep.include({ ruleId: 'NL-05', effect: 'review', code: 'negative-list.statement-flagged', detail: { field: 'purpose.statement' } });
+    expect(evaluateTrade(old, facts({ purpose: { code: 're-identification', statement: 'x' } })).decision).to.equal('deny');
   });
 
   it('level 3 data: aggregates need DP (ε > 0), verify stays allowed; level 4 is never tradable', () => {

@@ -36,7 +36,13 @@ onEngines('contracts: privacy refusals are charged as quoted, once', () => {
     const args = { tradeId: trade.id, actor: 'worker', type: 'privacy-differencing-refused', params: { k: 10 }, message: 'refused: would single out fewer than 10 people' };
     const failed = await w.contracts.refuseForPrivacy(args);
     expect(failed.state).to.equal('failed');
-    expect(failed.failure).to.deep.equal({ code: 'privacy-refused', type: 'privacy-differencing-refused', params: { k: 10 }, chargedFen: 250 });
+    expect(failed.failure).to.deep.equal({
+      code: 'privacy-refused',
+      type: 'privacy-differencing-refused',
+      params: { k: 10 },
+      chargedFen: 250,
+      message: { code: 'failure.privacy-refused', params: { type: 'privacy-differencing-refused', chargedFen: 250 } },
+    });
     expect(failed.failureReason).to.match(/privacy-differencing-refused/);
     // 250 charged: 10 % platform fee of it (25), 225 to the owner; 750 back: the buyer paid 250 in all
     expect((await w.contracts.balances(w.buyer.orgId)).walletFen).to.equal(9_750);

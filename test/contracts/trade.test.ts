@@ -69,8 +69,8 @@ onEngines('contracts: the whole trade lifecycle through the facade', () => {
   it('the default negative list denies a trade on a biometric dataset: rejected, funds released, every hit explained', async () => {
     const w = await world();
     // Listing such a dataset is denied too; list it under a permissive policy to reach trade time.
-    await expectType(async () => await w.listOffer({ allowedColumns: ['gate', 'visits'] }, w.bioDataset), 'negative-list-denied');
-    const permissive = { ...await w.contracts.activePolicy(), version: 2, rules: (await w.contracts.activePolicy()).rules.map((r) => ({ ...r, stages: r.id === 'NL-02' ? ['trade'] : r.stages })) };
+    await expectType(() => w.listOffer({ allowedColumns: ['gate', 'visits'] }, w.bioDataset), 'negative-list-denied');
+    const permissive = { ...await w.contracts.activePolicy(), version: (await w.contracts.activePolicy()).version + 1, rules: (await w.contracts.activePolicy()).rules.map((r) => ({ ...r, stages: r.id === 'NL-02' ? ['trade'] : r.stages })) };
     await w.contracts.publishPolicy(permissive, 'operator');
     const offer = await w.listOffer({ allowedColumns: ['gate', 'visits'] }, w.bioDataset);
     await w.contracts.topUp({ orgId: w.buyer.orgId, amountFen: 5_000, idempotencyKey: 't', actor: 'operator' });
@@ -80,10 +80,31 @@ onEngines('contracts: the whole trade lifecycle through the facade', () => {
     const f = trade.screening!.findings.find((x) => x.ruleId === 'NL-02')!;
     expect(f.reason.en).to.contain('biometric');
     expect(f.reason.zh).to.contain('生物识别');
-    expect(f.policyVersion).to.equal(2);
+    expect(f.policyVersion).to.equal(permissive.version);
     expect((await w.contracts.balances(w.buyer.orgId)).walletFen).to.equal(5_000);
-    expect((await w.contracts.tradeLedger(trade.id)).map((t) => t.kind)).to.deep.equal(['hold', 'release']);
-    expect((await w.contracts.tradeTransitions(trade.id)).at(-1)!.reason).to.contain('NL-02');
+    expect((await w.contracts.tradeLedger(trade.id)).map((t) => [t.kind, t.code, t.params])).to.deep.equal([
+      ['hold', 'ledger.hold', { amountFen: trade.priceFen }],
+      ['release', 'ledger.release-denied', { amountFen: trade.priceFen }],
+    ]);
+    const last = (await w.contracts.tradeTransitions(trade.id)).at(-1)!;
+    expect(last.reason).to.contain('NL-02');
+    expect(last).to.deep.include({ code: 'trade.denied', params: { rules: ['NL-02'] } });
+  });
+
+  it('screening an offer before listing shows every finding, deny included, and writes nothing', async () => {
+    const w = await world();
+    await w.contracts.activePolicy(); // the first use of the default list records it
+    const events = (await w.contracts.auditEvents({})).length;
+    const denied = await w.contracts.screenOffer({ dataset: w.bioDataset, input: offerInput({ allowedColumns: ['gate', 'visits'] }), actor: w.owner });
+    expect(denied.decision).to.equal('deny');
+    expect(denied.findings.map((f) => f.ruleId)).to.include('NL-02');
+    const review = await w.contracts.screenOffer({ dataset: w.dataset, input: offerInput({ terms: { ...offerInput().terms, destinations: ['CN', 'HK'] } }), actor: w.owner });
+    expect(review.decision).to.equal('review');
+    expect(review.findings.map((f) => f.ruleId)).to.deep.equal(['NL-07']);
+    expect(await w.contracts.listOffers({ datasetId: w.dataset.id })).to.deep.equal([]);
+    expect((await w.contracts.auditEvents({})).length).to.equal(events);
+    await expectType(() => w.contracts.screenOffer({ dataset: w.dataset, input: offerInput(), actor: w.buyer }), 'forbidden');
+    await expectType(() => w.contracts.screenOffer({ dataset: w.dataset, input: offerInput({ allowedColumns: ['nope'] }), actor: w.owner }), 'invalid-offer');
   });
 
   it('a cross-border destination goes to review with the NL-07 finding', async () => {

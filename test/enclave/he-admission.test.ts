@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AggregateComputation } from '../../contracts/computation.js';
@@ -10,7 +10,7 @@ import { sm2Fingerprint, sm3Hex } from '../../crypto/index.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
 import { withCommitment, type BundleManifest } from '../../formats/manifest.js';
 import { HeEvaluator } from '../../he/evaluate.js';
-import { EnclaveClient, rowChunkBlobs } from '../../server/enclave/client.js';
+import { EnclaveClient } from '../../server/enclave/client.js';
 import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../formats/enclave-protocol.js';
 import { generateRows, heReleaser, makeParties, newTrade, testSchema, writeCsv, type TestRow } from './fixtures.js';
 
@@ -35,12 +35,20 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
   let sealed: SealResult;
   let evaluator: HeEvaluator;
   const parties = makeParties();
-  const blob = (h: string) => Promise.resolve(new Uint8Array(readFileSync(bundleBlobPath(join(dir, 'bundle'), h))));
+  const blobPath = (h: string) => bundleBlobPath(join(dir, 'bundle'), h);
+  const rowChunkRef = (index: number) => sealed.manifest.chunks.find((c) => c.kind === 'rows' && c.index === index)!;
+  /** Puts `bytes` into the enclave's blob store under their own SM3 name (as a tampering owner could upload them). */
+  const store = (bytes: Uint8Array): void => writeFileSync(blobPath(sm3Hex(bytes)), bytes);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'shuyu-admit-'));
     writeCsv(join(dir, 'data.csv'), rows);
-    enclave = await EnclaveClient.start({ dataDir: join(dir, 'enclave'), masterSecret: 'test-master-secret-0123456789', operatorPublicKeyPem: parties.operatorPem });
+    enclave = await EnclaveClient.start({
+      dataDir: join(dir, 'enclave'),
+      masterSecret: 'test-master-secret-0123456789',
+      operatorPublicKeyPem: parties.operatorPem,
+      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
+    });
     info = await enclave.publicInfo();
     evaluator = new HeEvaluator({ threads: 1 });
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: info, outDir: join(dir, 'bundle'), rowsPerChunk: 25, evaluator });
@@ -110,29 +118,39 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
 
   // a customer of 'south' has 8 rows: the most any one person has
   const mostRows = Math.max(...Object.values(rows.reduce<Record<string, number>>((a, r) => ((a[r.customer_id] = (a[r.customer_id] ?? 0) + 1), a), {})));
-  it('before admission an exact release asks for the rows; admission authenticates every chunk and stores the map', async () => {
+  it('admission reads and authenticates every chunk from the blob store and stores the map; releases then read no chunk', async () => {
     const total = { kind: 'aggregate', metrics: [{ op: 'count' }] };
-    expect(await errorType(release(total, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows }))).to.equal('privacy-row-map-missing');
-    const blobs = await rowChunkBlobs(sealed.manifest, blob);
-    expect(blobs).to.have.length(5);
-    expect(await enclave.admitRows(sealed.manifest, blobs)).to.equal(rows.length);
-    const out = await release(total, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows }); // no rowChunks: the stored map serves
-    expect(out.result.groups[0]!.values.count).to.equal(rows.length);
+    expect(await enclave.admitRows(sealed.manifest)).to.equal(rows.length);
+    // with a chunk gone from the store, the release still answers: it used the map admission stored
+    const first = blobPath(rowChunkRef(0).sm3);
+    renameSync(first, `${first}.away`);
+    try {
+      const out = await release(total, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows });
+      expect(out.result.groups[0]!.values.count).to.equal(rows.length);
+    } finally {
+      renameSync(`${first}.away`, first);
+    }
   });
 
-  it('refuses a row chunk tampered under a valid commitment, a swapped chunk and a missing one', async () => {
-    const blobs = await rowChunkBlobs(sealed.manifest, blob);
-    const chunk2 = Buffer.from(blobs[2]!, 'base64');
+  it('refuses a row chunk tampered under a valid commitment, a swapped, a missing and an altered-on-disk chunk', async () => {
+    const chunk2 = readFileSync(blobPath(rowChunkRef(2).sm3));
     const flipped = Buffer.from(chunk2);
     flipped[flipped.length - 40]! ^= 0x01; // inside the SM4-CTR ciphertext: the HMAC-SM3 tag no longer matches
-    const tampered = withRowChunk(2, flipped);
-    const forged = [...blobs];
-    forged[2] = flipped.toString('base64');
-    expect(await errorType(enclave.admitRows(tampered, forged))).to.equal('row-chunk-invalid');
+    store(flipped);
+    expect(await errorType(enclave.admitRows(withRowChunk(2, flipped)))).to.equal('row-chunk-invalid');
     // chunk 3's (authentic) bytes in position 2: its aad binds it to position 3
-    const swapped = withRowChunk(2, Buffer.from(blobs[3]!, 'base64'));
-    expect(await errorType(enclave.admitRows(swapped, [blobs[0]!, blobs[1]!, blobs[3]!, blobs[3]!, blobs[4]!]))).to.equal('row-chunk-invalid');
-    expect(await errorType(enclave.admitRows(sealed.manifest, blobs.slice(0, 4)))).to.equal('release-refused');
+    expect(await errorType(enclave.admitRows(withRowChunk(2, readFileSync(blobPath(rowChunkRef(3).sm3)))))).to.equal('row-chunk-invalid');
+    // a manifest naming bytes the store does not hold
+    expect(await errorType(enclave.admitRows(withRowChunk(2, Buffer.from('never uploaded'))))).to.equal('row-chunk-missing');
+    // the store's file changed under its name: re-hashed against the manifest, refused
+    const path = blobPath(rowChunkRef(2).sm3);
+    copyFileSync(path, `${path}.orig`);
+    try {
+      writeFileSync(path, flipped);
+      expect(await errorType(enclave.admitRows(sealed.manifest))).to.equal('row-chunk-invalid');
+    } finally {
+      renameSync(`${path}.orig`, path);
+    }
   });
 
   // an exact HE release cannot drop rows either: the offer's cap must cover every person's rows

@@ -9,7 +9,7 @@ import { isDomainError } from '../../contracts/errors.js';
 import { fromB64, toB64 } from '../../crypto/index.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
 import { HeEvaluator } from '../../he/evaluate.js';
-import { EnclaveClient, rowChunkBlobs } from '../../server/enclave/client.js';
+import { EnclaveClient } from '../../server/enclave/client.js';
 import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../formats/enclave-protocol.js';
 import { ping } from '../../enclave/process/handlers/ping.js';
 import { verifyReceipt } from '../../formats/receipt.js';
@@ -47,6 +47,8 @@ describe('enclave: sealing → HE aggregation → release', function () {
       masterSecret: 'test-master-secret-0123456789',
       operatorPublicKeyPem: parties.operatorPem,
       env: { SHUYU_ENCLAVE_TEST_MODE: '1' },
+      // the enclave reads the sealed row chunks itself, from the bundle the sealer writes below
+      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
     });
     info = await enclave.publicInfo();
     evaluator = new HeEvaluator({ threads: 2 });
@@ -180,11 +182,10 @@ describe('enclave: sealing → HE aggregation → release', function () {
 
   describe('DP releases (per person, public domain)', () => {
     const dp = (epsilon: number): OutputPolicy => ({ minGroupSize: K, mode: 'enforce', dp: { epsilon }, maxRowsPerPerson: 1 });
-    const rowChunks = () => rowChunkBlobs(sealed.manifest, (h) => Promise.resolve(new Uint8Array(readFileSync(bundleBlobPath(join(dir, 'bundle'), h)))));
 
     it('every region of the domain is released, each value noised — the group below k and the empty group too', async () => {
       const c = { kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'qty' }, { op: 'mean', measure: 'amount' }, { op: 'variance', measure: 'qty' }], groupBy: ['region'] };
-      const out = await releaseOf(c, dp(1), { budget: { limitEpsilon: 10, chargeKey: 'dp-domain' }, rowChunks: await rowChunks() });
+      const out = await releaseOf(c, dp(1), { budget: { limitEpsilon: 10, chargeKey: 'dp-domain' } });
       expect(out.result.groups.map((g) => g.key)).to.deep.equal(REGIONS.map((r) => [r]));
       for (const g of out.result.groups) for (const o of out.result.outputs) expect(g.values[o], `${g.key[0]} ${o}`).to.be.a('number');
       expect(Object.keys(out.result.groups[0]!.values).sort()).to.deep.equal([...out.result.outputs].sort()); // hidden parts stay inside
@@ -205,7 +206,7 @@ describe('enclave: sealing → HE aggregation → release', function () {
     it("the domain is narrowed only by the computation's own filters on the grouped column", async () => {
       // a lone sum: the group's row count is used by no output and no part, so it is not given to the gate
       const c = { kind: 'aggregate', metrics: [{ op: 'sum', measure: 'qty' }], groupBy: ['channel', 'region'], filters: [{ column: 'region', in: ['unused', 'north'] }] };
-      const out = await releaseOf(c, dp(0.5), { budget: { limitEpsilon: 10, chargeKey: 'dp-filter' }, rowChunks: await rowChunks() });
+      const out = await releaseOf(c, dp(0.5), { budget: { limitEpsilon: 10, chargeKey: 'dp-filter' } });
       expect(out.result.groups.map((g) => g.key)).to.deep.equal(CHANNELS.flatMap((ch) => ['north', 'unused'].map((r) => [ch, r])));
       expect(out.result.groups.every((g) => Object.keys(g.values).join() === 'sum(qty)' && typeof g.values['sum(qty)'] === 'number')).to.equal(true);
       expect(JSON.parse(out.receipt.payload).privacy.measurements).to.equal(1);
@@ -248,7 +249,8 @@ describe('enclave: sealing → HE aggregation → release', function () {
 
   it("a blob swapped on the server's disk fails evaluation with a typed error (not a worker crash)", async () => {
     const hes = sealed.manifest.chunks.filter((x) => x.kind === 'he');
-    const swapped = (h: string) => bundleBlobPath(join(dir, 'bundle'), h === hes[0]!.sm3 ? hes[1]!.sm3 : h);
+    const other = (hes[1] ?? sealed.manifest.chunks.find((x) => x.kind === 'rows')!).sm3;
+    const swapped = (h: string) => bundleBlobPath(join(dir, 'bundle'), h === hes[0]!.sm3 ? other : h);
     const r = await evaluator
       .evaluateAggregate({
         manifest: sealed.manifest,
@@ -363,13 +365,12 @@ describe('enclave: sealing → HE aggregation → release', function () {
       const other = await evaluate(AggregateComputation.parse({ kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'] }));
       return refused((b) => ({ ...b, encrypted: other }), 'release-refused', /another computation/);
     });
-    it('a per-slot vector instead of a summed aggregate (one raw partition ciphertext)', async () => {
-      const chunk = sealed.manifest.chunks.find((x) => x.kind === 'he' && x.column === '_count')!;
-      const raw = toB64(readFileSync(bundleBlobPath(join(dir, 'bundle'), chunk.sm3)));
-      return refused((b) => ({ ...b, encrypted: { ...b.encrypted, groups: [{ key: [], columns: { _count: raw } }] } }), 'he-not-aggregate');
+    it('a packed block that is not the ciphertext the bundle sealed (one of the server’s own making)', async () => {
+      const [forged] = await evaluator.encrypt({ paramsId: info.he.paramsId, publicKey: { fingerprint: info.he.publicKeyFingerprint, bytes: fromB64(info.he.publicKey) }, vectors: [new BigInt64Array(4096).fill(1n)] });
+      return refused((b) => ({ ...b, encrypted: { ...b.encrypted, blocks: [{ block: 0, ciphertext: toB64(forged!) }] } }), 'he-ciphertext-invalid', /not the ciphertext the bundle sealed/);
     });
     it('malformed, truncated and oversized ciphertexts — and stays alive', async () => {
-      const good = (await evaluate(c)).groups[0]!.columns._count!;
+      const good = (await evaluate(c)).blocks![0]!.ciphertext;
       const bytes = fromB64(good);
       const variants: [string, string][] = [
         ['garbage', toB64(new Uint8Array(200).fill(7))],
@@ -379,7 +380,7 @@ describe('enclave: sealing → HE aggregation → release', function () {
         ['not base64', '%%%'],
       ];
       for (const [what, col] of variants) {
-        await refused((b) => ({ ...b, encrypted: { ...b.encrypted, groups: [{ key: [], columns: { _count: col } }] } }), 'he-ciphertext-invalid').catch((e) => {
+        await refused((b) => ({ ...b, encrypted: { ...b.encrypted, blocks: [{ block: 0, ciphertext: col }] } }), 'he-ciphertext-invalid').catch((e) => {
           throw new Error(`${what}: ${e}`);
         });
       }

@@ -27,7 +27,7 @@ describe('npm run demo (small: --rows 120)', function () {
     expect(summary.audit.ok).to.equal(true);
     expect(stdout).to.match(/approves, signing the approval with SM2/);
     expect(stdout).to.match(/rejects: /);
-    expect(stdout).to.match(/negative list NL-05 \(deny\)/);
+    expect(stdout).to.match(/negative list NL-06 \(deny\)/);
     expect(stdout).to.match(/verified offline against the pinned key: VALID/);
     expect(stdout).to.match(/The ledger/);
     expect(stdout).to.match(/VERIFIED: \d+ events/);

@@ -91,6 +91,7 @@ describe('server: every operation of the OpenAPI document through a generated cl
     ok(await buyer.GET('/v1/catalog/{id}/sample', { params: { path: { id: dataset.id }, query: { rows: 3 } } }), 200, 'sample');
 
     // ── market ──
+    ok(await ow.POST('/v1/datasets/{id}/offers/screen', { params: { path: { id: dataset.id } }, body: offerInput() }), 200, 'screen offer');
     const written = ok<any>(await ow.POST('/v1/datasets/{id}/offers', { params: { path: { id: dataset.id } }, body: offerInput() }), 201, 'create offer');
     const offer = written.offer;
     ok(await buyer.GET('/v1/catalog/{id}/offers', { params: { path: { id: dataset.id } } }), 200, 'list offers');
@@ -143,6 +144,8 @@ describe('server: every operation of the OpenAPI document through a generated cl
     ok(await op.GET('/v1/audit/verify'), 200, 'verify audit');
     const policy = ok<any>(await buyer.GET('/v1/policy'), 200, 'policy');
     ok(await buyer.GET('/v1/policy/versions'), 200, 'policy versions');
+    const purposes = ok<any>(await buyer.GET('/v1/purposes'), 200, 'purposes');
+    expect(purposes.purposes.find((p: { code: string }) => p.code === 'tourism-planning').name.zh).to.equal('旅游规划与服务');
     ok(await buyer.GET('/v1/policy/versions/{policyId}/{version}', { params: { path: { policyId: policy.policyId, version: policy.version } } }), 200, 'policy version');
     // publishing changes the negative list every other test on this server sees: its documented refusal instead
     ok(await op.PUT('/v1/policy', { body: { policyId: policy.policyId } }), 422, 'publish policy (refused)');

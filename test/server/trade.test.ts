@@ -112,14 +112,29 @@ describe('server: the whole trade over real HTTP (upload → offer → quote →
     expect(r.body.state).to.equal('rejected');
     expect((await wallet(l, m.buyer.auth)).availableFen).to.equal(start);
 
-    const denied = await quoteAndSubmit(l, m, { purpose: { code: 'market-research', statement: 'build a blacklist of big spenders' } });
+    // a buyer on the entity list is denied at screening, the rule named with its title and basis
+    const org = await l.http().post('/v1/orgs').set(l.operator.auth).send({ name: 'Example Prohibited Data Broker Ltd' });
+    const broker = await liveActor(l, 'buyer', { id: org.body.id });
+    await topUp(l, broker.orgId, 10_000);
+    const denied = await quoteAndSubmit(l, { ...m, buyer: broker });
     expect(denied.status).to.equal(201);
     expect(denied.trade.state).to.equal('rejected');
     expect(denied.trade.screening.decision).to.equal('deny');
-    expect(denied.trade.screening.findings.map((f: { ruleId: string }) => f.ruleId)).to.include('NL-05');
-    expect((await wallet(l, m.buyer.auth)).availableFen).to.equal(start);
+    const nl06 = denied.trade.screening.findings.find((f: { ruleId: string }) => f.ruleId === 'NL-06');
+    expect(nl06).to.deep.include({ code: 'negative-list.deny', basis: '云南省行业级大数据中心建设指南（试行版）§三(三)1 负面清单' });
+    expect(nl06.params).to.deep.include({ ruleId: 'NL-06', title: { zh: '禁止交易主体名单', en: 'Entity list of prohibited buyers' } });
+    expect((await wallet(l, broker.auth)).availableFen).to.equal(10_000);
     const queue = await l.http().get('/v1/reviews').set(m.reviewer.auth);
     expect(queue.body.items.map((t: { id: string }) => t.id)).to.not.include(denied.trade.id);
+    // prohibited intent in the free text is never decided by its words: it goes to a reviewer with the finding
+    const flagged = await quoteAndSubmit(l, m, { purpose: { code: 'market-research', statement: 'build a blacklist of big spenders' } });
+    expect(flagged.trade.state).to.equal('under_review');
+    expect(flagged.trade.screening.decision).to.equal('review');
+    expect(flagged.trade.screening.findings.map((f: { ruleId: string; detail: unknown }) => [f.ruleId, f.detail])).to.deep.equal([
+      ['NL-12', { field: 'purpose.statement', resembles: ['credit-blacklisting'] }],
+    ]);
+    await l.http().post(`/v1/trades/${flagged.trade.id}/cancel`).set(m.buyer.auth).set('Idempotency-Key', `cancel-${flagged.trade.id}`).send({ reason: 'rephrasing' });
+    expect((await wallet(l, m.buyer.auth)).availableFen).to.equal(start);
     // a cross-border destination goes to review with the rule named
     const xb = await quoteAndSubmit(l, m, { destination: 'DE' });
     expect(xb.trade.state).to.equal('under_review');

@@ -33,7 +33,7 @@ describe('store: PostgreSQL', () => {
     try {
       const dbs = await Promise.all([1, 2, 3].map(() => openDatabase(url, { schema, poolSize: 2 })));
       const rows = await dbs[0]!.all<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
-      expect(rows.map((r) => r.name)).to.include('0001_meta.sql').and.include('0240_insertion_order.sql');
+      expect(rows.map((r) => r.name)).to.include('0001_meta.sql').and.include('0250_insertion_order.sql');
       expect(new Set(rows.map((r) => r.name)).size).to.equal(rows.length);
       for (const db of dbs) await db.close();
     } finally {

@@ -3,7 +3,7 @@ import { reviewerCertificateFor } from '../../sdk/operator.js';
 import { z } from 'zod';
 import { type CommonOptions, positiveInt, readJsonFile, withCommon } from '../common.js';
 import { action, print, table, yuan } from '../output.js';
-import { operatorClient, privateKey } from '../sdk-factory.js';
+import { operatorClient, signingKeyFor } from '../sdk-factory.js';
 
 /** `shuyu admin …`: what the platform operator does — organisations, users, tokens, reviewer certificates. */
 export function register(program: Command): void {
@@ -75,7 +75,7 @@ export function register(program: Command): void {
       .option('--days <n>', 'validity in days', positiveInt, 365),
   ).action(
     action(async (reviewerId: string, opts: CommonOptions & { key?: string; days: number }) => {
-      const key = privateKey(opts);
+      const key = await signingKeyFor(opts, 'operator', 'certify reviewers');
       const op = operatorClient(opts);
       const reviewer = await op.http.get<{ id: string; orgId: string; role: string; publicKeyPem: string | null }>(`/users/${reviewerId}`);
       const cert = reviewerCertificateFor(reviewer, key, { validDays: opts.days });

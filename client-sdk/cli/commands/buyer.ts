@@ -131,8 +131,21 @@ export function register(program: Command): void {
       });
       writeOutputFile(opts.out, JSON.stringify(r.receipt, null, 2) + '\n', 'receipt');
       const fp = b.pinnedEnclave?.fingerprint ?? '';
-      print(opts, { tradeId, receiptFile: opts.out, verified: true, pinnedFingerprint: fp, profile: conn.name, result: r.result, payload: r.payload }, () =>
-        `Receipt verified against the pinned enclave key ${fp.slice(0, 16)}… and written to ${opts.out}.\nResult:\n${JSON.stringify(r.result, null, 2)}`);
+      const doc = { tradeId, receiptFile: opts.out, verified: true, pinnedFingerprint: fp, profile: conn.name, result: r.result, payload: r.payload };
+      if (opts.json) return print(opts, doc, () => '');
+      // the schema gives each output its decimals and the groups that could be absent; without it the table still prints
+      const datasetId = typeof r.payload.datasetId === 'string' ? r.payload.datasetId : undefined;
+      const schema = datasetId ? await b.catalogEntry(datasetId).then((d) => d.schema, () => null) : null;
+      let computation: unknown;
+      try {
+        computation = typeof r.payload.computation === 'string' ? JSON.parse(r.payload.computation) : r.payload.computation;
+      } catch {
+        computation = undefined;
+      }
+      const { resultText } = await import('../result-view.js');
+      print(opts, doc, () =>
+        `Receipt verified against the pinned enclave key ${fp.slice(0, 16)}… and written to ${opts.out}.\n\n` +
+        resultText(r.result, { schema, privacy: r.payload.privacy as Record<string, unknown> | undefined, computation }));
     }),
   );
 

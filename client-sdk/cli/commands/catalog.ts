@@ -1,22 +1,14 @@
 import type { Command } from 'commander';
 import { SECTOR_SLUGS } from '../../../contracts/dataset/sectors.js';
-import { type Column, LEVEL_NAMES } from '../../../contracts/dataset/schema.js';
+import { LEVEL_NAMES } from '../../../contracts/dataset/schema.js';
 import { Option } from 'commander';
 import { type CommonOptions, positiveInt, withCommon } from '../common.js';
 import { action, print, table } from '../output.js';
+import { schemaTable } from '../schema-view.js';
 import { BuyerClient } from '../../sdk/buyer.js';
-import { connection } from '../common.js';
+import { connection } from '../sdk-factory.js';
 
-/** A schema's columns for people: name, type, role, level, tags, and bounds or the number of values. */
-export const schemaTable = (columns: Column[]): string =>
-  table(columns, [
-    { header: 'column', get: (c) => c.name },
-    { header: 'type', get: (c) => c.type },
-    { header: 'role', get: (c) => c.role },
-    { header: 'level', get: (c) => c.level },
-    { header: 'tags', get: (c) => c.tags.join(',') },
-    { header: 'bounds/values', get: (c) => (c.bounds ? `[${c.bounds.join(', ')}]` : c.values ? `${c.values.length} values` : '') },
-  ]);
+export { schemaTable } from '../schema-view.js';
 
 /** Browsing needs no pinned enclave key: only receipts are checked against it. */
 const browse = (opts: CommonOptions): BuyerClient => new BuyerClient(connection(opts));

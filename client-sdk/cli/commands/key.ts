@@ -2,10 +2,10 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { sm2PublicFromPrivate, sm2PublicKeyToPem } from '../../../crypto/index.js';
 import { ShuyuClient } from '../../sdk/client.js';
-import { type CommonOptions, connection, withCommon } from '../common.js';
+import { type CommonOptions, withCommon } from '../common.js';
 import { action, print } from '../output.js';
 import { updateProfile } from '../profiles.js';
-import { privateKey } from '../sdk-factory.js';
+import { connection, privateKey } from '../sdk-factory.js';
 
 /**
  * `shuyu key register --key PRIVATE.pem`: registers the public half of your SM2 key with the server

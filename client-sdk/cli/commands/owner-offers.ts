@@ -2,12 +2,14 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { type CommonOptions, readJsonFile, withCommon } from '../common.js';
 import { action, print, table, yuan } from '../output.js';
-import { ownerClient } from '../sdk-factory.js';
 import type { Evaluation, Offer } from '../../sdk/types.js';
 
 /** `shuyu owner offer|offers|revise|withdraw|trades|revenue`. The offer file is an OfferInput (contracts/offer/offer.ts; validated by the server). */
 
 const OfferFile = z.record(z.string(), z.unknown());
+
+/** The client and its crypto are loaded when a command talks to the server, not when `owner check` starts. */
+const ownerClient = async (opts: CommonOptions) => (await import('../sdk-factory.js')).ownerClient(opts);
 
 export const offerRows = (offers: Offer[]): string =>
   table(offers, [
@@ -27,32 +29,32 @@ export function registerOfferCommands(owner: Command): void {
   withCommon(owner.command('offer <datasetId>').description('list an offer on a dataset').requiredOption('--file <offer.json>', 'the offer: title, allowedKinds, allowedColumns, priceModel, platformFeeBps, terms')).action(
     action(async (datasetId: string, opts: CommonOptions & { file: string }) => {
       const input = readJsonFile(opts.file, OfferFile, 'offer') as never;
-      const w = await ownerClient(opts).createOffer(datasetId, input);
+      const w = await (await ownerClient(opts)).createOffer(datasetId, input);
       print(opts, w, () => `Listed offer ${w.offer.id} (version ${w.offer.version}) "${w.offer.title}" on dataset ${datasetId}.\n${screeningLines(w.screening)}`);
     }),
   );
   withCommon(owner.command('offers <datasetId>').description("a dataset's active offers")).action(
     action(async (datasetId: string, opts: CommonOptions) => {
-      const items = await ownerClient(opts).offers(datasetId);
+      const items = await (await ownerClient(opts)).offers(datasetId);
       print(opts, { items }, () => offerRows(items));
     }),
   );
   withCommon(owner.command('revise <offerId>').description('publish a new version of an offer').requiredOption('--file <offer.json>')).action(
     action(async (offerId: string, opts: CommonOptions & { file: string }) => {
       const input = readJsonFile(opts.file, OfferFile, 'offer') as never;
-      const w = await ownerClient(opts).reviseOffer(offerId, input);
+      const w = await (await ownerClient(opts)).reviseOffer(offerId, input);
       print(opts, w, () => `Offer ${w.offer.id} is now at version ${w.offer.version}.\n${screeningLines(w.screening)}`);
     }),
   );
   withCommon(owner.command('withdraw <offerId>').description('withdraw an offer (no new quotes)')).action(
     action(async (offerId: string, opts: CommonOptions) => {
-      const o = await ownerClient(opts).withdrawOffer(offerId);
+      const o = await (await ownerClient(opts)).withdrawOffer(offerId);
       print(opts, o, () => `Offer ${o.id} withdrawn.`);
     }),
   );
   withCommon(owner.command('trades').description("trades on your organisation's datasets")).action(
     action(async (opts: CommonOptions) => {
-      const page = await ownerClient(opts).trades({ limit: 100 });
+      const page = await (await ownerClient(opts)).trades({ limit: 100 });
       print(opts, page, () => table(page.items, [
         { header: 'trade', get: (t) => t.id },
         { header: 'state', get: (t) => t.state },
@@ -64,7 +66,7 @@ export function registerOfferCommands(owner: Command): void {
   );
   withCommon(owner.command('revenue').description('revenue and balances (integer fen in --json)')).action(
     action(async (opts: CommonOptions) => {
-      const c = ownerClient(opts);
+      const c = await ownerClient(opts);
       const [wallet, statement] = await Promise.all([c.wallet(), c.statement({ limit: 50 })]);
       print(opts, { wallet, statement }, () =>
         `Revenue ${yuan(wallet.revenueFen)}, wallet ${yuan(wallet.availableFen)} available.\n\n` +

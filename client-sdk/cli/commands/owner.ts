@@ -1,19 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { DatasetSchema, LEVEL_NAMES } from '../../../contracts/dataset/schema.js';
+import { LEVEL_NAMES } from '../../../contracts/dataset/schema.js';
 import { SECTOR_SLUGS } from '../../../contracts/dataset/sectors.js';
-import { DomainError } from '../../../contracts/errors.js';
-import { z } from 'zod';
 import type { OwnerCheckReport } from '../../sdk/local-data.js';
-import { type CommonOptions, dirPath, inputFile, outputFile, positiveInt, readJsonFile, withCommon, writeOutputFile } from '../common.js';
-import { EXIT_FAILED, UsageError, action, print, table } from '../output.js';
-import { startProgress } from '../progress.js';
-import { ownerClient } from '../sdk-factory.js';
+import { type CommonOptions, dirPath, inputFile, outputFile, positiveInt, withCommon, writeOutputFile } from '../common.js';
+import { checkLocally, loadSchema, type SchemaOpts } from '../local-check.js';
+import { EXIT_FAILED, action, print, table } from '../output.js';
+import { schemaTable } from '../schema-view.js';
 import { registerOfferCommands } from './owner-offers.js';
-import { schemaTable } from './catalog.js';
+import { registerUploadCommands, sealWithProgress } from './owner-upload.js';
 
 /**
  * `shuyu owner …`: check a CSV locally (schema + PII), seal it, upload it, list datasets; offers and
@@ -21,37 +16,7 @@ import { schemaTable } from './catalog.js';
  * is sent.
  */
 
-type SchemaOpts = CommonOptions & { schema: string; sector?: (typeof SECTOR_SLUGS)[number] };
-
-/** The schema file; `--sector` fills a missing sector and must agree with a present one. */
-function loadSchema(opts: SchemaOpts): DatasetSchema {
-  const raw = readJsonFile(opts.schema, z.record(z.string(), z.unknown()), 'schema');
-  if (opts.sector) {
-    if (raw.sector !== undefined && raw.sector !== opts.sector) {
-      throw new UsageError(`--sector ${opts.sector} disagrees with the schema's sector "${String(raw.sector)}"`);
-    }
-    raw.sector = opts.sector;
-  }
-  const parsed = DatasetSchema.safeParse(raw);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    throw new UsageError(`schema ${opts.schema}: ${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`);
-  }
-  return parsed.data;
-}
-
-/** Checking is local: no server, no profile needed. */
-async function runCheck(file: string, schema: DatasetSchema, opts: CommonOptions & { maxErrors?: number }): Promise<OwnerCheckReport> {
-  const bar = startProgress('checking', 1, 'bytes');
-  try {
-    const { checkCsvLocally } = await import('../../sdk/local-data.js');
-    return await checkCsvLocally(file, schema, { maxErrors: opts.maxErrors, onBytes: (d, t) => bar.update(d, t) });
-  } finally {
-    bar.stop();
-  }
-}
-
-function describeCheck(r: OwnerCheckReport): string {
+export function describeCheck(r: OwnerCheckReport): string {
   const lines: string[] = [];
   const v = r.validation;
   lines.push(v.ok ? `Schema check: ${v.rows} rows, no problems.` : `Schema check: ${v.errors.length}${v.truncated ? '+' : ''} problem(s) in ${v.rows} rows:`);
@@ -108,7 +73,7 @@ export function register(program: Command): void {
     action(async (file: string, opts: SchemaOpts & { maxErrors: number }) => {
       inputFile(file, 'CSV');
       const schema = loadSchema(opts);
-      const r = await runCheck(file, schema, opts);
+      const r = await checkLocally(file, schema, opts);
       print(opts, r, () => describeCheck(r));
       return r.ok ? 0 : EXIT_FAILED;
     }),
@@ -126,68 +91,17 @@ export function register(program: Command): void {
       inputFile(file, 'CSV');
       const schema = loadSchema(opts);
       dirPath(opts.out, 'bundle directory');
+      const { ownerClient } = await import('../sdk-factory.js');
       const r = await sealWithProgress(ownerClient(opts), file, schema, opts.out);
       print(opts, r, () => `Sealed ${r.rows} rows in ${r.seconds.toFixed(1)} s (${Math.round(r.rowsPerSecond).toLocaleString('en')} rows/s) into ${opts.out}; commitment ${r.commitment}.`);
     }),
   );
 
-  withCommon(
-    owner
-      .command('upload <file>')
-      .description('check, seal and upload a CSV as a new dataset (only the sealed bundle leaves this machine)')
-      .requiredOption('--schema <file>', 'dataset schema JSON')
-      .requiredOption('--title <title>', 'title in the catalogue')
-      .addOption(sectorOption())
-      .option('--description <text>', 'description in the catalogue', '')
-      .option('--keywords <list>', 'comma-separated keywords', '')
-      .option('--bundle-dir <dir>', 'keep the sealed bundle here (default: a temporary directory, removed after upload)')
-      .option('--resume <uploadId>', 'continue an interrupted upload of an existing --bundle-dir')
-      .option('--allow-pii', 'upload even if the PII scan says the schema under-declares levels or tags'),
-  ).action(
-    action(async (file: string, opts: SchemaOpts & { title: string; description: string; keywords: string; bundleDir?: string; resume?: string; allowPii?: boolean }) => {
-      // every local input is checked before a temporary bundle directory exists or a request is made
-      if (!opts.resume) inputFile(file, 'CSV');
-      const schema = loadSchema(opts);
-      if (opts.bundleDir) dirPath(opts.bundleDir, 'bundle directory', { mustExist: Boolean(opts.resume) });
-      const client = ownerClient(opts);
-      const tmp = opts.bundleDir ? undefined : mkdtempSync(join(tmpdir(), 'shuyu-bundle-'));
-      const dir = opts.bundleDir ?? join(tmp!, 'bundle');
-      try {
-        let check: OwnerCheckReport | undefined;
-        let sealed: Awaited<ReturnType<typeof sealWithProgress>> | undefined;
-        if (!opts.resume) {
-          check = await runCheck(file, schema, opts);
-          if (!check.validation.ok || (check.piiUnderDeclared && !opts.allowPii)) {
-            // one line: the first problem; `owner check` (or --json's error.extra.check) has them all
-            const first = check.validation.errors[0]?.message ?? check.pii.warnings[0] ?? '';
-            const more = check.validation.errors.length + check.pii.warnings.length > 1 ? ' …' : '';
-            throw new DomainError('check-failed', check.validation.ok
-              ? `the PII scan found personal information the schema does not declare (${first}${more}); raise the levels/tags or pass --allow-pii`
-              : `the CSV does not match its schema (${first}${more}); run shuyu owner check for all problems`, { check });
-          }
-          sealed = await sealWithProgress(client, file, schema, dir);
-        }
-        const bar = startProgress('uploading', 1, 'bytes');
-        const up = await client
-          .uploadDir(dir, { title: opts.title, description: opts.description, keywords: opts.keywords.split(',').map((k) => k.trim()).filter(Boolean) }, {
-            uploadId: opts.resume,
-            onProgress: (p) => bar.update(p.sentBytes, p.totalBytes),
-          })
-          .finally(() => bar.stop());
-        const out = { dataset: up.dataset, upload: { id: up.upload.id, totalBytes: up.upload.totalBytes }, sealing: sealed ?? null, pii: check?.pii ?? null };
-        print(opts, out, () =>
-          (sealed ? `Sealed ${sealed.rows} rows in ${sealed.seconds.toFixed(1)} s (${Math.round(sealed.rowsPerSecond).toLocaleString('en')} rows/s).\n` : '') +
-          `Uploaded ${up.dataset.rowCount} rows as dataset ${up.dataset.id} ("${up.dataset.title}", ${up.dataset.sector}, level ${up.dataset.maxLevel});\n` +
-          `commitment ${up.dataset.commitment}; ${up.upload.totalBytes.toLocaleString('en')} bytes sent.`,
-        );
-      } finally {
-        if (tmp) rmSync(tmp, { recursive: true, force: true });
-      }
-    }),
-  );
+  registerUploadCommands(owner, sectorOption);
 
   withCommon(owner.command('datasets').description("your organisation's datasets")).action(
     action(async (opts: CommonOptions) => {
+      const { ownerClient } = await import('../sdk-factory.js');
       const page = await ownerClient(opts).datasets({ limit: 100 });
       print(opts, page, () => table(page.items, [
         { header: 'dataset', get: (d) => d.id },
@@ -200,26 +114,4 @@ export function register(program: Command): void {
   );
 
   registerOfferCommands(owner);
-}
-
-async function sealWithProgress(client: ReturnType<typeof ownerClient>, file: string, schema: DatasetSchema, outDir: string) {
-  const { countCsvRows } = await import('../../sdk/local-data.js');
-  const total = await countCsvRows(file);
-  const bar = startProgress('sealing', total, 'rows');
-  let result;
-  try {
-    result = await client.seal(file, schema, outDir, (p) => bar.update(p.rows));
-  } finally {
-    bar.stop();
-  }
-  return {
-    rows: result.stats.rows,
-    seconds: result.stats.seconds,
-    rowsPerSecond: result.stats.rowsPerSecond,
-    ciphertexts: result.stats.ciphertexts,
-    rowChunks: result.stats.rowChunks,
-    bytesWritten: result.stats.bytesWritten,
-    commitment: result.manifest.commitment,
-    bundleDir: outDir,
-  };
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { type CommonOptions, positiveInt, withCommon } from '../common.js';
 import { action, print, table, yuan } from '../output.js';
-import { privateKey, reviewerClient } from '../sdk-factory.js';
+import { reviewerClient, signingKeyFor } from '../sdk-factory.js';
 
 /** `shuyu reviewer queue|show|approve|reject`: approvals are signed here with your SM2 key (--key or the profile's). */
 export function register(program: Command): void {
@@ -45,8 +45,9 @@ export function register(program: Command): void {
       .option('--valid-hours <n>', 'how long the approval may be used', positiveInt, 24),
   ).action(
     action(async (tradeId: string, opts: CommonOptions & { reason: string; key?: string; validHours: number }) => {
-      const key = privateKey(opts);
-      const t = await reviewerClient(opts).approve(tradeId, key, opts.reason, { validHours: opts.validHours });
+      const client = reviewerClient(opts);
+      const key = await signingKeyFor(opts, 'reviewer', 'approve trades');
+      const t = await client.approve(tradeId, key, opts.reason, { validHours: opts.validHours });
       print(opts, t, () => `Approved trade ${t.id}: now ${t.state}.`);
     }),
   );

@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { ShuyuClient } from '../../sdk/client.js';
 import { isShuyuApiError } from '../../sdk/errors.js';
-import { type CommonOptions, connection, withCommon } from '../common.js';
+import { type CommonOptions, withCommon } from '../common.js';
 import { UsageError, action, print, table } from '../output.js';
 import { type PinnedEnclave, type Profile, configDir, profileName, profilesPath, readProfiles, saveProfile, updateProfile, writeProfiles } from '../profiles.js';
 import { DomainError, isDomainError } from '../../../contracts/errors.js';
 import { BuyerClient } from '../../sdk/buyer.js';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { inputFile, outputFile, writeOutputFile } from '../common.js';
-import { privateKey } from '../sdk-factory.js';
+import { connection, privateKey } from '../sdk-factory.js';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readJsonFile } from '../common.js';

@@ -1,17 +1,18 @@
-import { deriveRowMap } from '../../release/row-map.js';
+import { loadRowChunks } from '../../release/row-chunks.js';
 import { AdmitRowsRequest, AdmitRowsResponse } from '../../../formats/enclave-protocol.js';
 import { defineHandler } from './types.js';
 
 /**
- * `admitRows`: the server sends an uploaded bundle's sealed row chunks before publishing the dataset. The
- * enclave opens (authenticates) every chunk in a sandbox worker and stores the row → partition map the
- * privacy gate uses; a tampered, reordered or foreign chunk is refused with row-chunk-invalid.
+ * `admitRows`: before the server publishes an uploaded dataset, the enclave reads every row chunk the manifest
+ * names from its blob store (re-hashing each), opens (authenticates) them in a sandbox worker and stores the
+ * row map the privacy gate uses, so a release never pays for building it. A tampered, reordered, foreign or
+ * missing chunk is refused with a typed error (row-chunk-invalid / row-chunk-missing).
  */
 export const admitRows = defineHandler({
   request: AdmitRowsRequest,
   response: AdmitRowsResponse,
   handle: async (payload, ctx) => {
-    const map = await deriveRowMap(payload.manifest, payload.rowChunks, { ledger: ctx.ledger, keystore: ctx.keystore });
+    const map = await ctx.rowMaps.derive(payload.manifest, await loadRowChunks(payload.manifest, ctx.blobs));
     return { rows: map.partition.length };
   },
 });

@@ -1,10 +1,11 @@
 import { SqlReleaseRequest, SqlReleaseResponse } from '../../../formats/enclave-protocol.js';
-import { releaseSql } from '../../sql/release.js';
+import { releaseParsed } from '../../release/front.js';
+import { sqlKind } from '../../sql/release.js';
 import { defineHandler } from './types.js';
 
-/** `sql`: run an approved restricted-SQL computation over sealed rows in the sandbox and sign the receipt. */
+/** `sql`: an approved restricted-SQL computation over sealed rows, through the release front. */
 export const sql = defineHandler({
   request: SqlReleaseRequest,
   response: SqlReleaseResponse,
-  handle: (payload, ctx) => releaseSql(payload, { keystore: ctx.keystore, ledger: ctx.ledger, testMode: ctx.testMode }),
+  handle: (payload, ctx) => releaseParsed(sqlKind, payload, ctx.release) as Promise<SqlReleaseResponse>,
 });

@@ -1,10 +1,11 @@
 import { VerifyReleaseRequest, VerifyReleaseResponse } from '../../../formats/enclave-protocol.js';
-import { releaseVerify } from '../../verify/release.js';
+import { releaseParsed } from '../../release/front.js';
+import { verifyKind } from '../../verify/release.js';
 import { defineHandler } from './types.js';
 
 /** `verify`: query-verification (核验) — yes/no (and per-attribute flags) only, rate-limited, every call recorded. */
 export const verify = defineHandler({
   request: VerifyReleaseRequest,
   response: VerifyReleaseResponse,
-  handle: (payload, ctx) => releaseVerify(payload, { keystore: ctx.keystore, ledger: ctx.ledger }),
+  handle: (payload, ctx) => releaseParsed(verifyKind, payload, ctx.release) as Promise<VerifyReleaseResponse>,
 });

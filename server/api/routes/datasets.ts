@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import { HttpProblem } from '../../http/problems.js';
 import {
-  CreateUploadRequest, Upload, IdParams, BlobParams, BlobReceived, Dataset, PageQuery, page, CatalogQuery, CatalogEntry,
+  CreateUploadRequest, Upload, UploadList, IdParams, BlobParams, BlobReceived, Dataset, PageQuery, page, CatalogQuery, CatalogEntry,
   SampleQuery, Sample, PrivacyBudgetRequest,
 } from '../../../formats/http-api.js';
 import { pageOf } from '../pagination.js';
@@ -61,6 +61,11 @@ export function datasetRoutes(s: Services, activeOffers: ActiveOfferCounter): Ro
         const u = await s.datasets.createUpload({ orgId: principal!.orgId, userId: principal!.userId, ...body });
         return { status: 201, body: await uploadView(s, u) };
       },
+    }),
+    defineRoute({
+      id: 'list-uploads', method: 'get', path: '/v1/uploads', summary: "List the organisation's uploads not yet published (open or being verified)",
+      roles: ['owner'], responses: { 200: UploadList },
+      handler: async ({ principal }) => ({ status: 200, body: { items: await Promise.all((await s.datasets.openUploads(principal!.orgId)).map((u) => uploadView(s, u))) } }),
     }),
     defineRoute({
       id: 'get-upload', method: 'get', path: '/v1/uploads/:id', summary: 'Read an upload and the blobs it still needs', roles: ['owner'],

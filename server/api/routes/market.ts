@@ -1,7 +1,7 @@
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import { DomainError } from '../../../contracts/errors.js';
 import type { Offer } from '../../../contracts/offer/offer.js';
-import { IdParams, OfferInput, Offer as OfferSchema, OfferList, OfferWritten, QuoteRequest, SignedQuote } from '../../../formats/http-api.js';
+import { IdParams, OfferInput, Offer as OfferSchema, OfferList, OfferScreening, OfferWritten, QuoteRequest, SignedQuote } from '../../../formats/http-api.js';
 import type { DatasetRow } from '../../datasets/datasets.js';
 import { datasetRef, buyerRef } from '../../trade/contracts.js';
 import { sqlModeOfOffer, type SqlMode } from '../../trade/columns.js';
@@ -58,6 +58,14 @@ export function marketRoutes(d: TradeDeps): RouteDef[] {
       handler: async ({ object, body, principal }) => ({
         status: 201,
         body: await contracts.createOffer({ dataset: datasetRef(object as DatasetRow), input: body, actor: { userId: principal!.userId, orgId: principal!.orgId } }),
+      }),
+    }),
+    defineRoute({
+      id: 'screen-offer', method: 'post', path: '/v1/datasets/:id/offers/screen', summary: 'Preview the negative-list screening of an offer before listing it (writes nothing)',
+      roles: ['owner'], params: IdParams, object: { resource: 'dataset', param: 'id' }, body: OfferInput, responses: { 200: OfferScreening },
+      handler: async ({ object, body, principal }) => ({
+        status: 200,
+        body: { screening: await contracts.screenOffer({ dataset: datasetRef(object as DatasetRow), input: body, actor: { userId: principal!.userId, orgId: principal!.orgId } }) },
       }),
     }),
     defineRoute({

@@ -4,8 +4,9 @@ import { DomainError } from '../../../contracts/errors.js';
 import { HOLDING_STATES } from '../../../contracts/trade/states.js';
 import {
   Wallet, WalletQuery, Statement, StatementQuery, TopUpRequest, LedgerTxn, AuditEvents, AuditEventsQuery, Checkpoints, SignedCheckpoint, AuditVerification,
-  PolicyDocument, PolicyHistory, PolicyVersionParams,
+  PolicyDocument, PolicyHistory, PolicyVersionParams, PurposeList,
 } from '../../../formats/http-api.js';
+import { PURPOSES } from '../../../contracts/policy/purposes.js';
 import type { TradeDeps } from './trades.js';
 import type { Principal } from '../../http/route.js';
 
@@ -99,6 +100,19 @@ export function moneyRoutes(d: TradeDeps): RouteDef[] {
       id: 'get-policy-version', method: 'get', path: '/v1/policy/versions/:policyId/:version', summary: 'Read one negative-list version (findings name the version they were made under)',
       roles: ['owner', 'buyer', 'reviewer', 'operator'], params: PolicyVersionParams, responses: { 200: PolicyDocument },
       handler: async ({ params }) => ({ status: 200, body: await contracts.policyVersion(params.policyId, params.version) }),
+    }),
+    defineRoute({
+      id: 'list-purposes', method: 'get', path: '/v1/purposes', summary: 'List the purposes a buyer may declare, with their Chinese and English names',
+      roles: 'public', responses: { 200: PurposeList },
+      handler: async () => {
+        const active = await contracts.activePolicy();
+        const purposeRules = active.rules.filter((r) => r.kind === 'purpose');
+        const purposes = PURPOSES.purposes.map((p) => {
+          const naming = purposeRules.filter((r) => r.purposes.includes(p.code));
+          return { ...p, prohibited: naming.some((r) => r.effect === 'deny'), ruleIds: naming.map((r) => r.id) };
+        });
+        return { status: 200, body: { ...PURPOSES, activePolicy: { policyId: active.policyId, version: active.version }, purposes } };
+      },
     }),
     defineRoute({
       id: 'publish-policy', method: 'put', path: '/v1/policy', summary: 'Publish a new negative-list version', roles: ['operator'],

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineRoute, type RouteDef } from '../../http/route.js';
+import { defineRoute, type Principal, type RouteDef } from '../../http/route.js';
 import { DomainError } from '../../../contracts/errors.js';
 import type { Trade as TradeT } from '../../../contracts/trade/trade.js';
 import { approvalStatementFor, privacyTermsFor } from '../../../contracts/review/approval.js';
@@ -21,10 +21,19 @@ export interface TradeDeps {
   kick(): void;
 }
 
-export async function tradeView(d: TradeDeps, t: TradeT): Promise<z.infer<typeof Trade>> {
+/**
+ * A trade as `viewer` may read it. The purpose statement is the buyer's free text for the reviewer: its code is
+ * what the trade is screened and priced by, so the data owner reads the code and not the text.
+ */
+export async function tradeView(d: TradeDeps, t: TradeT, viewer?: Principal | null): Promise<z.infer<typeof Trade>> {
   const job = await d.jobs.byTrade(t.id);
+  const ownerOnly = viewer?.role === 'owner' && viewer.orgId !== t.buyerOrgId;
   return {
     ...t,
+    ...(ownerOnly ? { purpose: { code: t.purpose.code, statement: '' } } : {}),
+    // the owner sees who buys its data by name, not only by an id it cannot look up
+    buyerOrgName: (await d.s.identity.getOrg(t.buyerOrgId))?.name ?? '',
+    ownerOrgName: (await d.s.identity.getOrg(t.ownerOrgId))?.name ?? '',
     screening: t.screening as z.infer<typeof Trade>['screening'],
     job: job ? { state: job.state, attempts: job.attempts, error: job.errorMessage } : null,
   };
@@ -71,15 +80,15 @@ export function tradeRoutes(d: TradeDeps): RouteDef[] {
           limit: query.limit + 1,
         };
         const r = pageOf(await contracts.listTrades(filter), query.limit);
-        return { status: 200, body: { items: await Promise.all(r.items.map((t) => tradeView(d, t))), nextCursor: r.nextCursor } };
+        return { status: 200, body: { items: await Promise.all(r.items.map((t) => tradeView(d, t, p))), nextCursor: r.nextCursor } };
       },
     }),
     defineRoute({
       id: 'get-trade', method: 'get', path: '/v1/trades/:id', summary: 'Read a trade with its transitions', roles: ['owner', 'buyer', 'reviewer', 'operator'],
       params: IdParams, object: { resource: 'trade', param: 'id', scope: { reviewer: 'all', operator: 'all' } }, responses: { 200: TradeDetail },
-      handler: async ({ object }) => {
+      handler: async ({ object, principal }) => {
         const t = object as TradeT;
-        return { status: 200, body: { ...(await tradeView(d, t)), transitions: await contracts.tradeTransitions(t.id) } };
+        return { status: 200, body: { ...(await tradeView(d, t, principal)), transitions: await contracts.tradeTransitions(t.id) } };
       },
     }),
     defineRoute({

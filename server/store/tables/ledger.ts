@@ -2,7 +2,7 @@ import type { LedgerAccount, LedgerTransaction } from '../../../contracts/ledger
 import type { LedgerStore } from '../../../contracts/store.js';
 import type { Db } from '../db.js';
 
-type TxnRow = { seq: number; id: string; idempotency_key: string; kind: LedgerTransaction['kind']; trade_id: string | null; memo: string; request_hash: string; at: string };
+type TxnRow = { seq: number; id: string; idempotency_key: string; kind: LedgerTransaction['kind']; trade_id: string | null; memo: string; code: string | null; params: string | null; request_hash: string; at: string };
 type AccountRow = { id: string; kind: LedgerAccount['kind']; owner_id: string; balance: number };
 
 export function ledgerStore(db: Db): LedgerStore {
@@ -14,6 +14,8 @@ export function ledgerStore(db: Db): LedgerStore {
     kind: r.kind,
     tradeId: r.trade_id,
     memo: r.memo,
+    // postings recorded before memos had codes read back as their text
+    ...(r.code ? { code: r.code as LedgerTransaction['code'], params: JSON.parse(r.params ?? '{}') as LedgerTransaction['params'] } : { code: 'ledger.note' as const, params: { text: r.memo } }),
     requestHash: r.request_hash,
     at: r.at,
     entries: (await db.all<{ account_id: string; amount: number }>('SELECT account_id, amount FROM ledger_entries WHERE transaction_id = ? ORDER BY seq', r.id)).map((e) => ({
@@ -32,7 +34,18 @@ export function ledgerStore(db: Db): LedgerStore {
       return r && toTxn(r);
     },
     post: async (t) => {
-      await db.run('INSERT INTO ledger_transactions (id, idempotency_key, kind, trade_id, memo, request_hash, at) VALUES (?, ?, ?, ?, ?, ?, ?)', t.id, t.idempotencyKey, t.kind, t.tradeId, t.memo, t.requestHash, t.at);
+      await db.run(
+        'INSERT INTO ledger_transactions (id, idempotency_key, kind, trade_id, memo, code, params, request_hash, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        t.id,
+        t.idempotencyKey,
+        t.kind,
+        t.tradeId,
+        t.memo,
+        t.code,
+        JSON.stringify(t.params),
+        t.requestHash,
+        t.at,
+      );
       for (const e of t.entries) {
         await db.run('INSERT INTO ledger_entries (transaction_id, account_id, amount) VALUES (?, ?, ?)', t.id, e.accountId, e.amount);
         await db.run('UPDATE ledger_accounts SET balance = balance + ? WHERE id = ?', e.amount, e.accountId);

@@ -5,7 +5,7 @@ import type { Db } from '../db.js';
 
 const parse = (row: unknown): Trade | undefined => (row ? (JSON.parse((row as { doc: string }).doc) as Trade) : undefined);
 const placeholders = (n: number) => Array(n).fill('?').join(', ');
-type TransitionRow = { trade_id: string; from_state: TradeState; to_state: TradeState; actor: string; reason: string; at: string };
+type TransitionRow = { trade_id: string; from_state: TradeState; to_state: TradeState; actor: string; reason: string; code: string | null; params: string | null; at: string };
 
 export function tradeStore(db: Db): TradeStore {
   return {
@@ -31,14 +31,26 @@ export function tradeStore(db: Db): TradeStore {
     update: async (t, expected) =>
       (await db.run('UPDATE trades SET state = ?, expires_at = ?, doc = ?, updated_at = ? WHERE id = ? AND state = ?', t.state, t.expiresAt, JSON.stringify(t), t.updatedAt, t.id, expected)) === 1,
     appendTransition: async (t: TradeTransition) =>
-      void (await db.run('INSERT INTO trade_transitions (trade_id, from_state, to_state, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?)', t.tradeId, t.from, t.to, t.actor, t.reason, t.at)),
+      void (await db.run(
+        'INSERT INTO trade_transitions (trade_id, from_state, to_state, actor, reason, code, params, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        t.tradeId,
+        t.from,
+        t.to,
+        t.actor,
+        t.reason,
+        t.code,
+        JSON.stringify(t.params),
+        t.at,
+      )),
     transitions: async (id) =>
-      (await db.all<TransitionRow>('SELECT trade_id, from_state, to_state, actor, reason, at FROM trade_transitions WHERE trade_id = ? ORDER BY seq', id)).map((r) => ({
+      (await db.all<TransitionRow>('SELECT trade_id, from_state, to_state, actor, reason, code, params, at FROM trade_transitions WHERE trade_id = ? ORDER BY seq', id)).map((r) => ({
         tradeId: r.trade_id,
         from: r.from_state,
         to: r.to_state,
         actor: r.actor,
         reason: r.reason,
+        // steps recorded before reasons had codes read back as their text
+        ...(r.code ? { code: r.code as TradeTransition['code'], params: JSON.parse(r.params ?? '{}') as TradeTransition['params'] } : { code: 'trade.note' as const, params: { text: r.reason } }),
         at: r.at,
       })),
     due: async (states, now) =>

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDomainError } from '../../../contracts/errors.js';
@@ -8,7 +8,7 @@ import { newId } from '../../../contracts/ids.js';
 import { approvalStatementFor, signApproval, type ApprovedPrivacyTerms } from '../../../contracts/review/approval.js';
 import { computationHash } from '../../../contracts/computation.js';
 import { sealDataset, bundleBlobPath, type SealResult } from '../../../client-sdk/dataset/seal.js';
-import { sm2Fingerprint, toB64 } from '../../../crypto/index.js';
+import { sm2Fingerprint } from '../../../crypto/index.js';
 import { HeEvaluator } from '../../../he/evaluate.js';
 import { EnclaveClient } from '../../../server/enclave/client.js';
 import { galoisKeysPath } from '../../../enclave/keystore/keystore.js';
@@ -36,7 +36,12 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     dir = mkdtempSync(join(tmpdir(), 'shuyu-noracle-'));
     // 600 rows; region 'rare' holds 2 people
     writeCsv(join(dir, 'data.csv'), generateRows(600));
-    enclave = await EnclaveClient.start({ dataDir: join(dir, 'enclave'), masterSecret: 'test-master-secret-0123456789', operatorPublicKeyPem: parties.operatorPem });
+    enclave = await EnclaveClient.start({
+      dataDir: join(dir, 'enclave'),
+      masterSecret: 'test-master-secret-0123456789',
+      operatorPublicKeyPem: parties.operatorPem,
+      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
+    });
     evaluator = new HeEvaluator({ threads: 1 });
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: await enclave.publicInfo(), outDir: join(dir, 'bundle'), rowsPerChunk: 300, evaluator });
   });
@@ -46,11 +51,17 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const rowChunks = (): string[] =>
-    sealed.manifest.chunks
-      .filter((c) => c.kind === 'rows')
-      .sort((a, b) => (a as { index: number }).index - (b as { index: number }).index)
-      .map((c) => toB64(readFileSync(bundleBlobPath(join(dir, 'bundle'), c.sm3))));
+  /** Runs `fn` with the first row chunk moved out of the enclave's blob store: any release that opens rows fails. */
+  async function rowsAway<T>(fn: () => Promise<T>): Promise<T> {
+    const first = sealed.manifest.chunks.find((c) => c.kind === 'rows' && c.index === 0)!;
+    const path = bundleBlobPath(join(dir, 'bundle'), first.sm3);
+    renameSync(path, `${path}.away`);
+    try {
+      return await fn();
+    } finally {
+      renameSync(`${path}.away`, path);
+    }
+  }
 
   const TERMS: ApprovedPrivacyTerms = {
     minGroupSize: 5,
@@ -69,7 +80,6 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     tradeId?: string;
     policy?: Record<string, unknown>;
     budget?: Record<string, unknown> | null;
-    rowChunks?: string[];
     v1?: boolean;
   }
   function request(query: string | AggregateComputation, o: Opts = {}) {
@@ -103,7 +113,6 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
       reviewerCertificate: parties.certificate,
       policy,
       ...(o.budget === null ? {} : { budget }),
-      rowChunks: o.rowChunks ?? rowChunks(),
     };
   }
   const outcome = async (req: unknown): Promise<{ type: string; message: string; detail: Record<string, unknown> }> => {
@@ -116,7 +125,6 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     }
   };
   /** as many 'row chunks' as the manifest names, none of them its chunks */
-  const GARBAGE = ['AAAA', 'AAAA'];
   const refusals = (buyerOrgId: string): { trade_id: string; type: string; dataset_key: string }[] => {
     const db = new Database(join(dir, 'enclave', 'keystore', 'privacy-budget.sqlite'), { readonly: true, fileMustExist: true });
     try {
@@ -157,14 +165,16 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     expect((await outcome(probe)).type).to.equal('privacy-differencing-refused');
     expect((await outcome(probe)).type, 'the same job retried').to.equal('privacy-differencing-refused');
     expect(refusals(buyer)).to.deep.equal([{ trade_id: probeId, type: 'privacy-differencing-refused', dataset_key: sealed.manifest.commitment }]);
-    // the allowance (1) is used: the next exact release is refused from the count alone — the sealed rows it
-    // was sent are not even looked at (they are garbage here; opening them would be row-chunk-invalid)
-    const next = await outcome(request('SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', o({ rowChunks: GARBAGE })));
-    expect(next.type).to.equal('privacy-refusal-allowance-exhausted');
-    expect(next.detail).to.include({ refusalsUsed: 1, refusalAllowance: 1 });
-    // under another listing of the same bundle too; another buyer has its own allowance
-    expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o({ datasetId: 'dataset-relisted', rowChunks: GARBAGE })))).type).to.equal('privacy-refusal-allowance-exhausted');
-    expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', { buyerOrgId: 'org-other', rowChunks: GARBAGE }))).type).to.equal('row-chunk-invalid');
+    // the allowance (1) is used: the next exact release is refused from the count alone — the sealed rows are
+    // not even looked at (a chunk is missing from the blob store here; opening the rows would be row-chunk-missing)
+    await rowsAway(async () => {
+      const next = await outcome(request('SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', o()));
+      expect(next.type).to.equal('privacy-refusal-allowance-exhausted');
+      expect(next.detail).to.include({ refusalsUsed: 1, refusalAllowance: 1 });
+      // under another listing of the same bundle too; another buyer has its own allowance
+      expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o({ datasetId: 'dataset-relisted' })))).type).to.equal('privacy-refusal-allowance-exhausted');
+      expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', { buyerOrgId: 'org-other' }))).type).to.equal('row-chunk-missing');
+    });
     expect(refusals(buyer)).to.have.length(1);
   });
 
@@ -187,9 +197,9 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
       blobPath: (h) => bundleBlobPath(join(dir, 'bundle'), h),
     });
     const he = async (o: Opts) => {
-      const { rowChunks: chunks, computation: _c, ...req } = request(computation, o);
+      const { computation: _c, ...req } = request(computation, o);
       try {
-        await enclave.releaseAggregate({ ...req, computation, encrypted }, { rowChunks: async () => chunks });
+        await enclave.releaseAggregate({ ...req, computation, encrypted });
         return 'released';
       } catch (e) {
         return isDomainError(e) ? e.type : String(e);
@@ -210,8 +220,8 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     const o = (extra: Opts = {}): Opts => ({ buyerOrgId: buyer, terms: { epsilon: 1, epsilonBudgetPerBuyer: 0.5, refusalAllowance: 1 }, ...extra });
     // the budget refuses: a recorded refusal (the first of the allowance of 1)
     expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o()))).type).to.equal('privacy-budget-exhausted');
-    // the next DP release is refused from the count alone: its garbage chunks are not even looked at
-    const next = await outcome(request('SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', o({ rowChunks: GARBAGE })));
+    // the next DP release is refused from the count alone: the rows are not even looked at (one is missing)
+    const next = await rowsAway(() => outcome(request('SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', o())));
     expect(next.type).to.equal('privacy-refusal-allowance-exhausted');
     expect(next.detail).to.include({ refusalsUsed: 1, refusalAllowance: 1 });
     expect(refusals(buyer).map((x) => x.type)).to.deep.equal(['privacy-budget-exhausted']);

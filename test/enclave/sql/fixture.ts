@@ -2,7 +2,7 @@ import { isDomainError } from '../../../contracts/errors.js';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../../../contracts/dataset/schema.js';
 import { sm2KeyPair } from '../../../crypto/index.js';
-import { rowChunkAad, sealRowChunk, type SealedRowChunk } from '../../../formats/row-chunk.js';
+import { type RowChunkFormat, rowChunkAad, sealRowChunk, type SealedRowChunk } from '../../../formats/row-chunk.js';
 
 /** A small dataset with every role, sealed into row chunks exactly as an owner's machine would. */
 export const schema = DatasetSchema.parse({
@@ -45,11 +45,12 @@ export function makeRows(n: number, seed = 7): (string | number | null)[][] {
 
 export const BUNDLE = 'bundle-test-1';
 
-export function sealRows(rows: (string | number | null)[][], publicKey: Uint8Array, perChunk = 500): { sealed: SealedRowChunk; aad: Uint8Array }[] {
+/** `format`: the row chunks' plaintext format (default: what new bundles are sealed in). */
+export function sealRows(rows: (string | number | null)[][], publicKey: Uint8Array, perChunk = 500, format?: RowChunkFormat): { sealed: SealedRowChunk; aad: Uint8Array }[] {
   const out: { sealed: SealedRowChunk; aad: Uint8Array }[] = [];
   for (let i = 0, idx = 0; i < rows.length || idx === 0; i += perChunk, idx++) {
     const aad = rowChunkAad(BUNDLE, idx);
-    out.push({ sealed: sealRowChunk({ columns: COLUMNS, rows: rows.slice(i, i + perChunk) }, publicKey, aad), aad });
+    out.push({ sealed: sealRowChunk({ columns: COLUMNS, rows: rows.slice(i, i + perChunk) }, publicKey, aad, format), aad });
     if (rows.length === 0) break;
   }
   return out;

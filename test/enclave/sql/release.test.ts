@@ -1,12 +1,11 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Computation } from '../../../contracts/computation.js';
 import { isDomainError } from '../../../contracts/errors.js';
-import { toB64 } from '../../../crypto/index.js';
-import { sealDataset, bundleBlobPath, type SealResult } from '../../../client-sdk/dataset/seal.js';
+import { sealDataset, type SealResult } from '../../../client-sdk/dataset/seal.js';
 import { HeEvaluator } from '../../../he/evaluate.js';
 import { EnclaveClient } from '../../../server/enclave/client.js';
 import type { OutputPolicy } from '../../../formats/enclave-protocol.js';
@@ -38,6 +37,7 @@ describe('enclave process: sql and verify messages', function () {
       masterSecret: 'test-master-secret-0123456789',
       operatorPublicKeyPem: parties.operatorPem,
       env: { SHUYU_ENCLAVE_TEST_MODE: '1' },
+      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
     });
     evaluator = new HeEvaluator({ threads: 1 });
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: await enclave.publicInfo(), outDir: join(dir, 'bundle'), rowsPerChunk: 300, evaluator });
@@ -50,12 +50,6 @@ describe('enclave process: sql and verify messages', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const rowChunks = (): string[] =>
-    sealed.manifest.chunks
-      .filter((c) => c.kind === 'rows')
-      .sort((a, b) => (a as { index: number }).index - (b as { index: number }).index)
-      .map((c) => toB64(readFileSync(bundleBlobPath(join(dir, 'bundle'), c.sm3))));
-
   function request(computation: Computation, extra: Record<string, unknown> = {}) {
     const trade = newTrade(sealed.manifest.commitment);
     return {
@@ -64,7 +58,6 @@ describe('enclave process: sql and verify messages', function () {
       computation,
       approval: parties.approve(trade, computation as never),
       reviewerCertificate: parties.certificate,
-      rowChunks: rowChunks(),
       ...extra,
     };
   }

@@ -66,6 +66,8 @@ const REFUSED_BOTH: Case[] = [
   ['PRAGMA table_info(dataset)', 'statement', 'select-only'],
   ["ATTACH DATABASE '/tmp/x.db' AS x", 'statement', 'select-only'],
   ['DELETE FROM dataset', 'statement', 'select-only'],
+  ['SELEC COUNT(*) FROM dataset', 'statement', 'syntax'],
+  ['', 'statement', 'syntax'],
   // literals and parameters
   ['SELECT COUNT(*) FROM dataset WHERE region = ?', 'WHERE', 'no-parameters'],
   ["SELECT COUNT(*) FROM dataset WHERE region = X'00'", 'WHERE', 'literal-allow-list'],
