@@ -54,7 +54,10 @@ export async function startEnclaveWorker(opts: WorkerOptions = {}): Promise<Runn
     const identity = new IdentityService(db, systemClock);
     const until = Date.now() + waitMs;
     let operatorKey: string | null | undefined = null;
-    while (!(operatorKey = (await identity.operator())?.publicKeyPem) || !existsSync(join(layout.enclaveDir, 'keystore.json'))) {
+    let told = false;
+    while (!(operatorKey = (await identity.operator())?.publicKeyPem) || !existsSync(join(layout.enclaveDir, 'keystore', 'keystore.json'))) {
+      if (!told) log.info({ dataDir: config.dataDir }, 'waiting for a server to bootstrap the operator and the enclave keystore');
+      told = true;
       if (Date.now() > until) throw new Error('no server has bootstrapped this deployment (operator and enclave keystore): start a server first');
       await new Promise((r) => setTimeout(r, 250));
     }
