@@ -106,7 +106,9 @@ export type AtomMerge = 'count' | 'sum' | 'total' | 'min' | 'max';
  * `__a<j>_t`, so an integer stays an integer). `final` runs over one row per merged group in a table named
  * like the dataset, holding the GROUP BY columns by name, the atoms and `__subjects`: the arithmetic on
  * aggregate outputs happens there, after the merge, with SQLite's own semantics. AVG is TOTAL / COUNT.
- * `subjects` (exact mode with an identifier): per slice, the distinct (group, identifier `__id`) pairs.
+ * `subjects` (exact mode with an identifier): per slice, the distinct (group, identifier `__id`) pairs;
+ * `identifiedRows` names the atom counting rows with an identifier, the people of a group when every person
+ * has at most one row loaded (a row cap of one).
  */
 export interface PartitionPlan {
   /** the GROUP BY columns (`__k<i>` in `partial`, by name in `final`'s table) */
@@ -115,6 +117,7 @@ export interface PartitionPlan {
   atoms: { name: string; merge: AtomMerge }[];
   final: string;
   subjects?: string;
+  identifiedRows?: string;
 }
 
 export type SqlValidation =
@@ -1192,17 +1195,19 @@ function partitionPlan(ast: Node, columns: Node[], groupBy: string[], identifier
   };
   const finalCols = columns.map((col: Node) => ({ ...col, expr: split(col.expr, col.as) }));
   if (!splittable) return undefined;
-  const partial = parser.sqlify({ ...ast, columns: partialCols, orderby: null }, DIALECT);
   const final = parser.sqlify({ ...ast, columns: finalCols, where: null, groupby: null }, DIALECT);
   let subjects: string | undefined;
+  let identifiedRows: string | undefined;
   if (identifier && columns.some((c: Node) => c.as === '__subjects')) {
+    identifiedRows = (atom({ type: 'aggr_func', name: 'COUNT', args: { expr: colRef(identifier) }, over: null }, 'count') as { column: string }).column;
     const keys = [...groupBy, identifier].map(colRef);
     subjects = parser.sqlify(
       { ...ast, columns: [...groupBy.map((g, i) => ({ expr: colRef(g), as: `__k${i}` })), { expr: colRef(identifier), as: '__id' }], groupby: { columns: keys, modifiers: [] }, orderby: null },
       DIALECT,
     );
   }
-  return { keys: [...groupBy], partial, atoms, final, ...(subjects ? { subjects } : {}) };
+  const partial = parser.sqlify({ ...ast, columns: partialCols, orderby: null }, DIALECT);
+  return { keys: [...groupBy], partial, atoms, final, ...(subjects ? { subjects, identifiedRows } : {}) };
 }
 
 /**

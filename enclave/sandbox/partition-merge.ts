@@ -88,8 +88,13 @@ export class PartialMerge {
     }
   }
 
-  /** The outputs: `final` over one row per merged group, in `db` (a fresh database, left empty). */
-  finish(db: Database): { columns: string[]; values: unknown[][] } | undefined {
+  /**
+   * The outputs: `final` over one row per merged group, in `db` (a fresh database, left empty). `onePerPerson`:
+   * every identifier value has at most one row loaded, so a group's people are its rows with an identifier
+   * (PartitionPlan.identifiedRows); otherwise the sizes of the merged identifier sets.
+   */
+  finish(db: Database, onePerPerson = false): { columns: string[]; values: unknown[][] } | undefined {
+    const counted = onePerPerson && this.plan.identifiedRows ? this.plan.atoms.findIndex((a) => a.name === this.plan.identifiedRows) : -1;
     const q = (n: string): string => `"${n}"`;
     const names = [...this.groupBy, ...this.plan.atoms.map((a) => a.name), '__subjects'];
     db.exec(`CREATE TEMP TABLE ${DATASET_TABLE} (${names.map(q).join(', ')})`);
@@ -98,7 +103,7 @@ export class PartialMerge {
         // each cell bound with its SQLite type: a JS number alone does not say integer or real
         const cell = (t: SqlType): string => (t === 'integer' ? 'CAST(? AS INTEGER)' : t === 'real' ? 'CAST(? AS REAL)' : '?');
         const sql = `INSERT INTO ${DATASET_TABLE} VALUES (${[...m.keys.map(() => '?'), ...m.types.map(cell), '?'].join(', ')})`;
-        db.run(sql, [...m.keys, ...m.atoms, this.subjects.get(id)?.size ?? 0]);
+        db.run(sql, [...m.keys, ...m.atoms, counted >= 0 ? m.atoms[counted]! : (this.subjects.get(id)?.size ?? 0)]);
       }
       return db.exec(this.plan.final)[0];
     } finally {

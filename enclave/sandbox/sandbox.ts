@@ -147,6 +147,17 @@ const workerResourceLimits = (limits: SandboxLimits) => ({ maxOldGenerationSizeM
  * Only aggregate rows come back.
  */
 export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutput> {
+  try {
+    return await runOnce(input);
+  } catch (e) {
+    // the slices could not count people exactly (see worker.ts): the whole run again in one database
+    if (!(e instanceof DomainError) || e.type !== 'sql-partition-unsupported') throw e;
+    const out = await runOnce({ ...input, sliceRows: 0 });
+    return { ...out, stats: { ...out.stats, partitionFallback: e.message } };
+  }
+}
+
+async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   const t0 = performance.now();
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
   const job: SandboxJob = {

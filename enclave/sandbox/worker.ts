@@ -374,6 +374,10 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     let merge: PartialMerge | undefined;
     let sliceStart = 0;
     let rowsSoFar = 0;
+    // a row cap of one: a group's people are its rows with an identifier (no identifier sets to merge), as long
+    // as the cap's notion of one person is SQLite's one value (worker checks PersonRowCap.numbersApart)
+    const onePerPerson = job.maxRowsPerPerson === 1 && cap !== undefined;
+    const pairsOf = (): { columns: string[]; values: unknown[][] } | undefined => (job.partition!.subjects && !onePerPerson ? db.exec(job.partition!.subjects)[0] : undefined);
     let pending: Awaited<ReturnType<ChunkSource['next']>> = null;
     /** this slice's partials into the merge, and its database replaced by an empty one */
     const nextSlice = (): void => {
@@ -381,7 +385,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
       capMs += loader!.capMs;
       loader!.close();
       loader = undefined;
-      merge.add(db.exec(job.partition!.partial)[0], job.partition!.subjects ? db.exec(job.partition!.subjects)[0] : undefined);
+      merge.add(db.exec(job.partition!.partial)[0], pairsOf());
       db.exec(`DROP TABLE ${DATASET_TABLE}`);
       db.exec('ROLLBACK');
       db.close();
@@ -441,12 +445,15 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     let res: { columns: string[]; values: unknown[][] } | undefined;
     let subjectsCount: 'exact' | 'bound' = 'exact';
     if (merge) {
-      merge.add(db.exec(job.partition!.partial)[0], job.partition!.subjects ? db.exec(job.partition!.subjects)[0] : undefined);
+      merge.add(db.exec(job.partition!.partial)[0], pairsOf());
       db.exec(`DROP TABLE ${DATASET_TABLE}`);
       db.exec('ROLLBACK');
       db.close();
       db = new sql.SQL.Database();
-      res = merge.finish(db);
+      if (onePerPerson && cap?.numbersApart) {
+        return { ok: false, error: { type: 'sql-partition-unsupported', message: 'identifier values that are not 32-bit integers: people cannot be counted slice by slice' } };
+      }
+      res = merge.finish(db, onePerPerson);
       // k decided by bounds exactly when the single database would (the same rows, the same bound)
       if (res && subjectBound?.usable && job.executedWithoutSubjects && job.minSubjects !== undefined && res.columns.at(-1) === '__subjects') {
         const decided = decideKByBounds({ columns: res.columns.slice(0, -1), values: res.values.map((r) => r.slice(0, -1)) }, job.minSubjects, subjectBound);

@@ -79,6 +79,21 @@ describe('SQL sandbox partitioned: slices merged equal one database', function (
     expect(sliced.stats.partitionFallback).to.be.a('string');
   });
 
+  it('identifiers that SQLite may store as one text though the row cap tells them apart: one database again', async () => {
+    // 0.1 + 0.2 is 0.30000000000000004 to the cap, and '0.3' in SQLite's TEXT column, like the string '0.3'
+    // (a chunk's column is all numbers or all text: chunks alternate)
+    const odd = makeRows(1_500).map((r, i) => [Math.floor(i / 250) % 2 === 0 ? (i % 3 === 0 ? 0.1 + 0.2 : i + 0.5) : i % 3 === 0 ? '0.3' : r[0]!, ...r.slice(1)]);
+    const oddChunks = sealRows(odd, keys.publicKey, 250);
+    const v = validateSql('SELECT region, COUNT(*) AS n FROM dataset GROUP BY region', schema, { mode: 'exact' });
+    if (!v.ok) throw new Error('refused');
+    const input: SandboxInput = { schema, chunks: oddChunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns: v.columnsUsed, maxRowsPerPerson: 1 };
+    const single = await runSqlInSandbox({ ...input, sliceRows: 0 });
+    const sliced = await runSqlInSandbox({ ...input, sliceRows: 400 });
+    expect(sliced.stats.partitionFallback).to.match(/identifier/);
+    expect(sliced.stats).to.not.have.property('slices');
+    expect(sliced.rows).to.deep.equal(single.rows);
+  });
+
   it('a dataset within one slice runs the single path', async () => {
     const v = validateSql('SELECT COUNT(*) AS n FROM dataset', schema, { mode: 'exact' });
     if (!v.ok) throw new Error('refused');
