@@ -93,6 +93,31 @@ export interface SqlPlan {
   selection?: { where: DimPredicate | null; conditions: (DimPredicate | null)[] };
   /** names of executed value columns that are inputs only (a mean's parts), never released */
   hidden: string[];
+  /** the same query split over row slices (absent: it does not decompose, and runs in one database) */
+  partition?: PartitionPlan;
+}
+
+/** How a partial aggregate of one slice merges with the others' (per group). */
+export type AtomMerge = 'count' | 'sum' | 'total' | 'min' | 'max';
+
+/**
+ * `executed` as aggregate atoms per row slice, merged exactly, then the outputs over the merged atoms. Each
+ * slice runs `partial` (group values `__k<i>`, atoms `__a<j>`; a SUM/MIN/MAX atom also its SQLite type as
+ * `__a<j>_t`, so an integer stays an integer). `final` runs over one row per merged group in a table named
+ * like the dataset, holding the GROUP BY columns by name, the atoms and `__subjects`: the arithmetic on
+ * aggregate outputs happens there, after the merge, with SQLite's own semantics. AVG is TOTAL / COUNT.
+ * `subjects` (exact mode with an identifier): per slice, the distinct (group, identifier `__id`) pairs;
+ * `identifiedRows` names the atom counting rows with an identifier, the people of a group when every person
+ * has at most one row loaded (a row cap of one).
+ */
+export interface PartitionPlan {
+  /** the GROUP BY columns (`__k<i>` in `partial`, by name in `final`'s table) */
+  keys: string[];
+  partial: string;
+  atoms: { name: string; merge: AtomMerge }[];
+  final: string;
+  subjects?: string;
+  identifiedRows?: string;
 }
 
 export type SqlValidation =
@@ -1111,7 +1136,78 @@ function buildPlan(ast: Node, schema: DatasetSchema, groupBy: string[], calls: N
   // symmetric function of each block's rows. DP releases are not partition-tracked.
   const selection =
     mode === 'exact' ? { where: ast.where ? conditionPredicate(ast.where, schema) : null, conditions: aggs.map((agg) => (agg.cond ? conditionPredicate(agg.cond, schema) : null)) } : undefined;
-  return { executed, ...(executedWithoutSubjects ? { executedWithoutSubjects } : {}), groupBy, aggregates: calls.length, hidden: hiddenNames, ...(selection ? { selection } : {}) };
+  const partition = partitionPlan(ast, [...columns, ...hidden], groupBy, identifier && mode === 'exact' ? identifier.name : null);
+  return {
+    executed,
+    ...(executedWithoutSubjects ? { executedWithoutSubjects } : {}),
+    groupBy,
+    aggregates: calls.length,
+    hidden: hiddenNames,
+    ...(selection ? { selection } : {}),
+    ...(partition ? { partition } : {}),
+  };
+}
+
+/**
+ * The executed columns split into per-slice atoms and a final expression over them (PartitionPlan); undefined
+ * when some part does not decompose (a COUNT(DISTINCT …) output, a column read outside an aggregate that is
+ * not grouped). Changes nothing of what is accepted: it only re-prints the checked tree.
+ */
+function partitionPlan(ast: Node, columns: Node[], groupBy: string[], identifier: string | null): PartitionPlan | undefined {
+  const atoms: { name: string; merge: AtomMerge }[] = [];
+  const partialCols: Node[] = groupBy.map((g, i) => ({ expr: colRef(g), as: `__k${i}` }));
+  let splittable = true;
+  const atom = (expr: Node, merge: AtomMerge): Node => {
+    const name = `__a${atoms.length}`;
+    atoms.push({ name, merge });
+    partialCols.push({ expr: structuredClone(expr), as: name });
+    if (merge === 'sum' || merge === 'min' || merge === 'max') partialCols.push({ expr: fn('TYPEOF', [structuredClone(expr)]), as: `${name}_t` });
+    return colRef(name);
+  };
+  const split = (node: Node, as: string): Node => {
+    if (!node || typeof node !== 'object') return node;
+    if (Array.isArray(node)) return node.map((n) => split(n, as));
+    const total = node.type === 'function' && functionName(node) === 'TOTAL';
+    if (node.type === 'aggr_func' || total) {
+      const name = total ? 'TOTAL' : String(node.name).toUpperCase();
+      const wrap = (e: Node): Node => (node.parentheses ? { ...e, parentheses: true } : e);
+      if (node.args?.distinct) {
+        if (as === '__subjects' && identifier) return colRef('__subjects');
+        splittable = false;
+        return node;
+      }
+      if (name === 'COUNT') return wrap(atom(node, 'count'));
+      if (name === 'SUM') return wrap(atom(node, 'sum'));
+      if (name === 'TOTAL') return wrap(atom(node, 'total'));
+      if (name === 'MIN') return wrap(atom(node, 'min'));
+      if (name === 'MAX') return wrap(atom(node, 'max'));
+      if (name === 'AVG') {
+        // SQLite's AVG: the floating sum over the count of non-NULL values, NULL for none
+        const s = atom(call('TOTAL', node.args.expr), 'total');
+        const c = atom(call('COUNT', node.args.expr), 'count');
+        return { type: 'binary_expr', operator: '/', left: s, right: fn('NULLIF', [c, num(0)]), parentheses: true };
+      }
+      splittable = false;
+      return node;
+    }
+    if (node.type === 'column_ref' && !groupBy.includes(String(node.column).toLowerCase())) splittable = false;
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, split(v, as)]));
+  };
+  const finalCols = columns.map((col: Node) => ({ ...col, expr: split(col.expr, col.as) }));
+  if (!splittable) return undefined;
+  const final = parser.sqlify({ ...ast, columns: finalCols, where: null, groupby: null }, DIALECT);
+  let subjects: string | undefined;
+  let identifiedRows: string | undefined;
+  if (identifier && columns.some((c: Node) => c.as === '__subjects')) {
+    identifiedRows = (atom({ type: 'aggr_func', name: 'COUNT', args: { expr: colRef(identifier) }, over: null }, 'count') as { column: string }).column;
+    const keys = [...groupBy, identifier].map(colRef);
+    subjects = parser.sqlify(
+      { ...ast, columns: [...groupBy.map((g, i) => ({ expr: colRef(g), as: `__k${i}` })), { expr: colRef(identifier), as: '__id' }], groupby: { columns: keys, modifiers: [] }, orderby: null },
+      DIALECT,
+    );
+  }
+  const partial = parser.sqlify({ ...ast, columns: partialCols, orderby: null }, DIALECT);
+  return { keys: [...groupBy], partial, atoms, final, ...(subjects ? { subjects, identifiedRows } : {}) };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { RowChunkFormat } from '../../formats/row-chunk.js';
+import type { PartitionPlan } from '../../query/validate.js';
 import type { RowMap } from '../privacy/row-map.js';
 
 /** Messages between the enclave and its SQL sandbox worker (structured clone; no handles). */
@@ -35,6 +36,13 @@ export interface SandboxJob {
   clusterBy?: string[];
   groupCount: number;
   aggregates: number;
+  /**
+   * With `sliceRows`: the query split over slices of about that many rows (each chunk whole), each in a
+   * fresh database whose partial aggregates are merged (PartitionPlan). Without a plan (the query does not
+   * decompose) every row goes into one database, and the stats say so.
+   */
+  partition?: PartitionPlan;
+  sliceRows?: number;
   sqliteHeapLimitBytes: number;
   /** sql.js's wasm, compiled once by the enclave process (each worker only instantiates it) */
   wasmModule: WebAssembly.Module;
@@ -70,6 +78,10 @@ export interface SandboxStats {
    * identifier) / most rows of one identifier⌉ at or above k): the gate's k test, its only use, is unchanged.
    */
   subjectsCount?: 'exact' | 'bound';
+  /** partitioned runs: the slices loaded one after another (1: the rows fitted one slice, the single path) */
+  slices?: number;
+  /** why a run with more rows than a slice still used one database */
+  partitionFallback?: string;
   /** how the table was laid out: keyed on the GROUP BY columns, or by row */
   tableLayout?: 'clustered' | 'rowid';
   loadMs: number;

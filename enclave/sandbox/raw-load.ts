@@ -86,6 +86,11 @@ export class SubjectRowBound {
 export class PersonRowCap {
   /** rows not loaded because their person already had `m` */
   dropped = 0;
+  /**
+   * a number that is not a 32-bit integer was counted: apart from every string here, but SQLite's TEXT
+   * column may store it as the same text as another value (so one person here is not one value there)
+   */
+  numbersApart = false;
   // open addressing, two ints a slot: the value's hash and its entry + 1 (0: empty), so a probe reads one
   // cache line; an entry is three ints: where its bytes start in `arena`, their length, its row count
   private slots = new Int32Array(2 << 12);
@@ -118,6 +123,7 @@ export class PersonRowCap {
       const t = utf8.encode(String(v));
       return this.keepText(t, 0, t.length);
     }
+    this.numbersApart = true;
     const t = utf8.encode(` ${String(v)}`);
     t[0] = 0xff; // a byte that never occurs in UTF-8 text: such a number is apart from every string
     return this.keepText(t, 0, t.length);

@@ -51,7 +51,22 @@ export interface SandboxInput {
    * 'rowid': always a rowid table (tests compare the two layouts)
    */
   tableLayout?: 'grouped' | 'rowid';
+  /**
+   * Rows per slice of a partitioned run (SandboxJob.partition): SQLite's memory then follows this, not the
+   * dataset's size. Default: SHUYU_SANDBOX_SLICE_ROWS, else DEFAULT_SLICE_ROWS; 0 turns slicing off.
+   */
+  sliceRows?: number;
   limits?: Partial<SandboxLimits>;
+}
+
+/** ~2M rows: a slice's table and query stay well inside the default SQLite heap limit (~91 MiB per 1M rows) */
+export const DEFAULT_SLICE_ROWS = 2_000_000;
+
+/** The slice size in force: the caller's, else the environment's, else the default (0: no slicing). */
+export function sliceRowsOf(input: { sliceRows?: number }): number {
+  const env = Number(process.env.SHUYU_SANDBOX_SLICE_ROWS);
+  const n = input.sliceRows ?? (Number.isInteger(env) && env >= 0 && process.env.SHUYU_SANDBOX_SLICE_ROWS ? env : DEFAULT_SLICE_ROWS);
+  return Math.max(0, Math.floor(n));
 }
 
 export interface SandboxOutput {
@@ -132,6 +147,17 @@ const workerResourceLimits = (limits: SandboxLimits) => ({ maxOldGenerationSizeM
  * Only aggregate rows come back.
  */
 export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutput> {
+  try {
+    return await runOnce(input);
+  } catch (e) {
+    // the slices could not count people exactly (see worker.ts): the whole run again in one database
+    if (!(e instanceof DomainError) || e.type !== 'sql-partition-unsupported') throw e;
+    const out = await runOnce({ ...input, sliceRows: 0 });
+    return { ...out, stats: { ...out.stats, partitionFallback: e.message } };
+  }
+}
+
+async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   const t0 = performance.now();
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
   const job: SandboxJob = {
@@ -148,6 +174,8 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
     ...(input.tableLayout !== 'rowid' && input.plan.groupBy.length > 0 ? { clusterBy: [...input.plan.groupBy] } : {}),
     groupCount: input.plan.groupBy.length,
     aggregates: input.plan.aggregates,
+    // enclave-built queries with bound values run whole: their plan's partial forms take no parameters
+    ...(sliceRowsOf(input) > 0 && !input.params ? { sliceRows: sliceRowsOf(input), ...(input.plan.partition ? { partition: input.plan.partition } : {}) } : {}),
     sqliteHeapLimitBytes: limits.maxSqliteHeapMb * 1024 * 1024,
     wasmModule: sqlWasmModule(),
     // two or more chunks: open chunk i+1 in the worker's helper thread while chunk i is loaded
