@@ -168,6 +168,7 @@ const PROBLEMS = {
   'problem.rate-limited': { zh: '请求过于频繁，请稍后再试。', en: 'Too many requests; retry later.' },
   'problem.request-timeout': { zh: '请求处理超时。', en: 'The request timed out.' },
   'problem.enclave-unavailable': { zh: '安全计算环境暂不可用。', en: 'The enclave is unavailable.' },
+  'problem.store-unavailable': { zh: '数据库暂不可用，请稍后重试（未做任何更改）。', en: 'The database is unavailable; retry shortly (nothing was changed).' },
   'problem.enclave-timeout': { zh: '安全计算环境响应超时。', en: 'The enclave did not answer in time.' },
   'problem.enclave-bad-response': { zh: '安全计算环境返回了无效应答。', en: 'The enclave answered with an invalid response.' },
   'problem.enclave-bad-request': { zh: '发往安全计算环境的请求无效。', en: 'The request to the enclave was not valid.' },
