@@ -22,14 +22,17 @@ export default async function (): Promise<void> {
   try {
     await run(await openDatabase(join(dir, 'bench.sqlite')), 'sqlite');
     const pgUrl = process.env.SHUYU_BENCH_DATABASE_URL;
-    if (pgUrl) await run(await openDatabase(pgUrl, { schema: `bench_${Date.now().toString(36)}` }), 'postgres');
+    if (pgUrl) {
+      const schema = `bench_${Date.now().toString(36)}`;
+      await run(await openDatabase(pgUrl, { schema }), 'postgres', async (db) => void (await db.run(`DROP SCHEMA ${schema} CASCADE`)));
+    }
     else note('contracts on PostgreSQL: set SHUYU_BENCH_DATABASE_URL=postgres://… to measure it too');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function run(db: Db, engine: string): Promise<void> {
+async function run(db: Db, engine: string, cleanUp?: (db: Db) => Promise<void>): Promise<void> {
   const tag = engine === 'sqlite' ? '' : `.${engine}`;
   {
     const platformKey = sm2KeyPair();
@@ -108,6 +111,7 @@ async function run(db: Db, engine: string): Promise<void> {
     if (!v.ok) throw new Error(`audit did not verify: ${v.reason}`);
     emit({ name: `contracts.audit-verify${tag}`, value: events / ((performance.now() - t0) / 1000), unit: 'events/s', baseline: null });
     note(`${engine}: ${events} audit events, ${(await c.checkpoints()).length} checkpoint(s)`);
+    await cleanUp?.(db);
     await db.close();
   }
 }
