@@ -863,6 +863,9 @@ function checkClamp(schema: DatasetSchema, opts: ValidateOptions): SqlRefusal[] 
   return out;
 }
 
+/** The query's first word as written (leadingKeyword gives it upper-cased). */
+const leadingWord = (q: string): string => /[A-Za-z_]+/.exec(q)?.[0] ?? '';
+
 /** SQLite's statement keywords other than SELECT: refused as statements of another kind (SQLite's lang.html). */
 const STATEMENT_KEYWORDS: ReadonlySet<string> = new Set([
   'ALTER', 'ANALYZE', 'ATTACH', 'BEGIN', 'COMMIT', 'CREATE', 'DELETE', 'DETACH', 'DROP', 'END', 'EXPLAIN', 'INSERT',
@@ -879,7 +882,9 @@ function checkOnce(query: string, schema: DatasetSchema, opts: ValidateOptions):
   const keyword = leadingKeyword(query);
   if (keyword !== 'SELECT' && !STATEMENT_KEYWORDS.has(keyword)) {
     // a typo such as SELEC is a syntax error, not a statement of another kind
-    return { ok: false, errors: [{ clause: 'statement', rule: 'syntax', message: `not valid SQL: a query starts with SELECT, not ${keyword ? `"${keyword}"` : 'this'}` }] };
+    const close = keyword.length >= 3 && 'SELECT'.startsWith(keyword.slice(0, 3));
+    const message = keyword ? `"${leadingWord(query)}" does not start a SQL statement${close ? ' (did you mean SELECT?)' : ''}` : 'a query starts with SELECT';
+    return { ok: false, errors: [{ clause: 'statement', rule: 'syntax', message }] };
   }
   if (keyword !== 'SELECT') {
     return { ok: false, errors: [{ clause: 'statement', rule: 'select-only', message: `only a single SELECT is allowed; ${keyword} statements are refused (no PRAGMA, ATTACH, WITH, writes)` }] };

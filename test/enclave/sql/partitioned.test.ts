@@ -94,6 +94,21 @@ describe('SQL sandbox partitioned: slices merged equal one database', function (
     expect(sliced.rows).to.deep.equal(single.rows);
   });
 
+  it("the worker's SQLite memory follows the slice size, not the dataset's", async () => {
+    const many = makeRows(400_000);
+    const manyChunks = sealRows(many, keys.publicKey, 10_000);
+    const v = validateSql('SELECT region, channel, COUNT(*) AS n, SUM(nights) AS s FROM dataset GROUP BY region, channel', schema, { mode: 'exact' });
+    if (!v.ok) throw new Error('refused');
+    // every column loaded (no `columns`): the table is as wide as the schema
+    const input: SandboxInput = { schema, chunks: manyChunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, maxRowsPerPerson: 1 };
+    const single = await runSqlInSandbox({ ...input, sliceRows: 0 });
+    const sliced = await runSqlInSandbox({ ...input, sliceRows: 20_000 });
+    expect(sliced.stats.slices).to.equal(20);
+    expect([...sliced.rows].sort()).to.deep.equal([...single.rows].sort());
+    // wasm memory only grows: its final size is the worker's SQLite peak (pages and heap)
+    expect(sliced.stats.wasmMemoryBytes!).to.be.lessThan(single.stats.wasmMemoryBytes! * 0.7);
+  });
+
   it('a dataset within one slice runs the single path', async () => {
     const v = validateSql('SELECT COUNT(*) AS n FROM dataset', schema, { mode: 'exact' });
     if (!v.ok) throw new Error('refused');
