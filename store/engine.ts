@@ -70,8 +70,11 @@ export function openStore(o: OpenStoreOptions): { store: Store; sqlite: Database
       connectionTimeoutMillis: 5_000,
       ...(o.schema ? { options: `-c search_path=${o.schema}` } : {}),
     });
-    // An idle connection dropped by a PostgreSQL restart is reported here; the pool opens a new one on demand.
+    // A connection dropped by a PostgreSQL restart is reported as an 'error' event besides the failed query:
+    // on the pool for an idle one, on the client for one in use. Unheard, it would crash the process; the
+    // query's own rejection (503 store-unavailable) is what the caller sees, and the pool opens new ones.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     kysely = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   } else {
     sqlite = new Database(o.location);
