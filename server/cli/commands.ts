@@ -76,11 +76,11 @@ export function register(program: Command): void {
           import('../../enclave/keystore/keystore.js'),
         ]);
         const layout = dataDirLayout(loadConfig(opts.dataDir ? { dataDir: opts.dataDir } : {}, process.env).dataDir);
-        if (!existsSync(join(layout.enclaveDir, 'keystore.json'))) {
-          throw new UsageError(`no enclave keystore in ${layout.enclaveDir}: start the server once first`);
+        if (!existsSync(join(layout.keystoreDir, 'keystore.json'))) {
+          throw new UsageError(`no enclave keystore in ${layout.keystoreDir}: start the server once first`);
         }
         try {
-          assertSecretOutside(layout.enclaveDir, opts.newSecretFile);
+          assertSecretOutside(layout.enclaveDir, opts.newSecretFile); // nowhere in the enclave's directory
         } catch (e) {
           throw new UsageError(e instanceof Error ? e.message : String(e));
         }
@@ -89,7 +89,7 @@ export function register(program: Command): void {
         }
         // the current secret, exactly as startServer resolves it
         const current = resolveMasterSecret(layout, process.env);
-        const { fingerprint } = await rotateMasterSecret(layout.enclaveDir, current.secret, newSecret);
+        const { fingerprint } = await rotateMasterSecret(layout.keystoreDir, current.secret, newSecret);
         let next: string;
         if (current.source === 'default-file') {
           // embedded default: keep `npm start` working by replacing DATA_DIR/master.secret as well
@@ -99,7 +99,7 @@ export function register(program: Command): void {
         } else {
           next = `restart with SHUYU_MASTER_SECRET_FILE=${opts.newSecretFile} (or the new value in SHUYU_MASTER_SECRET)`;
         }
-        print(opts, { rotated: true, keystore: layout.enclaveDir, signingKeyFingerprint: fingerprint, previousSource: current.source }, () =>
+        print(opts, { rotated: true, keystore: layout.keystoreDir, signingKeyFingerprint: fingerprint, previousSource: current.source }, () =>
           `keystore re-sealed under the new master secret (signing key ${fingerprint.slice(0, 16)}… unchanged); ${next}`,
         );
       }),

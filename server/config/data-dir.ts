@@ -17,6 +17,8 @@ export interface DataDirLayout {
   dbFile: string;
   blobDir: string;
   enclaveDir: string;
+  /** the enclave's sealed keystore (the enclave process opens DATA_DIR/enclave/keystore) */
+  keystoreDir: string;
   masterSecretFile: string;
   bootstrapFile: string;
   platformKeyFile: string;
@@ -28,6 +30,7 @@ export function dataDirLayout(root: string): DataDirLayout {
     dbFile: join(root, 'shuyu.sqlite'),
     blobDir: join(root, 'blobs'),
     enclaveDir: join(root, 'enclave'),
+    keystoreDir: join(root, 'enclave', 'keystore'),
     masterSecretFile: join(root, 'master.secret'),
     bootstrapFile: join(root, 'bootstrap.json'),
     platformKeyFile: join(root, 'platform-signing-key.sealed'),

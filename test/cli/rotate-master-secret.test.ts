@@ -26,14 +26,14 @@ describe('cli: shuyu server rotate-master-secret', function () {
     root = mkdtempSync(join(tmpdir(), 'shuyu-rotate-'));
     const dataDir = join(root, 'data');
     mkdirSync(dataDir);
-    // the embedded default: DATA_DIR/master.secret beside DATA_DIR/enclave/
+    // the embedded default: DATA_DIR/master.secret beside DATA_DIR/enclave/ (the keystore is DATA_DIR/enclave/keystore, as a server makes it)
     writeFileSync(join(dataDir, 'master.secret'), OLD + '\n', { mode: 0o600 });
-    original = publicInfoOf((await openOrCreateKeystore({ dir: join(dataDir, 'enclave'), masterSecret: OLD, operatorPublicKeyPem: operatorPem })).keystore);
+    original = publicInfoOf((await openOrCreateKeystore({ dir: join(dataDir, 'enclave', 'keystore'), masterSecret: OLD, operatorPublicKeyPem: operatorPem })).keystore);
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
   it('refuses a wrong current secret or a too-short new one and leaves the keystore as it was', async () => {
-    const dir = join(root, 'data', 'enclave');
+    const dir = join(root, 'data', 'enclave', 'keystore');
     const file = readFileSync(join(dir, 'keystore.json'));
     await refusedWith(rotateMasterSecret(dir, 'not-the-master-secret', NEW), 'keystore-locked');
     await refusedWith(rotateMasterSecret(dir, OLD, 'short'), 'keystore-master-secret');
@@ -48,9 +48,9 @@ describe('cli: shuyu server rotate-master-secret', function () {
     expect(r.code, r.stderr).to.equal(0);
     expect(r.json).to.include({ rotated: true, previousSource: 'default-file', signingKeyFingerprint: original.signing.fingerprint });
     expect(readFileSync(join(dataDir, 'master.secret'), 'utf8').trim()).to.equal(NEW);
-    const reopened = await openKeystore(join(dataDir, 'enclave'), NEW, operatorPem);
+    const reopened = await openKeystore(join(dataDir, 'enclave', 'keystore'), NEW, operatorPem);
     expect(publicInfoOf(reopened)).to.deep.equal(original);
-    await refusedWith(openKeystore(join(dataDir, 'enclave'), OLD), 'keystore-locked');
+    await refusedWith(openKeystore(join(dataDir, 'enclave', 'keystore'), OLD), 'keystore-locked');
   });
 
   it('secret from the environment: the current one from SHUYU_MASTER_SECRET_FILE, a wrong one exits 1, a new file inside the keystore exits 2', async () => {
@@ -73,6 +73,6 @@ describe('cli: shuyu server rotate-master-secret', function () {
     expect(ok.stdout).to.match(/SHUYU_MASTER_SECRET_FILE=/);
     // master.secret (the embedded default) is left alone when the secret came from the environment
     expect(readFileSync(join(dataDir, 'master.secret'), 'utf8').trim()).to.equal(NEW);
-    expect(publicInfoOf(await openKeystore(join(dataDir, 'enclave'), 'third-master-secret-abcdefghij'))).to.deep.equal(original);
+    expect(publicInfoOf(await openKeystore(join(dataDir, 'enclave', 'keystore'), 'third-master-secret-abcdefghij'))).to.deep.equal(original);
   });
 });
