@@ -44,6 +44,8 @@ const USER_SELECT =
   'SELECT id, org_id AS "orgId", name, role, public_key_pem AS "publicKeyPem", key_fingerprint AS "keyFingerprint", created_at AS "createdAt" FROM users';
 
 export class IdentityService {
+  /** Revocations made by this process; a read that overlapped one is not cached. */
+  private revocations = 0;
   /** SM3 of a token → its principal, for PRINCIPAL_CACHE_MS (valid, unrevoked tokens only; never the token). */
   private principals = new Map<string, { principal: Principal; expiresAtMs: number; expiresAt: string; until: number }>();
 
@@ -114,6 +116,7 @@ export class IdentityService {
       const changed = await this.db.run('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', isoNow(this.clock), tokenId);
       if (changed) await this.audit({ actor: by.userId, entityType: 'token', entityId: tokenId, action: 'token.revoked', data: { userId: row.userId } });
     });
+    this.revocations++;
     for (const [hash, c] of this.principals) if (c.principal.tokenId === tokenId) this.principals.delete(hash);
   }
 
@@ -128,6 +131,8 @@ export class IdentityService {
     let c = this.principals.get(hash);
     if (!c || c.until <= performance.now()) {
       if (c) this.principals.delete(hash);
+      // a revocation committed while this read was in flight must not be undone by caching what it read
+      const generation = this.revocations;
       const row = await this.db.get<Principal & { expiresAt: string; revokedAt: string | null }>(
         `SELECT t.id AS "tokenId", t.expires_at AS "expiresAt", t.revoked_at AS "revokedAt", u.id AS "userId", u.org_id AS "orgId", u.role, u.name
          FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
@@ -137,8 +142,10 @@ export class IdentityService {
       if (row.revokedAt) throw new HttpProblem('token-revoked', 'the token was revoked; ask an operator for a new one');
       const principal: Principal = Object.freeze({ userId: row.userId, orgId: row.orgId, role: row.role, name: row.name, tokenId: row.tokenId });
       c = { principal, expiresAt: row.expiresAt, expiresAtMs: Date.parse(row.expiresAt), until: performance.now() + PRINCIPAL_CACHE_MS };
-      if (this.principals.size >= PRINCIPAL_CACHE_MAX) this.principals.delete(this.principals.keys().next().value!);
-      this.principals.set(hash, c);
+      if (generation === this.revocations) {
+        if (this.principals.size >= PRINCIPAL_CACHE_MAX) this.principals.delete(this.principals.keys().next().value!);
+        this.principals.set(hash, c);
+      }
     }
     // on every request, by the injected clock (not only when the cache is refreshed)
     if (c.expiresAtMs <= this.clock.now().getTime()) throw new HttpProblem('token-expired', `the token expired at ${c.expiresAt}; ask an operator for a new one`);
