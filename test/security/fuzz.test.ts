@@ -20,8 +20,8 @@ import { Rng, send, sendDeclared, rssOfTree, MiB, type Answer } from './lib.js';
  */
 const SEED = Number(process.env.SHUYU_FUZZ_SEED ?? 20261123);
 const SCALE = Number(process.env.SHUYU_FUZZ_SCALE ?? 1);
-/** Fixed cap on the resident memory of the test process (which hosts the server) plus the forked enclave. */
-const RSS_CAP = 1536 * MiB;
+/** Fixed cap on the resident memory of the test process (which hosts the server, its store pool and HE workers) plus the forked enclave. */
+const RSS_CAP = 1792 * MiB;
 const CONCURRENCY = 6;
 
 const NASTY: unknown[] = [
