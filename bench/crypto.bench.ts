@@ -1,7 +1,7 @@
 /**
  * GM crypto figures. Baselines are measured by `openssl speed` in the same run, one after
  * the other (never concurrently: 2 shared cores). Both sides count user CPU seconds.
- *   sm2.sign / sm2.verify   — ops/s, baseline `openssl speed -seconds 3 sm2`
+ *   sm2.sign / sm2.verify   — ops/s, best of 3 rounds beside `openssl speed -seconds 1 sm2` (best of 3)
  *                             (targets: sign ≥ 0.7× OpenSSL; verify ≥ 2,000/s with the per-key table cached)
  *   sm2.verify.first-use    — a key's first verification (no per-key table yet), same baseline
  *   sm3 / sm4-ctr           — MB/s on 16 KiB buffers, baseline `openssl speed -evp` at 16384 bytes,
@@ -20,7 +20,7 @@ import { cpuMs, emit, megabytesPerSecond, note, opsPerSecond, run } from './lib.
 
 async function opensslSm2(): Promise<{ sign: number; verify: number } | null> {
   try {
-    const out = await run('openssl', ['speed', '-mr', '-seconds', '3', 'sm2']);
+    const out = await run('openssl', ['speed', '-mr', '-seconds', '1', 'sm2']);
     const m = /^\+F\d+:\d+:256:CurveSM2:([\d.]+):([\d.]+)/m.exec(out);
     if (!m) throw new Error(`unexpected output: ${out.slice(-200)}`);
     return { sign: Number(m[1]), verify: Number(m[2]) };
@@ -46,17 +46,22 @@ const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 export default async function cryptoBench(): Promise<void> {
   note(`load average before: ${load()}`);
-  const ossl = await opensslSm2();
-
   const signer = sm2KeyPair(); // also builds the base-point table
   const msg = new Uint8Array(randomBytes(256));
-  const sign = opsPerSecond(() => sm2Sign(signer.privateKey, msg), 3000, 300);
-  emit({ name: 'sm2.sign', value: sign, unit: 'ops/s', baseline: ossl?.sign ?? null });
-
   const sig = sm2Sign(signer.privateKey, msg);
   sm2Verify(signer.publicKey, msg, sig); // first use of the key
   sm2Verify(signer.publicKey, msg, sig); // second use builds its cached table
-  const verify = opsPerSecond(() => sm2Verify(signer.publicKey, msg, sig), 3000, 300);
+  // best of three rounds, each openssl then ours: a shared core swings either side's single figure widely
+  let ossl: { sign: number; verify: number } | null = null;
+  let sign = 0;
+  let verify = 0;
+  for (let round = 0; round < 3; round++) {
+    const o = await opensslSm2();
+    if (o) ossl = { sign: Math.max(ossl?.sign ?? 0, o.sign), verify: Math.max(ossl?.verify ?? 0, o.verify) };
+    sign = Math.max(sign, opsPerSecond(() => sm2Sign(signer.privateKey, msg), 1000, 200));
+    verify = Math.max(verify, opsPerSecond(() => sm2Verify(signer.publicKey, msg, sig), 1000, 200));
+  }
+  emit({ name: 'sm2.sign', value: sign, unit: 'ops/s', baseline: ossl?.sign ?? null });
   emit({ name: 'sm2.verify', value: verify, unit: 'ops/s', baseline: ossl?.verify ?? null });
 
   // a key's first verification: fresh keys, each verified once (a table is built on the second use only)
