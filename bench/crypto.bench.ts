@@ -42,7 +42,10 @@ async function opensslEvp(alg: string): Promise<number | null> {
   }
 }
 
-const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 export default async function cryptoBench(): Promise<void> {
   note(`load average before: ${load()}`);
@@ -58,8 +61,14 @@ export default async function cryptoBench(): Promise<void> {
   for (let round = 0; round < 3; round++) {
     const o = await opensslSm2();
     if (o) ossl = { sign: Math.max(ossl?.sign ?? 0, o.sign), verify: Math.max(ossl?.verify ?? 0, o.verify) };
-    sign = Math.max(sign, opsPerSecond(() => sm2Sign(signer.privateKey, msg), 1000, 200));
-    verify = Math.max(verify, opsPerSecond(() => sm2Verify(signer.publicKey, msg, sig), 1000, 200));
+    sign = Math.max(
+      sign,
+      opsPerSecond(() => sm2Sign(signer.privateKey, msg), 1000, 200),
+    );
+    verify = Math.max(
+      verify,
+      opsPerSecond(() => sm2Verify(signer.publicKey, msg, sig), 1000, 200),
+    );
   }
   emit({ name: 'sm2.sign', value: sign, unit: 'ops/s', baseline: ossl?.sign ?? null });
   emit({ name: 'sm2.verify', value: verify, unit: 'ops/s', baseline: ossl?.verify ?? null });
