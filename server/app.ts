@@ -15,6 +15,7 @@ import { createHttpApp } from './http/app.js';
 // node's createServer takes the app's request/response classes from here (server/start.ts)
 export { httpClassesOf } from './http/app.js';
 import { IdempotencyStore } from './http/idempotency.js';
+import { RATE_LIMIT_WINDOW_MS, SharedRateLimitStore } from './http/rate-limit-store.js';
 import type { RouteDef } from './http/route.js';
 import { buildOpenApi } from './api/openapi.js';
 import { objectLoaders } from './api/resources.js';
@@ -103,6 +104,8 @@ export function createApp(deps: AppDeps): ShuyuApp {
       now: () => clock.now().toISOString(),
       log: deps.log,
       metrics,
+      // counted in the store, so every server of a cluster counts against the same limit
+      rateLimitStore: new SharedRateLimitStore(deps.db, { limit: deps.config.rateLimitPerMinute, windowMs: RATE_LIMIT_WINDOW_MS }),
     },
     deps.config,
   );

@@ -1,5 +1,5 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
+import { rateLimit, ipKeyGenerator, type Store as RateLimitStore } from 'express-rate-limit';
 import { randomBytes } from 'node:crypto';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { sm3Hex } from '../../crypto/index.js';
@@ -13,6 +13,7 @@ import { Deadlines } from './deadlines.js';
 import { securityHeadersMiddleware } from './security-headers.js';
 import { consoleRouter } from '../console/serve.js';
 import { fastRequestIp } from './request-ip.js';
+import { RATE_LIMIT_WINDOW_MS } from './rate-limit-store.js';
 
 export interface HttpOptions {
   jsonBodyLimitBytes: number;
@@ -25,7 +26,12 @@ export interface HttpOptions {
  * timeout, the routes of the route table, and problem+json for every error. Built without listening,
  * so tests drive it with supertest.
  */
-export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps, 'requestTimeoutMs'> & { metrics: Metrics; log: Logger }, opts: HttpOptions): Express {
+export function createHttpApp(
+  routes: readonly RouteDef[],
+  // rateLimitStore: where hits are counted (server/http/rate-limit-store.ts, shared by a cluster); default per process
+  deps: Omit<RouterDeps, 'requestTimeoutMs'> & { metrics: Metrics; log: Logger; rateLimitStore?: RateLimitStore },
+  opts: HttpOptions,
+): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -58,10 +64,11 @@ export function createHttpApp(routes: readonly RouteDef[], deps: Omit<RouterDeps
   };
 
   const limit = rateLimit({
-    windowMs: 60_000,
+    windowMs: RATE_LIMIT_WINDOW_MS,
     limit: opts.rateLimitPerMinute,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
+    ...(deps.rateLimitStore ? { store: deps.rateLimitStore } : {}),
     // Per token (its hash, never the token itself; computed once per request), per address for anonymous calls.
     keyGenerator: (req) => {
       const auth = req.headers.authorization;
