@@ -34,12 +34,15 @@ export const DEFAULT_TOKEN_TTL_MS = 90 * 24 * 3600_000;
 export type AuditSink = (e: { actor: string; entityType: string; entityId: string; action: string; data?: Record<string, unknown> }) => Promise<unknown> | void;
 
 /**
- * How long a token's principal is reused without reading the database again. Revocation through
- * revokeToken drops it at once; the TTL only bounds how late a change made outside this process
- * (another connection to the file) is seen. Expiry is checked on every request regardless.
+ * How long a token's principal is reused without reading the token again. Revocation through revokeToken drops
+ * it at once in this process; on a shared store (PostgreSQL, a cluster's servers) every use is first checked
+ * against the credentials revision (migration 0270), so a revocation through any server holds at once on all.
+ * On the embedded SQLite file the TTL only bounds how late a change by another connection (a tool) is seen.
+ * Expiry is checked on every request regardless.
  */
 export const PRINCIPAL_CACHE_MS = 2_000;
 const PRINCIPAL_CACHE_MAX = 10_000;
+const REVISION = 'SELECT v FROM credentials_revision WHERE id = 1';
 const USER_SELECT =
   'SELECT id, org_id AS "orgId", name, role, public_key_pem AS "publicKeyPem", key_fingerprint AS "keyFingerprint", created_at AS "createdAt" FROM users';
 
@@ -47,13 +50,17 @@ export class IdentityService {
   /** Revocations made by this process; a read that overlapped one is not cached. */
   private revocations = 0;
   /** SM3 of a token → its principal, for PRINCIPAL_CACHE_MS (valid, unrevoked tokens only; never the token). */
-  private principals = new Map<string, { principal: Principal; expiresAtMs: number; expiresAt: string; until: number }>();
+  private principals = new Map<string, { principal: Principal; expiresAtMs: number; expiresAt: string; until: number; revision: number }>();
+  /** Other processes change tokens too: a cached principal is used only while the credentials revision is unchanged. */
+  private readonly shared: boolean;
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly audit: AuditSink = () => {},
-  ) {}
+  ) {
+    this.shared = db.dialect === 'postgres';
+  }
 
   async createOrg(name: string, region = 'CN', actor = 'system'): Promise<OrgRow> {
     const exists = await this.db.get('SELECT 1 AS one FROM orgs WHERE name = ?', name);
@@ -129,19 +136,26 @@ export class IdentityService {
     if (!tokenHash && token === null) throw new HttpProblem('unauthenticated', 'send your token as "Authorization: Bearer <token>"', { authz: 'token' });
     const hash = tokenHash ?? sm3Hex(token!);
     let c = this.principals.get(hash);
+    // a single-row read, a fraction of the token's own read on PostgreSQL; a change drops every cached principal
+    if (c && this.shared && c.until > performance.now() && (await this.db.get<{ v: number }>(REVISION))!.v !== c.revision) {
+      this.principals.clear();
+      c = undefined;
+    }
     if (!c || c.until <= performance.now()) {
       if (c) this.principals.delete(hash);
       // a revocation committed while this read was in flight must not be undone by caching what it read
       const generation = this.revocations;
-      const row = await this.db.get<Principal & { expiresAt: string; revokedAt: string | null }>(
-        `SELECT t.id AS "tokenId", t.expires_at AS "expiresAt", t.revoked_at AS "revokedAt", u.id AS "userId", u.org_id AS "orgId", u.role, u.name
+      // the revision in the same statement (one snapshot): what was read is exactly as of that revision
+      const row = await this.db.get<Principal & { expiresAt: string; revokedAt: string | null; revision: number }>(
+        `SELECT t.id AS "tokenId", t.expires_at AS "expiresAt", t.revoked_at AS "revokedAt", u.id AS "userId", u.org_id AS "orgId", u.role, u.name,
+           (${REVISION}) AS revision
          FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
         hash,
       );
       if (!row) throw new HttpProblem('unauthenticated', 'the token is not valid; ask an operator for a new one');
       if (row.revokedAt) throw new HttpProblem('token-revoked', 'the token was revoked; ask an operator for a new one');
       const principal: Principal = Object.freeze({ userId: row.userId, orgId: row.orgId, role: row.role, name: row.name, tokenId: row.tokenId });
-      c = { principal, expiresAt: row.expiresAt, expiresAtMs: Date.parse(row.expiresAt), until: performance.now() + PRINCIPAL_CACHE_MS };
+      c = { principal, expiresAt: row.expiresAt, expiresAtMs: Date.parse(row.expiresAt), until: performance.now() + PRINCIPAL_CACHE_MS, revision: row.revision };
       if (generation === this.revocations) {
         if (this.principals.size >= PRINCIPAL_CACHE_MAX) this.principals.delete(this.principals.keys().next().value!);
         this.principals.set(hash, c);

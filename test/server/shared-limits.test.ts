@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../server/start.js';
@@ -39,7 +39,7 @@ async function expectRateLimited(r: Response): Promise<void> {
  * Two real servers (HTTP listeners, their own pools and caches) on one PostgreSQL schema; the embedded
  * deployment (one server on its SQLite file) keeps its behaviour.
  */
-describe('cluster: rate limits shared by the servers', function () {
+describe('cluster: rate limits and token revocation shared by the servers', function () {
   this.timeout(120_000);
   const root = mkdtempSync(join(tmpdir(), 'shuyu-shared-'));
   const schema = freshSchema();
@@ -77,6 +77,24 @@ describe('cluster: rate limits shared by the servers', function () {
     for (const s of servers) expect((await get(s.url, '/v1/health')).status).to.equal(429);
     const rows = await servers[0]!.db.all<{ hits: number }>('SELECT hits FROM rate_limit_hits');
     expect(rows.reduce((a, r) => a + r.hits, 0)).to.be.at.least(LIMIT + 3);
+  });
+
+  it('a token revoked through one server is refused by the other on the next request', async () => {
+    const [a, b] = servers as [RunningServer, RunningServer];
+    const op = JSON.parse(readFileSync(join(root, 'data', 'bootstrap.json'), 'utf8')).token as string;
+    const post = (url: string, path: string, body: unknown) =>
+      fetch(url + path, { method: 'POST', headers: { Authorization: `Bearer ${op}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const org = (await (await post(a.url, '/v1/orgs', { name: 'Revocation org' })).json()) as { id: string };
+    const user = (await (await post(a.url, '/v1/users', { orgId: org.id, name: 'revoked buyer', role: 'buyer' })).json()) as { token: { tokenId: string; token: string } };
+    const token = user.token.token;
+    // B has read the token (and would reuse what it read, were it cached)
+    for (let i = 0; i < 3; i++) expect((await get(b.url, '/v1/me', token)).status).to.equal(200);
+    const del = await fetch(`${a.url}/v1/tokens/${user.token.tokenId}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
+    expect(del.status).to.equal(204);
+    const r = await get(b.url, '/v1/me', token);
+    expect(r.status).to.equal(401);
+    expect(((await r.json()) as { type: string }).type).to.match(/token-revoked$/);
+    expect((await get(a.url, '/v1/me', token)).status).to.equal(401);
   });
 });
 
