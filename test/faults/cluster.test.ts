@@ -218,5 +218,19 @@ describe('cluster: 2 API servers + 2 enclave workers on one PostgreSQL', functio
     const v = await request(urls[0]!).get('/v1/audit/verify').set(a.operator.auth);
     expect(v.status).to.equal(200);
     expect(v.body.ok, JSON.stringify(v.body)).to.equal(true);
+    // and so says the operator's own tool: the real `shuyu audit verify`, spawned against the surviving server
+    const cli = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const c = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'audit', 'verify', '--json'], {
+        env: { ...process.env, XDG_CONFIG_HOME: join(root, 'cli-config'), SHUYU_PROFILE: '', SHUYU_URL: urls[0]!, SHUYU_TOKEN: a.operator.token },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      c.stdout!.on('data', (d) => (out += d));
+      c.stderr!.on('data', (d) => (err += d));
+      c.on('exit', (code) => resolve({ code, out, err }));
+    });
+    expect(cli.code, cli.out + cli.err).to.equal(0);
+    expect(JSON.parse(cli.out).ok, cli.out).to.equal(true);
   });
 });
