@@ -4,13 +4,12 @@
  * leaving the server's origin), waiting for a page's render, screenshots, signing in; and a lean
  * deployment for the buyer tests (one sealed dataset, its owner, a funded buyer, a certified reviewer).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import path from 'node:path';
 import { expect } from 'chai';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startServer, type RunningServer } from '../../server/start.js';
+import type { RunningServer } from '../../server/start.js';
 import { OperatorClient, reviewerCertificateFor } from '../../client-sdk/sdk/operator.js';
 import { OwnerClient } from '../../client-sdk/sdk/owner.js';
 import { ReviewerClient } from '../../client-sdk/sdk/reviewer.js';
@@ -20,12 +19,29 @@ import { sealDataset } from '../../client-sdk/dataset/seal.js';
 import { HeEvaluator } from '../../he/evaluate.js';
 import { demoDataset, writeDemoCsv } from '../../cli/demo/data.js';
 import { sm2KeyPair, sm2PrivateKeyFromPem, sm2PrivateKeyToPem, sm2PublicKeyToPem } from '../../crypto/index.js';
+import { consoleServer } from './deployment.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 export const ARTIFACTS = path.resolve('test-artifacts/console');
 
 export const launch = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+
+/** In a `before`: without Debian's chromium the suite is skipped, and in CI it fails instead. */
+export function requireChromium(ctx: Mocha.Context): void {
+  if (existsSync(CHROMIUM)) return;
+  if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package`);
+  console.log(`      (skipped: ${CHROMIUM} is not installed; apt-get install chromium — in CI this fails instead)`);
+  ctx.skip();
+}
 
 export interface Watched {
   /** problems seen since the last `problems.splice(0)` */
@@ -37,6 +53,7 @@ export interface Watched {
   tab(label: string, viewport?: { width: number; height: number }): Promise<Page>;
   ready(page: Page): Promise<void>;
   go(page: Page, hash: string): Promise<void>;
+  clickAndWait(page: Page, click: () => Promise<void>, hash: RegExp): Promise<void>;
   shot(page: Page, name: string, fullPage?: boolean): Promise<void>;
   signIn(page: Page, token: string): Promise<void>;
 }
@@ -78,8 +95,20 @@ export function watched(browser: Browser, url: string, prefix = ''): Watched {
     }
   }
 
+  const markStale = (page: Page) => page.evaluate(() => document.querySelector('main')?.removeAttribute('data-ready'));
+
+  /** Navigates and waits for the new page's render (not the one still on screen). */
   async function go(page: Page, hash: string): Promise<void> {
+    if (await page.evaluate((h) => location.hash !== h, hash)) await markStale(page);
     await page.evaluate((h) => (location.hash = h), hash);
+    await ready(page);
+  }
+
+  /** Waits for the page a click navigates to (the current render is marked stale first). */
+  async function clickAndWait(page: Page, click: () => Promise<void>, hash: RegExp): Promise<void> {
+    await markStale(page);
+    await click();
+    await page.waitForFunction((src) => new RegExp(src).test(location.hash), hash.source);
     await ready(page);
   }
 
@@ -98,7 +127,7 @@ export function watched(browser: Browser, url: string, prefix = ''): Watched {
     await ready(page);
   }
 
-  return { problems, bodies, requests, tab, ready, go, shot, signIn };
+  return { problems, bodies, requests, tab, ready, go, clickAndWait, shot, signIn };
 }
 
 export interface Person {
@@ -125,24 +154,9 @@ export interface BuyerWorld {
  * whose key the operator certified.
  */
 export async function buyerWorld(rows = 120): Promise<BuyerWorld> {
-  const dir = mkdtempSync(join(tmpdir(), 'shuyu-buyer-'));
-  const logs: string[] = [];
-  const srv = await startServer({
-    dataDir: join(dir, 'data'),
-    port: 0,
-    logLevel: 'info',
-    rateLimitPerMinute: 1_000_000,
-    jobPollMs: 50,
-    env: { SHUYU_MASTER_SECRET: `buyer-test-${dir}` },
-    logDestination: { write: (s: string) => void logs.push(s) },
-  });
-  const close = async () => {
-    await srv.close();
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const { srv, dir, logs, boot, close } = await consoleServer('buyer');
   try {
     const url = srv.url;
-    const boot = JSON.parse(readFileSync(join(dir, 'data', 'bootstrap.json'), 'utf8')) as { token: string; privateKeyPem: string };
     const op = new OperatorClient({ url, token: boot.token });
     const person = async (orgName: string, name: string, role: User['role']): Promise<Person> => {
       const org = await op.createOrg({ name: orgName, region: 'CN' });

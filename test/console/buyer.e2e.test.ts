@@ -21,7 +21,7 @@ import type { OfferInput } from '../../contracts/offer/offer.js';
 import type { Computation } from '../../contracts/computation.js';
 import { sm2PrivateKeyFromPem } from '../../crypto/index.js';
 import path from 'node:path';
-import { ARTIFACTS, buyerWorld, CHROMIUM, launch, watched, type BuyerWorld, type Watched } from './browser.js';
+import { ARTIFACTS, buyerWorld, launch, requireChromium, watched, type BuyerWorld, type Watched } from './browser.js';
 
 const terms = (extra: Partial<OfferInput['terms']> = {}): OfferInput['terms'] => ({
   purposes: ['tourism-planning', 'statistics'],
@@ -72,11 +72,7 @@ describe('console: the buyer trades in the browser', function () {
   let buyerPage: Page;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package`);
-      console.log(`      (skipped: ${CHROMIUM} is not installed; apt-get install chromium — in CI this fails instead)`);
-      this.skip();
-    }
+    requireChromium(this);
     // this file's screenshots only (the other console tests write theirs beside them)
     for (const f of existsSync(ARTIFACTS) ? readdirSync(ARTIFACTS) : []) if (f.startsWith('buyer-')) rmSync(path.join(ARTIFACTS, f));
     await buildConsole();
@@ -120,7 +116,11 @@ describe('console: the buyer trades in the browser', function () {
   let dpTrade: ReturnType<typeof run>;
   let refusedTrade: ReturnType<typeof run>;
   let cancelledId = '';
-  const quoteReq = (computation: Computation, destination = 'CN-53') => ({ computation, purpose: { code: 'tourism-planning', statement: STATEMENT }, destination });
+  const quoteReq = (computation: Computation, destination = 'CN-53') => ({
+    computation,
+    purpose: { code: 'tourism-planning', statement: STATEMENT },
+    destination,
+  });
 
   async function openDataset(page: Page, offer: Offer): Promise<void> {
     await b.go(page, `#/datasets/${w.dataset.id}`);
@@ -167,7 +167,8 @@ describe('console: the buyer trades in the browser', function () {
     expect(accText).to.match(/± \d/); // the count's 95 % interval
     expect(await page.locator('.wallet-line').innerText()).to.include('¥50,000.00');
     await b.shot(page, 'quote-aggregate-dp');
-    if (process.env.SHUYU_DOC_SCREENSHOTS === '1') await page.locator('section:has(form.buy-form)').screenshot({ path: path.resolve('docs/console/buyer-quote.png') });
+    if (process.env.SHUYU_DOC_SCREENSHOTS === '1')
+      await page.locator('section:has(form.buy-form)').screenshot({ path: path.resolve('docs/console/buyer-quote.png') });
 
     // SQL: a query outside the restricted language is refused with the validator's own message, inline
     await page.getByLabel('计算类型').selectOption('sql');
@@ -184,7 +185,9 @@ describe('console: the buyer trades in the browser', function () {
     await askQuote(page);
     await page.locator('.quote').waitFor();
     expect(await page.locator('.sql-errors').innerText()).to.equal('');
-    expect(await page.locator('.quote-price').innerText()).to.equal(yuanZh((await api.quote(dpOffer.id, quoteReq({ kind: 'sql', query: sql }))).statement.priceFen));
+    expect(await page.locator('.quote-price').innerText()).to.equal(
+      yuanZh((await api.quote(dpOffer.id, quoteReq({ kind: 'sql', query: sql }))).statement.priceFen),
+    );
     const failed = b.problems.splice(0);
     expect(failed.length, 'the refused quote').to.be.at.least(1);
     for (const p of failed) expect(p, 'only the refused quote may fail').to.match(/HTTP 422: POST .*\/quotes$|status of 422/);
@@ -197,7 +200,7 @@ describe('console: the buyer trades in the browser', function () {
     await page.locator('.quote').waitFor();
     expect(await page.locator('.quote-epsilon').innerText()).to.include('ε 0');
     expect(await page.locator('.quote-accuracy').innerText()).to.include('不加噪声');
-    const held = (await page.locator('.quote-price').innerText());
+    const held = await page.locator('.quote-price').innerText();
     await b.shot(page, 'quote-verify');
 
     // submit: the trade exists on the server with the money held, and the POST carried an Idempotency-Key
@@ -277,7 +280,12 @@ describe('console: the buyer trades in the browser', function () {
     await b.shot(owner, 'owner-offer-listed');
     exactOffer = (await api.offers(w.dataset.id)).find((o) => o.title === EXACT_OFFER.title)!;
     expect(exactOffer, 'the offer listed in the browser').to.not.equal(undefined);
-    expect(exactOffer).to.deep.include({ allowedKinds: ['aggregate'], allowedColumns: EXACT_OFFER.allowedColumns, priceModel: EXACT_OFFER.priceModel, platformFeeBps: 1_000 });
+    expect(exactOffer).to.deep.include({
+      allowedKinds: ['aggregate'],
+      allowedColumns: EXACT_OFFER.allowedColumns,
+      priceModel: EXACT_OFFER.priceModel,
+      platformFeeBps: 1_000,
+    });
     expect(exactOffer.terms).to.deep.include({ minGroupSize: 5, epsilonPerQuery: 0, refusalFeeBps: 2_000 });
     expect(exactOffer.terms.purposes).to.have.members(EXACT_OFFER.terms.purposes);
 
@@ -300,7 +308,9 @@ describe('console: the buyer trades in the browser', function () {
     await rev.locator(`a[href="#/review/${tradeId}"]`).click();
     await b.ready(rev);
     await rev.getByLabel('审查理由').fill('按州市聚合，分组不低于最小规模，用途与要约一致。');
-    await rev.getByLabel('从文件载入私钥').setInputFiles({ name: 'reviewer.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(w.reviewer.privateKeyPem) });
+    await rev
+      .getByLabel('从文件载入私钥')
+      .setInputFiles({ name: 'reviewer.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(w.reviewer.privateKeyPem) });
     await rev.getByText('私钥已载入').waitFor();
     await rev.getByRole('button', { name: '签名并批准' }).click();
     await rev.locator('.decision-status .notice.ok').waitFor();
@@ -311,7 +321,12 @@ describe('console: the buyer trades in the browser', function () {
     expect(done.state, done.failureReason ?? '').to.be.oneOf(['delivered', 'settled']);
     // the counts by prefecture again without the visitors from abroad: subtracted from the delivered ones
     // they would give the few visitors from abroad per prefecture, so the differencing guard refuses it
-    refusedTrade = run(exactOffer, { kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['prefecture'], filters: [{ column: 'origin', in: ['省内', '省外'] }] });
+    refusedTrade = run(exactOffer, {
+      kind: 'aggregate',
+      metrics: [{ op: 'count' }],
+      groupBy: ['prefecture'],
+      filters: [{ column: 'origin', in: ['省内', '省外'] }],
+    });
     refusedTrade.catch(() => undefined);
     const served = await api.result(tradeId);
     const result = served.result as { groups: { key: string[]; values: Record<string, number | null> }[] };
@@ -339,13 +354,18 @@ describe('console: the buyer trades in the browser', function () {
     expect(await page.locator('svg.chart rect.bar').count()).to.equal(result.groups.length);
     const labels = await page.locator('svg.chart .bar-label').allTextContents();
     expect(labels.join('')).to.not.include('…');
-    const inside = await page.evaluate(() => Array.from(document.querySelectorAll('svg.chart .bar-label')).every((el) => (el as SVGGraphicsElement).getBBox().x >= 0));
+    const inside = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('svg.chart .bar-label')).every((el) => (el as SVGGraphicsElement).getBBox().x >= 0),
+    );
     expect(inside, 'bar labels inside the chart').to.equal(true);
     await b.shot(page, 'trade-delivered');
 
     // the CSV holds exactly the released numbers
     const [csvDl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: '下载结果（CSV）' }).click()]);
-    const csv = readFileSync((await csvDl.path())!, 'utf8').replace(/^\ufeff/, '').trim().split('\r\n');
+    const csv = readFileSync((await csvDl.path())!, 'utf8')
+      .replace(/^\ufeff/, '')
+      .trim()
+      .split('\r\n');
     expect(csv[0]).to.equal('prefecture,count,mean(spend_yuan)');
     expect(csv.slice(1)).to.deep.equal(result.groups.map((g) => [g.key[0], g.values.count, g.values['mean(spend_yuan)'] ?? ''].join(',')));
     // the receipt downloaded from the page verifies against the pinned enclave key
@@ -376,7 +396,9 @@ describe('console: the buyer trades in the browser', function () {
     const cols = await page.locator('svg.heatmap .col-label').allTextContents();
     expect(cols.join('')).to.not.include('…');
     const [csvDl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: '下载结果（CSV）' }).click()]);
-    const header = readFileSync((await csvDl.path())!, 'utf8').replace(/^\ufeff/, '').split('\r\n')[0];
+    const header = readFileSync((await csvDl.path())!, 'utf8')
+      .replace(/^\ufeff/, '')
+      .split('\r\n')[0];
     expect(header).to.equal('origin,prefecture,count,count ±95%,sum(nights),sum(nights) ±95%');
     await b.shot(page, 'trade-dp-heatmap');
     await page.locator('svg.heatmap').screenshot({ path: path.join(ARTIFACTS, 'buyer-heatmap.png') });

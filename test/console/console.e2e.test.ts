@@ -9,37 +9,28 @@
  * no request.
  */
 import { expect } from 'chai';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
 import { buildConsole } from '../../scripts/build-console.js';
 import { BuyerClient } from '../../client-sdk/sdk/buyer.js';
 import { canonicalJson, sm2PrivateKeyFromPem, toHex } from '../../crypto/index.js';
 import { seed, type Seeded } from './seed.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const ARTIFACTS = path.resolve('test-artifacts/console');
+import { ARTIFACTS, launch, requireChromium, watched, type Watched } from './browser.js';
 
 describe('console: the web console in headless Chromium', function () {
   this.timeout(240_000);
   let s: Seeded;
   let browser: Browser;
-  let shots = 0;
-  const problems: string[] = [];
-  const bodies: string[] = [];
+  let b: Watched;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package`);
-      console.log(`      (skipped: ${CHROMIUM} is not installed; apt-get install chromium — in CI this fails instead)`);
-      this.skip();
-    }
+    requireChromium(this);
     rmSync(ARTIFACTS, { recursive: true, force: true }); // this run's screenshots only
     mkdirSync(ARTIFACTS, { recursive: true });
     const built = await buildConsole();
     expect(built.ms, 'console build time').to.be.below(5000);
-    [s, browser] = await Promise.all([seed(), chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true })]);
+    [s, browser] = await Promise.all([seed(), launch()]);
+    b = watched(browser, s.url);
   });
 
   after(async function () {
@@ -51,59 +42,15 @@ describe('console: the web console in headless Chromium', function () {
   });
 
   afterEach(function () {
-    const found = problems.splice(0);
+    const found = b?.problems.splice(0) ?? [];
     if (this.currentTest?.state === 'passed') expect(found, 'console errors / failed requests').to.deep.equal([]);
   });
 
-  /** A fresh tab (own sessionStorage) watched for every kind of problem. */
-  async function tab(label: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
-    const ctx = await browser.newContext({ viewport, acceptDownloads: true, locale: 'zh-CN' });
-    const page = await ctx.newPage();
-    const origin = new URL(s.url).origin;
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${label} console.${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`${label} page error: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`${label} request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
-    page.on('request', (r) => {
-      const u = new URL(r.url());
-      if (!['data:', 'blob:'].includes(u.protocol) && u.origin !== origin) problems.push(`${label} external request: ${r.url()}`);
-      const body = r.postData();
-      if (body) bodies.push(body);
-    });
-    page.on('response', (r) => {
-      if (r.status() >= 400) problems.push(`${label} HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
-    });
-    return page;
-  }
-
-  /** Waits for the page's render to finish; on a timeout says what the page reported meanwhile. */
-  async function ready(page: Page): Promise<void> {
-    try {
-      await page.waitForSelector('main[data-ready="true"]', { timeout: 30_000 });
-    } catch (e) {
-      throw new Error(`${(e as Error).message.split('\n')[0]} at ${page.url()}; page problems: ${JSON.stringify(problems)}`, { cause: e });
-    }
-  }
-
-  async function go(page: Page, hash: string): Promise<void> {
-    await page.evaluate((h) => (location.hash = h), hash);
-    await ready(page);
-  }
-
-  async function shot(page: Page, name: string, fullPage = true): Promise<void> {
-    await page.screenshot({ path: path.join(ARTIFACTS, `${String(++shots).padStart(2, '0')}-${name}.png`), fullPage });
-  }
-
-  async function signIn(page: Page, token: string): Promise<void> {
-    await page.goto(`${s.url}/`);
-    await ready(page);
-    expect(page.url()).to.match(/\/console\/#\/signin$/);
-    await page.getByLabel('访问令牌').fill(token);
-    await page.getByRole('button', { name: '登录' }).click();
-    await page.waitForFunction(() => !location.hash.startsWith('#/signin'));
-    await ready(page);
-  }
+  const tab = (label: string, viewport?: { width: number; height: number }) => b.tab(label, viewport);
+  const ready = (page: Page) => b.ready(page);
+  const go = (page: Page, hash: string) => b.go(page, hash);
+  const shot = (page: Page, name: string, fullPage?: boolean) => b.shot(page, name, fullPage);
+  const signIn = (page: Page, token: string) => b.signIn(page, token);
 
   const mainText = (page: Page) => page.locator('main').innerText();
 
@@ -147,7 +94,9 @@ describe('console: the web console in headless Chromium', function () {
     await page.getByLabel('审查理由').fill('按州市聚合，分组不低于最小规模，用途与要约一致。');
     await page.getByRole('button', { name: '签名并批准' }).click();
     expect(await page.locator('.decision-status').innerText()).to.include('请先载入您的私钥');
-    await page.getByLabel('从文件载入私钥').setInputFiles({ name: 'reviewer.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(s.reviewer.privateKeyPem) });
+    await page
+      .getByLabel('从文件载入私钥')
+      .setInputFiles({ name: 'reviewer.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(s.reviewer.privateKeyPem) });
     await page.getByText('私钥已载入').waitFor();
     await shot(page, 'review-case-tourism-key-loaded');
     await page.getByRole('button', { name: '签名并批准' }).click();
@@ -164,9 +113,9 @@ describe('console: the web console in headless Chromium', function () {
     expect(approved.reviewerId).to.equal(s.reviewer.user.id);
     // the private key never left the page: not in any request body, as PEM or as hex
     const keyHex = toHex(sm2PrivateKeyFromPem(s.reviewer.privateKeyPem));
-    for (const b of bodies) {
-      expect(b).to.not.include('PRIVATE KEY');
-      expect(b.toLowerCase()).to.not.include(keyHex);
+    for (const body of b.bodies) {
+      expect(body).to.not.include('PRIVATE KEY');
+      expect(body.toLowerCase()).to.not.include(keyHex);
     }
   });
 
@@ -278,14 +227,29 @@ describe('console: the web console in headless Chromium', function () {
     await page.locator('li.dataset-card h2 a').click();
     await ready(page);
     const text = await mainText(page);
-    for (const expected of ['字段结构', 'spend_yuan', '度量', '维度', '标识符', 'L2 内部', '要约', '各州市游客消费统计', '每千行', '生成的样例', '不含任何真实数据']) expect(text).to.include(expected);
+    for (const expected of [
+      '字段结构',
+      'spend_yuan',
+      '度量',
+      '维度',
+      '标识符',
+      'L2 内部',
+      '要约',
+      '各州市游客消费统计',
+      '每千行',
+      '生成的样例',
+      '不含任何真实数据',
+    ])
+      expect(text).to.include(expected);
     expect(await page.locator('table').nth(1).locator('tbody tr').count(), 'sample rows').to.equal(8);
     await shot(page, 'dataset');
 
     // keyboard: after navigation focus is on the page's heading; the skip link is the first stop of the
     // tab order, and Enter on it moves focus to the main region
     expect(await page.evaluate(() => document.activeElement?.tagName)).to.equal('H1');
-    expect(await page.evaluate(() => document.querySelector('a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])')?.className)).to.equal('skip');
+    expect(await page.evaluate(() => document.querySelector('a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])')?.className)).to.equal(
+      'skip',
+    );
     await page.focus('a.skip');
     await page.keyboard.press('Enter');
     expect(await page.evaluate(() => document.activeElement?.id)).to.equal('main');
@@ -331,7 +295,9 @@ describe('console: the web console in headless Chromium', function () {
     // certify the second reviewer's key with the operator key, signed in the page
     const certify = page.getByRole('button', { name: '签发证书: 刘审查' });
     expect(await certify.isDisabled()).to.equal(true);
-    await page.getByLabel('从文件载入私钥').setInputFiles({ name: 'operator.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(s.operator.privateKeyPem) });
+    await page
+      .getByLabel('从文件载入私钥')
+      .setInputFiles({ name: 'operator.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(s.operator.privateKeyPem) });
     await page.getByText('私钥已载入').waitFor();
     await shot(page, 'operator-certificates');
     await certify.click();
@@ -339,7 +305,7 @@ describe('console: the web console in headless Chromium', function () {
     await page.waitForFunction(() => document.querySelectorAll('main .badge.ok').length === 2);
     await ready(page);
     await shot(page, 'operator-certificates-certified');
-    for (const b of bodies) expect(b).to.not.include('PRIVATE KEY');
+    for (const body of b.bodies) expect(body).to.not.include('PRIVATE KEY');
     await go(page, '#/operator/policy');
     const policy = await mainText(page);
     for (const expected of ['NL-04', 'NL-05', '当前生效', '禁止']) expect(policy).to.include(expected);

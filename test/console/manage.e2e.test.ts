@@ -9,12 +9,11 @@
  * written too.
  */
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path, { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { buildConsole } from '../../scripts/build-console.js';
-import { startServer, type RunningServer } from '../../server/start.js';
+import type { RunningServer } from '../../server/start.js';
 import { OperatorClient, reviewerCertificateFor } from '../../client-sdk/sdk/operator.js';
 import { OwnerClient } from '../../client-sdk/sdk/owner.js';
 import { BuyerClient } from '../../client-sdk/sdk/buyer.js';
@@ -26,10 +25,9 @@ import { HeEvaluator } from '../../he/evaluate.js';
 import { demoDataset, writeDemoCsv } from '../../cli/demo/data.js';
 import { DEMO_TRADES } from '../../cli/demo/scenario.js';
 import { sm2KeyPair, sm2PrivateKeyFromPem, sm2PublicKeyToPem } from '../../crypto/index.js';
+import { ARTIFACTS, launch, requireChromium, watched, type Watched } from './browser.js';
+import { consoleServer } from './deployment.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const ARTIFACTS = path.resolve('test-artifacts/console');
 const DOCS = path.resolve('docs/console');
 const DOC_SHOTS = process.env.SHUYU_DOC_SCREENSHOTS === '1';
 const TOURISM = DEMO_TRADES[0]!;
@@ -38,7 +36,8 @@ const ROWS = 240;
 
 interface World {
   srv: RunningServer;
-  dir: string;
+  /** stops the server and removes its data dir */
+  close(): Promise<void>;
   logs: string[];
   operatorToken: string;
   owner: { token: string; user: User };
@@ -56,20 +55,9 @@ interface World {
 async function setUp(): Promise<World> {
   const t0 = performance.now();
   const lap = (what: string) => process.env.SHUYU_CONSOLE_TIMING && console.log(`      set-up: ${what} at ${Math.round(performance.now() - t0)} ms`);
-  const dir = mkdtempSync(join(tmpdir(), 'shuyu-manage-'));
-  const logs: string[] = [];
-  const srv = await startServer({
-    dataDir: join(dir, 'data'),
-    port: 0,
-    logLevel: 'info',
-    rateLimitPerMinute: 1_000_000,
-    jobPollMs: 50,
-    env: { SHUYU_MASTER_SECRET: `manage-test-${dir}` },
-    logDestination: { write: (s: string) => void logs.push(s) },
-  });
+  const { srv, dir, logs, boot, close } = await consoleServer('manage');
   try {
     const url = srv.url;
-    const boot = JSON.parse(readFileSync(join(dir, 'data', 'bootstrap.json'), 'utf8')) as { token: string; privateKeyPem: string };
     const op = new OperatorClient({ url, token: boot.token });
     const person = async (orgName: string, name: string, role: User['role']) => {
       const org = await op.createOrg({ name: orgName, region: 'CN' });
@@ -103,11 +91,19 @@ async function setUp(): Promise<World> {
     // a second upload of the bundle, one blob sent: open, with the rest missing
     const bundle = await bundleFromDir(join(dir, 'bundle'));
     const auth = { authorization: `Bearer ${owner.token}` };
-    const created = await fetch(`${url}/v1/uploads`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ title: '各州市游客消费（第二批）', manifest: bundle.manifest }) });
+    const created = await fetch(`${url}/v1/uploads`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: '各州市游客消费（第二批）', manifest: bundle.manifest }),
+    });
     expect(created.status, await created.clone().text()).to.equal(201);
     const upload = (await created.json()) as { id: string; missing: string[] };
     const first = upload.missing[0]!;
-    const put = await fetch(`${url}/v1/uploads/${upload.id}/blobs/${first}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: Buffer.from(await bundle.readBlob(first)) });
+    const put = await fetch(`${url}/v1/uploads/${upload.id}/blobs/${first}`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: Buffer.from(await bundle.readBlob(first)),
+    });
     expect(put.status, await put.clone().text()).to.equal(200);
 
     lap('uploaded');
@@ -123,12 +119,21 @@ async function setUp(): Promise<World> {
     });
     settled.catch(() => undefined); // awaited by the owner's test; never an unhandled rejection meanwhile
     return {
-      srv, dir, logs, operatorToken: boot.token, owner, buyer, reviewerToken: reviewer.token, dataset, offer,
-      uploadId: upload.id, missing: upload.missing.length - 1, settled,
+      srv,
+      close,
+      logs,
+      operatorToken: boot.token,
+      owner,
+      buyer,
+      reviewerToken: reviewer.token,
+      dataset,
+      offer,
+      uploadId: upload.id,
+      missing: upload.missing.length - 1,
+      settled,
     };
   } catch (e) {
-    await srv.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
     throw e;
   }
 }
@@ -137,89 +142,40 @@ describe('console: owners and operators manage in the browser', function () {
   this.timeout(180_000);
   let w: World;
   let browser: Browser;
-  let shots = 0;
-  const problems: string[] = [];
+  let b: Watched;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package`);
-      console.log(`      (skipped: ${CHROMIUM} is not installed; apt-get install chromium — in CI this fails instead)`);
-      this.skip();
-    }
+    requireChromium(this);
     mkdirSync(ARTIFACTS, { recursive: true });
     for (const f of readdirSync(ARTIFACTS)) if (f.startsWith('manage-')) rmSync(path.join(ARTIFACTS, f)); // this run's screenshots only
     if (DOC_SHOTS) mkdirSync(DOCS, { recursive: true });
-    [w, browser] = await Promise.all([setUp(), chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true }), buildConsole()]);
+    [w, browser] = await Promise.all([setUp(), launch(), buildConsole()]);
+    b = watched(browser, w.srv.url, 'manage-');
   });
 
   after(async function () {
     this.timeout(30_000);
     await browser?.close();
     const fives = w?.logs.filter((l) => /"status":5\d\d/.test(l)) ?? [];
-    await w?.srv.close();
-    if (w) rmSync(w.dir, { recursive: true, force: true });
+    await w?.close();
     expect(fives, 'server answered 5xx').to.deep.equal([]);
   });
 
   afterEach(function () {
-    const found = problems.splice(0);
+    const found = b?.problems.splice(0) ?? [];
     if (this.currentTest?.state === 'passed') expect(found, 'console errors / failed requests').to.deep.equal([]);
   });
 
-  async function tab(label: string): Promise<Page> {
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
-    const page = await ctx.newPage();
-    const origin = new URL(w.srv.url).origin;
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${label} console.${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`${label} page error: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`${label} request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
-    page.on('request', (r) => {
-      const u = new URL(r.url());
-      if (!['data:', 'blob:'].includes(u.protocol) && u.origin !== origin) problems.push(`${label} external request: ${r.url()}`);
-    });
-    page.on('response', (r) => {
-      if (r.status() >= 400) problems.push(`${label} HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
-    });
-    return page;
-  }
+  const tab = (label: string) => b.tab(label);
+  const ready = (page: Page) => b.ready(page);
+  const go = (page: Page, hash: string) => b.go(page, hash);
+  const clickAndWait = (page: Page, click: () => Promise<void>, hash: RegExp) => b.clickAndWait(page, click, hash);
+  const signIn = (page: Page, token: string) => b.signIn(page, token);
 
-  async function ready(page: Page): Promise<void> {
-    try {
-      await page.waitForSelector('main[data-ready="true"]', { timeout: 30_000 });
-    } catch (e) {
-      throw new Error(`${(e as Error).message.split('\n')[0]} at ${page.url()}; page problems: ${JSON.stringify(problems)}`, { cause: e });
-    }
-  }
-
-  /** Navigates and waits for the new page's render (not the one still on screen). */
-  async function go(page: Page, hash: string): Promise<void> {
-    await page.evaluate(() => document.querySelector('main')?.removeAttribute('data-ready'));
-    await page.evaluate((h) => (location.hash = h), hash);
-    await ready(page);
-  }
-
-  /** Waits for the page a click navigates to (the current render is marked stale first). */
-  async function clickAndWait(page: Page, click: () => Promise<void>, hash: RegExp): Promise<void> {
-    await page.evaluate(() => document.querySelector('main')?.removeAttribute('data-ready'));
-    await click();
-    await page.waitForFunction((src) => new RegExp(src).test(location.hash), hash.source);
-    await ready(page);
-  }
-
+  /** A screenshot in test-artifacts/console/ and, with SHUYU_DOC_SCREENSHOTS=1, the role's one in docs/console/. */
   async function shot(page: Page, name: string, doc?: string): Promise<void> {
-    await page.screenshot({ path: path.join(ARTIFACTS, `manage-${String(++shots).padStart(2, '0')}-${name}.png`), fullPage: true });
+    await b.shot(page, name);
     if (DOC_SHOTS && doc) await page.screenshot({ path: path.join(DOCS, `${doc}.png`), fullPage: false });
-  }
-
-  async function signIn(page: Page, token: string): Promise<void> {
-    await page.goto(`${w.srv.url}/`);
-    await ready(page);
-    await page.getByLabel('访问令牌').fill(token);
-    await page.getByRole('button', { name: '登录' }).click();
-    await page.waitForFunction(() => !location.hash.startsWith('#/signin'));
-    await ready(page);
   }
 
   const mainText = (page: Page) => page.locator('main').innerText();
@@ -241,7 +197,10 @@ describe('console: owners and operators manage in the browser', function () {
     await page.locator('.topup-status .notice.ok').waitFor();
     expect((await op.wallet(w.buyer.user.orgId)).availableFen - before).to.equal(123_456);
     const txns = (await op.statement(w.buyer.user.orgId, { limit: 200 })).transactions;
-    expect(txns.filter((x) => x.memo.includes('季度预付款') && x.entries.some((e) => e.amount === 123_456)), 'one top-up with its memo').to.have.length(1);
+    expect(
+      txns.filter((x) => x.memo.includes('季度预付款') && x.entries.some((e) => e.amount === 123_456)),
+      'one top-up with its memo',
+    ).to.have.length(1);
     // the page re-renders with the new balances
     await page.waitForFunction(() => !document.querySelector('.topup-status .notice'));
     await ready(page);
@@ -286,7 +245,10 @@ describe('console: owners and operators manage in the browser', function () {
     await rowOf.getByRole('button', { name: '吊销' }).click();
     await rowOf.getByRole('button', { name: '确认吊销' }).click();
     await page.locator('.token-status .notice.ok').waitFor();
-    const after = await client.me().then(() => 200, (e: { status?: number }) => e.status);
+    const after = await client.me().then(
+      () => 200,
+      (e: { status?: number }) => e.status,
+    );
     expect(after, 'a revoked token no longer signs in').to.equal(401);
     expect((await new BuyerClient({ url: w.srv.url, token: firstToken }).me()).user.id, 'the other token still works').to.equal(newUser.id);
     await page.waitForFunction((id) => document.querySelector(`[data-token="${id}"]`)?.closest('tr')?.textContent?.includes('已吊销'), tokenId);
@@ -407,10 +369,12 @@ describe('console: owners and operators manage in the browser', function () {
     const op = opApi();
     const v1 = await op.policy();
     // the next version: NL-07 now denies, NL-06 gone, a rule added
-    const rules = v1.rules
-      .filter((r) => r.id !== 'NL-06')
-      .map((r) => (r.id === 'NL-07' ? { ...r, effect: 'deny' as const } : r));
-    const added = { ...v1.rules.find((r) => r.id === 'NL-05')!, id: 'NL-90', reason: { zh: '测试新增的禁止用途', en: 'A prohibited purpose added by the test' } };
+    const rules = v1.rules.filter((r) => r.id !== 'NL-06').map((r) => (r.id === 'NL-07' ? { ...r, effect: 'deny' as const } : r));
+    const added = {
+      ...v1.rules.find((r) => r.id === 'NL-05')!,
+      id: 'NL-90',
+      reason: { zh: '测试新增的禁止用途', en: 'A prohibited purpose added by the test' },
+    };
     await op.publishPolicy({ ...v1, version: v1.version + 1, rules: [...rules, added] } as Parameters<OperatorClient['publishPolicy']>[0]);
 
     const page = await tab('operator-policy');
@@ -454,7 +418,11 @@ describe('console: owners and operators manage in the browser', function () {
     await shot(buyer, 'buyer-trades', 'buyer');
     await buyer.context().close();
     // one trade waiting for review, so the reviewer's queue is not empty
-    await new BuyerClient({ url: w.srv.url, token: w.buyer.token }).request(w.offer.id, { computation: TOURISM.computation, purpose: TOURISM.purpose, destination: TOURISM.destination });
+    await new BuyerClient({ url: w.srv.url, token: w.buyer.token }).request(w.offer.id, {
+      computation: TOURISM.computation,
+      purpose: TOURISM.purpose,
+      destination: TOURISM.destination,
+    });
     const reviewer = await tab('reviewer');
     await signIn(reviewer, w.reviewerToken);
     await shot(reviewer, 'reviewer-queue', 'reviewer');

@@ -5,10 +5,8 @@
  * the three demo trades (cli/demo/scenario.ts): two waiting for review, one denied
  * by the negative list.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, type RunningServer } from '../../server/start.js';
+import type { RunningServer } from '../../server/start.js';
 import { OperatorClient, reviewerCertificateFor } from '../../client-sdk/sdk/operator.js';
 import { OwnerClient } from '../../client-sdk/sdk/owner.js';
 import { BuyerClient } from '../../client-sdk/sdk/buyer.js';
@@ -20,6 +18,7 @@ import { HeEvaluator } from '../../he/evaluate.js';
 import { demoDataset, writeDemoCsv } from '../../cli/demo/data.js';
 import { DEMO_TRADES, type DemoTrade } from '../../cli/demo/scenario.js';
 import { sm2KeyPair, sm2PrivateKeyFromPem, sm2PrivateKeyToPem, sm2PublicKeyToPem } from '../../crypto/index.js';
+import { consoleServer } from './deployment.js';
 
 export interface Person {
   user: User;
@@ -50,24 +49,9 @@ const ROWS: Record<DemoTrade['dataset'], number> = { tourism: 240, health: 30, l
 export async function seed(): Promise<Seeded> {
   const t0 = performance.now();
   const lap = (what: string) => process.env.SHUYU_CONSOLE_TIMING && console.log(`seed: ${what} at ${Math.round(performance.now() - t0)} ms`);
-  const dir = mkdtempSync(join(tmpdir(), 'shuyu-console-'));
-  const logs: string[] = [];
-  const srv = await startServer({
-    dataDir: join(dir, 'data'),
-    port: 0,
-    logLevel: 'info',
-    rateLimitPerMinute: 1_000_000,
-    jobPollMs: 50,
-    env: { SHUYU_MASTER_SECRET: `console-test-${dir}` },
-    logDestination: { write: (s: string) => void logs.push(s) },
-  });
+  const { srv, dir, logs, boot, close } = await consoleServer('console');
   lap('server started');
-  const close = async () => {
-    await srv.close();
-    rmSync(dir, { recursive: true, force: true });
-  };
   try {
-    const boot = JSON.parse(readFileSync(join(dir, 'data', 'bootstrap.json'), 'utf8')) as { token: string; privateKeyPem: string };
     const url = srv.url;
     const op = new OperatorClient({ url, token: boot.token });
 
@@ -109,7 +93,11 @@ export async function seed(): Promise<Seeded> {
         await writeDemoCsv(csv, ds, ROWS[t.dataset]);
         await sealDataset({ input: csv, schema: ds.schema, enclave: target, outDir: join(dir, `${t.dataset}.bundle`), evaluator });
         lap(`${t.dataset} sealed`);
-        const { dataset } = await owner.uploadDir(join(dir, `${t.dataset}.bundle`), { title: ds.title, description: ds.description, keywords: [t.dataset, ...t.offer.allowedColumns.slice(0, 2)] });
+        const { dataset } = await owner.uploadDir(join(dir, `${t.dataset}.bundle`), {
+          title: ds.title,
+          description: ds.description,
+          keywords: [t.dataset, ...t.offer.allowedColumns.slice(0, 2)],
+        });
         lap(`${t.dataset} uploaded`);
         offers.push((await owner.createOffer(dataset.id, t.offer)).offer);
       }
@@ -126,7 +114,11 @@ export async function seed(): Promise<Seeded> {
     const listed = new BuyerClient({ url, token: listedBuyer.token });
     const trades = {} as Record<DemoTrade['expected'], Trade>;
     for (const [i, t] of DEMO_TRADES.entries()) {
-      const { trade } = await (t.expected === 'denied-by-negative-list' ? listed : b).request(offers[i]!.id, { computation: t.computation, purpose: t.purpose, destination: t.destination });
+      const { trade } = await (t.expected === 'denied-by-negative-list' ? listed : b).request(offers[i]!.id, {
+        computation: t.computation,
+        purpose: t.purpose,
+        destination: t.destination,
+      });
       trades[t.expected] = trade;
     }
     lap('trades submitted');
