@@ -1,5 +1,6 @@
 /**
- * contracts/ figures on the store (SQLite file in WAL mode; PostgreSQL too when SHUYU_BENCH_DATABASE_URL is set):
+ * contracts/ figures on the store, on both engines: the SQLite file in WAL mode, then PostgreSQL (a schema in
+ * SHUYU_BENCH_DATABASE_URL when set, else a throw-away database of its own on the local server, bench/pg.ts):
  * - ledger top-ups per second (domain checks + idempotency + audit event in one transaction), beside the
  *   same rows written by bare INSERTs in one transaction each (baseline: what the bookkeeping costs);
  * - whole trades per second (quote → submit with hold and screening → signed approval → execute → deliver
@@ -16,6 +17,7 @@ import { DatasetSchema } from '../contracts/dataset/schema.js';
 import { openDatabase, type Db } from '../server/store/db.js';
 import { contractsStore } from '../server/store/tables/contracts-store.js';
 import { emit, note } from './lib.js';
+import { postgresAvailable, withThrowawayDatabase } from './pg.js';
 
 export default async function (): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'shuyu-bench-contracts-'));
@@ -25,12 +27,17 @@ export default async function (): Promise<void> {
     if (pgUrl) {
       const schema = `bench_${Date.now().toString(36)}`;
       await run(await openDatabase(pgUrl, { schema }), 'postgres', async (db) => void (await db.run(`DROP SCHEMA ${schema} CASCADE`)));
+    } else {
+      // no database given: one of its own on the local PostgreSQL, when there is one
+      if (await postgresAvailable()) await withThrowawayDatabase('contracts', async (url) => run(await openDatabase(url), 'postgres'));
+      else note('contracts on PostgreSQL skipped: no server at SHUYU_BENCH_PG_ADMIN_URL; set it or SHUYU_BENCH_DATABASE_URL=postgres://…');
     }
-    else note('contracts on PostgreSQL: set SHUYU_BENCH_DATABASE_URL=postgres://… to measure it too');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+let sqliteStepMs: number | null = null;
 
 async function run(db: Db, engine: string, cleanUp?: (db: Db) => Promise<void>): Promise<void> {
   const tag = engine === 'sqlite' ? '' : `.${engine}`;
@@ -101,7 +108,10 @@ async function run(db: Db, engine: string, cleanUp?: (db: Db) => Promise<void>):
     emit({ name: `contracts.trade-lifecycle${tag}`, value: T / ((performance.now() - t0) / 1000), unit: 'trades/s', baseline: null });
     // one trade step (submit with hold, approve with job, start, deliver with capture) is one store transaction
     steps.sort((a, b) => a - b);
-    emit({ name: `contracts.trade-step-transaction${tag}`, value: steps[Math.floor(steps.length / 2)]!, unit: 'ms (median)', baseline: null });
+    // on PostgreSQL, beside the SQLite file's figure of the same run
+    const stepMs = steps[Math.floor(steps.length / 2)]!;
+    if (engine === 'sqlite') sqliteStepMs = stepMs;
+    emit({ name: `contracts.trade-step-transaction${tag}`, value: stepMs, unit: 'ms (median)', baseline: engine === 'sqlite' ? null : sqliteStepMs });
 
     // audit verification
     const cp = await c.checkpoint();
