@@ -43,6 +43,12 @@ export interface SandboxJob {
    */
   partition?: PartitionPlan;
   sliceRows?: number;
+  /**
+   * With `partition` and `sliceRows`: slices run in this many slice threads at once (this code, these
+   * limits, an empty environment; each its own sql.js and SQLite heap limit, so memory is per thread times
+   * the threads), fed by this worker in dataset order and merged in slice order. Absent: one after another here.
+   */
+  sliceThreads?: { source: string; threads: number; resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number; stackSizeMb: number } };
   sqliteHeapLimitBytes: number;
   /** sql.js's wasm, compiled once by the enclave process (each worker only instantiates it) */
   wasmModule: WebAssembly.Module;
@@ -78,8 +84,10 @@ export interface SandboxStats {
    * identifier) / most rows of one identifier⌉ at or above k): the gate's k test, its only use, is unchanged.
    */
   subjectsCount?: 'exact' | 'bound';
-  /** partitioned runs: the slices loaded one after another (1: the rows fitted one slice, the single path) */
+  /** partitioned runs: the slices the rows were cut into (1: the rows fitted one slice, the single path) */
   slices?: number;
+  /** slice threads that ran the slices (absent: the slices ran one after another in the worker) */
+  threads?: number;
   /** why a run with more rows than a slice still used one database */
   partitionFallback?: string;
   /** how the table was laid out: keyed on the GROUP BY columns, or by row */
@@ -89,7 +97,10 @@ export interface SandboxStats {
   totalMs: number;
   jsHeapBytes: number;
   jsHeapPeakMallocedBytes: number;
-  /** the worker's wasm linear memory at the end (SQLite's pages and heap live there, outside the JS heap) */
+  /**
+   * the worker's wasm linear memory at the end (SQLite's pages and heap live there, outside the JS heap);
+   * with slice threads, the largest of theirs (each thread's own peak)
+   */
   wasmMemoryBytes?: number;
   /** variables in the worker's environment (0: it inherits no secrets) */
   envKeys: number;

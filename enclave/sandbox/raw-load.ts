@@ -201,6 +201,39 @@ export class PersonRowCap {
   }
 }
 
+/**
+ * The rows of chunk `c` (`width` columns) the per-person cap keeps, in dataset order (null without a cap:
+ * every row), each kept row's value of `column` (the identifier) counted into `bound`; `starts`, when given,
+ * receives every row's text offset on the way. The cap and the bound are the dataset's, decided in order.
+ */
+export function keptRows(c: EncodedChunk, width: number, column: number, cap: PersonRowCap | undefined, bound: SubjectRowBound | undefined, starts?: Int32Array): Int32Array | null {
+  const kept = cap ? new Int32Array(c.rows) : null;
+  let count = 0;
+  let off = 0;
+  for (let r = 0; r < c.rows; r++) {
+    if (starts) starts[r] = off;
+    const base = r * width;
+    let keep = true;
+    for (let j = 0; j < width; j++) {
+      const n = c.len[base + j]!;
+      if (j === column) {
+        // a row without an identifier is a person of its own: always kept
+        if (n >= 0) {
+          if (cap) keep = cap.keepText(c.text, off, off + n);
+          if (keep) bound?.addBytes(c.text, off, off + n);
+        } else if (n === NUMBER_SLOT) {
+          const v = c.num[base + j]!;
+          if (cap) keep = cap.keepNumber(v);
+          if (keep) bound?.addNumber(v);
+        } else if (bound) bound.nullRows++;
+      }
+      if (n > 0) off += n;
+    }
+    if (keep && kept) kept[count++] = r;
+  }
+  return kept ? kept.subarray(0, count) : null;
+}
+
 export class RawTableLoader {
   private readonly api: SqliteCApi;
   private readonly dbPtr: number;
@@ -257,9 +290,10 @@ export class RawTableLoader {
 
   /**
    * Insert one chunk's rows (numbered on from the previous chunk's, skipped rows included: a row's number is
-   * its position in the dataset); the chunk's bytes in wasm memory are zeroed after.
+   * its position in the dataset); the chunk's bytes in wasm memory are zeroed after. `kept`: the rows a cap
+   * decided elsewhere keeps (keptRows; null: every row), instead of this loader's own cap.
    */
-  load(chunk: EncodedChunk): void {
+  load(chunk: EncodedChunk, kept?: Int32Array | null): void {
     const api = this.api;
     const w = this.width;
     const textPtr = api._malloc(Math.max(1, chunk.text.length));
@@ -268,7 +302,7 @@ export class RawTableLoader {
       new Uint8Array(this.memory.buffer, textPtr, chunk.text.length).set(chunk.text);
       const first = this.rowId + 1;
       let r = 0;
-      if (!this.cap && this.keyColumns.length === 0) {
+      if ((kept === null || (kept === undefined && !this.cap)) && this.keyColumns.length === 0) {
         // every row, in order: text offsets follow from the rows bound before
         let off = 0;
         const full = chunk.rows - (chunk.rows % this.batch);
@@ -281,7 +315,7 @@ export class RawTableLoader {
           this.step(this.one, 1);
         }
       } else {
-        const { order, count, starts } = this.insertionOrder(chunk);
+        const { order, count, starts } = this.insertionOrder(chunk, kept);
         const full = count - (count % this.batch);
         for (; r < full; r += this.batch) {
           for (let k = 0; k < this.batch; k++) {
@@ -313,40 +347,26 @@ export class RawTableLoader {
 
   /**
    * The rows of a chunk to insert, in insertion order (`order[0, count)`), and where each row's text starts
-   * in `chunk.text`. With the row cap, only the rows it keeps (decided in dataset order). With key columns,
+   * in `chunk.text`. With the row cap, only the rows it keeps (decided in dataset order); with `given`, the
+   * rows kept by a cap decided elsewhere (null: every row). With key columns,
    * rows with equal key values next to each other (rows of a key in dataset order); equal values are found
    * by a hash of their bytes: two keys sharing a hash only share a run (any order inserts the same rows).
    */
-  private insertionOrder(c: EncodedChunk): { order: Int32Array; count: number; starts: Int32Array } {
+  private insertionOrder(c: EncodedChunk, given: Int32Array | null | undefined): { order: Int32Array; count: number; starts: Int32Array } {
     const w = this.width;
     const starts = new Int32Array(c.rows);
-    const cap = this.cap;
     let kept: Int32Array | null = null;
-    let count = c.rows;
-    if (cap) {
+    if (given !== undefined) {
+      kept = given;
+      if (kept) keptRows(c, w, -1, undefined, undefined, starts); // only the text offsets
+    } else if (this.cap) {
       // the cap first, in dataset order, timed on its own
       const c0 = performance.now();
-      kept = new Int32Array(c.rows);
-      count = 0;
-      const id = cap.column;
-      let off = 0;
-      for (let r = 0; r < c.rows; r++) {
-        starts[r] = off;
-        const base = r * w;
-        let keep = true;
-        for (let j = 0; j < w; j++) {
-          const n = c.len[base + j]!;
-          if (j === id) {
-            if (n >= 0) keep = cap.keepText(c.text, off, off + n);
-            else if (n === NUMBER_SLOT) keep = cap.keepNumber(c.num[base + j]!);
-          }
-          if (n > 0) off += n;
-        }
-        if (keep) kept[count++] = r;
-      }
+      kept = keptRows(c, w, this.cap.column, this.cap, undefined, starts);
       this.capMs += performance.now() - c0;
-      if (this.keyColumns.length === 0) return { order: kept, count, starts };
     }
+    const count = kept ? kept.length : c.rows;
+    if (kept && this.keyColumns.length === 0) return { order: kept, count, starts };
     // rows grouped by key (this.keyColumns is not empty here); without the cap, text offsets found on the way
     const isKey = Array.from({ length: w }, (_, j) => this.keyColumns.includes(j));
     const codes = new Int32Array(count);

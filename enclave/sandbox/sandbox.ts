@@ -38,7 +38,7 @@ export interface SandboxInput {
    * counts already decide the k test (SandboxJob.minSubjects). Without it the count is always exact.
    */
   minGroupSize?: number;
-  /** helper threads that open chunks while the worker loads (default 1; 0: the worker opens them itself) */
+  /** helper threads that open chunks while the worker loads (default 1, with slice threads one per two; 0: the worker opens them itself) */
   unsealThreads?: number;
   /**
    * Keep at most this many rows per identifier value (the first ones in dataset order; the others are
@@ -56,6 +56,12 @@ export interface SandboxInput {
    * dataset's size. Default: SHUYU_SANDBOX_SLICE_ROWS, else DEFAULT_SLICE_ROWS; 0 turns slicing off.
    */
   sliceRows?: number;
+  /**
+   * Slice threads of a partitioned run: slices loaded and queried in this many threads at once, each with
+   * its own SQLite heap limit (memory: the limit times the threads). Default: SHUYU_SANDBOX_THREADS, else
+   * DEFAULT_SANDBOX_THREADS; 1: the slices one after another in the worker.
+   */
+  threads?: number;
   limits?: Partial<SandboxLimits>;
 }
 
@@ -67,6 +73,20 @@ export function sliceRowsOf(input: { sliceRows?: number }): number {
   const env = Number(process.env.SHUYU_SANDBOX_SLICE_ROWS);
   const n = input.sliceRows ?? (Number.isInteger(env) && env >= 0 && process.env.SHUYU_SANDBOX_SLICE_ROWS ? env : DEFAULT_SLICE_ROWS);
   return Math.max(0, Math.floor(n));
+}
+
+/**
+ * One slice at a time unless configured: the enclave runs inside the server process in the embedded shape,
+ * where its releases, the HE jobs and the HTTP side share the host's cores, and a second slice thread adds
+ * a second SQLite heap (the memory limit counts per thread). A dedicated enclave host sets SHUYU_SANDBOX_THREADS.
+ */
+export const DEFAULT_SANDBOX_THREADS = 1;
+
+/** The slice threads in force: the caller's, else the environment's, else the default (at least 1, at most 16). */
+export function threadsOf(input: { threads?: number }): number {
+  const env = Number(process.env.SHUYU_SANDBOX_THREADS);
+  const n = input.threads ?? (Number.isInteger(env) && env >= 1 ? env : DEFAULT_SANDBOX_THREADS);
+  return Math.max(1, Math.min(16, Math.floor(n)));
 }
 
 export interface SandboxOutput {
@@ -160,6 +180,8 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
 async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   const t0 = performance.now();
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
+  const sliceThreads = sliceRowsOf(input) > 0 && !input.params && input.plan.partition ? threadsOf(input) : 1;
+  const unsealThreads = input.unsealThreads ?? Math.ceil(sliceThreads / 2);
   const job: SandboxJob = {
     chunkColumns: input.schema.columns.map((c) => c.name),
     columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.maxRowsPerPerson !== undefined && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
@@ -176,13 +198,13 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
     aggregates: input.plan.aggregates,
     // enclave-built queries with bound values run whole: their plan's partial forms take no parameters
     ...(sliceRowsOf(input) > 0 && !input.params ? { sliceRows: sliceRowsOf(input), ...(input.plan.partition ? { partition: input.plan.partition } : {}) } : {}),
+    ...(sliceThreads > 1 ? { sliceThreads: { source: workerSource(), threads: sliceThreads, resourceLimits: workerResourceLimits(limits) } } : {}),
     sqliteHeapLimitBytes: limits.maxSqliteHeapMb * 1024 * 1024,
     wasmModule: sqlWasmModule(),
     // two or more chunks: open chunk i+1 in the worker's helper thread while chunk i is loaded
     // one helper by default: on 2 busy shared cores a second one measured no faster (it only added CPU)
-    ...(input.chunks.length > 1 && (input.unsealThreads ?? 1) > 0
-      ? { unsealHelper: { source: workerSource(), threads: input.unsealThreads ?? 1, resourceLimits: workerResourceLimits(limits) } }
-      : {}),
+    // with slice threads, one helper per two of them by default: opening a chunk costs about half of loading it
+    ...(input.chunks.length > 1 && unsealThreads > 0 ? { unsealHelper: { source: workerSource(), threads: unsealThreads, resourceLimits: workerResourceLimits(limits) } } : {}),
   };
   const rss0 = process.memoryUsage.rss();
   let rssPeak = rss0;

@@ -1,12 +1,13 @@
 import { parentPort, Worker } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
-import initSqlJs from 'sql.js';
+import initSqlJs, { type Database } from 'sql.js';
 import { DomainError } from '../../contracts/errors.js';
 import { ChunkDecoder, NULL_SLOT, openCheckedChunk, SubjectNumbers, type EncodedChunk } from './encoded-chunk.js';
-import { PersonRowCap, RawTableLoader, SubjectRowBound } from './raw-load.js';
+import { keptRows, PersonRowCap, RawTableLoader, SubjectRowBound } from './raw-load.js';
 import { PartialMerge } from './partition-merge.js';
 import { DATASET_TABLE, ROW_COLUMN } from '../../query/names.js';
-import type { RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxReply } from './protocol.js';
+import type { PartitionPlan } from '../../query/validate.js';
+import type { RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxReply, SandboxStats } from './protocol.js';
 
 /**
  * The SQL sandbox worker: started for ONE job, then terminated. It receives everything by message (sealed
@@ -271,7 +272,7 @@ async function unsealAll(job: UnsealJob): Promise<void> {
  * identifier) / (most rows of one identifier)⌉ ≥ k has at least k. Undefined when some group is not decided
  * (or there are no groups): then the exact query runs.
  */
-function decideKByBounds(res: { columns: string[]; values: unknown[][] } | undefined, k: number, bound: SubjectRowBound): { columns: string[]; values: unknown[][] } | undefined {
+function decideKByBounds(res: { columns: string[]; values: unknown[][] } | undefined, k: number, bound: Pick<SubjectRowBound, 'nullRows' | 'maxRowsPerSubject'>): { columns: string[]; values: unknown[][] } | undefined {
   const rc = res ? res.columns.indexOf('__rows') : -1;
   if (!res || rc < 0 || res.values.length === 0) return undefined;
   const most = bound.maxRowsPerSubject();
@@ -322,48 +323,217 @@ function chunkSource(job: SandboxJob): ChunkSource {
   return job.unsealHelper ? helperSource(job, job.unsealHelper, false) : inThreadSource(job, false);
 }
 
+/** The table a slice's database holds: what SliceDb needs of a job. */
+interface TableSpec {
+  columns: SandboxJob['columns'];
+  clusterBy?: string[];
+  sqliteHeapLimitBytes: number;
+}
+
+/**
+ * One database of a run (the whole run, or one slice of a partitioned one): created with the sandbox's
+ * pragmas and the table laid out for the query, loaded chunk by chunk inside one transaction that is never
+ * committed, then dropped (secure_delete zeroes the freed pages) and closed.
+ */
+class SliceDb {
+  readonly db: Database;
+  clustered: boolean;
+  /** time the loaders' row cap took (see RawTableLoader.capMs) */
+  capMs = 0;
+  private loader: RawTableLoader | undefined;
+  private rows: number;
+  private readonly clusterPos: number[];
+
+  constructor(
+    private readonly sql: SqlWasm,
+    private readonly spec: TableSpec,
+    startRow: number,
+    private readonly bound?: { column: number; rows: SubjectRowBound },
+    private readonly cap?: PersonRowCap,
+  ) {
+    const cols = spec.columns;
+    this.rows = startRow;
+    this.clusterPos = (spec.clusterBy ?? []).map((name) => cols.findIndex((c) => c.name === name));
+    // the table laid out for the one query it serves: keyed on the GROUP BY columns when there are some
+    this.clustered = this.clusterPos.length > 0 && this.clusterPos.every((p) => p >= 0);
+    this.db = new sql.SQL.Database();
+    try {
+      this.db.exec(pragmasOf(spec.sqliteHeapLimitBytes));
+      // 16 KiB pages (before the first table): a keyed table grows in the middle of its B-tree, and larger
+      // pages mean fewer levels and splits (1M rows loaded keyed: ~2.0–2.7 against 2.6–4.0 CPU-s with 4 KiB)
+      this.db.exec('PRAGMA page_size=16384');
+      this.db.exec(createTable(cols, this.clustered ? this.clusterPos : []));
+      this.db.exec('BEGIN');
+      this.loader = this.newLoader(startRow);
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
+  }
+
+  private newLoader(startRow: number): RawTableLoader {
+    const cols = this.spec.columns;
+    // rows per INSERT statement: 128 (1M rows keyed: ~10 % less load CPU than 32), under SQLite's 32,766 parameters
+    const batch = Math.max(1, Math.min(128, Math.floor(30000 / (cols.length + 1))));
+    return new RawTableLoader(this.sql.SQL, this.sql.memory, this.db, DATASET_TABLE, cols.length, batch, this.bound, startRow, this.clustered ? this.clusterPos : [], this.cap);
+  }
+
+  /** rows read so far (numbered from the dataset's first row: a slice's rows go on from the previous slice's) */
+  get rowsLoaded(): number {
+    return this.loader ? this.loader.rowsLoaded : this.rows;
+  }
+
+  /** One chunk's rows (`kept`: the rows a cap decided elsewhere keeps, see RawTableLoader.load). */
+  load(chunk: EncodedChunk, kept?: Int32Array | null): void {
+    if (!this.loader) throw new DomainError('sql-sandbox-failed', 'rows loaded after the load ended');
+    if (this.clustered && hasNull(chunk, this.spec.columns.length, this.clusterPos)) {
+      // a key column of a WITHOUT ROWID table is NOT NULL: move the rows loaded so far to a rowid table
+      const from = this.loader.rowsLoaded;
+      this.endLoad();
+      this.db.exec(toRowidTable(this.spec.columns));
+      this.clustered = false;
+      this.loader = this.newLoader(from);
+    }
+    this.loader.load(chunk, kept);
+  }
+
+  /** The loader's statements finalized (before any query; idempotent). */
+  endLoad(): void {
+    if (!this.loader) return;
+    this.capMs += this.loader.capMs;
+    this.rows = this.loader.rowsLoaded;
+    this.loader.close();
+    this.loader = undefined;
+  }
+
+  /** The table dropped (its pages zeroed) and the transaction rolled back. */
+  drop(): void {
+    this.endLoad();
+    this.db.exec(`DROP TABLE ${DATASET_TABLE}`);
+    this.db.exec('ROLLBACK');
+  }
+
+  close(): void {
+    this.endLoad();
+    this.db.close();
+  }
+}
+
+/**
+ * cache_size: sql.js keeps the database in a file of its in-memory file system behind SQLite's default
+ * 2 MB page cache, so every page went through the VFS again and again while loading; a cache of up to
+ * three quarters of the heap limit (which still bounds it) keeps the table's pages in SQLite's cache.
+ * journal in memory: the rows are loaded, queried and dropped in one transaction that is rolled back,
+ * never committed — the pages stay in that cache and are never written to the file (no commit cost, no
+ * plaintext pages in sql.js's file system, whose memory is freed unzeroed); a fresh database has no pages
+ * of its own to journal. cache_spill off: dirty pages are not spilled to that file either when the cache
+ * is full — the table then needs more of the SQLite heap, whose hard limit stops the job.
+ */
+function pragmasOf(sqliteHeapLimitBytes: number): string {
+  const cacheKiB = Math.max(2000, Math.floor((sqliteHeapLimitBytes * 0.75) / 1024));
+  return `PRAGMA hard_heap_limit=${Math.floor(sqliteHeapLimitBytes)}; PRAGMA cache_size=-${cacheKiB}; PRAGMA cache_spill=OFF; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF; PRAGMA journal_mode=MEMORY;`;
+}
+
+type ExecResult = { columns: string[]; values: unknown[][] } | undefined;
+
+/** A slice's partial aggregates and, for k on people, its (group, identifier) pairs (PartitionPlan). */
+function partialOf(db: Database, partition: PartitionPlan, onePerPerson: boolean): { partial: ExecResult; pairs: ExecResult } {
+  return { partial: db.exec(partition.partial)[0], pairs: partition.subjects && !onePerPerson ? db.exec(partition.subjects)[0] : undefined };
+}
+
+/** What the k test by bounds needs of the dataset's SubjectRowBound (a plain copy crosses threads). */
+type BoundSummary = Pick<SubjectRowBound, 'nullRows' | 'maxRowsPerSubject' | 'usable'>;
+
+/** The query over one database holding every row: k decided by row-count bounds when they decide it, else `executed`. */
+function wholeQuery(db: Database, job: Pick<SandboxJob, 'executed' | 'executedWithoutSubjects' | 'minSubjects' | 'params'>, bound: BoundSummary | undefined): { res: ExecResult; subjectsCount: 'exact' | 'bound' } {
+  if (bound?.usable && job.executedWithoutSubjects && job.minSubjects !== undefined) {
+    const res = decideKByBounds(db.exec(job.executedWithoutSubjects)[0], job.minSubjects, bound);
+    if (res) return { res, subjectsCount: 'bound' };
+  }
+  return { res: db.exec(job.executed, job.params ?? [])[0], subjectsCount: 'exact' };
+}
+
+/** The merged outputs, k decided by bounds exactly when the single database would (the same rows, the same bound). */
+function mergedQuery(merge: PartialMerge, db: Database, job: SandboxJob, onePerPerson: boolean, bound: SubjectRowBound | undefined): { res: ExecResult; subjectsCount: 'exact' | 'bound' } {
+  const res = merge.finish(db, onePerPerson);
+  if (res && bound?.usable && job.executedWithoutSubjects && job.minSubjects !== undefined && res.columns.at(-1) === '__subjects') {
+    const decided = decideKByBounds({ columns: res.columns.slice(0, -1), values: res.values.map((r) => r.slice(0, -1)) }, job.minSubjects, bound);
+    if (decided) return { res: decided, subjectsCount: 'bound' };
+  }
+  return { res, subjectsCount: 'exact' };
+}
+
+/** The reply for an error of a run (or of a slice thread): typed, and never SQLite's text about the rows. */
+function errorOf(e: unknown, querying: boolean): { type: string; message: string } {
+  const err = e as { type?: string; message?: string };
+  if (typeof err.type !== 'string' && /^(out of memory|database or disk is full)$/.test(String(err.message))) {
+    // sql.js reports SQLite's NOMEM/FULL by message only: the table or the query's work hit the heap limit
+    return { type: 'sql-resource-limit', message: `the query ran out of the SQL sandbox's memory limit (SQLite: ${err.message}); ask for fewer columns or groups, or a smaller dataset version` };
+  }
+  // SQLite's text about the buyer's query over the rows is data-dependent: it never leaves the sandbox
+  if (querying && typeof err.type !== 'string') return { type: 'sql-execution-failed', message: 'the query failed while it ran over the rows' };
+  return { type: typeof err.type === 'string' ? err.type : 'sql-execution-failed', message: String(err.message ?? e).slice(0, 300) };
+}
+
+/** The identifier's position among the loaded columns when k is decided by row-count bounds (it must be TEXT), else -1. */
+function boundColumnOf(job: SandboxJob): number {
+  const c = job.minSubjects !== undefined && job.executedWithoutSubjects ? job.columns.findIndex((x) => x.role === 'identifier') : -1;
+  return c >= 0 && sqlType(job.columns[c]!.type) === 'TEXT' ? c : -1;
+}
+
+/** The per-person row cap of the job (on the identifier; without one every row is a person). */
+function capOf(job: SandboxJob): PersonRowCap | undefined {
+  const c = job.maxRowsPerPerson !== undefined ? job.columns.findIndex((x) => x.role === 'identifier') : -1;
+  return c >= 0 ? new PersonRowCap(c, job.maxRowsPerPerson!) : undefined;
+}
+
+/** The answer of a run: the result's rows, and the stats that do not depend on how its slices were run beside `stats`. */
+function answerOf(
+  job: SandboxJob,
+  source: ChunkSource,
+  out: { res: ExecResult; subjectsCount: 'exact' | 'bound' },
+  run: { rowsLoaded: number; cap: PersonRowCap | undefined; capMs: number; waitMs: number },
+  stats: Omit<SandboxStats, 'rowsLoaded' | 'unsealMs' | 'envKeys' | 'jsHeapPeakMallocedBytes'>,
+): SandboxReply {
+  const heap = getHeapStatistics();
+  return {
+    ok: true,
+    columns: out.res?.columns ?? [],
+    rows: (out.res?.values ?? []) as (string | number | null)[][],
+    stats: {
+      rowsLoaded: run.rowsLoaded,
+      ...(job.maxRowsPerPerson !== undefined ? { rowsCapped: run.cap?.dropped ?? 0, capMs: run.capMs } : {}),
+      unsealMs: source.unsealMs(),
+      unsealWaitMs: run.waitMs,
+      unsealThread: job.unsealHelper ? 'helper' : 'worker',
+      subjectsCount: out.subjectsCount,
+      ...stats,
+      jsHeapBytes: Math.max(stats.jsHeapBytes, heap.used_heap_size),
+      jsHeapPeakMallocedBytes: heap.peak_malloced_memory,
+      envKeys: Object.keys(process.env).length,
+    },
+  };
+}
+
 async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<SandboxReply> {
+  if (job.sliceThreads && job.partition && job.sliceRows !== undefined) return runParallel(sql, job, job.sliceThreads, source);
   const t0 = performance.now();
-  const cols = job.columns;
-  let db = new sql.SQL.Database();
-  let loader: RawTableLoader | undefined;
+  let slice: SliceDb | undefined;
+  let finalDb: Database | undefined;
   let subjectBound: SubjectRowBound | undefined;
   let cap: PersonRowCap | undefined;
   /** the buyer's query is running over the loaded rows (its errors are about the data) */
   let querying = false;
   try {
-    // cache_size: sql.js keeps the database in a file of its in-memory file system behind SQLite's default
-    // 2 MB page cache, so every page went through the VFS again and again while loading; a cache of up to
-    // three quarters of the heap limit (which still bounds it) keeps the table's pages in SQLite's cache.
-    const cacheKiB = Math.max(2000, Math.floor((job.sqliteHeapLimitBytes * 0.75) / 1024));
-    // journal in memory: the rows are loaded, queried and dropped in one transaction that is rolled back,
-    // never committed — the pages stay in that cache and are never written to the file (no commit cost, no
-    // plaintext pages in sql.js's file system, whose memory is freed unzeroed); a fresh database has no pages
-    // of its own to journal. cache_spill off: dirty pages are not spilled to that file either when the cache
-    // is full — the table then needs more of the SQLite heap, whose hard limit stops the job
-    const pragmas = `PRAGMA hard_heap_limit=${Math.floor(job.sqliteHeapLimitBytes)}; PRAGMA cache_size=-${cacheKiB}; PRAGMA cache_spill=OFF; PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF; PRAGMA journal_mode=MEMORY;`;
-    db.exec(pragmas);
-    // 16 KiB pages (before the first table): a keyed table grows in the middle of its B-tree, and larger
-    // pages mean fewer levels and splits (1M rows loaded keyed: ~2.0–2.7 against 2.6–4.0 CPU-s with 4 KiB)
-    db.exec('PRAGMA page_size=16384');
-    // the table laid out for the one query it serves: keyed on the GROUP BY columns when there are some
-    const clusterPos = (job.clusterBy ?? []).map((name) => cols.findIndex((c) => c.name === name));
-    let clustered = clusterPos.length > 0 && clusterPos.every((p) => p >= 0);
-    const clusterable = clustered;
-    db.exec(createTable(cols, clustered ? clusterPos : []));
-    // rows per INSERT statement: 128 (1M rows keyed: ~10 % less load CPU than 32), under SQLite's 32,766 parameters
-    const batch = Math.max(1, Math.min(128, Math.floor(30000 / (cols.length + 1))));
     // k on people decided from row counts when it can be (see SubjectRowBound): the identifier must be TEXT
-    const boundCol = job.minSubjects !== undefined && job.executedWithoutSubjects ? cols.findIndex((c) => c.role === 'identifier') : -1;
-    if (boundCol >= 0 && sqlType(cols[boundCol]!.type) === 'TEXT') subjectBound = new SubjectRowBound();
+    const boundCol = boundColumnOf(job);
+    if (boundCol >= 0) subjectBound = new SubjectRowBound();
     // each person's rows beyond the first m (dataset order) are skipped while loading, never inserted;
     // without an identifier every row is a person and nothing is skipped
-    const capCol = job.maxRowsPerPerson !== undefined ? cols.findIndex((c) => c.role === 'identifier') : -1;
-    cap = capCol >= 0 ? new PersonRowCap(capCol, job.maxRowsPerPerson!) : undefined;
+    cap = capOf(job);
+    const boundSpec = subjectBound ? { column: boundCol, rows: subjectBound } : undefined;
+    slice = new SliceDb(sql, job, 0, boundSpec, cap);
     let capMs = 0;
-    const newLoader = (startRow: number): RawTableLoader =>
-      new RawTableLoader(sql.SQL, sql.memory, db, DATASET_TABLE, cols.length, batch, subjectBound ? { column: boundCol, rows: subjectBound } : undefined, startRow, clustered ? clusterPos : [], cap);
-    loader = newLoader(0);
     let heapPeak = 0;
     let loadMs = 0;
     let waitMs = 0;
@@ -373,32 +543,10 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     const sliceRows = job.partition && job.sliceRows !== undefined ? job.sliceRows : Infinity;
     let merge: PartialMerge | undefined;
     let sliceStart = 0;
-    let rowsSoFar = 0;
     // a row cap of one: a group's people are its rows with an identifier (no identifier sets to merge), as long
     // as the cap's notion of one person is SQLite's one value (worker checks PersonRowCap.numbersApart)
     const onePerPerson = job.maxRowsPerPerson === 1 && cap !== undefined;
-    const pairsOf = (): { columns: string[]; values: unknown[][] } | undefined => (job.partition!.subjects && !onePerPerson ? db.exec(job.partition!.subjects)[0] : undefined);
     let pending: Awaited<ReturnType<ChunkSource['next']>> = null;
-    /** this slice's partials into the merge, and its database replaced by an empty one */
-    const nextSlice = (): void => {
-      merge ??= new PartialMerge(job.partition!);
-      capMs += loader!.capMs;
-      loader!.close();
-      loader = undefined;
-      merge.add(db.exec(job.partition!.partial)[0], pairsOf());
-      db.exec(`DROP TABLE ${DATASET_TABLE}`);
-      db.exec('ROLLBACK');
-      db.close();
-      db = new sql.SQL.Database();
-      db.exec(pragmas);
-      db.exec('PRAGMA page_size=16384');
-      clustered = clusterable;
-      db.exec(createTable(cols, clustered ? clusterPos : []));
-      db.exec('BEGIN');
-      sliceStart = rowsSoFar;
-      loader = newLoader(sliceStart);
-    };
-    db.exec('BEGIN');
     for (;;) {
       const w0 = performance.now();
       const chunk = pending ?? (await source.next());
@@ -406,114 +554,371 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
       const l0 = performance.now();
       waitMs += l0 - w0;
       if (!chunk) break;
-      if (clustered && hasNull(chunk, cols.length, clusterPos)) {
-        // a key column of a WITHOUT ROWID table is NOT NULL: move the rows loaded so far to a rowid table
-        const from = loader.rowsLoaded;
-        capMs += loader.capMs;
-        loader.close();
-        loader = undefined;
-        db.exec(toRowidTable(cols));
-        clustered = false;
-        loader = newLoader(from);
-      }
-      loader.load(chunk);
-      rowsSoFar = loader.rowsLoaded;
+      slice.load(chunk);
       heapPeak = Math.max(heapPeak, getHeapStatistics().used_heap_size);
       loadMs += performance.now() - l0;
-      if (rowsSoFar - sliceStart >= sliceRows) {
+      if (slice.rowsLoaded - sliceStart >= sliceRows) {
         const w1 = performance.now();
         pending = await source.next();
         waitMs += performance.now() - w1;
         if (pending) {
+          // this slice's partials into the merge, and its database replaced by an empty one
           const s0 = performance.now();
           querying = true;
-          nextSlice();
+          merge ??= new PartialMerge(job.partition!);
+          slice.endLoad();
+          const p = partialOf(slice.db, job.partition!, onePerPerson);
+          merge.add(p.partial, p.pairs);
+          slice.drop();
+          slice.close();
+          capMs += slice.capMs;
+          sliceStart = slice.rowsLoaded;
+          slice = undefined;
+          slice = new SliceDb(sql, job, sliceStart, boundSpec, cap);
           querying = false;
           loadMs += performance.now() - s0;
         }
       }
     }
-    const rowsLoaded = loader.rowsLoaded;
-    capMs += loader.capMs;
-    loader.close();
-    loader = undefined;
-    const rowsCapped = job.maxRowsPerPerson !== undefined ? (cap?.dropped ?? 0) : undefined;
+    slice.endLoad();
+    const rowsLoaded = slice.rowsLoaded;
+    capMs += slice.capMs;
+    const tableLayout = slice.clustered ? 'clustered' : 'rowid';
     cap?.wipe();
 
     querying = true;
     const q0 = performance.now();
-    let res: { columns: string[]; values: unknown[][] } | undefined;
-    let subjectsCount: 'exact' | 'bound' = 'exact';
+    let out: { res: ExecResult; subjectsCount: 'exact' | 'bound' };
     if (merge) {
-      merge.add(db.exec(job.partition!.partial)[0], pairsOf());
-      db.exec(`DROP TABLE ${DATASET_TABLE}`);
-      db.exec('ROLLBACK');
-      db.close();
-      db = new sql.SQL.Database();
+      const p = partialOf(slice.db, job.partition!, onePerPerson);
+      merge.add(p.partial, p.pairs);
+      slice.drop();
       if (onePerPerson && cap?.numbersApart) {
         return { ok: false, error: { type: 'sql-partition-unsupported', message: 'identifier values that are not 32-bit integers: people cannot be counted slice by slice' } };
       }
-      res = merge.finish(db, onePerPerson);
-      // k decided by bounds exactly when the single database would (the same rows, the same bound)
-      if (res && subjectBound?.usable && job.executedWithoutSubjects && job.minSubjects !== undefined && res.columns.at(-1) === '__subjects') {
-        const decided = decideKByBounds({ columns: res.columns.slice(0, -1), values: res.values.map((r) => r.slice(0, -1)) }, job.minSubjects, subjectBound);
-        if (decided) {
-          res = decided;
-          subjectsCount = 'bound';
-        }
-      }
-    } else if (subjectBound?.usable && job.executedWithoutSubjects && job.minSubjects !== undefined) {
-      res = decideKByBounds(db.exec(job.executedWithoutSubjects)[0], job.minSubjects, subjectBound);
-      if (res) subjectsCount = 'bound';
+      finalDb = new sql.SQL.Database();
+      out = mergedQuery(merge, finalDb, job, onePerPerson, subjectBound);
+    } else {
+      out = wholeQuery(slice.db, job, subjectBound);
+      slice.drop(); // secure_delete zeroes the freed pages (in the page cache)
     }
     subjectBound?.wipe();
-    if (!merge) res ??= db.exec(job.executed, job.params ?? [])[0];
-    const columns = res?.columns ?? [];
-    const rows = (res?.values ?? []) as (string | number | null)[][];
-    const queryMs = performance.now() - q0;
-
-    if (!merge) {
-      db.exec(`DROP TABLE ${DATASET_TABLE}`); // secure_delete zeroes the freed pages (in the page cache)
-      db.exec('ROLLBACK');
-    }
-    const heap = getHeapStatistics();
-    return {
-      ok: true,
-      columns,
-      rows,
-      stats: {
-        rowsLoaded,
-        ...(rowsCapped !== undefined ? { rowsCapped, capMs } : {}),
-        unsealMs: source.unsealMs(),
-        unsealWaitMs: waitMs,
-        unsealThread: job.unsealHelper ? 'helper' : 'worker',
-        subjectsCount,
-        ...(job.partition && job.sliceRows !== undefined ? { slices: merge?.slices ?? 1 } : {}),
-        ...(!job.partition && job.sliceRows !== undefined && rowsLoaded > job.sliceRows ? { partitionFallback: 'the query does not decompose into per-slice aggregates: one database' } : {}),
-        tableLayout: clustered ? 'clustered' : 'rowid',
-        loadMs,
-        queryMs,
-        totalMs: performance.now() - t0,
-        jsHeapBytes: Math.max(heapPeak, heap.used_heap_size),
-        jsHeapPeakMallocedBytes: heap.peak_malloced_memory,
-        wasmMemoryBytes: sql.memory.buffer.byteLength,
-        envKeys: Object.keys(process.env).length,
-      },
-    };
+    return answerOf(job, source, out, { rowsLoaded, cap, capMs, waitMs }, {
+      ...(job.partition && job.sliceRows !== undefined ? { slices: merge?.slices ?? 1 } : {}),
+      ...(!job.partition && job.sliceRows !== undefined && rowsLoaded > job.sliceRows ? { partitionFallback: 'the query does not decompose into per-slice aggregates: one database' } : {}),
+      tableLayout,
+      loadMs,
+      queryMs: performance.now() - q0,
+      totalMs: performance.now() - t0,
+      jsHeapBytes: heapPeak,
+      wasmMemoryBytes: sql.memory.buffer.byteLength,
+    });
   } catch (e) {
-    const err = e as { type?: string; message?: string };
-    if (typeof err.type !== 'string' && /^(out of memory|database or disk is full)$/.test(String(err.message))) {
-      // sql.js reports SQLite's NOMEM/FULL by message only: the table or the query's work hit the heap limit
-      return { ok: false, error: { type: 'sql-resource-limit', message: `the query ran out of the SQL sandbox's memory limit (SQLite: ${err.message}); ask for fewer columns or groups, or a smaller dataset version` } };
-    }
-    // SQLite's text about the buyer's query over the rows is data-dependent: it never leaves the sandbox
-    if (querying && typeof err.type !== 'string') return { ok: false, error: { type: 'sql-execution-failed', message: 'the query failed while it ran over the rows' } };
-    return { ok: false, error: { type: typeof err.type === 'string' ? err.type : 'sql-execution-failed', message: String(err.message ?? e).slice(0, 300) } };
+    return { ok: false, error: errorOf(e, querying) };
   } finally {
-    loader?.close();
     cap?.wipe();
+    subjectBound?.wipe();
     source.close();
-    db.close();
+    slice?.close();
+    finalDb?.close();
+    chunkKeys.wipe();
+  }
+}
+
+/** Encoded chunks a slice thread may have queued but not loaded yet (bounds the plaintext in flight per thread). */
+const SLICE_WINDOW = 3;
+
+/** A slice thread's job: the table, and the queries of its slices. Then SliceMessages, one slice at a time. */
+interface SliceJob extends TableSpec {
+  kind: 'slice';
+  wasmModule: WebAssembly.Module;
+  partition: PartitionPlan;
+  onePerPerson: boolean;
+  executed: string;
+  executedWithoutSubjects?: string;
+  minSubjects?: number;
+}
+
+type SliceMessage =
+  | { kind: 'begin'; startRow: number }
+  | { kind: 'rows'; chunk: EncodedChunk; kept: Int32Array | null }
+  /** whole: this slice holds every row (the run has one slice): the single database's query, with the dataset's bound */
+  | { kind: 'end'; whole?: { bound: { nullRows: number; most: number; usable: boolean } | null } };
+
+interface SliceStats {
+  loadMs: number;
+  queryMs: number;
+  tableLayout: 'clustered' | 'rowid';
+  wasmMemoryBytes: number;
+  jsHeapBytes: number;
+}
+
+type SliceReply =
+  | { kind: 'loaded' }
+  | { kind: 'done'; partial?: ExecResult; pairs?: ExecResult; whole?: { res: ExecResult; subjectsCount: 'exact' | 'bound' }; stats: SliceStats }
+  | { kind: 'error'; error: { type: string; message: string } };
+
+type SliceDone = Extract<SliceReply, { kind: 'done' }>;
+
+/** Messages for this thread after its job, when it is a slice thread (the message handler at the end of this file). */
+let sliceInbox: { push(m: SliceMessage): void } | null = null;
+
+/** A slice thread: each slice into a fresh database of this thread's sql.js, its partials (or whole result) answered. */
+async function sliceWorker(job: SliceJob): Promise<void> {
+  const port = parentPort!;
+  const queue: SliceMessage[] = [];
+  let wake: (() => void) | null = null;
+  sliceInbox = {
+    push(m) {
+      queue.push(m);
+      wake?.();
+    },
+  };
+  const next = async (): Promise<SliceMessage> => {
+    while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+    wake = null;
+    return queue.shift()!;
+  };
+  let slice: SliceDb | undefined;
+  let querying = false;
+  try {
+    const sql = await startSql(job.wasmModule);
+    let loadMs = 0;
+    let heapPeak = 0;
+    for (;;) {
+      const m = await next();
+      if (m.kind === 'begin') {
+        slice = new SliceDb(sql, job, m.startRow);
+        loadMs = 0;
+      } else if (m.kind === 'rows') {
+        const l0 = performance.now();
+        slice!.load(m.chunk, m.kept);
+        loadMs += performance.now() - l0;
+        heapPeak = Math.max(heapPeak, getHeapStatistics().used_heap_size);
+        port.postMessage({ kind: 'loaded' } satisfies SliceReply);
+      } else {
+        slice!.endLoad();
+        querying = true;
+        const q0 = performance.now();
+        const b = m.whole?.bound;
+        const answer = m.whole
+          ? { whole: wholeQuery(slice!.db, job, b ? { nullRows: b.nullRows, usable: b.usable, maxRowsPerSubject: () => b.most } : undefined) }
+          : partialOf(slice!.db, job.partition, job.onePerPerson);
+        const tableLayout = slice!.clustered ? 'clustered' : 'rowid';
+        slice!.drop();
+        slice!.close();
+        slice = undefined;
+        querying = false;
+        const stats: SliceStats = { loadMs, queryMs: performance.now() - q0, tableLayout, wasmMemoryBytes: sql.memory.buffer.byteLength, jsHeapBytes: heapPeak };
+        port.postMessage({ kind: 'done', ...answer, stats } satisfies SliceReply);
+      }
+    }
+  } catch (e) {
+    port.postMessage({ kind: 'error', error: errorOf(e, querying) } satisfies SliceReply);
+  } finally {
+    slice?.close();
+  }
+}
+
+/**
+ * One slice thread seen from the run's thread: the rows of its current slice posted as they come (at most
+ * SLICE_WINDOW not yet loaded), and the slice's answer awaited. A failure of the thread fails the run.
+ */
+class SliceThread {
+  private readonly worker: Worker;
+  private inFlight = 0;
+  private wake: (() => void) | null = null;
+  private failure: DomainError | null = null;
+  private current: { resolve: (d: SliceDone) => void; reject: (e: Error) => void } | null = null;
+  /** the slice it is running (its answer not received yet) */
+  busy: Promise<SliceDone> | null = null;
+
+  constructor(source: string, resourceLimits: NonNullable<SandboxJob['sliceThreads']>['resourceLimits'], job: SliceJob) {
+    this.worker = new Worker(source, { eval: true, env: {}, stdout: true, stderr: true, resourceLimits });
+    this.worker.on('message', (m: SliceReply) => {
+      if (m.kind === 'loaded') {
+        this.inFlight--;
+        this.wakeUp();
+      } else if (m.kind === 'done') {
+        const c = this.current;
+        this.current = null;
+        this.busy = null;
+        c?.resolve(m);
+      } else this.fail(new DomainError(m.error.type, m.error.message));
+    });
+    this.worker.once('error', (e: Error & { code?: string }) =>
+      this.fail(new DomainError(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'sql-resource-limit' : 'sql-sandbox-failed', `a slice thread failed: ${e.message}`)),
+    );
+    this.worker.once('exit', (code) => this.fail(new DomainError('sql-sandbox-failed', `a slice thread exited (code ${code})`)));
+    this.worker.postMessage(job);
+  }
+
+  private wakeUp(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private fail(e: DomainError): void {
+    this.failure ??= e;
+    this.wakeUp();
+    this.current?.reject(this.failure);
+    this.current = null;
+  }
+
+  /** A new slice whose rows start after dataset row `startRow`; its answer comes after end(). */
+  begin(startRow: number): Promise<SliceDone> {
+    if (this.failure) throw this.failure;
+    const answer = new Promise<SliceDone>((resolve, reject) => (this.current = { resolve, reject }));
+    answer.catch(() => undefined); // awaited by the run; a failure is also thrown by the next send()
+    this.busy = answer;
+    this.worker.postMessage({ kind: 'begin', startRow } satisfies SliceMessage);
+    return answer;
+  }
+
+  async send(chunk: EncodedChunk, kept: Int32Array | null): Promise<void> {
+    while (this.inFlight >= SLICE_WINDOW && !this.failure) await new Promise<void>((r) => (this.wake = r));
+    if (this.failure) throw this.failure;
+    this.inFlight++;
+    const buffers = [chunk.len.buffer, chunk.num.buffer, chunk.text.buffer, ...(kept ? [kept.buffer] : [])] as ArrayBuffer[];
+    this.worker.postMessage({ kind: 'rows', chunk, kept } satisfies SliceMessage, [...new Set(buffers)]);
+  }
+
+  end(whole?: { bound: { nullRows: number; most: number; usable: boolean } | null }): void {
+    this.worker.postMessage({ kind: 'end', ...(whole ? { whole } : {}) } satisfies SliceMessage);
+  }
+
+  terminate(): void {
+    void this.worker.terminate();
+  }
+}
+
+/**
+ * A partitioned run over several slice threads at once (SandboxJob.sliceThreads). This thread reads the
+ * opened chunks in dataset order, decides the per-person row cap and counts the subject bound on them (both
+ * the dataset's, in order, as in one database), cuts the slices where the one-thread run cuts them, and
+ * posts each slice's rows to a free slice thread, each loading its slice into a fresh database of its own
+ * sql.js (memory bounded by the slice size). The partials are merged in slice order, so the result is the
+ * one-thread run's to the last bit; a run of one slice answers the single database's query.
+ */
+async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<SandboxJob['sliceThreads']>, source: ChunkSource): Promise<SandboxReply> {
+  const t0 = performance.now();
+  const cols = job.columns;
+  const partition = job.partition!;
+  const sliceRows = job.sliceRows!;
+  const cap = capOf(job);
+  const bound = boundColumnOf(job) >= 0 ? new SubjectRowBound() : undefined;
+  // the cap and the bound are both on the identifier
+  const idCol = cols.findIndex((c) => c.role === 'identifier');
+  const onePerPerson = job.maxRowsPerPerson === 1 && cap !== undefined;
+  const sliceJob: SliceJob = {
+    kind: 'slice',
+    columns: cols,
+    ...(job.clusterBy ? { clusterBy: job.clusterBy } : {}),
+    sqliteHeapLimitBytes: job.sqliteHeapLimitBytes,
+    wasmModule: job.wasmModule,
+    partition,
+    onePerPerson,
+    executed: job.executed,
+    ...(job.executedWithoutSubjects !== undefined ? { executedWithoutSubjects: job.executedWithoutSubjects, minSubjects: job.minSubjects } : {}),
+  };
+  const pool = Array.from({ length: Math.max(1, threads.threads) }, () => new SliceThread(threads.source, threads.resourceLimits, sliceJob));
+  const merge = new PartialMerge(partition);
+  /** each slice's answer, merged in slice order as soon as the ones before it are */
+  const answers: Promise<SliceDone>[] = [];
+  const done: (SliceDone | undefined)[] = [];
+  let merged = 0;
+  const sliceStats: SliceStats[] = [];
+  const drain = (): void => {
+    while (merged < answers.length && done[merged]) {
+      const d = done[merged]!;
+      done[merged] = undefined;
+      merged++;
+      sliceStats.push(d.stats);
+      if (!d.whole) merge.add(d.partial, d.pairs);
+    }
+  };
+  let querying = false;
+  let finalDb: Database | undefined;
+  try {
+    let current: SliceThread | null = null;
+    let sliceStart = 0;
+    let rowsSoFar = 0;
+    let capMs = 0;
+    let waitMs = 0;
+    /** a free thread (its last slice answered), the answers so far merged */
+    const freeThread = async (): Promise<SliceThread> => {
+      for (;;) {
+        const free = pool.find((t) => !t.busy);
+        if (free) return free;
+        await Promise.race(pool.map((t) => t.busy!));
+        drain();
+      }
+    };
+    const begin = async (startRow: number): Promise<SliceThread> => {
+      const t = await freeThread();
+      const i = answers.length;
+      const a = t.begin(startRow);
+      answers.push(a);
+      a.then(
+        (d) => void (done[i] = d),
+        () => undefined,
+      );
+      sliceStart = startRow;
+      return t;
+    };
+    for (;;) {
+      const w0 = performance.now();
+      const chunk = await source.next();
+      waitMs += performance.now() - w0;
+      if (!chunk) break;
+      if (current && rowsSoFar - sliceStart >= sliceRows) {
+        current.end();
+        current = null;
+      }
+      current ??= await begin(rowsSoFar);
+      const c0 = performance.now();
+      const kept = cap || bound ? keptRows(chunk, cols.length, idCol, cap, bound) : null;
+      capMs += performance.now() - c0;
+      rowsSoFar += chunk.rows;
+      await current.send(chunk, kept);
+    }
+    current ??= await begin(0); // no rows at all: one empty database answers
+    const whole = answers.length === 1;
+    current.end(whole ? { bound: bound ? { nullRows: bound.nullRows, most: bound.maxRowsPerSubject(), usable: bound.usable } : null } : undefined);
+    querying = true;
+    const last = await answers.at(-1)!;
+    await Promise.all(answers);
+    drain();
+    const q0 = performance.now();
+    let out: { res: ExecResult; subjectsCount: 'exact' | 'bound' };
+    if (whole) out = last.whole!;
+    else {
+      if (onePerPerson && cap?.numbersApart) {
+        return { ok: false, error: { type: 'sql-partition-unsupported', message: 'identifier values that are not 32-bit integers: people cannot be counted slice by slice' } };
+      }
+      finalDb = new sql.SQL.Database();
+      out = mergedQuery(merge, finalDb, job, onePerPerson, bound);
+    }
+    return answerOf(job, source, out, { rowsLoaded: rowsSoFar, cap, capMs, waitMs }, {
+      slices: answers.length,
+      threads: pool.length,
+      tableLayout: last.stats.tableLayout,
+      loadMs: sliceStats.reduce((n, s) => n + s.loadMs, 0),
+      queryMs: (whole ? last.stats.queryMs : 0) + performance.now() - q0,
+      totalMs: performance.now() - t0,
+      jsHeapBytes: Math.max(...sliceStats.map((s) => s.jsHeapBytes)),
+      // the SQLite memory of one slice thread at its peak: each thread's wasm memory only grows
+      wasmMemoryBytes: Math.max(...sliceStats.map((s) => s.wasmMemoryBytes)),
+    });
+  } catch (e) {
+    return { ok: false, error: errorOf(e, querying) };
+  } finally {
+    for (const t of pool) t.terminate();
+    cap?.wipe();
+    bound?.wipe();
+    source.close();
+    finalDb?.close();
     chunkKeys.wipe();
   }
 }
@@ -599,15 +1004,20 @@ function mapRows(job: RowMapJob): RowMapReply {
 }
 // the first message is the job; after it come chunk keys (SandboxKey) and, in an unseal helper, the loader's acks
 let jobSeen = false;
-parentPort!.on('message', (m: SandboxJob | RowMapJob | UnsealJob | SandboxKey | 'ack') => {
+parentPort!.on('message', (m: SandboxJob | RowMapJob | UnsealJob | SliceJob | SandboxKey | 'ack') => {
   if (!jobSeen) {
     jobSeen = true;
-    void handleJob(m as SandboxJob | RowMapJob | UnsealJob);
-  } else if (m === 'ack') onAck?.();
+    void handleJob(m as SandboxJob | RowMapJob | UnsealJob | SliceJob);
+  } else if (sliceInbox) sliceInbox.push(m as unknown as SliceMessage);
+  else if (m === 'ack') onAck?.();
   else if (typeof m === 'object' && m !== null && 'kind' in m && m.kind === 'key' && m.key instanceof Uint8Array && Number.isInteger(m.index)) chunkKeys.add(m.index, m.key);
 });
 
-async function handleJob(job: SandboxJob | RowMapJob | UnsealJob): Promise<void> {
+async function handleJob(job: SandboxJob | RowMapJob | UnsealJob | SliceJob): Promise<void> {
+  if ('kind' in job && job.kind === 'slice') {
+    await sliceWorker(job);
+    return;
+  }
   if ('kind' in job && job.kind === 'unseal') {
     await unsealAll(job);
     return;
