@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../server/start.js';
+import { sm3Hex } from '../../crypto/index.js';
 import { dropSchema, freshSchema, testDatabaseUrl } from '../store/engines.js';
 
 const LIMIT = 12;
@@ -95,6 +96,19 @@ describe('cluster: rate limits and token revocation shared by the servers', func
     expect(r.status).to.equal(401);
     expect(((await r.json()) as { type: string }).type).to.match(/token-revoked$/);
     expect((await get(a.url, '/v1/me', token)).status).to.equal(401);
+  });
+
+  it('hits counted in process below half the limit reach the shared count within a moment', async () => {
+    const [a, b] = servers as [RunningServer, RunningServer];
+    await awayFromWindowEdge();
+    const op = JSON.parse(readFileSync(join(root, 'data', 'bootstrap.json'), 'utf8')).token as string;
+    const org = (await (await fetch(`${a.url}/v1/orgs`, { method: 'POST', headers: { Authorization: `Bearer ${op}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'Counted org' }) })).json()) as { id: string };
+    const user = await fetch(`${a.url}/v1/users`, { method: 'POST', headers: { Authorization: `Bearer ${op}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ orgId: org.id, name: 'counted buyer', role: 'buyer' }) });
+    const token = ((await user.json()) as { token: { token: string } }).token.token;
+    for (const url of [a.url, b.url, a.url, b.url, a.url]) expect((await get(url, '/v1/me', token)).status).to.equal(200);
+    await new Promise((r) => setTimeout(r, 300));
+    const row = await a.db.get<{ hits: number }>('SELECT SUM(hits) AS hits FROM rate_limit_hits WHERE client_key = ?', `t:${sm3Hex(token)}`);
+    expect(row!.hits).to.equal(5);
   });
 });
 
