@@ -64,9 +64,9 @@ export class SharedRateLimitStore implements Store {
     return s;
   }
 
-  /** Adds this key's pending hits to the shared count; answers the count after them. */
-  private async sync(key: string, s: KeyState): Promise<number> {
-    const n = s.pending;
+  /** Adds `own` hits and this key's pending ones to the shared count; answers the count after them. */
+  private async sync(key: string, s: KeyState, own = 0): Promise<number> {
+    const n = s.pending + own;
     s.pending = 0;
     const iso = s.window === this.window ? this.windowIso : new Date(s.window).toISOString();
     try {
@@ -76,7 +76,7 @@ export class SharedRateLimitStore implements Store {
       s.synced = true;
       return total;
     } catch (e) {
-      s.pending += n; // counted again by the next sync
+      s.pending += n - own; // hits already answered are counted by the next sync; the failed request's own is not
       throw e;
     }
   }
@@ -84,12 +84,13 @@ export class SharedRateLimitStore implements Store {
   increment(key: string): Promise<IncrementResponse> | IncrementResponse {
     const w = this.current();
     const s = this.state(key, w);
-    s.pending++;
     const resetTime = new Date(w + this.o.windowMs);
     // Exact on a key's first hit and from half the limit on; below it a hit reaches the shared count ≤ syncMs late, so other servers may overshoot by their last syncMs of hits.
-    if (!s.synced || (s.seen + s.pending) * 2 >= this.o.limit || this.syncMs <= 0) {
-      return this.sync(key, s).then((totalHits) => ({ totalHits, resetTime }));
+    if (!s.synced || (s.seen + s.pending + 1) * 2 >= this.o.limit || this.syncMs <= 0) {
+      // its own hit alone (with those already answered): two requests at once never both see the last allowed count
+      return this.sync(key, s, 1).then((totalHits) => ({ totalHits, resetTime }));
     }
+    s.pending++;
     this.schedule();
     return { totalHits: s.seen + s.pending, resetTime };
   }
