@@ -55,7 +55,7 @@ export default async function cryptoBench(): Promise<void> {
   sm2Verify(signer.publicKey, msg, sig); // first use of the key
   sm2Verify(signer.publicKey, msg, sig); // second use builds its cached table
   // best of three rounds, each openssl then ours: a shared core swings either side's single figure widely
-  let ossl: { sign: number; verify: number } | null = null;
+  let ossl = null as { sign: number; verify: number } | null;
   let sign = 0;
   let verify = 0;
   for (let round = 0; round < 3; round++) {
