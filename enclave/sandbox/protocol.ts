@@ -9,11 +9,11 @@ export interface SandboxJob {
   /** the columns loaded into the table: only those the query needs (data minimisation, and faster) */
   columns: { name: string; type: string; role: string; bounds?: [number, number] }[];
   /**
-   * The sealed row chunks. Their data keys follow in SandboxKey messages, unwrapped by the enclave process
-   * while this worker starts and works: the worker never holds the enclave's long-term SM2 unwrap key, only
-   * this dataset's per-chunk keys, which it zeroes after use.
+   * The number of sealed row chunks. They follow in SandboxChunk messages, each with its data key unwrapped
+   * by the enclave process, a few at a time (SandboxTaken): the worker never holds the enclave's long-term
+   * SM2 unwrap key, only this dataset's per-chunk keys, which it zeroes after use.
    */
-  chunks: { box: Uint8Array; aad: Uint8Array }[];
+  chunkCount: number;
   /** the row chunk format the bundle's manifest says (rows.chunkFormat, absent: 1): a chunk in another is refused */
   rowFormat?: RowChunkFormat;
   executed: string;
@@ -59,12 +59,26 @@ export interface SandboxJob {
   unsealHelper?: { source: string; /** helper threads when subjects need not be numbered (default 1) */ threads?: number; resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number; stackSizeMb: number } };
 }
 
-/** The data key of chunk `index` (after the SandboxJob; the worker forwards it to the chunk's unseal helper). */
-export interface SandboxKey {
-  kind: 'key';
+/**
+ * Sealed chunk `index` with its data key (after the SandboxJob, in order; the worker forwards it to the
+ * chunk's unseal helper). The enclave reads each from its input as the worker goes: it posts chunk i once
+ * fewer than SANDBOX_FEED_WINDOW chunks are posted and not yet taken, so neither side holds the dataset.
+ */
+export interface SandboxChunk {
+  kind: 'chunk';
   index: number;
+  box: Uint8Array;
+  aad: Uint8Array;
   key: Uint8Array;
 }
+
+/** Worker → enclave: the loader took one more opened chunk (the enclave may post one more). */
+export interface SandboxTaken {
+  kind: 'taken';
+}
+
+/** Sealed chunks posted to the worker and not yet taken: enough to keep the unseal helpers and slice threads busy. */
+export const SANDBOX_FEED_WINDOW = 8;
 
 export interface SandboxStats {
   /** rows read from the chunks (with the DP row cap, the skipped ones included) */

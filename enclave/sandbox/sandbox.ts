@@ -7,7 +7,7 @@ import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { RowChunkFormat, SealedRowChunk } from '../../formats/row-chunk.js';
 import { sm2Decrypt } from '../../crypto/index.js';
 import type { SqlPlan } from '../../query/validate.js';
-import type { RowMap, RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxReply, SandboxStats } from './protocol.js';
+import { SANDBOX_FEED_WINDOW, type RowMap, type RowMapJob, type RowMapReply, type SandboxChunk, type SandboxJob, type SandboxReply, type SandboxStats } from './protocol.js';
 
 export type { RowMap, SandboxStats } from './protocol.js';
 
@@ -22,9 +22,20 @@ export interface SandboxLimits {
 
 export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { maxOldGenerationSizeMb: 1024, maxSqliteHeapMb: 1024, timeoutMs: 120_000 };
 
+/** A dataset's sealed row chunks read one at a time (from the blob store: row-chunks.ts streamRowChunks), in order. */
+export interface SealedChunkStream {
+  count: number;
+  read(index: number): Promise<{ sealed: SealedRowChunk; aad: Uint8Array }>;
+}
+
+/** Sealed row chunks in memory, or read as the sandbox goes (then at most a few are held at once). */
+export type SealedChunks = { sealed: SealedRowChunk; aad: Uint8Array }[] | SealedChunkStream;
+
+const streamOf = (chunks: SealedChunks): SealedChunkStream => (Array.isArray(chunks) ? { count: chunks.length, read: (i) => Promise.resolve(chunks[i]!) } : chunks);
+
 export interface SandboxInput {
   schema: DatasetSchema;
-  chunks: { sealed: SealedRowChunk; aad: Uint8Array }[];
+  chunks: SealedChunks;
   /** the row chunk format the bundle's manifest says (rows.chunkFormat ?? 1); absent: each chunk's own */
   rowFormat?: RowChunkFormat;
   unwrapPrivateKey: Uint8Array;
@@ -92,8 +103,12 @@ export function threadsOf(input: { threads?: number }): number {
 export interface SandboxOutput {
   columns: string[];
   rows: (string | number | null)[][];
-  /** wallMs: from the call (key unwrap included) to the answer; keyUnwrapMs: SM2 unwrap of the chunk keys, overlapped with the worker */
-  stats: SandboxStats & { workerStartMs: number; wallMs: number; keyUnwrapMs: number; rssPeakDeltaBytes: number };
+  /**
+   * wallMs: from the call (key unwrap included) to the answer; keyUnwrapMs: SM2 unwrap of the chunk keys,
+   * overlapped with the worker; sealedChunksHeldPeak: the most chunks read from the input and not yet taken
+   * by the worker's loader at once (at most SANDBOX_FEED_WINDOW, whatever the dataset's size)
+   */
+  stats: SandboxStats & { workerStartMs: number; wallMs: number; keyUnwrapMs: number; rssPeakDeltaBytes: number; sealedChunksHeldPeak: number };
 }
 
 /** SM2-unwrap one chunk's data key in the enclave process (GB/T 32918.4 decryption, C1C3C2). */
@@ -180,12 +195,13 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
 async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   const t0 = performance.now();
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
+  const stream = streamOf(input.chunks);
   const sliceThreads = sliceRowsOf(input) > 0 && !input.params && input.plan.partition ? threadsOf(input) : 1;
   const unsealThreads = input.unsealThreads ?? Math.ceil(sliceThreads / 2);
   const job: SandboxJob = {
     chunkColumns: input.schema.columns.map((c) => c.name),
     columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.maxRowsPerPerson !== undefined && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
-    chunks: input.chunks.map((c) => ({ box: c.sealed.box, aad: c.aad })),
+    chunkCount: stream.count,
     ...(input.rowFormat ? { rowFormat: input.rowFormat } : {}),
     executed: input.plan.executed,
     ...(input.plan.executedWithoutSubjects && input.minGroupSize !== undefined && !input.params
@@ -204,7 +220,7 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
     // two or more chunks: open chunk i+1 in the worker's helper thread while chunk i is loaded
     // one helper by default: on 2 busy shared cores a second one measured no faster (it only added CPU)
     // with slice threads, one helper per two of them by default: opening a chunk costs about half of loading it
-    ...(input.chunks.length > 1 && unsealThreads > 0 ? { unsealHelper: { source: workerSource(), threads: unsealThreads, resourceLimits: workerResourceLimits(limits) } } : {}),
+    ...(stream.count > 1 && unsealThreads > 0 ? { unsealHelper: { source: workerSource(), threads: unsealThreads, resourceLimits: workerResourceLimits(limits) } } : {}),
   };
   const rss0 = process.memoryUsage.rss();
   let rssPeak = rss0;
@@ -213,24 +229,30 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   }, 25);
   let startedAt = 0;
   let unwrapMs = 0;
-  // the chunk keys are unwrapped here while the worker starts and opens the first chunks, each sent as soon
-  // as it is unwrapped (our copy zeroed once posted: postMessage has cloned it)
-  const feedKeys = async (post: (m: SandboxKey) => void, stopped: () => boolean): Promise<void> => {
-    for (let i = 0; i < input.chunks.length && !stopped(); i++) {
+  let held = 0;
+  // each chunk is read from the input and its key unwrapped here while the worker starts and works, and
+  // sent once the worker has taken all but a few of those sent before (our copy of the key zeroed once
+  // posted: postMessage has cloned it); the enclave holds no more sealed chunks than that at once
+  const feedChunks = async (post: (m: SandboxChunk) => void, stopped: () => boolean, taken: Taken): Promise<void> => {
+    for (let i = 0; i < stream.count && !stopped(); i++) {
+      await taken.atLeast(i + 1 - SANDBOX_FEED_WINDOW);
+      if (stopped()) return;
+      const c = await stream.read(i);
       const u0 = performance.now();
-      const key = unwrapChunkKey(input.chunks[i]!.sealed.wrappedKey, input.unwrapPrivateKey, i);
+      const key = unwrapChunkKey(c.sealed.wrappedKey, input.unwrapPrivateKey, i);
       unwrapMs += performance.now() - u0;
       try {
-        post({ kind: 'key', index: i, key });
+        post({ kind: 'chunk', index: i, box: c.sealed.box, aad: c.aad, key });
       } finally {
         key.fill(0);
       }
+      held = Math.max(held, i + 1 - taken.count());
       if (i % 4 === 3) await new Promise<void>((r) => setImmediate(r)); // let the enclave's other work in
     }
   };
   let reply: SandboxReply;
   try {
-    reply = await runWorkerJob<SandboxReply>(job, [], limits, () => (startedAt = performance.now()), feedKeys);
+    reply = await runWorkerJob<SandboxReply>(job, [], limits, () => (startedAt = performance.now()), feedChunks);
   } finally {
     clearInterval(sampler);
   }
@@ -245,6 +267,7 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
       wallMs: performance.now() - t0,
       keyUnwrapMs: unwrapMs,
       rssPeakDeltaBytes: rssPeak - rss0,
+      sealedChunksHeldPeak: held,
     },
   };
 }
@@ -290,17 +313,24 @@ export async function mapRowsInSandbox(input: RowMapInput): Promise<RowMap> {
   return reply.map;
 }
 
+/** The chunks the worker has taken so far (SandboxTaken), and a wait for more (or for the job's end). */
+interface Taken {
+  count(): number;
+  atLeast(n: number): Promise<void>;
+}
+
 /**
  * One job in a fresh worker with the resource limits and the wall-time limit; the worker is terminated
  * after its one answer (or on timeout, error, exit, or `feed` failing), and the data keys we hold
- * (`keys`) are zeroed in every case. `feed` posts further messages after the job (the chunk keys).
+ * (`keys`) are zeroed in every case. `feed` posts further messages after the job (the sealed chunks),
+ * pacing itself on the chunks the worker says it took (SandboxTaken).
  */
 function runWorkerJob<R>(
   job: object,
   keys: Uint8Array[],
   limits: SandboxLimits,
   onCreated?: () => void,
-  feed?: (post: (m: SandboxKey) => void, stopped: () => boolean) => Promise<void>,
+  feed?: (post: (m: SandboxChunk) => void, stopped: () => boolean, taken: Taken) => Promise<void>,
 ): Promise<R> {
   return new Promise<R>((resolve, reject) => {
     const worker = new Worker(workerSource(), {
@@ -312,12 +342,20 @@ function runWorkerJob<R>(
     });
     onCreated?.();
     let settled = false;
+    let taken = 0;
+    let wake: (() => void) | null = null;
+    const wakeFeed = (): void => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
     const finish = (fn: () => void): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       for (const k of keys) k.fill(0); // the worker zeroes its copies; these are ours
       void worker.terminate();
+      wakeFeed();
       fn();
     };
     const timer = setTimeout(
@@ -326,8 +364,19 @@ function runWorkerJob<R>(
     );
     // posted now (queued until the worker listens), so that `feed` runs while the worker starts
     worker.postMessage(job);
-    feed?.((m) => worker.postMessage(m), () => settled).catch((e: unknown) => finish(() => reject(e)));
-    worker.once('message', (reply: R) => finish(() => resolve(reply)));
+    const progress: Taken = {
+      count: () => taken,
+      async atLeast(n) {
+        while (taken < n && !settled) await new Promise<void>((r) => (wake = r));
+      },
+    };
+    feed?.((m) => worker.postMessage(m), () => settled, progress).catch((e: unknown) => finish(() => reject(e)));
+    worker.on('message', (m: R | { kind: 'taken' }) => {
+      if (typeof m === 'object' && m !== null && (m as { kind?: string }).kind === 'taken') {
+        taken++;
+        wakeFeed();
+      } else finish(() => resolve(m as R));
+    });
     worker.once('error', (e: Error & { code?: string }) =>
       finish(() =>
         reject(

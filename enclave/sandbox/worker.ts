@@ -7,7 +7,7 @@ import { keptRows, PersonRowCap, RawTableLoader, SubjectRowBound } from './raw-l
 import { PartialMerge } from './partition-merge.js';
 import { DATASET_TABLE, ROW_COLUMN } from '../../query/names.js';
 import type { PartitionPlan } from '../../query/validate.js';
-import type { RowMapJob, RowMapReply, SandboxJob, SandboxKey, SandboxReply, SandboxStats } from './protocol.js';
+import type { RowMapJob, RowMapReply, SandboxChunk, SandboxJob, SandboxReply, SandboxStats, SandboxTaken } from './protocol.js';
 
 /**
  * The SQL sandbox worker: started for ONE job, then terminated. It receives everything by message (sealed
@@ -51,41 +51,44 @@ function sqlType(type: string): string {
 const quote = (name: string): string => `"${name}"`; // names are schema-checked [a-z][a-z0-9_]*
 
 /**
- * Chunk data keys as they arrive by message after the job (the enclave unwraps them while this thread
- * starts and works), each taken once by the one consumer that opens or forwards the chunks in order.
+ * Sealed chunks with their data keys as they arrive by message after the job (the enclave reads and
+ * unwraps them while this thread starts and works, a few ahead of the loader), each taken once by the one
+ * consumer that opens or forwards the chunks in order.
  */
-class ChunkKeys {
-  private readonly keys = new Map<number, Uint8Array>();
+class ChunkFeed {
+  private readonly chunks = new Map<number, SealedChunkIn>();
   private wake: (() => void) | null = null;
 
-  add(index: number, key: Uint8Array): void {
-    this.keys.get(index)?.fill(0);
-    this.keys.set(index, key);
+  add(index: number, chunk: SealedChunkIn): void {
+    this.chunks.get(index)?.key.fill(0);
+    this.chunks.set(index, chunk);
     const w = this.wake;
     this.wake = null;
     w?.();
   }
 
-  async take(index: number): Promise<Uint8Array> {
+  async take(index: number): Promise<SealedChunkIn> {
     for (;;) {
-      const key = this.keys.get(index);
-      if (key) {
-        this.keys.delete(index);
-        return key;
+      const chunk = this.chunks.get(index);
+      if (chunk) {
+        this.chunks.delete(index);
+        return chunk;
       }
       await new Promise<void>((r) => (this.wake = r));
     }
   }
 
-  /** Zero the keys not taken yet. */
+  /** Zero the keys of the chunks not taken yet. */
   wipe(): void {
-    for (const k of this.keys.values()) k.fill(0);
-    this.keys.clear();
+    for (const c of this.chunks.values()) c.key.fill(0);
+    this.chunks.clear();
   }
 }
 
-/** This thread's keys: filled by the message handler at the end of this file. */
-const chunkKeys = new ChunkKeys();
+type SealedChunkIn = Omit<SandboxChunk, 'kind' | 'index'>;
+
+/** This thread's chunks: filled by the message handler at the end of this file. */
+const chunkFeed = new ChunkFeed();
 
 /** Where the loader gets its chunks from: the unseal helper thread, or this thread. */
 interface ChunkSource {
@@ -108,14 +111,14 @@ function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
   let subjects: Int32Array | undefined;
   return {
     next: async () => {
-      if (ci >= job.chunks.length) {
+      if (ci >= job.chunkCount) {
         if (withSubjects && !subjects) subjects = decoder.subjects();
         return null;
       }
-      const dataKey = await chunkKeys.take(ci);
+      const { box, aad, key } = await chunkFeed.take(ci);
       const u0 = performance.now();
       try {
-        return decoder.decode({ ...job.chunks[ci]!, dataKey }, ci++);
+        return decoder.decode({ box, aad, dataKey: key }, ci++);
       } finally {
         ms += performance.now() - u0;
       }
@@ -134,7 +137,7 @@ function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
  * with the job. Subject numbering needs every chunk in order, so it is done with one helper.
  */
 function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHelper']>, withSubjects: boolean): ChunkSource {
-  const n = withSubjects ? 1 : Math.max(1, Math.min(helper.threads ?? 1, job.chunks.length));
+  const n = withSubjects ? 1 : Math.max(1, Math.min(helper.threads ?? 1, job.chunkCount));
   const queues: HelperReply[][] = [];
   const workers: Worker[] = [];
   let wake: (() => void) | null = null;
@@ -157,19 +160,19 @@ function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHel
       push({ kind: 'error', error: { type: e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'sql-resource-limit' : 'sql-sandbox-failed', message: `the unseal helper failed: ${e.message}` } }),
     );
     w.once('exit', (code) => push({ kind: 'error', error: { type: 'sql-sandbox-failed', message: `the unseal helper exited (code ${code})` } }));
-    const mine = job.chunks.map((_, i) => i).filter((i) => i % n === h);
-    const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, chunks: mine.map((i) => job.chunks[i]!), indexes: mine, ...(job.rowFormat ? { rowFormat: job.rowFormat } : {}) };
-    // one helper has all the chunks: move their buffers to it instead of copying ~the dataset's size again
-    // (this thread does not read them itself then)
-    w.postMessage(msg, n === 1 ? [...new Set(msg.chunks.flatMap((c) => [c.box.buffer, c.aad.buffer]))].filter((x): x is ArrayBuffer => x instanceof ArrayBuffer) : []);
+    const mine = Array.from({ length: job.chunkCount }, (_, i) => i).filter((i) => i % n === h);
+    const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, indexes: mine, ...(job.rowFormat ? { rowFormat: job.rowFormat } : {}) };
+    w.postMessage(msg);
   }
   let closed = false;
-  // each chunk's key to its helper as it arrives (our copy zeroed once posted: postMessage cloned it)
+  // each chunk to its helper as it arrives, its buffers moved there (our copy of the key zeroed once posted:
+  // postMessage cloned it)
   void (async () => {
-    for (let i = 0; i < job.chunks.length; i++) {
-      const key = await chunkKeys.take(i);
+    for (let i = 0; i < job.chunkCount; i++) {
+      const { box, aad, key } = await chunkFeed.take(i);
       try {
-        if (!closed) workers[i % n]!.postMessage({ kind: 'key', index: i, key } satisfies SandboxKey);
+        const buffers = [...new Set([box.buffer, aad.buffer])].filter((x): x is ArrayBuffer => x instanceof ArrayBuffer);
+        if (!closed) workers[i % n]!.postMessage({ kind: 'chunk', index: i, box, aad, key } satisfies SandboxChunk, buffers);
       } finally {
         key.fill(0);
       }
@@ -188,7 +191,7 @@ function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHel
     async next() {
       if (failure) throw failure;
       if (finished) return null;
-      if (ci < job.chunks.length) {
+      if (ci < job.chunkCount) {
         const h = ci % n;
         const m = await take(h);
         if (m.kind !== 'chunk') return fail(m);
@@ -224,9 +227,8 @@ interface UnsealJob {
   chunkColumns: string[];
   columns: SandboxJob['columns'];
   withSubjects: boolean;
-  chunks: SandboxJob['chunks'];
   rowFormat?: SandboxJob['rowFormat'];
-  /** each chunk's position in the dataset (its label in errors) */
+  /** the positions in the dataset of this helper's chunks (they follow by message, SandboxChunk) */
   indexes: number[];
 }
 
@@ -245,12 +247,12 @@ async function unsealAll(job: UnsealJob): Promise<void> {
   };
   let ms = 0;
   try {
-    for (let ci = 0; ci < job.chunks.length; ci++) {
+    for (const index of job.indexes) {
       while (credit <= 0) await new Promise<void>((r) => (wake = r));
       wake = null;
-      const dataKey = await chunkKeys.take(job.indexes[ci]!);
+      const { box, aad, key } = await chunkFeed.take(index);
       const u0 = performance.now();
-      const chunk = decoder.decode({ ...job.chunks[ci]!, dataKey }, job.indexes[ci]!);
+      const chunk = decoder.decode({ box, aad, dataKey: key }, index);
       ms += performance.now() - u0;
       credit--;
       port.postMessage({ kind: 'chunk', chunk } satisfies HelperReply, [chunk.len.buffer, chunk.num.buffer, chunk.text.buffer] as ArrayBuffer[]);
@@ -262,7 +264,7 @@ async function unsealAll(job: UnsealJob): Promise<void> {
     port.postMessage({ kind: 'error', error: { type: typeof err.type === 'string' ? err.type : 'row-chunk-invalid', message: String(err.message ?? e).slice(0, 300) } } satisfies HelperReply);
   } finally {
     decoder.wipe();
-    chunkKeys.wipe();
+    chunkFeed.wipe();
   }
 }
 
@@ -320,7 +322,16 @@ function hasNull(chunk: EncodedChunk, width: number, positions: number[]): boole
 /** The job's chunk source: started before sql.js so that the unseal helper boots while the wasm instantiates. */
 function chunkSource(job: SandboxJob): ChunkSource {
   // subjects are numbered by the row map (admission), not while a query loads
-  return job.unsealHelper ? helperSource(job, job.unsealHelper, false) : inThreadSource(job, false);
+  const source = job.unsealHelper ? helperSource(job, job.unsealHelper, false) : inThreadSource(job, false);
+  return {
+    ...source,
+    // every chunk taken lets the enclave send one more: the sealed chunks in flight stay a few (SandboxTaken)
+    next: async () => {
+      const chunk = await source.next();
+      if (chunk) parentPort!.postMessage({ kind: 'taken' } satisfies SandboxTaken);
+      return chunk;
+    },
+  };
 }
 
 /** The table a slice's database holds: what SliceDb needs of a job. */
@@ -621,7 +632,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     source.close();
     slice?.close();
     finalDb?.close();
-    chunkKeys.wipe();
+    chunkFeed.wipe();
   }
 }
 
@@ -919,7 +930,7 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
     bound?.wipe();
     source.close();
     finalDb?.close();
-    chunkKeys.wipe();
+    chunkFeed.wipe();
   }
 }
 
@@ -1002,15 +1013,18 @@ function mapRows(job: RowMapJob): RowMapReply {
     for (const ch of job.chunks) ch.dataKey.fill(0);
   }
 }
-// the first message is the job; after it come chunk keys (SandboxKey) and, in an unseal helper, the loader's acks
+// the first message is the job; after it come the sealed chunks (SandboxChunk) and, in an unseal helper, the
+// loader's acks (in a slice thread: the slices' messages)
 let jobSeen = false;
-parentPort!.on('message', (m: SandboxJob | RowMapJob | UnsealJob | SliceJob | SandboxKey | 'ack') => {
+parentPort!.on('message', (m: SandboxJob | RowMapJob | UnsealJob | SliceJob | SandboxChunk | 'ack') => {
   if (!jobSeen) {
     jobSeen = true;
     void handleJob(m as SandboxJob | RowMapJob | UnsealJob | SliceJob);
   } else if (sliceInbox) sliceInbox.push(m as unknown as SliceMessage);
   else if (m === 'ack') onAck?.();
-  else if (typeof m === 'object' && m !== null && 'kind' in m && m.kind === 'key' && m.key instanceof Uint8Array && Number.isInteger(m.index)) chunkKeys.add(m.index, m.key);
+  else if (typeof m === 'object' && m !== null && 'kind' in m && m.kind === 'chunk' && m.key instanceof Uint8Array && m.box instanceof Uint8Array && m.aad instanceof Uint8Array && Number.isInteger(m.index)) {
+    chunkFeed.add(m.index, { box: m.box, aad: m.aad, key: m.key });
+  }
 });
 
 async function handleJob(job: SandboxJob | RowMapJob | UnsealJob | SliceJob): Promise<void> {
@@ -1035,7 +1049,7 @@ async function handleJob(job: SandboxJob | RowMapJob | UnsealJob | SliceJob): Pr
     sql = await startSql(sqlJob.wasmModule);
   } catch (e) {
     source.close();
-    chunkKeys.wipe();
+    chunkFeed.wipe();
     parentPort!.postMessage({ ok: false, error: { type: 'sql-sandbox-failed', message: `sql.js did not start: ${String((e as Error)?.message ?? e).slice(0, 200)}` } } satisfies SandboxReply);
     return;
   }

@@ -1,12 +1,11 @@
 import { DomainError, isDomainError } from '../../contracts/errors.js';
 import { sqlRefusal } from '../../contracts/pricing/feasibility.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
-import type { SealedRowChunk } from '../../formats/row-chunk.js';
 import { applyOutputGate, type GateBudget, type GroupResult, type OutputPolicy, type OutputSpec, type PrivacyApplied } from '../privacy/gate.js';
 import type { DifferencingGuard } from '../privacy/differencing.js';
 import type { DimPredicate } from '../../query/predicates.js';
 import { declaredDimensions, guardRowsOf, type RowMap } from '../privacy/row-map.js';
-import { runSqlInSandbox, type SandboxLimits, type SandboxStats } from '../sandbox/sandbox.js';
+import { runSqlInSandbox, type SandboxLimits, type SandboxStats, type SealedChunks } from '../sandbox/sandbox.js';
 import { dpDomain, exactReleaseSets, validateSql, type SqlMode } from '../../query/validate.js';
 
 /**
@@ -21,7 +20,8 @@ export interface SqlRunRequest {
   schema: DatasetSchema;
   /** DP: the buyer's narrower clamp bounds per measure (part of the approved computation) */
   clamp?: Record<string, [number, number]>;
-  chunks: { sealed: SealedRowChunk; aad: Uint8Array }[];
+  /** in memory, or read from the blob store as the sandbox goes (row-chunks.ts streamRowChunks) */
+  chunks: SealedChunks;
   unwrapPrivateKey: Uint8Array;
   policy: OutputPolicy;
   /** the SM3 hash of the normalised query the reviewer approved; the run is refused if it differs */
