@@ -636,9 +636,6 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
   }
 }
 
-/** Encoded chunks a slice thread may have queued but not loaded yet (bounds the plaintext in flight per thread). */
-const SLICE_WINDOW = 3;
-
 /** A slice thread's job: the table, and the queries of its slices. Then SliceMessages, one slice at a time. */
 interface SliceJob extends TableSpec {
   kind: 'slice';
@@ -665,7 +662,6 @@ interface SliceStats {
 }
 
 type SliceReply =
-  | { kind: 'loaded' }
   | { kind: 'done'; partial?: ExecResult; pairs?: ExecResult; whole?: { res: ExecResult; subjectsCount: 'exact' | 'bound' }; stats: SliceStats }
   | { kind: 'error'; error: { type: string; message: string } };
 
@@ -706,7 +702,6 @@ async function sliceWorker(job: SliceJob): Promise<void> {
         slice!.load(m.chunk, m.kept);
         loadMs += performance.now() - l0;
         heapPeak = Math.max(heapPeak, getHeapStatistics().used_heap_size);
-        port.postMessage({ kind: 'loaded' } satisfies SliceReply);
       } else {
         slice!.endLoad();
         querying = true;
@@ -732,13 +727,13 @@ async function sliceWorker(job: SliceJob): Promise<void> {
 }
 
 /**
- * One slice thread seen from the run's thread: the rows of its current slice posted as they come (at most
- * SLICE_WINDOW not yet loaded), and the slice's answer awaited. A failure of the thread fails the run.
+ * One slice thread seen from the run's thread: the rows of its current slice posted as they come, and the
+ * slice's answer awaited. A slice's rows are not paced: the run's thread goes on to the next slice (another
+ * thread) while this one still loads, so a thread may queue up to its slice's rows (bounded by the slice
+ * size; a thread takes a new slice only once it answered the last). A failure of the thread fails the run.
  */
 class SliceThread {
   private readonly worker: Worker;
-  private inFlight = 0;
-  private wake: (() => void) | null = null;
   private failure: DomainError | null = null;
   private current: { resolve: (d: SliceDone) => void; reject: (e: Error) => void } | null = null;
   /** the slice it is running (its answer not received yet) */
@@ -747,10 +742,7 @@ class SliceThread {
   constructor(source: string, resourceLimits: NonNullable<SandboxJob['sliceThreads']>['resourceLimits'], job: SliceJob) {
     this.worker = new Worker(source, { eval: true, env: {}, stdout: true, stderr: true, resourceLimits });
     this.worker.on('message', (m: SliceReply) => {
-      if (m.kind === 'loaded') {
-        this.inFlight--;
-        this.wakeUp();
-      } else if (m.kind === 'done') {
+      if (m.kind === 'done') {
         const c = this.current;
         this.current = null;
         this.busy = null;
@@ -764,15 +756,8 @@ class SliceThread {
     this.worker.postMessage(job);
   }
 
-  private wakeUp(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
-  }
-
   private fail(e: DomainError): void {
     this.failure ??= e;
-    this.wakeUp();
     this.current?.reject(this.failure);
     this.current = null;
   }
@@ -787,10 +772,8 @@ class SliceThread {
     return answer;
   }
 
-  async send(chunk: EncodedChunk, kept: Int32Array | null): Promise<void> {
-    while (this.inFlight >= SLICE_WINDOW && !this.failure) await new Promise<void>((r) => (this.wake = r));
+  send(chunk: EncodedChunk, kept: Int32Array | null): void {
     if (this.failure) throw this.failure;
-    this.inFlight++;
     const buffers = [chunk.len.buffer, chunk.num.buffer, chunk.text.buffer, ...(kept ? [kept.buffer] : [])] as ArrayBuffer[];
     this.worker.postMessage({ kind: 'rows', chunk, kept } satisfies SliceMessage, [...new Set(buffers)]);
   }
@@ -892,7 +875,7 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
       const kept = cap || bound ? keptRows(chunk, cols.length, idCol, cap, bound) : null;
       capMs += performance.now() - c0;
       rowsSoFar += chunk.rows;
-      await current.send(chunk, kept);
+      current.send(chunk, kept);
     }
     current ??= await begin(0); // no rows at all: one empty database answers
     const whole = answers.length === 1;

@@ -24,9 +24,9 @@ describe('SQL sandbox: parallel slice threads equal one thread (fast-check)', fu
     fc.constantFrom('n1', 'n2'),
   );
   const data = fc.record({
-    rows: fc.array(row, { minLength: 30, maxLength: 160 }),
+    rows: fc.array(row, { minLength: 60, maxLength: 200 }),
     perChunk: fc.integer({ min: 3, max: 25 }),
-    sliceRows: fc.integer({ min: 1, max: 60 }),
+    sliceRows: fc.integer({ min: 1, max: 40 }),
     maxRowsPerPerson: fc.constantFrom(1, 2, 3),
     minGroupSize: fc.constantFrom(1, 3, 10),
   });
