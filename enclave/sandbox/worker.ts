@@ -816,7 +816,9 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
     executed: job.executed,
     ...(job.executedWithoutSubjects !== undefined ? { executedWithoutSubjects: job.executedWithoutSubjects, minSubjects: job.minSubjects } : {}),
   };
-  const pool = Array.from({ length: Math.max(1, threads.threads) }, () => new SliceThread(threads.source, threads.resourceLimits, sliceJob));
+  // one thread at once (it starts while the first chunks open), another only when a slice finds all busy
+  const newThread = (): SliceThread => new SliceThread(threads.source, threads.resourceLimits, sliceJob);
+  const pool = [newThread()];
   const merge = new PartialMerge(partition);
   /** each slice's answer, merged in slice order as soon as the ones before it are */
   const answers: Promise<SliceDone>[] = [];
@@ -840,11 +842,15 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
     let rowsSoFar = 0;
     let capMs = 0;
     let waitMs = 0;
-    /** a free thread (its last slice answered), the answers so far merged */
+    /** a free thread (its last slice answered, or a new one while fewer than asked for), the answers so far merged */
     const freeThread = async (): Promise<SliceThread> => {
       for (;;) {
         const free = pool.find((t) => !t.busy);
         if (free) return free;
+        if (pool.length < threads.threads) {
+          pool.push(newThread());
+          continue;
+        }
         await Promise.race(pool.map((t) => t.busy!));
         drain();
       }

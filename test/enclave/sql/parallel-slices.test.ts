@@ -54,7 +54,8 @@ describe('SQL sandbox: parallel slice threads equal one thread (fast-check)', fu
     expect(two.rows, q).to.deep.equal(one.rows);
     for (const k of ['rowsLoaded', 'rowsCapped', 'slices', 'subjectsCount', 'partitionFallback'] as const) expect(two.stats[k], `${q}: ${k}`).to.deep.equal(one.stats[k]);
     expect(one.stats).to.not.have.property('threads');
-    if (v.plan.partition) expect(two.stats.threads).to.equal(2);
+    // a second thread starts only for a second slice
+    if (v.plan.partition) expect(two.stats.threads).to.equal(Math.min(2, two.stats.slices!));
     return two;
   }
 
