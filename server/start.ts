@@ -12,7 +12,7 @@ import type { ShuyuApp } from './app.js';
 import { bootstrapOperator } from './identity/bootstrap.js';
 import { IdentityService } from './identity/identity.js';
 import { IdempotencyStore } from './http/idempotency.js';
-import { startEnclave, type EnclaveHandle } from './enclave/handle.js';
+import { enclaveStateOf, startEnclave, type EnclaveHandle } from './enclave/handle.js';
 import { DomainError } from '../contracts/errors.js';
 import { systemClock } from '../contracts/ids.js';
 
@@ -71,7 +71,15 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   // process loads the API, recovers and listens meanwhile. On a first run it starts after the bootstrap.
   let enclaveStarting: Promise<EnclaveHandle> | null = null;
   const launchEnclave = (operatorPublicKeyPem: string): Promise<EnclaveHandle> => {
-    enclaveStarting = startEnclave({ dataDir: layout.enclaveDir, blobDir: layout.blobDir, masterSecret: master!.secret, operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
+    enclaveStarting = startEnclave({
+      dataDir: layout.enclaveDir,
+      blobDir: config.blobDir ?? layout.blobDir,
+      masterSecret: master!.secret,
+      operatorPublicKeyPem,
+      log,
+      ...enclaveStateOf(config),
+      ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}),
+    });
     enclaveStarting.catch(() => {}); // awaited (and its failure thrown) below; not an unhandled rejection meanwhile
     return enclaveStarting;
   };
