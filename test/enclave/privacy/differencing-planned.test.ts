@@ -3,6 +3,7 @@ import { isDomainError } from '../../../contracts/errors.js';
 import { declaredBlocks, DifferencingGuard, MAX_CLASS_CELLS, type GuardRows, type PlannedSets } from '../../../enclave/privacy/differencing.js';
 import type { DimPredicate } from '../../../query/predicates.js';
 import { closeTestStates, testStore } from './state-fixture.js';
+import { ENGINES } from '../../store/engines.js';
 
 /**
  * `privacy-history-too-complex` is neither recorded nor charged, so it must follow from the buyers' queries
@@ -44,7 +45,7 @@ async function release(guard: DifferencingGuard, rows: GuardRows, dim: 'a' | 'b'
   }
 }
 
-describe('differencing guard: the complexity caps depend on the queries alone', () => {
+for (const engine of ENGINES) describe(`differencing guard: the complexity caps depend on the queries alone [${engine}]`, () => {
   afterEach(closeTestStates);
   it('two datasets of one schema, different data: the same too-complex decision for the same queries', async () => {
     // dense: person groups on the diagonal, every a and every b value holds k people
@@ -53,7 +54,7 @@ describe('differencing guard: the complexity caps depend on the queries alone', 
     const sparse = rowsOf(A.map((_, i) => [i, 0]));
     const decisions: string[][] = [];
     for (const rows of [dense, sparse]) {
-      const guard = new DifferencingGuard(await testStore());
+      const guard = new DifferencingGuard(await testStore(engine));
       decisions.push([await release(guard, rows, 'a'), await release(guard, rows, 'b')]);
     }
     // GROUP BY a passes on both; GROUP BY b plans 320 × 320 class-cells on both, however many b groups pass k
@@ -62,7 +63,7 @@ describe('differencing guard: the complexity caps depend on the queries alone', 
   });
 
   it('the plan survives in the history: a later release is capped by earlier planned groups that were withheld', async () => {
-    const db = await testStore();
+    const db = await testStore(engine);
     // "GROUP BY a" releases a0 and a1 (a2's people sit in the block of every other value): it planned all of a
     const rows = rowsOf([[0, 0], [1, 0], [2, 0]]);
     const first = new DifferencingGuard(db);
