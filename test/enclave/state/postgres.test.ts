@@ -5,7 +5,7 @@ import { isDomainError } from '../../../contracts/errors.js';
 import { PrivacyBudgetLedger } from '../../../enclave/privacy/ledger.js';
 import { DifferencingGuard } from '../../../enclave/privacy/differencing.js';
 import { openEnclaveState } from '../../../enclave/state/state.js';
-import { openOrCreateKeystore, openKeystore, publicInfoOf, storeKeystore } from '../../../enclave/keystore/keystore.js';
+import { openOrCreateKeystore, openKeystore, publicInfoOf, rotateMasterSecret, storeKeystore } from '../../../enclave/keystore/keystore.js';
 import { sm2KeyPair, sm2PublicKeyToPem } from '../../../crypto/index.js';
 import { freshSchema, testDatabaseUrl } from '../../store/engines.js';
 
@@ -106,6 +106,11 @@ describe('enclave state on PostgreSQL', function () {
       expect(sealed!.bytes.toString('utf8')).to.not.include(Buffer.from(opened[0]!.keystore.signing.privateKey).toString('base64'));
       const refused = await openKeystore(storeKeystore(states[1]!.store), 'not-the-master-secret-at-all').catch((e: unknown) => (isDomainError(e) ? e.type : String(e)));
       expect(refused).to.equal('keystore-locked');
+      // master-secret rotation re-seals the row: the same keys open under the new secret only
+      const rotated = 'enclave-state-next-master-secret-4567';
+      await rotateMasterSecret(storeKeystore(states[0]!.store), masterSecret, rotated);
+      expect(publicInfoOf(await openKeystore(storeKeystore(states[1]!.store), rotated, operatorPublicKeyPem))).to.deep.equal(publicInfoOf(opened[0]!.keystore));
+      expect(await openKeystore(storeKeystore(states[1]!.store), masterSecret).catch((e: unknown) => (isDomainError(e) ? e.type : String(e)))).to.equal('keystore-locked');
       const migrations = await states[0]!.store.all<{ name: string }>('SELECT name FROM enclave_migrations');
       expect(migrations.map((m) => m.name)).to.deep.equal(['0001_enclave_state.sql']);
     } finally {
