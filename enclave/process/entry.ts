@@ -6,6 +6,7 @@ import { HeContext } from '../../he/seal.js';
 import { assertSecretOutside, directoryKeystore, openOrCreateKeystore, publicInfoOf, storeKeystore, type KeystoreStorage } from '../keystore/keystore.js';
 import { PrivacyBudgetLedger } from '../privacy/ledger.js';
 import { openEnclaveState, type EnclaveState } from '../state/state.js';
+import { isStoreUnavailable } from '../../store/errors.js';
 import { blobReaderOf } from '../release/blob-reader.js';
 import { RowMaps } from '../release/row-map.js';
 import { handlers } from './handlers/index.js';
@@ -27,8 +28,11 @@ const send = (m: unknown): void => void process.send!(m);
 const toWire = (e: unknown): WireError =>
   e instanceof DomainError
     ? { type: e.type, message: e.message, detail: JSON.parse(JSON.stringify(e.detail ?? {})) as Record<string, unknown> }
-    : // never echo internals of an unexpected failure across the boundary
-      { type: 'enclave-internal', message: 'the enclave failed to process the request', detail: {} };
+    : isStoreUnavailable(e)
+      ? // its state database is away (restart, network): nothing was committed, the caller retries the job
+        { type: 'enclave-unavailable', message: "the enclave's state database is unreachable; retry shortly", detail: {} }
+      : // never echo internals of an unexpected failure across the boundary
+        { type: 'enclave-internal', message: 'the enclave failed to process the request', detail: {} };
 
 let ctx: EnclaveContext | undefined;
 let queue: Promise<void> = Promise.resolve();
