@@ -60,6 +60,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   // Cluster mode: the store is PostgreSQL, shared with other servers and workers — nothing found in it at
   // start-up (a running lease, a pending upload or idempotency key) belongs to a dead process of this one.
   const clustered = !!config.databaseUrl;
+  if (clustered && withEnclave && !config.enclaveDatabaseUrl) {
+    log.warn({ dataDir: config.dataDir }, "the enclave keeps its keystore and privacy state in this data directory: set SHUYU_ENCLAVE_DATABASE_URL so a cluster's processes share them (docs/deploy.md)");
+  }
   const db = await openDatabase(config.databaseUrl ?? layout.dbFile, { ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) });
   const blobs = new BlobStore(config.blobDir ?? layout.blobDir);
 

@@ -94,7 +94,9 @@ async function openState(keystoreDir: string): Promise<EnclaveState> {
 async function waitForKeystore(storage: KeystoreStorage, ms: number): Promise<void> {
   const until = Date.now() + ms;
   while (!(await storage.exists())) {
-    if (Date.now() > until) throw new DomainError('keystore-missing', 'no enclave keystore yet: a server creates it on its first start; start a server first');
+    if (Date.now() > until) {
+      throw new DomainError('keystore-missing', `no enclave keystore in ${storage.where}: a server's enclave creates it on its first start (a cluster's processes share it through SHUYU_ENCLAVE_DATABASE_URL)`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
 }
