@@ -31,7 +31,7 @@ export interface Store {
    * `lock`: on PostgreSQL, a session advisory lock on this name is taken on the transaction's connection BEFORE
    * it begins, so transactions on one name run one after another and each one's snapshot sees the last one's
    * commit (a lock taken inside would come after the snapshot, and SERIALIZABLE would abort the waiter).
-   * Ignored on SQLite (one connection: transactions are serial already), and inside a transaction.
+   * On SQLite the transaction begins IMMEDIATE (the file's write lock first). Ignored inside a transaction.
    */
   transaction<T>(fn: () => Promise<T>, o?: { lock?: string }): Promise<T>;
   /** True inside a transaction() call chain. */
@@ -127,6 +127,9 @@ export function openStore(o: OpenStoreOptions): { store: Store; sqlite: Database
         return b.execute((trx) => frames.run({ trx, depth: 0 }, fn));
       };
       const lock = o.lock;
+      // SQLite with a lock: BEGIN IMMEDIATE takes the write lock first, so processes sharing one file (the
+      // enclaves of one host) wait on the busy timeout instead of failing to upgrade a read to a write
+      if (dialect === 'sqlite' && lock !== undefined) return immediate(kysely, frames, fn);
       for (let attempt = 1; ; attempt++) {
         try {
           if (dialect !== 'postgres' || lock === undefined) return await once(kysely);
@@ -153,6 +156,24 @@ export function openStore(o: OpenStoreOptions): { store: Store; sqlite: Database
     },
   };
   return { store, sqlite };
+}
+
+async function immediate<T>(kysely: Kysely<unknown>, frames: AsyncLocalStorage<Frame>, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await kysely.connection().execute(async (conn) => {
+      await sql.raw('BEGIN IMMEDIATE').execute(conn);
+      try {
+        const out = await frames.run({ trx: conn as Transaction<unknown>, depth: 0 }, fn);
+        await sql.raw('COMMIT').execute(conn);
+        return out;
+      } catch (e) {
+        await sql.raw('ROLLBACK').execute(conn).catch(() => {});
+        throw e;
+      }
+    });
+  } catch (e) {
+    throw wrap(e);
+  }
 }
 
 async function savepoint<T>(frame: Frame, fn: () => Promise<T>): Promise<T> {

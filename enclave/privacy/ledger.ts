@@ -116,7 +116,7 @@ export class PrivacyBudgetLedger {
       if (charged && (charged.trade_id ?? (c.chargeKey === `trade:${c.tradeId}` ? c.tradeId : null)) !== c.tradeId) return 'was used by another trade';
       await db.run(`INSERT INTO privacy_charge_key (charge_key, trade_id, computation_hash, created_at) VALUES (?, ?, ?, ?)`, c.chargeKey, c.tradeId, c.computationHash, new Date().toISOString());
       return null;
-    });
+    }, { lock: `shuyu:enclave-charge-key:${c.chargeKey}` });
     if (conflict) {
       throw new DomainError('privacy-charge-conflict', `release refused: the charge key ${conflict}; a charge key belongs to one approved trade and computation`, {
         chargeKey: c.chargeKey,

@@ -45,7 +45,7 @@ export class ExactRowCaps {
         new Date().toISOString(),
       );
       return (await this.pinned(c.datasetKey))!;
-    });
+    }, { lock: `shuyu:enclave-row-cap:${c.datasetKey}` });
   }
 }
 
