@@ -57,6 +57,8 @@ export const InitMessage = z
     masterSecretFile: z.string().min(1).optional(),
     /** Where the enclave reads sealed row chunks itself (by SM3 name); releases never carry row bytes. */
     blobStore: BlobStoreLocation.optional(),
+    /** A worker's enclave never creates the keystore: it waits up to this long for a server's enclave to have made it. */
+    waitForKeystoreMs: z.number().int().min(0).max(3_600_000).optional(),
   })
   .strict();
 export type InitMessage = z.infer<typeof InitMessage>;

@@ -178,6 +178,7 @@ const PROBLEMS = {
   'problem.keystore-corrupt': { zh: '密钥库已损坏。', en: 'The keystore is corrupt.' },
   'problem.keystore-master-secret': { zh: '主密钥有误。', en: 'The master secret is wrong.' },
   'problem.keystore-operator-key': { zh: '运营方密钥有误。', en: 'The operator key is wrong.' },
+  'problem.keystore-missing': { zh: '密钥库尚未创建：请先启动一台服务器。', en: 'There is no keystore yet: start a server first.' },
   'problem.unbalanced-transaction': { zh: '账务分录不平衡（平台内部错误）。', en: 'Ledger entries do not balance (a platform fault).' },
   'problem.capture-mismatch': { zh: '结算金额与托管金额不符（平台内部错误）。', en: 'The capture does not match the escrow (a platform fault).' },
   'problem.internal': { zh: '发生内部错误，已记录。', en: 'An internal error occurred; it has been logged.' },

@@ -12,7 +12,7 @@ import type { ShuyuApp } from './app.js';
 import { bootstrapOperator } from './identity/bootstrap.js';
 import { IdentityService } from './identity/identity.js';
 import { IdempotencyStore } from './http/idempotency.js';
-import { startEnclave, type EnclaveHandle } from './enclave/handle.js';
+import { enclaveStateOf, startEnclave, type EnclaveHandle } from './enclave/handle.js';
 import { DomainError } from '../contracts/errors.js';
 import { systemClock } from '../contracts/ids.js';
 
@@ -60,6 +60,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   // Cluster mode: the store is PostgreSQL, shared with other servers and workers — nothing found in it at
   // start-up (a running lease, a pending upload or idempotency key) belongs to a dead process of this one.
   const clustered = !!config.databaseUrl;
+  if (clustered && withEnclave && !config.enclaveDatabaseUrl) {
+    log.warn({ dataDir: config.dataDir }, "the enclave keeps its keystore and privacy state in this data directory: set SHUYU_ENCLAVE_DATABASE_URL so a cluster's processes share them (docs/deploy.md)");
+  }
   const db = await openDatabase(config.databaseUrl ?? layout.dbFile, { ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) });
   const blobs = new BlobStore(config.blobDir ?? layout.blobDir);
 
@@ -71,7 +74,15 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   // process loads the API, recovers and listens meanwhile. On a first run it starts after the bootstrap.
   let enclaveStarting: Promise<EnclaveHandle> | null = null;
   const launchEnclave = (operatorPublicKeyPem: string): Promise<EnclaveHandle> => {
-    enclaveStarting = startEnclave({ dataDir: layout.enclaveDir, blobDir: layout.blobDir, masterSecret: master!.secret, operatorPublicKeyPem, log, ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}) });
+    enclaveStarting = startEnclave({
+      dataDir: layout.enclaveDir,
+      blobDir: config.blobDir ?? layout.blobDir,
+      masterSecret: master!.secret,
+      operatorPublicKeyPem,
+      log,
+      ...enclaveStateOf(config),
+      ...(opts.enclaveEnv ? { env: opts.enclaveEnv } : {}),
+    });
     enclaveStarting.catch(() => {}); // awaited (and its failure thrown) below; not an unhandled rejection meanwhile
     return enclaveStarting;
   };

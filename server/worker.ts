@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { loadConfig, type ServerConfig } from './config/config.js';
 import { ensureDataDir, resolveMasterSecret } from './config/data-dir.js';
@@ -7,7 +5,7 @@ import { createLogger, type Logger } from './logger.js';
 import { openDatabase } from './store/db.js';
 import { BlobStore } from './blobs/blob-store.js';
 import { IdentityService } from './identity/identity.js';
-import { startEnclave, type EnclaveHandle } from './enclave/handle.js';
+import { enclaveStateOf, startEnclave, type EnclaveHandle } from './enclave/handle.js';
 import { enclaveSigner } from './trade/enclave-signer.js';
 import { systemClock } from '../contracts/ids.js';
 
@@ -35,8 +33,10 @@ export interface RunningWorker {
  * SHUYU_SERVER_JOBS=0) share one PostgreSQL: a worker killed mid-job loses its lease and another worker runs
  * the job again; the enclave's charge key (`trade:<id>`) and the saved receipt make the re-run charge nothing.
  *
- * The enclave's own state (sealed keystore, privacy ledger, differencing history, row maps) is read from the
- * data directory's enclave/ folder, which every server and worker of one host shares (docs/deploy.md).
+ * The enclave's own state (sealed keystore, privacy ledger, differencing history, row maps) is in the enclave's
+ * PostgreSQL schema (SHUYU_ENCLAVE_DATABASE_URL, handed to the forked enclave only: this process never opens
+ * it), so every worker's enclave charges one ledger whatever host it runs on (docs/deploy.md). Without it, the
+ * enclave keeps that state in the data directory's enclave/ folder, which the processes must then share.
  */
 export async function startEnclaveWorker(opts: WorkerOptions = {}): Promise<RunningWorker> {
   const env = opts.env ?? process.env;
@@ -49,19 +49,30 @@ export async function startEnclaveWorker(opts: WorkerOptions = {}): Promise<Runn
   try {
     const blobs = new BlobStore(config.blobDir ?? layout.blobDir);
     const master = resolveMasterSecret(layout, env);
-    // A server bootstraps the operator (pinned in the enclave) and creates the sealed keystore on its first
-    // start; a worker never creates either, so all enclaves of the deployment hold the same keys.
+    // A server bootstraps the operator (pinned in the enclave) and its enclave creates the sealed keystore on
+    // its first start; a worker never creates either, so all enclaves of the deployment hold the same keys. The
+    // worker waits for the operator here and its enclave waits for the keystore (a row of the enclave's schema,
+    // which this process cannot read, or the file in the shared enclave folder).
     const identity = new IdentityService(db, systemClock);
     const until = Date.now() + waitMs;
     let operatorKey: string | null | undefined = null;
     let told = false;
-    while (!(operatorKey = (await identity.operator())?.publicKeyPem) || !existsSync(join(layout.enclaveDir, 'keystore', 'keystore.json'))) {
+    while (!(operatorKey = (await identity.operator())?.publicKeyPem)) {
       if (!told) log.info({ dataDir: config.dataDir }, 'waiting for a server to bootstrap the operator and the enclave keystore');
       told = true;
       if (Date.now() > until) throw new Error('no server has bootstrapped this deployment (operator and enclave keystore): start a server first');
       await new Promise((r) => setTimeout(r, 250));
     }
-    enclave = await startEnclave({ dataDir: layout.enclaveDir, masterSecret: master.secret, operatorPublicKeyPem: operatorKey, log, ...(enclaveEnv ? { env: enclaveEnv } : {}) });
+    enclave = await startEnclave({
+      dataDir: layout.enclaveDir,
+      blobDir: config.blobDir ?? layout.blobDir,
+      masterSecret: master.secret,
+      operatorPublicKeyPem: operatorKey,
+      log,
+      waitForKeystoreMs: Math.max(0, until - Date.now()),
+      ...enclaveStateOf(config),
+      ...(enclaveEnv ? { env: enclaveEnv } : {}),
+    });
     const started = enclave;
     const signer = enclaveSigner(() => started);
     signer.publicKeyPem = (await started.publicInfo()).signing.publicKeyPem;

@@ -26,8 +26,14 @@ export interface Store {
   get<T = Record<string, unknown>>(text: string, ...args: unknown[]): Promise<T | undefined>;
   /** Runs a statement; answers the number of rows it changed. */
   run(text: string, ...args: unknown[]): Promise<number>;
-  /** Runs `fn` atomically (see above); retried on a serialization failure, so `fn` must only touch the store. */
-  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` atomically (see above); retried on a serialization failure, so `fn` must only touch the store.
+   * `lock`: on PostgreSQL, a session advisory lock on this name is taken on the transaction's connection BEFORE
+   * it begins, so transactions on one name run one after another and each one's snapshot sees the last one's
+   * commit (a lock taken inside would come after the snapshot, and SERIALIZABLE would abort the waiter).
+   * On SQLite the transaction begins IMMEDIATE (the file's write lock first). Ignored inside a transaction.
+   */
+  transaction<T>(fn: () => Promise<T>, o?: { lock?: string }): Promise<T>;
   /** True inside a transaction() call chain. */
   inTransaction(): boolean;
   close(): Promise<void>;
@@ -112,14 +118,30 @@ export function openStore(o: OpenStoreOptions): { store: Store; sqlite: Database
     get: async <T>(text: string, ...args: unknown[]) => (await exec(text, args)).rows[0] as T | undefined,
     run: async (text, ...args) => Number((await exec(text, args)).numAffectedRows ?? 0n),
     inTransaction: () => frames.getStore() !== undefined,
-    async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    async transaction<T>(fn: () => Promise<T>, o: { lock?: string } = {}): Promise<T> {
       const frame = frames.getStore();
       if (frame) return savepoint(frame, fn);
+      const once = (db: Kysely<unknown>) => {
+        let b = db.transaction();
+        if (dialect === 'postgres') b = b.setIsolationLevel('serializable');
+        return b.execute((trx) => frames.run({ trx, depth: 0 }, fn));
+      };
+      const lock = o.lock;
+      // SQLite with a lock: BEGIN IMMEDIATE takes the write lock first, so processes sharing one file (the
+      // enclaves of one host) wait on the busy timeout instead of failing to upgrade a read to a write
+      if (dialect === 'sqlite' && lock !== undefined) return immediate(kysely, frames, fn);
       for (let attempt = 1; ; attempt++) {
         try {
-          let b = kysely.transaction();
-          if (dialect === 'postgres') b = b.setIsolationLevel('serializable');
-          return await b.execute((trx) => frames.run({ trx, depth: 0 }, fn));
+          if (dialect !== 'postgres' || lock === undefined) return await once(kysely);
+          return await kysely.connection().execute(async (conn) => {
+            await sql`SELECT pg_advisory_lock(hashtext(${lock}))`.execute(conn);
+            try {
+              return await once(conn);
+            } finally {
+              // a lost connection took the lock with it
+              await sql`SELECT pg_advisory_unlock(hashtext(${lock}))`.execute(conn).catch(() => {});
+            }
+          });
         } catch (e) {
           if (dialect === 'postgres' && isRetryableConflict(e) && attempt < MAX_ATTEMPTS) {
             await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** Math.min(attempt, 6)));
@@ -134,6 +156,24 @@ export function openStore(o: OpenStoreOptions): { store: Store; sqlite: Database
     },
   };
   return { store, sqlite };
+}
+
+async function immediate<T>(kysely: Kysely<unknown>, frames: AsyncLocalStorage<Frame>, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await kysely.connection().execute(async (conn) => {
+      await sql.raw('BEGIN IMMEDIATE').execute(conn);
+      try {
+        const out = await frames.run({ trx: conn as Transaction<unknown>, depth: 0 }, fn);
+        await sql.raw('COMMIT').execute(conn);
+        return out;
+      } catch (e) {
+        await sql.raw('ROLLBACK').execute(conn).catch(() => {});
+        throw e;
+      }
+    });
+  } catch (e) {
+    throw wrap(e);
+  }
 }
 
 async function savepoint<T>(frame: Frame, fn: () => Promise<T>): Promise<T> {

@@ -1,6 +1,5 @@
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { DomainError } from '../../contracts/errors.js';
@@ -22,9 +21,12 @@ import {
 import { HeContext } from '../../he/seal.js';
 import { type BfvParams, BFV_PARAMS, DEFAULT_BFV_PARAMS } from '../../he/params.js';
 import type { EnclavePublicInfo } from '../../formats/enclave-protocol.js';
+import type { Store } from '../../store/engine.js';
+import { isUniqueViolation } from '../../store/errors.js';
 
 /**
- * The enclave's keystore, created on first start in the enclave's data directory:
+ * The enclave's keystore, created on first start in the enclave's data directory (embedded) or as rows of the
+ * enclave's state store (`enclave_keystore`, in its PostgreSQL schema: a cluster's enclaves share it):
  *   keystore.json       SM2 signing key, SM2 unwrap key, BFV secret key, the pinned operator key and the
  *                       SM3 hashes of the public HE files — sealed (sealBox) under a key derived from the
  *                       master secret with PBKDF2-HMAC-SM3 (RFC 8018 §5.2, PRF = HMAC-SM3)
@@ -33,6 +35,71 @@ import type { EnclavePublicInfo } from '../../formats/enclave-protocol.js';
  *   he-galois-keys.bin  BFV Galois keys    }
  * The master secret is supplied at start (env or a file outside this directory) and never written here.
  */
+
+/** Where the keystore's four files live: a directory, or rows of the enclave's state store. */
+export interface KeystoreStorage {
+  /** for messages: the directory, or the store */
+  readonly where: string;
+  read(name: string): Promise<Uint8Array | undefined>;
+  /** true when a complete keystore is there (its sealed file is written last, in its own step or transaction) */
+  exists(): Promise<boolean>;
+  /** Writes a new keystore (the sealed file last); false when another enclave created one first (nothing written). */
+  create(files: { name: string; bytes: Uint8Array | string }[]): Promise<boolean>;
+  /** Replaces one file (the sealed file, on master-secret rotation) in one atomic step. */
+  replace(name: string, bytes: Uint8Array | string): Promise<void>;
+}
+
+export function directoryKeystore(dir: string): KeystoreStorage {
+  return {
+    where: dir,
+    read: async (name) => {
+      try {
+        return new Uint8Array(await readFile(join(dir, name)));
+      } catch {
+        return undefined;
+      }
+    },
+    exists: () => stat(join(dir, FILES.store)).then(() => true, () => false),
+    async create(files) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      for (const f of files) await writeAtomic(join(dir, f.name), f.bytes);
+      return true;
+    },
+    replace: (name, bytes) => writeAtomic(join(dir, name), bytes),
+  };
+}
+
+/** The keystore as rows of the enclave's state store (its tables made by enclave/state's migrations). */
+export function storeKeystore(store: Store): KeystoreStorage {
+  const bytesOf = (b: Uint8Array | string): Buffer => (typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return {
+    where: 'the enclave state store',
+    read: async (name) => {
+      const r = await store.get<{ bytes: Buffer }>('SELECT bytes FROM enclave_keystore WHERE name = ?', name);
+      return r ? new Uint8Array(r.bytes) : undefined;
+    },
+    exists: async () => (await store.get('SELECT 1 AS one FROM enclave_keystore WHERE name = ?', FILES.store)) !== undefined,
+    async create(files) {
+      try {
+        // one transaction: enclaves starting together on an empty store create one keystore, the others open it
+        return await store.transaction(async () => {
+          if (await store.get('SELECT 1 AS one FROM enclave_keystore WHERE name = ?', FILES.store)) return false;
+          const at = new Date().toISOString();
+          for (const f of files) await store.run('INSERT INTO enclave_keystore (name, bytes, created_at) VALUES (?, ?, ?)', f.name, bytesOf(f.bytes), at);
+          return true;
+        });
+      } catch (e) {
+        if (isUniqueViolation(e)) return false;
+        throw e;
+      }
+    },
+    async replace(name, bytes) {
+      await store.run('UPDATE enclave_keystore SET bytes = ? WHERE name = ?', bytesOf(bytes), name);
+    },
+  };
+}
+
+const storageOf = (where: string | KeystoreStorage): KeystoreStorage => (typeof where === 'string' ? directoryKeystore(where) : where);
 
 const FORMAT = 'shuyu.keystore.v1';
 const AAD = utf8(FORMAT);
@@ -57,6 +124,7 @@ const KeystoreFile = z
   .strict();
 
 export interface Keystore {
+  /** where it was opened from (a directory, or the state store) */
   dir: string;
   signing: { privateKey: Uint8Array; publicKey: Uint8Array };
   unwrap: { privateKey: Uint8Array; publicKey: Uint8Array };
@@ -87,12 +155,13 @@ async function writeAtomic(path: string, data: Uint8Array | string): Promise<voi
 }
 
 export async function openOrCreateKeystore(opts: {
-  dir: string;
+  /** a directory, or the state store's rows (storeKeystore) */
+  dir: string | KeystoreStorage;
   masterSecret: string | Uint8Array;
   operatorPublicKeyPem: string;
   heParamsId?: string;
 }): Promise<{ keystore: Keystore; created: boolean }> {
-  const storePath = join(opts.dir, FILES.store);
+  const storage = storageOf(opts.dir);
   // validate the operator key before anything is written
   let operatorKey: Uint8Array;
   try {
@@ -100,9 +169,8 @@ export async function openOrCreateKeystore(opts: {
   } catch {
     throw new DomainError('keystore-operator-key', 'the operator public key is not a valid SM2 PEM');
   }
-  if (existsSync(storePath)) return { keystore: await openKeystore(opts.dir, opts.masterSecret, opts.operatorPublicKeyPem), created: false };
+  if (await storage.exists()) return { keystore: await openKeystore(storage, opts.masterSecret, opts.operatorPublicKeyPem), created: false };
 
-  await mkdir(opts.dir, { recursive: true, mode: 0o700 });
   const params = BFV_PARAMS[opts.heParamsId ?? DEFAULT_BFV_PARAMS.id];
   if (!params) throw new DomainError('he-params', `unknown HE parameter set ${opts.heParamsId}`);
   const he = await HeContext.create(params);
@@ -128,14 +196,18 @@ export async function openOrCreateKeystore(opts: {
     },
     createdAt: new Date().toISOString(),
   });
-  await writeAtomic(join(opts.dir, FILES.pk), heKeys.publicKey);
-  await writeAtomic(join(opts.dir, FILES.rk), heKeys.relinKeys);
-  await writeAtomic(join(opts.dir, FILES.gk), heKeys.galoisKeys);
-  await writeAtomic(storePath, sealedFile(sealedBody, opts.masterSecret)); // last: its presence means "complete"
+  const written = await storage.create([
+    { name: FILES.pk, bytes: heKeys.publicKey },
+    { name: FILES.rk, bytes: heKeys.relinKeys },
+    { name: FILES.gk, bytes: heKeys.galoisKeys },
+    { name: FILES.store, bytes: sealedFile(sealedBody, opts.masterSecret) }, // last: its presence means "complete"
+  ]);
+  // another enclave created the keystore meanwhile: every enclave of the deployment holds the same keys
+  if (!written) return { keystore: await openKeystore(storage, opts.masterSecret, opts.operatorPublicKeyPem), created: false };
   return {
     created: true,
     keystore: {
-      dir: opts.dir,
+      dir: storage.where,
       signing,
       unwrap,
       operatorPublicKeyPem: operatorPem,
@@ -160,10 +232,10 @@ function sealedFile(body: z.infer<typeof Sealed>, masterSecret: string | Uint8Ar
   }
 }
 
-async function openSealedBody(dir: string, masterSecret: string | Uint8Array): Promise<z.infer<typeof Sealed>> {
+async function openSealedBody(storage: KeystoreStorage, masterSecret: string | Uint8Array): Promise<z.infer<typeof Sealed>> {
   let file: z.infer<typeof KeystoreFile>;
   try {
-    file = KeystoreFile.parse(JSON.parse(await readFile(join(dir, FILES.store), 'utf8')));
+    file = KeystoreFile.parse(JSON.parse(fromUtf8((await storage.read(FILES.store))!)));
   } catch {
     throw new DomainError('keystore-corrupt', 'the keystore file is unreadable or malformed');
   }
@@ -183,15 +255,21 @@ async function openSealedBody(dir: string, masterSecret: string | Uint8Array): P
  * old file (opens with the old secret) or the new one (opens with the new secret), never neither. The server
  * must be stopped, and restarted with the new secret.
  */
-export async function rotateMasterSecret(dir: string, oldSecret: string | Uint8Array, newSecret: string | Uint8Array): Promise<{ fingerprint: string }> {
-  const body = await openSealedBody(dir, oldSecret);
-  await writeAtomic(join(dir, FILES.store), sealedFile(body, newSecret));
-  const reopened = await openKeystore(dir, newSecret);
+export async function rotateMasterSecret(
+  dir: string | KeystoreStorage,
+  oldSecret: string | Uint8Array,
+  newSecret: string | Uint8Array,
+): Promise<{ fingerprint: string }> {
+  const storage = storageOf(dir);
+  const body = await openSealedBody(storage, oldSecret);
+  await storage.replace(FILES.store, sealedFile(body, newSecret));
+  const reopened = await openKeystore(storage, newSecret);
   return { fingerprint: sm2Fingerprint(reopened.signing.publicKey) };
 }
 
-export async function openKeystore(dir: string, masterSecret: string | Uint8Array, expectedOperatorPem?: string): Promise<Keystore> {
-  const body = await openSealedBody(dir, masterSecret);
+export async function openKeystore(dir: string | KeystoreStorage, masterSecret: string | Uint8Array, expectedOperatorPem?: string): Promise<Keystore> {
+  const storage = storageOf(dir);
+  const body = await openSealedBody(storage, masterSecret);
   if (expectedOperatorPem !== undefined) {
     let given: string;
     try {
@@ -206,14 +284,14 @@ export async function openKeystore(dir: string, masterSecret: string | Uint8Arra
   const params = BFV_PARAMS[body.he.paramsId];
   if (!params) throw new DomainError('he-params', `keystore uses unknown HE parameter set ${body.he.paramsId}`);
   const readPinned = async (name: string, sm3: string): Promise<Uint8Array> => {
-    const bytes = new Uint8Array(await readFile(join(dir, name)).catch(() => Buffer.alloc(0)));
+    const bytes = (await storage.read(name)) ?? new Uint8Array(0);
     if (sm3Hex(bytes) !== sm3) throw new DomainError('keystore-corrupt', `${name} is missing or was modified`);
     return bytes;
   };
   const signingPriv = fromB64(body.signingPrivateKey);
   const unwrapPriv = fromB64(body.unwrapPrivateKey);
   return {
-    dir,
+    dir: storage.where,
     signing: { privateKey: signingPriv, publicKey: sm2PublicFromPrivate(signingPriv) },
     unwrap: { privateKey: unwrapPriv, publicKey: sm2PublicFromPrivate(unwrapPriv) },
     operatorPublicKeyPem: body.operatorPublicKeyPem,

@@ -1,6 +1,6 @@
-import type Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
 import { type DimPredicate } from '../../query/predicates.js';
+import type { Store } from '../../store/engine.js';
 
 /**
  * Differencing defence for EXACT (un-noised) releases — see docs/privacy.md §4 for the argument.
@@ -378,31 +378,15 @@ function plannedPartition(history: { planned: PlannedSets[]; unplanned: DimPredi
 }
 
 export class DifferencingGuard {
-  constructor(private readonly db: Database.Database) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS privacy_release_sets (
-        id           INTEGER PRIMARY KEY AUTOINCREMENT,
-        buyer_org_id TEXT NOT NULL,
-        dataset_id   TEXT NOT NULL,
-        sets         TEXT NOT NULL,
-        created_at   TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS privacy_release_sets_history ON privacy_release_sets (buyer_org_id, dataset_id);
-    `);
-    // each release's plan (JSON PlannedSets): the caps are computed from every planned group, not the released ones
-    const cols = db.prepare('PRAGMA table_info(privacy_release_sets)').all() as { name: string }[];
-    if (!cols.some((c) => c.name === 'planned')) db.exec('ALTER TABLE privacy_release_sets ADD COLUMN planned TEXT');
-  }
+  /** `db`: the enclave's state store (PrivacyBudgetLedger.store), its tables made by the enclave's migrations. */
+  constructor(private readonly db: Store) {}
 
   /**
    * The history's planned queries, distinct, and the released sets of releases recorded without a plan (they
    * stand for their own plan).
    */
-  plans(buyerOrgId: string, datasetId: string): { planned: PlannedSets[]; unplanned: DimPredicate[] } {
-    const rows = this.db.prepare('SELECT sets, planned FROM privacy_release_sets WHERE buyer_org_id = ? AND dataset_id = ? ORDER BY id').all(buyerOrgId, datasetId) as {
-      sets: string;
-      planned: string | null;
-    }[];
+  async plans(buyerOrgId: string, datasetId: string): Promise<{ planned: PlannedSets[]; unplanned: DimPredicate[] }> {
+    const rows = await this.db.all<{ sets: string; planned: string | null }>('SELECT sets, planned FROM privacy_release_sets WHERE buyer_org_id = ? AND dataset_id = ? ORDER BY id', buyerOrgId, datasetId);
     const seen = new Set<string>();
     const planned: PlannedSets[] = [];
     const unplanned: DimPredicate[] = [];
@@ -424,8 +408,8 @@ export class DifferencingGuard {
   }
 
   /** The history's released sets, distinct (in first-release order). */
-  history(buyerOrgId: string, datasetId: string): DimPredicate[] {
-    const rows = this.db.prepare('SELECT sets FROM privacy_release_sets WHERE buyer_org_id = ? AND dataset_id = ? ORDER BY id').all(buyerOrgId, datasetId) as { sets: string }[];
+  async history(buyerOrgId: string, datasetId: string): Promise<DimPredicate[]> {
+    const rows = await this.db.all<{ sets: string }>('SELECT sets FROM privacy_release_sets WHERE buyer_org_id = ? AND dataset_id = ? ORDER BY id', buyerOrgId, datasetId);
     const seen = new Set<string>();
     const out: DimPredicate[] = [];
     for (const r of rows) {
@@ -443,11 +427,14 @@ export class DifferencingGuard {
   /**
    * Check the release against the joint history and record its sets; throws `privacy-differencing-refused`
    * (data-dependent: recorded and charged by the caller) or `privacy-history-too-complex` (from the queries
-   * alone, before any row is read).
+   * alone, before any row is read). One transaction — inside the charge's when the release pays ε, so the
+   * charge, its output and this history update commit together.
    */
-  checkAndRecord(c: DifferencingCheck): { blocks: number; classCells: number } {
-    const tx = this.db.transaction(() => {
-      const prior = this.history(c.buyerOrgId, c.datasetId);
+  async checkAndRecord(c: DifferencingCheck): Promise<{ blocks: number; classCells: number }> {
+    // PostgreSQL: checks on one history queue on an advisory lock (see Store.transaction), so two enclaves never
+    // both pass against the history as it was before the other's release
+    return this.db.transaction(async () => {
+      const prior = await this.history(c.buyerOrgId, c.datasetId);
       const known = new Set(prior.map(canonical));
       const fresh: DimPredicate[] = [];
       for (const p of c.sets) {
@@ -457,8 +444,8 @@ export class DifferencingGuard {
           fresh.push(p);
         }
       }
-      const b = declaredBlocks([...prior, ...fresh], c.dimensions, plannedPartition(this.plans(c.buyerOrgId, c.datasetId), c, fresh));
-      const legacy = legacyLabels(this.db, c.buyerOrgId, c.datasetId, c.rows.rowCount);
+      const b = declaredBlocks([...prior, ...fresh], c.dimensions, plannedPartition(await this.plans(c.buyerOrgId, c.datasetId), c, fresh));
+      const legacy = await legacyLabels(this.db, c.buyerOrgId, c.datasetId, c.rows.rowCount);
       const atoms = legacy ? undefined : c.rows.atoms;
       const blockOfRow = atoms ? undefined : blockOfRows(b, c.rows);
       const people = atoms ? rowsPerBlock(blockOfRows(b, { rowCount: atoms.count, codes: atoms.codes }), atoms.rows, b.blocks) : peoplePerBlock(blockOfRow!, b.blocks, c.rows.subjects);
@@ -471,25 +458,35 @@ export class DifferencingGuard {
           { k: c.k },
         );
       }
-      this.db
-        .prepare('INSERT INTO privacy_release_sets (buyer_org_id, dataset_id, sets, planned, created_at) VALUES (?, ?, ?, ?, ?)')
-        .run(c.buyerOrgId, c.datasetId, JSON.stringify(fresh), c.planned ? canonicalPlan(c.planned) : null, new Date().toISOString());
+      await this.db.run(
+        'INSERT INTO privacy_release_sets (buyer_org_id, dataset_id, sets, planned, created_at) VALUES (?, ?, ?, ?, ?)',
+        c.buyerOrgId,
+        c.datasetId,
+        JSON.stringify(fresh),
+        c.planned ? canonicalPlan(c.planned) : null,
+        new Date().toISOString(),
+      );
       return { blocks: b.blocks, classCells: b.cells };
-    });
-    return tx.immediate();
+    }, { lock: `shuyu:enclave-history:${c.datasetId}` });
   }
 }
 
 /**
- * Histories recorded before the guard reasoned on declared cells were per-row labels (`privacy_partition`).
- * They stay as a refinement: every non-empty (old label, block) part must hold ≥ k people as well.
+ * Histories recorded before the guard reasoned on declared cells were per-row labels (`privacy_partition`, in
+ * embedded SQLite files only). They stay as a refinement: every non-empty (old label, block) part must hold ≥ k
+ * people as well.
  */
-function legacyLabels(db: Database.Database, buyerOrgId: string, datasetId: string, rowCount: number): Int32Array | undefined {
-  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'privacy_partition'").get();
+async function legacyLabels(db: Store, buyerOrgId: string, datasetId: string, rowCount: number): Promise<Int32Array | undefined> {
+  if (db.dialect !== 'sqlite') return undefined;
+  const exists = await db.get("SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = 'privacy_partition'");
   if (!exists) return undefined;
-  const rows = db
-    .prepare("SELECT row_count, labels FROM privacy_partition WHERE (buyer_org_id = ? AND dataset_id = ?) OR (buyer_org_id <> ? AND instr(dataset_id, '@') > 0 AND substr(dataset_id, instr(dataset_id, '@') + 1) = ?)")
-    .all(buyerOrgId, datasetId, buyerOrgId, datasetId) as { row_count: number; labels: Buffer }[];
+  const rows = await db.all<{ row_count: number; labels: Buffer }>(
+    "SELECT row_count, labels FROM privacy_partition WHERE (buyer_org_id = ? AND dataset_id = ?) OR (buyer_org_id <> ? AND instr(dataset_id, '@') > 0 AND substr(dataset_id, instr(dataset_id, '@') + 1) = ?)",
+    buyerOrgId,
+    datasetId,
+    buyerOrgId,
+    datasetId,
+  );
   if (rows.length === 0) return undefined;
   let acc = new Int32Array(rowCount);
   for (const r of rows) {

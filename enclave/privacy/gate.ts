@@ -111,7 +111,7 @@ export interface GateContext {
    * differencing guard records here); throwing refuses the release and charges nothing. `withheld` are the
    * keys below k of an exact release — for the guard only, they are never released.
    */
-  beforeRelease?: (released: GroupResult[], withheld: string[][]) => void;
+  beforeRelease?: (released: GroupResult[], withheld: string[][]) => unknown;
 }
 
 export interface PrivacyStep {
@@ -161,8 +161,8 @@ const PolicySchema = z
   })
   .strict();
 
-/** Apply the output gate. Synchronous: the budget ledger is better-sqlite3. */
-export function applyOutputGate(groups: GroupResult[], policy: OutputPolicy, ctx: GateContext): GateOutcome {
+/** Apply the output gate: the budget charge and the differencing record are one transaction of the enclave's state store. */
+export async function applyOutputGate(groups: GroupResult[], policy: OutputPolicy, ctx: GateContext): Promise<GateOutcome> {
   const parsed = PolicySchema.safeParse(policy);
   if (!parsed.success) throw new DomainError('privacy-invalid-policy', `output policy: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   if (!policy.dp || policy.mode === 'exact-for-tests') return exactRelease(groups, policy, ctx);
@@ -171,7 +171,7 @@ export function applyOutputGate(groups: GroupResult[], policy: OutputPolicy, ctx
 
 // ─── exact releases ────────────────────────────────────────────────────────────────────────────────────
 
-function exactRelease(groups: GroupResult[], policy: OutputPolicy, ctx: GateContext): GateOutcome {
+async function exactRelease(groups: GroupResult[], policy: OutputPolicy, ctx: GateContext): Promise<GateOutcome> {
   const k = policy.minGroupSize;
   const hidden = new Set(ctx.hidden ?? []);
   // k-suppression (cost 0: it only withholds); a withheld group is absent, exactly like an empty one
@@ -203,7 +203,7 @@ function exactRelease(groups: GroupResult[], policy: OutputPolicy, ctx: GateCont
       delta: 0,
     },
   ];
-  ctx.beforeRelease?.(released, withheld);
+  await ctx.beforeRelease?.(released, withheld);
   return {
     groups: released,
     privacy: {
@@ -267,7 +267,7 @@ function neutral(kind: MeasurementKind, [lo, hi]: [number, number]): number {
   }
 }
 
-function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon: number; delta?: number } }, ctx: GateContext): GateOutcome {
+async function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon: number; delta?: number } }, ctx: GateContext): Promise<GateOutcome> {
   const m = policy.maxRowsPerPerson ?? 1;
   const epsilon = policy.dp.epsilon;
   const delta = policy.dp.delta ? policy.dp.delta : undefined; // δ = 0 is pure ε-DP
@@ -380,7 +380,7 @@ function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon
     steps.push({ step: 'post-processing', detail: 'means, variances and standard deviations computed from the noisy sums, sums of squares and counts', epsilon: 0, delta: 0 });
   }
 
-  const produce = (): { groups: GroupResult[] } => {
+  const produce = async (): Promise<{ groups: GroupResult[] }> => {
     const released = domain.map((key) => {
       const g = byKey.get(JSON.stringify(key));
       const noisy = new Map<string, number>();
@@ -396,7 +396,7 @@ function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon
       for (const o of outputs) values[o.name] = roundTo(finish(o, noisy, ctx.bounds[o.name] ?? [0, 1]), o.scale);
       return { key: [...key], rows: 0, values };
     });
-    ctx.beforeRelease?.(released, []);
+    await ctx.beforeRelease?.(released, []);
     return { groups: released };
   };
 
@@ -404,7 +404,7 @@ function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon
   let remaining: number | null = null;
   if (ctx.budget) {
     const b = ctx.budget;
-    const out = b.ledger.charge(
+    const out = await b.ledger.charge(
       {
         chargeKey: b.chargeKey,
         ...(b.tradeId !== undefined ? { tradeId: b.tradeId } : {}),
@@ -423,7 +423,7 @@ function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon
     released = out.result;
     remaining = out.epsilonRemaining;
   } else {
-    released = produce();
+    released = await produce();
   }
   return {
     groups: released.groups,

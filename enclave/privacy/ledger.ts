@@ -1,15 +1,17 @@
-import Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
+import type { Store } from '../../store/engine.js';
+import { openEnclaveState, type EnclaveState, type OpenEnclaveStateOptions } from '../state/state.js';
 
 /**
- * The enclave's own ε/δ ledger (authoritative; the server's copy is informational). One SQLite file in the
- * enclave's data dir. A charge and the release it pays for are written in ONE immediate transaction together
+ * The enclave's own ε/δ ledger (authoritative; the server's copy is informational), in the enclave's state store
+ * (enclave/state: a SQLite file in the enclave's data dir, or its PostgreSQL schema in a cluster). A charge and the
+ * release it pays for are written in ONE transaction together
  * with the released output: if producing the output throws, nothing is charged and nothing was released;
  * a retry with the same charge key gets the stored output back (same noise) and pays nothing again.
  * ε is stored in integer micro-ε so that ten charges of 0.1 add up to exactly 1.
  *
  * Budgets are kept on what was sealed — the dataset's content commitment — not on the listing: the same
- * bundle published twice shares one per-buyer budget and one dataset-wide budget. The same file records the
+ * bundle published twice shares one per-buyer budget and one dataset-wide budget. The same store records the
  * data-dependent refusals each buyer received (type and time, never values), which are limited per buyer.
  */
 
@@ -72,60 +74,19 @@ export interface RefusalRecord {
 }
 
 export class PrivacyBudgetLedger {
-  private constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly state: EnclaveState,
+    private readonly owned = false,
+  ) {}
 
-  static open(file: string): PrivacyBudgetLedger {
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('busy_timeout = 5000');
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS privacy_charge (
-        charge_key    TEXT PRIMARY KEY,
-        buyer_org_id  TEXT NOT NULL,
-        dataset_id    TEXT NOT NULL,
-        epsilon_micro INTEGER NOT NULL CHECK (epsilon_micro >= 0),
-        delta         REAL NOT NULL DEFAULT 0,
-        output_json   TEXT NOT NULL,
-        created_at    TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS privacy_charge_by_pair ON privacy_charge (buyer_org_id, dataset_id);
-      CREATE TABLE IF NOT EXISTS privacy_refusal (
-        charge_key   TEXT PRIMARY KEY,
-        trade_id     TEXT NOT NULL,
-        buyer_org_id TEXT NOT NULL,
-        dataset_key  TEXT NOT NULL,
-        type         TEXT NOT NULL,
-        created_at   TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS privacy_refusal_by_pair ON privacy_refusal (buyer_org_id, dataset_key);
-      CREATE TABLE IF NOT EXISTS privacy_charge_key (
-        charge_key       TEXT PRIMARY KEY,
-        trade_id         TEXT NOT NULL UNIQUE,
-        computation_hash TEXT NOT NULL,
-        created_at       TEXT NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS privacy_dataset_limit (
-        dataset_key   TEXT PRIMARY KEY,
-        epsilon_micro INTEGER,
-        delta         REAL
-      );
-    `);
-    // Charges made before budgets were keyed on the commitment have no dataset_key: they keep counting for
-    // the listing id they were made under (the key a lookup by listing id also matches).
-    const cols = db.prepare(`PRAGMA table_info(privacy_charge)`).all() as { name: string }[];
-    if (!cols.some((c) => c.name === 'dataset_key')) {
-      db.exec(`ALTER TABLE privacy_charge ADD COLUMN dataset_key TEXT`);
-    }
-    // the trade and computation a charge paid for (null for charges made before keys were bound to trades)
-    if (!cols.some((c) => c.name === 'trade_id')) db.exec(`ALTER TABLE privacy_charge ADD COLUMN trade_id TEXT`);
-    if (!cols.some((c) => c.name === 'computation_hash')) db.exec(`ALTER TABLE privacy_charge ADD COLUMN computation_hash TEXT`);
-    db.exec(`CREATE INDEX IF NOT EXISTS privacy_charge_by_key ON privacy_charge (dataset_key, buyer_org_id)`);
-    return new PrivacyBudgetLedger(db);
+  /** Opens (and migrates) a state store of its own: a SQLite file path, ':memory:' or a postgres:// URL. */
+  static async open(location: string, o: Omit<OpenEnclaveStateOptions, 'location'> = {}): Promise<PrivacyBudgetLedger> {
+    return new PrivacyBudgetLedger(await openEnclaveState({ location, ...o }), true);
   }
 
-  /** The underlying database, for the other enclave-side privacy tables (differencing state). */
-  get database(): Database.Database {
-    return this.db;
+  /** The enclave's state store, for the other enclave-side privacy tables (differencing, row maps, caps, 核验). */
+  get store(): Store {
+    return this.state.store;
   }
 
   /**
@@ -136,30 +97,26 @@ export class PrivacyBudgetLedger {
    * a trade sent under another key, or a key sent with another computation is refused, so every key stands for
    * exactly one approved trade. Decided from the requests alone: neither recorded nor charged.
    */
-  bindChargeKey(c: { chargeKey: string; tradeId: string; computationHash: string }): void {
-    const run = this.db.transaction((): string | null => {
-      const byKey = this.db.prepare(`SELECT trade_id, computation_hash FROM privacy_charge_key WHERE charge_key = ?`).get(c.chargeKey) as
-        | { trade_id: string; computation_hash: string }
-        | undefined;
+  async bindChargeKey(c: { chargeKey: string; tradeId: string; computationHash: string }): Promise<void> {
+    const db = this.store;
+    const conflict = await db.transaction(async (): Promise<string | null> => {
+      const byKey = await db.get<{ trade_id: string; computation_hash: string }>(`SELECT trade_id, computation_hash FROM privacy_charge_key WHERE charge_key = ?`, c.chargeKey);
       if (byKey) {
         if (byKey.trade_id !== c.tradeId) return 'was used by another trade';
         if (byKey.computation_hash !== c.computationHash) return 'was used for another computation';
         return null;
       }
-      const byTrade = this.db.prepare(`SELECT charge_key FROM privacy_charge_key WHERE trade_id = ?`).get(c.tradeId) as { charge_key: string } | undefined;
+      const byTrade = await db.get<{ charge_key: string }>(`SELECT charge_key FROM privacy_charge_key WHERE trade_id = ?`, c.tradeId);
       if (byTrade) return 'is not the key this trade was released under';
       // keys used before binding: a refusal recorded under the key names its trade; a charge made then names
       // none, and the server keyed those by trade id, so only that trade may replay it
-      const legacy = this.db.prepare(`SELECT trade_id FROM privacy_refusal WHERE charge_key = ?`).get(c.chargeKey) as { trade_id: string } | undefined;
+      const legacy = await db.get<{ trade_id: string }>(`SELECT trade_id FROM privacy_refusal WHERE charge_key = ?`, c.chargeKey);
       if (legacy && legacy.trade_id !== c.tradeId) return 'was used by another trade';
-      const charged = this.db.prepare(`SELECT trade_id FROM privacy_charge WHERE charge_key = ?`).get(c.chargeKey) as { trade_id: string | null } | undefined;
+      const charged = await db.get<{ trade_id: string | null }>(`SELECT trade_id FROM privacy_charge WHERE charge_key = ?`, c.chargeKey);
       if (charged && (charged.trade_id ?? (c.chargeKey === `trade:${c.tradeId}` ? c.tradeId : null)) !== c.tradeId) return 'was used by another trade';
-      this.db
-        .prepare(`INSERT INTO privacy_charge_key (charge_key, trade_id, computation_hash, created_at) VALUES (?, ?, ?, ?)`)
-        .run(c.chargeKey, c.tradeId, c.computationHash, new Date().toISOString());
+      await db.run(`INSERT INTO privacy_charge_key (charge_key, trade_id, computation_hash, created_at) VALUES (?, ?, ?, ?)`, c.chargeKey, c.tradeId, c.computationHash, new Date().toISOString());
       return null;
-    });
-    const conflict = run.immediate();
+    }, { lock: `shuyu:enclave-charge-key:${c.chargeKey}` });
     if (conflict) {
       throw new DomainError('privacy-charge-conflict', `release refused: the charge key ${conflict}; a charge key belongs to one approved trade and computation`, {
         chargeKey: c.chargeKey,
@@ -172,25 +129,28 @@ export class PrivacyBudgetLedger {
    * What a buyer has been charged on a dataset (`datasetKey`: its commitment, or a listing id for charges made
    * before budgets were keyed on content); `datasetId` also matches such older charges of that listing.
    */
-  spent(buyerOrgId: string, datasetKey: string, datasetId: string = datasetKey): { epsilon: number; delta: number; charges: number } {
-    const r = this.db
-      .prepare(
-        `SELECT COALESCE(SUM(epsilon_micro),0) AS e, COALESCE(SUM(delta),0) AS d, COUNT(*) AS n
-           FROM privacy_charge WHERE buyer_org_id = ? AND (dataset_key = ? OR (dataset_key IS NULL AND dataset_id IN (?, ?)))`,
-      )
-      .get(buyerOrgId, datasetKey, datasetId, datasetKey) as { e: number; d: number; n: number };
-    return { epsilon: r.e / MICRO, delta: r.d, charges: r.n };
+  async spent(buyerOrgId: string, datasetKey: string, datasetId: string = datasetKey): Promise<{ epsilon: number; delta: number; charges: number }> {
+    const r = (await this.store.get<{ e: number; d: number; n: number }>(
+      `SELECT COALESCE(SUM(epsilon_micro),0) AS e, COALESCE(SUM(delta),0) AS d, COUNT(*) AS n
+         FROM privacy_charge WHERE buyer_org_id = ? AND (dataset_key = ? OR (dataset_key IS NULL AND dataset_id IN (?, ?)))`,
+      buyerOrgId,
+      datasetKey,
+      datasetId,
+      datasetKey,
+    ))!;
+    return { epsilon: Number(r.e) / MICRO, delta: Number(r.d), charges: Number(r.n) };
   }
 
   /** What all buyers together have been charged on a dataset. */
-  spentByAll(datasetKey: string, datasetId: string = datasetKey): { epsilon: number; delta: number; charges: number } {
-    const r = this.db
-      .prepare(
-        `SELECT COALESCE(SUM(epsilon_micro),0) AS e, COALESCE(SUM(delta),0) AS d, COUNT(*) AS n
-           FROM privacy_charge WHERE dataset_key = ? OR (dataset_key IS NULL AND dataset_id IN (?, ?))`,
-      )
-      .get(datasetKey, datasetId, datasetKey) as { e: number; d: number; n: number };
-    return { epsilon: r.e / MICRO, delta: r.d, charges: r.n };
+  async spentByAll(datasetKey: string, datasetId: string = datasetKey): Promise<{ epsilon: number; delta: number; charges: number }> {
+    const r = (await this.store.get<{ e: number; d: number; n: number }>(
+      `SELECT COALESCE(SUM(epsilon_micro),0) AS e, COALESCE(SUM(delta),0) AS d, COUNT(*) AS n
+         FROM privacy_charge WHERE dataset_key = ? OR (dataset_key IS NULL AND dataset_id IN (?, ?))`,
+      datasetKey,
+      datasetId,
+      datasetKey,
+    ))!;
+    return { epsilon: Number(r.e) / MICRO, delta: Number(r.d), charges: Number(r.n) };
   }
 
   /**
@@ -198,46 +158,47 @@ export class PrivacyBudgetLedger {
    * listing presented it, so republishing a bundle under a listing with a larger total buys no more budget.
    * Called inside the charge transaction: it is kept only when a charge is committed.
    */
-  private datasetLimit(key: string, epsilon: number | undefined, delta: number | undefined): { epsilon?: number; delta?: number } {
-    const row = this.db.prepare(`SELECT epsilon_micro, delta FROM privacy_dataset_limit WHERE dataset_key = ?`).get(key) as
-      | { epsilon_micro: number | null; delta: number | null }
-      | undefined;
+  private async datasetLimit(key: string, epsilon: number | undefined, delta: number | undefined): Promise<{ epsilon?: number; delta?: number }> {
+    const row = await this.store.get<{ epsilon_micro: number | null; delta: number | null }>(`SELECT epsilon_micro, delta FROM privacy_dataset_limit WHERE dataset_key = ?`, key);
     const min = (a: number | undefined, b: number | null | undefined): number | undefined =>
       a === undefined ? (b ?? undefined) : b === null || b === undefined ? a : Math.min(a, b);
     const epsMicro = min(epsilon === undefined ? undefined : toMicro(epsilon), row?.epsilon_micro);
     const d = min(delta, row?.delta);
-    this.db
-      .prepare(`INSERT INTO privacy_dataset_limit (dataset_key, epsilon_micro, delta) VALUES (?, ?, ?)
-                ON CONFLICT (dataset_key) DO UPDATE SET epsilon_micro = excluded.epsilon_micro, delta = excluded.delta`)
-      .run(key, epsMicro ?? null, d ?? null);
+    await this.store.run(
+      `INSERT INTO privacy_dataset_limit (dataset_key, epsilon_micro, delta) VALUES (?, ?, ?)
+       ON CONFLICT (dataset_key) DO UPDATE SET epsilon_micro = excluded.epsilon_micro, delta = excluded.delta`,
+      key,
+      epsMicro ?? null,
+      d ?? null,
+    );
     return { ...(epsMicro !== undefined ? { epsilon: epsMicro / MICRO } : {}), ...(d !== undefined ? { delta: d } : {}) };
   }
 
   /**
    * Charge `req.epsilon` against the buyer's AND the dataset-wide budget and run `produce` (which draws the
-   * noise and builds the released output), all in one immediate transaction. Refuses with
-   * `privacy-budget-exhausted` (detail.limit says which) before `produce` runs when either would be exceeded.
+   * noise, builds the released output and records the differencing history), all in one transaction. Refuses
+   * with `privacy-budget-exhausted` (detail.limit says which) before `produce` runs when either would be exceeded.
    */
-  charge<T>(req: ChargeRequest, produce: () => T): ChargeOutcome<T> {
+  async charge<T>(req: ChargeRequest, produce: () => T | Promise<T>): Promise<ChargeOutcome<T>> {
     if (!(req.epsilon >= 0) || !(req.limitEpsilon >= 0) || (req.datasetLimitEpsilon !== undefined && !(req.datasetLimitEpsilon >= 0))) {
       throw new DomainError('privacy-invalid-parameter', 'epsilon and its limits must be ≥ 0', { ...req });
     }
     const key = req.datasetKey ?? req.datasetId;
-    const run = this.db.transaction((): ChargeOutcome<T> => {
-      const prior = this.db
-        .prepare(`SELECT buyer_org_id, dataset_id, dataset_key, epsilon_micro, output_json, trade_id FROM privacy_charge WHERE charge_key = ?`)
-        .get(req.chargeKey) as
-        | { buyer_org_id: string; dataset_id: string; dataset_key: string | null; epsilon_micro: number; output_json: string; trade_id: string | null }
-        | undefined;
+    const db = this.store;
+    const run = async (): Promise<ChargeOutcome<T>> => {
+      const prior = await db.get<{ buyer_org_id: string; dataset_id: string; dataset_key: string | null; epsilon_micro: number; output_json: string; trade_id: string | null }>(
+        `SELECT buyer_org_id, dataset_id, dataset_key, epsilon_micro, output_json, trade_id FROM privacy_charge WHERE charge_key = ?`,
+        req.chargeKey,
+      );
       // the key's approved trade and computation (bindChargeKey, at the release front)
-      const bound = req.tradeId === undefined ? undefined : this.boundChargeKey(req.chargeKey);
+      const bound = req.tradeId === undefined ? undefined : await this.boundChargeKey(req.chargeKey);
       if (bound && bound.tradeId !== req.tradeId) {
         throw new DomainError('privacy-charge-conflict', `charge key ${req.chargeKey} is not bound to this trade`, { chargeKey: req.chargeKey });
       }
-      const spentBefore = this.spent(req.buyerOrgId, key, req.datasetId);
+      const spentBefore = await this.spent(req.buyerOrgId, key, req.datasetId);
       if (prior) {
         const otherTrade = req.tradeId !== undefined && prior.trade_id !== null && prior.trade_id !== req.tradeId;
-        if (otherTrade || prior.buyer_org_id !== req.buyerOrgId || (prior.dataset_key ?? prior.dataset_id) !== key || prior.epsilon_micro !== toMicro(req.epsilon)) {
+        if (otherTrade || prior.buyer_org_id !== req.buyerOrgId || (prior.dataset_key ?? prior.dataset_id) !== key || Number(prior.epsilon_micro) !== toMicro(req.epsilon)) {
           throw new DomainError('privacy-charge-conflict', `charge key ${req.chargeKey} was used for a different charge`, {
             chargeKey: req.chargeKey,
           });
@@ -264,8 +225,8 @@ export class PrivacyBudgetLedger {
         throw exhausted('buyer', `delta budget spent: ${spentBefore.delta} of this buyer's δ ${req.limitDelta}`, { deltaSpent: spentBefore.delta, deltaLimit: req.limitDelta });
       }
       if (req.datasetLimitEpsilon !== undefined || req.datasetLimitDelta !== undefined) {
-        const all = this.spentByAll(key, req.datasetId);
-        const limit = this.datasetLimit(key, req.datasetLimitEpsilon, req.datasetLimitDelta);
+        const all = await this.spentByAll(key, req.datasetId);
+        const limit = await this.datasetLimit(key, req.datasetLimitEpsilon, req.datasetLimitDelta);
         if (limit.epsilon !== undefined && toMicro(all.epsilon) + toMicro(req.epsilon) > toMicro(limit.epsilon)) {
           throw exhausted('dataset', `the dataset's privacy budget is spent: ${all.epsilon} of ε ${limit.epsilon} used by all buyers, this release needs ${req.epsilon}`, {
             epsilonSpent: all.epsilon,
@@ -280,55 +241,61 @@ export class PrivacyBudgetLedger {
           });
         }
       }
-      const result = produce();
-      this.db
-        .prepare(
-          `INSERT INTO privacy_charge (charge_key, buyer_org_id, dataset_id, dataset_key, epsilon_micro, delta, output_json, created_at, trade_id, computation_hash)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          req.chargeKey,
-          req.buyerOrgId,
-          req.datasetId,
-          key,
-          toMicro(req.epsilon),
-          delta,
-          JSON.stringify(result),
-          new Date().toISOString(),
-          req.tradeId ?? null,
-          bound?.computationHash ?? null,
-        );
+      const result = await produce();
+      await db.run(
+        `INSERT INTO privacy_charge (charge_key, buyer_org_id, dataset_id, dataset_key, epsilon_micro, delta, output_json, created_at, trade_id, computation_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        req.chargeKey,
+        req.buyerOrgId,
+        req.datasetId,
+        key,
+        toMicro(req.epsilon),
+        delta,
+        JSON.stringify(result),
+        new Date().toISOString(),
+        req.tradeId ?? null,
+        bound?.computationHash ?? null,
+      );
       return { result, replayed: false, epsilonSpent: req.epsilon, epsilonRemaining: (toMicro(req.limitEpsilon) - after) / MICRO };
-    });
-    return run.immediate();
+    };
+    // PostgreSQL: charges on one dataset key queue on an advisory lock taken before the transaction's snapshot, so
+    // each reads every earlier charge and SERIALIZABLE (still on) need not abort and re-run produce under contention.
+    return db.transaction(run, { lock: `shuyu:enclave-budget:${key}` });
   }
 
   /** The trade and computation a charge key is bound to, if any. */
-  boundChargeKey(chargeKey: string): { tradeId: string; computationHash: string } | undefined {
-    return this.db.prepare(`SELECT trade_id AS tradeId, computation_hash AS computationHash FROM privacy_charge_key WHERE charge_key = ?`).get(chargeKey) as
-      | { tradeId: string; computationHash: string }
-      | undefined;
+  async boundChargeKey(chargeKey: string): Promise<{ tradeId: string; computationHash: string } | undefined> {
+    return this.store.get<{ tradeId: string; computationHash: string }>(
+      `SELECT trade_id AS "tradeId", computation_hash AS "computationHash" FROM privacy_charge_key WHERE charge_key = ?`,
+      chargeKey,
+    );
   }
 
   /**
    * Record a data-dependent refusal in its own transaction (the release it refused was rolled back).
    * Idempotent per charge key: a retried job that is refused again does not count twice.
    */
-  recordRefusal(r: RefusalRecord): boolean {
-    const run = this.db.transaction(
-      () =>
-        this.db
-          .prepare(`INSERT OR IGNORE INTO privacy_refusal (charge_key, trade_id, buyer_org_id, dataset_key, type, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
-          .run(r.chargeKey, r.tradeId, r.buyerOrgId, r.datasetKey, r.type, new Date().toISOString()).changes === 1,
+  async recordRefusal(r: RefusalRecord): Promise<boolean> {
+    return (
+      (await this.store.run(
+        `INSERT INTO privacy_refusal (charge_key, trade_id, buyer_org_id, dataset_key, type, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (charge_key) DO NOTHING`,
+        r.chargeKey,
+        r.tradeId,
+        r.buyerOrgId,
+        r.datasetKey,
+        r.type,
+        new Date().toISOString(),
+      )) === 1
     );
-    return run.immediate();
   }
 
   /** The buyer's recorded refusals on a dataset, oldest first (types and times only). */
-  refusals(buyerOrgId: string, datasetKey: string): { chargeKey: string; tradeId: string; type: string; at: string }[] {
-    return this.db
-      .prepare(`SELECT charge_key AS chargeKey, trade_id AS tradeId, type, created_at AS at FROM privacy_refusal WHERE buyer_org_id = ? AND dataset_key = ? ORDER BY created_at, rowid`)
-      .all(buyerOrgId, datasetKey) as { chargeKey: string; tradeId: string; type: string; at: string }[];
+  async refusals(buyerOrgId: string, datasetKey: string): Promise<{ chargeKey: string; tradeId: string; type: string; at: string }[]> {
+    return this.store.all<{ chargeKey: string; tradeId: string; type: string; at: string }>(
+      `SELECT charge_key AS "chargeKey", trade_id AS "tradeId", type, created_at AS at FROM privacy_refusal WHERE buyer_org_id = ? AND dataset_key = ? ORDER BY created_at, charge_key`,
+      buyerOrgId,
+      datasetKey,
+    );
   }
 
   /**
@@ -336,12 +303,10 @@ export class PrivacyBudgetLedger {
    * on this dataset (other than this release's own, so a retried job is judged as it was the first time).
    * Decided from the recorded count alone, before any row is opened: the refusal itself says nothing about the data.
    */
-  assertRefusalAllowance(c: { buyerOrgId: string; datasetKey: string; allowance: number; chargeKey: string }): void {
-    const used = (
-      this.db
-        .prepare(`SELECT COUNT(*) AS n FROM privacy_refusal WHERE buyer_org_id = ? AND dataset_key = ? AND charge_key <> ?`)
-        .get(c.buyerOrgId, c.datasetKey, c.chargeKey) as { n: number }
-    ).n;
+  async assertRefusalAllowance(c: { buyerOrgId: string; datasetKey: string; allowance: number; chargeKey: string }): Promise<void> {
+    const used = Number(
+      (await this.store.get<{ n: number }>(`SELECT COUNT(*) AS n FROM privacy_refusal WHERE buyer_org_id = ? AND dataset_key = ? AND charge_key <> ?`, c.buyerOrgId, c.datasetKey, c.chargeKey))!.n,
+    );
     if (used >= c.allowance) {
       throw new DomainError(
         'privacy-refusal-allowance-exhausted',
@@ -359,12 +324,13 @@ export class PrivacyBudgetLedger {
     try {
       return await release();
     } catch (e) {
-      if (e instanceof DomainError && RECORDED_REFUSALS.has(e.type)) this.recordRefusal({ ...who, type: e.type });
+      if (e instanceof DomainError && RECORDED_REFUSALS.has(e.type)) await this.recordRefusal({ ...who, type: e.type });
       throw e;
     }
   }
 
-  close(): void {
-    this.db.close();
+  /** Closes the store when this ledger opened it. */
+  async close(): Promise<void> {
+    if (this.owned) await this.state.close();
   }
 }

@@ -1,6 +1,6 @@
-import type Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
+import type { Store } from '../../store/engine.js';
 
 /**
  * One per-person row cap for every exact release of a dataset version (docs/privacy.md §4, "Rows per person").
@@ -25,31 +25,27 @@ export function exactRowCapOf(schema: DatasetSchema, maxRowsPerPerson: number | 
 }
 
 export class ExactRowCaps {
-  constructor(private readonly db: Database.Database) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS privacy_exact_row_cap (
-        dataset_key TEXT PRIMARY KEY,
-        row_cap     INTEGER NOT NULL CHECK (row_cap >= 1),
-        trade_id    TEXT NOT NULL,
-        created_at  TEXT NOT NULL
-      );
-    `);
-  }
+  /** `db`: the enclave's state store (PrivacyBudgetLedger.store). */
+  constructor(private readonly db: Store) {}
 
   /** The pinned cap of a dataset version, if an exact release was attempted on it. */
-  pinned(datasetKey: string): number | undefined {
-    return (this.db.prepare('SELECT row_cap FROM privacy_exact_row_cap WHERE dataset_key = ?').get(datasetKey) as { row_cap: number } | undefined)?.row_cap;
+  async pinned(datasetKey: string): Promise<number | undefined> {
+    const r = await this.db.get<{ row_cap: number }>('SELECT row_cap FROM privacy_exact_row_cap WHERE dataset_key = ?', datasetKey);
+    return r === undefined ? undefined : Number(r.row_cap);
   }
 
-  /** Pin `rowCap` for the version unless a cap is pinned already; returns the pinned cap (one immediate transaction). */
-  pin(c: { datasetKey: string; rowCap: number; tradeId: string }): number {
-    const tx = this.db.transaction((): number => {
-      this.db
-        .prepare('INSERT OR IGNORE INTO privacy_exact_row_cap (dataset_key, row_cap, trade_id, created_at) VALUES (?, ?, ?, ?)')
-        .run(c.datasetKey, c.rowCap, c.tradeId, new Date().toISOString());
-      return this.pinned(c.datasetKey)!;
-    });
-    return tx.immediate();
+  /** Pin `rowCap` for the version unless a cap is pinned already; returns the pinned cap (one transaction). */
+  async pin(c: { datasetKey: string; rowCap: number; tradeId: string }): Promise<number> {
+    return this.db.transaction(async (): Promise<number> => {
+      await this.db.run(
+        'INSERT INTO privacy_exact_row_cap (dataset_key, row_cap, trade_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (dataset_key) DO NOTHING',
+        c.datasetKey,
+        c.rowCap,
+        c.tradeId,
+        new Date().toISOString(),
+      );
+      return (await this.pinned(c.datasetKey))!;
+    }, { lock: `shuyu:enclave-row-cap:${c.datasetKey}` });
   }
 }
 
@@ -58,12 +54,12 @@ export class ExactRowCaps {
  * that drops rows beyond the cap (SQL) is refused under another cap; one that reads every row (HE) gets the
  * pinned cap back and must release only when no person has more than the smaller of it and its own.
  */
-export function pinExactRowCap(
-  db: Database.Database,
+export async function pinExactRowCap(
+  db: Store,
   c: { commitment: string; schema: DatasetSchema; maxRowsPerPerson: number | undefined; tradeId: string; readsAllRows?: boolean },
-): number {
+): Promise<number> {
   const rowCap = exactRowCapOf(c.schema, c.maxRowsPerPerson);
-  const pinned = new ExactRowCaps(db).pin({ datasetKey: c.commitment, rowCap, tradeId: c.tradeId });
+  const pinned = await new ExactRowCaps(db).pin({ datasetKey: c.commitment, rowCap, tradeId: c.tradeId });
   if (pinned !== rowCap && !c.readsAllRows) {
       throw new DomainError(
         'privacy-row-cap-conflict',

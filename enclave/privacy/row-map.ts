@@ -1,9 +1,9 @@
-import type Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { AggregatePlan } from '../../he/layout.js';
 import { keptRows, type DeclaredDimension, type DifferencingGuard, type GuardRows } from './differencing.js';
 import { andOf, type DimPredicate } from '../../query/predicates.js';
+import type { Store } from '../../store/engine.js';
 
 /**
  * A dataset version's row map, for the differencing guard and k on people (docs/privacy.md §4): per row its
@@ -49,29 +49,18 @@ const toBlob = (a: Int32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.
 const fromBlob = (b: Buffer): Int32Array => new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
 export class RowMapStore {
-  constructor(private readonly db: Database.Database) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS privacy_row_map (
-        dataset_commitment TEXT PRIMARY KEY,
-        row_count          INTEGER NOT NULL,
-        partitions         BLOB NOT NULL,
-        subjects           BLOB,
-        created_at         TEXT NOT NULL
-      );
-    `);
-    // maps stored before the per-subject maximum was kept get it computed on read
-    const cols = db.prepare('PRAGMA table_info(privacy_row_map)').all() as { name: string }[];
-    if (!cols.some((c) => c.name === 'max_rows_per_subject')) db.exec('ALTER TABLE privacy_row_map ADD COLUMN max_rows_per_subject INTEGER');
-    // maps stored before every dimension's codes were kept lack them: derived again on first need
-    if (!cols.some((c) => c.name === 'dimension_names')) db.exec('ALTER TABLE privacy_row_map ADD COLUMN dimension_names TEXT; ALTER TABLE privacy_row_map ADD COLUMN dimension_codes BLOB');
-  }
+  /** `db`: the enclave's state store (PrivacyBudgetLedger.store). */
+  constructor(private readonly db: Store) {}
 
-  get(commitment: string, rowCount: number): RowMap | undefined {
-    const r = this.db
-      .prepare('SELECT row_count, partitions, subjects, max_rows_per_subject, dimension_names, dimension_codes FROM privacy_row_map WHERE dataset_commitment = ?')
-      .get(commitment) as
-      | { row_count: number; partitions: Buffer; subjects: Buffer | null; max_rows_per_subject: number | null; dimension_names: string | null; dimension_codes: Buffer | null }
-      | undefined;
+  async get(commitment: string, rowCount: number): Promise<RowMap | undefined> {
+    const r = await this.db.get<{
+      row_count: number;
+      partitions: Buffer;
+      subjects: Buffer | null;
+      max_rows_per_subject: number | null;
+      dimension_names: string | null;
+      dimension_codes: Buffer | null;
+    }>('SELECT row_count, partitions, subjects, max_rows_per_subject, dimension_names, dimension_codes FROM privacy_row_map WHERE dataset_commitment = ?', commitment);
     if (!r) return undefined;
     if (r.row_count !== rowCount) throw new DomainError('privacy-differencing-state', 'the recorded row map does not match the dataset size', { commitment });
     const map: RowMap = { partition: fromBlob(r.partitions), ...(r.subjects ? { subjects: fromBlob(r.subjects) } : {}) };
@@ -86,7 +75,7 @@ export class RowMapStore {
   }
 
   /** Store (or replace: a map derived again now carries the dimension codes) the map of a dataset version. */
-  put(commitment: string, map: RowMap): void {
+  async put(commitment: string, map: RowMap): Promise<void> {
     const n = map.partition.length;
     let codes: Buffer | null = null;
     if (map.dimensions) {
@@ -94,21 +83,21 @@ export class RowMapStore {
       map.dimensions.forEach((d, i) => all.set(d.codes, i * n));
       codes = Buffer.from(all.buffer, all.byteOffset, all.byteLength);
     }
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO privacy_row_map (dataset_commitment, row_count, partitions, subjects, max_rows_per_subject, dimension_names, dimension_codes, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        commitment,
-        n,
-        toBlob(map.partition),
-        map.subjects ? toBlob(map.subjects) : null,
-        maxRowsPerSubject(map),
-        map.dimensions ? JSON.stringify(map.dimensions.map((d) => d.name)) : null,
-        codes,
-        new Date().toISOString(),
-      );
+    await this.db.run(
+      `INSERT INTO privacy_row_map (dataset_commitment, row_count, partitions, subjects, max_rows_per_subject, dimension_names, dimension_codes, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (dataset_commitment) DO UPDATE SET row_count = excluded.row_count, partitions = excluded.partitions, subjects = excluded.subjects,
+         max_rows_per_subject = excluded.max_rows_per_subject, dimension_names = excluded.dimension_names, dimension_codes = excluded.dimension_codes,
+         created_at = excluded.created_at`,
+      commitment,
+      n,
+      toBlob(map.partition),
+      map.subjects ? toBlob(map.subjects) : null,
+      maxRowsPerSubject(map),
+      map.dimensions ? JSON.stringify(map.dimensions.map((d) => d.name)) : null,
+      codes,
+      new Date().toISOString(),
+    );
   }
 }
 
@@ -217,7 +206,7 @@ export interface HeDifferencingInput {
  * grouped dimension) and the filters. An exact HE release reads every row (it is refused when a person has
  * more rows than the offer's cap), so no row is left out of the count.
  */
-export function heDifferencingCheck(c: HeDifferencingInput): (releasedGroups: Set<number>) => void {
+export function heDifferencingCheck(c: HeDifferencingInput): (releasedGroups: Set<number>) => Promise<unknown> {
   const dimensions = declaredDimensions(c.schema);
   const rows = guardRowsOf(c.map, undefined);
   const filters = c.filters.map((f): DimPredicate => ({ dim: f.column, in: [...f.in] }));
@@ -233,7 +222,7 @@ export function heDifferencingCheck(c: HeDifferencingInput): (releasedGroups: Se
     });
     // the plan (every group, released or not) decides the guard's complexity caps, never the data
     const planned = { groupBy: [...c.plan.groupBy], predicates: filters, setsPerGroup: 1 };
-    c.guard.checkAndRecord({ buyerOrgId: c.buyerOrgId, datasetId: c.datasetId, k: c.k, dimensions, rows, sets, planned });
+    return c.guard.checkAndRecord({ buyerOrgId: c.buyerOrgId, datasetId: c.datasetId, k: c.k, dimensions, rows, sets, planned });
   };
 }
 

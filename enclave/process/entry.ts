@@ -1,10 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError } from '../../contracts/errors.js';
 import { sm2PublicKeyFromPem, sm2Sign, sm2Verify } from '../../crypto/index.js';
 import { HeContext } from '../../he/seal.js';
-import { assertSecretOutside, openOrCreateKeystore, publicInfoOf } from '../keystore/keystore.js';
+import { assertSecretOutside, directoryKeystore, openOrCreateKeystore, publicInfoOf, storeKeystore, type KeystoreStorage } from '../keystore/keystore.js';
 import { PrivacyBudgetLedger } from '../privacy/ledger.js';
+import { openEnclaveState, type EnclaveState } from '../state/state.js';
+import { isStoreUnavailable } from '../../store/errors.js';
 import { blobReaderOf } from '../release/blob-reader.js';
 import { RowMaps } from '../release/row-map.js';
 import { handlers } from './handlers/index.js';
@@ -26,8 +28,11 @@ const send = (m: unknown): void => void process.send!(m);
 const toWire = (e: unknown): WireError =>
   e instanceof DomainError
     ? { type: e.type, message: e.message, detail: JSON.parse(JSON.stringify(e.detail ?? {})) as Record<string, unknown> }
-    : // never echo internals of an unexpected failure across the boundary
-      { type: 'enclave-internal', message: 'the enclave failed to process the request', detail: {} };
+    : isStoreUnavailable(e)
+      ? // its state database is away (restart, network): nothing was committed, the caller retries the job
+        { type: 'enclave-unavailable', message: "the enclave's state database is unreachable; retry shortly", detail: {} }
+      : // never echo internals of an unexpected failure across the boundary
+        { type: 'enclave-internal', message: 'the enclave failed to process the request', detail: {} };
 
 let ctx: EnclaveContext | undefined;
 let queue: Promise<void> = Promise.resolve();
@@ -41,11 +46,14 @@ async function init(msg: InitMessage): Promise<void> {
     secret = readFileSync(file, 'utf8').trim();
   }
   if (!secret) throw new DomainError('keystore-master-secret', 'no master secret: pass it at start or set SHUYU_MASTER_SECRET / SHUYU_MASTER_SECRET_FILE');
-  const { keystore, created } = await openOrCreateKeystore({ dir: keystoreDir, masterSecret: secret, operatorPublicKeyPem: msg.operatorPublicKeyPem });
+  const state = await openState(keystoreDir);
+  const storage = state.keystoreInStore ? storeKeystore(state.store) : directoryKeystore(keystoreDir);
+  if (msg.waitForKeystoreMs !== undefined) await waitForKeystore(storage, msg.waitForKeystoreMs);
+  const { keystore, created } = await openOrCreateKeystore({ dir: storage, masterSecret: secret, operatorPublicKeyPem: msg.operatorPublicKeyPem });
   secret = undefined;
   const he = await HeContext.create(keystore.he.params);
   const decryptor = he.decryptor(keystore.he.secretKey);
-  const ledger = PrivacyBudgetLedger.open(join(keystoreDir, 'privacy-budget.sqlite'));
+  const ledger = new PrivacyBudgetLedger(state, true);
   const blobs = blobReaderOf(msg.blobStore);
   const rowMaps = new RowMaps({ ledger, keystore });
   const testMode = process.env.SHUYU_ENCLAVE_TEST_MODE === '1';
@@ -67,6 +75,30 @@ async function init(msg: InitMessage): Promise<void> {
     release: { keystore, ledger, blobs, rowMaps, decryptor, testMode },
   };
   send({ v: PROTOCOL_VERSION, kind: 'ready', created });
+}
+
+/**
+ * The enclave's state store: the PostgreSQL schema given to this process only (a cluster's workers share it,
+ * so the keystore is a row there), else the SQLite file in the keystore folder (embedded).
+ */
+async function openState(keystoreDir: string): Promise<EnclaveState> {
+  const url = process.env.SHUYU_ENCLAVE_DATABASE_URL;
+  if (url) {
+    const schema = process.env.SHUYU_ENCLAVE_DATABASE_SCHEMA;
+    return openEnclaveState({ location: url, ...(schema ? { schema } : {}) });
+  }
+  mkdirSync(keystoreDir, { recursive: true, mode: 0o700 });
+  return openEnclaveState({ location: join(keystoreDir, 'privacy-budget.sqlite') });
+}
+
+async function waitForKeystore(storage: KeystoreStorage, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await storage.exists())) {
+    if (Date.now() > until) {
+      throw new DomainError('keystore-missing', `no enclave keystore in ${storage.where}: a server's enclave creates it on its first start (a cluster's processes share it through SHUYU_ENCLAVE_DATABASE_URL)`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 async function handle(raw: unknown): Promise<void> {

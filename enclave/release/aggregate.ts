@@ -66,7 +66,7 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
   label: 'aggregate',
   request: AggregateReleaseRequest,
 
-  admit(req, s, deps) {
+  async admit(req, s, deps) {
     const { manifest } = req;
     const computation = AggregateComputation.parse(req.computation);
     const ks = deps.keystore;
@@ -106,11 +106,11 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
     }
     // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, exact
     // releases are refused here, from the count alone, before anything is decrypted.
-    if (guardOn) deps.ledger.assertRefusalAllowance({ ...who(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+    if (guardOn) await deps.ledger.assertRefusalAllowance({ ...who(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
     // one per-person row cap for every exact release of the version (from the terms alone, before any row); HE
     // reads every row, so it releases only when no person exceeds the smaller of that cap and the offer's
     const pinnedRowCap = guardOn
-      ? pinExactRowCap(deps.ledger.database, { commitment: s.commitment, schema: manifest.schema, maxRowsPerPerson: req.policy.maxRowsPerPerson, tradeId: req.trade.tradeId, readsAllRows: true })
+      ? await pinExactRowCap(deps.ledger.store, { commitment: s.commitment, schema: manifest.schema, maxRowsPerPerson: req.policy.maxRowsPerPerson, tradeId: req.trade.tradeId, readsAllRows: true })
       : undefined;
     return { computation, plan, dpOn, guardOn, countsPeople, domain, pinnedRowCap };
   },
@@ -126,8 +126,8 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
     const { manifest } = req;
     const { computation, plan, dpOn, guardOn, countsPeople, domain, pinnedRowCap } = prepared;
     const { commitment, rowMap } = s;
-    const recordIfPrivacyRefusal = (e: unknown): void => {
-      if (e instanceof DomainError && RECORDED_REFUSALS.has(e.type)) deps.ledger.recordRefusal({ ...who(req, commitment), type: e.type });
+    const recordIfPrivacyRefusal = async (e: unknown): Promise<void> => {
+      if (e instanceof DomainError && RECORDED_REFUSALS.has(e.type)) await deps.ledger.recordRefusal({ ...who(req, commitment), type: e.type });
     };
     const enc = req.encrypted;
     const decryptor = deps.decryptor;
@@ -144,7 +144,7 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
         { maxRowsPerPerson: rowCap },
       );
       // a fact about the data: recorded (and charged) like the gate's refusals below
-      recordIfPrivacyRefusal(e);
+      await recordIfPrivacyRefusal(e);
       throw e;
     }
 
@@ -234,10 +234,10 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
     }
     s.clock.mark('group sizes');
     const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
-    let beforeRelease: ((released: GroupResult[]) => void) | undefined;
+    let beforeRelease: ((released: GroupResult[]) => Promise<unknown>) | undefined;
     if (rowMap && guardOn) {
       const record = heDifferencingCheck({
-        guard: new DifferencingGuard(deps.ledger.database),
+        guard: new DifferencingGuard(deps.ledger.store),
         ...differencingHistory(commitment),
         k: req.policy.minGroupSize,
         schema: manifest.schema,
@@ -247,9 +247,9 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
       });
       beforeRelease = (released) => record(new Set(released.map((g) => keyIndex.get(JSON.stringify(g.key)) as number)));
     }
-    let gate: ReturnType<typeof applyOutputGate>;
+    let gate: Awaited<ReturnType<typeof applyOutputGate>>;
     try {
-      gate = applyOutputGate(
+      gate = await applyOutputGate(
         groups,
         { ...req.policy, maxRowsPerPerson: rowCap },
         {
@@ -263,7 +263,7 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
       );
     } catch (e) {
       // recorded after the gate's transaction rolled back, so the refusal counts even though nothing was released
-      recordIfPrivacyRefusal(e);
+      await recordIfPrivacyRefusal(e);
       throw e;
     }
     s.clock.mark('gate');

@@ -62,7 +62,7 @@ export interface ReleaseRows {
   /** the row map, derived from chunks() when not stored */
   map(): Promise<RowMap>;
   /** the stored row map, if any (never reads a chunk) */
-  storedMap(): RowMap | undefined;
+  storedMap(): Promise<RowMap | undefined>;
 }
 
 export interface ReleaseSubject {
@@ -89,7 +89,7 @@ export interface ReleaseKind<Req extends ReleaseRequestBase, R, P = void> {
   label: string;
   request: z.ZodType<Req, unknown>;
   /** step 3 (may throw) */
-  admit(req: Req, s: Omit<ReleaseSubject, 'rowMap'>, deps: ReleaseDeps): P;
+  admit(req: Req, s: Omit<ReleaseSubject, 'rowMap'>, deps: ReleaseDeps): P | Promise<P>;
   /**
    * step 4: 'required' loads (or derives) the map before the computation; 'stored' passes it only when already
    * kept; 'lazy' leaves it to the computation (rows.map(), e.g. after a query was validated, so a refused query
@@ -130,7 +130,7 @@ export async function releaseParsed<Req extends ReleaseRequestBase, R, P>(
   const now = (deps.now ?? (() => new Date()))();
   const commitment = checkReleaseAuthority(req, deps.keystore, now, { testMode: deps.testMode });
   // the charge key (the server's word) stands for this approved trade and computation only
-  deps.ledger.bindChargeKey({ chargeKey: chargeKeyOf(req), tradeId: req.trade.tradeId, computationHash: computationHash(req.computation) });
+  await deps.ledger.bindChargeKey({ chargeKey: chargeKeyOf(req), tradeId: req.trade.tradeId, computationHash: computationHash(req.computation) });
   clock.mark('authority');
 
   let chunks: Promise<RowChunks> | undefined;
@@ -140,10 +140,10 @@ export async function releaseParsed<Req extends ReleaseRequestBase, R, P>(
     storedMap: () => deps.rowMaps.stored(req.manifest),
   };
   const subject = { commitment, now, rows, clock };
-  const prepared = kind.admit(req, subject, deps);
+  const prepared = await kind.admit(req, subject, deps);
   clock.mark('admit');
   const need = kind.rowMap(req, deps);
-  const rowMap = need === 'required' ? await rows.map() : need === 'stored' ? rows.storedMap() : undefined;
+  const rowMap = need === 'required' ? await rows.map() : need === 'stored' ? await rows.storedMap() : undefined;
   clock.mark('row map');
 
   const out = await kind.compute(req, { ...subject, rowMap }, deps, prepared);

@@ -43,7 +43,7 @@ export async function deriveRowMap(manifest: BundleManifest, chunks: RowChunks, 
     throw new DomainError('privacy-row-map-mismatch', `the sealed rows hold ${map.partition.length} rows, the manifest ${manifest.rowCount}`);
   }
   map.maxRowsPerSubject = maxRowsPerSubject(map);
-  new RowMapStore(d.ledger.database).put(manifest.commitment, map);
+  await new RowMapStore(d.ledger.store).put(manifest.commitment, map);
   return map;
 }
 
@@ -51,7 +51,7 @@ export async function deriveRowMap(manifest: BundleManifest, chunks: RowChunks, 
 const KEPT = 4;
 
 /**
- * The enclave's row maps: memory, then the privacy database, then derived from the chunks (once per dataset
+ * The enclave's row maps: memory, then the enclave's state store, then derived from the chunks (once per dataset
  * version). A map stored before every dimension's codes were kept counts as missing: it is derived again.
  */
 export class RowMaps {
@@ -59,11 +59,11 @@ export class RowMaps {
   private readonly store: RowMapStore;
 
   constructor(private readonly d: RowMapDeps) {
-    this.store = new RowMapStore(d.ledger.database);
+    this.store = new RowMapStore(d.ledger.store);
   }
 
   /** The stored map, or undefined (never derives). */
-  stored(manifest: BundleManifest): RowMap | undefined {
+  async stored(manifest: BundleManifest): Promise<RowMap | undefined> {
     const hit = this.kept.get(manifest.commitment);
     if (hit) {
       // most recently used last
@@ -71,14 +71,14 @@ export class RowMaps {
       this.kept.set(manifest.commitment, hit);
       return hit;
     }
-    const map = this.store.get(manifest.commitment, manifest.rowCount);
+    const map = await this.store.get(manifest.commitment, manifest.rowCount);
     if (map?.dimensions) this.keep(manifest, map);
     return map;
   }
 
   /** The stored map, else derived from `chunks()` (which reads the row chunks) and stored. */
   async of(manifest: BundleManifest, chunks: () => Promise<RowChunks>): Promise<RowMap> {
-    const cached = this.stored(manifest);
+    const cached = await this.stored(manifest);
     if (cached?.dimensions) return cached;
     return this.derive(manifest, await chunks());
   }

@@ -29,15 +29,15 @@ export const sqlKind: ReleaseKind<Req, SqlResult> = {
   label: 'sql',
   request: SqlReleaseRequest,
 
-  admit(req, s, deps) {
+  async admit(req, s, deps) {
     if (req.policy.dp && req.policy.mode !== 'exact-for-tests' && !req.budget) throw refuse('release-refused', "a DP release needs the offer's ε budget terms");
     // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, every
     // SQL release (exact or DP: a DP query can be refused on the rows too) is refused here, from the count
     // alone, before any row is opened.
-    deps.ledger.assertRefusalAllowance({ ...whoOf(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+    await deps.ledger.assertRefusalAllowance({ ...whoOf(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
     // one per-person row cap for every exact release of the version (from the terms alone, before any row)
     if (sqlModeOf(req.policy) === 'exact' && req.policy.mode !== 'exact-for-tests')
-      pinExactRowCap(deps.ledger.database, { commitment: s.commitment, schema: req.manifest.schema, maxRowsPerPerson: req.policy.maxRowsPerPerson, tradeId: req.trade.tradeId });
+      await pinExactRowCap(deps.ledger.store, { commitment: s.commitment, schema: req.manifest.schema, maxRowsPerPerson: req.policy.maxRowsPerPerson, tradeId: req.trade.tradeId });
   },
 
   // an exact release goes through the differencing guard, which reads the version's row map — asked for once
@@ -56,7 +56,7 @@ export const sqlKind: ReleaseKind<Req, SqlResult> = {
         policy: req.policy,
         ...(req.budget ? { budget: releaseBudget(deps.ledger, req.trade, s.commitment, req.budget) } : {}),
         differencing: {
-          guard: new DifferencingGuard(deps.ledger.database),
+          guard: new DifferencingGuard(deps.ledger.store),
           ...differencingHistory(s.commitment),
           rowMap: () => s.rows.map(),
         },

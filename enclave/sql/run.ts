@@ -139,7 +139,7 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   const keyOf = (k: string[]): string => JSON.stringify(k);
   const indexByKey = new Map(groups.map((g) => [keyOf(g.key), g.index]));
 
-  const gated = applyOutputGate(
+  const gated = await applyOutputGate(
     groups.map(({ index: _i, ...g }) => g) as GroupResult[],
     req.policy,
     {
@@ -152,7 +152,7 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
             beforeRelease: (released: GroupResult[]) => {
               const d = req.differencing!;
               const sets: DimPredicate[] = released.flatMap((g) => exactReleaseSets(v.plan, g.key));
-              d.guard.checkAndRecord({
+              return d.guard.checkAndRecord({
                 buyerOrgId: d.buyerOrgId,
                 datasetId: d.datasetId,
                 k: req.policy.minGroupSize,

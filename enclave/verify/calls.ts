@@ -1,6 +1,6 @@
-import type Database from 'better-sqlite3';
 import { DomainError } from '../../contracts/errors.js';
 import { newId } from '../../contracts/ids.js';
+import type { Store } from '../../store/engine.js';
 
 /**
  * The enclave's own record of verification calls: every call is written (answered or refused) and calls are
@@ -35,39 +35,38 @@ export function verifyRateLimitOf(requested: VerifyRateLimit | undefined): Verif
 }
 
 export class VerifyCallLog {
-  constructor(private readonly db: Database.Database) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS verify_call (
-        id           TEXT PRIMARY KEY,
-        trade_id     TEXT NOT NULL,
-        buyer_org_id TEXT NOT NULL,
-        dataset_id   TEXT NOT NULL,
-        columns      TEXT NOT NULL,
-        outcome      TEXT NOT NULL CHECK (outcome IN ('answered', 'rate-limited', 'failed')),
-        at           TEXT NOT NULL,
-        at_ms        INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS verify_call_by_buyer ON verify_call (buyer_org_id, dataset_id, at_ms);
-    `);
-  }
+  /** `db`: the enclave's state store (PrivacyBudgetLedger.store). */
+  constructor(private readonly db: Store) {}
 
   /** Reserve a call slot (atomically) or refuse with `verify-rate-limited`; the refusal is recorded too. */
-  admit(c: { tradeId: string; buyerOrgId: string; datasetId: string; columns: string[]; now: Date; limit: VerifyRateLimit }): string {
+  async admit(c: { tradeId: string; buyerOrgId: string; datasetId: string; columns: string[]; now: Date; limit: VerifyRateLimit }): Promise<string> {
     const id = newId();
-    const tx = this.db.transaction((): string => {
+    // PostgreSQL: one buyer's calls on one dataset queue on an advisory lock, so two enclaves never both take the last slot
+    const outcome = await this.db.transaction(async (): Promise<string> => {
       const since = c.now.getTime() - c.limit.windowMs;
-      const used = (
-        this.db
-          .prepare(`SELECT COUNT(*) AS n FROM verify_call WHERE buyer_org_id = ? AND dataset_id = ? AND at_ms > ? AND outcome <> 'rate-limited'`)
-          .get(c.buyerOrgId, c.datasetId, since) as { n: number }
-      ).n;
+      const used = Number(
+        (await this.db.get<{ n: number }>(
+          `SELECT COUNT(*) AS n FROM verify_call WHERE buyer_org_id = ? AND dataset_id = ? AND at_ms > ? AND outcome <> 'rate-limited'`,
+          c.buyerOrgId,
+          c.datasetId,
+          since,
+        ))!.n,
+      );
       const outcome = used >= c.limit.maxCalls ? 'rate-limited' : 'answered';
-      this.db
-        .prepare(`INSERT INTO verify_call (id, trade_id, buyer_org_id, dataset_id, columns, outcome, at, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(id, c.tradeId, c.buyerOrgId, c.datasetId, JSON.stringify([...c.columns].sort()), outcome, c.now.toISOString(), c.now.getTime());
+      await this.db.run(
+        `INSERT INTO verify_call (id, trade_id, buyer_org_id, dataset_id, columns, outcome, at, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        id,
+        c.tradeId,
+        c.buyerOrgId,
+        c.datasetId,
+        JSON.stringify([...c.columns].sort()),
+        outcome,
+        c.now.toISOString(),
+        c.now.getTime(),
+      );
       return outcome;
-    });
-    if (tx.immediate() === 'rate-limited') {
+    }, { lock: `shuyu:enclave-verify:${c.buyerOrgId}:${c.datasetId}` });
+    if (outcome === 'rate-limited') {
       throw new DomainError('verify-rate-limited', `at most ${c.limit.maxCalls} verifications per ${Math.round(c.limit.windowMs / 60000)} min for this buyer on this dataset`, {
         retryAfterMs: c.limit.windowMs,
       });
@@ -76,15 +75,16 @@ export class VerifyCallLog {
   }
 
   /** Mark a reserved call as failed (it still counts against the limit: the rows were opened). */
-  failed(id: string): void {
-    this.db.prepare(`UPDATE verify_call SET outcome = 'failed' WHERE id = ?`).run(id);
+  async failed(id: string): Promise<void> {
+    await this.db.run(`UPDATE verify_call SET outcome = 'failed' WHERE id = ?`, id);
   }
 
-  calls(buyerOrgId: string, datasetId: string): { id: string; tradeId: string; columns: string[]; outcome: string; at: string }[] {
-    return (
-      this.db
-        .prepare(`SELECT id, trade_id AS tradeId, columns, outcome, at FROM verify_call WHERE buyer_org_id = ? AND dataset_id = ? ORDER BY at_ms, id`)
-        .all(buyerOrgId, datasetId) as { id: string; tradeId: string; columns: string; outcome: string; at: string }[]
-    ).map((r) => ({ ...r, columns: JSON.parse(r.columns) as string[] }));
+  async calls(buyerOrgId: string, datasetId: string): Promise<{ id: string; tradeId: string; columns: string[]; outcome: string; at: string }[]> {
+    const rows = await this.db.all<{ id: string; tradeId: string; columns: string; outcome: string; at: string }>(
+      `SELECT id, trade_id AS "tradeId", columns, outcome, at FROM verify_call WHERE buyer_org_id = ? AND dataset_id = ? ORDER BY at_ms, id`,
+      buyerOrgId,
+      datasetId,
+    );
+    return rows.map((r) => ({ ...r, columns: JSON.parse(r.columns) as string[] }));
   }
 }

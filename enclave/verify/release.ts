@@ -22,8 +22,8 @@ export const verifyKind: ReleaseKind<Req, VerifyAnswer> = {
   rowMap: () => 'none',
   async compute(req, s, deps) {
     const chunks = await s.rows.chunks();
-    const log = new VerifyCallLog(deps.ledger.database);
-    const callId = log.admit({
+    const log = new VerifyCallLog(deps.ledger.store);
+    const callId = await log.admit({
       tradeId: req.trade.tradeId,
       buyerOrgId: req.trade.buyerOrgId,
       // the limit is kept on what was sealed: the same bundle under another listing shares it
@@ -42,7 +42,7 @@ export const verifyKind: ReleaseKind<Req, VerifyAnswer> = {
         ...(deps.limits ? { limits: deps.limits } : {}),
       });
     } catch (e) {
-      log.failed(callId);
+      await log.failed(callId);
       throw e;
     }
     const privacy = { minGroupSize: 1, mechanism: 'none (yes/no answer only)', epsilonSpent: 0, epsilonRemaining: null, verifyCallId: callId };

@@ -70,38 +70,50 @@ export function register(program: Command): void {
         const newSecret = readTextFile(opts.newSecretFile, 'new master secret', { strict: true }).trim();
         if (Buffer.byteLength(newSecret) < 16) throw new UsageError(`the new master secret in ${opts.newSecretFile} must be at least 16 bytes`);
         if (opts.dataDir) dirPath(opts.dataDir, 'data directory', { mustExist: true });
-        const [{ loadConfig }, { dataDirLayout, resolveMasterSecret }, { assertSecretOutside, rotateMasterSecret }] = await Promise.all([
+        const [{ loadConfig }, { dataDirLayout, resolveMasterSecret }, { assertSecretOutside, rotateMasterSecret, storeKeystore }, { openStore }] = await Promise.all([
           import('../config/config.js'),
           import('../config/data-dir.js'),
           import('../../enclave/keystore/keystore.js'),
+          import('../../store/engine.js'),
         ]);
-        const layout = dataDirLayout(loadConfig(opts.dataDir ? { dataDir: opts.dataDir } : {}, process.env).dataDir);
-        if (!existsSync(join(layout.keystoreDir, 'keystore.json'))) {
-          throw new UsageError(`no enclave keystore in ${layout.keystoreDir}: start the server once first`);
-        }
+        const config = loadConfig(opts.dataDir ? { dataDir: opts.dataDir } : {}, process.env);
+        const layout = dataDirLayout(config.dataDir);
+        // a cluster's keystore is a row of the enclave schema (opened with the enclave role's URL), else files
+        const enclaveDb = config.enclaveDatabaseUrl
+          ? openStore({ location: config.enclaveDatabaseUrl, schema: config.enclaveDatabaseSchema ?? 'shuyu_enclave', poolSize: 1 }).store
+          : null;
+        const keystore = enclaveDb ? storeKeystore(enclaveDb) : layout.keystoreDir;
+        const where = enclaveDb ? `the enclave schema ${config.enclaveDatabaseSchema ?? 'shuyu_enclave'}` : layout.keystoreDir;
         try {
-          assertSecretOutside(layout.enclaveDir, opts.newSecretFile); // nowhere in the enclave's directory
-        } catch (e) {
-          throw new UsageError(e instanceof Error ? e.message : String(e));
+          if (enclaveDb ? !(await storeKeystore(enclaveDb).exists().catch(() => false)) : !existsSync(join(layout.keystoreDir, 'keystore.json'))) {
+            throw new UsageError(`no enclave keystore in ${where}: start the server once first`);
+          }
+          try {
+            assertSecretOutside(layout.enclaveDir, opts.newSecretFile); // nowhere in the enclave's directory
+          } catch (e) {
+            throw new UsageError(e instanceof Error ? e.message : String(e));
+          }
+          if (!process.env.SHUYU_MASTER_SECRET && !process.env.SHUYU_MASTER_SECRET_FILE && !existsSync(layout.masterSecretFile)) {
+            throw new UsageError('the current master secret is not set: give it in SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE, as the server was started');
+          }
+          // the current secret, exactly as startServer resolves it
+          const current = resolveMasterSecret(layout, process.env);
+          const { fingerprint } = await rotateMasterSecret(keystore, current.secret, newSecret);
+          let next: string;
+          if (current.source === 'default-file') {
+            // embedded default: keep `npm start` working by replacing DATA_DIR/master.secret as well
+            writeFileSync(`${layout.masterSecretFile}.new`, newSecret + '\n', { mode: 0o600 });
+            renameSync(`${layout.masterSecretFile}.new`, layout.masterSecretFile);
+            next = `the embedded default ${layout.masterSecretFile} now holds the new secret`;
+          } else {
+            next = `restart with SHUYU_MASTER_SECRET_FILE=${opts.newSecretFile} (or the new value in SHUYU_MASTER_SECRET)`;
+          }
+          print(opts, { rotated: true, keystore: where, signingKeyFingerprint: fingerprint, previousSource: current.source }, () =>
+            `keystore re-sealed under the new master secret (signing key ${fingerprint.slice(0, 16)}… unchanged); ${next}`,
+          );
+        } finally {
+          await enclaveDb?.close();
         }
-        if (!process.env.SHUYU_MASTER_SECRET && !process.env.SHUYU_MASTER_SECRET_FILE && !existsSync(layout.masterSecretFile)) {
-          throw new UsageError('the current master secret is not set: give it in SHUYU_MASTER_SECRET or SHUYU_MASTER_SECRET_FILE, as the server was started');
-        }
-        // the current secret, exactly as startServer resolves it
-        const current = resolveMasterSecret(layout, process.env);
-        const { fingerprint } = await rotateMasterSecret(layout.keystoreDir, current.secret, newSecret);
-        let next: string;
-        if (current.source === 'default-file') {
-          // embedded default: keep `npm start` working by replacing DATA_DIR/master.secret as well
-          writeFileSync(`${layout.masterSecretFile}.new`, newSecret + '\n', { mode: 0o600 });
-          renameSync(`${layout.masterSecretFile}.new`, layout.masterSecretFile);
-          next = `the embedded default ${layout.masterSecretFile} now holds the new secret`;
-        } else {
-          next = `restart with SHUYU_MASTER_SECRET_FILE=${opts.newSecretFile} (or the new value in SHUYU_MASTER_SECRET)`;
-        }
-        print(opts, { rotated: true, keystore: layout.keystoreDir, signingKeyFingerprint: fingerprint, previousSource: current.source }, () =>
-          `keystore re-sealed under the new master secret (signing key ${fingerprint.slice(0, 16)}… unchanged); ${next}`,
-        );
       }),
     );
 }

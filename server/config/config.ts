@@ -29,6 +29,14 @@ export const ServerConfig = z
     databaseSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional(),
     /** The blob store's directory (default dataDir/blobs); a cluster's servers and workers share one. */
     blobDir: z.string().min(1).optional(),
+    /**
+     * postgres://… puts the enclave's own state (sealed keystore, privacy ledger, differencing history, row maps)
+     * in its PostgreSQL schema, under the enclave role's credentials: handed to the forked enclave only, this
+     * process never opens it. Absent, the enclave keeps it in dataDir/enclave/keystore (SQLite).
+     */
+    enclaveDatabaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
+    /** PostgreSQL schema of the enclave's tables (default shuyu_enclave). */
+    enclaveDatabaseSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional(),
   })
   .strict();
 export type ServerConfig = z.infer<typeof ServerConfig>;
@@ -68,6 +76,8 @@ const ENV: Record<string, keyof ServerConfig> = {
   SHUYU_DATABASE_URL: 'databaseUrl',
   SHUYU_DATABASE_SCHEMA: 'databaseSchema',
   SHUYU_BLOB_DIR: 'blobDir',
+  SHUYU_ENCLAVE_DATABASE_URL: 'enclaveDatabaseUrl',
+  SHUYU_ENCLAVE_DATABASE_SCHEMA: 'enclaveDatabaseSchema',
 };
 
 /** Builds the config; throws a readable message naming the bad setting. */

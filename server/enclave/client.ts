@@ -42,6 +42,8 @@ export interface EnclaveStartOptions {
    * bytes. Without it, every release or admission that needs rows is refused (blob-store-unavailable).
    */
   blobStore?: BlobStoreLocation;
+  /** never create the keystore: wait up to this long for one (a worker's enclave) */
+  waitForKeystoreMs?: number;
 }
 
 // compiled (dist/): entry.js on plain node; under tsx: entry.ts through the same loader (resolved only then)
@@ -111,6 +113,7 @@ export class EnclaveClient {
         ...(opts.masterSecret ? { masterSecret: opts.masterSecret } : {}),
         ...(opts.masterSecretFile ? { masterSecretFile: opts.masterSecretFile } : {}),
         ...(opts.blobStore ? { blobStore: opts.blobStore } : {}),
+        ...(opts.waitForKeystoreMs !== undefined ? { waitForKeystoreMs: opts.waitForKeystoreMs } : {}),
       });
     });
     if (startup.kind === 'start-failed') {

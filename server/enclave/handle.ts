@@ -12,6 +12,10 @@ export interface EnclaveStart {
   env?: Record<string, string>;
   /** the server's blob store directory: the enclave reads sealed row chunks from it, read-only */
   blobDir?: string;
+  /** the enclave's own state in PostgreSQL (config.enclaveDatabaseUrl): put in the child's environment only */
+  stateDatabase?: { url: string; schema?: string | undefined };
+  /** a worker's enclave waits this long for the keystore a server's enclave creates, and never creates one */
+  waitForKeystoreMs?: number;
 }
 
 /**
@@ -52,11 +56,18 @@ export class EnclaveHandle {
   async client(): Promise<EnclaveClient> {
     if (this.stopped) throw new DomainError('enclave-unavailable', 'the server is shutting down');
     if (this.current && this.isUp()) return this.current;
+    const db = this.opts.stateDatabase;
+    const env = {
+      ...(this.opts.env ?? {}),
+      ...(db ? { SHUYU_ENCLAVE_DATABASE_URL: db.url, ...(db.schema ? { SHUYU_ENCLAVE_DATABASE_SCHEMA: db.schema } : {}) } : {}),
+    };
+    const wait = this.opts.waitForKeystoreMs;
     this.starting ??= EnclaveClient.start({
       dataDir: this.opts.dataDir,
       masterSecret: this.opts.masterSecret,
       operatorPublicKeyPem: this.opts.operatorPublicKeyPem,
-      ...(this.opts.env ? { env: this.opts.env } : {}),
+      ...(Object.keys(env).length > 0 ? { env } : {}),
+      ...(wait !== undefined ? { waitForKeystoreMs: wait, startTimeoutMs: wait + 60_000 } : {}),
       ...(this.opts.blobDir ? { blobStore: { kind: 'directory' as const, dir: this.opts.blobDir, layout: 'sharded' as const } } : {}),
     })
       .then((c) => {
@@ -88,5 +99,9 @@ export class EnclaveHandle {
     await this.current?.stop();
   }
 }
+
+/** The enclave's state database of a server's or worker's config, as EnclaveStart options. */
+export const enclaveStateOf = (c: { enclaveDatabaseUrl?: string | undefined; enclaveDatabaseSchema?: string | undefined }): Pick<EnclaveStart, 'stateDatabase'> =>
+  c.enclaveDatabaseUrl ? { stateDatabase: { url: c.enclaveDatabaseUrl, schema: c.enclaveDatabaseSchema } } : {};
 
 export const startEnclave = (opts: EnclaveStart): Promise<EnclaveHandle> => EnclaveHandle.start(opts);

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import request from 'supertest';
 import { verifyReceipt } from '../../formats/receipt.js';
@@ -50,7 +49,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The cluster: two API servers (SHUYU_SERVER_JOBS=0) and two `shuyu enclave worker` processes, all separate
- * processes on ONE PostgreSQL schema and ONE data directory (blobs and the enclave keystore). Trades over
+ * processes, each with its OWN data directory as on separate hosts: they share ONE PostgreSQL database (the
+ * store's schema, and the enclave schema holding the sealed keystore and the privacy state, handed to the
+ * forked enclaves only), the blob directory and the master secret. Trades over
  * five datasets from three buyers go through either server; one worker and one server are SIGKILLed mid-run.
  * Every trade ends settled or refused exactly once, the books balance, ε is charged once per release.
  */
@@ -58,7 +59,8 @@ describe('cluster: 2 API servers + 2 enclave workers on one PostgreSQL', functio
   this.timeout(300_000);
   const schema = freshSchema();
   const root = mkdtempSync(join(tmpdir(), 'shuyu-cluster-'));
-  const dataDir = join(root, 'data');
+  const enclaveSchema = freshSchema();
+  const dataDir = (name: string): string => join(root, name);
   // built in before(): the run's database exists only once mocha's global setup ran (test/pg-fixture.ts)
   const env: NodeJS.ProcessEnv = {};
   const cluster = (): NodeJS.ProcessEnv => ({
@@ -66,6 +68,9 @@ describe('cluster: 2 API servers + 2 enclave workers on one PostgreSQL', functio
     SHUYU_MASTER_SECRET: 'cluster-suite-master-secret-0123456789abcdef',
     SHUYU_DATABASE_URL: testDatabaseUrl(),
     SHUYU_DATABASE_SCHEMA: schema,
+    SHUYU_ENCLAVE_DATABASE_URL: testDatabaseUrl(),
+    SHUYU_ENCLAVE_DATABASE_SCHEMA: enclaveSchema,
+    SHUYU_BLOB_DIR: join(root, 'blobs'),
     SHUYU_SERVER_JOBS: '0',
     SHUYU_LOG_LEVEL: 'info',
     SHUYU_JOB_POLL_MS: '50',
@@ -75,8 +80,8 @@ describe('cluster: 2 API servers + 2 enclave workers on one PostgreSQL', functio
     // a request cut off by its server's death holds its Idempotency-Key this long before another server takes it over
     SHUYU_REQUEST_TIMEOUT_MS: '4000',
   });
-  const servers = [new ServerProcess(dataDir, env), new ServerProcess(dataDir, env)];
-  const workers = [new WorkerProcess(dataDir, env), new WorkerProcess(dataDir, env)];
+  const servers = [new ServerProcess(dataDir('server-0'), env), new ServerProcess(dataDir('server-1'), env)];
+  const workers = [new WorkerProcess(dataDir('worker-0'), env), new WorkerProcess(dataDir('worker-1'), env)];
   const urls: string[] = [];
 
   before(async () => {
@@ -89,11 +94,13 @@ describe('cluster: 2 API servers + 2 enclave workers on one PostgreSQL', functio
     await Promise.all([...workers.map((w) => w.kill('SIGTERM')), ...servers.map((s) => s.stop())]);
     rmSync(root, { recursive: true, force: true });
     await dropSchema(schema);
+    await dropSchema(enclaveSchema);
   });
 
   it(`${TRADES} concurrent trades over 5 datasets from 3 buyers; a worker and a server killed mid-run`, async () => {
     const a: Live = await servers[0]!.live(urls[0]!, root);
-    const b: Live = await servers[1]!.live(urls[1]!, root, a.enclaveInfo);
+    // the operator's credentials were written where the deployment was bootstrapped (server 0's directory)
+    const b: Live = { ...a, srv: { url: urls[1]! } as Live['srv'], http: () => request(urls[1]!) };
     // five datasets (one market each: owner, reviewer, a DP offer), three buyers
     const markets: Market[] = [];
     for (let i = 0; i < 5; i++) {
@@ -204,15 +211,19 @@ describe('cluster: 2 API servers + 2 enclave workers on one PostgreSQL', functio
     } finally {
       await db.end();
     }
-    // ε: one charge per release, under the trade's key, in the enclave state every worker shares
-    const privacy = new Database(join(dataDir, 'enclave', 'keystore', 'privacy-budget.sqlite'), { readonly: true });
+    // ε: one charge per release, under the trade's key, in the enclave schema every worker's enclave shares
+    const privacy = new pg.Client({ connectionString: testDatabaseUrl(), options: `-c search_path=${enclaveSchema}` });
+    await privacy.connect();
     try {
-      const charges = privacy.prepare("SELECT charge_key FROM privacy_charge WHERE charge_key LIKE 'trade:%'").all() as { charge_key: string }[];
+      const charges = (await privacy.query("SELECT charge_key FROM privacy_charge WHERE charge_key LIKE 'trade:%'")).rows as { charge_key: string }[];
       const keys = new Set(charges.map((c) => c.charge_key));
       expect(keys.size).to.equal(charges.length);
       for (const s of submitted) if (final.get(s.id)!.state === 'settled') expect(keys.has(`trade:${s.id}`), `ε of ${s.id}`).to.equal(true);
+      // one keystore, in the database: no process wrote one into its data directory
+      expect((await privacy.query('SELECT name FROM enclave_keystore ORDER BY name')).rows.map((r) => r.name)).to.include('keystore.json');
+      for (const name of ['server-0', 'server-1', 'worker-0', 'worker-1']) expect(existsSync(join(dataDir(name), 'enclave', 'keystore', 'keystore.json')), name).to.equal(false);
     } finally {
-      privacy.close();
+      await privacy.end();
     }
     // the audit chain, written by four processes, verifies
     const v = await request(urls[0]!).get('/v1/audit/verify').set(a.operator.auth);

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import Database from 'better-sqlite3';
 import { isDomainError } from '../../../contracts/errors.js';
 import { declaredBlocks, DifferencingGuard, MAX_CLASS_CELLS, type GuardRows, type PlannedSets } from '../../../enclave/privacy/differencing.js';
 import type { DimPredicate } from '../../../query/predicates.js';
+import { closeTestStates, testStore } from './state-fixture.js';
+import { ENGINES } from '../../store/engines.js';
 
 /**
  * `privacy-history-too-complex` is neither recorded nor charged, so it must follow from the buyers' queries
@@ -27,7 +28,7 @@ function rowsOf(cells: [number, number][]): GuardRows {
 }
 
 /** One exact "GROUP BY dim" release as the gate runs it: groups below k withheld, the rest checked and recorded. */
-function release(guard: DifferencingGuard, rows: GuardRows, dim: 'a' | 'b'): string {
+async function release(guard: DifferencingGuard, rows: GuardRows, dim: 'a' | 'b'): Promise<string> {
   const codes = rows.codes.get(dim)!;
   const people = new Map<number, number>();
   for (const c of codes) people.set(c, (people.get(c) ?? 0) + 1);
@@ -36,7 +37,7 @@ function release(guard: DifferencingGuard, rows: GuardRows, dim: 'a' | 'b'): str
   if (sets.length === 0) return 'privacy-all-withheld';
   const planned: PlannedSets = { groupBy: [dim], predicates: [], setsPerGroup: 1 };
   try {
-    guard.checkAndRecord({ buyerOrgId: '*', datasetId: 'd', k: K, dimensions: DIMS, rows, sets, planned });
+    await guard.checkAndRecord({ buyerOrgId: '*', datasetId: 'd', k: K, dimensions: DIMS, rows, sets, planned });
     return 'released';
   } catch (e) {
     if (!isDomainError(e)) throw e;
@@ -44,33 +45,35 @@ function release(guard: DifferencingGuard, rows: GuardRows, dim: 'a' | 'b'): str
   }
 }
 
-describe('differencing guard: the complexity caps depend on the queries alone', () => {
-  it('two datasets of one schema, different data: the same too-complex decision for the same queries', () => {
+for (const engine of ENGINES) describe(`differencing guard: the complexity caps depend on the queries alone [${engine}]`, () => {
+  afterEach(closeTestStates);
+  it('two datasets of one schema, different data: the same too-complex decision for the same queries', async () => {
     // dense: person groups on the diagonal, every a and every b value holds k people
     const dense = rowsOf(A.map((_, i) => [i, i]));
     // sparse in b: every a value holds k people, all of them in b0
     const sparse = rowsOf(A.map((_, i) => [i, 0]));
-    const decisions = [dense, sparse].map((rows) => {
-      const guard = new DifferencingGuard(new Database(':memory:'));
-      return [release(guard, rows, 'a'), release(guard, rows, 'b')];
-    });
+    const decisions: string[][] = [];
+    for (const rows of [dense, sparse]) {
+      const guard = new DifferencingGuard(await testStore(engine));
+      decisions.push([await release(guard, rows, 'a'), await release(guard, rows, 'b')]);
+    }
     // GROUP BY a passes on both; GROUP BY b plans 320 × 320 class-cells on both, however many b groups pass k
     expect(decisions[0]).to.deep.equal(['released', 'privacy-history-too-complex']);
     expect(decisions[1]).to.deep.equal(decisions[0]);
   });
 
-  it('the plan survives in the history: a later release is capped by earlier planned groups that were withheld', () => {
-    const db = new Database(':memory:');
+  it('the plan survives in the history: a later release is capped by earlier planned groups that were withheld', async () => {
+    const db = await testStore(engine);
     // "GROUP BY a" releases a0 and a1 (a2's people sit in the block of every other value): it planned all of a
     const rows = rowsOf([[0, 0], [1, 0], [2, 0]]);
     const first = new DifferencingGuard(db);
     const sets: DimPredicate[] = [{ dim: 'a', in: ['a0'] }, { dim: 'a', in: ['a1'] }];
-    first.checkAndRecord({ buyerOrgId: '*', datasetId: 'd', k: K, dimensions: DIMS, rows, sets, planned: { groupBy: ['a'], predicates: [], setsPerGroup: 1 } });
+    await first.checkAndRecord({ buyerOrgId: '*', datasetId: 'd', k: K, dimensions: DIMS, rows, sets, planned: { groupBy: ['a'], predicates: [], setsPerGroup: 1 } });
     // a fresh guard on the same database (a restart): "GROUP BY b" plans b's 320 values against a's 320
     const again = new DifferencingGuard(db);
     let type = 'released';
     try {
-      again.checkAndRecord({ buyerOrgId: '*', datasetId: 'd', k: K, dimensions: DIMS, rows, sets: [{ dim: 'b', in: ['b0'] }], planned: { groupBy: ['b'], predicates: [], setsPerGroup: 1 } });
+      await again.checkAndRecord({ buyerOrgId: '*', datasetId: 'd', k: K, dimensions: DIMS, rows, sets: [{ dim: 'b', in: ['b0'] }], planned: { groupBy: ['b'], predicates: [], setsPerGroup: 1 } });
     } catch (e) {
       type = isDomainError(e) ? e.type : String(e);
     }

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { isDomainError } from '../../../contracts/errors.js';
 import { DifferencingGuard } from '../../../enclave/privacy/differencing.js';
 import type { DimPredicate } from '../../../query/predicates.js';
+import { withStore } from './state-fixture.js';
 
 /**
  * The guard's block rule against a naive model written from docs/privacy.md §4: every DECLARED cell (one
@@ -39,41 +39,53 @@ const predicate: fc.Arbitrary<DimPredicate> = fc.letrec<{ p: DimPredicate }>((ti
 })).p;
 
 describe('differencing guard: the declared-block rule equals a naive model', () => {
-  it('answers and refuses exactly as the model, release after release (empty blocks refused)', () => {
+  it('answers and refuses exactly as the model, release after release (empty blocks refused)', async () => {
     const ROWS = 30;
-    const row = fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 11 }));
-    fc.assert(
-      fc.property(
-        fc.boolean(),
-        fc.array(row, { minLength: ROWS, maxLength: ROWS }),
-        fc.integer({ min: 1, max: 3 }),
-        fc.array(fc.array(predicate, { maxLength: 3 }), { minLength: 1, maxLength: 4 }),
-        (withSubjects, data, k, releases) => {
-          const guard = new DifferencingGuard(new Database(':memory:'));
-          const codes = new Map(DIMS.map((d, j) => [d.name, Uint16Array.from(data.map((r) => r[j]!))]));
-          const subjects = withSubjects ? Int32Array.from(data.map((r) => r[3]!)) : undefined;
-          let history: DimPredicate[] = [];
-          for (const sets of releases) {
-            const all = [...history, ...sets];
-            // naive: every declared cell's signature, then people per signature
-            const sigOf = (cell: number[]) => all.map((p) => (holds(p, cell) ? '1' : '0')).join('');
-            const people = new Map<string, Set<number>>();
-            for (let a = 0; a < 3; a++) for (let b = 0; b < 4; b++) for (let c = 0; c < 2; c++) people.set(sigOf([a, b, c]), new Set());
-            data.forEach((r, i) => people.get(sigOf([r[0]!, r[1]!, r[2]!]))!.add(withSubjects ? r[3]! : i));
-            const modelRefuses = [...people.values()].some((s) => s.size < k);
-            let refused = false;
-            try {
-              guard.checkAndRecord({ buyerOrgId: 'b', datasetId: 'd', k, dimensions: DIMS, rows: { rowCount: ROWS, codes, ...(subjects ? { subjects } : {}) }, sets });
-            } catch (e) {
-              if (!isDomainError(e) || e.type !== 'privacy-differencing-refused') throw e;
-              refused = true;
+    let run = 0;
+    // one store for the whole property, a history of its own per run
+    await withStore(async (store) => {
+      const guard = new DifferencingGuard(store);
+      const row = fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 11 }));
+      await fc.assert(
+        fc.asyncProperty(
+          fc.boolean(),
+          fc.array(row, { minLength: ROWS, maxLength: ROWS }),
+          fc.integer({ min: 1, max: 3 }),
+          fc.array(fc.array(predicate, { maxLength: 3 }), { minLength: 1, maxLength: 4 }),
+          async (withSubjects, data, k, releases) => {
+            const datasetId = `d${run++}`;
+            const codes = new Map(DIMS.map((d, j) => [d.name, Uint16Array.from(data.map((r) => r[j]!))]));
+            const subjects = withSubjects ? Int32Array.from(data.map((r) => r[3]!)) : undefined;
+            let history: DimPredicate[] = [];
+            for (const sets of releases) {
+              const all = [...history, ...sets];
+              // naive: every declared cell's signature, then people per signature
+              const sigOf = (cell: number[]) => all.map((p) => (holds(p, cell) ? '1' : '0')).join('');
+              const people = new Map<string, Set<number>>();
+              for (let a = 0; a < 3; a++) for (let b = 0; b < 4; b++) for (let c = 0; c < 2; c++) people.set(sigOf([a, b, c]), new Set());
+              data.forEach((r, i) => people.get(sigOf([r[0]!, r[1]!, r[2]!]))!.add(withSubjects ? r[3]! : i));
+              const modelRefuses = [...people.values()].some((s) => s.size < k);
+              let refused = false;
+              try {
+                await guard.checkAndRecord({
+                  buyerOrgId: 'b',
+                  datasetId,
+                  k,
+                  dimensions: DIMS,
+                  rows: { rowCount: ROWS, codes, ...(subjects ? { subjects } : {}) },
+                  sets,
+                });
+              } catch (e) {
+                if (!isDomainError(e) || e.type !== 'privacy-differencing-refused') throw e;
+                refused = true;
+              }
+              expect(refused).to.equal(modelRefuses);
+              if (!refused) history = all; // a refused release records nothing
             }
-            expect(refused).to.equal(modelRefuses);
-            if (!refused) history = all; // a refused release records nothing
-          }
-        },
-      ),
-      { numRuns: 300 },
-    );
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
   });
 });

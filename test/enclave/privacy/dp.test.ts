@@ -96,22 +96,22 @@ describe('DP noise: the samplers have the declared distributions (4·10⁵ sampl
 describe('DP: averaging attack (the same query 1,000 times)', () => {
   let dir: string;
   let ledger: PrivacyBudgetLedger;
-  before(() => {
+  before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'shuyu-avg-'));
-    ledger = PrivacyBudgetLedger.open(join(dir, 'privacy.sqlite'));
+    ledger = await PrivacyBudgetLedger.open(join(dir, 'privacy.sqlite'));
   });
-  after(() => {
-    ledger.close();
+  after(async () => {
+    await ledger.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the budget refuses long before the average pins the true count', () => {
+  it('the budget refuses long before the average pins the true count', async () => {
     const truth = 1234;
     const answers: number[] = [];
     let refusedAt = -1;
     for (let i = 0; i < 1000; i++) {
       try {
-        const out = applyOutputGate([{ key: [], rows: truth, subjects: truth, values: { n: truth } }], { minGroupSize: 10, dp: { epsilon: 0.1 } }, {
+        const out = await applyOutputGate([{ key: [], rows: truth, subjects: truth, values: { n: truth } }], { minGroupSize: 10, dp: { epsilon: 0.1 } }, {
           bounds: { n: [0, 1] },
           outputs: { n: { kind: 'count' } },
           budget: { ledger, buyerOrgId: 'attacker', datasetId: 'ds', limitEpsilon: 1, chargeKey: `avg-${i}` },
@@ -131,6 +131,6 @@ describe('DP: averaging attack (the same query 1,000 times)', () => {
     const halfWidth = (1.96 * sd) / Math.sqrt(answers.length);
     expect(halfWidth).to.be.greaterThan(8); // ±8 people, nowhere near ±0.5 (the exact count)
     // and the remaining 990 attempts were refused, not answered with fresh noise
-    expect(ledger.spent('attacker', 'ds')).to.deep.include({ epsilon: 1, charges: 10 });
+    expect(await ledger.spent('attacker', 'ds')).to.deep.include({ epsilon: 1, charges: 10 });
   });
 });

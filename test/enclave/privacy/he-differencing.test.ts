@@ -67,18 +67,18 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
   before(async () => {
     map = await mapRowsInSandbox({ schema, layout: manifest.layout, chunks, unwrapPrivateKey: keys.privateKey });
   });
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'shuyu-hediff-'));
-    ledger = PrivacyBudgetLedger.open(join(dir, 'privacy.sqlite'));
-    guard = new DifferencingGuard(ledger.database);
+    ledger = await PrivacyBudgetLedger.open(join(dir, 'privacy.sqlite'));
+    guard = new DifferencingGuard(ledger.store);
   });
-  afterEach(() => {
-    ledger.close();
+  afterEach(async () => {
+    await ledger.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** An exact HE release as aggregate.ts makes it: plan → group sizes → gate with the guard in beforeRelease. */
-  function heRelease(c: unknown): { released: string[][]; withheld: string[][] } {
+  async function heRelease(c: unknown): Promise<{ released: string[][]; withheld: string[][] }> {
     const computation = AggregateComputation.parse(c);
     const plan = planAggregate(manifest, computation);
     // group sizes as the decrypted _count would give them: counted on the plaintext, independently of the map
@@ -89,11 +89,11 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     const groups = plan.groups.map((g, i) => ({ key: g.key.map((code, j) => (computation.groupBy[j] === 'region' ? regionValues : channelValues)[code]!), rows: groupRows[i]!, values: {} }));
     const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
     let withheld: string[][] = [];
-    const out = applyOutputGate(groups, { minGroupSize: K }, {
+    const out = await applyOutputGate(groups, { minGroupSize: K }, {
       bounds: {},
       beforeRelease: (rel, w) => {
         withheld = w; // the guard's view only: the outcome names no withheld key
-        record(new Set(rel.map((g) => keyIndex.get(JSON.stringify(g.key))!)));
+        return record(new Set(rel.map((g) => keyIndex.get(JSON.stringify(g.key))!)));
       },
     });
     return { released: out.groups.map((g) => g.key), withheld };
@@ -118,7 +118,7 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
 
   it('grouped HE release with a withheld one-person group, then the matching HE total: refused', async () => {
     const filter = [{ column: 'region', in: ['north', 'west'] }];
-    const grouped = heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['region'], filters: filter });
+    const grouped = await heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['region'], filters: filter });
     expect(grouped.withheld).to.deep.equal([['west']]);
     expect(grouped.released).to.deep.equal([['north']]);
     expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights], filters: filter }))).to.equal('privacy-differencing-refused');
@@ -137,13 +137,13 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
     const heOther = () => {
       const c = AggregateComputation.parse({ kind: 'aggregate', metrics: [sumNights], filters: [{ column: 'region', in: ['north', 'south', 'east'] }] });
       const plan = planAggregate(manifest, c);
-      heDifferencingCheck({ guard, buyerOrgId: 'org-other', datasetId: scope, k: K, schema, plan, filters: c.filters, map })(new Set([0]));
+      return heDifferencingCheck({ guard, buyerOrgId: 'org-other', datasetId: scope, k: K, schema, plan, filters: c.filters, map })(new Set([0]));
     };
     expect(await refusedType(heOther)).to.equal('privacy-differencing-refused');
   });
 
   it('big partitions pass on both paths, repeatedly and mixed', async () => {
-    const byChannel = heRelease({ kind: 'aggregate', metrics: [{ op: 'count' }, sumNights], groupBy: ['channel'] });
+    const byChannel = await heRelease({ kind: 'aggregate', metrics: [{ op: 'count' }, sumNights], groupBy: ['channel'] });
     expect(byChannel.released).to.have.length(2);
     expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights] }))).to.equal('released');
     expect(await refusedType(() => heRelease({ kind: 'aggregate', metrics: [sumNights], groupBy: ['channel'] }))).to.equal('released');
@@ -157,12 +157,13 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
       const codes = map.dimensions!.find((d) => d.name === name)!.codes;
       expect([...codes].map((c) => values[c])).to.deep.equal(rows.map((r) => r[COLUMNS.indexOf(name)]));
     }
-    const store = new RowMapStore(ledger.database);
-    store.put('old', { partition: map.partition, subjects: map.subjects! });
-    expect(store.get('old', rows.length)!.dimensions).to.equal(undefined);
-    expect(await refusedType(() => guardRowsOf(store.get('old', rows.length)!, 1))).to.equal('privacy-row-map-missing');
-    store.put('old', map); // derived again: replaced
-    expect(store.get('old', rows.length)!.dimensions!.map((d) => d.name)).to.deep.equal(['region', 'channel']);
+    const store = new RowMapStore(ledger.store);
+    await store.put('old', { partition: map.partition, subjects: map.subjects! });
+    expect((await store.get('old', rows.length))!.dimensions).to.equal(undefined);
+    const old = (await store.get('old', rows.length))!;
+    expect(await refusedType(() => guardRowsOf(old, 1))).to.equal('privacy-row-map-missing');
+    await store.put('old', map); // derived again: replaced
+    expect((await store.get('old', rows.length))!.dimensions!.map((d) => d.name)).to.deep.equal(['region', 'channel']);
   });
 
   it('a row whose dimension value is not declared is refused when the map is derived', async () => {
@@ -175,10 +176,10 @@ describe('differencing guard: exact HE releases on the joint HE + SQL history', 
   });
 
   it('the map is cached per dataset commitment in the privacy database; a tampered chunk is refused', async () => {
-    const store = new RowMapStore(ledger.database);
-    expect(store.get('c1', rows.length)).to.equal(undefined);
-    store.put('c1', map);
-    const again = store.get('c1', rows.length)!;
+    const store = new RowMapStore(ledger.store);
+    expect(await store.get('c1', rows.length)).to.equal(undefined);
+    await store.put('c1', map);
+    const again = (await store.get('c1', rows.length))!;
     expect([...again.partition]).to.deep.equal([...map.partition]);
     expect([...again.subjects!]).to.deep.equal([...map.subjects!]);
     expect(await refusedType(() => store.get('c1', rows.length + 1))).to.equal('privacy-differencing-state');

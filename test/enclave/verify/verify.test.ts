@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import Database from 'better-sqlite3';
+import { openEnclaveState } from '../../../enclave/state/state.js';
 import { answerVerify, checkVerifyComputation, verifyQuery } from '../../../enclave/verify/verify.js';
 import { assertCanRun } from '../../../contracts/pricing/feasibility.js';
 import { VerifyCallLog } from '../../../enclave/verify/calls.js';
@@ -84,25 +84,25 @@ describe('query-verification (核验)', function () {
     }
   });
 
-  it('records every call and rate-limits per buyer and dataset', () => {
+  it('records every call and rate-limits per buyer and dataset', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shuyu-verify-'));
-    const db = new Database(join(dir, 'p.sqlite'));
+    const state = await openEnclaveState({ location: join(dir, 'p.sqlite') });
     try {
-      const log = new VerifyCallLog(db);
+      const log = new VerifyCallLog(state.store);
       const t0 = new Date('2026-01-01T00:00:00Z');
       const limit = { maxCalls: 3, windowMs: 60_000 };
       const call = (buyer: string, ms: number) => log.admit({ tradeId: `t-${ms}`, buyerOrgId: buyer, datasetId: 'ds', columns: ['person_id'], now: new Date(t0.getTime() + ms), limit });
-      call('b1', 0);
-      call('b1', 1000);
-      call('b1', 2000);
-      expect(() => call('b1', 3000)).to.throw().that.satisfies((e: unknown) => isDomainError(e) && e.type === 'verify-rate-limited');
-      call('b2', 3000); // another buyer has its own allowance
-      call('b1', 61_000); // the window slid past the first call
-      const calls = log.calls('b1', 'ds');
+      await call('b1', 0);
+      await call('b1', 1000);
+      await call('b1', 2000);
+      expect(await call('b1', 3000).then(() => 'ok', (e: unknown) => (isDomainError(e) ? e.type : 'other'))).to.equal('verify-rate-limited');
+      await call('b2', 3000); // another buyer has its own allowance
+      await call('b1', 61_000); // the window slid past the first call
+      const calls = await log.calls('b1', 'ds');
       expect(calls.map((c) => c.outcome)).to.deep.equal(['answered', 'answered', 'answered', 'rate-limited', 'answered']);
       expect(calls[0]!.columns).to.deep.equal(['person_id']);
     } finally {
-      db.close();
+      await state.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
