@@ -46,6 +46,12 @@ export interface OpenStoreOptions {
   schema?: string;
   /** PostgreSQL: pool size (default 10). */
   poolSize?: number;
+  /**
+   * PostgreSQL: the longest wait for a lock (a row, or a `transaction(fn, { lock })` name) before the statement
+   * fails as store-unavailable and the caller retries later (default 10 s). A session that has gone idle for ten
+   * times as long is closed by the server, so a lock held by a client that vanished is given back.
+   */
+  lockTimeoutMs?: number;
 }
 
 export const isPostgresUrl = (location: string): boolean => /^postgres(ql)?:\/\//i.test(location);
@@ -74,7 +80,7 @@ export function openStore(o: OpenStoreOptions): { store: Store; sqlite: Database
       max: o.poolSize ?? 10,
       types: pgTypes,
       connectionTimeoutMillis: 5_000,
-      ...(o.schema ? { options: `-c search_path=${o.schema}` } : {}),
+      options: sessionSettings(o),
     });
     // A connection dropped by a PostgreSQL restart is reported as an 'error' event besides the failed query:
     // on the pool for an idle one, on the client for one in use. Unheard, it would crash the process; the
@@ -156,6 +162,18 @@ export function openStore(o: OpenStoreOptions): { store: Store; sqlite: Database
     },
   };
   return { store, sqlite };
+}
+
+/**
+ * Settings of every PostgreSQL session. Without timeouts a client that died after its COMMIT was sent leaves a
+ * live, idle backend holding its session advisory lock, and every later transaction on that name waits forever.
+ * The pool closes its idle connections long before the idle-session limit (pg's default: after 10 s).
+ */
+function sessionSettings(o: OpenStoreOptions): string {
+  const lockMs = o.lockTimeoutMs ?? 10_000;
+  const settings = [`lock_timeout=${lockMs}`, `idle_session_timeout=${lockMs * 10}`, `idle_in_transaction_session_timeout=${lockMs * 10}`];
+  if (o.schema) settings.unshift(`search_path=${o.schema}`);
+  return settings.map((x) => `-c ${x}`).join(' ');
 }
 
 async function immediate<T>(kysely: Kysely<unknown>, frames: AsyncLocalStorage<Frame>, fn: () => Promise<T>): Promise<T> {

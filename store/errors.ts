@@ -5,7 +5,8 @@ const RETRY = new Set([
   '25P02', // in_failed_sql_transaction: a statement after a swallowed conflict in the same transaction
 ]);
 
-const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND']);
+// 55P03 lock_not_available: lock_timeout passed (store/engine.ts), the holder is busy or gone: retry later
+const UNAVAILABLE_CODES = new Set(['55P03', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND']);
 const UNAVAILABLE_TEXT = /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|the database system is (starting up|shutting down)|terminating connection/i;
 
 const codeOf = (e: unknown): string | undefined => (e && typeof e === 'object' && 'code' in e ? String((e as { code: unknown }).code) : undefined);
