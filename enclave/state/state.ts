@@ -42,6 +42,7 @@ export async function openEnclaveState(o: OpenEnclaveStateOptions): Promise<Encl
       upgradeLegacyFile(sqlite);
       migrateSqlite(sqlite, MIGRATIONS_DIR, MIGRATIONS_TABLE);
     } else {
+      await assertPrivateSchema(store, schema);
       // enclaves starting together: the advisory lock makes one migrate and the others find nothing to do
       await migratePostgres(store, MIGRATIONS_DIR, `shuyu:enclave-migrations:${schema}`, { schema, table: MIGRATIONS_TABLE });
     }
@@ -50,6 +51,26 @@ export async function openEnclaveState(o: OpenEnclaveStateOptions): Promise<Encl
     throw e;
   }
   return { store, keystoreInStore: pg, close: () => store.close() };
+}
+
+/**
+ * The enclave's schema must be its own: owned by the role it connects as and granted to no one else. A schema
+ * the application role owns or may use would let that role drop the ledger and have it re-created empty.
+ * A schema not made yet is created by the migration, owned by this role.
+ */
+async function assertPrivateSchema(store: Store, schema: string): Promise<void> {
+  const row = await store.get<{ owned: boolean; private: boolean }>(
+    `SELECT n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS owned,
+            COALESCE((SELECT bool_and(a.grantee = n.nspowner) FROM aclexplode(n.nspacl) a), true) AS private
+       FROM pg_namespace n WHERE n.nspname = ?`,
+    schema,
+  );
+  if (!row) return;
+  if (!row.owned || !row.private) {
+    throw new Error(
+      `the enclave's schema ${schema} must be owned by the enclave's role and granted to no other role (${row.owned ? 'it is granted to others' : 'another role owns it'}): see docs/deploy.md, Roles`,
+    );
+  }
 }
 
 /**

@@ -111,8 +111,8 @@ describe('enclave state on PostgreSQL', function () {
       await rotateMasterSecret(storeKeystore(states[0]!.store), masterSecret, rotated);
       expect(publicInfoOf(await openKeystore(storeKeystore(states[1]!.store), rotated, operatorPublicKeyPem))).to.deep.equal(publicInfoOf(opened[0]!.keystore));
       expect(await openKeystore(storeKeystore(states[1]!.store), masterSecret).catch((e: unknown) => (isDomainError(e) ? e.type : String(e)))).to.equal('keystore-locked');
-      const migrations = await states[0]!.store.all<{ name: string }>('SELECT name FROM enclave_migrations');
-      expect(migrations.map((m) => m.name)).to.deep.equal(['0001_enclave_state.sql']);
+      const migrations = await states[0]!.store.all<{ name: string }>('SELECT name FROM enclave_migrations ORDER BY name');
+      expect(migrations.map((m) => m.name)).to.deep.equal(['0001_enclave_state.sql', '0002_refusal_reservation.sql']);
     } finally {
       await Promise.all(states.map((s) => s.close()));
     }
@@ -151,6 +151,39 @@ describe('enclave state on PostgreSQL', function () {
       await ledger.close();
       await admin(async (c) => {
         await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await c.query(`DROP ROLE IF EXISTS ${appRole}`);
+        await c.query(`DROP ROLE IF EXISTS ${enclaveRole}`);
+      });
+    }
+  });
+
+  it('refuses a schema another role owns or may use: that role could drop the ledger and have it re-created empty', async () => {
+    const tag = randomBytes(4).toString('hex');
+    const appRole = `shuyu_app_${tag}`;
+    const enclaveRole = `shuyu_enclave_${tag}`;
+    const [theirs, shared] = [`enclave_theirs_${tag}`, `enclave_shared_${tag}`];
+    await admin(async (c) => {
+      await c.query(`CREATE ROLE ${appRole} LOGIN`);
+      await c.query(`CREATE ROLE ${enclaveRole} LOGIN`);
+      // made by the application role, then handed usage to the enclave
+      await c.query(`CREATE SCHEMA ${theirs} AUTHORIZATION ${appRole}`);
+      await c.query(`GRANT USAGE, CREATE ON SCHEMA ${theirs} TO ${enclaveRole}`);
+      // the enclave's own, but the application role may use it too
+      await c.query(`CREATE SCHEMA ${shared} AUTHORIZATION ${enclaveRole}`);
+      await c.query(`GRANT USAGE ON SCHEMA ${shared} TO ${appRole}`);
+    });
+    try {
+      for (const schema of [theirs, shared]) {
+        const refused = await openEnclaveState({ location: urlAs(enclaveRole), schema }).then(
+          async (st) => (await st.close(), 'opened'),
+          (e: Error) => e.message,
+        );
+        expect(refused, schema).to.match(/must be owned by the enclave's role and granted to no other role/);
+      }
+    } finally {
+      await admin(async (c) => {
+        await c.query(`DROP SCHEMA IF EXISTS ${theirs} CASCADE`);
+        await c.query(`DROP SCHEMA IF EXISTS ${shared} CASCADE`);
         await c.query(`DROP ROLE IF EXISTS ${appRole}`);
         await c.query(`DROP ROLE IF EXISTS ${enclaveRole}`);
       });
