@@ -121,7 +121,8 @@ export default async function (): Promise<void> {
 
     await withThrowawayDatabase('cluster', async (databaseUrl) => {
       const dataDir = join(root, 'cluster-data');
-      const env = { SHUYU_DATABASE_URL: databaseUrl, SHUYU_SERVER_JOBS: '0' };
+      // the enclaves' keystore and privacy state in the database's enclave schema, as a multi-host cluster keeps them
+      const env = { SHUYU_DATABASE_URL: databaseUrl, SHUYU_ENCLAVE_DATABASE_URL: databaseUrl, SHUYU_SERVER_JOBS: '0' };
       const servers = [];
       try {
         // one after the other: the first bootstraps the operator and the enclave keystore
@@ -139,7 +140,7 @@ export default async function (): Promise<void> {
         emit({ name: 'cluster.catalog.pg-2-servers.rps', value: two.rps, unit: 'req/s', baseline: one.rps });
         emit({ name: 'cluster.catalog.pg-2-servers.p99_ms', value: two.p99, unit: 'ms', baseline: one.p99 });
 
-        const workerEnv = { SHUYU_DATABASE_URL: databaseUrl };
+        const workerEnv = { SHUYU_DATABASE_URL: databaseUrl, SHUYU_ENCLAVE_DATABASE_URL: databaseUrl };
         children.push(await startWorker(dataDir, workerEnv));
         const w1 = await tradesPerMinute(urls, m, '1-worker');
         children.push(await startWorker(dataDir, workerEnv));
