@@ -2,8 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatasetSchema } from '../../contracts/dataset/schema.js';
-import type { AggregateComputation } from '../../contracts/computation.js';
-import { approvalStatementFor, certifyReviewer, signApproval } from '../../contracts/review/approval.js';
+import type { AggregateComputation, Computation } from '../../contracts/computation.js';
+import { approvalStatementFor, certifyReviewer, signApproval, type ApprovedPrivacyTerms } from '../../contracts/review/approval.js';
 import { computationHash } from '../../contracts/computation.js';
 import { newId } from '../../contracts/ids.js';
 import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
@@ -120,15 +120,16 @@ export function makeParties() {
   );
   const approve = (
     t: { tradeId: string; datasetId: string; datasetCommitment: string; buyerOrgId: string; offerId: string; offerVersion: number },
-    computation: AggregateComputation,
+    computation: Computation,
     key = reviewer.privateKey,
+    privacy: ApprovedPrivacyTerms | null = null,
   ) =>
     signApproval(
-      // v1 (no privacy terms): accepted by the test enclaves these tests start, which then skip the terms check
+      // v1 (no privacy terms) by default: accepted by the test enclaves these tests start, which then skip the terms check
       approvalStatementFor(
         {
           trade: { ...t, id: t.tradeId, buyerUserId: 'buyer-user-1', computationHash: computationHash(computation) },
-          privacy: null,
+          privacy,
           reviewerId: 'reviewer-1',
           reviewerKeyFingerprint: sm2Fingerprint(reviewer.publicKey),
         },
