@@ -179,6 +179,15 @@ const PROBLEMS = {
   'problem.keystore-master-secret': { zh: '主密钥有误。', en: 'The master secret is wrong.' },
   'problem.keystore-operator-key': { zh: '运营方密钥有误。', en: 'The operator key is wrong.' },
   'problem.keystore-missing': { zh: '密钥库尚未创建：请先启动一台服务器。', en: 'There is no keystore yet: start a server first.' },
+  'problem.keystore-not-imported': {
+    zh: '安全计算状态库中没有密钥库，而数据目录中仍有嵌入式部署的密钥库或隐私账本：请先用 shuyu server import-enclave-state 导入。',
+    en: 'The enclave state store has no keystore while the data directory still holds the embedded keystore or privacy ledger: import them first with shuyu server import-enclave-state.',
+  },
+  'problem.enclave-state-imported': {
+    zh: '该数据目录的安全计算状态已导入 PostgreSQL：请设置 SHUYU_ENCLAVE_DATABASE_URL 后启动。',
+    en: "This data directory's enclave state was imported into PostgreSQL: start with SHUYU_ENCLAVE_DATABASE_URL.",
+  },
+  'problem.enclave-state-import-refused': { zh: '安全计算状态导入被拒绝，未做任何更改。', en: 'The enclave state import was refused; nothing was changed.' },
   'problem.unbalanced-transaction': { zh: '账务分录不平衡（平台内部错误）。', en: 'Ledger entries do not balance (a platform fault).' },
   'problem.capture-mismatch': { zh: '结算金额与托管金额不符（平台内部错误）。', en: 'The capture does not match the escrow (a platform fault).' },
   'problem.internal': { zh: '发生内部错误，已记录。', en: 'An internal error occurred; it has been logged.' },

@@ -134,6 +134,10 @@ export interface Keystore {
 
 const FILES = { store: 'keystore.json', pk: 'he-public-key.bin', rk: 'he-relin-keys.bin', gk: 'he-galois-keys.bin' } as const;
 
+/** The keystore's files, the sealed one last: what moves, byte for byte, when embedded state is imported. */
+export const KEYSTORE_FILES: readonly string[] = [FILES.pk, FILES.rk, FILES.gk, FILES.store];
+export const SEALED_KEYSTORE_FILE = FILES.store;
+
 function deriveKey(masterSecret: string | Uint8Array, salt: Uint8Array, iterations: number): Uint8Array {
   const secret = typeof masterSecret === 'string' ? utf8(masterSecret) : masterSecret;
   if (secret.length < 16) throw new DomainError('keystore-master-secret', 'the master secret must be at least 16 bytes');

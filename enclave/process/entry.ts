@@ -6,6 +6,7 @@ import { HeContext } from '../../he/seal.js';
 import { assertSecretOutside, directoryKeystore, openOrCreateKeystore, publicInfoOf, storeKeystore, type KeystoreStorage } from '../keystore/keystore.js';
 import { PrivacyBudgetLedger } from '../privacy/ledger.js';
 import { openEnclaveState, type EnclaveState } from '../state/state.js';
+import { assertNoEmbeddedStateLeft, assertNotImportedAway, EMBEDDED_STATE_FILE } from '../state/import.js';
 import { isStoreUnavailable } from '../../store/errors.js';
 import { blobReaderOf } from '../release/blob-reader.js';
 import { RowMaps } from '../release/row-map.js';
@@ -48,6 +49,8 @@ async function init(msg: InitMessage): Promise<void> {
   if (!secret) throw new DomainError('keystore-master-secret', 'no master secret: pass it at start or set SHUYU_MASTER_SECRET / SHUYU_MASTER_SECRET_FILE');
   const state = await openState(keystoreDir);
   const storage = state.keystoreInStore ? storeKeystore(state.store) : directoryKeystore(keystoreDir);
+  // a cluster's store without a keystore beside an embedded one here: import it, never mint a second one
+  if (state.keystoreInStore) await assertNoEmbeddedStateLeft(keystoreDir, storage, process.env.SHUYU_ENCLAVE_DATABASE_SCHEMA || undefined);
   if (msg.waitForKeystoreMs !== undefined) await waitForKeystore(storage, msg.waitForKeystoreMs);
   const { keystore, created } = await openOrCreateKeystore({ dir: storage, masterSecret: secret, operatorPublicKeyPem: msg.operatorPublicKeyPem });
   secret = undefined;
@@ -87,8 +90,9 @@ async function openState(keystoreDir: string): Promise<EnclaveState> {
     const schema = process.env.SHUYU_ENCLAVE_DATABASE_SCHEMA;
     return openEnclaveState({ location: url, ...(schema ? { schema } : {}) });
   }
+  assertNotImportedAway(keystoreDir);
   mkdirSync(keystoreDir, { recursive: true, mode: 0o700 });
-  return openEnclaveState({ location: join(keystoreDir, 'privacy-budget.sqlite') });
+  return openEnclaveState({ location: join(keystoreDir, EMBEDDED_STATE_FILE) });
 }
 
 async function waitForKeystore(storage: KeystoreStorage, ms: number): Promise<void> {

@@ -7,7 +7,8 @@ import { action, print, UsageError } from '../../client-sdk/cli/output.js';
 /**
  * `shuyu server start`: runs a Shuyu server in this process (the same startServer as `npm start`) until
  * SIGINT/SIGTERM. `shuyu server rotate-master-secret`: re-seals a stopped server's enclave keystore under a new
- * master secret. The operator's commands, registered into `shuyu` by cli/main.ts; the server code is imported
+ * master secret; `shuyu server import-enclave-state` moves an embedded deployment's enclave state into the
+ * cluster's enclave schema. The operator's commands, registered into `shuyu` by cli/main.ts; the server code is imported
  * lazily, so every other command starts without it.
  */
 export function register(program: Command): void {
@@ -114,6 +115,38 @@ export function register(program: Command): void {
         } finally {
           await enclaveDb?.close();
         }
+      }),
+    );
+
+  server
+    .command('import-enclave-state')
+    .description("move a STOPPED embedded deployment's enclave state (sealed keystore, privacy ledger, history) into the cluster's enclave schema")
+    .option('--data-dir <dir>', 'the embedded data directory (default var/, or SHUYU_DATA_DIR)')
+    .option('--enclave-database-url <url>', "the enclave role's postgres:// URL (default SHUYU_ENCLAVE_DATABASE_URL)")
+    .option('--schema <schema>', 'the enclave schema (default SHUYU_ENCLAVE_DATABASE_SCHEMA, or shuyu_enclave)')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (opts: { dataDir?: string; enclaveDatabaseUrl?: string; schema?: string; json?: boolean }) => {
+        if (opts.dataDir) dirPath(opts.dataDir, 'data directory', { mustExist: true });
+        const [{ loadConfig }, { dataDirLayout }, { importEmbeddedState }] = await Promise.all([
+          import('../config/config.js'),
+          import('../config/data-dir.js'),
+          import('../../enclave/state/import.js'),
+        ]);
+        let config;
+        try {
+          config = loadConfig({ dataDir: opts.dataDir, enclaveDatabaseUrl: opts.enclaveDatabaseUrl, enclaveDatabaseSchema: opts.schema }, process.env);
+        } catch (e) {
+          throw new UsageError(e instanceof Error ? e.message : String(e));
+        }
+        if (!config.enclaveDatabaseUrl) throw new UsageError('no enclave database: give --enclave-database-url postgres://… or set SHUYU_ENCLAVE_DATABASE_URL');
+        const layout = dataDirLayout(config.dataDir);
+        const r = await importEmbeddedState({ keystoreDir: layout.keystoreDir, url: config.enclaveDatabaseUrl, ...(config.enclaveDatabaseSchema ? { schema: config.enclaveDatabaseSchema } : {}) });
+        const total = Object.values(r.rows).reduce((a, b) => a + b, 0);
+        print(opts, { imported: true, ...r }, () =>
+          `imported the sealed keystore and ${total} state rows into schema ${r.schema}; ${layout.keystoreDir} is marked imported (${r.renamed.join(', ')}). ` +
+            `Start the servers and workers with SHUYU_ENCLAVE_DATABASE_URL${r.schema === 'shuyu_enclave' ? '' : ` and SHUYU_ENCLAVE_DATABASE_SCHEMA=${r.schema}`}.`,
+        );
       }),
     );
 }
