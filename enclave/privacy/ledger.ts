@@ -1,4 +1,5 @@
 import { DomainError } from '../../contracts/errors.js';
+import { newId } from '../../contracts/ids.js';
 import type { Store } from '../../store/engine.js';
 import { openEnclaveState, type EnclaveState, type OpenEnclaveStateOptions } from '../state/state.js';
 
@@ -72,6 +73,14 @@ export interface RefusalRecord {
   datasetKey: string;
   type: string;
 }
+
+/** A release's slot of the refusal allowance (reserveRefusalAllowance). */
+export interface RefusalReservation {
+  /** ends the slot of a release that was not refused (a refused one's slot became its refusal) */
+  release(): Promise<void>;
+}
+
+const refusalLock = (buyerOrgId: string, datasetKey: string): string => `shuyu:enclave-refusal:${buyerOrgId}:${datasetKey}`;
 
 export class PrivacyBudgetLedger {
   constructor(
@@ -272,12 +281,14 @@ export class PrivacyBudgetLedger {
   }
 
   /**
-   * Record a data-dependent refusal in its own transaction (the release it refused was rolled back).
+   * Record a data-dependent refusal in its own transaction (the release it refused was rolled back), turning the
+   * release's allowance reservation (reserveRefusalAllowance) into it in the same transaction.
    * Idempotent per charge key: a retried job that is refused again does not count twice.
    */
   async recordRefusal(r: RefusalRecord): Promise<boolean> {
-    return (
-      (await this.store.run(
+    const db = this.store;
+    return db.transaction(async () => {
+      const added = await db.run(
         `INSERT INTO privacy_refusal (charge_key, trade_id, buyer_org_id, dataset_key, type, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (charge_key) DO NOTHING`,
         r.chargeKey,
         r.tradeId,
@@ -285,8 +296,10 @@ export class PrivacyBudgetLedger {
         r.datasetKey,
         r.type,
         new Date().toISOString(),
-      )) === 1
-    );
+      );
+      await db.run(`DELETE FROM privacy_refusal_reservation WHERE charge_key = ?`, r.chargeKey);
+      return added === 1;
+    }, { lock: refusalLock(r.buyerOrgId, r.datasetKey) });
   }
 
   /** The buyer's recorded refusals on a dataset, oldest first (types and times only). */
@@ -299,21 +312,45 @@ export class PrivacyBudgetLedger {
   }
 
   /**
-   * Refuse with `privacy-refusal-allowance-exhausted` when the buyer has received `allowance` recorded refusals
-   * on this dataset (other than this release's own, so a retried job is judged as it was the first time).
-   * Decided from the recorded count alone, before any row is opened: the refusal itself says nothing about the data.
+   * Refuse with `privacy-refusal-allowance-exhausted` when the buyer's recorded refusals on this dataset plus the
+   * releases of theirs still running under the allowance reach `allowance` (this release's own not counted, so a
+   * retried job is judged as it was the first time); else hold one slot for this release until it ends.
+   * Decided from the counts alone, before any row is opened: the refusal itself says nothing about the data.
+   * Count and reservation are one transaction under a lock per buyer × dataset, so releases running at once on
+   * any number of enclaves cannot each be admitted on the same last slot (each refusal is one bit about the data).
+   * The slot ends with release() (the release was not refused) or recordRefusal (it becomes the refusal).
    */
-  async assertRefusalAllowance(c: { buyerOrgId: string; datasetKey: string; allowance: number; chargeKey: string }): Promise<void> {
-    const used = Number(
-      (await this.store.get<{ n: number }>(`SELECT COUNT(*) AS n FROM privacy_refusal WHERE buyer_org_id = ? AND dataset_key = ? AND charge_key <> ?`, c.buyerOrgId, c.datasetKey, c.chargeKey))!.n,
-    );
-    if (used >= c.allowance) {
-      throw new DomainError(
-        'privacy-refusal-allowance-exhausted',
-        `refused: this buyer has already received ${used} privacy refusal(s) on this dataset, the offer allows ${c.allowance}`,
-        { refusalsUsed: used, refusalAllowance: c.allowance },
+  async reserveRefusalAllowance(c: { buyerOrgId: string; datasetKey: string; allowance: number; chargeKey: string }): Promise<RefusalReservation> {
+    const db = this.store;
+    const attempt = newId();
+    await db.transaction(async () => {
+      const count = async (table: string): Promise<number> =>
+        Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE buyer_org_id = ? AND dataset_key = ? AND charge_key <> ?`, c.buyerOrgId, c.datasetKey, c.chargeKey))!.n);
+      const used = await count('privacy_refusal');
+      const pending = await count('privacy_refusal_reservation');
+      if (used + pending >= c.allowance) {
+        throw new DomainError(
+          'privacy-refusal-allowance-exhausted',
+          `refused: this buyer has already received ${used} privacy refusal(s) on this dataset${pending > 0 ? ` and has ${pending} release(s) running that may be refused` : ''}, the offer allows ${c.allowance}`,
+          { refusalsUsed: used, refusalsPending: pending, refusalAllowance: c.allowance },
+        );
+      }
+      // a key refused before holds its slot by that refusal: its retry is not counted twice
+      if (await db.get(`SELECT 1 AS one FROM privacy_refusal WHERE charge_key = ?`, c.chargeKey)) return;
+      // a release that died without ending its slot leaves it held (the count stays conservatively high) until
+      // a retry under the same charge key takes it over
+      await db.run(
+        `INSERT INTO privacy_refusal_reservation (charge_key, buyer_org_id, dataset_key, attempt, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (charge_key) DO UPDATE SET buyer_org_id = excluded.buyer_org_id, dataset_key = excluded.dataset_key, attempt = excluded.attempt, created_at = excluded.created_at`,
+        c.chargeKey,
+        c.buyerOrgId,
+        c.datasetKey,
+        attempt,
+        new Date().toISOString(),
       );
-    }
+    }, { lock: refusalLock(c.buyerOrgId, c.datasetKey) });
+    // only this attempt's slot: a retry that took the key's slot over keeps it while it runs
+    return { release: async () => void (await db.run(`DELETE FROM privacy_refusal_reservation WHERE charge_key = ? AND attempt = ?`, c.chargeKey, attempt)) };
   }
 
   /**

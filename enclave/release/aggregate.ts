@@ -104,9 +104,13 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
       }
       domain = lists.reduce<string[][]>((acc, l) => acc.flatMap((k) => l.map((v) => [...k, v])), [[]]);
     }
-    // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, exact
-    // releases are refused here, from the count alone, before anything is decrypted.
-    if (guardOn) await deps.ledger.assertRefusalAllowance({ ...who(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+    // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used (or held by
+    // the buyer's releases still running), exact releases are refused here, from the counts alone, before anything
+    // is decrypted.
+    if (guardOn) {
+      const slot = await deps.ledger.reserveRefusalAllowance({ ...who(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+      s.onEnd(() => slot.release());
+    }
     // one per-person row cap for every exact release of the version (from the terms alone, before any row); HE
     // reads every row, so it releases only when no person exceeds the smaller of that cap and the offer's
     const pinnedRowCap = guardOn

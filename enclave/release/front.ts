@@ -72,6 +72,8 @@ export interface ReleaseSubject {
   /** the row map the kind asked for (step 4) */
   rowMap: RowMap | undefined;
   clock: PhaseClock;
+  /** runs `f` when the release has ended, released or refused (a slot of the refusal allowance is given back) */
+  onEnd(f: () => Promise<void>): void;
 }
 
 export interface Released<R> {
@@ -139,14 +141,20 @@ export async function releaseParsed<Req extends ReleaseRequestBase, R, P>(
     map: () => deps.rowMaps.of(req.manifest, rows.chunks),
     storedMap: () => deps.rowMaps.stored(req.manifest),
   };
-  const subject = { commitment, now, rows, clock };
-  const prepared = await kind.admit(req, subject, deps);
-  clock.mark('admit');
-  const need = kind.rowMap(req, deps);
-  const rowMap = need === 'required' ? await rows.map() : need === 'stored' ? await rows.storedMap() : undefined;
-  clock.mark('row map');
-
-  const out = await kind.compute(req, { ...subject, rowMap }, deps, prepared);
+  const ends: (() => Promise<void>)[] = [];
+  const subject = { commitment, now, rows, clock, onEnd: (f: () => Promise<void>) => void ends.push(f) };
+  let out: Released<R>;
+  try {
+    const prepared = await kind.admit(req, subject, deps);
+    clock.mark('admit');
+    const need = kind.rowMap(req, deps);
+    const rowMap = need === 'required' ? await rows.map() : need === 'stored' ? await rows.storedMap() : undefined;
+    clock.mark('row map');
+    out = await kind.compute(req, { ...subject, rowMap }, deps, prepared);
+  } finally {
+    // what failed here stays held (conservatively) and does not replace the release's own outcome
+    for (const f of ends) await f().catch(() => {});
+  }
   const payload = buildReceiptPayload({
     trade: req.trade,
     datasetCommitment: commitment,

@@ -10,9 +10,9 @@ import { runSqlComputation, sqlModeOf } from './run.js';
 
 /**
  * Release of a SQL computation, the `sql` kind of the release front (front.ts: approval, commitment,
- * computation hash, approved terms and unwrap key checked once for every kind; row map; signed receipt): the
- * refusal allowance before any row is opened, then validate → sandbox over the row chunks the enclave reads and
- * re-hashes itself → gate.
+ * computation hash, approved terms and unwrap key checked once for every kind; row map; signed receipt): a slot
+ * of the refusal allowance before any row is opened, then validate → sandbox over the row chunks the enclave
+ * reads and re-hashes itself → gate.
  */
 
 type Req = z.infer<typeof SqlReleaseRequest>;
@@ -31,10 +31,11 @@ export const sqlKind: ReleaseKind<Req, SqlResult> = {
 
   async admit(req, s, deps) {
     if (req.policy.dp && req.policy.mode !== 'exact-for-tests' && !req.budget) throw refuse('release-refused', "a DP release needs the offer's ε budget terms");
-    // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used, every
-    // SQL release (exact or DP: a DP query can be refused on the rows too) is refused here, from the count
-    // alone, before any row is opened.
-    await deps.ledger.assertRefusalAllowance({ ...whoOf(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+    // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used (or held by
+    // the buyer's releases still running), every SQL release (exact or DP: a DP query can be refused on the rows
+    // too) is refused here, from the counts alone, before any row is opened.
+    const slot = await deps.ledger.reserveRefusalAllowance({ ...whoOf(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
+    s.onEnd(() => slot.release());
     // one per-person row cap for every exact release of the version (from the terms alone, before any row)
     if (sqlModeOf(req.policy) === 'exact' && req.policy.mode !== 'exact-for-tests')
       await pinExactRowCap(deps.ledger.store, { commitment: s.commitment, schema: req.manifest.schema, maxRowsPerPerson: req.policy.maxRowsPerPerson, tradeId: req.trade.tradeId });

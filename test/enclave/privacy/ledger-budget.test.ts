@@ -130,8 +130,8 @@ for (const engine of ENGINES) {
     afterEach(closeTestStates);
     const who = (n: number, buyerOrgId = 'org-a') => ({ chargeKey: `trade:t${n}`, tradeId: `t${n}`, buyerOrgId, datasetKey: 'commitment-1' });
     const allowance = async (n: number, buyerOrgId = 'org-a'): Promise<string> =>
-      ledger.assertRefusalAllowance({ ...who(n, buyerOrgId), allowance: 2 }).then(
-        () => 'ok',
+      ledger.reserveRefusalAllowance({ ...who(n, buyerOrgId), allowance: 2 }).then(
+        async (slot) => (await slot.release(), 'ok'),
         (e: unknown) => (isDomainError(e) ? e.type : 'other'),
       );
 
