@@ -9,10 +9,10 @@ import type { HeDecryptor } from '../../he/seal.js';
 import type { Keystore } from '../keystore/keystore.js';
 import { chargeKeyOf, type PrivacyBudgetLedger } from '../privacy/ledger.js';
 import type { RowMap } from '../privacy/row-map.js';
-import type { SandboxLimits } from '../sandbox/sandbox.js';
+import type { SandboxLimits, SealedChunkStream } from '../sandbox/sandbox.js';
 import { checkReleaseAuthority } from './authority.js';
 import type { BlobReader } from './blob-reader.js';
-import { loadRowChunks, type RowChunks } from './row-chunks.js';
+import { loadRowChunks, streamRowChunks, type RowChunks } from './row-chunks.js';
 import type { RowMaps } from './row-map.js';
 import { phaseClock, type PhaseClock } from './timings.js';
 
@@ -26,7 +26,8 @@ import { phaseClock, type PhaseClock } from './timings.js';
  *  4. the row map, where the kind needs it: from memory or the privacy database, else derived here from the
  *     row chunks the enclave reads itself from its blob store (no resend round trip); a kind may ask for it
  *     later, from its computation (rows.map());
- *  5. the kind's computation (row chunks read lazily, once, each re-hashed against the manifest);
+ *  5. the kind's computation (row chunks read lazily, each re-hashed against the manifest: all at once, kept for
+ *     the release, or streamed one at a time);
  *  6. the receipt, signed with the enclave's key.
  * No row byte crosses the IPC boundary: the request names the rows by the manifest only.
  */
@@ -59,6 +60,8 @@ export interface ReleaseRequestBase {
 /** The rows of the release's dataset version, read on first need and then kept for the release. */
 export interface ReleaseRows {
   chunks(): Promise<RowChunks>;
+  /** the same chunks read one at a time as they are asked for (each re-hashed then), so they are not all held */
+  stream(): SealedChunkStream;
   /** the row map, derived from chunks() when not stored */
   map(): Promise<RowMap>;
   /** the stored row map, if any (never reads a chunk) */
@@ -138,6 +141,11 @@ export async function releaseParsed<Req extends ReleaseRequestBase, R, P>(
   let chunks: Promise<RowChunks> | undefined;
   const rows: ReleaseRows = {
     chunks: () => (chunks ??= loadRowChunks(req.manifest, deps.blobs)),
+    stream: () => {
+      const fromStore = streamRowChunks(req.manifest, deps.blobs);
+      // chunks the release already holds (its row map was derived from them) are not read again
+      return { count: fromStore.count, read: (i) => (chunks ? chunks.then((c) => c[i] ?? fromStore.read(i)) : fromStore.read(i)) };
+    },
     map: () => deps.rowMaps.of(req.manifest, rows.chunks),
     storedMap: () => deps.rowMaps.stored(req.manifest),
   };

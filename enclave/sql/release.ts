@@ -12,7 +12,7 @@ import { runSqlComputation, sqlModeOf } from './run.js';
  * Release of a SQL computation, the `sql` kind of the release front (front.ts: approval, commitment,
  * computation hash, approved terms and unwrap key checked once for every kind; row map; signed receipt): a slot
  * of the refusal allowance before any row is opened, then validate → sandbox over the row chunks the enclave
- * reads and re-hashes itself → gate.
+ * reads and re-hashes itself, streamed one at a time as the sandbox asks for them → gate.
  */
 
 type Req = z.infer<typeof SqlReleaseRequest>;
@@ -52,7 +52,7 @@ export const sqlKind: ReleaseKind<Req, SqlResult> = {
         query: req.computation.query,
         ...(req.computation.clamp ? { clamp: req.computation.clamp } : {}),
         schema: req.manifest.schema,
-        chunks: await s.rows.chunks(),
+        chunks: s.rows.stream(),
         unwrapPrivateKey: deps.keystore.unwrap.privateKey,
         policy: req.policy,
         ...(req.budget ? { budget: releaseBudget(deps.ledger, req.trade, s.commitment, req.budget) } : {}),
