@@ -178,6 +178,32 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     expect(refusals(buyer)).to.have.length(1);
   });
 
+  it('two enclave processes on one state file: probes at once at allowance 1 deliver one refusal, the other is refused from the counts', async () => {
+    // a host's enclave workers share the state file; each refusal is a bit about the data, so only one may be delivered
+    const second = await EnclaveClient.start({
+      dataDir: join(dir, 'enclave'),
+      masterSecret: 'test-master-secret-0123456789',
+      operatorPublicKeyPem: parties.operatorPem,
+      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
+      waitForKeystoreMs: 10_000,
+    });
+    try {
+      const buyer = 'org-racer';
+      const o: Opts = { buyerOrgId: buyer, terms: { refusalAllowance: 1 } };
+      expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o))).type).to.equal('released');
+      const probe = (on: EnclaveClient): Promise<string> =>
+        on.call('sql', request("SELECT COUNT(*) AS n FROM dataset WHERE region <> 'rare'", o), SqlReleaseResponse).then(
+          () => 'released',
+          (e: unknown) => (isDomainError(e) ? e.type : String(e)),
+        );
+      const out = await Promise.all([probe(enclave), probe(second)]);
+      expect(out.sort()).to.deep.equal(['privacy-differencing-refused', 'privacy-refusal-allowance-exhausted']);
+      expect(refusals(buyer)).to.have.length(1);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('the differencing history is one per sealed content across listings and buyers: a colluding organisation cannot complete the difference', async () => {
     // each of these two sets is large and so is its complement; together they isolate region 'rare' (2 people)
     const a = await outcome(request("SELECT COUNT(*) AS n FROM dataset WHERE region IN ('north', 'south')", { buyerOrgId: 'org-colluder-a', datasetId: 'dataset-1' }));
