@@ -105,9 +105,10 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
       domain = lists.reduce<string[][]>((acc, l) => acc.flatMap((k) => l.map((v) => [...k, v])), [[]]);
     }
     // Data-dependent refusals are recorded per buyer × dataset commitment; once the allowance is used (or held by
-    // the buyer's releases still running), exact releases are refused here, from the counts alone, before anything
-    // is decrypted.
-    if (guardOn) {
+    // the buyer's releases still running), releases are refused here, from the counts alone, before anything is
+    // decrypted — DP ones too, as SQL releases are: a DP release can still be refused on the data (a person over
+    // the row cap, a dataset-wide budget others spent).
+    if (req.policy.mode !== 'exact-for-tests') {
       const slot = await deps.ledger.reserveRefusalAllowance({ ...who(req, s.commitment), allowance: req.budget?.refusalAllowance ?? DEFAULT_REFUSAL_ALLOWANCE });
       s.onEnd(() => slot.release());
     }

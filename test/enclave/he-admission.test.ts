@@ -197,8 +197,22 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
     }
   });
 
+  it('DP HE refusals count against the refusal allowance: past it, the release is refused before any decryption', async () => {
+    // a buyer of its own, allowance 3: three recorded refusals, then the allowance answers whatever the cap
+    const probe = (cap: number) =>
+      release(dpSum, { minGroupSize: K, mode: 'enforce', dp: { epsilon: 1 }, maxRowsPerPerson: cap }, {}, 'org-dp-prober').then(
+        () => 'released',
+        (e: unknown) => (isDomainError(e) ? e.type : String(e)),
+      );
+    const seen = [];
+    for (let i = 0; i < 3; i++) seen.push(await probe(1));
+    seen.push(await probe(1), await probe(mostRows));
+    expect(seen).to.deep.equal([...Array(3).fill('privacy-contribution-unbounded'), 'privacy-refusal-allowance-exhausted', 'privacy-refusal-allowance-exhausted']);
+  });
+
   it('a DP HE release with the cap covering every person answers every region, noised with Δ = m per person, no k', async () => {
-    const out = await release(dpSum, { minGroupSize: K, mode: 'enforce', dp: { epsilon: 1 }, maxRowsPerPerson: mostRows });
+    // another buyer: the refusals above used this one's allowance, which DP releases respect too
+    const out = await release(dpSum, { minGroupSize: K, mode: 'enforce', dp: { epsilon: 1 }, maxRowsPerPerson: mostRows }, {}, 'org-dp-buyer');
     expect(out.result.groups.map((g) => g.key)).to.deep.equal(testSchema.columns.find((c) => c.name === 'region')!.values!.map((v) => [v]));
     for (const g of out.result.groups) for (const o of out.result.outputs) expect(g.values[o], `${g.key[0]} ${o}`).to.be.a('number');
     const privacy = JSON.parse(out.receipt.payload).privacy;
