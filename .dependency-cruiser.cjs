@@ -73,8 +73,8 @@ module.exports = {
       name: 'server-cli-reaches-only-the-keystore',
       severity: 'error',
       from: { path: '^server/cli/' },
-      comment: 'offline operator commands: keystore rotation (enclave/keystore) and the embedded-to-cluster state import',
-      to: { path: '^(enclave|client-sdk|console|cli)/', pathNot: '^(enclave/keystore/|enclave/state/import\\.ts$|client-sdk/cli/)' },
+      comment: 'offline operator commands: keystore rotation (enclave/keystore, the state store it opens) and the embedded-to-cluster state import',
+      to: { path: '^(enclave|client-sdk|console|cli)/', pathNot: '^(enclave/keystore/|enclave/state/(import|state)\\.ts$|client-sdk/cli/)' },
     },
     {
       name: 'client-sdk-runs-on-user-machines',

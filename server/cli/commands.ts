@@ -71,20 +71,21 @@ export function register(program: Command): void {
         const newSecret = readTextFile(opts.newSecretFile, 'new master secret', { strict: true }).trim();
         if (Buffer.byteLength(newSecret) < 16) throw new UsageError(`the new master secret in ${opts.newSecretFile} must be at least 16 bytes`);
         if (opts.dataDir) dirPath(opts.dataDir, 'data directory', { mustExist: true });
-        const [{ loadConfig }, { dataDirLayout, resolveMasterSecret }, { assertSecretOutside, rotateMasterSecret, storeKeystore }, { openStore }] = await Promise.all([
-          import('../config/config.js'),
-          import('../config/data-dir.js'),
-          import('../../enclave/keystore/keystore.js'),
-          import('../../store/engine.js'),
-        ]);
+        const [{ loadConfig }, { dataDirLayout, resolveMasterSecret }, { assertSecretOutside, rotateMasterSecret, storeKeystore }, { DEFAULT_ENCLAVE_SCHEMA, openEnclaveState }] =
+          await Promise.all([
+            import('../config/config.js'),
+            import('../config/data-dir.js'),
+            import('../../enclave/keystore/keystore.js'),
+            import('../../enclave/state/state.js'),
+          ]);
         const config = loadConfig(opts.dataDir ? { dataDir: opts.dataDir } : {}, process.env);
         const layout = dataDirLayout(config.dataDir);
-        // a cluster's keystore is a row of the enclave schema (opened with the enclave role's URL), else files
-        const enclaveDb = config.enclaveDatabaseUrl
-          ? openStore({ location: config.enclaveDatabaseUrl, schema: config.enclaveDatabaseSchema ?? 'shuyu_enclave', poolSize: 1 }).store
-          : null;
+        // a cluster's keystore is a row of the enclave schema, opened as the enclave opens it (its role's URL,
+        // the schema checked to be the enclave's own), else files
+        const schema = config.enclaveDatabaseSchema ?? DEFAULT_ENCLAVE_SCHEMA;
+        const enclaveDb = config.enclaveDatabaseUrl ? (await openEnclaveState({ location: config.enclaveDatabaseUrl, schema, poolSize: 1 })).store : null;
         const keystore = enclaveDb ? storeKeystore(enclaveDb) : layout.keystoreDir;
-        const where = enclaveDb ? `the enclave schema ${config.enclaveDatabaseSchema ?? 'shuyu_enclave'}` : layout.keystoreDir;
+        const where = enclaveDb ? `the enclave schema ${schema}` : layout.keystoreDir;
         try {
           if (enclaveDb ? !(await storeKeystore(enclaveDb).exists().catch(() => false)) : !existsSync(join(layout.keystoreDir, 'keystore.json'))) {
             throw new UsageError(`no enclave keystore in ${where}: start the server once first`);
@@ -128,10 +129,11 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { dataDir?: string; enclaveDatabaseUrl?: string; schema?: string; json?: boolean }) => {
         if (opts.dataDir) dirPath(opts.dataDir, 'data directory', { mustExist: true });
-        const [{ loadConfig }, { dataDirLayout }, { importEmbeddedState }] = await Promise.all([
+        const [{ loadConfig }, { dataDirLayout }, { importEmbeddedState }, { DEFAULT_ENCLAVE_SCHEMA }] = await Promise.all([
           import('../config/config.js'),
           import('../config/data-dir.js'),
           import('../../enclave/state/import.js'),
+          import('../../enclave/state/state.js'),
         ]);
         let config;
         try {
@@ -145,7 +147,7 @@ export function register(program: Command): void {
         const total = Object.values(r.rows).reduce((a, b) => a + b, 0);
         print(opts, { imported: true, ...r }, () =>
           `imported the sealed keystore and ${total} state rows into schema ${r.schema}; ${layout.keystoreDir} is marked imported (${r.renamed.join(', ')}). ` +
-            `Start the servers and workers with SHUYU_ENCLAVE_DATABASE_URL${r.schema === 'shuyu_enclave' ? '' : ` and SHUYU_ENCLAVE_DATABASE_SCHEMA=${r.schema}`}.`,
+            `Start the servers and workers with SHUYU_ENCLAVE_DATABASE_URL${r.schema === DEFAULT_ENCLAVE_SCHEMA ? '' : ` and SHUYU_ENCLAVE_DATABASE_SCHEMA=${r.schema}`}.`,
         );
       }),
     );

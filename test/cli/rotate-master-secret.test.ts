@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDomainError } from '../../contracts/errors.js';
 import { sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
-import { openKeystore, openOrCreateKeystore, publicInfoOf, rotateMasterSecret } from '../../enclave/keystore/keystore.js';
+import { openKeystore, openOrCreateKeystore, publicInfoOf, rotateMasterSecret, storeKeystore } from '../../enclave/keystore/keystore.js';
+import { openEnclaveState } from '../../enclave/state/state.js';
+import { freshSchema, testDatabaseUrl } from '../store/engines.js';
 import { CliUser } from './harness.js';
 
 /** Master-secret rotation (README "Key rotation"): the keystore is re-sealed, its keys unchanged. */
@@ -74,5 +76,24 @@ describe('cli: shuyu server rotate-master-secret', function () {
     // master.secret (the embedded default) is left alone when the secret came from the environment
     expect(readFileSync(join(dataDir, 'master.secret'), 'utf8').trim()).to.equal(NEW);
     expect(publicInfoOf(await openKeystore(join(dataDir, 'enclave', 'keystore'), 'third-master-secret-abcdefghij'))).to.deep.equal(original);
+  });
+
+  it('cluster: re-seals the keystore row of the enclave schema, opened as the enclave opens it', async () => {
+    const schema = freshSchema();
+    const state = await openEnclaveState({ location: testDatabaseUrl(), schema });
+    try {
+      const made = await openOrCreateKeystore({ dir: storeKeystore(state.store), masterSecret: OLD, operatorPublicKeyPem: operatorPem });
+      const next = join(root, 'cluster-next.secret');
+      writeFileSync(next, NEW, { mode: 0o600 });
+      const env = { SHUYU_MASTER_SECRET: OLD, SHUYU_MASTER_SECRET_FILE: '', SHUYU_ENCLAVE_DATABASE_URL: testDatabaseUrl(), SHUYU_ENCLAVE_DATABASE_SCHEMA: schema };
+      const r = await user.run(['server', 'rotate-master-secret', '--data-dir', join(root, 'data'), '--new-secret-file', next, '--json'], env);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.json).to.include({ rotated: true, signingKeyFingerprint: publicInfoOf(made.keystore).signing.fingerprint });
+      expect(publicInfoOf(await openKeystore(storeKeystore(state.store), NEW, operatorPem))).to.deep.equal(publicInfoOf(made.keystore));
+      await refusedWith(openKeystore(storeKeystore(state.store), OLD), 'keystore-locked');
+    } finally {
+      await state.store.run(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await state.close();
+    }
   });
 });
