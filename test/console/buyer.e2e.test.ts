@@ -252,8 +252,7 @@ describe('console: the buyer trades in the browser', function () {
     for (const s of ['Privacy cost', 'Refusal charge', 'Expected accuracy (per output)', 'discrete Laplace', 'Available balance']) expect(text).to.include(s);
     await b.shot(page, 'quote-english');
     await b.go(page, '#/trades');
-    await page.locator(`a[href="#/trades/${cancelledId}"]`).click();
-    await b.ready(page);
+    await b.clickAndWait(page, () => page.locator(`a[href="#/trades/${cancelledId}"]`).click(), /^#\/trades\/./);
     expect(await page.locator('.outcome').innerText()).to.include('You cancelled the trade');
     await page.getByRole('button', { name: '切换到中文' }).click();
     await b.ready(page);
@@ -305,8 +304,7 @@ describe('console: the buyer trades in the browser', function () {
     // the reviewer approves, signing with the key loaded into the page
     const rev = await b.tab('reviewer');
     await b.signIn(rev, w.reviewer.token);
-    await rev.locator(`a[href="#/review/${tradeId}"]`).click();
-    await b.ready(rev);
+    await b.clickAndWait(rev, () => rev.locator(`a[href="#/review/${tradeId}"]`).click(), /^#\/review\/./);
     await rev.getByLabel('审查理由').fill('按州市聚合，分组不低于最小规模，用途与要约一致。');
     await rev
       .getByLabel('从文件载入私钥')

@@ -49,6 +49,8 @@ describe('console: the web console in headless Chromium', function () {
   const tab = (label: string, viewport?: { width: number; height: number }) => b.tab(label, viewport);
   const ready = (page: Page) => b.ready(page);
   const go = (page: Page, hash: string) => b.go(page, hash);
+  /** A link's page, waited for: the current render is marked stale before the click (never read the old page). */
+  const clickAndWait = (page: Page, click: () => Promise<void>, hash: RegExp) => b.clickAndWait(page, click, hash);
   const shot = (page: Page, name: string, fullPage?: boolean) => b.shot(page, name, fullPage);
   const signIn = (page: Page, token: string) => b.signIn(page, token);
 
@@ -70,8 +72,7 @@ describe('console: the web console in headless Chromium', function () {
 
     // reject the health trade: the reason is mandatory
     const rejectId = s.trades['rejected-by-reviewer'].id;
-    await page.locator(`a[href="#/review/${rejectId}"]`).click();
-    await ready(page);
+    await clickAndWait(page, () => page.locator(`a[href="#/review/${rejectId}"]`).click(), /^#\/review\/./);
     const text = await mainText(page);
     for (const expected of ['market-research', 'NL-04', '计算涉及敏感个人信息或健康信息', '¥300.00', 'ε 1', 'fee_yuan']) expect(text).to.include(expected);
     await page.getByRole('button', { name: '驳回' }).click();
@@ -88,8 +89,7 @@ describe('console: the web console in headless Chromium', function () {
 
     // approve the tourism trade: load the private key from a file, sign in the page
     const approveId = s.trades.delivered.id;
-    await page.locator(`a[href="#/review/${approveId}"]`).click();
-    await ready(page);
+    await clickAndWait(page, () => page.locator(`a[href="#/review/${approveId}"]`).click(), /^#\/review\/./);
     await page.getByRole('button', { name: '签名并批准' }).click();
     await page.getByLabel('审查理由').fill('按州市聚合，分组不低于最小规模，用途与要约一致。');
     await page.getByRole('button', { name: '签名并批准' }).click();
@@ -134,8 +134,7 @@ describe('console: the web console in headless Chromium', function () {
     for (const st of ['已结算', '已驳回']) expect(listText).to.include(st);
     await shot(page, 'buyer-trades');
 
-    await page.locator(`a[href="#/trades/${done.id}"]`).click();
-    await ready(page);
+    await clickAndWait(page, () => page.locator(`a[href="#/trades/${done.id}"]`).click(), /^#\/trades\/./);
     await page.locator('.verdict[data-verified]').waitFor({ timeout: 20_000 });
     expect(await page.locator('.verdict').getAttribute('data-verified')).to.equal('true');
     expect(await page.locator('.verdict').innerText()).to.include('回执有效');
@@ -224,8 +223,7 @@ describe('console: the web console in headless Chromium', function () {
     await page.waitForFunction(() => location.hash === '#/catalog?q=tourism');
     await ready(page);
     expect(await page.locator('li.dataset-card').count()).to.equal(1);
-    await page.locator('li.dataset-card h2 a').click();
-    await ready(page);
+    await clickAndWait(page, () => page.locator('li.dataset-card h2 a').click(), /^#\/datasets\/./);
     const text = await mainText(page);
     for (const expected of [
       '字段结构',
