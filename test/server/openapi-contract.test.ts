@@ -81,11 +81,19 @@ describe('server: every operation of the OpenAPI document through a generated cl
       );
     }
     ok(await ow.GET('/v1/uploads/{id}', { params: { path: { id: upload.id } } }), 200, 'get upload');
+    const open = ok<any>(await ow.GET('/v1/uploads'), 200, 'list uploads');
+    expect(open.items.map((u: { id: string }) => u.id)).to.include(upload.id);
     const dataset = ok<any>(await ow.POST('/v1/uploads/{id}/complete', { params: { path: { id: upload.id } } }), 201, 'complete upload');
     const spare = ok<any>(await ow.POST('/v1/uploads', { body: { title: 'Abandoned', manifest: fixture.manifest } }), 201, 'second upload');
     ok(await ow.DELETE('/v1/uploads/{id}', { params: { path: { id: spare.id } } }), 204, 'abort upload');
     ok(await ow.GET('/v1/datasets', { params: { query: { limit: 5 } } }), 200, 'list datasets');
     ok(await ow.GET('/v1/datasets/{id}', { params: { path: { id: dataset.id } } }), 200, 'get dataset');
+    const budgeted = ok<any>(
+      await ow.PUT('/v1/datasets/{id}/privacy-budget', { params: { path: { id: dataset.id } }, body: { epsilonBudgetTotal: 50 } }),
+      200,
+      'set privacy budget',
+    );
+    expect(budgeted.privacyBudget).to.deep.equal({ epsilonBudgetTotal: 50, deltaBudgetTotal: 1e-6 });
     ok(await buyer.GET('/v1/catalog', { params: { query: { q: 'Contract' } } }), 200, 'search catalogue');
     ok(await buyer.GET('/v1/catalog/{id}', { params: { path: { id: dataset.id } } }), 200, 'catalogue entry');
     ok(await buyer.GET('/v1/catalog/{id}/sample', { params: { path: { id: dataset.id }, query: { rows: 3 } } }), 200, 'sample');
