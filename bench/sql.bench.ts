@@ -228,9 +228,12 @@ async function partitioned(): Promise<void> {
   const keys = newKeys();
   const limits = { maxOldGenerationSizeMb: 4096, maxSqliteHeapMb: 2048, timeoutMs: 1_800_000 };
   // sliceRows undefined: SHUYU_SANDBOX_SLICE_ROWS or the default
-  const run = async (chunks: SealedChunks, sliceRows: number | undefined, threads = 1) => {
+  const run = async (chunks: SealedChunks, sliceRows: number | undefined, threads = 1, peoplePerPass?: number) => {
     const c0 = process.cpuUsage();
-    const o = await runSqlInSandbox({ schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns: [...v.columnsUsed, 'person_id'], minGroupSize: 10, maxRowsPerPerson: 1, ...(sliceRows !== undefined ? { sliceRows } : {}), threads, limits });
+    const o = await runSqlInSandbox({
+      schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns: [...v.columnsUsed, 'person_id'], minGroupSize: 10, maxRowsPerPerson: 1,
+      ...(sliceRows !== undefined ? { sliceRows } : {}), threads, limits, ...(peoplePerPass !== undefined ? { peoplePerPass } : {}),
+    });
     const c = process.cpuUsage(c0);
     return { o, cpuMs: (c.user + c.system) / 1000 };
   };
@@ -277,6 +280,17 @@ async function partitioned(): Promise<void> {
       emit({ name: `sql.partitioned-${label(N10)}-rows-per-cpu-s`, value: N10 / (big.cpuMs / 1000), unit: 'rows/cpu-s', baseline: N1 / (sliced.cpuMs / 1000) });
       // target ≤ 0.6 on an otherwise idle machine with 2 or more cores
       emit({ name: `sql.partitioned-${label(N10)}-rows-2-threads-vs-1`, value: two.o.stats.wallMs, unit: 'ms', baseline: bs.wallMs });
+      // the same run split by person into 4 passes: the row cap's table (the state that grows with the
+      // people) holds a quarter of them, for three more readings of the chunks
+      const split = await run(store.chunks, 1_000_000, 1, Math.ceil(N10 / 4));
+      if (JSON.stringify(split.o.rows.map((r) => r.slice(0, 3))) !== JSON.stringify(big.o.rows.map((r) => r.slice(0, 3)))) throw new Error('4 passes and 1 disagree');
+      const ss = split.o.stats;
+      note(
+        `sql partitioned: ${label(N10)} rows in ${ss.personPasses} passes by person, 1 thread: wall ${Math.round(ss.wallMs)} ms (unseal ${Math.round(ss.unsealMs)}), ` +
+          `row cap table ${Math.round(mib(ss.personTableBytes))} MiB against ${Math.round(mib(bs.personTableBytes))} MiB in one pass`,
+      );
+      emit({ name: `sql.partitioned-${label(N10)}-rows-4-person-passes-cap-table-vs-1-pass`, value: mib(ss.personTableBytes), unit: 'MiB', baseline: mib(bs.personTableBytes) });
+      emit({ name: `sql.partitioned-${label(N10)}-rows-4-person-passes-vs-1-pass`, value: ss.wallMs, unit: 'ms', baseline: bs.wallMs });
     } finally {
       store.remove();
     }
@@ -296,8 +310,10 @@ async function partitioned(): Promise<void> {
     const hs = huge.o.stats;
     note(
       `sql streamed: ${label(N50)} rows in ${hs.slices} slices over ${hs.threads ?? 1} slice thread(s): wall ${Math.round(hs.wallMs)} ms, ${Math.round(huge.cpuMs)} CPU-ms, ` +
-        `${Math.round(N50 / (hs.wallMs / 1000))} rows/s; each thread's SQLite memory ${Math.round(mib(hs.wasmMemoryBytes))} MiB, sealed chunks held at once ≤ ${hs.sealedChunksHeldPeak}, process RSS peak +${Math.round(mib(hs.rssPeakDeltaBytes))} MiB`,
+        `${Math.round(N50 / (hs.wallMs / 1000))} rows/s; each thread's SQLite memory ${Math.round(mib(hs.wasmMemoryBytes))} MiB, sealed chunks held at once ≤ ${hs.sealedChunksHeldPeak}, ` +
+        `${hs.personPasses ?? 1} pass(es) by person, row cap table ${Math.round(mib(hs.personTableBytes))} MiB, process RSS peak +${Math.round(mib(hs.rssPeakDeltaBytes))} MiB`,
     );
+    emit({ name: `sql.streamed-${label(N50)}-rows-cap-table`, value: mib(hs.personTableBytes), unit: 'MiB', baseline: null });
     emit({ name: `sql.streamed-${label(N50)}-rows`, value: hs.wallMs, unit: 'ms', baseline: null });
     emit({ name: `sql.streamed-${label(N50)}-rows-worker-sqlite-memory`, value: mib(hs.wasmMemoryBytes), unit: 'MiB', baseline: null });
     emit({ name: `sql.streamed-${label(N50)}-rows-process-rss-peak-delta`, value: mib(hs.rssPeakDeltaBytes), unit: 'MiB', baseline: null });

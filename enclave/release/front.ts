@@ -144,7 +144,7 @@ export async function releaseParsed<Req extends ReleaseRequestBase, R, P>(
     stream: () => {
       const fromStore = streamRowChunks(req.manifest, deps.blobs);
       // chunks the release already holds (its row map was derived from them) are not read again
-      return { count: fromStore.count, read: (i) => (chunks ? chunks.then((c) => c[i] ?? fromStore.read(i)) : fromStore.read(i)) };
+      return { count: fromStore.count, rows: fromStore.rows, read: (i) => (chunks ? chunks.then((c) => c[i] ?? fromStore.read(i)) : fromStore.read(i)) };
     },
     map: () => deps.rowMaps.of(req.manifest, rows.chunks),
     storedMap: () => deps.rowMaps.stored(req.manifest),

@@ -52,10 +52,11 @@ export async function loadRowChunks(manifest: BundleManifest, blobs: BlobReader)
  * each checked the same way when it is read: the enclave never holds the whole dataset's sealed chunks. A
  * missing or altered blob fails the run at that chunk, with the same typed refusal.
  */
-export function streamRowChunks(manifest: BundleManifest, blobs: BlobReader): { count: number; read(index: number): Promise<RowChunks[number]> } {
+export function streamRowChunks(manifest: BundleManifest, blobs: BlobReader): { count: number; rows: number; read(index: number): Promise<RowChunks[number]> } {
   const refs = rowRefs(manifest);
   return {
     count: refs.length,
+    rows: refs.reduce((n, r) => n + r.rows, 0),
     read: (i) => (i >= 0 && i < refs.length ? readRowChunk(manifest, refs[i]!, blobs) : Promise.reject(new DomainError('row-chunk-missing', `the manifest names no row chunk ${i}`))),
   };
 }

@@ -43,6 +43,8 @@ function mergeAtom(kind: AtomMerge, a: Value, at: SqlType, b: Value, bt: SqlType
 export class PartialMerge {
   private readonly groups = new Map<string, Merged>();
   private readonly subjects = new Map<string, Set<Value>>();
+  /** people counted per group in the passes before this one (a run split by person: no one is in two) */
+  private readonly counted = new Map<string, number>();
   slices = 0;
 
   private readonly groupBy: string[];
@@ -89,12 +91,21 @@ export class PartialMerge {
   }
 
   /**
+   * The end of a pass of a run split by person (SandboxJob.personPasses): its people are in no other pass,
+   * so each group's identifier set is kept as its size and forgotten.
+   */
+  endPass(): void {
+    for (const [id, set] of this.subjects) this.counted.set(id, (this.counted.get(id) ?? 0) + set.size);
+    this.subjects.clear();
+  }
+
+  /**
    * The outputs: `final` over one row per merged group, in `db` (a fresh database, left empty). `onePerPerson`:
    * every identifier value has at most one row loaded, so a group's people are its rows with an identifier
    * (PartitionPlan.identifiedRows); otherwise the sizes of the merged identifier sets.
    */
   finish(db: Database, onePerPerson = false): { columns: string[]; values: unknown[][] } | undefined {
-    const counted = onePerPerson && this.plan.identifiedRows ? this.plan.atoms.findIndex((a) => a.name === this.plan.identifiedRows) : -1;
+    const identified = onePerPerson && this.plan.identifiedRows ? this.plan.atoms.findIndex((a) => a.name === this.plan.identifiedRows) : -1;
     const q = (n: string): string => `"${n}"`;
     const names = [...this.groupBy, ...this.plan.atoms.map((a) => a.name), '__subjects'];
     db.exec(`CREATE TEMP TABLE ${DATASET_TABLE} (${names.map(q).join(', ')})`);
@@ -103,13 +114,14 @@ export class PartialMerge {
         // each cell bound with its SQLite type: a JS number alone does not say integer or real
         const cell = (t: SqlType): string => (t === 'integer' ? 'CAST(? AS INTEGER)' : t === 'real' ? 'CAST(? AS REAL)' : '?');
         const sql = `INSERT INTO ${DATASET_TABLE} VALUES (${[...m.keys.map(() => '?'), ...m.types.map(cell), '?'].join(', ')})`;
-        db.run(sql, [...m.keys, ...m.atoms, counted >= 0 ? m.atoms[counted]! : (this.subjects.get(id)?.size ?? 0)]);
+        db.run(sql, [...m.keys, ...m.atoms, identified >= 0 ? m.atoms[identified]! : (this.counted.get(id) ?? 0) + (this.subjects.get(id)?.size ?? 0)]);
       }
       return db.exec(this.plan.final)[0];
     } finally {
       db.exec(`DROP TABLE ${DATASET_TABLE}`);
       this.groups.clear();
       this.subjects.clear();
+      this.counted.clear();
     }
   }
 }

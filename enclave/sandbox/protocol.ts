@@ -25,6 +25,11 @@ export interface SandboxJob {
   minSubjects?: number;
   /** values bound to `?` in `executed` (enclave-built queries such as verify; buyer SQL has none) */
   params?: (string | number | null)[];
+  /**
+   * A lookup by identifier (verify): only rows whose loaded column `column` holds this text are inserted, as
+   * the query reads no other (raw-load.ts lookupRows). The table then holds one record's rows.
+   */
+  lookup?: { column: number; text: string };
   /** rows kept per identifier value (the first in dataset order); the rest are skipped while loading, never inserted */
   maxRowsPerPerson?: number;
   /**
@@ -43,6 +48,13 @@ export interface SandboxJob {
    */
   partition?: PartitionPlan;
   sliceRows?: number;
+  /**
+   * With `partition` and `sliceRows`, and the identifier loaded: the run goes over the chunks this many
+   * times, each pass keeping only the people whose identifier hashes to it (raw-load.ts PersonPass), so the
+   * per-person state (row cap, identifier sets) is about 1/passes of the people; the chunks follow in
+   * `chunkCount × personPasses` SandboxChunk messages (chunk i of the dataset at every i + k·chunkCount).
+   */
+  personPasses?: number;
   /**
    * With `partition` and `sliceRows`: slices run in this many slice threads at once (this code, these
    * limits, an empty environment; each its own sql.js and SQLite heap limit, so memory is per thread times
@@ -85,6 +97,8 @@ export interface SandboxStats {
   rowsLoaded: number;
   /** rows the per-person row cap skipped (never inserted) */
   rowsCapped?: number;
+  /** the row cap's table at its largest (identifier bytes, hash slots, counts): the per-person state of a pass */
+  personTableBytes?: number;
   /** time the row cap took while loading (counting rows per person), inside loadMs */
   capMs?: number;
   /** time spent opening, decoding and checking chunks (SM4-CTR + HMAC-SM3, v2 columns or v1 JSON, per-value checks), in whichever thread did it */
@@ -100,6 +114,8 @@ export interface SandboxStats {
   subjectsCount?: 'exact' | 'bound';
   /** partitioned runs: the slices the rows were cut into (1: the rows fitted one slice, the single path) */
   slices?: number;
+  /** a run split by person: the passes over the chunks, each with its own people (SandboxJob.personPasses) */
+  personPasses?: number;
   /** slice threads that ran the slices (absent: the slices ran one after another in the worker) */
   threads?: number;
   /** why a run with more rows than a slice still used one database */

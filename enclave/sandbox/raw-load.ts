@@ -129,6 +129,11 @@ export class PersonRowCap {
     return this.keepText(t, 0, t.length);
   }
 
+  /** The table's size now (it only grows: after the run, its peak), what SandboxJob.personPasses bounds. */
+  bytes(): number {
+    return this.slots.byteLength + this.entry.byteLength + this.arena.byteLength;
+  }
+
   /** Forget every value (its bytes zeroed). */
   wipe(): void {
     this.arena.fill(0);
@@ -202,12 +207,54 @@ export class PersonRowCap {
 }
 
 /**
- * The rows of chunk `c` (`width` columns) the per-person cap keeps, in dataset order (null without a cap:
- * every row), each kept row's value of `column` (the identifier) counted into `bound`; `starts`, when given,
- * receives every row's text offset on the way. The cap and the bound are the dataset's, decided in order.
+ * One pass of a run split by person (SandboxJob.personPasses): pass `index` of `count` reads every chunk and
+ * keeps only the people whose identifier hashes to it, so the state kept per person (the row cap's table,
+ * the identifier sets of k) holds about 1/count of them, and no person is in two passes. A value's identity
+ * is the row cap's (PersonRowCap): a string's UTF-8 bytes, a 32-bit integer's decimal digits; rows without
+ * an identifier (each a person of its own) all belong to pass 0.
  */
-export function keptRows(c: EncodedChunk, width: number, column: number, cap: PersonRowCap | undefined, bound: SubjectRowBound | undefined, starts?: Int32Array): Int32Array | null {
-  const kept = cap ? new Int32Array(c.rows) : null;
+export class PersonPass {
+  /** a number that is not a 32-bit integer was met: SQLite may store it as another value's text (see PersonRowCap) */
+  numbersApart = false;
+
+  constructor(
+    public index: number,
+    readonly count: number,
+  ) {}
+
+  ownsText(b: Uint8Array, from: number, to: number): boolean {
+    let h = 0x9747b28c; // FNV-1a with another basis than the cap's table, then a final mix: spreads, not a security function
+    for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    return (h >>> 0) % this.count === this.index;
+  }
+
+  ownsNumber(v: number): boolean {
+    if (v !== (v | 0)) this.numbersApart = true;
+    const t = utf8.encode(v === (v | 0) ? String(v) : ` ${String(v)}`);
+    if (v !== (v | 0)) t[0] = 0xff;
+    return this.ownsText(t, 0, t.length);
+  }
+}
+
+/**
+ * The rows of chunk `c` (`width` columns) the per-person cap keeps, in dataset order (null without a cap or
+ * a pass: every row), each kept row's value of `column` (the identifier) counted into `bound`; `starts`, when
+ * given, receives every row's text offset on the way. The cap and the bound are the dataset's, decided in
+ * order. With `pass`, only the rows of that pass's people are seen at all (by the cap and the bound too).
+ */
+export function keptRows(
+  c: EncodedChunk,
+  width: number,
+  column: number,
+  cap: PersonRowCap | undefined,
+  bound: SubjectRowBound | undefined,
+  starts?: Int32Array,
+  pass?: PersonPass,
+): Int32Array | null {
+  const kept = cap || pass ? new Int32Array(c.rows) : null;
   let count = 0;
   let off = 0;
   for (let r = 0; r < c.rows; r++) {
@@ -217,15 +264,20 @@ export function keptRows(c: EncodedChunk, width: number, column: number, cap: Pe
     for (let j = 0; j < width; j++) {
       const n = c.len[base + j]!;
       if (j === column) {
-        // a row without an identifier is a person of its own: always kept
+        // a row without an identifier is a person of its own: always kept (in pass 0)
         if (n >= 0) {
-          if (cap) keep = cap.keepText(c.text, off, off + n);
+          if (pass) keep = pass.ownsText(c.text, off, off + n);
+          if (keep && cap) keep = cap.keepText(c.text, off, off + n);
           if (keep) bound?.addBytes(c.text, off, off + n);
         } else if (n === NUMBER_SLOT) {
           const v = c.num[base + j]!;
-          if (cap) keep = cap.keepNumber(v);
+          if (pass) keep = pass.ownsNumber(v);
+          if (keep && cap) keep = cap.keepNumber(v);
           if (keep) bound?.addNumber(v);
-        } else if (bound) bound.nullRows++;
+        } else {
+          if (pass) keep = pass.index === 0;
+          if (keep && bound) bound.nullRows++;
+        }
       }
       if (n > 0) off += n;
     }
@@ -233,6 +285,38 @@ export function keptRows(c: EncodedChunk, width: number, column: number, cap: Pe
   }
   return kept ? kept.subarray(0, count) : null;
 }
+
+/**
+ * The rows of chunk `c` whose value of `column` is stored as the text `want` (UTF-8 bytes): a string with
+ * those bytes, or a 32-bit integer whose decimal digits they are (the text a TEXT column stores for it). Any
+ * other number is kept too — SQLite's text for it is SQLite's to decide — and NULL never matches.
+ */
+export function lookupRows(c: EncodedChunk, width: number, column: number, want: Uint8Array): Int32Array {
+  const kept = new Int32Array(c.rows);
+  const wantText = utf8Decoder.decode(want);
+  let count = 0;
+  let off = 0;
+  for (let r = 0; r < c.rows; r++) {
+    const base = r * width;
+    for (let j = 0; j < width; j++) {
+      const n = c.len[base + j]!;
+      if (j === column) {
+        let keep = false;
+        if (n === want.length) {
+          keep = true;
+          for (let k = 0; k < n && keep; k++) keep = c.text[off + k] === want[k];
+        } else if (n === NUMBER_SLOT) {
+          const v = c.num[base + j]!;
+          keep = v !== (v | 0) || String(v) === wantText;
+        }
+        if (keep) kept[count++] = r;
+      }
+      if (n > 0) off += n;
+    }
+  }
+  return kept.subarray(0, count);
+}
+const utf8Decoder = new TextDecoder();
 
 export class RawTableLoader {
   private readonly api: SqliteCApi;

@@ -25,6 +25,8 @@ export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { maxOldGenerationSizeMb: 1
 /** A dataset's sealed row chunks read one at a time (from the blob store: row-chunks.ts streamRowChunks), in order. */
 export interface SealedChunkStream {
   count: number;
+  /** the rows of all chunks together, when the manifest says them (it bounds the people a run may meet) */
+  rows?: number;
   read(index: number): Promise<{ sealed: SealedRowChunk; aad: Uint8Array }>;
 }
 
@@ -42,6 +44,8 @@ export interface SandboxInput {
   plan: SqlPlan;
   /** values bound to `?` in the plan's executed query (enclave-built queries only) */
   params?: (string | number | null)[];
+  /** a lookup by identifier (enclave-built, with params): only rows whose `column` is stored as `text` are loaded */
+  lookup?: { column: string; text: string };
   /** columns to load (default: all); the identifier is added when rows are capped per person */
   columns?: string[];
   /**
@@ -73,7 +77,29 @@ export interface SandboxInput {
    * DEFAULT_SANDBOX_THREADS; 1: the slices one after another in the worker.
    */
   threads?: number;
+  /**
+   * The people one pass of a partitioned run keeps state for (row cap, identifier sets): a dataset with more
+   * rows than this is read in ⌈rows / this⌉ passes, each over the people whose identifier hashes to it
+   * (SandboxJob.personPasses). Default: SHUYU_SANDBOX_PEOPLE_PER_PASS, else DEFAULT_PEOPLE_PER_PASS.
+   */
+  peoplePerPass?: number;
+  /** the dataset's row count when `chunks` is an array (a stream says its own) */
+  rows?: number;
   limits?: Partial<SandboxLimits>;
+}
+
+/**
+ * People per pass: the row cap's table costs ~50–70 bytes a person with short identifiers (their bytes, hash
+ * slots, counts), so a pass holds about 1 GiB of it at most; beyond, another pass over the chunks (each
+ * opened once more: time traded for memory).
+ */
+export const DEFAULT_PEOPLE_PER_PASS = 16_000_000;
+
+/** The people per pass in force: the caller's (at least 1), else the environment's (at least 100,000), else the default. */
+export function peoplePerPassOf(input: { peoplePerPass?: number }): number {
+  if (input.peoplePerPass !== undefined) return Math.max(1, Math.floor(input.peoplePerPass));
+  const env = Number(process.env.SHUYU_SANDBOX_PEOPLE_PER_PASS);
+  return Number.isInteger(env) && env > 0 ? Math.max(100_000, env) : DEFAULT_PEOPLE_PER_PASS;
 }
 
 /** ~2M rows: a slice's table and query stay well inside the default SQLite heap limit (~91 MiB per 1M rows) */
@@ -196,18 +222,26 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   const t0 = performance.now();
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
   const stream = streamOf(input.chunks);
-  const sliceThreads = sliceRowsOf(input) > 0 && !input.params && input.plan.partition ? threadsOf(input) : 1;
+  const partitioned = sliceRowsOf(input) > 0 && !input.params && input.plan.partition;
+  const sliceThreads = partitioned ? threadsOf(input) : 1;
   const unsealThreads = input.unsealThreads ?? Math.ceil(sliceThreads / 2);
+  const columns = input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.maxRowsPerPerson !== undefined && c.role === 'identifier'));
+  // state per person (the row cap, k's identifier sets) bounded by configuration: more people than a pass holds, more passes
+  const perPerson = columns.some((c) => c.role === 'identifier') && (input.maxRowsPerPerson !== undefined || input.minGroupSize !== undefined);
+  const rows = stream.rows ?? input.rows;
+  const passes = partitioned && perPerson && rows !== undefined && Number.isSafeInteger(rows) && rows > 0 ? Math.ceil(rows / peoplePerPassOf(input)) : 1;
   const job: SandboxJob = {
     chunkColumns: input.schema.columns.map((c) => c.name),
-    columns: input.schema.columns.filter((c) => !input.columns || input.columns.includes(c.name) || (input.maxRowsPerPerson !== undefined && c.role === 'identifier')).map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
+    columns: columns.map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
     chunkCount: stream.count,
+    ...(passes > 1 ? { personPasses: passes } : {}),
     ...(input.rowFormat ? { rowFormat: input.rowFormat } : {}),
     executed: input.plan.executed,
     ...(input.plan.executedWithoutSubjects && input.minGroupSize !== undefined && !input.params
       ? { executedWithoutSubjects: input.plan.executedWithoutSubjects, minSubjects: input.minGroupSize }
       : {}),
     ...(input.params ? { params: input.params } : {}),
+    ...(input.lookup && columns.some((c) => c.name === input.lookup!.column) ? { lookup: { column: columns.findIndex((c) => c.name === input.lookup!.column), text: input.lookup.text } } : {}),
     ...(input.maxRowsPerPerson !== undefined ? { maxRowsPerPerson: input.maxRowsPerPerson } : {}),
     ...(input.tableLayout !== 'rowid' && input.plan.groupBy.length > 0 ? { clusterBy: [...input.plan.groupBy] } : {}),
     groupCount: input.plan.groupBy.length,
@@ -220,7 +254,7 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
     // two or more chunks: open chunk i+1 in the worker's helper thread while chunk i is loaded
     // one helper by default: on 2 busy shared cores a second one measured no faster (it only added CPU)
     // with slice threads, one helper per two of them by default: opening a chunk costs about half of loading it
-    ...(stream.count > 1 && unsealThreads > 0 ? { unsealHelper: { source: workerSource(), threads: unsealThreads, resourceLimits: workerResourceLimits(limits) } } : {}),
+    ...(stream.count * passes > 1 && unsealThreads > 0 ? { unsealHelper: { source: workerSource(), threads: unsealThreads, resourceLimits: workerResourceLimits(limits) } } : {}),
   };
   const rss0 = process.memoryUsage.rss();
   let rssPeak = rss0;
@@ -233,13 +267,14 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   // each chunk is read from the input and its key unwrapped here while the worker starts and works, and
   // sent once the worker has taken all but a few of those sent before (our copy of the key zeroed once
   // posted: postMessage has cloned it); the enclave holds no more sealed chunks than that at once
+  // (a run split by person reads them once per pass: position i is the dataset's chunk i mod count)
   const feedChunks = async (post: (m: SandboxChunk) => void, stopped: () => boolean, taken: Taken): Promise<void> => {
-    for (let i = 0; i < stream.count && !stopped(); i++) {
+    for (let i = 0; i < stream.count * passes && !stopped(); i++) {
       await taken.atLeast(i + 1 - SANDBOX_FEED_WINDOW);
       if (stopped()) return;
-      const c = await stream.read(i);
+      const c = await stream.read(i % stream.count);
       const u0 = performance.now();
-      const key = unwrapChunkKey(c.sealed.wrappedKey, input.unwrapPrivateKey, i);
+      const key = unwrapChunkKey(c.sealed.wrappedKey, input.unwrapPrivateKey, i % stream.count);
       unwrapMs += performance.now() - u0;
       try {
         post({ kind: 'chunk', index: i, box: c.sealed.box, aad: c.aad, key });

@@ -3,7 +3,7 @@ import { getHeapStatistics } from 'node:v8';
 import initSqlJs, { type Database } from 'sql.js';
 import { DomainError } from '../../contracts/errors.js';
 import { ChunkDecoder, NULL_SLOT, type EncodedChunk } from './encoded-chunk.js';
-import { keptRows, PersonRowCap, RawTableLoader, SubjectRowBound } from './raw-load.js';
+import { keptRows, lookupRows, PersonPass, PersonRowCap, RawTableLoader, SubjectRowBound } from './raw-load.js';
 import { PartialMerge } from './partition-merge.js';
 import { mapRows } from './row-map-job.js';
 import { DATASET_TABLE, ROW_COLUMN } from '../../query/names.js';
@@ -105,6 +105,9 @@ interface ChunkSource {
 /** Chunks the helper may have decoded ahead of the loader (bounds the plaintext held at once). */
 const HELPER_WINDOW = 3;
 
+/** The chunks a job reads: the dataset's, once per person pass (SandboxJob.personPasses). */
+const chunksRead = (job: SandboxJob): number => job.chunkCount * (job.personPasses ?? 1);
+
 function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
   const decoder = new ChunkDecoder(job.chunkColumns, job.columns, withSubjects, job.rowFormat);
   let ci = 0;
@@ -112,14 +115,14 @@ function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
   let subjects: Int32Array | undefined;
   return {
     next: async () => {
-      if (ci >= job.chunkCount) {
+      if (ci >= chunksRead(job)) {
         if (withSubjects && !subjects) subjects = decoder.subjects();
         return null;
       }
       const { box, aad, key } = await chunkFeed.take(ci);
       const u0 = performance.now();
       try {
-        return decoder.decode({ box, aad, dataKey: key }, ci++);
+        return decoder.decode({ box, aad, dataKey: key }, ci++ % job.chunkCount);
       } finally {
         ms += performance.now() - u0;
       }
@@ -138,7 +141,8 @@ function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
  * with the job. Subject numbering needs every chunk in order, so it is done with one helper.
  */
 function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHelper']>, withSubjects: boolean): ChunkSource {
-  const n = withSubjects ? 1 : Math.max(1, Math.min(helper.threads ?? 1, job.chunkCount));
+  const total = chunksRead(job);
+  const n = withSubjects ? 1 : Math.max(1, Math.min(helper.threads ?? 1, total));
   const queues: HelperReply[][] = [];
   const workers: Worker[] = [];
   let wake: (() => void) | null = null;
@@ -161,15 +165,15 @@ function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHel
       push({ kind: 'error', error: { type: e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'sql-resource-limit' : 'sql-sandbox-failed', message: `the unseal helper failed: ${e.message}` } }),
     );
     w.once('exit', (code) => push({ kind: 'error', error: { type: 'sql-sandbox-failed', message: `the unseal helper exited (code ${code})` } }));
-    const mine = Array.from({ length: job.chunkCount }, (_, i) => i).filter((i) => i % n === h);
-    const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, indexes: mine, ...(job.rowFormat ? { rowFormat: job.rowFormat } : {}) };
+    const mine = Array.from({ length: total }, (_, i) => i).filter((i) => i % n === h);
+    const msg: UnsealJob = { kind: 'unseal', chunkColumns: job.chunkColumns, columns: job.columns, withSubjects, indexes: mine, perPass: job.chunkCount, ...(job.rowFormat ? { rowFormat: job.rowFormat } : {}) };
     w.postMessage(msg);
   }
   let closed = false;
   // each chunk to its helper as it arrives, its buffers moved there (our copy of the key zeroed once posted:
   // postMessage cloned it)
   void (async () => {
-    for (let i = 0; i < job.chunkCount; i++) {
+    for (let i = 0; i < total; i++) {
       const { box, aad, key } = await chunkFeed.take(i);
       try {
         const buffers = [...new Set([box.buffer, aad.buffer])].filter((x): x is ArrayBuffer => x instanceof ArrayBuffer);
@@ -192,7 +196,7 @@ function helperSource(job: SandboxJob, helper: NonNullable<SandboxJob['unsealHel
     async next() {
       if (failure) throw failure;
       if (finished) return null;
-      if (ci < job.chunkCount) {
+      if (ci < total) {
         const h = ci % n;
         const m = await take(h);
         if (m.kind !== 'chunk') return fail(m);
@@ -229,8 +233,10 @@ interface UnsealJob {
   columns: SandboxJob['columns'];
   withSubjects: boolean;
   rowFormat?: SandboxJob['rowFormat'];
-  /** the positions in the dataset of this helper's chunks (they follow by message, SandboxChunk) */
+  /** the positions in the stream of this helper's chunks (they follow by message, SandboxChunk) */
   indexes: number[];
+  /** the dataset's chunks (a stream position modulo this is the chunk's index in the dataset) */
+  perPass: number;
 }
 
 /** The helper's acks from the loader (one per chunk taken): the message handler at the end of this file calls it. */
@@ -253,7 +259,7 @@ async function unsealAll(job: UnsealJob): Promise<void> {
       wake = null;
       const { box, aad, key } = await chunkFeed.take(index);
       const u0 = performance.now();
-      const chunk = decoder.decode({ box, aad, dataKey: key }, index);
+      const chunk = decoder.decode({ box, aad, dataKey: key }, index % job.perPass);
       ms += performance.now() - u0;
       credit--;
       port.postMessage({ kind: 'chunk', chunk } satisfies HelperReply, [chunk.len.buffer, chunk.num.buffer, chunk.text.buffer] as ArrayBuffer[]);
@@ -499,6 +505,14 @@ function capOf(job: SandboxJob): PersonRowCap | undefined {
   return c >= 0 ? new PersonRowCap(c, job.maxRowsPerPerson!) : undefined;
 }
 
+/** The job's person pass (pass 0 of SandboxJob.personPasses), or none: one pass over every person. */
+function passOf(job: SandboxJob): PersonPass | undefined {
+  const passes = job.personPasses ?? 1;
+  return passes > 1 && job.partition && job.sliceRows !== undefined && job.columns.some((c) => c.role === 'identifier') ? new PersonPass(0, passes) : undefined;
+}
+
+const SPLIT_BY_PERSON_UNSUPPORTED = { type: 'sql-partition-unsupported', message: 'identifier values that are not 32-bit integers: people cannot be counted slice by slice' };
+
 /** The answer of a run: the result's rows, and the stats that do not depend on how its slices were run beside `stats`. */
 function answerOf(
   job: SandboxJob,
@@ -514,7 +528,7 @@ function answerOf(
     rows: (out.res?.values ?? []) as (string | number | null)[][],
     stats: {
       rowsLoaded: run.rowsLoaded,
-      ...(job.maxRowsPerPerson !== undefined ? { rowsCapped: run.cap?.dropped ?? 0, capMs: run.capMs } : {}),
+      ...(job.maxRowsPerPerson !== undefined ? { rowsCapped: run.cap?.dropped ?? 0, capMs: run.capMs, ...(run.cap ? { personTableBytes: run.cap.bytes() } : {}) } : {}),
       unsealMs: source.unsealMs(),
       unsealWaitMs: run.waitMs,
       unsealThread: job.unsealHelper ? 'helper' : 'worker',
@@ -544,7 +558,13 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     // without an identifier every row is a person and nothing is skipped
     cap = capOf(job);
     const boundSpec = subjectBound ? { column: boundCol, rows: subjectBound } : undefined;
-    slice = new SliceDb(sql, job, 0, boundSpec, cap);
+    // split by person: the cap and the bound are decided here on each pass's rows (keptRows), not by the loader
+    const pass = passOf(job);
+    const idCol = job.columns.findIndex((c) => c.role === 'identifier');
+    const newSlice = (startRow: number): SliceDb => (pass ? new SliceDb(sql, job, startRow) : new SliceDb(sql, job, startRow, boundSpec, cap));
+    // a lookup by identifier (verify, never capped nor sliced) loads only the rows its query can read
+    const lookup = job.lookup && !cap && !subjectBound && !job.partition ? new TextEncoder().encode(job.lookup.text) : undefined;
+    slice = newSlice(0);
     let capMs = 0;
     let heapPeak = 0;
     let loadMs = 0;
@@ -552,12 +572,27 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     // Partitioned: once a slice holds sliceRows rows and more chunks follow, its partial aggregates are
     // merged and a fresh database takes the next slice (the row cap and the subject bound go on across
     // slices in dataset order, so they are the single database's). One slice: the single database's path.
+    // Split by person: every pass starts a slice, and a slice is cut on the rows it holds.
     const sliceRows = job.partition && job.sliceRows !== undefined ? job.sliceRows : Infinity;
-    let merge: PartialMerge | undefined;
+    let merge: PartialMerge | undefined = pass ? new PartialMerge(job.partition!) : undefined;
     let sliceStart = 0;
+    let sliceHeld = 0;
+    let chunksRead = 0;
     // a row cap of one: a group's people are its rows with an identifier (no identifier sets to merge), as long
     // as the cap's notion of one person is SQLite's one value (worker checks PersonRowCap.numbersApart)
     const onePerPerson = job.maxRowsPerPerson === 1 && cap !== undefined;
+    /** the slice's partials into the merge, its database dropped (not the run's last: a fresh one follows) */
+    const closeSlice = (): void => {
+      querying = true;
+      merge ??= new PartialMerge(job.partition!);
+      slice!.endLoad();
+      const p = partialOf(slice!.db, job.partition!, onePerPerson);
+      merge.add(p.partial, p.pairs);
+      slice!.drop();
+      slice!.close();
+      capMs += slice!.capMs;
+      querying = false;
+    };
     let pending: Awaited<ReturnType<ChunkSource['next']>> = null;
     for (;;) {
       const w0 = performance.now();
@@ -566,28 +601,48 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
       const l0 = performance.now();
       waitMs += l0 - w0;
       if (!chunk) break;
-      slice.load(chunk);
+      if (pass && chunksRead > 0 && chunksRead % job.chunkCount === 0) {
+        // the next pass: its own people, from the dataset's first row again
+        closeSlice();
+        merge!.endPass();
+        slice = undefined;
+        pass.index++;
+        cap?.wipe();
+        slice = newSlice(0);
+        sliceStart = 0;
+        sliceHeld = 0;
+      }
+      chunksRead++;
+      if (lookup) slice.load(chunk, lookupRows(chunk, job.columns.length, job.lookup!.column, lookup));
+      else if (pass) {
+        const kept = keptRows(chunk, job.columns.length, idCol, cap, subjectBound, undefined, pass)!;
+        capMs += performance.now() - l0;
+        sliceHeld += kept.length;
+        slice.load(chunk, kept);
+      } else slice.load(chunk);
       heapPeak = Math.max(heapPeak, getHeapStatistics().used_heap_size);
       loadMs += performance.now() - l0;
-      if (slice.rowsLoaded - sliceStart >= sliceRows) {
+      if (pass) {
+        if (sliceHeld >= sliceRows && chunksRead % job.chunkCount !== 0) {
+          const s0 = performance.now();
+          closeSlice();
+          sliceStart = slice.rowsLoaded;
+          sliceHeld = 0;
+          slice = undefined;
+          slice = newSlice(sliceStart);
+          loadMs += performance.now() - s0;
+        }
+      } else if (slice.rowsLoaded - sliceStart >= sliceRows) {
         const w1 = performance.now();
         pending = await source.next();
         waitMs += performance.now() - w1;
         if (pending) {
           // this slice's partials into the merge, and its database replaced by an empty one
           const s0 = performance.now();
-          querying = true;
-          merge ??= new PartialMerge(job.partition!);
-          slice.endLoad();
-          const p = partialOf(slice.db, job.partition!, onePerPerson);
-          merge.add(p.partial, p.pairs);
-          slice.drop();
-          slice.close();
-          capMs += slice.capMs;
+          closeSlice();
           sliceStart = slice.rowsLoaded;
           slice = undefined;
-          slice = new SliceDb(sql, job, sliceStart, boundSpec, cap);
-          querying = false;
+          slice = newSlice(sliceStart);
           loadMs += performance.now() - s0;
         }
       }
@@ -604,10 +659,9 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     if (merge) {
       const p = partialOf(slice.db, job.partition!, onePerPerson);
       merge.add(p.partial, p.pairs);
+      merge.endPass();
       slice.drop();
-      if (onePerPerson && cap?.numbersApart) {
-        return { ok: false, error: { type: 'sql-partition-unsupported', message: 'identifier values that are not 32-bit integers: people cannot be counted slice by slice' } };
-      }
+      if ((onePerPerson && cap?.numbersApart) || pass?.numbersApart) return { ok: false, error: SPLIT_BY_PERSON_UNSUPPORTED };
       finalDb = new sql.SQL.Database();
       out = mergedQuery(merge, finalDb, job, onePerPerson, subjectBound);
     } else {
@@ -617,6 +671,7 @@ async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<
     subjectBound?.wipe();
     return answerOf(job, source, out, { rowsLoaded, cap, capMs, waitMs }, {
       ...(job.partition && job.sliceRows !== undefined ? { slices: merge?.slices ?? 1 } : {}),
+      ...(pass ? { personPasses: pass.count } : {}),
       ...(!job.partition && job.sliceRows !== undefined && rowsLoaded > job.sliceRows ? { partitionFallback: 'the query does not decompose into per-slice aggregates: one database' } : {}),
       tableLayout,
       loadMs,
@@ -803,7 +858,8 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
   const sliceRows = job.sliceRows!;
   const cap = capOf(job);
   const bound = boundColumnOf(job) >= 0 ? new SubjectRowBound() : undefined;
-  // the cap and the bound are both on the identifier
+  const pass = passOf(job);
+  // the cap, the bound and the passes are all on the identifier
   const idCol = cols.findIndex((c) => c.role === 'identifier');
   const onePerPerson = job.maxRowsPerPerson === 1 && cap !== undefined;
   const sliceJob: SliceJob = {
@@ -826,13 +882,16 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
   const done: (SliceDone | undefined)[] = [];
   let merged = 0;
   const sliceStats: SliceStats[] = [];
+  /** the answers that end a person pass (their people are in no later slice) */
+  const passEnds = new Set<number>();
   const drain = (): void => {
     while (merged < answers.length && done[merged]) {
       const d = done[merged]!;
       done[merged] = undefined;
-      merged++;
       sliceStats.push(d.stats);
       if (!d.whole) merge.add(d.partial, d.pairs);
+      if (passEnds.has(merged)) merge.endPass();
+      merged++;
     }
   };
   let querying = false;
@@ -843,6 +902,9 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
     let rowsSoFar = 0;
     let capMs = 0;
     let waitMs = 0;
+    /** split by person: rows the current slice holds, and chunks read (every pass reads them all) */
+    let sliceHeld = 0;
+    let chunksRead = 0;
     /** a free thread (its last slice answered, or a new one while fewer than asked for), the answers so far merged */
     const freeThread = async (): Promise<SliceThread> => {
       for (;;) {
@@ -866,6 +928,7 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
         () => undefined,
       );
       sliceStart = startRow;
+      sliceHeld = 0;
       return t;
     };
     for (;;) {
@@ -873,19 +936,31 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
       const chunk = await source.next();
       waitMs += performance.now() - w0;
       if (!chunk) break;
-      if (current && rowsSoFar - sliceStart >= sliceRows) {
+      if (pass && chunksRead > 0 && chunksRead % job.chunkCount === 0) {
+        // the next pass: its own people, from the dataset's first row again
+        passEnds.add(answers.length - 1);
+        current!.end();
+        current = null;
+        pass.index++;
+        cap?.wipe();
+        rowsSoFar = 0;
+      }
+      chunksRead++;
+      if (current && (pass ? sliceHeld : rowsSoFar - sliceStart) >= sliceRows) {
         current.end();
         current = null;
       }
       current ??= await begin(rowsSoFar);
       const c0 = performance.now();
-      const kept = cap || bound ? keptRows(chunk, cols.length, idCol, cap, bound) : null;
+      const kept = cap || bound || pass ? keptRows(chunk, cols.length, idCol, cap, bound, undefined, pass) : null;
       capMs += performance.now() - c0;
       rowsSoFar += chunk.rows;
+      sliceHeld += kept ? kept.length : chunk.rows;
       current.send(chunk, kept);
     }
     current ??= await begin(0); // no rows at all: one empty database answers
-    const whole = answers.length === 1;
+    const whole = answers.length === 1 && !pass;
+    passEnds.add(answers.length - 1);
     current.end(whole ? { bound: bound ? { nullRows: bound.nullRows, most: bound.maxRowsPerSubject(), usable: bound.usable } : null } : undefined);
     querying = true;
     const last = await answers.at(-1)!;
@@ -895,14 +970,13 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
     let out: { res: ExecResult; subjectsCount: 'exact' | 'bound' };
     if (whole) out = last.whole!;
     else {
-      if (onePerPerson && cap?.numbersApart) {
-        return { ok: false, error: { type: 'sql-partition-unsupported', message: 'identifier values that are not 32-bit integers: people cannot be counted slice by slice' } };
-      }
+      if ((onePerPerson && cap?.numbersApart) || pass?.numbersApart) return { ok: false, error: SPLIT_BY_PERSON_UNSUPPORTED };
       finalDb = new sql.SQL.Database();
       out = mergedQuery(merge, finalDb, job, onePerPerson, bound);
     }
     return answerOf(job, source, out, { rowsLoaded: rowsSoFar, cap, capMs, waitMs }, {
       slices: answers.length,
+      ...(pass ? { personPasses: pass.count } : {}),
       threads: pool.length,
       tableLayout: last.stats.tableLayout,
       loadMs: sliceStats.reduce((n, s) => n + s.loadMs, 0),

@@ -21,7 +21,7 @@ export const verifyKind: ReleaseKind<Req, VerifyAnswer> = {
   },
   rowMap: () => 'none',
   async compute(req, s, deps) {
-    const chunks = await s.rows.chunks();
+    const chunks = s.rows.stream();
     const log = new VerifyCallLog(deps.ledger.store);
     const callId = await log.admit({
       tradeId: req.trade.tradeId,

@@ -1,9 +1,8 @@
 import { VerifyComputation } from '../../contracts/computation.js';
 import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import { checkVerifyShape } from '../../contracts/pricing/feasibility.js';
-import type { SealedRowChunk } from '../../formats/row-chunk.js';
 import { DATASET_TABLE } from '../../query/names.js';
-import { runSqlInSandbox, type SandboxLimits } from '../sandbox/sandbox.js';
+import { runSqlInSandbox, type SandboxLimits, type SealedChunks } from '../sandbox/sandbox.js';
 import { VerifyAnswer } from '../../formats/enclave-protocol.js';
 
 /**
@@ -20,7 +19,7 @@ export function checkVerifyComputation(c: VerifyComputation, schema: DatasetSche
 }
 
 /** Build the lookup: bound parameters only; column names come from the schema (checked names). */
-export function verifyQuery(c: VerifyComputation, schema: DatasetSchema): { sql: string; params: string[]; flags: string[] } {
+export function verifyQuery(c: VerifyComputation, schema: DatasetSchema): { sql: string; params: string[]; flags: string[]; identifier: string } {
   const { identifier, others } = checkVerifyComputation(c, schema);
   const params: string[] = [];
   const eq = (col: string): string => {
@@ -36,13 +35,14 @@ export function verifyQuery(c: VerifyComputation, schema: DatasetSchema): { sql:
       flags.push(o);
     });
   }
-  return { sql: `SELECT ${parts.join(', ')} FROM ${DATASET_TABLE}`, params, flags };
+  return { sql: `SELECT ${parts.join(', ')} FROM ${DATASET_TABLE}`, params, flags, identifier };
 }
 
 export async function answerVerify(input: {
   computation: VerifyComputation;
   schema: DatasetSchema;
-  chunks: { sealed: SealedRowChunk; aad: Uint8Array }[];
+  /** streamed (each chunk read as the sandbox goes) or in memory */
+  chunks: SealedChunks;
   unwrapPrivateKey: Uint8Array;
   limits?: Partial<SandboxLimits>;
 }): Promise<VerifyAnswer> {
@@ -55,6 +55,8 @@ export async function answerVerify(input: {
     plan: { executed: q.sql, groupBy: [], aggregates: 0, hidden: [] },
     params: q.params,
     columns: Object.keys(c.match),
+    // every term of the lookup names the identifier: no other row can change the answer, so none is loaded
+    ...(typeof c.match[q.identifier] === 'string' ? { lookup: { column: q.identifier, text: c.match[q.identifier] as string } } : {}),
     ...(input.limits ? { limits: input.limits } : {}),
   });
   const row = out.rows[0] ?? [];

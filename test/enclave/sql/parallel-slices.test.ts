@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { validateSql, type SqlMode } from '../../../query/validate.js';
 import { runSqlInSandbox, threadsOf, type SandboxInput, type SandboxOutput } from '../../../enclave/sandbox/sandbox.js';
 import { newKeys, schema, sealRows } from './fixture.js';
+import { AGG_ARG, GROUP_BY, queryOf, sqlRow, WHERE, type Row } from './random-queries.js';
 
 /**
  * Slices run in two slice threads at once against the same slices one after another in the worker: the
@@ -14,26 +15,13 @@ describe('SQL sandbox: parallel slice threads equal one thread (fast-check)', fu
   this.timeout(300_000);
   const keys = newKeys();
 
-  type Row = (string | number | null)[];
-  const row = fc.tuple(
-    fc.option(fc.constantFrom('P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9'), { freq: 10 }),
-    fc.constantFrom('north', 'south', 'east', 'west'),
-    fc.constantFrom('web', 'shop'),
-    fc.option(fc.double({ min: -100, max: 1000, noNaN: true }).map((x) => Math.round(x * 100) / 100), { freq: 8 }),
-    fc.option(fc.integer({ min: 0, max: 30 }), { freq: 10 }),
-    fc.constantFrom('n1', 'n2'),
-  );
   const data = fc.record({
-    rows: fc.array(row, { minLength: 60, maxLength: 200 }),
+    rows: fc.array(sqlRow(fc.constantFrom('P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9')), { minLength: 60, maxLength: 200 }),
     perChunk: fc.integer({ min: 3, max: 25 }),
     sliceRows: fc.integer({ min: 1, max: 40 }),
     maxRowsPerPerson: fc.constantFrom(1, 2, 3),
     minGroupSize: fc.constantFrom(1, 3, 10),
   });
-  const where = fc.constantFrom('', " WHERE region = 'west'", " WHERE region IN ('north', 'south')", " WHERE NOT channel = 'shop'");
-  const groupBy = fc.constantFrom('', 'region', 'channel', 'region, channel');
-  const measure = fc.constantFrom('amount', 'nights');
-  const arg = fc.oneof(measure, fc.tuple(fc.constantFrom("channel = 'web'", "NOT region = 'north'"), measure).map(([c, m]) => `CASE WHEN ${c} THEN ${m} END`));
 
   async function compare(q: string, mode: SqlMode, d: { rows: Row[]; perChunk: number; sliceRows: number; maxRowsPerPerson: number; minGroupSize: number }): Promise<SandboxOutput | undefined> {
     const v = validateSql(q, schema, { mode });
@@ -63,8 +51,8 @@ describe('SQL sandbox: parallel slice threads equal one thread (fast-check)', fu
   async function property(mode: SqlMode, outputs: fc.Arbitrary<string>, numRuns: number): Promise<{ ran: number; several: number; parallel: number }> {
     const n = { ran: 0, several: 0, parallel: 0 };
     await fc.assert(
-      fc.asyncProperty(fc.array(outputs, { minLength: 1, maxLength: 3 }), where, groupBy, data, async (outs, w, g, d) => {
-        const q = `SELECT ${g ? `${g}, ` : ''}${outs.map((e, i) => `${e} AS v${i}`).join(', ')} FROM dataset${w}${g ? ` GROUP BY ${g}` : ''}`;
+      fc.asyncProperty(fc.array(outputs, { minLength: 1, maxLength: 3 }), WHERE, GROUP_BY, data, async (outs, w, g, d) => {
+        const q = queryOf(outs, w, g);
         const out = await compare(q, mode, d);
         if (out) n.ran++;
         if ((out?.stats.slices ?? 0) > 2) n.several++;
@@ -78,8 +66,8 @@ describe('SQL sandbox: parallel slice threads equal one thread (fast-check)', fu
   it('exact plans: GROUP BY, COUNT, SUM, AVG, TOTAL and arithmetic on them, k on people, per-person cap', async () => {
     const agg = fc.oneof(
       fc.constant('COUNT(*)'),
-      fc.tuple(fc.constantFrom('SUM', 'AVG', 'COUNT', 'TOTAL'), arg).map(([f, a]) => `${f}(${a})`),
-      fc.tuple(fc.constantFrom('SUM', 'COUNT'), arg).map(([f, a]) => `ROUND(${f}(${a}) / 3.0, 2)`),
+      fc.tuple(fc.constantFrom('SUM', 'AVG', 'COUNT', 'TOTAL'), AGG_ARG).map(([f, a]) => `${f}(${a})`),
+      fc.tuple(fc.constantFrom('SUM', 'COUNT'), AGG_ARG).map(([f, a]) => `ROUND(${f}(${a}) / 3.0, 2)`),
     );
     const n = await property('exact', agg, 30);
     expect(n.ran, 'accepted queries compared').to.be.greaterThan(15);
@@ -88,7 +76,7 @@ describe('SQL sandbox: parallel slice threads equal one thread (fast-check)', fu
 
   it('DP plans: clamped SUM, TOTAL, AVG, COUNT, MIN and MAX before noise; COUNT(DISTINCT …) in one database', async () => {
     const call = fc.oneof(
-      fc.tuple(fc.constantFrom('SUM', 'TOTAL', 'AVG', 'MIN', 'MAX', 'COUNT'), arg).map(([f, a]) => `${f}(${a})`),
+      fc.tuple(fc.constantFrom('SUM', 'TOTAL', 'AVG', 'MIN', 'MAX', 'COUNT'), AGG_ARG).map(([f, a]) => `${f}(${a})`),
       fc.constant('COUNT(*)'),
       fc.constant('COUNT(DISTINCT nights)'),
     );

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { validateSql, type SqlMode } from '../../../query/validate.js';
 import { runSqlInSandbox, type SandboxInput } from '../../../enclave/sandbox/sandbox.js';
 import { makeRows, newKeys, schema, sealRows } from './fixture.js';
+import { expectSameRows } from './random-queries.js';
 
 /**
  * The sandbox end to end over more rows than one slice: each slice in a fresh database, partials merged,
@@ -21,18 +22,7 @@ describe('SQL sandbox partitioned: slices merged equal one database', function (
     const input: SandboxInput = { schema, chunks, unwrapPrivateKey: keys.privateKey, plan: v.plan, columns: v.columnsUsed, ...extra };
     const single = await runSqlInSandbox({ ...input, sliceRows: 0 });
     const sliced = await runSqlInSandbox({ ...input, sliceRows: 700 });
-    expect(sliced.columns).to.deep.equal(single.columns);
-    const key = (r: unknown[]): string => JSON.stringify(r.map((x) => (typeof x === 'number' && !Number.isInteger(x) ? 0 : x)));
-    const a = [...sliced.rows].sort((x, y) => key(x).localeCompare(key(y)));
-    const b = [...single.rows].sort((x, y) => key(x).localeCompare(key(y)));
-    expect(a.length, q).to.equal(b.length);
-    a.forEach((r, i) =>
-      r.forEach((x, j) => {
-        const y = b[i]![j];
-        if (typeof x === 'number' && typeof y === 'number' && !(Number.isInteger(x) && Number.isInteger(y))) expect(x, `${q} ${single.columns[j]}`).to.be.closeTo(y, Math.abs(y) * 1e-12 + 1e-9);
-        else expect(x, `${q} ${single.columns[j]}`).to.equal(y);
-      }),
-    );
+    expectSameRows(q, sliced, single);
     expect(sliced.stats.rowsLoaded).to.equal(single.stats.rowsLoaded);
     expect(sliced.stats.rowsCapped).to.equal(single.stats.rowsCapped);
     expect(sliced.stats.subjectsCount).to.equal(single.stats.subjectsCount);

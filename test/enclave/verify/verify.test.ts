@@ -8,6 +8,7 @@ import { assertCanRun } from '../../../contracts/pricing/feasibility.js';
 import { VerifyCallLog } from '../../../enclave/verify/calls.js';
 import { isDomainError } from '../../../contracts/errors.js';
 import { makeRows, newKeys, schema, sealRows } from '../sql/fixture.js';
+import { runSqlInSandbox } from '../../../enclave/sandbox/sandbox.js';
 
 describe('query-verification (核验)', function () {
   this.timeout(60_000);
@@ -25,6 +26,43 @@ describe('query-verification (核验)', function () {
     expect(partly).to.deep.equal({ kind: 'verify', match: false, perAttribute: { region: false, channel: true } });
     expect(await ask({ person_id: 'P999999' })).to.deep.equal({ kind: 'verify', match: false });
     expect(await ask({ person_id: pid!, name: name! })).to.deep.equal({ kind: 'verify', match: true });
+  });
+
+  it('loads only the rows of the identifier it names, and answers what the whole table answers', async () => {
+    // identifiers as strings (some with two rows), 32-bit integers, other numbers, non-ASCII and empty text
+    const odd = [...rows.slice(0, 60), ['张三', 'north', 'web', 1, 1, '甲'], ['', 'south', 'shop', 1, 1, 'e'], ['张三', 'east', 'web', 1, 1, '乙']];
+    // 0.1 + 0.2 and 3e9 are stored by SQLite as the text '0.3' and '3000000000.0': SQLite decides those
+    const numeric = [...Array.from({ length: 40 }, (_, i) => [i % 2 ? 1000 + i : 0.5 + i, 'west', 'web', 1, 1, `n${i}`]), [0.1 + 0.2, 'west', 'web', 1, 1, 'z'], [3e9, 'west', 'web', 1, 1, 'y']];
+    const mixed = [...sealRows(odd, keys.publicKey, 20), ...sealRows(numeric, keys.publicKey, 20)];
+    const asks: Record<string, string>[] = [
+      ...odd.slice(0, 12).map((r) => ({ person_id: String(r[0]), region: String(r[1]) })),
+      { person_id: '张三', name: '乙' }, { person_id: '张三', region: 'south' }, { person_id: '', channel: 'shop' },
+      { person_id: '1001', name: 'n1' }, { person_id: '1001', name: 'n2' }, { person_id: '2.5', name: 'n2' }, { person_id: '0.5', name: 'n0' }, { person_id: 'P0', region: 'north' },
+      { person_id: '0.3', name: 'z' }, { person_id: '3000000000.0', name: 'y' },
+    ];
+    let matched = 0;
+    for (const match of asks) {
+      const c = { kind: 'verify' as const, match, perAttribute: true };
+      const q = verifyQuery(c, schema);
+      const base = { schema, chunks: mixed, unwrapPrivateKey: keys.privateKey, plan: { executed: q.sql, groupBy: [], aggregates: 0, hidden: [] }, params: q.params, columns: Object.keys(match) };
+      const whole = await runSqlInSandbox(base);
+      const answer = await answerVerify({ computation: c, schema, chunks: mixed, unwrapPrivateKey: keys.privateKey });
+      expect(answer.match, JSON.stringify(match)).to.equal(whole.rows[0]![0] === 1);
+      expect(Object.values(answer.perAttribute!), JSON.stringify(match)).to.deep.equal(whole.rows[0]!.slice(1).map((x) => x === 1));
+      if (answer.match) matched++;
+    }
+    expect(matched).to.be.greaterThan(14);
+    // the table holds one record's rows: SQLite's memory does not follow the dataset
+    const many = makeRows(100_000).map((r, i) => [...r.slice(0, 5), `${'a long name to fill pages '.repeat(8)}${i}`]);
+    const big = sealRows(many, keys.publicKey, 10_000);
+    const c = { kind: 'verify' as const, match: { person_id: String(many[77_777]![0]), name: String(many[77_777]![5]) }, perAttribute: false };
+    const q = verifyQuery(c, schema);
+    const input = { schema, chunks: big, unwrapPrivateKey: keys.privateKey, plan: { executed: q.sql, groupBy: [], aggregates: 0, hidden: [] }, params: q.params, columns: Object.keys(c.match) };
+    const looked = await runSqlInSandbox({ ...input, lookup: { column: 'person_id', text: c.match.person_id } });
+    const whole = await runSqlInSandbox(input);
+    expect(looked.rows).to.deep.equal([[1]]);
+    expect(whole.rows).to.deep.equal([[1]]);
+    expect(looked.stats.wasmMemoryBytes!, `${looked.stats.wasmMemoryBytes} against ${whole.stats.wasmMemoryBytes}`).to.be.below(whole.stats.wasmMemoryBytes! / 2);
   });
 
   it('binds the buyer\'s values as parameters (an injection attempt is just a value that does not match)', async () => {
