@@ -64,7 +64,7 @@ function checkChunkColumns(plain: { columns: string[]; rows: unknown[] }, index:
 
 /**
  * Dense subject numbers for the differencing defence, the same on the SQL path (ChunkDecoder) and the HE
- * path's row map (worker.ts mapRows), which share one history: equal identifier values get one number, and
+ * path's row map (row-map-job.ts mapRows), which share one history: equal identifier values get one number, and
  * a row without an identifier is a subject of its own.
  */
 export class SubjectNumbers {

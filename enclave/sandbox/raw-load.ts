@@ -37,7 +37,7 @@ const utf8 = new TextEncoder();
  * Rows per identifier value, counted in a fixed table indexed by a hash of the value's bytes: values that
  * share a slot are counted together, so the largest count is an upper bound on the rows any one subject has
  * (never below it). With it, a group of n rows with an identifier has at least ⌈(n − rows without one) / max⌉
- * distinct identifiers: enough to decide k without counting them exactly (see worker.ts).
+ * distinct identifiers: enough to decide k without counting them exactly (see slice-db.ts decideKByBounds).
  */
 export class SubjectRowBound {
   private readonly table = new Int32Array(1 << 22);

@@ -211,7 +211,7 @@ export async function runSqlInSandbox(input: SandboxInput): Promise<SandboxOutpu
   try {
     return await runOnce(input);
   } catch (e) {
-    // the slices could not count people exactly (see worker.ts): the whole run again in one database
+    // the slices could not count people exactly (see run.ts): the whole run again in one database
     if (!(e instanceof DomainError) || e.type !== 'sql-partition-unsupported') throw e;
     const out = await runOnce({ ...input, sliceRows: 0 });
     return { ...out, stats: { ...out.stats, partitionFallback: e.message } };
