@@ -82,6 +82,13 @@ export interface RefusalReservation {
 
 const refusalLock = (buyerOrgId: string, datasetKey: string): string => `shuyu:enclave-refusal:${buyerOrgId}:${datasetKey}`;
 
+/**
+ * How long a slot of the refusal allowance holds without its release ending it: far beyond any release (the
+ * sandbox's wall-time limit stops a run in minutes), so only a release that died is let go — one whose
+ * buyer saw no answer — and a job that failed for good does not take a slot for ever.
+ */
+export const REFUSAL_SLOT_HOLD_MS = 24 * 3_600_000;
+
 export class PrivacyBudgetLedger {
   constructor(
     private readonly state: EnclaveState,
@@ -320,14 +327,18 @@ export class PrivacyBudgetLedger {
    * any number of enclaves cannot each be admitted on the same last slot (each refusal is one bit about the data).
    * The slot ends with release() (the release was not refused) or recordRefusal (it becomes the refusal).
    */
-  async reserveRefusalAllowance(c: { buyerOrgId: string; datasetKey: string; allowance: number; chargeKey: string }): Promise<RefusalReservation> {
+  async reserveRefusalAllowance(c: { buyerOrgId: string; datasetKey: string; allowance: number; chargeKey: string; now?: Date }): Promise<RefusalReservation> {
     const db = this.store;
     const attempt = newId();
+    const now = c.now ?? new Date();
     await db.transaction(async () => {
-      const count = async (table: string): Promise<number> =>
-        Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE buyer_org_id = ? AND dataset_key = ? AND charge_key <> ?`, c.buyerOrgId, c.datasetKey, c.chargeKey))!.n);
+      const count = async (table: string, since = ''): Promise<number> =>
+        Number(
+          (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE buyer_org_id = ? AND dataset_key = ? AND charge_key <> ? AND created_at >= ?`, c.buyerOrgId, c.datasetKey, c.chargeKey, since))!.n,
+        );
       const used = await count('privacy_refusal');
-      const pending = await count('privacy_refusal_reservation');
+      // slots of releases still running (REFUSAL_SLOT_HOLD_MS: a dead one's is let go after that)
+      const pending = await count('privacy_refusal_reservation', new Date(now.getTime() - REFUSAL_SLOT_HOLD_MS).toISOString());
       if (used + pending >= c.allowance) {
         throw new DomainError(
           'privacy-refusal-allowance-exhausted',
@@ -338,7 +349,7 @@ export class PrivacyBudgetLedger {
       // a key refused before holds its slot by that refusal: its retry is not counted twice
       if (await db.get(`SELECT 1 AS one FROM privacy_refusal WHERE charge_key = ?`, c.chargeKey)) return;
       // a release that died without ending its slot leaves it held (the count stays conservatively high) until
-      // a retry under the same charge key takes it over
+      // a retry under the same charge key takes it over, or REFUSAL_SLOT_HOLD_MS has passed
       await db.run(
         `INSERT INTO privacy_refusal_reservation (charge_key, buyer_org_id, dataset_key, attempt, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (charge_key) DO UPDATE SET buyer_org_id = excluded.buyer_org_id, dataset_key = excluded.dataset_key, attempt = excluded.attempt, created_at = excluded.created_at`,
@@ -346,7 +357,7 @@ export class PrivacyBudgetLedger {
         c.buyerOrgId,
         c.datasetKey,
         attempt,
-        new Date().toISOString(),
+        now.toISOString(),
       );
     }, { lock: refusalLock(c.buyerOrgId, c.datasetKey) });
     // only this attempt's slot: a retry that took the key's slot over keeps it while it runs

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDomainError } from '../../../contracts/errors.js';
 import { DifferencingGuard } from '../../../enclave/privacy/differencing.js';
-import { PrivacyBudgetLedger, type RefusalReservation } from '../../../enclave/privacy/ledger.js';
+import { PrivacyBudgetLedger, REFUSAL_SLOT_HOLD_MS, type RefusalReservation } from '../../../enclave/privacy/ledger.js';
 import { ENGINES, freshSchema, testDatabaseUrl, type Engine } from '../../store/engines.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -107,6 +107,21 @@ for (const engine of ENGINES) {
       await again.release();
       await retry.release();
       expect(await a.refusals('org', 'c')).to.have.length(1);
+    });
+
+    it('a slot whose release never ended is let go after REFUSAL_SLOT_HOLD_MS, never before', async () => {
+      const t0 = new Date();
+      await reserve(a, 't1'); // the release dies: its job failed for good, no retry comes
+      const at = (ms: number) => b.reserveRefusalAllowance({ ...who('t2'), allowance: 1, now: new Date(t0.getTime() + ms) }).then(
+        () => 'ok',
+        (e: unknown) => typeOf(e),
+      );
+      expect(await at(REFUSAL_SLOT_HOLD_MS - 60_000)).to.equal('privacy-refusal-allowance-exhausted');
+      expect(await at(REFUSAL_SLOT_HOLD_MS + 60_000)).to.equal('ok');
+      // a recorded refusal is never let go
+      await b.recordRefusal({ ...who('t2'), type: 'privacy-differencing-refused' });
+      const late = await a.reserveRefusalAllowance({ ...who('t3'), allowance: 1, now: new Date(t0.getTime() + 10 * REFUSAL_SLOT_HOLD_MS) }).catch((e: unknown) => e);
+      expect(isDomainError(late) && late.type).to.equal('privacy-refusal-allowance-exhausted');
     });
 
     it('a release that was not refused gives its slot back; another buyer or dataset has its own slots', async () => {
