@@ -9,7 +9,7 @@ import { openEnclaveState } from '../../enclave/state/state.js';
 import { freshSchema, testDatabaseUrl } from '../store/engines.js';
 import { CliUser } from './harness.js';
 
-/** Master-secret rotation (README "Key rotation"): the keystore is re-sealed, its keys unchanged. */
+/** Master-secret rotation (docs/deploy.md "Key rotation"): the keystore is re-sealed, its keys unchanged. */
 describe('cli: shuyu server rotate-master-secret', function () {
   this.timeout(60_000);
   let root: string;
