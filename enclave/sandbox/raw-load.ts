@@ -75,6 +75,19 @@ export class SubjectRowBound {
 }
 
 /**
+ * The bytes that stand for a number identifier, one person's identity for the row cap and the passes: a
+ * 32-bit integer is its decimal digits (the text SQLite's TEXT column stores for it, so it is the same person
+ * as that string); any other number is its JS text after 0xff, a byte that never occurs in UTF-8 text, so it
+ * is apart from every string.
+ */
+function numberIdentity(v: number): Uint8Array {
+  if (v === (v | 0)) return utf8.encode(String(v));
+  const t = utf8.encode(` ${String(v)}`);
+  t[0] = 0xff;
+  return t;
+}
+
+/**
  * The per-person row cap of a release (exact or DP), decided row by row while loading: a row is kept when it is
  * among the first `m` rows (in dataset order) of its identifier value, and the others are never inserted.
  * A row without an identifier is a person of its own (always kept). Values are compared as the TEXT column
@@ -119,13 +132,8 @@ export class PersonRowCap {
 
   /** Count the row whose identifier is the number `v` (see the class comment for its identity). */
   keepNumber(v: number): boolean {
-    if (v === (v | 0)) {
-      const t = utf8.encode(String(v));
-      return this.keepText(t, 0, t.length);
-    }
-    this.numbersApart = true;
-    const t = utf8.encode(` ${String(v)}`);
-    t[0] = 0xff; // a byte that never occurs in UTF-8 text: such a number is apart from every string
+    if (v !== (v | 0)) this.numbersApart = true;
+    const t = numberIdentity(v);
     return this.keepText(t, 0, t.length);
   }
 
@@ -233,8 +241,7 @@ export class PersonPass {
 
   ownsNumber(v: number): boolean {
     if (v !== (v | 0)) this.numbersApart = true;
-    const t = utf8.encode(v === (v | 0) ? String(v) : ` ${String(v)}`);
-    if (v !== (v | 0)) t[0] = 0xff;
+    const t = numberIdentity(v);
     return this.ownsText(t, 0, t.length);
   }
 }
