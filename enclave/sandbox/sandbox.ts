@@ -267,19 +267,27 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   // each chunk is read from the input and its key unwrapped here while the worker starts and works, and
   // sent once the worker has taken all but a few of those sent before (our copy of the key zeroed once
   // posted: postMessage has cloned it); the enclave holds no more sealed chunks than that at once
-  // (a run split by person reads them once per pass: position i is the dataset's chunk i mod count)
+  // A run split by person reads them once per pass (position i is the dataset's chunk i mod count); each
+  // chunk's key is unwrapped once and kept for the run (32 bytes a chunk), zeroed when it ends.
+  const kept: (Uint8Array | undefined)[] = [];
   const feedChunks = async (post: (m: SandboxChunk) => void, stopped: () => boolean, taken: Taken): Promise<void> => {
     for (let i = 0; i < stream.count * passes && !stopped(); i++) {
       await taken.atLeast(i + 1 - SANDBOX_FEED_WINDOW);
       if (stopped()) return;
-      const c = await stream.read(i % stream.count);
-      const u0 = performance.now();
-      const key = unwrapChunkKey(c.sealed.wrappedKey, input.unwrapPrivateKey, i % stream.count);
-      unwrapMs += performance.now() - u0;
+      const ci = i % stream.count;
+      const c = await stream.read(ci);
+      let key = kept[ci];
+      if (!key) {
+        const u0 = performance.now();
+        key = unwrapChunkKey(c.sealed.wrappedKey, input.unwrapPrivateKey, ci);
+        unwrapMs += performance.now() - u0;
+        if (stopped()) return void key.fill(0); // the job ended while this was read: nothing will zero it later
+        if (passes > 1) kept[ci] = key;
+      }
       try {
         post({ kind: 'chunk', index: i, box: c.sealed.box, aad: c.aad, key });
       } finally {
-        key.fill(0);
+        if (passes === 1) key.fill(0);
       }
       held = Math.max(held, i + 1 - taken.count());
       if (i % 4 === 3) await new Promise<void>((r) => setImmediate(r)); // let the enclave's other work in
@@ -290,6 +298,7 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
     reply = await runWorkerJob<SandboxReply>(job, [], limits, () => (startedAt = performance.now()), feedChunks);
   } finally {
     clearInterval(sampler);
+    for (const k of kept) k?.fill(0);
   }
   if (!reply.ok) throw new DomainError(reply.error.type, reply.error.message);
   rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
