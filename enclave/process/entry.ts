@@ -11,6 +11,9 @@ import { isStoreUnavailable } from '../../store/errors.js';
 import { blobReaderOf } from '../release/blob-reader.js';
 import { RowMaps } from '../release/row-map.js';
 import { handlers } from './handlers/index.js';
+import { ShareQueue } from '../sql/share-queue.js';
+import { ShareExecutor, shareKeyOf, sharesOf } from '../sql/shares.js';
+import { hostname } from 'node:os';
 import type { EnclaveContext } from './handlers/types.js';
 import { InitMessage, PROTOCOL_VERSION, RequestEnvelope, type ResponseEnvelope, type WireError } from '../../formats/enclave-protocol.js';
 
@@ -60,6 +63,8 @@ async function init(msg: InitMessage): Promise<void> {
   const blobs = blobReaderOf(msg.blobStore);
   const rowMaps = new RowMaps({ ledger, keystore });
   const testMode = process.env.SHUYU_ENCLAVE_TEST_MODE === '1';
+  // a cluster's enclaves (state in PostgreSQL) run each other's shares of large SQL runs (enclave/sql/shares.ts)
+  const shares = state.keystoreInStore ? startShares(state, keystore.unwrap.privateKey, blobs) : undefined;
   // The first SM2 use of a key builds its precomputed tables (~0.5 s on a busy machine): paid here, at start,
   // for the base point, the signing key and the operator key, not by the first release.
   const probe = sm2Sign(keystore.signing.privateKey, 'warm-up');
@@ -75,9 +80,31 @@ async function init(msg: InitMessage): Promise<void> {
     testMode,
     blobs,
     rowMaps,
-    release: { keystore, ledger, blobs, rowMaps, decryptor, testMode },
+    release: { keystore, ledger, blobs, rowMaps, decryptor, testMode, ...(shares ? { shares } : {}) },
   };
   send({ v: PROTOCOL_VERSION, kind: 'ready', created });
+}
+
+/**
+ * The share executor of a cluster enclave (SHUYU_SANDBOX_SHARE_EXECUTOR=0 turns it off), and what this enclave
+ * needs to split its own runs (SHUYU_SANDBOX_SHARES, default 1: it only runs others' shares).
+ */
+function startShares(state: EnclaveState, unwrapPrivateKey: Uint8Array, blobs: ReturnType<typeof blobReaderOf>) {
+  const queue = new ShareQueue(state.store);
+  const key = shareKeyOf(unwrapPrivateKey);
+  const worker = `${hostname()}:${process.pid}`;
+  if (process.env.SHUYU_SANDBOX_SHARE_EXECUTOR !== '0') {
+    const executor = new ShareExecutor({
+      queue,
+      key,
+      worker,
+      blobs,
+      unwrapPrivateKey,
+      onError: (e) => void (isStoreUnavailable(e) ? undefined : console.error('enclave: a SQL share failed:', e instanceof Error ? e.message : e)),
+    });
+    executor.start();
+  }
+  return { queue, key, worker, count: sharesOf() };
 }
 
 /**

@@ -9,6 +9,7 @@ import type { HeDecryptor } from '../../he/seal.js';
 import type { Keystore } from '../keystore/keystore.js';
 import { chargeKeyOf, type PrivacyBudgetLedger } from '../privacy/ledger.js';
 import type { RowMap } from '../privacy/row-map.js';
+import type { ShareQueue } from '../sql/share-queue.js';
 import type { SandboxLimits, SealedChunkStream } from '../sandbox/sandbox.js';
 import { checkReleaseAuthority } from './authority.js';
 import type { BlobReader } from './blob-reader.js';
@@ -44,6 +45,8 @@ export interface ReleaseDeps {
   now?: () => Date;
   /** limits of the sandbox workers (SQL, verify, row-map derivation) */
   limits?: Partial<SandboxLimits>;
+  /** a cluster's enclaves sharing large SQL runs (enclave/sql/shares.ts), when configured */
+  shares?: { queue: ShareQueue; key: Uint8Array; worker: string; count: number };
 }
 
 /** What every release request carries, whatever its kind. */

@@ -63,8 +63,8 @@ export interface ChunkSource {
 /** Chunks the helper may have decoded ahead of the loader (bounds the plaintext held at once). */
 const HELPER_WINDOW = 3;
 
-/** The chunks a job reads: the dataset's, once per person pass (SandboxJob.personPasses). */
-const chunksRead = (job: SandboxJob): number => job.chunkCount * (job.personPasses ?? 1);
+/** The chunks a job reads: the dataset's, once per person pass it runs (SandboxJob.personPasses, passList). */
+const chunksRead = (job: SandboxJob): number => job.chunkCount * (job.passList?.length ?? job.personPasses ?? 1);
 
 function inThreadSource(job: SandboxJob, withSubjects: boolean): ChunkSource {
   const decoder = new ChunkDecoder(job.chunkColumns, job.columns, withSubjects, job.rowFormat);

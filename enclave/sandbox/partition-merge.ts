@@ -10,6 +10,17 @@ interface Merged {
   types: SqlType[];
 }
 
+/**
+ * The merged partials of a share of a run's person passes (protocol.ts SandboxJob.passList): per group its
+ * keys, atoms with their SQLite types, and the people counted — the people of one share are in no other, so
+ * shares merge like passes.
+ */
+export interface PartialState {
+  groups: Merged[];
+  counted: [string, number][];
+  slices: number;
+}
+
 const typeOf = (v: Value, declared: unknown): SqlType => {
   if (v === null) return 'null';
   if (typeof v === 'string') return 'text';
@@ -97,6 +108,29 @@ export class PartialMerge {
   endPass(): void {
     for (const [id, set] of this.subjects) this.counted.set(id, (this.counted.get(id) ?? 0) + set.size);
     this.subjects.clear();
+  }
+
+  /** The state after the last pass (endPass called): what another enclave's share sends to be merged. */
+  snapshot(): PartialState {
+    if (this.subjects.size > 0) throw new Error('a share is taken after its last pass');
+    return { groups: [...this.groups.values()], counted: [...this.counted], slices: this.slices };
+  }
+
+  /** Another share's state folded in (its people are in no pass of this merge). */
+  absorb(state: PartialState): void {
+    this.slices += state.slices;
+    for (const g of state.groups) {
+      const id = JSON.stringify(g.keys);
+      const m = this.groups.get(id);
+      if (!m) {
+        this.groups.set(id, { keys: [...g.keys], atoms: [...g.atoms], types: [...g.types] });
+        continue;
+      }
+      this.plan.atoms.forEach((a, j) => {
+        [m.atoms[j], m.types[j]] = mergeAtom(a.merge, m.atoms[j]!, m.types[j]!, g.atoms[j]!, g.types[j]!);
+      });
+    }
+    for (const [id, n] of state.counted) this.counted.set(id, (this.counted.get(id) ?? 0) + n);
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { RowChunkFormat } from '../../formats/row-chunk.js';
 import type { PartitionPlan } from '../../query/validate.js';
 import type { RowMap } from '../privacy/row-map.js';
+import type { PartialState } from './partition-merge.js';
 
 /** Messages between the enclave and its SQL sandbox worker (structured clone; no handles). */
 export interface SandboxJob {
@@ -55,6 +56,13 @@ export interface SandboxJob {
    * `chunkCount × personPasses` SandboxChunk messages (chunk i of the dataset at every i + k·chunkCount).
    */
   personPasses?: number;
+  /**
+   * A share of a run split across enclaves (sandbox.ts runSqlShare): only these passes of `personPasses`, in
+   * this order (the chunks follow `chunkCount × passList.length` times), answered as the merged partials
+   * (`partialOut`) for the coordinating enclave to merge with the other shares'.
+   */
+  passList?: number[];
+  partialOut?: boolean;
   /**
    * With `partition` and `sliceRows`: slices run in this many slice threads at once (this code, these
    * limits, an empty environment; each its own sql.js and SQLite heap limit, so memory is per thread times
@@ -116,6 +124,9 @@ export interface SandboxStats {
   slices?: number;
   /** a run split by person: the passes over the chunks, each with its own people (SandboxJob.personPasses) */
   personPasses?: number;
+  /** a run split across enclaves (enclave/sql/shares.ts): its shares, and how many other enclaves ran */
+  shares?: number;
+  sharesElsewhere?: number;
   /** slice threads that ran the slices (absent: the slices ran one after another in the worker) */
   threads?: number;
   /** why a run with more rows than a slice still used one database */
@@ -137,8 +148,18 @@ export interface SandboxStats {
 }
 
 export type SandboxReply =
-  | { ok: true; columns: string[]; rows: (string | number | null)[][]; stats: SandboxStats }
+  | { ok: true; columns: string[]; rows: (string | number | null)[][]; stats: SandboxStats; partial?: PartialState }
   | { ok: false; error: { type: string; message: string } };
+
+/** The shares of one run merged and its outputs computed (no rows: partial aggregates only). */
+export interface MergeSharesJob {
+  kind: 'merge-shares';
+  partition: PartitionPlan;
+  states: PartialState[];
+  onePerPerson: boolean;
+  sqliteHeapLimitBytes: number;
+  wasmModule: WebAssembly.Module;
+}
 
 /**
  * The row map job (differencing defence, docs/privacy.md §4): the worker opens the sealed row chunks and

@@ -25,10 +25,21 @@ function capOf(job: SandboxJob): PersonRowCap | undefined {
   return c >= 0 ? new PersonRowCap(c, job.maxRowsPerPerson!) : undefined;
 }
 
-/** The job's person pass (pass 0 of SandboxJob.personPasses), or none: one pass over every person. */
+/** The job's first person pass (of SandboxJob.personPasses, or its share's passList), or none: one pass over every person. */
 function passOf(job: SandboxJob): PersonPass | undefined {
   const passes = job.personPasses ?? 1;
-  return passes > 1 && job.partition && job.sliceRows !== undefined && job.columns.some((c) => c.role === 'identifier') ? new PersonPass(0, passes) : undefined;
+  return passes > 1 && job.partition && job.sliceRows !== undefined && job.columns.some((c) => c.role === 'identifier') ? new PersonPass(job.passList?.[0] ?? 0, passes) : undefined;
+}
+
+/** The pass after `pass`: the next of its share's list, else the next index. */
+function nextPass(job: SandboxJob, pass: PersonPass): number {
+  if (!job.passList) return pass.index + 1;
+  return job.passList[job.passList.indexOf(pass.index) + 1]!;
+}
+
+/** A share's answer (SandboxJob.partialOut): its merged partials and its stats, no output computed. */
+function shareAnswer(merge: PartialMerge, stats: SandboxStats): SandboxReply {
+  return { ok: true, columns: [], rows: [], partial: merge.snapshot(), stats };
 }
 
 const SPLIT_BY_PERSON_UNSUPPORTED = { type: 'sql-partition-unsupported', message: 'identifier values that are not 32-bit integers: people cannot be counted slice by slice' };
@@ -126,7 +137,7 @@ export async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): P
         closeSlice();
         merge!.endPass();
         slice = undefined;
-        pass.index++;
+        pass.index = nextPass(job, pass);
         cap?.wipe();
         slice = newSlice(0);
         sliceStart = 0;
@@ -182,14 +193,17 @@ export async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): P
       merge.endPass();
       slice.drop();
       if ((onePerPerson && cap?.numbersApart) || pass?.numbersApart) return { ok: false, error: SPLIT_BY_PERSON_UNSUPPORTED };
-      finalDb = new sql.SQL.Database();
-      out = mergedQuery(merge, finalDb, job, onePerPerson, subjectBound);
+      if (job.partialOut) out = { res: undefined, subjectsCount: 'exact' }; // a share: the coordinator computes the outputs
+      else {
+        finalDb = new sql.SQL.Database();
+        out = mergedQuery(merge, finalDb, job, onePerPerson, subjectBound);
+      }
     } else {
       out = wholeQuery(slice.db, job, subjectBound);
       slice.drop(); // secure_delete zeroes the freed pages (in the page cache)
     }
     subjectBound?.wipe();
-    return answerOf(job, source, out, { rowsLoaded, cap, capMs, waitMs }, {
+    const a = answerOf(job, source, out, { rowsLoaded, cap, capMs, waitMs }, {
       ...(job.partition && job.sliceRows !== undefined ? { slices: merge?.slices ?? 1 } : {}),
       ...(pass ? { personPasses: pass.count } : {}),
       ...(!job.partition && job.sliceRows !== undefined && rowsLoaded > job.sliceRows ? { partitionFallback: 'the query does not decompose into per-slice aggregates: one database' } : {}),
@@ -200,6 +214,7 @@ export async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): P
       jsHeapBytes: heapPeak,
       wasmMemoryBytes: sql.memory.buffer.byteLength,
     });
+    return job.partialOut && merge && a.ok ? shareAnswer(merge, a.stats) : a;
   } catch (e) {
     return { ok: false, error: errorOf(e, querying) };
   } finally {
@@ -310,7 +325,7 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
         passEnds.add(answers.length - 1);
         current!.end();
         current = null;
-        pass.index++;
+        pass.index = nextPass(job, pass);
         cap?.wipe();
         rowsSoFar = 0;
       }
@@ -340,10 +355,13 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
     if (whole) out = last.whole!;
     else {
       if ((onePerPerson && cap?.numbersApart) || pass?.numbersApart) return { ok: false, error: SPLIT_BY_PERSON_UNSUPPORTED };
-      finalDb = new sql.SQL.Database();
-      out = mergedQuery(merge, finalDb, job, onePerPerson, bound);
+      if (job.partialOut) out = { res: undefined, subjectsCount: 'exact' }; // a share: the coordinator computes the outputs
+      else {
+        finalDb = new sql.SQL.Database();
+        out = mergedQuery(merge, finalDb, job, onePerPerson, bound);
+      }
     }
-    return answerOf(job, source, out, { rowsLoaded: rowsSoFar, cap, capMs, waitMs }, {
+    const a = answerOf(job, source, out, { rowsLoaded: rowsSoFar, cap, capMs, waitMs }, {
       slices: answers.length,
       ...(pass ? { personPasses: pass.count } : {}),
       threads: pool.length,
@@ -355,6 +373,7 @@ async function runParallel(sql: SqlWasm, job: SandboxJob, threads: NonNullable<S
       // the SQLite memory of one slice thread at its peak: each thread's wasm memory only grows
       wasmMemoryBytes: Math.max(...sliceStats.map((s) => s.wasmMemoryBytes)),
     });
+    return job.partialOut && !whole && a.ok ? shareAnswer(merge, a.stats) : a;
   } catch (e) {
     return { ok: false, error: errorOf(e, querying) };
   } finally {

@@ -7,7 +7,8 @@ import type { DatasetSchema } from '../../contracts/dataset/schema.js';
 import type { RowChunkFormat, SealedRowChunk } from '../../formats/row-chunk.js';
 import { sm2Decrypt } from '../../crypto/index.js';
 import type { SqlPlan } from '../../query/validate.js';
-import { SANDBOX_FEED_WINDOW, type RowMap, type RowMapJob, type RowMapReply, type SandboxChunk, type SandboxJob, type SandboxReply, type SandboxStats } from './protocol.js';
+import { SANDBOX_FEED_WINDOW, type MergeSharesJob, type RowMap, type RowMapJob, type RowMapReply, type SandboxChunk, type SandboxJob, type SandboxReply, type SandboxStats } from './protocol.js';
+import type { PartialState } from './partition-merge.js';
 
 export type { RowMap, SandboxStats } from './protocol.js';
 
@@ -86,6 +87,8 @@ export interface SandboxInput {
   /** the dataset's row count when `chunks` is an array (a stream says its own) */
   rows?: number;
   limits?: Partial<SandboxLimits>;
+  /** a share of a run split across enclaves: these person passes of `of` (runSqlShare) */
+  share?: { passes: number[]; of: number };
 }
 
 /**
@@ -135,6 +138,36 @@ export interface SandboxOutput {
    * by the worker's loader at once (at most SANDBOX_FEED_WINDOW, whatever the dataset's size)
    */
   stats: SandboxStats & { workerStartMs: number; wallMs: number; keyUnwrapMs: number; rssPeakDeltaBytes: number; sealedChunksHeldPeak: number };
+  /** a share's answer (SandboxInput.share): its merged partials, no output rows */
+  partial?: PartialState;
+}
+
+/**
+ * One share of a run split across enclaves: the passes `share.passes` of `share.of` person passes over every
+ * chunk, answered as merged partial aggregates (no outputs computed). Shares over disjoint passes cover
+ * disjoint people, so mergeSharesInSandbox over all of them gives the one-database answer.
+ */
+export async function runSqlShare(input: SandboxInput & { share: { passes: number[]; of: number } }): Promise<{ partial: PartialState; stats: SandboxOutput['stats'] }> {
+  const out = await runOnce(input);
+  if (!out.partial) throw new DomainError('sql-sandbox-failed', 'the share answered no partials');
+  return { partial: out.partial, stats: out.stats };
+}
+
+/** The shares of one run merged in share order, and the query's outputs computed in a fresh worker. */
+export async function mergeSharesInSandbox(input: { plan: SqlPlan; states: PartialState[]; onePerPerson: boolean; limits?: Partial<SandboxLimits> }): Promise<{ columns: string[]; rows: (string | number | null)[][] }> {
+  if (!input.plan.partition) throw new DomainError('sql-share-unsupported', 'the query does not decompose into partial aggregates');
+  const limits = { ...DEFAULT_SANDBOX_LIMITS, ...input.limits };
+  const job: MergeSharesJob = {
+    kind: 'merge-shares',
+    partition: input.plan.partition,
+    states: input.states,
+    onePerPerson: input.onePerPerson,
+    sqliteHeapLimitBytes: limits.maxSqliteHeapMb * 1024 * 1024,
+    wasmModule: sqlWasmModule(),
+  };
+  const reply = await runWorkerJob<SandboxReply>(job, [], limits);
+  if (!reply.ok) throw new DomainError(reply.error.type, reply.error.message);
+  return { columns: reply.columns, rows: reply.rows };
 }
 
 /** SM2-unwrap one chunk's data key in the enclave process (GB/T 32918.4 decryption, C1C3C2). */
@@ -229,15 +262,20 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   // state per person (the row cap, k's identifier sets) bounded by configuration: more people than a pass holds, more passes
   const perPerson = columns.some((c) => c.role === 'identifier') && (input.maxRowsPerPerson !== undefined || input.minGroupSize !== undefined);
   const rows = stream.rows ?? input.rows;
-  const passes = partitioned && perPerson && rows !== undefined && Number.isSafeInteger(rows) && rows > 0 ? Math.ceil(rows / peoplePerPassOf(input)) : 1;
+  if (input.share && !(partitioned && perPerson && input.share.of > 1)) throw new DomainError('sql-share-unsupported', 'only a partitioned run over identified people can be split into shares');
+  const passes = input.share ? input.share.of : partitioned && perPerson && rows !== undefined && Number.isSafeInteger(rows) && rows > 0 ? Math.ceil(rows / peoplePerPassOf(input)) : 1;
+  /** the passes this job reads the chunks for: its share's, else all */
+  const reads = input.share ? input.share.passes.length : passes;
   const job: SandboxJob = {
     chunkColumns: input.schema.columns.map((c) => c.name),
     columns: columns.map((c) => ({ name: c.name, type: c.type, role: c.role, ...(c.bounds ? { bounds: [c.bounds[0], c.bounds[1]] as [number, number] } : {}) })),
     chunkCount: stream.count,
     ...(passes > 1 ? { personPasses: passes } : {}),
+    ...(input.share ? { passList: [...input.share.passes], partialOut: true } : {}),
     ...(input.rowFormat ? { rowFormat: input.rowFormat } : {}),
     executed: input.plan.executed,
-    ...(input.plan.executedWithoutSubjects && input.minGroupSize !== undefined && !input.params
+    // a share counts its people exactly: bounds on rows per person do not add up across shares
+    ...(input.plan.executedWithoutSubjects && input.minGroupSize !== undefined && !input.params && !input.share
       ? { executedWithoutSubjects: input.plan.executedWithoutSubjects, minSubjects: input.minGroupSize }
       : {}),
     ...(input.params ? { params: input.params } : {}),
@@ -254,7 +292,7 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
     // two or more chunks: open chunk i+1 in the worker's helper thread while chunk i is loaded
     // one helper by default: on 2 busy shared cores a second one measured no faster (it only added CPU)
     // with slice threads, one helper per two of them by default: opening a chunk costs about half of loading it
-    ...(stream.count * passes > 1 && unsealThreads > 0 ? { unsealHelper: { source: workerSource(), threads: unsealThreads, resourceLimits: workerResourceLimits(limits) } } : {}),
+    ...(stream.count * reads > 1 && unsealThreads > 0 ? { unsealHelper: { source: workerSource(), threads: unsealThreads, resourceLimits: workerResourceLimits(limits) } } : {}),
   };
   const rss0 = process.memoryUsage.rss();
   let rssPeak = rss0;
@@ -271,7 +309,7 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   // chunk's key is unwrapped once and kept for the run (32 bytes a chunk), zeroed when it ends.
   const kept: (Uint8Array | undefined)[] = [];
   const feedChunks = async (post: (m: SandboxChunk) => void, stopped: () => boolean, taken: Taken): Promise<void> => {
-    for (let i = 0; i < stream.count * passes && !stopped(); i++) {
+    for (let i = 0; i < stream.count * reads && !stopped(); i++) {
       await taken.atLeast(i + 1 - SANDBOX_FEED_WINDOW);
       if (stopped()) return;
       const ci = i % stream.count;
@@ -282,12 +320,12 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
         key = unwrapChunkKey(c.sealed.wrappedKey, input.unwrapPrivateKey, ci);
         unwrapMs += performance.now() - u0;
         if (stopped()) return void key.fill(0); // the job ended while this was read: nothing will zero it later
-        if (passes > 1) kept[ci] = key;
+        if (reads > 1) kept[ci] = key;
       }
       try {
         post({ kind: 'chunk', index: i, box: c.sealed.box, aad: c.aad, key });
       } finally {
-        if (passes === 1) key.fill(0);
+        if (reads === 1) key.fill(0);
       }
       held = Math.max(held, i + 1 - taken.count());
       if (i % 4 === 3) await new Promise<void>((r) => setImmediate(r)); // let the enclave's other work in
@@ -303,6 +341,7 @@ async function runOnce(input: SandboxInput): Promise<SandboxOutput> {
   if (!reply.ok) throw new DomainError(reply.error.type, reply.error.message);
   rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
   return {
+    ...(reply.partial ? { partial: reply.partial } : {}),
     columns: reply.columns,
     rows: reply.rows,
     stats: {

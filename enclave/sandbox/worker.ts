@@ -1,10 +1,11 @@
 import { parentPort } from 'node:worker_threads';
 import { mapRows } from './row-map-job.js';
-import type { RowMapJob, SandboxChunk, SandboxJob, SandboxReply } from './protocol.js';
+import type { MergeSharesJob, RowMapJob, SandboxChunk, SandboxJob, SandboxReply } from './protocol.js';
 import { chunkFeed, chunkSource, unsealAck, unsealAll, type UnsealJob } from './chunk-source.js';
 import { startSql, type SqlWasm } from './slice-db.js';
 import { deliverToSlice, sliceWorker, type SliceJob } from './slice-threads.js';
 import { run } from './run.js';
+import { mergeShares } from './merge-shares.js';
 
 /**
  * The SQL sandbox worker: started for ONE job, then terminated. It receives everything by message (sealed
@@ -19,10 +20,10 @@ import { run } from './run.js';
 // the first message is the job; after it come the sealed chunks (SandboxChunk) and, in an unseal helper, the
 // loader's acks (in a slice thread: the slices' messages)
 let jobSeen = false;
-parentPort!.on('message', (m: SandboxJob | RowMapJob | UnsealJob | SliceJob | SandboxChunk | 'ack') => {
+parentPort!.on('message', (m: SandboxJob | RowMapJob | MergeSharesJob | UnsealJob | SliceJob | SandboxChunk | 'ack') => {
   if (!jobSeen) {
     jobSeen = true;
-    void handleJob(m as SandboxJob | RowMapJob | UnsealJob | SliceJob);
+    void handleJob(m as SandboxJob | RowMapJob | MergeSharesJob | UnsealJob | SliceJob);
   } else if (deliverToSlice(m)) return;
   else if (m === 'ack') unsealAck();
   else if (typeof m === 'object' && m !== null && 'kind' in m && m.kind === 'chunk' && m.key instanceof Uint8Array && m.box instanceof Uint8Array && m.aad instanceof Uint8Array && Number.isInteger(m.index)) {
@@ -30,7 +31,11 @@ parentPort!.on('message', (m: SandboxJob | RowMapJob | UnsealJob | SliceJob | Sa
   }
 });
 
-async function handleJob(job: SandboxJob | RowMapJob | UnsealJob | SliceJob): Promise<void> {
+async function handleJob(job: SandboxJob | RowMapJob | MergeSharesJob | UnsealJob | SliceJob): Promise<void> {
+  if ('kind' in job && job.kind === 'merge-shares') {
+    parentPort!.postMessage(await mergeShares(job));
+    return;
+  }
   if ('kind' in job && job.kind === 'slice') {
     await sliceWorker(job);
     return;

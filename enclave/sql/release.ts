@@ -62,6 +62,7 @@ export const sqlKind: ReleaseKind<Req, SqlResult> = {
           rowMap: () => s.rows.map(),
         },
         ...(deps.limits ? { limits: deps.limits } : {}),
+        ...(deps.shares ? { shares: { ...deps.shares, manifest: req.manifest } } : {}),
       }),
     );
     const result: SqlResult = {

@@ -5,7 +5,9 @@ import { applyOutputGate, type GateBudget, type GroupResult, type OutputPolicy, 
 import type { DifferencingGuard } from '../privacy/differencing.js';
 import type { DimPredicate } from '../../query/predicates.js';
 import { declaredDimensions, guardRowsOf, type RowMap } from '../privacy/row-map.js';
-import { runSqlInSandbox, type SandboxLimits, type SandboxStats, type SealedChunks } from '../sandbox/sandbox.js';
+import { runSqlInSandbox, type SandboxInput, type SandboxLimits, type SandboxStats, type SealedChunks } from '../sandbox/sandbox.js';
+import type { BundleManifest } from '../../formats/manifest.js';
+import { runSqlShared, type SharedRun } from './shares.js';
 import { dpDomain, exactReleaseSets, validateSql, type SqlMode } from '../../query/validate.js';
 
 /**
@@ -33,6 +35,11 @@ export interface SqlRunRequest {
    */
   differencing?: { guard: DifferencingGuard; buyerOrgId: string; datasetId: string; rowMap: RowMap | (() => Promise<RowMap>) };
   limits?: Partial<SandboxLimits>;
+  /**
+   * A cluster's enclaves sharing the run (shares.ts): split into `count` shares when it is large enough; the
+   * manifest lets another enclave read the rows itself
+   */
+  shares?: Pick<SharedRun, 'queue' | 'key' | 'worker'> & { count: number; manifest: BundleManifest };
 }
 
 export interface SqlReleasedGroup {
@@ -87,7 +94,7 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
     ? guardRowsOf(typeof req.differencing!.rowMap === 'function' ? await req.differencing!.rowMap() : req.differencing!.rowMap, maxRowsPerPerson)
     : undefined;
 
-  const out = await runSqlInSandbox({
+  const input: SandboxInput = {
     schema: req.schema,
     chunks: req.chunks,
     unwrapPrivateKey: req.unwrapPrivateKey,
@@ -97,7 +104,29 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
     ...(maxRowsPerPerson !== undefined ? { maxRowsPerPerson } : {}),
     ...(dp ? {} : { minGroupSize: req.policy.minGroupSize }),
     ...(req.limits ? { limits: req.limits } : {}),
-  }).catch((e: unknown) => {
+  };
+  const sh = req.shares;
+  const running =
+    sh && sh.count > 1
+      ? runSqlShared(input, {
+          queue: sh.queue,
+          key: sh.key,
+          worker: sh.worker,
+          shares: sh.count,
+          task: {
+            query: req.query,
+            mode,
+            ...(req.clamp ? { clamp: req.clamp } : {}),
+            queryHash: v.hash,
+            schema: req.schema,
+            manifest: sh.manifest,
+            columns: input.columns!,
+            ...(input.maxRowsPerPerson !== undefined ? { maxRowsPerPerson: input.maxRowsPerPerson } : {}),
+            ...(input.minGroupSize !== undefined ? { minGroupSize: input.minGroupSize } : {}),
+          },
+        })
+      : runSqlInSandbox(input);
+  const out = await running.catch((e: unknown) => {
     throw asPrivacyRefusal(e);
   });
 

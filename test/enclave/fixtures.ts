@@ -101,6 +101,18 @@ export function sqliteOf(rows: TestRow[]): Database.Database {
   return db;
 }
 
+/** Exact release terms a v2 approval states (k 5, one row per person, the default allowances and dataset budget). */
+export const EXACT_TERMS: ApprovedPrivacyTerms = {
+  minGroupSize: 5,
+  epsilon: 0,
+  delta: 0,
+  maxRowsPerPerson: 1,
+  epsilonBudgetPerBuyer: 1,
+  refusalAllowance: 3,
+  epsilonBudgetTotal: 10,
+  deltaBudgetTotal: 1e-6,
+};
+
 /** Operator, a certified reviewer (of another organisation than the buyer) and a way to approve trades. */
 export function makeParties() {
   const operator = sm2KeyPair();

@@ -13,7 +13,7 @@ import { HeEvaluator } from '../../../he/evaluate.js';
 import { EnclaveClient } from '../../../server/enclave/client.js';
 import { openStore, type Store } from '../../../store/engine.js';
 import { freshSchema, testDatabaseUrl, type Engine } from '../../store/engines.js';
-import { generateRows, makeParties, testSchema, writeCsv } from '../fixtures.js';
+import { EXACT_TERMS as TERMS, generateRows, makeParties, testSchema, writeCsv } from '../fixtures.js';
 
 /**
  * The enclave's state does not grow with rows × buyers. Two bundles of one schema, N and 8N rows, are sealed to
@@ -41,19 +41,9 @@ const widthSlack = (cells: number): number => 2 * cells + 4;
 const PER_RELEASE = ['privacy_charge', 'privacy_refusal', 'privacy_charge_key', 'privacy_release_sets', 'verify_call'] as const;
 const PER_DATASET = ['privacy_row_map', 'privacy_exact_row_cap', 'privacy_dataset_limit'] as const;
 const PER_ENCLAVE = ['enclave_keystore', 'enclave_migrations'] as const;
-/** held only while a release runs (its refusal-allowance slot): empty again once it ends */
-const WHILE_RUNNING = ['privacy_refusal_reservation'] as const;
+/** held only while a release runs (its refusal-allowance slot, a split run's shares): empty again once it ends */
+const WHILE_RUNNING = ['privacy_refusal_reservation', 'sandbox_share'] as const;
 
-const TERMS: ApprovedPrivacyTerms = {
-  minGroupSize: 5,
-  epsilon: 0,
-  delta: 0,
-  maxRowsPerPerson: 1,
-  epsilonBudgetPerBuyer: 1,
-  refusalAllowance: 3,
-  epsilonBudgetTotal: 10,
-  deltaBudgetTotal: 1e-6,
-};
 
 /** `cells`: outputs × groups the step releases (a refusal releases none) */
 type Step = { label: string; cells: number } & ({ kind: 'sql'; query: string; epsilon?: number } | { kind: 'he'; computation: AggregateComputation } | { kind: 'verify' });

@@ -50,7 +50,7 @@ describe('enclave state: an existing embedded file is migrated in place', () => 
         // the newer tables are there, and a charge binds its trade
         await ledger.bindChargeKey({ chargeKey: `trade:t${open + 1}`, tradeId: `t${open + 1}`, computationHash: 'a'.repeat(64) });
         await ledger.charge({ chargeKey: `trade:t${open + 1}`, tradeId: `t${open + 1}`, buyerOrgId: 'org', datasetId: 'ds', datasetKey: 'c', epsilon: 0.1, limitEpsilon: 1 }, () => 1);
-        expect(await ledger.store.all('SELECT name FROM enclave_migrations ORDER BY name')).to.deep.equal([{ name: '0001_enclave_state.sql' }, { name: '0002_refusal_reservation.sql' }]);
+        expect(await ledger.store.all('SELECT name FROM enclave_migrations ORDER BY name')).to.deep.equal([{ name: '0001_enclave_state.sql' }, { name: '0002_refusal_reservation.sql' }, { name: '0003_sandbox_share.sql' }]);
       } finally {
         await ledger.close();
       }

@@ -112,7 +112,7 @@ describe('enclave state on PostgreSQL', function () {
       expect(publicInfoOf(await openKeystore(storeKeystore(states[1]!.store), rotated, operatorPublicKeyPem))).to.deep.equal(publicInfoOf(opened[0]!.keystore));
       expect(await openKeystore(storeKeystore(states[1]!.store), masterSecret).catch((e: unknown) => (isDomainError(e) ? e.type : String(e)))).to.equal('keystore-locked');
       const migrations = await states[0]!.store.all<{ name: string }>('SELECT name FROM enclave_migrations ORDER BY name');
-      expect(migrations.map((m) => m.name)).to.deep.equal(['0001_enclave_state.sql', '0002_refusal_reservation.sql']);
+      expect(migrations.map((m) => m.name)).to.deep.equal(['0001_enclave_state.sql', '0002_refusal_reservation.sql', '0003_sandbox_share.sql']);
     } finally {
       await Promise.all(states.map((s) => s.close()));
     }
