@@ -118,6 +118,11 @@ export class ShareQueue {
     return (await this.store.all<Raw>('SELECT * FROM sandbox_share WHERE run_id = ? ORDER BY share_index', runId)).map(rowOf);
   }
 
+  /** Shares of runs older than `maxAgeMs` deleted: a coordinator that died never merges or drops them. */
+  async sweep(maxAgeMs: number): Promise<number> {
+    return this.store.run('DELETE FROM sandbox_share WHERE created_at < ?', new Date(this.now() - maxAgeMs).toISOString());
+  }
+
   /** The run's shares forgotten (merged, or the run ended): no partial outlives its run. */
   async drop(runId: string): Promise<void> {
     await this.store.run('DELETE FROM sandbox_share WHERE run_id = ?', runId);

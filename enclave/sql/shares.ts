@@ -105,6 +105,9 @@ function takeBackAfterMsOf(): number {
 }
 
 const DEFAULT_LEASE_MS = 30_000;
+/** a run's shares outlive any sandbox wall-time limit by far after this: their coordinator is gone */
+const ABANDONED_AFTER_MS = 6 * 3600_000;
+const SWEEP_EVERY_MS = 60_000;
 
 /** Can this run be split? A partitioned plan over identified people (the passes are by identifier), and rows enough. */
 function splittable(input: SandboxInput, shares: number): boolean {
@@ -221,9 +224,15 @@ export class ShareExecutor {
     await this.running.catch(() => undefined);
   }
 
+  private lastSweep = 0;
+
   /** Lease and run one waiting share; true when there was one. */
   async runOnce(): Promise<boolean> {
     const leaseMs = this.deps.leaseMs ?? DEFAULT_LEASE_MS;
+    if (Date.now() - this.lastSweep > SWEEP_EVERY_MS) {
+      this.lastSweep = Date.now();
+      await this.deps.queue.sweep(ABANDONED_AFTER_MS);
+    }
     const row = await this.deps.queue.leaseNext(this.deps.worker, leaseMs);
     if (!row) return false;
     const renew = setInterval(() => void this.deps.queue.renew(row.taskId, this.deps.worker, leaseMs).catch(() => undefined), Math.max(50, Math.floor(leaseMs / 3)));

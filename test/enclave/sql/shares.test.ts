@@ -127,6 +127,35 @@ describe('SQL runs split across enclaves', function () {
     }
   });
 
+  it('a share leased by an enclave that died is taken back once its lease lapses; abandoned runs are swept', async () => {
+    const file = join(dir, 'state-lapsed.sqlite');
+    const st = await openEnclaveState({ location: file });
+    try {
+      const [q, mode, o] = QUERIES[1]!;
+      const { input, task } = setup(q, mode, o);
+      const queue = new ShareQueue(st.store);
+      let dead = '';
+      // an enclave leases share 1 as soon as it is queued, for 400 ms, and never comes back
+      const grab = (async () => {
+        for (let i = 0; i < 2000 && !dead; i++) {
+          const row = (await st.store.all<{ task_id: string }>("SELECT task_id FROM sandbox_share WHERE state = 'queued'"))[0];
+          if (row && (await queue.lease(row.task_id, 'dead-enclave', 400))) dead = row.task_id;
+          else await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
+      const split = await runSqlShared(input, { queue, shares: 2, key, worker: 'alive', task, pollMs: 20, takeBackAfterMs: 60_000 });
+      await grab;
+      expect(dead, 'the share the dead enclave held').to.match(/:1$/);
+      const { minGroupSize: _k, ...exactCount } = input;
+      expectSameRows(q, split, await runSqlInSandbox({ ...exactCount, chunks, sliceRows: 0 }));
+      // a run whose coordinator is gone: its shares are deleted after the age limit, never run for ever
+      await queue.enqueue('orphan', [{ taskId: 'orphan:1', shareIndex: 1, payload: 'x' }]);
+      expect(await new ShareQueue(st.store, () => Date.now() + 7 * 3600_000).sweep(6 * 3600_000)).to.equal(1);
+    } finally {
+      await st.close();
+    }
+  });
+
   it('shares cover every person pass once', () => {
     for (const [shares, of] of [[2, 2], [3, 6], [4, 8], [3, 9]] as const) {
       const all = Array.from({ length: shares }, (_, h) => passesOfShare(h, shares, of)).flat().sort((x, y) => x - y);
