@@ -40,6 +40,23 @@ export function scanQueryText(q: string): TextFinding[] {
   return found;
 }
 
+/** The deepest nesting of parentheses outside quoted text (what bounds the parser's recursion). */
+export function parenthesisDepth(q: string): number {
+  let depth = 0;
+  let most = 0;
+  let quote: string | null = null;
+  const close: Record<string, string> = { "'": "'", '"': '"', '`': '`', '[': ']' };
+  for (const c of q) {
+    if (quote) {
+      // a doubled quote closes and reopens: the depth outside is the same either way
+      if (c === quote) quote = null;
+    } else if (c in close) quote = close[c] as string;
+    else if (c === '(') most = Math.max(most, ++depth);
+    else if (c === ')') depth--;
+  }
+  return most;
+}
+
 /** The first keyword of the text (after whitespace), upper-cased: names the statement kind in a refusal. */
 export function leadingKeyword(q: string): string {
   let i = 0;

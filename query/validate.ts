@@ -3,7 +3,7 @@ import { sm3Hex } from '../crypto/index.js';
 import { DomainError } from '../contracts/errors.js';
 import { MAX_DP_DOMAIN } from '../contracts/privacy/calibration.js';
 import { scaleOf, type Column, type DatasetSchema } from '../contracts/dataset/schema.js';
-import { leadingKeyword, scanQueryText, unreadableCharacter } from './lexer.js';
+import { leadingKeyword, parenthesisDepth, scanQueryText, unreadableCharacter } from './lexer.js';
 import { DATASET_TABLE, ROW_COLUMN } from './names.js';
 import { andOf, type DimPredicate } from './predicates.js';
 
@@ -130,6 +130,14 @@ type Node = any;
 
 const AGGREGATES = new Set(['COUNT', 'SUM', 'AVG', 'MIN', 'MAX', 'TOTAL']);
 const VALUE_FUNCTIONS = new Set(['ABS', 'ROUND', 'COALESCE', 'IFNULL']);
+/** How many arguments SQLite compiles each function with: any other count fails on every dataset alike. */
+const ARITY: Record<string, [number, number]> = { ABS: [1, 1], ROUND: [1, 2], COALESCE: [2, Infinity], IFNULL: [2, 2] };
+/**
+ * Nesting of the checked tree's nodes at most: SQLite refuses an expression nested past 1,000 levels (and the
+ * parser's recursion runs out somewhere before that); a tree node is at most two of SQLite's levels, and the
+ * executed form adds a few, so the limit is far inside SQLite's on every path.
+ */
+const MAX_NESTING = 200;
 const EQUALITY = new Set(['=', '==', '!=', '<>']);
 const RANGE = new Set(['<', '>', '<=', '>=']);
 const ARITHMETIC = new Set(['+', '-', '*', '/', '%']);
@@ -178,6 +186,15 @@ class Checker {
     const c = this.mode === 'dp' ? this.clamp[col.name] : undefined;
     if (c) return [c[0], c[1]];
     return col.bounds ? [col.bounds[0], col.bounds[1]] : null;
+  }
+
+  /** Whether `name` takes `count` arguments in SQLite (refused otherwise: it would not compile). */
+  arity(name: string, count: number, clause: string): boolean {
+    const [lo, hi] = ARITY[name] ?? [0, Infinity];
+    if (count >= lo && count <= hi) return true;
+    const wanted = lo === hi ? `${lo}` : hi === Infinity ? `at least ${lo}` : `${lo} or ${hi}`;
+    this.refuse(clause, 'function-arity', `${name}() takes ${wanted} argument${lo === 1 && hi === 1 ? '' : 's'}, not ${count}`);
+    return false;
   }
 
   /** Resolve a column_ref (normalising its name to lower case in place); undefined when refused. */
@@ -480,6 +497,7 @@ class Checker {
           return none;
         }
         const args: Node[] = node.args?.value ?? [];
+        if (!this.arity(name, args.length, clause)) return none;
         const vs = args.map((a) => this.value(a, clause, agg));
         if (name === 'ABS') {
           const b = vs[0]?.bounds;
@@ -679,6 +697,7 @@ class Checker {
       return { kind: 'derived', hasAggregate: e.hasAggregate };
     }
     if (node?.type === 'function' && (functionName(node) === 'ROUND' || functionName(node) === 'ABS')) {
+      this.arity(functionName(node), (node.args?.value ?? []).length, clause);
       const parts = (node.args?.value ?? []).map((a: Node) => this.output(a, clause, grouped, calls, aggs));
       if (parts.some((p: { kind: string }) => p.kind === 'dimension')) this.refuse(clause, 'output-must-aggregate', 'functions over a dimension are not aggregates');
       return { kind: 'derived', hasAggregate: parts.some((p: { hasAggregate: boolean }) => p.hasAggregate) };
@@ -836,6 +855,14 @@ function unwrapColumns(node: Node): void {
   for (const v of Object.values(node)) if (v && typeof v === 'object') unwrapColumns(v);
 }
 
+/** How deep the tree's typed nodes nest (an operator chain without parentheses nests too). */
+function nesting(node: unknown): number {
+  if (!node || typeof node !== 'object') return 0;
+  let most = 0;
+  for (const v of Object.values(node)) if (v && typeof v === 'object') most = Math.max(most, nesting(v));
+  return most + (typeof (node as Node).type === 'string' ? 1 : 0);
+}
+
 /** Whether a COLLATE clause or a literal suffix appears anywhere in the tree. */
 function hasCollation(node: Node): boolean {
   if (!node || typeof node !== 'object') return false;
@@ -898,9 +925,13 @@ function checkOnce(query: string, schema: DatasetSchema, opts: ValidateOptions):
     errors.push({ clause: 'statement', rule: 'single-statement', message: 'exactly one statement, without `;`' });
   }
   errors.push(...checkClamp(schema, opts));
+  // SQLite would refuse to compile a deeper query on every dataset, after the rows are opened: refuse it here
+  const tooDeep: SqlRefusal = { clause: 'query text', rule: 'expression-too-deep', message: `expressions nest at most ${MAX_NESTING / 2} parentheses (${MAX_NESTING} levels) deep` };
+  if (parenthesisDepth(query) > MAX_NESTING / 2) return { ok: false, errors: [...errors, tooDeep] };
   const parsed = parse(query);
   if (parsed.error) return { ok: false, errors: [...errors, parsed.error] };
   let ast = parsed.ast;
+  if (nesting(ast) > MAX_NESTING) return { ok: false, errors: [...errors, tooDeep] };
   resolveQuotedNames(ast, new Set(schema.columns.map((col) => col.name)));
   unwrapColumns(ast);
   if (Array.isArray(ast)) {

@@ -2,6 +2,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { Database } from 'sql.js';
 import { keptRows, lookupRows, PersonPass, PersonRowCap, SubjectRowBound } from './raw-load.js';
 import { PartialMerge } from './partition-merge.js';
+import { compileCheck } from './compile-check.js';
 import type { SandboxJob, SandboxReply, SandboxStats } from './protocol.js';
 import { chunkFeed, type ChunkSource } from './chunk-source.js';
 import { errorOf, mergedQuery, partialOf, SliceDb, sqlType, wholeQuery, type ExecResult, type SqlWasm } from './slice-db.js';
@@ -73,6 +74,18 @@ function answerOf(
 }
 
 export async function run(sql: SqlWasm, job: SandboxJob, source: ChunkSource): Promise<SandboxReply> {
+  // a query SQLite does not compile is refused before the first chunk is opened (compile-check.ts)
+  let refused: { type: string; message: string } | undefined;
+  try {
+    refused = compileCheck(sql, job);
+  } catch (e) {
+    refused = errorOf(e, false);
+  }
+  if (refused) {
+    source.close();
+    chunkFeed.wipe();
+    return { ok: false, error: refused };
+  }
   if (job.sliceThreads && job.partition && job.sliceRows !== undefined) return runParallel(sql, job, job.sliceThreads, source);
   const t0 = performance.now();
   let slice: SliceDb | undefined;
