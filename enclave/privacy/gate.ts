@@ -3,6 +3,7 @@ import { DomainError } from '../../contracts/errors.js';
 import { calibrate, MAX_DP_DOMAIN, planMeasurements, type Calibration, type MeasurementKind, type OutputKind } from '../../contracts/privacy/calibration.js';
 import { PrivacyBudgetLedger } from './ledger.js';
 import { discreteGaussianMechanism, discreteLaplaceMechanism, type Mechanism } from './mechanisms.js';
+import { gridValue } from './grid-value.js';
 
 export type { OutputKind } from '../../contracts/privacy/calibration.js';
 
@@ -242,38 +243,35 @@ function specOf(ctx: GateContext, name: string): { kind: OutputKind; scale: numb
 
 // ─── DP releases ───────────────────────────────────────────────────────────────────────────────────────
 
-interface Measured {
+/** One noise draw per group of a DP release: what it measures, its per-row bounds, grid and calibration. */
+export interface MeasurementSpec {
   name: string;
   kind: MeasurementKind;
   bounds: [number, number];
   scale: number;
   cal: Calibration;
+}
+
+interface Measured extends MeasurementSpec {
   mech: Mechanism;
 }
 
 const isDerived = (kind: OutputKind): boolean => kind === 'mean' || kind === 'variance' || kind === 'stddev';
 
-/** A value's neutral (data-free) stand-in for an empty group or a NULL: what the aggregate of nothing is. */
-function neutral(kind: MeasurementKind, [lo, hi]: [number, number]): number {
-  switch (kind) {
-    case 'min':
-      return hi; // min's identity, clamped into the bounds
-    case 'max':
-      return lo;
-    case 'median':
-      return (lo + hi) / 2;
-    default:
-      return 0; // count, sum, sum of squares of no rows
-  }
-}
-
-async function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon: number; delta?: number } }, ctx: GateContext): Promise<GateOutcome> {
+/**
+ * The released outputs of a DP release and the measurements it noises — each with the per-person Δ it is
+ * calibrated to. Fixed by the computation (its specs and bounds), not by which groups have rows.
+ */
+export function dpMeasurements(
+  groups: GroupResult[],
+  policy: OutputPolicy & { dp: { epsilon: number; delta?: number } },
+  ctx: GateContext,
+): { outputs: { name: string; kind: OutputKind; scale: number; parts?: OutputSpec['parts'] }[]; measurements: MeasurementSpec[] } {
   const m = policy.maxRowsPerPerson ?? 1;
   const epsilon = policy.dp.epsilon;
   const delta = policy.dp.delta ? policy.dp.delta : undefined; // δ = 0 is pure ε-DP
   const hidden = new Set(ctx.hidden ?? []);
 
-  // Released outputs: fixed by the computation (its specs and bounds), not by which groups have rows.
   const names = [...new Set([...Object.keys(ctx.outputs ?? {}), ...Object.keys(ctx.bounds), ...groups.flatMap((g) => Object.keys(g.values))])]
     .filter((n) => !hidden.has(n))
     .sort();
@@ -286,6 +284,38 @@ async function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { e
       throw new DomainError('privacy-unsupported-output', `a DP ${o.kind} is computed from the noisy sum and count of its rows; output "${o.name}" names no parts`, { output: o.name });
     }
   }
+
+  // Measurements (calibration.ts): each released count/sum/order statistic, plus each part of a derived output.
+  const plan = planMeasurements(outputs.map((o) => ({ name: o.name, kind: o.kind, ...(o.parts ? { parts: o.parts } : {}) })));
+  const M = plan.length;
+  const specByName = new Map(outputs.map((o) => [o.name, o]));
+  const measurements: MeasurementSpec[] = [];
+  const scaleOfPart = (name: string, fallback: number): number => ctx.outputs?.[name]?.scale ?? fallback;
+  for (const p of plan) {
+    const parent = specByName.get(p.of)!;
+    let bounds: [number, number];
+    let scale: number;
+    if (p.kind === 'count') {
+      bounds = [0, 1];
+      scale = p.name === parent.name ? parent.scale : scaleOfPart(p.name, 0);
+    } else if (p.kind === 'sumSquares') {
+      bounds = ctx.bounds[p.name] ?? ctx.bounds[parent.name]!;
+      scale = scaleOfPart(p.name, 2 * scaleOfPart(parent.parts!.sum, parent.scale));
+    } else {
+      bounds = ctx.bounds[p.name] ?? ctx.bounds[parent.name]!;
+      scale = p.name === parent.name ? parent.scale : scaleOfPart(p.name, parent.scale);
+    }
+    const cal = calibrate({ kind: p.kind, bounds, scale, maxRowsPerPerson: m, epsilon, ...(delta !== undefined ? { delta } : {}), measurements: M });
+    measurements.push({ name: p.name, kind: p.kind, bounds, scale, cal });
+  }
+
+  return { outputs, measurements };
+}
+
+async function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { epsilon: number; delta?: number } }, ctx: GateContext): Promise<GateOutcome> {
+  const m = policy.maxRowsPerPerson ?? 1;
+  const epsilon = policy.dp.epsilon;
+  const delta = policy.dp.delta ? policy.dp.delta : undefined; // δ = 0 is pure ε-DP
 
   // The public domain: released in full, in its order, whatever the data holds.
   const domain = ctx.domain ?? [[]];
@@ -305,33 +335,17 @@ async function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { e
     byKey.set(id, g);
   }
 
-  // Measurements (calibration.ts): each released count/sum/order statistic, plus each part of a derived output.
-  const plan = planMeasurements(outputs.map((o) => ({ name: o.name, kind: o.kind, ...(o.parts ? { parts: o.parts } : {}) })));
-  const M = plan.length;
-  const specByName = new Map(outputs.map((o) => [o.name, o]));
+  const { outputs, measurements } = dpMeasurements(groups, policy, ctx);
+  const M = measurements.length;
   const measured = new Map<string, Measured>();
-  const scaleOfPart = (name: string, fallback: number): number => ctx.outputs?.[name]?.scale ?? fallback;
-  for (const p of plan) {
-    const parent = specByName.get(p.of)!;
-    let bounds: [number, number];
-    let scale: number;
-    if (p.kind === 'count') {
-      bounds = [0, 1];
-      scale = p.name === parent.name ? parent.scale : scaleOfPart(p.name, 0);
-    } else if (p.kind === 'sumSquares') {
-      bounds = ctx.bounds[p.name] ?? ctx.bounds[parent.name]!;
-      scale = scaleOfPart(p.name, 2 * scaleOfPart(parent.parts!.sum, parent.scale));
-    } else {
-      bounds = ctx.bounds[p.name] ?? ctx.bounds[parent.name]!;
-      scale = p.name === parent.name ? parent.scale : scaleOfPart(p.name, parent.scale);
-    }
-    const cal = calibrate({ kind: p.kind, bounds, scale, maxRowsPerPerson: m, epsilon, ...(delta !== undefined ? { delta } : {}), measurements: M });
+  for (const x of measurements) {
+    const { cal } = x;
     const mech = delta !== undefined ? discreteGaussianMechanism(cal.gridSensitivity, cal.epsilon, cal.delta) : discreteLaplaceMechanism(cal.gridSensitivity, cal.epsilon);
     // the sampler may round its parameter up onto its exact grid (more noise, never less) — not further
     if (!(mech.scale >= cal.gridScale * (1 - 1e-12) && mech.scale <= cal.gridScale * (1 + 1e-6))) {
       throw new DomainError('privacy-internal', `the mechanism's noise scale ${mech.scale} differs from the calibration's ${cal.gridScale}`);
     }
-    measured.set(p.name, { name: p.name, kind: p.kind, bounds, scale, cal, mech });
+    measured.set(x.name, { ...x, mech });
   }
 
   // Accuracy per released output, from the same calibration function the quote uses.
@@ -385,12 +399,7 @@ async function dpRelease(groups: GroupResult[], policy: OutputPolicy & { dp: { e
       const g = byKey.get(JSON.stringify(key));
       const noisy = new Map<string, number>();
       for (const x of measured.values()) {
-        const raw = g?.values[x.name];
-        let v = raw === null || raw === undefined || !Number.isFinite(raw) ? neutral(x.kind, x.bounds) : raw;
-        if (x.kind === 'count' || x.kind === 'sumSquares') v = Math.max(v, 0);
-        else if (x.kind === 'min' || x.kind === 'max' || x.kind === 'median') v = Math.min(Math.max(v, x.bounds[0]), x.bounds[1]);
-        const unit = 10 ** x.scale;
-        noisy.set(x.name, (Math.round(v * unit) + x.mech.sample()) / unit);
+        noisy.set(x.name, (gridValue(x.kind, g?.values[x.name], x.bounds, x.scale) + x.mech.sample()) / 10 ** x.scale);
       }
       const values: Record<string, number> = {};
       for (const o of outputs) values[o.name] = roundTo(finish(o, noisy, ctx.bounds[o.name] ?? [0, 1]), o.scale);

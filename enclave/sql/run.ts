@@ -133,38 +133,7 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   if (guardRows && out.stats.rowsLoaded !== guardRows.rowCount) {
     throw new DomainError('privacy-row-map-mismatch', `the row map holds ${guardRows.rowCount} rows, the sealed chunks ${out.stats.rowsLoaded}`);
   }
-  const idx = (name: string): number => out.columns.indexOf(name);
-  const gCols = v.plan.groupBy.map((_, i) => idx(`__g${i}`));
-  const rowsCol = idx('__rows');
-  const subjCol = idx('__subjects');
-  const valueOutputs = v.outputs.filter((o) => o.kind !== 'dimension');
-  const valueNames = [...valueOutputs.map((o) => o.name), ...v.plan.hidden];
-  const groups: (GroupResult & { index: number })[] = out.rows.map((r, i) => {
-    const values: Record<string, number | null> = {};
-    for (const name of valueNames) {
-      const x = r[idx(name)];
-      values[name] = typeof x === 'number' ? x : null;
-    }
-    return {
-      index: i,
-      key: gCols.map((c) => String(r[c])),
-      rows: Number(r[rowsCol]),
-      ...(subjCol >= 0 ? { subjects: Number(r[subjCol]) } : {}),
-      values,
-    };
-  });
-
-  const bounds: Record<string, [number, number]> = {};
-  const specs: Record<string, OutputSpec> = {};
-  for (const o of valueOutputs) {
-    if (o.bounds) bounds[o.name] = o.bounds;
-    if (o.aggregate) specs[o.name] = { kind: o.aggregate, scale: o.scale, ...(o.parts ? { parts: o.parts } : {}) };
-    if (o.parts && o.bounds) {
-      // a mean's parts: the clamped sum over its rows (per-row bounds of the mean) and the count of them
-      bounds[o.parts.sum] = o.bounds;
-      bounds[o.parts.count] = [0, 1];
-    }
-  }
+  const { groups, bounds, specs, valueOutputs } = gateInput(v, out);
   const keyOf = (k: string[]): string => JSON.stringify(k);
   const indexByKey = new Map(groups.map((g) => [keyOf(g.key), g.index]));
 
@@ -221,4 +190,47 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
     privacy: gated.privacy,
     stats: { ...out.stats, wallMs: out.stats.wallMs },
   };
+}
+
+/**
+ * What the gate is given for a checked query's sandbox answer: one group per answered key (values by output and
+ * hidden part; a non-number is NULL), and per output its per-row bounds and aggregate (a mean names its parts).
+ */
+export function gateInput(
+  v: Extract<ReturnType<typeof validateSql>, { ok: true }>,
+  out: { columns: string[]; rows: unknown[][] },
+): { groups: (GroupResult & { index: number })[]; bounds: Record<string, [number, number]>; specs: Record<string, OutputSpec>; valueOutputs: typeof v.outputs } {
+  const idx = (name: string): number => out.columns.indexOf(name);
+  const gCols = v.plan.groupBy.map((_, i) => idx(`__g${i}`));
+  const rowsCol = idx('__rows');
+  const subjCol = idx('__subjects');
+  const valueOutputs = v.outputs.filter((o) => o.kind !== 'dimension');
+  const valueNames = [...valueOutputs.map((o) => o.name), ...v.plan.hidden];
+  const groups: (GroupResult & { index: number })[] = out.rows.map((r, i) => {
+    const values: Record<string, number | null> = {};
+    for (const name of valueNames) {
+      const x = r[idx(name)];
+      values[name] = typeof x === 'number' ? x : null;
+    }
+    return {
+      index: i,
+      key: gCols.map((c) => String(r[c])),
+      rows: Number(r[rowsCol]),
+      ...(subjCol >= 0 ? { subjects: Number(r[subjCol]) } : {}),
+      values,
+    };
+  });
+
+  const bounds: Record<string, [number, number]> = {};
+  const specs: Record<string, OutputSpec> = {};
+  for (const o of valueOutputs) {
+    if (o.bounds) bounds[o.name] = o.bounds;
+    if (o.aggregate) specs[o.name] = { kind: o.aggregate, scale: o.scale, ...(o.parts ? { parts: o.parts } : {}) };
+    if (o.parts && o.bounds) {
+      // a mean's parts: the clamped sum over its rows (per-row bounds of the mean) and the count of them
+      bounds[o.parts.sum] = o.bounds;
+      bounds[o.parts.count] = [0, 1];
+    }
+  }
+  return { groups, bounds, specs, valueOutputs };
 }
