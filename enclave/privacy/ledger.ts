@@ -18,6 +18,12 @@ import { openEnclaveState, type EnclaveState, type OpenEnclaveStateOptions } fro
 
 const MICRO = 1_000_000;
 const toMicro = (eps: number): number => Math.round(eps * MICRO);
+// ε is never charged below what the mechanisms draw (mechanisms.ts epsilonRational), nor a limit read above what
+// was set: a charge rounds up to whole micro-ε (at least one), a limit down — past a double's representation
+// error, as epsilonRational reads a whole number of micro-ε, so 0.3 stays 300,000
+const dust = (x: number): number => 4 * Number.EPSILON * Math.max(1, x);
+const chargeMicro = (eps: number): number => (eps > 0 ? Math.max(1, Math.ceil(eps * MICRO - dust(eps * MICRO))) : 0);
+const limitMicro = (eps: number): number => Math.floor(eps * MICRO + dust(eps * MICRO));
 
 export interface ChargeRequest {
   chargeKey: string;
@@ -178,7 +184,7 @@ export class PrivacyBudgetLedger {
     const row = await this.store.get<{ epsilon_micro: number | null; delta: number | null }>(`SELECT epsilon_micro, delta FROM privacy_dataset_limit WHERE dataset_key = ?`, key);
     const min = (a: number | undefined, b: number | null | undefined): number | undefined =>
       a === undefined ? (b ?? undefined) : b === null || b === undefined ? a : Math.min(a, b);
-    const epsMicro = min(epsilon === undefined ? undefined : toMicro(epsilon), row?.epsilon_micro);
+    const epsMicro = min(epsilon === undefined ? undefined : limitMicro(epsilon), row?.epsilon_micro);
     const d = min(delta, row?.delta);
     await this.store.run(
       `INSERT INTO privacy_dataset_limit (dataset_key, epsilon_micro, delta) VALUES (?, ?, ?)
@@ -214,7 +220,7 @@ export class PrivacyBudgetLedger {
       const spentBefore = await this.spent(req.buyerOrgId, key, req.datasetId);
       if (prior) {
         const otherTrade = req.tradeId !== undefined && prior.trade_id !== null && prior.trade_id !== req.tradeId;
-        if (otherTrade || prior.buyer_org_id !== req.buyerOrgId || (prior.dataset_key ?? prior.dataset_id) !== key || Number(prior.epsilon_micro) !== toMicro(req.epsilon)) {
+        if (otherTrade || prior.buyer_org_id !== req.buyerOrgId || (prior.dataset_key ?? prior.dataset_id) !== key || Number(prior.epsilon_micro) !== chargeMicro(req.epsilon)) {
           throw new DomainError('privacy-charge-conflict', `charge key ${req.chargeKey} was used for a different charge`, {
             chargeKey: req.chargeKey,
           });
@@ -223,14 +229,14 @@ export class PrivacyBudgetLedger {
           result: JSON.parse(prior.output_json) as T,
           replayed: true,
           epsilonSpent: req.epsilon,
-          epsilonRemaining: Math.max(0, (toMicro(req.limitEpsilon) - toMicro(spentBefore.epsilon)) / MICRO),
+          epsilonRemaining: Math.max(0, (limitMicro(req.limitEpsilon) - toMicro(spentBefore.epsilon)) / MICRO),
         };
       }
       const delta = req.delta ?? 0;
       const exhausted = (limit: 'buyer' | 'dataset', what: string, detail: Record<string, unknown>): DomainError =>
         new DomainError('privacy-budget-exhausted', what, { limit, buyerOrgId: req.buyerOrgId, datasetId: req.datasetId, datasetKey: key, ...detail });
-      const after = toMicro(spentBefore.epsilon) + toMicro(req.epsilon);
-      if (after > toMicro(req.limitEpsilon)) {
+      const after = toMicro(spentBefore.epsilon) + chargeMicro(req.epsilon);
+      if (after > limitMicro(req.limitEpsilon)) {
         throw exhausted('buyer', `privacy budget spent: ${spentBefore.epsilon} of this buyer's ε ${req.limitEpsilon} used, this release needs ${req.epsilon}`, {
           epsilonSpent: spentBefore.epsilon,
           epsilonLimit: req.limitEpsilon,
@@ -243,7 +249,7 @@ export class PrivacyBudgetLedger {
       if (req.datasetLimitEpsilon !== undefined || req.datasetLimitDelta !== undefined) {
         const all = await this.spentByAll(key, req.datasetId);
         const limit = await this.datasetLimit(key, req.datasetLimitEpsilon, req.datasetLimitDelta);
-        if (limit.epsilon !== undefined && toMicro(all.epsilon) + toMicro(req.epsilon) > toMicro(limit.epsilon)) {
+        if (limit.epsilon !== undefined && toMicro(all.epsilon) + chargeMicro(req.epsilon) > toMicro(limit.epsilon)) {
           throw exhausted('dataset', `the dataset's privacy budget is spent: ${all.epsilon} of ε ${limit.epsilon} used by all buyers, this release needs ${req.epsilon}`, {
             epsilonSpent: all.epsilon,
             epsilonLimit: limit.epsilon,
@@ -265,14 +271,14 @@ export class PrivacyBudgetLedger {
         req.buyerOrgId,
         req.datasetId,
         key,
-        toMicro(req.epsilon),
+        chargeMicro(req.epsilon),
         delta,
         JSON.stringify(result),
         new Date().toISOString(),
         req.tradeId ?? null,
         bound?.computationHash ?? null,
       );
-      return { result, replayed: false, epsilonSpent: req.epsilon, epsilonRemaining: (toMicro(req.limitEpsilon) - after) / MICRO };
+      return { result, replayed: false, epsilonSpent: req.epsilon, epsilonRemaining: (limitMicro(req.limitEpsilon) - after) / MICRO };
     };
     // PostgreSQL: charges on one dataset key queue on an advisory lock taken before the transaction's snapshot, so
     // each reads every earlier charge and SERIALIZABLE (still on) need not abort and re-run produce under contention.
