@@ -63,6 +63,9 @@ export function coarseBounds(min: number, max: number): [number, number] {
   return [lo, hi];
 }
 
+/** The smallest value of a column of all-distinct whole numbers that is drafted as a key, not a measure (nine digits). */
+const KEY_NUMBER_MIN = 100_000_000;
+
 /** PII kinds that make a column a direct identifier of people: never a measure, never a dimension. */
 const DIRECT_IDENTIFIERS: readonly PiiKind[] = ['cn-resident-id', 'cn-mobile', 'bank-card', 'email'];
 
@@ -137,6 +140,7 @@ export async function describeCsv(input: string | Readable, opts: DescribeOption
   const warnings: string[] = [];
   const measures: string[] = [];
   const directColumns: [number, PiiKind[]][] = [];
+  const keyNumbers: string[] = [];
   const columns: Column[] = header.map((name, i) => {
     const c = cols[i]!;
     const found = report.columns[i]!;
@@ -155,6 +159,11 @@ export async function describeCsv(input: string | Readable, opts: DescribeOption
       directColumns.push([i, direct]);
     } else if (found.suggestedRole === 'identifier' || (!numeric && unique)) {
       col = { name, type: 'identifier', role: 'identifier' };
+    } else if (numeric && c.ints && unique && c.min >= KEY_NUMBER_MIN) {
+      // all-distinct long whole numbers are keys — customer numbers, or 15-digit ID numbers, which carry no check
+      // digit for the PII scan to find: as a measure their magnitude would be published and their sum mean nothing
+      col = { name, type: 'identifier', role: 'identifier' };
+      keyNumbers.push(name);
     } else if (numeric) {
       col = { name, type: c.ints ? 'int' : `decimal(${c.decs})`, role: 'measure', bounds: coarseBounds(c.min, c.max) };
       measures.push(name);
@@ -179,6 +188,10 @@ export async function describeCsv(input: string | Readable, opts: DescribeOption
     warnings.push(
       `column ${c.name} holds ${kinds.map((k) => PII_SUGGESTIONS[k].label).join(' and ')}: drafted as ${c.role === 'identifier' ? 'the identifier' : 'a text attribute'} at level ${c.level}, never as a measure or dimension; check it is needed at all`,
     );
+  }
+  for (const name of keyNumbers) {
+    const c = columns.find((x) => x.name === name)!;
+    warnings.push(`column ${name}: every value is a distinct whole number of nine or more digits — a key or an ID number: drafted as ${c.role === 'identifier' ? 'the identifier' : 'a text attribute'}, never as a measure; check it is needed at all`);
   }
   if (measures.length) {
     warnings.push(

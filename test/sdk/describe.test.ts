@@ -62,6 +62,21 @@ describe('describing a CSV as a draft schema', () => {
     expect((await checkCsvLocally(csv, schema)).ok).to.equal(true);
   });
 
+  it('a column of distinct long whole numbers (15-digit ID numbers, customer numbers) is a key, never a measure', async () => {
+    const file = join(dir, 'old-ids.csv');
+    // first-generation ID numbers: 15 digits, no check digit for the PII scan; salaries all distinct too
+    const lines = ['member,old_id,salary'];
+    for (let i = 0; i < 40; i++) lines.push(`M${i},${110101500101000 + i * 1013},${3000 + i * 17}`);
+    writeFileSync(file, lines.join('\n') + '\n');
+    const { schema, warnings } = await describeCsv(file, { sector: 'population' });
+    const by = Object.fromEntries(schema.columns.map((c) => [c.name, c]));
+    expect(by.old_id!.role).to.be.oneOf(['identifier', 'attribute']);
+    expect(by.old_id!.bounds).to.equal(undefined);
+    expect(warnings.join('\n')).to.match(/column old_id: every value is a distinct whole number of nine or more digits/);
+    // a measure whose values happen to be distinct stays a measure
+    expect(by.salary).to.deep.include({ role: 'measure', bounds: [0, 10_000] });
+  });
+
   it('bounds are 0 or ± the power of ten beyond the extreme (never the extreme itself)', () => {
     expect(powerOfTenAbove(90_000)).to.equal(100_000);
     expect(powerOfTenAbove(100_000)).to.equal(1_000_000);
