@@ -10,8 +10,10 @@ export type { OutputKind } from '../../contracts/privacy/calibration.js';
 /**
  * The output gate shared by the HE release and the SQL sandbox. Two regimes (docs/privacy.md):
  *
- * EXACT (no DP): groups with fewer than k people are withheld — simply absent, like groups with no rows, so a
- * result never names a withheld key; the differencing guard (beforeRelease) still sees them.
+ * EXACT (no DP): in production (`wholeRelease`) the caller passes every group the query can hold, empty ones
+ * included, and a group with fewer than k people refuses the whole release (recorded and charged): the k
+ * threshold is never a free answer. Otherwise (test enclaves) such groups are withheld — simply absent, like
+ * groups with no rows, so a result never names a withheld key.
  *
  * DP, (ε, δ) per PERSON: the caller keeps at most m = maxRowsPerPerson rows per person and clamps every row's
  * value to its bounds. The gate then releases exactly the keys of the public domain, in its order, every
@@ -113,6 +115,12 @@ export interface GateContext {
    * keys below k of an exact release — for the guard only, they are never released.
    */
   beforeRelease?: (released: GroupResult[], withheld: string[][]) => unknown;
+  /**
+   * Exact: `groups` are every group the query can hold (planned-groups.ts, empty ones with no rows), and the
+   * release lists all of them or is refused with `privacy-min-group-refused` — recorded and charged by the
+   * caller. Without it a group below k is silently left out, a free answer to "does it hold k people?".
+   */
+  wholeRelease?: boolean;
 }
 
 export interface PrivacyStep {
@@ -183,6 +191,10 @@ async function exactRelease(groups: GroupResult[], policy: OutputPolicy, ctx: Ga
     const size = basis === 'subjects' ? (g.subjects as number) : g.rows;
     if (size < k) withheld.push([...g.key]);
     else kept.push(g);
+  }
+  if (ctx.wholeRelease && withheld.length > 0) {
+    // the k threshold read the rows: the same recorded refusal whether a group is empty or holds 1..k−1 people
+    throw new DomainError('privacy-min-group-refused', `refused: some group this query can hold has fewer than ${k} people, possibly none (coarsen the query, or buy a differentially private release)`, { k });
   }
   // clamp (cost 0: post-processing into the range the schema bounds allow); hidden inputs dropped
   const released = kept.map((g) => ({

@@ -12,7 +12,9 @@ import { DEFAULT_REFUSAL_ALLOWANCE } from '../privacy/approved-terms.js';
 import { DifferencingGuard, differencingHistory } from '../privacy/differencing.js';
 import { RECORDED_REFUSALS } from '../privacy/ledger.js';
 import { pinExactRowCap } from '../privacy/row-cap.js';
-import { heDifferencingCheck, heGroupSizes, maxRowsPerSubject } from '../privacy/row-map.js';
+import { declaredDimensions, heDifferencingCheck, heGroupSizes, maxRowsPerSubject } from '../privacy/row-map.js';
+import { plannedGroupKeys } from '../privacy/planned-groups.js';
+import { andOf } from '../../query/predicates.js';
 import type { AggregateReleaseResponse, AggregateResult } from '../../formats/enclave-protocol.js';
 import { AggregateReleaseRequest } from '../../formats/enclave-protocol.js';
 import { release, type ReleaseDeps, type ReleaseKind } from './front.js';
@@ -238,6 +240,14 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
       });
     }
     s.clock.mark('group sizes');
+    // exact: every group the query can hold is released or none is (the gate's wholeRelease); a declared key the
+    // layout has no partition for holds no row and joins as an empty group, like one below k
+    const filtersSet = andOf(computation.filters.map((f) => ({ dim: f.column, in: [...f.in] })));
+    const planned = guardOn ? plannedGroupKeys(filtersSet, plan.groupBy, declaredDimensions(manifest.schema)) : [];
+    const present = new Set(groups.map((g) => JSON.stringify(g.key)));
+    const emptyGroups: GroupResult[] = planned
+      .filter((k) => !present.has(JSON.stringify(k)))
+      .map((key) => ({ key, rows: 0, ...(countsPeople && rowMap ? { subjects: 0 } : {}), values: {} }));
     const keyIndex = new Map(groups.map((g, i) => [JSON.stringify(g.key), i]));
     let beforeRelease: ((released: GroupResult[]) => Promise<unknown>) | undefined;
     if (rowMap && guardOn) {
@@ -255,7 +265,7 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
     let gate: Awaited<ReturnType<typeof applyOutputGate>>;
     try {
       gate = await applyOutputGate(
-        groups,
+        [...groups, ...emptyGroups],
         { ...req.policy, maxRowsPerPerson: rowCap },
         {
           bounds,
@@ -263,6 +273,7 @@ export const aggregateKind: ReleaseKind<Req, AggregateResult, Prepared> = {
           ...(hidden.size > 0 ? { hidden: [...hidden] } : {}),
           ...(domain ? { domain } : {}),
           ...(beforeRelease ? { beforeRelease } : {}),
+          ...(guardOn ? { wholeRelease: true } : {}),
           ...(req.budget ? { budget: releaseBudget(deps.ledger, req.trade, commitment, req.budget) } : {}),
         },
       );

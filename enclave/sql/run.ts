@@ -5,6 +5,7 @@ import { applyOutputGate, type GateBudget, type GroupResult, type OutputPolicy, 
 import type { DifferencingGuard } from '../privacy/differencing.js';
 import type { DimPredicate } from '../../query/predicates.js';
 import { declaredDimensions, guardRowsOf, type RowMap } from '../privacy/row-map.js';
+import { plannedGroupKeys } from '../privacy/planned-groups.js';
 import { runSqlInSandbox, type SandboxInput, type SandboxLimits, type SandboxStats, type SealedChunks } from '../sandbox/sandbox.js';
 import type { BundleManifest } from '../../formats/manifest.js';
 import { runSqlShared, type SharedRun } from './shares.js';
@@ -93,6 +94,8 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   const guardRows = guardOn
     ? guardRowsOf(typeof req.differencing!.rowMap === 'function' ? await req.differencing!.rowMap() : req.differencing!.rowMap, maxRowsPerPerson)
     : undefined;
+  // the groups the query can hold, from the query alone: all are released or none (the gate's wholeRelease)
+  const planned = guardOn ? plannedGroupKeys(v.plan.selection!.where, v.plan.groupBy, declaredDimensions(req.schema)) : undefined;
 
   const input: SandboxInput = {
     schema: req.schema,
@@ -133,9 +136,10 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   if (guardRows && out.stats.rowsLoaded !== guardRows.rowCount) {
     throw new DomainError('privacy-row-map-mismatch', `the row map holds ${guardRows.rowCount} rows, the sealed chunks ${out.stats.rowsLoaded}`);
   }
-  const { groups, bounds, specs, valueOutputs } = gateInput(v, out);
+  const { groups: answered, bounds, specs, valueOutputs } = gateInput(v, out);
+  const groups = planned ? withPlannedGroups(answered, planned, [...valueOutputs.map((o) => o.name), ...v.plan.hidden], out.columns.includes('__subjects')) : answered;
   const keyOf = (k: string[]): string => JSON.stringify(k);
-  const indexByKey = new Map(groups.map((g) => [keyOf(g.key), g.index]));
+  const byKey = new Map(groups.map((g) => [keyOf(g.key), g]));
 
   const gated = await applyOutputGate(
     groups.map(({ index: _i, ...g }) => g) as GroupResult[],
@@ -145,6 +149,7 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
       outputs: specs,
       ...(dp ? { domain: dpDomain(req.schema, v.plan.groupBy), hidden: v.plan.hidden } : {}),
       ...(req.budget ? { budget: req.budget } : {}),
+      ...(planned ? { wholeRelease: true } : {}),
       ...(guardOn && guardRows
         ? {
             beforeRelease: (released: GroupResult[]) => {
@@ -171,7 +176,7 @@ export async function runSqlComputation(req: SqlRunRequest): Promise<SqlRunResul
   );
 
   const released: SqlReleasedGroup[] = gated.groups.map((g) => {
-    const raw = dp ? undefined : groups[indexByKey.get(keyOf(g.key)) as number];
+    const raw = dp ? undefined : byKey.get(keyOf(g.key));
     const values: Record<string, number | string | null> = {};
     for (const o of v.outputs) {
       if (o.kind === 'dimension') values[o.name] = g.key[v.plan.groupBy.indexOf(o.column as string)] ?? null;
@@ -233,4 +238,20 @@ export function gateInput(
     }
   }
   return { groups, bounds, specs, valueOutputs };
+}
+
+/**
+ * The SQL output's groups in planned terms: a planned group with no row (SQLite lists none) joins as an empty
+ * group, so the gate treats it like one below k; an ungrouped query's row whose selection no declared value
+ * satisfies is not a group the query can hold (its emptiness follows from the query) and is dropped.
+ */
+function withPlannedGroups(rows: (GroupResult & { index: number })[], planned: string[][], valueNames: string[], bySubjects: boolean): (GroupResult & { index: number })[] {
+  const keyOf = (k: string[]): string => JSON.stringify(k);
+  const wanted = new Set(planned.map(keyOf));
+  const kept = rows.filter((g) => wanted.has(keyOf(g.key)));
+  const have = new Set(kept.map((g) => keyOf(g.key)));
+  const empty = planned
+    .filter((k) => !have.has(keyOf(k)))
+    .map((key, j) => ({ index: rows.length + j, key, rows: 0, ...(bySubjects ? { subjects: 0 } : {}), values: Object.fromEntries(valueNames.map((n) => [n, null])) }));
+  return [...kept, ...empty];
 }

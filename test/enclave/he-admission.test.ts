@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import Database from 'better-sqlite3';
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +58,15 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
     await enclave?.stop();
     await evaluator?.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+  // the refusal allowance is joint across the bundle's buyers: each test starts with none used on it
+  afterEach(() => {
+    const db = new Database(join(dir, 'enclave', 'keystore', 'privacy-budget.sqlite'), { fileMustExist: true });
+    try {
+      db.prepare('DELETE FROM privacy_refusal').run();
+    } finally {
+      db.close();
+    }
   });
 
   const he = heReleaser(() => ({ dir, enclave, evaluator, info, sealed, parties }));
@@ -171,11 +181,14 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
     expect(await errorType(release(total, { ...overCap, maxRowsPerPerson: mostRows }, {}, 'org-over-cap'))).to.equal('privacy-refusal-allowance-exhausted');
   });
 
-  it('an exact HE release withholds groups with ≥ k rows but < k distinct customers', async () => {
-    const out = await release({ kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'] }, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows });
+  it('an exact HE release with groups of ≥ k rows but < k distinct customers is refused whole, never released short', async () => {
+    const byRegion = { kind: 'aggregate', metrics: [{ op: 'count' }], groupBy: ['region'] };
+    // south and west hold ≥ k rows but fewer than k people: leaving them out would answer "are they below k?" for free
+    expect(await errorType(release(byRegion, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows }, {}, 'org-by-region'))).to.equal('privacy-min-group-refused');
+    // the regions that do hold k people are released, counted in people
+    const out = await release({ ...byRegion, filters: [{ column: 'region', in: ['north', 'east'] }] }, { minGroupSize: K, mode: 'enforce', maxRowsPerPerson: mostRows }, {}, 'org-by-region');
     const released = Object.fromEntries(out.result.groups.map((g) => [g.key[0], g.values.count]));
     expect(released).to.deep.equal({ north: 42, east: 42 });
-    // withheld groups are absent like empty ones: named nowhere in the result or the receipt
     expect(JSON.stringify(out.result) + out.receipt.payload).to.not.match(/south|west/);
     expect(JSON.parse(out.receipt.payload).privacy).to.include({ absentGroups: 'empty-or-withheld' }).and.not.have.property('suppressedGroups');
     const steps = JSON.stringify(out.privacy);

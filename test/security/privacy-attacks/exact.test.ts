@@ -116,7 +116,8 @@ describe('security: exact-release attacks over the API', function () {
     let offer: Record<string, any>;
     const ALLOWANCE = 2;
     const FEE_BPS = 4000;
-    before(async () => {
+    // a world per attack: each starts with its refusal allowance unused
+    beforeEach(async () => {
       w = await newWorld(l);
       offer = await newOffer(w, { refusalAllowance: ALLOWANCE, refusalFeeBps: FEE_BPS });
     });
@@ -234,7 +235,8 @@ describe('security: exact-release attacks over the API', function () {
         const nums = new Set(b.ok ? numbersIn([b.result, b.receipt]) : []);
         const leaks = [targetIncomeTotal, TARGET.income, targetAgeTotal, TARGET.age, TARGET_ROWS].filter((n) => nums.has(n));
         console.log(`      suppressed D6 groups (${name}): ${brief(b)}, groups ${b.ok ? b.result.groups.length : '-'}, target key named: ${named}, target figures found: ${JSON.stringify(leaks)}`);
-        if (!b.ok) expect(b.stage, `${name} refused after money was held`).to.equal('quote');
+        // a D6 group below k refuses the whole release: a recorded, charged refusal, never a shorter result
+        if (!b.ok) expect(b.type, `${name} refused`).to.be.oneOf(['privacy-min-group-refused', 'sql-refused', 'computation-invalid']);
         expect(named).to.equal(false);
         expect(text).to.not.match(/"(suppressed|withheld)"\s*:/);
         expect(leaks.filter((n) => n !== TARGET_ROWS), 'target figures in the result, receipt or privacy summary').to.deep.equal([]);
@@ -324,7 +326,8 @@ describe('security: exact-release attacks over the API', function () {
       const refused = results.filter((r) => !r.ok);
       for (const [i, r] of results.entries()) {
         expect(r.ok, `${trackers[i]![0]} released`).to.equal(false);
-        expect((r as { type: string }).type).to.equal('privacy-differencing-refused');
+        // a complement by GROUP BY leaves a group of one person: the whole release is refused below k
+        expect((r as { type: string }).type).to.be.oneOf(['privacy-differencing-refused', 'privacy-min-group-refused']);
         expect((r as { chargedFen: number }).chargedFen).to.equal(refusalFen);
       }
       const releasedN = 2 + results.filter((r) => r.ok).length;

@@ -72,6 +72,15 @@ describe('review: the release front binds the charge key to the approved trade',
   const sql = (query: string): Computation => ({ kind: 'sql', query });
   const run = (req: unknown) => enclave.call('sql', req, SqlReleaseResponse);
   const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'released', (e: unknown) => (isDomainError(e) ? (process.env.REVIEW_DEBUG ? `${e.type}: ${e.message}` : e.type) : String(e)));
+  // the refusal allowance is joint across the bundle's buyers: each test starts with none used on it
+  afterEach(() => {
+    const db = new Database(join(dir, 'enclave', 'keystore', 'privacy-budget.sqlite'), { fileMustExist: true });
+    try {
+      db.prepare('DELETE FROM privacy_refusal').run();
+    } finally {
+      db.close();
+    }
+  });
   const refusalRows = (buyerOrgId: string): number => {
     const db = new Database(join(dir, 'enclave', 'keystore', 'privacy-budget.sqlite'), { readonly: true, fileMustExist: true });
     try {
@@ -98,7 +107,7 @@ describe('review: the release front binds the charge key to the approved trade',
   it('reusing one charge key across refused exact trades does not reset the refusal allowance (3)', async () => {
     const buyer = 'org-oracle';
     const key = `trade:${newId()}`;
-    // each query leaves a declared block with fewer than k people ('rare' holds one, 'unused' none): refused on the data
+    // each query has a group with fewer than k people ('rare' holds one, 'unused' none): refused on the data
     const queries = [
       'SELECT region, COUNT(*) AS n FROM dataset GROUP BY region',
       'SELECT region, SUM(qty) AS s FROM dataset GROUP BY region',
@@ -110,9 +119,9 @@ describe('review: the release front binds the charge key to the approved trade',
     const outcomes: string[] = [];
     for (const q of queries) outcomes.push(await outcome(run(request(sql(q), buyer, {}, key))));
     console.log(`      outcomes with one reused charge key: ${outcomes.join(', ')}; refusals recorded: ${refusalRows(buyer)}`);
-    expect(outcomes[0]).to.equal('privacy-differencing-refused');
+    expect(outcomes[0]).to.equal('privacy-min-group-refused');
     // with per-trade keys the 4th trade is refused from the count alone; one reused key must not change that
-    expect(outcomes.slice(3), 'data-dependent refusals beyond the allowance').to.not.include('privacy-differencing-refused');
+    expect(outcomes.slice(3), 'data-dependent refusals beyond the allowance').to.not.include('privacy-min-group-refused');
   });
 
   it('a verify release takes no rate limit from the server: the approval states none, so the request cannot raise it', async () => {
@@ -134,6 +143,6 @@ describe('review: the release front binds the charge key to the approved trade',
     const buyer = 'org-control';
     const outcomes: string[] = [];
     for (const col of ['COUNT(*)', 'SUM(qty)', 'COUNT(qty)', 'TOTAL(qty)']) outcomes.push(await outcome(run(request(sql(`SELECT region, ${col} AS v FROM dataset GROUP BY region`), buyer, {}))));
-    expect(outcomes).to.deep.equal(['privacy-differencing-refused', 'privacy-differencing-refused', 'privacy-differencing-refused', 'privacy-refusal-allowance-exhausted']);
+    expect(outcomes).to.deep.equal(['privacy-min-group-refused', 'privacy-min-group-refused', 'privacy-min-group-refused', 'privacy-refusal-allowance-exhausted']);
   });
 });

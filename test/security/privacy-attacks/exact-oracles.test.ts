@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { liveServer, releaseLive, type Live } from '../../server/fixture.js';
+import { BANDS, bandOf, brief, buy, he, newBuyer, newOffer, newWorld, sql, telecomRows, TARGET, TARGET_ROWS, wallet, type Bought, type World } from './world.js';
+
+/**
+ * Un-noised decisions on EXACT offers used as oracles: the per-group k threshold (a group withheld or
+ * released). Each attack asserts that the target's income band cannot be computed from what the buyers
+ * received, and prints how far it got.
+ */
+describe('security: exact-release decision oracles over the API', function () {
+  this.timeout(600_000);
+  let l: Live;
+
+  before(async () => {
+    l = await liveServer();
+  });
+  after(() => releaseLive());
+
+  /**
+   * D6 holds the target (alone in pro/c2019) and four neighbours elsewhere in D6. An attacker who knows only
+   * that — how many, not their values — asks for "D6 outside pro/c2019, or D6 in band b": it holds 4 people,
+   * or 5 when the target's band is b, so with k = 5 the k threshold decides on the target's band.
+   */
+  const neighbours = (): ReturnType<typeof telecomRows> => {
+    const rows = telecomRows().filter((r) => r.district !== 'D6' || r.id === TARGET.id);
+    for (let j = 0; j < 4; j++) {
+      const income = 12_000 + j * 3000;
+      rows.push({ id: `CUS-NBR${j}Q`, district: 'D6', plan: 'basic', cohort: 'c2021', band: bandOf(income), phone: `1370000001${j}`, age: 30 + j, income });
+    }
+    return rows;
+  };
+  const probe = (bands: string[]): Record<string, unknown> =>
+    sql(`SELECT COUNT(*) AS n FROM dataset WHERE district = 'D6' AND (NOT (plan = 'pro' AND cohort = 'c2019') OR income_band IN (${bands.map((b) => `'${b}'`).join(', ')}))`);
+
+  describe('the k threshold as an oracle', () => {
+    let w: World;
+    let offer: Record<string, any>;
+    // a world per attack: each starts with its refusal allowance unused
+    beforeEach(async () => {
+      w = await newWorld(l, neighbours());
+      // an exact HE release cannot drop rows: the offer's per-person cap covers the target's rows
+      offer = await newOffer(w, { refusalAllowance: 3, maxRowsPerPerson: TARGET_ROWS });
+    });
+
+    it("an elimination scan over withheld results must not find the target's band", async () => {
+      // one band per probe: a result without its group (withheld below k) used to cost nothing
+      const buyer = await newBuyer(l);
+      const candidates = new Set(BANDS);
+      const log: string[] = [];
+      let recorded = 0;
+      for (const b of BANDS) {
+        if (candidates.size <= 1) break;
+        const out = await buy(w, offer, buyer, probe([b]));
+        log.push(`${b}:${out.ok ? `${out.result.groups.length} group(s)` : out.type}`);
+        if (out.ok && out.result.groups.length > 0) {
+          for (const c of [...candidates]) if (c !== b) candidates.delete(c);
+        } else if (out.ok || out.type === 'privacy-min-group-refused') {
+          if (!out.ok) recorded++;
+          candidates.delete(b);
+        } else break;
+      }
+      const found = candidates.size === 1 && candidates.has(bandOf(TARGET.income));
+      console.log(`      k-threshold scan (truth ${bandOf(TARGET.income)}): ${log.join(' ')}; ${recorded} recorded refusal(s); candidates left ${candidates.size}`);
+      expect(found, "the scan pinned down the target's income band").to.equal(false);
+    });
+
+    it("a halving search on the k threshold must not find the target's band", async () => {
+      const buyer = await newBuyer(l);
+      let candidates = [...BANDS];
+      const log: string[] = [];
+      let recorded = 0;
+      while (candidates.length > 1) {
+        const half = candidates.slice(candidates.length >> 1);
+        const out = await buy(w, offer, buyer, probe(half));
+        log.push(`${half[0]}..${half[half.length - 1]}:${out.ok ? `${out.result.groups.length} group(s)` : out.type}`);
+        // released with its group: the target is in the half; withheld (no group) or refused below k: it is not
+        if (out.ok && out.result.groups.length > 0) candidates = half;
+        else if (out.ok || out.type === 'privacy-min-group-refused') {
+          if (!out.ok) recorded++;
+          candidates = candidates.filter((c) => !half.includes(c));
+        } else break;
+      }
+      const found = candidates.length === 1 && candidates[0] === bandOf(TARGET.income);
+      console.log(`      k-threshold halving (truth ${bandOf(TARGET.income)}): ${log.join(' ')}; ${recorded} recorded refusal(s); candidates left ${candidates.length}`);
+      expect(found, "the search pinned down the target's income band").to.equal(false);
+      expect(candidates.length).to.be.at.least(2);
+    });
+
+    it('a group below k is a recorded, charged refusal on both paths, never a silently shorter result', async () => {
+      const buyer = await newBuyer(l);
+      const before = await wallet(l, buyer);
+      // SQL: D6 by plan — basic holds 4 people, pro 1, plus none: no group of it may be left out silently
+      const s = await buy(w, offer, buyer, sql("SELECT plan, COUNT(*) AS n FROM dataset WHERE district = 'D6' GROUP BY plan"));
+      // HE: the same question over the partitioned bundle
+      const h = await buy(w, offer, buyer, he([{ op: 'count' }], ['plan'], [{ column: 'district', in: ['D6'] }]));
+      const after = await wallet(l, buyer);
+      console.log(`      D6 by plan: SQL ${brief(s)}${s.ok ? ` ${JSON.stringify(s.result.groups)}` : ''}; HE ${brief(h)}${h.ok ? ` ${JSON.stringify(h.result.groups)}` : ''}`);
+      for (const b of [s, h] as Bought[]) {
+        expect(b.ok, 'a release with a group below k').to.equal(false);
+        if (!b.ok) {
+          expect(b.stage).to.equal('enclave');
+          expect(b.type).to.equal('privacy-min-group-refused');
+          expect(b.chargedFen).to.be.greaterThan(0);
+        }
+      }
+      expect(before.availableFen - after.availableFen).to.equal(((s as { chargedFen: number }).chargedFen ?? 0) + ((h as { chargedFen: number }).chargedFen ?? 0));
+      const cases = await l.http().get('/v1/trades').set(buyer.auth);
+      expect((cases.body.items ?? []).filter((t: any) => t.state === 'failed')).to.have.length(2);
+    });
+  });
+});
