@@ -108,4 +108,47 @@ describe('security: exact-release decision oracles over the API', function () {
       expect((cases.body.items ?? []).filter((t: any) => t.state === 'failed')).to.have.length(2);
     });
   });
+
+  it('an empty planned group refuses like a small one, on both paths (a missing HE partition too)', async () => {
+    // D6 holds five basic customers and no one else: plus and pro are declared keys with no rows (the HE layout
+    // has no partition for them), so "D6 by plan" tells an empty group from a released one unless both refuse
+    const rows = telecomRows().filter((r) => r.district !== 'D6');
+    for (let j = 0; j < 5; j++) {
+      const income = 12_000 + j * 3000;
+      rows.push({ id: `CUS-BSC${j}Q`, district: 'D6', plan: 'basic', cohort: 'c2021', band: bandOf(income), phone: `1370000002${j}`, age: 30 + j, income });
+    }
+    const w = await newWorld(l, rows);
+    const offer = await newOffer(w, { refusalAllowance: 5 });
+    const buyer = await newBuyer(l);
+    const s = await buy(w, offer, buyer, sql("SELECT plan, COUNT(*) AS n FROM dataset WHERE district = 'D6' GROUP BY plan"));
+    const h = await buy(w, offer, buyer, he([{ op: 'count' }], ['plan'], [{ column: 'district', in: ['D6'] }]));
+    // the query itself excludes plus and pro: nothing planned is empty, so it is released
+    const only = await buy(w, offer, buyer, sql("SELECT plan, COUNT(*) AS n FROM dataset WHERE district = 'D6' AND plan = 'basic' GROUP BY plan"));
+    console.log(`      D6 by plan, plus and pro empty: SQL ${brief(s)}; HE ${brief(h)}; basic only ${brief(only)}`);
+    for (const b of [s, h]) expect(b.ok ? 'released' : b.type).to.equal('privacy-min-group-refused');
+    expect(only.ok && only.result.groups).to.deep.equal([{ key: ['basic'], values: { plan: 'basic', n: 5 } }]);
+  });
+
+  describe('refusals across colluding organisations', () => {
+    it('each organisation gets at most its allowance of data-dependent refusals on the dataset', async () => {
+      const w = await newWorld(l, neighbours());
+      const ALLOWANCE = 2;
+      const offer = await newOffer(w, { refusalAllowance: ALLOWANCE });
+      // refused by the differencing guard whatever the target's values: the CASE set holds one person
+      const refused = sql("SELECT COUNT(CASE WHEN district = 'D6' AND plan = 'pro' THEN 1 END) AS n FROM dataset");
+      const outcomes: string[] = [];
+      for (const org of [await newBuyer(l), await newBuyer(l)]) {
+        let recorded = 0;
+        for (let i = 0; i < ALLOWANCE + 2; i++) {
+          const b = await buy(w, offer, org, refused);
+          outcomes.push(`${org.orgId.slice(-4)}:${b.ok ? 'released' : b.type}`);
+          if (!b.ok && b.type === 'privacy-differencing-refused') recorded++;
+          else expect(b.ok ? 'released' : b.type).to.equal('privacy-refusal-allowance-exhausted');
+        }
+        // per buyer × dataset (docs/privacy.md G5): colluders together get the sum of their allowances, no more
+        expect(recorded, 'data-dependent refusals one organisation received').to.equal(ALLOWANCE);
+      }
+      console.log(`      two organisations, allowance ${ALLOWANCE} each: ${outcomes.join(' ')}`);
+    });
+  });
 });
