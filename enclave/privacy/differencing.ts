@@ -349,6 +349,45 @@ export function peoplePerBlock(blockOfRow: Int32Array, blocks: number, subjects?
   return people;
 }
 
+/**
+ * Whether, in every block, no one person holds more than 1/k of the block's rows read (k × the most rows of one
+ * person ≤ the block's rows). With a per-person cap above one, k people in a block is not enough: one person's
+ * 40 rows among four single rows make an exact mean that is nearly theirs. The bound composes: a set is a
+ * union of blocks, so no person holds more than 1/k of any released set's rows, nor of any difference of them.
+ * Without subjects every row is its own person and the bound is "≥ k rows", already required.
+ */
+export function rowSharesWithinK(blockOfRow: Int32Array, blocks: number, k: number, subjects?: Int32Array): boolean {
+  if (!subjects) return true;
+  const rows = new Int32Array(blocks);
+  let width = 0;
+  for (let r = 0; r < blockOfRow.length; r++) {
+    if (blockOfRow[r]! >= 0) rows[blockOfRow[r]!]!++;
+    if (subjects[r]! >= width) width = subjects[r]! + 1;
+  }
+  // rows of each (block, subject), counted against a per-subject stamp of the block last seen, block by block
+  const start = new Int32Array(blocks + 1);
+  for (let b = 0; b < blocks; b++) start[b + 1] = start[b]! + rows[b]!;
+  const fill = start.slice(0, blocks);
+  const bucketed = new Int32Array(start[blocks]!);
+  for (let r = 0; r < blockOfRow.length; r++) {
+    const b = blockOfRow[r]!;
+    if (b >= 0) bucketed[fill[b]!++] = subjects[r]!;
+  }
+  const stamp = new Int32Array(width).fill(-1);
+  const mine = new Int32Array(width);
+  for (let b = 0; b < blocks; b++) {
+    for (let j = start[b]!; j < start[b + 1]!; j++) {
+      const s = bucketed[j]!;
+      if (stamp[s] !== b) {
+        stamp[s] = b;
+        mine[s] = 0;
+      }
+      if (++mine[s]! * k > rows[b]!) return false;
+    }
+  }
+  return true;
+}
+
 /** Rows per block of weighted rows (atoms: a combination of codes and its row count). */
 function rowsPerBlock(blockOfAtom: Int32Array, rows: Int32Array, blocks: number): Int32Array {
   const out = new Int32Array(blocks);
@@ -450,11 +489,13 @@ export class DifferencingGuard {
       const blockOfRow = atoms ? undefined : blockOfRows(b, c.rows);
       const people = atoms ? rowsPerBlock(blockOfRows(b, { rowCount: atoms.count, codes: atoms.codes }), atoms.rows, b.blocks) : peoplePerBlock(blockOfRow!, b.blocks, c.rows.subjects);
       const legacyOk = !legacy || legacyRefinementOk(legacy, blockOfRow!, b.blocks, c.rows.subjects, c.k);
+      // atoms exist only where every row read is its own person: then the row shares are within k already
+      const sharesOk = atoms ? true : rowSharesWithinK(blockOfRow!, b.blocks, c.k, c.rows.subjects);
       // 0 people is refused like 1..k−1: an empty declared block must not be told apart from a small one
-      if (!legacyOk || people.some((n) => n < c.k)) {
+      if (!legacyOk || !sharesOk || people.some((n) => n < c.k)) {
         throw new DomainError(
           'privacy-differencing-refused',
-          `refused: combined with the earlier exact releases on this dataset (by any buyer), this result would single out fewer than ${c.k} people: some combination of declared values would hold fewer than ${c.k}, possibly none (coarsen the query, cover the withheld values, or buy a differentially private release)`,
+          `refused: combined with the earlier exact releases on this dataset (by any buyer), this result would single out fewer than ${c.k} people: some combination of declared values would hold fewer than ${c.k}, possibly none, or one person would hold more than 1/${c.k} of its rows (coarsen the query, cover the withheld values, or buy a differentially private release)`,
           { k: c.k },
         );
       }

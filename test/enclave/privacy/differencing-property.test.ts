@@ -8,7 +8,8 @@ import { withStore } from './state-fixture.js';
 /**
  * The guard's block rule against a naive model written from docs/privacy.md §4: every DECLARED cell (one
  * value of every dimension) gets the list of released sets that contain it; cells with one list form a
- * block; a release is refused when some block holds fewer than k distinct subjects — none included.
+ * block; a release is refused when some block holds fewer than k distinct subjects — none included — or one
+ * subject holds more than 1/k of a block's rows.
  * Random histories of small predicates, with and without subjects that own several rows.
  */
 const DIMS = [
@@ -62,9 +63,16 @@ describe('differencing guard: the declared-block rule equals a naive model', () 
               // naive: every declared cell's signature, then people per signature
               const sigOf = (cell: number[]) => all.map((p) => (holds(p, cell) ? '1' : '0')).join('');
               const people = new Map<string, Set<number>>();
+              // rows of each person per signature: no one person may hold more than 1/k of a block's rows
+              const rowsOf = new Map<string, number[]>();
               for (let a = 0; a < 3; a++) for (let b = 0; b < 4; b++) for (let c = 0; c < 2; c++) people.set(sigOf([a, b, c]), new Set());
-              data.forEach((r, i) => people.get(sigOf([r[0]!, r[1]!, r[2]!]))!.add(withSubjects ? r[3]! : i));
-              const modelRefuses = [...people.values()].some((s) => s.size < k);
+              data.forEach((r, i) => {
+                const sig = sigOf([r[0]!, r[1]!, r[2]!]);
+                people.get(sig)!.add(withSubjects ? r[3]! : i);
+                rowsOf.set(sig, [...(rowsOf.get(sig) ?? []), withSubjects ? r[3]! : i]);
+              });
+              const dominated = [...rowsOf.values()].some((who) => who.some((p) => who.filter((q) => q === p).length * k > who.length));
+              const modelRefuses = [...people.values()].some((s) => s.size < k) || dominated;
               let refused = false;
               try {
                 await guard.checkAndRecord({

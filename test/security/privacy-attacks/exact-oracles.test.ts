@@ -129,6 +129,37 @@ describe('security: exact-release decision oracles over the API', function () {
     expect(only.ok && only.result.groups).to.deep.equal([{ key: ['basic'], values: { plan: 'basic', n: 5 } }]);
   });
 
+  describe('people with many rows under a per-person cap above one', () => {
+    it("an exact mean over k people, one of whom has most of the kept rows, must not give that person's income", async () => {
+      // the offer keeps up to 40 rows per person: the target's 40 bills and four neighbours' one bill each make
+      // a cell of 5 people that passes k = 5, and its exact mean would be almost the target's income
+      const BILLS = 40;
+      const rows = telecomRows().filter((r) => r.id !== TARGET.id && r.district !== 'D6');
+      for (let j = 0; j < BILLS; j++) rows.push({ ...TARGET, band: bandOf(TARGET.income) });
+      for (let j = 0; j < 4; j++) {
+        const income = 25_000 + j * 5000;
+        rows.push({ id: `CUS-DOM${j}Z`, district: 'D6', plan: 'pro', cohort: 'c2019', band: bandOf(income), phone: `1360000000${j}`, age: 40 + j, income });
+      }
+      const w = await newWorld(l, rows);
+      const offer = await newOffer(w, { maxRowsPerPerson: BILLS, refusalAllowance: 5 });
+      const buyer = await newBuyer(l);
+      const cell = "district = 'D6' AND plan = 'pro' AND cohort = 'c2019'";
+      const s = await buy(w, offer, buyer, sql(`SELECT COUNT(*) AS n, AVG(income) AS a FROM dataset WHERE ${cell}`));
+      const all = await buy(w, offer, buyer, sql('SELECT AVG(income) AS a FROM dataset'));
+      // the HE bundle is partitioned by district and plan: the same cell as its filters
+      const h = await buy(w, offer, buyer, he([{ op: 'count' }, { op: 'mean', measure: 'income' }], [], [{ column: 'district', in: ['D6'] }, { column: 'plan', in: ['pro'] }]));
+      const first = (b: Bought, name: string): number | null => (b.ok ? (b.result.groups?.[0]?.values?.[name] ?? null) : null);
+      const popMean = first(all, 'a');
+      const estimate = (n: number | null, a: number | null): number | null => (n === null || a === null || popMean === null ? null : (n * a - (n - BILLS) * popMean) / BILLS);
+      const pro = h.ok ? h.result.groups[0] : undefined;
+      const fromSql = estimate(first(s, 'n'), first(s, 'a'));
+      const fromHe = pro ? estimate(Number(pro.values.count), Number(pro.values['mean(income)'])) : null;
+      const err = (e: number | null): string => (e === null ? 'none' : `${e.toFixed(0)} (error ${((Math.abs(e - TARGET.income) / TARGET.income) * 100).toFixed(1)} %)`);
+      console.log(`      dominance under a cap of ${BILLS} (target ${TARGET.income}): SQL ${brief(s)} → ${err(fromSql)}; HE ${brief(h)} → ${err(fromHe)}`);
+      for (const e of [fromSql, fromHe]) if (e !== null) expect(Math.abs(e - TARGET.income) / TARGET.income, "estimate of the target's income").to.be.greaterThan(0.1);
+    });
+  });
+
   describe('refusals across colluding organisations', () => {
     it('each organisation gets at most its allowance of data-dependent refusals on the dataset', async () => {
       const w = await newWorld(l, neighbours());
