@@ -7,6 +7,7 @@ import { datasetRef, buyerRef } from '../../trade/contracts.js';
 import { sqlModeOfOffer, type SqlMode } from '../../trade/columns.js';
 import { ClampBounds, type Computation } from '../../../contracts/computation.js';
 import type { DatasetSchema } from '../../../contracts/dataset/schema.js';
+import type { DimPredicate } from '../../../query/predicates.js';
 import { sqlRefusal, type SqlFacts } from '../../../contracts/pricing/feasibility.js';
 import { quotedComputation } from '../../../contracts/trade/quoting.js';
 import type { TradeDeps } from './trades.js';
@@ -25,7 +26,15 @@ async function sqlFactsFor(computation: Computation, schema: DatasetSchema, mode
   const { validateSql } = await import('../../../query/validate.js');
   const v = validateSql(computation.query, schema, { mode, ...(computation.clamp ? { clamp: computation.clamp } : {}) });
   if (!v.ok) throw sqlRefusal(v.errors);
+  // an exact release lists every group its query can hold: too many of them is refused here, from the query alone
+  if (mode === 'exact' && v.plan.selection) await plannedGroupsFor(v.plan.selection.where, v.plan.groupBy, schema);
   return { columnsUsed: v.columnsUsed, groupBy: v.plan.groupBy, outputs: v.outputs };
+}
+
+/** The enclave's planned groups of an exact query (throws `privacy-history-too-complex` as the enclave would). */
+async function plannedGroupsFor(where: DimPredicate | null, groupBy: string[], schema: DatasetSchema): Promise<void> {
+  const { plannedGroupKeys } = await import('../../../enclave/privacy/planned-groups.js');
+  plannedGroupKeys(where, groupBy, schema.columns.filter((c) => c.role === 'dimension' && c.values).map((c) => ({ name: c.name, values: c.values! })));
 }
 
 /** The homomorphic path's own limits, decidable from the sealed bundle's layout (partitioning, plain modulus). */
