@@ -28,6 +28,8 @@ export interface AdmissionInput {
   destination: string;
 }
 
+const UNKNOWN_COLUMN_TYPE: Record<Computation['kind'], string> = { aggregate: 'computation-invalid', verify: 'verify-refused', sql: 'sql-refused' };
+
 export async function admit(ctx: Context, a: AdmissionInput): Promise<void> {
   const { offer, dataset } = a;
   if (offer.status !== 'active') throw new DomainError('offer-withdrawn', 'this offer has been withdrawn', { offerId: offer.id });
@@ -44,7 +46,10 @@ export async function admit(ctx: Context, a: AdmissionInput): Promise<void> {
   }
   const touched = columnsTouched(a.computation, dataset.schema, a.columnsUsed);
   const unknown = touched.filter((c) => !columnByName(dataset.schema, c));
-  if (unknown.length) throw new DomainError('invalid-computation', `unknown columns: ${unknown.join(', ')}`, { columns: unknown });
+  if (unknown.length) {
+    // the type the enclave gives the same computation (its planner, verify check or SQL validator)
+    throw new DomainError(UNKNOWN_COLUMN_TYPE[a.computation.kind], `unknown columns: ${unknown.join(', ')}`, { columns: unknown });
+  }
   const notOffered = touched.filter((c) => !offer.allowedColumns.includes(c));
   if (notOffered.length) {
     throw new DomainError('computation-not-offered', `the offer does not include columns: ${notOffered.join(', ')}`, { columns: notOffered });

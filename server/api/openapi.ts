@@ -151,8 +151,9 @@ const ROUTE_PROBLEMS: Record<string, readonly string[]> = {
   'revise-offer': ['invalid-offer', 'negative-list-denied', 'offer-withdrawn'],
   'withdraw-offer': ['offer-withdrawn'],
   'create-quote': [
-    'offer-withdrawn', 'offer-not-valid', 'computation-not-offered', 'invalid-computation', 'purpose-not-permitted', 'destination-not-permitted',
-    'quota-exhausted', 'budget-exhausted', 'invalid-clamp', 'verify-refused', 'sql-refused', 'policy-denied',
+    'offer-withdrawn', 'offer-not-valid', 'computation-not-offered', 'computation-invalid', 'purpose-not-permitted', 'destination-not-permitted',
+    'quota-exhausted', 'budget-exhausted', 'invalid-clamp', 'verify-refused', 'sql-refused', 'privacy-order-statistic-needs-dp', 'dp-domain-too-large',
+    'he-unsupported-layout', 'he-overflow', 'policy-denied',
   ],
   'submit-trade': ['invalid-quote', 'quote-expired', 'quote-mismatch', 'offer-withdrawn', 'insufficient-funds', 'quota-exhausted', 'policy-denied'],
   'cancel-trade': ['illegal-transition'],

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { calibrate } from '../../contracts/privacy/calibration.js';
 import { signApproval } from '../../contracts/review/approval.js';
+import { AggregateComputation, VerifyComputation } from '../../contracts/computation.js';
+import { planAggregate } from '../../he/layout.js';
+import { checkVerifyComputation } from '../../enclave/verify/verify.js';
 import { approve, liveServer, market, offerInput, quoteAndSubmit, releaseLive, SPEND_BY_REGION, waitForTrade, type Live, type Market } from './fixture.js';
 
 /**
@@ -56,6 +59,33 @@ describe('server: quotes state accuracy and refusal cost, refuse what can never 
     const minDp = await ask(dpOffer.id, { computation: { kind: 'sql', query: 'SELECT region, MIN(nights) AS least FROM dataset GROUP BY region' } });
     expect(minDp.status, JSON.stringify(minDp.body)).to.equal(201);
     expect(minDp.body.statement.accuracy.outputs[0]).to.deep.include({ output: 'least', kind: 'min', bounds: [0, 60] });
+  });
+
+  it('a column the schema does not have is refused at quote time with the type the enclave gives the same computation', async () => {
+    const vo = await l.http().post(`/v1/datasets/${m.dataset.id}/offers`).set(m.owner.auth)
+      .send(offerInput({ title: 'Visitor id check', allowedKinds: ['verify'], allowedColumns: ['visitor_id', 'region'] }));
+    expect(vo.status, JSON.stringify(vo.body)).to.equal(201);
+    const aggregate = { kind: 'aggregate', metrics: [{ op: 'sum', measure: 'no_such_column' }], groupBy: ['region'], filters: [] };
+    const verify = { kind: 'verify', match: { visitor_id: 'V1', no_such_column: 'x' }, perAttribute: false };
+    // what the enclave's own checks say (its aggregate planner, its verify check), run on the same manifest
+    const enclaveType = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as { type: string }).type;
+      }
+      return 'accepted';
+    };
+    const expected = {
+      aggregate: enclaveType(() => planAggregate(m.fixture.manifest as never, AggregateComputation.parse(aggregate))),
+      verify: enclaveType(() => checkVerifyComputation(VerifyComputation.parse(verify), m.fixture.manifest.schema)),
+    };
+    expect(expected).to.deep.equal({ aggregate: 'computation-invalid', verify: 'verify-refused' });
+    for (const [kind, computation, offerId] of [['aggregate', aggregate, m.offer.id], ['verify', verify, vo.body.offer.id]] as const) {
+      const r = await ask(offerId, { computation });
+      expect(r.status, JSON.stringify(r.body)).to.equal(422);
+      expect(r.body.type, kind).to.equal(`https://shuyu.local/problems/${expected[kind]}`);
+    }
   });
 
   it('a DP quote states per output the noise calibration.ts gives, the mean as a formula in n, and the refusal charge', async () => {
