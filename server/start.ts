@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { answerClientErrors } from './http/client-error.js';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import { loadConfig, type ServerConfig } from './config/config.js';
@@ -132,6 +133,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
 
     const server: Server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000, ...httpClassesOf(shuyu.app) }, shuyu.app);
     server.keepAliveTimeout = 5_000;
+    answerClientErrors(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => resolve());

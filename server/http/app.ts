@@ -14,6 +14,8 @@ import { securityHeadersMiddleware } from './security-headers.js';
 import { consoleRouter } from '../console/serve.js';
 import { fastRequestIp } from './request-ip.js';
 import { RATE_LIMIT_WINDOW_MS } from './rate-limit-store.js';
+import { assertUtf8Body } from './utf8-body.js';
+import { parseQueryString } from './query-parser.js';
 
 export interface HttpOptions {
   jsonBodyLimitBytes: number;
@@ -35,7 +37,7 @@ export function createHttpApp(
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  app.set('query parser', 'simple');
+  app.set('query parser', parseQueryString);
   fastRequestIp(app);
 
   const deadlines = new Deadlines(opts.requestTimeoutMs, timedOut(opts.requestTimeoutMs));
@@ -89,7 +91,16 @@ export function createHttpApp(
     next();
   };
 
-  const json = express.json({ limit: opts.jsonBodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }) as Step;
+  const json = express.json({
+    limit: opts.jsonBodyLimitBytes,
+    strict: true,
+    type: ['application/json', 'application/*+json'],
+    // the bytes as sent, before the decoder could paper over them with U+FFFD
+    verify: (_req, _res, buf, encoding) => {
+      if (encoding.toLowerCase() !== 'utf-8' && encoding.toLowerCase() !== 'utf8') throw new HttpProblem('unsupported-media-type', 'send the body as UTF-8 JSON with Content-Type: application/json');
+      assertUtf8Body(buf);
+    },
+  }) as Step;
   // The web console (server/console/serve.ts): GET /, /console/ and its static bundle.
   const consoleMw = consoleRouter();
   const api = buildRouter(routes, { ...deps, requestTimeoutMs: opts.requestTimeoutMs, deadlines });
@@ -106,6 +117,8 @@ export function createHttpApp(
     sendProblem(res, problem('route-not-found', `no route ${req.method} ${req.path}; see GET /v1/openapi.json`));
 
   const onError = (err: unknown, req: Request, res: Response): void => {
+    // first: body-parser hands on what the body check threw, with a type of its own added
+    if (err instanceof HttpProblem) return sendProblem(res, toProblem(err));
     const e = err as { type?: string; status?: number; limit?: number };
     if (e && e.type === 'entity.parse.failed') {
       return sendProblem(res, problem('malformed-json', 'the request body is not a valid JSON object or array; check quoting, commas and brackets'));
@@ -116,7 +129,6 @@ export function createHttpApp(
     if (e && typeof e.type === 'string' && e.type.startsWith('entity.') || (e && e.type === 'charset.unsupported') || (e && e.type === 'encoding.unsupported')) {
       return sendProblem(res, problem('unsupported-media-type', 'send the body as UTF-8 JSON with Content-Type: application/json'));
     }
-    if (err instanceof HttpProblem) return sendProblem(res, toProblem(err));
     // The router's decoding of a path parameter ("%ZZ", an encoded lone surrogate) is the caller's mistake.
     if (err instanceof URIError) return sendProblem(res, problem('malformed-url', 'the URL contains invalid percent-encoding; encode path parameters as UTF-8 (e.g. with encodeURIComponent)'));
     deps.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), route: res.locals.routeId, path: req.path }, 'unhandled error');

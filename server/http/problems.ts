@@ -13,6 +13,9 @@ export const PROBLEM_STATUS: Record<string, number> = {
   // request shape
   'malformed-json': 400,
   'malformed-url': 400,
+  'malformed-request': 400,
+  'headers-too-large': 431,
+  'client-timeout': 408,
   'validation-failed': 422,
   'missing-idempotency-key': 400,
   'bad-blob-hash': 400,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { HttpProblem, localise, problem, toProblem, type Problem } from './problems.js';
 import { negotiateLang } from '../../formats/messages.js';
 import { parsePart } from './validation.js';
+import { z } from 'zod';
 import { IdempotencyStore, IDEMPOTENCY_KEY } from './idempotency.js';
 import { scopeFor, type Principal, type ResourceKind, type RouteDef } from './route.js';
 import { ResponseCache, type CachedResponse } from './response-cache.js';
@@ -50,16 +51,28 @@ function sendCached(req: Request, res: Response, c: CachedResponse): void {
 export const timedOut = (ms: number) => (res: Response): void =>
   sendProblem(res, problem('request-timeout', `the request took longer than ${ms} ms and was abandoned; retry later`));
 
+// The query string may be the very thing being refused (not UTF-8): then the answer is in the header's language.
+function langParam(req: Request | undefined): unknown {
+  try {
+    return req?.query?.lang;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sends a problem in the language the request asks for (Accept-Language, or ?lang=zh|en). */
 export function sendProblem(res: Response, p: Problem): void {
   if (res.headersSent) return;
   const req = res.req as Request | undefined;
-  const q = req?.query?.lang;
+  const q = langParam(req);
   const lang = negotiateLang(req?.get('accept-language'), typeof q === 'string' ? q : undefined);
   res.setHeader('Content-Language', lang);
   res.vary('Accept-Language');
   res.status(p.status).type('application/problem+json').send(JSON.stringify(localise(p, lang)));
 }
+
+// ?lang= on any route: a language code (unknown ones fall back to the header's), one string
+const LangQuery = z.object({ lang: z.string().max(35) });
 
 /**
  * Builds the router from THE route table: each route authenticates, checks the role, validates
@@ -96,6 +109,11 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
           throw new HttpProblem('forbidden', `role "${principal.role}" may not ${route.summary.toLowerCase()}; allowed: ${route.roles.join(', ')}`, { authz: 'role' });
         }
         const params = route.params ? parsePart(route.params, req.params, 'params') : req.params;
+        // ?lang= picks the language of problem answers on every route; it is no route's own parameter. The query
+        // is read before the object is looked up: the answer to an ill-formed one never depends on the object.
+        const { lang, ...ownQuery } = req.query;
+        if (lang !== undefined) parsePart(LangQuery, { lang }, 'query'); // ignored when unknown, but never ill-formed text
+        const query = route.query ? parsePart(route.query, ownQuery, 'query') : {};
         let object: unknown = null;
         if (route.object && principal) {
           const id = (params as Record<string, string>)[route.object.param]!;
@@ -105,9 +123,6 @@ export function buildRouter(routes: readonly RouteDef[], deps: RouterDeps): Requ
           if (!visible) throw new HttpProblem('not-found', `no ${route.object.resource} with id ${id}`, { authz: 'object' });
           object = found!.value;
         }
-        // ?lang= picks the language of problem answers on every route; it is no route's own parameter
-        const { lang: _lang, ...ownQuery } = req.query;
-        const query = route.query ? parsePart(route.query, ownQuery, 'query') : {};
         const body = route.body ? parsePart(route.body, req.body, 'body') : undefined;
         let idempotencyKey: string | null = null;
         if (route.idempotent && principal) {

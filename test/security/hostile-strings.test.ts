@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { connect } from 'node:net';
 import { liveServer, releaseLive, liveActor, sealTourism, uploadBundle, blobsOf, offerInput, topUp, certify, idemKey, SPEND_BY_REGION, type Live } from '../server/fixture.js';
 import { certifyReviewer } from '../../contracts/review/approval.js';
 import { sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/index.js';
@@ -10,9 +11,19 @@ import { ShuyuApiError } from '../../client-sdk/sdk/errors.js';
  * Every string field of every route in the served OpenAPI document (request body fields found by walking the
  * body schema and the valid body the sweep starts from, record keys, path and query parameters) gets each
  * hostile string in an otherwise valid request of a caller the route allows, against the live server with its
- * enclave. No answer may be a 5xx; ill-formed text (lone surrogates, NUL and other controls, DEL) in a JSON
- * field must be 422 validation-failed naming that field.
+ * enclave. No answer may be a 5xx; ill-formed text (lone surrogates, NUL and other controls, DEL, bidirectional
+ * overrides, the byte-order mark, noncharacters) in a JSON field or a query parameter must be 422
+ * validation-failed naming it, and so must bytes that are not UTF-8 (stray, overlong, an encoded surrogate,
+ * truncated) in a JSON field's raw bytes or a query parameter's percent-encoding. Headers (Idempotency-Key,
+ * Authorization) with control characters or bytes that are not ASCII get problem+json, never a 5xx.
  */
+const BAD_BYTES: { name: string; bytes: number[] }[] = [
+  { name: 'stray 0xFF', bytes: [0x61, 0xff, 0x62] },
+  { name: 'overlong "/"', bytes: [0xc0, 0xaf] },
+  { name: 'encoded surrogate', bytes: [0xed, 0xa0, 0x80] },
+  { name: 'truncated 数', bytes: [0xe6, 0x95] },
+];
+const MARK = 'BADBYTESMARK';
 const LONG = '長'.repeat(60_000);
 const HOSTILE: { name: string; value: string; illFormed?: boolean }[] = [
   { name: 'lone high surrogate', value: 'a\ud800b', illFormed: true },
@@ -20,7 +31,13 @@ const HOSTILE: { name: string; value: string; illFormed?: boolean }[] = [
   { name: 'NUL', value: 'a\u0000b', illFormed: true },
   { name: 'U+0001', value: '\u0001', illFormed: true },
   { name: 'DEL', value: 'x\u007f', illFormed: true },
-  { name: 'RLO', value: 'abc\u202etxt.exe' },
+  { name: 'RLO', value: 'abc\u202etxt.exe', illFormed: true },
+  { name: 'LRI', value: '\u2066abc', illFormed: true },
+  { name: 'BOM', value: '\ufeffname', illFormed: true },
+  { name: 'U+FFFE', value: 'x\ufffe', illFormed: true },
+  { name: 'U+FFFF', value: 'x\uffff', illFormed: true },
+  { name: 'U+FDD0', value: 'x\ufdd0', illFormed: true },
+  { name: 'U+10FFFF', value: 'x\u{10ffff}', illFormed: true },
   { name: 'very long', value: LONG },
   { name: 'SQL', value: "'; DROP TABLE orgs; --" },
   { name: 'path traversal', value: '../../etc/passwd' },
@@ -70,6 +87,39 @@ function valueStringPaths(v: unknown, at: Path, out: Path[], depth = 0): void {
   if (typeof v === 'string') out.push(at);
   else if (Array.isArray(v)) v.forEach((x, i) => valueStringPaths(x, [...at, i], out, depth + 1));
   else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) valueStringPaths(x, [...at, k], out, depth + 1);
+}
+
+/** A JSON request whose body is the given bytes, answered as supertest would: status, text and parsed body. */
+async function rawJson(url: string, method: string, auth: Record<string, string>, body: Buffer): Promise<{ status: number; text: string; body: any }> {
+  const res = await fetch(url, { method: method.toUpperCase(), headers: { ...auth, 'Content-Type': 'application/json', 'Idempotency-Key': idemKey() }, body: new Uint8Array(body) });
+  const text = await res.text();
+  let parsed: unknown = {};
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: the status and text say enough
+  }
+  return { status: res.status, text, body: parsed };
+}
+
+/** One request written as raw bytes; the answer's status and Content-Type (status 0: no answer). */
+function rawExchange(port: number, request: Buffer): Promise<{ status: number; type: string }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(port, '127.0.0.1', () => socket.end(request));
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), type: /\r\ncontent-type: ([^\r]*)/i.exec(text)?.[1] ?? '' });
+    });
+  });
+}
+
+/** `body` as JSON bytes with the marker string's text replaced by `bytes` (not UTF-8). */
+function withBadBytes(body: unknown, bytes: number[]): Buffer {
+  const [before, after] = JSON.stringify(body).split(MARK) as [string, string];
+  return Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)]);
 }
 
 function setAt(root: unknown, path: Path, value: unknown, asKey = false): unknown {
@@ -177,7 +227,8 @@ describe('security: hostile strings in every string field of every route', funct
           if (params.some((p) => p.in === 'header' && p.name === 'Idempotency-Key')) req = req.set('Idempotency-Key', idemKey());
           if (op.requestBody?.content?.['application/octet-stream']) req = req.set('Content-Type', 'application/octet-stream').send(Buffer.from('not a blob'));
           else if (body !== undefined) req = req.set('Content-Type', 'application/json').send(JSON.stringify(body));
-          const r = await req;
+          // superagent would send a Buffer as JSON ({"type":"Buffer",…}): raw bytes go through fetch
+          const r = Buffer.isBuffer(body) ? await rawJson(l.srv.url + u, method, auth, body) : await req;
           requests++;
           if (r.status >= 500) fivexx.push(`${method.toUpperCase()} ${path} ${what} → ${r.status} ${String(r.text).slice(0, 200)}`);
           if (expectField) {
@@ -194,7 +245,11 @@ describe('security: hostile strings in every string field of every route', funct
         // query parameters
         for (const p of params.filter((x) => x.in === 'query')) {
           fields++;
-          for (const h of HOSTILE) jobs.push(() => send(`${url()}?${p.name}=${encodeLoose(h.value.slice(0, 2000))}`, base, `query ${p.name} ← ${h.name}`));
+          for (const h of HOSTILE) jobs.push(() => send(`${url()}?${p.name}=${encodeLoose(h.value.slice(0, 2000))}`, base, `query ${p.name} ← ${h.name}`, h.illFormed ? `query.${p.name}` : undefined));
+          for (const b of BAD_BYTES) {
+            const raw = b.bytes.map((x) => '%' + x.toString(16).toUpperCase().padStart(2, '0')).join('');
+            jobs.push(() => send(`${url()}?${p.name}=${raw}`, base, `query ${p.name} ← ${b.name}`, `query.${p.name}`));
+          }
         }
         // JSON body fields and record keys
         const schema = op.requestBody?.content?.['application/json']?.schema;
@@ -212,6 +267,7 @@ describe('security: hostile strings in every string field of every route', funct
           seen.add(key);
           fields++;
           for (const h of HOSTILE) jobs.push(() => send(url(), setAt(base, p, h.value), `${fieldName(p)} ← ${h.name}`, h.illFormed ? fieldName(p) : undefined));
+          for (const b of BAD_BYTES) jobs.push(() => send(url(), withBadBytes(setAt(base, p, MARK), b.bytes), `${fieldName(p)} ← ${b.name}`, fieldName(p)));
         }
         for (const p of found.records) {
           fields++;
@@ -226,6 +282,36 @@ describe('security: hostile strings in every string field of every route', funct
       while (next < jobs.length) await jobs[next++]!();
     }));
 
+    // headers, as raw bytes (a well-behaved client library refuses to send them): every answer is problem+json below 500
+    const { port } = new URL(l.srv.url);
+    const badHeaders: string[] = [];
+    const headerValues: { name: string; bytes: Buffer }[] = [
+      { name: 'NUL', bytes: Buffer.from('ab\u0000cd', 'latin1') },
+      { name: 'U+0001', bytes: Buffer.from('ab\u0001cd', 'latin1') },
+      { name: 'DEL', bytes: Buffer.from('ab\u007fcd', 'latin1') },
+      { name: 'bytes 0xFF 0xFE', bytes: Buffer.from([0x61, 0xff, 0xfe]) },
+      { name: 'UTF-8 数据', bytes: Buffer.from('数据-key-0001') },
+      { name: 'very long', bytes: Buffer.alloc(6000, 0x61) },
+      { name: 'empty', bytes: Buffer.alloc(0) },
+    ];
+    const topUpBody = JSON.stringify(bodies['top-up']);
+    for (const v of headerValues) {
+      const cases = [
+        { what: 'Idempotency-Key', head: ['POST /v1/ledger/topups HTTP/1.1', `Authorization: Bearer ${l.operator.token}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(topUpBody)}`], header: 'Idempotency-Key', body: topUpBody },
+        { what: 'Authorization', head: ['GET /v1/me HTTP/1.1'], header: 'Authorization', prefix: 'Bearer ', body: '' },
+      ];
+      for (const c of cases) {
+        const head = Buffer.concat([
+          Buffer.from(`${[...c.head, `Host: 127.0.0.1:${port}`, 'Connection: close'].join('\r\n')}\r\n${c.header}: ${c.prefix ?? ''}`),
+          v.bytes,
+          Buffer.from(`\r\n\r\n${c.body}`),
+        ]);
+        const r = await rawExchange(Number(port), head);
+        requests++;
+        if (r.status >= 500 || r.status === 0 || !/^application\/problem\+json/.test(r.type)) badHeaders.push(`${c.what} ← ${v.name} → ${r.status} ${r.type}`);
+      }
+    }
+
     // the SDK cannot send ill-formed text unnoticed: the refusal comes back as its typed error, naming the field
     const sdk = new OperatorClient({ url: l.srv.url, token: l.operator.token });
     for (const h of HOSTILE.filter((x) => x.illFormed)) {
@@ -235,8 +321,9 @@ describe('security: hostile strings in every string field of every route', funct
       expect((e as ShuyuApiError).detail, h.name).to.match(/^body\.name: /);
     }
 
-    console.log(`      hostile-string sweep: ${routes} routes, ${fields} fields, ${requests} requests, ${fivexx.length} 5xx`);
+    console.log(`      hostile-string sweep: ${routes} routes, ${fields} fields, ${requests} requests, ${fivexx.length} 5xx, ${unnamed.length} not refused naming the field, ${badHeaders.length} headers answered otherwise`);
     expect(fivexx, fivexx.slice(0, 10).join('\n')).to.deep.equal([]);
+    expect(badHeaders, badHeaders.join('\n')).to.deep.equal([]);
     expect(unnamed, unnamed.slice(0, 10).join('\n')).to.deep.equal([]);
   });
 });
