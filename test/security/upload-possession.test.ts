@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  liveServer, liveActor, market, blobsOf, offerInput, quoteAndSubmit, approve, waitForTrade,
+  liveServer, liveActor, market, blobsOf, sealTourism, uploadBundle, offerInput, quoteAndSubmit, approve, waitForTrade,
   type Live, type Market, type SealedFixture, releaseLive,
 } from '../server/fixture.js';
 import type { Actor } from '../server/harness.js';
@@ -190,7 +190,33 @@ describe('security: uploads prove possession of every blob (real HTTP, real serv
     expect(second).to.match(/privacy-budget-exhausted|privacy budget spent/);
   });
 
-  /** A DP trade through review: 'settled', or where and why it was refused. */
+  it('same bundle, same differencing history: a release on B’s listing that differences one on A’s is refused', async () => {
+    // a bundle of A's with no releases yet; B sends the same bytes itself and lists them too
+    // 20 visitors in Kunming, 5 in Dali, 20 in Lijiang
+    const g = await sealTourism(l, 45, 'diff', (i) => (i < 20 ? 'Kunming' : i < 25 ? 'Dali' : 'Lijiang'));
+    const dsA = await uploadBundle(l, a.owner, g, 'Visitors, second bundle');
+    const up = await create(b, g.manifest, 'Resold visitors, second bundle');
+    for (const x of blobsOf(g)) expect((await put(b, up.body.id, x.hash, x.bytes)).status).to.equal(200);
+    const mine = (await complete(b, up.body.id)).body;
+    expect(mine.commitment).to.equal(dsA.commitment);
+    // k = 10: Kunming with Dali and Dali with Lijiang each pass alone; together they single out Dali's 5
+    const exactTerms = { ...(offerInput().terms as object), minGroupSize: 10 };
+    const exactOffer = async (owner: Actor, datasetId: string) => {
+      const r = await l.http().post(`/v1/datasets/${datasetId}/offers`).set(owner.auth).send(offerInput({ title: 'Visitors (k = 15)', terms: exactTerms }));
+      expect(r.status, JSON.stringify(r.body)).to.equal(201);
+      return r.body.offer;
+    };
+    const onA = { ...a, dataset: dsA, offer: await exactOffer(a.owner, dsA.id) };
+    const onB = { ...a, owner: b, dataset: mine, offer: await exactOffer(b, mine.id) };
+    const count = (regions: string) => ({ kind: 'sql', query: `SELECT COUNT(*) AS n FROM dataset WHERE region IN (${regions})` });
+    const first = await dpTrade(onA, count("'Kunming', 'Dali'"));
+    const rest = await dpTrade(onB, count("'Dali', 'Lijiang'"));
+    console.log(`      one bundle listed by A and by B: Kunming+Dali on A's listing ${first}; Dali+Lijiang on B's ${rest.slice(0, 90)}`);
+    expect(first).to.equal('settled');
+    expect(rest, 'B’s listing must not start a fresh differencing history').to.match(/combined with the earlier exact releases on this dataset/);
+  });
+
+  /** A trade through review: 'settled', or where and why it was refused. */
   async function dpTrade(m: Market, computation: Record<string, unknown>): Promise<string> {
     const { trade, status } = await quoteAndSubmit(l, m, { computation }).catch((e: Error): { trade: Record<string, any>; status: number } => ({ trade: { error: e.message }, status: 0 }));
     if (status !== 201) return `refused at quote or submit: ${JSON.stringify(trade)}`;

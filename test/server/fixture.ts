@@ -131,14 +131,14 @@ export interface SealedFixture {
   secrets: string[];
 }
 
-/** Deterministic rows: spend has 2 decimals with distinctive digits, ids and hometowns are unique strings. */
-export async function sealTourism(l: Live, rows = 60, tag = 'a'): Promise<SealedFixture> {
+/** Deterministic rows: spend has 2 decimals with distinctive digits, ids and hometowns are unique strings; regions in turn unless `regionOf` says. */
+export async function sealTourism(l: Live, rows = 60, tag = 'a', regionOf?: (i: number) => string): Promise<SealedFixture> {
   const dir = mkdtempSync(join(l.dir, `bundle-${tag}-`));
   const regions = ['Kunming', 'Dali', 'Lijiang'];
   const data: string[][] = [];
   for (let i = 0; i < rows; i++) {
     const spend = (31_000 + ((i * 7919) % 60_000) + ((i * 37) % 100) / 100).toFixed(2);
-    data.push([`VIS-${tag}-${(1_000_003 + i * 7717).toString(36).toUpperCase()}Q`, regions[i % 3]!, spend, String((i * 5) % 30), `Hometown${tag}${(i * 104_729).toString(36)}X`]);
+    data.push([`VIS-${tag}-${(1_000_003 + i * 7717).toString(36).toUpperCase()}Q`, regionOf?.(i) ?? regions[i % 3]!, spend, String((i * 5) % 30), `Hometown${tag}${(i * 104_729).toString(36)}X`]);
   }
   const csv = join(dir, 'data.csv');
   writeFileSync(csv, ['visitor_id,region,spend,nights,hometown', ...data.map((r) => r.join(','))].join('\n') + '\n');
