@@ -22,6 +22,8 @@ export const ServerConfig = z
     jobLeaseMs: z.number().int().positive(),
     jobPollMs: z.number().int().positive(),
     jobMaxAttempts: z.number().int().positive(),
+    /** Longest a reviewer's approval may stay valid after the decision (never past the offer's validUntil). */
+    approvalMaxValidityMs: z.number().int().min(60_000).max(90 * 86_400_000),
     heWorkerThreads: z.number().int().min(1).max(8),
     /** postgres://… puts the store on PostgreSQL (cluster mode); absent, it is the SQLite file in dataDir. */
     databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
@@ -55,6 +57,7 @@ export const DEFAULTS: ServerConfig = {
   jobLeaseMs: 60_000,
   jobPollMs: 250,
   jobMaxAttempts: 3,
+  approvalMaxValidityMs: 7 * 86_400_000,
   heWorkerThreads: 1,
 };
 
@@ -72,6 +75,7 @@ const ENV: Record<string, keyof ServerConfig> = {
   SHUYU_JOB_LEASE_MS: 'jobLeaseMs',
   SHUYU_JOB_POLL_MS: 'jobPollMs',
   SHUYU_JOB_MAX_ATTEMPTS: 'jobMaxAttempts',
+  SHUYU_APPROVAL_MAX_VALIDITY_MS: 'approvalMaxValidityMs',
   SHUYU_HE_WORKERS: 'heWorkerThreads',
   SHUYU_DATABASE_URL: 'databaseUrl',
   SHUYU_DATABASE_SCHEMA: 'databaseSchema',

@@ -10,11 +10,12 @@ import type { Principal } from '../http/route.js';
 export type { Contracts };
 
 /** contracts/ on the server's store (SQLite or PostgreSQL), with the operator key read from the identities. */
-export function contractsOn(db: Db, signer: Signer, clock: Clock, identity: IdentityService): Contracts {
+export function contractsOn(db: Db, signer: Signer, clock: Clock, identity: IdentityService, approvalMaxValidityMs?: number): Contracts {
   return createContracts({
     store: contractsStore(db),
     signer,
     clock,
+    ...(approvalMaxValidityMs !== undefined ? { approvalMaxValidityMs } : {}),
     operatorPublicKeyPem: async () => (await identity.operator())?.publicKeyPem ?? undefined,
   });
 }

@@ -30,7 +30,7 @@ export interface TradeLayer {
 const HOUSEKEEPING_MS = 30_000;
 
 export function tradeLayer(s: Services, signer: Signer): TradeLayer {
-  const contracts = contractsOn(s.db, signer, s.clock, s.identity);
+  const contracts = contractsOn(s.db, signer, s.clock, s.identity, s.config.approvalMaxValidityMs);
   const jobs = new JobQueue(s.db, s.clock);
   let worker: JobWorker | null = null;
   let executor: TradeExecutor | null = null;
