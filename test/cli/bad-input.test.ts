@@ -196,6 +196,35 @@ describe('shuyu CLI: bad paths and bad input files are one-line errors with the 
     process.stdout.write(`      cli bad-input sweep: ${byCommand.length} commands × ${KINDS.length} inputs (${runs} runs) + ${args.length} bad argument lists, 0 stack traces\n`);
   });
 
+  it('a BOM with CRLF line ends reads as the plain file; a 3 MB line is one row’s error; every command answers in one line', async () => {
+    writeFileSync(p('bom-crlf.csv'), Buffer.concat([Buffer.of(0xef, 0xbb, 0xbf), Buffer.from('trip_id,nights\r\nT1,2\r\nT2,3\r\n')]));
+    writeFileSync(p('huge-line.csv'), `trip_id,nights\n${'x'.repeat(3_000_000)}\n`);
+    const plain = await user.run(['owner', 'check', p('good.csv'), '--schema', p('schema.json')], env());
+    const bom = await user.run(['owner', 'check', p('bom-crlf.csv'), '--schema', p('schema.json')], env());
+    expect([plain.code, bom.code]).to.deep.equal([0, 0]);
+    expect(bom.stdout).to.equal(plain.stdout);
+    const huge = await user.run(['owner', 'check', p('huge-line.csv'), '--schema', p('schema.json')], env());
+    expect(huge.code, huge.stdout + huge.stderr).to.equal(1);
+    expect(huge.stdout).to.match(/row 1: has 1 fields, the schema has 2 columns/);
+    expect(huge.stdout.length, 'the line is named, not echoed').to.be.below(10_000);
+    // every path-taking command, given each: an exit code of the README's, one line at most on stderr, no stack trace
+    let runs = 0;
+    for (const c of commands()) {
+      for (const file of [p('bom-crlf.csv'), p('huge-line.csv')]) {
+        if (c.role === 'out-dir' || c.role === 'out-file') continue; // these files are inputs, not places to write
+        const args = c.args(file);
+        const r = await user.run(args, env());
+        const where = `shuyu ${args.join(' ').slice(0, 300)}\nstderr: ${r.stderr.slice(0, 500)}`;
+        expect(r.code, where).to.be.oneOf([0, 1, 2]);
+        expect(r.stderr.trimEnd().split('\n').length, where).to.be.at.most(1);
+        expect(r.stderr.length, where).to.be.below(10_000);
+        expect(r.stderr + r.stdout, where).to.not.match(/^\s+at /m);
+        runs++;
+      }
+    }
+    process.stdout.write(`      cli BOM/CRLF and 3 MB-line sweep: ${runs} runs, 0 stack traces\n`);
+  });
+
   it('the real binary: a directory, a NUL byte, an unknown option — one line each, no stack trace', async () => {
     // a temp dir of their own: tsx keeps its cache there
     const spawnTmp = p('spawn-tmp');
