@@ -71,7 +71,7 @@ function toDataset(r: Record<string, unknown>): DatasetRow {
  * Proof of possession: an upload completes only when it has itself delivered the bytes of every blob its
  * manifest names. The store is content-addressed and shared (identical bytes are kept once), but a
  * manifest alone — an organisation's leaked bundle listing — neither publishes a dataset nor reveals
- * which blobs exist. A blob file is deleted only when no dataset and no open upload names it.
+ * which blobs exist. A blob file is deleted only when no dataset holds it and no open upload has delivered it.
  */
 export class DatasetService {
   constructor(
@@ -248,7 +248,7 @@ export class DatasetService {
     return row;
   }
 
-  /** Aborts an upload and deletes every blob no dataset or other open upload references. */
+  /** Aborts an upload and deletes every blob no dataset holds and no other open upload has delivered. */
   async abort(uploadId: string, reason = 'aborted'): Promise<void> {
     const hashes = await this.db.transaction(async () => {
       const hs = (await this.db.all<{ hash: string }>('SELECT hash FROM upload_blobs WHERE upload_id = ?', uploadId)).map((r) => r.hash);
@@ -260,10 +260,18 @@ export class DatasetService {
     for (const h of hashes) if (!(await this.isReferenced(h))) this.blobs.delete(h);
   }
 
+  /**
+   * A blob stays while a dataset holds it or an unfinished upload has delivered it. Naming it is not enough: an
+   * upload that only lists another organisation's blob (its leaked manifest) must not keep it past its owner's
+   * abort; that upload has to send the bytes anyway.
+   */
   private async isReferenced(hash: string): Promise<boolean> {
     return !!(
       (await this.db.get('SELECT 1 AS one FROM dataset_blobs WHERE hash = ? LIMIT 1', hash)) ||
-      (await this.db.get("SELECT 1 AS one FROM upload_blobs ub JOIN uploads u ON u.id = ub.upload_id WHERE ub.hash = ? AND u.state IN ('open', 'completing') LIMIT 1", hash))
+      (await this.db.get(
+        "SELECT 1 AS one FROM upload_blobs ub JOIN uploads u ON u.id = ub.upload_id WHERE ub.hash = ? AND ub.received_at IS NOT NULL AND u.state IN ('open', 'completing') LIMIT 1",
+        hash,
+      ))
     );
   }
 

@@ -100,7 +100,7 @@ describe('security: uploads prove possession of every blob (real HTTP, real serv
     for (const h of hashesOf(known)) expect(existsSync(blobFile(h)), 'B’s abandoned uploads leave A’s blobs').to.equal(true);
   });
 
-  it('abandoning or expiring an upload that names other organisations’ blobs deletes none of them, and B has no way to delete them', async () => {
+  it('abandoning or expiring an upload that names other organisations’ blobs deletes none of them, B has no way to delete them nor to keep them', async () => {
     // A also has an upload in progress (not yet a dataset) with a blob that only it references
     const fresh = withFreshBlob(a.fixture);
     const upA = await create(a.owner, fresh.manifest, 'In progress');
@@ -131,8 +131,14 @@ describe('security: uploads prove possession of every blob (real HTTP, real serv
     // A's upload still holds everything it sent; A's dataset is still traded and delivered, A credited
     const stillA = await l.http().get(`/v1/uploads/${upA.body.id}`).set(a.owner.auth);
     expect(stillA.body.missing).to.deep.equal([]);
+    // B names A's unshared blob in an upload it keeps open: naming without sending pins nothing
+    const pin = await create(b, fresh.manifest, 'Pinning');
     expect((await l.http().delete(`/v1/uploads/${upA.body.id}`).set(a.owner.auth)).status).to.equal(204);
     expect(existsSync(blobFile(fresh.only)), 'the owner’s own abort collects its unshared blob').to.equal(false);
+    l.srv.app.services.datasets.sweep({ startup: true });
+    for (const x of leaked) expect(existsSync(blobFile(x.hash)), 'the published blobs stay').to.equal(true);
+    expect((await complete(b, pin.body.id)).body.type).to.match(/upload-incomplete$/);
+    expect((await l.http().delete(`/v1/uploads/${pin.body.id}`).set(b.auth)).status).to.equal(204);
     await tradeAndCheck(a, a.fixture);
   });
 
