@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dirPath, positiveInt, readTextFile } from '../../client-sdk/cli/common.js';
@@ -11,13 +11,21 @@ import { action, print, UsageError } from '../../client-sdk/cli/output.js';
  * cluster's enclave schema. The operator's commands, registered into `shuyu` by cli/main.ts; the server code is imported
  * lazily, so every other command starts without it.
  */
+/** commander parser for --port: 0 (a free port) to 65535, refused as a usage error (exit 2) like any bad flag. */
+function portNumber(v: string): number {
+  if (v === '0') return 0;
+  const n = positiveInt(v);
+  if (n > 65_535) throw new InvalidArgumentError(`expected a port from 0 to 65535, got "${v}"`);
+  return n;
+}
+
 export function register(program: Command): void {
   const server = program.command('server').description('run a Shuyu server');
   server
     .command('start')
     .description('start the server on its data directory (created on first run) and serve until Ctrl-C')
     .option('--data-dir <dir>', 'data directory (default var/, or SHUYU_DATA_DIR)')
-    .option('--port <n>', 'port (default 8080, or SHUYU_PORT; 0 picks a free one)', (v) => (v === '0' ? 0 : positiveInt(v)))
+    .option('--port <n>', 'port (default 8080, or SHUYU_PORT; 0 picks a free one)', portNumber)
     .option('--host <host>', 'interface to listen on (default 127.0.0.1, or SHUYU_HOST)')
     .option('--database-url <url>', 'postgres://… to keep the store on PostgreSQL, shared by a cluster of servers (default: SQLite in the data directory, or SHUYU_DATABASE_URL)')
     .option('--blob-dir <dir>', 'blob store directory, shared by a cluster (default DATA_DIR/blobs, or SHUYU_BLOB_DIR)')

@@ -153,6 +153,7 @@ describe('shuyu CLI: bad paths and bad input files are one-line errors with the 
     ['reviewer', 'approve', 'trade-1', '--reason', 'r', '--valid-hours', 'soon'],
     ['buyer', 'result', 'trade-1', '--out', p('r.json'), '--timeout', '0'],
     ['server', 'start', '--port', 'eighty'],
+    ['server', 'start', '--port', '99999'],
     ['login'],
     ['profiles', 'use', 'nobody'],
     ['whoami', '--profile', 'ghost'],
