@@ -16,6 +16,7 @@ import { fastRequestIp } from './request-ip.js';
 import { RATE_LIMIT_WINDOW_MS } from './rate-limit-store.js';
 import { assertUtf8Body } from './utf8-body.js';
 import { parseQueryString } from './query-parser.js';
+import { undecodableParam } from './path-param-fault.js';
 
 export interface HttpOptions {
   jsonBodyLimitBytes: number;
@@ -129,8 +130,14 @@ export function createHttpApp(
     if (e && typeof e.type === 'string' && e.type.startsWith('entity.') || (e && e.type === 'charset.unsupported') || (e && e.type === 'encoding.unsupported')) {
       return sendProblem(res, problem('unsupported-media-type', 'send the body as UTF-8 JSON with Content-Type: application/json'));
     }
-    // The router's decoding of a path parameter ("%ZZ", an encoded lone surrogate) is the caller's mistake.
-    if (err instanceof URIError) return sendProblem(res, problem('malformed-url', 'the URL contains invalid percent-encoding; encode path parameters as UTF-8 (e.g. with encodeURIComponent)'));
+    // The router's decoding of a path parameter ("%FF", an encoded lone surrogate) is the caller's mistake: a 422
+    // naming the parameter when a route's pattern says which one, else the URL as a whole is malformed.
+    if (err instanceof URIError) {
+      const name = undecodableParam(routes, req.method, req.path);
+      if (name === null) return sendProblem(res, problem('malformed-url', 'the URL contains invalid percent-encoding; encode path parameters as UTF-8 (e.g. with encodeURIComponent)'));
+      const error = { path: `params.${name}`, message: 'is not UTF-8 once percent-decoded: encode it with encodeURIComponent' };
+      return sendProblem(res, problem('validation-failed', `${error.path}: ${error.message}`, { errors: [error] }));
+    }
     deps.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), route: res.locals.routeId, path: req.path }, 'unhandled error');
     sendProblem(res, toProblem(err));
   };

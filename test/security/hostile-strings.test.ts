@@ -12,9 +12,9 @@ import { ShuyuApiError } from '../../client-sdk/sdk/errors.js';
  * body schema and the valid body the sweep starts from, record keys, path and query parameters) gets each
  * hostile string in an otherwise valid request of a caller the route allows, against the live server with its
  * enclave. No answer may be a 5xx; ill-formed text (lone surrogates, NUL and other controls, DEL, bidirectional
- * overrides, the byte-order mark, noncharacters) in a JSON field or a query parameter must be 422
+ * overrides, the byte-order mark, noncharacters) in a JSON field, a query or a path parameter must be 422
  * validation-failed naming it, and so must bytes that are not UTF-8 (stray, overlong, an encoded surrogate,
- * truncated) in a JSON field's raw bytes or a query parameter's percent-encoding. Headers (Idempotency-Key,
+ * truncated) in a JSON field's raw bytes or a parameter's percent-encoding. Headers (Idempotency-Key,
  * Authorization) with control characters or bytes that are not ASCII get problem+json, never a 5xx.
  */
 const BAD_BYTES: { name: string; bytes: number[] }[] = [
@@ -240,7 +240,11 @@ describe('security: hostile strings in every string field of every route', funct
         // path parameters
         for (const p of pathParams) {
           fields++;
-          for (const h of HOSTILE) jobs.push(() => send(url({ name: p.name, raw: encodeLoose(h.value.slice(0, 2000)) }), base, `path ${p.name} ← ${h.name}`));
+          for (const h of HOSTILE) jobs.push(() => send(url({ name: p.name, raw: encodeLoose(h.value.slice(0, 2000)) }), base, `path ${p.name} ← ${h.name}`, h.illFormed ? `params.${p.name}` : undefined));
+          for (const b of BAD_BYTES) {
+            const raw = b.bytes.map((x) => '%' + x.toString(16).toUpperCase().padStart(2, '0')).join('');
+            jobs.push(() => send(url({ name: p.name, raw }), base, `path ${p.name} ← ${b.name}`, `params.${p.name}`));
+          }
         }
         // query parameters
         for (const p of params.filter((x) => x.in === 'query')) {
