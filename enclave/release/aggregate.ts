@@ -13,7 +13,7 @@ import { DifferencingGuard, differencingHistory } from '../privacy/differencing.
 import { RECORDED_REFUSALS } from '../privacy/ledger.js';
 import { pinExactRowCap } from '../privacy/row-cap.js';
 import { declaredDimensions, heDifferencingCheck, heGroupSizes, maxRowsPerSubject } from '../privacy/row-map.js';
-import { plannedGroupKeys } from '../privacy/planned-groups.js';
+import { plannedGroupKeys } from '../../query/planned-groups.js';
 import { andOf } from '../../query/predicates.js';
 import type { AggregateReleaseResponse, AggregateResult } from '../../formats/enclave-protocol.js';
 import { AggregateReleaseRequest } from '../../formats/enclave-protocol.js';

@@ -5,7 +5,7 @@ import { applyOutputGate, type GateBudget, type GroupResult, type OutputPolicy, 
 import type { DifferencingGuard } from '../privacy/differencing.js';
 import type { DimPredicate } from '../../query/predicates.js';
 import { declaredDimensions, guardRowsOf, type RowMap } from '../privacy/row-map.js';
-import { plannedGroupKeys } from '../privacy/planned-groups.js';
+import { plannedGroupKeys } from '../../query/planned-groups.js';
 import { runSqlInSandbox, type SandboxInput, type SandboxLimits, type SandboxStats, type SealedChunks } from '../sandbox/sandbox.js';
 import type { BundleManifest } from '../../formats/manifest.js';
 import { runSqlShared, type SharedRun } from './shares.js';

@@ -33,7 +33,7 @@ async function sqlFactsFor(computation: Computation, schema: DatasetSchema, mode
 
 /** The enclave's planned groups of an exact query (throws `privacy-history-too-complex` as the enclave would). */
 async function plannedGroupsFor(where: DimPredicate | null, groupBy: string[], schema: DatasetSchema): Promise<void> {
-  const { plannedGroupKeys } = await import('../../../enclave/privacy/planned-groups.js');
+  const { plannedGroupKeys } = await import('../../../query/planned-groups.js');
   plannedGroupKeys(where, groupBy, schema.columns.filter((c) => c.role === 'dimension' && c.values).map((c) => ({ name: c.name, values: c.values! })));
 }
 

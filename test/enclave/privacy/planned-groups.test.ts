@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { isDomainError } from '../../../contracts/errors.js';
-import { plannedGroupKeys } from '../../../enclave/privacy/planned-groups.js';
+import { plannedGroupKeys } from '../../../query/planned-groups.js';
 import type { DimPredicate } from '../../../query/predicates.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { DimPredicate } from '../../query/predicates.js';
-import { declaredBlocks, type DeclaredDimension } from './differencing.js';
+import type { DimPredicate } from './predicates.js';
+import { declaredBlocks, type DeclaredDimension } from './declared-blocks.js';
 
 /**
  * The groups an exact query can hold, from the query alone: every combination of the grouped dimensions'
