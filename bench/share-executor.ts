@@ -6,7 +6,7 @@
 import { fromHex } from '../crypto/index.js';
 import { DirectoryBlobReader } from '../enclave/release/blob-reader.js';
 import { openEnclaveState } from '../enclave/state/state.js';
-import { ShareQueue } from '../enclave/sql/share-queue.js';
+import { ShareQueue } from '../enclave/state/share-queue.js';
 import { ShareExecutor, shareKeyOf } from '../enclave/sql/shares.js';
 
 const arg = JSON.parse(process.argv[2] ?? '{}') as { state: string; blobDir: string; unwrapKeyHex: string };

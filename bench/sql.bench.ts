@@ -29,7 +29,7 @@ import { DirectoryBlobReader } from '../enclave/release/blob-reader.js';
 import { streamRowChunks } from '../enclave/release/row-chunks.js';
 import { runSqlInSandbox, type SandboxInput, type SandboxOutput, type SealedChunks } from '../enclave/sandbox/sandbox.js';
 import { openEnclaveState } from '../enclave/state/state.js';
-import { ShareQueue } from '../enclave/sql/share-queue.js';
+import { ShareQueue } from '../enclave/state/share-queue.js';
 import { runSqlShared, shareKeyOf, type SharedRun } from '../enclave/sql/shares.js';
 import type { BundleManifest } from '../formats/manifest.js';
 import { encodeSealedRowChunk, rowChunkAad, sealRowChunk } from '../formats/row-chunk.js';

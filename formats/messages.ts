@@ -132,6 +132,8 @@ const PROBLEMS = {
   'problem.sql-timeout': { zh: 'SQL 查询超时。', en: 'The SQL query timed out.' },
   'problem.sql-execution-failed': { zh: 'SQL 查询执行失败。', en: 'The SQL query failed to run.' },
   'problem.sql-sandbox-failed': { zh: 'SQL 沙箱出错。', en: 'The SQL sandbox failed.' },
+  'problem.sql-share-unsupported': { zh: '该查询无法分片到多个安全计算环境执行。', en: 'The query cannot be split across enclaves.' },
+  'problem.sql-share-invalid': { zh: '分片任务并非由本集群的安全计算环境封装。', en: 'A share of the run was not sealed by an enclave of this cluster.' },
   'problem.verify-refused': { zh: '核验请求被拒绝。', en: 'The verification was refused.' },
   'problem.verify-rate-limited': { zh: '核验请求过于频繁。', en: 'Too many verifications.' },
   'problem.release-refused': { zh: '结果发布被拒绝。', en: 'The release was refused.' },

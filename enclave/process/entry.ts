@@ -11,7 +11,7 @@ import { isStoreUnavailable } from '../../store/errors.js';
 import { blobReaderOf } from '../release/blob-reader.js';
 import { RowMaps } from '../release/row-map.js';
 import { handlers } from './handlers/index.js';
-import { ShareQueue } from '../sql/share-queue.js';
+import { ShareQueue } from '../state/share-queue.js';
 import { ShareExecutor, shareKeyOf, sharesOf } from '../sql/shares.js';
 import { hostname } from 'node:os';
 import type { EnclaveContext } from './handlers/types.js';

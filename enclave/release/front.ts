@@ -9,7 +9,7 @@ import type { HeDecryptor } from '../../he/seal.js';
 import type { Keystore } from '../keystore/keystore.js';
 import { chargeKeyOf, type PrivacyBudgetLedger } from '../privacy/ledger.js';
 import type { RowMap } from '../privacy/row-map.js';
-import type { ShareQueue } from '../sql/share-queue.js';
+import type { ShareQueue } from '../state/share-queue.js';
 import type { SandboxLimits, SealedChunkStream } from '../sandbox/sandbox.js';
 import { checkReleaseAuthority } from './authority.js';
 import type { BlobReader } from './blob-reader.js';

@@ -18,13 +18,13 @@ import {
   type SandboxLimits,
   type SandboxOutput,
 } from '../sandbox/sandbox.js';
-import type { ShareQueue, ShareRow } from './share-queue.js';
+import type { ShareQueue, ShareRow } from '../state/share-queue.js';
 
 /**
  * A SQL run split across the enclaves of a cluster. The run's person passes (sandbox.ts: pass p keeps the
  * people whose identifier hashes to p) are dealt out as shares: share h of H runs passes h, h + H, …, so no
  * person is in two shares and their merged partials add up to the one-database answer exactly as passes do.
- * The coordinating enclave queues shares 1..H−1 in the enclaves' state store (share-queue.ts), runs share 0
+ * The coordinating enclave queues shares 1..H−1 in the enclaves' state store (enclave/state/share-queue.ts), runs share 0
  * itself, takes back any share no other enclave has leased by then, and merges all of them before the gate.
  * Payloads and partials are sealed under a key derived from the keystore the cluster's enclaves share: the
  * state store only ever holds ciphertext, and a payload or partial written by anything but an enclave fails

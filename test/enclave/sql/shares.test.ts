@@ -10,7 +10,7 @@ import { DirectoryBlobReader } from '../../../enclave/release/blob-reader.js';
 import { streamRowChunks } from '../../../enclave/release/row-chunks.js';
 import { runSqlInSandbox, type SandboxInput } from '../../../enclave/sandbox/sandbox.js';
 import { openEnclaveState, type EnclaveState } from '../../../enclave/state/state.js';
-import { ShareQueue } from '../../../enclave/sql/share-queue.js';
+import { ShareQueue } from '../../../enclave/state/share-queue.js';
 import { passesOfShare, runSqlShared, sealShare, ShareExecutor, shareKeyOf, type SharedRun } from '../../../enclave/sql/shares.js';
 import { BUNDLE, makeRows, newKeys, schema, sealRows } from './fixture.js';
 import { expectSameRows } from './random-queries.js';
