@@ -43,7 +43,7 @@ class WorkerProcess {
   }
 }
 
-const TRADES = Number(process.env.SHUYU_CLUSTER_TRADES ?? 50);
+const TRADES = Number(process.env.SHUYU_CLUSTER_TRADES ?? 30);
 const FINAL = ['settled', 'failed'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
