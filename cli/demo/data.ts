@@ -25,8 +25,6 @@ export function prng(seed: string): () => number {
 }
 
 const MONTHS = Array.from({ length: 12 }, (_, i) => `2025-${String(i + 1).padStart(2, '0')}`);
-/** the demo offers' minimum group size k */
-const DEMO_MIN_GROUP = 5;
 const PREFECTURES = ['昆明市', '曲靖市', '玉溪市', '保山市', '昭通市', '丽江市', '普洱市', '临沧市', '楚雄州', '红河州', '文山州', '西双版纳州', '大理州', '德宏州', '怒江州', '迪庆州'];
 const DEPARTMENTS = ['内科', '外科', '儿科', '妇产科', '眼科', '口腔科', '中医科', '急诊科'];
 const HOSPITALS = ['省第一人民医院', '医科大学附一院', '大理州人民医院', '曲靖市第一人民医院', '红河州第一人民医院'];
@@ -68,11 +66,7 @@ export const DEMO_DATASETS: readonly DemoDataset[] = [
       const pref = pickSkewed(rand, PREFECTURES);
       const nights = Math.min(30, Math.floor(rand() * rand() * 9));
       const spend = Math.min(20000, 300 + nights * (250 + rand() * 500) + rand() * 800);
-      const origin = pickSkewed(rand, ['省外', '省内', '境外']);
-      // the first trips visit every prefecture from outside the province, k of them each: the demo's exact
-      // release by prefecture is whole (a prefecture below k refuses it) even on a small run
-      const floor = i < PREFECTURES.length * DEMO_MIN_GROUP;
-      return [`T${String(i + 1).padStart(8, '0')}`, floor ? PREFECTURES[i % PREFECTURES.length]! : pref, floor ? '省外' : origin, pick(rand, MONTHS), money(spend), nights];
+      return [`T${String(i + 1).padStart(8, '0')}`, pref, pickSkewed(rand, ['省外', '省内', '境外']), pick(rand, MONTHS), money(spend), nights];
     },
   },
   {

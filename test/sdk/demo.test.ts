@@ -6,14 +6,14 @@ import { expect } from 'chai';
 import { verifyReceipt } from '../../formats/receipt.js';
 
 /** `npm run demo` at a small size: its own server, three trades with the intended outcomes, receipts that verify. */
-describe('npm run demo (small: --rows 120)', function () {
+describe('npm run demo (smaller: --rows 5000)', function () {
   this.timeout(300_000);
   const out = mkdtempSync(join(tmpdir(), 'shuyu-demo-test-'));
   after(() => rmSync(out, { recursive: true, force: true }));
 
   it('walks the three trades, writes a verifiable receipt, prints ledger and audit, exits 0', async () => {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
-      execFile(process.execPath, ['--import', 'tsx', resolve('cli/demo.ts'), '--out', out, '--rows', '120'], { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      execFile(process.execPath, ['--import', 'tsx', resolve('cli/demo.ts'), '--out', out, '--rows', '5000'], { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
         res({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
