@@ -8,9 +8,9 @@ import request from 'supertest';
 import { verifyReceipt } from '../../formats/receipt.js';
 import { approve, market, offerInput, SPEND_BY_REGION, type Live, type Market } from '../server/fixture.js';
 import { dropSchema, freshSchema, testDatabaseUrl } from '../store/engines.js';
-import { ServerProcess } from './process.js';
+import { ServerProcess, builtEntry } from './process.js';
 
-/** `shuyu enclave worker` as a child process (cli/main.ts through tsx), as an operator starts it. */
+/** `shuyu enclave worker` as a child process (the built cli/main), as an operator starts it. */
 class WorkerProcess {
   child: ChildProcess | null = null;
   output = '';
@@ -19,7 +19,7 @@ class WorkerProcess {
     private readonly env: NodeJS.ProcessEnv,
   ) {}
   start(): Promise<void> {
-    const c = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'enclave', 'worker', '--data-dir', this.dataDir], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [builtEntry('cli/main'), 'enclave', 'worker', '--data-dir', this.dataDir], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = c;
     c.stdout!.on('data', (d) => (this.output += d));
     return new Promise((resolve, reject) => {
@@ -231,7 +231,7 @@ describe('cluster: 2 API servers + 2 enclave workers on one PostgreSQL', functio
     expect(v.body.ok, JSON.stringify(v.body)).to.equal(true);
     // and so says the operator's own tool: the real `shuyu audit verify`, spawned against the surviving server
     const cli = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const c = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'audit', 'verify', '--json'], {
+      const c = spawn(process.execPath, [builtEntry('cli/main'), 'audit', 'verify', '--json'], {
         env: { ...process.env, XDG_CONFIG_HOME: join(root, 'cli-config'), SHUYU_PROFILE: '', SHUYU_URL: urls[0]!, SHUYU_TOKEN: a.operator.token },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

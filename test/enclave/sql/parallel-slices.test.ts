@@ -60,11 +60,12 @@ describe('SQL sandbox: parallel slice threads equal one thread (fast-check)', fu
   });
 
   it('DP plans: clamped SUM, TOTAL, AVG, COUNT, MIN and MAX before noise; COUNT(DISTINCT …) in one database', async () => {
-    // one output in three a COUNT(DISTINCT …), which does not decompose
-    const call = fc.oneof({ arbitrary: DP_OUTPUT, weight: 2 }, { arbitrary: fc.constant('COUNT(DISTINCT nights)'), weight: 1 });
+    // one output in five a COUNT(DISTINCT …), which does not decompose (its query runs in one database); about
+    // two queries in three have none and run in slice threads, so fewer than five of twenty is a real defect
+    const call = fc.oneof({ arbitrary: DP_OUTPUT, weight: 4 }, { arbitrary: fc.constant('COUNT(DISTINCT nights)'), weight: 1 });
     const n = await property('dp', call, 20);
     expect(n.ran, 'accepted queries compared').to.be.greaterThan(15);
-    expect(n.parallel, 'runs in slice threads').to.be.greaterThan(5);
+    expect(n.parallel, 'runs in slice threads').to.be.greaterThan(4);
   });
 
   it('SHUYU_SANDBOX_THREADS sets the default; the caller’s value wins; out of range is clamped', () => {

@@ -1,0 +1,10 @@
+/**
+ * Mocha global fixture (.mocharc.json `require`): compiles dist/ once before any test file loads (skipped when
+ * it is current), so the processes tests spawn — servers, enclave workers, the `shuyu` CLI — start as
+ * production starts them, on plain node, instead of loading the TypeScript sources through tsx each time.
+ */
+import { buildDist } from '../scripts/build.js';
+
+export async function mochaGlobalSetup(): Promise<void> {
+  await buildDist();
+}
