@@ -157,14 +157,8 @@ export function blockOfRows(b: DeclaredBlocks, rows: GuardRows): Int32Array {
   return out;
 }
 
-/** Distinct people per block (rows when there are no subjects); rows with block −1 are not counted. */
-export function peoplePerBlock(blockOfRow: Int32Array, blocks: number, subjects?: Int32Array): Int32Array {
-  const people = new Int32Array(blocks);
-  if (!subjects) {
-    for (let r = 0; r < blockOfRow.length; r++) if (blockOfRow[r]! >= 0) people[blockOfRow[r]!]!++;
-    return people;
-  }
-  // bucket the rows' subjects by block (counting sort), then count each bucket against a per-subject stamp
+/** The rows' subjects bucketed by block (a counting sort): block b's are `bucketed[start[b] .. start[b + 1])`. */
+function subjectsByBlock(blockOfRow: Int32Array, blocks: number, subjects: Int32Array): { start: Int32Array; bucketed: Int32Array; width: number } {
   const start = new Int32Array(blocks + 1);
   let width = 0;
   for (let r = 0; r < blockOfRow.length; r++) {
@@ -179,6 +173,18 @@ export function peoplePerBlock(blockOfRow: Int32Array, blocks: number, subjects?
     const b = blockOfRow[r]!;
     if (b >= 0) bucketed[fill[b]!++] = subjects[r]!;
   }
+  return { start, bucketed, width };
+}
+
+/** Distinct people per block (rows when there are no subjects); rows with block −1 are not counted. */
+export function peoplePerBlock(blockOfRow: Int32Array, blocks: number, subjects?: Int32Array): Int32Array {
+  const people = new Int32Array(blocks);
+  if (!subjects) {
+    for (let r = 0; r < blockOfRow.length; r++) if (blockOfRow[r]! >= 0) people[blockOfRow[r]!]!++;
+    return people;
+  }
+  // each bucket counted against a per-subject stamp of the block last seen
+  const { start, bucketed, width } = subjectsByBlock(blockOfRow, blocks, subjects);
   const stamp = new Int32Array(width).fill(-1);
   for (let b = 0; b < blocks; b++) {
     for (let j = start[b]!; j < start[b + 1]!; j++) {
@@ -201,31 +207,19 @@ export function peoplePerBlock(blockOfRow: Int32Array, blocks: number, subjects?
  */
 export function rowSharesWithinK(blockOfRow: Int32Array, blocks: number, k: number, subjects?: Int32Array): boolean {
   if (!subjects) return true;
-  const rows = new Int32Array(blocks);
-  let width = 0;
-  for (let r = 0; r < blockOfRow.length; r++) {
-    if (blockOfRow[r]! >= 0) rows[blockOfRow[r]!]!++;
-    if (subjects[r]! >= width) width = subjects[r]! + 1;
-  }
   // rows of each (block, subject), counted against a per-subject stamp of the block last seen, block by block
-  const start = new Int32Array(blocks + 1);
-  for (let b = 0; b < blocks; b++) start[b + 1] = start[b]! + rows[b]!;
-  const fill = start.slice(0, blocks);
-  const bucketed = new Int32Array(start[blocks]!);
-  for (let r = 0; r < blockOfRow.length; r++) {
-    const b = blockOfRow[r]!;
-    if (b >= 0) bucketed[fill[b]!++] = subjects[r]!;
-  }
+  const { start, bucketed, width } = subjectsByBlock(blockOfRow, blocks, subjects);
   const stamp = new Int32Array(width).fill(-1);
   const mine = new Int32Array(width);
   for (let b = 0; b < blocks; b++) {
+    const rows = start[b + 1]! - start[b]!;
     for (let j = start[b]!; j < start[b + 1]!; j++) {
       const s = bucketed[j]!;
       if (stamp[s] !== b) {
         stamp[s] = b;
         mine[s] = 0;
       }
-      if (++mine[s]! * k > rows[b]!) return false;
+      if (++mine[s]! * k > rows) return false;
     }
   }
   return true;
