@@ -183,6 +183,18 @@ describe('shuyu CLI: each class of mistake on each documented command → the RE
     expect(oneLine(schema.stderr, 'bad schema')).to.match(/column "nights" type /);
   });
 
+  it('terminal: control characters in a CSV cell or a file name reach the terminal as escapes, never as control codes', async () => {
+    writeFileSync(f('schema.json'), JSON.stringify({ sector: 'tourism', columns: [{ name: 'trip_id', type: 'identifier', role: 'identifier', level: 3 }, { name: 'nights', type: 'int', role: 'measure', level: 2, bounds: [0, 30] }] }));
+    writeFileSync(f('esc.csv'), 'trip_id,nights\nT1,\u001b[2J\u001b]0;pwned\u0007\nT2,\u202e03\n');
+    const check = await users.owner.run(['owner', 'check', f('esc.csv'), '--schema', f('schema.json')]);
+    expect(check.code).to.equal(1);
+    expect(check.stdout).to.include('\\u001b[2J').and.include('\\u202e');
+    const missing = await users.owner.run(['owner', 'check', f('gone\u001b[31m.csv'), '--schema', f('schema.json')]);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.include('gone\\u001b[31m.csv');
+    for (const r of [check, missing]) expect(r.stdout + r.stderr).to.not.match(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+  });
+
   it('SQL: a misspelt keyword is a syntax error (2), not a refused statement', () => {
     const schema = DatasetSchema.parse({ sector: 'tourism', columns: [{ name: 'trip_id', type: 'identifier', role: 'identifier', level: 3 }, { name: 'nights', type: 'int', role: 'measure', level: 2, bounds: [0, 30] }] });
     const v = validateSql('SELEC COUNT(*) FROM data', schema, { mode: 'exact' } as never);

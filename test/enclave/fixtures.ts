@@ -10,7 +10,7 @@ import { sm2Fingerprint, sm2KeyPair, sm2PublicKeyToPem } from '../../crypto/inde
 import { bundleBlobPath, type SealResult } from '../../client-sdk/dataset/seal.js';
 import type { HeEvaluator } from '../../he/evaluate.js';
 import { galoisKeysPath } from '../../enclave/keystore/keystore.js';
-import type { EnclaveClient } from '../../server/enclave/client.js';
+import { EnclaveClient } from '../../server/enclave/client.js';
 import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../formats/enclave-protocol.js';
 
 /**
@@ -201,4 +201,80 @@ export function heReleaser(setup: () => HeSetup) {
     });
   }
   return { evaluate, releaseOf };
+}
+
+/** Starts a test enclave process in `dir`/enclave that reads sealed chunks from the bundle sealed into `dir`/bundle. */
+export function startTestEnclave(dir: string, parties: ReturnType<typeof makeParties>, env?: Record<string, string>): Promise<EnclaveClient> {
+  return EnclaveClient.start({
+    dataDir: join(dir, 'enclave'),
+    masterSecret: 'test-master-secret-0123456789',
+    operatorPublicKeyPem: parties.operatorPem,
+    ...(env ? { env } : {}),
+    blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
+  });
+}
+
+export interface ApprovedOpts {
+  terms?: Partial<ApprovedPrivacyTerms>;
+  buyerOrgId?: string;
+  datasetId?: string;
+  tradeId?: string;
+  /** the server's charge key (default: the trade's own) */
+  chargeKey?: string;
+  /** replaces parts of the policy the server derives from the terms */
+  policy?: Record<string, unknown>;
+  /** replaces parts of the budget; null sends none */
+  budget?: Record<string, unknown> | null;
+  /** a v1 approval (no privacy terms) */
+  v1?: boolean;
+}
+
+/**
+ * A release request for its own fresh trade under a v2 approval of `base` with `o.terms` over it, with the policy
+ * and budget a server derives from those terms.
+ */
+export function approvedRequest(parties: ReturnType<typeof makeParties>, manifest: SealResult['manifest'], computation: Computation, base: ApprovedPrivacyTerms, o: ApprovedOpts = {}) {
+  const terms = { ...base, ...o.terms };
+  const trade = { tradeId: o.tradeId ?? newId(), datasetId: o.datasetId ?? 'dataset-1', buyerOrgId: o.buyerOrgId ?? 'org-buyer', offerId: 'offer-1', offerVersion: 1 };
+  const now = Date.now();
+  const statement = approvalStatementFor(
+    {
+      trade: { ...trade, id: trade.tradeId, datasetCommitment: manifest.commitment, buyerUserId: 'buyer-user-1', computationHash: computationHash(computation) },
+      privacy: o.v1 ? null : terms,
+      reviewerId: 'reviewer-1',
+      reviewerKeyFingerprint: sm2Fingerprint(parties.reviewer.publicKey),
+    },
+    { decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
+  );
+  const policy = { minGroupSize: terms.minGroupSize, mode: 'enforce' as const, maxRowsPerPerson: terms.maxRowsPerPerson, ...(terms.epsilon > 0 ? { dp: { epsilon: terms.epsilon } } : {}), ...o.policy };
+  const budget = {
+    limitEpsilon: terms.epsilonBudgetPerBuyer,
+    chargeKey: o.chargeKey ?? `trade:${trade.tradeId}`,
+    refusalAllowance: terms.refusalAllowance,
+    datasetLimitEpsilon: terms.epsilonBudgetTotal,
+    datasetLimitDelta: terms.deltaBudgetTotal,
+    ...o.budget,
+  };
+  return {
+    trade: { ...trade, priceFen: 500 },
+    manifest,
+    computation,
+    approval: signApproval(statement, parties.reviewer.privateKey),
+    reviewerCertificate: parties.certificate,
+    policy,
+    ...(o.budget === null ? {} : { budget }),
+  };
+}
+
+/** A request under the parties' v1 approval (test enclaves skip the terms check) for a fresh trade. */
+export function testRequest(parties: ReturnType<typeof makeParties>, manifest: SealResult['manifest'], computation: Computation, extra: Record<string, unknown> = {}, datasetId?: string) {
+  const trade = { ...newTrade(manifest.commitment), ...(datasetId ? { datasetId } : {}) };
+  return {
+    trade: { tradeId: trade.tradeId, datasetId: trade.datasetId, buyerOrgId: trade.buyerOrgId, offerId: trade.offerId, offerVersion: 1, priceFen: 500 },
+    manifest,
+    computation,
+    approval: parties.approve(trade, computation),
+    reviewerCertificate: parties.certificate,
+    ...extra,
+  };
 }

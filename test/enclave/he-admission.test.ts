@@ -13,7 +13,7 @@ import { withCommitment, type BundleManifest } from '../../formats/manifest.js';
 import { HeEvaluator } from '../../he/evaluate.js';
 import { EnclaveClient } from '../../server/enclave/client.js';
 import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '../../formats/enclave-protocol.js';
-import { generateRows, heReleaser, makeParties, newTrade, testSchema, writeCsv, type TestRow } from './fixtures.js';
+import { generateRows, heReleaser, makeParties, newTrade, testSchema, writeCsv, type TestRow, startTestEnclave } from './fixtures.js';
 
 /**
  * Row admission and k on people for HE releases (the minimum group size counts distinct identifiers
@@ -44,12 +44,7 @@ describe('enclave: row admission at upload, and HE k-suppression on distinct peo
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'shuyu-admit-'));
     writeCsv(join(dir, 'data.csv'), rows);
-    enclave = await EnclaveClient.start({
-      dataDir: join(dir, 'enclave'),
-      masterSecret: 'test-master-secret-0123456789',
-      operatorPublicKeyPem: parties.operatorPem,
-      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
-    });
+    enclave = await startTestEnclave(dir, parties);
     info = await enclave.publicInfo();
     evaluator = new HeEvaluator({ threads: 1 });
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: info, outDir: join(dir, 'bundle'), rowsPerChunk: 25, evaluator });

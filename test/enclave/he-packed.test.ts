@@ -18,7 +18,7 @@ import { galoisKeysPath, openOrCreateKeystore, publicInfoOf, type Keystore } fro
 import { checkEncryptedShape, decryptGroupTotals } from '../../enclave/release/he-totals.js';
 import { scaleOf } from '../../contracts/dataset/schema.js';
 import type { EnclavePublicInfo } from '../../formats/enclave-protocol.js';
-import { CHANNELS, generateRows, heReleaser, makeParties, REGIONS, sqliteOf, testSchema, writeCsv, type TestRow } from './fixtures.js';
+import { CHANNELS, generateRows, heReleaser, makeParties, REGIONS, sqliteOf, testSchema, writeCsv, type TestRow, startTestEnclave } from './fixtures.js';
 
 /**
  * HE layout v2: partition totals packed into ciphertext slots. A small table's bundle stays near its CSV's
@@ -239,13 +239,7 @@ describe('HE layout v2: partition totals packed into ciphertext slots', function
   describe('an old-layout (v1) bundle still releases through the enclave process', () => {
     let enclave: EnclaveClient;
     before(async () => {
-      enclave = await EnclaveClient.start({
-        dataDir: join(dir, 'enclave'),
-        masterSecret: 'test-master-secret-0123456789',
-        operatorPublicKeyPem: parties.operatorPem,
-        env: { SHUYU_ENCLAVE_TEST_MODE: '1' },
-        blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
-      });
+      enclave = await startTestEnclave(dir, parties, { SHUYU_ENCLAVE_TEST_MODE: '1' });
     });
     after(() => enclave?.stop());
     // heReleaser evaluates the bundle in `dir`/bundle: the old-layout one

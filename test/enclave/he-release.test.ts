@@ -14,7 +14,7 @@ import type { AggregateReleaseRequest, EnclavePublicInfo, OutputPolicy } from '.
 import { ping } from '../../enclave/process/handlers/ping.js';
 import { verifyReceipt } from '../../formats/receipt.js';
 import { galoisKeysPath } from '../../enclave/keystore/keystore.js';
-import { CHANNELS, generateRows, heReleaser, makeParties, newTrade, REGIONS, sqliteOf, testSchema, writeCsv, type TestRow } from './fixtures.js';
+import { CHANNELS, generateRows, heReleaser, makeParties, newTrade, REGIONS, sqliteOf, testSchema, writeCsv, type TestRow, startTestEnclave } from './fixtures.js';
 
 /**
  * HE releases end to end through the real parts: owner-side sealing of a generated CSV → server-side
@@ -42,14 +42,7 @@ describe('enclave: sealing → HE aggregation → release', function () {
     rows = generateRows(ROWS);
     db = sqliteOf(rows);
     writeCsv(join(dir, 'data.csv'), rows);
-    enclave = await EnclaveClient.start({
-      dataDir: join(dir, 'enclave'),
-      masterSecret: 'test-master-secret-0123456789',
-      operatorPublicKeyPem: parties.operatorPem,
-      env: { SHUYU_ENCLAVE_TEST_MODE: '1' },
-      // the enclave reads the sealed row chunks itself, from the bundle the sealer writes below
-      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
-    });
+    enclave = await startTestEnclave(dir, parties, { SHUYU_ENCLAVE_TEST_MODE: '1' });
     info = await enclave.publicInfo();
     evaluator = new HeEvaluator({ threads: 2 });
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: info, outDir: join(dir, 'bundle'), rowsPerChunk: 1000, evaluator });

@@ -15,7 +15,7 @@ import { EnclaveClient } from '../../server/enclave/client.js';
 import { galoisKeysPath } from '../../enclave/keystore/keystore.js';
 import { DirectoryBlobReader } from '../../enclave/release/blob-reader.js';
 import { AdmitRowsRequest, AggregateReleaseRequest, SqlReleaseRequest, SqlReleaseResponse, VerifyReleaseRequest } from '../../formats/enclave-protocol.js';
-import { generateRows, makeParties, testSchema, writeCsv } from './fixtures.js';
+import { generateRows, makeParties, testSchema, writeCsv, startTestEnclave, approvedRequest } from './fixtures.js';
 
 /**
  * The enclave reads its own inputs: release and admission messages name the rows by the manifest only, the
@@ -35,12 +35,7 @@ describe('enclave release front: row chunks by reference, one call per release',
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'shuyu-front-'));
     writeCsv(join(dir, 'data.csv'), generateRows(240, 5));
-    enclave = await EnclaveClient.start({
-      dataDir: join(dir, 'enclave'),
-      masterSecret: 'test-master-secret-0123456789',
-      operatorPublicKeyPem: parties.operatorPem,
-      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
-    });
+    enclave = await startTestEnclave(dir, parties);
     evaluator = new HeEvaluator({ threads: 1 });
     sealed = await sealDataset({
       input: join(dir, 'data.csv'),
@@ -81,46 +76,7 @@ describe('enclave release front: row chunks by reference, one call per release',
   };
 
   /** A release request under a v2 approval of exactly these terms. */
-  function request(computation: Computation, buyerOrgId: string, terms: Partial<ApprovedPrivacyTerms> = {}) {
-    const t = { ...TERMS, ...terms };
-    const trade = { tradeId: newId(), datasetId: 'dataset-1', buyerOrgId, offerId: 'offer-1', offerVersion: 1 };
-    const now = Date.now();
-    const statement = approvalStatementFor(
-      {
-        trade: {
-          ...trade,
-          id: trade.tradeId,
-          datasetCommitment: sealed.manifest.commitment,
-          buyerUserId: 'buyer-user-1',
-          computationHash: computationHash(computation),
-        },
-        privacy: t,
-        reviewerId: 'reviewer-1',
-        reviewerKeyFingerprint: sm2Fingerprint(parties.reviewer.publicKey),
-      },
-      { decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
-    );
-    return {
-      trade: { ...trade, priceFen: 500 },
-      manifest: sealed.manifest,
-      computation,
-      approval: signApproval(statement, parties.reviewer.privateKey),
-      reviewerCertificate: parties.certificate,
-      policy: {
-        minGroupSize: t.minGroupSize,
-        mode: 'enforce' as const,
-        maxRowsPerPerson: t.maxRowsPerPerson,
-        ...(t.epsilon > 0 ? { dp: { epsilon: t.epsilon } } : {}),
-      },
-      budget: {
-        limitEpsilon: t.epsilonBudgetPerBuyer,
-        chargeKey: `trade:${trade.tradeId}`,
-        refusalAllowance: t.refusalAllowance,
-        datasetLimitEpsilon: t.epsilonBudgetTotal,
-        datasetLimitDelta: t.deltaBudgetTotal,
-      },
-    };
-  }
+  const request = (computation: Computation, buyerOrgId: string, terms: Partial<ApprovedPrivacyTerms> = {}) => approvedRequest(parties, sealed.manifest, computation, TERMS, { buyerOrgId, terms });
   const count: AggregateComputation = { kind: 'aggregate', metrics: [{ op: 'count' }, { op: 'sum', measure: 'qty' }], groupBy: [], filters: [] };
   async function heRelease(buyerOrgId: string) {
     const info = await enclave.publicInfo();

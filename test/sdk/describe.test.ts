@@ -161,6 +161,15 @@ describe('describing a CSV as a draft schema', () => {
       expect(rowsK.schema.columns.find((c) => c.name === 'district')!.values).to.include('呈贡区');
     });
 
+    it('rows with another number of fields than the header are named in a warning (the check refuses them)', async () => {
+      const file = join(dir, 'ragged.csv');
+      writeFileSync(file, 'id,age,city\nA1,30,km\nA2,40\nA3,50,km,extra\nA4,60,km\n');
+      const d = await describeCsv(file, { sector: 'tourism' });
+      expect(d.warnings.filter((w) => /fields/.test(w))).to.deep.equal(["2 row(s) have another number of fields than the header's 3 (the first: row 2): `owner check` refuses them; fix the CSV before sealing"]);
+      writeFileSync(file, 'id,age,city\nA1,30,km\nA2,40,km\n');
+      expect((await describeCsv(file, { sector: 'tourism' })).warnings.filter((w) => /fields/.test(w))).to.deep.equal([]);
+    });
+
     it('a CSV whose bytes are not UTF-8 text is refused, naming row and column', async () => {
       const file = join(dir, 'nul.csv');
       writeFileSync(file, 'a,b\n1,x\n2,y\u0000z\n');

@@ -16,7 +16,7 @@ import type { AggregateComputation } from '../../../contracts/computation.js';
 import { SqlReleaseResponse } from '../../../formats/enclave-protocol.js';
 import { RECORDED_REFUSALS } from '../../../enclave/privacy/ledger.js';
 import { isChargedPrivacyRefusal } from '../../../contracts/trade/trade.js';
-import { generateRows, makeParties, testSchema, writeCsv } from '../fixtures.js';
+import { generateRows, makeParties, testSchema, writeCsv, startTestEnclave, approvedRequest, type ApprovedOpts } from '../fixtures.js';
 
 /**
  * No free oracles, through a PRODUCTION enclave process (no test mode): releases run only under the privacy
@@ -36,12 +36,7 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     dir = mkdtempSync(join(tmpdir(), 'shuyu-noracle-'));
     // 600 rows; region 'rare' holds 2 people
     writeCsv(join(dir, 'data.csv'), generateRows(600));
-    enclave = await EnclaveClient.start({
-      dataDir: join(dir, 'enclave'),
-      masterSecret: 'test-master-secret-0123456789',
-      operatorPublicKeyPem: parties.operatorPem,
-      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
-    });
+    enclave = await startTestEnclave(dir, parties);
     evaluator = new HeEvaluator({ threads: 1 });
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: await enclave.publicInfo(), outDir: join(dir, 'bundle'), rowsPerChunk: 300, evaluator });
   });
@@ -73,47 +68,8 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     epsilonBudgetTotal: 10,
     deltaBudgetTotal: 1e-6,
   };
-  interface Opts {
-    terms?: Partial<ApprovedPrivacyTerms>;
-    buyerOrgId?: string;
-    datasetId?: string;
-    tradeId?: string;
-    policy?: Record<string, unknown>;
-    budget?: Record<string, unknown> | null;
-    v1?: boolean;
-  }
-  function request(query: string | AggregateComputation, o: Opts = {}) {
-    const terms = { ...TERMS, ...o.terms };
-    const computation = typeof query === 'string' ? { kind: 'sql' as const, query } : query;
-    const trade = { tradeId: o.tradeId ?? newId(), datasetId: o.datasetId ?? 'dataset-1', buyerOrgId: o.buyerOrgId ?? 'org-buyer', offerId: 'offer-1', offerVersion: 1 };
-    const now = Date.now();
-    const statement = approvalStatementFor(
-      {
-        trade: { ...trade, id: trade.tradeId, datasetCommitment: sealed.manifest.commitment, buyerUserId: 'buyer-user-1', computationHash: computationHash(computation) },
-        privacy: o.v1 ? null : terms,
-        reviewerId: 'reviewer-1',
-        reviewerKeyFingerprint: sm2Fingerprint(parties.reviewer.publicKey),
-      },
-      { decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
-    );
-    const policy = { minGroupSize: terms.minGroupSize, mode: 'enforce' as const, maxRowsPerPerson: terms.maxRowsPerPerson, ...(terms.epsilon > 0 ? { dp: { epsilon: terms.epsilon } } : {}), ...o.policy };
-    const budget = {
-      limitEpsilon: terms.epsilonBudgetPerBuyer,
-      chargeKey: `trade:${trade.tradeId}`,
-      refusalAllowance: terms.refusalAllowance,
-      datasetLimitEpsilon: terms.epsilonBudgetTotal,
-      datasetLimitDelta: terms.deltaBudgetTotal,
-      ...o.budget,
-    };
-    return {
-      trade: { ...trade, priceFen: 500 },
-      manifest: sealed.manifest,
-      computation,
-      approval: signApproval(statement, parties.reviewer.privateKey),
-      reviewerCertificate: parties.certificate,
-      policy,
-      ...(o.budget === null ? {} : { budget }),
-    };
+  function request(query: string | AggregateComputation, o: ApprovedOpts = {}) {
+    return approvedRequest(parties, sealed.manifest, typeof query === 'string' ? { kind: 'sql' as const, query } : query, TERMS, o);
   }
   const outcome = async (req: unknown): Promise<{ type: string; message: string; detail: Record<string, unknown> }> => {
     try {
@@ -136,7 +92,7 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
 
   it('releases only under the signed terms: another k, ε, per-person cap, allowance or dataset budget is refused; so is a v1 approval', async () => {
     const q = 'SELECT channel, COUNT(*) AS n FROM dataset GROUP BY channel';
-    const tampered: [string, Opts][] = [
+    const tampered: [string, ApprovedOpts][] = [
       ['minGroupSize', { policy: { minGroupSize: 2 } }],
       ['epsilon', { policy: { dp: { epsilon: 5 } }, terms: { epsilonBudgetPerBuyer: 10 } }],
       ['maxRowsPerPerson', { policy: { maxRowsPerPerson: 50 } }],
@@ -158,7 +114,7 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
 
   it('a differencing refusal is recorded once per trade; with the allowance used, exact releases are refused before any row is opened', async () => {
     const buyer = 'org-prober';
-    const o = (extra: Opts = {}): Opts => ({ buyerOrgId: buyer, terms: { refusalAllowance: 1 }, ...extra });
+    const o = (extra: ApprovedOpts = {}): ApprovedOpts => ({ buyerOrgId: buyer, terms: { refusalAllowance: 1 }, ...extra });
     expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o()))).type).to.equal('released');
     const probeId = newId();
     const probe = request("SELECT COUNT(*) AS n FROM dataset WHERE region <> 'rare'", o({ tradeId: probeId }));
@@ -189,7 +145,7 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     });
     try {
       const buyer = 'org-racer';
-      const o: Opts = { buyerOrgId: buyer, terms: { refusalAllowance: 1 } };
+      const o: ApprovedOpts = { buyerOrgId: buyer, terms: { refusalAllowance: 1 } };
       expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o))).type).to.equal('released');
       const probe = (on: EnclaveClient): Promise<string> =>
         on.call('sql', request("SELECT COUNT(*) AS n FROM dataset WHERE region <> 'rare'", o), SqlReleaseResponse).then(
@@ -222,7 +178,7 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
       galoisKeys: { fingerprint: info.he.galoisKeysFingerprint, path: galoisKeysPath(join(dir, 'enclave', 'keystore')) },
       blobPath: (h) => bundleBlobPath(join(dir, 'bundle'), h),
     });
-    const he = async (o: Opts) => {
+    const he = async (o: ApprovedOpts) => {
       const { computation: _c, ...req } = request(computation, o);
       try {
         await enclave.releaseAggregate({ ...req, computation, encrypted });
@@ -243,7 +199,7 @@ describe('enclave: approved privacy terms, recorded refusals and budgets on the 
     expect(isChargedPrivacyRefusal('privacy-execution-refused'), 'the server charges it').to.equal(true);
     const buyer = 'org-dp-prober';
     // a buyer budget below one query's ε (nothing is spent on this bundle, whose dataset budget other tests use)
-    const o = (extra: Opts = {}): Opts => ({ buyerOrgId: buyer, terms: { epsilon: 1, epsilonBudgetPerBuyer: 0.5, refusalAllowance: 1 }, ...extra });
+    const o = (extra: ApprovedOpts = {}): ApprovedOpts => ({ buyerOrgId: buyer, terms: { epsilon: 1, epsilonBudgetPerBuyer: 0.5, refusalAllowance: 1 }, ...extra });
     // the budget refuses: a recorded refusal (the first of the allowance of 1)
     expect((await outcome(request('SELECT COUNT(*) AS n FROM dataset', o()))).type).to.equal('privacy-budget-exhausted');
     // the next DP release is refused from the count alone: the rows are not even looked at (one is missing)

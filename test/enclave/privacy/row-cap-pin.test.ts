@@ -12,7 +12,7 @@ import { sm2Fingerprint } from '../../../crypto/index.js';
 import { HeEvaluator } from '../../../he/evaluate.js';
 import { EnclaveClient } from '../../../server/enclave/client.js';
 import { SqlReleaseResponse, type EnclavePublicInfo } from '../../../formats/enclave-protocol.js';
-import { generateRows, heReleaser, makeParties, testSchema, writeCsv, type TestRow } from '../fixtures.js';
+import { generateRows, heReleaser, makeParties, testSchema, writeCsv, type TestRow, startTestEnclave, approvedRequest } from '../fixtures.js';
 
 /**
  * One per-person row cap for the exact releases of a dataset version, across both paths, in a real enclave.
@@ -37,12 +37,7 @@ describe('exact releases share one row cap per dataset version (SQL and HE)', fu
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'shuyu-row-cap-'));
     writeCsv(join(dir, 'data.csv'), rows);
-    enclave = await EnclaveClient.start({
-      dataDir: join(dir, 'enclave'),
-      masterSecret: 'test-master-secret-0123456789',
-      operatorPublicKeyPem: parties.operatorPem,
-      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
-    });
+    enclave = await startTestEnclave(dir, parties);
     info = await enclave.publicInfo();
     evaluator = new HeEvaluator({ threads: 1 });
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: info, outDir: join(dir, 'bundle'), rowsPerChunk: 40, evaluator });
@@ -55,29 +50,7 @@ describe('exact releases share one row cap per dataset version (SQL and HE)', fu
   });
 
   /** A release request under a v2 approval of `m` for its own fresh trade. */
-  function approved(computation: Computation, m: number, buyerOrgId: string) {
-    const t = { ...TERMS, maxRowsPerPerson: m };
-    const trade = { tradeId: newId(), datasetId: 'dataset-1', buyerOrgId, offerId: 'offer-1', offerVersion: 1 };
-    const now = Date.now();
-    const statement = approvalStatementFor(
-      {
-        trade: { ...trade, id: trade.tradeId, datasetCommitment: sealed.manifest.commitment, buyerUserId: 'buyer-user-1', computationHash: computationHash(computation) },
-        privacy: t,
-        reviewerId: 'reviewer-1',
-        reviewerKeyFingerprint: sm2Fingerprint(parties.reviewer.publicKey),
-      },
-      { decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
-    );
-    return {
-      trade: { ...trade, priceFen: 500 },
-      manifest: sealed.manifest,
-      computation,
-      approval: signApproval(statement, parties.reviewer.privateKey),
-      reviewerCertificate: parties.certificate,
-      policy: { minGroupSize: t.minGroupSize, mode: 'enforce' as const, maxRowsPerPerson: m },
-      budget: { limitEpsilon: 0, chargeKey: `trade:${trade.tradeId}`, refusalAllowance: 3, datasetLimitEpsilon: 10, datasetLimitDelta: 1e-6 },
-    };
-  }
+  const approved = (computation: Computation, m: number, buyerOrgId: string) => approvedRequest(parties, sealed.manifest, computation, TERMS, { buyerOrgId, terms: { maxRowsPerPerson: m } });
   const he = heReleaser(() => ({ dir, enclave, evaluator, info, sealed, parties }));
   const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'released', (e: unknown) => (isDomainError(e) ? e.type : String(e)));
   const sql = (m: number, buyer: string) => enclave.call('sql', approved({ kind: 'sql', query: 'SELECT COUNT(*) AS n FROM dataset' }, m, buyer), SqlReleaseResponse);

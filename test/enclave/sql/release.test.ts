@@ -11,7 +11,7 @@ import { EnclaveClient } from '../../../server/enclave/client.js';
 import type { OutputPolicy } from '../../../formats/enclave-protocol.js';
 import { verifyReceipt } from '../../../formats/receipt.js';
 import { SqlReleaseResponse, VerifyReleaseResponse } from '../../../formats/enclave-protocol.js';
-import { generateRows, makeParties, newTrade, sqliteOf, testSchema, writeCsv, type TestRow } from '../fixtures.js';
+import { generateRows, makeParties, newTrade, sqliteOf, testSchema, writeCsv, type TestRow, startTestEnclave, testRequest } from '../fixtures.js';
 
 /**
  * SQL and verify over the enclave's message interface, end to end with the real parts: the owner's sealer
@@ -32,13 +32,7 @@ describe('enclave process: sql and verify messages', function () {
     rows = generateRows(600);
     db = sqliteOf(rows);
     writeCsv(join(dir, 'data.csv'), rows);
-    enclave = await EnclaveClient.start({
-      dataDir: join(dir, 'enclave'),
-      masterSecret: 'test-master-secret-0123456789',
-      operatorPublicKeyPem: parties.operatorPem,
-      env: { SHUYU_ENCLAVE_TEST_MODE: '1' },
-      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
-    });
+    enclave = await startTestEnclave(dir, parties, { SHUYU_ENCLAVE_TEST_MODE: '1' });
     evaluator = new HeEvaluator({ threads: 1 });
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: await enclave.publicInfo(), outDir: join(dir, 'bundle'), rowsPerChunk: 300, evaluator });
   });
@@ -50,17 +44,7 @@ describe('enclave process: sql and verify messages', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function request(computation: Computation, extra: Record<string, unknown> = {}) {
-    const trade = newTrade(sealed.manifest.commitment);
-    return {
-      trade: { tradeId: trade.tradeId, datasetId: trade.datasetId, buyerOrgId: trade.buyerOrgId, offerId: trade.offerId, offerVersion: 1, priceFen: 500 },
-      manifest: sealed.manifest,
-      computation,
-      approval: parties.approve(trade, computation as never),
-      reviewerCertificate: parties.certificate,
-      ...extra,
-    };
-  }
+  const request = (computation: Computation, extra: Record<string, unknown> = {}) => testRequest(parties, sealed.manifest, computation, extra);
 
   it('sql: the approved query runs in the sandbox; the result equals SQLite and the receipt verifies', async () => {
     const query = "SELECT region, COUNT(*) AS n, SUM(amount) AS total FROM dataset WHERE channel <> 'phone' GROUP BY region ORDER BY region";

@@ -8,7 +8,7 @@ import { sealDataset, type SealResult } from '../../../client-sdk/dataset/seal.j
 import { HeEvaluator } from '../../../he/evaluate.js';
 import { EnclaveClient } from '../../../server/enclave/client.js';
 import { VerifyReleaseResponse } from '../../../formats/enclave-protocol.js';
-import { generateRows, makeParties, newTrade, testSchema, writeCsv, type TestRow } from '../fixtures.js';
+import { generateRows, makeParties, newTrade, testSchema, writeCsv, type TestRow, startTestEnclave, testRequest } from '../fixtures.js';
 
 /**
  * 核验 limits follow the data, not the listing: one bundle published under two dataset ids (by its owner twice,
@@ -29,13 +29,7 @@ describe('enclave process: a verify rate limit is kept per sealed bundle, across
     dir = mkdtempSync(join(tmpdir(), 'shuyu-verify-listings-'));
     rows = generateRows(200);
     writeCsv(join(dir, 'data.csv'), rows);
-    enclave = await EnclaveClient.start({
-      dataDir: join(dir, 'enclave'),
-      masterSecret: 'test-master-secret-0123456789',
-      operatorPublicKeyPem: parties.operatorPem,
-      env: { SHUYU_ENCLAVE_TEST_MODE: '1' },
-      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
-    });
+    enclave = await startTestEnclave(dir, parties, { SHUYU_ENCLAVE_TEST_MODE: '1' });
     evaluator = new HeEvaluator({ threads: 1 });
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: await enclave.publicInfo(), outDir: join(dir, 'bundle'), rowsPerChunk: 100, evaluator });
   });
@@ -49,15 +43,7 @@ describe('enclave process: a verify rate limit is kept per sealed bundle, across
   /** One verify call of the same buyer on the listing `datasetId` of the one sealed bundle: its answer or refusal type. */
   async function verifyOn(datasetId: string, row: TestRow): Promise<string> {
     const computation: Computation = { kind: 'verify', match: { customer_id: row.customer_id }, perAttribute: false };
-    const trade = { ...newTrade(sealed.manifest.commitment), datasetId };
-    const req = {
-      trade: { tradeId: trade.tradeId, datasetId, buyerOrgId: trade.buyerOrgId, offerId: trade.offerId, offerVersion: 1, priceFen: 100 },
-      manifest: sealed.manifest,
-      computation,
-      approval: parties.approve(trade, computation as never),
-      reviewerCertificate: parties.certificate,
-      rateLimit: limit,
-    };
+    const req = testRequest(parties, sealed.manifest, computation, { rateLimit: limit }, datasetId);
     try {
       const res = await enclave.call('verify', req, VerifyReleaseResponse);
       return res.result.match ? 'yes' : 'no';

@@ -11,7 +11,7 @@ import { sealDataset, type SealResult } from '../../../client-sdk/dataset/seal.j
 import { sm2Fingerprint } from '../../../crypto/index.js';
 import { EnclaveClient } from '../../../server/enclave/client.js';
 import { SqlReleaseResponse, VerifyReleaseResponse } from '../../../formats/enclave-protocol.js';
-import { generateRows, makeParties, testSchema, writeCsv } from '../../enclave/fixtures.js';
+import { generateRows, makeParties, testSchema, writeCsv, startTestEnclave, approvedRequest } from '../../enclave/fixtures.js';
 
 /**
  * The enclave does not trust the server that composes release requests (README, threat model: every release is
@@ -32,12 +32,7 @@ describe('review: the release front binds the charge key to the approved trade',
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'shuyu-review-front-'));
     writeCsv(join(dir, 'data.csv'), generateRows(240, 5));
-    enclave = await EnclaveClient.start({
-      dataDir: join(dir, 'enclave'),
-      masterSecret: 'test-master-secret-0123456789',
-      operatorPublicKeyPem: parties.operatorPem,
-      blobStore: { kind: 'directory', dir: join(dir, 'bundle', 'blobs'), layout: 'flat' },
-    });
+    enclave = await startTestEnclave(dir, parties);
     sealed = await sealDataset({ input: join(dir, 'data.csv'), schema: testSchema, enclave: await enclave.publicInfo(), outDir: join(dir, 'bundle'), rowsPerChunk: 80 });
   });
   after(async () => {
@@ -46,29 +41,8 @@ describe('review: the release front binds the charge key to the approved trade',
   });
 
   /** A correctly approved release request for its own fresh trade; `chargeKey` as the server chooses it. */
-  function request(computation: Computation, buyerOrgId: string, terms: Partial<ApprovedPrivacyTerms>, chargeKey?: string) {
-    const t = { ...TERMS, ...terms };
-    const trade = { tradeId: newId(), datasetId: 'dataset-1', buyerOrgId, offerId: 'offer-1', offerVersion: 1 };
-    const now = Date.now();
-    const statement = approvalStatementFor(
-      {
-        trade: { ...trade, id: trade.tradeId, datasetCommitment: sealed.manifest.commitment, buyerUserId: 'buyer-user-1', computationHash: computationHash(computation) },
-        privacy: t,
-        reviewerId: 'reviewer-1',
-        reviewerKeyFingerprint: sm2Fingerprint(parties.reviewer.publicKey),
-      },
-      { decidedAt: new Date(now - 1000).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() },
-    );
-    return {
-      trade: { ...trade, priceFen: 500 },
-      manifest: sealed.manifest,
-      computation,
-      approval: signApproval(statement, parties.reviewer.privateKey),
-      reviewerCertificate: parties.certificate,
-      policy: { minGroupSize: t.minGroupSize, mode: 'enforce' as const, maxRowsPerPerson: t.maxRowsPerPerson, ...(t.epsilon > 0 ? { dp: { epsilon: t.epsilon } } : {}) },
-      budget: { limitEpsilon: t.epsilonBudgetPerBuyer, chargeKey: chargeKey ?? `trade:${trade.tradeId}`, refusalAllowance: t.refusalAllowance, datasetLimitEpsilon: t.epsilonBudgetTotal, datasetLimitDelta: t.deltaBudgetTotal },
-    };
-  }
+  const request = (computation: Computation, buyerOrgId: string, terms: Partial<ApprovedPrivacyTerms>, chargeKey?: string) =>
+    approvedRequest(parties, sealed.manifest, computation, TERMS, { buyerOrgId, terms, ...(chargeKey ? { chargeKey } : {}) });
   const sql = (query: string): Computation => ({ kind: 'sql', query });
   const run = (req: unknown) => enclave.call('sql', req, SqlReleaseResponse);
   const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'released', (e: unknown) => (isDomainError(e) ? (process.env.REVIEW_DEBUG ? `${e.type}: ${e.message}` : e.type) : String(e)));
