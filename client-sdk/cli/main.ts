@@ -8,6 +8,7 @@
  * `shuyu --help` shows), and its module is loaded only when one of them is run.
  */
 import { Command, CommanderError } from 'commander';
+import { visible } from './output.js';
 
 export interface CommandGroup {
   register(program: Command): void;
@@ -84,7 +85,7 @@ export async function buildProgram(extra: LazyGroup[] = [], args: string[] = [])
 
 /** The last resort: an error no command caught is one line on stderr and exit 1, never a stack trace (SHUYU_DEBUG=1 shows it). */
 function lastResort(e: unknown): void {
-  const message = (e instanceof Error ? e.message : String(e)).replace(/\s*[\r\n]+\s*/g, ' ');
+  const message = visible((e instanceof Error ? e.message : String(e)).replace(/\s*[\r\n]+\s*/g, ' '));
   process.stderr.write(`shuyu: ${message}\n`);
   if (process.env.SHUYU_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   process.exit(1);

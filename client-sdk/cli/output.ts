@@ -12,10 +12,19 @@ export interface OutputOptions {
   json?: boolean;
 }
 
+/**
+ * Text for a terminal with the control characters a CSV cell, a file name or a server message may carry
+ * shown as escapes (tab and newline kept): an escape sequence in the data never reaches the terminal as one,
+ * nor does a bidirectional override reorder what the owner reads.
+ */
+export function visible(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function print(opts: OutputOptions, data: unknown, human: () => string): void {
   if (opts.json) process.stdout.write(JSON.stringify(data, null, 2) + '\n');
   else {
-    const text = human();
+    const text = visible(human());
     if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   }
 }
@@ -85,7 +94,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       const { line, code, report } = describeError(e, ctx);
       if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       // one line, whatever the message holds (a multi-line message from a library included)
-      process.stderr.write(`shuyu: ${line.replace(/\s*[\r\n]+\s*/g, ' ')}\n`);
+      process.stderr.write(`shuyu: ${visible(line.replace(/\s*[\r\n]+\s*/g, ' '))}\n`);
       if (report.error.type === 'internal' && process.env.SHUYU_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
       process.exitCode = code;
     }

@@ -90,6 +90,8 @@ export async function describeCsv(input: string | Readable, opts: DescribeOption
   let cols: ColumnSample[] = [];
   let pii: PiiScanner | undefined;
   const rows: string[][] = [];
+  /** data rows (1-based, as `owner check` numbers them) whose field count is not the header's */
+  const ragged: number[] = [];
   const bytes = new CsvBytes();
   const refuse = (row: number, field: number): never => {
     throw new DomainError('csv-invalid', `cannot describe the CSV: ${byteIssue(bytes.problem!, row, field, header ?? []).message}`);
@@ -104,6 +106,7 @@ export async function describeCsv(input: string | Readable, opts: DescribeOption
         continue;
       }
       const r = rows.length;
+      if (record.length !== header.length) ragged.push(r + 1);
       rows.push(record);
       pii!.addRow(record);
       record.forEach((raw, i) => {
@@ -138,6 +141,8 @@ export async function describeCsv(input: string | Readable, opts: DescribeOption
   if (!header) throw new DomainError('csv-empty', 'the CSV has no header row');
   const report = pii!.report();
   const warnings: string[] = [];
+  // a draft, not a check: still drafted from the fields there are, but said, since `owner check` refuses such rows
+  if (ragged.length) warnings.push(`${ragged.length} row(s) have another number of fields than the header's ${header.length} (the first: row ${ragged[0]}): \`owner check\` refuses them; fix the CSV before sealing`);
   const measures: string[] = [];
   const directColumns: [number, PiiKind[]][] = [];
   const keyNumbers: string[] = [];
