@@ -344,8 +344,10 @@ class Checker {
       return this.refuse(clause, 'operator-allow-list', `operator ${op} is not allowed in conditions (LIKE, GLOB, REGEXP, MATCH and || are string operations)`);
     }
     if (node.type === 'function' && functionName(node) === 'NOT') {
-      for (const a of node.args?.value ?? []) this.condition(a, clause, insideAggregate);
-      return;
+      const args: Node[] = node.args?.value ?? [];
+      // NOT(a, b) is a row value to SQLite, not two conditions
+      if (args.length !== 1) return this.refuse(clause, 'function-arity', `NOT takes one condition, not ${args.length}`);
+      return this.condition(args[0], clause, insideAggregate);
     }
     if (node.type === 'unary_expr' && String(node.operator).toUpperCase() === 'NOT') return this.condition(node.expr, clause, insideAggregate);
     if (node.type === 'function' && functionName(node) === 'EXISTS') return this.refuse(clause, 'no-subquery', 'EXISTS subqueries are not allowed');
@@ -863,12 +865,27 @@ function nesting(node: unknown): number {
   return most + (typeof (node as Node).type === 'string' ? 1 : 0);
 }
 
-/** Whether a COLLATE clause or a literal suffix appears anywhere in the tree. */
-function hasCollation(node: Node): boolean {
-  if (!node || typeof node !== 'object') return false;
-  if (node.collate) return true;
-  if (node.suffix && typeof node.type === 'string' && node.type !== 'cast' && !(Array.isArray(node.suffix) && node.suffix.length === 0)) return true;
-  return Object.values(node).some((v) => v && typeof v === 'object' && hasCollation(v));
+/**
+ * The first decoration in the tree that the checker does not read but the parser's printer prints, so that the
+ * checked query and the text SQLite runs would differ: COLLATE, a literal's suffix or prefix (`BINARY 'x'`, which
+ * SQLite reads as a column followed by a stray string), a qualified function name (`main.SUM(x)`, which SQLite
+ * has not), and an aggregate's FILTER, WITHIN GROUP or separator. Null when there is none.
+ */
+function decoration(node: Node): string | null {
+  if (!node || typeof node !== 'object') return null;
+  if (node.collate) return 'COLLATE';
+  const typed = typeof node.type === 'string';
+  if (node.suffix && typed && node.type !== 'cast' && !(Array.isArray(node.suffix) && node.suffix.length === 0)) return 'a literal suffix';
+  if (node.prefix && typed) return `a literal prefix (${String(node.prefix).toUpperCase()})`;
+  if ((node.type === 'function' || node.type === 'aggr_func') && node.name && typeof node.name === 'object') {
+    if (node.name.schema || node.name.prefix || !Array.isArray(node.name.name) || node.name.name.length !== 1) return 'a qualified function name';
+  }
+  if (node.type === 'aggr_func' && (node.filter || node.within_group_orderby || node.args?.separator)) return 'FILTER, WITHIN GROUP or a separator on an aggregate';
+  for (const v of Object.values(node)) {
+    const found = v && typeof v === 'object' ? decoration(v) : null;
+    if (found) return found;
+  }
+  return null;
 }
 
 /** The buyer's clamp: measures only, each inside the schema's bounds. */
@@ -942,7 +959,8 @@ function checkOnce(query: string, schema: DatasetSchema, opts: ValidateOptions):
     errors.push({ clause: 'statement', rule: 'select-only', message: `${String(ast?.type ?? 'this').toUpperCase()} statements are refused; only SELECT` });
     return { ok: false, errors };
   }
-  if (hasCollation(ast)) errors.push({ clause: 'statement', rule: 'expression-allow-list', message: 'COLLATE and literal suffixes are not allowed: compare with the declared values as they are' });
+  const decorated = decoration(ast);
+  if (decorated) errors.push({ clause: 'statement', rule: 'expression-allow-list', message: `${decorated} is not allowed: COLLATE, literal prefixes and suffixes and qualified function names are read differently by SQLite; compare with the declared values as they are` });
   const clamp = mode === 'dp' && errors.length === 0 ? (opts.clamp ?? {}) : {};
   const c = new Checker(schema, mode, clamp);
   c.errors.push(...errors);
