@@ -65,11 +65,6 @@ async function init(msg: InitMessage): Promise<void> {
   const testMode = process.env.SHUYU_ENCLAVE_TEST_MODE === '1';
   // a cluster's enclaves (state in PostgreSQL) run each other's shares of large SQL runs (enclave/sql/shares.ts)
   const shares = state.keystoreInStore ? startShares(state, keystore.unwrap.privateKey, blobs) : undefined;
-  // The first SM2 use of a key builds its precomputed tables (~0.5 s on a busy machine): paid here, at start,
-  // for the base point, the signing key and the operator key, not by the first release.
-  const probe = sm2Sign(keystore.signing.privateKey, 'warm-up');
-  sm2Verify(keystore.signing.publicKey, 'warm-up', probe);
-  sm2Verify(sm2PublicKeyFromPem(keystore.operatorPublicKeyPem), 'warm-up', probe);
   ctx = {
     dataDir: msg.dataDir,
     keystore,
@@ -83,6 +78,13 @@ async function init(msg: InitMessage): Promise<void> {
     release: { keystore, ledger, blobs, rowMaps, decryptor, testMode, ...(shares ? { shares } : {}) },
   };
   send({ v: PROTOCOL_VERSION, kind: 'ready', created });
+  // The first SM2 use of a key builds its precomputed tables (~0.5 s on a busy machine): paid right after start,
+  // for the base point, the signing key and the operator key, not by the first release — and not by the start.
+  setImmediate(() => {
+    const probe = sm2Sign(keystore.signing.privateKey, 'warm-up');
+    sm2Verify(keystore.signing.publicKey, 'warm-up', probe);
+    sm2Verify(sm2PublicKeyFromPem(keystore.operatorPublicKeyPem), 'warm-up', probe);
+  });
 }
 
 /**

@@ -46,11 +46,15 @@ export interface EnclaveStartOptions {
   waitForKeystoreMs?: number;
 }
 
-// compiled (dist/): entry.js on plain node; under tsx: entry.ts through the same loader (resolved only then)
-const COMPILED = import.meta.url.endsWith('.js');
-const ENTRY = fileURLToPath(new URL(COMPILED ? '../../enclave/process/entry.js' : '../../enclave/process/entry.ts', import.meta.url));
+// compiled (dist/): entry.js on plain node; under tsx: entry.ts through the same loader (resolved only then) —
+// unless SHUYU_ENCLAVE_FROM_DIST=1 says dist/ was just built from these same sources (the test suite's global
+// fixture), when the built entry starts without compiling the enclave's modules again in every process
+const SOURCES = !import.meta.url.endsWith('.js');
+const BUILT = { entry: fileURLToPath(new URL(SOURCES ? '../../dist/enclave/process/entry.js' : '../../enclave/process/entry.js', import.meta.url)), execArgv: ['--expose-gc'] };
 // (resolved at the top level: tsx's CommonJS form of import.meta has no resolve() inside functions)
-const CHILD_EXEC_ARGV = COMPILED ? ['--expose-gc'] : ['--import', import.meta.resolve('tsx'), '--expose-gc'];
+const FROM_SOURCES = SOURCES ? { entry: fileURLToPath(new URL('../../enclave/process/entry.ts', import.meta.url)), execArgv: ['--import', import.meta.resolve('tsx'), '--expose-gc'] } : BUILT;
+/** Read when forking: a test run's global fixture sets the variable after its files were loaded. */
+const enclaveEntry = () => (process.env.SHUYU_ENCLAVE_FROM_DIST === '1' ? BUILT : FROM_SOURCES);
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -82,7 +86,8 @@ export class EnclaveClient {
   static async start(opts: EnclaveStartOptions): Promise<EnclaveClient> {
     const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };
     if (opts.masterSecret) delete env.SHUYU_MASTER_SECRET; // handed over IPC instead
-    const child = fork(ENTRY, [], { execArgv: CHILD_EXEC_ARGV, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const { entry, execArgv } = enclaveEntry();
+    const child = fork(entry, [], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const startup = await new Promise<z.infer<typeof StartupMessage>>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');

@@ -15,11 +15,11 @@ import { PhaseClock } from './phases.js';
  * their settlement) and top-ups are in flight; restart on the SAME data directory each time and check: SQLite
  * integrity_check ok, the ledger balances and matches its journal, no trade held, executed or charged twice,
  * no partial dataset visible, the audit chain verifies, retried Idempotency-Keys take effect once. Then the
- * enclave process alone is killed mid-job: the job fails or retries cleanly. Default 24 points (each restart
+ * enclave process alone is killed mid-job: the job fails or retries cleanly. Default 50 points (each restart
  * waits for the enclave, seconds apiece: this test sets the suite's length); more with SHUYU_FAULT_POINTS=N;
  * another schedule with SHUYU_FAULT_SEED.
  */
-const POINTS = Number(process.env.SHUYU_FAULT_POINTS ?? 24);
+const POINTS = Number(process.env.SHUYU_FAULT_POINTS ?? 50);
 const SEED = Number(process.env.SHUYU_FAULT_SEED ?? 9009);
 const TERMINAL = ['settled', 'failed', 'rejected', 'cancelled', 'expired', 'denied'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
