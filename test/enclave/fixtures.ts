@@ -187,14 +187,11 @@ export function heReleaser(setup: () => HeSetup) {
   };
   async function releaseOf(computation: AggregateComputation, policy: OutputPolicy, patch: Partial<AggregateReleaseRequest> = {}) {
     const s = setup();
-    const trade = newTrade(s.sealed.manifest.commitment);
     const encrypted = await evaluate(computation);
+    const request = testRequest(s.parties, s.sealed.manifest, computation);
     return s.enclave.releaseAggregate({
-      trade: { tradeId: trade.tradeId, datasetId: trade.datasetId, buyerOrgId: trade.buyerOrgId, offerId: trade.offerId, offerVersion: 1, priceFen: 12_345 },
-      manifest: s.sealed.manifest,
-      computation,
-      approval: s.parties.approve(trade, computation),
-      reviewerCertificate: s.parties.certificate,
+      ...request,
+      trade: { ...request.trade, priceFen: 12_345 },
       policy,
       encrypted,
       ...patch,
@@ -267,7 +264,7 @@ export function approvedRequest(parties: ReturnType<typeof makeParties>, manifes
 }
 
 /** A request under the parties' v1 approval (test enclaves skip the terms check) for a fresh trade. */
-export function testRequest(parties: ReturnType<typeof makeParties>, manifest: SealResult['manifest'], computation: Computation, extra: Record<string, unknown> = {}, datasetId?: string) {
+export function testRequest<C extends Computation>(parties: ReturnType<typeof makeParties>, manifest: SealResult['manifest'], computation: C, extra: Record<string, unknown> = {}, datasetId?: string) {
   const trade = { ...newTrade(manifest.commitment), ...(datasetId ? { datasetId } : {}) };
   return {
     trade: { tradeId: trade.tradeId, datasetId: trade.datasetId, buyerOrgId: trade.buyerOrgId, offerId: trade.offerId, offerVersion: 1, priceFen: 500 },
