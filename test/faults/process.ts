@@ -1,23 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import request from 'supertest';
+import { DIST } from '../../scripts/build.js';
 import type { Live } from '../server/fixture.js';
 import { operatorFromBootstrap } from '../server/harness.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-
 /** The compiled module of a source entry (`server/main` → dist/server/main.js), which test/dist-fixture.ts builds before the run. */
 export function builtEntry(module: string): string {
-  const path = join(ROOT, 'dist', `${module}.js`);
+  const path = join(DIST, `${module}.js`);
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` (mocha's global fixture does)`);
   return path;
 }
 
 /**
- * The real server (`server/main.ts`, as built into dist/ and run in production) as a child process on one data directory: start (resolves with its URL once it
- * listens), SIGKILL, and a Live view (operator credentials from bootstrap.json) for the fixture helpers.
+ * The real server (`server/main.ts`, as built into dist/ and run in production) as a child process on one data
+ * directory: start (resolves with its URL once it listens), SIGKILL, and a Live view (operator credentials from
+ * bootstrap.json) for the fixture helpers.
  */
 export class ServerProcess {
   child: ChildProcess | null = null;
